@@ -1,0 +1,248 @@
+"""Settings: built-in defaults < ``$DAGFLOW_HOME/dagflow.toml`` < ``DAGFLOW__SECTION__KEY``.
+
+Load them once at an entry point with ``load_settings()`` and pass the result down;
+nothing in dagflow reads configuration at import time. A bad value raises
+``ConfigError`` with one line naming the key, the value and what was expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from dagflow.exceptions import ConfigError
+
+ENV_PREFIX = "DAGFLOW__"
+EXECUTORS = ("SequentialExecutor", "LocalExecutor", "CeleryExecutor")
+
+
+@dataclass(frozen=True)
+class CoreSettings:
+    """``[core]``: where DAGs live and how much runs at once."""
+
+    dags_folder: Path = Path("dags")
+    executor: str = "LocalExecutor"
+    parallelism: int = 32
+    max_active_tasks_per_dag: int = 16
+    max_active_runs_per_dag: int = 16
+    load_examples: bool = True
+    dags_are_paused_at_creation: bool = True
+    default_timezone: str = "UTC"
+    max_xcom_size: int = 65536
+    killed_task_cleanup_time: float = 10.0
+    default_task_retries: int = 0
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    """``[database]``: the metadata database."""
+
+    sql_alchemy_conn: str = ""
+    pool_size: int = 5
+    max_overflow: int = 10
+    sqlite_busy_timeout: float = 30.0
+    echo: bool = False
+
+
+@dataclass(frozen=True)
+class SchedulerSettings:
+    """``[scheduler]``: the loop, the DAG processor, the reaper and the SLA checker."""
+
+    heartbeat_interval: float = 5.0
+    heartbeat_timeout: float = 300.0
+    task_queued_timeout: float = 600.0
+    max_queued_resends: int = 2
+    max_infra_retries: int = 2
+    check_slas: bool = True
+    parsing_timeout: float = 30.0
+    parsing_processes: int = 2
+    min_file_process_interval: float = 30.0
+    dag_dir_list_interval: float = 60.0
+    poll_interval: float = 1.0
+    max_tis_per_query: int = 512
+    standalone_dag_processor: bool = False
+
+
+@dataclass(frozen=True)
+class CelerySettings:
+    """``[celery]``: the CeleryExecutor and its workers."""
+
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    worker_concurrency: int = 8
+    default_queue: str = "default"
+    visibility_timeout: float = 21600.0
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """``[storage]``: internal storage for files and large XComs."""
+
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class WebserverSettings:
+    """``[webserver]``: the Flask UI and the REST API."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    secret_key: str = ""
+    workers: int = 4
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    """``[logging]``: task and component logs."""
+
+    base_log_folder: Path = Path("logs")
+    level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All of dagflow's configuration, resolved against ``home``."""
+
+    home: Path
+    core: CoreSettings = field(default_factory=CoreSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
+    celery: CelerySettings = field(default_factory=CelerySettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    webserver: WebserverSettings = field(default_factory=WebserverSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+
+    def replace(self, **sections: Any) -> Settings:
+        """A copy with some values changed: ``replace(core={"parallelism": 4})``."""
+        changed = {
+            name: dataclasses.replace(getattr(self, name), **values)
+            for name, values in sections.items()
+        }
+        return dataclasses.replace(self, **changed)
+
+
+SECTIONS: dict[str, type] = {
+    f.name: f.default_factory  # type: ignore[misc]
+    for f in fields(Settings)
+    if f.name != "home"
+}
+
+
+def default_home(env: Mapping[str, str]) -> Path:
+    """``$DAGFLOW_HOME``, or ``~/dagflow``."""
+    raw = env.get("DAGFLOW_HOME") or str(Path.home() / "dagflow")
+    return Path(raw).expanduser().resolve()
+
+
+def load_settings(env: Mapping[str, str] | None = None, *, home: Path | None = None) -> Settings:
+    """Read defaults, the TOML file and the environment into one ``Settings``."""
+    env = os.environ if env is None else env
+    home = home or default_home(env)
+    layers = _read_toml(home / "dagflow.toml")
+    _merge_env(layers, env)
+    sections = {name: _build_section(name, cls, layers.pop(name, {})) for name, cls in SECTIONS.items()}
+    if layers:
+        raise ConfigError(f"unknown configuration section [{sorted(layers)[0]}]")
+    return _resolve_paths(Settings(home=home, **sections))
+
+
+def _read_toml(path: Path) -> dict[str, dict[str, Any]]:
+    if not path.exists():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, OSError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    for name, value in data.items():
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: '{name}' must be a [section] table")
+    return {name: dict(value) for name, value in data.items()}
+
+
+def _merge_env(layers: dict[str, dict[str, Any]], env: Mapping[str, str]) -> None:
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        section, _, key = name[len(ENV_PREFIX):].lower().partition("__")
+        if not key:
+            raise ConfigError(f"{name}: expected DAGFLOW__SECTION__KEY")
+        layers.setdefault(section, {})[key] = value
+
+
+def _build_section(name: str, cls: type, values: dict[str, Any]) -> Any:
+    hints = get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"unknown configuration key {name}.{unknown[0]}")
+    coerced = {key: _coerce(f"{name}.{key}", hints[key], raw) for key, raw in values.items()}
+    return _validate(name, cls(**coerced))
+
+
+def _coerce(key: str, kind: Any, raw: Any) -> Any:
+    try:
+        if kind is bool:
+            return _to_bool(raw)
+        if kind is int and not isinstance(raw, bool):
+            return int(raw)
+        if kind is float and not isinstance(raw, bool):
+            return float(raw)
+        if kind is Path:
+            return Path(str(raw)).expanduser()
+        if kind is str:
+            return str(raw)
+    except (TypeError, ValueError):
+        pass
+    raise ConfigError(f"{key}: expected {getattr(kind, '__name__', kind)}, got {raw!r}")
+
+
+def _to_bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(raw)
+
+
+def _validate(name: str, section: Any) -> Any:
+    if name == "core":
+        if section.executor not in EXECUTORS:
+            raise ConfigError(
+                f"core.executor: expected one of {', '.join(EXECUTORS)}, got {section.executor!r}"
+            )
+        if section.parallelism < 1:
+            raise ConfigError(f"core.parallelism: must be at least 1, got {section.parallelism}")
+    if name == "logging" and section.level.upper() not in _LOG_LEVELS:
+        raise ConfigError(f"logging.level: expected one of {', '.join(_LOG_LEVELS)}, got {section.level!r}")
+    return section
+
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _resolve_paths(settings: Settings) -> Settings:
+    home = settings.home
+    core = dataclasses.replace(settings.core, dags_folder=_under(home, settings.core.dags_folder))
+    logging_ = dataclasses.replace(
+        settings.logging, base_log_folder=_under(home, settings.logging.base_log_folder)
+    )
+    database = settings.database
+    if not database.sql_alchemy_conn:
+        database = dataclasses.replace(database, sql_alchemy_conn=f"sqlite:///{home / 'dagflow.db'}")
+    storage = settings.storage
+    if not storage.url:
+        storage = dataclasses.replace(storage, url=(home / "storage").as_uri())
+    return dataclasses.replace(
+        settings, core=core, logging=logging_, database=database, storage=storage
+    )
+
+
+def _under(home: Path, path: Path) -> Path:
+    return path if path.is_absolute() else (home / path).resolve()

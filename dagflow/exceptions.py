@@ -1,0 +1,147 @@
+"""The dagflow error tree: every error dagflow raises on purpose is a ``DagflowError``.
+
+Builtins are subclassed where the meaning matches, so ``except LookupError`` still works.
+Task-control exceptions (``SkipTask``, ``FailTask``, ``TaskRescheduled``, ``TaskTimeout``)
+are raised inside ``execute()`` and tell the runner how the try ends.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+
+class DagflowError(Exception):
+    """Root of every error dagflow raises on purpose."""
+
+
+# --- configuration and input --------------------------------------------------------
+class ConfigError(DagflowError, ValueError):
+    """A configuration value is missing or invalid; the message names the key."""
+
+
+class InvalidDuration(DagflowError, ValueError):
+    """A duration is neither a timedelta nor an ISO-8601 duration string."""
+
+
+class ParamValidationError(DagflowError, ValueError):
+    """A DAG param value does not match its declared schema."""
+
+
+class TemplateError(DagflowError, ValueError):
+    """A Jinja template failed to render."""
+
+
+# --- authoring ----------------------------------------------------------------------
+class DagDefinitionError(DagflowError, ValueError):
+    """A DAG or task is defined wrongly (duplicate task id, bad argument, ...)."""
+
+
+class DuplicateTaskIdFound(DagDefinitionError):
+    """Two tasks in one DAG share a task id."""
+
+
+class DagCycleError(DagDefinitionError):
+    """The task dependencies form a cycle; the message names it (``a -> b -> a``)."""
+
+
+class DagImportError(DagflowError):
+    """A DAG file could not be imported; carries the file, line and message."""
+
+    def __init__(self, filename: str, message: str, lineno: int | None = None) -> None:
+        self.filename = filename
+        self.message = message
+        self.lineno = lineno
+        where = f"{filename}:{lineno}" if lineno else filename
+        super().__init__(f"{where}: {message}")
+
+
+# --- lookups ------------------------------------------------------------------------
+class NotFound(DagflowError, LookupError):
+    """Something named does not exist."""
+
+
+class DagNotFound(NotFound):
+    """No DAG with that id."""
+
+
+class TaskNotFound(NotFound):
+    """No task with that id in the DAG."""
+
+
+class DagRunNotFound(NotFound):
+    """No DAG run with that id."""
+
+
+class TaskInstanceNotFound(NotFound):
+    """No task instance with that key."""
+
+
+class PoolNotFound(NotFound):
+    """No pool with that name."""
+
+
+class VariableNotFound(NotFound):
+    """No variable with that key."""
+
+
+class ConnectionNotFound(NotFound):
+    """No connection with that id."""
+
+
+class AlreadyExists(DagflowError, ValueError):
+    """Something with that name or id exists already (a run id, a pool, ...)."""
+
+
+class DagRunAlreadyExists(AlreadyExists):
+    """A DAG run with that run id (or logical date) exists already."""
+
+
+# --- state machine and storage --------------------------------------------------------
+class InvalidTransition(DagflowError, RuntimeError):
+    """A state change that the transition table in ``dagflow.state`` does not allow."""
+
+
+class DatabaseError(DagflowError, RuntimeError):
+    """The metadata database is unreachable, not migrated, or out of date."""
+
+
+class StorageError(DagflowError, OSError):
+    """Internal storage could not read or write an object."""
+
+
+class XComError(DagflowError, ValueError):
+    """An XCom value cannot be stored or read (not JSON-serializable, missing, ...)."""
+
+
+# --- task control (raised in execute(), handled by the runner) ------------------------
+class TaskControl(DagflowError):
+    """Base of exceptions that end a try in a particular state."""
+
+
+class SkipTask(TaskControl):
+    """End the try as ``skipped``."""
+
+
+class FailTask(TaskControl):
+    """End the try as ``failed`` without using the remaining retries."""
+
+
+class TaskRescheduled(TaskControl):
+    """End the try as ``up_for_reschedule``; it is scheduled again at ``reschedule_date``."""
+
+    def __init__(self, reschedule_date: datetime) -> None:
+        self.reschedule_date = reschedule_date
+        super().__init__(f"rescheduled for {reschedule_date.isoformat()}")
+
+
+class TaskTimeout(TaskControl):
+    """The try ran past its ``execution_timeout`` (retries apply)."""
+
+
+class SensorTimeout(FailTask):
+    """A sensor ran past its ``timeout``; fails without retry unless ``soft_fail``."""
+
+
+# Airflow-compatible aliases, so ported DAG files keep working.
+AirflowSkipException = SkipTask
+AirflowFailException = FailTask
