@@ -1,0 +1,217 @@
+"""The declarative base, the constraint naming convention and dagflow's column types.
+
+Column types defined here:
+
+- ``UTCDateTime``: always UTC. Binds aware datetimes only (a naive one is a bug and
+  raises); stores naive UTC on SQLite and ``timestamptz`` on PostgreSQL; returns an
+  aware pendulum ``DateTime`` in UTC.
+- ``JSONText``: any JSON value stored as compact text (the same on every backend).
+  Assign a new value to change it; in-place mutation is not tracked.
+- ``TIStateType`` / ``DagRunStateType``: the state enums of ``dagflow.state``.
+  ``TaskInstanceState.NONE`` is stored as NULL, and SQL comparisons written with the
+  enum do the NULL-aware thing: ``state == NONE`` is ``IS NULL``, ``state.in_(UNFINISHED)``
+  includes NULL rows, ``state != X`` and ``state.not_in(...)`` keep NULL rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from typing import Any, ClassVar
+
+import pendulum
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.sql import operators
+from sqlalchemy.types import TypeDecorator
+
+from dagflow.state import DagRunState, TaskInstanceState
+
+#: Length of identifier columns (dag_id, task_id, run_id, pool, ...).
+ID_LEN = 250
+
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> pendulum.DateTime:
+    """The current time as an aware pendulum ``DateTime`` in UTC."""
+    return pendulum.now("UTC")
+
+
+def as_utc(value: datetime) -> pendulum.DateTime:
+    """An aware datetime converted to a pendulum ``DateTime`` in UTC; naive raises."""
+    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+        raise ValueError(f"naive datetime {value!r}: dagflow stores only aware datetimes")
+    return pendulum.instance(value).in_timezone("UTC")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that is UTC in the database and aware (pendulum, UTC) in Python."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Aware → UTC; naive on SQLite (which has no time zone), aware elsewhere."""
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__}")
+        utc = as_utc(value)
+        plain = datetime(
+            utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond
+        )
+        if dialect.name == "sqlite":
+            return plain
+        return plain.replace(tzinfo=timezone.utc)
+
+    def process_result_value(
+        self, value: datetime | None, dialect: Dialect
+    ) -> pendulum.DateTime | None:
+        """A stored timestamp as an aware pendulum ``DateTime`` in UTC."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return pendulum.instance(value, tz="UTC")
+        return pendulum.instance(value).in_timezone("UTC")
+
+
+class JSONText(TypeDecorator[Any]):
+    """A JSON value stored as text; ``None`` is SQL NULL."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        """Dump to compact JSON (raises ``TypeError`` for values JSON cannot hold)."""
+        if value is None:
+            return None
+        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
+        """Load the stored JSON text."""
+        if value is None:
+            return None
+        return json.loads(value)
+
+
+def _is_none_state(value: object) -> bool:
+    return value is None or value is TaskInstanceState.NONE
+
+
+class _TIStateComparator(TypeDecorator.Comparator[TaskInstanceState]):
+    """Makes comparisons with ``TaskInstanceState.NONE`` (NULL) mean what they say."""
+
+    def operate(self, op: Any, *other: Any, **kwargs: Any) -> Any:
+        expr = self.expr
+        if op in (operators.eq, operators.ne) and other and _is_none_state(other[0]):
+            return expr.is_(None) if op is operators.eq else expr.is_not(None)
+        if op is operators.ne and other and isinstance(other[0], (str, TaskInstanceState)):
+            return sa.or_(super().operate(op, *other, **kwargs), expr.is_(None))
+        if op in (operators.in_op, operators.not_in_op) and other and _is_plain_iterable(other[0]):
+            values = list(other[0])
+            has_none = any(_is_none_state(v) for v in values)
+            rest = [v for v in values if not _is_none_state(v)]
+            if op is operators.in_op:
+                if not has_none:
+                    return super().operate(op, rest, **kwargs)
+                return sa.or_(expr.is_(None), super().operate(op, rest, **kwargs)) if rest else expr.is_(None)
+            if has_none:
+                return sa.and_(expr.is_not(None), super().operate(op, rest, **kwargs)) if rest else expr.is_not(None)
+            return sa.or_(expr.is_(None), super().operate(op, rest, **kwargs))
+        return super().operate(op, *other, **kwargs)
+
+
+def _is_plain_iterable(value: object) -> bool:
+    return isinstance(value, (list, tuple, set, frozenset)) or (
+        isinstance(value, Iterable) and not isinstance(value, (str, bytes, sa.sql.ClauseElement))
+        and not hasattr(value, "__clause_element__")
+    )
+
+
+class TIStateType(TypeDecorator[TaskInstanceState]):
+    """A ``TaskInstanceState``; ``NONE`` is NULL in the database."""
+
+    impl = sa.String(20)
+    cache_ok = True
+    comparator_factory = _TIStateComparator
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        """The stored form of a state (``none`` → NULL); unknown strings raise."""
+        if _is_none_state(value):
+            return None
+        return TaskInstanceState(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> TaskInstanceState:
+        """The state for a stored value (NULL → ``NONE``)."""
+        return TaskInstanceState.NONE if value is None else TaskInstanceState(value)
+
+    def process_literal_param(self, value: Any, dialect: Dialect) -> str:
+        """Inline rendering (used by ``literal_binds``)."""
+        stored = self.process_bind_param(value, dialect)
+        return "NULL" if stored is None else f"'{stored}'"
+
+
+class DagRunStateType(TypeDecorator[DagRunState]):
+    """A ``DagRunState`` stored as its string value."""
+
+    impl = sa.String(20)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        """The stored form; unknown strings raise."""
+        return None if value is None else DagRunState(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> DagRunState | None:
+        """The state for a stored value."""
+        return None if value is None else DagRunState(value)
+
+
+_SCALAR_DEFAULTS: dict[type, dict[str, Any]] = {}
+
+
+def _scalar_defaults(cls: type) -> dict[str, Any]:
+    """Column attributes with a constant Python default, for ``Base.__init__``."""
+    found = _SCALAR_DEFAULTS.get(cls)
+    if found is None:
+        found = {}
+        for attr in sa.inspect(cls).column_attrs:
+            default = attr.columns[0].default
+            if default is not None and getattr(default, "is_scalar", False):
+                found[attr.key] = default.arg
+        _SCALAR_DEFAULTS[cls] = found
+    return found
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every dagflow table."""
+
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        TaskInstanceState: TIStateType(),
+        DagRunState: DagRunStateType(),
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        """Set the given attributes; constant column defaults apply at once, not at flush."""
+        cls = type(self)
+        for key, value in _scalar_defaults(cls).items():
+            kwargs.setdefault(key, value)
+        for key, value in kwargs.items():
+            if not hasattr(cls, key):
+                raise TypeError(f"{key!r} is an invalid keyword argument for {cls.__name__}")
+            setattr(self, key, value)
+
+    def __repr__(self) -> str:
+        mapper = sa.inspect(type(self))
+        ident = ", ".join(f"{col.key}={getattr(self, col.key, None)!r}" for col in mapper.primary_key)
+        return f"<{type(self).__name__} {ident}>"

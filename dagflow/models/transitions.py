@@ -1,0 +1,202 @@
+"""The one place that changes ``task_instance.state`` and ``dag_run.state``.
+
+Every change is a compare-and-set: ``UPDATE … SET state = :to WHERE … AND state IN
+(:expected)``. The expected→to pairs are checked against ``dagflow.state.ALLOWED`` (or
+``DAGRUN_ALLOWED``) before the database is touched; a pair missing there raises
+``InvalidTransition``. The return value says how many rows actually moved, so a caller
+that lost a race sees 0 / False and backs off. These functions never commit and never
+run callbacks or notifications: callers do that after the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from dagflow.exceptions import InvalidTransition
+from dagflow.models.base import utcnow
+from dagflow.models.dagrun import DagRun
+from dagflow.models.taskinstance import TaskInstance, TaskInstanceHistory
+from dagflow.state import (
+    DagRunState,
+    TaskInstanceState,
+    is_allowed,
+    is_dagrun_allowed,
+)
+
+#: Ids per UPDATE statement (well below SQLite's bound-parameter limit).
+CHUNK_SIZE = 500
+
+_PROTECTED_COLUMNS = frozenset({"id", "state", "dag_id", "run_id", "task_id", "map_index"})
+
+WhereClause = sa.ColumnElement[bool] | Sequence[sa.ColumnElement[bool]]
+
+
+def _as_ti_states(expected: TaskInstanceState | Iterable[TaskInstanceState]) -> list[TaskInstanceState]:
+    if isinstance(expected, (str, TaskInstanceState)):
+        return [TaskInstanceState(expected)]
+    states = [TaskInstanceState(s) for s in expected]
+    if not states:
+        raise InvalidTransition("no expected state given")
+    return list(dict.fromkeys(states))
+
+
+def check_ti_transition(
+    expected: TaskInstanceState | Iterable[TaskInstanceState], to: TaskInstanceState
+) -> list[TaskInstanceState]:
+    """The expected states as a list; raises ``InvalidTransition`` for any pair not allowed."""
+    to = TaskInstanceState(to)
+    states = _as_ti_states(expected)
+    bad = [s for s in states if not is_allowed(s, to)]
+    if bad:
+        pairs = ", ".join(f"{s.value} -> {to.value}" for s in bad)
+        raise InvalidTransition(f"task instance transition not allowed: {pairs}")
+    return states
+
+
+def _values(values: Mapping[str, Any] | None, *, table: str) -> dict[str, Any]:
+    extra = dict(values or {})
+    protected = _PROTECTED_COLUMNS & extra.keys()
+    if protected:
+        raise ValueError(f"{table}: cannot set {sorted(protected)} through values")
+    return extra
+
+
+def _where_list(where: WhereClause | None) -> list[sa.ColumnElement[bool]]:
+    if where is None:
+        return []
+    if isinstance(where, sa.ColumnElement):
+        return [where]
+    return list(where)
+
+
+def set_ti_state(
+    session: Session,
+    ti_ids: Iterable[int],
+    *,
+    to: TaskInstanceState,
+    expected: TaskInstanceState | Iterable[TaskInstanceState],
+    values: Mapping[str, Any] | None = None,
+    extra_where: WhereClause | None = None,
+) -> int:
+    """Move the given task instances to ``to`` if their state is in ``expected``; rows moved.
+
+    ``values`` sets other columns in the same UPDATE (column name → value or SQL
+    expression, e.g. ``{"try_number": TaskInstance.try_number + 1}``). ``extra_where``
+    adds conditions, e.g. ``TaskInstance.try_number == n`` for the worker's claim.
+    """
+    states = check_ti_transition(expected, to)
+    ids = list(dict.fromkeys(ti_ids))
+    extra = _values(values, table="task_instance")
+    conditions = _where_list(extra_where)
+    moved = 0
+    for start in range(0, len(ids), CHUNK_SIZE):
+        chunk = ids[start : start + CHUNK_SIZE]
+        moved += _update_tis(session, [TaskInstance.id.in_(chunk), *conditions], to, states, extra)
+    return moved
+
+
+def set_ti_state_where(
+    session: Session,
+    *,
+    to: TaskInstanceState,
+    expected: TaskInstanceState | Iterable[TaskInstanceState],
+    where: WhereClause,
+    values: Mapping[str, Any] | None = None,
+) -> int:
+    """Set-based ``set_ti_state``: every task instance matching ``where`` (e.g. one run's)."""
+    states = check_ti_transition(expected, to)
+    conditions = _where_list(where)
+    if not conditions:
+        raise ValueError("set_ti_state_where needs a where clause")
+    return _update_tis(session, conditions, to, states, _values(values, table="task_instance"))
+
+
+def _update_tis(
+    session: Session,
+    conditions: list[sa.ColumnElement[bool]],
+    to: TaskInstanceState,
+    states: list[TaskInstanceState],
+    extra: dict[str, Any],
+) -> int:
+    extra.setdefault("updated_at", utcnow())
+    stmt = (
+        sa.update(TaskInstance)
+        .where(*conditions, TaskInstance.state.in_(states))
+        .values(state=to, **extra)
+        .execution_options(synchronize_session="fetch")
+    )
+    result = session.execute(stmt)
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def set_dagrun_state(
+    session: Session,
+    dag_run_pk: int,
+    *,
+    to: DagRunState,
+    expected: DagRunState | Iterable[DagRunState],
+    values: Mapping[str, Any] | None = None,
+) -> bool:
+    """Move one DAG run (by its integer id) to ``to`` if its state is in ``expected``."""
+    to = DagRunState(to)
+    states = (
+        [DagRunState(expected)]
+        if isinstance(expected, (str, DagRunState))
+        else list(dict.fromkeys(DagRunState(s) for s in expected))
+    )
+    if not states:
+        raise InvalidTransition("no expected state given")
+    bad = [s for s in states if not is_dagrun_allowed(s, to)]
+    if bad:
+        pairs = ", ".join(f"{s.value} -> {to.value}" for s in bad)
+        raise InvalidTransition(f"dag run transition not allowed: {pairs}")
+    extra = _values(values, table="dag_run")
+    extra.setdefault("updated_at", utcnow())
+    stmt = (
+        sa.update(DagRun)
+        .where(DagRun.id == dag_run_pk, DagRun.state.in_(states))
+        .values(state=to, **extra)
+        .execution_options(synchronize_session="fetch")
+    )
+    return int(session.execute(stmt).rowcount) == 1  # type: ignore[attr-defined]
+
+
+def record_try(
+    session: Session,
+    ti: TaskInstance,
+    *,
+    state: TaskInstanceState,
+    reason: str | None = None,
+) -> TaskInstanceHistory:
+    """Add a ``task_instance_history`` row for ``ti``'s current try, ended in ``state``."""
+    row = TaskInstanceHistory(
+        ti_id=ti.id,
+        dag_id=ti.dag_id,
+        run_id=ti.run_id,
+        task_id=ti.task_id,
+        map_index=ti.map_index,
+        try_number=ti.try_number,
+        state=TaskInstanceState(state),
+        start_date=ti.start_date,
+        end_date=ti.end_date,
+        duration=ti.duration,
+        hostname=ti.hostname,
+        pid=ti.pid,
+        reason=reason,
+    )
+    session.add(row)
+    return row
+
+
+__all__ = [
+    "CHUNK_SIZE",
+    "check_ti_transition",
+    "record_try",
+    "set_dagrun_state",
+    "set_ti_state",
+    "set_ti_state_where",
+]
