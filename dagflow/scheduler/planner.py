@@ -1,0 +1,360 @@
+"""The pure planner: one DAG run's task-instance states in, scheduling decisions out.
+
+No database, no I/O, no clock reads: ``now`` is a parameter. The applier (owned by the
+scheduler loop) writes a :class:`RunPlan` in one transaction, in this order:
+
+1. ``create``: insert a task instance (map index -1, state ``none``) per task id;
+2. ``remove`` -> ``removed``; ``skip`` -> ``skipped`` (with ``notes[key]`` as the note);
+   ``upstream_fail`` -> ``upstream_failed``;
+3. ``expand[task_id] = n``: the placeholder (map index -1) becomes map indexes 0..n-1,
+   created ready to run (state ``scheduled``); ``n == 0`` never appears here (the
+   placeholder is in ``skip`` instead, note ``"empty map"``);
+4. ``schedule`` -> ``scheduled`` (from ``none``, ``up_for_retry`` or ``up_for_reschedule``);
+5. ``run_state`` (if not None) finishes the run.
+
+Decisions cascade inside one plan: a task skipped here counts as skipped for its
+downstream tasks in the same plan, so a skip or failure propagates through a whole
+chain at once. ``past_not_met`` carries ``depends_on_past`` / ``wait_for_downstream``,
+which need other runs: the caller lists the task ids whose past condition is not met.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from dagflow.scheduler.trigger_rules import UpstreamCounts, Verdict, evaluate
+from dagflow.serialization.objects import SerializedDag, SerializedTask
+from dagflow.state import FINISHED, WAITING, DagRunState, TaskInstanceState
+
+TI = TaskInstanceState
+TIKey = tuple[str, int]
+
+#: States from which a task instance of a task gone from the DAG may be marked removed.
+REMOVABLE: frozenset[TaskInstanceState] = frozenset(
+    {TI.NONE, TI.SCHEDULED, TI.QUEUED, TI.UP_FOR_RETRY, TI.UP_FOR_RESCHEDULE}
+)
+NOTE_DISABLED = "disabled"
+NOTE_BRANCH = "branch"
+NOTE_SHORT_CIRCUIT = "short_circuit"
+NOTE_EMPTY_MAP = "empty map"
+NOTE_MISSING_MAP_INPUT = "missing map input"
+
+
+@dataclass(frozen=True)
+class TISnapshot:
+    """What the planner needs to know about one existing task instance."""
+
+    task_id: str
+    map_index: int = -1
+    state: TaskInstanceState = TI.NONE
+    try_number: int = 0
+    max_tries: int = 0
+    next_try_at: datetime | None = None
+
+    @property
+    def key(self) -> TIKey:
+        """``(task_id, map_index)``."""
+        return (self.task_id, self.map_index)
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """The decisions for one DAG run; see the module docstring for how to apply them."""
+
+    schedule: tuple[TIKey, ...] = ()
+    skip: tuple[TIKey, ...] = ()
+    upstream_fail: tuple[TIKey, ...] = ()
+    remove: tuple[TIKey, ...] = ()
+    expand: Mapping[str, int] = field(default_factory=dict)
+    create: tuple[str, ...] = ()
+    notes: Mapping[TIKey, str] = field(default_factory=dict)
+    run_state: DagRunState | None = None
+    warnings: tuple[str, ...] = ()
+    has_soft_failures: bool = False
+    next_wakeup: datetime | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        """True if the plan changes nothing (``warnings`` and ``next_wakeup`` aside)."""
+        return not (
+            self.schedule or self.skip or self.upstream_fail or self.remove
+            or self.expand or self.create or self.run_state
+        )
+
+
+def next_wakeup(tis: Iterable[TISnapshot]) -> datetime | None:
+    """The earliest ``next_try_at`` among ``up_for_retry``/``up_for_reschedule`` TIs."""
+    times = [t.next_try_at for t in tis if t.state in WAITING and t.next_try_at is not None]
+    return min(times) if times else None
+
+
+def plan_run(
+    dag: SerializedDag,
+    tis: Sequence[TISnapshot],
+    *,
+    task_map: Mapping[str, int],
+    branch_decisions: Mapping[str, Mapping[str, Any]],
+    now: datetime,
+    past_not_met: Iterable[str] = (),
+) -> RunPlan:
+    """Decide what happens next in one DAG run (pure; see the module docstring)."""
+    return _Planner(dag, tis, task_map, branch_decisions, now, frozenset(past_not_met)).plan()
+
+
+class _Planner:
+    """One planning pass; holds the working (effective) states while deciding."""
+
+    def __init__(
+        self,
+        dag: SerializedDag,
+        tis: Sequence[TISnapshot],
+        task_map: Mapping[str, int],
+        branch_decisions: Mapping[str, Mapping[str, Any]],
+        now: datetime,
+        past_not_met: frozenset[str],
+    ) -> None:
+        self.dag = dag
+        self.tis = tis
+        self.task_map = task_map
+        self.branch_decisions = branch_decisions
+        self.now = now
+        self.past_not_met = past_not_met
+        self.states: dict[str, dict[int, TaskInstanceState]] = {}
+        self.schedule: list[TIKey] = []
+        self.skip: list[TIKey] = []
+        self.upstream_fail: list[TIKey] = []
+        self.remove: list[TIKey] = []
+        self.create: list[str] = []
+        self.expand: dict[str, int] = {}
+        self.notes: dict[TIKey, str] = {}
+        self.warnings: list[str] = []
+
+    def plan(self) -> RunPlan:
+        """Run every step and build the plan."""
+        self._load_and_remove()
+        self._create_missing()
+        self._schedule_due_retries()
+        forced = self._forced_skips()
+        for task_id in self.dag.topological_order():
+            self._decide_task(self.dag.get_task(task_id), forced.get(task_id))
+        soft = self._soft_failures()
+        run_state = self._run_state(soft)
+        return RunPlan(
+            schedule=tuple(self.schedule),
+            skip=tuple(self.skip),
+            upstream_fail=tuple(self.upstream_fail),
+            remove=tuple(self.remove),
+            expand=dict(self.expand),
+            create=tuple(self.create),
+            notes=dict(self.notes),
+            run_state=run_state,
+            warnings=tuple(self.warnings),
+            has_soft_failures=bool(soft),
+            next_wakeup=self._next_wakeup(),
+        )
+
+    # --- steps -----------------------------------------------------------------------
+    def _load_and_remove(self) -> None:
+        for ti in self.tis:
+            task = self.dag.tasks.get(ti.task_id)
+            stray = task is None or (not task.is_mapped and ti.map_index >= 0)
+            if stray and ti.state in REMOVABLE:
+                self.remove.append(ti.key)
+                self.notes[ti.key] = "task removed from the DAG"
+                self._set(ti.key, TI.REMOVED)
+            else:
+                self._set(ti.key, ti.state)
+
+    def _create_missing(self) -> None:
+        for task_id in self.dag.topological_order():
+            # A removed placeholder row still holds the key (task_id, -1): never re-insert it.
+            if not self._live_indexes(task_id) and -1 not in self.states.get(task_id, {}):
+                self.create.append(task_id)
+                self._set((task_id, -1), TI.NONE)
+
+    def _schedule_due_retries(self) -> None:
+        for ti in self.tis:
+            if ti.state in WAITING and ti.task_id in self.dag.tasks and self._due(ti):
+                if self.states[ti.task_id][ti.map_index] is ti.state:
+                    self._decide(ti.key, TI.SCHEDULED, self.schedule)
+
+    def _forced_skips(self) -> dict[str, str]:
+        """Task ids that a finished branch or short-circuit task skips, with the note."""
+        forced: dict[str, str] = {}
+        for branch_id, decision in self.branch_decisions.items():
+            if branch_id not in self.dag.tasks or not self._succeeded(branch_id):
+                continue
+            if decision.get("all_descendants"):
+                for tid in self.dag.descendants(branch_id):
+                    forced.setdefault(tid, NOTE_SHORT_CIRCUIT)
+                continue
+            followed = set(decision.get("followed") or ())
+            for tid in self.dag.get_task(branch_id).downstream_task_ids - followed:
+                forced.setdefault(tid, NOTE_BRANCH)
+        return forced
+
+    def _decide_task(self, task: SerializedTask, forced_note: str | None) -> None:
+        pending = [i for i, s in self.states.get(task.task_id, {}).items() if s is TI.NONE]
+        if not pending:
+            return
+        if forced_note is not None:
+            for index in pending:
+                self._skip((task.task_id, index), forced_note)
+            return
+        verdict = evaluate(task.trigger_rule, self._counts(task))
+        if task.task_id in self.past_not_met and verdict in (Verdict.RUN, Verdict.SKIP):
+            verdict = Verdict.WAIT
+        for index in pending:
+            self._apply(task, index, verdict)
+
+    def _apply(self, task: SerializedTask, index: int, verdict: Verdict) -> None:
+        key = (task.task_id, index)
+        if verdict is Verdict.SKIP:
+            self._skip(key, None)
+        elif verdict is Verdict.UPSTREAM_FAILED:
+            self._decide(key, TI.UPSTREAM_FAILED, self.upstream_fail)
+        elif verdict is Verdict.RUN:
+            if task.disabled:
+                self._skip(key, NOTE_DISABLED)
+            elif task.is_mapped and index < 0:
+                self._expand(task)
+            else:
+                self._decide(key, TI.SCHEDULED, self.schedule)
+
+    def _expand(self, task: SerializedTask) -> None:
+        key = (task.task_id, -1)
+        length = self._map_length(task)
+        if length is None:
+            self.notes[key] = NOTE_MISSING_MAP_INPUT
+            self._decide(key, TI.UPSTREAM_FAILED, self.upstream_fail)
+        elif length == 0:
+            self._skip(key, NOTE_EMPTY_MAP)
+        else:
+            self.expand[task.task_id] = length
+            del self.states[task.task_id][-1]
+            for index in range(length):
+                self._set((task.task_id, index), TI.SCHEDULED)
+
+    # --- mapping ---------------------------------------------------------------------
+    def _map_length(self, task: SerializedTask) -> int | None:
+        """Product of the expand inputs' lengths; None if one is not known."""
+        total = 1
+        for spec in task.expand_input.values():
+            length = self._input_length(spec)
+            if length is None:
+                return None
+            total *= length
+        return total
+
+    def _input_length(self, spec: Mapping[str, Any]) -> int | None:
+        if spec.get("kind") == "literal":
+            return int(spec["length"])
+        source = str(spec.get("task_id"))
+        upstream = self.dag.tasks.get(source)
+        if upstream is not None and upstream.is_mapped:
+            return sum(1 for i in self._live_indexes(source) if i >= 0)
+        length = self.task_map.get(source)
+        return None if length is None else int(length)
+
+    # --- counting --------------------------------------------------------------------
+    def _counts(self, task: SerializedTask) -> UpstreamCounts:
+        """Upstream counts, with allow_failure and disabled counted as success."""
+        n = {"success": 0, "skipped": 0, "failed": 0, "upstream_failed": 0, "removed": 0}
+        done = total = 0
+        for upstream_id in task.upstream_task_ids:
+            upstream = self.dag.tasks.get(upstream_id)
+            states = self.states.get(upstream_id) or {-1: TI.NONE}
+            for state in states.values():
+                total += 1
+                if state in FINISHED:
+                    done += 1
+                    n[_bucket(state, upstream)] += 1
+        return UpstreamCounts(done=done, total=total, **n)
+
+    # --- finishing -------------------------------------------------------------------
+    def _soft_failures(self) -> list[str]:
+        soft = sorted(
+            tid for tid, states in self.states.items()
+            if tid in self.dag.tasks and self.dag.tasks[tid].allow_failure
+            and TI.FAILED in states.values()
+        )
+        for tid in soft:
+            self.warnings.append(f"task {tid} failed but allows failure")
+        return soft
+
+    def _run_state(self, soft: list[str]) -> DagRunState | None:
+        """Airflow's leaf rule, plus its deadlock rule."""
+        live = {tid: s for tid, s in self.states.items() if tid in self.dag.tasks}
+        unfinished = [(tid, s) for tid, states in live.items() for s in states.values() if s not in FINISHED]
+        if unfinished:
+            return self._deadlock_state(unfinished)
+        for leaf in self.dag.leaves:
+            for state in live.get(leaf.task_id, {}).values():
+                if state is TI.UPSTREAM_FAILED or (state is TI.FAILED and not leaf.allow_failure):
+                    return DagRunState.FAILED
+        return DagRunState.SUCCESS
+
+    def _deadlock_state(self, unfinished: list[tuple[str, TaskInstanceState]]) -> DagRunState | None:
+        """FAILED when nothing can ever move again (Airflow: 'task deadlock')."""
+        if any(state is not TI.NONE for _, state in unfinished) or self._changed():
+            return None
+        for tid, _ in unfinished:
+            task = self.dag.get_task(tid)
+            if task.depends_on_past or task.wait_for_downstream or task.max_active_tis_per_dag:
+                return None
+            if tid in self.past_not_met:
+                return None
+        self.warnings.append("task deadlock: no task instance can run; run marked failed")
+        return DagRunState.FAILED
+
+    def _changed(self) -> bool:
+        return bool(self.schedule or self.skip or self.upstream_fail or self.expand or self.create)
+
+    def _next_wakeup(self) -> datetime | None:
+        scheduled = set(self.schedule)
+        return next_wakeup(t for t in self.tis if t.key not in scheduled and t.task_id in self.dag.tasks)
+
+    # --- small helpers ---------------------------------------------------------------
+    def _set(self, key: TIKey, state: TaskInstanceState) -> None:
+        self.states.setdefault(key[0], {})[key[1]] = state
+
+    def _decide(self, key: TIKey, state: TaskInstanceState, bucket: list[TIKey]) -> None:
+        bucket.append(key)
+        self._set(key, state)
+
+    def _skip(self, key: TIKey, note: str | None) -> None:
+        if note is not None:
+            self.notes[key] = note
+        self._decide(key, TI.SKIPPED, self.skip)
+
+    def _live_indexes(self, task_id: str) -> list[int]:
+        return [i for i, s in self.states.get(task_id, {}).items() if s is not TI.REMOVED]
+
+    def _succeeded(self, task_id: str) -> bool:
+        states = self.states.get(task_id, {}).values()
+        return bool(states) and all(s in (TI.SUCCESS, TI.REMOVED) for s in states) and TI.SUCCESS in states
+
+    def _due(self, ti: TISnapshot) -> bool:
+        return ti.next_try_at is None or ti.next_try_at <= self.now
+
+
+def _bucket(state: TaskInstanceState, upstream: SerializedTask | None) -> str:
+    """Which count a finished upstream state goes into (allow_failure/disabled → success)."""
+    if state is TI.FAILED and upstream is not None and upstream.allow_failure:
+        return "success"
+    if state is TI.SKIPPED and upstream is not None and upstream.disabled:
+        return "success"
+    return state.value
+
+
+__all__ = [
+    "REMOVABLE",
+    "RunPlan",
+    "TIKey",
+    "TISnapshot",
+    "next_wakeup",
+    "plan_run",
+]

@@ -1,0 +1,200 @@
+"""Plain, code-free DAG and task objects rebuilt from serialized JSON.
+
+The scheduler and the web server only ever see these: no operator classes, no user
+callables. Graph questions (topological order, descendants, priority weight totals)
+are answered here and cached, computed once per deserialized DAG.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from dagflow.state import TriggerRule
+
+WEIGHT_RULES = ("downstream", "upstream", "absolute")
+
+
+@dataclass(frozen=True)
+class SerializedTask:
+    """Everything the scheduler and UI need to know about one task, without its code."""
+
+    task_id: str
+    task_type: str = "BaseOperator"
+    operator_module: str = ""
+    upstream_task_ids: frozenset[str] = frozenset()
+    downstream_task_ids: frozenset[str] = frozenset()
+    trigger_rule: TriggerRule = TriggerRule.ALL_SUCCESS
+    owner: str = "dagflow"
+    retries: int = 0
+    retry_delay: timedelta = timedelta(seconds=300)
+    retry_exponential_backoff: bool = False
+    max_retry_delay: timedelta | None = None
+    execution_timeout: timedelta | None = None
+    sla: timedelta | None = None
+    pool: str = "default_pool"
+    pool_slots: int = 1
+    queue: str = "default"
+    priority_weight: int = 1
+    weight_rule: str = "downstream"
+    max_active_tis_per_dag: int | None = None
+    depends_on_past: bool = False
+    wait_for_downstream: bool = False
+    disabled: bool = False
+    allow_failure: bool = False
+    log_level: str | None = None
+    is_mapped: bool = False
+    is_sensor: bool = False
+    expand_input: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    template_fields: tuple[str, ...] = ()
+    doc_md: str | None = None
+    description: str | None = None
+    task_group_id: str | None = None
+    ui_color: str | None = None
+    do_xcom_push: bool = True
+    callbacks: frozenset[str] = frozenset()
+
+    def has_callback(self, name: str) -> bool:
+        """True if the task defines the callback ``name`` (e.g. ``on_failure_callback``)."""
+        return name in self.callbacks
+
+
+@dataclass(frozen=True)
+class SerializedTaskGroup:
+    """One node of the task-group tree: its id, child groups and direct task ids."""
+
+    group_id: str | None
+    tooltip: str | None = None
+    ui_color: str | None = None
+    children: tuple[SerializedTaskGroup, ...] = ()
+    task_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SerializedDag:
+    """A DAG as the scheduler sees it: settings, tasks by id and cached graph facts."""
+
+    dag_id: str
+    tasks: Mapping[str, SerializedTask]
+    fileloc: str | None = None
+    schedule: str | None = None
+    timetable: Mapping[str, Any] | None = None
+    timezone: str = "UTC"
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    catchup: bool = False
+    max_active_runs: int = 16
+    max_active_tasks: int = 16
+    dagrun_timeout: timedelta | None = None
+    tags: tuple[str, ...] = ()
+    description: str | None = None
+    doc_md: str | None = None
+    owner: str | None = None
+    is_paused_upon_creation: bool | None = None
+    render_template_as_native_obj: bool = False
+    params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    callbacks: frozenset[str] = frozenset()
+    task_group: SerializedTaskGroup | None = None
+    _order: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _descendants: dict[str, frozenset[str]] = field(init=False, repr=False, compare=False)
+    _weights: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_order", _topological_order(self.tasks))
+        object.__setattr__(self, "_descendants", {})
+        object.__setattr__(self, "_weights", self._compute_weights())
+
+    # --- lookups ---------------------------------------------------------------------
+    def get_task(self, task_id: str) -> SerializedTask:
+        """The task with ``task_id``; ``KeyError`` if there is none."""
+        return self.tasks[task_id]
+
+    def has_task(self, task_id: str) -> bool:
+        """True if the DAG has a task with ``task_id``."""
+        return task_id in self.tasks
+
+    @property
+    def task_ids(self) -> list[str]:
+        """Task ids in topological order."""
+        return list(self._order)
+
+    @property
+    def roots(self) -> list[SerializedTask]:
+        """Tasks with no upstream."""
+        return [self.tasks[t] for t in self._order if not self.tasks[t].upstream_task_ids]
+
+    @property
+    def leaves(self) -> list[SerializedTask]:
+        """Tasks with no downstream."""
+        return [self.tasks[t] for t in self._order if not self.tasks[t].downstream_task_ids]
+
+    def has_callback(self, name: str) -> bool:
+        """True if the DAG defines the callback ``name`` (e.g. ``on_failure_callback``)."""
+        return name in self.callbacks
+
+    # --- graph -----------------------------------------------------------------------
+    def topological_order(self) -> tuple[str, ...]:
+        """Task ids, every task after all of its upstreams (ties broken by id)."""
+        return self._order
+
+    def descendants(self, task_id: str) -> frozenset[str]:
+        """Every task reachable downstream of ``task_id`` (not including itself)."""
+        cached = self._descendants.get(task_id)
+        if cached is not None:
+            return cached
+        for tid in reversed(self._order):
+            if tid not in self._descendants:
+                found: set[str] = set()
+                for child in self.tasks[tid].downstream_task_ids:
+                    found.add(child)
+                    found |= self._descendants[child]
+                self._descendants[tid] = frozenset(found)
+        return self._descendants[task_id]
+
+    def ancestors(self, task_id: str) -> frozenset[str]:
+        """Every task reachable upstream of ``task_id`` (not including itself)."""
+        found: set[str] = set()
+        stack = list(self.tasks[task_id].upstream_task_ids)
+        while stack:
+            tid = stack.pop()
+            if tid not in found:
+                found.add(tid)
+                stack.extend(self.tasks[tid].upstream_task_ids)
+        return frozenset(found)
+
+    def priority_weight_total(self, task_id: str) -> int:
+        """The effective priority of ``task_id`` under its ``weight_rule``."""
+        return self._weights[task_id]
+
+    def _compute_weights(self) -> dict[str, int]:
+        weights: dict[str, int] = {}
+        for tid, task in self.tasks.items():
+            if task.weight_rule == "absolute":
+                weights[tid] = task.priority_weight
+                continue
+            related = self.descendants(tid) if task.weight_rule == "downstream" else self.ancestors(tid)
+            weights[tid] = task.priority_weight + sum(self.tasks[r].priority_weight for r in related)
+        return weights
+
+
+def _topological_order(tasks: Mapping[str, SerializedTask]) -> tuple[str, ...]:
+    """Kahn's algorithm with sorted ties, so the order is stable across parses."""
+    indegree = {tid: sum(1 for u in t.upstream_task_ids if u in tasks) for tid, t in tasks.items()}
+    ready = [tid for tid, n in indegree.items() if n == 0]
+    heapq.heapify(ready)
+    order: list[str] = []
+    while ready:
+        tid = heapq.heappop(ready)
+        order.append(tid)
+        for child in tasks[tid].downstream_task_ids:
+            if child in indegree:
+                indegree[child] -= 1
+                if indegree[child] == 0:
+                    heapq.heappush(ready, child)
+    if len(order) != len(tasks):
+        stuck = sorted(set(tasks) - set(order))
+        raise ValueError(f"serialized DAG has a cycle among: {', '.join(stuck)}")
+    return tuple(order)
