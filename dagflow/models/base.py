@@ -179,14 +179,22 @@ _SCALAR_DEFAULTS: dict[type, dict[str, Any]] = {}
 
 
 def _scalar_defaults(cls: type) -> dict[str, Any]:
-    """Column attributes with a constant Python default, for ``Base.__init__``."""
+    """Initial attribute values for ``Base.__init__``: constant defaults, else None.
+
+    Columns without any default start as None, so every column is loaded on a new
+    object (an ORM ``UPDATE`` only refreshes loaded attributes of objects in the session).
+    Columns with a callable or server default are left unset so the default fires.
+    """
     found = _SCALAR_DEFAULTS.get(cls)
     if found is None:
         found = {}
         for attr in sa.inspect(cls).column_attrs:
-            default = attr.columns[0].default
+            column = attr.columns[0]
+            default = column.default
             if default is not None and getattr(default, "is_scalar", False):
                 found[attr.key] = default.arg
+            elif default is None and column.server_default is None and not column.primary_key:
+                found[attr.key] = None
         _SCALAR_DEFAULTS[cls] = found
     return found
 
@@ -202,7 +210,7 @@ class Base(DeclarativeBase):
     }
 
     def __init__(self, **kwargs: Any) -> None:
-        """Set the given attributes; constant column defaults apply at once, not at flush."""
+        """Set the given attributes; the others start at their constant default or None."""
         cls = type(self)
         for key, value in _scalar_defaults(cls).items():
             kwargs.setdefault(key, value)
