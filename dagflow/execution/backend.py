@@ -1,0 +1,193 @@
+"""``DbRuntimeBackend``: the ``RuntimeBackend`` of ``dagflow.sdk.runtime`` on the metadata DB.
+
+Installed by the runner for the duration of a try. Each call is a short transaction of
+its own. Approvals use a documented convention: an XCom with key ``__approval__`` on
+the approval task instance, value ``{"decision": "approved"|"rejected", "comment": …}``
+(written by ``dagflow tasks approve``; kept across tries, unlike other XComs).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from dagflow.exceptions import ConnectionNotFound, DagRunAlreadyExists, VariableNotFound
+from dagflow.execution import xcom as xcom_rows
+from dagflow.models.base import utcnow
+from dagflow.models.connection import Connection
+from dagflow.models.dagrun import DagRun
+from dagflow.models.taskinstance import TaskInstance
+from dagflow.models.variable import Variable
+from dagflow.state import DagRunState, DagRunType
+from dagflow.storage import state_store
+from dagflow.storage.internal import InternalStorage
+
+if TYPE_CHECKING:
+    from dagflow.config import Settings
+    from dagflow.db import Database
+
+APPROVAL_KEY = "__approval__"
+
+
+class DbRuntimeBackend:
+    """What a running task may ask of the system, answered from the metadata DB."""
+
+    def __init__(self, db: Database, settings: Settings, *, dag_id: str, run_id: str) -> None:
+        self.db = db
+        self.settings = settings
+        self.storage = InternalStorage(settings.storage.url, dag_id=dag_id, run_id=run_id)
+
+    # XCom ---------------------------------------------------------------------------
+    def xcom_push(self, *, dag_id: str, run_id: str, task_id: str, map_index: int, key: str,
+                  value: Any) -> None:
+        """Store one XCom value (large values go to internal storage)."""
+        stored = self.encode_xcom(value, dag_id=dag_id, run_id=run_id, task_id=task_id,
+                                  map_index=map_index, key=key)
+        with self.db.transaction() as session:
+            xcom_rows.write_xcom(session, dag_id=dag_id, run_id=run_id, task_id=task_id,
+                                 map_index=map_index, key=key, stored=stored)
+
+    def encode_xcom(self, value: Any, *, dag_id: str, run_id: str, task_id: str, map_index: int,
+                    key: str) -> Any:
+        """The row form of ``value`` (moving it to storage when too large)."""
+        return xcom_rows.encode(
+            value, key=key, task_id=task_id, map_index=map_index,
+            storage=self.storage.for_run(dag_id, run_id),
+            max_size=self.settings.core.max_xcom_size,
+        )
+
+    def xcom_pull(self, *, dag_id: str, run_id: str, task_ids: str | Sequence[str], key: str,
+                  map_indexes: int | Sequence[int] | None) -> Any:
+        """A value, a list over a mapped task's indexes, or a list per task id; missing -> None."""
+        if isinstance(task_ids, str):
+            return self._pull_one(dag_id, run_id, task_ids, key, map_indexes)
+        return [self._pull_one(dag_id, run_id, t, key, map_indexes) for t in task_ids]
+
+    def _pull_one(self, dag_id: str, run_id: str, task_id: str, key: str,
+                  map_indexes: int | Sequence[int] | None) -> Any:
+        wanted = [map_indexes] if isinstance(map_indexes, int) else map_indexes
+        with self.db.transaction() as session:
+            rows = xcom_rows.read_xcoms(session, dag_id=dag_id, run_id=run_id, task_id=task_id,
+                                        key=key, map_indexes=wanted)
+            mapped = map_indexes is None and xcom_rows.is_mapped(
+                session, dag_id=dag_id, run_id=run_id, task_id=task_id)
+        storage = self.storage.for_run(dag_id, run_id)
+        if isinstance(map_indexes, int) or (map_indexes is None and not mapped):
+            index = map_indexes if isinstance(map_indexes, int) else -1
+            return xcom_rows.decode(rows[index], storage=storage) if index in rows else None
+        order = list(wanted) if wanted is not None else sorted(i for i in rows if i >= 0)
+        return [xcom_rows.decode(rows[i], storage=storage) if i in rows else None for i in order]
+
+    # Variables and connections ------------------------------------------------------
+    def get_variable(self, key: str, *, deserialize_json: bool = False) -> Any:
+        """A variable's value (parsed as JSON when asked); ``VariableNotFound`` if missing."""
+        with self.db.transaction() as session:
+            row = session.get(Variable, key)
+            value = None if row is None else row.val
+        if row is None:
+            raise VariableNotFound(f"variable {key!r} does not exist")
+        return json.loads(value) if deserialize_json and value is not None else value
+
+    def get_connection(self, conn_id: str) -> Mapping[str, Any]:
+        """A connection as a mapping; ``ConnectionNotFound`` if missing."""
+        with self.db.transaction() as session:
+            row = session.get(Connection, conn_id)
+            if row is None:
+                raise ConnectionNotFound(f"connection {conn_id!r} does not exist")
+            return {
+                "conn_id": row.conn_id, "conn_type": row.conn_type, "host": row.host,
+                "port": row.port, "login": row.login, "password": row.password,
+                "schema": row.schema, "extra": dict(row.extra or {}), "uri": row.get_uri(),
+                "description": row.description,
+            }
+
+    # State store --------------------------------------------------------------------
+    def state_get(self, key: str, *, namespace: str, default: Any) -> Any:
+        """A value from the state store, or ``default``."""
+        with self.db.transaction() as session:
+            return state_store.get_value(session, key, namespace=namespace, default=default)
+
+    def state_set(self, key: str, value: Any, *, namespace: str) -> None:
+        """Store a JSON value in the state store."""
+        with self.db.transaction() as session:
+            state_store.set_value(session, key, value, namespace=namespace)
+
+    def state_delete(self, key: str, *, namespace: str) -> None:
+        """Delete a key from the state store (no error if missing)."""
+        with self.db.transaction() as session:
+            state_store.delete_value(session, key, namespace=namespace)
+
+    # Other DAGs ---------------------------------------------------------------------
+    def trigger_dag(self, dag_id: str, *, run_id: str | None, conf: Mapping[str, Any] | None,
+                    logical_date: datetime | None) -> str:
+        """Create a queued manual run of ``dag_id`` (the scheduler creates its tasks)."""
+        when = logical_date or utcnow()
+        run_id = run_id or f"{DagRunType.MANUAL.value}__{when.isoformat()}"
+        with self.db.transaction() as session:
+            clash = session.execute(
+                sa.select(DagRun.id).where(
+                    DagRun.dag_id == dag_id,
+                    sa.or_(DagRun.run_id == run_id, DagRun.logical_date == when),
+                )
+            ).first()
+            if clash is not None:
+                raise DagRunAlreadyExists(f"DAG {dag_id!r} already has a run {run_id!r} or at {when}")
+            session.add(DagRun(
+                dag_id=dag_id, run_id=run_id, logical_date=when, run_type=DagRunType.MANUAL.value,
+                state=DagRunState.QUEUED, queued_at=utcnow(), data_interval_start=when,
+                data_interval_end=when, conf=dict(conf or {}), external_trigger=True,
+            ))
+        return run_id
+
+    def dag_run_state(self, dag_id: str, run_id: str) -> str | None:
+        """The state of a DAG run, or None if it does not exist."""
+        with self.db.transaction() as session:
+            state = session.scalar(
+                sa.select(DagRun.state).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)
+            )
+        return None if state is None else str(state)
+
+    def external_task_states(self, dag_id: str, task_id: str | None, *,
+                             logical_date: datetime) -> list[str]:
+        """States of the task's instances in the run at ``logical_date`` (or the run's state)."""
+        with self.db.transaction() as session:
+            run = session.execute(
+                sa.select(DagRun.run_id, DagRun.state).where(
+                    DagRun.dag_id == dag_id, DagRun.logical_date == logical_date)
+            ).first()
+            if run is None:
+                return []
+            if task_id is None:
+                return [str(run.state)]
+            states = session.scalars(
+                sa.select(TaskInstance.state).where(
+                    TaskInstance.dag_id == dag_id, TaskInstance.run_id == run.run_id,
+                    TaskInstance.task_id == task_id,
+                ).order_by(TaskInstance.map_index)
+            )
+            return [str(s) for s in states]
+
+    def previous_success_interval(self, dag_id: str, logical_date: datetime
+                                  ) -> tuple[datetime | None, datetime | None]:
+        """Data interval of the latest successful run before ``logical_date`` (or Nones)."""
+        with self.db.transaction(readonly=True) as session:
+            row = session.execute(
+                sa.select(DagRun.data_interval_start, DagRun.data_interval_end)
+                .where(DagRun.dag_id == dag_id, DagRun.state == DagRunState.SUCCESS,
+                       DagRun.logical_date < logical_date)
+                .order_by(DagRun.logical_date.desc()).limit(1)
+            ).first()
+        return (None, None) if row is None else (row[0], row[1])
+
+    # Approvals ----------------------------------------------------------------------
+    def approval(self, *, dag_id: str, run_id: str, task_id: str,
+                 map_index: int) -> tuple[str, str | None] | None:
+        """``(decision, comment)`` from the ``__approval__`` XCom, or None while undecided."""
+        value = self._pull_one(dag_id, run_id, task_id, APPROVAL_KEY, map_index)
+        if not isinstance(value, dict) or value.get("decision") not in ("approved", "rejected"):
+            return None
+        return str(value["decision"]), value.get("comment")

@@ -1,0 +1,166 @@
+"""Build the task context (internals §2) for one claimed try.
+
+Plain values come from the claimed task instance, its DAG run and the DAG; variables
+and connections are looked up lazily through the runtime backend when a template or
+task reads ``var.value.X`` / ``var.json.X`` / ``conn.X``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import pendulum
+
+from dagflow.exceptions import ConnectionNotFound, VariableNotFound
+
+if TYPE_CHECKING:
+    from dagflow.execution.claim import ClaimedTry
+    from dagflow.execution.runtime_ti import RuntimeTaskInstance
+    from dagflow.sdk.runtime import RuntimeBackend
+    from dagflow.storage.internal import InternalStorage
+
+Context = dict[str, Any]
+
+
+class VariableAccessor:
+    """``var.value.X`` / ``var.json.X`` in templates; ``.get(key, default)`` too."""
+
+    def __init__(self, backend: RuntimeBackend, *, deserialize_json: bool) -> None:
+        self._backend = backend
+        self._json = deserialize_json
+
+    def __getattr__(self, key: str) -> Any:
+        if key.startswith("_"):
+            raise AttributeError(key)
+        return self._backend.get_variable(key, deserialize_json=self._json)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._backend.get_variable(key, deserialize_json=self._json)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The variable, or ``default`` if it does not exist."""
+        try:
+            return self._backend.get_variable(key, deserialize_json=self._json)
+        except VariableNotFound:
+            return default
+
+
+class ConnectionView:
+    """A connection read in a task: attributes (``host``, ``login``, …) and ``get_uri()``."""
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        self._fields = dict(fields)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name not in self._fields:
+            raise AttributeError(name)
+        return self._fields[name]
+
+    def __getitem__(self, name: str) -> Any:
+        return self._fields[name]
+
+    @property
+    def extra_dejson(self) -> dict[str, Any]:
+        """The extras as a dict (Airflow's name)."""
+        return dict(self._fields.get("extra") or {})
+
+    def get_uri(self) -> str:
+        """The connection as a URI."""
+        return str(self._fields.get("uri") or "")
+
+    def __repr__(self) -> str:
+        return f"<Connection {self._fields.get('conn_id')!r} {self._fields.get('conn_type')!r}>"
+
+
+class ConnectionAccessor:
+    """``conn.X`` in templates; ``.get(conn_id, default)`` too."""
+
+    def __init__(self, backend: RuntimeBackend) -> None:
+        self._backend = backend
+
+    def __getattr__(self, conn_id: str) -> ConnectionView:
+        if conn_id.startswith("_"):
+            raise AttributeError(conn_id)
+        return ConnectionView(dict(self._backend.get_connection(conn_id)))
+
+    def __getitem__(self, conn_id: str) -> ConnectionView:
+        return ConnectionView(dict(self._backend.get_connection(conn_id)))
+
+    def get(self, conn_id: str, default: Any = None) -> Any:
+        """The connection, or ``default`` if it does not exist."""
+        try:
+            return self[conn_id]
+        except ConnectionNotFound:
+            return default
+
+
+def date_values(logical_date: datetime) -> dict[str, Any]:
+    """``logical_date`` (pendulum, UTC) and ``ds``, ``ds_nodash``, ``ts``, ``ts_nodash``."""
+    when = pendulum.instance(logical_date).in_timezone("UTC")
+    return {
+        "logical_date": when,
+        "ds": when.strftime("%Y-%m-%d"),
+        "ds_nodash": when.strftime("%Y%m%d"),
+        "ts": when.isoformat(),
+        "ts_nodash": when.strftime("%Y%m%dT%H%M%S"),
+    }
+
+
+def _pendulum(value: datetime | None) -> pendulum.DateTime | None:
+    return None if value is None else pendulum.instance(value).in_timezone("UTC")
+
+
+def _macros() -> Any:
+    try:
+        return importlib.import_module("dagflow.sdk.macros")
+    except ImportError:
+        return None
+
+
+def resolve_params(task: Any, dag: Any, conf: dict[str, Any]) -> dict[str, Any]:
+    """The run's params: DAG and task params overridden by the run conf, validated."""
+    params = getattr(task, "params", None)
+    if params is None or not hasattr(params, "resolve"):
+        params = getattr(dag, "params", None)
+    if params is None or not hasattr(params, "resolve"):
+        return {**dict(params or {}), **conf}
+    return params.resolve(conf)  # type: ignore[no-any-return]
+
+
+def build_context(
+    claimed: ClaimedTry,
+    *,
+    dag: Any,
+    task: Any,
+    ti: RuntimeTaskInstance,
+    backend: RuntimeBackend,
+    storage: InternalStorage,
+    settings: Any,
+    prev_success: tuple[datetime | None, datetime | None] = (None, None),
+    test_mode: bool = False,
+) -> Context:
+    """The context dict handed to templates, ``execute`` and callbacks."""
+    run = claimed.run
+    context: Context = dict(getattr(dag, "user_defined_macros", None) or {})
+    context.update(date_values(run.logical_date))
+    context.update({
+        "dag": dag, "task": task, "ti": ti, "task_instance": ti, "dag_run": run,
+        "run_id": run.run_id,
+        "data_interval_start": _pendulum(run.data_interval_start or run.logical_date),
+        "data_interval_end": _pendulum(run.data_interval_end or run.logical_date),
+        "prev_data_interval_start_success": _pendulum(prev_success[0]),
+        "prev_data_interval_end_success": _pendulum(prev_success[1]),
+        "params": resolve_params(task, dag, run.conf),
+        "var": {"value": VariableAccessor(backend, deserialize_json=False),
+                "json": VariableAccessor(backend, deserialize_json=True)},
+        "conn": ConnectionAccessor(backend),
+        "macros": _macros(),
+        "conf": settings,
+        "storage": storage,
+        "try_number": claimed.try_number,
+        "map_index": claimed.map_index,
+        "test_mode": test_mode,
+    })
+    return context

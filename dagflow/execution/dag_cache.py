@@ -1,0 +1,143 @@
+"""The warm-worker DAG cache: import a DAG file by path once per (path, mtime, size).
+
+A worker that runs many tasks of one DAG imports its file once; a changed file (new
+mtime or size) is imported again under a fresh module name. Forked task processes
+inherit the cache, so the import cost is paid by the worker, not by every try.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from dagflow.exceptions import DagImportError, DagNotFound
+
+
+@dataclass(frozen=True)
+class _FileStamp:
+    path: str
+    mtime_ns: int
+    size: int
+
+
+class DagCache:
+    """DAG objects by file, re-imported only when the file changes."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[_FileStamp, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def get_dag(self, fileloc: str | Path, dag_id: str) -> Any:
+        """The DAG ``dag_id`` defined in ``fileloc``; ``DagNotFound`` if it has none."""
+        dags = self.get_dags(fileloc)
+        try:
+            return dags[dag_id]
+        except KeyError:
+            raise DagNotFound(f"DAG {dag_id!r} not found in {fileloc}") from None
+
+    def get_dags(self, fileloc: str | Path) -> dict[str, Any]:
+        """Every DAG defined in ``fileloc``, by dag_id (imported if new or changed)."""
+        stamp = _stamp(fileloc)
+        with self._lock:
+            cached = self._entries.get(stamp.path)
+            if cached and cached[0] == stamp:
+                return cached[1]
+            dags = import_dag_file(stamp)
+            self._entries[stamp.path] = (stamp, dags)
+            return dags
+
+    def clear(self) -> None:
+        """Forget every cached file."""
+        with self._lock:
+            self._entries.clear()
+
+
+def _stamp(fileloc: str | Path) -> _FileStamp:
+    path = os.path.realpath(fileloc)
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise DagImportError(str(fileloc), f"cannot read DAG file: {exc.strerror}") from exc
+    return _FileStamp(path, st.st_mtime_ns, st.st_size)
+
+
+def import_dag_file(stamp: _FileStamp) -> dict[str, Any]:
+    """Import one DAG file under a unique module name and return its DAGs by id."""
+    digest = hashlib.sha1(stamp.path.encode()).hexdigest()[:12]
+    name = f"dagflow_dagfile_{digest}_{stamp.mtime_ns}"
+    folder = os.path.dirname(stamp.path)
+    if folder not in sys.path:
+        sys.path.append(folder)
+    spec = importlib.util.spec_from_file_location(name, stamp.path)
+    if spec is None or spec.loader is None:
+        raise DagImportError(stamp.path, "not an importable Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        with _collecting() as registered:
+            spec.loader.exec_module(module)
+    except Exception as exc:
+        sys.modules.pop(name, None)
+        raise DagImportError(stamp.path, f"{type(exc).__name__}: {exc}", _lineno(exc)) from exc
+    return _find_dags(module, registered)
+
+
+def _lineno(exc: BaseException) -> int | None:
+    if isinstance(exc, SyntaxError):
+        return exc.lineno
+    tb = exc.__traceback__
+    last = None
+    while tb is not None:
+        last = tb.tb_lineno
+        tb = tb.tb_next
+    return last
+
+
+class _collecting:
+    """Collect every DAG constructed while a file is imported (``with DAG(...)`` unnamed too).
+
+    Uses ``DAG._creation_listeners`` when the SDK has it, else sees every DAG entered
+    through ``dagflow.sdk.contexts.push_dag`` (wrapped for the import, under the lock).
+    """
+
+    def __enter__(self) -> list[Any]:
+        from dagflow.sdk import contexts  # noqa: PLC0415 - no SDK import at module load
+        from dagflow.sdk.dag import DAG  # noqa: PLC0415
+
+        self.registered: list[Any] = []
+        self._listeners = getattr(DAG, "_creation_listeners", None)
+        if self._listeners is not None:
+            self._listeners.append(self.registered.append)
+            return self.registered
+        self._contexts, self._push = contexts, contexts.push_dag
+
+        def push_dag(dag: Any) -> None:
+            self.registered.append(dag)
+            self._push(dag)
+
+        contexts.push_dag = push_dag  # type: ignore[assignment]
+        return self.registered
+
+    def __exit__(self, *exc: object) -> None:
+        if self._listeners is not None:
+            self._listeners.remove(self.registered.append)
+        else:
+            self._contexts.push_dag = self._push  # type: ignore[assignment]
+
+
+def _find_dags(module: ModuleType, registered: list[Any]) -> dict[str, Any]:
+    from dagflow.sdk.dag import DAG  # noqa: PLC0415 - keeps this module free of SDK imports at load
+
+    found: dict[str, Any] = {}
+    for value in [*registered, *vars(module).values()]:
+        if isinstance(value, DAG) and value.dag_id not in found:
+            value.fileloc = module.__file__ or value.fileloc
+            found[value.dag_id] = value
+    return found

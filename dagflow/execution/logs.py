@@ -1,0 +1,136 @@
+"""One log file per try, and reading it back.
+
+Layout: ``{base_log_folder}/dag_id={d}/run_id={r}/task_id={t}[/map_index={m}]/attempt={n}.log``.
+In a forked task process, file descriptors 1 and 2 point at the file, so ``print`` and
+subprocess output land there too; Python logging writes there at the task's level.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+LOG_FORMAT = "[%(asctime)s] %(levelname)s %(name)s: %(message)s"
+_TASK_HANDLER_NAME = "dagflow.task"
+
+
+def log_path(
+    base_log_folder: Path | str,
+    *,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    map_index: int = -1,
+    try_number: int,
+) -> Path:
+    """Where the log of one try lives."""
+    path = Path(base_log_folder) / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+    if map_index >= 0:
+        path = path / f"map_index={map_index}"
+    return path / f"attempt={try_number}.log"
+
+
+def read_log(
+    base_log_folder: Path | str,
+    *,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    map_index: int = -1,
+    try_number: int | None = None,
+) -> str:
+    """The text of one try's log (the latest try if ``try_number`` is None); '' if none."""
+    if try_number is None:
+        tries = list_tries(
+            base_log_folder, dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index
+        )
+        if not tries:
+            return ""
+        try_number = tries[-1]
+    path = log_path(
+        base_log_folder,
+        dag_id=dag_id,
+        run_id=run_id,
+        task_id=task_id,
+        map_index=map_index,
+        try_number=try_number,
+    )
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+def list_tries(
+    base_log_folder: Path | str, *, dag_id: str, run_id: str, task_id: str, map_index: int = -1
+) -> list[int]:
+    """The try numbers that have a log file, ascending."""
+    folder = log_path(
+        base_log_folder, dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index,
+        try_number=0,
+    ).parent
+    if not folder.is_dir():
+        return []
+    found = []
+    for entry in folder.glob("attempt=*.log"):
+        number = entry.stem.partition("=")[2]
+        if number.isdigit():
+            found.append(int(number))
+    return sorted(found)
+
+
+def resolve_level(level: str | int | None, default: str | int = "INFO") -> int:
+    """A logging level number from a name (``"debug"``), a number, or the default."""
+    value = default if level in (None, "") else level
+    if isinstance(value, int):
+        return value
+    number = logging.getLevelName(str(value).upper())
+    return number if isinstance(number, int) else logging.INFO
+
+
+def redirect_fds_to(path: Path) -> None:
+    """Point fds 1 and 2 (and ``sys.stdout``/``sys.stderr``) at ``path``; for a forked child."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    sys.stdout = open(1, "w", buffering=1, closefd=False, errors="backslashreplace")  # noqa: SIM115
+    sys.stderr = open(2, "w", buffering=1, closefd=False, errors="backslashreplace")  # noqa: SIM115
+
+
+def configure_child_logging(level: int) -> None:
+    """Replace every root handler with one writing to fd 2 at ``level``; for a forked child."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.setLevel(level)
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
+@contextmanager
+def capture_in_process(path: Path, level: int) -> Iterator[None]:
+    """Send logging, ``sys.stdout`` and ``sys.stderr`` to ``path`` for a try run in-process."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    old_level, old_out, old_err = root.level, sys.stdout, sys.stderr
+    with open(path, "a", buffering=1, errors="backslashreplace") as fh:
+        handler = logging.StreamHandler(fh)
+        handler.set_name(_TASK_HANDLER_NAME)
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        handler.setLevel(level)
+        root.addHandler(handler)
+        root.setLevel(min(level, old_level) if old_level else level)
+        sys.stdout = sys.stderr = fh
+        try:
+            yield
+        finally:
+            sys.stdout, sys.stderr = old_out, old_err
+            root.removeHandler(handler)
+            root.setLevel(old_level)

@@ -1,0 +1,111 @@
+"""Killing a task's whole process tree: its process group plus any escaped descendant.
+
+A task process runs in its own process group, so ``killpg`` reaches every child that
+stayed in it (``sleep 30`` under a BashOperator). Descendants that started their own
+session are tracked by (pid, create_time) snapshots, so a recycled pid is never hit.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+
+import psutil
+
+
+@dataclass
+class ProcessTree:
+    """The process group of one task process and the descendants seen so far."""
+
+    pgid: int
+    seen: dict[int, float] = field(default_factory=dict)
+
+    def snapshot(self, root_pid: int) -> None:
+        """Remember every current descendant of ``root_pid`` (cheap: reads /proc)."""
+        try:
+            children = psutil.Process(root_pid).children(recursive=True)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            return
+        for child in children:
+            try:
+                self.seen[child.pid] = child.create_time()
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+
+    def signal_all(self, sig: int) -> None:
+        """Send ``sig`` to the group and to every remembered descendant still alive."""
+        signal_group(self.pgid, sig)
+        for proc in self._alive():
+            try:
+                proc.send_signal(sig)
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+
+    def alive(self) -> bool:
+        """True if any process of the group or a remembered descendant still runs."""
+        return group_alive(self.pgid) or bool(self._alive())
+
+    def terminate(self, grace_s: float) -> None:
+        """SIGTERM everything, wait up to ``grace_s``, then SIGKILL what is left."""
+        self.signal_all(signal.SIGTERM)
+        deadline = time.monotonic() + max(grace_s, 0.0)
+        while time.monotonic() < deadline and self.alive():
+            time.sleep(0.05)
+        self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL everything at once."""
+        self.signal_all(signal.SIGKILL)
+
+    def _alive(self) -> list[psutil.Process]:
+        alive = []
+        for pid, created in list(self.seen.items()):
+            try:
+                proc = psutil.Process(pid)
+                if abs(proc.create_time() - created) < 0.01 and proc.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(proc)
+                    continue
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                pass
+            self.seen.pop(pid, None)
+        return alive
+
+
+def signal_group(pgid: int, sig: int) -> bool:
+    """``killpg`` that ignores a group already gone; True if the signal was sent."""
+    if pgid <= 1:
+        return False
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def group_alive(pgid: int) -> bool:
+    """True if some non-zombie process is still in group ``pgid``."""
+    for proc in psutil.process_iter(["pid", "status"]):
+        try:
+            if proc.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(proc.info["pid"]) == pgid:
+                return True
+        except (ProcessLookupError, PermissionError, psutil.NoSuchProcess):
+            continue
+    return False
+
+
+def kill_own_descendants(grace_s: float = 0.0) -> None:
+    """SIGTERM (then SIGKILL) every descendant of this process; used by a task process."""
+    try:
+        children = psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL) if grace_s > 0 else (signal.SIGKILL,):
+        for child in children:
+            try:
+                child.send_signal(sig)
+            except psutil.Error:
+                continue
+        if sig == signal.SIGTERM:
+            psutil.wait_procs(children, timeout=grace_s)

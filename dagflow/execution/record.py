@@ -1,0 +1,95 @@
+"""Record the end of a try in ONE transaction, guarded by the try's token.
+
+State (through ``set_ti_state``: running -> outcome), end date, duration, reason,
+next try time, the returned XComs, the ``task_map`` row and a ``task_instance_history``
+row are written together, or not at all: if the row is no longer ``running`` with this
+token (a person marked it, a clear, the reaper), nothing is written and False returned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from dagflow.execution import xcom as xcom_rows
+from dagflow.execution.outcome import TryResult
+from dagflow.models.base import utcnow
+from dagflow.models.taskinstance import TaskInstance
+from dagflow.models.transitions import record_try, set_ti_state
+from dagflow.state import TaskInstanceState
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from dagflow.db import Database
+    from dagflow.execution.claim import ClaimedTry
+
+TI = TaskInstanceState
+
+
+@dataclass(frozen=True)
+class TryOutputs:
+    """What a successful try leaves behind: encoded XComs and the value to size mapping by."""
+
+    xcoms: Sequence[tuple[str, Any]] = ()
+    mapped_value: Any = None
+    has_mapped_value: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _LostTry(Exception):
+    """The try is no longer ours: roll the transaction back."""
+
+
+def record_result(db: Database, claimed: ClaimedTry, result: TryResult,
+                  outputs: TryOutputs | None = None) -> bool:
+    """Write the outcome of ``claimed``; False if the try was taken away meanwhile."""
+    try:
+        with db.transaction() as session:
+            _record(session, claimed, result, outputs or TryOutputs())
+    except _LostTry:
+        return False
+    return True
+
+
+def _record(session: Session, claimed: ClaimedTry, result: TryResult, outputs: TryOutputs) -> None:
+    now = utcnow()
+    values: dict[str, Any] = {
+        "end_date": now,
+        "duration": (now - claimed.start_date).total_seconds(),
+        "end_reason": result.reason,
+        "next_try_at": result.next_try_at,
+        **_poke_values(claimed, result),
+        **outputs.extra,
+    }
+    moved = set_ti_state(
+        session, [claimed.ti_id], to=result.state, expected=[TI.RUNNING], values=values,
+        extra_where=TaskInstance.try_token == claimed.token,
+    )
+    if moved != 1:
+        raise _LostTry
+    _write_outputs(session, claimed, outputs)
+    ti = session.get(TaskInstance, claimed.ti_id, populate_existing=True)
+    assert ti is not None
+    record_try(session, ti, state=result.state, reason=result.reason)
+
+
+def _poke_values(claimed: ClaimedTry, result: TryResult) -> dict[str, Any]:
+    """Keep ``first_poke_at`` through a reschedule sequence; a reschedule spends no retry."""
+    if result.state is TI.UP_FOR_RESCHEDULE:
+        return {
+            "first_poke_at": claimed.first_poke_at or claimed.start_date,
+            "max_tries": TaskInstance.max_tries + 1,
+        }
+    return {"first_poke_at": None}
+
+
+def _write_outputs(session: Session, claimed: ClaimedTry, outputs: TryOutputs) -> None:
+    ident = {"dag_id": claimed.dag_id, "run_id": claimed.run_id, "task_id": claimed.task_id,
+             "map_index": claimed.map_index}
+    for key, stored in outputs.xcoms:
+        xcom_rows.write_xcom(session, key=key, stored=stored, **ident)
+    if outputs.has_mapped_value:
+        xcom_rows.write_task_map(session, value=outputs.mapped_value, **ident)
+

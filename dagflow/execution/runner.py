@@ -1,0 +1,231 @@
+"""``run_workload``: claim a try, run it in its own process group, and make sure it ends.
+
+1. claim ``queued -> running`` (CAS on the previous try number); lost claim -> return.
+2. load the DAG from the warm cache and find the task (a failure here fails the try).
+3. fork: the child runs the try (``task_process.run_try``) with its output in the try's
+   log file; the parent supervises (heartbeat, undead check, hard deadline).
+4. after the child is gone: kill its process group, and if it died without recording,
+   record the failure (or retry) with the reason, then run the failure callbacks.
+``fork=False`` runs the same try body in the current process (no heartbeat, no kill).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import traceback
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from dagflow.execution import claim as lease
+from dagflow.execution import outcome
+from dagflow.execution.dag_cache import DagCache
+from dagflow.execution.logs import (
+    capture_in_process,
+    configure_child_logging,
+    log_path,
+    redirect_fds_to,
+    resolve_level,
+)
+from dagflow.execution.record import record_result
+from dagflow.execution.supervisor import ChildExit, Supervisor
+from dagflow.execution.task_process import TryAttempt, run_crash_callbacks, run_try
+from dagflow.execution.workload import TaskOutcome, TaskWorkload
+from dagflow.models.base import utcnow
+
+if TYPE_CHECKING:
+    from dagflow.config import Settings
+    from dagflow.db import Database
+
+log = logging.getLogger(__name__)
+
+#: Seconds past ``execution_timeout`` before the supervisor SIGKILLs the task's tree.
+HARD_TIMEOUT_GRACE_S = 3.0
+
+_default_cache = DagCache()
+
+
+def default_dag_cache() -> DagCache:
+    """The process-wide warm DAG cache."""
+    return _default_cache
+
+
+def run_workload(
+    workload: TaskWorkload,
+    settings: Settings,
+    *,
+    db: Database | None = None,
+    fork: bool = True,
+    dag_cache: DagCache | None = None,
+    test_mode: bool = False,
+) -> TaskOutcome:
+    """Run one try of a task instance to its end; returns how it ended (from the DB)."""
+    if db is None:
+        from dagflow.db import Database  # noqa: PLC0415 - only when the caller has none
+
+        db = Database(settings)
+    claimed = lease.claim_try(db, workload)
+    if claimed is None:
+        return _not_claimed(db, workload)
+    attempt = _prepare_attempt(db, settings, workload, claimed, dag_cache or _default_cache,
+                               test_mode)
+    if attempt is None:
+        return _final(db, workload)
+    if fork and hasattr(os, "fork"):
+        _run_forked(attempt)
+    else:
+        _run_in_process(attempt)
+    return _final(db, workload)
+
+
+def _prepare_attempt(db: Database, settings: Settings, workload: TaskWorkload,
+                     claimed: lease.ClaimedTry, cache: DagCache, test_mode: bool) -> TryAttempt | None:
+    """The attempt to run, or None after recording why the DAG or task could not be loaded."""
+    path = log_path(settings.logging.base_log_folder, dag_id=workload.dag_id,
+                    run_id=workload.run_id, task_id=workload.task_id,
+                    map_index=workload.map_index, try_number=claimed.try_number)
+    try:
+        dag = cache.get_dag(workload.fileloc, workload.dag_id)
+        task = dag.get_task(workload.task_id)
+    except Exception as exc:  # noqa: BLE001 - a broken DAG file fails the try
+        _write_log_line(path, "".join(traceback.format_exception(exc)))
+        result = outcome.failure(f"cannot load task: {outcome.describe(exc)}",
+                                 try_number=claimed.try_number, max_tries=claimed.max_tries,
+                                 retry_delay=timedelta(0), now=utcnow())
+        record_result(db, claimed, result)
+        return None
+    timeout = getattr(task, "execution_timeout", None)
+    timeout_s = timeout.total_seconds() if timeout is not None else workload.execution_timeout_s
+    return TryAttempt(claimed=claimed, dag=dag, task=task, settings=settings, db=db,
+                      log_path=path, timeout_s=timeout_s, test_mode=test_mode)
+
+
+def _write_log_line(path: Any, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        fh.write(text)
+
+
+def _level(attempt: TryAttempt) -> int:
+    return resolve_level(getattr(attempt.task, "log_level", None), attempt.settings.logging.level)
+
+
+def _run_in_process(attempt: TryAttempt) -> None:
+    with capture_in_process(attempt.log_path, _level(attempt)):
+        try:
+            run_try(attempt)
+        except Exception as exc:  # noqa: BLE001 - recording failed: record it as a crash
+            log.exception("try crashed outside the task")
+            _record_crash(attempt, f"task runner error: {outcome.describe(exc)}")
+
+
+def _run_forked(attempt: TryAttempt) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child, measured through its effects
+        _child_main(attempt)
+    _supervise(attempt, pid)
+
+
+def _child_main(attempt: TryAttempt) -> None:
+    """The task process: own process group, own log, run the try, exit without cleanup."""
+    code = 1
+    try:
+        os.setpgid(0, 0)
+        attempt.db.after_fork()
+        redirect_fds_to(attempt.log_path)
+        configure_child_logging(_level(attempt))
+        _install_child_signals()
+        run_try(attempt)
+        code = 0
+    except BaseException:  # noqa: BLE001 - the child must always reach os._exit
+        traceback.print_exc()
+    finally:
+        _kill_descendants()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _install_child_signals() -> None:
+    import signal  # noqa: PLC0415
+
+    from dagflow.execution.task_process import TaskTerminated  # noqa: PLC0415
+
+    def _terminate(signum: int, frame: Any) -> None:
+        raise TaskTerminated(f"received signal {signum}")
+
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _kill_descendants() -> None:
+    from dagflow.execution.process_tree import kill_own_descendants  # noqa: PLC0415
+
+    try:
+        kill_own_descendants()
+    except Exception:  # noqa: BLE001 - best effort; the supervisor kills the group too
+        pass
+
+
+def _supervise(attempt: TryAttempt, pid: int) -> None:
+    claimed = attempt.claimed
+    try:
+        os.setpgid(pid, pid)
+    except OSError:
+        pass  # the child already did it (or exited)
+    settings = attempt.settings
+    hard = attempt.timeout_s + HARD_TIMEOUT_GRACE_S if attempt.timeout_s else None
+    first = [True]
+
+    def beat() -> bool:
+        ours = lease.heartbeat(attempt.db, claimed.ti_id, claimed.token,
+                               pid=pid if first[0] else None)
+        first[0] = False
+        return ours
+
+    beat()
+    supervisor = Supervisor(pid, heartbeat=beat,
+                            heartbeat_interval_s=settings.scheduler.heartbeat_interval,
+                            hard_timeout_s=hard,
+                            cleanup_time_s=settings.core.killed_task_cleanup_time)
+    ended = supervisor.run()
+    _after_child(attempt, ended)
+
+
+def _after_child(attempt: TryAttempt, ended: ChildExit) -> None:
+    """Record a try whose process died without recording, and run its callbacks."""
+    status = lease.read_status(attempt.db, attempt.claimed.ti_id)
+    if status is None or status.try_token != attempt.claimed.token:
+        return
+    if status.state.value != "running":
+        return
+    reason = ended.describe()
+    _write_log_line(attempt.log_path, f"\n[supervisor] {reason}\n")
+    _record_crash(attempt, reason)
+
+
+def _record_crash(attempt: TryAttempt, reason: str) -> None:
+    claimed = attempt.claimed
+    result = outcome.failure(reason, try_number=claimed.try_number, max_tries=claimed.max_tries,
+                             retry_delay=outcome.retry_delay_of(attempt.task, claimed.try_number),
+                             now=utcnow())
+    if record_result(attempt.db, claimed, result):
+        run_crash_callbacks(attempt, result)
+
+
+def _not_claimed(db: Database, workload: TaskWorkload) -> TaskOutcome:
+    status = lease.read_status(db, workload.ti_id)
+    state = None if status is None else status.state
+    reason = "task instance not found" if status is None else (
+        f"not claimed: state {state.value if state else None}, try {status.try_number}")
+    return TaskOutcome(workload.ti_id, workload.try_number, state, reason, claimed=False)
+
+
+def _final(db: Database, workload: TaskWorkload) -> TaskOutcome:
+    status = lease.read_status(db, workload.ti_id)
+    if status is None:
+        return TaskOutcome(workload.ti_id, workload.try_number, None, "task instance vanished")
+    return TaskOutcome(workload.ti_id, workload.try_number, status.state, status.end_reason)

@@ -1,0 +1,151 @@
+"""The parent side of a forked try: wait, heartbeat, kill when the try must stop.
+
+While the task process runs, the supervisor heartbeats the task instance every
+``heartbeat_interval``; a heartbeat that finds the row no longer ``running`` with this
+try's token means a person, a clear or the reaper took the try away (an *undead*
+task), so the whole process tree is terminated. A hard deadline (``execution_timeout``
+plus a grace period) backs up the in-process timeout. Whatever happens, once the task
+process is gone its process group is SIGKILLed so no descendant outlives the try.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from dagflow.execution.process_tree import ProcessTree
+
+log = logging.getLogger(__name__)
+
+#: How often descendants are snapshotted (so escaped ones can be killed later).
+SNAPSHOT_INTERVAL_S = 0.5
+
+
+@dataclass(frozen=True)
+class ChildExit:
+    """How the task process ended: its wait status and why we killed it, if we did."""
+
+    status: int
+    killed_for: str | None = None
+
+    @property
+    def signal(self) -> int | None:
+        """The signal that ended the process, or None if it exited."""
+        return os.WTERMSIG(self.status) if os.WIFSIGNALED(self.status) else None
+
+    @property
+    def exit_code(self) -> int | None:
+        """The exit code, or None if a signal ended it."""
+        return os.WEXITSTATUS(self.status) if os.WIFEXITED(self.status) else None
+
+    def describe(self) -> str:
+        """``task process exited with signal 9`` / ``... with exit code 1``."""
+        if self.killed_for:
+            return self.killed_for
+        if self.signal is not None:
+            return f"task process exited with signal {self.signal} ({signal.Signals(self.signal).name})"
+        return f"task process exited with exit code {self.exit_code} without recording an outcome"
+
+
+class Supervisor:
+    """Watches one forked task process until it is gone, with its whole tree."""
+
+    def __init__(
+        self,
+        pid: int,
+        *,
+        heartbeat: Callable[[], bool],
+        heartbeat_interval_s: float,
+        hard_timeout_s: float | None,
+        cleanup_time_s: float,
+    ) -> None:
+        self.pid = pid
+        self.tree = ProcessTree(pgid=pid)
+        self._heartbeat = heartbeat
+        self._interval = max(heartbeat_interval_s, 0.05)
+        self._deadline = time.monotonic() + hard_timeout_s if hard_timeout_s else None
+        self._cleanup = cleanup_time_s
+        self._waiter = _ChildWaiter(pid)
+
+    def run(self) -> ChildExit:
+        """Block until the task process exits; returns how it ended."""
+        next_beat = time.monotonic() + self._interval
+        next_snap = time.monotonic()
+        try:
+            while True:
+                now = time.monotonic()
+                if now >= next_snap:
+                    self.tree.snapshot(self.pid)
+                    next_snap = now + SNAPSHOT_INTERVAL_S
+                wake = min(next_beat, next_snap, self._deadline or float("inf"))
+                status = self._waiter.wait(max(wake - time.monotonic(), 0.0))
+                if status is not None:
+                    return ChildExit(status)
+                if self._deadline is not None and time.monotonic() >= self._deadline:
+                    return self._stop("timed out: killed by the supervisor after the hard deadline", 0.0)
+                if time.monotonic() >= next_beat:
+                    next_beat = time.monotonic() + self._interval
+                    if not self._beat():
+                        return self._stop("the task instance is no longer running this try", self._cleanup)
+        finally:
+            self.tree.kill()
+            self._waiter.close()
+
+    def _beat(self) -> bool:
+        try:
+            return self._heartbeat()
+        except Exception:  # the DB may be briefly away: keep the task running
+            log.warning("heartbeat of pid %s failed; will retry", self.pid, exc_info=True)
+            return True
+
+    def _stop(self, reason: str, grace_s: float) -> ChildExit:
+        log.warning("stopping task process %s: %s", self.pid, reason)
+        if grace_s > 0:
+            self.tree.snapshot(self.pid)
+            self.tree.signal_all(signal.SIGTERM)
+            status = self._waiter.wait(grace_s)
+            if status is not None:
+                return ChildExit(status, killed_for=reason)
+        self.tree.kill()
+        return ChildExit(self._waiter.wait(None) or 0, killed_for=reason)
+
+
+class _ChildWaiter:
+    """``waitpid`` with a timeout: a pidfd when the OS has one, else short polls."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._fd: int | None = None
+        try:
+            self._fd = os.pidfd_open(pid)
+        except (AttributeError, OSError):
+            self._fd = None
+
+    def wait(self, timeout: float | None) -> int | None:
+        """The child's wait status once it exits, or None after ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid == self.pid:
+                return status
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return None
+            self._sleep(remaining)
+
+    def _sleep(self, remaining: float | None) -> None:
+        if self._fd is not None:
+            select.select([self._fd], [], [], remaining)
+        else:
+            time.sleep(0.01 if remaining is None else min(remaining, 0.01))
+
+    def close(self) -> None:
+        """Release the pidfd."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None

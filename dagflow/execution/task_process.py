@@ -1,0 +1,193 @@
+"""The body of one try: build the context, render, ``execute`` under a time limit, record.
+
+Runs inside the forked task process (or in-process when isolation is off). The
+outcome, the returned XComs and the history row are written in one transaction, and
+only then do the task's callbacks run.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dagflow.exceptions import TaskTimeout
+from dagflow.execution import outcome
+from dagflow.execution.backend import DbRuntimeBackend
+from dagflow.execution.callbacks import run_callbacks, run_outcome_callbacks
+from dagflow.execution.context import Context, build_context
+from dagflow.execution.record import TryOutputs, record_result
+from dagflow.execution.runtime_ti import RuntimeTaskInstance
+from dagflow.models.base import utcnow
+from dagflow.models.xcom import XCOM_RETURN_KEY
+from dagflow.sdk import runtime
+
+if TYPE_CHECKING:
+    from dagflow.config import Settings
+    from dagflow.db import Database
+    from dagflow.execution.claim import ClaimedTry
+
+log = logging.getLogger("dagflow.task")
+
+
+class TaskTerminated(BaseException):
+    """The task process was told to stop (SIGTERM): the try is no longer ours."""
+
+
+@dataclass(frozen=True)
+class TryAttempt:
+    """Everything one try needs: the claimed row, the parsed DAG and task, where to log."""
+
+    claimed: ClaimedTry
+    dag: Any
+    task: Any
+    settings: Settings
+    db: Database
+    log_path: Path
+    timeout_s: float | None
+    test_mode: bool = False
+
+
+def format_seconds(seconds: float) -> str:
+    """``2`` for 2.0, ``1.5`` for 1.5."""
+    return f"{seconds:g}"
+
+
+@contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise ``TaskTimeout`` inside the block after ``seconds`` (main thread only)."""
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _expired(signum: int, frame: Any) -> None:
+        raise TaskTimeout(f"timed out after {format_seconds(seconds)}s")
+
+    previous = signal.signal(signal.SIGALRM, _expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def run_try(attempt: TryAttempt) -> outcome.TryResult | None:
+    """Run the try and record it; the result, or None if the try was taken away meanwhile."""
+    claimed = attempt.claimed
+    backend = DbRuntimeBackend(attempt.db, attempt.settings, dag_id=claimed.dag_id,
+                               run_id=claimed.run_id)
+    with runtime.installed(backend):
+        task, context, result, outputs = _execute(attempt, backend)
+        if not record_result(attempt.db, claimed, result, outputs):
+            log.warning("try %s of %s was taken away; its outcome is not recorded",
+                        claimed.try_number, claimed.task_id)
+            return None
+        _log_result(result)
+        run_outcome_callbacks(task, result.state, context)
+    return result
+
+
+def _execute(attempt: TryAttempt, backend: DbRuntimeBackend
+             ) -> tuple[Any, Context, outcome.TryResult, TryOutputs | None]:
+    claimed = attempt.claimed
+    task = attempt.task
+    context: Context = {}
+    try:
+        task, context = _prepare(attempt, backend)
+        run_callbacks(task, "on_execute_callback", context)
+        log.info("running %s (try %s of %s)", claimed.task_id, claimed.try_number,
+                 claimed.max_tries + 1)
+        with time_limit(attempt.timeout_s):
+            value = task.execute(context)
+        return task, context, outcome.success(), _outputs(task, value, backend, claimed)
+    except TaskTerminated:
+        _on_kill(task)
+        raise
+    except Exception as exc:  # noqa: BLE001 - any error ends the try; its kind decides how
+        if isinstance(exc, TaskTimeout):
+            _on_kill(task)
+        context["exception"] = exc
+        result = outcome.decide(
+            exc, try_number=claimed.try_number, max_tries=claimed.max_tries,
+            retry_delay=outcome.retry_delay_of(task, claimed.try_number), now=utcnow(),
+        )
+        _log_exception(exc, result)
+        return task, context, result, None
+
+
+def _prepare(attempt: TryAttempt, backend: DbRuntimeBackend) -> tuple[Any, Context]:
+    """Unmap, copy and render the task; returns it with its context."""
+    claimed = attempt.claimed
+    task = attempt.task
+    ti = RuntimeTaskInstance(claimed, task=task, backend=backend, log_path=attempt.log_path)
+    context = build_context(
+        claimed, dag=attempt.dag, task=task, ti=ti, backend=backend, storage=backend.storage,
+        settings=attempt.settings, test_mode=attempt.test_mode,
+        prev_success=backend.previous_success_interval(claimed.dag_id, claimed.run.logical_date),
+    )
+    if getattr(task, "is_mapped", False):
+        task = task.unmap(context)
+    if hasattr(task, "prepare_for_execution"):
+        task = task.prepare_for_execution()
+    ti.task = context["task"] = task
+    task.render_template_fields(context)
+    return task, context
+
+
+def _outputs(task: Any, value: Any, backend: DbRuntimeBackend, claimed: ClaimedTry) -> TryOutputs:
+    """The encoded return-value XComs (and the value sizing mapped downstreams)."""
+    if value is None or not getattr(task, "do_xcom_push", True):
+        return TryOutputs()
+    items: list[tuple[str, Any]] = [(XCOM_RETURN_KEY, value)]
+    if getattr(task, "multiple_outputs", False) and isinstance(value, dict):
+        items += [(str(k), v) for k, v in value.items()]
+    encoded = [
+        (key, backend.encode_xcom(v, dag_id=claimed.dag_id, run_id=claimed.run_id,
+                                  task_id=claimed.task_id, map_index=claimed.map_index, key=key))
+        for key, v in items
+    ]
+    return TryOutputs(xcoms=encoded, mapped_value=value,
+                      has_mapped_value=isinstance(value, (list, tuple, dict)))
+
+
+def _on_kill(task: Any) -> None:
+    try:
+        task.on_kill()
+    except Exception:
+        log.exception("on_kill of %s raised (ignored)", getattr(task, "task_id", "?"))
+
+
+def _log_exception(exc: BaseException, result: outcome.TryResult) -> None:
+    if result.is_failure:
+        log.error("task failed: %s", result.reason, exc_info=exc)
+    else:
+        log.info("task ended %s: %s", result.state.value, result.reason)
+
+
+def _log_result(result: outcome.TryResult) -> None:
+    when = f", next try at {result.next_try_at.isoformat()}" if result.next_try_at else ""
+    log.info("marked %s%s", result.state.value, when)
+
+
+def run_crash_callbacks(attempt: TryAttempt, result: outcome.TryResult) -> None:
+    """Failure/retry callbacks for a try recorded by the supervisor (the task process died)."""
+    claimed = attempt.claimed
+    backend = DbRuntimeBackend(attempt.db, attempt.settings, dag_id=claimed.dag_id,
+                               run_id=claimed.run_id)
+    try:
+        with runtime.installed(backend):
+            ti = RuntimeTaskInstance(claimed, task=attempt.task, backend=backend,
+                                     log_path=attempt.log_path)
+            context = build_context(claimed, dag=attempt.dag, task=attempt.task, ti=ti,
+                                    backend=backend, storage=backend.storage,
+                                    settings=attempt.settings, test_mode=attempt.test_mode)
+            context["exception"] = result.reason
+            run_outcome_callbacks(attempt.task, result.state, context)
+    except Exception:
+        log.exception("callbacks after the task process died could not run")

@@ -1,0 +1,38 @@
+"""The inline executor: each submitted workload runs to the end inside ``submit``.
+
+Used by ``dagflow dags test`` and by tests. With ``fork=True`` (the default) every try
+still runs in its own process group, so timeouts kill whole process trees.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from dagflow.execution.runner import run_workload
+from dagflow.execution.workload import TaskWorkload
+from dagflow.executors.base import BaseExecutor, TaskEvent
+
+if TYPE_CHECKING:
+    from dagflow.config import Settings
+    from dagflow.db import Database
+
+
+class InlineExecutor(BaseExecutor):
+    """Runs every workload synchronously through ``run_workload``."""
+
+    def __init__(self, settings: Settings, *, db: Database | None = None, fork: bool = True) -> None:
+        super().__init__(parallelism=1)
+        self.settings = settings
+        self.db = db
+        self.fork = fork
+        self._events: list[TaskEvent] = []
+
+    def submit(self, workload: TaskWorkload) -> None:
+        """Run ``workload`` now; its event is returned by the next ``poll()``."""
+        outcome = run_workload(workload, self.settings, db=self.db, fork=self.fork)
+        self._events.append(TaskEvent.from_outcome(outcome))
+
+    def poll(self) -> list[TaskEvent]:
+        """The events of the workloads run since the last poll."""
+        events, self._events = self._events, []
+        return events
