@@ -15,7 +15,22 @@ scheduler loop) writes a :class:`RunPlan` in one transaction, in this order:
 Decisions cascade inside one plan: a task skipped here counts as skipped for its
 downstream tasks in the same plan, so a skip or failure propagates through a whole
 chain at once. ``past_not_met`` carries ``depends_on_past`` / ``wait_for_downstream``,
-which need other runs: the caller lists the task ids whose past condition is not met.
+which need other runs: the caller lists the task ids whose past condition is not met;
+such a task is neither scheduled nor skipped (Airflow's "wait for past depends before
+skipping"), but can still become ``upstream_failed``; retries are not held.
+
+Semantics chosen where Airflow leaves room: a branch decision
+(``BRANCH_XCOM_KEY`` value, keyed by the branching task id) applies only once that task
+succeeded, and only to task instances still in state ``none``; ``all_descendants``
+skips every descendant whatever its trigger rule. A mapped task whose ``xcom`` input
+has no ``task_map`` entry once it may run becomes ``upstream_failed`` (as Airflow does
+when it cannot expand). Task instances of tasks gone from the DAG become ``removed``
+only from states the transition table allows (never running or finished ones) and are
+ignored by the run's final state. The run finishes by Airflow's leaf rule once every
+task instance is finished (``failed`` if a leaf is ``upstream_failed`` or ``failed``
+without ``allow_failure``), or fails early on a task deadlock (only ``none`` task
+instances left, none can move, none with ``depends_on_past``/``wait_for_downstream``/
+``max_active_tis_per_dag``).
 """
 
 from __future__ import annotations

@@ -144,7 +144,8 @@ def schedule_text(schedule: Any) -> str | None:
     if schedule is None or isinstance(schedule, str):
         return schedule
     if isinstance(schedule, timedelta):
-        return f"PT{int(schedule.total_seconds()) if schedule.total_seconds().is_integer() else schedule.total_seconds()}S"
+        seconds = schedule.total_seconds()
+        return f"PT{int(seconds) if seconds.is_integer() else seconds}S"
     summary = getattr(schedule, "summary", None)
     return str(summary) if summary is not None else repr(schedule)
 

@@ -91,7 +91,10 @@ def scenario_templating(make_dag: Any) -> tuple[Any, dict]:
 
 def scenario_mapping(make_dag: Any) -> tuple[Any, dict]:
     tasks = {
-        "double": {"is_mapped": True, "expand_input": {"x": {"kind": "xcom", "task_id": "numbers", "key": "return_value"}}},
+        "double": {
+            "is_mapped": True,
+            "expand_input": {"x": {"kind": "xcom", "task_id": "numbers", "key": "return_value"}},
+        },
         "add": {"is_mapped": True, "expand_input": {"x": {"kind": "literal", "length": 3}}},
     }
     dag = make_dag("acc_mapping", [("numbers", "double"), ("double", "total"), ("add", "total")], tasks)
