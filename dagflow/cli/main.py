@@ -1,0 +1,93 @@
+"""The root ``dagflow`` group, the lazily loaded CLI state and the one error boundary."""
+
+from __future__ import annotations
+
+import os
+import sys
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import click
+
+from dagflow.config import Settings, load_settings
+from dagflow.exceptions import DagflowError
+
+if TYPE_CHECKING:
+    from dagflow.db import Database
+
+
+class CliState:
+    """What a command needs, loaded on first use: settings once, the database once."""
+
+    @cached_property
+    def settings(self) -> Settings:
+        """Settings from defaults, dagflow.toml and the environment."""
+        return load_settings()
+
+    @cached_property
+    def db(self) -> Database:
+        """The metadata database (not migrated here)."""
+        from dagflow.db import Database
+
+        return Database(self.settings)
+
+
+pass_state = click.make_pass_decorator(CliState, ensure=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="dagflow")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """dagflow: an Airflow-style workflow scheduler."""
+    ctx.ensure_object(CliState)
+
+
+def _register() -> None:
+    from dagflow.cli import dags, db, tasks
+
+    cli.add_command(db.db)
+    cli.add_command(dags.dags)
+    cli.add_command(tasks.tasks)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; turn every error into one line on stderr and an exit code."""
+    _register()
+    try:
+        result = cli.main(args=argv, prog_name="dagflow", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except DagflowError as exc:
+        _debug_traceback()
+        click.echo(f"Error: {_one_line(exc)}", err=True)
+        return 1
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last boundary: never a bare traceback
+        _debug_traceback()
+        click.echo(f"Error: unexpected {type(exc).__name__}: {_one_line(exc)} "
+                   "(set DAGFLOW_DEBUG=1 for the traceback)", err=True)
+        return 1
+    return result if isinstance(result, int) else 0
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def _debug_traceback() -> None:
+    if os.environ.get("DAGFLOW_DEBUG"):
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""``dagflow tasks …``: list, test and inspect task instances."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from dagflow.cli.main import CliState, pass_state
+from dagflow.cli.output import emit_document, emit_rows, output_option, to_json
+from dagflow.cli.params import LOGICAL_DATE
+
+
+@click.group()
+def tasks() -> None:
+    """List, test and inspect tasks and task instances."""
+
+
+@tasks.command("list")
+@click.argument("dag_id")
+@output_option
+@pass_state
+def list_tasks(state: CliState, dag_id: str, fmt: str) -> None:
+    """List a DAG's tasks in dependency order."""
+    from dagflow.services import dags as service
+
+    doc = service.show_dag(state.settings, state.db, dag_id)
+    emit_rows(doc["tasks"], ["task_id", "operator", "upstream"], fmt)
+
+
+@tasks.command("test")
+@click.argument("dag_id")
+@click.argument("task_id")
+@click.argument("logical_date", required=False, type=LOGICAL_DATE)
+@output_option
+@pass_state
+def test(state: CliState, dag_id: str, task_id: str, logical_date: Any, fmt: str) -> None:
+    """Run one task once, ignoring its dependencies; print its log; exit 1 if it fails."""
+    from dagflow.services.task_test import test_task
+
+    result = test_task(state.settings, state.db, dag_id, task_id, logical_date=logical_date)
+    if fmt == "json":
+        click.echo(to_json(result))
+    else:
+        click.echo(result.pop("log", ""), nl=False)
+        emit_document(result, fmt)
+    if result["state"] not in ("success", "skipped"):
+        sys.exit(1)
+
+
+@tasks.command("state")
+@click.argument("dag_id")
+@click.argument("task_id")
+@click.argument("run_id")
+@click.option("--map-index", type=int, default=-1, show_default=True)
+@pass_state
+def ti_state(state: CliState, dag_id: str, task_id: str, run_id: str, map_index: int) -> None:
+    """Print the state of one task instance."""
+    from dagflow.services.task_instances import task_instance_state
+
+    click.echo(task_instance_state(state.db, dag_id=dag_id, task_id=task_id, run_id=run_id,
+                                   map_index=map_index))
+
+
+@tasks.command("states-for-dag-run")
+@click.argument("dag_id")
+@click.argument("run_id")
+@output_option
+@pass_state
+def states_for_dag_run(state: CliState, dag_id: str, run_id: str, fmt: str) -> None:
+    """Print every task instance of a run with its state and try number."""
+    from dagflow.services.task_instances import states_for_dag_run as service
+
+    report = service(state.db, dag_id=dag_id, run_id=run_id)
+    emit_document(report, fmt, table_rows="task_instances",
+                  columns=["task_id", "map_index", "state", "try_number", "start_date", "end_date", "end_reason"])

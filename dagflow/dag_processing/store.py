@@ -1,0 +1,78 @@
+"""Writing parsed DAGs and import errors to the metadata DB (the DAG processor's output).
+
+A DAG whose serialized form hashes the same as the stored one writes nothing, so a
+re-scan of an unchanged folder costs reads only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from dagflow.exceptions import DagImportError
+from dagflow.models import DagModel, ImportError_, SerializedDagModel
+from dagflow.serialization import dag_hash, deserialize_dag
+
+
+def store_serialized_dag(
+    session: Session, data: Mapping[str, Any], *, now: datetime, paused_at_creation: bool
+) -> bool:
+    """Upsert one serialized DAG and its ``dag`` row; True if anything changed."""
+    sdag = deserialize_dag(dict(data))
+    digest = dag_hash(dict(data))
+    stored = session.get(SerializedDagModel, sdag.dag_id)
+    model = session.get(DagModel, sdag.dag_id)
+    if model is None:
+        paused = sdag.is_paused_upon_creation
+        model = DagModel(dag_id=sdag.dag_id, is_paused=paused_at_creation if paused is None else paused)
+        session.add(model)
+    model.fileloc = sdag.fileloc
+    model.is_active = True
+    model.has_import_errors = False
+    model.last_parsed_at = now
+    if stored is not None and stored.dag_hash == digest:
+        return False
+    _describe(model, sdag)
+    if stored is None:
+        session.add(SerializedDagModel(dag_id=sdag.dag_id, fileloc=sdag.fileloc, data=dict(data),
+                                       dag_hash=digest, last_updated=now))
+    else:
+        stored.fileloc, stored.data, stored.dag_hash, stored.last_updated = sdag.fileloc, dict(data), digest, now
+    return True
+
+
+def _describe(model: DagModel, sdag: Any) -> None:
+    model.owners = ", ".join(sorted({t.owner for t in sdag.tasks.values() if getattr(t, "owner", None)})) or None
+    model.description = sdag.description
+    model.tags = list(sdag.tags or [])
+    model.schedule_description = sdag.schedule
+    model.timetable_summary = sdag.schedule
+    model.max_active_runs = sdag.max_active_runs
+    model.max_active_tasks = sdag.max_active_tasks
+
+
+def replace_import_errors(
+    session: Session, errors: Iterable[DagImportError], *, files: Iterable[str], now: datetime
+) -> None:
+    """Make the stored import errors of ``files`` exactly ``errors``."""
+    files = [str(f) for f in files]
+    if files:
+        session.execute(sa.delete(ImportError_).where(ImportError_.filename.in_(files)))
+    for error in errors:
+        session.add(ImportError_(filename=error.filename, lineno=error.lineno,
+                                 message=error.message, stacktrace=_stacktrace(error), timestamp=now))
+        session.execute(sa.update(DagModel).where(DagModel.fileloc == error.filename)
+                        .values(has_import_errors=True))
+
+
+def _stacktrace(error: DagImportError) -> str:
+    import traceback
+
+    cause = error.__cause__
+    if cause is None:
+        return error.message
+    return "".join(traceback.format_exception(type(cause), cause, cause.__traceback__))[-20000:]

@@ -1,0 +1,215 @@
+"""One scheduling pass over one DAG run: read its state, ask the planner, write the decisions.
+
+This is the applier half of "a pure planner decides, an applier writes": every write goes
+through ``dagflow.models.transitions`` inside the caller's transaction. ``dags test``
+and the scheduler loop both call ``schedule_run`` and ``queue_scheduled``, so a test
+run behaves exactly like a scheduled one.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from dagflow.execution.workload import TaskWorkload
+from dagflow.models import DagRun, TaskInstance, TaskMap, XCom
+from dagflow.models.transitions import set_dagrun_state, set_ti_state
+from dagflow.scheduler.dagruns import new_task_instance
+from dagflow.scheduler.planner import RunPlan, TISnapshot, plan_run
+from dagflow.sdk.branch import BRANCH_XCOM_KEY
+from dagflow.serialization.objects import SerializedDag
+from dagflow.state import DagRunState, TaskInstanceState
+
+TI = TaskInstanceState
+Key = tuple[str, int]
+
+
+@dataclass
+class RunTick:
+    """What one pass over a run did."""
+
+    scheduled: int = 0
+    changed: int = 0
+    run_state: DagRunState | None = None
+    next_wakeup: datetime | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def schedule_run(session: Session, *, run: DagRun, dag: SerializedDag, now: datetime) -> RunTick:
+    """Plan one run and apply the plan (decisions cascade inside one plan)."""
+    if run.state == DagRunState.QUEUED:
+        set_dagrun_state(session, run.id, to=DagRunState.RUNNING, expected=[DagRunState.QUEUED],
+                         values={"start_date": now})
+        session.refresh(run)
+    rows = _load_tis(session, run)
+    plan = plan_run(
+        dag,
+        [_snapshot(ti) for ti in rows.values()],
+        task_map=_task_map(session, run),
+        branch_decisions=_branch_decisions(session, run),
+        now=now,
+    )
+    tick = RunTick(warnings=list(plan.warnings), next_wakeup=plan.next_wakeup)
+    tick.changed = _apply(session, run=run, dag=dag, plan=plan, rows=rows, now=now)
+    tick.scheduled = len(plan.schedule) + sum(plan.expand.values())
+    if plan.run_state is not None:
+        _finish_run(session, run, plan, now=now)
+        tick.run_state = plan.run_state
+    return tick
+
+
+def queue_scheduled(
+    session: Session, *, run: DagRun, fileloc: str, now: datetime, limit: int | None = None
+) -> list[TaskWorkload]:
+    """Move the run's scheduled task instances to queued (highest priority first)."""
+    query = (
+        sa.select(TaskInstance)
+        .where(TaskInstance.dag_id == run.dag_id, TaskInstance.run_id == run.run_id,
+               TaskInstance.state == TI.SCHEDULED)
+        .order_by(TaskInstance.priority_weight.desc(), TaskInstance.id)
+        .limit(limit)
+    )
+    tis = list(session.scalars(query))
+    if not tis:
+        return []
+    set_ti_state(session, [ti.id for ti in tis], to=TI.QUEUED, expected=[TI.SCHEDULED],
+                 values={"queued_at": now})
+    return [workload_for(ti, fileloc=fileloc) for ti in tis]
+
+
+def workload_for(ti: TaskInstance, *, fileloc: str) -> TaskWorkload:
+    """The executor's message for the next try of ``ti``."""
+    return TaskWorkload(
+        ti_id=ti.id,
+        dag_id=ti.dag_id,
+        run_id=ti.run_id,
+        task_id=ti.task_id,
+        map_index=ti.map_index,
+        try_number=ti.try_number + 1,
+        fileloc=fileloc,
+        queue=ti.queue,
+        pool=ti.pool,
+        priority_weight=ti.priority_weight,
+    )
+
+
+# --- reading ----------------------------------------------------------------------------
+def _load_tis(session: Session, run: DagRun) -> dict[Key, TaskInstance]:
+    query = sa.select(TaskInstance).where(
+        TaskInstance.dag_id == run.dag_id, TaskInstance.run_id == run.run_id
+    )
+    return {(ti.task_id, ti.map_index): ti for ti in session.scalars(query)}
+
+
+def _snapshot(ti: TaskInstance) -> TISnapshot:
+    return TISnapshot(
+        task_id=ti.task_id,
+        map_index=ti.map_index,
+        state=ti.state,
+        try_number=ti.try_number,
+        max_tries=ti.max_tries,
+        next_try_at=ti.next_try_at,
+    )
+
+
+def _task_map(session: Session, run: DagRun) -> dict[str, int]:
+    query = sa.select(TaskMap.task_id, sa.func.sum(TaskMap.length)).where(
+        TaskMap.dag_id == run.dag_id, TaskMap.run_id == run.run_id
+    ).group_by(TaskMap.task_id)
+    return {task_id: int(length or 0) for task_id, length in session.execute(query)}
+
+
+def _branch_decisions(session: Session, run: DagRun) -> dict[str, dict[str, Any]]:
+    query = sa.select(XCom.task_id, XCom.value).where(
+        XCom.dag_id == run.dag_id, XCom.run_id == run.run_id, XCom.key == BRANCH_XCOM_KEY
+    )
+    return {task_id: value for task_id, value in session.execute(query) if isinstance(value, dict)}
+
+
+def _count_state(session: Session, run: DagRun, state: TaskInstanceState) -> int:
+    query = sa.select(sa.func.count()).select_from(TaskInstance).where(
+        TaskInstance.dag_id == run.dag_id, TaskInstance.run_id == run.run_id,
+        TaskInstance.state == state,
+    )
+    return int(session.scalar(query) or 0)
+
+
+# --- writing ----------------------------------------------------------------------------
+def _apply(
+    session: Session, *, run: DagRun, dag: SerializedDag, plan: RunPlan,
+    rows: dict[Key, TaskInstance], now: datetime,
+) -> int:
+    """Write the plan in the order the planner documents."""
+    rows.update(_create_missing(session, run=run, dag=dag, task_ids=plan.create))
+    changed = len(plan.create)
+    changed += _move(session, rows, plan.remove, TI.REMOVED, {}, plan.notes)
+    changed += _move(session, rows, plan.skip, TI.SKIPPED, {"end_date": now}, plan.notes)
+    changed += _move(session, rows, plan.upstream_fail, TI.UPSTREAM_FAILED, {"end_date": now}, plan.notes)
+    changed += _expand(session, run=run, dag=dag, plan=plan, rows=rows, now=now)
+    changed += _move(session, rows, plan.schedule, TI.SCHEDULED, {"scheduled_at": now}, {})
+    return changed
+
+
+def _create_missing(
+    session: Session, *, run: DagRun, dag: SerializedDag, task_ids: Iterable[str]
+) -> dict[Key, TaskInstance]:
+    created = [new_task_instance(dag, dag.get_task(t), run_id=run.run_id) for t in task_ids]
+    session.add_all(created)
+    session.flush()
+    return {(ti.task_id, ti.map_index): ti for ti in created}
+
+
+def _expand(
+    session: Session, *, run: DagRun, dag: SerializedDag, plan: RunPlan,
+    rows: dict[Key, TaskInstance], now: datetime,
+) -> int:
+    """The placeholder (map index -1) becomes index 0; indexes 1..n-1 are added; all scheduled."""
+    changed = 0
+    for task_id, length in plan.expand.items():
+        placeholder = rows.get((task_id, -1))
+        if placeholder is None:
+            continue
+        session.execute(sa.update(TaskInstance).where(TaskInstance.id == placeholder.id).values(map_index=0))
+        task = dag.get_task(task_id)
+        added = [new_task_instance(dag, task, run_id=run.run_id, map_index=i) for i in range(1, length)]
+        session.add_all(added)
+        session.flush()
+        ids_by_state: dict[TaskInstanceState, list[int]] = {placeholder.state: [placeholder.id]}
+        ids_by_state.setdefault(TI.NONE, []).extend(ti.id for ti in added)
+        for state, ids in ids_by_state.items():
+            changed += set_ti_state(session, ids, to=TI.SCHEDULED, expected=[state], values={"scheduled_at": now})
+    return changed
+
+
+def _move(
+    session: Session,
+    rows: dict[Key, TaskInstance],
+    keys: Sequence[Key],
+    to: TaskInstanceState,
+    values: dict[str, Any],
+    notes: Mapping[Key, str],
+) -> int:
+    """CAS each task instance from the state the planner saw to ``to``, grouped by state."""
+    groups: dict[tuple[TaskInstanceState, str | None], list[int]] = defaultdict(list)
+    for key in keys:
+        ti = rows.get(key)
+        if ti is not None:
+            groups[(ti.state, notes.get(key))].append(ti.id)
+    changed = 0
+    for (state, note), ids in groups.items():
+        extra = {**values, "note": note} if note else values
+        changed += set_ti_state(session, ids, to=to, expected=[state], values=extra)
+    return changed
+
+
+def _finish_run(session: Session, run: DagRun, plan: RunPlan, *, now: datetime) -> None:
+    assert plan.run_state is not None
+    values: dict[str, Any] = {"end_date": now, "has_soft_failures": plan.has_soft_failures}
+    set_dagrun_state(session, run.id, to=plan.run_state, expected=[run.state], values=values)
+    session.refresh(run)
