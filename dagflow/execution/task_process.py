@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -68,6 +69,8 @@ def time_limit(seconds: float | None) -> Iterator[None]:
     def _expired(signum: int, frame: Any) -> None:
         raise TaskTimeout(f"timed out after {format_seconds(seconds)}s")
 
+    outer_left, _ = signal.getitimer(signal.ITIMER_REAL)  # e.g. pytest-timeout's alarm
+    started = time.monotonic()
     previous = signal.signal(signal.SIGALRM, _expired)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
@@ -75,6 +78,8 @@ def time_limit(seconds: float | None) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        if outer_left:
+            signal.setitimer(signal.ITIMER_REAL, max(outer_left - (time.monotonic() - started), 0.001))
 
 
 def run_try(attempt: TryAttempt) -> outcome.TryResult | None:

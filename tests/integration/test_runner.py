@@ -1,0 +1,329 @@
+"""Real tries end to end: a migrated DB (SQLite, and PostgreSQL when reachable), a DAG file,
+forked task processes. No mocks."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+import threading
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pendulum
+import psutil
+import pytest
+import sqlalchemy as sa
+
+from dagflow.db import Database
+from dagflow.execution.claim import claim_try
+from dagflow.execution.logs import read_log
+from dagflow.execution.runner import run_workload
+from dagflow.execution.workload import TaskWorkload
+from dagflow.models.dagrun import DagRun
+from dagflow.models.taskinstance import TaskInstance, TaskInstanceHistory
+from dagflow.models.transitions import set_ti_state
+from dagflow.models.xcom import TaskMap, XCom
+from dagflow.state import DagRunState, TaskInstanceState
+
+TI = TaskInstanceState
+
+DAG_FILE = '''
+import logging, os, signal, subprocess
+from datetime import datetime, timedelta
+import pendulum
+from dagflow.exceptions import FailTask, SkipTask, TaskRescheduled
+from dagflow.sdk.baseoperator import BaseOperator
+from dagflow.sdk.dag import DAG
+
+MARK = "{mark}"
+log = logging.getLogger("usercode")
+
+
+class Fn(BaseOperator):
+    template_fields = ("arg",)
+
+    def __init__(self, *, fn, arg=None, **kw):
+        super().__init__(**kw)
+        self.fn, self.arg = fn, arg
+
+    def execute(self, context):
+        return self.fn(context, self.arg)
+
+
+def ok(ctx, arg):
+    print("printed", arg)
+    log.info("info line %s", MARK)
+    log.warning("warning line %s", MARK)
+    return {{"ds": arg, "n": 3}}
+
+
+def boom(ctx, arg):
+    raise ValueError("boom")
+
+
+def skip(ctx, arg):
+    raise SkipTask("nothing to do")
+
+
+def give_up(ctx, arg):
+    raise FailTask("bad credentials")
+
+
+def sleep_bash(ctx, arg):
+    subprocess.run(["bash", "-c", f"sleep {{arg}}"])
+
+
+def self_kill(ctx, arg):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def reschedule(ctx, arg):
+    raise TaskRescheduled(pendulum.now("UTC") + timedelta(seconds=30))
+
+
+def big(ctx, arg):
+    return list(range(20000))
+
+
+def not_json(ctx, arg):
+    return object()
+
+
+def on_success(ctx):
+    with open(ctx["params"]["marker"], "w") as fh:
+        fh.write(ctx["ti"].task_id)
+
+
+with DAG("runner_it", schedule=None, start_date=datetime(2024, 1, 1), params={{"marker": "{marker}"}}):
+    Fn(task_id="ok", fn=ok, arg="{{{{ ds }}}}", multiple_outputs=True, on_success_callback=on_success)
+    Fn(task_id="quiet", fn=ok, arg="x", log_level="WARNING")
+    Fn(task_id="boom", fn=boom, retries=2, retry_delay=timedelta(minutes=5))
+    Fn(task_id="skip", fn=skip)
+    Fn(task_id="give_up", fn=give_up, retries=3)
+    Fn(task_id="slow", fn=sleep_bash, arg="30.{mark_num}", execution_timeout=timedelta(seconds=2))
+    Fn(task_id="long", fn=sleep_bash, arg="60.{mark_num}")
+    Fn(task_id="self_kill", fn=self_kill, retries=1, retry_delay=timedelta(0))
+    Fn(task_id="poke", fn=reschedule)
+    Fn(task_id="big", fn=big)
+    Fn(task_id="not_json", fn=not_json)
+'''
+
+LOGICAL_DATE = pendulum.datetime(2024, 3, 5, tz="UTC")
+
+
+class Harness:
+    """A DAG file, one run of it, and helpers to queue and run its task instances."""
+
+    def __init__(self, db: Database, tmp_path: Path) -> None:
+        self.db = db
+        self.settings = db.settings.replace(scheduler={"heartbeat_interval": 0.2},
+                                            core={"killed_task_cleanup_time": 1.0})
+        self.mark_num = uuid.uuid4().int % 10**6
+        self.marker = tmp_path / "callback.txt"
+        self.fileloc = tmp_path / f"runner_it_{self.mark_num}.py"
+        self.fileloc.write_text(DAG_FILE.format(mark=uuid.uuid4().hex, mark_num=self.mark_num,
+                                                marker=self.marker))
+        self.run_id = "manual__it"
+        with db.transaction() as session:
+            session.add(DagRun(dag_id="runner_it", run_id=self.run_id, logical_date=LOGICAL_DATE,
+                               state=DagRunState.RUNNING, data_interval_start=LOGICAL_DATE,
+                               data_interval_end=LOGICAL_DATE + timedelta(days=1)))
+
+    def queue(self, task_id: str, *, max_tries: int = 0, try_number: int = 0) -> TaskWorkload:
+        with self.db.transaction() as session:
+            ti = TaskInstance(dag_id="runner_it", run_id=self.run_id, task_id=task_id,
+                              state=TI.QUEUED, max_tries=max_tries, try_number=try_number)
+            session.add(ti)
+            session.flush()
+            ti_id = ti.id
+        return TaskWorkload(ti_id=ti_id, dag_id="runner_it", run_id=self.run_id, task_id=task_id,
+                            map_index=-1, try_number=try_number + 1, fileloc=str(self.fileloc))
+
+    def run(self, workload: TaskWorkload, **kw: object):
+        return run_workload(workload, self.settings, db=self.db, **kw)
+
+    def ti(self, ti_id: int) -> TaskInstance:
+        with self.db.transaction() as session:
+            ti = session.get(TaskInstance, ti_id)
+            assert ti is not None
+            session.expunge(ti)
+            return ti
+
+    def history(self, ti_id: int) -> list[TaskInstanceHistory]:
+        with self.db.transaction() as session:
+            rows = session.scalars(sa.select(TaskInstanceHistory).where(
+                TaskInstanceHistory.ti_id == ti_id).order_by(TaskInstanceHistory.try_number)).all()
+            for row in rows:
+                session.expunge(row)
+            return list(rows)
+
+    def xcoms(self, task_id: str) -> dict[str, object]:
+        with self.db.transaction() as session:
+            rows = session.execute(sa.select(XCom.key, XCom.value).where(XCom.task_id == task_id))
+            return dict(rows.all())
+
+    def log(self, task_id: str, try_number: int = 1) -> str:
+        return read_log(self.settings.logging.base_log_folder, dag_id="runner_it",
+                        run_id=self.run_id, task_id=task_id, try_number=try_number)
+
+    def processes(self) -> list[psutil.Process]:
+        found = []
+        for proc in psutil.process_iter(["cmdline"]):
+            if any(str(self.mark_num) in part for part in proc.info["cmdline"] or []):
+                if proc.status() != psutil.STATUS_ZOMBIE:
+                    found.append(proc)
+        return found
+
+
+@pytest.fixture
+def harness(db_any: Database, tmp_path: Path) -> Harness:
+    return Harness(db_any, tmp_path)
+
+
+def test_success_pushes_xcoms_history_log_and_runs_callback(harness: Harness) -> None:
+    workload = harness.queue("ok")
+    outcome = harness.run(workload)
+    assert outcome.claimed and outcome.state is TI.SUCCESS
+    ti = harness.ti(workload.ti_id)
+    assert (ti.state, ti.try_number, ti.end_reason) == (TI.SUCCESS, 1, None)
+    assert ti.end_date is not None and ti.duration is not None and ti.hostname
+    assert harness.xcoms("ok") == {"return_value": {"ds": "2024-03-05", "n": 3},
+                                    "ds": "2024-03-05", "n": 3}
+    with harness.db.transaction() as session:
+        task_map = session.scalars(sa.select(TaskMap)).one()
+        assert (task_map.length, task_map.keys) == (2, ["ds", "n"])
+    assert [(h.try_number, h.state) for h in harness.history(workload.ti_id)] == [(1, TI.SUCCESS)]
+    assert harness.marker.read_text() == "ok"
+    text = harness.log("ok")
+    assert "printed 2024-03-05" in text and "info line" in text and "marked success" in text
+
+
+def test_failure_with_tries_left_is_up_for_retry_with_next_try_at(harness: Harness) -> None:
+    workload = harness.queue("boom", max_tries=2)
+    before = pendulum.now("UTC")
+    outcome = harness.run(workload)
+    assert outcome.state is TI.UP_FOR_RETRY and outcome.reason == "ValueError: boom"
+    ti = harness.ti(workload.ti_id)
+    assert ti.next_try_at is not None
+    assert timedelta(minutes=4, seconds=59) < ti.next_try_at - before < timedelta(minutes=5, seconds=5)
+    assert harness.history(workload.ti_id)[0].reason == "ValueError: boom"
+    assert "Traceback" in harness.log("boom") and "ValueError: boom" in harness.log("boom")
+
+
+def test_failure_on_last_try_is_failed(harness: Harness) -> None:
+    workload = harness.queue("boom", max_tries=2, try_number=2)
+    outcome = harness.run(workload)
+    assert (outcome.state, outcome.try_number) == (TI.FAILED, 3)
+    assert harness.ti(workload.ti_id).next_try_at is None
+
+
+def test_skip_and_fail_task(harness: Harness) -> None:
+    skipped = harness.run(harness.queue("skip"))
+    assert skipped.state is TI.SKIPPED and "nothing to do" in (skipped.reason or "")
+    failed = harness.run(harness.queue("give_up", max_tries=3))
+    assert failed.state is TI.FAILED and failed.reason == "FailTask: bad credentials"
+
+
+def test_reschedule_keeps_first_poke_and_spends_no_retry(harness: Harness) -> None:
+    workload = harness.queue("poke")
+    outcome = harness.run(workload)
+    assert outcome.state is TI.UP_FOR_RESCHEDULE
+    ti = harness.ti(workload.ti_id)
+    assert ti.next_try_at is not None and ti.next_try_at > pendulum.now("UTC")
+    assert ti.first_poke_at == ti.start_date and ti.max_tries == 1
+
+
+def test_timeout_kills_the_whole_process_tree(harness: Harness) -> None:
+    workload = harness.queue("slow")
+    started = time.monotonic()
+    outcome = harness.run(workload)
+    took = time.monotonic() - started
+    assert outcome.state is TI.FAILED and outcome.reason == "timed out after 2s"
+    assert took < 4.5
+    assert harness.processes() == []
+
+
+def test_task_marked_failed_by_a_person_is_killed_within_a_heartbeat(harness: Harness) -> None:
+    workload = harness.queue("long")
+
+    def mark_failed() -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not harness.processes():
+            time.sleep(0.05)
+        with harness.db.transaction() as session:
+            set_ti_state(session, [workload.ti_id], to=TI.FAILED, expected=[TI.RUNNING],
+                         values={"end_reason": "marked failed by alice"})
+        marked_at.append(time.monotonic())
+
+    marked_at: list[float] = []
+    person = threading.Thread(target=mark_failed)
+    person.start()
+    outcome = harness.run(workload)
+    ended = time.monotonic()
+    person.join()
+    assert outcome.state is TI.FAILED and outcome.reason == "marked failed by alice"
+    assert ended - marked_at[0] < 2.0  # heartbeat 0.2 s + cleanup grace 1 s
+    assert harness.processes() == []
+    assert harness.history(workload.ti_id) == []  # the person's state stands, no try recorded
+
+
+def test_task_process_killed_by_signal_is_recorded_with_reason(harness: Harness) -> None:
+    workload = harness.queue("self_kill", max_tries=1)
+    outcome = harness.run(workload)
+    assert outcome.state is TI.UP_FOR_RETRY
+    assert "signal 9" in (outcome.reason or "")
+    assert "signal 9" in (harness.history(workload.ti_id)[0].reason or "")
+    assert "signal 9" in harness.log("self_kill")
+
+
+def test_second_claim_of_the_same_try_does_nothing(harness: Harness) -> None:
+    workload = harness.queue("ok")
+    assert claim_try(harness.db, workload) is not None
+    assert claim_try(harness.db, workload) is None
+    again = harness.run(workload)
+    assert not again.claimed and again.state is TI.RUNNING
+    assert harness.xcoms("ok") == {}
+
+
+def test_stale_try_number_is_not_claimed(harness: Harness) -> None:
+    workload = harness.queue("ok", try_number=1)
+    stale = TaskWorkload(**{**workload.to_dict(), "try_number": 1})
+    assert not harness.run(stale).claimed
+    assert harness.run(workload).state is TI.SUCCESS
+
+
+def test_log_file_per_try_honours_log_level(harness: Harness) -> None:
+    workload = harness.queue("quiet")
+    assert harness.run(workload).state is TI.SUCCESS
+    text = harness.log("quiet")
+    assert "warning line" in text and "info line" not in text
+    assert Path(harness.settings.logging.base_log_folder, "dag_id=runner_it",
+                f"run_id={harness.run_id}", "task_id=quiet", "attempt=1.log").exists()
+
+
+def test_large_xcom_goes_to_storage_and_non_json_fails(harness: Harness) -> None:
+    assert harness.run(harness.queue("big")).state is TI.SUCCESS
+    stored = harness.xcoms("big")["return_value"]
+    assert isinstance(stored, dict) and str(stored["__dagflow_xcom_ref__"]).startswith("dagflow://")
+    bad = harness.run(harness.queue("not_json"))
+    assert bad.state is TI.FAILED and (bad.reason or "").startswith("XComError")
+
+
+def test_in_process_isolation_records_the_same_way(harness: Harness) -> None:
+    workload = harness.queue("ok")
+    outcome = harness.run(workload, fork=False)
+    assert outcome.state is TI.SUCCESS
+    assert harness.xcoms("ok")["n"] == 3
+    assert "printed 2024-03-05" in harness.log("ok")
+    failed = harness.run(harness.queue("boom", max_tries=0), fork=False)
+    assert failed.state is TI.FAILED
+
+
+def test_missing_dag_file_fails_the_try(harness: Harness) -> None:
+    workload = harness.queue("ok")
+    broken = TaskWorkload(**{**workload.to_dict(), "fileloc": str(harness.fileloc) + ".missing"})
+    outcome = harness.run(broken)
+    assert outcome.state is TI.FAILED and "cannot load task" in (outcome.reason or "")
+    assert os.path.exists(harness.fileloc)
