@@ -170,7 +170,7 @@ class Database:
         from alembic import command
 
         with self.migration_connection() as connection:
-            command.upgrade(self._alembic_config(connection), "head")
+            command.upgrade(self.alembic_config(connection), "head")
 
     def reset(self) -> None:
         """Drop every table (``alembic_version`` included) and migrate from scratch."""
@@ -191,7 +191,7 @@ class Database:
         """The newest revision in the migrations folder."""
         from alembic.script import ScriptDirectory
 
-        return ScriptDirectory.from_config(self._alembic_config(None)).get_current_head()
+        return ScriptDirectory.from_config(self.alembic_config(None)).get_current_head()
 
     def check(self) -> str:
         """Connect and confirm the schema is at head; one line saying so, else ``DatabaseError``."""
@@ -227,7 +227,8 @@ class Database:
         finally:
             engine.dispose()
 
-    def _alembic_config(self, connection: Connection | None) -> Config:
+    def alembic_config(self, connection: Connection | None) -> Config:
+        """An Alembic ``Config`` for dagflow's migrations, running through ``connection``."""
         from alembic.config import Config
 
         config = Config()

@@ -1,0 +1,140 @@
+"""``Database``: transactions, SQLite tuning, migrations runner, check, clear errors."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from dagflow.config import Settings
+from dagflow.db import Database, migrations_dir, normalize_url
+from dagflow.exceptions import DatabaseError
+from dagflow.models import Pool, Variable
+
+
+def test_transaction_commits_on_exit_and_rolls_back_on_error(db: Database) -> None:
+    with db.transaction() as session:
+        session.add(Variable(key="kept", val="1"))
+    with pytest.raises(RuntimeError), db.transaction() as session:
+        session.add(Variable(key="dropped", val="2"))
+        session.flush()
+        raise RuntimeError("boom")
+    with db.transaction() as session:
+        assert session.scalars(sa.select(Variable.key)).all() == ["kept"]
+
+
+def test_objects_stay_readable_after_commit(db: Database) -> None:
+    with db.transaction() as session:
+        var = Variable(key="k", val="v")
+        session.add(var)
+    assert var.val == "v"  # expire_on_commit=False
+
+
+def test_sqlite_connections_are_tuned(db: Database) -> None:
+    with db.engine.connect() as connection:
+        pragma = lambda name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()  # noqa: E731
+        assert pragma("journal_mode") == "wal"
+        assert pragma("foreign_keys") == 1
+        assert pragma("busy_timeout") == int(db.settings.database.sqlite_busy_timeout * 1000)
+        assert pragma("synchronous") == 1  # NORMAL
+
+
+def test_sqlite_read_then_write_transactions_do_not_fail_each_other(db: Database) -> None:
+    """Deferred BEGINs would fail here with "database is locked"; BEGIN IMMEDIATE queues them."""
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(10):
+                with db.transaction() as session:
+                    session.scalar(sa.select(sa.func.count()).select_from(Variable))
+                    time.sleep(0.002)
+                    session.add(Variable(key=f"{n}-{i}", val="x"))
+        except BaseException as err:  # noqa: BLE001 - collected for the assertion
+            errors.append(err)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with db.transaction(readonly=True) as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(Variable)) == 40
+
+
+def test_readonly_transaction_does_not_wait_for_a_writer(db: Database) -> None:
+    with db.transaction() as writer:
+        writer.add(Variable(key="pending", val="1"))
+        writer.flush()  # holds the write lock now
+        started = time.monotonic()
+        with db.transaction(readonly=True) as reader:
+            assert reader.scalars(sa.select(Variable.key)).all() == []
+        assert time.monotonic() - started < 1.0
+
+
+def test_check_says_head_or_raises(settings: Settings) -> None:
+    database = Database(settings)
+    with pytest.raises(DatabaseError, match="not initialised.*dagflow db migrate"):
+        database.check()
+    database.migrate()
+    database.migrate()  # idempotent
+    assert "head" in database.check()
+    assert database.current_revision() == database.head_revision()
+    database.dispose()
+
+
+def test_reset_drops_data_and_migrates_again(db: Database) -> None:
+    with db.transaction() as session:
+        session.add(Variable(key="k", val="v"))
+        session.get_one(Pool, "default_pool").slots = 3
+    db.reset()
+    with db.transaction() as session:
+        assert session.scalars(sa.select(Variable)).all() == []
+        assert session.get_one(Pool, "default_pool").slots == 128
+    assert "head" in db.check()
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("not a url", "not a database URL"),
+        ("mysql://u@h/db", "unsupported database 'mysql'"),
+        ("sqlite+nosuchdriver:///x.db", "cannot use"),
+    ],
+)
+def test_unusable_url_is_one_clear_error(settings: Settings, url: str, message: str) -> None:
+    bad = settings.replace(database={"sql_alchemy_conn": url})
+    with pytest.raises(DatabaseError, match=message) as info:
+        Database(bad)
+    assert "\n" not in str(info.value)
+
+
+def test_unreachable_database_is_one_clear_error(settings: Settings, tmp_path: Path) -> None:
+    for url in ("postgresql://root@127.0.0.1:1/nothing", f"sqlite:///{tmp_path}/no/such/dir/x.db"):
+        database = Database(settings.replace(database={"sql_alchemy_conn": url}))
+        with pytest.raises(DatabaseError, match="cannot connect") as info:
+            database.check()
+        assert "\n" not in str(info.value)
+
+
+def test_postgres_urls_use_psycopg_3() -> None:
+    assert normalize_url("postgresql://u@h/db").drivername == "postgresql+psycopg"
+    assert normalize_url("postgres://u@h/db").drivername == "postgresql+psycopg"
+    assert normalize_url("postgresql+psycopg://u@h/db").drivername == "postgresql+psycopg"
+
+
+def test_migrations_folder_is_found() -> None:
+    folder = migrations_dir()
+    assert (folder / "env.py").is_file() and any((folder / "versions").glob("*_initial.py"))
+
+
+def test_after_fork_leaves_a_working_engine(db: Database) -> None:
+    with db.transaction() as session:
+        session.add(Variable(key="k", val="v"))
+    db.after_fork()
+    with db.transaction() as session:
+        assert session.get_one(Variable, "k").val == "v"
