@@ -1,0 +1,30 @@
+"""Standard operators: Empty, Python, Bash, Branch, ShortCircuit, LatestOnly, Switch,
+TriggerDagRun and Approval.
+
+Built on ``dagflow.sdk``; must not import the DB layer (models, db, execution, scheduler).
+"""
+
+from __future__ import annotations
+
+from dagflow.operators.approval import ApprovalOperator
+from dagflow.operators.bash import BashOperator
+from dagflow.operators.empty import DummyOperator, EmptyOperator
+from dagflow.operators.latest_only import LatestOnlyOperator
+from dagflow.operators.python import BranchPythonOperator, PythonOperator, ShortCircuitOperator
+from dagflow.operators.switch import SwitchOperator
+from dagflow.operators.trigger_dagrun import TriggerDagRunOperator
+from dagflow.sdk.baseoperator import BaseOperator
+
+__all__ = [
+    "ApprovalOperator",
+    "BaseOperator",
+    "BashOperator",
+    "BranchPythonOperator",
+    "DummyOperator",
+    "EmptyOperator",
+    "LatestOnlyOperator",
+    "PythonOperator",
+    "ShortCircuitOperator",
+    "SwitchOperator",
+    "TriggerDagRunOperator",
+]

@@ -1,0 +1,276 @@
+"""``DAG``: a set of tasks with dependencies, a schedule and run-level settings."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import jinja2
+import pendulum
+
+from dagflow.exceptions import DagCycleError, DagDefinitionError, DuplicateTaskIdFound, TaskNotFound
+from dagflow.sdk import contexts
+from dagflow.sdk.abstractoperator import DEFAULT_OWNER, AbstractOperator, validate_key
+from dagflow.sdk.durations import to_timedelta
+from dagflow.sdk.params import ParamsDict
+from dagflow.sdk.taskgroup import TaskGroup
+from dagflow.sdk.templating import create_template_env
+
+if TYPE_CHECKING:
+    from pendulum import DateTime
+    from pendulum.tz.timezone import FixedTimezone, Timezone
+
+_SDK_DIR = os.path.dirname(os.path.abspath(__file__))
+DagCallback = Callable[[Mapping[str, Any]], Any]
+
+
+def caller_file() -> str:
+    """The file of the first stack frame outside ``dagflow/sdk`` (where a DAG is defined)."""
+    frame = sys._getframe(1)
+    while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)).startswith(_SDK_DIR):
+        frame = frame.f_back  # type: ignore[assignment]
+    return os.path.abspath(frame.f_code.co_filename) if frame is not None else ""
+
+
+def to_utc(value: datetime | None, tz: Timezone | FixedTimezone) -> DateTime | None:
+    """An aware pendulum datetime in UTC; a naive value is read in ``tz``."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise DagDefinitionError(f"expected a datetime, got {value!r}")
+    if value.tzinfo is None:
+        value = pendulum.instance(value, tz=tz)
+    return pendulum.instance(value).in_timezone("UTC")
+
+
+def _dag_timezone(start_date: datetime | None) -> Timezone | FixedTimezone:
+    if start_date is not None and start_date.tzinfo is not None:
+        tz = pendulum.instance(start_date).timezone
+        if tz is not None:
+            return tz
+    return pendulum.UTC
+
+
+class DAG:
+    """A workflow: tasks, their dependencies, a schedule; also a ``with`` block."""
+
+    #: Called with every new DAG; the DAG-file loader uses it to find DAGs that were
+    #: built in a ``with DAG(...)`` block without being assigned to a name.
+    _creation_listeners: ClassVar[list[Callable[[DAG], None]]] = []
+
+    def __init__(
+        self,
+        dag_id: str,
+        description: str | None = None,
+        *,
+        schedule: Any = None,
+        schedule_interval: Any = None,
+        start_date: datetime | None = None,
+        end_date: datetime | None = None,
+        catchup: bool = False,
+        default_args: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        max_active_runs: int = 16,
+        max_active_tasks: int = 16,
+        dagrun_timeout: timedelta | float | str | None = None,
+        tags: Iterable[str] = (),
+        doc_md: str | None = None,
+        sla_miss_callback: DagCallback | None = None,
+        on_success_callback: DagCallback | Sequence[DagCallback] | None = None,
+        on_failure_callback: DagCallback | Sequence[DagCallback] | None = None,
+        user_defined_macros: Mapping[str, Any] | None = None,
+        user_defined_filters: Mapping[str, Any] | None = None,
+        template_searchpath: str | Iterable[str] | None = None,
+        template_undefined: type[jinja2.Undefined] = jinja2.StrictUndefined,
+        render_template_as_native_obj: bool = False,
+        is_paused_upon_creation: bool | None = None,
+        owner_links: Mapping[str, str] | None = None,
+    ) -> None:
+        self.dag_id = validate_key("dag_id", dag_id)
+        self.fileloc = caller_file()
+        self.default_args = dict(default_args or {})
+        if schedule is not None and schedule_interval is not None:
+            raise DagDefinitionError(f"DAG {dag_id!r}: pass schedule or schedule_interval, not both")
+        self.schedule = schedule if schedule is not None else schedule_interval
+        start_date = start_date if start_date is not None else self.default_args.get("start_date")
+        end_date = end_date if end_date is not None else self.default_args.get("end_date")
+        self.timezone = _dag_timezone(start_date)
+        self.start_date = to_utc(start_date, self.timezone)
+        self.end_date = to_utc(end_date, self.timezone)
+        self.catchup = bool(catchup)
+        self.params = ParamsDict(self.default_args.get("params"))
+        self.params.update(params or {})
+        self.max_active_runs = max_active_runs
+        self.max_active_tasks = max_active_tasks
+        self.dagrun_timeout = to_timedelta(dagrun_timeout)
+        self.tags = list(tags or ())
+        self.description = description
+        self.doc_md = doc_md
+        self.sla_miss_callback = sla_miss_callback
+        self.on_success_callback = on_success_callback
+        self.on_failure_callback = on_failure_callback
+        self.user_defined_macros = dict(user_defined_macros or {})
+        self.user_defined_filters = dict(user_defined_filters or {})
+        if isinstance(template_searchpath, str):
+            template_searchpath = [template_searchpath]
+        self.template_searchpath = list(template_searchpath or [])
+        self.template_undefined = template_undefined
+        self.render_template_as_native_obj = render_template_as_native_obj
+        self.is_paused_upon_creation = is_paused_upon_creation
+        self.owner_links = dict(owner_links or {})
+        self.task_dict: dict[str, AbstractOperator] = {}
+        self.task_group = TaskGroup.create_root(self)
+        self._timetable: Any = None
+        for listener in tuple(DAG._creation_listeners):
+            listener(self)
+
+    # --- context manager -----------------------------------------------------------------
+    def __enter__(self) -> DAG:
+        contexts.push_dag(self)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        contexts.pop_dag()
+        if exc_type is None:
+            self.check_cycle()
+
+    # --- tasks ---------------------------------------------------------------------------
+    def add_task(self, task: AbstractOperator) -> None:
+        """Register ``task``; a second task with the same id raises ``DuplicateTaskIdFound``."""
+        existing = self.task_dict.get(task.task_id)
+        if existing is task:
+            return
+        if existing is not None or task.task_id in self.task_group_dict:
+            raise DuplicateTaskIdFound(f"task id {task.task_id!r} has already been added to DAG {self.dag_id!r}")
+        self.task_dict[task.task_id] = task
+        if task.task_group is None:
+            task.task_group = self.task_group
+            self.task_group.add(task)
+
+    def add_tasks(self, tasks: Iterable[AbstractOperator]) -> None:
+        """Register several tasks."""
+        for task in tasks:
+            task.dag = self
+
+    @property
+    def tasks(self) -> list[AbstractOperator]:
+        """All tasks, in the order they were added."""
+        return list(self.task_dict.values())
+
+    @property
+    def task_ids(self) -> list[str]:
+        """All task ids, in the order they were added."""
+        return list(self.task_dict)
+
+    @property
+    def task_count(self) -> int:
+        """The number of tasks."""
+        return len(self.task_dict)
+
+    def has_task(self, task_id: str) -> bool:
+        """True if the DAG has a task with that id."""
+        return task_id in self.task_dict
+
+    def get_task(self, task_id: str) -> AbstractOperator:
+        """The task with that id; raises ``TaskNotFound``."""
+        try:
+            return self.task_dict[task_id]
+        except KeyError:
+            raise TaskNotFound(f"task {task_id!r} not found in DAG {self.dag_id!r}") from None
+
+    @property
+    def task_group_dict(self) -> dict[str, TaskGroup]:
+        """Every (non-root) task group by full id."""
+        return self.task_group.get_task_group_dict()
+
+    @property
+    def roots(self) -> list[AbstractOperator]:
+        """Tasks with no upstream."""
+        return [t for t in self.task_dict.values() if not t.upstream_task_ids]
+
+    @property
+    def leaves(self) -> list[AbstractOperator]:
+        """Tasks with no downstream."""
+        return [t for t in self.task_dict.values() if not t.downstream_task_ids]
+
+    @property
+    def owner(self) -> str:
+        """The owners of the DAG's tasks, comma separated."""
+        owners = sorted({getattr(t, "owner", DEFAULT_OWNER) for t in self.task_dict.values()})
+        return ", ".join(owners) if owners else self.default_args.get("owner", DEFAULT_OWNER)
+
+    @property
+    def folder(self) -> str:
+        """The folder of the DAG file."""
+        return os.path.dirname(self.fileloc)
+
+    # --- graph checks --------------------------------------------------------------------
+    def check_cycle(self) -> None:
+        """Raise ``DagCycleError`` naming the cycle (``a -> b -> a``) if the tasks form one."""
+        white, grey, black = 0, 1, 2
+        color = dict.fromkeys(self.task_dict, white)
+        for start in self.task_dict:
+            if color[start] != white:
+                continue
+            color[start] = grey
+            path = [start]
+            stack = [iter(sorted(self._downstream_ids(start)))]
+            while stack:
+                child = next(stack[-1], None)
+                if child is None:
+                    color[path.pop()] = black
+                    stack.pop()
+                elif color.get(child, black) == grey:
+                    cycle = path[path.index(child) :] + [child]
+                    raise DagCycleError(f"cycle in DAG {self.dag_id!r}: {' -> '.join(cycle)}")
+                elif color.get(child) == white:
+                    color[child] = grey
+                    path.append(child)
+                    stack.append(iter(sorted(self._downstream_ids(child))))
+
+    def _downstream_ids(self, task_id: str) -> set[str]:
+        return self.task_dict[task_id].downstream_task_ids
+
+    def topological_sort(self) -> list[AbstractOperator]:
+        """Tasks ordered so every task comes after its upstream tasks (stable by insertion)."""
+        self.check_cycle()
+        indegree = {tid: len(t.upstream_task_ids & self.task_dict.keys()) for tid, t in self.task_dict.items()}
+        order_index = {tid: i for i, tid in enumerate(self.task_dict)}
+        ready = [tid for tid, n in indegree.items() if n == 0]
+        result: list[AbstractOperator] = []
+        while ready:
+            ready.sort(key=order_index.__getitem__, reverse=True)
+            tid = ready.pop()
+            result.append(self.task_dict[tid])
+            for child in self.task_dict[tid].downstream_task_ids:
+                indegree[child] -= 1
+                if indegree[child] == 0:
+                    ready.append(child)
+        return result
+
+    # --- templating and schedule ---------------------------------------------------------
+    def get_template_env(self) -> jinja2.Environment:
+        """A sandboxed Jinja environment (native when ``render_template_as_native_obj``)."""
+        searchpath = [self.folder] if self.fileloc else []
+        return create_template_env(
+            native=self.render_template_as_native_obj,
+            searchpath=searchpath + self.template_searchpath,
+            user_defined_macros=self.user_defined_macros,
+            user_defined_filters=self.user_defined_filters,
+            undefined=self.template_undefined,
+        )
+
+    @property
+    def timetable(self) -> Any:
+        """The schedule as a timetable (built on first use by ``dagflow.timetables``)."""
+        if self._timetable is None:
+            from dagflow.timetables import create_timetable
+
+            self._timetable = create_timetable(self.schedule, self.timezone)
+        return self._timetable
+
+    def __repr__(self) -> str:
+        return f"<DAG: {self.dag_id}>"

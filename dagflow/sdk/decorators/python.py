@@ -1,0 +1,67 @@
+"""Operators behind ``@task``, ``@task.branch`` and ``@task.short_circuit``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from dagflow.sdk.baseoperator import BaseOperator
+from dagflow.sdk.branch import push_branch, push_skip_all_descendants, push_skip_direct_downstream
+from dagflow.sdk.decorators.base import CallableTaskMixin, push_multiple_outputs
+
+
+class PythonDecoratedOperator(CallableTaskMixin, BaseOperator):
+    """Runs a ``@task`` function; with ``multiple_outputs`` pushes each dict key too."""
+
+    template_fields: Sequence[str] = ("op_args", "op_kwargs")
+    custom_operator_name = "@task"
+
+    def __init__(
+        self,
+        *,
+        python_callable: Callable[..., Any],
+        op_args: Sequence[Any] | None = None,
+        op_kwargs: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._set_callable(python_callable, op_args, op_kwargs)
+
+    def execute(self, context: Mapping[str, Any]) -> Any:
+        """Call the function; its return value becomes the XCom."""
+        result = self.call_function(context)
+        if self.multiple_outputs:
+            push_multiple_outputs(context, self.task_id, result)
+        return result
+
+
+class BranchDecoratedOperator(PythonDecoratedOperator):
+    """``@task.branch``: the function returns the task id(s) to follow."""
+
+    custom_operator_name = "@task.branch"
+
+    def execute(self, context: Mapping[str, Any]) -> Any:
+        """Call the function and record the branch it chose."""
+        result = self.call_function(context)
+        push_branch(context, self, result)
+        return result
+
+
+class ShortCircuitDecoratedOperator(PythonDecoratedOperator):
+    """``@task.short_circuit``: a falsy result skips what follows."""
+
+    custom_operator_name = "@task.short_circuit"
+
+    def __init__(self, *, ignore_downstream_trigger_rules: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.ignore_downstream_trigger_rules = ignore_downstream_trigger_rules
+
+    def execute(self, context: Mapping[str, Any]) -> Any:
+        """Call the function; if falsy, record that downstream is skipped."""
+        result = self.call_function(context)
+        if not result:
+            if self.ignore_downstream_trigger_rules:
+                push_skip_all_descendants(context)
+            else:
+                push_skip_direct_downstream(context)
+        return result
