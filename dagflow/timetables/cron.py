@@ -90,12 +90,12 @@ class CronTimetable(DataIntervalTimetable):
 
     def next_after(self, instant: DateTime) -> DateTime:
         """The first cron point strictly after ``instant``."""
-        swing = dst_swing(instant, self.timezone)
-        cron = croniter(self.expression, wall_clock(instant, self.timezone) - swing - _ONE_SECOND)
+        tz = self.timezone
+        cron = croniter(self.expression, wall_clock(instant, tz) - dst_swing(instant, tz) - _ONE_SECOND)
         best: DateTime | None = None
         while True:
             naive = cron.get_next(datetime)
-            if best is not None and naive > wall_clock(best, self.timezone) + dst_swing(best, self.timezone):
+            if best is not None and naive > wall_clock(best, tz) + dst_swing(best, tz):
                 return best
             later = [t for t in self._instants(naive) if t > instant]
             if later and (best is None or later[0] < best):
@@ -103,12 +103,12 @@ class CronTimetable(DataIntervalTimetable):
 
     def prev_before(self, instant: DateTime) -> DateTime:
         """The last cron point strictly before ``instant``."""
-        swing = dst_swing(instant, self.timezone)
-        cron = croniter(self.expression, wall_clock(instant, self.timezone) + swing + _ONE_SECOND)
+        tz = self.timezone
+        cron = croniter(self.expression, wall_clock(instant, tz) + dst_swing(instant, tz) + _ONE_SECOND)
         best: DateTime | None = None
         while True:
             naive = cron.get_prev(datetime)
-            if best is not None and naive < wall_clock(best, self.timezone) - dst_swing(best, self.timezone):
+            if best is not None and naive < wall_clock(best, tz) - dst_swing(best, tz):
                 return best
             earlier = [t for t in self._instants(naive) if t < instant]
             if earlier and (best is None or earlier[-1] > best):
@@ -134,7 +134,8 @@ class CronTimetable(DataIntervalTimetable):
         return cls(data["expression"], timezone_from_json(data.get("timezone", "UTC")))
 
     def __repr__(self) -> str:
-        return f"CronTimetable({self._given!r}, timezone={timezone_to_json(self.timezone)!r})"  # type: ignore[arg-type]
+        zone = timezone_to_json(self.timezone)  # type: ignore[arg-type]
+        return f"CronTimetable({self._given!r}, timezone={zone!r})"
 
 
 def _describe(given: str, expression: str) -> str:

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 
 from pendulum import DateTime
 
-from dagflow.timetables.base import EPSILON, DagRunInfo, DataInterval, Timetable, TimeRestriction, to_utc
+from dagflow.timetables.base import (
+    EPSILON,
+    DagRunInfo,
+    DataInterval,
+    Timetable,
+    TimeRestriction,
+    to_utc,
+)
 
 
 class DataIntervalTimetable(Timetable):
@@ -65,6 +73,14 @@ class DataIntervalTimetable(Timetable):
             return earliest
         latest_complete = self.latest_complete_start(restriction.current_time())
         return latest_complete if earliest is None else max(earliest, latest_complete)
+
+    def iter_intervals(self, start: datetime, end: datetime) -> Iterator[DataInterval]:
+        """Every interval whose start lies in ``[start, end]``: cron points from ``start`` on."""
+        point, last = self.align_to_next(to_utc(start)), to_utc(end)
+        while point <= last:
+            following = self.next_after(point)
+            yield DataInterval(point, following)
+            point = following
 
     def infer_manual_data_interval(self, run_after: datetime) -> DataInterval:
         """The last complete interval before ``run_after`` (a 01:00 trigger of @daily gets yesterday)."""

@@ -49,13 +49,18 @@ def timezone_from_json(value: str | int) -> Timezone | FixedTimezone:
     return resolve_timezone(value)
 
 
+def _plain_utc(instant: datetime) -> datetime:
+    """A stdlib (not pendulum) aware UTC datetime: much faster arithmetic in hot loops."""
+    utc = instant.astimezone(dt_timezone.utc)
+    return datetime(
+        utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond,
+        tzinfo=dt_timezone.utc,
+    )
+
+
 def wall_clock(instant: datetime, tz: tzinfo) -> datetime:
     """The naive local wall-clock reading of ``instant`` in ``tz``."""
-    local = instant.astimezone(tz)
-    return datetime(
-        local.year, local.month, local.day, local.hour, local.minute, local.second,
-        local.microsecond,
-    )
+    return _plain_utc(instant).astimezone(tz).replace(tzinfo=None)
 
 
 def utc_candidates(naive: datetime, tz: tzinfo) -> list[DateTime]:
@@ -88,8 +93,9 @@ def local_to_utc(naive: datetime, tz: tzinfo) -> DateTime:
 
 def dst_swing(instant: datetime, tz: tzinfo) -> timedelta:
     """How much the UTC offset changes within a few hours of ``instant`` (usually zero)."""
+    plain = _plain_utc(instant)
     offsets = [
-        (instant + delta).astimezone(tz).utcoffset() or timedelta(0)
+        (plain + delta).astimezone(tz).utcoffset() or timedelta(0)
         for delta in (-_DST_WINDOW, timedelta(0), _DST_WINDOW)
     ]
     return max(offsets) - min(offsets)

@@ -144,3 +144,26 @@ def test_catchup_off_on_fall_back_day():
     restriction = TimeRestriction(earliest=utc(2024, 1, 1), latest=None, catchup=False, now=now)
     info = hourly.next_dagrun_info(last_automated_data_interval=None, restriction=restriction)
     assert info.data_interval == DataInterval(utc(2024, 10, 27, 0), utc(2024, 10, 27, 1))
+
+
+
+TRANSITIONS_2024 = {
+    "Europe/Amsterdam": [utc(2024, 3, 31, 1), utc(2024, 10, 27, 1)],
+    "America/New_York": [utc(2024, 3, 10, 7), utc(2024, 11, 3, 6)],
+    "Australia/Lord_Howe": [utc(2024, 4, 6, 15), utc(2024, 10, 5, 16)],  # 30-minute shifts
+}
+
+
+@pytest.mark.parametrize("zone", sorted(TRANSITIONS_2024))
+@pytest.mark.parametrize(
+    ("expression", "days"),
+    [("@hourly", 2), ("*/20 * * * *", 1), ("30 2 * * *", 20), ("0 1,2,3 * * *", 10), ("@daily", 20)],
+)
+def test_backfill_matches_the_scheduler_chain_around_dst(zone, expression, days):
+    """iter_intervals and next_dagrun_info agree; intervals are contiguous and never empty."""
+    timetable = CronTimetable(expression, zone)
+    for transition in TRANSITIONS_2024[zone]:
+        start, end = transition.subtract(days=days), transition.add(days=days)
+        backfill = list(timetable.iter_intervals(start, end))
+        assert backfill == chain(timetable, start, len(backfill))
+        assert all(a.end == b.start and a.start < a.end for a, b in zip(backfill, backfill[1:]))
