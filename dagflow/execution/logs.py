@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 LOG_FORMAT = "[%(asctime)s] %(levelname)s %(name)s: %(message)s"
 _TASK_HANDLER_NAME = "dagflow.task"
@@ -34,8 +35,14 @@ def log_path(
     return path / f"attempt={try_number}.log"
 
 
+def _folder(where: Any) -> Path:
+    """``settings.logging.base_log_folder`` when given Settings, else the path itself."""
+    logging_settings = getattr(where, "logging", None)
+    return Path(logging_settings.base_log_folder if logging_settings is not None else where)
+
+
 def read_log(
-    base_log_folder: Path | str,
+    base_log_folder: Any,
     *,
     dag_id: str,
     run_id: str,
@@ -43,7 +50,11 @@ def read_log(
     map_index: int = -1,
     try_number: int | None = None,
 ) -> str:
-    """The text of one try's log (the latest try if ``try_number`` is None); '' if none."""
+    """The text of one try's log (the latest try if ``try_number`` is None); '' if none.
+
+    ``base_log_folder`` may also be the ``Settings`` (its ``logging.base_log_folder`` is used).
+    """
+    base_log_folder = _folder(base_log_folder)
     if try_number is None:
         tries = list_tries(
             base_log_folder, dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index
@@ -63,9 +74,10 @@ def read_log(
 
 
 def list_tries(
-    base_log_folder: Path | str, *, dag_id: str, run_id: str, task_id: str, map_index: int = -1
+    base_log_folder: Any, *, dag_id: str, run_id: str, task_id: str, map_index: int = -1
 ) -> list[int]:
-    """The try numbers that have a log file, ascending."""
+    """The try numbers that have a log file, ascending (``Settings`` accepted as for ``read_log``)."""
+    base_log_folder = _folder(base_log_folder)
     folder = log_path(
         base_log_folder, dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index,
         try_number=0,
