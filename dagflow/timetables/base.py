@@ -41,7 +41,8 @@ class DataInterval:
     @classmethod
     def exact(cls, at: datetime) -> DataInterval:
         """An empty interval at one instant (``@once``, ``None`` and manual runs of those)."""
-        return cls(at, at)
+        instant = to_utc(at)
+        return cls(instant, instant)
 
 
 @dataclass(frozen=True)
@@ -57,13 +58,13 @@ class DagRunInfo:
     @classmethod
     def interval(cls, start: datetime, end: datetime) -> DagRunInfo:
         """A run over ``[start, end)`` that may start once ``end`` has passed."""
-        interval = DataInterval(start, end)
+        interval = DataInterval(to_utc(start), to_utc(end))
         return cls(run_after=interval.end, data_interval=interval)
 
     @classmethod
     def exact(cls, at: datetime) -> DagRunInfo:
         """A run at one instant with an empty data interval."""
-        return cls(run_after=at, data_interval=DataInterval.exact(at))
+        return cls(run_after=to_utc(at), data_interval=DataInterval.exact(at))
 
     @property
     def logical_date(self) -> DateTime:
@@ -134,7 +135,8 @@ class Timetable:
 
     def iter_intervals(self, start: datetime, end: datetime) -> Iterator[DataInterval]:
         """Every data interval whose start lies in ``[start, end]``, in order (for backfill)."""
-        restriction = TimeRestriction(earliest=start, latest=end, catchup=True, now=end)
+        first, last_start = to_utc(start), to_utc(end)
+        restriction = TimeRestriction(earliest=first, latest=last_start, catchup=True, now=last_start)
         last: DataInterval | None = None
         while True:
             info = self.next_dagrun_info(last_automated_data_interval=last, restriction=restriction)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, timedelta
 from typing import Any
 
 from croniter import croniter
-from pendulum import DateTime
+from pendulum import DateTime, FixedTimezone, Timezone
 
 from dagflow.exceptions import DagDefinitionError
 from dagflow.timetables.interval import DataIntervalTimetable
@@ -79,7 +79,7 @@ class CronTimetable(DataIntervalTimetable):
                 f"unknown schedule preset {self._given!r}: use one of "
                 f"{', '.join(['@once', '@continuous', *CRON_PRESETS])}"
             )
-        self.timezone: tzinfo = resolve_timezone(timezone)
+        self.timezone: Timezone | FixedTimezone = resolve_timezone(timezone)
         self._every_hour = _compile(self.expression).expanded[1] == ["*"]
         self.description = _describe(self._given, self.expression)
 
@@ -125,7 +125,7 @@ class CronTimetable(DataIntervalTimetable):
         return {
             "type": self.type_name,
             "expression": self._given,
-            "timezone": timezone_to_json(self.timezone),  # type: ignore[arg-type]
+            "timezone": timezone_to_json(self.timezone),
         }
 
     @classmethod
@@ -134,7 +134,7 @@ class CronTimetable(DataIntervalTimetable):
         return cls(data["expression"], timezone_from_json(data.get("timezone", "UTC")))
 
     def __repr__(self) -> str:
-        zone = timezone_to_json(self.timezone)  # type: ignore[arg-type]
+        zone = timezone_to_json(self.timezone)
         return f"CronTimetable({self._given!r}, timezone={zone!r})"
 
 
