@@ -7,6 +7,7 @@ task reads ``var.value.X`` / ``var.json.X`` / ``conn.X``.
 
 from __future__ import annotations
 
+import copy
 import importlib
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -120,13 +121,22 @@ def _macros() -> Any:
 
 
 def resolve_params(task: Any, dag: Any, conf: dict[str, Any]) -> dict[str, Any]:
-    """The run's params: DAG and task params overridden by the run conf, validated."""
-    params = getattr(task, "params", None)
-    if params is None or not hasattr(params, "resolve"):
-        params = getattr(dag, "params", None)
-    if params is None or not hasattr(params, "resolve"):
-        return {**dict(params or {}), **conf}
-    return params.resolve(conf)  # type: ignore[no-any-return]
+    """The run's params: DAG params, then the task's, overridden by the run conf, validated.
+
+    The DAG's ``Param`` schemas are kept even where the task holds a plain copy of them.
+    """
+    dag_params, task_params = getattr(dag, "params", None), getattr(task, "params", None)
+    if not hasattr(dag_params, "resolve"):
+        return {**dict(dag_params or {}), **dict(task_params or {}), **conf}
+    merged = copy.copy(dag_params)
+    if hasattr(task_params, "items_params"):
+        for name, param in task_params.items_params():
+            if name in merged and not param.schema:
+                if param.value != merged[name]:
+                    merged[name] = param.value  # keeps the DAG param's schema
+            else:
+                merged[name] = param
+    return merged.resolve(conf)  # type: ignore[no-any-return]
 
 
 def build_context(

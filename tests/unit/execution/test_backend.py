@@ -1,0 +1,129 @@
+"""DbRuntimeBackend on a real database: XCom (incl. large values), state store, variables,
+connections, other DAGs and approvals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dagflow.db import Database
+from dagflow.exceptions import (
+    ConnectionNotFound,
+    DagRunAlreadyExists,
+    VariableNotFound,
+    XComError,
+)
+from dagflow.execution.backend import APPROVAL_KEY, DbRuntimeBackend
+from dagflow.models.connection import Connection
+from dagflow.models.variable import Variable
+from dagflow.state import DagRunState
+
+from ._rows import LOGICAL_DATE, add_run, add_ti
+
+
+@pytest.fixture
+def backend(db_any: Database) -> DbRuntimeBackend:
+    add_run(db_any)
+    return DbRuntimeBackend(db_any, db_any.settings.replace(core={"max_xcom_size": 1024}),
+                            dag_id="d", run_id="r")
+
+
+def push(backend: DbRuntimeBackend, task_id: str, value: object, *, map_index: int = -1,
+         key: str = "return_value") -> None:
+    backend.xcom_push(dag_id="d", run_id="r", task_id=task_id, map_index=map_index, key=key, value=value)
+
+
+def pull(backend: DbRuntimeBackend, task_ids: object, *, key: str = "return_value",
+         map_indexes: object = None) -> object:
+    return backend.xcom_pull(dag_id="d", run_id="r", task_ids=task_ids, key=key,  # type: ignore[arg-type]
+                             map_indexes=map_indexes)  # type: ignore[arg-type]
+
+
+def test_xcom_round_trip_and_replace(backend: DbRuntimeBackend) -> None:
+    push(backend, "a", {"x": [1, 2]})
+    assert pull(backend, "a") == {"x": [1, 2]}
+    push(backend, "a", 5)
+    assert pull(backend, "a") == 5
+    assert pull(backend, "missing") is None
+    assert pull(backend, ["a", "missing"]) == [5, None]
+
+
+def test_large_xcom_goes_to_storage_transparently(backend: DbRuntimeBackend) -> None:
+    big = list(range(5000))
+    push(backend, "big", big)
+    assert pull(backend, "big") == big
+    stored_files = list(Path(backend.storage.base_url.removeprefix("file://")).rglob("*.json"))
+    assert len(stored_files) == 1 and stored_files[0].name == "return_value.json"
+
+
+def test_non_json_xcom_is_a_clear_error(backend: DbRuntimeBackend) -> None:
+    with pytest.raises(XComError, match="not JSON-serializable"):
+        push(backend, "a", {1, 2})
+    with pytest.raises(XComError):
+        push(backend, "a", float("nan"))
+
+
+def test_mapped_task_pull_is_a_list_by_map_index(backend: DbRuntimeBackend) -> None:
+    for index in (2, 0, 1):
+        add_ti(backend.db, "m", map_index=index)
+        push(backend, "m", index * 10, map_index=index)
+    assert pull(backend, "m") == [0, 10, 20]
+    assert pull(backend, "m", map_indexes=1) == 10
+    assert pull(backend, "m", map_indexes=[2, 0]) == [20, 0]
+
+
+def test_state_store(backend: DbRuntimeBackend) -> None:
+    assert backend.state_get("k", namespace="n", default=0) == 0
+    backend.state_set("k", {"a": 1}, namespace="n")
+    assert backend.state_get("k", namespace="n", default=None) == {"a": 1}
+    backend.state_delete("k", namespace="n")
+    backend.state_delete("k", namespace="n")
+    assert backend.state_get("k", namespace="n", default=None) is None
+
+
+def test_variables_and_connections(backend: DbRuntimeBackend) -> None:
+    with backend.db.transaction() as session:
+        session.add(Variable(key="plain", val="text"))
+        session.add(Variable(key="cfg", val='{"n": 1}'))
+        session.add(Connection(conn_id="pg", conn_type="postgres", host="db", port=5432,
+                               login="u", password="p", schema="s", extra={"sslmode": "off"}))
+    assert backend.get_variable("plain") == "text"
+    assert backend.get_variable("cfg", deserialize_json=True) == {"n": 1}
+    with pytest.raises(VariableNotFound):
+        backend.get_variable("nope")
+    conn = backend.get_connection("pg")
+    assert (conn["host"], conn["port"], conn["extra"]) == ("db", 5432, {"sslmode": "off"})
+    assert conn["uri"].startswith("postgres://u:p@db:5432/s")
+    with pytest.raises(ConnectionNotFound):
+        backend.get_connection("nope")
+
+
+def test_trigger_dag_and_run_state(backend: DbRuntimeBackend) -> None:
+    run_id = backend.trigger_dag("other", run_id=None, conf={"k": 1}, logical_date=LOGICAL_DATE)
+    assert run_id == f"manual__{LOGICAL_DATE.isoformat()}"
+    assert backend.dag_run_state("other", run_id) == DagRunState.QUEUED.value
+    assert backend.dag_run_state("other", "nope") is None
+    with pytest.raises(DagRunAlreadyExists):
+        backend.trigger_dag("other", run_id="again", conf=None, logical_date=LOGICAL_DATE)
+
+
+def test_external_task_states(backend: DbRuntimeBackend) -> None:
+    add_ti(backend.db, "t")
+    assert backend.external_task_states("d", "t", logical_date=LOGICAL_DATE) == ["queued"]
+    assert backend.external_task_states("d", None, logical_date=LOGICAL_DATE) == ["running"]
+    assert backend.external_task_states("nope", "t", logical_date=LOGICAL_DATE) == []
+
+
+def test_approval_convention(backend: DbRuntimeBackend) -> None:
+    ident = {"dag_id": "d", "run_id": "r", "task_id": "gate", "map_index": -1}
+    assert backend.approval(**ident) is None
+    backend.xcom_push(key=APPROVAL_KEY, value={"decision": "rejected", "comment": "no"}, **ident)
+    assert backend.approval(**ident) == ("rejected", "no")
+
+
+def test_previous_success_interval(backend: DbRuntimeBackend) -> None:
+    assert backend.previous_success_interval("d", LOGICAL_DATE) == (None, None)
+    earlier = LOGICAL_DATE.subtract(days=1)
+    add_run(backend.db, run_id="prev", logical_date=earlier, state=DagRunState.SUCCESS)
+    assert backend.previous_success_interval("d", LOGICAL_DATE) == (earlier, LOGICAL_DATE)
