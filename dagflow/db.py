@@ -157,7 +157,8 @@ class Database:
         """A session in one transaction: commits on exit, rolls back on error.
 
         ``readonly=True`` only changes how SQLite starts the transaction (deferred, so it
-        does not wait for writers); it does not stop writes.
+        does not wait for writers); it does not stop writes. A lost or refused connection
+        surfaces as ``DatabaseError`` (the driver's error chained as its cause).
         """
         factory = self._read_sessions if readonly else self._sessions
         # Leaving the ``with`` closes the session, which rolls back anything uncommitted.
@@ -250,12 +251,17 @@ def _database_errors() -> Iterator[None]:
         raise DatabaseError(f"cannot connect to the metadata database: {message}") from err
 
 
+_CONNECT_ERROR_MARKERS = (
+    "connection",
+    "unable to open database",
+    "could not translate host",
+    "authentication",
+)
+
+
 def _is_connect_error(err: exc.OperationalError) -> bool:
     text = str(err.orig).lower()
-    return err.connection_invalidated or any(
-        marker in text
-        for marker in ("connection", "unable to open database", "could not translate host", "authentication")
-    )
+    return err.connection_invalidated or any(marker in text for marker in _CONNECT_ERROR_MARKERS)
 
 
 def _forget_pool_after_fork(database: Database) -> None:

@@ -111,30 +111,39 @@ class _TIStateComparator(TypeDecorator.Comparator[TaskInstanceState]):
     """Makes comparisons with ``TaskInstanceState.NONE`` (NULL) mean what they say."""
 
     def operate(self, op: Any, *other: Any, **kwargs: Any) -> Any:
+        """``==``, ``!=``, ``in_`` and ``not_in`` with NULL-aware semantics; the rest as usual."""
         expr = self.expr
-        if op in (operators.eq, operators.ne) and other and _is_none_state(other[0]):
+        value = other[0] if other else None
+        if op in (operators.eq, operators.ne) and _is_none_state(value) and other:
             return expr.is_(None) if op is operators.eq else expr.is_not(None)
-        if op is operators.ne and other and isinstance(other[0], (str, TaskInstanceState)):
+        if op is operators.ne and isinstance(value, str):
             return sa.or_(super().operate(op, *other, **kwargs), expr.is_(None))
-        if op in (operators.in_op, operators.not_in_op) and other and _is_plain_iterable(other[0]):
-            values = list(other[0])
-            has_none = any(_is_none_state(v) for v in values)
-            rest = [v for v in values if not _is_none_state(v)]
+        if op in (operators.in_op, operators.not_in_op) and _is_value_list(value):
+            states = list(value)
+            with_null = any(_is_none_state(s) for s in states)
+            rest = [s for s in states if not _is_none_state(s)]
+            listed = super().operate(op, rest) if rest else None
             if op is operators.in_op:
-                if not has_none:
-                    return super().operate(op, rest, **kwargs)
-                return sa.or_(expr.is_(None), super().operate(op, rest, **kwargs)) if rest else expr.is_(None)
-            if has_none:
-                return sa.and_(expr.is_not(None), super().operate(op, rest, **kwargs)) if rest else expr.is_not(None)
-            return sa.or_(expr.is_(None), super().operate(op, rest, **kwargs))
+                return _either(expr.is_(None) if with_null else None, listed)
+            if with_null:
+                return _both(expr.is_not(None), listed)
+            return sa.or_(expr.is_(None), listed)
         return super().operate(op, *other, **kwargs)
 
 
-def _is_plain_iterable(value: object) -> bool:
-    return isinstance(value, (list, tuple, set, frozenset)) or (
-        isinstance(value, Iterable) and not isinstance(value, (str, bytes, sa.sql.ClauseElement))
-        and not hasattr(value, "__clause_element__")
-    )
+def _either(a: Any, b: Any) -> Any:
+    return b if a is None else a if b is None else sa.or_(a, b)
+
+
+def _both(a: Any, b: Any) -> Any:
+    return a if b is None else sa.and_(a, b)
+
+
+def _is_value_list(value: object) -> bool:
+    """A plain collection of values (not a subquery or other SQL construct)."""
+    if isinstance(value, (str, bytes, sa.sql.ClauseElement)) or hasattr(value, "__clause_element__"):
+        return False
+    return isinstance(value, Iterable)
 
 
 class TIStateType(TypeDecorator[TaskInstanceState]):
@@ -221,5 +230,7 @@ class Base(DeclarativeBase):
 
     def __repr__(self) -> str:
         mapper = sa.inspect(type(self))
-        ident = ", ".join(f"{col.key}={getattr(self, col.key, None)!r}" for col in mapper.primary_key)
+        ident = ", ".join(
+            f"{col.key}={getattr(self, col.key, None)!r}" for col in mapper.primary_key
+        )
         return f"<{type(self).__name__} {ident}>"
