@@ -138,3 +138,24 @@ def test_after_fork_leaves_a_working_engine(db: Database) -> None:
     db.after_fork()
     with db.transaction() as session:
         assert session.get_one(Variable, "k").val == "v"
+
+
+def test_forked_child_gets_its_own_connections(db_any: Database) -> None:
+    """The pool is dropped in a forked child automatically; the parent's connections survive."""
+    import os
+
+    with db_any.transaction() as session:  # leaves a pooled connection in the parent
+        session.add(Variable(key="parent", val="1"))
+    pid = os.fork()
+    if pid == 0:  # child: must not reuse the parent's socket
+        status = 1
+        try:
+            with db_any.transaction() as session:
+                session.add(Variable(key="child", val="2"))
+            status = 0
+        finally:
+            os._exit(status)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    with db_any.transaction() as session:
+        assert sorted(session.scalars(sa.select(Variable.key))) == ["child", "parent"]
