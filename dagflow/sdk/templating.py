@@ -44,8 +44,20 @@ class SandboxedEnvironment(jinja2.sandbox.SandboxedEnvironment):
     """The sandboxed environment templates render in: no access to private attributes."""
 
 
+class _NativeTemplate(jinja2.nativetypes.NativeTemplate):
+    """A native template that refuses to return an undefined (or unsafe) value."""
+
+    def render(self, *args: Any, **kwargs: Any) -> Any:
+        result = super().render(*args, **kwargs)
+        if isinstance(result, jinja2.Undefined):
+            result._fail_with_undefined_error()
+        return result
+
+
 class NativeSandboxedEnvironment(jinja2.sandbox.SandboxedEnvironment, jinja2.nativetypes.NativeEnvironment):
     """Sandboxed and rendering to native Python objects (``render_template_as_native_obj``)."""
+
+    template_class = _NativeTemplate
 
 
 def create_template_env(
