@@ -70,7 +70,7 @@ class DbRuntimeBackend:
     def _pull_one(self, dag_id: str, run_id: str, task_id: str, key: str,
                   map_indexes: int | Sequence[int] | None) -> Any:
         wanted = [map_indexes] if isinstance(map_indexes, int) else map_indexes
-        with self.db.transaction() as session:
+        with self.db.transaction(readonly=True) as session:
             rows = xcom_rows.read_xcoms(session, dag_id=dag_id, run_id=run_id, task_id=task_id,
                                         key=key, map_indexes=wanted)
             mapped = map_indexes is None and xcom_rows.is_mapped(
@@ -85,7 +85,7 @@ class DbRuntimeBackend:
     # Variables and connections ------------------------------------------------------
     def get_variable(self, key: str, *, deserialize_json: bool = False) -> Any:
         """A variable's value (parsed as JSON when asked); ``VariableNotFound`` if missing."""
-        with self.db.transaction() as session:
+        with self.db.transaction(readonly=True) as session:
             row = session.get(Variable, key)
             value = None if row is None else row.val
         if row is None:
@@ -94,7 +94,7 @@ class DbRuntimeBackend:
 
     def get_connection(self, conn_id: str) -> Mapping[str, Any]:
         """A connection as a mapping; ``ConnectionNotFound`` if missing."""
-        with self.db.transaction() as session:
+        with self.db.transaction(readonly=True) as session:
             row = session.get(Connection, conn_id)
             if row is None:
                 raise ConnectionNotFound(f"connection {conn_id!r} does not exist")
@@ -108,7 +108,7 @@ class DbRuntimeBackend:
     # State store --------------------------------------------------------------------
     def state_get(self, key: str, *, namespace: str, default: Any) -> Any:
         """A value from the state store, or ``default``."""
-        with self.db.transaction() as session:
+        with self.db.transaction(readonly=True) as session:
             return state_store.get_value(session, key, namespace=namespace, default=default)
 
     def state_set(self, key: str, value: Any, *, namespace: str) -> None:
@@ -145,7 +145,7 @@ class DbRuntimeBackend:
 
     def dag_run_state(self, dag_id: str, run_id: str) -> str | None:
         """The state of a DAG run, or None if it does not exist."""
-        with self.db.transaction() as session:
+        with self.db.transaction(readonly=True) as session:
             state = session.scalar(
                 sa.select(DagRun.state).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)
             )
@@ -154,7 +154,7 @@ class DbRuntimeBackend:
     def external_task_states(self, dag_id: str, task_id: str | None, *,
                              logical_date: datetime) -> list[str]:
         """States of the task's instances in the run at ``logical_date`` (or the run's state)."""
-        with self.db.transaction() as session:
+        with self.db.transaction(readonly=True) as session:
             run = session.execute(
                 sa.select(DagRun.run_id, DagRun.state).where(
                     DagRun.dag_id == dag_id, DagRun.logical_date == logical_date)

@@ -8,6 +8,7 @@ write of this try (heartbeat, outcome) is guarded by that token.
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import uuid
@@ -67,11 +68,17 @@ class RunInfo:
     external_trigger: bool
 
 
+@functools.lru_cache(maxsize=1)
+def this_host() -> str:
+    """This machine's name as recorded on a claimed try (looked up once per process)."""
+    return socket.getfqdn()
+
+
 def claim_try(db: Database, workload: TaskWorkload, *, hostname: str | None = None) -> ClaimedTry | None:
     """Claim ``workload``'s try (``queued -> running``); None if another worker or a clear won."""
     now = utcnow()
     token = uuid.uuid4().hex
-    host = hostname or socket.getfqdn()
+    host = hostname or this_host()
     values = {
         "try_number": workload.try_number,
         "hostname": host,
@@ -186,7 +193,7 @@ class TIStatus:
 
 def read_status(db: Database, ti_id: int) -> TIStatus | None:
     """The current state, try number, token and end reason of a task instance."""
-    with db.transaction() as session:
+    with db.transaction(readonly=True) as session:
         row = session.execute(
             sa.select(
                 TaskInstance.state, TaskInstance.try_number, TaskInstance.try_token,

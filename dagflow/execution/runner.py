@@ -29,8 +29,13 @@ from dagflow.execution.logs import (
     resolve_level,
 )
 from dagflow.execution.record import record_result
-from dagflow.execution.supervisor import ChildExit, Supervisor
-from dagflow.execution.task_process import TryAttempt, run_crash_callbacks, run_try
+from dagflow.execution.supervisor import ChildExit, HeartbeatThread, Supervisor
+from dagflow.execution.task_process import (
+    TryAttempt,
+    format_seconds,
+    run_crash_callbacks,
+    run_try,
+)
 from dagflow.execution.workload import TaskOutcome, TaskWorkload
 from dagflow.models.base import utcnow
 
@@ -112,7 +117,12 @@ def _level(attempt: TryAttempt) -> int:
 
 
 def _run_in_process(attempt: TryAttempt) -> None:
-    with capture_in_process(attempt.log_path, _level(attempt)):
+    claimed = attempt.claimed
+    beating = HeartbeatThread(
+        lambda: lease.heartbeat(attempt.db, claimed.ti_id, claimed.token),
+        attempt.settings.scheduler.heartbeat_interval,
+    )
+    with beating, capture_in_process(attempt.log_path, _level(attempt)):
         try:
             run_try(attempt)
         except Exception as exc:  # noqa: BLE001 - recording failed: record it as a crash
@@ -190,6 +200,8 @@ def _supervise(attempt: TryAttempt, pid: int) -> None:
     supervisor = Supervisor(pid, heartbeat=beat,
                             heartbeat_interval_s=settings.scheduler.heartbeat_interval,
                             hard_timeout_s=hard,
+                            hard_timeout_reason=f"timed out after {format_seconds(attempt.timeout_s or 0)}s "
+                            "(killed by the supervisor)",
                             cleanup_time_s=settings.core.killed_task_cleanup_time)
     ended = supervisor.run()
     _after_child(attempt, ended)

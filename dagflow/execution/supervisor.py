@@ -14,6 +14,7 @@ import logging
 import os
 import select
 import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -63,6 +64,7 @@ class Supervisor:
         heartbeat_interval_s: float,
         hard_timeout_s: float | None,
         cleanup_time_s: float,
+        hard_timeout_reason: str = "timed out: killed by the supervisor",
     ) -> None:
         self.pid = pid
         self.tree = ProcessTree(pgid=pid)
@@ -70,6 +72,7 @@ class Supervisor:
         self._interval = max(heartbeat_interval_s, 0.05)
         self._deadline = time.monotonic() + hard_timeout_s if hard_timeout_s else None
         self._cleanup = cleanup_time_s
+        self._hard_reason = hard_timeout_reason
         self._waiter = _ChildWaiter(pid)
 
     def run(self) -> ChildExit:
@@ -87,7 +90,7 @@ class Supervisor:
                 if status is not None:
                     return ChildExit(status)
                 if self._deadline is not None and time.monotonic() >= self._deadline:
-                    return self._stop("timed out: killed by the supervisor after the hard deadline", 0.0)
+                    return self._stop(self._hard_reason, 0.0)
                 if time.monotonic() >= next_beat:
                     next_beat = time.monotonic() + self._interval
                     if not self._beat():
@@ -149,3 +152,30 @@ class _ChildWaiter:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+class HeartbeatThread:
+    """Heartbeats from a background thread while a try runs in-process (no kill possible)."""
+
+    def __init__(self, heartbeat: Callable[[], bool], interval_s: float) -> None:
+        self._heartbeat = heartbeat
+        self._interval = max(interval_s, 0.05)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="dagflow-heartbeat", daemon=True)
+
+    def __enter__(self) -> HeartbeatThread:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                if not self._heartbeat():
+                    log.warning("the task instance is no longer running this try")
+                    return
+            except Exception:
+                log.warning("heartbeat failed; will retry", exc_info=True)

@@ -92,8 +92,18 @@ def not_json(ctx, arg):
 
 
 def on_success(ctx):
+    from dagflow.sdk import runtime
+    states = runtime.current().external_task_states("runner_it", "ok", logical_date=ctx["logical_date"])
     with open(ctx["params"]["marker"], "w") as fh:
-        fh.write(ctx["ti"].task_id)
+        fh.write(ctx["ti"].task_id + " " + ",".join(states))
+
+
+def stubborn(ctx, arg):
+    import time
+    try:
+        time.sleep(30)
+    except BaseException:
+        time.sleep(30)
 
 
 with DAG("runner_it", schedule=None, start_date=datetime(2024, 1, 1), params={{"marker": "{marker}"}}):
@@ -108,6 +118,7 @@ with DAG("runner_it", schedule=None, start_date=datetime(2024, 1, 1), params={{"
     Fn(task_id="poke", fn=reschedule)
     Fn(task_id="big", fn=big)
     Fn(task_id="not_json", fn=not_json)
+    Fn(task_id="stubborn", fn=stubborn, execution_timeout=timedelta(seconds=1))
 '''
 
 LOGICAL_DATE = pendulum.datetime(2024, 3, 5, tz="UTC")
@@ -195,7 +206,7 @@ def test_success_pushes_xcoms_history_log_and_runs_callback(harness: Harness) ->
         task_map = session.scalars(sa.select(TaskMap)).one()
         assert (task_map.length, task_map.keys) == (2, ["ds", "n"])
     assert [(h.try_number, h.state) for h in harness.history(workload.ti_id)] == [(1, TI.SUCCESS)]
-    assert harness.marker.read_text() == "ok"
+    assert harness.marker.read_text() == "ok success"  # the callback ran after the commit
     text = harness.log("ok")
     assert "printed 2024-03-05" in text and "info line" in text and "marked success" in text
 
@@ -243,6 +254,15 @@ def test_timeout_kills_the_whole_process_tree(harness: Harness) -> None:
     assert outcome.state is TI.FAILED and outcome.reason == "timed out after 2s"
     assert took < 4.5
     assert harness.processes() == []
+
+
+def test_task_ignoring_its_timeout_is_killed_by_the_supervisor(harness: Harness) -> None:
+    workload = harness.queue("stubborn")
+    started = time.monotonic()
+    outcome = harness.run(workload)
+    assert time.monotonic() - started < 6.5  # timeout 1 s + grace 3 s + slack
+    assert outcome.state is TI.FAILED
+    assert outcome.reason == "timed out after 1s (killed by the supervisor)"
 
 
 def test_task_marked_failed_by_a_person_is_killed_within_a_heartbeat(harness: Harness) -> None:
