@@ -1,0 +1,82 @@
+"""Operators that reach the running system through the runtime backend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pendulum
+import pytest
+
+from dagflow.exceptions import FailTask, TaskRescheduled
+from dagflow.operators import ApprovalOperator, TriggerDagRunOperator
+from dagflow.sdk import runtime
+from dagflow.state_store import state_store
+from tests.unit.sdk.conftest import FakeBackend
+
+
+def run(op: Any, make_ctx: Any, **extra: Any) -> Any:
+    op = op.prepare_for_execution()
+    ctx = make_ctx(op, **extra)
+    op.render_template_fields(ctx)
+    return op.execute(ctx)
+
+
+def test_trigger_dag_run(make_ctx: Any, backend: FakeBackend) -> None:
+    op = TriggerDagRunOperator(
+        task_id="trig",
+        trigger_dag_id="target",
+        conf={"day": "{{ ds }}"},
+        logical_date="{{ ds }}T06:00:00+00:00",
+        trigger_run_id="child__{{ ds_nodash }}",
+    )
+    assert run(op, make_ctx) == "child__20240305"
+    sent = backend.triggered[0]
+    assert sent["dag_id"] == "target" and sent["conf"] == {"day": "2024-03-05"}
+    assert sent["logical_date"] == pendulum.datetime(2024, 3, 5, 6, tz="UTC")
+    assert backend.xcoms[("trig", -1, "trigger_run_id")] == "child__20240305"
+
+
+def test_trigger_and_wait(make_ctx: Any, backend: FakeBackend) -> None:
+    backend.run_states[("target", "r1")] = "failed"
+    op = TriggerDagRunOperator(task_id="w", trigger_dag_id="target", trigger_run_id="r1", wait_for_completion=True,
+                               poke_interval=0.01)  # fmt: skip
+    with pytest.raises(RuntimeError, match="ended failed"):
+        run(op, make_ctx)
+    ok = TriggerDagRunOperator(task_id="ok", trigger_dag_id="target", wait_for_completion=True, poke_interval=0.01)
+    assert run(ok, make_ctx).startswith("manual__")
+
+
+def test_approval(make_ctx: Any, backend: FakeBackend) -> None:
+    op = ApprovalOperator(task_id="approve", message="ship {{ ds }}?")
+    assert op.mode == "reschedule"
+    with pytest.raises(TaskRescheduled):
+        run(op, make_ctx)
+    backend.decisions["approve"] = ("approved", "looks good")
+    assert run(op, make_ctx) == {"decision": "approved", "comment": "looks good"}
+    backend.decisions["approve"] = ("rejected", "no")
+    with pytest.raises(FailTask, match="rejected: no"):
+        run(op, make_ctx)
+
+
+def test_approval_timeout(make_ctx: Any, backend: FakeBackend) -> None:
+    op = ApprovalOperator(task_id="late", timeout="PT1M", soft_fail=False)
+    long_ago = pendulum.now("UTC").subtract(minutes=5)
+    with pytest.raises(FailTask, match="timed out"):
+        run(op, make_ctx, first_poke_at=long_ago)
+
+
+def test_state_store_delegates_to_runtime(backend: FakeBackend) -> None:
+    assert state_store.get("k", default=5) == 5
+    state_store.set("k", {"rows": 1}, namespace="ns")
+    assert state_store.get("k", namespace="ns") == {"rows": 1}
+    assert backend.store[("ns", "k")] == {"rows": 1}
+    state_store.delete("k", namespace="ns")
+    assert state_store.get("k", namespace="ns") is None
+    with pytest.raises(ValueError):
+        state_store.set("", 1)
+
+
+def test_state_store_outside_a_task_is_a_clear_error() -> None:
+    runtime.install(None)
+    with pytest.raises(runtime.NoRuntimeError, match="running task"):
+        state_store.get("k")
