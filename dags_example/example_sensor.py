@@ -3,7 +3,10 @@
 Shows:
 - ``FileSensor`` on a templated path, poking every half second;
 - ``PythonSensor`` in ``mode="reschedule"``: between pokes the task gives its worker
-  slot back and waits as ``up_for_reschedule``, instead of sleeping while it holds it;
+  slot back and waits as ``up_for_reschedule``, instead of sleeping while it holds it.
+  Here it waits until the delivered file has not changed for a second (an upload
+  that has settled), so it pokes two or three times; its function returns a
+  ``PokeReturnValue`` whose ``xcom_value`` (the row count) a later task reads;
 - ``timeout`` on a sensor (here generous); with ``soft_fail=True`` a sensor that times
   out is ``skipped`` instead of ``failed``.
 """
@@ -11,12 +14,13 @@ Shows:
 from __future__ import annotations
 
 import tempfile
+import time
 from datetime import datetime
 from pathlib import Path
 
 from dagflow import DAG
 from dagflow.operators import BashOperator, PythonOperator
-from dagflow.sensors import FileSensor, PythonSensor
+from dagflow.sensors import FileSensor, PokeReturnValue, PythonSensor
 
 LANDING = str(Path(tempfile.gettempdir()) / "dagflow_examples" / "landing")
 
@@ -30,12 +34,13 @@ def deliver(ds_nodash: str) -> str:
     return str(folder)
 
 
-def has_enough_rows(path: str, minimum: int) -> bool:
-    """True once the delivered file holds at least ``minimum`` data rows."""
+def upload_settled(path: str, quiet_seconds: float) -> PokeReturnValue:
+    """Done once ``path`` exists and has not been modified for ``quiet_seconds``."""
     data = Path(path)
-    if not data.exists():
-        return False
-    return len(data.read_text().splitlines()) - 1 >= minimum
+    if not data.exists() or time.time() - data.stat().st_mtime < quiet_seconds:
+        return PokeReturnValue(is_done=False)
+    rows = len(data.read_text().splitlines()) - 1
+    return PokeReturnValue(is_done=True, xcom_value=rows)
 
 
 with DAG(
@@ -59,8 +64,8 @@ with DAG(
 
     wait_for_rows = PythonSensor(
         task_id="wait_for_rows",
-        python_callable=has_enough_rows,
-        op_kwargs={"path": LANDING + "/{{ ds_nodash }}/data.csv", "minimum": 3},
+        python_callable=upload_settled,
+        op_kwargs={"path": LANDING + "/{{ ds_nodash }}/data.csv", "quiet_seconds": 1},
         mode="reschedule",
         poke_interval=0.5,
         timeout=60,
@@ -68,7 +73,7 @@ with DAG(
 
     process = BashOperator(
         task_id="process",
-        bash_command="wc -l < " + LANDING + "/{{ ds_nodash }}/data.csv",
+        bash_command="echo \"processing {{ ti.xcom_pull(task_ids='wait_for_rows') }} rows\"",
     )
     cleanup = BashOperator(task_id="cleanup", bash_command="rm -rf " + LANDING + "/{{ ds_nodash }}")
 

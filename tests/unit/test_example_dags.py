@@ -62,25 +62,12 @@ def load_module(path: Path) -> ModuleType:
 
 
 def dags_in(path: Path) -> dict:
-    """Every DAG a file defines, by dag_id, including ``@dag`` ones not bound to a name."""
-    from dagflow import DAG
+    """Every DAG a file defines, by dag_id, collected the way the DAG processor does."""
+    from dagflow.dag_processing.loader import load_file
 
-    found: dict[str, DAG] = {}
-    original_init = DAG.__init__
-
-    def recording_init(self, *args, **kwargs):
-        original_init(self, *args, **kwargs)
-        found[self.dag_id] = self
-
-    DAG.__init__ = recording_init  # type: ignore[method-assign]
-    try:
-        module = load_module(path)
-    finally:
-        DAG.__init__ = original_init  # type: ignore[method-assign]
-    for value in vars(module).values():
-        if isinstance(value, DAG):
-            found[value.dag_id] = value
-    return found
+    result = load_file(path)
+    assert result.error is None, f"{path.name}: {result.error}"
+    return {dag.dag_id: dag for dag in result.dags}
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +80,14 @@ def example_dags() -> dict:
 
 def test_there_are_enough_examples():
     assert len(EXAMPLE_FILES) >= 6
+
+
+def test_folder_has_no_import_errors():
+    from dagflow.dag_processing.loader import load_folder
+
+    result = load_folder([EXAMPLES])
+    assert not result.errors
+    assert len(result.files) == len(EXAMPLE_FILES)
 
 
 @pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.name)
@@ -148,7 +143,7 @@ RUNS = [
         "parse": "success",
         "enrich_optional": {"state": "failed", "try_number": 1},
         "publish": "success",
-        "legacy_export": "skipped",
+        "legacy_export": {"state": "skipped", "note": "disabled"},
         "cleanup": "success",
     }),
     ("example_bash_pipeline", ["2024-03-05"], "success", {
@@ -234,3 +229,16 @@ def test_example_runs_green(cli_env, dag_id, args, run_state, expected):
     assert not problems and result["state"] == run_state and proc.returncode == 0, (
         f"run {result['state']} (exit {proc.returncode}); {problems}\n{proc.stderr[-3000:]}"
     )
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(not HAS_CLI, strict=False, reason="the lead's `dagflow dags test` CLI is not in yet")
+def test_param_outside_its_enum_is_refused(cli_env):
+    proc = subprocess.run(
+        [*dagflow_command(), "dags", "test", "example_switch_params",
+         "--conf", json.dumps({"target": "qa"}), "--output", "json"],
+        env=cli_env, capture_output=True, text=True, timeout=180,
+    )
+    assert proc.returncode != 0
+    assert "target" in proc.stderr and "qa" in proc.stderr
+    assert "Traceback" not in proc.stderr
