@@ -21,8 +21,10 @@ class CliState:
 
     @cached_property
     def settings(self) -> Settings:
-        """Settings from defaults, dagflow.toml and the environment."""
-        return load_settings()
+        """Settings from defaults, dagflow.toml and the environment; creates ``DAGFLOW_HOME``."""
+        settings = load_settings()
+        settings.home.mkdir(parents=True, exist_ok=True)
+        return settings
 
     @cached_property
     def db(self) -> Database:
@@ -49,6 +51,14 @@ def _register() -> None:
     cli.add_command(db.db)
     cli.add_command(dags.dags)
     cli.add_command(tasks.tasks)
+    from dagflow.cli import connections, dags_runs, pools, state_store, tasks_manage, variables
+
+    dags_runs.register()
+    tasks_manage.register()
+    cli.add_command(pools.pools)
+    cli.add_command(variables.variables)
+    cli.add_command(connections.connections)
+    cli.add_command(state_store.state_store)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,6 +98,3 @@ def _debug_traceback() -> None:
 
         traceback.print_exc(file=sys.stderr)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

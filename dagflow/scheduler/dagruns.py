@@ -43,6 +43,12 @@ def create_dagrun(
     """Insert a DAG run and one task instance per task; refuse a duplicate run id."""
     if find_dagrun(session, dag_id=dag.dag_id, run_id=run_id) is not None:
         raise DagRunAlreadyExists(f"DAG run {run_id!r} of {dag.dag_id!r} exists already")
+    clash = find_dagrun_at(session, dag_id=dag.dag_id, logical_date=logical_date)
+    if clash is not None:
+        raise DagRunAlreadyExists(
+            f"DAG {dag.dag_id!r} already has run {clash.run_id!r} at logical date "
+            f"{pendulum.instance(logical_date).isoformat()}"
+        )
     run = DagRun(
         dag_id=dag.dag_id,
         run_id=run_id,
@@ -86,9 +92,20 @@ def find_dagrun(session: Session, *, dag_id: str, run_id: str) -> DagRun | None:
     return session.scalar(sa.select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
 
 
+def find_dagrun_at(session: Session, *, dag_id: str, logical_date: datetime) -> DagRun | None:
+    """The DAG run at that logical date, or None (one per date, as in Airflow 2)."""
+    return session.scalar(
+        sa.select(DagRun).where(DagRun.dag_id == dag_id, DagRun.logical_date == logical_date)
+    )
+
+
 def delete_dagrun(session: Session, *, dag_id: str, run_id: str) -> bool:
     """Delete a run with its task instances, XComs and history; True if it existed."""
-    run = find_dagrun(session, dag_id=dag_id, run_id=run_id)
+    return delete_run(session, find_dagrun(session, dag_id=dag_id, run_id=run_id))
+
+
+def delete_run(session: Session, run: DagRun | None) -> bool:
+    """Delete ``run`` (if any) with everything that hangs off it; True if it existed."""
     if run is None:
         return False
     session.delete(run)

@@ -21,7 +21,14 @@ from dagflow.db import Database
 from dagflow.exceptions import DagflowError
 from dagflow.execution.workload import TaskWorkload
 from dagflow.executors.base import BaseExecutor, TaskEvent
-from dagflow.scheduler.dagruns import create_dagrun, delete_dagrun, find_dagrun, generate_run_id
+from dagflow.scheduler.dagruns import (
+    create_dagrun,
+    delete_dagrun,
+    delete_run,
+    find_dagrun,
+    find_dagrun_at,
+    generate_run_id,
+)
 from dagflow.scheduler.run_scheduling import queue_scheduled, schedule_run
 from dagflow.sdk.dag import DAG
 from dagflow.serialization import SerializedDag, deserialize_dag, serialize_dag
@@ -51,7 +58,9 @@ def test_dag(
     run_id = generate_run_id(DagRunType.MANUAL, logical_date)
     with db.transaction() as session:
         store_serialized_dag(session, data, now=now, paused_at_creation=settings.core.dags_are_paused_at_creation)
-        delete_dagrun(session, dag_id=dag.dag_id, run_id=run_id)  # dags test re-runs a date freshly
+        # As Airflow's dag.test(): testing a date again replaces the run at that date.
+        delete_dagrun(session, dag_id=dag.dag_id, run_id=run_id)
+        delete_run(session, find_dagrun_at(session, dag_id=dag.dag_id, logical_date=logical_date))
         create_dagrun(
             session, dag=sdag, run_id=run_id, run_type=DagRunType.MANUAL, logical_date=logical_date,
             data_interval=_data_interval(dag, logical_date), conf=conf, external_trigger=True, now=now,
