@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from dagflow.exceptions import ConnectionNotFound, DagRunAlreadyExists, VariableNotFound
 from dagflow.execution import xcom as xcom_rows
+from dagflow.execution.claim import previous_success_interval
 from dagflow.models.base import utcnow
 from dagflow.models.connection import Connection
 from dagflow.models.dagrun import DagRun
@@ -175,13 +176,7 @@ class DbRuntimeBackend:
                                   ) -> tuple[datetime | None, datetime | None]:
         """Data interval of the latest successful run before ``logical_date`` (or Nones)."""
         with self.db.transaction(readonly=True) as session:
-            row = session.execute(
-                sa.select(DagRun.data_interval_start, DagRun.data_interval_end)
-                .where(DagRun.dag_id == dag_id, DagRun.state == DagRunState.SUCCESS,
-                       DagRun.logical_date < logical_date)
-                .order_by(DagRun.logical_date.desc()).limit(1)
-            ).first()
-        return (None, None) if row is None else (row[0], row[1])
+            return previous_success_interval(session, dag_id, logical_date)
 
     # Approvals ----------------------------------------------------------------------
     def approval(self, *, dag_id: str, run_id: str, task_id: str,

@@ -24,7 +24,7 @@ from dagflow.models.dagrun import DagRun
 from dagflow.models.taskinstance import TaskInstance
 from dagflow.models.transitions import set_ti_state
 from dagflow.models.xcom import TaskMap, XCom
-from dagflow.state import TaskInstanceState
+from dagflow.state import DagRunState, TaskInstanceState
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -66,6 +66,8 @@ class RunInfo:
     conf: dict[str, Any]
     start_date: datetime | None
     external_trigger: bool
+    #: Data interval of the latest successful run before this one (``prev_*_success``).
+    prev_success_interval: tuple[datetime | None, datetime | None] = (None, None)
 
 
 @functools.lru_cache(maxsize=1)
@@ -125,11 +127,24 @@ def _claimed(session: Session, ti: TaskInstance, token: str) -> ClaimedTry:
         hostname=ti.hostname,
         start_date=ti.start_date,
         first_poke_at=ti.first_poke_at,
-        run=run_info(run),
+        run=run_info(run, previous_success_interval(session, run.dag_id, run.logical_date)),
     )
 
 
-def run_info(run: DagRun) -> RunInfo:
+def previous_success_interval(session: Session, dag_id: str, logical_date: datetime
+                              ) -> tuple[datetime | None, datetime | None]:
+    """Data interval of the latest successful run of ``dag_id`` before ``logical_date``."""
+    row = session.execute(
+        sa.select(DagRun.data_interval_start, DagRun.data_interval_end)
+        .where(DagRun.dag_id == dag_id, DagRun.state == DagRunState.SUCCESS,
+               DagRun.logical_date < logical_date)
+        .order_by(DagRun.logical_date.desc()).limit(1)
+    ).first()
+    return (None, None) if row is None else (row[0], row[1])
+
+
+def run_info(run: DagRun, prev_success: tuple[datetime | None, datetime | None] = (None, None)
+             ) -> RunInfo:
     """A plain copy of the DAG run fields a try needs."""
     return RunInfo(
         id=run.id,
@@ -142,6 +157,7 @@ def run_info(run: DagRun) -> RunInfo:
         conf=dict(run.conf or {}),
         start_date=run.start_date,
         external_trigger=run.external_trigger,
+        prev_success_interval=prev_success,
     )
 
 

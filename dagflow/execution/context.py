@@ -113,6 +113,11 @@ def _pendulum(value: datetime | None) -> pendulum.DateTime | None:
     return None if value is None else pendulum.instance(value).in_timezone("UTC")
 
 
+def warm_imports() -> None:
+    """Import what contexts use lazily, so forked task processes find it already loaded."""
+    _macros()
+
+
 def _macros() -> Any:
     try:
         return importlib.import_module("dagflow.sdk.macros")
@@ -148,11 +153,11 @@ def build_context(
     backend: RuntimeBackend,
     storage: InternalStorage,
     settings: Any,
-    prev_success: tuple[datetime | None, datetime | None] = (None, None),
     test_mode: bool = False,
 ) -> Context:
     """The context dict handed to templates, ``execute`` and callbacks."""
     run = claimed.run
+    prev_success = run.prev_success_interval
     context: Context = dict(getattr(dag, "user_defined_macros", None) or {})
     context.update(date_values(run.logical_date))
     context.update({

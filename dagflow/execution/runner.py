@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from dagflow.execution import claim as lease
 from dagflow.execution import outcome
+from dagflow.execution.context import warm_imports
 from dagflow.execution.dag_cache import DagCache
 from dagflow.execution.logs import (
     capture_in_process,
@@ -29,7 +30,7 @@ from dagflow.execution.logs import (
     resolve_level,
 )
 from dagflow.execution.record import record_result
-from dagflow.execution.supervisor import ChildExit, HeartbeatThread, Supervisor
+from dagflow.execution.supervisor import ChildExit, HeartbeatThread, Supervisor, watch_parent
 from dagflow.execution.task_process import (
     TryAttempt,
     format_seconds,
@@ -131,6 +132,7 @@ def _run_in_process(attempt: TryAttempt) -> None:
 
 
 def _run_forked(attempt: TryAttempt) -> None:
+    warm_imports()
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -148,6 +150,7 @@ def _child_main(attempt: TryAttempt) -> None:
         redirect_fds_to(attempt.log_path)
         configure_child_logging(_level(attempt))
         _install_child_signals()
+        watch_parent(os.getppid())
         run_try(attempt)
         code = 0
     except BaseException:  # noqa: BLE001 - the child must always reach os._exit
@@ -190,13 +193,12 @@ def _supervise(attempt: TryAttempt, pid: int) -> None:
     hard = attempt.timeout_s + HARD_TIMEOUT_GRACE_S if attempt.timeout_s else None
     first = [True]
 
-    def beat() -> bool:
+    def beat() -> bool:  # the first heartbeat also records the task process's pid
         ours = lease.heartbeat(attempt.db, claimed.ti_id, claimed.token,
                                pid=pid if first[0] else None)
         first[0] = False
         return ours
 
-    beat()
     supervisor = Supervisor(pid, heartbeat=beat,
                             heartbeat_interval_s=settings.scheduler.heartbeat_interval,
                             hard_timeout_s=hard,
@@ -209,6 +211,8 @@ def _supervise(attempt: TryAttempt, pid: int) -> None:
 
 def _after_child(attempt: TryAttempt, ended: ChildExit) -> None:
     """Record a try whose process died without recording, and run its callbacks."""
+    if ended.exit_code == 0 and ended.killed_for is None:
+        return  # the task process ran the try to its end (recorded, or found it taken away)
     status = lease.read_status(attempt.db, attempt.claimed.ti_id)
     if status is None or status.try_token != attempt.claimed.token:
         return

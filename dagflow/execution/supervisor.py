@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 #: How often descendants are snapshotted (so escaped ones can be killed later).
 SNAPSHOT_INTERVAL_S = 0.5
+#: The first snapshot waits a little: most tries end sooner, and the task process kills
+#: its own descendants when it ends; snapshots matter when it is killed or dies.
+FIRST_SNAPSHOT_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,7 @@ class Supervisor:
     def run(self) -> ChildExit:
         """Block until the task process exits; returns how it ended."""
         next_beat = time.monotonic() + self._interval
-        next_snap = time.monotonic()
+        next_snap = time.monotonic() + FIRST_SNAPSHOT_S
         try:
             while True:
                 now = time.monotonic()
@@ -179,3 +182,24 @@ class HeartbeatThread:
                     return
             except Exception:
                 log.warning("heartbeat failed; will retry", exc_info=True)
+
+
+#: How often a task process checks that its supervisor is still alive.
+PARENT_CHECK_INTERVAL_S = 1.0
+
+
+def watch_parent(parent_pid: int, interval_s: float = PARENT_CHECK_INTERVAL_S) -> threading.Thread:
+    """In a task process: if the supervisor dies (worker ``kill -9``), kill our process group.
+
+    An orphaned try must not go on running user code while the reaper retries it elsewhere.
+    """
+
+    def _watch() -> None:
+        while True:
+            time.sleep(interval_s)
+            if os.getppid() != parent_pid:
+                os.killpg(os.getpgid(0), signal.SIGKILL)
+
+    thread = threading.Thread(target=_watch, name="dagflow-parent-watch", daemon=True)
+    thread.start()
+    return thread

@@ -134,7 +134,6 @@ def _prepare(attempt: TryAttempt, backend: DbRuntimeBackend) -> tuple[Any, Conte
     context = build_context(
         claimed, dag=attempt.dag, task=task, ti=ti, backend=backend, storage=backend.storage,
         settings=attempt.settings, test_mode=attempt.test_mode,
-        prev_success=backend.previous_success_interval(claimed.dag_id, claimed.run.logical_date),
     )
     if getattr(task, "is_mapped", False):
         task = task.unmap(context)

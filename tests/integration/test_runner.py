@@ -3,8 +3,10 @@ forked task processes. No mocks."""
 
 from __future__ import annotations
 
+import json
 import os
-import textwrap
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -182,7 +184,8 @@ class Harness:
     def processes(self) -> list[psutil.Process]:
         found = []
         for proc in psutil.process_iter(["cmdline"]):
-            if any(str(self.mark_num) in part for part in proc.info["cmdline"] or []):
+            cmdline = proc.info["cmdline"] or []
+            if cmdline[:1] in (["sleep"], ["bash"]) and any(str(self.mark_num) in p for p in cmdline):
                 if proc.status() != psutil.STATUS_ZOMBIE:
                     found.append(proc)
         return found
@@ -296,6 +299,39 @@ def test_task_process_killed_by_signal_is_recorded_with_reason(harness: Harness)
     assert "signal 9" in (outcome.reason or "")
     assert "signal 9" in (harness.history(workload.ti_id)[0].reason or "")
     assert "signal 9" in harness.log("self_kill")
+
+
+WORKER = """
+import sys
+from dagflow.config import load_settings
+from dagflow.execution.runner import run_workload
+from dagflow.execution.workload import TaskWorkload
+run_workload(TaskWorkload.from_dict(json.loads(sys.argv[1])), load_settings())
+"""
+
+
+def test_task_process_dies_with_its_killed_worker(harness: Harness) -> None:
+    workload = harness.queue("long")
+    env = {**os.environ, "DAGFLOW_HOME": str(harness.settings.home),
+           "DAGFLOW__DATABASE__SQL_ALCHEMY_CONN": harness.settings.database.sql_alchemy_conn}
+    worker = subprocess.Popen([sys.executable, "-c", "import json\n" + WORKER,
+                               json.dumps(workload.to_dict())], env=env)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not harness.processes():
+            time.sleep(0.05)
+        assert harness.processes(), "the task never started"
+        worker.kill()  # kill -9 of the worker: its supervisor is gone
+        worker.wait()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and harness.processes():
+            time.sleep(0.1)
+        assert harness.processes() == []
+        assert harness.ti(workload.ti_id).state is TI.RUNNING  # for the reaper to find
+    finally:
+        worker.kill()
+        for proc in harness.processes():
+            proc.kill()
 
 
 def test_second_claim_of_the_same_try_does_nothing(harness: Harness) -> None:
