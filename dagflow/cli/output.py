@@ -45,7 +45,10 @@ def emit_rows(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], fmt: st
     table = Table(*columns, show_lines=False, header_style="bold")
     for row in rows:
         table.add_row(*(_cell(row.get(c)) for c in columns))
-    Console(soft_wrap=True).print(table)
+    console = Console(soft_wrap=True)
+    if not console.is_terminal:
+        console = Console(soft_wrap=True, width=240)  # piped: never truncate ids and paths
+    console.print(table)
 
 
 def emit_document(doc: Mapping[str, Any], fmt: str, *, table_rows: str | None = None,
