@@ -10,7 +10,10 @@ from typing import TYPE_CHECKING
 import click
 
 from dagflow.config import Settings, load_settings
-from dagflow.exceptions import DagflowError
+from dagflow.exceptions import DagflowError, ParamValidationError
+
+#: Domain errors that mean "the arguments were wrong": exit code 2, like click's usage errors.
+BAD_INPUT: tuple[type[DagflowError], ...] = (ParamValidationError,)
 
 if TYPE_CHECKING:
     from dagflow.db import Database
@@ -46,11 +49,16 @@ def cli(ctx: click.Context) -> None:
 
 
 def _register() -> None:
-    from dagflow.cli import dags, db, tasks
+    from dagflow.cli import dag_processor, dags, db, tasks
 
+    cli.add_command(dag_processor.dag_processor)
     cli.add_command(db.db)
     cli.add_command(dags.dags)
     cli.add_command(tasks.tasks)
+    from dagflow.cli import scheduler, standalone
+
+    cli.add_command(scheduler.scheduler)
+    cli.add_command(standalone.standalone)
     from dagflow.cli import connections, dags_runs, pools, state_store, tasks_manage, variables
 
     dags_runs.register()
@@ -75,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     except DagflowError as exc:
         _debug_traceback()
         click.echo(f"Error: {_one_line(exc)}", err=True)
-        return 1
+        return 2 if isinstance(exc, BAD_INPUT) else 1
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         return 130
