@@ -1,0 +1,179 @@
+"""Clearing task instances (Airflow's ``tasks clear``) and marking them by hand.
+
+Clear: matching task instances go to ``none`` (``restarting`` when running), keep their
+``try_number`` (the next try is +1) and get their full retries again (``max_tries =
+try_number + retries``); finished runs they belong to go back to ``queued`` so the
+scheduler picks them up. Mark: a person sets ``success``/``failed``/``skipped``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from dagflow.config import Settings
+from dagflow.db import Database
+from dagflow.exceptions import DagflowError, DagRunNotFound, TaskNotFound
+from dagflow.models import DagRun, TaskInstance, set_dagrun_state, set_ti_state, utcnow
+from dagflow.scheduler.dagruns import find_dagrun
+from dagflow.serialization import SerializedDag
+from dagflow.services.dag_runs import ensure_dag_known, serialized_dag
+from dagflow.state import DAGRUN_FINISHED, MARKABLE, DagRunState, TaskInstanceState
+
+TI = TaskInstanceState
+
+#: States a clear moves to ``none``: everything but ``none`` itself and ``running``.
+CLEARABLE_TO_NONE: frozenset[TaskInstanceState] = frozenset(set(TI) - {TI.NONE, TI.RUNNING})
+#: ``--only-failed`` selects these (as in Airflow).
+FAILED_STATES: frozenset[TaskInstanceState] = frozenset({TI.FAILED, TI.UPSTREAM_FAILED})
+
+
+@dataclass(frozen=True)
+class ClearRequest:
+    """What to clear: a DAG, an optional task regex, a logical-date range and filters."""
+
+    dag_id: str
+    task_regex: str | None = None
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    only_failed: bool = False
+    only_running: bool = False
+    downstream: bool = False
+    upstream: bool = False
+
+
+def select_task_ids(sdag: SerializedDag, request: ClearRequest) -> set[str]:
+    """Task ids matching the regex (``re.search``, as Airflow), plus relatives when asked."""
+    if request.task_regex is None:
+        return set(sdag.tasks)
+    try:
+        pattern = re.compile(request.task_regex)
+    except re.error as exc:
+        raise DagflowError(f"invalid task regex {request.task_regex!r}: {exc}") from exc
+    matched = {t for t in sdag.tasks if pattern.search(t)}
+    if not matched:
+        raise TaskNotFound(f"no task of DAG {request.dag_id!r} matches {request.task_regex!r}")
+    selected = set(matched)
+    for task_id in matched:
+        if request.downstream:
+            selected |= sdag.descendants(task_id)
+        if request.upstream:
+            selected |= sdag.ancestors(task_id)
+    return selected
+
+
+def _matching_tis(session: Session, request: ClearRequest, task_ids: Iterable[str]) -> list[TaskInstance]:
+    states: Iterable[TaskInstanceState] = CLEARABLE_TO_NONE | {TI.RUNNING}
+    if request.only_failed:
+        states = FAILED_STATES
+    elif request.only_running:
+        states = {TI.RUNNING}
+    query = (
+        sa.select(TaskInstance).join(DagRun, sa.and_(DagRun.dag_id == TaskInstance.dag_id,
+                                                     DagRun.run_id == TaskInstance.run_id))
+        .where(TaskInstance.dag_id == request.dag_id, TaskInstance.task_id.in_(sorted(task_ids)),
+               TaskInstance.state.in_(list(states)))
+        .order_by(DagRun.logical_date, TaskInstance.task_id, TaskInstance.map_index)
+    )
+    if request.start_date is not None:
+        query = query.where(DagRun.logical_date >= request.start_date)
+    if request.end_date is not None:
+        query = query.where(DagRun.logical_date <= request.end_date)
+    return list(session.scalars(query))
+
+
+def _ti_row(ti: TaskInstance) -> dict[str, Any]:
+    return {"dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": ti.task_id, "map_index": ti.map_index,
+            "state": ti.state.value, "try_number": ti.try_number}
+
+
+def preview_clear(settings: Settings, db: Database, request: ClearRequest) -> list[dict[str, Any]]:
+    """The task instances ``clear_task_instances`` would clear, changing nothing."""
+    ensure_dag_known(settings, db, request.dag_id)
+    with db.transaction(readonly=True) as session:
+        task_ids = select_task_ids(serialized_dag(session, request.dag_id), request)
+        return [_ti_row(ti) for ti in _matching_tis(session, request, task_ids)]
+
+
+def clear_task_instances(settings: Settings, db: Database, request: ClearRequest) -> list[dict[str, Any]]:
+    """Clear the matching task instances and re-queue their finished runs; the rows cleared."""
+    ensure_dag_known(settings, db, request.dag_id)
+    with db.transaction() as session:
+        sdag = serialized_dag(session, request.dag_id)
+        tis = _matching_tis(session, request, select_task_ids(sdag, request))
+        rows = [_ti_row(ti) for ti in tis]
+        cleared = [ti for ti in tis if _clear_one(session, sdag, ti)]
+        requeue_runs(session, request.dag_id, {ti.run_id for ti in cleared})
+        cleared_ids = {ti.id for ti in cleared}
+        return [row for row, ti in zip(rows, tis) if ti.id in cleared_ids]
+
+
+def _clear_one(session: Session, sdag: SerializedDag, ti: TaskInstance) -> bool:
+    """One task instance to ``none`` (``restarting`` if running) with its retries renewed."""
+    if ti.task_id in sdag.tasks:
+        max_tries = ti.try_number + sdag.tasks[ti.task_id].retries
+    else:  # the task left the DAG: keep what the row allows (Airflow does the same)
+        max_tries = max(ti.max_tries, ti.try_number)
+    if ti.state is TI.RUNNING:
+        return set_ti_state(session, [ti.id], to=TI.RESTARTING, expected=[TI.RUNNING],
+                            values={"max_tries": max_tries}) == 1
+    values = {"max_tries": max_tries, "next_try_at": None, "first_poke_at": None, "requeue_count": 0,
+              "external_executor_id": None, "queued_by_job_id": None}
+    return set_ti_state(session, [ti.id], to=TI.NONE, expected=[ti.state], values=values) == 1
+
+
+def requeue_runs(session: Session, dag_id: str, run_ids: Iterable[str]) -> int:
+    """Finished runs among ``run_ids`` go back to ``queued`` (start and end dates reset)."""
+    moved = 0
+    for run_id in sorted(set(run_ids)):
+        run = find_dagrun(session, dag_id=dag_id, run_id=run_id)
+        if run is not None and run.state in DAGRUN_FINISHED:
+            values = {"start_date": None, "end_date": None, "last_scheduling_decision": None}
+            moved += set_dagrun_state(session, run.id, to=DagRunState.QUEUED, expected=[run.state], values=values)
+    return moved
+
+
+def mark_task_instance(
+    settings: Settings, db: Database, *, dag_id: str, run_id: str, task_id: str, state: TaskInstanceState,
+    downstream: bool = False, map_indexes: Sequence[int] | None = None,
+) -> list[dict[str, Any]]:
+    """Set a task instance (and, with ``downstream``, its descendants) to a person's state."""
+    if state not in MARKABLE:
+        raise DagflowError(f"cannot mark a task instance {state.value}: use one of "
+                           f"{', '.join(sorted(s.value for s in MARKABLE))}")
+    ensure_dag_known(settings, db, dag_id)
+    with db.transaction() as session:
+        sdag = serialized_dag(session, dag_id)
+        if task_id not in sdag.tasks:
+            raise TaskNotFound(f"task {task_id!r} not found in DAG {dag_id!r}")
+        if find_dagrun(session, dag_id=dag_id, run_id=run_id) is None:
+            raise DagRunNotFound(f"DAG run {run_id!r} of {dag_id!r} not found")
+        task_ids = {task_id} | (set(sdag.descendants(task_id)) if downstream else set())
+        tis = _run_tis(session, dag_id, run_id, task_ids, map_indexes if not downstream else None)
+        rows = [{**_ti_row(ti), "state": state.value, "previous_state": ti.state.value} for ti in tis]
+        return [row for row, ti in zip(rows, tis) if ti.state is not state and _mark_one(session, ti, state)]
+
+
+def _run_tis(session: Session, dag_id: str, run_id: str, task_ids: set[str],
+             map_indexes: Sequence[int] | None) -> list[TaskInstance]:
+    query = sa.select(TaskInstance).where(
+        TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id, TaskInstance.task_id.in_(sorted(task_ids)),
+    ).order_by(TaskInstance.task_id, TaskInstance.map_index)
+    if map_indexes is not None:
+        query = query.where(TaskInstance.map_index.in_(list(map_indexes)))
+    return list(session.scalars(query))
+
+
+def _mark_one(session: Session, ti: TaskInstance, state: TaskInstanceState) -> bool:
+    now = utcnow()
+    values = {"end_date": now, "start_date": ti.start_date or now, "next_try_at": None}
+    return set_ti_state(session, [ti.id], to=state, expected=[ti.state], values=values) == 1
+
+
+__all__ = ["ClearRequest", "clear_task_instances", "mark_task_instance", "preview_clear", "requeue_runs"]
