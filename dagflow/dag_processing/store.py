@@ -41,7 +41,8 @@ def store_serialized_dag(
         session.add(SerializedDagModel(dag_id=sdag.dag_id, fileloc=sdag.fileloc, data=dict(data),
                                        dag_hash=digest, last_updated=now))
     else:
-        stored.fileloc, stored.data, stored.dag_hash, stored.last_updated = sdag.fileloc, dict(data), digest, now
+        stored.fileloc = sdag.fileloc or stored.fileloc
+        stored.data, stored.dag_hash, stored.last_updated = dict(data), digest, now
     return True
 
 
@@ -72,6 +73,9 @@ def replace_import_errors(
 def _stacktrace(error: DagImportError) -> str:
     import traceback
 
+    remote = getattr(error, "stacktrace", None)  # formatted in a parsing process
+    if isinstance(remote, str) and remote:
+        return remote[-20000:]
     cause = error.__cause__
     if cause is None:
         return error.message

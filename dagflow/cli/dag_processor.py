@@ -1,0 +1,54 @@
+"""``dagflow dag-processor``: parse DAG files in subprocesses and keep the DB in step."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+import click
+
+from dagflow.cli.main import CliState, pass_state
+
+
+@click.command("dag-processor")
+@click.option("--num-runs", "-n", type=click.IntRange(min=1), default=None,
+              help="Stop after this many passes (default: run until stopped).")
+@click.option("--once", is_flag=True, help="One pass, then exit (same as --num-runs 1).")
+@pass_state
+def dag_processor(state: CliState, num_runs: int | None, once: bool) -> None:
+    """Parse DAG files (each in its own process, under a timeout) until Ctrl-C or SIGTERM."""
+    from dagflow.dag_processing.processor import DagProcessor, ScanReport
+    from dagflow.services.dag_sources import dag_folders
+    from dagflow.services.database import ensure_schema
+
+    ensure_schema(state.db)
+    folders = dag_folders(state.settings)
+    processor = DagProcessor(state.settings, state.db, folders=folders)
+
+    def report(scan: ScanReport) -> None:
+        if scan.changed_anything or once:
+            click.echo(scan.summary())
+
+    stop = threading.Event()
+    click.echo(f"dag-processor watching {', '.join(str(f) for f in folders)}")
+    with _stop_on_signals(stop):
+        passes = processor.run(stop, num_runs=1 if once else num_runs, on_report=report)
+    click.echo(f"dag-processor stopped after {passes} pass(es)")
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGINT and SIGTERM set ``stop`` (a clean stop after the current pass) while inside."""
+
+    def _handler(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, _handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

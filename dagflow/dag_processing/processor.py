@@ -1,0 +1,216 @@
+"""The DAG processor: keep the DB's serialized DAGs and import errors in step with the files.
+
+Each pass lists the DAG folders (on start, then at most every
+``scheduler.dag_dir_list_interval``), picks the files that are new, changed (mtime and
+size, confirmed by a content hash) or not parsed for ``min_file_process_interval``,
+parses them in isolated processes (``ParsePool``: ``parsing_processes`` at a time, each
+killed at ``parsing_timeout`` and capped in memory) and writes the outcome in one
+transaction. Unchanged DAGs write nothing; a broken file keeps its DAGs' last good
+version and shows the error; a vanished file deactivates its DAGs.
+
+Standalone (``dagflow dag-processor``)::
+
+    processor = DagProcessor(settings, db, folders=dag_folders(settings))
+    processor.run(stop_event, num_runs=None, on_report=print_line)
+
+Inside the scheduler (non-blocking, one call per tick; parsing runs in the background
+in the parse server's processes, never in the scheduler's process)::
+
+    processor = DagProcessor(settings, db, folders=dag_folders(settings))
+    ...
+    report = processor.scan_if_due(now)   # returns in milliseconds; a ScanReport when a
+                                          # pass finished and was written, else None
+    ...
+    processor.close(now)                  # at shutdown: stops the parse server
+
+``scan_if_due`` checks the files at most every ``check_interval`` seconds (1 s), starts a
+batch when something changed, collects finished results on later calls, and writes
+them once the batch is complete. It also registers and heartbeats the processor's
+``job`` row (``job_type="dag_processor"``, see ``job.processor_alive``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from dagflow.config import Settings
+from dagflow.dag_processing.apply import ApplyCounts, apply_results, prune_unlisted, remove_files
+from dagflow.dag_processing.file_tracker import FileStamp, FileTracker
+from dagflow.dag_processing.job import end_job, heartbeat, register_job
+from dagflow.dag_processing.pool import ParsePool, ParseResult
+from dagflow.db import Database
+from dagflow.models.base import utcnow
+
+#: Address space a parsing process may add to what it starts with (MB), unless
+#: ``scheduler.parsing_memory_limit_mb`` exists in the settings.
+DEFAULT_MEMORY_LIMIT_MB = 400
+#: How often ``scan_if_due`` and ``run`` look at the files for changes (seconds).
+CHECK_INTERVAL_S = 1.0
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    """What one pass found and wrote."""
+
+    files: int
+    parsed: int
+    dags: int
+    changed: int
+    import_errors: int
+    deactivated: int
+    duration_s: float
+
+    @property
+    def changed_anything(self) -> bool:
+        """True when the pass wrote DAGs, import errors or deactivations."""
+        return bool(self.changed or self.import_errors or self.deactivated)
+
+    def summary(self) -> str:
+        """One line for a log or a terminal."""
+        return (f"parsed {self.parsed} of {self.files} file(s) in {self.duration_s:.2f}s: "
+                f"{self.dags} DAG(s), {self.changed} changed, {self.import_errors} import error(s), "
+                f"{self.deactivated} deactivated")
+
+
+@dataclass
+class _Batch:
+    stamps: dict[str, FileStamp]
+    removed: list[str]
+    relisted: bool
+    started: float = field(default_factory=time.monotonic)
+    results: list[ParseResult] = field(default_factory=list)
+
+
+class DagProcessor:
+    """Parses changed DAG files in subprocesses and stores the result; see the module doc."""
+
+    def __init__(self, settings: Settings, db: Database, *, folders: Iterable[Path] | None = None,
+                 check_interval: float = CHECK_INTERVAL_S) -> None:
+        """Watch ``folders`` (default: ``core.dags_folder``); nothing starts until the first pass."""
+        cfg = settings.scheduler
+        self.settings = settings
+        self.db = db
+        self.folders = [Path(f) for f in (folders if folders is not None else [settings.core.dags_folder])]
+        self.check_interval = timedelta(seconds=check_interval)
+        self.tracker = FileTracker(self.folders, list_interval=cfg.dag_dir_list_interval,
+                                   reparse_interval=cfg.min_file_process_interval)
+        memory = int(getattr(cfg, "parsing_memory_limit_mb", DEFAULT_MEMORY_LIMIT_MB))
+        self.pool = ParsePool(processes=cfg.parsing_processes, timeout=cfg.parsing_timeout,
+                              memory_limit_mb=memory)
+        self.job_id: int | None = None
+        self._batch: _Batch | None = None
+        self._next_check: datetime | None = None
+        self._last_heartbeat: datetime | None = None
+
+    def start(self, now: datetime) -> None:
+        """Register the ``job`` row (once)."""
+        if self.job_id is None:
+            with self.db.transaction() as session:
+                self.job_id = register_job(session, now=now)
+            self._last_heartbeat = now
+
+    def scan(self, now: datetime, *, stop_event: threading.Event | None = None) -> ScanReport:
+        """One full pass: check, parse what is due, wait for it, write it (blocking)."""
+        self.start(now)
+        if self._batch is None:
+            self._batch = self._begin_batch(now)
+        if self._batch is None:
+            self._heartbeat_if_due(now)
+            return ScanReport(len(self.tracker.listed), 0, 0, 0, 0, 0, 0.0)
+        while self.pool.pending:
+            if stop_event is not None and stop_event.is_set():
+                return self._abandon_batch()
+            self._batch.results += self.pool.poll(0.1)
+        return self._finish_batch(now)
+
+    def scan_if_due(self, now: datetime) -> ScanReport | None:
+        """Non-blocking step for a scheduler tick: a report when a pass was written, else None."""
+        self.start(now)
+        if self._batch is None and (self._next_check is None or now >= self._next_check):
+            self._next_check = now + self.check_interval
+            self._batch = self._begin_batch(now)
+        if self._batch is not None:
+            self._batch.results += self.pool.poll(0)
+            if not self.pool.pending:
+                return self._finish_batch(now)
+        self._heartbeat_if_due(now)
+        return None
+
+    def run(self, stop_event: threading.Event, *, num_runs: int | None = None,
+            on_report: Callable[[ScanReport], None] | None = None,
+            clock: Callable[[], datetime] = utcnow) -> int:
+        """Passes until ``stop_event`` is set or ``num_runs`` passes ran; the number of passes."""
+        passes = 0
+        try:
+            while not stop_event.is_set():
+                report = self.scan(clock(), stop_event=stop_event)
+                passes += 1
+                if on_report is not None:
+                    on_report(report)
+                if num_runs is not None and passes >= num_runs:
+                    break
+                stop_event.wait(self.check_interval.total_seconds())
+        finally:
+            self.close(clock())
+        return passes
+
+    def close(self, now: datetime | None = None) -> None:
+        """Stop the parse server and end the ``job`` row."""
+        self.pool.close()
+        self._batch = None
+        if self.job_id is not None:
+            with self.db.transaction() as session:
+                end_job(session, self.job_id, now=now or utcnow())
+            self.job_id = None
+
+    def _begin_batch(self, now: datetime) -> _Batch | None:
+        relisted = self.tracker.relist_if_due(now)
+        changes = self.tracker.changes(now)
+        if not changes and not relisted:
+            return None
+        self.pool.submit(changes.to_parse)
+        return _Batch(changes.to_parse, changes.removed, relisted)
+
+    def _abandon_batch(self) -> ScanReport:
+        self.pool.close()
+        self._batch = None
+        return ScanReport(len(self.tracker.listed), 0, 0, 0, 0, 0, 0.0)
+
+    def _finish_batch(self, now: datetime) -> ScanReport:
+        """Write the batch in one transaction, then remember what was parsed."""
+        batch, self._batch = self._batch, None
+        assert batch is not None
+        counts = self._write(batch, now)
+        for result in batch.results:
+            if result.path in batch.stamps:
+                self.tracker.record(result.path, batch.stamps[result.path], now)
+        for path in batch.removed:
+            self.tracker.forget(path)
+        return ScanReport(len(self.tracker.listed), len(batch.results), counts.dags, counts.changed,
+                          counts.import_errors, counts.deactivated, time.monotonic() - batch.started)
+
+    def _write(self, batch: _Batch, now: datetime) -> ApplyCounts:
+        listed = set(self.tracker.listed)
+        paused = self.settings.core.dags_are_paused_at_creation
+        with self.db.transaction() as session:
+            counts = apply_results(session, batch.results, listed=listed, now=now, paused_at_creation=paused)
+            counts.deactivated += remove_files(session, batch.removed)
+            if batch.relisted:
+                counts.deactivated += prune_unlisted(session, self.folders, listed)
+            if self.job_id is not None:
+                heartbeat(session, self.job_id, now=now)
+        self._last_heartbeat = now
+        return counts
+
+    def _heartbeat_if_due(self, now: datetime) -> None:
+        interval = timedelta(seconds=self.settings.scheduler.heartbeat_interval)
+        if self.job_id is None or (self._last_heartbeat is not None and now - self._last_heartbeat < interval):
+            return
+        with self.db.transaction() as session:
+            heartbeat(session, self.job_id, now=now)
+        self._last_heartbeat = now
