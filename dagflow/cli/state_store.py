@@ -1,0 +1,81 @@
+"""``dagflow state-store get|set|delete|list``: JSON values that outlive a run."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from dagflow.cli.main import CliState, pass_state
+from dagflow.cli.output import emit_rows, output_option, to_json
+
+namespace_option = click.option("--namespace", "-n", default="default", show_default=True,
+                                help="The namespace of the key.")
+
+
+@click.group("state-store")
+def state_store() -> None:
+    """Read and write the state store (values shared across runs and DAGs)."""
+
+
+@state_store.command("get")
+@click.argument("key")
+@namespace_option
+@pass_state
+def get_value(state: CliState, key: str, namespace: str) -> None:
+    """Print a value as JSON (exit 1 if the key does not exist)."""
+    from dagflow.services.state_store import get_value as service
+
+    click.echo(to_json(service(state.db, key, namespace=namespace)))
+
+
+@state_store.command("set")
+@click.argument("key")
+@click.argument("value")
+@namespace_option
+@pass_state
+def set_value(state: CliState, key: str, value: str, namespace: str) -> None:
+    """Store VALUE under KEY: parsed as JSON when it is JSON, else stored as a string."""
+    from dagflow.services.state_store import set_value as service
+
+    service(state.db, key, parse_value(value), namespace=namespace)
+    click.echo(f"Stored {namespace}/{key}.")
+
+
+def parse_value(text: str) -> Any:
+    """JSON when ``text`` is JSON (``42``, ``{"a": 1}``, ``"x"``), else the text itself."""
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except ValueError:  # not JSON (JSONDecodeError), or NaN/Infinity, which JSON values exclude
+        return text
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(name)
+
+
+@state_store.command("delete")
+@click.argument("key")
+@namespace_option
+@pass_state
+def delete_value(state: CliState, key: str, namespace: str) -> None:
+    """Delete a key (exit 1 if it does not exist)."""
+    from dagflow.services.state_store import delete_value as service
+
+    service(state.db, key, namespace=namespace)
+    click.echo(f"Deleted {namespace}/{key}.")
+
+
+@state_store.command("list")
+@click.option("--namespace", "-n", help="Only this namespace.")
+@output_option
+@pass_state
+def list_values(state: CliState, namespace: str | None, fmt: str) -> None:
+    """List keys and their values."""
+    from dagflow.services.state_store import list_values as service
+
+    rows = service(state.db, namespace=namespace)
+    if fmt != "json":
+        rows = [{**r, "value": json.dumps(r["value"])} for r in rows]
+    emit_rows(rows, ["namespace", "key", "value"], fmt)

@@ -1,0 +1,80 @@
+"""Pool services: create or resize, list with their usage, delete (never ``default_pool``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from dagflow.db import Database
+from dagflow.exceptions import DagflowError, PoolNotFound
+from dagflow.models import DEFAULT_POOL_NAME, Pool, TaskInstance
+from dagflow.services.database import ensure_schema
+from dagflow.state import OCCUPYING_SLOT, TaskInstanceState
+
+
+class PoolInUse(DagflowError, ValueError):
+    """The pool cannot be deleted (``default_pool``)."""
+
+
+def set_pool(db: Database, name: str, slots: int, *, description: str | None = None) -> dict[str, Any]:
+    """Create a pool or change its slots (and description, when given); returns it."""
+    if slots < 0:
+        raise ValueError(f"pool {name!r}: slots must be 0 or more, got {slots}")
+    ensure_schema(db)
+    with db.transaction() as session:
+        pool = session.get(Pool, name)
+        if pool is None:
+            pool = Pool(name=name, slots=slots, description=description)
+            session.add(pool)
+        else:
+            pool.slots = slots
+            if description is not None:
+                pool.description = description
+        session.flush()
+        return _row(session, pool)
+
+
+def get_pool(db: Database, name: str) -> dict[str, Any]:
+    """One pool with its usage; ``PoolNotFound`` if missing."""
+    ensure_schema(db)
+    with db.transaction(readonly=True) as session:
+        pool = session.get(Pool, name)
+        if pool is None:
+            raise PoolNotFound(f"pool {name!r} does not exist")
+        return _row(session, pool)
+
+
+def list_pools(db: Database) -> list[dict[str, Any]]:
+    """Every pool, by name, with its slots and how many are used."""
+    ensure_schema(db)
+    with db.transaction(readonly=True) as session:
+        return [_row(session, pool) for pool in session.scalars(sa.select(Pool).order_by(Pool.name))]
+
+
+def delete_pool(db: Database, name: str) -> None:
+    """Delete a pool; ``default_pool`` cannot be deleted, a missing pool is ``PoolNotFound``."""
+    if name == DEFAULT_POOL_NAME:
+        raise PoolInUse(f"{DEFAULT_POOL_NAME!r} cannot be deleted (set its slots instead)")
+    ensure_schema(db)
+    with db.transaction() as session:
+        deleted = session.execute(sa.delete(Pool).where(Pool.name == name)).rowcount  # type: ignore[attr-defined]
+        if not deleted:
+            raise PoolNotFound(f"pool {name!r} does not exist")
+
+
+def _row(session: Session, pool: Pool) -> dict[str, Any]:
+    usage = dict(session.execute(
+        sa.select(TaskInstance.state, sa.func.coalesce(sa.func.sum(TaskInstance.pool_slots), 0))
+        .where(TaskInstance.pool == pool.name,
+               TaskInstance.state.in_([*OCCUPYING_SLOT, TaskInstanceState.SCHEDULED]))
+        .group_by(TaskInstance.state)
+    ).all())
+    running = int(usage.get(TaskInstanceState.RUNNING, 0))
+    queued = int(usage.get(TaskInstanceState.QUEUED, 0))
+    return {
+        "pool": pool.name, "slots": pool.slots, "description": pool.description,
+        "running": running, "queued": queued, "scheduled": int(usage.get(TaskInstanceState.SCHEDULED, 0)),
+        "open_slots": pool.slots - running - queued, "include_deferred": pool.include_deferred,
+    }
