@@ -124,6 +124,7 @@ class DAG:
         self.task_dict: dict[str, AbstractOperator] = {}
         self.task_group = TaskGroup.create_root(self)
         self._timetable: Any = None
+        self._validate_schedule()
         for listener in tuple(DAG._creation_listeners):
             listener(self)
 
@@ -271,6 +272,13 @@ class DAG:
 
             self._timetable = create_timetable(self.schedule, self.timezone)
         return self._timetable
+
+    def _validate_schedule(self) -> None:
+        """Build the timetable now, so a bad schedule fails when the DAG file is parsed."""
+        try:
+            self.timetable
+        except ImportError:  # timetables not installed: checked again on first use
+            self._timetable = None
 
     def __repr__(self) -> str:
         return f"<DAG: {self.dag_id}>"

@@ -191,3 +191,9 @@ def test_creation_listeners_see_unnamed_dags() -> None:
     finally:
         DAG._creation_listeners.remove(seen.append)
     assert [d.dag_id for d in seen] == ["unnamed"]
+
+
+def test_bad_schedule_fails_at_parse_time() -> None:
+    with pytest.raises(DagDefinitionError, match="cron"):
+        DAG("bad_cron", schedule="61 * * * *", start_date=datetime(2024, 1, 1))
+    assert DAG("iso", schedule="PT30M", start_date=datetime(2024, 1, 1)).timetable is not None
