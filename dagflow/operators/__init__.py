@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dagflow.operators.approval import ApprovalOperator
 from dagflow.operators.bash import BashOperator
+from dagflow.operators.branch import BaseBranchOperator
 from dagflow.operators.empty import DummyOperator, EmptyOperator
 from dagflow.operators.latest_only import LatestOnlyOperator
 from dagflow.operators.python import BranchPythonOperator, PythonOperator, ShortCircuitOperator
@@ -17,6 +18,7 @@ from dagflow.sdk.baseoperator import BaseOperator
 
 __all__ = [
     "ApprovalOperator",
+    "BaseBranchOperator",
     "BaseOperator",
     "BashOperator",
     "BranchPythonOperator",

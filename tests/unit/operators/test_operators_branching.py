@@ -124,3 +124,17 @@ def test_latest_only(make_ctx: Any, backend: FakeBackend) -> None:
     current = {"data_interval_start": today.subtract(days=1), "data_interval_end": today}
     run(latest, make_ctx, dag_run=Run("scheduled"), **current)
     assert decision(backend, "latest") is None
+
+
+def test_base_branch_operator(make_ctx: Any, backend: FakeBackend) -> None:
+    from dagflow.operators import BaseBranchOperator
+
+    class Weekday(BaseBranchOperator):
+        def choose_branch(self, context: Any) -> str:
+            return "weekday" if context["logical_date"].weekday() < 5 else "weekend"
+
+    with DAG("bb"):
+        op = Weekday(task_id="which")
+        op >> [EmptyOperator(task_id="weekday"), EmptyOperator(task_id="weekend")]
+    assert run(op, make_ctx) == "weekday"  # 2024-03-05 is a Tuesday
+    assert decision(backend, "which") == {"followed": ["weekday"]}
