@@ -41,8 +41,14 @@ class RunTick:
     warnings: list[str] = field(default_factory=list)
 
 
-def schedule_run(session: Session, *, run: DagRun, dag: SerializedDag, now: datetime) -> RunTick:
-    """Plan one run and apply the plan (decisions cascade inside one plan)."""
+def schedule_run(
+    session: Session, *, run: DagRun, dag: SerializedDag, now: datetime,
+    past_not_met: Iterable[str] = (),
+) -> RunTick:
+    """Plan one run and apply the plan (decisions cascade inside one plan).
+
+    ``past_not_met``: task ids held back by ``depends_on_past``/``wait_for_downstream``.
+    """
     if run.state == DagRunState.QUEUED:
         set_dagrun_state(session, run.id, to=DagRunState.RUNNING, expected=[DagRunState.QUEUED],
                          values={"start_date": now})
@@ -54,6 +60,7 @@ def schedule_run(session: Session, *, run: DagRun, dag: SerializedDag, now: date
         task_map=_task_map(session, run),
         branch_decisions=_branch_decisions(session, run),
         now=now,
+        past_not_met=past_not_met,
     )
     tick = RunTick(warnings=list(plan.warnings), next_wakeup=plan.next_wakeup)
     tick.changed = _apply(session, run=run, dag=dag, plan=plan, rows=rows, now=now)

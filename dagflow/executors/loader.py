@@ -1,0 +1,42 @@
+"""Pick the executor named by ``core.executor``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from dagflow.exceptions import ConfigError
+from dagflow.executors.base import BaseExecutor
+
+if TYPE_CHECKING:
+    from dagflow.config import Settings
+    from dagflow.db import Database
+
+
+def executor_from_settings(
+    settings: Settings, *, db: Database | None = None, parallelism: int | None = None
+) -> BaseExecutor:
+    """A new (not yet started) executor of the configured kind."""
+    name = settings.core.executor
+    if name == "LocalExecutor":
+        from dagflow.executors.local import LocalExecutor  # noqa: PLC0415
+
+        return LocalExecutor(settings, parallelism=parallelism)
+    if name == "SequentialExecutor":
+        from dagflow.executors.sequential import SequentialExecutor  # noqa: PLC0415
+
+        return SequentialExecutor(settings, db=db)
+    if name == "CeleryExecutor":
+        return _celery_executor(settings)
+    raise ConfigError(f"core.executor: unknown executor {name!r}")
+
+
+def _celery_executor(settings: Settings) -> BaseExecutor:
+    try:
+        from dagflow.executors import celery  # noqa: PLC0415
+    except ImportError as exc:
+        raise ConfigError(
+            "core.executor = CeleryExecutor is not available in this build "
+            f"(dagflow.executors.celery cannot be imported: {exc}); use LocalExecutor"
+        ) from None
+    executor: BaseExecutor = celery.CeleryExecutor(settings)
+    return executor

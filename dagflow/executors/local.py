@@ -1,0 +1,170 @@
+"""The LocalExecutor: a pool of warm worker processes on this machine.
+
+``start()`` forks ``parallelism`` workers once; dagflow, the SDK and the built-in
+operators are imported before the fork, and each worker keeps a ``DagCache`` (DAG files
+by path + mtime), so a try costs a claim, a fork and a record, not an interpreter start.
+Workers drop the scheduler's pooled DB connections after the fork (``Database``
+registers that) and open their own. Each workload goes over a multiprocessing queue to
+a free worker, which calls ``run_workload`` (the try still forks its own process
+group, so timeouts kill whole trees) and reports back on a result queue.
+
+A reader thread in the scheduler turns results into ``TaskEvent``s and sets
+``wakeup`` at once: the scheduler loop waits on it instead of sleeping a poll interval.
+``shutdown()`` stops handing out work, lets running tries finish for a grace period,
+then terminates them (recorded as failed/retry by their supervisors) and leaves no
+process behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import queue
+import threading
+import time
+from multiprocessing.process import BaseProcess
+from typing import TYPE_CHECKING, Any
+
+from dagflow.execution.workload import TaskWorkload
+from dagflow.executors.base import BaseExecutor, TaskEvent
+from dagflow.executors.local_worker import hand_back, kill_tree, warm_imports, worker_main
+
+if TYPE_CHECKING:
+    from dagflow.config import Settings
+
+log = logging.getLogger(__name__)
+
+#: Seconds ``shutdown()`` lets running tries finish before terminating them.
+SHUTDOWN_GRACE_S = 5.0
+
+
+class LocalExecutor(BaseExecutor):
+    """Runs workloads on ``parallelism`` warm worker processes."""
+
+    def __init__(self, settings: Settings, *, parallelism: int | None = None) -> None:
+        super().__init__(parallelism or settings.core.parallelism)
+        self.settings = settings
+        self.wakeup = threading.Event()
+        self._ctx = multiprocessing.get_context("fork")
+        self._events: queue.SimpleQueue[TaskEvent] = queue.SimpleQueue()
+        self._workers: dict[int, BaseProcess] = {}
+        self._current: dict[int, tuple[int, int]] = {}
+        self._lock = threading.Lock()
+        self._reader: threading.Thread | None = None
+        self._started = False
+
+    def start(self) -> None:
+        """Fork the workers and start the result reader (idempotent)."""
+        if self._started:
+            return
+        warm_imports()
+        self._tasks: Any = self._ctx.SimpleQueue()
+        self._results: Any = self._ctx.SimpleQueue()
+        self._stopping = self._ctx.Event()
+        for _ in range(self.parallelism):
+            self._spawn_worker()
+        self._reader = threading.Thread(target=self._read_results, name="local-executor-results", daemon=True)
+        self._reader.start()
+        self._started = True
+
+    def _spawn_worker(self) -> None:
+        proc = self._ctx.Process(target=worker_main, args=(self.settings, self._tasks, self._results,
+                                                           self._stopping), name="dagflow-local-worker")
+        proc.start()
+        assert proc.pid is not None
+        self._workers[proc.pid] = proc
+
+    def submit(self, workload: TaskWorkload) -> None:
+        """Hand ``workload`` to the next free worker."""
+        if not self._started:
+            self.start()
+        self._track(workload)
+        self._tasks.put(workload.to_dict())
+
+    def poll(self) -> list[TaskEvent]:
+        """Events of tries that ended since the last poll (and of workers that died)."""
+        self._replace_dead_workers()
+        events: list[TaskEvent] = []
+        while True:
+            try:
+                events.append(self._events.get_nowait())
+            except queue.Empty:
+                break
+        for event in events:
+            self._untrack(event)
+        return events
+
+    def _read_results(self) -> None:
+        """Reader thread: start/done messages from workers; ``None`` ends it."""
+        while True:
+            message = self._results.get()
+            if message is None:
+                return
+            kind, pid, payload = message
+            with self._lock:
+                if kind == "start":
+                    self._current[pid] = payload
+                    continue
+                self._current.pop(pid, None)
+            self._events.put(payload)
+            self.wakeup.set()
+
+    def _replace_dead_workers(self) -> None:
+        if not self._started or self._stopping.is_set():
+            return
+        for pid, proc in list(self._workers.items()):
+            if proc.is_alive():
+                continue
+            proc.join()
+            del self._workers[pid]
+            with self._lock:
+                lost = self._current.pop(pid, None)
+            if lost is not None:
+                self._events.put(TaskEvent(lost[0], lost[1], None, f"worker process {pid} died"))
+            log.warning("local worker %s exited with code %s: starting a new one", pid, proc.exitcode)
+            self._spawn_worker()
+
+    def shutdown(self, grace_s: float = SHUTDOWN_GRACE_S) -> None:
+        """Stop the workers: finish or terminate running tries, leave no process behind."""
+        if not self._started:
+            return
+        self._stopping.set()
+        for _ in self._workers:
+            self._tasks.put(None)
+        self._join_workers(time.monotonic() + grace_s)
+        for proc in self._workers.values():
+            if proc.is_alive():
+                proc.terminate()  # the worker's handler terminates its try's process group
+        self._join_workers(time.monotonic() + self.settings.core.killed_task_cleanup_time + 2)
+        for proc in self._workers.values():
+            if proc.is_alive():
+                kill_tree(proc.pid)
+                proc.join(1)
+        self._hand_back_unstarted()
+        self._results.put(None)
+        if self._reader is not None:
+            self._reader.join(5)
+        self._workers.clear()
+        self._started = False
+
+    def _hand_back_unstarted(self) -> None:
+        """Workloads no worker took: back to ``scheduled`` so the next scheduler queues them."""
+        leftovers = []
+        while not self._tasks.empty():
+            item = self._tasks.get()
+            if item is not None:
+                leftovers.append(TaskWorkload.from_dict(item))
+        if not leftovers:
+            return
+        from dagflow.db import Database  # noqa: PLC0415
+
+        db = Database(self.settings)
+        try:
+            for workload in leftovers:
+                hand_back(db, workload)
+        finally:
+            db.dispose()
+
+    def _join_workers(self, deadline: float) -> None:
+        for proc in self._workers.values():
+            proc.join(max(deadline - time.monotonic(), 0.0))

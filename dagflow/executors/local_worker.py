@@ -1,0 +1,112 @@
+"""The LocalExecutor's worker process: take workloads from a queue, run them, report back.
+
+Messages on the result queue: ``("start", pid, (ti_id, try_number))`` before a try,
+``("done", pid, TaskEvent)`` after it. A worker ignores SIGINT (Ctrl-C goes to the
+scheduler, which shuts the pool down); on SIGTERM it terminates its running try's
+process group, whose supervisor records the outcome, and exits after it. A workload
+received while stopping is handed back (``queued -> scheduled``) instead of run.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import TYPE_CHECKING, Any
+
+import psutil
+
+from dagflow.execution.workload import TaskWorkload
+from dagflow.executors.base import TaskEvent
+from dagflow.state import TaskInstanceState
+
+if TYPE_CHECKING:
+    from dagflow.config import Settings
+    from dagflow.db import Database
+
+
+def warm_imports() -> None:
+    """Import what every try needs, once, before the workers are forked."""
+    import dagflow.execution.runner  # noqa: F401, PLC0415
+    import dagflow.operators  # noqa: F401, PLC0415
+    import dagflow.sensors  # noqa: F401, PLC0415
+
+
+def worker_main(settings: Settings, tasks: Any, results: Any, stopping: Any) -> None:
+    """The worker loop (runs in the forked worker process)."""
+    from dagflow.db import Database  # noqa: PLC0415
+    from dagflow.execution.dag_cache import DagCache  # noqa: PLC0415
+    from dagflow.execution.runner import run_workload  # noqa: PLC0415
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _on_sigterm(stopping))
+    db = Database(settings)
+    cache = DagCache()
+    pid = os.getpid()
+    try:
+        while not stopping.is_set():
+            item = tasks.get()
+            if item is None:
+                break
+            workload = TaskWorkload.from_dict(item)
+            if stopping.is_set():
+                hand_back(db, workload)
+                break
+            results.put(("start", pid, (workload.ti_id, workload.try_number)))
+            try:
+                event = TaskEvent.from_outcome(run_workload(workload, settings, db=db, dag_cache=cache))
+            except Exception as exc:  # noqa: BLE001 - report, keep the worker alive
+                event = TaskEvent(workload.ti_id, workload.try_number, None, f"worker error: {exc!r}")
+            results.put(("done", pid, event))
+    finally:
+        db.dispose()
+
+
+def _on_sigterm(stopping: Any) -> Any:
+    def handler(signum: int, frame: Any) -> None:
+        stopping.set()
+        terminate_children()
+
+    return handler
+
+
+def terminate_children() -> None:
+    """SIGTERM the process group of every child (each try leads its own group)."""
+    try:
+        children = psutil.Process().children()
+    except psutil.Error:
+        return
+    for child in children:
+        try:
+            os.killpg(child.pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            try:
+                child.terminate()
+            except psutil.Error:
+                continue
+
+
+def kill_tree(pid: int | None) -> None:
+    """SIGKILL a process and every descendant (used on workers that would not stop)."""
+    if pid is None:
+        return
+    try:
+        root = psutil.Process(pid)
+        procs = [*root.children(recursive=True), root]
+    except psutil.Error:
+        return
+    for proc in procs:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL) if os.getpgid(proc.pid) == proc.pid else proc.kill()
+        except (ProcessLookupError, PermissionError, psutil.Error):
+            continue
+
+
+def hand_back(db: Database, workload: TaskWorkload) -> None:
+    """Return a workload that will not run to ``scheduled``, so a scheduler queues it again."""
+    from dagflow.models import TaskInstance  # noqa: PLC0415
+    from dagflow.models.transitions import set_ti_state  # noqa: PLC0415
+
+    with db.transaction() as session:
+        set_ti_state(session, [workload.ti_id], to=TaskInstanceState.SCHEDULED,
+                     expected=[TaskInstanceState.QUEUED],
+                     extra_where=TaskInstance.try_number == workload.try_number - 1)

@@ -1,0 +1,120 @@
+"""DAG-level ``on_success_callback`` / ``on_failure_callback``, run outside the scheduler.
+
+The scheduler never imports DAG files, so when a run finishes and its serialized DAG
+says it has the callback, the loop hands a ``DagCallbackRequest`` to the
+``CallbackRunner``. The runner starts a short-lived process (spawned, so it inherits no
+DB connection and no lock of the scheduler) that imports the DAG file through the warm
+``DagCache``, builds a small context (``dag``, ``dag_run``, ``run_id``,
+``logical_date``, data interval, ``conf``, ``params``, ``reason``) and calls the
+callbacks. An error in a callback is logged, never raised; a callback running longer
+than ``scheduler.parsing_timeout`` is killed.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import time
+from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from dagflow.config import Settings
+from dagflow.db import Database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DagCallbackRequest:
+    """Run the DAG's ``callback`` (attribute name) for one finished run."""
+
+    dag_id: str
+    run_id: str
+    fileloc: str
+    callback: str
+    reason: str
+
+
+class CallbackRunner:
+    """Starts one process per request and reaps them (non-blocking)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._running: list[tuple[BaseProcess, float, DagCallbackRequest]] = []
+
+    def submit(self, request: DagCallbackRequest) -> None:
+        """Start running ``request`` in its own process."""
+        ctx = multiprocessing.get_context("spawn")
+        proc = ctx.Process(target=run_dag_callback, args=(self.settings, request),
+                           name=f"dagflow-callback-{request.dag_id}", daemon=True)
+        proc.start()
+        self._running.append((proc, time.monotonic(), request))
+
+    def reap(self) -> int:
+        """Forget finished processes, kill overdue ones; how many are still running."""
+        still: list[tuple[BaseProcess, float, DagCallbackRequest]] = []
+        timeout = self.settings.scheduler.parsing_timeout
+        for proc, started, request in self._running:
+            if not proc.is_alive():
+                proc.join()
+            elif time.monotonic() - started > timeout:
+                log.error("%s of %s/%s took longer than %.0fs: killed",
+                          request.callback, request.dag_id, request.run_id, timeout)
+                proc.kill()
+                proc.join()
+            else:
+                still.append((proc, started, request))
+        self._running = still
+        return len(still)
+
+    def wait(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for running callbacks to finish."""
+        deadline = time.monotonic() + timeout
+        while self.reap() and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    def shutdown(self, grace_s: float = 5.0) -> None:
+        """Let running callbacks finish for ``grace_s``, then kill the rest."""
+        self.wait(grace_s)
+        for proc, _, _ in self._running:
+            proc.kill()
+            proc.join()
+        self._running = []
+
+
+def run_dag_callback(settings: Settings, request: DagCallbackRequest) -> None:
+    """In the callback process: import the DAG, build the context, call the callbacks."""
+    from dagflow.execution.callbacks import run_callbacks  # noqa: PLC0415
+    from dagflow.execution.dag_cache import DagCache  # noqa: PLC0415
+
+    logging.basicConfig(level=settings.logging.level.upper())
+    db = Database(settings)
+    try:
+        dag = DagCache().get_dag(request.fileloc, request.dag_id)
+        context = _context(db, dag, request)
+        if context is not None:
+            run_callbacks(dag, request.callback, context)
+    except Exception:  # noqa: BLE001 - a broken callback never takes anything down
+        log.exception("%s of DAG %s could not run", request.callback, request.dag_id)
+    finally:
+        db.dispose()
+
+
+def _context(db: Database, dag: Any, request: DagCallbackRequest) -> dict[str, Any] | None:
+    from dagflow.execution.claim import run_info  # noqa: PLC0415
+    from dagflow.scheduler.dagruns import find_dagrun  # noqa: PLC0415
+
+    with db.transaction(readonly=True) as session:
+        run = find_dagrun(session, dag_id=request.dag_id, run_id=request.run_id)
+        if run is None:
+            return None
+        info = run_info(run)
+        state = run.state.value
+    params = getattr(dag, "params", None)
+    return {
+        "dag": dag, "dag_run": info, "run_id": info.run_id, "logical_date": info.logical_date,
+        "data_interval_start": info.data_interval_start, "data_interval_end": info.data_interval_end,
+        "conf": info.conf, "params": dict(params) if params is not None else {},
+        "reason": request.reason, "state": state,
+    }

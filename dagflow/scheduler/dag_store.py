@@ -1,0 +1,82 @@
+"""The scheduler's view of serialized DAGs: loaded in batches, deserialized once per hash.
+
+A tick asks for the DAGs of every run it touches in one call; the cache first reads the
+``(dag_id, dag_hash, fileloc)`` triples (cheap), then the JSON only of DAGs it has not
+seen at that hash. A ``SerializedDag`` is therefore built once per DAG version for the
+life of the scheduler, never per task or per tick. No DAG file is ever imported here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from dagflow.models import SerializedDagModel
+from dagflow.serialization import SerializedDag, deserialize_dag
+
+#: dag_ids per IN (...) query, well under SQLite's parameter limit.
+_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class CachedDag:
+    """One deserialized DAG with the hash and file it came from."""
+
+    dag: SerializedDag
+    dag_hash: str
+    fileloc: str
+
+
+class SerializedDagStore:
+    """Deserialized DAGs by dag_id, refreshed when their stored hash changes."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, CachedDag] = {}
+        self.deserializations = 0
+
+    def get_many(self, session: Session, dag_ids: Iterable[str]) -> dict[str, CachedDag]:
+        """The current version of each DAG in ``dag_ids`` that has a serialized form."""
+        wanted = sorted(set(dag_ids))
+        found: dict[str, CachedDag] = {}
+        stale: list[str] = []
+        for chunk in _chunks(wanted):
+            query = sa.select(SerializedDagModel.dag_id, SerializedDagModel.dag_hash).where(
+                SerializedDagModel.dag_id.in_(chunk)
+            )
+            for dag_id, digest in session.execute(query):
+                cached = self._cache.get(dag_id)
+                if cached is not None and cached.dag_hash == digest:
+                    found[dag_id] = cached
+                else:
+                    stale.append(dag_id)
+        found.update(self._load(session, stale))
+        return found
+
+    def get(self, session: Session, dag_id: str) -> CachedDag | None:
+        """One DAG (see ``get_many``)."""
+        return self.get_many(session, [dag_id]).get(dag_id)
+
+    def _load(self, session: Session, dag_ids: list[str]) -> dict[str, CachedDag]:
+        loaded: dict[str, CachedDag] = {}
+        for chunk in _chunks(dag_ids):
+            query = sa.select(
+                SerializedDagModel.dag_id, SerializedDagModel.dag_hash,
+                SerializedDagModel.fileloc, SerializedDagModel.data,
+            ).where(SerializedDagModel.dag_id.in_(chunk))
+            for dag_id, digest, fileloc, data in session.execute(query):
+                entry = CachedDag(deserialize_dag(dict(data)), digest, fileloc)
+                self.deserializations += 1
+                self._cache[dag_id] = loaded[dag_id] = entry
+        return loaded
+
+    def forget(self, dag_id: str) -> None:
+        """Drop one DAG from the cache."""
+        self._cache.pop(dag_id, None)
+
+
+def _chunks(items: list[str]) -> Iterable[list[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]

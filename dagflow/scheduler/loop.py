@@ -1,0 +1,186 @@
+"""The scheduler: ``tick(now) -> TickReport`` does one iteration; ``run()`` loops around it.
+
+A tick, in order:
+
+1. parse DAG files if a parser is attached and files changed (``parsing.py``);
+2. collect executor events (each marks its run for examination);
+3. one transaction: compute ``next_dagrun*`` for new DAG versions, create due runs,
+   start queued runs under ``max_active_runs``, time out / plan / apply running runs
+   (all of them every ``scheduler.poll_interval`` or when a retry/timeout is due; in
+   between only the runs an event or a new start touched);
+4. one transaction: queue scheduled task instances under every limit (``queueing.py``);
+5. submit the workloads to the executor; hand finished runs' DAG callbacks to the
+   ``CallbackRunner``.
+
+``run()`` ticks, then waits for an executor event (the LocalExecutor sets its
+``wakeup`` the moment a try ends) or the poll interval, whichever comes first. The
+clock is a parameter, so tests drive ``tick()`` with a fake one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import pendulum
+
+from dagflow.config import Settings
+from dagflow.db import Database
+from dagflow.execution.workload import TaskWorkload
+from dagflow.executors.base import BaseExecutor, TaskEvent
+from dagflow.scheduler.dag_callbacks import CallbackRunner, DagCallbackRequest
+from dagflow.scheduler.dag_store import SerializedDagStore
+from dagflow.scheduler.parsing import DagParsing
+from dagflow.scheduler.queueing import queue_task_instances
+from dagflow.scheduler.run_creation import create_due_runs, refresh_next_dagruns
+from dagflow.scheduler.run_lifecycle import start_queued_runs
+from dagflow.scheduler.tick import FinishedRun, RunKey, TickReport, schedule_running_runs
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+
+
+def utc_clock() -> datetime:
+    """The wall clock, UTC."""
+    return pendulum.now("UTC")
+
+
+class Scheduler:
+    """One scheduler: DAG runs and task instances from the DB to an executor and back."""
+
+    def __init__(
+        self, settings: Settings, db: Database, executor: BaseExecutor, clock: Clock = utc_clock, *,
+        parsing: DagParsing | None = None, callbacks: CallbackRunner | None = None,
+        job_id: int | None = None,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.executor = executor
+        self.clock = clock
+        self.parsing = parsing
+        self.callbacks = callbacks
+        self.job_id = job_id
+        self.store = SerializedDagStore()
+        self._seen_versions: dict[str, str] = {}
+        self._submitted: dict[tuple[int, int], TaskWorkload] = {}
+        self._dirty: set[RunKey] = set()
+        self._full_pass_at: datetime | None = None
+        self._stop = threading.Event()
+        self.wakeup: threading.Event = getattr(executor, "wakeup", None) or threading.Event()
+        self.ticks = 0
+
+    # --- one iteration ---------------------------------------------------------------
+    def tick(self, now: datetime | None = None) -> TickReport:
+        """Do one scheduling iteration at ``now`` (default: the clock)."""
+        now = now or self.clock()
+        report = TickReport()
+        if self.parsing is not None:
+            self.parsing.scan_if_due(now)
+        report.events = self._process_events(self.executor.poll())
+        with self.db.transaction() as session:
+            refresh_next_dagruns(session, self.store, self._seen_versions, now=now)
+            report.runs_created = len(create_due_runs(session, self.store, now=now))
+            started = start_queued_runs(session, now=now,
+                                        default_limit=self.settings.core.max_active_runs_per_dag)
+            report.runs_started = len(started)
+            self._dirty.update((run.dag_id, run.run_id) for run in started)
+            finished = schedule_running_runs(session, self.store, report, now=now, only=self._examine_only(now))
+        self._plan_next_full_pass(now, report)
+        workloads = self._queue(now, report)
+        self._submit(workloads)
+        self._run_callbacks(finished)
+        self.ticks += 1
+        return report
+
+    def _examine_only(self, now: datetime) -> set[RunKey] | None:
+        """None (every running run) when a full pass is due, else the marked runs."""
+        dirty, self._dirty = self._dirty, set()
+        if self._full_pass_at is None or now >= self._full_pass_at:
+            return None
+        return dirty
+
+    def _plan_next_full_pass(self, now: datetime, report: TickReport) -> None:
+        if self._full_pass_at is None or now >= self._full_pass_at:
+            self._full_pass_at = now + timedelta(seconds=self.settings.scheduler.poll_interval)
+        if report.next_wakeup is not None and report.next_wakeup < self._full_pass_at:
+            self._full_pass_at = report.next_wakeup
+
+    def _queue(self, now: datetime, report: TickReport) -> list[TaskWorkload]:
+        with self.db.transaction() as session:
+            workloads = queue_task_instances(
+                session, self.store, slots=self.executor.slots_free, now=now,
+                max_per_query=self.settings.scheduler.max_tis_per_query,
+                default_max_active_tasks=self.settings.core.max_active_tasks_per_dag,
+                job_id=self.job_id,
+            )
+        report.tis_queued = len(workloads)
+        return workloads
+
+    def _submit(self, workloads: list[TaskWorkload]) -> None:
+        for workload in workloads:
+            self._submitted[(workload.ti_id, workload.try_number)] = workload
+            self.executor.submit(workload)
+        if workloads and not hasattr(self.executor, "wakeup"):
+            self.wakeup.set()  # a synchronous executor already ran them: look again at once
+
+    def _process_events(self, events: list[TaskEvent]) -> int:
+        for event in events:
+            workload = self._submitted.pop((event.ti_id, event.try_number), None)
+            if workload is not None:
+                self._dirty.add((workload.dag_id, workload.run_id))
+            if event.state is None or not _is_final(event):
+                log.warning("task instance %s try %s: %s", event.ti_id, event.try_number, event.info)
+        return len(events)
+
+    def _run_callbacks(self, finished: list[FinishedRun]) -> None:
+        for run in finished:
+            log.info("DAG run %s/%s finished: %s", run.dag_id, run.run_id, run.state.value)
+            if run.has_callback and self.callbacks is not None:
+                name = "on_success_callback" if run.state.value == "success" else "on_failure_callback"
+                self.callbacks.submit(DagCallbackRequest(run.dag_id, run.run_id, run.fileloc, name, run.reason))
+        if self.callbacks is not None:
+            self.callbacks.reap()
+
+    # --- the loop ----------------------------------------------------------------------
+    def run(self, *, num_runs: int | None = None, on_tick: Callable[[TickReport], None] | None = None) -> int:
+        """Tick until ``stop()`` (or ``num_runs`` ticks); returns the number of ticks."""
+        done = 0
+        while not self._stop.is_set():
+            self.wakeup.clear()
+            report = self.tick(self.clock())
+            done += 1
+            if on_tick is not None:
+                on_tick(report)
+            if num_runs is not None and done >= num_runs:
+                break
+            self.wakeup.wait(self._wait_seconds(report))
+        return done
+
+    def _wait_seconds(self, report: TickReport) -> float:
+        """Until the next timer, at most the poll interval (0 when there is more to do)."""
+        if report.tis_queued and self.executor.slots_free and report.tis_queued >= \
+                self.settings.scheduler.max_tis_per_query:
+            return 0.0
+        wait = self.settings.scheduler.poll_interval
+        if report.next_wakeup is not None:
+            wait = min(wait, max((report.next_wakeup - self.clock()).total_seconds(), 0.0))
+        return wait
+
+    def stop(self) -> None:
+        """Ask ``run()`` to return after the current tick (safe from signal handlers)."""
+        self._stop.set()
+        self.wakeup.set()
+
+    def shutdown(self) -> None:
+        """Stop parsing, the executor and callback processes."""
+        if self.parsing is not None:
+            self.parsing.stop()
+        self.executor.shutdown()
+        if self.callbacks is not None:
+            self.callbacks.shutdown()
+
+
+def _is_final(event: TaskEvent) -> bool:
+    return event.state is not None and event.state.value not in ("queued", "scheduled")

@@ -1,0 +1,68 @@
+"""Running a scheduler as a process: job row, signals, executor, DAG parsing, clean exit.
+
+Used by ``dagflow scheduler`` and ``dagflow standalone``. SIGINT and SIGTERM stop the
+loop after the current tick; then parsing stops, the executor shuts down (running tries
+finish or are terminated, no process is left) and the job row is ended.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from dagflow.config import Settings
+from dagflow.db import Database
+from dagflow.executors.base import BaseExecutor
+from dagflow.executors.loader import executor_from_settings
+from dagflow.scheduler.dag_callbacks import CallbackRunner
+from dagflow.scheduler.job import SchedulerJob
+from dagflow.scheduler.loop import Scheduler, utc_clock
+from dagflow.scheduler.parsing import dag_parsing
+
+log = logging.getLogger(__name__)
+
+
+def run_scheduler(
+    settings: Settings, db: Database, *, folders: Sequence[Path], num_runs: int | None = None,
+    executor: BaseExecutor | None = None, on_started: Callable[[Scheduler], None] | None = None,
+) -> int:
+    """Run a scheduler in this process until stopped (or ``num_runs`` ticks); returns ticks."""
+    executor = executor or executor_from_settings(settings, db=db)
+    job = SchedulerJob(db, executor_class=type(executor).__name__,
+                       heartbeat_interval=settings.scheduler.heartbeat_interval)
+    job.register(utc_clock())
+    parsing = None if settings.scheduler.standalone_dag_processor else dag_parsing(settings, db, folders)
+    scheduler = Scheduler(settings, db, executor, parsing=parsing, callbacks=CallbackRunner(settings),
+                          job_id=job.id)
+    failed = True
+    try:
+        executor.start()
+        with _stop_on_signals(scheduler):
+            if on_started is not None:
+                on_started(scheduler)
+            ticks = scheduler.run(num_runs=num_runs, on_tick=lambda _: job.heartbeat_if_due(utc_clock()))
+        failed = False
+        return ticks
+    finally:
+        log.info("scheduler stopping: shutting the executor down")
+        scheduler.shutdown()
+        job.end(utc_clock(), failed=failed)
+
+
+@contextmanager
+def _stop_on_signals(scheduler: Scheduler) -> Iterator[None]:
+    """SIGINT/SIGTERM -> ``scheduler.stop()`` while inside; previous handlers restored after."""
+    def handler(signum: int, frame: Any) -> None:
+        log.info("received %s: stopping after this tick", signal.Signals(signum).name)
+        scheduler.stop()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

@@ -1,0 +1,170 @@
+"""``scheduled -> queued`` across every running run, under all the concurrency limits at once.
+
+One query reads the candidates (scheduled task instances of running runs of unpaused
+DAGs, highest ``priority_weight`` first, then oldest logical date), three grouped
+queries read what already occupies slots (queued + running per pool, per DAG, per
+task), then a pure pass picks what fits:
+
+- the executor's free slots (``core.parallelism``);
+- pools: ``Pool.slots`` against the ``pool_slots`` of queued + running task instances
+  (a task instance naming a pool that does not exist waits, with a warning);
+- ``max_active_tasks`` per DAG (across its runs);
+- ``max_active_tis_per_dag`` per task (across runs and map indexes).
+
+The chosen ids move in one compare-and-set; on PostgreSQL the candidates are locked
+``FOR UPDATE SKIP LOCKED`` so several schedulers never queue the same task instance.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from dagflow.execution.workload import TaskWorkload
+from dagflow.models import DagModel, DagRun, Pool, TaskInstance
+from dagflow.models.transitions import set_ti_state
+from dagflow.scheduler.dag_store import CachedDag, SerializedDagStore
+from dagflow.scheduler.locking import skip_locked
+from dagflow.state import OCCUPYING_SLOT, DagRunState, TaskInstanceState
+
+log = logging.getLogger(__name__)
+TI = TaskInstanceState
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A scheduled task instance that may be queued (plain values, no ORM object)."""
+
+    ti_id: int
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    try_number: int
+    pool: str
+    pool_slots: int
+    queue: str
+    priority_weight: int
+    max_active_tasks: int | None
+
+
+@dataclass
+class Occupancy:
+    """Slots already taken by queued and running task instances."""
+
+    pools: Counter[str]
+    dags: Counter[str]
+    tasks: Counter[tuple[str, str]]
+    pool_sizes: Mapping[str, int]
+
+
+def queue_task_instances(
+    session: Session, store: SerializedDagStore, *, slots: int, now: datetime,
+    max_per_query: int, default_max_active_tasks: int, job_id: int | None = None,
+) -> list[TaskWorkload]:
+    """Queue what fits (see the module docstring) and return the workloads to submit."""
+    if slots <= 0:
+        return []
+    candidates = _candidates(session, limit=max_per_query)
+    if not candidates:
+        return []
+    dags = store.get_many(session, {c.dag_id for c in candidates})
+    occupancy = _occupancy(session, {c.dag_id for c in candidates})
+    chosen = pick(candidates, dags, occupancy, slots=slots, default_max_active_tasks=default_max_active_tasks)
+    if not chosen:
+        return []
+    set_ti_state(session, [c.ti_id for c in chosen], to=TI.QUEUED, expected=[TI.SCHEDULED],
+                 values={"queued_at": now, "queued_by_job_id": job_id})
+    return [_workload(c, dags[c.dag_id]) for c in chosen]
+
+
+def _candidates(session: Session, *, limit: int) -> list[Candidate]:
+    query = (
+        sa.select(
+            TaskInstance.id, TaskInstance.dag_id, TaskInstance.run_id, TaskInstance.task_id,
+            TaskInstance.map_index, TaskInstance.try_number, TaskInstance.pool,
+            TaskInstance.pool_slots, TaskInstance.queue, TaskInstance.priority_weight,
+            DagModel.max_active_tasks,
+        )
+        .join(DagRun, sa.and_(DagRun.dag_id == TaskInstance.dag_id, DagRun.run_id == TaskInstance.run_id))
+        .join(DagModel, DagModel.dag_id == TaskInstance.dag_id)
+        .where(TaskInstance.state == TI.SCHEDULED, DagRun.state == DagRunState.RUNNING,
+               DagModel.is_paused.is_(False))
+        .order_by(TaskInstance.priority_weight.desc(), DagRun.logical_date, TaskInstance.id)
+        .limit(limit)
+    )
+    query = skip_locked(session, query, TaskInstance)
+    return [Candidate(*row) for row in session.execute(query)]
+
+
+def _occupancy(session: Session, dag_ids: Iterable[str]) -> Occupancy:
+    busy = TaskInstance.state.in_(list(OCCUPYING_SLOT))
+    pools = sa.select(TaskInstance.pool, sa.func.sum(TaskInstance.pool_slots)).where(busy).group_by(
+        TaskInstance.pool)
+    per_task = (
+        sa.select(TaskInstance.dag_id, TaskInstance.task_id, sa.func.count())
+        .where(busy, TaskInstance.dag_id.in_(list(dag_ids)))
+        .group_by(TaskInstance.dag_id, TaskInstance.task_id)
+    )
+    tasks: Counter[tuple[str, str]] = Counter()
+    dags: Counter[str] = Counter()
+    for dag_id, task_id, count in session.execute(per_task):
+        tasks[(dag_id, task_id)] = int(count)
+        dags[dag_id] += int(count)
+    return Occupancy(
+        pools=Counter({name: int(used or 0) for name, used in session.execute(pools)}),
+        dags=dags,
+        tasks=tasks,
+        pool_sizes=dict(session.execute(sa.select(Pool.name, Pool.slots)).tuples().all()),
+    )
+
+
+def pick(
+    candidates: Sequence[Candidate], dags: Mapping[str, CachedDag], occupancy: Occupancy, *,
+    slots: int, default_max_active_tasks: int,
+) -> list[Candidate]:
+    """The candidates that fit every limit, in order (pure; updates ``occupancy``)."""
+    chosen: list[Candidate] = []
+    missing_pools: set[str] = set()
+    for c in candidates:
+        if len(chosen) >= slots:
+            break
+        entry = dags.get(c.dag_id)
+        if entry is None or c.task_id not in entry.dag.tasks:
+            continue
+        size = occupancy.pool_sizes.get(c.pool)
+        if size is None:
+            missing_pools.add(c.pool)
+            continue
+        if occupancy.pools[c.pool] + c.pool_slots > size:
+            continue
+        dag_limit = c.max_active_tasks if c.max_active_tasks is not None else default_max_active_tasks
+        if occupancy.dags[c.dag_id] >= dag_limit:
+            continue
+        task_limit = entry.dag.tasks[c.task_id].max_active_tis_per_dag
+        if task_limit is not None and occupancy.tasks[(c.dag_id, c.task_id)] >= task_limit:
+            continue
+        occupancy.pools[c.pool] += c.pool_slots
+        occupancy.dags[c.dag_id] += 1
+        occupancy.tasks[(c.dag_id, c.task_id)] += 1
+        chosen.append(c)
+    for pool in sorted(missing_pools):
+        log.warning("pool %r does not exist: its task instances stay scheduled", pool)
+    return chosen
+
+
+def _workload(c: Candidate, entry: CachedDag) -> TaskWorkload:
+    timeout = entry.dag.tasks[c.task_id].execution_timeout
+    return TaskWorkload(
+        ti_id=c.ti_id, dag_id=c.dag_id, run_id=c.run_id, task_id=c.task_id, map_index=c.map_index,
+        try_number=c.try_number + 1, fileloc=entry.fileloc or entry.dag.fileloc or "",
+        queue=c.queue, pool=c.pool, priority_weight=c.priority_weight,
+        execution_timeout_s=timeout.total_seconds() if timeout is not None else None,
+    )
+

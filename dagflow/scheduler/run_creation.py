@@ -1,0 +1,165 @@
+"""Scheduled DAG runs from timetables, and the ``next_dagrun*`` fields that make them cheap.
+
+The ``dag`` row carries the next run's logical date, data interval and
+``next_dagrun_create_after``; deciding which DAGs are due is one indexed query, never a
+scan of the run history. The fields are (re)computed from the timetable when the
+scheduler first sees a DAG version unpaused (one ``LIMIT 1`` query for the last
+scheduled run), and advanced each time a run is created.
+
+Catchup: with ``catchup=True`` every interval from the stored one on gets a run (as many
+per tick as ``max_active_runs`` allows); with ``catchup=False`` a due DAG skips straight
+to the latest complete interval, never going back before the stored one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from dagflow.models import DagModel, DagRun, SerializedDagModel
+from dagflow.scheduler.dag_store import SerializedDagStore
+from dagflow.scheduler.dagruns import create_dagrun, generate_run_id
+from dagflow.scheduler.locking import skip_locked
+from dagflow.serialization import SerializedDag
+from dagflow.state import DAGRUN_ACTIVE, DagRunType
+from dagflow.timetables import DagRunInfo, DataInterval, Timetable, TimeRestriction, timetable_from_dict
+
+
+def timetable_of(dag: SerializedDag) -> Timetable | None:
+    """The DAG's timetable, rebuilt from its serialized form (None: never scheduled)."""
+    return timetable_from_dict(dict(dag.timetable)) if dag.timetable else None
+
+
+def restriction_of(dag: SerializedDag, now: datetime) -> TimeRestriction:
+    """start_date, end_date and catchup of ``dag`` at ``now``."""
+    return TimeRestriction(earliest=dag.start_date, latest=dag.end_date, catchup=dag.catchup, now=now)
+
+
+def max_active_runs_of(dag: SerializedDag, timetable: Timetable | None) -> int:
+    """``max_active_runs``, tightened by the timetable's own limit (``@continuous``: 1)."""
+    limit = dag.max_active_runs
+    if timetable is not None and timetable.active_runs_limit is not None:
+        limit = min(limit, timetable.active_runs_limit)
+    return max(limit, 0)
+
+
+def refresh_next_dagruns(
+    session: Session, store: SerializedDagStore, seen: dict[str, str], *, now: datetime
+) -> int:
+    """Compute ``next_dagrun*`` for unpaused DAG versions not yet in ``seen`` (updated in place)."""
+    query = (
+        sa.select(DagModel.dag_id, SerializedDagModel.dag_hash)
+        .join(SerializedDagModel, SerializedDagModel.dag_id == DagModel.dag_id)
+        .where(DagModel.is_paused.is_(False), DagModel.is_active.is_(True))
+    )
+    current = dict(session.execute(query).tuples().all())
+    for dag_id in set(seen) - set(current):
+        del seen[dag_id]  # paused or gone: recompute when it comes back
+    changed = [dag_id for dag_id, digest in current.items() if seen.get(dag_id) != digest]
+    for dag_id, entry in store.get_many(session, changed).items():
+        model = session.get(DagModel, dag_id)
+        if model is not None:
+            _store_next(model, _first_info(session, entry.dag, now))
+        seen[dag_id] = entry.dag_hash
+    return len(changed)
+
+
+def _first_info(session: Session, dag: SerializedDag, now: datetime) -> DagRunInfo | None:
+    timetable = timetable_of(dag)
+    if timetable is None or not timetable.can_be_scheduled:
+        return None
+    last = session.execute(
+        sa.select(DagRun.data_interval_start, DagRun.data_interval_end)
+        .where(DagRun.dag_id == dag.dag_id, DagRun.run_type == DagRunType.SCHEDULED.value)
+        .order_by(DagRun.logical_date.desc())
+        .limit(1)
+    ).first()
+    interval = DataInterval(last[0], last[1]) if last and last[0] and last[1] else None
+    return timetable.next_dagrun_info(last_automated_data_interval=interval,
+                                      restriction=restriction_of(dag, now))
+
+
+def _store_next(model: DagModel, info: DagRunInfo | None) -> None:
+    model.next_dagrun = info.logical_date if info else None
+    model.next_dagrun_data_interval_start = info.data_interval.start if info else None
+    model.next_dagrun_data_interval_end = info.data_interval.end if info else None
+    model.next_dagrun_create_after = info.run_after if info else None
+
+
+def create_due_runs(session: Session, store: SerializedDagStore, *, now: datetime) -> list[DagRun]:
+    """Create the scheduled runs that are due at ``now``; advance each DAG's next-run fields."""
+    query = skip_locked(session, sa.select(DagModel).where(
+        DagModel.is_paused.is_(False), DagModel.is_active.is_(True),
+        DagModel.next_dagrun_create_after <= now,
+    ).order_by(DagModel.next_dagrun_create_after), DagModel)
+    models = list(session.scalars(query))
+    if not models:
+        return []
+    dags = store.get_many(session, [m.dag_id for m in models])
+    active = _active_run_counts(session, [m.dag_id for m in models])
+    created: list[DagRun] = []
+    for model in models:
+        entry = dags.get(model.dag_id)
+        if entry is not None:
+            created += _create_for_dag(session, model, entry.dag, active.get(model.dag_id, 0), now)
+    return created
+
+
+def _active_run_counts(session: Session, dag_ids: list[str]) -> Mapping[str, int]:
+    query = (
+        sa.select(DagRun.dag_id, sa.func.count())
+        .where(DagRun.dag_id.in_(dag_ids), DagRun.state.in_(DAGRUN_ACTIVE),
+               DagRun.run_type != DagRunType.BACKFILL.value)
+        .group_by(DagRun.dag_id)
+    )
+    return dict(session.execute(query).tuples().all())
+
+
+def _create_for_dag(
+    session: Session, model: DagModel, dag: SerializedDag, active: int, now: datetime
+) -> list[DagRun]:
+    timetable = timetable_of(dag)
+    if timetable is None or not timetable.can_be_scheduled:
+        _store_next(model, None)
+        return []
+    limit = max_active_runs_of(dag, timetable)
+    info = _due_info(model, dag, timetable, now)
+    created: list[DagRun] = []
+    while info is not None and info.run_after <= now and active < limit:
+        run = _create_run(session, dag, info, now)
+        if run is not None:
+            created.append(run)
+            active += 1
+        info = timetable.next_dagrun_info(last_automated_data_interval=info.data_interval,
+                                          restriction=restriction_of(dag, now))
+    _store_next(model, info)
+    return created
+
+
+def _due_info(model: DagModel, dag: SerializedDag, timetable: Timetable, now: datetime) -> DagRunInfo | None:
+    """The stored next run; without catchup, skipped ahead to the latest complete interval."""
+    start, end = model.next_dagrun_data_interval_start, model.next_dagrun_data_interval_end
+    if start is None or end is None or model.next_dagrun_create_after is None:
+        return None
+    stored = DagRunInfo(run_after=model.next_dagrun_create_after, data_interval=DataInterval(start, end))
+    if dag.catchup or not timetable.periodic:
+        return stored
+    restriction = TimeRestriction(earliest=start, latest=dag.end_date, catchup=False, now=now)
+    return timetable.next_dagrun_info(last_automated_data_interval=None, restriction=restriction)
+
+
+def _create_run(session: Session, dag: SerializedDag, info: DagRunInfo, now: datetime) -> DagRun | None:
+    """A queued scheduled run for ``info``; None if a run already has that logical date."""
+    taken = session.scalar(sa.select(DagRun.id).where(
+        DagRun.dag_id == dag.dag_id, DagRun.logical_date == info.logical_date))
+    if taken is not None:
+        return None
+    interval = (info.data_interval.start, info.data_interval.end)
+    return create_dagrun(
+        session, dag=dag, run_id=generate_run_id(DagRunType.SCHEDULED, info.logical_date),
+        run_type=DagRunType.SCHEDULED, logical_date=info.logical_date,
+        data_interval=interval, now=now,
+    )

@@ -1,0 +1,129 @@
+"""DAG runs between creation and their end: start queued runs, time out late ones, look back.
+
+- ``start_queued_runs``: ``queued -> running`` oldest logical date first, under the DAG's
+  ``max_active_runs`` (a backfill's runs count against the backfill's own limit);
+  runs of paused DAGs (or paused backfills) wait.
+- ``fail_timed_out_runs``: a running run past ``dagrun_timeout`` becomes ``failed``; its
+  queued/running task instances ``failed`` (their workers see it at the next heartbeat
+  and kill the tree), the ones not started yet ``skipped``.
+- ``past_not_met``: the tasks of a run whose ``depends_on_past``/``wait_for_downstream``
+  condition on the previous run is not met (for ``plan_run``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from dagflow.models import Backfill, DagModel, DagRun, TaskInstance
+from dagflow.models.transitions import set_dagrun_state, set_ti_state_where
+from dagflow.serialization import SerializedDag
+from dagflow.state import DagRunState, TaskInstanceState
+
+TI = TaskInstanceState
+RunKey = tuple[str, int | None]
+
+#: A running run that times out: these become failed (stopped by their workers) ...
+TIMEOUT_FAIL = (TI.QUEUED, TI.RUNNING, TI.RESTARTING, TI.DEFERRED)
+#: ... and these, not started yet, become skipped.
+TIMEOUT_SKIP = (TI.NONE, TI.SCHEDULED, TI.UP_FOR_RETRY, TI.UP_FOR_RESCHEDULE)
+#: States of a previous task instance that satisfy ``depends_on_past``.
+PAST_OK = frozenset({TI.SUCCESS, TI.SKIPPED})
+
+
+def start_queued_runs(session: Session, *, now: datetime, default_limit: int) -> list[DagRun]:
+    """Move queued runs to running while their DAG (or backfill) has room; the runs started."""
+    query = (
+        sa.select(DagRun, DagModel.max_active_runs, Backfill.max_active_runs)
+        .join(DagModel, DagModel.dag_id == DagRun.dag_id)
+        .outerjoin(Backfill, Backfill.id == DagRun.backfill_id)
+        .where(DagRun.state == DagRunState.QUEUED, DagModel.is_paused.is_(False),
+               sa.or_(Backfill.id.is_(None), Backfill.is_paused.is_(False)))
+        .order_by(DagRun.logical_date, DagRun.id)
+    )
+    queued = list(session.execute(query).tuples())
+    if not queued:
+        return []
+    running = _running_counts(session, {run.dag_id for run, _, _ in queued})
+    started: list[DagRun] = []
+    for run, dag_limit, backfill_limit in queued:
+        key: RunKey = (run.dag_id, run.backfill_id)
+        limit = backfill_limit if run.backfill_id is not None else dag_limit
+        if running[key] >= (limit if limit is not None else default_limit):
+            continue
+        if set_dagrun_state(session, run.id, to=DagRunState.RUNNING, expected=[DagRunState.QUEUED],
+                            values={"start_date": now}):
+            running[key] += 1
+            started.append(run)
+    return started
+
+
+def _running_counts(session: Session, dag_ids: Iterable[str]) -> defaultdict[RunKey, int]:
+    query = (
+        sa.select(DagRun.dag_id, DagRun.backfill_id, sa.func.count())
+        .where(DagRun.dag_id.in_(list(dag_ids)), DagRun.state == DagRunState.RUNNING)
+        .group_by(DagRun.dag_id, DagRun.backfill_id)
+    )
+    counts: defaultdict[RunKey, int] = defaultdict(int)
+    for dag_id, backfill_id, count in session.execute(query):
+        counts[(dag_id, backfill_id)] = int(count)
+    return counts
+
+
+def is_timed_out(run: DagRun, dag: SerializedDag, now: datetime) -> bool:
+    """True when ``run`` has been running longer than the DAG's ``dagrun_timeout``."""
+    if dag.dagrun_timeout is None or run.start_date is None:
+        return False
+    return now - run.start_date > dag.dagrun_timeout
+
+
+def fail_timed_out_run(session: Session, run: DagRun, *, now: datetime) -> bool:
+    """Fail ``run`` and its task instances (see the module docstring); False if it moved already."""
+    if not set_dagrun_state(session, run.id, to=DagRunState.FAILED, expected=[DagRunState.RUNNING],
+                            values={"end_date": now}):
+        return False
+    where = [TaskInstance.dag_id == run.dag_id, TaskInstance.run_id == run.run_id]
+    reason = "DAG run timed out"
+    for state in TIMEOUT_FAIL:
+        set_ti_state_where(session, to=TI.FAILED, expected=[state], where=where,
+                           values={"end_date": now, "end_reason": reason})
+    for state in TIMEOUT_SKIP:
+        set_ti_state_where(session, to=TI.SKIPPED, expected=[state], where=where,
+                           values={"end_date": now, "note": reason})
+    session.refresh(run)
+    return True
+
+
+def past_not_met(session: Session, run: DagRun, dag: SerializedDag) -> set[str]:
+    """Task ids whose ``depends_on_past``/``wait_for_downstream`` is not met by the previous run."""
+    watched = [t for t in dag.tasks.values() if t.depends_on_past or t.wait_for_downstream]
+    if not watched:
+        return set()
+    previous = session.scalar(
+        sa.select(DagRun.run_id)
+        .where(DagRun.dag_id == run.dag_id, DagRun.logical_date < run.logical_date)
+        .order_by(DagRun.logical_date.desc())
+        .limit(1)
+    )
+    if previous is None:
+        return set()
+    states = _states_in_run(session, run.dag_id, previous)
+    blocked: set[str] = set()
+    for task in watched:
+        needed = {task.task_id} | (set(task.downstream_task_ids) if task.wait_for_downstream else set())
+        if any(not states.get(tid, set()) <= PAST_OK for tid in needed):
+            blocked.add(task.task_id)
+    return blocked
+
+
+def _states_in_run(session: Session, dag_id: str, run_id: str) -> Mapping[str, set[TaskInstanceState]]:
+    query = sa.select(TaskInstance.task_id, TaskInstance.state).where(
+        TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id)
+    states: defaultdict[str, set[TaskInstanceState]] = defaultdict(set)
+    for task_id, state in session.execute(query):
+        states[task_id].add(state)
+    return states

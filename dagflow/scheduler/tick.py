@@ -1,0 +1,129 @@
+"""What one scheduler tick reports, and the pass over running DAG runs.
+
+``schedule_running_runs`` loads the running runs to examine (all of them, or only the
+ones an event or a timer marked), their serialized DAGs in one batch (deserialized once
+per DAG version by ``SerializedDagStore``), fails the ones past ``dagrun_timeout`` and
+plans + applies the rest through ``schedule_run``. It returns the runs that finished so
+the loop can run DAG callbacks after the transaction commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from dagflow.models import DagModel, DagRun
+from dagflow.scheduler.dag_store import SerializedDagStore
+from dagflow.scheduler.run_lifecycle import fail_timed_out_run, is_timed_out, past_not_met
+from dagflow.scheduler.run_scheduling import schedule_run
+from dagflow.serialization import SerializedDag
+from dagflow.state import DagRunState
+
+RunKey = tuple[str, str]
+
+
+@dataclass
+class TickReport:
+    """What one tick did (counts), and when the loop must look again at the latest."""
+
+    runs_created: int = 0
+    runs_started: int = 0
+    runs_examined: int = 0
+    runs_finished: int = 0
+    runs_timed_out: int = 0
+    tis_changed: int = 0
+    tis_queued: int = 0
+    events: int = 0
+    next_wakeup: datetime | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def did_work(self) -> bool:
+        """True if the tick changed anything in the DB or the executor."""
+        return bool(self.runs_created or self.runs_started or self.runs_finished
+                    or self.tis_changed or self.tis_queued)
+
+    def wake_at(self, when: datetime | None) -> None:
+        """Keep the earliest time something becomes due."""
+        if when is not None and (self.next_wakeup is None or when < self.next_wakeup):
+            self.next_wakeup = when
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    """A run that ended in this tick (for the DAG callbacks)."""
+
+    dag_id: str
+    run_id: str
+    state: DagRunState
+    reason: str
+    fileloc: str
+    has_callback: bool
+
+
+def running_runs(session: Session, only: Collection[RunKey] | None) -> list[DagRun]:
+    """Running runs of unpaused DAGs; with ``only``, just those keys (oldest first)."""
+    query = (
+        sa.select(DagRun)
+        .join(DagModel, DagModel.dag_id == DagRun.dag_id)
+        .where(DagRun.state == DagRunState.RUNNING, DagModel.is_paused.is_(False))
+        .order_by(DagRun.logical_date, DagRun.id)
+    )
+    if only is not None:
+        if not only:
+            return []
+        dag_ids = {dag_id for dag_id, _ in only}
+        query = query.where(DagRun.dag_id.in_(dag_ids), DagRun.run_id.in_({r for _, r in only}))
+        return [run for run in session.scalars(query) if (run.dag_id, run.run_id) in only]
+    return list(session.scalars(query))
+
+
+def schedule_running_runs(
+    session: Session, store: SerializedDagStore, report: TickReport, *, now: datetime,
+    only: Collection[RunKey] | None = None,
+) -> list[FinishedRun]:
+    """Plan and apply every running run to examine; the runs that finished."""
+    runs = running_runs(session, only)
+    dags = store.get_many(session, {run.dag_id for run in runs})
+    finished: list[FinishedRun] = []
+    for run in runs:
+        entry = dags.get(run.dag_id)
+        if entry is None:
+            continue
+        report.runs_examined += 1
+        ended = _examine(session, run, entry.dag, report, now=now)
+        if ended is not None:
+            state, reason = ended
+            finished.append(FinishedRun(run.dag_id, run.run_id, state, reason, entry.fileloc,
+                                        entry.dag.has_callback(_callback_name(state))))
+    report.runs_finished += len(finished)
+    return finished
+
+
+def _examine(
+    session: Session, run: DagRun, dag: SerializedDag, report: TickReport, *, now: datetime
+) -> tuple[DagRunState, str] | None:
+    """One run: time it out, or plan it; (state, reason) if it finished."""
+    if is_timed_out(run, dag, now):
+        if fail_timed_out_run(session, run, now=now):
+            report.runs_timed_out += 1
+            return DagRunState.FAILED, "timed_out"
+        return None
+    tick = schedule_run(session, run=run, dag=dag, now=now, past_not_met=past_not_met(session, run, dag))
+    report.tis_changed += tick.changed
+    report.warnings.extend(tick.warnings)
+    report.wake_at(tick.next_wakeup)
+    if dag.dagrun_timeout is not None and run.start_date is not None:
+        report.wake_at(run.start_date + dag.dagrun_timeout)
+    if tick.run_state is not None:
+        reason = "success" if tick.run_state == DagRunState.SUCCESS else "task_failure"
+        return tick.run_state, reason
+    return None
+
+
+def _callback_name(state: DagRunState) -> str:
+    return "on_success_callback" if state == DagRunState.SUCCESS else "on_failure_callback"
