@@ -49,24 +49,11 @@ def cli(ctx: click.Context) -> None:
 
 
 def _register() -> None:
-    from dagflow.cli import dag_processor, dags, db, tasks
+    from dagflow.cli import dags, db, tasks
 
-    cli.add_command(dag_processor.dag_processor)
     cli.add_command(db.db)
     cli.add_command(dags.dags)
     cli.add_command(tasks.tasks)
-    from dagflow.cli import scheduler, standalone
-
-    cli.add_command(scheduler.scheduler)
-    cli.add_command(standalone.standalone)
-    from dagflow.cli import connections, dags_runs, pools, state_store, tasks_manage, variables
-
-    dags_runs.register()
-    tasks_manage.register()
-    cli.add_command(pools.pools)
-    cli.add_command(variables.variables)
-    cli.add_command(connections.connections)
-    cli.add_command(state_store.state_store)
 
 
 def main(argv: list[str] | None = None) -> int:
