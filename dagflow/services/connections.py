@@ -98,5 +98,10 @@ def connection_row(conn: Connection, *, show_password: bool) -> dict[str, Any]:
     return {
         "conn_id": conn.conn_id, "conn_type": conn.conn_type, "description": conn.description,
         "host": conn.host, "schema": conn.schema, "login": conn.login, "password": password,
-        "port": conn.port, "extra": dict(conn.extra or {}), "uri": uri_source.get_uri(),
+        "port": conn.port, "extra": dict(conn.extra or {}), "uri": _masked_uri(uri_source, hidden),
     }
+
+
+def _masked_uri(conn: Connection, hidden: bool) -> str:
+    uri = conn.get_uri()
+    return uri.replace(":%2A%2A%2A@", f":{MASK}@", 1) if hidden else uri
