@@ -54,6 +54,14 @@ def _register() -> None:
     cli.add_command(db.db)
     cli.add_command(dags.dags)
     cli.add_command(tasks.tasks)
+    from dagflow.cli import connections, dags_runs, pools, state_store, tasks_manage, variables
+
+    dags_runs.register()
+    tasks_manage.register()
+    cli.add_command(pools.pools)
+    cli.add_command(variables.variables)
+    cli.add_command(connections.connections)
+    cli.add_command(state_store.state_store)
 
 
 def main(argv: list[str] | None = None) -> int:
