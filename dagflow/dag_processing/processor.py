@@ -198,7 +198,8 @@ class DagProcessor:
         listed = set(self.tracker.listed)
         paused = self.settings.core.dags_are_paused_at_creation
         with self.db.transaction() as session:
-            counts = apply_results(session, batch.results, listed=listed, now=now, paused_at_creation=paused)
+            results = sorted(batch.results, key=lambda r: r.path)  # the first file keeps a shared DAG id
+            counts = apply_results(session, results, listed=listed, now=now, paused_at_creation=paused)
             counts.deactivated += remove_files(session, batch.removed)
             if batch.relisted:
                 counts.deactivated += prune_unlisted(session, self.folders, listed)
