@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING
 
 from dagflow.exceptions import ConfigError
@@ -32,7 +33,7 @@ def executor_from_settings(
 
 def _celery_executor(settings: Settings) -> BaseExecutor:
     try:
-        from dagflow.executors import celery  # noqa: PLC0415
+        celery = importlib.import_module("dagflow.executors.celery")
     except ImportError as exc:
         raise ConfigError(
             "core.executor = CeleryExecutor is not available in this build "

@@ -13,7 +13,7 @@ import os
 import signal
 from typing import TYPE_CHECKING, Any
 
-import psutil
+import psutil  # type: ignore[import-untyped]
 
 from dagflow.execution.workload import TaskWorkload
 from dagflow.executors.base import TaskEvent

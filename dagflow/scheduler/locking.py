@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
-S = TypeVar("S", bound=Select[Any])
+S = TypeVar("S", bound=Select)  # type: ignore[type-arg]
 
 
 def skip_locked(session: Session, query: S, *of: Any) -> S:

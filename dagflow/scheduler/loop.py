@@ -144,7 +144,7 @@ class Scheduler:
             self.callbacks.reap()
 
     # --- the loop ----------------------------------------------------------------------
-    def run(self, *, num_runs: int | None = None, on_tick: Callable[[TickReport], None] | None = None) -> int:
+    def run(self, *, num_runs: int | None = None, on_tick: Callable[[TickReport], object] | None = None) -> int:
         """Tick until ``stop()`` (or ``num_runs`` ticks); returns the number of ticks."""
         done = 0
         while not self._stop.is_set():

@@ -121,7 +121,7 @@ def _occupancy(session: Session, dag_ids: Iterable[str]) -> Occupancy:
         pools=Counter({name: int(used or 0) for name, used in session.execute(pools)}),
         dags=dags,
         tasks=tasks,
-        pool_sizes=dict(session.execute(sa.select(Pool.name, Pool.slots)).tuples().all()),
+        pool_sizes={name: slots for name, slots in session.execute(sa.select(Pool.name, Pool.slots))},
     )
 
 

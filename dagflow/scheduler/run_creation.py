@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 import sqlalchemy as sa
+from pendulum import DateTime
 from sqlalchemy.orm import Session
 
 from dagflow.models import DagModel, DagRun, SerializedDagModel
@@ -26,6 +27,7 @@ from dagflow.scheduler.locking import skip_locked
 from dagflow.serialization import SerializedDag
 from dagflow.state import DAGRUN_ACTIVE, DagRunType
 from dagflow.timetables import DagRunInfo, DataInterval, Timetable, TimeRestriction, timetable_from_dict
+from dagflow.timetables.base import to_utc
 
 
 def timetable_of(dag: SerializedDag) -> Timetable | None:
@@ -35,7 +37,12 @@ def timetable_of(dag: SerializedDag) -> Timetable | None:
 
 def restriction_of(dag: SerializedDag, now: datetime) -> TimeRestriction:
     """start_date, end_date and catchup of ``dag`` at ``now``."""
-    return TimeRestriction(earliest=dag.start_date, latest=dag.end_date, catchup=dag.catchup, now=now)
+    return TimeRestriction(earliest=_utc(dag.start_date), latest=_utc(dag.end_date), catchup=dag.catchup,
+                           now=to_utc(now))
+
+
+def _utc(value: datetime | None) -> DateTime | None:
+    return None if value is None else to_utc(value)
 
 
 def max_active_runs_of(dag: SerializedDag, timetable: Timetable | None) -> int:
@@ -55,7 +62,7 @@ def refresh_next_dagruns(
         .join(SerializedDagModel, SerializedDagModel.dag_id == DagModel.dag_id)
         .where(DagModel.is_paused.is_(False), DagModel.is_active.is_(True))
     )
-    current = dict(session.execute(query).tuples().all())
+    current = {key: value for key, value in session.execute(query)}
     for dag_id in set(seen) - set(current):
         del seen[dag_id]  # paused or gone: recompute when it comes back
     changed = [dag_id for dag_id, digest in current.items() if seen.get(dag_id) != digest]
@@ -77,7 +84,7 @@ def _first_info(session: Session, dag: SerializedDag, now: datetime) -> DagRunIn
         .order_by(DagRun.logical_date.desc())
         .limit(1)
     ).first()
-    interval = DataInterval(last[0], last[1]) if last and last[0] and last[1] else None
+    interval = DataInterval(to_utc(last[0]), to_utc(last[1])) if last and last[0] and last[1] else None
     return timetable.next_dagrun_info(last_automated_data_interval=interval,
                                       restriction=restriction_of(dag, now))
 
@@ -115,7 +122,7 @@ def _active_run_counts(session: Session, dag_ids: list[str]) -> Mapping[str, int
                DagRun.run_type != DagRunType.BACKFILL.value)
         .group_by(DagRun.dag_id)
     )
-    return dict(session.execute(query).tuples().all())
+    return {key: value for key, value in session.execute(query)}
 
 
 def _create_for_dag(
@@ -144,10 +151,12 @@ def _due_info(model: DagModel, dag: SerializedDag, timetable: Timetable, now: da
     start, end = model.next_dagrun_data_interval_start, model.next_dagrun_data_interval_end
     if start is None or end is None or model.next_dagrun_create_after is None:
         return None
-    stored = DagRunInfo(run_after=model.next_dagrun_create_after, data_interval=DataInterval(start, end))
+    stored = DagRunInfo(run_after=to_utc(model.next_dagrun_create_after),
+                        data_interval=DataInterval(to_utc(start), to_utc(end)))
     if dag.catchup or not timetable.periodic:
         return stored
-    restriction = TimeRestriction(earliest=start, latest=dag.end_date, catchup=False, now=now)
+    restriction = TimeRestriction(earliest=to_utc(start), latest=_utc(dag.end_date), catchup=False,
+                                  now=to_utc(now))
     return timetable.next_dagrun_info(last_automated_data_interval=None, restriction=restriction)
 
 

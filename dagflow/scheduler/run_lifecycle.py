@@ -45,7 +45,8 @@ def start_queued_runs(session: Session, *, now: datetime, default_limit: int) ->
                sa.or_(Backfill.id.is_(None), Backfill.is_paused.is_(False)))
         .order_by(DagRun.logical_date, DagRun.id)
     )
-    queued = list(session.execute(query).tuples())
+    queued: list[tuple[DagRun, int | None, int | None]] = [
+        (row[0], row[1], row[2]) for row in session.execute(query)]
     if not queued:
         return []
     running = _running_counts(session, {run.dag_id for run, _, _ in queued})
