@@ -48,20 +48,31 @@ def cli(ctx: click.Context) -> None:
     ctx.ensure_object(CliState)
 
 
+#: Top-level command groups: (module under dagflow.cli, attribute). One module per noun.
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("db", "db"),
+    ("dags", "dags"),
+    ("tasks", "tasks"),
+    ("pools", "pools"),
+    ("variables", "variables"),
+    ("connections", "connections"),
+    ("state_store", "state_store"),
+    ("dag_processor", "dag_processor"),
+    ("scheduler", "scheduler"),
+    ("standalone", "standalone"),
+)
+#: Modules that add subcommands to an existing group (``register()`` is called once).
+EXTENSIONS: tuple[str, ...] = ("dags_runs", "tasks_manage")
+
+
 def _register() -> None:
-    from dagflow.cli import dags, db, tasks
+    from importlib import import_module
 
-    cli.add_command(db.db)
-    cli.add_command(dags.dags)
-    cli.add_command(tasks.tasks)
-    from dagflow.cli import connections, dags_runs, pools, state_store, tasks_manage, variables
-
-    dags_runs.register()
-    tasks_manage.register()
-    cli.add_command(pools.pools)
-    cli.add_command(variables.variables)
-    cli.add_command(connections.connections)
-    cli.add_command(state_store.state_store)
+    for module_name, attribute in COMMANDS:
+        module = import_module(f"dagflow.cli.{module_name}")
+        cli.add_command(getattr(module, attribute))
+    for module_name in EXTENSIONS:
+        import_module(f"dagflow.cli.{module_name}").register()
 
 
 def main(argv: list[str] | None = None) -> int:
