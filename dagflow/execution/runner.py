@@ -39,6 +39,7 @@ from dagflow.execution.task_process import (
 )
 from dagflow.execution.workload import TaskOutcome, TaskWorkload
 from dagflow.models.base import utcnow
+from dagflow.state import TaskInstanceState as TI
 
 if TYPE_CHECKING:
     from dagflow.config import Settings
@@ -214,11 +215,11 @@ def _after_child(attempt: TryAttempt, ended: ChildExit) -> None:
     if ended.exit_code == 0 and ended.killed_for is None:
         return  # the task process ran the try to its end (recorded, or found it taken away)
     status = lease.read_status(attempt.db, attempt.claimed.ti_id)
-    if status is None or status.try_token != attempt.claimed.token:
-        return
-    if status.state.value != "running":
-        return
     reason = ended.describe()
+    if status is None or status.try_token != attempt.claimed.token or status.state is not TI.RUNNING:
+        now = "gone" if status is None else f"{status.state.value}, try {status.try_number}"
+        _write_log_line(attempt.log_path, f"\n[supervisor] {reason} (now {now}): stopped\n")
+        return
     _write_log_line(attempt.log_path, f"\n[supervisor] {reason}\n")
     _record_crash(attempt, reason)
 
