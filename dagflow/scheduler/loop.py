@@ -30,6 +30,7 @@ from dagflow.config import Settings
 from dagflow.db import Database
 from dagflow.execution.workload import TaskWorkload
 from dagflow.executors.base import BaseExecutor, TaskEvent
+from dagflow.scheduler.backfill import create_backfill_runs
 from dagflow.scheduler.dag_callbacks import CallbackRunner, DagCallbackRequest
 from dagflow.scheduler.dag_store import SerializedDagStore
 from dagflow.scheduler.parsing import DagParsing
@@ -82,6 +83,7 @@ class Scheduler:
         with self.db.transaction() as session:
             refresh_next_dagruns(session, self.store, self._seen_versions, now=now)
             report.runs_created = len(create_due_runs(session, self.store, now=now))
+            report.runs_created += len(create_backfill_runs(session, self.store, now=now))
             started = start_queued_runs(session, now=now,
                                         default_limit=self.settings.core.max_active_runs_per_dag)
             report.runs_started = len(started)

@@ -1,0 +1,182 @@
+"""Backfill services: plan and create a backfill, list backfills, read progress, cancel one.
+
+Creating a backfill writes one ``backfill`` row and nothing else: the scheduler creates
+(or re-runs) its runs a few at a time (``dagflow.scheduler.backfill``). ``dry_run``
+returns the same plan and writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+import pendulum
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from dagflow.config import Settings
+from dagflow.db import Database
+from dagflow.exceptions import NotFound
+from dagflow.models import Backfill, DagRun
+from dagflow.models.backfill import REPROCESS_NONE
+from dagflow.models.transitions import set_dagrun_state
+from dagflow.scheduler.backfill import (
+    CREATE, RERUN, BackfillError, BackfillStep, backfill_intervals, count_by_state, existing_runs, plan_steps,
+    steps_of,
+)
+from dagflow.scheduler.job import fresh_after, live_scheduler
+from dagflow.services.dag_runs import ensure_dag_known, serialized_dag, validate_conf
+from dagflow.services.reports import iso
+from dagflow.state import DagRunState
+
+
+class BackfillNotFound(NotFound):
+    """No backfill with that id."""
+
+
+@dataclass(frozen=True)
+class BackfillPlan:
+    """What a backfill does to each interval (``steps`` in run order) and the row written, if any."""
+
+    dag_id: str
+    from_date: datetime
+    to_date: datetime
+    reprocess_behavior: str
+    max_active_runs: int
+    run_backwards: bool
+    steps: tuple[BackfillStep, ...]
+    backfill_id: int | None = None
+    dry_run: bool = False
+    conf: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def to_run(self) -> list[BackfillStep]:
+        """The intervals that get a run (created or re-run)."""
+        return [s for s in self.steps if s.action in (CREATE, RERUN)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe document of the plan."""
+        return {
+            "backfill_id": self.backfill_id, "dag_id": self.dag_id, "from_date": iso(self.from_date),
+            "to_date": iso(self.to_date), "reprocess_behavior": self.reprocess_behavior,
+            "max_active_runs": self.max_active_runs, "run_backwards": self.run_backwards,
+            "dry_run": self.dry_run, "total": len(self.to_run),
+            "intervals": [step_row(s) for s in self.steps],
+        }
+
+
+def step_row(step: BackfillStep) -> dict[str, Any]:
+    """One interval as a row: logical date, data interval, action and why."""
+    return {"logical_date": iso(step.logical_date), "data_interval_start": iso(step.interval.start),
+            "data_interval_end": iso(step.interval.end), "action": step.action, "reason": step.reason}
+
+
+def create_backfill(
+    settings: Settings, db: Database, dag_id: str, start: datetime, end: datetime,
+    reprocess_behavior: str = REPROCESS_NONE, max_active_runs: int | None = None, run_backwards: bool = False,
+    conf: Mapping[str, Any] | None = None, dry_run: bool = False,
+) -> BackfillPlan:
+    """Plan a backfill of ``dag_id`` over ``[start, end]``; unless ``dry_run``, store it for the scheduler."""
+    if max_active_runs is not None and max_active_runs < 1:
+        raise BackfillError("--max-active-runs must be at least 1")
+    ensure_dag_known(settings, db, dag_id)
+    start, end = _utc(start), _utc(end)
+    with db.transaction(readonly=dry_run) as session:
+        sdag = serialized_dag(session, dag_id)
+        validate_conf(sdag, conf)
+        if run_backwards and any(t.depends_on_past for t in sdag.tasks.values()):
+            raise BackfillError(f"DAG {dag_id!r} has tasks with depends_on_past=True: it cannot be backfilled "
+                                "backwards (drop --run-backwards)")
+        steps = plan_steps(backfill_intervals(sdag, start, end), existing_runs(session, dag_id, start, end),
+                           reprocess=reprocess_behavior, backwards=run_backwards)
+        plan = BackfillPlan(dag_id, start, end, reprocess_behavior, max_active_runs or sdag.max_active_runs,
+                            run_backwards, tuple(steps), dry_run=dry_run, conf=dict(conf or {}))
+        if dry_run:
+            return plan
+        _refuse_second_backfill(session, dag_id)
+        row = Backfill(dag_id=dag_id, from_date=start, to_date=end, reprocess_behavior=reprocess_behavior,
+                       max_active_runs=plan.max_active_runs, run_backwards=run_backwards,
+                       dag_run_conf=dict(conf) if conf else None, created_at=pendulum.now("UTC"))
+        session.add(row)
+        session.flush()
+        return replace(plan, backfill_id=row.id)
+
+
+def _utc(value: datetime) -> datetime:
+    return pendulum.instance(value).in_tz("UTC") if value.tzinfo else pendulum.instance(value, tz="UTC")
+
+
+def _refuse_second_backfill(session: Session, dag_id: str) -> None:
+    """One active backfill per DAG at a time, as in Airflow 3."""
+    other = session.scalar(sa.select(Backfill.id).where(
+        Backfill.dag_id == dag_id, Backfill.completed_at.is_(None), Backfill.is_paused.is_(False)))
+    if other is not None:
+        raise BackfillError(f"backfill {other} of DAG {dag_id!r} is still running; wait for it or cancel it "
+                            f"with `dagflow dags backfill-cancel {other}`")
+
+
+def list_backfills(db: Database, dag_id: str | None = None) -> list[dict[str, Any]]:
+    """Backfills (of one DAG, or all), newest first."""
+    with db.transaction(readonly=True) as session:
+        query = sa.select(Backfill).order_by(Backfill.id.desc())
+        if dag_id is not None:
+            query = query.where(Backfill.dag_id == dag_id)
+        return [_backfill_row(b) for b in session.scalars(query)]
+
+
+def _backfill_row(backfill: Backfill) -> dict[str, Any]:
+    status = "completed" if backfill.completed_at else ("cancelled" if backfill.is_paused else "running")
+    return {"id": backfill.id, "dag_id": backfill.dag_id, "from_date": iso(backfill.from_date),
+            "to_date": iso(backfill.to_date), "reprocess_behavior": backfill.reprocess_behavior,
+            "max_active_runs": backfill.max_active_runs, "run_backwards": backfill.run_backwards,
+            "status": status, "created_at": iso(backfill.created_at), "completed_at": iso(backfill.completed_at)}
+
+
+def backfill_progress(db: Database, backfill_id: int) -> dict[str, Any]:
+    """The backfill's row plus its runs by state: success, failed, running, queued, pending, total."""
+    with db.transaction(readonly=True) as session:
+        backfill = _get(session, backfill_id)
+        counts = count_by_state(steps_of(session, backfill, serialized_dag(session, backfill.dag_id)))
+        if backfill.is_paused:
+            counts["cancelled"], counts["pending"] = counts["pending"], 0
+        else:
+            counts["cancelled"] = 0
+        done = counts["success"] + counts["failed"]
+        total = done + counts["running"] + counts["queued"] + counts["pending"]
+        return {**_backfill_row(backfill), **counts, "done": done, "total": total}
+
+
+def cancel_backfill(db: Database, backfill_id: int) -> dict[str, Any]:
+    """Pause a backfill for good: no new runs; its queued runs fail, its running runs finish."""
+    with db.transaction() as session:
+        backfill = _get(session, backfill_id)
+        if backfill.completed_at is not None:
+            raise BackfillError(f"backfill {backfill_id} is already completed")
+        backfill.is_paused = True
+        queued = session.scalars(sa.select(DagRun.id).where(
+            DagRun.backfill_id == backfill_id, DagRun.state == DagRunState.QUEUED))
+        now = pendulum.now("UTC")
+        failed = sum(set_dagrun_state(session, pk, to=DagRunState.FAILED, expected=[DagRunState.QUEUED],
+                                      values={"end_date": now}) for pk in list(queued))
+        session.flush()
+        return {**_backfill_row(backfill), "queued_runs_failed": failed}
+
+
+def _get(session: Session, backfill_id: int) -> Backfill:
+    backfill = session.get(Backfill, backfill_id)
+    if backfill is None:
+        raise BackfillNotFound(f"backfill {backfill_id} not found (see `dagflow dags list-backfills`)")
+    return backfill
+
+
+def scheduler_running(settings: Settings, db: Database) -> bool:
+    """True when a scheduler job has heartbeated recently (it is what carries out backfills)."""
+    with db.transaction(readonly=True) as session:
+        fresh = fresh_after(settings.scheduler.heartbeat_interval)
+        return live_scheduler(session, now=pendulum.now("UTC"), fresh=fresh) is not None
+
+
+__all__ = ["BackfillError", "BackfillNotFound", "BackfillPlan", "backfill_progress", "cancel_backfill",
+           "create_backfill", "list_backfills", "scheduler_running", "step_row"]
