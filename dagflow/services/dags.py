@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+import pendulum
 import sqlalchemy as sa
 
 from dagflow.config import Settings
-from dagflow.dag_processing.sync import sync_folders
+from dagflow.dag_processing.job import processor_alive
+from dagflow.dag_processing.processor import DagProcessor
 from dagflow.db import Database
 from dagflow.exceptions import DagNotFound
 from dagflow.models import DagModel, ImportError_, SerializedDagModel
@@ -17,10 +20,27 @@ from dagflow.services.database import ensure_schema
 from dagflow.services.reports import iso
 
 
+#: A DAG processor whose job heartbeat is younger than this keeps the DB current for us.
+PROCESSOR_ALIVE_WITHIN = timedelta(seconds=30)
+
+
 def refresh(settings: Settings, db: Database) -> None:
-    """Make sure the schema exists and the DB reflects the DAG folders (parsed in-process)."""
+    """Make sure the schema exists and the DB reflects the DAG folders.
+
+    When a DAG processor (standalone or inside a scheduler) is alive, the DB is already
+    current. Otherwise one processor pass runs now: files are parsed in isolated
+    processes under ``parsing_timeout``, so a DAG file that hangs cannot hang the CLI.
+    """
     ensure_schema(db)
-    sync_folders(db, dag_folders(settings), paused_at_creation=settings.core.dags_are_paused_at_creation)
+    now = pendulum.now("UTC")
+    with db.transaction(readonly=True) as session:
+        if processor_alive(session, now=now, timeout=PROCESSOR_ALIVE_WITHIN):
+            return
+    processor = DagProcessor(settings, db, folders=dag_folders(settings))
+    try:
+        processor.scan(now)
+    finally:
+        processor.close(pendulum.now("UTC"))
 
 
 def list_dags(settings: Settings, db: Database, *, parse: bool = True) -> list[dict[str, Any]]:

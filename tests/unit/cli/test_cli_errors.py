@@ -82,3 +82,15 @@ def test_broken_dag_file_is_listed_and_others_still_run(tmp_path: Path) -> None:
     assert errors.returncode == 0, errors.stderr
     assert "broken_dag.py\t2\tValueError: bad dag file" in errors.stdout
     assert ran.returncode == 0, ran.stderr
+
+
+def test_a_dag_file_that_never_finishes_importing_does_not_hang_the_cli(tmp_path: Path) -> None:
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "loop_dag.py").write_text("from dagflow import DAG\nwhile True:\n    pass\n")
+
+    listed = dagflow(tmp_path, "dags", "list-import-errors", "--output", "json",
+                     DAGFLOW__SCHEDULER__PARSING_TIMEOUT="2")
+
+    assert listed.returncode == 0, listed.stderr
+    assert "timed out after 2s" in listed.stdout
