@@ -1,0 +1,114 @@
+"""The LocalExecutor with the scheduler in this process: warm workers, wake-ups, timeouts, shutdown."""
+
+from __future__ import annotations
+
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pendulum
+import psutil
+import pytest
+import sqlalchemy as sa
+
+from dagflow.config import Settings
+from dagflow.dag_processing.sync import sync_folders
+from dagflow.db import Database
+from dagflow.executors.local import LocalExecutor
+from dagflow.models import DagRun, TaskInstance
+from dagflow.scheduler.dagruns import create_dagrun
+from dagflow.scheduler.loop import Scheduler
+from dagflow.state import DagRunState, DagRunType, TaskInstanceState
+
+MARKER = "311.75"
+DAG_FILE = f"""
+from datetime import timedelta
+from dagflow import DAG
+from dagflow.operators import BashOperator, PythonOperator
+
+with DAG("tree", schedule=None):
+    BashOperator(task_id="stuck", bash_command="sleep {MARKER} & sleep {MARKER}; wait",
+                 execution_timeout=timedelta(seconds=1))
+
+with DAG("fan", schedule=None):
+    PythonOperator(task_id="start", python_callable=lambda: 1) >> [
+        PythonOperator(task_id=f"t{{i}}", python_callable=lambda: 1) for i in range(12)]
+"""
+
+
+@pytest.fixture
+def setup(settings: Settings, db: Database, tmp_path: Path) -> Iterator[tuple[Settings, Database]]:
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "dags.py").write_text(textwrap.dedent(DAG_FILE))
+    sync_folders(db, [dags], paused_at_creation=False)
+    yield settings.replace(core={"parallelism": 3, "killed_task_cleanup_time": 1.0}), db
+
+
+def trigger(scheduler: Scheduler, dag_id: str) -> None:
+    now = pendulum.now("UTC")
+    with scheduler.db.transaction() as session:
+        entry = scheduler.store.get(session, dag_id)
+        assert entry is not None
+        create_dagrun(session, dag=entry.dag, run_id="r1", run_type=DagRunType.MANUAL, logical_date=now,
+                      data_interval=(now, now), now=now)
+
+
+def run_until_finished(scheduler: Scheduler, seconds: float = 60) -> DagRunState:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        scheduler.wakeup.clear()
+        report = scheduler.tick()
+        if report.runs_finished:
+            break
+        scheduler.wakeup.wait(scheduler._wait_seconds(report))
+    with scheduler.db.transaction() as session:
+        return session.scalars(sa.select(DagRun.state)).one()
+
+
+def markers() -> list[psutil.Process]:
+    return [p for p in psutil.process_iter(["cmdline"]) if MARKER in " ".join(p.info["cmdline"] or [])]
+
+
+def workers() -> list[psutil.Process]:
+    return [p for p in psutil.Process().children(recursive=True) if p.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_timeout_kills_the_whole_process_tree(setup: tuple[Settings, Database]) -> None:
+    settings, db = setup
+    executor = LocalExecutor(settings)
+    scheduler = Scheduler(settings, db, executor)
+    executor.start()
+    try:
+        trigger(scheduler, "tree")
+        began = time.monotonic()
+        assert run_until_finished(scheduler) == DagRunState.FAILED
+        assert time.monotonic() - began < 20
+    finally:
+        scheduler.shutdown()
+    with db.transaction() as session:
+        ti = session.scalars(sa.select(TaskInstance)).one()
+        assert ti.state == TaskInstanceState.FAILED
+        assert "time" in (ti.end_reason or "").lower()
+    assert markers() == []
+
+
+def test_fan_out_wakes_on_events_and_shutdown_leaves_no_worker(setup: tuple[Settings, Database]) -> None:
+    settings, db = setup
+    executor = LocalExecutor(settings)
+    scheduler = Scheduler(settings.replace(scheduler={"poll_interval": 30.0}), db, executor)
+    executor.start()
+    assert len(workers()) == 3
+    try:
+        trigger(scheduler, "fan")
+        began = time.monotonic()
+        assert run_until_finished(scheduler) == DagRunState.SUCCESS
+        # 13 tries with a 30 s poll interval: only event wake-ups make this fast.
+        assert time.monotonic() - began < 20
+    finally:
+        scheduler.shutdown()
+    deadline = time.monotonic() + 5
+    while workers() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert workers() == []
