@@ -101,35 +101,19 @@ def _lineno(exc: BaseException) -> int | None:
 
 
 class _collecting:
-    """Collect every DAG constructed while a file is imported (``with DAG(...)`` unnamed too).
-
-    Uses ``DAG._creation_listeners`` when the SDK has it, else sees every DAG entered
-    through ``dagflow.sdk.contexts.push_dag`` (wrapped for the import, under the lock).
-    """
+    """Collect every DAG constructed while a file is imported (``with DAG(...)`` unnamed too)."""
 
     def __enter__(self) -> list[Any]:
-        from dagflow.sdk import contexts  # noqa: PLC0415 - no SDK import at module load
-        from dagflow.sdk.dag import DAG  # noqa: PLC0415
+        from dagflow.sdk.dag import DAG  # noqa: PLC0415 - no SDK import at module load
 
         self.registered: list[Any] = []
-        self._listeners = getattr(DAG, "_creation_listeners", None)
-        if self._listeners is not None:
-            self._listeners.append(self.registered.append)
-            return self.registered
-        self._contexts, self._push = contexts, contexts.push_dag
-
-        def push_dag(dag: Any) -> None:
-            self.registered.append(dag)
-            self._push(dag)
-
-        contexts.push_dag = push_dag  # type: ignore[assignment]
+        DAG._creation_listeners.append(self.registered.append)
         return self.registered
 
     def __exit__(self, *exc: object) -> None:
-        if self._listeners is not None:
-            self._listeners.remove(self.registered.append)
-        else:
-            self._contexts.push_dag = self._push  # type: ignore[assignment]
+        from dagflow.sdk.dag import DAG  # noqa: PLC0415
+
+        DAG._creation_listeners.remove(self.registered.append)
 
 
 def _find_dags(module: ModuleType, registered: list[Any]) -> dict[str, Any]:

@@ -171,8 +171,12 @@ def _install_child_signals() -> None:
     def _terminate(signum: int, frame: Any) -> None:
         raise TaskTerminated(f"received signal {signum}")
 
+    # Handlers inherited from the worker (Celery, an executor) must not act in a task.
+    for name in ("SIGINT", "SIGCHLD", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGPIPE"):
+        sig = getattr(signal, name, None)
+        if sig is not None:
+            signal.signal(sig, signal.SIG_IGN if name == "SIGPIPE" else signal.SIG_DFL)
     signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _kill_descendants() -> None:
