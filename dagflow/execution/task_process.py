@@ -114,7 +114,7 @@ def _execute(attempt: TryAttempt, backend: DbRuntimeBackend
     except TaskTerminated:
         _on_kill(task)
         raise
-    except Exception as exc:  # noqa: BLE001 - any error ends the try; its kind decides how
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - any error ends the try; its kind decides how
         if isinstance(exc, TaskTimeout):
             _on_kill(task)
         context["exception"] = exc

@@ -85,6 +85,10 @@ def reschedule(ctx, arg):
     raise TaskRescheduled(pendulum.now("UTC") + timedelta(seconds=30))
 
 
+def exits(ctx, arg):
+    raise SystemExit(3)
+
+
 def big(ctx, arg):
     return list(range(20000))
 
@@ -119,6 +123,7 @@ with DAG("runner_it", schedule=None, start_date=datetime(2024, 1, 1), params={{"
     Fn(task_id="self_kill", fn=self_kill, retries=1, retry_delay=timedelta(0))
     Fn(task_id="poke", fn=reschedule)
     Fn(task_id="big", fn=big)
+    Fn(task_id="exits", fn=exits)
     Fn(task_id="not_json", fn=not_json)
     Fn(task_id="stubborn", fn=stubborn, execution_timeout=timedelta(seconds=1))
 '''
@@ -375,6 +380,12 @@ def test_in_process_isolation_records_the_same_way(harness: Harness) -> None:
     assert "printed 2024-03-05" in harness.log("ok")
     failed = harness.run(harness.queue("boom", max_tries=0), fork=False)
     assert failed.state is TI.FAILED
+
+
+@pytest.mark.parametrize("fork", [True, False])
+def test_sys_exit_in_a_task_fails_the_try(harness: Harness, fork: bool) -> None:
+    outcome = harness.run(harness.queue("exits"), fork=fork)
+    assert outcome.state is TI.FAILED and outcome.reason == "SystemExit: 3"
 
 
 def test_missing_dag_file_fails_the_try(harness: Harness) -> None:
