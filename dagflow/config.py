@@ -61,6 +61,7 @@ class SchedulerSettings:
     check_slas: bool = True
     parsing_timeout: float = 30.0
     parsing_processes: int = 2
+    parsing_memory_limit_mb: int = 400
     min_file_process_interval: float = 30.0
     dag_dir_list_interval: float = 60.0
     poll_interval: float = 1.0
