@@ -104,7 +104,8 @@ def _execute(attempt: TryAttempt, backend: DbRuntimeBackend
     task = attempt.task
     context: Context = {}
     try:
-        task, context = _prepare(attempt, backend)
+        context = _context_for(attempt, backend)
+        task = _materialize(task, context)
         run_callbacks(task, "on_execute_callback", context)
         log.info("running %s (try %s of %s)", claimed.task_id, claimed.try_number,
                  claimed.max_tries + 1)
@@ -126,22 +127,25 @@ def _execute(attempt: TryAttempt, backend: DbRuntimeBackend
         return task, context, result, None
 
 
-def _prepare(attempt: TryAttempt, backend: DbRuntimeBackend) -> tuple[Any, Context]:
-    """Unmap, copy and render the task; returns it with its context."""
+def _context_for(attempt: TryAttempt, backend: DbRuntimeBackend) -> Context:
+    """The context of the try (params validated against the run conf)."""
     claimed = attempt.claimed
-    task = attempt.task
-    ti = RuntimeTaskInstance(claimed, task=task, backend=backend, log_path=attempt.log_path)
-    context = build_context(
-        claimed, dag=attempt.dag, task=task, ti=ti, backend=backend, storage=backend.storage,
-        settings=attempt.settings, test_mode=attempt.test_mode,
+    ti = RuntimeTaskInstance(claimed, task=attempt.task, backend=backend, log_path=attempt.log_path)
+    return build_context(
+        claimed, dag=attempt.dag, task=attempt.task, ti=ti, backend=backend,
+        storage=backend.storage, settings=attempt.settings, test_mode=attempt.test_mode,
     )
+
+
+def _materialize(task: Any, context: Context) -> Any:
+    """The task to run: unmapped for this map index, copied, its template fields rendered."""
     if getattr(task, "is_mapped", False):
         task = task.unmap(context)
     if hasattr(task, "prepare_for_execution"):
         task = task.prepare_for_execution()
-    ti.task = context["task"] = task
+    context["ti"].task = context["task"] = task
     task.render_template_fields(context)
-    return task, context
+    return task
 
 
 def _outputs(task: Any, value: Any, backend: DbRuntimeBackend, claimed: ClaimedTry) -> TryOutputs:

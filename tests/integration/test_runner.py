@@ -85,6 +85,11 @@ def reschedule(ctx, arg):
     raise TaskRescheduled(pendulum.now("UTC") + timedelta(seconds=30))
 
 
+def on_failure(ctx):
+    with open(ctx["params"]["marker"], "w") as fh:
+        fh.write(ctx["ds"] + " " + type(ctx["exception"]).__name__)
+
+
 def exits(ctx, arg):
     raise SystemExit(3)
 
@@ -124,6 +129,7 @@ with DAG("runner_it", schedule=None, start_date=datetime(2024, 1, 1), params={{"
     Fn(task_id="poke", fn=reschedule)
     Fn(task_id="big", fn=big)
     Fn(task_id="exits", fn=exits)
+    Fn(task_id="bad_template", fn=ok, arg="{{{{ nope.nope }}}}", on_failure_callback=on_failure)
     Fn(task_id="not_json", fn=not_json)
     Fn(task_id="stubborn", fn=stubborn, execution_timeout=timedelta(seconds=1))
 '''
@@ -386,6 +392,12 @@ def test_in_process_isolation_records_the_same_way(harness: Harness) -> None:
 def test_sys_exit_in_a_task_fails_the_try(harness: Harness, fork: bool) -> None:
     outcome = harness.run(harness.queue("exits"), fork=fork)
     assert outcome.state is TI.FAILED and outcome.reason == "SystemExit: 3"
+
+
+def test_render_error_fails_the_try_and_failure_callback_gets_the_context(harness: Harness) -> None:
+    outcome = harness.run(harness.queue("bad_template"))
+    assert outcome.state is TI.FAILED and "nope" in (outcome.reason or "")
+    assert harness.marker.read_text().startswith("2024-03-05 ")
 
 
 def test_missing_dag_file_fails_the_try(harness: Harness) -> None:
