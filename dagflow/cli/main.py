@@ -62,7 +62,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("standalone", "standalone"),
 )
 #: Modules that add subcommands to an existing group (``register()`` is called once).
-EXTENSIONS: tuple[str, ...] = ("dags_runs", "tasks_manage")
+EXTENSIONS: tuple[str, ...] = ("dags_runs", "tasks_manage", "backfill")
 
 
 def _register() -> None:
