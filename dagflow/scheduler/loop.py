@@ -4,13 +4,14 @@ A tick, in order:
 
 1. parse DAG files if a parser is attached and files changed (``parsing.py``);
 2. collect executor events (each marks its run for examination);
-3. one transaction: compute ``next_dagrun*`` for new DAG versions, create due runs,
-   start queued runs under ``max_active_runs``, time out / plan / apply running runs
-   (all of them every ``scheduler.poll_interval`` or when a retry/timeout is due; in
-   between only the runs an event or a new start touched);
-4. one transaction: queue scheduled task instances under every limit (``queueing.py``);
-5. submit the workloads to the executor; hand finished runs' DAG callbacks to the
-   ``CallbackRunner``.
+3. one write transaction (one per tick: on SQLite every ``BEGIN IMMEDIATE`` competes
+   with the workers for the lock): compute ``next_dagrun*`` for new DAG versions,
+   create due runs, start queued runs under ``max_active_runs``, time out / plan /
+   apply running runs (all of them every ``scheduler.poll_interval`` or when a
+   retry/timeout is due; in between only the runs an event or a new start touched),
+   then queue scheduled task instances under every limit (``queueing.py``);
+4. after the commit: submit the workloads to the executor; hand finished runs' DAG
+   callbacks to the ``CallbackRunner``.
 
 ``run()`` ticks, then waits for an executor event (the LocalExecutor sets its
 ``wakeup`` the moment a try ends) or the poll interval, whichever comes first. The
@@ -25,6 +26,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pendulum
+from sqlalchemy.orm import Session
 
 from dagflow.config import Settings
 from dagflow.db import Database
@@ -89,8 +91,8 @@ class Scheduler:
             report.runs_started = len(started)
             self._dirty.update((run.dag_id, run.run_id) for run in started)
             finished = schedule_running_runs(session, self.store, report, now=now, only=self._examine_only(now))
+            workloads = self._queue(session, now, report)
         self._plan_next_full_pass(now, report)
-        workloads = self._queue(now, report)
         self._submit(workloads)
         self._run_callbacks(finished)
         self.ticks += 1
@@ -109,14 +111,13 @@ class Scheduler:
         if report.next_wakeup is not None and report.next_wakeup < self._full_pass_at:
             self._full_pass_at = report.next_wakeup
 
-    def _queue(self, now: datetime, report: TickReport) -> list[TaskWorkload]:
-        with self.db.transaction() as session:
-            workloads = queue_task_instances(
-                session, self.store, slots=self.executor.slots_free, now=now,
-                max_per_query=self.settings.scheduler.max_tis_per_query,
-                default_max_active_tasks=self.settings.core.max_active_tasks_per_dag,
-                job_id=self.job_id,
-            )
+    def _queue(self, session: Session, now: datetime, report: TickReport) -> list[TaskWorkload]:
+        workloads = queue_task_instances(
+            session, self.store, slots=self.executor.slots_free, now=now,
+            max_per_query=self.settings.scheduler.max_tis_per_query,
+            default_max_active_tasks=self.settings.core.max_active_tasks_per_dag,
+            job_id=self.job_id,
+        )
         report.tis_queued = len(workloads)
         return workloads
 
