@@ -34,6 +34,7 @@ from dagflow.models.backfill import REPROCESS_COMPLETED, REPROCESS_FAILED, REPRO
 from dagflow.models.transitions import set_dagrun_state, set_ti_state
 from dagflow.scheduler.dag_store import SerializedDagStore
 from dagflow.scheduler.dagruns import create_dagrun, generate_run_id
+from dagflow.scheduler.locking import skip_locked
 from dagflow.scheduler.run_creation import timetable_of
 from dagflow.serialization import SerializedDag
 from dagflow.state import DAGRUN_ACTIVE, DagRunState, DagRunType, TaskInstanceState
@@ -139,8 +140,8 @@ def steps_of(session: Session, backfill: Backfill, dag: SerializedDag) -> list[B
 # --- the scheduler's part ----------------------------------------------------------------
 def create_backfill_runs(session: Session, store: SerializedDagStore, *, now: datetime) -> list[DagRun]:
     """Advance every backfill not completed yet; the runs created or re-queued."""
-    backfills = list(session.scalars(
-        sa.select(Backfill).where(Backfill.completed_at.is_(None)).order_by(Backfill.id)))
+    query = sa.select(Backfill).where(Backfill.completed_at.is_(None)).order_by(Backfill.id)
+    backfills = list(session.scalars(skip_locked(session, query, Backfill)))  # one scheduler per backfill
     if not backfills:
         return []
     dags = store.get_many(session, {b.dag_id for b in backfills})

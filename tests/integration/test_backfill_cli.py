@@ -125,3 +125,23 @@ def _wait_for_scheduler(env: dict[str, str], seconds: float = 30) -> None:
             time.sleep(0.2)
     finally:
         db.dispose()
+
+
+def test_ctrl_c_leaves_the_backfill_running_and_says_how_to_watch_and_cancel(env: dict[str, str]) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "dagflow", "dags", "backfill", "bf_cli", "-s", "2024-01-01",
+                             "-e", "2024-01-03"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        assert "No scheduler is running" in proc.stderr.readline()
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert "keeps running in the scheduler" in err
+    assert "dagflow dags list-runs bf_cli" in err and "dagflow dags backfill-cancel 1" in err
+    (row,) = json.loads(cli(env, "dags", "list-backfills", "--output", "json").stdout)
+    assert row["status"] == "running"
