@@ -9,7 +9,7 @@ token (a person marked it, a clear, the reaper), nothing is written and False re
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dagflow.execution import xcom as xcom_rows
@@ -30,12 +30,11 @@ TI = TaskInstanceState
 
 @dataclass(frozen=True)
 class TryOutputs:
-    """What a successful try leaves behind: encoded XComs and the value to size mapping by."""
+    """What a successful try leaves behind: encoded XComs, and the size of a list/dict result."""
 
     xcoms: Sequence[tuple[str, Any]] = ()
-    mapped_value: Any = None
-    has_mapped_value: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    map_length: int | None = None
+    map_keys: list[Any] | None = None
 
 
 class _LostTry(Exception):
@@ -61,7 +60,6 @@ def _record(session: Session, claimed: ClaimedTry, result: TryResult, outputs: T
         "end_reason": result.reason,
         "next_try_at": result.next_try_at,
         **_poke_values(claimed, result),
-        **outputs.extra,
     }
     moved = set_ti_state(
         session, [claimed.ti_id], to=result.state, expected=[TI.RUNNING], values=values,
@@ -90,6 +88,6 @@ def _write_outputs(session: Session, claimed: ClaimedTry, outputs: TryOutputs) -
              "map_index": claimed.map_index}
     for key, stored in outputs.xcoms:
         xcom_rows.write_xcom(session, key=key, stored=stored, **ident)
-    if outputs.has_mapped_value:
-        xcom_rows.write_task_map(session, value=outputs.mapped_value, **ident)
+    if outputs.map_length is not None:
+        xcom_rows.write_task_map(session, length=outputs.map_length, keys=outputs.map_keys, **ident)
 

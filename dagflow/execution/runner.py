@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -29,7 +30,8 @@ from dagflow.execution.logs import (
     redirect_fds_to,
     resolve_level,
 )
-from dagflow.execution.record import record_result
+from dagflow.execution.channel import ResultChannel
+from dagflow.execution.record import TryOutputs, record_result
 from dagflow.execution.supervisor import ChildExit, HeartbeatThread, Supervisor, watch_parent
 from dagflow.execution.task_process import (
     TryAttempt,
@@ -136,23 +138,29 @@ def _run_forked(attempt: TryAttempt) -> None:
     warm_imports()
     sys.stdout.flush()
     sys.stderr.flush()
+    channel = ResultChannel()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child, measured through its effects
-        _child_main(attempt)
-    _supervise(attempt, pid)
+        _child_main(attempt, channel)
+    channel.use_as_supervisor()
+    try:
+        _supervise(attempt, pid, channel)
+    finally:
+        channel.close()
 
 
-def _child_main(attempt: TryAttempt) -> None:
+def _child_main(attempt: TryAttempt, channel: ResultChannel) -> None:
     """The task process: own process group, own log, run the try, exit without cleanup."""
     code = 1
     try:
         os.setpgid(0, 0)
+        channel.use_as_task()
         attempt.db.after_fork()
         redirect_fds_to(attempt.log_path)
         configure_child_logging(_level(attempt))
         _install_child_signals()
         watch_parent(os.getppid())
-        run_try(attempt)
+        run_try(attempt, record=functools.partial(_record_through, channel))
         code = 0
     except BaseException:  # noqa: BLE001 - the child must always reach os._exit
         traceback.print_exc()
@@ -161,6 +169,16 @@ def _child_main(attempt: TryAttempt) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
+
+
+def _record_through(channel: ResultChannel, result: outcome.TryResult,
+                    outputs: TryOutputs | None) -> bool:
+    """In the task process: have the supervisor record the outcome, wait for its answer."""
+    channel.send_result(result, outputs)
+    answer = channel.wait_answer()
+    if answer is None:
+        raise RuntimeError("the supervisor did not confirm the outcome")
+    return answer
 
 
 def _install_child_signals() -> None:
@@ -188,7 +206,7 @@ def _kill_descendants() -> None:
         pass
 
 
-def _supervise(attempt: TryAttempt, pid: int) -> None:
+def _supervise(attempt: TryAttempt, pid: int, channel: ResultChannel) -> None:
     claimed = attempt.claimed
     try:
         os.setpgid(pid, pid)
@@ -209,9 +227,25 @@ def _supervise(attempt: TryAttempt, pid: int) -> None:
                             hard_timeout_s=hard,
                             hard_timeout_reason=f"timed out after {format_seconds(attempt.timeout_s or 0)}s "
                             "(killed by the supervisor)",
-                            cleanup_time_s=settings.core.killed_task_cleanup_time)
+                            cleanup_time_s=settings.core.killed_task_cleanup_time,
+                            messages=channel.fileno(),
+                            on_message=functools.partial(_record_received, attempt, channel))
     ended = supervisor.run()
     _after_child(attempt, ended)
+
+
+def _record_received(attempt: TryAttempt, channel: ResultChannel) -> bool:
+    """In the supervisor: record the outcome the task process sent; False at end of file."""
+    received = channel.receive()
+    if received is None:
+        return False
+    try:
+        committed = record_result(attempt.db, attempt.claimed, *received)
+    except Exception:  # noqa: BLE001 - no answer: the task process exits non-zero, we retry below
+        log.exception("could not record the outcome of %s", attempt.claimed.task_id)
+        return False
+    channel.answer(committed)
+    return True
 
 
 def _after_child(attempt: TryAttempt, ended: ChildExit) -> None:

@@ -23,6 +23,8 @@ from dagflow.execution.process_tree import ProcessTree
 
 log = logging.getLogger(__name__)
 
+#: Returned by ``_ChildWaiter.wait`` when the result channel is readable (wait statuses are >= 0).
+MESSAGE = -1
 #: How often descendants are snapshotted (so escaped ones can be killed later).
 SNAPSHOT_INTERVAL_S = 0.5
 #: The first snapshot waits a little: most tries end sooner, and the task process kills
@@ -68,6 +70,8 @@ class Supervisor:
         hard_timeout_s: float | None,
         cleanup_time_s: float,
         hard_timeout_reason: str = "timed out: killed by the supervisor",
+        messages: int | None = None,
+        on_message: Callable[[], bool] | None = None,
     ) -> None:
         self.pid = pid
         self.tree = ProcessTree(pgid=pid)
@@ -77,6 +81,8 @@ class Supervisor:
         self._cleanup = cleanup_time_s
         self._hard_reason = hard_timeout_reason
         self._waiter = _ChildWaiter(pid)
+        self._messages = messages if on_message is not None else None
+        self._on_message = on_message
 
     def run(self) -> ChildExit:
         """Block until the task process exits; returns how it ended."""
@@ -89,7 +95,10 @@ class Supervisor:
                     self.tree.snapshot(self.pid)
                     next_snap = now + SNAPSHOT_INTERVAL_S
                 wake = min(next_beat, next_snap, self._deadline or float("inf"))
-                status = self._waiter.wait(max(wake - time.monotonic(), 0.0))
+                status = self._waiter.wait(max(wake - time.monotonic(), 0.0), self._messages)
+                if status is MESSAGE:
+                    self._handle_message()
+                    continue
                 if status is not None:
                     return ChildExit(status)
                 if self._deadline is not None and time.monotonic() >= self._deadline:
@@ -101,6 +110,11 @@ class Supervisor:
         finally:
             self.tree.kill()
             self._waiter.close()
+
+    def _handle_message(self) -> None:
+        assert self._on_message is not None
+        if not self._on_message():
+            self._messages = None  # end of file: stop watching the channel
 
     def _beat(self) -> bool:
         try:
@@ -132,8 +146,9 @@ class _ChildWaiter:
         except (AttributeError, OSError):
             self._fd = None
 
-    def wait(self, timeout: float | None) -> int | None:
-        """The child's wait status once it exits, or None after ``timeout`` seconds."""
+    def wait(self, timeout: float | None, messages: int | None = None) -> int | None:
+        """The child's wait status once it exits, ``MESSAGE`` when ``messages`` is
+        readable, or None after ``timeout`` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             pid, status = os.waitpid(self.pid, os.WNOHANG)
@@ -142,13 +157,18 @@ class _ChildWaiter:
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 return None
-            self._sleep(remaining)
+            if self._sleep(remaining, messages):
+                return MESSAGE
 
-    def _sleep(self, remaining: float | None) -> None:
-        if self._fd is not None:
-            select.select([self._fd], [], [], remaining)
-        else:
-            time.sleep(0.01 if remaining is None else min(remaining, 0.01))
+    def _sleep(self, remaining: float | None, messages: int | None) -> bool:
+        """Wait for the child or a message; True if a message is readable."""
+        watched = [fd for fd in (self._fd, messages) if fd is not None]
+        if self._fd is None:
+            remaining = 0.01 if remaining is None else min(remaining, 0.01)
+        ready, _, _ = select.select(watched, [], [], remaining) if watched else ([], [], [])
+        if not watched:
+            time.sleep(remaining or 0.0)
+        return messages is not None and messages in ready
 
     def close(self) -> None:
         """Release the pidfd."""

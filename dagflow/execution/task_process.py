@@ -7,11 +7,12 @@ only then do the task's callbacks run.
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from dagflow.exceptions import TaskTimeout
 from dagflow.execution import outcome
+from dagflow.execution import xcom as xcom_rows
 from dagflow.execution.backend import DbRuntimeBackend
 from dagflow.execution.callbacks import run_callbacks, run_outcome_callbacks
 from dagflow.execution.context import Context, build_context
@@ -82,14 +84,21 @@ def time_limit(seconds: float | None) -> Iterator[None]:
             signal.setitimer(signal.ITIMER_REAL, max(outer_left - (time.monotonic() - started), 0.001))
 
 
-def run_try(attempt: TryAttempt) -> outcome.TryResult | None:
-    """Run the try and record it; the result, or None if the try was taken away meanwhile."""
+#: Records a try's outcome; False if the try was taken away meanwhile.
+Recorder = Callable[[outcome.TryResult, TryOutputs | None], bool]
+
+
+def run_try(attempt: TryAttempt, record: Recorder | None = None) -> outcome.TryResult | None:
+    """Run the try and have it recorded (by ``record``, default: directly in the DB);
+    the result, or None if the try was taken away meanwhile."""
     claimed = attempt.claimed
     backend = DbRuntimeBackend(attempt.db, attempt.settings, dag_id=claimed.dag_id,
                                run_id=claimed.run_id)
+    if record is None:
+        record = functools.partial(record_result, attempt.db, claimed)
     with runtime.installed(backend):
         task, context, result, outputs = _execute(attempt, backend)
-        if not record_result(attempt.db, claimed, result, outputs):
+        if not record(result, outputs):
             log.warning("try %s of %s was taken away; its outcome is not recorded",
                         claimed.try_number, claimed.task_id)
             return None
@@ -160,8 +169,9 @@ def _outputs(task: Any, value: Any, backend: DbRuntimeBackend, claimed: ClaimedT
                                   task_id=claimed.task_id, map_index=claimed.map_index, key=key))
         for key, v in items
     ]
-    return TryOutputs(xcoms=encoded, mapped_value=value,
-                      has_mapped_value=isinstance(value, (list, tuple, dict)))
+    size = xcom_rows.mapping_size(value)
+    return TryOutputs(xcoms=encoded, map_length=size[0] if size else None,
+                      map_keys=size[1] if size else None)
 
 
 def _on_kill(task: Any) -> None:

@@ -64,12 +64,18 @@ def write_xcom(session: Session, *, dag_id: str, run_id: str, task_id: str, map_
     session.flush()
 
 
+def mapping_size(value: Any) -> tuple[int, list[Any] | None] | None:
+    """``(length, keys)`` of a list/dict return value (keys None for a list), else None."""
+    if isinstance(value, dict):
+        return len(value), list(value.keys())
+    if isinstance(value, (list, tuple)):
+        return len(value), None
+    return None
+
+
 def write_task_map(session: Session, *, dag_id: str, run_id: str, task_id: str, map_index: int,
-                   value: Any) -> None:
+                   length: int, keys: list[Any] | None) -> None:
     """Record the length (and keys) of a list/dict return value, for tasks mapped over it."""
-    if not isinstance(value, (list, tuple, dict)):
-        return
-    keys = list(value.keys()) if isinstance(value, dict) else None
     session.execute(
         sa.delete(TaskMap).where(
             TaskMap.dag_id == dag_id, TaskMap.run_id == run_id,
@@ -77,7 +83,7 @@ def write_task_map(session: Session, *, dag_id: str, run_id: str, task_id: str, 
         )
     )
     session.add(TaskMap(dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index,
-                        length=len(value), keys=keys))
+                        length=length, keys=keys))
 
 
 def read_xcoms(session: Session, *, dag_id: str, run_id: str, task_id: str, key: str,

@@ -1,0 +1,125 @@
+"""The result channel: a task process hands its outcome to its supervisor to record.
+
+The supervisor holds a warm connection pool, so it records the try (one transaction)
+while the freshly forked task process needs no database connection unless the task
+itself reads XComs, variables or the state store. The task process then waits for the
+answer and runs the callbacks only once the outcome is committed. Messages are
+length-prefixed JSON over a ``socketpair``.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+from datetime import datetime
+from typing import Any
+
+from dagflow.execution.outcome import TryResult
+from dagflow.execution.record import TryOutputs
+from dagflow.models.base import as_utc
+from dagflow.state import TaskInstanceState
+
+_HEADER = struct.Struct("!I")
+
+
+class ResultChannel:
+    """Both ends of one try's channel; each process closes the end it does not use."""
+
+    def __init__(self) -> None:
+        self._supervisor_end, self._task_end = socket.socketpair()
+
+    # set-up after fork ---------------------------------------------------------------
+    def use_as_task(self) -> None:
+        """In the task process: keep only the task end."""
+        self._supervisor_end.close()
+
+    def use_as_supervisor(self) -> None:
+        """In the supervisor: keep only the supervisor end."""
+        self._task_end.close()
+
+    def fileno(self) -> int:
+        """The supervisor end's descriptor (readable when a result or EOF arrives)."""
+        return self._supervisor_end.fileno()
+
+    def close(self) -> None:
+        """Close both ends (closing twice is harmless)."""
+        self._supervisor_end.close()
+        self._task_end.close()
+
+    # task process --------------------------------------------------------------------
+    def send_result(self, result: TryResult, outputs: TryOutputs | None) -> None:
+        """Send the outcome of the try to the supervisor."""
+        _send(self._task_end, {"result": _result_to_json(result), "outputs": _outputs_to_json(outputs)})
+
+    def wait_answer(self) -> bool | None:
+        """True if the supervisor committed the outcome, False if the try was taken away,
+        None if the supervisor gave no answer (it died or could not record)."""
+        message = _receive(self._task_end)
+        return None if message is None else bool(message.get("committed"))
+
+    # supervisor ----------------------------------------------------------------------
+    def receive(self) -> tuple[TryResult, TryOutputs | None] | None:
+        """The outcome sent by the task process, or None at end of file."""
+        message = _receive(self._supervisor_end)
+        if message is None:
+            return None
+        return _result_from_json(message["result"]), _outputs_from_json(message["outputs"])
+
+    def answer(self, committed: bool) -> None:
+        """Tell the task process whether its outcome was committed."""
+        try:
+            _send(self._supervisor_end, {"committed": committed})
+        except OSError:
+            pass  # the task process is gone; nothing waits for the answer
+
+
+def _send(sock: socket.socket, message: dict[str, Any]) -> None:
+    data = json.dumps(message, separators=(",", ":")).encode()
+    sock.sendall(_HEADER.pack(len(data)) + data)
+
+
+def _receive(sock: socket.socket) -> dict[str, Any] | None:
+    header = _read_exactly(sock, _HEADER.size)
+    if header is None:
+        return None
+    body = _read_exactly(sock, _HEADER.unpack(header)[0])
+    return None if body is None else json.loads(body)  # type: ignore[no-any-return]
+
+
+def _read_exactly(sock: socket.socket, size: int) -> bytes | None:
+    chunks: list[bytes] = []
+    while size > 0:
+        try:
+            chunk = sock.recv(min(size, 1 << 20))
+        except OSError:
+            return None
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def _result_to_json(result: TryResult) -> dict[str, Any]:
+    when = result.next_try_at.isoformat() if result.next_try_at else None
+    return {"state": result.state.value, "reason": result.reason, "next_try_at": when}
+
+
+def _result_from_json(data: dict[str, Any]) -> TryResult:
+    when = as_utc(datetime.fromisoformat(data["next_try_at"])) if data["next_try_at"] else None
+    return TryResult(TaskInstanceState(data["state"]), data["reason"], when)
+
+
+def _outputs_to_json(outputs: TryOutputs | None) -> dict[str, Any] | None:
+    if outputs is None:
+        return None
+    return {"xcoms": [list(item) for item in outputs.xcoms], "map_length": outputs.map_length,
+            "map_keys": outputs.map_keys}
+
+
+def _outputs_from_json(data: dict[str, Any] | None) -> TryOutputs | None:
+    if data is None:
+        return None
+    return TryOutputs(xcoms=[(key, value) for key, value in data["xcoms"]],
+                      map_length=data["map_length"], map_keys=data["map_keys"])

@@ -1,0 +1,40 @@
+"""The result channel between a task process and its supervisor (one process, both ends)."""
+
+from __future__ import annotations
+
+import threading
+
+import pendulum
+
+from dagflow.execution.channel import ResultChannel
+from dagflow.execution.outcome import TryResult
+from dagflow.execution.record import TryOutputs
+from dagflow.state import TaskInstanceState as TI
+
+
+def test_result_and_answer_round_trip() -> None:
+    channel = ResultChannel()
+    when = pendulum.datetime(2024, 1, 1, 12, tz="UTC")
+    big = {"rows": list(range(50_000))}  # larger than a socket buffer
+    outputs = TryOutputs(xcoms=[("return_value", big), ("k", None)], map_length=1, map_keys=["rows"])
+    channel.send_result(TryResult(TI.UP_FOR_RETRY, "ValueError: x", when), None)
+    received = channel.receive()
+    assert received == (TryResult(TI.UP_FOR_RETRY, "ValueError: x", when), None)
+    channel.answer(True)
+    assert channel.wait_answer() is True
+    sender = threading.Thread(target=channel.send_result, args=(TryResult(TI.SUCCESS), outputs))
+    sender.start()
+    assert channel.receive() == (TryResult(TI.SUCCESS), outputs)
+    sender.join()
+    channel.close()
+
+
+def test_end_of_file_is_none() -> None:
+    channel = ResultChannel()
+    channel.use_as_supervisor()
+    assert channel.receive() is None  # the task end is closed
+    channel.close()
+    other = ResultChannel()
+    other.use_as_task()
+    assert other.wait_answer() is None
+    other.close()
