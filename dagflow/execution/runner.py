@@ -3,10 +3,13 @@
 1. claim ``queued -> running`` (CAS on the previous try number); lost claim -> return.
 2. load the DAG from the warm cache and find the task (a failure here fails the try).
 3. fork: the child runs the try (``task_process.run_try``) with its output in the try's
-   log file; the parent supervises (heartbeat, undead check, hard deadline).
+   log file and sends the outcome over a ``ResultChannel``; the parent records it (one
+   transaction, its warm pool) and answers, then the child runs the callbacks. Meanwhile
+   the parent supervises: heartbeat, undead check, hard deadline.
 4. after the child is gone: kill its process group, and if it died without recording,
    record the failure (or retry) with the reason, then run the failure callbacks.
-``fork=False`` runs the same try body in the current process (no heartbeat, no kill).
+``fork=False`` runs the same try body in the current process (heartbeats from a thread;
+recorded directly; nothing can be killed).
 """
 
 from __future__ import annotations
