@@ -53,6 +53,15 @@ class LocalExecutor(BaseExecutor):
         self._reader: threading.Thread | None = None
         self._started = False
 
+    @property
+    def slots_free(self) -> int:
+        """Room for ``parallelism`` running tries plus a backlog of as many waiting for a worker.
+
+        The backlog keeps every worker busy between scheduler ticks; no more than
+        ``parallelism`` tries ever run at once (there are that many workers).
+        """
+        return max(2 * self.parallelism - len(self.running), 0)
+
     def start(self) -> None:
         """Fork the workers and start the result reader (idempotent)."""
         if self._started:

@@ -167,8 +167,8 @@ class Scheduler:
                 self.settings.scheduler.max_tis_per_query:
             return 0.0
         wait = self.settings.scheduler.poll_interval
-        if report.next_wakeup is not None:
-            wait = min(wait, max((report.next_wakeup - self.clock()).total_seconds(), 0.0))
+        if self._full_pass_at is not None:  # the next retry, reschedule or run timeout
+            wait = min(wait, max((self._full_pass_at - self.clock()).total_seconds(), 0.0))
         return wait
 
     def stop(self) -> None:
