@@ -1,0 +1,73 @@
+"""The scheduler with each executor ``core.executor`` can name (Celery has its own tests)."""
+
+from __future__ import annotations
+
+import importlib.util
+import textwrap
+import time
+from pathlib import Path
+
+import pendulum
+import pytest
+import sqlalchemy as sa
+
+from dagflow.config import Settings
+from dagflow.dag_processing.sync import sync_folders
+from dagflow.db import Database
+from dagflow.exceptions import ConfigError
+from dagflow.executors.loader import executor_from_settings
+from dagflow.executors.local import LocalExecutor
+from dagflow.executors.sequential import SequentialExecutor
+from dagflow.models import DagRun, TaskInstance
+from dagflow.scheduler.dagruns import create_dagrun
+from dagflow.scheduler.loop import Scheduler
+from dagflow.state import DagRunState, DagRunType, TaskInstanceState
+
+DAG_FILE = """
+from dagflow import DAG
+from dagflow.operators import PythonOperator
+
+def fail():
+    raise ValueError("no")
+
+with DAG("mixed", schedule=None):
+    ok = PythonOperator(task_id="ok", python_callable=lambda: 1)
+    ok >> PythonOperator(task_id="bad", python_callable=fail, retries=0)
+    ok >> PythonOperator(task_id="also_ok", python_callable=lambda: 2)
+"""
+
+
+def test_loader_picks_the_configured_executor(settings: Settings) -> None:
+    assert isinstance(executor_from_settings(settings.replace(core={"executor": "LocalExecutor"})), LocalExecutor)
+    sequential = executor_from_settings(settings.replace(core={"executor": "SequentialExecutor"}))
+    assert isinstance(sequential, SequentialExecutor)
+    assert sequential.slots_free == 1
+
+
+@pytest.mark.skipif(importlib.util.find_spec("dagflow.executors.celery") is not None,
+                    reason="the CeleryExecutor exists")
+def test_loader_explains_a_missing_celery_executor(settings: Settings) -> None:
+    with pytest.raises(ConfigError, match="CeleryExecutor is not available"):
+        executor_from_settings(settings.replace(core={"executor": "CeleryExecutor"}))
+
+
+def test_sequential_executor_runs_a_dag_to_its_end(settings: Settings, db: Database, tmp_path: Path) -> None:
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "mixed.py").write_text(textwrap.dedent(DAG_FILE))
+    sync_folders(db, [dags], paused_at_creation=False)
+    scheduler = Scheduler(settings, db, SequentialExecutor(settings, db=db))
+    now = pendulum.now("UTC")
+    with db.transaction() as session:
+        entry = scheduler.store.get(session, "mixed")
+        assert entry is not None
+        create_dagrun(session, dag=entry.dag, run_id="r1", run_type=DagRunType.MANUAL, logical_date=now,
+                      data_interval=(now, now), now=now)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not scheduler.tick().runs_finished:
+        pass
+    with db.transaction() as session:
+        assert session.scalars(sa.select(DagRun.state)).one() == DagRunState.FAILED
+        states = dict(session.execute(sa.select(TaskInstance.task_id, TaskInstance.state)).all())
+    assert states == {"ok": TaskInstanceState.SUCCESS, "bad": TaskInstanceState.FAILED,
+                      "also_ok": TaskInstanceState.SUCCESS}
