@@ -26,10 +26,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pendulum
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from dagflow.config import Settings
 from dagflow.db import Database
+from dagflow.exceptions import DatabaseError
 from dagflow.execution.workload import TaskWorkload
 from dagflow.executors.base import BaseExecutor, TaskEvent
 from dagflow.scheduler.backfill import create_backfill_runs
@@ -152,7 +154,12 @@ class Scheduler:
         done = 0
         while not self._stop.is_set():
             self.wakeup.clear()
-            report = self.tick(self.clock())
+            try:
+                report = self.tick(self.clock())
+            except (OperationalError, DatabaseError) as exc:  # the DB is briefly away or locked
+                log.error("scheduler tick failed, retrying after the poll interval: %s", exc)
+                self.wakeup.wait(self.settings.scheduler.poll_interval)
+                continue
             done += 1
             if on_tick is not None:
                 on_tick(report)

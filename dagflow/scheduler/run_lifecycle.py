@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from dagflow.models import Backfill, DagModel, DagRun, TaskInstance
 from dagflow.models.transitions import set_dagrun_state, set_ti_state_where
+from dagflow.scheduler.locking import skip_locked
 from dagflow.serialization import SerializedDag
 from dagflow.state import DagRunState, TaskInstanceState
 
@@ -45,6 +46,7 @@ def start_queued_runs(session: Session, *, now: datetime, default_limit: int) ->
                sa.or_(Backfill.id.is_(None), Backfill.is_paused.is_(False)))
         .order_by(DagRun.logical_date, DagRun.id)
     )
+    query = skip_locked(session, query, DagRun)
     queued: list[tuple[DagRun, int | None, int | None]] = [
         (row[0], row[1], row[2]) for row in session.execute(query)]
     if not queued:

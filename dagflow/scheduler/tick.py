@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from dagflow.models import DagModel, DagRun
 from dagflow.scheduler.dag_store import SerializedDagStore
+from dagflow.scheduler.locking import skip_locked
 from dagflow.scheduler.run_lifecycle import fail_timed_out_run, is_timed_out, past_not_met
 from dagflow.scheduler.run_scheduling import schedule_run
 from dagflow.serialization import SerializedDag
@@ -73,6 +74,7 @@ def running_runs(session: Session, only: Collection[RunKey] | None) -> list[DagR
         .where(DagRun.state == DagRunState.RUNNING, DagModel.is_paused.is_(False))
         .order_by(DagRun.logical_date, DagRun.id)
     )
+    query = skip_locked(session, query, DagRun)  # several schedulers: each run planned by one
     if only is not None:
         if not only:
             return []
