@@ -12,10 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
+
 from dagflow.execution import xcom as xcom_rows
 from dagflow.execution.outcome import TryResult
 from dagflow.models.base import utcnow
-from dagflow.models.taskinstance import TaskInstance
+from dagflow.models.taskinstance import TaskInstance, TaskInstanceHistory
 from dagflow.models.transitions import record_try, set_ti_state
 from dagflow.state import TaskInstanceState
 
@@ -91,3 +93,33 @@ def _write_outputs(session: Session, claimed: ClaimedTry, outputs: TryOutputs) -
     if outputs.map_length is not None:
         xcom_rows.write_task_map(session, length=outputs.map_length, keys=outputs.map_keys, **ident)
 
+
+
+def record_stopped(db: Database, claimed: ClaimedTry, reason: str) -> bool:
+    """Add the history row of a try stopped because its row changed under it (undead).
+
+    The state stays whatever the person, the clear or the reaper set; only the try's
+    history row is added, unless one exists already or a newer try started.
+    """
+    with db.transaction() as session:
+        ti = session.get(TaskInstance, claimed.ti_id)
+        if ti is None or ti.try_number != claimed.try_number:
+            return False
+        exists = session.execute(
+            sa.select(TaskInstanceHistory.id).where(
+                TaskInstanceHistory.ti_id == claimed.ti_id,
+                TaskInstanceHistory.try_number == claimed.try_number,
+            )
+        ).first()
+        if exists is not None:
+            return False
+        now = utcnow()
+        why = f"{reason}; {ti.end_reason}" if ti.end_reason else reason
+        session.add(TaskInstanceHistory(
+            ti_id=ti.id, dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id,
+            map_index=ti.map_index, try_number=claimed.try_number, state=ti.state,
+            start_date=claimed.start_date, end_date=now,
+            duration=(now - claimed.start_date).total_seconds(), hostname=claimed.hostname,
+            pid=ti.pid, reason=why,
+        ))
+    return True

@@ -34,7 +34,7 @@ from dagflow.execution.logs import (
     resolve_level,
 )
 from dagflow.execution.channel import ResultChannel
-from dagflow.execution.record import TryOutputs, record_result
+from dagflow.execution.record import TryOutputs, record_result, record_stopped
 from dagflow.execution.supervisor import ChildExit, HeartbeatThread, Supervisor, watch_parent
 from dagflow.execution.task_process import (
     TryAttempt,
@@ -260,6 +260,9 @@ def _after_child(attempt: TryAttempt, ended: ChildExit) -> None:
     if status is None or status.try_token != attempt.claimed.token or status.state is not TI.RUNNING:
         now = "gone" if status is None else f"{status.state.value}, try {status.try_number}"
         _write_log_line(attempt.log_path, f"\n[supervisor] {reason} (now {now}): stopped\n")
+        if status is not None and ended.killed_for is not None:
+            record_stopped(attempt.db, attempt.claimed,
+                           f"stopped: the task instance was set to {status.state.value} while it ran")
         return
     _write_log_line(attempt.log_path, f"\n[supervisor] {reason}\n")
     _record_crash(attempt, reason)

@@ -300,7 +300,10 @@ def test_task_marked_failed_by_a_person_is_killed_within_a_heartbeat(harness: Ha
     assert outcome.state is TI.FAILED and outcome.reason == "marked failed by alice"
     assert ended - marked_at[0] < 2.0  # heartbeat 0.2 s + cleanup grace 1 s
     assert harness.processes() == []
-    assert harness.history(workload.ti_id) == []  # the person's state stands, no try recorded
+    (history,) = harness.history(workload.ti_id)  # the person's state stands; the try ended
+    assert history.state is TI.FAILED and history.try_number == 1
+    assert history.reason == ("stopped: the task instance was set to failed while it ran; "
+                              "marked failed by alice")
 
 
 def test_task_process_killed_by_signal_is_recorded_with_reason(harness: Harness) -> None:
