@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 #: Returned by ``_ChildWaiter.wait`` when the result channel is readable (wait statuses are >= 0).
 MESSAGE = -1
+#: Wait status used when the task process was reaped by someone else (reads as exit code 255).
+UNKNOWN_STATUS = 255 << 8
 #: How often descendants are snapshotted (so escaped ones can be killed later).
 SNAPSHOT_INTERVAL_S = 0.5
 #: The first snapshot waits a little: most tries end sooner, and the task process kills
@@ -151,7 +153,10 @@ class _ChildWaiter:
         readable, or None after ``timeout`` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:  # reaped elsewhere (SIGCHLD ignored): status unknown
+                return UNKNOWN_STATUS
             if pid == self.pid:
                 return status
             remaining = None if deadline is None else deadline - time.monotonic()
