@@ -5,11 +5,12 @@ A tick, in order:
 1. parse DAG files if a parser is attached and files changed (``parsing.py``);
 2. collect executor events (each marks its run for examination);
 3. one write transaction (one per tick: on SQLite every ``BEGIN IMMEDIATE`` competes
-   with the workers for the lock): compute ``next_dagrun*`` for new DAG versions,
-   create due runs, start queued runs under ``max_active_runs``, time out / plan /
-   apply running runs (all of them every ``scheduler.poll_interval`` or when a
-   retry/timeout is due; in between only the runs an event or a new start touched),
-   then queue scheduled task instances under every limit (``queueing.py``);
+   with the workers for the lock). On a *full pass* (every ``scheduler.poll_interval``,
+   when a retry/reschedule/run timeout is due, or after a run ended): compute
+   ``next_dagrun*`` for new DAG versions, create due (and backfill) runs, start queued
+   runs under ``max_active_runs``, and plan every running run; between full passes
+   only the runs an executor event touched are planned. Then queue scheduled task
+   instances under every limit (``queueing.py``);
 4. after the commit: submit the workloads to the executor; hand finished runs' DAG
    callbacks to the ``CallbackRunner``.
 
@@ -72,6 +73,7 @@ class Scheduler:
         self._submitted: dict[tuple[int, int], TaskWorkload] = {}
         self._dirty: set[RunKey] = set()
         self._full_pass_at: datetime | None = None
+        self._run_ended = False
         self._stop = threading.Event()
         self.wakeup: threading.Event = getattr(executor, "wakeup", None) or threading.Event()
         self.ticks = 0
@@ -84,28 +86,36 @@ class Scheduler:
         if self.parsing is not None:
             self.parsing.scan_if_due(now)
         report.events = self._process_events(self.executor.poll())
+        full = self._full_pass_at is None or now >= self._full_pass_at
         with self.db.transaction() as session:
-            refresh_next_dagruns(session, self.store, self._seen_versions, now=now)
-            report.runs_created = len(create_due_runs(session, self.store, now=now))
-            report.runs_created += len(create_backfill_runs(session, self.store, now=now))
-            started = start_queued_runs(session, now=now,
-                                        default_limit=self.settings.core.max_active_runs_per_dag)
-            report.runs_started = len(started)
-            self._dirty.update((run.dag_id, run.run_id) for run in started)
-            finished = schedule_running_runs(session, self.store, report, now=now, only=self._examine_only(now))
+            if full or self._run_ended:
+                self._manage_runs(session, now, report)
+            finished = schedule_running_runs(session, self.store, report, now=now, only=self._examine_only(full))
             workloads = self._queue(session, now, report)
+        self._run_ended = bool(finished)
         self._plan_next_full_pass(now, report)
         self._submit(workloads)
         self._run_callbacks(finished)
         self.ticks += 1
         return report
 
-    def _examine_only(self, now: datetime) -> set[RunKey] | None:
-        """None (every running run) when a full pass is due, else the marked runs."""
+    def _manage_runs(self, session: Session, now: datetime, report: TickReport) -> None:
+        """Run-level housekeeping: next-run fields, due and backfill runs, queued runs to start.
+
+        Done on full passes and right after a run ended (a ``max_active_runs`` slot
+        opened); between them a tick only follows task events.
+        """
+        refresh_next_dagruns(session, self.store, self._seen_versions, now=now)
+        report.runs_created = len(create_due_runs(session, self.store, now=now))
+        report.runs_created += len(create_backfill_runs(session, self.store, now=now))
+        started = start_queued_runs(session, now=now, default_limit=self.settings.core.max_active_runs_per_dag)
+        report.runs_started = len(started)
+        self._dirty.update((run.dag_id, run.run_id) for run in started)
+
+    def _examine_only(self, full: bool) -> set[RunKey] | None:
+        """None (every running run) on a full pass, else the runs marked since the last tick."""
         dirty, self._dirty = self._dirty, set()
-        if self._full_pass_at is None or now >= self._full_pass_at:
-            return None
-        return dirty
+        return None if full else dirty
 
     def _plan_next_full_pass(self, now: datetime, report: TickReport) -> None:
         if self._full_pass_at is None or now >= self._full_pass_at:
