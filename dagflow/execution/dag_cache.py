@@ -83,8 +83,10 @@ def import_dag_file(stamp: _FileStamp) -> dict[str, Any]:
     try:
         with _collecting() as registered:
             spec.loader.exec_module(module)
-    except Exception as exc:
+    except BaseException as exc:  # noqa: BLE001 - user code may raise anything, even SystemExit
         sys.modules.pop(name, None)
+        if isinstance(exc, KeyboardInterrupt):
+            raise
         raise DagImportError(stamp.path, f"{type(exc).__name__}: {exc}", _lineno(exc)) from exc
     return _find_dags(module, registered)
 

@@ -73,15 +73,23 @@ def run_workload(
     test_mode: bool = False,
 ) -> TaskOutcome:
     """Run one try of a task instance to its end; returns how it ended (from the DB)."""
-    if db is None:
-        from dagflow.db import Database  # noqa: PLC0415 - only when the caller has none
+    if db is not None:
+        return _run(workload, settings, db, fork, dag_cache or _default_cache, test_mode)
+    from dagflow.db import Database  # noqa: PLC0415 - only when the caller has none
 
-        db = Database(settings)
+    own = Database(settings)
+    try:
+        return _run(workload, settings, own, fork, dag_cache or _default_cache, test_mode)
+    finally:
+        own.dispose()
+
+
+def _run(workload: TaskWorkload, settings: Settings, db: Database, fork: bool, cache: DagCache,
+         test_mode: bool) -> TaskOutcome:
     claimed = lease.claim_try(db, workload)
     if claimed is None:
         return _not_claimed(db, workload)
-    attempt = _prepare_attempt(db, settings, workload, claimed, dag_cache or _default_cache,
-                               test_mode)
+    attempt = _prepare_attempt(db, settings, workload, claimed, cache, test_mode)
     if attempt is None:
         return _final(db, workload)
     if fork and hasattr(os, "fork"):
