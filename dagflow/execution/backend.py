@@ -13,19 +13,28 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import pendulum
 import sqlalchemy as sa
 
-from dagflow.exceptions import ConnectionNotFound, DagRunAlreadyExists, VariableNotFound
+from dagflow.exceptions import (
+    ConnectionNotFound,
+    DagNotFound,
+    DagRunAlreadyExists,
+    VariableNotFound,
+)
 from dagflow.execution import xcom as xcom_rows
 from dagflow.execution.claim import previous_success_interval
 from dagflow.models.base import utcnow
 from dagflow.models.connection import Connection
+from dagflow.models.dag import SerializedDagModel
 from dagflow.models.dagrun import DagRun
 from dagflow.models.taskinstance import TaskInstance
 from dagflow.models.variable import Variable
+from dagflow.serialization import deserialize_dag
 from dagflow.state import DagRunState, DagRunType
 from dagflow.storage import state_store
 from dagflow.storage.internal import InternalStorage
+from dagflow.timetables.factory import timetable_from_dict
 
 if TYPE_CHECKING:
     from dagflow.config import Settings
@@ -125,10 +134,13 @@ class DbRuntimeBackend:
     # Other DAGs ---------------------------------------------------------------------
     def trigger_dag(self, dag_id: str, *, run_id: str | None, conf: Mapping[str, Any] | None,
                     logical_date: datetime | None) -> str:
-        """Create a queued manual run of ``dag_id`` (the scheduler creates its tasks)."""
-        when = logical_date or utcnow()
+        """Create a queued manual run of a known DAG (the scheduler creates its tasks)."""
+        when = pendulum.instance(logical_date or utcnow()).in_timezone("UTC")
         run_id = run_id or f"{DagRunType.MANUAL.value}__{when.isoformat()}"
         with self.db.transaction() as session:
+            serialized = session.get(SerializedDagModel, dag_id)
+            if serialized is None:
+                raise DagNotFound(f"DAG {dag_id!r} is not known (not parsed yet?)")
             clash = session.execute(
                 sa.select(DagRun.id).where(
                     DagRun.dag_id == dag_id,
@@ -137,10 +149,11 @@ class DbRuntimeBackend:
             ).first()
             if clash is not None:
                 raise DagRunAlreadyExists(f"DAG {dag_id!r} already has a run {run_id!r} or at {when}")
+            start, end = _manual_interval(serialized.data, when)
             session.add(DagRun(
                 dag_id=dag_id, run_id=run_id, logical_date=when, run_type=DagRunType.MANUAL.value,
-                state=DagRunState.QUEUED, queued_at=utcnow(), data_interval_start=when,
-                data_interval_end=when, conf=dict(conf or {}), external_trigger=True,
+                state=DagRunState.QUEUED, queued_at=utcnow(), data_interval_start=start,
+                data_interval_end=end, conf=dict(conf or {}), external_trigger=True,
             ))
         return run_id
 
@@ -186,3 +199,13 @@ class DbRuntimeBackend:
         if not isinstance(value, dict) or value.get("decision") not in ("approved", "rejected"):
             return None
         return str(value["decision"]), value.get("comment")
+
+
+def _manual_interval(serialized: dict[str, Any], when: datetime) -> tuple[datetime, datetime]:
+    """The data interval of a manual run at ``when`` under the DAG's timetable."""
+    timetable = deserialize_dag(serialized).timetable
+    if not timetable:
+        return (when, when)
+    data = {k: v for k, v in timetable.items() if k != "summary"}
+    interval = timetable_from_dict(data).infer_manual_data_interval(run_after=when)
+    return (interval.start, interval.end)

@@ -3,20 +3,28 @@ connections, other DAGs and approvals."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
+from dagflow import DAG
 from dagflow.db import Database
 from dagflow.exceptions import (
     ConnectionNotFound,
+    DagNotFound,
     DagRunAlreadyExists,
     VariableNotFound,
     XComError,
 )
 from dagflow.execution.backend import APPROVAL_KEY, DbRuntimeBackend
 from dagflow.models.connection import Connection
+from dagflow.models.dag import SerializedDagModel
+from dagflow.models.dagrun import DagRun
 from dagflow.models.variable import Variable
+from dagflow.operators import EmptyOperator
+from dagflow.serialization import dag_hash, serialize_dag
 from dagflow.state import DagRunState
 
 from ._rows import LOGICAL_DATE, add_run, add_ti
@@ -100,10 +108,23 @@ def test_variables_and_connections(backend: DbRuntimeBackend) -> None:
 
 
 def test_trigger_dag_and_run_state(backend: DbRuntimeBackend) -> None:
+    with pytest.raises(DagNotFound):
+        backend.trigger_dag("other", run_id=None, conf=None, logical_date=LOGICAL_DATE)
+    with DAG("other", schedule="@daily", start_date=datetime(2024, 1, 1)) as other:
+        EmptyOperator(task_id="t")
+    data = serialize_dag(other)
+    with backend.db.transaction() as session:
+        session.add(SerializedDagModel(dag_id="other", fileloc="other.py", data=data,
+                                       dag_hash=dag_hash(data)))
     run_id = backend.trigger_dag("other", run_id=None, conf={"k": 1}, logical_date=LOGICAL_DATE)
     assert run_id == f"manual__{LOGICAL_DATE.isoformat()}"
     assert backend.dag_run_state("other", run_id) == DagRunState.QUEUED.value
     assert backend.dag_run_state("other", "nope") is None
+    with backend.db.transaction() as session:
+        run = session.scalars(sa.select(DagRun).where(DagRun.dag_id == "other")).one()
+        assert (run.conf, run.external_trigger, run.run_type) == ({"k": 1}, True, "manual")
+        assert run.data_interval_end == LOGICAL_DATE  # @daily: the day before the trigger
+        assert run.data_interval_start == LOGICAL_DATE.subtract(days=1)
     with pytest.raises(DagRunAlreadyExists):
         backend.trigger_dag("other", run_id="again", conf=None, logical_date=LOGICAL_DATE)
 
