@@ -23,6 +23,8 @@ from dagflow.execution.process_tree import ProcessTree
 
 log = logging.getLogger(__name__)
 
+#: How long callbacks may run after the outcome is recorded (no heartbeat meanwhile).
+CALLBACK_TIMEOUT_S = 60.0
 #: Returned by ``_ChildWaiter.wait`` when the result channel is readable (wait statuses are >= 0).
 MESSAGE = -1
 #: Wait status used when the task process was reaped by someone else (reads as exit code 255).
@@ -99,7 +101,10 @@ class Supervisor:
                 wake = min(next_beat, next_snap, self._deadline or float("inf"))
                 status = self._waiter.wait(max(wake - time.monotonic(), 0.0), self._messages)
                 if status is MESSAGE:
-                    self._handle_message()
+                    if self._handle_message():  # recorded: only callbacks are left to run
+                        next_beat = float("inf")
+                        self._deadline = time.monotonic() + CALLBACK_TIMEOUT_S
+                        self._hard_reason = f"callbacks ran past {CALLBACK_TIMEOUT_S:g}s: killed"
                     continue
                 if status is not None:
                     return ChildExit(status)
@@ -113,10 +118,11 @@ class Supervisor:
             self.tree.kill()
             self._waiter.close()
 
-    def _handle_message(self) -> None:
+    def _handle_message(self) -> bool:
+        """Let ``on_message`` record the outcome; True once it did."""
         assert self._on_message is not None
-        if not self._on_message():
-            self._messages = None  # end of file: stop watching the channel
+        self._messages = None  # one outcome per try; end of file also ends the watch
+        return self._on_message()
 
     def _beat(self) -> bool:
         try:

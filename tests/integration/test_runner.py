@@ -102,6 +102,13 @@ def not_json(ctx, arg):
     return object()
 
 
+def slow_callback(ctx):
+    import time
+    time.sleep(1.0)  # several heartbeats: the recorded try must not be killed as undead
+    with open(ctx["params"]["marker"], "w") as fh:
+        fh.write("slow callback done")
+
+
 def on_success(ctx):
     from dagflow.sdk import runtime
     states = runtime.current().external_task_states("runner_it", "ok", logical_date=ctx["logical_date"])
@@ -129,6 +136,7 @@ with DAG("runner_it", schedule=None, start_date=datetime(2024, 1, 1), params={{"
     Fn(task_id="poke", fn=reschedule)
     Fn(task_id="big", fn=big)
     Fn(task_id="exits", fn=exits)
+    Fn(task_id="slow_callback", fn=ok, arg="x", on_success_callback=slow_callback)
     Fn(task_id="bad_template", fn=ok, arg="{{{{ nope.nope }}}}", on_failure_callback=on_failure)
     Fn(task_id="not_json", fn=not_json)
     Fn(task_id="stubborn", fn=stubborn, execution_timeout=timedelta(seconds=1))
@@ -223,6 +231,13 @@ def test_success_pushes_xcoms_history_log_and_runs_callback(harness: Harness) ->
     assert harness.marker.read_text() == "ok success"  # the callback ran after the commit
     text = harness.log("ok")
     assert "printed 2024-03-05" in text and "info line" in text and "marked success" in text
+
+
+def test_a_slow_callback_is_not_killed_after_the_outcome_is_recorded(harness: Harness) -> None:
+    outcome = harness.run(harness.queue("slow_callback"))
+    assert outcome.state is TI.SUCCESS
+    assert harness.marker.read_text() == "slow callback done"
+    assert "[supervisor]" not in harness.log("slow_callback")
 
 
 def test_failure_with_tries_left_is_up_for_retry_with_next_try_at(harness: Harness) -> None:
