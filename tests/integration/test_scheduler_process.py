@@ -71,7 +71,18 @@ def start_scheduler(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
                             stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
 
 
+def wait_parsed(env: dict[str, str], dag_id: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        listed = cli(env, "dags", "list", "--no-parse", "--output", "json")
+        if listed.returncode == 0 and dag_id in {d["dag_id"] for d in json.loads(listed.stdout or "[]")}:
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"{dag_id} not parsed by the scheduler within {seconds}s")
+
+
 def trigger(env: dict[str, str], dag_id: str) -> str:
+    wait_parsed(env, dag_id)
     assert cli(env, "dags", "unpause", dag_id).returncode == 0
     proc = cli(env, "dags", "trigger", dag_id, "--output", "json")
     assert proc.returncode == 0, proc.stderr
