@@ -62,6 +62,11 @@ class LocalExecutor(BaseExecutor):
         """
         return max(2 * self.parallelism - len(self.running), 0)
 
+    @property
+    def backlog(self) -> int:
+        """Workloads submitted that wait for a free worker (0 when some worker is idle)."""
+        return max(len(self.running) - self.parallelism, 0)
+
     def start(self) -> None:
         """Fork the workers and start the result reader (idempotent)."""
         if self._started:
