@@ -294,3 +294,22 @@ def test_only_marked_runs_are_examined_between_full_passes(settings: Settings, d
         (run,) = session.scalars(sa.select(DagRun)).all()
         assert run.state == DagRunState.SUCCESS
         assert not set_dagrun_state(session, run.id, to=DagRunState.SUCCESS, expected=[DagRunState.RUNNING])
+
+
+def test_run_loop_stops_promptly_from_another_thread(settings: Settings, db: Database) -> None:
+    import threading
+    import time
+
+    sched = Scheduler(settings.replace(scheduler={"poll_interval": 30.0}), db, RecordingExecutor(),
+                      clock=lambda: T0)
+    timer = threading.Timer(0.3, sched.stop)
+    timer.start()
+    began = time.monotonic()
+    ticks = sched.run()
+    assert time.monotonic() - began < 5
+    assert ticks >= 1
+
+
+def test_run_loop_honours_num_runs(settings: Settings, db: Database) -> None:
+    sched = Scheduler(settings.replace(scheduler={"poll_interval": 0.0}), db, RecordingExecutor(), clock=lambda: T0)
+    assert sched.run(num_runs=3) == 3
