@@ -200,11 +200,7 @@ def run_crash_callbacks(attempt: TryAttempt, result: outcome.TryResult) -> None:
                                run_id=claimed.run_id)
     try:
         with runtime.installed(backend):
-            ti = RuntimeTaskInstance(claimed, task=attempt.task, backend=backend,
-                                     log_path=attempt.log_path)
-            context = build_context(claimed, dag=attempt.dag, task=attempt.task, ti=ti,
-                                    backend=backend, storage=backend.storage,
-                                    settings=attempt.settings, test_mode=attempt.test_mode)
+            context = _context_for(attempt, backend)
             context["exception"] = result.reason
             run_outcome_callbacks(attempt.task, result.state, context)
     except Exception:
