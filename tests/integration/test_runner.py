@@ -87,7 +87,7 @@ def reschedule(ctx, arg):
 
 def on_failure(ctx):
     with open(ctx["params"]["marker"], "w") as fh:
-        fh.write(ctx["ds"] + " " + type(ctx["exception"]).__name__)
+        fh.write(ctx["ds"] + " " + str(ctx["exception"]))
 
 
 def exits(ctx, arg):
@@ -132,7 +132,8 @@ with DAG("runner_it", schedule=None, start_date=datetime(2024, 1, 1), params={{"
     Fn(task_id="give_up", fn=give_up, retries=3)
     Fn(task_id="slow", fn=sleep_bash, arg="30.{mark_num}", execution_timeout=timedelta(seconds=2))
     Fn(task_id="long", fn=sleep_bash, arg="60.{mark_num}")
-    Fn(task_id="self_kill", fn=self_kill, retries=1, retry_delay=timedelta(0))
+    Fn(task_id="self_kill", fn=self_kill, retries=1, retry_delay=timedelta(0),
+       on_retry_callback=on_failure)
     Fn(task_id="poke", fn=reschedule)
     Fn(task_id="big", fn=big)
     Fn(task_id="exits", fn=exits)
@@ -328,6 +329,7 @@ def test_task_process_killed_by_signal_is_recorded_with_reason(harness: Harness)
     assert "signal 9" in (outcome.reason or "")
     assert "signal 9" in (harness.history(workload.ti_id)[0].reason or "")
     assert "signal 9" in harness.log("self_kill")
+    assert harness.marker.read_text().startswith("2024-03-05 task process exited with signal 9")
 
 
 WORKER = """
