@@ -8,7 +8,9 @@ non-``file://`` URL is configured, and only if it is installed.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, Protocol
 from urllib.parse import unquote, urlparse
@@ -21,6 +23,9 @@ class StorageBackend(Protocol):
 
     def write(self, parts: list[str], data: bytes) -> None:
         """Store ``data`` atomically at ``parts``."""
+
+    def write_file(self, parts: list[str], source: Path) -> None:
+        """Copy the local file ``source`` to ``parts`` atomically, without reading it into memory."""
 
     def read(self, parts: list[str]) -> bytes:
         """The bytes at ``parts``; ``StorageError`` if missing."""
@@ -46,12 +51,20 @@ class LocalBackend:
 
     def write(self, parts: list[str], data: bytes) -> None:
         """Store ``data`` atomically (tmp file + rename)."""
+        self._atomic(parts, lambda fh: fh.write(data))
+
+    def write_file(self, parts: list[str], source: Path) -> None:
+        """Copy ``source`` in chunks, atomically."""
+        with open(source, "rb") as src:
+            self._atomic(parts, lambda fh: shutil.copyfileobj(src, fh, 1 << 20))
+
+    def _atomic(self, parts: list[str], fill: Callable[[IO[bytes]], object]) -> None:
         path = self._path(parts)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
+                fill(fh)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
@@ -99,6 +112,13 @@ class FsspecBackend:
         path = self._path(parts)
         tmp = f"{path}.tmp-{os.getpid()}"
         self.fs.pipe_file(tmp, data)
+        self.fs.mv(tmp, path)
+
+    def write_file(self, parts: list[str], source: Path) -> None:
+        """Upload ``source`` to a temporary name, then move it into place."""
+        path = self._path(parts)
+        tmp = f"{path}.tmp-{os.getpid()}"
+        self.fs.put_file(str(source), tmp)
         self.fs.mv(tmp, path)
 
     def read(self, parts: list[str]) -> bytes:

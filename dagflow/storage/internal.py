@@ -55,11 +55,12 @@ class InternalStorage:
     def put_file(self, path: str | Path, name: str | None = None) -> str:
         """Copy a local file into this run (named after it unless ``name``); returns its URI."""
         source = Path(path)
+        key = self.key(name or source.name)
         try:
-            data = source.read_bytes()
-        except OSError as exc:
-            raise StorageError(f"cannot read {source}: {exc}") from exc
-        return self.put_bytes(name or source.name, data)
+            self._backend.write_file(key.parts, source)
+        except FileNotFoundError as exc:
+            raise StorageError(f"cannot read {source}: {exc.strerror}") from exc
+        return key.uri
 
     def get_bytes(self, uri: str) -> bytes:
         """The bytes stored at ``uri`` (any run's)."""

@@ -33,6 +33,11 @@ def test_put_file_and_nested_names(storage: InternalStorage, tmp_path: Path) -> 
     source.write_bytes(b"\x00\x01")
     uri = storage.put_file(source)
     assert uri.endswith("/data.bin") and storage.get_bytes(uri) == b"\x00\x01"
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"\x01" * (3 << 20))
+    assert storage.get_bytes(storage.put_file(big, "copy/big.bin")) == big.read_bytes()
+    with pytest.raises(StorageError, match="cannot read"):
+        storage.put_file(tmp_path / "missing.bin")
     nested = storage.put_bytes("a/b/c.txt", b"x")
     assert storage.get_text(nested) == "x"
 
