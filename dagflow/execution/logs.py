@@ -49,10 +49,13 @@ def read_log(
     task_id: str,
     map_index: int = -1,
     try_number: int | None = None,
+    offset: int = 0,
+    max_bytes: int | None = None,
 ) -> str:
     """The text of one try's log (the latest try if ``try_number`` is None); '' if none.
 
     ``base_log_folder`` may also be the ``Settings`` (its ``logging.base_log_folder`` is used).
+    ``offset``/``max_bytes`` read a byte range (to follow a running try's log).
     """
     base_log_folder = _folder(base_log_folder)
     if try_number is None:
@@ -70,7 +73,12 @@ def read_log(
         map_index=map_index,
         try_number=try_number,
     )
-    return path.read_text(errors="replace") if path.exists() else ""
+    if not path.exists():
+        return ""
+    with path.open("rb") as fh:
+        fh.seek(max(offset, 0))
+        data = fh.read() if max_bytes is None else fh.read(max(max_bytes, 0))
+    return data.decode(errors="replace")
 
 
 def list_tries(

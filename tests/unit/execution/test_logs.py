@@ -24,6 +24,7 @@ def test_read_latest_and_specific_try(tmp_path: Path) -> None:
     assert read_log(tmp_path, dag_id="d", run_id="r", task_id="t") == "try 10"
     assert read_log(tmp_path, dag_id="d", run_id="r", task_id="t", try_number=2) == "try 2"
     assert read_log(tmp_path, dag_id="d", run_id="r", task_id="nope") == ""
+    assert read_log(tmp_path, dag_id="d", run_id="r", task_id="t", offset=4, max_bytes=1) == "1"
 
 
 def test_resolve_level() -> None:
