@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import Any
 
 from dagflow.exceptions import DagImportError, DagNotFound
+from dagflow.sdk.dag import DAG
 
 
 @dataclass(frozen=True)
@@ -106,21 +107,15 @@ class _collecting:
     """Collect every DAG constructed while a file is imported (``with DAG(...)`` unnamed too)."""
 
     def __enter__(self) -> list[Any]:
-        from dagflow.sdk.dag import DAG  # noqa: PLC0415 - no SDK import at module load
-
         self.registered: list[Any] = []
         DAG._creation_listeners.append(self.registered.append)
         return self.registered
 
     def __exit__(self, *exc: object) -> None:
-        from dagflow.sdk.dag import DAG  # noqa: PLC0415
-
         DAG._creation_listeners.remove(self.registered.append)
 
 
 def _find_dags(module: ModuleType, registered: list[Any]) -> dict[str, Any]:
-    from dagflow.sdk.dag import DAG  # noqa: PLC0415 - keeps this module free of SDK imports at load
-
     found: dict[str, Any] = {}
     for value in [*registered, *vars(module).values()]:
         if isinstance(value, DAG) and value.dag_id not in found:

@@ -17,13 +17,16 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import signal
 import sys
 import traceback
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from dagflow.db import Database
 from dagflow.execution import claim as lease
 from dagflow.execution import outcome
+from dagflow.execution.channel import ResultChannel
 from dagflow.execution.context import warm_imports
 from dagflow.execution.dag_cache import DagCache
 from dagflow.execution.logs import (
@@ -33,10 +36,11 @@ from dagflow.execution.logs import (
     redirect_fds_to,
     resolve_level,
 )
-from dagflow.execution.channel import ResultChannel
+from dagflow.execution.process_tree import kill_own_descendants
 from dagflow.execution.record import TryOutputs, record_result, record_stopped
 from dagflow.execution.supervisor import ChildExit, HeartbeatThread, Supervisor, watch_parent
 from dagflow.execution.task_process import (
+    TaskTerminated,
     TryAttempt,
     format_seconds,
     run_crash_callbacks,
@@ -48,7 +52,6 @@ from dagflow.state import TaskInstanceState as TI
 
 if TYPE_CHECKING:
     from dagflow.config import Settings
-    from dagflow.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +78,6 @@ def run_workload(
     """Run one try of a task instance to its end; returns how it ended (from the DB)."""
     if db is not None:
         return _run(workload, settings, db, fork, dag_cache or _default_cache, test_mode)
-    from dagflow.db import Database  # noqa: PLC0415 - only when the caller has none
-
     own = Database(settings)
     try:
         return _run(workload, settings, own, fork, dag_cache or _default_cache, test_mode)
@@ -193,10 +194,6 @@ def _record_through(channel: ResultChannel, result: outcome.TryResult,
 
 
 def _install_child_signals() -> None:
-    import signal  # noqa: PLC0415
-
-    from dagflow.execution.task_process import TaskTerminated  # noqa: PLC0415
-
     def _terminate(signum: int, frame: Any) -> None:
         raise TaskTerminated(f"received signal {signum}")
 
@@ -209,8 +206,6 @@ def _install_child_signals() -> None:
 
 
 def _kill_descendants() -> None:
-    from dagflow.execution.process_tree import kill_own_descendants  # noqa: PLC0415
-
     try:
         kill_own_descendants()
     except Exception:  # noqa: BLE001 - best effort; the supervisor kills the group too
