@@ -1,7 +1,7 @@
 """``scheduled -> queued`` across every running run, under all the concurrency limits at once.
 
 One query reads the candidates (scheduled task instances of running runs of unpaused
-DAGs, highest ``priority_weight`` first, then oldest logical date), three grouped
+DAGs, and of backfill runs even when the DAG is paused; highest ``priority_weight`` first, then oldest logical date), three grouped
 queries read what already occupies slots (queued + running per pool, per DAG, per
 task), then a pure pass picks what fits:
 
@@ -31,6 +31,7 @@ from dagflow.models import DagModel, DagRun, Pool, TaskInstance
 from dagflow.models.transitions import set_ti_state
 from dagflow.scheduler.dag_store import CachedDag, SerializedDagStore
 from dagflow.scheduler.locking import skip_locked
+from dagflow.scheduler.run_lifecycle import unpaused_or_backfill
 from dagflow.state import OCCUPYING_SLOT, DagRunState, TaskInstanceState
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ def _candidates(session: Session, *, limit: int) -> list[Candidate]:
         .join(DagRun, sa.and_(DagRun.dag_id == TaskInstance.dag_id, DagRun.run_id == TaskInstance.run_id))
         .join(DagModel, DagModel.dag_id == TaskInstance.dag_id)
         .where(TaskInstance.state == TI.SCHEDULED, DagRun.state == DagRunState.RUNNING,
-               DagModel.is_paused.is_(False))
+               unpaused_or_backfill())
         .order_by(TaskInstance.priority_weight.desc(), DagRun.logical_date, TaskInstance.id)
         .limit(limit)
     )

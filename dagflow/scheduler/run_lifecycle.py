@@ -2,7 +2,8 @@
 
 - ``start_queued_runs``: ``queued -> running`` oldest logical date first, under the DAG's
   ``max_active_runs`` (a backfill's runs count against the backfill's own limit);
-  runs of paused DAGs (or paused backfills) wait.
+  runs of paused DAGs wait, except backfill runs (as in Airflow 3); runs of paused
+  (cancelled) backfills wait.
 - ``fail_timed_out_runs``: a running run past ``dagrun_timeout`` becomes ``failed``; its
   queued/running task instances ``failed`` (their workers see it at the next heartbeat
   and kill the tree), the ones not started yet ``skipped``.
@@ -36,13 +37,18 @@ TIMEOUT_SKIP = (TI.NONE, TI.SCHEDULED, TI.UP_FOR_RETRY, TI.UP_FOR_RESCHEDULE)
 PAST_OK = frozenset({TI.SUCCESS, TI.SKIPPED})
 
 
+def unpaused_or_backfill() -> sa.ColumnElement[bool]:
+    """Filter for runs the scheduler works on: the DAG is unpaused, or the run belongs to a backfill."""
+    return sa.or_(DagModel.is_paused.is_(False), DagRun.backfill_id.is_not(None))
+
+
 def start_queued_runs(session: Session, *, now: datetime, default_limit: int) -> list[DagRun]:
     """Move queued runs to running while their DAG (or backfill) has room; the runs started."""
     query = (
         sa.select(DagRun, DagModel.max_active_runs, Backfill.max_active_runs)
         .join(DagModel, DagModel.dag_id == DagRun.dag_id)
         .outerjoin(Backfill, Backfill.id == DagRun.backfill_id)
-        .where(DagRun.state == DagRunState.QUEUED, DagModel.is_paused.is_(False),
+        .where(DagRun.state == DagRunState.QUEUED, unpaused_or_backfill(),
                sa.or_(Backfill.id.is_(None), Backfill.is_paused.is_(False)))
         .order_by(DagRun.logical_date, DagRun.id)
     )

@@ -19,7 +19,9 @@ from sqlalchemy.orm import Session
 from dagflow.models import DagModel, DagRun
 from dagflow.scheduler.dag_store import SerializedDagStore
 from dagflow.scheduler.locking import skip_locked
-from dagflow.scheduler.run_lifecycle import fail_timed_out_run, is_timed_out, past_not_met
+from dagflow.scheduler.run_lifecycle import (
+    fail_timed_out_run, is_timed_out, past_not_met, unpaused_or_backfill,
+)
 from dagflow.scheduler.run_scheduling import schedule_run
 from dagflow.serialization import SerializedDag
 from dagflow.state import DagRunState
@@ -67,11 +69,11 @@ class FinishedRun:
 
 
 def running_runs(session: Session, only: Collection[RunKey] | None) -> list[DagRun]:
-    """Running runs of unpaused DAGs; with ``only``, just those keys (oldest first)."""
+    """Running runs of unpaused DAGs and backfill runs; with ``only``, just those keys (oldest first)."""
     query = (
         sa.select(DagRun)
         .join(DagModel, DagModel.dag_id == DagRun.dag_id)
-        .where(DagRun.state == DagRunState.RUNNING, DagModel.is_paused.is_(False))
+        .where(DagRun.state == DagRunState.RUNNING, unpaused_or_backfill())
         .order_by(DagRun.logical_date, DagRun.id)
     )
     query = skip_locked(session, query, DagRun)  # several schedulers: each run planned by one

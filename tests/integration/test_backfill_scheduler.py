@@ -177,3 +177,30 @@ def test_run_backwards_and_cancel(settings: Settings, dag_db: Database) -> None:
     progress = backfill_progress(dag_db, plan.backfill_id)
     assert progress["status"] == "completed" and progress["running"] == progress["queued"] == 0
     assert progress["done"] == 2 and progress["cancelled"] == 30 - len(FAILED_DAYS) - len(SUCCESS_DAYS) - 2
+
+
+def test_backfill_of_a_paused_dag_runs_to_success(settings: Settings, db: Database, tmp_path: Path) -> None:
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    (folder / "bf_thirty.py").write_text(textwrap.dedent(DAG_FILE))
+    sync_folders(db, [folder], paused_at_creation=True)
+    plan = create_backfill(settings, db, "bf_thirty", day(1), day(3))
+    assert plan.backfill_id is not None
+    now = datetime(2024, 3, 1, tzinfo=UTC)
+    scheduler = Scheduler(settings, db, InlineExecutor(settings, db=db, fork=False), clock=lambda: now)
+    try:
+        for _ in range(50):
+            scheduler.tick(now)
+            if backfill_progress(db, plan.backfill_id)["status"] == "completed":
+                break
+            now += timedelta(seconds=5)
+    finally:
+        scheduler.shutdown()
+    progress = backfill_progress(db, plan.backfill_id)
+    assert (progress["status"], progress["success"], progress["total"]) == ("completed", 3, 3)
+    after = runs_by_day(db)
+    assert sorted(after) == [1, 2, 3]  # no scheduled runs: the DAG stayed paused
+    assert all(r.state is DagRunState.SUCCESS and r.run_type == DagRunType.BACKFILL.value for r in after.values())
+    with db.transaction() as session:
+        states = set(session.scalars(sa.select(TaskInstance.state).where(TaskInstance.dag_id == "bf_thirty")))
+    assert states == {TaskInstanceState.SUCCESS}
