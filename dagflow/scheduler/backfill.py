@@ -31,8 +31,9 @@ from sqlalchemy.orm import Session
 from dagflow.exceptions import DagflowError
 from dagflow.models import Backfill, DagRun, TaskInstance
 from dagflow.models.backfill import REPROCESS_COMPLETED, REPROCESS_FAILED, REPROCESS_NONE
-from dagflow.models.transitions import set_dagrun_state, set_ti_state
+from dagflow.models.transitions import set_dagrun_state
 from dagflow.scheduler.dag_store import SerializedDagStore
+from dagflow.scheduler.clearing import clear_task_instance
 from dagflow.scheduler.dagruns import create_dagrun, generate_run_id
 from dagflow.scheduler.locking import skip_locked
 from dagflow.scheduler.run_creation import timetable_of
@@ -198,20 +199,6 @@ def rerun(session: Session, dag: SerializedDag, existing: ExistingRun, *, backfi
         return None
     session.refresh(run)
     return run
-
-
-def clear_task_instance(session: Session, dag: SerializedDag, ti: TaskInstance) -> bool:
-    """One task instance to ``none`` with its retries renewed (``restarting`` if running)."""
-    if ti.state is TI.NONE:
-        return False
-    retries = dag.tasks[ti.task_id].retries if ti.task_id in dag.tasks else max(ti.max_tries - ti.try_number, 0)
-    max_tries = ti.try_number + retries
-    if ti.state is TI.RUNNING:
-        return set_ti_state(session, [ti.id], to=TI.RESTARTING, expected=[TI.RUNNING],
-                            values={"max_tries": max_tries}) == 1
-    values = {"max_tries": max_tries, "next_try_at": None, "first_poke_at": None, "requeue_count": 0,
-              "external_executor_id": None, "queued_by_job_id": None}
-    return set_ti_state(session, [ti.id], to=TI.NONE, expected=[ti.state], values=values) == 1
 
 
 def count_by_state(steps: Sequence[BackfillStep]) -> dict[str, int]:

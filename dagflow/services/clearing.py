@@ -21,6 +21,7 @@ from dagflow.config import Settings
 from dagflow.db import Database
 from dagflow.exceptions import DagflowError, DagRunNotFound, TaskNotFound
 from dagflow.models import DagRun, TaskInstance, set_dagrun_state, set_ti_state, utcnow
+from dagflow.scheduler.clearing import clear_task_instance
 from dagflow.scheduler.dagruns import find_dagrun
 from dagflow.serialization import SerializedDag
 from dagflow.services.dag_runs import ensure_dag_known, serialized_dag
@@ -108,24 +109,10 @@ def clear_task_instances(settings: Settings, db: Database, request: ClearRequest
         sdag = serialized_dag(session, request.dag_id)
         tis = _matching_tis(session, request, select_task_ids(sdag, request))
         rows = [_ti_row(ti) for ti in tis]
-        cleared = [ti for ti in tis if _clear_one(session, sdag, ti)]
+        cleared = [ti for ti in tis if clear_task_instance(session, sdag, ti)]
         requeue_runs(session, request.dag_id, {ti.run_id for ti in cleared})
         cleared_ids = {ti.id for ti in cleared}
         return [row for row, ti in zip(rows, tis) if ti.id in cleared_ids]
-
-
-def _clear_one(session: Session, sdag: SerializedDag, ti: TaskInstance) -> bool:
-    """One task instance to ``none`` (``restarting`` if running) with its retries renewed."""
-    if ti.task_id in sdag.tasks:
-        max_tries = ti.try_number + sdag.tasks[ti.task_id].retries
-    else:  # the task left the DAG: keep what the row allows (Airflow does the same)
-        max_tries = max(ti.max_tries, ti.try_number)
-    if ti.state is TI.RUNNING:
-        return set_ti_state(session, [ti.id], to=TI.RESTARTING, expected=[TI.RUNNING],
-                            values={"max_tries": max_tries}) == 1
-    values = {"max_tries": max_tries, "next_try_at": None, "first_poke_at": None, "requeue_count": 0,
-              "external_executor_id": None, "queued_by_job_id": None}
-    return set_ti_state(session, [ti.id], to=TI.NONE, expected=[ti.state], values=values) == 1
 
 
 def requeue_runs(session: Session, dag_id: str, run_ids: Iterable[str]) -> int:
