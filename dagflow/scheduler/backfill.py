@@ -38,11 +38,10 @@ from dagflow.scheduler.dagruns import create_dagrun, generate_run_id
 from dagflow.scheduler.locking import skip_locked
 from dagflow.scheduler.run_creation import timetable_of
 from dagflow.serialization import SerializedDag
-from dagflow.state import DAGRUN_ACTIVE, DagRunState, DagRunType, TaskInstanceState
+from dagflow.state import DAGRUN_ACTIVE, DagRunState, DagRunType
 from dagflow.timetables import DataInterval
 from dagflow.timetables.base import to_utc
 
-TI = TaskInstanceState
 CREATE, RERUN, SKIP, OWN = "create", "rerun", "skip", "own"
 REPROCESS_BEHAVIORS = (REPROCESS_NONE, REPROCESS_FAILED, REPROCESS_COMPLETED)
 #: Existing run states that each ``reprocess_behavior`` runs again.
