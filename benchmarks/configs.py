@@ -1,0 +1,164 @@
+"""The configurations a workload runs on, and whether each can run on this machine.
+
+- ``sqlite-local``: SQLite metadata DB (WAL) in the temporary ``DAGFLOW_HOME``,
+  LocalExecutor (warm worker processes forked by the scheduler);
+- ``postgres-celery``: a fresh PostgreSQL database per run (dropped afterwards),
+  CeleryExecutor with a Redis broker (DB ``BROKER_DB``), and ``dagflow celery worker``
+  processes started by the runner.
+
+Everything else is dagflow's defaults (``core.parallelism`` 32, ``max_active_tasks``
+16 per DAG, ``scheduler.poll_interval`` 1 s, ...), except that DAGs are created
+unpaused and the example DAGs are not loaded. ``DAGFLOW_BENCH_PG_URL`` and
+``DAGFLOW_BENCH_REDIS_URL`` point at other servers.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PG_SERVER = os.environ.get("DAGFLOW_BENCH_PG_URL", "postgresql://root@127.0.0.1:5432/postgres")
+REDIS_SERVER = os.environ.get("DAGFLOW_BENCH_REDIS_URL", "redis://127.0.0.1:6379")
+#: Redis DB the Celery broker uses (the benchmark's own: 12-14 are reserved for it).
+BROKER_DB = 12
+CONFIG_NAMES = ("sqlite-local", "postgres-celery")
+
+
+@dataclass
+class Environment:
+    """One prepared run: a ``DAGFLOW_HOME``, a DAG folder and the env for ``dagflow``."""
+
+    config: str
+    root: Path
+    env: dict[str, str]
+    db_url: str
+    celery_workers: int = 0
+    _pg_database: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def dags(self) -> Path:
+        """The DAG folder."""
+        return self.root / "dags"
+
+    def cleanup(self) -> None:
+        """Drop the run's PostgreSQL database and empty the broker DB."""
+        if self._pg_database is not None:
+            _drop_pg_database(self._pg_database)
+            self._pg_database = None
+        if self.config == "postgres-celery":
+            _flush_redis()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def base_env(root: Path) -> dict[str, str]:
+    """The settings every configuration shares."""
+    home, dags = root / "home", root / "dags"
+    home.mkdir(parents=True, exist_ok=True)
+    dags.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DAGFLOW__")}
+    env.update({
+        "DAGFLOW_HOME": str(home),
+        "DAGFLOW__CORE__DAGS_FOLDER": str(dags),
+        "DAGFLOW__CORE__LOAD_EXAMPLES": "false",
+        "DAGFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "false",
+        "DAGFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+        "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+def prepare(config: str, root: Path, *, sqlite_template: Path | None, celery_workers: int) -> Environment:
+    """A fresh environment for one run of ``config`` under ``root`` (DB migrated)."""
+    env = base_env(root)
+    if config == "sqlite-local":
+        url = f"sqlite:///{root / 'home' / 'dagflow.db'}"
+        env.update({"DAGFLOW__CORE__EXECUTOR": "LocalExecutor", "DAGFLOW__DATABASE__SQL_ALCHEMY_CONN": url})
+        if sqlite_template is not None:
+            shutil.copyfile(sqlite_template, root / "home" / "dagflow.db")
+        else:
+            migrate(env)
+        return Environment(config, root, env, url)
+    name = f"dagflow_bench_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    _create_pg_database(name)
+    url = _pg_url(name)
+    env.update({
+        "DAGFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "DAGFLOW__DATABASE__SQL_ALCHEMY_CONN": url,
+        "DAGFLOW__CELERY__BROKER_URL": f"{REDIS_SERVER}/{BROKER_DB}",
+    })
+    environment = Environment(config, root, env, url, celery_workers=celery_workers, _pg_database=name)
+    _flush_redis()
+    migrate(env)
+    return environment
+
+
+def migrate(env: dict[str, str]) -> None:
+    """``dagflow db migrate`` for this environment (the real command)."""
+    proc = subprocess.run([sys.executable, "-m", "dagflow", "db", "migrate"], env=env,
+                          capture_output=True, text=True, timeout=180)
+    if proc.returncode != 0:
+        raise RuntimeError(f"dagflow db migrate failed: {proc.stderr.strip()[-500:]}")
+
+
+def unavailable_reason(config: str) -> str | None:
+    """None if ``config`` can run here, else a one-line reason."""
+    if config == "sqlite-local":
+        return None
+    if config != "postgres-celery":
+        return f"unknown configuration {config!r}"
+    probe = subprocess.run([sys.executable, "-m", "dagflow", "celery", "worker", "--help"],
+                           capture_output=True, text=True, timeout=60)
+    if probe.returncode != 0:
+        return "`dagflow celery worker` does not exist in this checkout yet (CeleryExecutor not merged)"
+    try:
+        _pg_admin_ping()
+    except Exception as exc:  # noqa: BLE001 - any failure means: not available, say why
+        return f"PostgreSQL unreachable at {PG_SERVER}: {str(exc).splitlines()[0]}"
+    try:
+        import redis
+
+        redis.Redis.from_url(f"{REDIS_SERVER}/{BROKER_DB}", socket_connect_timeout=3).ping()
+    except Exception as exc:  # noqa: BLE001
+        return f"Redis unreachable at {REDIS_SERVER}: {str(exc).splitlines()[0]}"
+    return None
+
+
+def _pg_url(database: str) -> str:
+    import sqlalchemy as sa
+
+    url = sa.make_url(PG_SERVER).set(drivername="postgresql+psycopg", database=database)
+    return url.render_as_string(hide_password=False)
+
+
+def _admin_connect():  # type: ignore[no-untyped-def]
+    import psycopg
+
+    url = PG_SERVER.replace("postgresql+psycopg://", "postgresql://")
+    return psycopg.connect(url, autocommit=True, connect_timeout=3)
+
+
+def _pg_admin_ping() -> None:
+    with _admin_connect() as conn:
+        conn.execute("SELECT 1")
+
+
+def _create_pg_database(name: str) -> None:
+    with _admin_connect() as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def _drop_pg_database(name: str) -> None:
+    with _admin_connect() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _flush_redis() -> None:
+    import redis
+
+    redis.Redis.from_url(f"{REDIS_SERVER}/{BROKER_DB}", socket_connect_timeout=3).flushdb()

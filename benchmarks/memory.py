@@ -1,0 +1,139 @@
+"""Peak memory of the scheduler and of the workers, sampled from ``/proc`` with psutil.
+
+A ``MemorySampler`` thread wakes every ``interval`` seconds and walks the process trees
+it was given:
+
+- **scheduler**: the RSS of the ``dagflow scheduler`` (or ``dagflow dag-processor``)
+  process itself;
+- **workers**: every other process in those trees except the DAG parse server and its
+  children (LocalExecutor workers and their forked task processes, or the whole
+  ``dagflow celery worker`` trees). Their RSS is summed; because forked workers share
+  most of their pages with the scheduler and with each other, the sum of their PSS
+  (proportional set size, from ``/proc/PID/smaps_rollup``: each shared page divided
+  by the number of processes mapping it) is recorded too; it is the honest total.
+- **parser**: the parse server and its children (RSS sum), for the parse workload.
+
+Peaks are maxima over the samples, in MB (10^6 bytes). Processes that live shorter
+than one interval (a no-op task process lives a few ms) can be missed; their memory is
+almost entirely shared with the worker that forked them.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import psutil
+
+PARSE_SERVER_MARK = "dagflow.dag_processing.parse_server"
+MB = 1_000_000
+
+
+@dataclass
+class MemoryPeaks:
+    """Peak values in MB."""
+
+    scheduler_rss_mb: float = 0.0
+    workers_rss_mb: float = 0.0
+    workers_pss_mb: float = 0.0
+    parser_rss_mb: float = 0.0
+    samples: int = 0
+
+
+@dataclass
+class MemorySampler:
+    """Samples the trees of ``scheduler_pid`` and ``worker_pids`` until ``stop()``."""
+
+    scheduler_pid: int | None = None
+    worker_pids: list[int] = field(default_factory=list)
+    interval: float = 0.2
+    peaks: MemoryPeaks = field(default_factory=MemoryPeaks)
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="bench-memory", daemon=True)
+        self._procs: dict[int, psutil.Process] = {}
+
+    def start(self) -> MemorySampler:
+        """Start sampling in a background thread."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> MemoryPeaks:
+        """Stop, take a last sample, return the peaks."""
+        self._stop.set()
+        self._thread.join()
+        return self.peaks
+
+    def _loop(self) -> None:
+        while True:
+            self.sample()
+            if self._stop.wait(self.interval):
+                return
+
+    def sample(self) -> None:
+        """One sample of every tree."""
+        worker_rss = worker_pss = parser_rss = 0.0
+        roots = ([self.scheduler_pid] if self.scheduler_pid else []) + list(self.worker_pids)
+        for root in roots:
+            proc = self._proc(root)
+            if proc is None:
+                continue
+            try:
+                descendants = proc.children(recursive=True)
+                if root == self.scheduler_pid:
+                    self.peaks.scheduler_rss_mb = max(self.peaks.scheduler_rss_mb, proc.memory_info().rss / MB)
+                else:
+                    descendants = [proc, *descendants]
+            except psutil.Error:
+                continue
+            parser_pids = _parser_pids(descendants)
+            for child in descendants:
+                rss, pss = _memory(child)
+                if child.pid in parser_pids:
+                    parser_rss += rss
+                else:
+                    worker_rss += rss
+                    worker_pss += pss
+        peaks = self.peaks
+        peaks.workers_rss_mb = max(peaks.workers_rss_mb, worker_rss / MB)
+        peaks.workers_pss_mb = max(peaks.workers_pss_mb, worker_pss / MB)
+        peaks.parser_rss_mb = max(peaks.parser_rss_mb, parser_rss / MB)
+        peaks.samples += 1
+
+    def _proc(self, pid: int) -> psutil.Process | None:
+        if pid not in self._procs:
+            try:
+                self._procs[pid] = psutil.Process(pid)
+            except psutil.Error:
+                return None
+        return self._procs[pid]
+
+
+def _parser_pids(procs: list[psutil.Process]) -> set[int]:
+    """The parse server(s) among ``procs`` and their descendants."""
+    found: set[int] = set()
+    for proc in procs:
+        try:
+            if any(PARSE_SERVER_MARK in part for part in proc.cmdline()):
+                found.add(proc.pid)
+                found.update(child.pid for child in proc.children(recursive=True))
+        except psutil.Error:
+            continue
+    return found
+
+
+def _memory(proc: psutil.Process) -> tuple[float, float]:
+    """(RSS, PSS) in bytes; PSS from ``smaps_rollup`` (0 when unreadable)."""
+    try:
+        rss = float(proc.memory_info().rss)
+    except psutil.Error:
+        return 0.0, 0.0
+    try:
+        with open(f"/proc/{proc.pid}/smaps_rollup", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return rss, float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return rss, 0.0
