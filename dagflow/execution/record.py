@@ -4,6 +4,8 @@ State (through ``set_ti_state``: running -> outcome), end date, duration, reason
 next try time, the returned XComs, the ``task_map`` row and a ``task_instance_history``
 row are written together, or not at all: if the row is no longer ``running`` with this
 token (a person marked it, a clear, the reaper), nothing is written and False returned.
+On PostgreSQL the same transaction publishes a ``ti_done`` event (``events.py``), so
+schedulers and the CeleryExecutor hear of the outcome the moment it commits.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from dagflow.execution import xcom as xcom_rows
+from dagflow.execution.events import TI_DONE, publish
 from dagflow.execution.outcome import TryResult
 from dagflow.models.base import utcnow
 from dagflow.models.taskinstance import TaskInstance, TaskInstanceHistory
@@ -73,6 +76,8 @@ def _record(session: Session, claimed: ClaimedTry, result: TryResult, outputs: T
     ti = session.get(TaskInstance, claimed.ti_id, populate_existing=True)
     assert ti is not None
     record_try(session, ti, state=result.state, reason=result.reason)
+    publish(session, TI_DONE, ti_id=claimed.ti_id, try_number=claimed.try_number, state=result.state,
+            dag_id=claimed.dag_id, run_id=claimed.run_id)  # delivered when this transaction commits
 
 
 def _poke_values(claimed: ClaimedTry, result: TryResult) -> dict[str, Any]:
@@ -122,4 +127,6 @@ def record_stopped(db: Database, claimed: ClaimedTry, reason: str) -> bool:
             duration=(now - claimed.start_date).total_seconds(), hostname=claimed.hostname,
             pid=ti.pid, reason=why,
         ))
+        publish(session, TI_DONE, ti_id=ti.id, try_number=claimed.try_number, state=ti.state,
+                dag_id=ti.dag_id, run_id=ti.run_id)
     return True

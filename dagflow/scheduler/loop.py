@@ -28,7 +28,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pendulum
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from dagflow.config import Settings
@@ -79,6 +79,9 @@ class Scheduler:
         self._full_pass_at: datetime | None = None
         self._run_ended = False
         self._stop = threading.Event()
+        self._notify_lock = threading.Lock()
+        self._notified: set[RunKey] = set()
+        self._manage_requested = False
         self.wakeup: threading.Event = getattr(executor, "wakeup", None) or threading.Event()
         self.ticks = 0
 
@@ -90,9 +93,10 @@ class Scheduler:
         if self.parsing is not None:
             self.parsing.scan_if_due(now)
         report.events = self._process_events(self.executor.poll())
+        manage = self._take_notifications()
         full = self._full_pass_at is None or now >= self._full_pass_at
         with self.db.transaction() as session:
-            if full or self._run_ended:
+            if full or self._run_ended or manage:
                 self._manage_runs(session, now, report)
             finished = schedule_running_runs(session, self.store, report, now=now, only=self._examine_only(full))
             workloads = self._queue(session, now, report)
@@ -115,6 +119,25 @@ class Scheduler:
         started = start_queued_runs(session, now=now, default_limit=self.settings.core.max_active_runs_per_dag)
         report.runs_started = len(started)
         self._dirty.update((run.dag_id, run.run_id) for run in started)
+
+    def notify_run(self, dag_id: str, run_id: str, *, manage_runs: bool = False) -> None:
+        """Another process changed this run: plan it in the next tick, now (thread-safe).
+
+        ``manage_runs``: also do the run housekeeping (a run was queued: start it).
+        Called by the event listener thread (``process.py``).
+        """
+        with self._notify_lock:
+            self._notified.add((dag_id, run_id))
+            self._manage_requested = self._manage_requested or manage_runs
+        self.wakeup.set()
+
+    def _take_notifications(self) -> bool:
+        """Move notified runs into the dirty set; True if housekeeping was asked for."""
+        with self._notify_lock:
+            notified, self._notified = self._notified, set()
+            manage, self._manage_requested = self._manage_requested, False
+        self._dirty.update(notified)
+        return manage
 
     def _examine_only(self, full: bool) -> set[RunKey] | None:
         """None (every running run) on a full pass, else the runs marked since the last tick."""
@@ -170,7 +193,7 @@ class Scheduler:
             self.wakeup.clear()
             try:
                 report = self.tick(self.clock())
-            except (OperationalError, DatabaseError) as exc:  # the DB is briefly away or locked
+            except (OperationalError, DatabaseError, IntegrityError) as exc:  # DB away or locked; a lost race
                 log.error("scheduler tick failed, retrying after the poll interval: %s", exc)
                 self.wakeup.wait(self.settings.scheduler.poll_interval)
                 continue

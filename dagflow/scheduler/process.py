@@ -3,6 +3,10 @@
 Used by ``dagflow scheduler`` and ``dagflow standalone``. SIGINT and SIGTERM stop the
 loop after the current tick; then parsing stops, the executor shuts down (running tries
 finish or are terminated, no process is left) and the job row is ended.
+
+On PostgreSQL an ``EventListener`` (``dagflow.execution.events``) wakes the loop the
+moment a worker records a try's outcome or a run is triggered or cleared anywhere;
+the poll interval stays the fallback.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 
 from dagflow.config import Settings
 from dagflow.db import Database
+from dagflow.execution.events import RUN_QUEUED, EventListener
 from dagflow.executors.base import BaseExecutor
 from dagflow.executors.loader import executor_from_settings
 from dagflow.scheduler.dag_callbacks import CallbackRunner
@@ -38,9 +43,11 @@ def run_scheduler(
     parsing = None if settings.scheduler.standalone_dag_processor else dag_parsing(settings, db, folders)
     scheduler = Scheduler(settings, db, executor, parsing=parsing, callbacks=CallbackRunner(settings),
                           job_id=job.id)
+    listener = scheduler_listener(settings, scheduler)
     failed = True
     try:
         executor.start()
+        listener.start()  # PostgreSQL only: events from workers, triggers and other schedulers
         with _stop_on_signals(scheduler):
             if on_started is not None:
                 on_started(scheduler)
@@ -49,8 +56,19 @@ def run_scheduler(
         return ticks
     finally:
         log.info("scheduler stopping: shutting the executor down")
+        listener.stop()
         scheduler.shutdown()
         job.end(utc_clock(), failed=failed)
+
+
+def scheduler_listener(settings: Settings, scheduler: Scheduler) -> EventListener:
+    """An ``EventListener`` that wakes ``scheduler`` for the run an event names (no-op off PostgreSQL)."""
+    def on_event(kind: str, fields: dict[str, Any]) -> None:
+        dag_id, run_id = fields.get("dag_id"), fields.get("run_id")
+        if isinstance(dag_id, str) and isinstance(run_id, str):
+            scheduler.notify_run(dag_id, run_id, manage_runs=kind == RUN_QUEUED)
+
+    return EventListener(settings, on_event, name="scheduler-events")
 
 
 @contextmanager

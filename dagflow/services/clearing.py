@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from dagflow.config import Settings
 from dagflow.db import Database
 from dagflow.exceptions import DagflowError, DagRunNotFound, TaskNotFound
+from dagflow.execution.events import RUN_CHANGED, RUN_QUEUED, publish
 from dagflow.models import DagRun, TaskInstance, set_dagrun_state, set_ti_state, utcnow
 from dagflow.scheduler.clearing import clear_task_instance
 from dagflow.scheduler.dagruns import find_dagrun
@@ -111,6 +112,8 @@ def clear_task_instances(settings: Settings, db: Database, request: ClearRequest
         rows = [_ti_row(ti) for ti in tis]
         cleared = [ti for ti in tis if clear_task_instance(session, sdag, ti)]
         requeue_runs(session, request.dag_id, {ti.run_id for ti in cleared})
+        for run_id in sorted({ti.run_id for ti in cleared}):  # wake the schedulers at commit
+            publish(session, RUN_QUEUED, dag_id=request.dag_id, run_id=run_id)
         cleared_ids = {ti.id for ti in cleared}
         return [row for row, ti in zip(rows, tis) if ti.id in cleared_ids]
 
@@ -144,7 +147,10 @@ def mark_task_instance(
         task_ids = {task_id} | (set(sdag.descendants(task_id)) if downstream else set())
         tis = _run_tis(session, dag_id, run_id, task_ids, map_indexes if not downstream else None)
         rows = [{**_ti_row(ti), "state": state.value, "previous_state": ti.state.value} for ti in tis]
-        return [row for row, ti in zip(rows, tis) if ti.state is not state and _mark_one(session, ti, state)]
+        marked = [row for row, ti in zip(rows, tis) if ti.state is not state and _mark_one(session, ti, state)]
+        if marked:
+            publish(session, RUN_CHANGED, dag_id=dag_id, run_id=run_id)
+        return marked
 
 
 def _run_tis(session: Session, dag_id: str, run_id: str, task_ids: set[str],

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from dagflow.config import Settings
 from dagflow.db import Database
 from dagflow.exceptions import DagNotFound, DagRunAlreadyExists, DagRunNotFound
+from dagflow.execution.events import RUN_QUEUED, publish
 from dagflow.models import DagModel, DagRun, ImportError_, SerializedDagModel
 from dagflow.models.backfill import Backfill
 from dagflow.models.sla_miss import SlaMiss
@@ -65,6 +66,7 @@ def trigger_dag(
             session, dag=sdag, run_id=run_id, run_type=DagRunType.MANUAL, logical_date=when,
             data_interval=manual_data_interval(sdag, when), conf=conf, external_trigger=True, now=now,
         )
+        publish(session, RUN_QUEUED, dag_id=dag_id, run_id=run.run_id)  # schedulers hear it at commit
         return {"dag_id": dag_id, "run_id": run.run_id, "logical_date": iso(when), "state": run.state.value}
 
 
