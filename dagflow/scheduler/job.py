@@ -1,7 +1,8 @@
 """The scheduler's ``job`` row: registered at start, heartbeated, ended on exit.
 
 On SQLite only one scheduler may run (one writer; no ``SKIP LOCKED``): a second one
-refuses to start while another scheduler's heartbeat is fresh.
+refuses to start while another scheduler's heartbeat is fresh, unless that scheduler
+ran on this host and its process is gone.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import socket
 import time
 from datetime import datetime, timedelta
 
+import psutil  # type: ignore[import-untyped]
 import sqlalchemy as sa
 
 from dagflow.db import Database
@@ -74,9 +76,26 @@ class SchedulerJob:
 
 
 def live_scheduler(session: sa.orm.Session, *, now: datetime, fresh: timedelta) -> Job | None:
-    """A running scheduler job whose heartbeat is newer than ``fresh``, if any."""
-    return session.scalars(
+    """A running scheduler job whose heartbeat is newer than ``fresh``, if any.
+
+    A job of this host whose process is gone (a scheduler killed with ``kill -9``) is
+    not alive, however fresh its last heartbeat.
+    """
+    jobs = session.scalars(
         sa.select(Job).where(Job.job_type == SCHEDULER_JOB, Job.state == JOB_RUNNING,
                              Job.latest_heartbeat > now - fresh)
-        .order_by(Job.latest_heartbeat.desc()).limit(1)
-    ).first()
+        .order_by(Job.latest_heartbeat.desc())
+    )
+    return next((job for job in jobs if not _gone_from_this_host(job)), None)
+
+
+def _gone_from_this_host(job: Job) -> bool:
+    """True if ``job`` ran on this machine and no such process runs any more (or only its zombie)."""
+    if job.pid is None or job.hostname != socket.getfqdn():
+        return False
+    try:
+        return psutil.Process(job.pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.Error:
+        return False
