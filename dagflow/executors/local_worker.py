@@ -4,13 +4,16 @@ Messages on the result queue: ``("start", pid, (ti_id, try_number))`` before a t
 ``("done", pid, TaskEvent)`` after it. A worker ignores SIGINT (Ctrl-C goes to the
 scheduler, which shuts the pool down); on SIGTERM it terminates its running try's
 process group, whose supervisor records the outcome, and exits after it. A workload
-received while stopping is handed back (``queued -> scheduled``) instead of run.
+received while stopping is handed back (``queued -> scheduled``) instead of run. A worker
+whose scheduler died (``kill -9``) finishes its running try and exits.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import psutil  # type: ignore[import-untyped]
@@ -42,23 +45,51 @@ def worker_main(settings: Settings, tasks: Any, results: Any, stopping: Any) -> 
     db = Database(settings)
     cache = DagCache()
     pid = os.getpid()
+    busy = threading.Lock()
+    exit_when_orphaned(os.getppid(), stopping, busy)
     try:
         while not stopping.is_set():
             item = tasks.get()
-            if item is None:
-                break
-            workload = TaskWorkload.from_dict(item)
-            if stopping.is_set():
-                hand_back(db, workload)
-                break
-            results.put(("start", pid, (workload.ti_id, workload.try_number)))
-            try:
-                event = TaskEvent.from_outcome(run_workload(workload, settings, db=db, dag_cache=cache))
-            except Exception as exc:  # noqa: BLE001 - report, keep the worker alive
-                event = TaskEvent(workload.ti_id, workload.try_number, None, f"worker error: {exc!r}")
-            results.put(("done", pid, event))
+            with busy:
+                if item is None:
+                    break
+                workload = TaskWorkload.from_dict(item)
+                if stopping.is_set():
+                    hand_back(db, workload)
+                    break
+                results.put(("start", pid, (workload.ti_id, workload.try_number)))
+                try:
+                    event = TaskEvent.from_outcome(run_workload(workload, settings, db=db, dag_cache=cache))
+                except Exception as exc:  # noqa: BLE001 - report, keep the worker alive
+                    event = TaskEvent(workload.ti_id, workload.try_number, None, f"worker error: {exc!r}")
+                results.put(("done", pid, event))
     finally:
         db.dispose()
+
+
+#: How often a worker checks that the scheduler that forked it is still alive.
+PARENT_CHECK_INTERVAL_S = 1.0
+
+
+def exit_when_orphaned(parent: int, stopping: Any, busy: threading.Lock,
+                       interval_s: float = PARENT_CHECK_INTERVAL_S) -> threading.Thread:
+    """Watch thread: once the scheduler is gone (``kill -9``), take no more work and exit.
+
+    A try that is running (``busy`` held) finishes and is recorded, then the loop ends;
+    an idle worker exits at once. Without this, workers of a killed scheduler would wait
+    on the work queue forever. A workload taken in the instant the watcher exits stays
+    ``queued`` and is re-sent by the stuck-queued check.
+    """
+    def _watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval_s)
+        stopping.set()
+        if busy.acquire(blocking=False):
+            os._exit(0)
+
+    thread = threading.Thread(target=_watch, name="dagflow-local-worker-orphan-watch", daemon=True)
+    thread.start()
+    return thread
 
 
 def _on_sigterm(stopping: Any) -> Any:

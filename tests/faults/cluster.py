@@ -30,7 +30,7 @@ import sqlalchemy as sa
 
 from dagflow.config import load_settings
 from dagflow.db import Database
-from dagflow.models import DagRun, SerializedDagModel, TaskInstance, TaskInstanceHistory
+from dagflow.models import DagRun, Job, SerializedDagModel, TaskInstance, TaskInstanceHistory
 
 #: Prepended to every fault DAG file: imports and the ``record`` function.
 DAG_HEADER = '''
@@ -242,6 +242,12 @@ class Cluster:
         wait_for(finished, f"runs {run_ids} of {dag_id} finished", seconds,
                  describe=lambda: (states, self.ti_state_counts(dag_id)))
         return states
+
+    def running_scheduler_pids(self) -> list[int]:
+        """Pids of the scheduler jobs that are ``running`` and alive on this host."""
+        with self.db.transaction(readonly=True) as session:
+            pids = session.scalars(sa.select(Job.pid).where(Job.job_type == "scheduler", Job.state == "running"))
+            return [pid for pid in pids if pid is not None and pid_alive(pid)]
 
     def task_instances(self, dag_id: str) -> list[TaskInstance]:
         """Every task instance of ``dag_id`` (detached rows)."""
