@@ -163,6 +163,10 @@ class Cluster:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
 
+    def kill9_pid(self, pid: int) -> None:
+        """``kill -9`` any process of this cluster by pid (a worker, a task process)."""
+        os.kill(pid, signal.SIGKILL)
+
     def stop(self, name: str, timeout: float = 40) -> int:
         """SIGTERM process ``name`` and wait; SIGKILL its session if it does not exit."""
         proc = self.procs[name]

@@ -1,0 +1,76 @@
+"""``kill -9`` of a worker mid-task: the try is reaped or recorded, retried, and the run succeeds.
+
+LocalExecutor (SQLite, a real ``dagflow scheduler``), two victims in one run:
+
+- ``lose_worker``: its *worker* process (the try's supervisor) is killed. Nothing is
+  left to record the try: the task process notices its supervisor is gone and kills
+  itself, the heartbeat goes stale, the reaper calls it a zombie after
+  ``heartbeat_timeout`` ("worker lost ...") and retries it at once as an infra retry,
+  although the task has ``retries=0``; a fresh local worker replaces the dead one.
+- ``lose_task``: the *task process* is killed (as the kernel's OOM killer would). Its
+  supervisor records the crash ("exited with signal 9") and the user's retry runs.
+
+Celery (PostgreSQL + Redis, two ``dagflow celery worker`` processes): the worker
+running the victim is killed with its pool; the other worker runs the retry.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.faults.cluster import Cluster, pid_alive, wait_for
+
+pytestmark = pytest.mark.slow
+
+DAG = '''
+def victim(name, ti):
+    record("start", ti)
+    if ti.try_number == 1:
+        write_pid(name + ".task", os.getpid())
+        write_pid(name + ".worker", os.getppid())
+        time.sleep(120)
+    record("done", ti)
+
+
+def work(n, ti=None):
+    record("start", ti)
+    time.sleep(0.3)
+    record("done", ti)
+
+
+with DAG("worker_killed", schedule=None, max_active_tasks=8):
+    PythonOperator(task_id="lose_worker", python_callable=victim, op_args=["lose_worker"], retries=0)
+    PythonOperator(task_id="lose_task", python_callable=victim, op_args=["lose_task"], retries=1,
+                   retry_delay=timedelta(seconds=0))
+    task(work).expand(n=list(range(6)))
+'''
+
+
+def test_local_worker_or_task_process_killed_mid_task_is_retried_and_the_run_succeeds(tmp_path: Path) -> None:
+    with Cluster(tmp_path, DAG, env={"DAGFLOW__CORE__PARALLELISM": "3"}) as cluster:
+        cluster.start_scheduler()
+        cluster.wait_parsed("worker_killed")
+        cluster.trigger("worker_killed", "r1")
+        task_pid, worker_pid = cluster.wait_pid("lose_task.task"), cluster.wait_pid("lose_worker.worker")
+        orphan = cluster.wait_pid("lose_worker.task")
+
+        cluster.kill9_pid(task_pid)
+        cluster.kill9_pid(worker_pid)
+        killed_at = time.monotonic()
+        wait_for(lambda: not pid_alive(orphan), "the orphaned task process of the killed worker", 10)
+        states = cluster.wait_runs_finished("worker_killed", ["r1"], seconds=90)
+        print(f"run finished {time.monotonic() - killed_at:.1f}s after the kills")
+        tis = {t.task_id: t for t in cluster.check_exactly_once("worker_killed", expected_tis=8)}
+        history = {(h.task_id, h.try_number): h.reason or "" for h in cluster.history("worker_killed")}
+        assert cluster.stop("scheduler") == 0, cluster.log_tail("scheduler")
+
+    assert states == {"r1": "success"}
+    assert tis["lose_worker"].try_number == 2 and tis["lose_worker"].infra_tries == 1
+    assert history[("lose_worker", 1)].startswith("worker lost"), history
+    assert tis["lose_task"].try_number == 2 and tis["lose_task"].infra_tries == 0
+    assert "signal 9" in history[("lose_task", 1)], history
+    starts = [e.task_id for e in cluster.executions("start")]
+    assert starts.count("lose_worker") == 2 and starts.count("lose_task") == 2
