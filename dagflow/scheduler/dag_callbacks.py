@@ -17,7 +17,7 @@ import multiprocessing
 import time
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import Any, Protocol
 
 from dagflow.config import Settings
 from dagflow.db import Database
@@ -35,25 +35,49 @@ class DagCallbackRequest:
     callback: str
     reason: str
 
+    def run(self, settings: Settings) -> None:
+        """In the callback process: see ``run_dag_callback``."""
+        run_dag_callback(settings, self)
+
+
+class CallbackRequest(Protocol):
+    """Work for a callback process: DAG callbacks here, task callbacks (``reaper.py``),
+    SLA miss callbacks (``sla.py``). ``run`` is called in the spawned process."""
+
+    @property
+    def dag_id(self) -> str:
+        """The DAG (for logs)."""
+
+    @property
+    def run_id(self) -> str:
+        """The run, or runs (for logs)."""
+
+    @property
+    def callback(self) -> str:
+        """The callback attribute (for logs)."""
+
+    def run(self, settings: Settings) -> None:
+        """Do the work, in the callback process."""
+
 
 class CallbackRunner:
     """Starts one process per request and reaps them (non-blocking)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._running: list[tuple[BaseProcess, float, DagCallbackRequest]] = []
+        self._running: list[tuple[BaseProcess, float, CallbackRequest]] = []
 
-    def submit(self, request: DagCallbackRequest) -> None:
+    def submit(self, request: CallbackRequest) -> None:
         """Start running ``request`` in its own process."""
         ctx = multiprocessing.get_context("spawn")
-        proc = ctx.Process(target=run_dag_callback, args=(self.settings, request),
+        proc = ctx.Process(target=request.run, args=(self.settings,),
                            name=f"dagflow-callback-{request.dag_id}", daemon=True)
         proc.start()
         self._running.append((proc, time.monotonic(), request))
 
     def reap(self) -> int:
         """Forget finished processes, kill overdue ones; how many are still running."""
-        still: list[tuple[BaseProcess, float, DagCallbackRequest]] = []
+        still: list[tuple[BaseProcess, float, CallbackRequest]] = []
         timeout = self.settings.scheduler.parsing_timeout
         for proc, started, request in self._running:
             if not proc.is_alive():

@@ -72,6 +72,10 @@ class SerializedDagStore:
                 self._cache[dag_id] = loaded[dag_id] = entry
         return loaded
 
+    def cached(self) -> list[CachedDag]:
+        """Every DAG this store holds now, as last loaded (no query)."""
+        return list(self._cache.values())
+
     def forget(self, dag_id: str) -> None:
         """Drop one DAG from the cache."""
         self._cache.pop(dag_id, None)

@@ -9,10 +9,12 @@ A tick, in order:
    when a retry/reschedule/run timeout is due, or after a run ended): compute
    ``next_dagrun*`` for new DAG versions, create due (and backfill) runs, start queued
    runs under ``max_active_runs``, and plan every running run; between full passes
-   only the runs an executor event touched are planned. Then queue scheduled task
-   instances under every limit (``queueing.py``);
-4. after the commit: submit the workloads to the executor; hand finished runs' DAG
-   callbacks to the ``CallbackRunner``.
+   only the runs an executor event touched are planned. Full passes also run the
+   reaper and the SLA checker (``reaper.py``, ``sla.py``; every heartbeat interval).
+   Then queue scheduled task instances under every limit (``queueing.py``);
+4. after the commit: submit the workloads (and re-sent stuck ones) to the executor;
+   hand DAG callbacks, reaped tries' task callbacks and SLA miss callbacks to the
+   ``CallbackRunner``.
 
 ``run()`` ticks, then waits for an executor event (the LocalExecutor sets its
 ``wakeup`` the moment a try ends) or the poll interval, whichever comes first. The
@@ -24,7 +26,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 import pendulum
@@ -37,12 +39,14 @@ from dagflow.exceptions import DatabaseError
 from dagflow.execution.workload import TaskWorkload
 from dagflow.executors.base import BaseExecutor, TaskEvent
 from dagflow.scheduler.backfill import create_backfill_runs
-from dagflow.scheduler.dag_callbacks import CallbackRunner, DagCallbackRequest
+from dagflow.scheduler.dag_callbacks import CallbackRequest, CallbackRunner, DagCallbackRequest
 from dagflow.scheduler.dag_store import SerializedDagStore
 from dagflow.scheduler.parsing import DagParsing
 from dagflow.scheduler.queueing import queue_task_instances
+from dagflow.scheduler.reaper import Sweep, held_in_process, sweep
 from dagflow.scheduler.run_creation import create_due_runs, refresh_next_dagruns
 from dagflow.scheduler.run_lifecycle import start_queued_runs
+from dagflow.scheduler.sla import check_slas
 from dagflow.scheduler.tick import FinishedRun, RunKey, TickReport, schedule_running_runs
 
 log = logging.getLogger(__name__)
@@ -78,6 +82,7 @@ class Scheduler:
         self._dirty: set[RunKey] = set()
         self._full_pass_at: datetime | None = None
         self._run_ended = False
+        self._housekeeping_at: datetime | None = None
         self._stop = threading.Event()
         self._notify_lock = threading.Lock()
         self._notified: set[RunKey] = set()
@@ -98,12 +103,13 @@ class Scheduler:
         with self.db.transaction() as session:
             if full or self._run_ended or manage:
                 self._manage_runs(session, now, report)
+            chores = self._housekeeping(session, now, report) if full else Sweep()
             finished = schedule_running_runs(session, self.store, report, now=now, only=self._examine_only(full))
             workloads = self._queue(session, now, report)
         self._run_ended = bool(finished)
         self._plan_next_full_pass(now, report)
-        self._submit(workloads)
-        self._run_callbacks(finished)
+        self._submit(chores.resend + workloads)
+        self._run_callbacks(finished, chores.callbacks)
         self.ticks += 1
         return report
 
@@ -119,6 +125,22 @@ class Scheduler:
         started = start_queued_runs(session, now=now, default_limit=self.settings.core.max_active_runs_per_dag)
         report.runs_started = len(started)
         self._dirty.update((run.dag_id, run.run_id) for run in started)
+
+    def _housekeeping(self, session: Session, now: datetime, report: TickReport) -> Sweep:
+        """Reaper and SLA checker (``reaper.py``, ``sla.py``), at most every heartbeat interval.
+
+        Returns the workloads to re-send and the callbacks to run after the commit.
+        """
+        if self._housekeeping_at is not None and now < self._housekeeping_at:
+            return Sweep()
+        self._housekeeping_at = now + timedelta(seconds=self.settings.scheduler.heartbeat_interval)
+        chores = sweep(session, self.store, self.settings, now=now, held=held_in_process(self.executor),
+                       job_id=self.job_id)
+        report.tis_changed += chores.changed
+        report.wake_at(chores.next_try_at)
+        if self.settings.scheduler.check_slas:
+            chores.callbacks.extend(check_slas(session, self.store, now=now))
+        return chores
 
     def notify_run(self, dag_id: str, run_id: str, *, manage_runs: bool = False) -> None:
         """Another process changed this run: plan it in the next tick, now (thread-safe).
@@ -176,7 +198,10 @@ class Scheduler:
                 log.warning("task instance %s try %s: %s", event.ti_id, event.try_number, event.info)
         return len(events)
 
-    def _run_callbacks(self, finished: list[FinishedRun]) -> None:
+    def _run_callbacks(self, finished: list[FinishedRun], requests: Sequence[CallbackRequest] = ()) -> None:
+        if self.callbacks is not None:
+            for request in requests:  # task callbacks of reaped tries, SLA miss callbacks
+                self.callbacks.submit(request)
         for run in finished:
             log.info("DAG run %s/%s finished: %s", run.dag_id, run.run_id, run.state.value)
             if run.has_callback and self.callbacks is not None:

@@ -1,0 +1,360 @@
+"""The reaper: zombies, cleared tries whose worker is gone, and task instances stuck in queued.
+
+``sweep`` runs on the scheduler's full passes. ONE query finds every overdue row:
+
+- **zombie**: ``running`` and its ``last_heartbeat`` (or ``start_date``) is older than
+  ``scheduler.heartbeat_timeout``. It moves to ``up_for_retry`` with the reason
+  ``worker lost: no heartbeat for N s (host H, pid P)``. The first
+  ``scheduler.max_infra_retries`` such losses of a task instance are *infra retries*:
+  the try is retried at once and ``max_tries`` grows by one, so the user's ``retries``
+  are not spent. After that the normal rule applies (``up_for_retry`` after the retry
+  delay while tries are left, else ``failed``). The task's ``on_retry_callback`` /
+  ``on_failure_callback`` then run in a short-lived process (``CallbackRunner``).
+- **cleared while running**: ``restarting`` (a person cleared a running try) and no
+  heartbeat for a few intervals, so its worker has stopped it: back to ``none``, so
+  the planner schedules the next try.
+- **stuck in queued**: ``queued`` for longer than ``scheduler.task_queued_timeout``
+  (no worker claimed it: a lost broker message, nobody listening on its queue). The
+  workload is re-sent (``requeue_count`` + 1, ``queued_at`` reset) up to
+  ``scheduler.max_queued_resends`` times, then the task instance is ``failed`` with a
+  reason; the try never started, so a retry would only queue it to the same place.
+  Tries this scheduler's LocalExecutor still holds in memory are not stuck: they wait
+  for a free local worker, and a dead local worker is reported as an event.
+
+Every move is a compare-and-set guarded by what the query saw (the try's token and
+stale heartbeat, or the ``queued_at`` it was queued at): a heartbeat, a claim or a
+person that changes the row first wins, and the reaper leaves that row alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from dagflow.execution.outcome import can_retry
+from dagflow.execution.workload import TaskWorkload
+from dagflow.models import TaskInstance
+from dagflow.models.taskinstance import TaskInstanceHistory
+from dagflow.models.transitions import record_try, set_ti_state
+from dagflow.scheduler.dag_callbacks import CallbackRequest
+from dagflow.scheduler.dag_store import CachedDag, SerializedDagStore
+from dagflow.serialization.objects import SerializedTask
+from dagflow.state import TaskInstanceState
+
+if TYPE_CHECKING:
+    from dagflow.config import Settings
+    from dagflow.executors.base import BaseExecutor
+
+log = logging.getLogger(__name__)
+TI = TaskInstanceState
+
+#: Longest retry delay, as in the SDK (a day).
+_MAX_RETRY_DELAY_S = 24 * 60 * 60.0
+
+
+@dataclass(frozen=True)
+class TaskCallbackRequest:
+    """Run a task's ``callback`` (attribute name) for a try the scheduler ended."""
+
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    try_number: int
+    fileloc: str
+    callback: str
+    state: TaskInstanceState
+    reason: str
+
+    def run(self, settings: Settings) -> None:
+        """In the callback process: see ``run_task_callback``."""
+        run_task_callback(settings, self)
+
+
+@dataclass
+class Sweep:
+    """What one sweep did, and what the scheduler must do after the commit."""
+
+    zombies: int = 0
+    restarted: int = 0
+    failed_in_queue: int = 0
+    resend: list[TaskWorkload] = field(default_factory=list)
+    callbacks: list[CallbackRequest] = field(default_factory=list)
+    next_try_at: datetime | None = None
+
+    @property
+    def changed(self) -> int:
+        """Task instances this sweep changed."""
+        return self.zombies + self.restarted + self.failed_in_queue + len(self.resend)
+
+
+def held_in_process(executor: BaseExecutor) -> frozenset[tuple[int, int]]:
+    """The ``(ti_id, try_number)`` tries an executor holds in this process's memory.
+
+    A LocalExecutor cannot lose them (a dead worker is reported as an event), so they
+    are never "stuck in queued"; a broker (Celery) can lose a message, so none of its
+    tries are vouched for.
+    """
+    from dagflow.executors.local import LocalExecutor  # noqa: PLC0415
+
+    return frozenset(executor.running) if isinstance(executor, LocalExecutor) else frozenset()
+
+
+def sweep(
+    session: Session, store: SerializedDagStore, settings: Settings, *, now: datetime,
+    held: Collection[tuple[int, int]] = frozenset(), job_id: int | None = None,
+) -> Sweep:
+    """Find overdue task instances in one query and deal with each (module docstring)."""
+    rows = _overdue(session, settings, now)
+    result = Sweep()
+    if not rows:
+        return result
+    dags = store.get_many(session, {ti.dag_id for ti in rows})
+    for ti in rows:
+        entry = dags.get(ti.dag_id)
+        if ti.state is TI.RUNNING:
+            _reap_zombie(session, ti, entry, settings, now, result)
+        elif ti.state is TI.RESTARTING:
+            _restart_cleared(session, ti, settings, now, result)
+        elif (ti.id, ti.try_number + 1) not in held:
+            _handle_stuck(session, ti, entry, settings, now, job_id, result)
+    return result
+
+
+def _heartbeat_at() -> sa.ColumnElement[Any]:
+    """When the try last showed signs of life."""
+    return sa.func.coalesce(TaskInstance.last_heartbeat, TaskInstance.start_date, TaskInstance.updated_at)
+
+
+def _queued_since() -> sa.ColumnElement[Any]:
+    return sa.func.coalesce(TaskInstance.queued_at, TaskInstance.updated_at)
+
+
+def _restart_grace(settings: Settings) -> timedelta:
+    """How long after its last heartbeat a cleared try's worker has surely stopped it."""
+    interval = settings.scheduler.heartbeat_interval
+    return timedelta(seconds=3 * interval + settings.core.killed_task_cleanup_time)
+
+
+def _overdue(session: Session, settings: Settings, now: datetime) -> list[TaskInstance]:
+    """Zombies, cleared tries past their grace, and stuck queued rows (one query)."""
+    sched = settings.scheduler
+    beat = _heartbeat_at()
+    query = sa.select(TaskInstance).where(sa.or_(
+        sa.and_(TaskInstance.state == TI.RUNNING,
+                beat < now - timedelta(seconds=sched.heartbeat_timeout)),
+        sa.and_(TaskInstance.state == TI.RESTARTING, beat < now - _restart_grace(settings)),
+        sa.and_(TaskInstance.state == TI.QUEUED,
+                _queued_since() < now - timedelta(seconds=sched.task_queued_timeout)),
+    )).order_by(TaskInstance.id)
+    return list(session.scalars(query))
+
+
+# --- zombies ---------------------------------------------------------------------------
+def _reap_zombie(session: Session, ti: TaskInstance, entry: CachedDag | None, settings: Settings,
+                 now: datetime, result: Sweep) -> None:
+    last = ti.last_heartbeat or ti.start_date or ti.updated_at
+    silent = int((now - last).total_seconds())
+    reason = f"worker lost: no heartbeat for {silent}s (host {ti.hostname or '?'}, pid {ti.pid or '?'})"
+    task = entry.dag.tasks.get(ti.task_id) if entry is not None else None
+    values: dict[str, Any] = {"end_date": now, "duration": _duration(ti, now)}
+    max_infra = settings.scheduler.max_infra_retries
+    if ti.infra_tries < max_infra:
+        to = TI.UP_FOR_RETRY
+        reason += f"; infra retry {ti.infra_tries + 1} of {max_infra} (does not use a retry)"
+        values.update(max_tries=TaskInstance.max_tries + 1, infra_tries=TaskInstance.infra_tries + 1,
+                      next_try_at=now)
+    elif can_retry(ti.try_number, ti.max_tries):
+        to = TI.UP_FOR_RETRY
+        values["next_try_at"] = now + retry_delay(task, ti.try_number)
+    else:
+        to = TI.FAILED
+        values["next_try_at"] = None
+    values["end_reason"] = reason
+    guard = [TaskInstance.try_number == ti.try_number, _token_is(ti.try_token),
+             _heartbeat_at() < now - timedelta(seconds=settings.scheduler.heartbeat_timeout)]
+    if set_ti_state(session, [ti.id], to=to, expected=[TI.RUNNING], values=values, extra_where=guard) != 1:
+        return  # a heartbeat, the worker's own outcome or a person got there first
+    _record(session, ti.id, to, reason)
+    log.warning("zombie %s.%s[%s] %s try %s: %s -> %s", ti.dag_id, ti.task_id, ti.map_index, ti.run_id,
+                ti.try_number, reason, to.value)
+    result.zombies += 1
+    if to is TI.UP_FOR_RETRY:
+        when = values["next_try_at"]
+        result.next_try_at = when if result.next_try_at is None else min(result.next_try_at, when)
+    _add_callback(result, ti, entry, to, reason, ti.try_number)
+
+
+def retry_delay(task: SerializedTask | None, try_number: int) -> timedelta:
+    """The task's delay after failed try ``try_number`` (backoff and cap, as the SDK)."""
+    if task is None:
+        return timedelta(0)
+    delay = task.retry_delay
+    if task.retry_exponential_backoff:
+        exponent = max(0, min(try_number - 1, 64))
+        delay = timedelta(seconds=min(delay.total_seconds() * (2**exponent), _MAX_RETRY_DELAY_S))
+    if task.max_retry_delay is not None and delay > task.max_retry_delay:
+        delay = task.max_retry_delay
+    return delay
+
+
+def _token_is(token: str | None) -> sa.ColumnElement[bool]:
+    return TaskInstance.try_token.is_(None) if token is None else TaskInstance.try_token == token
+
+
+def _duration(ti: TaskInstance, now: datetime) -> float | None:
+    return None if ti.start_date is None else (now - ti.start_date).total_seconds()
+
+
+def _record(session: Session, ti_id: int, state: TaskInstanceState, reason: str) -> None:
+    """The history row of the try just ended, from the row as it is now."""
+    ti = session.get(TaskInstance, ti_id, populate_existing=True)
+    assert ti is not None
+    record_try(session, ti, state=state, reason=reason)
+
+
+def _add_callback(result: Sweep, ti: TaskInstance, entry: CachedDag | None, state: TaskInstanceState,
+                  reason: str, try_number: int) -> None:
+    name = "on_retry_callback" if state is TI.UP_FOR_RETRY else "on_failure_callback"
+    task = entry.dag.tasks.get(ti.task_id) if entry is not None else None
+    if entry is None or task is None or not task.has_callback(name):
+        return
+    result.callbacks.append(TaskCallbackRequest(
+        dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id, map_index=ti.map_index,
+        try_number=try_number, fileloc=entry.fileloc or entry.dag.fileloc or "", callback=name,
+        state=state, reason=reason,
+    ))
+
+
+# --- cleared while running ---------------------------------------------------------------
+def _restart_cleared(session: Session, ti: TaskInstance, settings: Settings, now: datetime,
+                     result: Sweep) -> None:
+    reason = f"cleared while running: try {ti.try_number} was stopped"
+    values = {"end_reason": reason, "end_date": ti.end_date or now, "next_try_at": None,
+              "requeue_count": 0, "external_executor_id": None, "queued_by_job_id": None}
+    guard = [TaskInstance.try_number == ti.try_number, _token_is(ti.try_token),
+             _heartbeat_at() < now - _restart_grace(settings)]
+    if set_ti_state(session, [ti.id], to=TI.NONE, expected=[TI.RESTARTING], values=values,
+                    extra_where=guard) != 1:
+        return
+    recorded = session.execute(sa.select(TaskInstanceHistory.id).where(
+        TaskInstanceHistory.ti_id == ti.id, TaskInstanceHistory.try_number == ti.try_number)).first()
+    if recorded is None:  # the worker did not record the stop itself (it may be gone)
+        _record(session, ti.id, TI.RESTARTING, reason)
+    result.restarted += 1
+
+
+# --- stuck in queued ---------------------------------------------------------------------
+def _handle_stuck(session: Session, ti: TaskInstance, entry: CachedDag | None, settings: Settings,
+                  now: datetime, job_id: int | None, result: Sweep) -> None:
+    sched = settings.scheduler
+    task = entry.dag.tasks.get(ti.task_id) if entry is not None else None
+    guard = [TaskInstance.id == ti.id, TaskInstance.state == TI.QUEUED,
+             TaskInstance.try_number == ti.try_number, TaskInstance.queued_at == ti.queued_at]
+    if ti.requeue_count < sched.max_queued_resends and entry is not None and task is not None:
+        moved = session.execute(
+            sa.update(TaskInstance).where(*guard)
+            .values(queued_at=now, requeue_count=TaskInstance.requeue_count + 1,
+                    queued_by_job_id=job_id, updated_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount  # type: ignore[attr-defined]
+        if moved == 1:
+            log.warning("%s.%s[%s] %s stuck in queued: re-sent (%s of %s)", ti.dag_id, ti.task_id,
+                        ti.map_index, ti.run_id, ti.requeue_count + 1, sched.max_queued_resends)
+            result.resend.append(workload_for(ti, entry, task))
+        return
+    waited = int((now - (ti.queued_at or ti.updated_at)).total_seconds())
+    reason = (f"stuck in queued for {waited}s after {ti.requeue_count} re-sends "
+              f"(queue {ti.queue}: is a worker listening?)")
+    if task is None:
+        reason += "; the task is no longer in its DAG"
+    values = {"end_date": now, "end_reason": reason, "next_try_at": None}
+    if set_ti_state(session, [ti.id], to=TI.FAILED, expected=[TI.QUEUED], values=values,
+                    extra_where=guard[2:]) != 1:
+        return
+    _record_unstarted(session, ti.id, reason)
+    log.warning("%s.%s[%s] %s: %s -> failed", ti.dag_id, ti.task_id, ti.map_index, ti.run_id, reason)
+    result.failed_in_queue += 1
+    _add_callback(result, ti, entry, TI.FAILED, reason, ti.try_number + 1)
+
+
+def _record_unstarted(session: Session, ti_id: int, reason: str) -> None:
+    """History of the try that never started (``try_number`` + 1; no start, host or pid)."""
+    ti = session.get(TaskInstance, ti_id, populate_existing=True)
+    assert ti is not None
+    session.add(TaskInstanceHistory(
+        ti_id=ti.id, dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id, map_index=ti.map_index,
+        try_number=ti.try_number + 1, state=TI.FAILED, start_date=None, end_date=ti.end_date,
+        duration=None, hostname=None, pid=None, reason=reason,
+    ))
+
+
+def workload_for(ti: TaskInstance, entry: CachedDag, task: SerializedTask) -> TaskWorkload:
+    """The workload of ``ti``'s next try (the one its ``queued`` state waits for)."""
+    timeout = task.execution_timeout
+    return TaskWorkload(
+        ti_id=ti.id, dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id, map_index=ti.map_index,
+        try_number=ti.try_number + 1, fileloc=entry.fileloc or entry.dag.fileloc or "",
+        queue=ti.queue, pool=ti.pool, priority_weight=ti.priority_weight,
+        execution_timeout_s=timeout.total_seconds() if timeout is not None else None,
+    )
+
+
+
+# --- the callback process -------------------------------------------------------------
+def run_task_callback(settings: Settings, request: TaskCallbackRequest) -> None:
+    """In a short-lived process: import the DAG, rebuild the try's context, run the callbacks.
+
+    The same context a crashed try's callbacks get (``exception`` is the reason).
+    """
+    from dagflow.db import Database  # noqa: PLC0415
+    from dagflow.execution.dag_cache import DagCache  # noqa: PLC0415
+    from dagflow.execution.outcome import TryResult  # noqa: PLC0415
+    from dagflow.execution.task_process import run_crash_callbacks  # noqa: PLC0415
+
+    logging.basicConfig(level=settings.logging.level.upper())
+    db = Database(settings)
+    try:
+        dag = DagCache().get_dag(request.fileloc, request.dag_id)
+        attempt = _attempt(db, settings, dag, request)
+        if attempt is not None:
+            run_crash_callbacks(attempt, TryResult(request.state, request.reason))
+    except Exception:  # noqa: BLE001 - a broken callback never takes anything down
+        log.exception("%s of %s.%s could not run", request.callback, request.dag_id, request.task_id)
+    finally:
+        db.dispose()
+
+
+def _attempt(db: Any, settings: Settings, dag: Any, request: TaskCallbackRequest) -> Any:
+    """The ``TryAttempt`` of the ended try, rebuilt from its row (None if it is gone)."""
+    from dagflow.execution.claim import ClaimedTry, run_info  # noqa: PLC0415
+    from dagflow.execution.logs import log_path  # noqa: PLC0415
+    from dagflow.execution.task_process import TryAttempt  # noqa: PLC0415
+    from dagflow.models import DagRun  # noqa: PLC0415
+
+    with db.transaction(readonly=True) as session:
+        ti = session.scalars(sa.select(TaskInstance).where(
+            TaskInstance.dag_id == request.dag_id, TaskInstance.run_id == request.run_id,
+            TaskInstance.task_id == request.task_id, TaskInstance.map_index == request.map_index,
+        )).one_or_none()
+        run = session.scalars(sa.select(DagRun).where(
+            DagRun.dag_id == request.dag_id, DagRun.run_id == request.run_id)).one_or_none()
+        if ti is None or run is None:
+            return None
+        claimed = ClaimedTry(
+            ti_id=ti.id, dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id,
+            map_index=ti.map_index, try_number=request.try_number, max_tries=ti.max_tries,
+            token=ti.try_token or "", hostname=ti.hostname or "",
+            start_date=ti.start_date or ti.end_date or ti.updated_at,
+            first_poke_at=ti.first_poke_at, run=run_info(run),
+        )
+    path = log_path(settings.logging.base_log_folder, dag_id=request.dag_id, run_id=request.run_id,
+                    task_id=request.task_id, map_index=request.map_index, try_number=request.try_number)
+    return TryAttempt(claimed=claimed, dag=dag, task=dag.get_task(request.task_id), settings=settings,
+                      db=db, log_path=path, timeout_s=None)
