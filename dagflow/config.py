@@ -77,6 +77,11 @@ class CelerySettings:
     worker_concurrency: int = 8
     default_queue: str = "default"
     visibility_timeout: float = 21600.0
+    #: Port on which a worker serves its task logs to readers on other hosts (0 = off).
+    worker_log_server_port: int = 8793
+    #: Seconds a SIGTERMed worker lets running tries finish before terminating them.
+    worker_shutdown_grace: float = 30.0
+    flower_port: int = 5555
 
 
 @dataclass(frozen=True)

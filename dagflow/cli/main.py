@@ -60,6 +60,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("dag_processor", "dag_processor"),
     ("scheduler", "scheduler"),
     ("standalone", "standalone"),
+    ("celery", "celery"),
 )
 #: Modules that add subcommands to an existing group (``register()`` is called once).
 EXTENSIONS: tuple[str, ...] = ("dags_runs", "tasks_manage", "backfill")

@@ -51,12 +51,17 @@ def read_log(
     try_number: int | None = None,
     offset: int = 0,
     max_bytes: int | None = None,
+    hostname: str | None = None,
 ) -> str:
     """The text of one try's log (the latest try if ``try_number`` is None); '' if none.
 
     ``base_log_folder`` may also be the ``Settings`` (its ``logging.base_log_folder`` is used).
     ``offset``/``max_bytes`` read a byte range (to follow a running try's log).
+    ``hostname`` is the host that ran the try (the task instance's): given Settings of a
+    CeleryExecutor deployment, a log that is not on this machine is fetched from that
+    worker's log server (``execution.log_server``), or replaced by one line saying why not.
     """
+    settings = base_log_folder if hasattr(base_log_folder, "logging") else None
     base_log_folder = _folder(base_log_folder)
     if try_number is None:
         tries = list_tries(
@@ -74,11 +79,30 @@ def read_log(
         try_number=try_number,
     )
     if not path.exists():
-        return ""
+        return _read_remote(settings, hostname, path.relative_to(base_log_folder), offset, max_bytes)
     with path.open("rb") as fh:
         fh.seek(max(offset, 0))
         data = fh.read() if max_bytes is None else fh.read(max(max_bytes, 0))
     return data.decode(errors="replace")
+
+
+def _read_remote(settings: Any, hostname: str | None, relative: Path, offset: int,
+                 max_bytes: int | None) -> str:
+    """The log from the worker that wrote it; '' when there is no such worker to ask."""
+    if settings is None or not hostname or settings.core.executor != "CeleryExecutor":
+        return ""
+    port = settings.celery.worker_log_server_port
+    if not port:
+        return ""
+    from dagflow.execution.log_server import RemoteLogError, fetch_remote_log  # noqa: PLC0415
+
+    try:
+        return fetch_remote_log(hostname, port, settings.webserver.secret_key, relative.as_posix(),
+                                offset=offset, max_bytes=max_bytes)
+    except RemoteLogError as exc:
+        if offset > 0:
+            return ""  # a follower already has the message
+        return f"*** {relative.name} is not on this machine; fetching it from {hostname}:{port} failed: {exc}\n"
 
 
 def list_tries(

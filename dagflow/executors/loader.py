@@ -27,17 +27,17 @@ def executor_from_settings(
 
         return SequentialExecutor(settings, db=db)
     if name == "CeleryExecutor":
-        return _celery_executor(settings)
+        return _celery_executor(settings, db=db, parallelism=parallelism)
     raise ConfigError(f"core.executor: unknown executor {name!r}")
 
 
-def _celery_executor(settings: Settings) -> BaseExecutor:
+def _celery_executor(settings: Settings, *, db: Database | None, parallelism: int | None) -> BaseExecutor:
     try:
         celery = importlib.import_module("dagflow.executors.celery")
     except ImportError as exc:
         raise ConfigError(
-            "core.executor = CeleryExecutor is not available in this build "
-            f"(dagflow.executors.celery cannot be imported: {exc}); use LocalExecutor"
+            "core.executor = CeleryExecutor needs the celery extra: pip install 'dagflow[celery]' "
+            f"(dagflow.executors.celery cannot be imported: {exc})"
         ) from None
-    executor: BaseExecutor = celery.CeleryExecutor(settings)
+    executor: BaseExecutor = celery.CeleryExecutor(settings, db=db, parallelism=parallelism)
     return executor

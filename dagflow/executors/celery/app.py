@@ -1,0 +1,85 @@
+"""The Celery app, built from ``Settings``, and the name of dagflow's one task.
+
+The broker only carries "run task instance K, try N": the task ``dagflow.run_workload``
+takes one argument, ``TaskWorkload.to_dict()``. There is no result backend (outcomes
+are in the metadata DB). Messages are acknowledged after the try ends (``acks_late``)
+and given back to the broker if the worker process dies (``task_reject_on_worker_lost``);
+a redelivered message loses the ``queued -> running`` compare-and-set and does nothing,
+so a try never runs twice. Each pool process reserves one message at a time
+(prefetch multiplier 1), so a long task does not hold others back.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from celery import Celery
+from kombu.utils.url import maybe_sanitize_url
+
+from dagflow.execution.workload import TaskWorkload
+
+if TYPE_CHECKING:
+    from dagflow.config import Settings
+
+TASK_NAME = "dagflow.run_workload"
+#: Seconds to wait for the broker when connecting (the scheduler must not hang on it).
+BROKER_CONNECT_TIMEOUT_S = 3.0
+#: SDK default of ``BaseOperator.queue``: such tasks go to ``celery.default_queue``.
+SDK_DEFAULT_QUEUE = "default"
+
+
+def build_app(settings: Settings) -> Celery:
+    """A Celery app configured from ``settings.celery`` (no task registered)."""
+    celery = settings.celery
+    app = Celery("dagflow", set_as_current=False)
+    app.conf.update(
+        broker_url=celery.broker_url,
+        result_backend=None,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,
+        worker_prefetch_multiplier=1,
+        broker_transport_options={"visibility_timeout": int(celery.visibility_timeout)},
+        task_default_queue=celery.default_queue,
+        task_create_missing_queues=True,
+        broker_connection_timeout=BROKER_CONNECT_TIMEOUT_S,
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,
+        task_publish_retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5,
+                                   "interval_max": 0.5},
+        worker_cancel_long_running_tasks_on_connection_loss=False,
+        worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
+        worker_send_task_events=False,
+        enable_utc=True,
+    )
+    return app
+
+
+def queue_for(workload: TaskWorkload, settings: Settings) -> str:
+    """The broker queue of ``workload``: its ``queue``, or ``celery.default_queue`` if it set none."""
+    if not workload.queue or workload.queue == SDK_DEFAULT_QUEUE:
+        return settings.celery.default_queue
+    return workload.queue
+
+
+def send_workload(app: Celery, workload: TaskWorkload, settings: Settings) -> str:
+    """Publish ``workload`` to its queue; the Celery task id. Raises on broker errors."""
+    result = app.send_task(TASK_NAME, args=[workload.to_dict()], queue=queue_for(workload, settings))
+    return str(result.id)
+
+
+def broker_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions a publish raises when the broker cannot be reached."""
+    from kombu.exceptions import OperationalError  # noqa: PLC0415
+
+    return (OperationalError, ConnectionError, OSError, TimeoutError)
+
+
+def safe_broker_url(url: str) -> str:
+    """``url`` with its password masked, for log lines."""
+    sanitized: Any = maybe_sanitize_url(url)
+    return str(sanitized)

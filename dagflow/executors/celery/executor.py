@@ -1,0 +1,220 @@
+"""The CeleryExecutor: publish workloads to a Redis or RabbitMQ broker, learn from the DB when they end.
+
+``submit`` publishes ``dagflow.run_workload`` to the workload's queue and tracks
+``(ti_id, try_number)``; a worker listening on that queue runs it with the same runner
+as the LocalExecutor. Workers record outcomes in the metadata DB, which is the truth;
+the scheduler hears about them two ways:
+
+- events: on PostgreSQL a listener (``execution.events``) receives the ``ti_done``
+  notification a worker publishes when a try's outcome commits, turns it into a
+  ``TaskEvent`` and sets ``wakeup`` at once;
+- reconciliation: every ``RECONCILE_INTERVAL_S`` one query reads the tracked task
+  instances back; a try that ended, moved on or will not run any more becomes an event.
+  This stays on even with events, so a lost notification never leaks a slot.
+
+A broker that cannot be reached does not stop the scheduler: the workload is left
+``queued`` (the stuck-queued check sends it again), one line is logged, and publishing
+pauses for ``BROKER_BACKOFF_S``. Workers on other machines cannot share a SQLite file,
+so a SQLite metadata DB is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from dagflow.exceptions import ConfigError
+from dagflow.execution.workload import TaskWorkload
+from dagflow.executors.base import BaseExecutor, TaskEvent
+from dagflow.executors.celery.app import broker_errors, build_app, safe_broker_url, send_workload
+from dagflow.models.taskinstance import TaskInstance
+from dagflow.state import TaskInstanceState
+
+if TYPE_CHECKING:
+    from dagflow.config import Settings
+    from dagflow.db import Database
+
+log = logging.getLogger(__name__)
+
+#: Seconds between two reconciliations of the tracked tries against the DB.
+RECONCILE_INTERVAL_S = 2.0
+#: Seconds publishing pauses after the broker could not be reached.
+BROKER_BACKOFF_S = 5.0
+#: Task instances read back per query.
+RECONCILE_CHUNK = 500
+
+TI = TaskInstanceState
+
+
+def refuse_sqlite(settings: Settings) -> None:
+    """``ConfigError`` if the metadata DB is SQLite (Celery workers need a shared server DB)."""
+    if settings.database.sql_alchemy_conn.startswith("sqlite"):
+        raise ConfigError("CeleryExecutor needs a PostgreSQL metadata database "
+                          "(database.sql_alchemy_conn is SQLite, which workers on other hosts cannot share)")
+
+
+class CeleryExecutor(BaseExecutor):
+    """Runs workloads on Celery workers; events from PostgreSQL NOTIFY, the DB as fallback."""
+
+    def __init__(self, settings: Settings, *, db: Database | None = None,
+                 parallelism: int | None = None) -> None:
+        refuse_sqlite(settings)
+        super().__init__(parallelism or settings.core.parallelism)
+        self.settings = settings
+        self.wakeup = threading.Event()
+        self._db = db
+        self._own_db = db is None
+        self._app: Any = None
+        self._listener: Any = None
+        self._events: queue.SimpleQueue[TaskEvent] = queue.SimpleQueue()
+        self._reconcile_at = 0.0
+        self._broker_down_until = 0.0
+        self._broker_errors = broker_errors()
+
+    def start(self) -> None:
+        """Build the Celery app and start listening for ``ti_done`` events (idempotent)."""
+        if self._app is not None:
+            return
+        if self._db is None:
+            from dagflow.db import Database  # noqa: PLC0415
+
+            self._db = Database(self.settings)
+        self._app = build_app(self.settings)
+        self._listener = _start_listener(self.settings, self._on_notification)
+
+    # --- submit ---------------------------------------------------------------------------
+    def submit(self, workload: TaskWorkload) -> None:
+        """Publish ``workload`` to its queue; left ``queued`` in the DB if the broker is away."""
+        self.start()
+        if time.monotonic() < self._broker_down_until:
+            log.debug("broker backoff: %s left queued", workload.key)
+            return
+        try:
+            send_workload(self._app, workload, self.settings)
+        except self._broker_errors as exc:
+            self._broker_down_until = time.monotonic() + BROKER_BACKOFF_S
+            log.error("broker %s unreachable (%s): %s left queued, publishing paused for %ss "
+                      "(the stuck-queued check sends it again)",
+                      safe_broker_url(self.settings.celery.broker_url), _one_line(exc), workload.key,
+                      BROKER_BACKOFF_S)
+            return
+        self._track(workload)
+
+    # --- events ---------------------------------------------------------------------------
+    def _on_notification(self, kind: str, fields: dict[str, Any]) -> None:
+        """Listener thread: a try's outcome committed somewhere."""
+        if kind != "ti_done":
+            return
+        try:
+            key = (int(fields["ti_id"]), int(fields["try_number"]))
+        except (KeyError, TypeError, ValueError):
+            return
+        if key not in self.running:
+            return
+        state = _state(fields.get("state"))
+        self._events.put(TaskEvent(key[0], key[1], state, "done"))
+        self.wakeup.set()
+
+    def poll(self) -> list[TaskEvent]:
+        """Events from notifications, plus a reconciliation against the DB when it is due."""
+        events: list[TaskEvent] = []
+        while True:
+            try:
+                events.append(self._events.get_nowait())
+            except queue.Empty:
+                break
+        if self.running and time.monotonic() >= self._reconcile_at:
+            events.extend(self._reconcile())
+            self._reconcile_at = time.monotonic() + RECONCILE_INTERVAL_S
+        fresh = []
+        for event in events:
+            key = (event.ti_id, event.try_number)
+            if key in self.running:
+                self.running.discard(key)
+                fresh.append(event)
+        return fresh
+
+    def _reconcile(self) -> list[TaskEvent]:
+        """One read of the tracked task instances; an event for each try that will not run on."""
+        assert self._db is not None
+        tracked = sorted(self.running)
+        try:
+            rows = _read_tis(self._db, (ti_id for ti_id, _ in tracked))
+        except sa.exc.SQLAlchemyError as exc:
+            log.warning("could not reconcile running tries with the DB: %s", _one_line(exc))
+            return []
+        events = []
+        for ti_id, try_number in tracked:
+            event = ended_event(ti_id, try_number, rows.get(ti_id))
+            if event is not None:
+                events.append(event)
+        return events
+
+    def shutdown(self) -> None:
+        """Stop listening and close broker connections; running tries go on on the workers."""
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
+        if self._app is not None:
+            self._app.close()
+            self._app = None
+        if self._own_db and self._db is not None:
+            self._db.dispose()
+            self._db = None
+
+
+def ended_event(ti_id: int, try_number: int, row: tuple[TaskInstanceState, int] | None) -> TaskEvent | None:
+    """The event for tracked try ``try_number`` given the row's (state, try_number); None if still on.
+
+    Still on: ``queued`` at the previous try number (waiting for a worker) or ``running``
+    this try. Anything else (an outcome, a later try, cleared, handed back) ended it.
+    """
+    if row is None:
+        return TaskEvent(ti_id, try_number, None, "task instance vanished")
+    state, current = row
+    if (state is TI.QUEUED and current == try_number - 1) or (state is TI.RUNNING and current == try_number):
+        return None
+    return TaskEvent(ti_id, try_number, state, f"reconciled: {state.value}, try {current}")
+
+
+def _read_tis(db: Database, ti_ids: Iterable[int]) -> dict[int, tuple[TaskInstanceState, int]]:
+    ids = sorted(set(ti_ids))
+    rows: dict[int, tuple[TaskInstanceState, int]] = {}
+    with db.transaction(readonly=True) as session:
+        for start in range(0, len(ids), RECONCILE_CHUNK):
+            chunk = ids[start:start + RECONCILE_CHUNK]
+            for ti_id, state, try_number in session.execute(
+                sa.select(TaskInstance.id, TaskInstance.state, TaskInstance.try_number)
+                .where(TaskInstance.id.in_(chunk))
+            ):
+                rows[ti_id] = (state, try_number)
+    return rows
+
+
+def _start_listener(settings: Settings, callback: Any) -> Any:
+    """The PostgreSQL ``ti_done`` listener (``execution.events``), started; None if unavailable."""
+    try:
+        from dagflow.execution.events import EventListener  # noqa: PLC0415
+    except ImportError:
+        return None
+    listener = EventListener(settings, callback)
+    listener.start()
+    return listener
+
+
+def _state(value: Any) -> TaskInstanceState | None:
+    try:
+        return TaskInstanceState(value)
+    except ValueError:
+        return None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]

@@ -1,0 +1,192 @@
+"""``dagflow celery worker``: warm Celery pool processes that run workloads with the task runner.
+
+The parent process imports dagflow, the operators and the sensors once; Celery then
+forks the prefork pool, so a pool process starts warm. Each pool process keeps its own
+``DagCache`` (DAG files by path + mtime) and ``Database`` (made after the fork, so no
+connection is shared) and runs each message with ``run_workload``: the same runner as
+the LocalExecutor, which forks the try into its own process group (timeouts,
+heartbeats, the try's log file and the undead kill all come from there).
+
+Shutdown (SIGTERM, Ctrl-C): Celery's warm shutdown takes no new message; running tries
+get ``celery.worker_shutdown_grace`` seconds to finish, then each pool process
+terminates its try's process group and the try's supervisor records the outcome
+(``up_for_retry`` or ``failed``, "received signal 15"). Messages not started go back to
+the broker (``acks_late``).
+
+With ``celery.worker_log_server_port`` set (and ``webserver.secret_key``), the parent
+serves the log folder to readers on other hosts (``execution.log_server``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import psutil  # type: ignore[import-untyped]
+from celery import signals
+
+from dagflow.execution.dag_cache import DagCache
+from dagflow.execution.log_server import LogServer
+from dagflow.execution.runner import run_workload
+from dagflow.execution.workload import TaskWorkload
+from dagflow.exceptions import ConfigError
+from dagflow.executors.celery.app import TASK_NAME, build_app
+from dagflow.executors.celery.executor import refuse_sqlite
+from dagflow.executors.local_worker import hand_back, terminate_children, warm_imports
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+    from dagflow.config import Settings
+    from dagflow.db import Database
+
+log = logging.getLogger(__name__)
+
+#: The line printed (stdout) once the worker consumes its queues.
+READY_LINE = "celery worker ready: queues={queues} concurrency={concurrency}"
+
+
+@dataclass
+class PoolProcess:
+    """What one pool process keeps between messages."""
+
+    db: Database
+    cache: DagCache = field(default_factory=DagCache)
+
+
+_pool_process: PoolProcess | None = None
+#: Set in a pool process by SIGTERM: a message that arrives now is handed back, not run.
+_stopping = threading.Event()
+_pool_process_lock = threading.Lock()
+
+
+def pool_process(settings: Settings) -> PoolProcess:
+    """This process's warm state, made on its first message after the fork.
+
+    Also installs the SIGTERM handler that terminates a running try (billiard sets its
+    own exit handler after the pool initializer, so it cannot be done there).
+    """
+    global _pool_process
+    with _pool_process_lock:
+        if _pool_process is None:
+            from dagflow.db import Database  # noqa: PLC0415
+
+            _pool_process = PoolProcess(db=Database(settings))
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGTERM, _on_pool_sigterm)
+        return _pool_process
+
+
+def run_message(settings: Settings, payload: dict[str, Any]) -> None:
+    """The body of ``dagflow.run_workload``: run one try to its end (the outcome is in the DB)."""
+    workload = TaskWorkload.from_dict(payload)
+    state = pool_process(settings)
+    if _stopping.is_set():
+        hand_back(state.db, workload)
+        log.info("%s: handed back (worker stopping)", workload.key)
+        return
+    try:
+        outcome = run_workload(workload, settings, db=state.db, dag_cache=state.cache)
+    except Exception as exc:  # noqa: BLE001 - the reaper and stuck-queued check take it from here
+        log.error("%s: could not run: %s", workload.key, str(exc).splitlines()[0] if str(exc) else exc)
+        return
+    log.info("%s: %s%s", workload.key, outcome.state.value if outcome.state else "gone",
+             f" ({outcome.reason})" if outcome.reason else "")
+
+
+def build_worker_app(settings: Settings) -> Celery:
+    """The Celery app with ``dagflow.run_workload`` registered (worker side)."""
+    app = build_app(settings)
+
+    @app.task(name=TASK_NAME, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+    def run_workload_task(payload: dict[str, Any]) -> None:
+        run_message(settings, payload)
+
+    return app
+
+
+def run_worker(settings: Settings, *, queues: list[str], concurrency: int,
+               hostname: str | None = None) -> int:
+    """Run a worker on ``queues`` until it is stopped; its exit code."""
+    refuse_sqlite(settings)
+    warm_imports()
+    app = build_worker_app(settings)
+    server = _start_log_server(settings)
+    _connect_signals(settings, server, queues, concurrency)
+    worker = app.Worker(
+        hostname=hostname or f"dagflow-{os.getpid()}@{socket.gethostname()}",
+        queues=queues, concurrency=concurrency, pool="prefork",
+        loglevel=settings.logging.level.upper(), quiet=True,
+        without_gossip=True, without_mingle=True, optimization="fair", task_events=False,
+    )
+    try:
+        worker.start()
+    finally:
+        if server is not None:
+            server.stop()
+    return int(worker.exitcode or 0)
+
+
+def _start_log_server(settings: Settings) -> LogServer | None:
+    port = settings.celery.worker_log_server_port
+    if not port:
+        return None
+    if not settings.webserver.secret_key:
+        log.warning("log server off: webserver.secret_key is not set (readers on other hosts "
+                    "cannot fetch this worker's task logs)")
+        return None
+    try:
+        server = LogServer(settings.logging.base_log_folder, settings.webserver.secret_key, port)
+    except OSError as exc:
+        raise ConfigError(f"celery.worker_log_server_port {port}: cannot serve logs: {exc.strerror or exc}") \
+            from None
+    server.start()
+    log.info("serving task logs from %s on port %s", settings.logging.base_log_folder, server.port)
+    return server
+
+
+def _connect_signals(settings: Settings, server: LogServer | None, queues: list[str],
+                     concurrency: int) -> None:
+    def on_ready(**_: Any) -> None:
+        sys.__stdout__.write(READY_LINE.format(queues=",".join(queues), concurrency=concurrency) + "\n")
+        sys.__stdout__.flush()
+
+    def on_pool_process_init(**_: Any) -> None:
+        if server is not None:
+            server.close_inherited_socket()
+
+    def on_shutting_down(**_: Any) -> None:
+        grace = settings.celery.worker_shutdown_grace
+        timer = threading.Timer(grace, _terminate_pool_processes)
+        timer.daemon = True
+        timer.start()
+
+    signals.worker_ready.connect(on_ready, weak=False)
+    signals.worker_process_init.connect(on_pool_process_init, weak=False)
+    signals.worker_shutting_down.connect(on_shutting_down, weak=False)
+
+
+def _on_pool_sigterm(signum: int, frame: Any) -> None:
+    """In a pool process: stop taking work and terminate the running try (its supervisor records it)."""
+    _stopping.set()
+    terminate_children()
+
+
+def _terminate_pool_processes() -> None:
+    """In the parent, after the shutdown grace: SIGTERM every pool process."""
+    log.warning("shutdown grace over: terminating running tries")
+    try:
+        children = psutil.Process().children()
+    except psutil.Error:
+        return
+    for child in children:
+        try:
+            os.kill(child.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            continue

@@ -1,0 +1,199 @@
+"""The CeleryExecutor with real ``dagflow celery worker`` processes, Redis and PostgreSQL.
+
+One module-wide setup: a fresh PostgreSQL database, Redis DB 1, a DAG folder and a
+worker on the default queue (its own log folder, serving it over HTTP). The scheduler
+runs in the test process.
+"""
+
+from __future__ import annotations
+
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from dagflow.config import Settings, load_settings
+from dagflow.dag_processing.sync import sync_folders
+from dagflow.db import Database
+from dagflow.execution.logs import log_path, read_log
+from dagflow.executors.celery import CeleryExecutor
+from dagflow.scheduler.loop import Scheduler
+from dagflow.services.dag_runs import trigger_dag
+from tests.integration.celery_helpers import (
+    CeleryWorker,
+    celery_env,
+    drive_scheduler,
+    free_port,
+    fresh_pg_url,
+    make_redis_broker,
+    run_state,
+    running_worker,
+    task_rows,
+)
+
+__all__ = ["fresh_pg_url", "make_redis_broker"]  # fixtures used by this module
+
+SECRET = "celery-test-secret"
+DAG_FILE = """
+import os, pathlib, time
+from datetime import timedelta
+from dagflow import DAG
+from dagflow.operators import BashOperator, PythonOperator
+
+OUT = pathlib.Path({out!r})
+
+def flaky():
+    marker = OUT / "flaky_failed_once"
+    if not marker.exists():
+        marker.write_text("x")
+        raise RuntimeError("the first try fails")
+    print("second try ok")
+
+def where(ti):
+    (OUT / f"{{ti.task_id}}.{{ti.run_id}}.where").write_text(os.environ.get("WORKER_TAG", "?"))
+
+with DAG("celery_flow", schedule=None):
+    hello = PythonOperator(task_id="hello", python_callable=lambda: print("hello from a celery worker"))
+    hello >> [PythonOperator(task_id="flaky", python_callable=flaky, retries=1, retry_delay=timedelta(0)),
+              BashOperator(task_id="too_slow", bash_command="sleep 30", execution_timeout=timedelta(seconds=1))]
+
+with DAG("routing", schedule=None):
+    PythonOperator(task_id="cpu", python_callable=where) >> PythonOperator(task_id="cpu2", python_callable=where)
+    PythonOperator(task_id="gpu", python_callable=where, queue="gpu")
+
+with DAG("slow", schedule=None):
+    BashOperator(task_id="nap", bash_command="echo napping; sleep 60", queue="slow")
+"""
+
+
+@dataclass
+class Cluster:
+    root: Path
+    out: Path
+    env: dict[str, str]
+    settings: Settings
+    db: Database
+    worker: CeleryWorker
+
+    def scheduler(self) -> Scheduler:
+        return Scheduler(self.settings, self.db, CeleryExecutor(self.settings, db=self.db))
+
+    def trigger(self, dag_id: str, run_id: str) -> None:
+        trigger_dag(self.settings, self.db, dag_id, run_id=run_id)
+
+
+@pytest.fixture(scope="module")
+def cluster(fresh_pg_url: str, make_redis_broker: Callable[[int], str],
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    root = tmp_path_factory.mktemp("celery_redis")
+    dags, out = root / "dags", root / "out"
+    dags.mkdir()
+    out.mkdir()
+    (dags / "celery_dags.py").write_text(textwrap.dedent(DAG_FILE.format(out=str(out))))
+    port = free_port()
+    env = celery_env(root / "scheduler_home", db_url=fresh_pg_url, broker_url=make_redis_broker(1),
+                     dags_folder=dags, extra={"DAGFLOW__WEBSERVER__SECRET_KEY": SECRET,
+                                              "DAGFLOW__CELERY__WORKER_LOG_SERVER_PORT": str(port)})
+    settings = load_settings(env)
+    db = Database(settings)
+    sync_folders(db, [dags], paused_at_creation=False)
+    worker_env = {**env, "DAGFLOW_HOME": str(root / "worker_home"), "WORKER_TAG": "default"}
+    with running_worker(worker_env, log_path=root / "worker.log", concurrency=2) as worker:
+        yield Cluster(root, out, env, settings, db, worker)
+    db.dispose()
+
+
+def test_a_dag_runs_on_the_worker_with_retries_and_timeouts(cluster: Cluster) -> None:
+    scheduler = cluster.scheduler()
+    cluster.trigger("celery_flow", "r1")
+    try:
+        drive_scheduler(scheduler, lambda: run_state(cluster.db, "celery_flow", "r1") in ("success", "failed"),
+                        describe=lambda: task_rows(cluster.db, "celery_flow", "r1"))
+    finally:
+        scheduler.shutdown()
+    tis = task_rows(cluster.db, "celery_flow", "r1")
+    assert run_state(cluster.db, "celery_flow", "r1") == "failed"  # too_slow timed out
+    assert (tis["hello"].state.value, tis["hello"].try_number) == ("success", 1)
+    assert (tis["flaky"].state.value, tis["flaky"].try_number) == ("success", 2)
+    assert tis["too_slow"].state.value == "failed"
+    assert "timed out" in (tis["too_slow"].end_reason or "")
+    worker_logs = cluster.root / "worker_home" / "logs"
+    assert "hello from a celery worker" in read_log(worker_logs, dag_id="celery_flow", run_id="r1",
+                                                    task_id="hello", try_number=1)
+    assert "the first try fails" in read_log(worker_logs, dag_id="celery_flow", run_id="r1",
+                                             task_id="flaky", try_number=1)
+
+
+def test_remote_log_is_fetched_from_the_worker_that_wrote_it(cluster: Cluster) -> None:
+    tis = task_rows(cluster.db, "celery_flow", "r1")
+    hostname = tis["hello"].hostname
+    assert hostname
+    local = log_path(cluster.settings.logging.base_log_folder, dag_id="celery_flow", run_id="r1",
+                     task_id="hello", try_number=1)
+    assert not local.exists()  # the reader's log folder is not the worker's
+
+    text = read_log(cluster.settings, dag_id="celery_flow", run_id="r1", task_id="hello", try_number=1,
+                    hostname=hostname)
+    assert "hello from a celery worker" in text
+    tail = read_log(cluster.settings, dag_id="celery_flow", run_id="r1", task_id="hello", try_number=1,
+                    hostname=hostname, offset=len(text.encode()) - 10)
+    assert tail == text.encode()[-10:].decode()
+
+    wrong_key = cluster.settings.replace(webserver={"secret_key": "not-the-worker-key"})
+    refused = read_log(wrong_key, dag_id="celery_flow", run_id="r1", task_id="hello", try_number=1,
+                       hostname=hostname)
+    assert refused.startswith("*** ") and "403" in refused and refused.count("\n") == 1
+    unreachable = cluster.settings.replace(celery={"worker_log_server_port": free_port()})
+    message = read_log(unreachable, dag_id="celery_flow", run_id="r1", task_id="hello", try_number=1,
+                       hostname=hostname)
+    assert message.startswith("*** ") and "unreachable" in message and message.count("\n") == 1
+
+
+def test_a_gpu_task_waits_for_a_gpu_worker_and_runs_only_there(cluster: Cluster) -> None:
+    scheduler = cluster.scheduler()
+    cluster.trigger("routing", "r1")
+
+    def states() -> dict[str, str]:
+        return {task_id: ti.state.value for task_id, ti in task_rows(cluster.db, "routing", "r1").items()}
+
+    try:
+        drive_scheduler(scheduler, lambda: states().get("cpu2") == "success", describe=states)
+        time.sleep(1.0)  # the default worker had every chance to take the gpu task
+        scheduler.tick()
+        assert states()["gpu"] == "queued"
+        gpu_env = {**cluster.env, "DAGFLOW_HOME": str(cluster.root / "gpu_home"), "WORKER_TAG": "gpu",
+                   "DAGFLOW__CELERY__WORKER_LOG_SERVER_PORT": "0"}
+        with running_worker(gpu_env, log_path=cluster.root / "gpu_worker.log", queues="gpu", concurrency=1):
+            drive_scheduler(scheduler, lambda: run_state(cluster.db, "routing", "r1") == "success",
+                            describe=states)
+    finally:
+        scheduler.shutdown()
+    ran_on = {task: (cluster.out / f"{task}.r1.where").read_text() for task in ("cpu", "cpu2", "gpu")}
+    assert ran_on == {"cpu": "default", "cpu2": "default", "gpu": "gpu"}
+
+
+def test_sigterm_lets_the_worker_stop_and_records_the_terminated_try(cluster: Cluster) -> None:
+    scheduler = cluster.scheduler()
+    cluster.trigger("slow", "r1")
+    slow_env = {**cluster.env, "DAGFLOW_HOME": str(cluster.root / "slow_home"),
+                "DAGFLOW__CELERY__WORKER_SHUTDOWN_GRACE": "1", "DAGFLOW__CELERY__WORKER_LOG_SERVER_PORT": "0"}
+    try:
+        with CeleryWorker(slow_env, queues="slow", concurrency=1,
+                          log_path=cluster.root / "slow_worker.log") as worker:
+            worker.wait_ready()
+            drive_scheduler(scheduler, lambda: task_rows(cluster.db, "slow", "r1")["nap"].state.value == "running",
+                            describe=lambda: task_rows(cluster.db, "slow", "r1"))
+            began = time.monotonic()
+            assert worker.stop(timeout=30) == 0
+            assert time.monotonic() - began < 25
+        drive_scheduler(scheduler, lambda: run_state(cluster.db, "slow", "r1") == "failed",
+                        describe=lambda: task_rows(cluster.db, "slow", "r1"))
+    finally:
+        scheduler.shutdown()
+    nap = task_rows(cluster.db, "slow", "r1")["nap"]
+    assert nap.state.value == "failed" and nap.end_reason
+    text = read_log(cluster.root / "slow_home" / "logs", dag_id="slow", run_id="r1", task_id="nap", try_number=1)
+    assert "napping" in text and "received signal 15" in text
