@@ -57,6 +57,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("variables", "variables"),
     ("connections", "connections"),
     ("state_store", "state_store"),
+    ("sla", "sla"),
     ("dag_processor", "dag_processor"),
     ("scheduler", "scheduler"),
     ("standalone", "standalone"),

@@ -75,3 +75,18 @@ def states_for_dag_run(state: CliState, dag_id: str, run_id: str, fmt: str) -> N
     report = service(state.db, dag_id=dag_id, run_id=run_id)
     emit_document(report, fmt, table_rows="task_instances",
                   columns=["task_id", "map_index", "state", "try_number", "start_date", "end_date", "end_reason"])
+
+
+@tasks.command("tries")
+@click.argument("dag_id")
+@click.argument("run_id")
+@click.option("--task-id", "-t", help="Only this task's tries.")
+@output_option
+@pass_state
+def tries(state: CliState, dag_id: str, run_id: str, task_id: str | None, fmt: str) -> None:
+    """Print the try history of a run's task instances: how and why each try ended."""
+    from dagflow.services.task_instances import try_history
+
+    rows = try_history(state.db, dag_id=dag_id, run_id=run_id, task_id=task_id)
+    emit_rows(rows, ["task_id", "map_index", "try_number", "state", "start_date", "end_date",
+                     "hostname", "pid", "reason"], fmt)

@@ -69,4 +69,6 @@ def ti_row(ti: TaskInstance) -> dict[str, Any]:
         "hostname": ti.hostname,
         "note": ti.note,
         "end_reason": ti.end_reason,
+        "infra_tries": ti.infra_tries,
+        "requeue_count": ti.requeue_count,
     }
