@@ -35,7 +35,7 @@ from dagflow.models.transitions import set_dagrun_state
 from dagflow.scheduler.dag_store import SerializedDagStore
 from dagflow.scheduler.clearing import clear_task_instance
 from dagflow.scheduler.dagruns import create_dagrun, generate_run_id
-from dagflow.scheduler.locking import skip_locked
+from dagflow.scheduler.locking import skip_locked, unless_exists
 from dagflow.scheduler.run_creation import timetable_of
 from dagflow.serialization import SerializedDag
 from dagflow.state import DAGRUN_ACTIVE, DagRunState, DagRunType
@@ -172,12 +172,13 @@ def _advance(session: Session, backfill: Backfill, dag: SerializedDag, now: date
 def _start_step(session: Session, backfill: Backfill, dag: SerializedDag, step: BackfillStep,
                 now: datetime) -> DagRun | None:
     if step.action == CREATE:
-        return create_dagrun(
-            session, dag=dag, run_id=generate_run_id(DagRunType.BACKFILL, step.logical_date),
+        run_id = generate_run_id(DagRunType.BACKFILL, step.logical_date)
+        return unless_exists(session, lambda: create_dagrun(  # a trigger or a due run may be first
+            session, dag=dag, run_id=run_id,
             run_type=DagRunType.BACKFILL, logical_date=step.logical_date,
             data_interval=(step.interval.start, step.interval.end), conf=backfill.dag_run_conf,
             backfill_id=backfill.id, now=now,
-        )
+        ), f"DAG run {dag.dag_id}/{run_id}")
     assert step.run is not None
     return rerun(session, dag, step.run, backfill_id=backfill.id, now=now)
 

@@ -12,7 +12,9 @@ task), then a pure pass picks what fits:
 - ``max_active_tis_per_dag`` per task (across runs and map indexes).
 
 The chosen ids move in one compare-and-set; on PostgreSQL the candidates are locked
-``FOR UPDATE SKIP LOCKED`` so several schedulers never queue the same task instance.
+``FOR UPDATE SKIP LOCKED`` so several schedulers never queue the same task instance,
+and the whole step runs under an advisory lock (``locking.critical_section``) so the
+limits above hold across schedulers: each counts what the previous one committed.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from dagflow.execution.workload import TaskWorkload
 from dagflow.models import DagModel, DagRun, Pool, TaskInstance
 from dagflow.models.transitions import set_ti_state
 from dagflow.scheduler.dag_store import CachedDag, SerializedDagStore
-from dagflow.scheduler.locking import skip_locked
+from dagflow.scheduler.locking import QUEUEING_LOCK, critical_section, skip_locked
 from dagflow.scheduler.run_lifecycle import unpaused_or_backfill
 from dagflow.state import OCCUPYING_SLOT, DagRunState, TaskInstanceState
 
@@ -72,6 +74,7 @@ def queue_task_instances(
     """Queue what fits (see the module docstring) and return the workloads to submit."""
     if slots <= 0:
         return []
+    critical_section(session, QUEUEING_LOCK)  # several schedulers: one counts and queues at a time
     candidates = _candidates(session, limit=max_per_query)
     if not candidates:
         return []

@@ -6,6 +6,11 @@ scan of the run history. The fields are (re)computed from the timetable when the
 scheduler first sees a DAG version unpaused (one ``LIMIT 1`` query for the last
 scheduled run), and advanced each time a run is created.
 
+Several schedulers (PostgreSQL): a DAG's row is locked ``FOR UPDATE SKIP LOCKED`` while
+its next-run fields are computed or its due runs created, so one scheduler does it;
+the run insert sits in a savepoint, so a manual trigger or a backfill that took the
+same logical date first costs that one run, not the tick (``locking.py``).
+
 Catchup: with ``catchup=True`` every interval from the stored one on gets a run (as many
 per tick as ``max_active_runs`` allows); with ``catchup=False`` a due DAG skips straight
 to the latest complete interval, never going back before the stored one.
@@ -23,7 +28,7 @@ from sqlalchemy.orm import Session
 from dagflow.models import DagModel, DagRun, SerializedDagModel
 from dagflow.scheduler.dag_store import SerializedDagStore
 from dagflow.scheduler.dagruns import create_dagrun, generate_run_id
-from dagflow.scheduler.locking import skip_locked
+from dagflow.scheduler.locking import skip_locked, unless_exists
 from dagflow.serialization import SerializedDag
 from dagflow.state import DAGRUN_ACTIVE, DagRunType
 from dagflow.timetables import DagRunInfo, DataInterval, Timetable, TimeRestriction, timetable_from_dict
@@ -66,12 +71,15 @@ def refresh_next_dagruns(
     for dag_id in set(seen) - set(current):
         del seen[dag_id]  # paused or gone: recompute when it comes back
     changed = [dag_id for dag_id, digest in current.items() if seen.get(dag_id) != digest]
-    for dag_id, entry in store.get_many(session, changed).items():
-        model = session.get(DagModel, dag_id)
-        if model is not None:
-            _store_next(model, _first_info(session, entry.dag, now))
+    if not changed:
+        return 0
+    # Another scheduler creating a run of one of these DAGs holds its row: next pass.
+    locked = skip_locked(session, sa.select(DagModel).where(DagModel.dag_id.in_(changed)), DagModel)
+    models = {model.dag_id: model for model in session.scalars(locked)}
+    for dag_id, entry in store.get_many(session, list(models)).items():
+        _store_next(models[dag_id], _first_info(session, entry.dag, now))
         seen[dag_id] = entry.dag_hash
-    return len(changed)
+    return len(models)
 
 
 def _first_info(session: Session, dag: SerializedDag, now: datetime) -> DagRunInfo | None:
@@ -97,7 +105,10 @@ def _store_next(model: DagModel, info: DagRunInfo | None) -> None:
 
 
 def create_due_runs(session: Session, store: SerializedDagStore, *, now: datetime) -> list[DagRun]:
-    """Create the scheduled runs that are due at ``now``; advance each DAG's next-run fields."""
+    """Create the scheduled runs that are due at ``now``; advance each DAG's next-run fields.
+
+    Each due DAG's row is locked (``SKIP LOCKED``): one scheduler per DAG per tick.
+    """
     query = skip_locked(session, sa.select(DagModel).where(
         DagModel.is_paused.is_(False), DagModel.is_active.is_(True),
         DagModel.next_dagrun_create_after <= now,
@@ -167,8 +178,8 @@ def _create_run(session: Session, dag: SerializedDag, info: DagRunInfo, now: dat
     if taken is not None:
         return None
     interval = (info.data_interval.start, info.data_interval.end)
-    return create_dagrun(
-        session, dag=dag, run_id=generate_run_id(DagRunType.SCHEDULED, info.logical_date),
-        run_type=DagRunType.SCHEDULED, logical_date=info.logical_date,
+    run_id = generate_run_id(DagRunType.SCHEDULED, info.logical_date)
+    return unless_exists(session, lambda: create_dagrun(
+        session, dag=dag, run_id=run_id, run_type=DagRunType.SCHEDULED, logical_date=info.logical_date,
         data_interval=interval, now=now,
-    )
+    ), f"DAG run {dag.dag_id}/{run_id}")  # a trigger at the same date may commit first

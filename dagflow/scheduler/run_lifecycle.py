@@ -3,7 +3,8 @@
 - ``start_queued_runs``: ``queued -> running`` oldest logical date first, under the DAG's
   ``max_active_runs`` (a backfill's runs count against the backfill's own limit);
   runs of paused DAGs wait, except backfill runs (as in Airflow 3); runs of paused
-  (cancelled) backfills wait.
+  (cancelled) backfills wait. Several schedulers: the DAG's row is locked ``SKIP
+  LOCKED`` while its runs are counted and started, so the limit holds across them.
 - ``fail_timed_out_runs``: a running run past ``dagrun_timeout`` becomes ``failed``; its
   queued/running task instances ``failed`` (their workers see it at the next heartbeat
   and kill the tree), the ones not started yet ``skipped``.
@@ -52,7 +53,9 @@ def start_queued_runs(session: Session, *, now: datetime, default_limit: int) ->
                sa.or_(Backfill.id.is_(None), Backfill.is_paused.is_(False)))
         .order_by(DagRun.logical_date, DagRun.id)
     )
-    query = skip_locked(session, query, DagRun)
+    # Lock the DAG rows, not the runs: counting a DAG's running runs and starting more
+    # must be one scheduler's job at a time, or two could each fill max_active_runs.
+    query = skip_locked(session, query, DagModel)
     queued: list[tuple[DagRun, int | None, int | None]] = [
         (row[0], row[1], row[2]) for row in session.execute(query)]
     if not queued:
