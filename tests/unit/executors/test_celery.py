@@ -1,0 +1,154 @@
+"""The CeleryExecutor without a worker: configuration, routing, broker outages, events, reconciliation."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from dagflow.cli.main import main
+from dagflow.config import Settings, load_settings
+from dagflow.exceptions import ConfigError
+from dagflow.execution.workload import TaskWorkload
+from dagflow.executors.celery import executor as celery_executor
+from dagflow.executors.celery.app import build_app, queue_for
+from dagflow.executors.celery.executor import CeleryExecutor, ended_event
+from dagflow.executors.loader import executor_from_settings
+from dagflow.state import TaskInstanceState as TI
+
+PG_URL = "postgresql+psycopg://root@127.0.0.1:1/nowhere"
+
+
+def celery_settings(tmp_path: Path, **extra: str) -> Settings:
+    env = {"DAGFLOW_HOME": str(tmp_path), "DAGFLOW__CORE__EXECUTOR": "CeleryExecutor",
+           "DAGFLOW__DATABASE__SQL_ALCHEMY_CONN": PG_URL,
+           "DAGFLOW__CELERY__BROKER_URL": "redis://127.0.0.1:1/0", **extra}
+    return load_settings(env)
+
+
+def workload(ti_id: int = 1, try_number: int = 1, queue: str = "default") -> TaskWorkload:
+    return TaskWorkload(ti_id=ti_id, dag_id="d", run_id="r", task_id=f"t{ti_id}", map_index=-1,
+                        try_number=try_number, fileloc="/dags/d.py", queue=queue)
+
+
+class FakeDb:
+    """Never used: the tests replace the one query the executor makes."""
+
+
+def test_a_sqlite_metadata_db_is_refused_with_one_line(tmp_path: Path) -> None:
+    settings = load_settings({"DAGFLOW_HOME": str(tmp_path), "DAGFLOW__CORE__EXECUTOR": "CeleryExecutor"})
+    with pytest.raises(ConfigError) as err:
+        executor_from_settings(settings)
+    assert "PostgreSQL" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_the_app_acks_late_prefetches_one_and_has_no_result_backend(tmp_path: Path) -> None:
+    settings = celery_settings(tmp_path, DAGFLOW__CELERY__VISIBILITY_TIMEOUT="7200",
+                               DAGFLOW__CELERY__DEFAULT_QUEUE="main")
+    conf = build_app(settings).conf
+    assert conf.task_acks_late and conf.task_reject_on_worker_lost
+    assert conf.worker_prefetch_multiplier == 1
+    assert conf.broker_transport_options["visibility_timeout"] == 7200
+    assert conf.task_default_queue == "main"
+    assert conf.result_backend is None and conf.task_ignore_result
+    assert conf.broker_url == "redis://127.0.0.1:1/0"
+
+
+def test_tasks_without_a_queue_go_to_the_default_queue(tmp_path: Path) -> None:
+    settings = celery_settings(tmp_path, DAGFLOW__CELERY__DEFAULT_QUEUE="main")
+    assert queue_for(workload(queue="default"), settings) == "main"
+    assert queue_for(workload(queue="gpu"), settings) == "gpu"
+
+
+@pytest.mark.parametrize(("row", "ended"), [
+    ((TI.QUEUED, 0), False),          # waiting for a worker
+    ((TI.RUNNING, 1), False),         # this try runs
+    ((TI.SUCCESS, 1), True),
+    ((TI.UP_FOR_RETRY, 1), True),
+    ((TI.FAILED, 1), True),
+    ((TI.QUEUED, 1), True),           # the next try is queued already
+    ((TI.RUNNING, 2), True),          # a later try runs
+    ((TI.SCHEDULED, 0), True),        # handed back: this try will not run
+    (None, True),                     # deleted
+])
+def test_reconciliation_ends_every_try_that_will_not_run_on(row: Any, ended: bool) -> None:
+    event = ended_event(7, 1, row)
+    assert (event is not None) is ended
+    if event is not None:
+        assert (event.ti_id, event.try_number) == (7, 1)
+
+
+def test_poll_reconciles_with_the_db_and_frees_slots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    executor = CeleryExecutor(celery_settings(tmp_path, DAGFLOW__CORE__PARALLELISM="2"), db=FakeDb())  # type: ignore[arg-type]
+    executor.running.update({(1, 1), (2, 1)})
+    rows = {1: (TI.SUCCESS, 1), 2: (TI.RUNNING, 1)}
+    queries: list[list[int]] = []
+
+    def read(db: Any, ids: Any) -> dict[int, Any]:
+        queries.append(list(ids))
+        return rows
+
+    monkeypatch.setattr(celery_executor, "_read_tis", read)
+    assert executor.slots_free == 0
+    events = executor.poll()
+    assert [(e.ti_id, e.state) for e in events] == [(1, TI.SUCCESS)]
+    assert executor.running == {(2, 1)} and executor.slots_free == 1
+    assert executor.poll() == []  # not due again yet: no second query
+    assert queries == [[1, 2]]
+
+
+def test_a_ti_done_notification_is_an_event_and_a_wakeup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    executor = CeleryExecutor(celery_settings(tmp_path), db=FakeDb())  # type: ignore[arg-type]
+    monkeypatch.setattr(celery_executor, "_read_tis", lambda db, ids: {3: (TI.RUNNING, 1)})
+    executor.running.update({(3, 1)})
+    executor._on_notification("ti_done", {"ti_id": 9, "try_number": 1, "state": "success"})  # not ours
+    assert not executor.wakeup.is_set()
+    executor._on_notification("ti_done", {"ti_id": 3, "try_number": 1, "state": "failed"})
+    assert executor.wakeup.is_set()
+    assert [(e.ti_id, e.state) for e in executor.poll()] == [(3, TI.FAILED)]
+    assert executor.running == set()
+
+
+def test_an_unreachable_broker_leaves_the_workload_queued_and_logs_one_line(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    executor = CeleryExecutor(celery_settings(tmp_path), db=FakeDb())  # type: ignore[arg-type]
+    caplog.set_level(logging.DEBUG, logger="dagflow.executors.celery")
+    try:
+        began = time.monotonic()
+        executor.submit(workload(1))
+        executor.submit(workload(2))  # within the back-off: not even tried
+        assert time.monotonic() - began < 15
+    finally:
+        executor.shutdown()
+    assert executor.running == set()
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1
+    message = errors[0].getMessage()
+    assert "unreachable" in message and "left queued" in message and "\n" not in message
+
+
+def cli(env: dict[str, str], *args: str) -> tuple[int, str]:
+    runner = CliRunner()
+    with runner.isolation(env=env) as (_, err, _):
+        code = main(list(args))
+    return code, err.getvalue().decode()
+
+
+def test_the_worker_refuses_sqlite_in_one_line(tmp_path: Path) -> None:
+    code, err = cli({"DAGFLOW_HOME": str(tmp_path)}, "celery", "worker", "--concurrency", "1")
+    assert code == 1
+    assert err.startswith("Error: CeleryExecutor needs a PostgreSQL") and err.count("\n") == 1
+
+
+def test_flower_without_flower_installed_is_one_clear_line(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "flower" else real(name, *a))
+    code, err = cli({"DAGFLOW_HOME": str(tmp_path)}, "celery", "flower")
+    assert code == 1 and "flower is not installed" in err and err.count("\n") == 1
