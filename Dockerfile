@@ -22,7 +22,7 @@ FROM ${PYTHON_IMAGE}
 # tini is PID 1: it forwards SIGTERM to dagflow and reaps the processes dagflow starts.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends tini \
- && rm -rf /var/lib/apt/lists/*
+ && apt-get clean && rm -rf /var/lib/apt/lists/*
 COPY --from=build /opt/venv /opt/venv
 COPY docker/entrypoint.py /usr/local/bin/dagflow-entrypoint
 COPY docker/healthcheck.py /usr/local/bin/dagflow-healthcheck
@@ -39,7 +39,7 @@ ENV PATH=/opt/venv/bin:$PATH \
 # volumes is the same in every container. Group 0 lets platforms that run images under a
 # random uid (OpenShift) still write to DAGFLOW_HOME.
 RUN useradd --uid 50000 --gid 0 --home-dir /opt/dagflow --create-home --shell /bin/bash dagflow \
- && mkdir -p /opt/dagflow/dags /opt/dagflow/logs \
+ && mkdir -p /opt/dagflow/dags /opt/dagflow/logs /opt/dagflow/storage \
  && chown -R 50000:0 /opt/dagflow && chmod -R g+rwX /opt/dagflow \
  && chmod 0755 /usr/local/bin/dagflow-entrypoint /usr/local/bin/dagflow-healthcheck
 

@@ -12,6 +12,7 @@ whose process exited. Exit 0 = healthy, 1 = unhealthy with one line saying why.
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -31,8 +32,11 @@ def container_command(cmdline: bytes) -> list[str]:
     return []
 
 
-def check(component: str) -> str:
-    """One line saying the component is healthy; ``SystemExit(1)`` with the reason if not."""
+def check(component: str, env: Mapping[str, str] | None = None) -> str:
+    """One line saying the component is healthy; ``SystemExit`` with the reason if not.
+
+    ``env`` is where the settings come from (default: this process's environment).
+    """
     job_type = JOB_TYPES.get(component)
     if job_type is None:
         return f"{component or 'this command'}: healthy while it runs"
@@ -45,7 +49,7 @@ def check(component: str) -> str:
     from dagflow.models.job import JOB_RUNNING
     from dagflow.scheduler.job import fresh_after
 
-    settings = load_settings()
+    settings = load_settings(env)
     fresh = max(fresh_after(settings.scheduler.heartbeat_interval), timedelta(seconds=MIN_FRESH_SECONDS))
     database = Database(settings)
     try:
