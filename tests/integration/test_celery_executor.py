@@ -28,13 +28,14 @@ from tests.integration.celery_helpers import (
     drive_scheduler,
     free_port,
     fresh_pg_url,
+    make_rabbitmq_broker,
     make_redis_broker,
     run_state,
     running_worker,
     task_rows,
 )
 
-__all__ = ["fresh_pg_url", "make_redis_broker"]  # fixtures used by this module
+__all__ = ["fresh_pg_url", "make_rabbitmq_broker", "make_redis_broker"]  # fixtures used by this module
 
 SECRET = "celery-test-secret"
 DAG_FILE = """
@@ -45,8 +46,8 @@ from dagflow.operators import BashOperator, PythonOperator
 
 OUT = pathlib.Path({out!r})
 
-def flaky():
-    marker = OUT / "flaky_failed_once"
+def flaky(run_id):
+    marker = OUT / f"flaky_failed_once.{{run_id}}"
     if not marker.exists():
         marker.write_text("x")
         raise RuntimeError("the first try fails")
@@ -106,28 +107,48 @@ def cluster(fresh_pg_url: str, make_redis_broker: Callable[[int], str],
     db.dispose()
 
 
-def test_a_dag_runs_on_the_worker_with_retries_and_timeouts(cluster: Cluster) -> None:
-    scheduler = cluster.scheduler()
-    cluster.trigger("celery_flow", "r1")
+def run_celery_flow(cluster: Cluster, settings: Settings, run_id: str, worker_logs: Path) -> None:
+    """Trigger ``celery_flow`` and check: a success, a retry that succeeds, a timeout on the worker."""
+    scheduler = Scheduler(settings, cluster.db, CeleryExecutor(settings, db=cluster.db))
+    cluster.trigger("celery_flow", run_id)
     try:
-        drive_scheduler(scheduler, lambda: run_state(cluster.db, "celery_flow", "r1") in ("success", "failed"),
-                        describe=lambda: task_rows(cluster.db, "celery_flow", "r1"))
+        drive_scheduler(scheduler, lambda: run_state(cluster.db, "celery_flow", run_id) in ("success", "failed"),
+                        describe=lambda: task_rows(cluster.db, "celery_flow", run_id))
     finally:
         scheduler.shutdown()
-    tis = task_rows(cluster.db, "celery_flow", "r1")
-    assert run_state(cluster.db, "celery_flow", "r1") == "failed"  # too_slow timed out
+    tis = task_rows(cluster.db, "celery_flow", run_id)
+    assert run_state(cluster.db, "celery_flow", run_id) == "failed"  # too_slow timed out
     assert (tis["hello"].state.value, tis["hello"].try_number) == ("success", 1)
     assert (tis["flaky"].state.value, tis["flaky"].try_number) == ("success", 2)
     assert tis["too_slow"].state.value == "failed"
     assert "timed out" in (tis["too_slow"].end_reason or "")
-    worker_logs = cluster.root / "worker_home" / "logs"
-    assert "hello from a celery worker" in read_log(worker_logs, dag_id="celery_flow", run_id="r1",
+    assert "hello from a celery worker" in read_log(worker_logs, dag_id="celery_flow", run_id=run_id,
                                                     task_id="hello", try_number=1)
-    assert "the first try fails" in read_log(worker_logs, dag_id="celery_flow", run_id="r1",
+    assert "the first try fails" in read_log(worker_logs, dag_id="celery_flow", run_id=run_id,
                                              task_id="flaky", try_number=1)
 
 
-def test_remote_log_is_fetched_from_the_worker_that_wrote_it(cluster: Cluster) -> None:
+@pytest.fixture(scope="module")
+def flow_r1(cluster: Cluster) -> str:
+    """Run ``celery_flow`` once on the Redis worker (checked); its run id."""
+    run_celery_flow(cluster, cluster.settings, "r1", cluster.root / "worker_home" / "logs")
+    return "r1"
+
+
+def test_a_dag_runs_on_the_worker_with_retries_and_timeouts(flow_r1: str) -> None:
+    assert flow_r1 == "r1"  # run and checked by the fixture (the remote-log test reads its logs)
+
+
+def test_the_same_on_rabbitmq(cluster: Cluster, make_rabbitmq_broker: Callable[[], str]) -> None:
+    broker = make_rabbitmq_broker()
+    env = {**cluster.env, "DAGFLOW_HOME": str(cluster.root / "rabbit_home"), "DAGFLOW__CELERY__BROKER_URL": broker,
+           "DAGFLOW__CELERY__WORKER_LOG_SERVER_PORT": "0"}
+    with running_worker(env, log_path=cluster.root / "rabbit_worker.log", concurrency=2):
+        run_celery_flow(cluster, cluster.settings.replace(celery={"broker_url": broker}), "rabbit",
+                        cluster.root / "rabbit_home" / "logs")
+
+
+def test_remote_log_is_fetched_from_the_worker_that_wrote_it(cluster: Cluster, flow_r1: str) -> None:
     tis = task_rows(cluster.db, "celery_flow", "r1")
     hostname = tis["hello"].hostname
     assert hostname

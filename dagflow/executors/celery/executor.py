@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from dagflow.exceptions import ConfigError
+from dagflow.execution.events import TI_DONE, EventListener
 from dagflow.execution.workload import TaskWorkload
 from dagflow.executors.base import BaseExecutor, TaskEvent
 from dagflow.executors.celery.app import broker_errors, build_app, safe_broker_url, send_workload
@@ -71,7 +72,7 @@ class CeleryExecutor(BaseExecutor):
         self._db = db
         self._own_db = db is None
         self._app: Any = None
-        self._listener: Any = None
+        self._listener: EventListener | None = None
         self._events: queue.SimpleQueue[TaskEvent] = queue.SimpleQueue()
         self._reconcile_at = 0.0
         self._broker_down_until = 0.0
@@ -86,7 +87,9 @@ class CeleryExecutor(BaseExecutor):
 
             self._db = Database(self.settings)
         self._app = build_app(self.settings)
-        self._listener = _start_listener(self.settings, self._on_notification)
+        self._listener = EventListener(self.settings, self._on_notification, on_connect=self._resync,
+                                       name="celery-executor-events")
+        self._listener.start()
 
     # --- submit ---------------------------------------------------------------------------
     def submit(self, workload: TaskWorkload) -> None:
@@ -95,21 +98,21 @@ class CeleryExecutor(BaseExecutor):
         if time.monotonic() < self._broker_down_until:
             log.debug("broker backoff: %s left queued", workload.key)
             return
+        self._track(workload)  # before publishing: its ti_done may arrive before send returns
         try:
             send_workload(self._app, workload, self.settings)
         except self._broker_errors as exc:
+            self.running.discard((workload.ti_id, workload.try_number))
             self._broker_down_until = time.monotonic() + BROKER_BACKOFF_S
             log.error("broker %s unreachable (%s): %s left queued, publishing paused for %ss "
                       "(the stuck-queued check sends it again)",
                       safe_broker_url(self.settings.celery.broker_url), _one_line(exc), workload.key,
                       BROKER_BACKOFF_S)
-            return
-        self._track(workload)
 
     # --- events ---------------------------------------------------------------------------
     def _on_notification(self, kind: str, fields: dict[str, Any]) -> None:
         """Listener thread: a try's outcome committed somewhere."""
-        if kind != "ti_done":
+        if kind != TI_DONE:
             return
         try:
             key = (int(fields["ti_id"]), int(fields["try_number"]))
@@ -119,6 +122,11 @@ class CeleryExecutor(BaseExecutor):
             return
         state = _state(fields.get("state"))
         self._events.put(TaskEvent(key[0], key[1], state, "done"))
+        self.wakeup.set()
+
+    def _resync(self) -> None:
+        """Listener (re)connected: notifications may have been missed, reconcile at the next poll."""
+        self._reconcile_at = 0.0
         self.wakeup.set()
 
     def poll(self) -> list[TaskEvent]:
@@ -195,17 +203,6 @@ def _read_tis(db: Database, ti_ids: Iterable[int]) -> dict[int, tuple[TaskInstan
             ):
                 rows[ti_id] = (state, try_number)
     return rows
-
-
-def _start_listener(settings: Settings, callback: Any) -> Any:
-    """The PostgreSQL ``ti_done`` listener (``execution.events``), started; None if unavailable."""
-    try:
-        from dagflow.execution.events import EventListener  # noqa: PLC0415
-    except ImportError:
-        return None
-    listener = EventListener(settings, callback)
-    listener.start()
-    return listener
 
 
 def _state(value: Any) -> TaskInstanceState | None:
