@@ -64,7 +64,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("celery", "celery"),
 )
 #: Modules that add subcommands to an existing group (``register()`` is called once).
-EXTENSIONS: tuple[str, ...] = ("dags_runs", "tasks_manage", "backfill")
+EXTENSIONS: tuple[str, ...] = ("dags_runs", "tasks_manage", "tasks_logs", "backfill")
 
 
 def _register() -> None:

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from dagflow.cli.main import main
 from dagflow.config import Settings, load_settings
 from dagflow.dag_processing.sync import sync_folders
 from dagflow.db import Database
@@ -68,6 +70,14 @@ with DAG("routing", schedule=None):
 with DAG("slow", schedule=None):
     BashOperator(task_id="nap", bash_command="echo napping; sleep 60", queue="slow")
 """
+
+
+def cli(env: dict[str, str], *args: str) -> tuple[int, str]:
+    """``dagflow ARGS`` in this process with ``env``; exit code and stdout."""
+    runner = CliRunner()
+    with runner.isolation(env=env) as (out, _, _):
+        code = main(list(args))
+    return code, out.getvalue().decode()
 
 
 @dataclass
@@ -162,6 +172,11 @@ def test_remote_log_is_fetched_from_the_worker_that_wrote_it(cluster: Cluster, f
     tail = read_log(cluster.settings, dag_id="celery_flow", run_id="r1", task_id="hello", try_number=1,
                     hostname=hostname, offset=len(text.encode()) - 10)
     assert tail == text.encode()[-10:].decode()
+
+    code, out = cli(cluster.env, "tasks", "logs", "celery_flow", "flaky", "r1", "--try", "1")
+    assert code == 0 and "the first try fails" in out  # try 1's host comes from the try history
+    code, out = cli(cluster.env, "tasks", "logs", "celery_flow", "flaky", "r1")
+    assert code == 0 and "second try ok" in out
 
     wrong_key = cluster.settings.replace(webserver={"secret_key": "not-the-worker-key"})
     refused = read_log(wrong_key, dag_id="celery_flow", run_id="r1", task_id="hello", try_number=1,
