@@ -25,6 +25,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +39,7 @@ from dagflow.execution.workload import TaskWorkload
 from dagflow.exceptions import ConfigError
 from dagflow.executors.celery.app import TASK_NAME, build_app
 from dagflow.executors.celery.executor import refuse_sqlite
-from dagflow.executors.local_worker import hand_back, terminate_children, warm_imports
+from dagflow.executors.local_worker import hand_back, kill_tree, terminate_children, warm_imports
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -162,10 +163,10 @@ def _connect_signals(settings: Settings, server: LogServer | None, queues: list[
             server.close_inherited_socket()
 
     def on_shutting_down(**_: Any) -> None:
-        grace = settings.celery.worker_shutdown_grace
-        timer = threading.Timer(grace, _terminate_pool_processes)
-        timer.daemon = True
-        timer.start()
+        stopper = threading.Thread(target=_stop_running_tries, name="dagflow-shutdown-grace", daemon=True,
+                                   args=(settings.celery.worker_shutdown_grace,
+                                         settings.core.killed_task_cleanup_time))
+        stopper.start()
 
     signals.worker_ready.connect(on_ready, weak=False)
     signals.worker_process_init.connect(on_pool_process_init, weak=False)
@@ -178,15 +179,31 @@ def _on_pool_sigterm(signum: int, frame: Any) -> None:
     terminate_children()
 
 
-def _terminate_pool_processes() -> None:
-    """In the parent, after the shutdown grace: SIGTERM every pool process."""
-    log.warning("shutdown grace over: terminating running tries")
-    try:
-        children = psutil.Process().children()
-    except psutil.Error:
+def _stop_running_tries(grace_s: float, cleanup_s: float) -> None:
+    """In the parent, once shutdown began: after ``grace_s`` terminate the running tries.
+
+    Each pool process gets SIGTERM (it terminates its try's process group; the try's
+    supervisor records the outcome). A try still alive ``cleanup_s`` later is SIGKILLed
+    with its descendants; its supervisor then records the crash.
+    """
+    time.sleep(grace_s)
+    pool = [process for process in _children(psutil.Process()) if _children(process)]
+    if not pool:
         return
-    for child in children:
+    log.warning("shutdown grace of %ss over: terminating %s running tries", grace_s, len(pool))
+    for process in pool:
         try:
-            os.kill(child.pid, signal.SIGTERM)
+            os.kill(process.pid, signal.SIGTERM)
         except ProcessLookupError:
             continue
+    time.sleep(cleanup_s + 1)
+    for process in pool:
+        for task_process in _children(process):
+            kill_tree(task_process.pid)
+
+
+def _children(process: Any) -> list[Any]:
+    try:
+        return list(process.children())
+    except psutil.Error:
+        return []
