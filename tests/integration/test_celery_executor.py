@@ -200,11 +200,13 @@ def test_a_gpu_task_waits_for_a_gpu_worker_and_runs_only_there(cluster: Cluster)
         time.sleep(1.0)  # the default worker had every chance to take the gpu task
         scheduler.tick()
         assert states()["gpu"] == "queued"
-        gpu_env = {**cluster.env, "DAGFLOW_HOME": str(cluster.root / "gpu_home"), "WORKER_TAG": "gpu",
-                   "DAGFLOW__CELERY__WORKER_LOG_SERVER_PORT": "0"}
-        with running_worker(gpu_env, log_path=cluster.root / "gpu_worker.log", queues="gpu", concurrency=1):
+        # Same log server port as the default worker (taken): this worker runs without serving logs.
+        gpu_env = {**cluster.env, "DAGFLOW_HOME": str(cluster.root / "gpu_home"), "WORKER_TAG": "gpu"}
+        with running_worker(gpu_env, log_path=cluster.root / "gpu_worker.log", queues="gpu",
+                            concurrency=1) as gpu_worker:
             drive_scheduler(scheduler, lambda: run_state(cluster.db, "routing", "r1") == "success",
                             describe=states)
+        assert "log server off: cannot listen" in gpu_worker.output()
     finally:
         scheduler.shutdown()
     ran_on = {task: (cluster.out / f"{task}.r1.where").read_text() for task in ("cpu", "cpu2", "gpu")}

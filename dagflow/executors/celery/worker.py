@@ -36,7 +36,6 @@ from dagflow.execution.dag_cache import DagCache
 from dagflow.execution.log_server import LogServer
 from dagflow.execution.runner import run_workload
 from dagflow.execution.workload import TaskWorkload
-from dagflow.exceptions import ConfigError
 from dagflow.executors.celery.app import TASK_NAME, build_app
 from dagflow.executors.celery.executor import refuse_sqlite
 from dagflow.executors.local_worker import hand_back, kill_tree, terminate_children, warm_imports
@@ -144,9 +143,10 @@ def _start_log_server(settings: Settings) -> LogServer | None:
         return None
     try:
         server = LogServer(settings.logging.base_log_folder, settings.webserver.secret_key, port)
-    except OSError as exc:
-        raise ConfigError(f"celery.worker_log_server_port {port}: cannot serve logs: {exc.strerror or exc}") \
-            from None
+    except OSError as exc:  # another worker on this host has the port: run, but say so
+        log.warning("log server off: cannot listen on celery.worker_log_server_port %s (%s); readers on "
+                    "other hosts cannot fetch this worker's task logs", port, exc.strerror or exc)
+        return None
     server.start()
     log.info("serving task logs from %s on port %s", settings.logging.base_log_folder, server.port)
     return server
