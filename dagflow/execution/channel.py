@@ -66,6 +66,13 @@ class ResultChannel:
             return None
         return _result_from_json(message["result"]), _outputs_from_json(message["outputs"])
 
+    def refuse(self) -> None:
+        """Give no answer: the task process's ``wait_answer`` sees end of file (None)."""
+        try:
+            self._supervisor_end.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # the task process is gone already
+
     def answer(self, committed: bool) -> None:
         """Tell the task process whether its outcome was committed."""
         try:

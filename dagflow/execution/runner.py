@@ -19,11 +19,15 @@ import logging
 import os
 import signal
 import sys
+import time
 import traceback
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
+
 from dagflow.db import Database
+from dagflow.exceptions import DatabaseError
 from dagflow.execution import claim as lease
 from dagflow.execution import outcome
 from dagflow.execution.channel import ResultChannel
@@ -57,6 +61,9 @@ log = logging.getLogger(__name__)
 
 #: Seconds past ``execution_timeout`` before the supervisor SIGKILLs the task's tree.
 HARD_TIMEOUT_GRACE_S = 3.0
+#: First and longest pause between attempts to record an outcome while the DB is away.
+RECORD_RETRY_FIRST_S = 0.2
+RECORD_RETRY_MAX_S = 5.0
 
 _default_cache = DagCache()
 
@@ -246,12 +253,40 @@ def _record_received(attempt: TryAttempt, channel: ResultChannel) -> bool:
     if received is None:
         return False
     try:
-        committed = record_result(attempt.db, attempt.claimed, *received)
-    except Exception:  # noqa: BLE001 - no answer: the task process exits non-zero, we retry below
+        committed = _record_while_db_returns(attempt, *received)
+    except Exception:  # noqa: BLE001 - no answer: the task process exits non-zero, recorded below
         log.exception("could not record the outcome of %s", attempt.claimed.task_id)
+        channel.refuse()
         return False
     channel.answer(committed)
     return True
+
+
+def _record_while_db_returns(attempt: TryAttempt, result: outcome.TryResult,
+                             outputs: TryOutputs | None) -> bool:
+    """``record_result``, retried while the database is away (a restart, a failover).
+
+    Retries with backoff for up to ``scheduler.heartbeat_timeout`` (the reaper's limit
+    for a silent try); a write whose commit answer was lost is recognised afterwards by
+    the row holding this try's token and the outcome's state.
+    """
+    deadline = time.monotonic() + attempt.settings.scheduler.heartbeat_timeout
+    delay, retried = RECORD_RETRY_FIRST_S, False
+    while True:
+        try:
+            if record_result(attempt.db, attempt.claimed, result, outputs):
+                return True
+            status = lease.read_status(attempt.db, attempt.claimed.ti_id) if retried else None
+            return status is not None and status.try_token == attempt.claimed.token \
+                and status.state is result.state
+        except (DatabaseError, sa.exc.OperationalError) as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("recording the outcome of %s failed (%s); retrying in %.1fs",
+                        attempt.claimed.task_id, str(exc).splitlines()[0], delay)
+            retried = True
+            time.sleep(delay)
+            delay = min(delay * 2, RECORD_RETRY_MAX_S)
 
 
 def _after_child(attempt: TryAttempt, ended: ChildExit) -> None:

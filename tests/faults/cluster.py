@@ -354,6 +354,52 @@ def wait_for(condition: Callable[[], bool], what: str, seconds: float = 60,
     raise AssertionError(f"timed out after {seconds}s waiting for {what}: {describe() if describe else ''}")
 
 
+def postgres_outage(down_s: float = 2.0) -> float:
+    """Stop the local PostgreSQL cluster, wait ``down_s``, start it again; seconds it was away.
+
+    Always started again (``finally``) and waited for until it accepts connections:
+    other tests on this machine share the server.
+    """
+    version = sorted(os.listdir("/etc/postgresql"))[-1]
+    ctl = ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main"]
+    started = time.monotonic()
+    try:
+        subprocess.run([*ctl, "stop", "--", "-m", "fast"], check=True, capture_output=True, timeout=60)
+        time.sleep(down_s)
+    finally:
+        subprocess.run([*ctl, "start"], check=False, capture_output=True, timeout=60)
+        wait_for(_postgres_accepts, "PostgreSQL back", 60, interval=0.1)
+    return time.monotonic() - started
+
+
+def _postgres_accepts() -> bool:
+    done = subprocess.run(["pg_isready", "-h", "127.0.0.1", "-p", "5432", "-t", "1"], capture_output=True)
+    return done.returncode == 0
+
+
+def redis_outage(port: int = 6379, down_s: float = 2.0) -> float:
+    """Shut the local Redis down (no save), wait ``down_s``, start it again; seconds it was away.
+
+    Always started again (``finally``) with the machine's usual options and waited for.
+    """
+    started = time.monotonic()
+    try:
+        subprocess.run(["redis-cli", "-p", str(port), "shutdown", "nosave"], capture_output=True, timeout=30)
+        wait_for(lambda: not _redis_accepts(port), "Redis down", 30, interval=0.1)
+        time.sleep(down_s)
+    finally:
+        if not _redis_accepts(port):
+            subprocess.run(["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port", str(port),
+                            "--save", "", "--appendonly", "no"], check=False, capture_output=True, timeout=30)
+        wait_for(lambda: _redis_accepts(port), "Redis back", 60, interval=0.1)
+    return time.monotonic() - started
+
+
+def _redis_accepts(port: int) -> bool:
+    done = subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True, timeout=10)
+    return done.stdout.strip() == "PONG"
+
+
 def pid_alive(pid: int) -> bool:
     """True if ``pid`` runs and is not a zombie."""
     try:
