@@ -53,12 +53,21 @@ def prepare_database(*, migrate: bool) -> None:
             say(f"database migrated to revision {database.head_revision()}")
         database.dispose()
     except (DagflowError, ValueError) as exc:
-        say(f"Error: {str(exc).strip().splitlines()[0]}")
+        say(f"Error: {_one_line(exc)}")
+        sys.exit(1)
+    except Exception as exc:  # noqa: BLE001 - never a bare traceback from the entrypoint
+        say(f"Error: unexpected {type(exc).__name__}: {_one_line(exc)}")
         sys.exit(1)
 
 
 def wait_for(database: Database, *, timeout: float) -> None:
-    """Retry a connection every 2 s until it works; ``DatabaseError`` after ``timeout``."""
+    """Retry a connection every 2 s until it works; ``DatabaseError`` after ``timeout``.
+
+    Any ``OperationalError`` counts as "not up yet", not only the ones dagflow recognises
+    as connection errors: while the DB container starts, its host name may not resolve.
+    """
+    from sqlalchemy.exc import OperationalError
+
     from dagflow.exceptions import DatabaseError
 
     deadline = time.monotonic() + timeout
@@ -67,11 +76,12 @@ def wait_for(database: Database, *, timeout: float) -> None:
         try:
             database.current_revision()
             return
-        except DatabaseError as exc:
+        except (DatabaseError, OperationalError) as exc:
+            reason = _one_line(exc.orig if isinstance(exc, OperationalError) and exc.orig else exc)
             if time.monotonic() >= deadline:
-                raise DatabaseError(f"gave up after {timeout:.0f}s: {exc}") from None
+                raise DatabaseError(f"gave up after {timeout:.0f}s: {reason}") from None
             if not said_waiting:
-                say(f"waiting for the metadata database: {exc}")
+                say(f"waiting for the metadata database: {reason}")
                 said_waiting = True
         time.sleep(2)
 
@@ -79,6 +89,11 @@ def wait_for(database: Database, *, timeout: float) -> None:
 def say(line: str) -> None:
     """One line on stderr, tagged so it is clear the entrypoint (not dagflow) wrote it."""
     print(f"dagflow-entrypoint: {line}", file=sys.stderr, flush=True)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _truthy(raw: str) -> bool:

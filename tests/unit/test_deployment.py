@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
+from sqlalchemy.exc import OperationalError
 
 from dagflow.cli.main import _register, cli
 from dagflow.config import load_settings
@@ -290,25 +291,47 @@ def test_shells_and_help_do_not_touch_the_db(entrypoint: tuple[ModuleType, list[
 
 
 class FlakyDatabase:
-    """Refuses ``failures`` connections, then answers."""
+    """Refuses ``failures`` connections (with ``error``), then answers."""
 
-    def __init__(self, failures: int) -> None:
+    def __init__(self, failures: int, error: Exception | None = None) -> None:
         self.failures = failures
+        self.error = error or DatabaseError("cannot connect to the metadata database: connection refused")
         self.attempts = 0
 
     def current_revision(self) -> str:
         self.attempts += 1
         if self.attempts <= self.failures:
-            raise DatabaseError("cannot connect to the metadata database: connection refused")
+            raise self.error
         return "0001"
 
 
-def test_wait_for_retries_until_the_db_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+#: What psycopg says while the DB container is not on the network yet (dagflow's
+#: DatabaseError does not cover it, so the entrypoint must).
+UNRESOLVED = OperationalError("SELECT 1", None, Exception("failed to resolve host 'postgres'"))
+
+
+@pytest.mark.parametrize("error", [None, UNRESOLVED], ids=["refused", "unresolved"])
+def test_wait_for_retries_until_the_db_answers(monkeypatch: pytest.MonkeyPatch, error: Exception | None,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
     module = load_module("entrypoint")
     monkeypatch.setattr(module.time, "sleep", lambda _: None)
-    database = FlakyDatabase(failures=3)
+    database = FlakyDatabase(failures=3, error=error)
     module.wait_for(database, timeout=60)
     assert database.attempts == 4
+    assert capsys.readouterr().err.count("dagflow-entrypoint: waiting for the metadata database: ") == 1
+
+
+def test_prepare_database_gives_up_on_an_unreachable_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    module = load_module("entrypoint")
+    monkeypatch.setenv("DAGFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("DAGFLOW__DATABASE__SQL_ALCHEMY_CONN", "postgresql+psycopg://u@127.0.0.1:1/nodb")
+    monkeypatch.setenv("DAGFLOW_DB_WAIT_TIMEOUT", "0")
+    with pytest.raises(SystemExit) as exited:
+        module.prepare_database(migrate=False)
+    assert exited.value.code == 1
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last.startswith("dagflow-entrypoint: Error: gave up after 0s: ")
 
 
 def test_wait_for_gives_up_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
