@@ -8,10 +8,11 @@ the LocalExecutor, which forks the try into its own process group (timeouts,
 heartbeats, the try's log file and the undead kill all come from there).
 
 Shutdown (SIGTERM, Ctrl-C): Celery's warm shutdown takes no new message; running tries
-get ``celery.worker_shutdown_grace`` seconds to finish, then each pool process
-terminates its try's process group and the try's supervisor records the outcome
-(``up_for_retry`` or ``failed``, "received signal 15"). Messages not started go back to
-the broker (``acks_late``).
+get ``celery.worker_shutdown_grace`` seconds to finish, then the parent terminates each
+try's process group and the try's supervisor (its pool process) records the outcome
+(``up_for_retry`` or ``failed``; the log says "received signal 15"). Messages not
+started go back to the broker (``acks_late``). A cold shutdown (a second Ctrl-C,
+SIGQUIT) or SIGKILL records nothing: the reaper finds those tries as zombies.
 
 With ``celery.worker_log_server_port`` set (and ``webserver.secret_key``), the parent
 serves the log folder to readers on other hosts (``execution.log_server``).
@@ -38,7 +39,7 @@ from dagflow.execution.runner import run_workload
 from dagflow.execution.workload import TaskWorkload
 from dagflow.executors.celery.app import TASK_NAME, build_app
 from dagflow.executors.celery.executor import refuse_sqlite
-from dagflow.executors.local_worker import hand_back, kill_tree, terminate_children, warm_imports
+from dagflow.executors.local_worker import kill_tree, warm_imports
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -61,25 +62,17 @@ class PoolProcess:
 
 
 _pool_process: PoolProcess | None = None
-#: Set in a pool process by SIGTERM: a message that arrives now is handed back, not run.
-_stopping = threading.Event()
 _pool_process_lock = threading.Lock()
 
 
 def pool_process(settings: Settings) -> PoolProcess:
-    """This process's warm state, made on its first message after the fork.
-
-    Also installs the SIGTERM handler that terminates a running try (billiard sets its
-    own exit handler after the pool initializer, so it cannot be done there).
-    """
+    """This process's warm state, made on its first message after the fork."""
     global _pool_process
     with _pool_process_lock:
         if _pool_process is None:
             from dagflow.db import Database  # noqa: PLC0415
 
             _pool_process = PoolProcess(db=Database(settings))
-            if threading.current_thread() is threading.main_thread():
-                signal.signal(signal.SIGTERM, _on_pool_sigterm)
         return _pool_process
 
 
@@ -87,10 +80,6 @@ def run_message(settings: Settings, payload: dict[str, Any]) -> None:
     """The body of ``dagflow.run_workload``: run one try to its end (the outcome is in the DB)."""
     workload = TaskWorkload.from_dict(payload)
     state = pool_process(settings)
-    if _stopping.is_set():
-        hand_back(state.db, workload)
-        log.info("%s: handed back (worker stopping)", workload.key)
-        return
     try:
         outcome = run_workload(workload, settings, db=state.db, dag_cache=state.cache)
     except Exception as exc:  # noqa: BLE001 - the reaper and stuck-queued check take it from here
@@ -173,33 +162,36 @@ def _connect_signals(settings: Settings, server: LogServer | None, queues: list[
     signals.worker_shutting_down.connect(on_shutting_down, weak=False)
 
 
-def _on_pool_sigterm(signum: int, frame: Any) -> None:
-    """In a pool process: stop taking work and terminate the running try (its supervisor records it)."""
-    _stopping.set()
-    terminate_children()
-
-
 def _stop_running_tries(grace_s: float, cleanup_s: float) -> None:
     """In the parent, once shutdown began: after ``grace_s`` terminate the running tries.
 
-    Each pool process gets SIGTERM (it terminates its try's process group; the try's
-    supervisor records the outcome). A try still alive ``cleanup_s`` later is SIGKILLed
-    with its descendants; its supervisor then records the crash.
+    A try's process group gets SIGTERM; its supervisor (the pool process) records the
+    outcome, the task returns and the pool process exits as in any warm shutdown. A
+    try still alive ``cleanup_s`` later is SIGKILLed with its descendants (the
+    supervisor records the crash).
     """
     time.sleep(grace_s)
-    pool = [process for process in _children(psutil.Process()) if _children(process)]
-    if not pool:
+    tries = _running_tries()
+    if not tries:
         return
-    log.warning("shutdown grace of %ss over: terminating %s running tries", grace_s, len(pool))
-    for process in pool:
-        try:
-            os.kill(process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            continue
+    log.warning("shutdown grace of %ss over: terminating %s running tries", grace_s, len(tries))
+    for task_process in tries:
+        _signal_group(task_process.pid, signal.SIGTERM)
     time.sleep(cleanup_s + 1)
-    for process in pool:
-        for task_process in _children(process):
-            kill_tree(task_process.pid)
+    for task_process in _running_tries():
+        kill_tree(task_process.pid)
+
+
+def _running_tries() -> list[Any]:
+    """The task processes of this worker (children of its pool processes)."""
+    return [task for pool in _children(psutil.Process()) for task in _children(pool)]
+
+
+def _signal_group(pid: int, signum: int) -> None:
+    try:
+        os.killpg(pid, signum) if os.getpgid(pid) == pid else os.kill(pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _children(process: Any) -> list[Any]:
