@@ -44,8 +44,13 @@ EXECUTIONS = os.path.join(OUT_DIR, "executions.log")
 
 
 def record(event, ti):
-    """Append ``event dag run task map_index try pid`` to the executions log (atomic append)."""
-    line = f"{event} {ti.dag_id} {ti.run_id} {ti.task_id} {ti.map_index} {ti.try_number} {os.getpid()}\\n"
+    """Append ``event dag run task map_index try pid sid`` to the executions log (atomic append).
+
+    ``sid`` is the session of the process that ran it: the pid of the scheduler or
+    Celery worker the test started.
+    """
+    line = (f"{event} {ti.dag_id} {ti.run_id} {ti.task_id} {ti.map_index} {ti.try_number} {os.getpid()} "
+            f"{os.getsid(0)}\\n")
     fd = os.open(EXECUTIONS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, line.encode())
@@ -72,6 +77,22 @@ FAST_SETTINGS = {
     "DAGFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "600",
     "DAGFLOW__LOGGING__LEVEL": "INFO",
 }
+
+
+def celery_settings(broker_url: str) -> dict[str, str]:
+    """Environment for a cluster on the CeleryExecutor with ``broker_url``."""
+    return {
+        "DAGFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "DAGFLOW__CELERY__BROKER_URL": broker_url,
+        "DAGFLOW__CELERY__WORKER_LOG_SERVER_PORT": "0",
+        "DAGFLOW__CELERY__WORKER_SHUTDOWN_GRACE": "5",
+    }
+
+
+#: The Redis database of the fault tests (H5's numbers are 8-11, see contract-s3.md).
+REDIS_DB = 8
+#: What ``dagflow celery worker`` prints once it consumes its queues.
+WORKER_READY = "celery worker ready:"
 FINAL_TI = {"success", "failed", "skipped", "upstream_failed", "removed"}
 FINAL_RUN = {"success", "failed"}
 
@@ -87,6 +108,7 @@ class Execution:
     map_index: int
     try_number: int
     pid: int
+    sid: int
 
     @property
     def key(self) -> tuple[str, str, str, int]:
@@ -152,16 +174,30 @@ class Cluster:
         """A ``dagflow scheduler`` process."""
         return self.start(name, "scheduler")
 
-    def start_celery_worker(self, name: str, *, concurrency: int = 2, env: dict[str, str] | None = None
+    def start_celery_worker(self, name: str, *, concurrency: int = 2, seconds: float = 90
                             ) -> subprocess.Popen[bytes]:
-        """A ``dagflow celery worker`` process with its own hostname ``name``."""
-        return self.start(name, "celery", "worker", "--concurrency", str(concurrency), env=env)
+        """A ready ``dagflow celery worker`` process (waited for until it prints its ready line)."""
+        proc = self.start(name, "celery", "worker", "--concurrency", str(concurrency))
+        wait_for(lambda: WORKER_READY in self.log_tail(name, 1 << 20) or proc.poll() is not None,
+                 f"celery worker {name} ready", seconds, describe=lambda: self.log_tail(name))
+        assert proc.poll() is None, f"celery worker {name} exited: {self.log_tail(name)}"
+        return proc
 
     def kill9(self, name: str) -> None:
         """``kill -9`` process ``name`` (only that process, not its children) and reap it."""
         proc = self.procs[name]
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
+
+    def kill9_session(self, name: str) -> list[int]:
+        """``kill -9`` process ``name`` and every process of its session (a machine that died)."""
+        proc = self.procs[name]
+        victims = [pid for pid in _live_pids() if _session_of(pid) == proc.pid]
+        for pid in victims:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait(10)
+        return victims
 
     def kill9_pid(self, pid: int) -> None:
         """``kill -9`` any process of this cluster by pid (a worker, a task process)."""
@@ -202,14 +238,13 @@ class Cluster:
         """Live processes (not zombies) started with this cluster's DAGFLOW_HOME."""
         marker = f"DAGFLOW_HOME={self.home}".encode()
         found = []
-        for entry in filter(str.isdigit, os.listdir("/proc")):
+        for pid in _live_pids():
             try:
-                environ = Path(f"/proc/{entry}/environ").read_bytes().split(b"\0")
-                state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
+                environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if marker in environ and state != "Z" and int(entry) != os.getpid():
-                found.append(int(entry))
+            if marker in environ and pid != os.getpid():
+                found.append(pid)
         return found
 
     # --- DAGs and runs --------------------------------------------------------------------
@@ -292,9 +327,10 @@ class Cluster:
             return []
         found = []
         for line in self.executions_path.read_text().splitlines():
-            kind, dag_id, run_id, task_id, map_index, try_number, pid = line.split()
+            kind, dag_id, run_id, task_id, map_index, try_number, pid, sid = line.split()
             if event is None or kind == event:
-                found.append(Execution(kind, dag_id, run_id, task_id, int(map_index), int(try_number), int(pid)))
+                found.append(Execution(kind, dag_id, run_id, task_id, int(map_index), int(try_number), int(pid),
+                                       int(sid)))
         return found
 
     def wait_started(self, dag_id: str, task_id: str, count: int = 1, seconds: float = 60) -> list[Execution]:
@@ -407,6 +443,18 @@ def pid_alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def _live_pids() -> list[int]:
+    """Every process that is not a zombie."""
+    return [int(entry) for entry in filter(str.isdigit, os.listdir("/proc")) if pid_alive(int(entry))]
+
+
+def _session_of(pid: int) -> int | None:
+    try:
+        return os.getsid(pid)
+    except OSError:
+        return None
 
 
 def _kill_group(pid: int) -> None:

@@ -17,11 +17,13 @@ running the victim is killed with its pool; the other worker runs the retry.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.faults.cluster import Cluster, pid_alive, wait_for
+from tests.faults.cluster import REDIS_DB, Cluster, celery_settings, pid_alive, wait_for
+from tests.integration.celery_helpers import redis_database
 
 pytestmark = pytest.mark.slow
 
@@ -74,3 +76,56 @@ def test_local_worker_or_task_process_killed_mid_task_is_retried_and_the_run_suc
     assert "signal 9" in history[("lose_task", 1)], history
     starts = [e.task_id for e in cluster.executions("start")]
     assert starts.count("lose_worker") == 2 and starts.count("lose_task") == 2
+
+
+CELERY_DAG = '''
+def victim(ti):
+    record("start", ti)
+    if ti.try_number == 1:
+        write_pid("victim.session", os.getsid(0))
+        time.sleep(120)
+    record("done", ti)
+
+
+def work(n, ti=None):
+    record("start", ti)
+    time.sleep(0.3)
+    record("done", ti)
+
+
+with DAG("celery_worker_killed", schedule=None, max_active_tasks=8):
+    PythonOperator(task_id="victim", python_callable=victim, retries=0)
+    task(work).expand(n=list(range(6)))
+'''
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_celery_worker_killed_mid_task_is_reaped_and_retried_on_the_other_worker(
+        tmp_path: Path, make_pg_database: Callable[[], str]) -> None:
+    with redis_database(REDIS_DB) as broker, \
+            Cluster(tmp_path, CELERY_DAG, db_url=make_pg_database(), env=celery_settings(broker)) as cluster:
+        # concurrency 1: the killed worker runs nothing but the victim
+        workers = {cluster.start_celery_worker(name, concurrency=1).pid: name for name in ("w1", "w2")}
+        cluster.start_scheduler()
+        cluster.wait_parsed("celery_worker_killed")
+        cluster.trigger("celery_worker_killed", "r1")
+        victim_worker = workers[cluster.wait_pid("victim.session")]
+        survivor = next(pid for pid, name in workers.items() if name != victim_worker)
+
+        killed = cluster.kill9_session(victim_worker)
+        killed_at = time.monotonic()
+        states = cluster.wait_runs_finished("celery_worker_killed", ["r1"], seconds=120)
+        print(f"killed {len(killed)} processes of {victim_worker}; run finished "
+              f"{time.monotonic() - killed_at:.1f}s later")
+        tis = {t.task_id: t for t in cluster.check_exactly_once("celery_worker_killed", expected_tis=7)}
+        history = {(h.task_id, h.try_number): h.reason or "" for h in cluster.history("celery_worker_killed")}
+        assert cluster.stop("scheduler") == 0, cluster.log_tail("scheduler")
+        survivor_name = workers[survivor]
+        assert cluster.stop(survivor_name) == 0, cluster.log_tail(survivor_name)
+
+    assert states == {"r1": "success"}
+    assert tis["victim"].try_number == 2 and tis["victim"].infra_tries == 1
+    assert history[("victim", 1)].startswith("worker lost"), history
+    (retry,) = [e for e in cluster.executions("done") if e.task_id == "victim"]
+    assert retry.try_number == 2 and retry.sid == survivor
