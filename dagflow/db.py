@@ -255,7 +255,11 @@ _CONNECT_ERROR_MARKERS = (
     "connection",
     "unable to open database",
     "could not translate host",
+    "resolve host",
     "authentication",
+    "the database system is",  # shutting down / starting up / in recovery mode
+    "server closed",
+    "terminating connection",
 )
 
 

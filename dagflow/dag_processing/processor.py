@@ -31,6 +31,7 @@ them once the batch is complete. It also registers and heartbeats the processor'
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -38,13 +39,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy.exc import OperationalError
+
 from dagflow.config import Settings
 from dagflow.dag_processing.apply import ApplyCounts, apply_results, prune_unlisted, remove_files
 from dagflow.dag_processing.file_tracker import FileStamp, FileTracker
 from dagflow.dag_processing.job import end_job, heartbeat, register_job
 from dagflow.dag_processing.pool import ParsePool, ParseResult
 from dagflow.db import Database
+from dagflow.exceptions import DatabaseError
 from dagflow.models.base import utcnow
+
+log = logging.getLogger(__name__)
 
 #: Address space a parsing process may add to what it starts with (MB), unless
 #: ``scheduler.parsing_memory_limit_mb`` exists in the settings.
@@ -148,7 +154,13 @@ class DagProcessor:
         passes = 0
         try:
             while not stop_event.is_set():
-                report = self.scan(clock(), stop_event=stop_event)
+                try:
+                    report = self.scan(clock(), stop_event=stop_event)
+                except (OperationalError, DatabaseError) as exc:  # the DB is briefly away: parse again later
+                    log.error("DAG processor pass failed, retrying in %.0f s: %s",
+                              self.check_interval.total_seconds(), _one_line(exc))
+                    stop_event.wait(self.check_interval.total_seconds())
+                    continue
                 passes += 1
                 if on_report is not None:
                     on_report(report)
@@ -164,8 +176,11 @@ class DagProcessor:
         self.pool.close()
         self._batch = None
         if self.job_id is not None:
-            with self.db.transaction() as session:
-                end_job(session, self.job_id, now=now or utcnow())
+            try:
+                with self.db.transaction() as session:
+                    end_job(session, self.job_id, now=now or utcnow())
+            except (OperationalError, DatabaseError) as exc:
+                log.warning("could not end the DAG processor's job row: %s", _one_line(exc))
             self.job_id = None
 
     def _begin_batch(self, now: datetime) -> _Batch | None:
@@ -215,3 +230,8 @@ class DagProcessor:
         with self.db.transaction() as session:
             heartbeat(session, self.job_id, now=now)
         self._last_heartbeat = now
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]

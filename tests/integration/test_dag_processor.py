@@ -188,3 +188,35 @@ def test_scan_if_due_does_not_block_and_registers_a_live_job(processor: DagProce
     processor.close(now + timedelta(seconds=1))
     with processor.db.transaction(readonly=True) as session:
         assert session.scalars(sa.select(Job.state)).one() == "success"
+
+
+def test_run_survives_a_database_outage_and_writes_after_it(
+    settings: Settings, db: Database, dags_folder: Path
+) -> None:
+    """A pass that cannot write (the DB is locked past the busy timeout) is retried; nothing is lost."""
+    import sqlite3
+    import threading
+
+    (dags_folder / "kept.py").write_text(good("kept_through_outage"))
+    tuned = settings.replace(database={"sqlite_busy_timeout": 0.2})
+    locked_db = Database(tuned)
+    dag_processor = DagProcessor(tuned, locked_db, folders=[dags_folder], check_interval=0.2)
+    dag_processor.start(T0)  # the job row exists before the outage
+    blocker = sqlite3.connect(settings.home / "dagflow.db", timeout=5)
+    blocker.execute("BEGIN EXCLUSIVE")
+    stop = threading.Event()
+    passes: list[int] = []
+    thread = threading.Thread(target=lambda: passes.append(dag_processor.run(stop, num_runs=1)))
+    thread.start()
+    try:
+        time.sleep(1.5)
+        assert thread.is_alive(), "the processor gave up while the database was unavailable"
+    finally:
+        blocker.rollback()
+        blocker.close()
+    thread.join(30)
+    stop.set()
+    assert passes == [1]
+    with db.transaction(readonly=True) as session:
+        assert session.get(SerializedDagModel, "kept_through_outage") is not None
+    locked_db.dispose()
