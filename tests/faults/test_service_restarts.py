@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.cluster import Cluster, postgres_outage
+from tests.faults.cluster import REDIS_DB, Cluster, celery_settings, postgres_outage, redis_outage
+from tests.integration.celery_helpers import redis_database
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -62,3 +63,30 @@ def test_postgres_restarted_mid_run_the_local_executor_run_finishes(
         assert cluster.stop("scheduler") == 0, cluster.log_tail("scheduler")
 
     assert states == {"r1": "success"}
+
+
+@pytest.mark.redis
+def test_redis_restarted_mid_run_the_celery_run_finishes(
+        tmp_path: Path, make_pg_database: Callable[[], str]) -> None:
+    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
+        pytest.skip("redis-server / redis-cli not found: cannot restart Redis")
+    with redis_database(REDIS_DB) as broker, \
+            Cluster(tmp_path, DAG, db_url=make_pg_database(), env=celery_settings(broker)) as cluster:
+        workers = ("w1", "w2")
+        for name in workers:
+            cluster.start_celery_worker(name, concurrency=2)
+        cluster.start_scheduler()
+        cluster.wait_parsed("service_restart")
+        cluster.trigger("service_restart", "r1")
+        cluster.wait_started("service_restart", "work", count=3)
+        away = redis_outage(down_s=1.0)
+        back_at = time.monotonic()
+        states = cluster.wait_runs_finished("service_restart", ["r1"], seconds=120)
+        print(f"Redis away {away:.1f}s; run finished {time.monotonic() - back_at:.1f}s after it was back")
+        tis = cluster.check_exactly_once("service_restart", expected_tis=TASKS)
+        assert cluster.stop("scheduler") == 0, cluster.log_tail("scheduler")
+        for name in workers:
+            assert cluster.stop(name) == 0, cluster.log_tail(name)
+
+    assert states == {"r1": "success"}
+    print(f"re-sent after the outage: {sum(t.requeue_count for t in tis)} task instance(s)")
