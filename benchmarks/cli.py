@@ -37,6 +37,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds one run may take (default 600)")
     parser.add_argument("--celery-workers", type=int, default=1,
                         help="`dagflow celery worker` processes for postgres-celery (default 1)")
+    parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
+                        help="attach py-spy (pip install py-spy) to the scheduler and workers; flame graphs in DIR")
     parser.add_argument("--keep", action="store_true", help="keep the temporary DAGFLOW_HOMEs (logs) for a look")
     args = parser.parse_args(argv)
     if args.repeat < 1:
@@ -98,7 +100,7 @@ def _run_one(row: Row, workload: Workload, config: str, root: Path, template: Pa
     try:
         environment = configs.prepare(config, root, sqlite_template=template, celery_workers=args.celery_workers)
         run = run_parse_workload if workload.kind == "parse" else run_dag_workload
-        result = run(environment, workload, timeout=args.timeout)
+        result = run(environment, workload, timeout=args.timeout, profile_dir=args.profile)
         row.runs.append(result.metrics)
         summary = ", ".join(f"{k} {v:.3g}" for k, v in sorted(result.metrics.items()))
         console.print(f"{label}: {summary}  [dim]({time.monotonic() - started:.1f}s)[/dim]", highlight=False)

@@ -137,3 +137,28 @@ def _memory(proc: psutil.Process) -> tuple[float, float]:
     except OSError:
         pass
     return rss, 0.0
+
+
+def tree_cpu_seconds(roots: list[int]) -> float:
+    """CPU seconds (user + system) used so far by the trees under ``roots``.
+
+    Each live process counts its own time plus that of the children it has reaped
+    (``children_user``/``children_system``), so short-lived task processes, reaped by
+    their worker, are counted once. Sampled before and after a run, the difference is
+    the CPU the run cost; unlike wall time it barely moves when the machine is busy.
+    """
+    total = 0.0
+    for root in roots:
+        try:
+            procs = [psutil.Process(root)]
+            procs += procs[0].children(recursive=True)
+        except psutil.Error:
+            continue
+        for proc in procs:
+            try:
+                t = proc.cpu_times()
+            except psutil.Error:
+                continue
+            total += t.user + t.system + t.children_user + t.children_system
+    return total
+

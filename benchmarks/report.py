@@ -78,17 +78,18 @@ def print_table(rows: list[Row], *, console: Console | None = None, title: str =
     """One table: time, rate and peak memory per workload and configuration."""
     console = console or Console(width=None if Console().is_terminal else 160)
     table = Table(title=f"{title} (median, min–max)")
-    for name in ("workload", "config", "runs", "time", "rate", "scheduler RSS MB", "workers RSS / PSS MB"):
+    for name in ("workload", "config", "runs", "time", "rate", "CPU ms/task", "scheduler RSS MB",
+                 "workers RSS / PSS MB"):
         table.add_column(name, justify="left" if name in ("workload", "config") else "right")
     for row in rows:
         if row.unavailable is not None:
-            table.add_row(row.workload, row.config, "-", f"unavailable: {row.unavailable}", "", "", "")
+            table.add_row(row.workload, row.config, "-", f"unavailable: {row.unavailable}", "", "", "", "")
             continue
         stats = row.stats()
         runs = f"{len(row.runs)}" + (f" ({len(row.errors)} failed)" if row.errors else "")
         if not row.runs:
             table.add_row(row.workload, row.config, runs, f"failed: {row.errors[-1] if row.errors else '?'}",
-                          "", "", "")
+                          "", "", "", "")
             continue
         if row.kind == "parse":
             time_text = f"cold {_fmt(stats, 'cold_seconds', ' s')}\nre-scan {_fmt(stats, 'rescan_seconds', ' s')}"
@@ -99,7 +100,7 @@ def print_table(rows: list[Row], *, console: Console | None = None, title: str =
             rate = (_fmt(stats, "ms_per_task", " ms/task", digits=1) if row.kind == "chain"
                     else _fmt(stats, "tasks_per_s", " tasks/s", digits=0))
             workers = f"{_fmt(stats, 'workers_rss_mb', digits=0)} / {_fmt(stats, 'workers_pss_mb', digits=0)}"
-        table.add_row(row.workload, row.config, runs, time_text, rate,
+        table.add_row(row.workload, row.config, runs, time_text, rate, _fmt(stats, "cpu_ms_per_task", digits=1),
                       _fmt(stats, "scheduler_rss_mb", digits=0), workers)
     console.print(table)
     for row in rows:

@@ -8,6 +8,9 @@ chain / fanout:
   5. seconds = the moment success was seen - the run's ``queued_at`` (written by the
      trigger command), so the CLI's own start-up is not counted but the scheduler's
      reaction to the new run is. Every task instance must be ``success``.
+     CPU: the CPU seconds the scheduler's and workers' process trees used between the
+     trigger and success (``memory.tree_cpu_seconds``), per task: a number that moves
+     far less than wall time when the machine is shared.
 parse:
   cold: start ``dagflow scheduler`` on a migrated, empty DB and the N files; seconds
   until N serialized DAGs are in the DB, counted from the process start (interpreter,
@@ -33,7 +36,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from benchmarks.configs import Environment
-from benchmarks.memory import MemorySampler
+from benchmarks.memory import MemorySampler, tree_cpu_seconds
 from benchmarks.workloads import Workload
 
 #: How often the runner reads the DB while waiting (seconds).
@@ -54,11 +57,18 @@ class RunResult:
 
 
 class Processes:
-    """The dagflow subprocesses of one run; all stopped by ``stop_all``."""
+    """The dagflow subprocesses of one run; all stopped by ``stop_all``.
 
-    def __init__(self, environment: Environment) -> None:
+    With ``profile_dir``, ``py-spy record --subprocesses`` is attached to each started
+    process (it must be installed; it is not a dependency of dagflow) and writes a
+    collapsed-stack profile there when the run ends (speedscope and flamegraph.pl read it).
+    """
+
+    def __init__(self, environment: Environment, profile_dir: Path | None = None) -> None:
         self.environment = environment
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.profile_dir = profile_dir
+        self.profilers: list[subprocess.Popen[bytes]] = []
 
     def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
         """``python -m dagflow ARGS`` in its own session, output to ``<root>/<name>.log``."""
@@ -67,7 +77,17 @@ class Processes:
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         self.procs.append((name, proc))
+        if self.profile_dir is not None:
+            self._profile(name, proc.pid)
         return proc
+
+    def _profile(self, name: str, pid: int) -> None:
+        assert self.profile_dir is not None
+        self.profile_dir.mkdir(parents=True, exist_ok=True)
+        out = self.profile_dir / f"{self.environment.root.name}-{name}.txt"
+        self.profilers.append(subprocess.Popen(
+            ["py-spy", "record", "--pid", str(pid), "--subprocesses", "--rate", "250", "--nonblocking", "--format", "raw",
+             "--output", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 
     def check_alive(self) -> None:
         """Raise if a process died (with the end of its log)."""
@@ -97,6 +117,10 @@ class Processes:
                 pass
             _kill_group(proc.pid)
             proc.wait()
+        for profiler in self.profilers:
+            profiler.send_signal(signal.SIGINT)
+            profiler.wait(60)
+        self.profilers.clear()
 
 
 def _kill_group(pid: int) -> None:
@@ -164,10 +188,11 @@ def _as_epoch(value: Any) -> float:
     return float(value.timestamp())
 
 
-def run_dag_workload(environment: Environment, workload: Workload, *, timeout: float) -> RunResult:
+def run_dag_workload(environment: Environment, workload: Workload, *, timeout: float,
+                     profile_dir: Path | None = None) -> RunResult:
     """chain / fanout: trigger one run and time it to success (see the module docstring)."""
     workload.write(environment.dags)
-    procs = Processes(environment)
+    procs = Processes(environment, profile_dir)
     reader = MetadataReader(environment.db_url)
     sampler: MemorySampler | None = None
     metrics: dict[str, float] = {}
@@ -179,10 +204,13 @@ def run_dag_workload(environment: Environment, workload: Workload, *, timeout: f
             "SELECT count(*) FROM serialized_dag s JOIN dag d ON d.dag_id = s.dag_id "
             "WHERE s.dag_id = :d AND d.is_paused = :f", d=workload.dag_id, f=False) == 1,
             timeout=timeout, what=f"{workload.dag_id} to be parsed", procs=procs)
+        roots = [scheduler.pid, *(w.pid for w in workers)]
+        cpu_before = tree_cpu_seconds(roots)
         cli(environment, "dags", "trigger", workload.dag_id, "--run-id", RUN_ID, "--output", "plain")
         done_sql = "SELECT state FROM dag_run WHERE dag_id = :d AND run_id = :r"
         seen = wait_until(lambda: reader.scalar(done_sql, d=workload.dag_id, r=RUN_ID) in ("success", "failed"),
                           timeout=timeout, what=f"run {RUN_ID} of {workload.dag_id} to finish", procs=procs)
+        cpu_seconds = tree_cpu_seconds(roots) - cpu_before
         run = reader.row("SELECT state, queued_at, start_date, end_date FROM dag_run "
                          "WHERE dag_id = :d AND run_id = :r", d=workload.dag_id, r=RUN_ID)
         succeeded = reader.scalar("SELECT count(*) FROM task_instance WHERE dag_id = :d AND run_id = :r "
@@ -190,7 +218,8 @@ def run_dag_workload(environment: Environment, workload: Workload, *, timeout: f
         if run.state != "success" or succeeded != workload.tasks:
             raise BenchmarkError(f"run ended {run.state} with {succeeded}/{workload.tasks} tasks successful")
         seconds = seen - _as_epoch(run.queued_at)
-        metrics.update(seconds=seconds, db_seconds=_as_epoch(run.end_date) - _as_epoch(run.queued_at))
+        metrics.update(seconds=seconds, db_seconds=_as_epoch(run.end_date) - _as_epoch(run.queued_at),
+                       cpu_seconds=cpu_seconds, cpu_ms_per_task=1000 * cpu_seconds / workload.tasks)
         if workload.kind == "chain":
             metrics["ms_per_task"] = 1000 * seconds / workload.tasks
         else:
@@ -214,10 +243,11 @@ def _add_memory(metrics: dict[str, float], sampler: MemorySampler) -> None:
 _SUMMARY = re.compile(r"parsed (\d+) of (\d+) file\(s\) in ([0-9.]+)s: (\d+) DAG\(s\), (\d+) changed")
 
 
-def run_parse_workload(environment: Environment, workload: Workload, *, timeout: float) -> RunResult:
+def run_parse_workload(environment: Environment, workload: Workload, *, timeout: float,
+                       profile_dir: Path | None = None) -> RunResult:
     """parse: cold start to N DAGs in the DB, then a re-scan of unchanged files."""
     workload.write(environment.dags)
-    procs = Processes(environment)
+    procs = Processes(environment, profile_dir)
     reader = MetadataReader(environment.db_url)
     sampler: MemorySampler | None = None
     metrics: dict[str, float] = {}

@@ -32,6 +32,9 @@ def warm_imports() -> None:
     import dagflow.execution.runner  # noqa: F401, PLC0415
     import dagflow.operators  # noqa: F401, PLC0415
     import dagflow.sensors  # noqa: F401, PLC0415
+    from dagflow.execution.context import warm_imports as warm_context  # noqa: PLC0415
+
+    warm_context()
 
 
 def worker_main(settings: Settings, tasks: Any, results: Any, stopping: Any) -> None:
