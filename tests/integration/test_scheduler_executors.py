@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import textwrap
 import time
 from pathlib import Path
@@ -14,7 +13,6 @@ import sqlalchemy as sa
 from dagflow.config import Settings
 from dagflow.dag_processing.sync import sync_folders
 from dagflow.db import Database
-from dagflow.exceptions import ConfigError
 from dagflow.executors.loader import executor_from_settings
 from dagflow.executors.local import LocalExecutor
 from dagflow.executors.sequential import SequentialExecutor
@@ -42,13 +40,6 @@ def test_loader_picks_the_configured_executor(settings: Settings) -> None:
     sequential = executor_from_settings(settings.replace(core={"executor": "SequentialExecutor"}))
     assert isinstance(sequential, SequentialExecutor)
     assert sequential.slots_free == 1
-
-
-@pytest.mark.skipif(importlib.util.find_spec("dagflow.executors.celery") is not None,
-                    reason="the CeleryExecutor exists")
-def test_loader_explains_a_missing_celery_executor(settings: Settings) -> None:
-    with pytest.raises(ConfigError, match="CeleryExecutor is not available"):
-        executor_from_settings(settings.replace(core={"executor": "CeleryExecutor"}))
 
 
 def test_sequential_executor_runs_a_dag_to_its_end(settings: Settings, db: Database, tmp_path: Path) -> None:
