@@ -18,8 +18,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
+
 from dagflow.config import Settings
 from dagflow.db import Database
+from dagflow.exceptions import DatabaseError
 from dagflow.execution.events import RUN_QUEUED, EventListener
 from dagflow.executors.base import BaseExecutor
 from dagflow.executors.loader import executor_from_settings
@@ -51,7 +54,7 @@ def run_scheduler(
         with _stop_on_signals(scheduler):
             if on_started is not None:
                 on_started(scheduler)
-            ticks = scheduler.run(num_runs=num_runs, on_tick=lambda _: job.heartbeat_if_due(utc_clock()))
+            ticks = scheduler.run(num_runs=num_runs, on_tick=lambda _: _heartbeat(job))
         failed = False
         return ticks
     finally:
@@ -59,6 +62,14 @@ def run_scheduler(
         listener.stop()
         scheduler.shutdown()
         job.end(utc_clock(), failed=failed)
+
+
+def _heartbeat(job: SchedulerJob) -> None:
+    """Beat if due; a DB that is briefly away costs one beat, not the scheduler (ticks retry too)."""
+    try:
+        job.heartbeat_if_due(utc_clock())
+    except (DatabaseError, OperationalError) as exc:
+        log.warning("scheduler heartbeat failed, retrying at the next tick: %s", exc)
 
 
 def scheduler_listener(settings: Settings, scheduler: Scheduler) -> EventListener:
