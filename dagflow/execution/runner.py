@@ -8,6 +8,10 @@
    the parent supervises: heartbeat, undead check, hard deadline.
 4. after the child is gone: kill its process group, and if it died without recording,
    record the failure (or retry) with the reason, then run the failure callbacks.
+``on_recorded`` (optional) hears the outcome as soon as the supervisor has committed it,
+while the task process still runs its callbacks and exits: an executor can tell its
+scheduler at once. That outcome is final for the try (nothing later changes the row),
+so it is also what ``run_workload`` returns, without reading the row back.
 ``fork=False`` runs the same try body in the current process (heartbeats from a thread;
 recorded directly; nothing can be killed).
 """
@@ -21,6 +25,7 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -81,19 +86,20 @@ def run_workload(
     fork: bool = True,
     dag_cache: DagCache | None = None,
     test_mode: bool = False,
+    on_recorded: Callable[[TaskOutcome], None] | None = None,
 ) -> TaskOutcome:
     """Run one try of a task instance to its end; returns how it ended (from the DB)."""
     if db is not None:
-        return _run(workload, settings, db, fork, dag_cache or _default_cache, test_mode)
+        return _run(workload, settings, db, fork, dag_cache or _default_cache, test_mode, on_recorded)
     own = Database(settings)
     try:
-        return _run(workload, settings, own, fork, dag_cache or _default_cache, test_mode)
+        return _run(workload, settings, own, fork, dag_cache or _default_cache, test_mode, on_recorded)
     finally:
         own.dispose()
 
 
 def _run(workload: TaskWorkload, settings: Settings, db: Database, fork: bool, cache: DagCache,
-         test_mode: bool) -> TaskOutcome:
+         test_mode: bool, on_recorded: Callable[[TaskOutcome], None] | None) -> TaskOutcome:
     claimed = lease.claim_try(db, workload)
     if claimed is None:
         return _not_claimed(db, workload)
@@ -101,7 +107,9 @@ def _run(workload: TaskWorkload, settings: Settings, db: Database, fork: bool, c
     if attempt is None:
         return _final(db, workload)
     if fork and hasattr(os, "fork"):
-        _run_forked(attempt)
+        recorded = _run_forked(attempt, on_recorded)
+        if recorded is not None:
+            return recorded
     else:
         _run_in_process(attempt)
     return _final(db, workload)
@@ -153,7 +161,9 @@ def _run_in_process(attempt: TryAttempt) -> None:
             _record_crash(attempt, f"task runner error: {outcome.describe(exc)}")
 
 
-def _run_forked(attempt: TryAttempt) -> None:
+def _run_forked(attempt: TryAttempt, on_recorded: Callable[[TaskOutcome], None] | None = None
+                ) -> TaskOutcome | None:
+    """Fork the task process and supervise it; the outcome if the supervisor recorded it."""
     warm_imports()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -162,10 +172,28 @@ def _run_forked(attempt: TryAttempt) -> None:
     if pid == 0:  # pragma: no cover - runs in the child, measured through its effects
         _child_main(attempt, channel)
     channel.use_as_supervisor()
+    recorded = _Recorded(on_recorded)
     try:
-        _supervise(attempt, pid, channel)
+        _supervise(attempt, pid, channel, recorded)
     finally:
         channel.close()
+    return recorded.outcome
+
+
+class _Recorded:
+    """The outcome the supervisor committed for this try (and who wants to hear it)."""
+
+    def __init__(self, listener: Callable[[TaskOutcome], None] | None) -> None:
+        self.listener = listener
+        self.outcome: TaskOutcome | None = None
+
+    def set(self, claimed: lease.ClaimedTry, result: outcome.TryResult) -> None:
+        self.outcome = TaskOutcome(claimed.ti_id, claimed.try_number, result.state, result.reason)
+        if self.listener is not None:
+            try:
+                self.listener(self.outcome)
+            except Exception:  # noqa: BLE001 - a listener must not break supervision
+                log.exception("on_recorded listener failed")
 
 
 def _child_main(attempt: TryAttempt, channel: ResultChannel) -> None:
@@ -219,7 +247,7 @@ def _kill_descendants() -> None:
         pass
 
 
-def _supervise(attempt: TryAttempt, pid: int, channel: ResultChannel) -> None:
+def _supervise(attempt: TryAttempt, pid: int, channel: ResultChannel, recorded: _Recorded) -> None:
     claimed = attempt.claimed
     try:
         os.setpgid(pid, pid)
@@ -242,12 +270,12 @@ def _supervise(attempt: TryAttempt, pid: int, channel: ResultChannel) -> None:
                             "(killed by the supervisor)",
                             cleanup_time_s=settings.core.killed_task_cleanup_time,
                             messages=channel.fileno(),
-                            on_message=functools.partial(_record_received, attempt, channel))
+                            on_message=functools.partial(_record_received, attempt, channel, recorded))
     ended = supervisor.run()
     _after_child(attempt, ended)
 
 
-def _record_received(attempt: TryAttempt, channel: ResultChannel) -> bool:
+def _record_received(attempt: TryAttempt, channel: ResultChannel, recorded: _Recorded) -> bool:
     """In the supervisor: record the outcome the task process sent; False at end of file."""
     received = channel.receive()
     if received is None:
@@ -259,6 +287,8 @@ def _record_received(attempt: TryAttempt, channel: ResultChannel) -> bool:
         channel.refuse()
         return False
     channel.answer(committed)
+    if committed:
+        recorded.set(attempt.claimed, received[0])
     return True
 
 

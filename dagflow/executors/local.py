@@ -119,6 +119,8 @@ class LocalExecutor(BaseExecutor):
                 if kind == "start":
                     self._current[pid] = payload
                     continue
+                if kind == "idle":
+                    continue
                 self._current.pop(pid, None)
             self._events.put(payload)
             self.wakeup.set()

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import psutil  # type: ignore[import-untyped]
 
-from dagflow.execution.workload import TaskWorkload
+from dagflow.execution.workload import TaskOutcome, TaskWorkload
 from dagflow.executors.base import TaskEvent
 from dagflow.state import TaskInstanceState
 
@@ -41,7 +41,6 @@ def worker_main(settings: Settings, tasks: Any, results: Any, stopping: Any) -> 
     """The worker loop (runs in the forked worker process)."""
     from dagflow.db import Database  # noqa: PLC0415
     from dagflow.execution.dag_cache import DagCache  # noqa: PLC0415
-    from dagflow.execution.runner import run_workload  # noqa: PLC0415
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _on_sigterm(stopping))
@@ -61,13 +60,34 @@ def worker_main(settings: Settings, tasks: Any, results: Any, stopping: Any) -> 
                     hand_back(db, workload)
                     break
                 results.put(("start", pid, (workload.ti_id, workload.try_number)))
-                try:
-                    event = TaskEvent.from_outcome(run_workload(workload, settings, db=db, dag_cache=cache))
-                except Exception as exc:  # noqa: BLE001 - report, keep the worker alive
-                    event = TaskEvent(workload.ti_id, workload.try_number, None, f"worker error: {exc!r}")
-                results.put(("done", pid, event))
+                _run_and_report(workload, settings, db, cache, results, pid)
     finally:
         db.dispose()
+
+
+def _run_and_report(workload: TaskWorkload, settings: Settings, db: Database, cache: Any, results: Any,
+                    pid: int) -> None:
+    """Run one workload; ``("done", …)`` as soon as its outcome is committed, then ``("idle", …)``.
+
+    The early "done" lets the scheduler plan the next tasks while this try's process
+    still runs its callbacks and exits; "idle" says the worker is free again.
+    """
+    from dagflow.execution.runner import run_workload  # noqa: PLC0415
+
+    reported: list[TaskEvent] = []
+
+    def report(outcome: TaskOutcome) -> None:
+        reported.append(TaskEvent.from_outcome(outcome))
+        results.put(("done", pid, reported[0]))
+
+    try:
+        event = TaskEvent.from_outcome(run_workload(workload, settings, db=db, dag_cache=cache,
+                                                    on_recorded=report))
+    except Exception as exc:  # noqa: BLE001 - report, keep the worker alive
+        event = TaskEvent(workload.ti_id, workload.try_number, None, f"worker error: {exc!r}")
+    if not reported:
+        results.put(("done", pid, event))
+    results.put(("idle", pid, None))
 
 
 #: How often a worker checks that the scheduler that forked it is still alive.
