@@ -71,7 +71,10 @@ FAST_SETTINGS = {
     "DAGFLOW__CORE__KILLED_TASK_CLEANUP_TIME": "2",
     "DAGFLOW__SCHEDULER__POLL_INTERVAL": "0.3",
     "DAGFLOW__SCHEDULER__HEARTBEAT_INTERVAL": "0.5",
-    "DAGFLOW__SCHEDULER__HEARTBEAT_TIMEOUT": "5",
+    # Well above the seconds a loaded 2-core machine can stall a worker's DB write (SQLite
+    # under a busy scheduler): a shorter timeout reaps live tries. Tests of lost workers
+    # set ``WORKER_LOST_AFTER``.
+    "DAGFLOW__SCHEDULER__HEARTBEAT_TIMEOUT": "30",
     "DAGFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "10",
     "DAGFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "600",
     "DAGFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "600",
@@ -93,6 +96,8 @@ def celery_settings(broker_url: str) -> dict[str, str]:
 REDIS_DB = 8
 #: What ``dagflow celery worker`` prints once it consumes its queues.
 WORKER_READY = "celery worker ready:"
+#: ``heartbeat_timeout`` of the tests that kill workers: reaped within seconds.
+WORKER_LOST_AFTER = {"DAGFLOW__SCHEDULER__HEARTBEAT_TIMEOUT": "6"}
 FINAL_TI = {"success", "failed", "skipped", "upstream_failed", "removed"}
 FINAL_RUN = {"success", "failed"}
 

@@ -1,8 +1,9 @@
 """The metadata database or the broker restarts mid-run: the run still finishes, nothing doubled.
 
-- PostgreSQL stopped for ~2 s and started again while a LocalExecutor scheduler runs
-  tasks: scheduler ticks and heartbeats fail and are retried, outcomes recorded during
-  the outage are retried until the database is back.
+- PostgreSQL stopped and started again (several seconds away) while tasks run, under
+  the LocalExecutor and under Celery: scheduler ticks, heartbeats and the event
+  listener fail and are retried, outcomes recorded during the outage are retried until
+  the database is back (shorter than ``heartbeat_timeout``: nothing is reaped).
 - Redis (the Celery broker) shut down without saving and started again while two Celery
   workers run tasks on PostgreSQL: workers and the executor reconnect, messages lost
   with the broker's memory are re-sent by the stuck-queued check.
@@ -16,12 +17,16 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
 from tests.faults.cluster import REDIS_DB, Cluster, celery_settings, postgres_outage, redis_outage
-from tests.integration.celery_helpers import redis_database
+from tests.integration.celery_helpers import redis_database, require_service
+
+#: A Redis database of its own for the Celery run of the PostgreSQL restart.
+PG_CELERY_REDIS_DB = 10
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -43,13 +48,18 @@ with DAG("service_restart", schedule=None, max_active_tasks=16):
 OUTAGE_SHORTER_THAN_HEARTBEAT_TIMEOUT = {"DAGFLOW__SCHEDULER__HEARTBEAT_TIMEOUT": "60"}
 
 
-def test_postgres_restarted_mid_run_the_local_executor_run_finishes(
-        tmp_path: Path, make_pg_database: Callable[[], str]) -> None:
-    if shutil.which("pg_ctlcluster") is None:
-        pytest.skip("pg_ctlcluster not found: cannot restart PostgreSQL")
-    url = make_pg_database()
-    env = {"DAGFLOW__CORE__PARALLELISM": "4", **OUTAGE_SHORTER_THAN_HEARTBEAT_TIMEOUT}
-    with Cluster(tmp_path, DAG, db_url=url, env=env) as cluster:
+@pytest.mark.parametrize("executor", ["local", pytest.param("celery", marks=pytest.mark.redis)])
+def test_postgres_restarted_mid_run_the_run_finishes(
+        executor: str, tmp_path: Path, make_pg_database: Callable[[], str]) -> None:
+    require_service(shutil.which("pg_ctlcluster") is not None, "pg_ctlcluster not found: cannot restart PostgreSQL")
+    with ExitStack() as stack:
+        env = {"DAGFLOW__CORE__PARALLELISM": "4", **OUTAGE_SHORTER_THAN_HEARTBEAT_TIMEOUT}
+        if executor == "celery":
+            env.update(celery_settings(stack.enter_context(redis_database(PG_CELERY_REDIS_DB))))
+        cluster = stack.enter_context(Cluster(tmp_path, DAG, db_url=make_pg_database(), env=env))
+        workers = ("w1", "w2") if executor == "celery" else ()
+        for name in workers:
+            cluster.start_celery_worker(name, concurrency=2)
         cluster.start_scheduler()
         cluster.wait_parsed("service_restart")
         cluster.trigger("service_restart", "r1")
@@ -58,9 +68,11 @@ def test_postgres_restarted_mid_run_the_local_executor_run_finishes(
         away = postgres_outage(down_s=0.5)
         back_at = time.monotonic()
         states = cluster.wait_runs_finished("service_restart", ["r1"], seconds=120)
-        print(f"PostgreSQL away {away:.1f}s; run finished {time.monotonic() - back_at:.1f}s after it was back")
+        print(f"{executor}: PostgreSQL away {away:.1f}s; run finished {time.monotonic() - back_at:.1f}s "
+              "after it was back")
         cluster.check_exactly_once("service_restart", expected_tis=TASKS)
-        assert cluster.stop("scheduler") == 0, cluster.log_tail("scheduler")
+        for name in ("scheduler", *workers):
+            assert cluster.stop(name) == 0, cluster.log_tail(name)
 
     assert states == {"r1": "success"}
 
@@ -68,8 +80,8 @@ def test_postgres_restarted_mid_run_the_local_executor_run_finishes(
 @pytest.mark.redis
 def test_redis_restarted_mid_run_the_celery_run_finishes(
         tmp_path: Path, make_pg_database: Callable[[], str]) -> None:
-    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
-        pytest.skip("redis-server / redis-cli not found: cannot restart Redis")
+    require_service(shutil.which("redis-server") is not None and shutil.which("redis-cli") is not None,
+                    "redis-server / redis-cli not found: cannot restart Redis")
     with redis_database(REDIS_DB) as broker, \
             Cluster(tmp_path, DAG, db_url=make_pg_database(), env=celery_settings(broker)) as cluster:
         workers = ("w1", "w2")

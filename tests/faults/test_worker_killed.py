@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.cluster import REDIS_DB, Cluster, celery_settings, pid_alive, wait_for
+from tests.faults.cluster import REDIS_DB, WORKER_LOST_AFTER, Cluster, celery_settings, pid_alive, wait_for
 from tests.integration.celery_helpers import redis_database
 
 pytestmark = pytest.mark.slow
@@ -52,7 +52,7 @@ with DAG("worker_killed", schedule=None, max_active_tasks=8):
 
 
 def test_local_worker_or_task_process_killed_mid_task_is_retried_and_the_run_succeeds(tmp_path: Path) -> None:
-    with Cluster(tmp_path, DAG, env={"DAGFLOW__CORE__PARALLELISM": "3"}) as cluster:
+    with Cluster(tmp_path, DAG, env={"DAGFLOW__CORE__PARALLELISM": "3", **WORKER_LOST_AFTER}) as cluster:
         cluster.start_scheduler()
         cluster.wait_parsed("worker_killed")
         cluster.trigger("worker_killed", "r1")
@@ -104,7 +104,8 @@ with DAG("celery_worker_killed", schedule=None, max_active_tasks=8):
 def test_celery_worker_killed_mid_task_is_reaped_and_retried_on_the_other_worker(
         tmp_path: Path, make_pg_database: Callable[[], str]) -> None:
     with redis_database(REDIS_DB) as broker, \
-            Cluster(tmp_path, CELERY_DAG, db_url=make_pg_database(), env=celery_settings(broker)) as cluster:
+            Cluster(tmp_path, CELERY_DAG, db_url=make_pg_database(),
+                    env={**celery_settings(broker), **WORKER_LOST_AFTER}) as cluster:
         # concurrency 1: the killed worker runs nothing but the victim
         workers = {cluster.start_celery_worker(name, concurrency=1).pid: name for name in ("w1", "w2")}
         cluster.start_scheduler()
