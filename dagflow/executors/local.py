@@ -4,9 +4,13 @@
 operators are imported before the fork, and each worker keeps a ``DagCache`` (DAG files
 by path + mtime), so a try costs a claim, a fork and a record, not an interpreter start.
 Workers drop the scheduler's pooled DB connections after the fork (``Database``
-registers that) and open their own. Each workload goes over a multiprocessing queue to
-a free worker, which calls ``run_workload`` (the try still forks its own process
-group, so timeouts kill whole trees) and reports back on a result queue.
+registers that) and open their own. Each worker has its own inbox; a workload goes to
+the worker that became idle most recently (else it waits in a backlog until one does),
+so a run of serial tasks stays on one or two warm workers (their DAG file imported and
+their SQL compiled) instead of visiting all of them. The worker calls ``run_workload``
+(the try still forks its own process group, so timeouts kill whole trees) and reports
+back on a result queue: ``start``, ``done`` (as soon as the outcome is committed) and
+``idle`` (free for the next workload).
 
 A reader thread in the scheduler turns results into ``TaskEvent``s and sets
 ``wakeup`` at once: the scheduler loop waits on it instead of sleeping a poll interval.
@@ -22,6 +26,7 @@ import multiprocessing
 import queue
 import threading
 import time
+from collections import deque
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +54,10 @@ class LocalExecutor(BaseExecutor):
         self._events: queue.SimpleQueue[TaskEvent] = queue.SimpleQueue()
         self._workers: dict[int, BaseProcess] = {}
         self._current: dict[int, tuple[int, int]] = {}
+        self._inboxes: dict[int, Any] = {}
+        self._idle: list[int] = []
+        self._backlog: deque[dict[str, Any]] = deque()
+        self._assigned: dict[int, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._reader: threading.Thread | None = None
         self._started = False
@@ -65,14 +74,13 @@ class LocalExecutor(BaseExecutor):
     @property
     def backlog(self) -> int:
         """Workloads submitted that wait for a free worker (0 when some worker is idle)."""
-        return max(len(self.running) - self.parallelism, 0)
+        return len(self._backlog)
 
     def start(self) -> None:
         """Fork the workers and start the result reader (idempotent)."""
         if self._started:
             return
         warm_imports()
-        self._tasks: Any = self._ctx.SimpleQueue()
         self._results: Any = self._ctx.SimpleQueue()
         self._stopping = self._ctx.Event()
         for _ in range(self.parallelism):
@@ -82,18 +90,34 @@ class LocalExecutor(BaseExecutor):
         self._started = True
 
     def _spawn_worker(self) -> None:
-        proc = self._ctx.Process(target=worker_main, args=(self.settings, self._tasks, self._results,
+        inbox = self._ctx.SimpleQueue()
+        proc = self._ctx.Process(target=worker_main, args=(self.settings, inbox, self._results,
                                                            self._stopping), name="dagflow-local-worker")
         proc.start()
         assert proc.pid is not None
         self._workers[proc.pid] = proc
+        with self._lock:
+            self._inboxes[proc.pid] = inbox
 
     def submit(self, workload: TaskWorkload) -> None:
-        """Hand ``workload`` to the next free worker."""
+        """Hand ``workload`` to the most recently idle worker, or queue it for the next one."""
         if not self._started:
             self.start()
         self._track(workload)
-        self._tasks.put(workload.to_dict())
+        with self._lock:
+            self._backlog.append(workload.to_dict())
+            self._dispatch_locked()
+
+    def _dispatch_locked(self) -> None:
+        """Give backlog workloads to idle workers, most recently idle first (holding the lock)."""
+        while self._backlog and self._idle and not self._stopping.is_set():
+            pid = self._idle.pop()
+            inbox = self._inboxes.get(pid)
+            if inbox is None:  # died meanwhile
+                continue
+            item = self._backlog.popleft()
+            self._assigned[pid] = item
+            inbox.put(item)
 
     def poll(self) -> list[TaskEvent]:
         """Events of tries that ended since the last poll (and of workers that died)."""
@@ -120,10 +144,18 @@ class LocalExecutor(BaseExecutor):
                     self._current[pid] = payload
                     continue
                 if kind == "idle":
+                    self._worker_idle_locked(pid)
                     continue
                 self._current.pop(pid, None)
             self._events.put(payload)
             self.wakeup.set()
+
+    def _worker_idle_locked(self, pid: int) -> None:
+        self._current.pop(pid, None)
+        self._assigned.pop(pid, None)
+        if pid in self._inboxes and pid not in self._idle:
+            self._idle.append(pid)
+            self._dispatch_locked()
 
     def _replace_dead_workers(self) -> None:
         if not self._started or self._stopping.is_set():
@@ -135,6 +167,13 @@ class LocalExecutor(BaseExecutor):
             del self._workers[pid]
             with self._lock:
                 lost = self._current.pop(pid, None)
+                unstarted = self._assigned.pop(pid, None)
+                self._inboxes.pop(pid, None)
+                if pid in self._idle:
+                    self._idle.remove(pid)
+                if lost is None and unstarted is not None:  # handed over, never started: resend
+                    self._backlog.appendleft(unstarted)
+                    self._dispatch_locked()
             if lost is not None:
                 self._events.put(TaskEvent(lost[0], lost[1], None, f"worker process {pid} died"))
             log.warning("local worker %s exited with code %s: starting a new one", pid, proc.exitcode)
@@ -145,8 +184,10 @@ class LocalExecutor(BaseExecutor):
         if not self._started:
             return
         self._stopping.set()
-        for _ in self._workers:
-            self._tasks.put(None)
+        with self._lock:
+            inboxes = list(self._inboxes.values())
+        for inbox in inboxes:
+            inbox.put(None)
         self._join_workers(time.monotonic() + grace_s)
         for proc in self._workers.values():
             if proc.is_alive():
@@ -165,11 +206,16 @@ class LocalExecutor(BaseExecutor):
 
     def _hand_back_unstarted(self) -> None:
         """Workloads no worker took: back to ``scheduled`` so the next scheduler queues them."""
-        leftovers = []
-        while not self._tasks.empty():
-            item = self._tasks.get()
-            if item is not None:
-                leftovers.append(TaskWorkload.from_dict(item))
+        with self._lock:
+            items = list(self._backlog)
+            self._backlog.clear()
+            for inbox in self._inboxes.values():
+                while not inbox.empty():
+                    items.append(inbox.get())
+            self._inboxes.clear()
+            self._idle.clear()
+            self._assigned.clear()
+        leftovers = [TaskWorkload.from_dict(item) for item in items if item is not None]
         if not leftovers:
             return
         from dagflow.db import Database  # noqa: PLC0415

@@ -1,8 +1,9 @@
 """The LocalExecutor's worker process: take workloads from a queue, run them, report back.
 
-Messages on the result queue: ``("start", pid, (ti_id, try_number))`` before a try,
-``("done", pid, TaskEvent)`` after it. A worker ignores SIGINT (Ctrl-C goes to the
-scheduler, which shuts the pool down); on SIGTERM it terminates its running try's
+Messages on the result queue: ``("idle", pid, None)`` when ready for a workload (on
+its own inbox), ``("start", pid, (ti_id, try_number))`` before a try, ``("done", pid,
+TaskEvent)`` once its outcome is committed (or it ended without one). A worker ignores
+SIGINT (Ctrl-C goes to the scheduler, which shuts the pool down); on SIGTERM it terminates its running try's
 process group, whose supervisor records the outcome, and exits after it. A workload
 received while stopping is handed back (``queued -> scheduled``) instead of run. A worker
 whose scheduler died (``kill -9``) finishes its running try and exits.
@@ -51,6 +52,7 @@ def worker_main(settings: Settings, tasks: Any, results: Any, stopping: Any) -> 
     exit_when_orphaned(os.getppid(), stopping, busy)
     try:
         while not stopping.is_set():
+            results.put(("idle", pid, None))  # ready for the next workload
             item = tasks.get()
             with busy:
                 if item is None:
@@ -67,10 +69,10 @@ def worker_main(settings: Settings, tasks: Any, results: Any, stopping: Any) -> 
 
 def _run_and_report(workload: TaskWorkload, settings: Settings, db: Database, cache: Any, results: Any,
                     pid: int) -> None:
-    """Run one workload; ``("done", …)`` as soon as its outcome is committed, then ``("idle", …)``.
+    """Run one workload; ``("done", …)`` as soon as its outcome is committed.
 
     The early "done" lets the scheduler plan the next tasks while this try's process
-    still runs its callbacks and exits; "idle" says the worker is free again.
+    still runs its callbacks and exits; the loop's next "idle" says the worker is free.
     """
     from dagflow.execution.runner import run_workload  # noqa: PLC0415
 
@@ -87,7 +89,6 @@ def _run_and_report(workload: TaskWorkload, settings: Settings, db: Database, ca
         event = TaskEvent(workload.ti_id, workload.try_number, None, f"worker error: {exc!r}")
     if not reported:
         results.put(("done", pid, event))
-    results.put(("idle", pid, None))
 
 
 #: How often a worker checks that the scheduler that forked it is still alive.
