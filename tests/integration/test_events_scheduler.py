@@ -5,7 +5,8 @@ workloads to the test and never reports back, like a Celery fleet whose result o
 reaches the DB) gives it no wake-up of its own. The test plays the worker with the real
 runner. Only the ``run_queued`` event of the trigger and the ``ti_done`` events of the
 worker's commits can make the scheduler start the run, queue ``b`` after ``a``, and end
-the run, all long before the first poll would.
+the run, all long before the first poll would. On any database, ``notify_run`` is
+what such an event calls.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from dagflow.scheduler.process import scheduler_listener
 from dagflow.services.dag_runs import dag_run_state, set_paused, trigger_dag
 from dagflow.services.dags import refresh
 
-pytestmark = pytest.mark.postgres
 POLL_INTERVAL = 3600.0
 WAIT = 60.0  # far below the poll interval, generous for a busy machine
 
@@ -76,6 +76,7 @@ def pg_home(make_pg_database: Callable[[], str], tmp_path: Path) -> Iterator[tup
     db.dispose()
 
 
+@pytest.mark.postgres
 def test_events_wake_the_scheduler_long_before_its_poll_interval(pg_home: tuple[Settings, Database]) -> None:
     settings, db = pg_home
     executor = RemoteExecutor()
@@ -102,6 +103,29 @@ def test_events_wake_the_scheduler_long_before_its_poll_interval(pg_home: tuple[
         listener.stop()
         scheduler.shutdown()
     assert not thread.is_alive()
+
+
+def test_notify_run_makes_the_next_tick_start_and_plan_that_run(db: Database, settings: Settings) -> None:
+    """Between full passes a tick only follows events; ``notify_run`` is such an event (any DB)."""
+    dags = settings.home / "dags"
+    dags.mkdir()
+    (dags / "woken.py").write_text(textwrap.dedent(DAG_FILE))
+    settings = settings.replace(core={"dags_folder": dags, "load_examples": False},
+                                scheduler={"poll_interval": POLL_INTERVAL})
+    refresh(settings, db)
+    set_paused(settings, db, "woken", paused=False)
+    executor = RemoteExecutor()
+    scheduler = Scheduler(settings, db, executor)
+    start = scheduler.clock()
+    scheduler.tick(start)  # the full pass: nothing to do yet
+    run_id = trigger_dag(settings, db, "woken")["run_id"]
+    assert scheduler.tick(start).runs_started == 0  # no event, no full pass due: the run waits
+    scheduler.notify_run("woken", run_id, manage_runs=True)
+    assert scheduler.wakeup.is_set()
+    report = scheduler.tick(start)
+    assert (report.runs_started, report.tis_queued) == (1, 1)
+    assert executor.sent.get_nowait().task_id == "a"
+    scheduler.shutdown()
 
 
 def _wait_for(condition: Callable[[], bool]) -> None:
