@@ -92,9 +92,13 @@ def test_each_broken_file_is_an_import_error_and_the_good_dag_is_stored(env: dic
 def test_sigterm_stops_the_processor_cleanly_mid_parse(env: dict[str, str]) -> None:
     proc = subprocess.Popen(dagflow("dag-processor"), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
+    assert proc.stdout is not None
+    first = proc.stdout.readline()  # printed once it runs (a loaded machine may take seconds)
+    assert first.startswith("dag-processor watching"), first
     time.sleep(1.5)  # the loop file is being parsed now
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=15)
+    out = first + out
 
     assert proc.returncode == 0, err
     assert "stopped" in out

@@ -40,6 +40,8 @@ with DAG("many", schedule=None, max_active_runs={RUNS}, max_active_tasks=64):
 RUN_IDS = [f"r{i}" for i in range(RUNS)]
 #: Generous: a few task instances per second on a loaded 2-core machine.
 DEADLINE_S = max(300.0, PER_RUN * RUNS / 3)
+#: pytest-timeout's limit for each test: the deadline plus start-up and the final checks.
+TEST_TIMEOUT_S = DEADLINE_S + 180
 
 
 def _run_all(cluster: Cluster, label: str) -> None:
@@ -54,6 +56,7 @@ def _run_all(cluster: Cluster, label: str) -> None:
     assert states == dict.fromkeys(RUN_IDS, "success")
 
 
+@pytest.mark.timeout(TEST_TIMEOUT_S)
 def test_many_task_instances_through_the_local_executor(tmp_path: Path) -> None:
     env = {"DAGFLOW__CORE__PARALLELISM": "4", "DAGFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "64"}
     with Cluster(tmp_path, DAG, env=env) as cluster:
@@ -63,6 +66,7 @@ def test_many_task_instances_through_the_local_executor(tmp_path: Path) -> None:
 
 @pytest.mark.postgres
 @pytest.mark.redis
+@pytest.mark.timeout(TEST_TIMEOUT_S)
 def test_many_task_instances_through_celery(tmp_path: Path, make_pg_database: Callable[[], str]) -> None:
     with redis_database(SCALE_REDIS_DB) as broker, \
             Cluster(tmp_path, DAG, db_url=make_pg_database(), env={
