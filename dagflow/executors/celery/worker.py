@@ -32,7 +32,9 @@ from typing import TYPE_CHECKING, Any
 
 import psutil  # type: ignore[import-untyped]
 from celery import signals
+from sqlalchemy import exc as sa_exc
 
+from dagflow.exceptions import DatabaseError
 from dagflow.execution.dag_cache import DagCache
 from dagflow.execution.log_server import LogServer
 from dagflow.execution.runner import run_workload
@@ -48,6 +50,9 @@ if TYPE_CHECKING:
     from dagflow.db import Database
 
 log = logging.getLogger(__name__)
+
+#: Seconds between deliveries of a message whose try could not reach the metadata DB.
+DB_RETRY_DELAY_S = 5.0
 
 #: The line printed (stdout) once the worker consumes its queues.
 READY_LINE = "celery worker ready: queues={queues} concurrency={concurrency}"
@@ -76,12 +81,23 @@ def pool_process(settings: Settings) -> PoolProcess:
         return _pool_process
 
 
+class MetadataDbUnavailable(Exception):
+    """The metadata DB could not be reached before the try started: deliver the message later."""
+
+
 def run_message(settings: Settings, payload: dict[str, Any]) -> None:
-    """The body of ``dagflow.run_workload``: run one try to its end (the outcome is in the DB)."""
+    """The body of ``dagflow.run_workload``: run one try to its end (the outcome is in the DB).
+
+    Raises ``MetadataDbUnavailable`` when the DB cannot be reached (a restart, a
+    failover): nothing ran, and the task wrapper sends the message again after a pause
+    instead of dropping it.
+    """
     workload = TaskWorkload.from_dict(payload)
     state = pool_process(settings)
     try:
         outcome = run_workload(workload, settings, db=state.db, dag_cache=state.cache)
+    except (DatabaseError, sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+        raise MetadataDbUnavailable(_first_line(exc)) from exc
     except Exception as exc:  # noqa: BLE001 - the reaper and stuck-queued check take it from here
         log.error("%s: could not run: %s", workload.key, str(exc).splitlines()[0] if str(exc) else exc)
         return
@@ -93,9 +109,22 @@ def build_worker_app(settings: Settings) -> Celery:
     """The Celery app with ``dagflow.run_workload`` registered (worker side)."""
     app = build_app(settings)
 
-    @app.task(name=TASK_NAME, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-    def run_workload_task(payload: dict[str, Any]) -> None:
-        run_message(settings, payload)
+    # While the metadata DB is away, a message is sent again every DB_RETRY_DELAY_S for
+    # about task_queued_timeout; after that the scheduler's stuck-queued check owns it.
+    max_db_retries = max(int(settings.scheduler.task_queued_timeout // DB_RETRY_DELAY_S), 1)
+
+    @app.task(name=TASK_NAME, acks_late=True, reject_on_worker_lost=True, ignore_result=True, bind=True)
+    def run_workload_task(task: Any, payload: dict[str, Any]) -> None:
+        try:
+            run_message(settings, payload)
+        except MetadataDbUnavailable as exc:
+            key = TaskWorkload.from_dict(payload).key
+            if task.request.retries >= max_db_retries:
+                log.error("%s: metadata DB unreachable, giving the message up: %s", key, exc)
+                return
+            log.warning("%s: metadata DB unreachable (%s); sending the message again in %.0f s",
+                        key, exc, DB_RETRY_DELAY_S)
+            raise task.retry(countdown=DB_RETRY_DELAY_S, max_retries=max_db_retries, exc=exc) from None
 
     return app
 
@@ -199,3 +228,8 @@ def _children(process: Any) -> list[Any]:
         return list(process.children())
     except psutil.Error:
         return []
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -152,3 +152,28 @@ def test_flower_without_flower_installed_is_one_clear_line(tmp_path: Path,
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "flower" else real(name, *a))
     code, err = cli({"DAGFLOW_HOME": str(tmp_path)}, "celery", "flower")
     assert code == 1 and "flower is not installed" in err and err.count("\n") == 1
+
+
+def test_a_worker_that_cannot_reach_the_metadata_db_sends_the_message_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Nothing listens on the DB's port: the message is retried (not dropped), then given up."""
+    from dagflow.executors.celery import worker  # noqa: PLC0415 - imports celery
+
+    settings = celery_settings(tmp_path, DAGFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT="10")
+    worker._pool_process = None  # a fresh pool-process state on the unreachable DB
+    app = build_worker_app_for_test(worker, settings)
+    with caplog.at_level(logging.WARNING, logger=worker.__name__):
+        app.tasks[worker.TASK_NAME].apply(args=[workload(7).to_dict()])
+    worker._pool_process = None
+    again = [r for r in caplog.records if "sending the message again" in r.getMessage()]
+    given_up = [r for r in caplog.records if "giving the message up" in r.getMessage()]
+    assert len(again) == 2  # task_queued_timeout 10 s / one delivery every 5 s
+    assert len(given_up) == 1
+    assert "could not run" not in caplog.text
+
+
+def build_worker_app_for_test(worker: Any, settings: Settings) -> Any:
+    app = worker.build_worker_app(settings)
+    app.conf.task_always_eager = True  # retries run at once, in this process
+    return app
