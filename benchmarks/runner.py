@@ -219,6 +219,7 @@ def run_dag_workload(environment: Environment, workload: Workload, *, timeout: f
             raise BenchmarkError(f"run ended {run.state} with {succeeded}/{workload.tasks} tasks successful")
         seconds = seen - _as_epoch(run.queued_at)
         metrics.update(seconds=seconds, db_seconds=_as_epoch(run.end_date) - _as_epoch(run.queued_at),
+                       start_latency_s=_as_epoch(run.start_date) - _as_epoch(run.queued_at),
                        cpu_seconds=cpu_seconds, cpu_ms_per_task=1000 * cpu_seconds / workload.tasks)
         if workload.kind == "chain":
             metrics["ms_per_task"] = 1000 * seconds / workload.tasks

@@ -6,7 +6,8 @@ finish or are terminated, no process is left) and the job row is ended.
 
 On PostgreSQL an ``EventListener`` (``dagflow.execution.events``) wakes the loop the
 moment a worker records a try's outcome or a run is triggered or cleared anywhere;
-the poll interval stays the fallback.
+on SQLite a ``SqliteRunWatcher`` notices runs queued by other processes; the poll
+interval stays the fallback.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from dagflow.scheduler.dag_callbacks import CallbackRunner
 from dagflow.scheduler.job import SchedulerJob
 from dagflow.scheduler.loop import Scheduler, utc_clock
 from dagflow.scheduler.parsing import dag_parsing
+from dagflow.scheduler.sqlite_watch import sqlite_run_watcher
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +49,13 @@ def run_scheduler(
     scheduler = Scheduler(settings, db, executor, parsing=parsing, callbacks=CallbackRunner(settings),
                           job_id=job.id)
     listener = scheduler_listener(settings, scheduler)
+    watcher = sqlite_run_watcher(db, scheduler.notify_run)
     failed = True
     try:
         executor.start()
         listener.start()  # PostgreSQL only: events from workers, triggers and other schedulers
+        if watcher is not None:  # SQLite only: runs queued by `dags trigger` and the like
+            watcher.start()
         with _stop_on_signals(scheduler):
             if on_started is not None:
                 on_started(scheduler)
@@ -60,6 +65,8 @@ def run_scheduler(
     finally:
         log.info("scheduler stopping: shutting the executor down")
         listener.stop()
+        if watcher is not None:
+            watcher.stop()
         scheduler.shutdown()
         job.end(utc_clock(), failed=failed)
 
