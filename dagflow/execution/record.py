@@ -127,6 +127,23 @@ def record_stopped(db: Database, claimed: ClaimedTry, reason: str) -> bool:
             duration=(now - claimed.start_date).total_seconds(), hostname=claimed.hostname,
             pid=ti.pid, reason=why,
         ))
-        publish(session, TI_DONE, ti_id=ti.id, try_number=claimed.try_number, state=ti.state,
+        state = ti.state
+        if state is TI.RESTARTING and ti.try_token == claimed.token:
+            state = _hand_cleared_try_back(session, ti, claimed, now)
+        publish(session, TI_DONE, ti_id=ti.id, try_number=claimed.try_number, state=state,
                 dag_id=ti.dag_id, run_id=ti.run_id)
     return True
+
+
+def _hand_cleared_try_back(session: Session, ti: TaskInstance, claimed: ClaimedTry, now: Any) -> TI:
+    """A try cleared while it ran is stopped: ``restarting -> none`` so the scheduler runs it again.
+
+    The worker that stopped it knows at once; without it (the worker died) the reaper
+    does the same after a grace period.
+    """
+    values = {"end_reason": f"cleared while running: try {claimed.try_number} was stopped",
+              "end_date": now, "next_try_at": None, "requeue_count": 0,
+              "external_executor_id": None, "queued_by_job_id": None}
+    moved = set_ti_state(session, [ti.id], to=TI.NONE, expected=[TI.RESTARTING], values=values,
+                         extra_where=TaskInstance.try_token == claimed.token)
+    return TI.NONE if moved == 1 else TI.RESTARTING

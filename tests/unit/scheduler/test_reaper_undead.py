@@ -129,11 +129,35 @@ def test_try_cleared_while_running_is_killed_then_restarted(worker: Worker) -> N
         assert set_ti_state(session, [worker.ti_id], to=TI.RESTARTING, expected=[TI.RUNNING]) == 1
     worker.join()
     assert worker.processes() == []
-    assert worker.row()[0] is TI.RESTARTING
+    # the worker that stopped the try hands it back at once: no wait for the reaper
+    assert worker.row() == (TI.NONE, "cleared while running: try 1 was stopped")
     stopped = "stopped: the task instance was set to restarting while it ran"
     assert worker.history() == [(TI.RESTARTING, stopped)]
-    with worker.db.transaction() as session:  # the reaper, a few heartbeats later
+    with worker.db.transaction() as session:  # the reaper, a few heartbeats later, has nothing left to do
         result = sweep(session, SerializedDagStore(), worker.settings, now=utcnow() + timedelta(seconds=5))
-    assert result.restarted == 1
+    assert result.restarted == 0
     assert worker.row() == (TI.NONE, "cleared while running: try 1 was stopped")
-    assert worker.history() == [(TI.RESTARTING, stopped)]
+
+
+def test_reaper_restarts_a_cleared_try_whose_worker_is_gone(db: Database) -> None:
+    """``restarting`` with a silent heartbeat and no worker: the reaper hands it back after the grace."""
+    now = utcnow()
+    with db.transaction() as session:
+        session.add(DagRun(dag_id="gone", run_id="r", logical_date=DAY, state=DagRunState.RUNNING,
+                           data_interval_start=DAY, data_interval_end=DAY))
+        ti = TaskInstance(dag_id="gone", run_id="r", task_id="t", state=TI.RESTARTING, try_number=1,
+                          max_tries=0, try_token="tok", start_date=now, last_heartbeat=now)
+        session.add(ti)
+        session.flush()
+        ti_id = ti.id
+    with db.transaction() as session:  # still within the grace: the worker may be stopping it
+        assert sweep(session, SerializedDagStore(), db.settings, now=now + timedelta(seconds=1)).restarted == 0
+    with db.transaction() as session:
+        assert sweep(session, SerializedDagStore(), db.settings, now=now + timedelta(seconds=120)).restarted == 1
+    with db.transaction() as session:
+        row = session.get(TaskInstance, ti_id)
+        assert row is not None and row.state is TI.NONE
+        assert row.end_reason == "cleared while running: try 1 was stopped"
+        history = session.execute(sa.select(TaskInstanceHistory.state)
+                                  .where(TaskInstanceHistory.ti_id == ti_id)).scalars().all()
+        assert history == [TI.RESTARTING]
