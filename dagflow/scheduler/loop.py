@@ -54,6 +54,8 @@ Clock = Callable[[], datetime]
 
 #: Longest extra wait for more executor events while its workers are all busy (seconds).
 COALESCE_MAX_S = 0.05
+#: With at least this many tries in flight, events are coalesced too (a fan-out).
+COALESCE_MIN_RUNNING = 4
 
 
 def utc_clock() -> datetime:
@@ -232,19 +234,23 @@ class Scheduler:
         return done
 
     def _coalesce_events(self) -> None:
-        """While the executor still has a backlog of queued work, let events pile up a little.
+        """While the executor has a backlog, or a fan-out in flight, let events pile up a little.
 
         Its workers are busy either way, so ticking on every single completion would only
-        spend CPU and DB locks; one tick for several events plans the same. Bounded by
-        ``COALESCE_MAX_S`` so a critical path never waits long.
+        spend CPU and DB locks (a tick plans every task instance of the run); one tick for
+        several events plans the same. Bounded by ``COALESCE_MAX_S`` so a critical path
+        never waits long; a lone try (a chain) is never held back.
         """
         deadline = time.monotonic() + COALESCE_MAX_S
-        while getattr(self.executor, "backlog", 0) > 0 and not self._stop.is_set():
+        while self._busy() and not self._stop.is_set():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
             self.wakeup.clear()
             self.wakeup.wait(remaining)
+
+    def _busy(self) -> bool:
+        return getattr(self.executor, "backlog", 0) > 0 or len(self.executor.running) >= COALESCE_MIN_RUNNING
 
     def _wait_seconds(self, report: TickReport) -> float:
         """Until the next timer, at most the poll interval (0 when there is more to do)."""
