@@ -100,7 +100,7 @@ def prepare(config: str, root: Path, *, sqlite_template: Path | None, celery_wor
 
 def migrate(env: dict[str, str]) -> None:
     """``dagflow db migrate`` for this environment (the real command)."""
-    proc = subprocess.run([sys.executable, "-m", "dagflow", "db", "migrate"], env=env,
+    proc = subprocess.run([sys.executable, "-m", "dagflow", "db", "migrate"], env=env, cwd=env["DAGFLOW_HOME"],
                           capture_output=True, text=True, timeout=180)
     if proc.returncode != 0:
         raise RuntimeError(f"dagflow db migrate failed: {proc.stderr.strip()[-500:]}")
@@ -112,7 +112,7 @@ def unavailable_reason(config: str) -> str | None:
         return None
     if config != "postgres-celery":
         return f"unknown configuration {config!r}"
-    probe = subprocess.run([sys.executable, "-m", "dagflow", "celery", "worker", "--help"],
+    probe = subprocess.run([sys.executable, "-m", "dagflow", "celery", "worker", "--help"], cwd="/",
                            capture_output=True, text=True, timeout=60)
     if probe.returncode != 0:
         return "`dagflow celery worker` does not exist in this checkout yet (CeleryExecutor not merged)"

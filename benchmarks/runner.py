@@ -74,7 +74,8 @@ class Processes:
         """``python -m dagflow ARGS`` in its own session, output to ``<root>/<name>.log``."""
         log = (self.environment.root / f"{name}.log").open("wb")
         proc = subprocess.Popen([sys.executable, "-m", "dagflow", *args], env=self.environment.env,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                                cwd=self.environment.root, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
         log.close()
         self.procs.append((name, proc))
         if self.profile_dir is not None:
@@ -134,7 +135,7 @@ def _kill_group(pid: int) -> None:
 
 def cli(environment: Environment, *args: str, timeout: float = 120.0) -> str:
     """Run ``dagflow ARGS`` to completion; its stdout (raises on a non-zero exit)."""
-    proc = subprocess.run([sys.executable, "-m", "dagflow", *args], env=environment.env,
+    proc = subprocess.run([sys.executable, "-m", "dagflow", *args], env=environment.env, cwd=environment.root,
                           capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         raise BenchmarkError(f"dagflow {' '.join(args)} failed: {proc.stderr.strip()[-500:]}")
