@@ -133,8 +133,7 @@ class Cluster:
         self.executions_path = root / "executions.log"
         source = DAG_HEADER.replace("OUT_DIR_PATH", repr(str(root)))
         (self.dags / "fault_dags.py").write_text(source + textwrap.dedent(dag_source))
-        self.env = dict(os.environ)
-        self.env.pop("DAGFLOW__DATABASE__SQL_ALCHEMY_CONN", None)
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("DAGFLOW__")}
         self.env.update(FAST_SETTINGS)
         self.env.update({"DAGFLOW_HOME": str(self.home), "DAGFLOW__CORE__DAGS_FOLDER": str(self.dags)})
         if db_url is not None:
