@@ -91,6 +91,7 @@ def prepare(config: str, root: Path, *, sqlite_template: Path | None, celery_wor
         "DAGFLOW__CORE__EXECUTOR": "CeleryExecutor",
         "DAGFLOW__DATABASE__SQL_ALCHEMY_CONN": url,
         "DAGFLOW__CELERY__BROKER_URL": f"{REDIS_SERVER}/{BROKER_DB}",
+        "DAGFLOW__CELERY__WORKER_LOG_SERVER_PORT": "0",  # no port to clash with other workers here
     })
     environment = Environment(config, root, env, url, celery_workers=celery_workers, _pg_database=name)
     _flush_redis()
