@@ -89,6 +89,12 @@ def live_scheduler(session: sa.orm.Session, *, now: datetime, fresh: timedelta) 
     return next((job for job in jobs if not _gone_from_this_host(job)), None)
 
 
+def job_is_alive(job: Job, *, now: datetime, fresh: timedelta) -> bool:
+    """Running, heartbeating within ``fresh``, and (if it ran on this host) its process exists."""
+    return (job.state == JOB_RUNNING and job.latest_heartbeat is not None
+            and job.latest_heartbeat > now - fresh and not _gone_from_this_host(job))
+
+
 def _gone_from_this_host(job: Job) -> bool:
     """True if ``job`` ran on this machine and no such process runs any more (or only its zombie)."""
     if job.pid is None or job.hostname != socket.getfqdn():

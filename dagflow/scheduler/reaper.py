@@ -39,9 +39,9 @@ from sqlalchemy.orm import Session
 
 from dagflow.execution.outcome import can_retry
 from dagflow.execution.workload import TaskWorkload
-from dagflow.models import TaskInstance
+from dagflow.models import Job, TaskInstance
 from dagflow.models.taskinstance import TaskInstanceHistory
-from dagflow.models.transitions import record_try, set_ti_state
+from dagflow.models.transitions import record_try, set_ti_state, set_ti_state_where
 from dagflow.scheduler.dag_callbacks import CallbackRequest
 from dagflow.scheduler.dag_store import CachedDag, SerializedDagStore
 from dagflow.serialization.objects import SerializedTask
@@ -84,6 +84,7 @@ class Sweep:
     zombies: int = 0
     restarted: int = 0
     failed_in_queue: int = 0
+    orphans_reset: int = 0
     resend: list[TaskWorkload] = field(default_factory=list)
     callbacks: list[CallbackRequest] = field(default_factory=list)
     next_try_at: datetime | None = None
@@ -91,7 +92,7 @@ class Sweep:
     @property
     def changed(self) -> int:
         """Task instances this sweep changed."""
-        return self.zombies + self.restarted + self.failed_in_queue + len(self.resend)
+        return self.zombies + self.restarted + self.failed_in_queue + self.orphans_reset + len(self.resend)
 
 
 def held_in_process(executor: BaseExecutor) -> frozenset[tuple[int, int]]:
@@ -111,8 +112,9 @@ def sweep(
     held: Collection[tuple[int, int]] = frozenset(), job_id: int | None = None,
 ) -> Sweep:
     """Find overdue task instances in one query and deal with each (module docstring)."""
-    rows = _overdue(session, settings, now)
     result = Sweep()
+    result.orphans_reset = reset_orphaned(session, settings, now=now, job_id=job_id)
+    rows = _overdue(session, settings, now)
     if not rows:
         return result
     dags = store.get_many(session, {ti.dag_id for ti in rows})
@@ -125,6 +127,39 @@ def sweep(
         elif (ti.id, ti.try_number + 1) not in held:
             _handle_stuck(session, ti, entry, settings, now, job_id, result)
     return result
+
+
+# --- queued by a scheduler that is gone ----------------------------------------------------
+def reset_orphaned(session: Session, settings: Settings, *, now: datetime, job_id: int | None) -> int:
+    """``queued`` task instances whose scheduler job is dead go back to ``scheduled``.
+
+    A LocalExecutor scheduler that died took its in-memory queue with it, and a
+    scheduler killed between its commit and its broker send never sent the message: no
+    worker will claim those tries. Rather than wait ``task_queued_timeout``, any live
+    scheduler resets them at once (Airflow's "adopt or reset orphaned tasks") and they
+    are queued again. A message that does arrive later finds the try claimed or
+    re-queued and starts nothing twice (the claim is a compare-and-set).
+    """
+    from dagflow.scheduler.job import SCHEDULER_JOB, fresh_after, job_is_alive  # noqa: PLC0415
+
+    queued_by = set(session.scalars(sa.select(TaskInstance.queued_by_job_id).distinct().where(
+        TaskInstance.state == TI.QUEUED, TaskInstance.queued_by_job_id.is_not(None))))
+    queued_by.discard(job_id)
+    if not queued_by:
+        return 0
+    fresh = fresh_after(settings.scheduler.heartbeat_interval)
+    jobs = session.scalars(sa.select(Job).where(Job.id.in_(queued_by), Job.job_type == SCHEDULER_JOB))
+    alive = {job.id for job in jobs if job_is_alive(job, now=now, fresh=fresh)}
+    dead = sorted(queued_by - alive)
+    if not dead:
+        return 0
+    reset = set_ti_state_where(
+        session, to=TI.SCHEDULED, expected=[TI.QUEUED], where=TaskInstance.queued_by_job_id.in_(dead),
+        values={"queued_by_job_id": None, "queued_at": None})
+    if reset:
+        log.warning("reset %d task instance(s) queued by scheduler job(s) %s that are gone; "
+                    "they are queued again", reset, ", ".join(map(str, dead)))
+    return reset
 
 
 def _heartbeat_at() -> sa.ColumnElement[Any]:

@@ -262,3 +262,46 @@ def test_callback_requests_are_picklable() -> None:
 
     request = TaskCallbackRequest("d", "r", "t", -1, 1, "/f.py", "on_failure_callback", TI.FAILED, "why")
     assert pickle.loads(pickle.dumps(request)) == request
+
+
+def test_tries_queued_by_a_dead_scheduler_are_reset_and_queued_again(
+    db_any: Database, dags_dir: Path
+) -> None:
+    """A scheduler that died with tries in its queue: the next sweep of a live one resets them."""
+    import socket  # noqa: PLC0415
+
+    from dagflow.models import Job  # noqa: PLC0415
+
+    sched, executor, _ = start(db_any, dags_dir)
+    assert len(executor.submitted) == 1  # queued by this (job-less) scheduler at T0
+    with db_any.transaction() as session:
+        def job(host: str, pid: int, beat: datetime, state: str = "running") -> int:
+            row = Job(job_type="scheduler", state=state, hostname=host, pid=pid, start_date=T0,
+                      latest_heartbeat=beat, executor_class="LocalExecutor")
+            session.add(row)
+            session.flush()
+            return row.id
+        stale = job("elsewhere", 1, T0 - timedelta(minutes=5))
+        ended = job("elsewhere", 2, T0, state="success")
+        killed_here = job(socket.getfqdn(), 2**22 + 12345, T0)  # fresh heartbeat, no such process
+        alive = job("elsewhere", 3, T0)
+        ids = session.scalars(sa.select(TaskInstance.id).order_by(TaskInstance.id)).all()
+        session.execute(sa.update(TaskInstance).values(queued_by_job_id=stale))
+    with db_any.transaction() as session:
+        assert reaper.reset_orphaned(session, sched.settings, now=T0, job_id=None) == 1
+        state = session.scalars(sa.select(TaskInstance.state).where(TaskInstance.id == ids[0])).one()
+        assert state is TI.SCHEDULED
+    for owner, expect_reset in ((ended, 1), (killed_here, 1), (alive, 0)):
+        with db_any.transaction() as session:
+            session.execute(sa.update(TaskInstance).values(state=TI.QUEUED, queued_by_job_id=owner))
+        with db_any.transaction() as session:
+            assert reaper.reset_orphaned(session, sched.settings, now=T0, job_id=None) == expect_reset, owner
+    with db_any.transaction() as session:  # a scheduler never resets its own queue
+        session.execute(sa.update(TaskInstance).values(state=TI.QUEUED, queued_by_job_id=stale))
+    with db_any.transaction() as session:
+        assert reaper.reset_orphaned(session, sched.settings, now=T0, job_id=stale) == 0
+    sched.tick(T0 + timedelta(seconds=10))  # through the scheduler: reset, then queued again at once
+    with db_any.transaction() as session:
+        row = session.execute(sa.select(TaskInstance.state, TaskInstance.queued_by_job_id)).one()
+    assert row.state is TI.QUEUED and row.queued_by_job_id is None
+    assert len(executor.submitted) == 2
