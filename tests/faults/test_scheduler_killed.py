@@ -5,7 +5,8 @@ killed with SIGKILL while tasks run and others wait in its executor's queue. A s
 scheduler must be allowed to start at once (the dead one's job row names a pid that is
 gone on this host), and every task instance must end ``success`` with exactly one
 completed execution: tries that were running finish or are reaped and retried, tries
-that were queued in the dead executor are re-sent by the stuck-queued check.
+that were queued in the dead executor are reset and queued again by the new scheduler
+(orphan reset in the reaper).
 """
 
 from __future__ import annotations
