@@ -6,8 +6,10 @@ event only tells the scheduler to look again sooner.
 
 from __future__ import annotations
 
+import queue
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Any
 
 from dagflow.execution.workload import TaskOutcome, TaskWorkload
 from dagflow.state import TaskInstanceState
@@ -60,3 +62,13 @@ class BaseExecutor(ABC):
 
     def _untrack(self, event: TaskEvent) -> None:
         self.running.discard((event.ti_id, event.try_number))
+
+
+def drain(events: queue.SimpleQueue[Any]) -> list[Any]:
+    """Everything waiting in ``events`` now, without blocking."""
+    items: list[Any] = []
+    while True:
+        try:
+            items.append(events.get_nowait())
+        except queue.Empty:
+            return items

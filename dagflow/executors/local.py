@@ -31,7 +31,7 @@ from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any
 
 from dagflow.execution.workload import TaskWorkload
-from dagflow.executors.base import BaseExecutor, TaskEvent
+from dagflow.executors.base import BaseExecutor, TaskEvent, drain
 from dagflow.executors.local_worker import hand_back, kill_tree, warm_imports, worker_main
 
 if TYPE_CHECKING:
@@ -122,12 +122,7 @@ class LocalExecutor(BaseExecutor):
     def poll(self) -> list[TaskEvent]:
         """Events of tries that ended since the last poll (and of workers that died)."""
         self._replace_dead_workers()
-        events: list[TaskEvent] = []
-        while True:
-            try:
-                events.append(self._events.get_nowait())
-            except queue.Empty:
-                break
+        events: list[TaskEvent] = drain(self._events)
         for event in events:
             self._untrack(event)
         return events

@@ -32,7 +32,7 @@ import sqlalchemy as sa
 from dagflow.exceptions import ConfigError
 from dagflow.execution.events import TI_DONE, EventListener
 from dagflow.execution.workload import TaskWorkload
-from dagflow.executors.base import BaseExecutor, TaskEvent
+from dagflow.executors.base import BaseExecutor, TaskEvent, drain
 from dagflow.executors.celery.app import broker_errors, build_app, safe_broker_url, send_workload
 from dagflow.models.taskinstance import TaskInstance
 from dagflow.state import TaskInstanceState
@@ -131,12 +131,7 @@ class CeleryExecutor(BaseExecutor):
 
     def poll(self) -> list[TaskEvent]:
         """Events from notifications, plus a reconciliation against the DB when it is due."""
-        events: list[TaskEvent] = []
-        while True:
-            try:
-                events.append(self._events.get_nowait())
-            except queue.Empty:
-                break
+        events: list[TaskEvent] = drain(self._events)
         if self.running and time.monotonic() >= self._reconcile_at:
             events.extend(self._reconcile())
             self._reconcile_at = time.monotonic() + RECONCILE_INTERVAL_S
