@@ -135,15 +135,19 @@ def record_stopped(db: Database, claimed: ClaimedTry, reason: str) -> bool:
     return True
 
 
+def cleared_try_values(try_number: int, *, end_date: Any) -> dict[str, Any]:
+    """The columns of a try stopped because it was cleared while running (``restarting -> none``)."""
+    return {"end_reason": f"cleared while running: try {try_number} was stopped", "end_date": end_date,
+            "next_try_at": None, "requeue_count": 0, "external_executor_id": None, "queued_by_job_id": None}
+
+
 def _hand_cleared_try_back(session: Session, ti: TaskInstance, claimed: ClaimedTry, now: Any) -> TI:
     """A try cleared while it ran is stopped: ``restarting -> none`` so the scheduler runs it again.
 
     The worker that stopped it knows at once; without it (the worker died) the reaper
     does the same after a grace period.
     """
-    values = {"end_reason": f"cleared while running: try {claimed.try_number} was stopped",
-              "end_date": now, "next_try_at": None, "requeue_count": 0,
-              "external_executor_id": None, "queued_by_job_id": None}
-    moved = set_ti_state(session, [ti.id], to=TI.NONE, expected=[TI.RESTARTING], values=values,
+    moved = set_ti_state(session, [ti.id], to=TI.NONE, expected=[TI.RESTARTING],
+                         values=cleared_try_values(claimed.try_number, end_date=now),
                          extra_where=TaskInstance.try_token == claimed.token)
     return TI.NONE if moved == 1 else TI.RESTARTING

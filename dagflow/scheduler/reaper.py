@@ -38,6 +38,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from dagflow.execution.outcome import can_retry
+from dagflow.execution.record import cleared_try_values
 from dagflow.execution.workload import TaskWorkload
 from dagflow.models import Job, TaskInstance
 from dagflow.models.taskinstance import TaskInstanceHistory
@@ -270,9 +271,8 @@ def _add_callback(result: Sweep, ti: TaskInstance, entry: CachedDag | None, stat
 # --- cleared while running ---------------------------------------------------------------
 def _restart_cleared(session: Session, ti: TaskInstance, settings: Settings, now: datetime,
                      result: Sweep) -> None:
-    reason = f"cleared while running: try {ti.try_number} was stopped"
-    values = {"end_reason": reason, "end_date": ti.end_date or now, "next_try_at": None,
-              "requeue_count": 0, "external_executor_id": None, "queued_by_job_id": None}
+    values = cleared_try_values(ti.try_number, end_date=ti.end_date or now)
+    reason = values["end_reason"]
     guard = [TaskInstance.try_number == ti.try_number, _token_is(ti.try_token),
              _heartbeat_at() < now - _restart_grace(settings)]
     if set_ti_state(session, [ti.id], to=TI.NONE, expected=[TI.RESTARTING], values=values,
