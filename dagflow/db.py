@@ -9,6 +9,7 @@ PostgreSQL is reached through psycopg 3 (``postgresql://`` URLs are read as
 from __future__ import annotations
 
 import os
+import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +34,34 @@ if TYPE_CHECKING:
 _SQLITE_BEGIN = "dagflow_sqlite_begin"
 #: Transaction-scoped advisory lock that serialises concurrent ``migrate()`` calls on PostgreSQL.
 _PG_MIGRATION_LOCK = 0x646167666C6F77  # "dagflow"
+
+
+#: Held by a background thread while it is inside SQLite, and by ``os.fork()`` (see ``fork_guard``).
+_FORK_GUARD = threading.Lock()
+
+
+def _release_fork_guard() -> None:
+    _FORK_GUARD.release()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_FORK_GUARD.acquire, after_in_parent=_release_fork_guard,
+                        after_in_child=_release_fork_guard)
+
+
+@contextmanager
+def fork_guard() -> Iterator[None]:
+    """Wrap SQLite calls made by a background thread: no fork happens in the middle of one.
+
+    The SQLite library serialises some work with process-wide mutexes (its memory
+    allocator, opening a file). A fork taken while another thread holds one leaves the
+    child with that mutex locked forever, so the child hangs in its first SQLite call (a
+    LocalExecutor worker forked while the scheduler's SQLite watcher ran a query hung in
+    ``connect`` and its task stayed queued). Every ``os.fork()`` (multiprocessing,
+    ``os.fork`` in the runner) waits for this guard; threads that fork do not take it.
+    """
+    with _FORK_GUARD:
+        yield
 
 
 def migrations_dir() -> Path:
@@ -165,6 +194,15 @@ class Database:
         with factory() as session, _database_errors():
             yield session
             session.commit()
+
+    @contextmanager
+    def background_use(self) -> Iterator[None]:
+        """Around DB calls made by a background thread: SQLite's are kept out of a fork (``fork_guard``)."""
+        if self.dialect != "sqlite":
+            yield
+            return
+        with fork_guard():
+            yield
 
     def migrate(self) -> None:
         """Upgrade the schema to the newest revision (safe to call concurrently)."""

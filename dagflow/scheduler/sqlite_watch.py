@@ -18,7 +18,7 @@ import sqlite3
 import threading
 from collections.abc import Callable
 
-from dagflow.db import Database
+from dagflow.db import Database, fork_guard
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,9 @@ class SqliteRunWatcher:
 
     def _loop(self) -> None:
         try:
-            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None,
-                                   check_same_thread=False, timeout=1.0)
+            with fork_guard():
+                conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None,
+                                       check_same_thread=False, timeout=1.0)
         except sqlite3.Error as exc:
             log.warning("cannot watch %s for queued runs (%s): the poll interval applies", self.path, exc)
             return
@@ -63,17 +64,23 @@ class SqliteRunWatcher:
         try:
             while not self._stop.wait(self.interval_s):
                 try:
-                    current = conn.execute("PRAGMA data_version").fetchone()[0]
-                    if current != version:
+                    with fork_guard():  # the scheduler forks workers and callback processes
+                        current = conn.execute("PRAGMA data_version").fetchone()[0]
+                        queued = self._queued(conn) if current != version else None
+                    if queued is not None:
                         version = current
-                        self._report(conn)
+                        self._report(queued)
                 except sqlite3.Error as exc:  # busy or briefly unreadable: try again next time
                     log.debug("queued-run check failed: %s", exc)
         finally:
-            conn.close()
+            with fork_guard():
+                conn.close()
 
-    def _report(self, conn: sqlite3.Connection) -> None:
-        queued = {(d, r) for d, r in conn.execute("SELECT dag_id, run_id FROM dag_run WHERE state = 'queued'")}
+    @staticmethod
+    def _queued(conn: sqlite3.Connection) -> set[tuple[str, str]]:
+        return {(d, r) for d, r in conn.execute("SELECT dag_id, run_id FROM dag_run WHERE state = 'queued'")}
+
+    def _report(self, queued: set[tuple[str, str]]) -> None:
         for dag_id, run_id in queued - self._seen:
             self.notify(dag_id, run_id, manage_runs=True)
         self._seen = queued
