@@ -22,11 +22,12 @@ from dagflow.execution.workload import TaskWorkload
 from dagflow.models.base import utcnow
 from dagflow.models.dagrun import DagRun
 from dagflow.models.taskinstance import TaskInstance
-from dagflow.models.transitions import set_ti_state
+from dagflow.models.transitions import move_ti
 from dagflow.models.xcom import TaskMap, XCom
 from dagflow.state import DagRunState, TaskInstanceState
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
     from sqlalchemy.orm import Session
 
     from dagflow.db import Database
@@ -76,8 +77,16 @@ def this_host() -> str:
     return socket.getfqdn()
 
 
+#: The task instance columns a claim reads back (RETURNING where the database has it).
+_CLAIMED_COLUMNS = ("dag_id", "run_id", "task_id", "map_index", "try_number", "max_tries", "first_poke_at")
+
+
 def claim_try(db: Database, workload: TaskWorkload, *, hostname: str | None = None) -> ClaimedTry | None:
-    """Claim ``workload``'s try (``queued -> running``); None if another worker or a clear won."""
+    """Claim ``workload``'s try (``queued -> running``); None if another worker or a clear won.
+
+    One short write transaction of prepared statements: the compare-and-set (reading the
+    row back with RETURNING), the previous try's outputs removed, the run read.
+    """
     now = utcnow()
     token = uuid.uuid4().hex
     host = hostname or this_host()
@@ -94,58 +103,68 @@ def claim_try(db: Database, workload: TaskWorkload, *, hostname: str | None = No
         "next_try_at": None,
     }
     with db.transaction() as session:
-        moved = set_ti_state(
-            session,
-            [workload.ti_id],
-            to=TI.RUNNING,
-            expected=[TI.QUEUED],
-            values=values,
-            extra_where=TaskInstance.try_number == workload.try_number - 1,
-        )
-        if moved != 1:
+        row = move_ti(session, workload.ti_id, to=TI.RUNNING, expected=TI.QUEUED, values=values,
+                      guards={"try_number": workload.try_number - 1}, returning=_CLAIMED_COLUMNS)
+        if row is None:
             return None
-        ti = session.get(TaskInstance, workload.ti_id, populate_existing=True)
-        assert ti is not None
-        _clear_previous_outputs(session, ti)
-        return _claimed(session, ti, token)
+        connection = session.connection()
+        ident = {"dag_id": row.dag_id, "run_id": row.run_id, "task_id": row.task_id, "map_index": row.map_index}
+        connection.execute(_DELETE_XCOMS, ident)
+        connection.execute(_DELETE_TASK_MAP, ident)
+        run = connection.execute(_READ_RUN, {"dag_id": row.dag_id, "run_id": row.run_id}).one()
+        prev = previous_success_interval(connection, run.dag_id, run.logical_date)
+        return ClaimedTry(
+            ti_id=workload.ti_id,
+            dag_id=row.dag_id,
+            run_id=row.run_id,
+            task_id=row.task_id,
+            map_index=row.map_index,
+            try_number=row.try_number,
+            max_tries=row.max_tries,
+            token=token,
+            hostname=host,
+            start_date=now,
+            first_poke_at=row.first_poke_at,
+            run=run_info(run, prev),
+        )
 
 
-def _claimed(session: Session, ti: TaskInstance, token: str) -> ClaimedTry:
-    run = session.scalars(
-        sa.select(DagRun).where(DagRun.dag_id == ti.dag_id, DagRun.run_id == ti.run_id)
-    ).one()
-    assert ti.start_date is not None and ti.hostname is not None
-    return ClaimedTry(
-        ti_id=ti.id,
-        dag_id=ti.dag_id,
-        run_id=ti.run_id,
-        task_id=ti.task_id,
-        map_index=ti.map_index,
-        try_number=ti.try_number,
-        max_tries=ti.max_tries,
-        token=token,
-        hostname=ti.hostname,
-        start_date=ti.start_date,
-        first_poke_at=ti.first_poke_at,
-        run=run_info(run, previous_success_interval(session, run.dag_id, run.logical_date)),
+def _outputs_of_one_try(table: sa.Table) -> sa.Delete:
+    return sa.delete(table).where(
+        table.c.dag_id == sa.bindparam("dag_id"),
+        table.c.run_id == sa.bindparam("run_id"),
+        table.c.task_id == sa.bindparam("task_id"),
+        table.c.map_index == sa.bindparam("map_index"),
     )
 
 
-def previous_success_interval(session: Session, dag_id: str, logical_date: datetime
+#: A new try starts without the XComs and task_map row of the previous one; XCom keys
+#: starting with ``__approval`` (a person's decision) are kept.
+_DELETE_XCOMS = _outputs_of_one_try(XCom.__table__).where(  # type: ignore[arg-type]
+    sa.not_(XCom.__table__.c.key.startswith("__approval")))
+_DELETE_TASK_MAP = _outputs_of_one_try(TaskMap.__table__)  # type: ignore[arg-type]
+_RUN_TABLE = DagRun.__table__
+_READ_RUN = sa.select(*(_RUN_TABLE.c[name] for name in (
+    "id", "dag_id", "run_id", "logical_date", "data_interval_start", "data_interval_end", "run_type", "conf",
+    "start_date", "external_trigger",
+))).where(_RUN_TABLE.c.dag_id == sa.bindparam("dag_id"), _RUN_TABLE.c.run_id == sa.bindparam("run_id"))
+_PREVIOUS_SUCCESS = (
+    sa.select(_RUN_TABLE.c.data_interval_start, _RUN_TABLE.c.data_interval_end)
+    .where(_RUN_TABLE.c.dag_id == sa.bindparam("dag_id"), _RUN_TABLE.c.state == DagRunState.SUCCESS,
+           _RUN_TABLE.c.logical_date < sa.bindparam("logical_date", type_=_RUN_TABLE.c.logical_date.type))
+    .order_by(_RUN_TABLE.c.logical_date.desc()).limit(1)
+)
+
+
+def previous_success_interval(session: Session | Connection, dag_id: str, logical_date: datetime
                               ) -> tuple[datetime | None, datetime | None]:
     """Data interval of the latest successful run of ``dag_id`` before ``logical_date``."""
-    row = session.execute(
-        sa.select(DagRun.data_interval_start, DagRun.data_interval_end)
-        .where(DagRun.dag_id == dag_id, DagRun.state == DagRunState.SUCCESS,
-               DagRun.logical_date < logical_date)
-        .order_by(DagRun.logical_date.desc()).limit(1)
-    ).first()
+    row = session.execute(_PREVIOUS_SUCCESS, {"dag_id": dag_id, "logical_date": logical_date}).first()
     return (None, None) if row is None else (row[0], row[1])
 
 
-def run_info(run: DagRun, prev_success: tuple[datetime | None, datetime | None] = (None, None)
-             ) -> RunInfo:
-    """A plain copy of the DAG run fields a try needs."""
+def run_info(run: Any, prev_success: tuple[datetime | None, datetime | None] = (None, None)) -> RunInfo:
+    """A plain copy of the DAG run fields a try needs (from a ``DagRun`` or a row of its columns)."""
     return RunInfo(
         id=run.id,
         dag_id=run.dag_id,
@@ -159,23 +178,6 @@ def run_info(run: DagRun, prev_success: tuple[datetime | None, datetime | None] 
         external_trigger=run.external_trigger,
         prev_success_interval=prev_success,
     )
-
-
-def _clear_previous_outputs(session: Session, ti: TaskInstance) -> None:
-    """A new try starts without the XComs and task_map row of the previous one.
-
-    XCom keys starting with ``__approval`` (a person's decision) are kept.
-    """
-    for model in (XCom, TaskMap):
-        stmt = sa.delete(model).where(
-            model.dag_id == ti.dag_id,
-            model.run_id == ti.run_id,
-            model.task_id == ti.task_id,
-            model.map_index == ti.map_index,
-        )
-        if model is XCom:
-            stmt = stmt.where(sa.not_(XCom.key.startswith("__approval")))
-        session.execute(stmt)
 
 
 def heartbeat(db: Database, ti_id: int, token: str, *, pid: int | None = None) -> bool:

@@ -1,6 +1,6 @@
 """Record the end of a try in ONE transaction, guarded by the try's token.
 
-State (through ``set_ti_state``: running -> outcome), end date, duration, reason,
+State (through ``move_ti``: running -> outcome), end date, duration, reason,
 next try time, the returned XComs, the ``task_map`` row and a ``task_instance_history``
 row are written together, or not at all: if the row is no longer ``running`` with this
 token (a person marked it, a clear, the reaper), nothing is written and False returned.
@@ -21,7 +21,7 @@ from dagflow.execution.events import TI_DONE, publish
 from dagflow.execution.outcome import TryResult
 from dagflow.models.base import utcnow
 from dagflow.models.taskinstance import TaskInstance, TaskInstanceHistory
-from dagflow.models.transitions import record_try, set_ti_state
+from dagflow.models.transitions import move_ti, record_try, set_ti_state
 from dagflow.state import TaskInstanceState
 
 if TYPE_CHECKING:
@@ -57,6 +57,11 @@ def record_result(db: Database, claimed: ClaimedTry, result: TryResult,
     return True
 
 
+#: The moved row's columns that its history row copies (``record_try``).
+_HISTORY_COLUMNS = ("id", "dag_id", "run_id", "task_id", "map_index", "try_number", "start_date", "end_date",
+                    "duration", "hostname", "pid")
+
+
 def _record(session: Session, claimed: ClaimedTry, result: TryResult, outputs: TryOutputs) -> None:
     now = utcnow()
     values: dict[str, Any] = {
@@ -66,16 +71,12 @@ def _record(session: Session, claimed: ClaimedTry, result: TryResult, outputs: T
         "next_try_at": result.next_try_at,
         **_poke_values(claimed, result),
     }
-    moved = set_ti_state(
-        session, [claimed.ti_id], to=result.state, expected=[TI.RUNNING], values=values,
-        extra_where=TaskInstance.try_token == claimed.token,
-    )
-    if moved != 1:
+    row = move_ti(session, claimed.ti_id, to=result.state, expected=TI.RUNNING, values=values,
+                  guards={"try_token": claimed.token}, returning=_HISTORY_COLUMNS)
+    if row is None:
         raise _LostTry
+    record_try(session, row, state=result.state, reason=result.reason)
     _write_outputs(session, claimed, outputs)
-    ti = session.get(TaskInstance, claimed.ti_id, populate_existing=True)
-    assert ti is not None
-    record_try(session, ti, state=result.state, reason=result.reason)
     publish(session, TI_DONE, ti_id=claimed.ti_id, try_number=claimed.try_number, state=result.state,
             dag_id=claimed.dag_id, run_id=claimed.run_id)  # delivered when this transaction commits
 
@@ -85,7 +86,7 @@ def _poke_values(claimed: ClaimedTry, result: TryResult) -> dict[str, Any]:
     if result.state is TI.UP_FOR_RESCHEDULE:
         return {
             "first_poke_at": claimed.first_poke_at or claimed.start_date,
-            "max_tries": TaskInstance.max_tries + 1,
+            "max_tries": claimed.max_tries + 1,  # the row's value at the claim; a clear would change the token
         }
     return {"first_poke_at": None}
 
