@@ -46,6 +46,12 @@ def run_callbacks(task: Any, attribute: str, context: Mapping[str, Any]) -> int:
     return failed
 
 
+def has_outcome_callbacks(task: Any, state: TaskInstanceState) -> bool:
+    """True if the task has callbacks to run for a try that ended in ``state``."""
+    attribute = CALLBACK_FOR_STATE.get(state)
+    return bool(attribute and callbacks_of(task, attribute))
+
+
 def run_outcome_callbacks(task: Any, state: TaskInstanceState, context: Mapping[str, Any]) -> int:
     """Run the callbacks for a committed try outcome (none for reschedules)."""
     attribute = CALLBACK_FOR_STATE.get(state)

@@ -13,7 +13,7 @@ import json
 import socket
 import struct
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from dagflow.execution.outcome import TryResult
 from dagflow.execution.record import TryOutputs
@@ -21,6 +21,14 @@ from dagflow.models.base import as_utc
 from dagflow.state import TaskInstanceState
 
 _HEADER = struct.Struct("!I")
+
+
+class Received(NamedTuple):
+    """An outcome as the supervisor receives it; ``wait``: the task process waits for the answer."""
+
+    result: TryResult
+    outputs: TryOutputs | None
+    wait: bool = True
 
 
 class ResultChannel:
@@ -48,9 +56,14 @@ class ResultChannel:
         self._task_end.close()
 
     # task process --------------------------------------------------------------------
-    def send_result(self, result: TryResult, outputs: TryOutputs | None) -> None:
-        """Send the outcome of the try to the supervisor."""
-        _send(self._task_end, {"result": _result_to_json(result), "outputs": _outputs_to_json(outputs)})
+    def send_result(self, result: TryResult, outputs: TryOutputs | None, *, wait: bool = True) -> None:
+        """Send the outcome of the try to the supervisor.
+
+        ``wait=False``: the task process will not wait for the answer (it has no callbacks
+        to run) and exits; the supervisor records the outcome once it is gone.
+        """
+        _send(self._task_end, {"result": _result_to_json(result), "outputs": _outputs_to_json(outputs),
+                               "wait": wait})
 
     def wait_answer(self) -> bool | None:
         """True if the supervisor committed the outcome, False if the try was taken away,
@@ -59,12 +72,13 @@ class ResultChannel:
         return None if message is None else bool(message.get("committed"))
 
     # supervisor ----------------------------------------------------------------------
-    def receive(self) -> tuple[TryResult, TryOutputs | None] | None:
+    def receive(self) -> Received | None:
         """The outcome sent by the task process, or None at end of file."""
         message = _receive(self._supervisor_end)
         if message is None:
             return None
-        return _result_from_json(message["result"]), _outputs_from_json(message["outputs"])
+        return Received(_result_from_json(message["result"]), _outputs_from_json(message["outputs"]),
+                        bool(message.get("wait", True)))
 
     def refuse(self) -> None:
         """Give no answer: the task process's ``wait_answer`` sees end of file (None)."""

@@ -3,13 +3,15 @@
 1. claim ``queued -> running`` (CAS on the previous try number); lost claim -> return.
 2. load the DAG from the warm cache and find the task (a failure here fails the try).
 3. fork: the child runs the try (``task_process.run_try``) with its output in the try's
-   log file and sends the outcome over a ``ResultChannel``; the parent records it (one
-   transaction, its warm pool) and answers, then the child runs the callbacks. Meanwhile
-   the parent supervises: heartbeat, undead check, hard deadline.
+   log file and sends the outcome over a ``ResultChannel``. If the task has callbacks
+   for that outcome, the parent records it (one transaction, its warm pool) and
+   answers, then the child runs the callbacks; if not, the child exits at once and the
+   parent records it after the exit (no copy-on-write faults from a live forked copy).
+   Meanwhile the parent supervises: heartbeat, undead check, hard deadline.
 4. after the child is gone: kill its process group, and if it died without recording,
    record the failure (or retry) with the reason, then run the failure callbacks.
 ``on_recorded`` (optional) hears the outcome as soon as the supervisor has committed it,
-while the task process still runs its callbacks and exits: an executor can tell its
+while a task process with callbacks still runs them: an executor can tell its
 scheduler at once. That outcome is final for the try (nothing later changes the row),
 so it is also what ``run_workload`` returns, without reading the row back.
 ``fork=False`` runs the same try body in the current process (heartbeats from a thread;
@@ -21,6 +23,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import select
 import signal
 import sys
 import time
@@ -35,10 +38,11 @@ from dagflow.db import Database
 from dagflow.exceptions import DatabaseError
 from dagflow.execution import claim as lease
 from dagflow.execution import outcome
-from dagflow.execution.channel import ResultChannel
+from dagflow.execution.channel import Received, ResultChannel
 from dagflow.execution.context import warm_imports
 from dagflow.execution.dag_cache import DagCache
 from dagflow.execution.logs import (
+    LOG_FORMAT,
     capture_in_process,
     configure_child_logging,
     log_path,
@@ -52,6 +56,7 @@ from dagflow.execution.task_process import (
     TaskTerminated,
     TryAttempt,
     format_seconds,
+    result_line,
     run_crash_callbacks,
     run_try,
 )
@@ -133,8 +138,17 @@ def _prepare_attempt(db: Database, settings: Settings, workload: TaskWorkload,
         return None
     timeout = getattr(task, "execution_timeout", None)
     timeout_s = timeout.total_seconds() if timeout is not None else workload.execution_timeout_s
+    _warm_template_env(dag)
     return TryAttempt(claimed=claimed, dag=dag, task=task, settings=settings, db=db,
                       log_path=path, timeout_s=timeout_s, test_mode=test_mode)
+
+
+def _warm_template_env(dag: Any) -> None:
+    """Build the DAG's Jinja environment here, once, so forked task processes inherit it."""
+    try:
+        dag.get_template_env()
+    except Exception:  # noqa: BLE001 - the task process builds it and reports the error
+        log.debug("could not build the template environment of %s", getattr(dag, "dag_id", "?"), exc_info=True)
 
 
 def _write_log_line(path: Any, text: str) -> None:
@@ -149,10 +163,11 @@ def _level(attempt: TryAttempt) -> int:
 
 def _run_in_process(attempt: TryAttempt) -> None:
     claimed = attempt.claimed
-    beating = HeartbeatThread(
-        lambda: lease.heartbeat(attempt.db, claimed.ti_id, claimed.token),
-        attempt.settings.scheduler.heartbeat_interval,
-    )
+    def beat() -> bool:
+        with attempt.db.background_use():  # the task may fork (multiprocessing) meanwhile
+            return lease.heartbeat(attempt.db, claimed.ti_id, claimed.token)
+
+    beating = HeartbeatThread(beat, attempt.settings.scheduler.heartbeat_interval)
     with beating, capture_in_process(attempt.log_path, _level(attempt)):
         try:
             run_try(attempt)
@@ -201,8 +216,7 @@ def _child_main(attempt: TryAttempt, channel: ResultChannel) -> None:
     code = 1
     try:
         os.setpgid(0, 0)
-        channel.use_as_task()
-        attempt.db.after_fork()
+        channel.use_as_task()  # the Database dropped its pooled connections at the fork (db.py)
         redirect_fds_to(attempt.log_path)
         configure_child_logging(_level(attempt))
         _install_child_signals()
@@ -219,9 +233,15 @@ def _child_main(attempt: TryAttempt, channel: ResultChannel) -> None:
 
 
 def _record_through(channel: ResultChannel, result: outcome.TryResult,
-                    outputs: TryOutputs | None) -> bool:
-    """In the task process: have the supervisor record the outcome, wait for its answer."""
-    channel.send_result(result, outputs)
+                    outputs: TryOutputs | None, wait: bool) -> bool | None:
+    """In the task process: have the supervisor record the outcome; its answer, if ``wait``.
+
+    Without ``wait`` (no callbacks to run) the process exits at once and the supervisor
+    records the outcome after it is gone; None says so.
+    """
+    channel.send_result(result, outputs, wait=wait)
+    if not wait:
+        return None
     answer = channel.wait_answer()
     if answer is None:
         raise RuntimeError("the supervisor did not confirm the outcome")
@@ -249,6 +269,7 @@ def _kill_descendants() -> None:
 
 def _supervise(attempt: TryAttempt, pid: int, channel: ResultChannel, recorded: _Recorded) -> None:
     claimed = attempt.claimed
+    handed: list[Received] = []
     try:
         os.setpgid(pid, pid)
     except OSError:
@@ -270,26 +291,70 @@ def _supervise(attempt: TryAttempt, pid: int, channel: ResultChannel, recorded: 
                             "(killed by the supervisor)",
                             cleanup_time_s=settings.core.killed_task_cleanup_time,
                             messages=channel.fileno(),
-                            on_message=functools.partial(_record_received, attempt, channel, recorded))
+                            on_message=functools.partial(_record_received, attempt, channel, recorded, handed))
     ended = supervisor.run()
+    if not handed and recorded.outcome is None:
+        _take_unread(channel, handed)  # the process exited before its message was read
+    if handed:
+        _record_handed_over(attempt, recorded, handed[0])
     _after_child(attempt, ended)
 
 
-def _record_received(attempt: TryAttempt, channel: ResultChannel, recorded: _Recorded) -> bool:
-    """In the supervisor: record the outcome the task process sent; False at end of file."""
+def _take_unread(channel: ResultChannel, handed: list[Received]) -> None:
+    """An outcome handed over (``wait=False``) that is still unread in the channel."""
+    readable, _, _ = select.select([channel.fileno()], [], [], 0)
+    if not readable:
+        return
+    received = channel.receive()
+    if received is not None and not received.wait:
+        handed.append(received)
+
+
+def _record_received(attempt: TryAttempt, channel: ResultChannel, recorded: _Recorded,
+                     handed: list[Received]) -> bool:
+    """In the supervisor: record the outcome the task process sent; False at end of file.
+
+    An outcome sent without ``wait`` is kept in ``handed`` and recorded once the task
+    process has exited (``_record_handed_over``).
+    """
     received = channel.receive()
     if received is None:
         return False
+    if not received.wait:
+        handed.append(received)
+        return True
     try:
-        committed = _record_while_db_returns(attempt, *received)
+        committed = _record_while_db_returns(attempt, received.result, received.outputs)
     except Exception:  # noqa: BLE001 - no answer: the task process exits non-zero, recorded below
         log.exception("could not record the outcome of %s", attempt.claimed.task_id)
         channel.refuse()
         return False
     channel.answer(committed)
     if committed:
-        recorded.set(attempt.claimed, received[0])
+        recorded.set(attempt.claimed, received.result)
     return True
+
+
+def _record_handed_over(attempt: TryAttempt, recorded: _Recorded, received: Received) -> None:
+    """Record an outcome the task process handed over before it exited, and log it in the try's log."""
+    try:
+        committed = _record_while_db_returns(attempt, received.result, received.outputs)
+    except Exception as exc:  # noqa: BLE001 - the row stays running; the reaper retries the try
+        log.exception("could not record the outcome of %s", attempt.claimed.task_id)
+        _write_log_line(attempt.log_path, f"[supervisor] could not record the outcome: {outcome.describe(exc)}\n")
+        return
+    if not committed:
+        _write_log_line(attempt.log_path, f"[supervisor] try {attempt.claimed.try_number} was taken away; "
+                        "its outcome is not recorded\n")
+        return
+    recorded.set(attempt.claimed, received.result)
+    _write_log_line(attempt.log_path, f"{_log_prefix()}{result_line(received.result)}\n")
+
+
+def _log_prefix() -> str:
+    """The start of a task log line written by the supervisor (the task process's format)."""
+    record = logging.LogRecord(__name__, logging.INFO, __file__, 0, "", None, None)
+    return logging.Formatter(LOG_FORMAT).format(record)
 
 
 def _record_while_db_returns(attempt: TryAttempt, result: outcome.TryResult,

@@ -22,7 +22,7 @@ from dagflow.exceptions import TaskTimeout
 from dagflow.execution import outcome
 from dagflow.execution import xcom as xcom_rows
 from dagflow.execution.backend import DbRuntimeBackend
-from dagflow.execution.callbacks import run_callbacks, run_outcome_callbacks
+from dagflow.execution.callbacks import has_outcome_callbacks, run_callbacks, run_outcome_callbacks
 from dagflow.execution.context import Context, build_context
 from dagflow.execution.record import TryOutputs, record_result
 from dagflow.execution.runtime_ti import RuntimeTaskInstance
@@ -84,27 +84,42 @@ def time_limit(seconds: float | None) -> Iterator[None]:
             signal.setitimer(signal.ITIMER_REAL, max(outer_left - (time.monotonic() - started), 0.001))
 
 
-#: Records a try's outcome; False if the try was taken away meanwhile.
-Recorder = Callable[[outcome.TryResult, TryOutputs | None], bool]
+#: Records a try's outcome: True if committed, False if the try was taken away meanwhile,
+#: None if handed over without waiting (``wait=False``: the recorder commits it later).
+Recorder = Callable[[outcome.TryResult, TryOutputs | None, bool], bool | None]
 
 
 def run_try(attempt: TryAttempt, record: Recorder | None = None) -> outcome.TryResult | None:
     """Run the try and have it recorded (by ``record``, default: directly in the DB);
-    the result, or None if the try was taken away meanwhile."""
+    the result, or None if the try was taken away meanwhile.
+
+    A try with no callbacks to run for its outcome does not wait for the commit: a
+    forked task process hands the outcome to its supervisor and exits, and the
+    supervisor records it once the process is gone (cheaper than writing while a forked
+    copy of the worker is alive).
+    """
     claimed = attempt.claimed
     backend = DbRuntimeBackend(attempt.db, attempt.settings, dag_id=claimed.dag_id,
                                run_id=claimed.run_id)
     if record is None:
-        record = functools.partial(record_result, attempt.db, claimed)
+        record = functools.partial(_record_directly, attempt)
     with runtime.installed(backend):
         task, context, result, outputs = _execute(attempt, backend)
-        if not record(result, outputs):
+        recorded = record(result, outputs, has_outcome_callbacks(task, result.state))
+        if recorded is None:
+            return result
+        if not recorded:
             log.warning("try %s of %s was taken away; its outcome is not recorded",
                         claimed.try_number, claimed.task_id)
             return None
         _log_result(result)
         run_outcome_callbacks(task, result.state, context)
     return result
+
+
+def _record_directly(attempt: TryAttempt, result: outcome.TryResult, outputs: TryOutputs | None,
+                     wait: bool) -> bool:
+    return record_result(attempt.db, attempt.claimed, result, outputs)
 
 
 def _execute(attempt: TryAttempt, backend: DbRuntimeBackend
@@ -189,8 +204,13 @@ def _log_exception(exc: BaseException, result: outcome.TryResult) -> None:
 
 
 def _log_result(result: outcome.TryResult) -> None:
+    log.info(result_line(result))
+
+
+def result_line(result: outcome.TryResult) -> str:
+    """``marked success`` / ``marked up_for_retry, next try at …``: the task log's last line."""
     when = f", next try at {result.next_try_at.isoformat()}" if result.next_try_at else ""
-    log.info("marked %s%s", result.state.value, when)
+    return f"marked {result.state.value}{when}"
 
 
 def run_crash_callbacks(attempt: TryAttempt, result: outcome.TryResult) -> None:

@@ -19,13 +19,15 @@ def test_result_and_answer_round_trip() -> None:
     outputs = TryOutputs(xcoms=[("return_value", big), ("k", None)], map_length=1, map_keys=["rows"])
     channel.send_result(TryResult(TI.UP_FOR_RETRY, "ValueError: x", when), None)
     received = channel.receive()
-    assert received == (TryResult(TI.UP_FOR_RETRY, "ValueError: x", when), None)
+    assert received == (TryResult(TI.UP_FOR_RETRY, "ValueError: x", when), None, True)
     channel.answer(True)
     assert channel.wait_answer() is True
     sender = threading.Thread(target=channel.send_result, args=(TryResult(TI.SUCCESS), outputs))
     sender.start()
-    assert channel.receive() == (TryResult(TI.SUCCESS), outputs)
+    assert channel.receive() == (TryResult(TI.SUCCESS), outputs, True)
     sender.join()
+    channel.send_result(TryResult(TI.SUCCESS), None, wait=False)  # no callbacks: exits without an answer
+    assert channel.receive() == (TryResult(TI.SUCCESS), None, False)
     channel.close()
 
 
@@ -38,3 +40,18 @@ def test_end_of_file_is_none() -> None:
     other.use_as_task()
     assert other.wait_answer() is None
     other.close()
+
+
+def test_an_outcome_handed_over_by_a_process_that_already_exited_is_still_read() -> None:
+    """The task process sends without waiting and exits; the supervisor may see the exit first."""
+    from dagflow.execution.runner import _take_unread
+
+    channel = ResultChannel()
+    channel.send_result(TryResult(TI.SUCCESS), None, wait=False)
+    channel.use_as_supervisor()  # the task end is gone, as after the process exited
+    handed: list = []
+    _take_unread(channel, handed)
+    assert handed == [(TryResult(TI.SUCCESS), None, False)]
+    _take_unread(channel, handed)  # nothing more to read: end of file
+    assert len(handed) == 1
+    channel.close()
