@@ -8,6 +8,7 @@ life of the scheduler, never per task or per tick. No DAG file is ever imported 
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -36,12 +37,23 @@ class SerializedDagStore:
     def __init__(self) -> None:
         self._cache: dict[str, CachedDag] = {}
         self.deserializations = 0
+        self._checked_in: weakref.ref[Session] | None = None
+        self._checked: set[str] = set()
 
     def get_many(self, session: Session, dag_ids: Iterable[str]) -> dict[str, CachedDag]:
-        """The current version of each DAG in ``dag_ids`` that has a serialized form."""
+        """The current version of each DAG in ``dag_ids`` that has a serialized form.
+
+        A DAG whose hash was already checked in this ``session`` (one scheduler tick: the
+        run pass, then queueing) is not checked again.
+        """
         wanted = sorted(set(dag_ids))
         found: dict[str, CachedDag] = {}
         stale: list[str] = []
+        if self._checked_in is None or self._checked_in() is not session:
+            self._checked_in, self._checked = weakref.ref(session), set()
+        else:
+            found = {d: self._cache[d] for d in wanted if d in self._checked and d in self._cache}
+            wanted = [d for d in wanted if d not in found]
         for chunk in _chunks(wanted):
             query = sa.select(SerializedDagModel.dag_id, SerializedDagModel.dag_hash).where(
                 SerializedDagModel.dag_id.in_(chunk)
@@ -53,6 +65,7 @@ class SerializedDagStore:
                 else:
                     stale.append(dag_id)
         found.update(self._load(session, stale))
+        self._checked.update(found)
         return found
 
     def get(self, session: Session, dag_id: str) -> CachedDag | None:

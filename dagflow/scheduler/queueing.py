@@ -19,11 +19,13 @@ limits above hold across schedulers: each counts what the previous one committed
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -32,7 +34,7 @@ from dagflow.execution.workload import TaskWorkload
 from dagflow.models import DagModel, DagRun, Pool, TaskInstance
 from dagflow.models.transitions import set_ti_state
 from dagflow.scheduler.dag_store import CachedDag, SerializedDagStore
-from dagflow.scheduler.locking import QUEUEING_LOCK, critical_section, skip_locked
+from dagflow.scheduler.locking import QUEUEING_LOCK, critical_section
 from dagflow.scheduler.run_lifecycle import unpaused_or_backfill
 from dagflow.state import OCCUPYING_SLOT, DagRunState, TaskInstanceState
 
@@ -84,11 +86,13 @@ def queue_task_instances(
     if not chosen:
         return []
     set_ti_state(session, [c.ti_id for c in chosen], to=TI.QUEUED, expected=[TI.SCHEDULED],
-                 values={"queued_at": now, "queued_by_job_id": job_id})
+                 values={"queued_at": now, "queued_by_job_id": job_id}, synchronize=False)
     return [_workload(c, dags[c.dag_id]) for c in chosen]
 
 
-def _candidates(session: Session, *, limit: int) -> list[Candidate]:
+@functools.lru_cache(maxsize=2)
+def _candidates_statement(postgresql: bool) -> Any:
+    """The candidates query, built once per dialect (``limit`` is a parameter)."""
     query = (
         sa.select(
             TaskInstance.id, TaskInstance.dag_id, TaskInstance.run_id, TaskInstance.task_id,
@@ -101,28 +105,37 @@ def _candidates(session: Session, *, limit: int) -> list[Candidate]:
         .where(TaskInstance.state == TI.SCHEDULED, DagRun.state == DagRunState.RUNNING,
                unpaused_or_backfill())
         .order_by(TaskInstance.priority_weight.desc(), DagRun.logical_date, TaskInstance.id)
-        .limit(limit)
+        .limit(sa.bindparam("limit", type_=sa.Integer))
     )
-    query = skip_locked(session, query, TaskInstance)
-    return [Candidate(*row) for row in session.execute(query)]
+    if postgresql:  # several schedulers never queue the same task instance
+        query = query.with_for_update(skip_locked=True, of=[TaskInstance])
+    return query
+
+
+def _candidates(session: Session, *, limit: int) -> list[Candidate]:
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    return [Candidate(*row) for row in session.execute(_candidates_statement(postgresql), {"limit": limit})]
 
 
 def _occupancy(session: Session, dag_ids: Iterable[str]) -> Occupancy:
-    busy = TaskInstance.state.in_(list(OCCUPYING_SLOT))
-    pools = sa.select(TaskInstance.pool, sa.func.sum(TaskInstance.pool_slots)).where(busy).group_by(
-        TaskInstance.pool)
-    per_task = (
-        sa.select(TaskInstance.dag_id, TaskInstance.task_id, sa.func.count())
-        .where(busy, TaskInstance.dag_id.in_(list(dag_ids)))
-        .group_by(TaskInstance.dag_id, TaskInstance.task_id)
+    """What queued + running task instances hold: one grouped read (they are few), one of the pools."""
+    wanted = set(dag_ids)
+    busy = (
+        sa.select(TaskInstance.pool, TaskInstance.dag_id, TaskInstance.task_id,
+                  sa.func.sum(TaskInstance.pool_slots), sa.func.count())
+        .where(TaskInstance.state.in_(list(OCCUPYING_SLOT)))
+        .group_by(TaskInstance.pool, TaskInstance.dag_id, TaskInstance.task_id)
     )
+    pools: Counter[str] = Counter()
     tasks: Counter[tuple[str, str]] = Counter()
     dags: Counter[str] = Counter()
-    for dag_id, task_id, count in session.execute(per_task):
-        tasks[(dag_id, task_id)] = int(count)
-        dags[dag_id] += int(count)
+    for pool, dag_id, task_id, slots, count in session.execute(busy):
+        pools[pool] += int(slots or 0)
+        if dag_id in wanted:
+            tasks[(dag_id, task_id)] += int(count)
+            dags[dag_id] += int(count)
     return Occupancy(
-        pools=Counter({name: int(used or 0) for name, used in session.execute(pools)}),
+        pools=pools,
         dags=dags,
         tasks=tasks,
         pool_sizes={name: slots for name, slots in session.execute(sa.select(Pool.name, Pool.slots))},

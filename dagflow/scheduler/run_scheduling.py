@@ -57,7 +57,7 @@ def schedule_run(
     plan = plan_run(
         dag,
         [_snapshot(ti) for ti in rows.values()],
-        task_map=_task_map(session, run),
+        task_map=_task_map(session, run, dag),
         branch_decisions=_branch_decisions(session, run),
         now=now,
         past_not_met=past_not_met,
@@ -114,11 +114,24 @@ _TI_COLUMNS = (
 )
 
 
+_TIS = TaskInstance.__table__
+_READ_TIS = sa.select(*(_TIS.c[column.key] for column in _TI_COLUMNS)).where(
+    _TIS.c.dag_id == sa.bindparam("dag_id"), _TIS.c.run_id == sa.bindparam("run_id"))
+_READ_TASK_MAP = sa.select(TaskMap.__table__.c.task_id, sa.func.sum(TaskMap.__table__.c.length)).where(
+    TaskMap.__table__.c.dag_id == sa.bindparam("dag_id"), TaskMap.__table__.c.run_id == sa.bindparam("run_id"),
+).group_by(TaskMap.__table__.c.task_id)
+_READ_BRANCH_DECISIONS = sa.select(XCom.__table__.c.task_id, XCom.__table__.c.value).where(
+    XCom.__table__.c.dag_id == sa.bindparam("dag_id"), XCom.__table__.c.run_id == sa.bindparam("run_id"),
+    XCom.__table__.c.key == BRANCH_XCOM_KEY,
+)
+
+
+def _run_key(run: DagRun) -> dict[str, str]:
+    return {"dag_id": run.dag_id, "run_id": run.run_id}
+
+
 def _load_tis(session: Session, run: DagRun) -> dict[Key, Any]:
-    query = sa.select(*_TI_COLUMNS).where(
-        TaskInstance.dag_id == run.dag_id, TaskInstance.run_id == run.run_id
-    )
-    return {(ti.task_id, ti.map_index): ti for ti in session.execute(query)}
+    return {(ti.task_id, ti.map_index): ti for ti in session.connection().execute(_READ_TIS, _run_key(run))}
 
 
 def _snapshot(ti: Any) -> TISnapshot:
@@ -132,18 +145,17 @@ def _snapshot(ti: Any) -> TISnapshot:
     )
 
 
-def _task_map(session: Session, run: DagRun) -> dict[str, int]:
-    query = sa.select(TaskMap.task_id, sa.func.sum(TaskMap.length)).where(
-        TaskMap.dag_id == run.dag_id, TaskMap.run_id == run.run_id
-    ).group_by(TaskMap.task_id)
-    return {task_id: int(length or 0) for task_id, length in session.execute(query)}
+def _task_map(session: Session, run: DagRun, dag: SerializedDag) -> dict[str, int]:
+    """Lengths of the mapped-over outputs (only a DAG with mapped tasks reads them)."""
+    if not any(task.is_mapped for task in dag.tasks.values()):
+        return {}
+    rows = session.connection().execute(_READ_TASK_MAP, _run_key(run))
+    return {task_id: int(length or 0) for task_id, length in rows}
 
 
 def _branch_decisions(session: Session, run: DagRun) -> dict[str, dict[str, Any]]:
-    query = sa.select(XCom.task_id, XCom.value).where(
-        XCom.dag_id == run.dag_id, XCom.run_id == run.run_id, XCom.key == BRANCH_XCOM_KEY
-    )
-    return {task_id: value for task_id, value in session.execute(query) if isinstance(value, dict)}
+    rows = session.connection().execute(_READ_BRANCH_DECISIONS, _run_key(run))
+    return {task_id: value for task_id, value in rows if isinstance(value, dict)}
 
 
 def _count_state(session: Session, run: DagRun, state: TaskInstanceState) -> int:
@@ -211,14 +223,16 @@ def _move(
 ) -> int:
     """CAS each task instance from the state the planner saw to ``to``, grouped by state."""
     groups: dict[tuple[TaskInstanceState, str | None], list[int]] = defaultdict(list)
+    objects = False  # rows are plain, except task instances created in this pass
     for key in keys:
         ti = rows.get(key)
         if ti is not None:
             groups[(ti.state, notes.get(key))].append(ti.id)
+            objects = objects or isinstance(ti, TaskInstance)
     changed = 0
     for (state, note), ids in groups.items():
         extra = {**values, "note": note} if note else values
-        changed += set_ti_state(session, ids, to=to, expected=[state], values=extra)
+        changed += set_ti_state(session, ids, to=to, expected=[state], values=extra, synchronize=objects)
     return changed
 
 

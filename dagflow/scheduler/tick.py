@@ -9,16 +9,17 @@ the loop can run DAG callbacks after the transaction commits.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from dagflow.models import DagModel, DagRun
 from dagflow.scheduler.dag_store import SerializedDagStore
-from dagflow.scheduler.locking import skip_locked
 from dagflow.scheduler.run_lifecycle import (
     fail_timed_out_run, is_timed_out, past_not_met, unpaused_or_backfill,
 )
@@ -68,22 +69,33 @@ class FinishedRun:
     has_callback: bool
 
 
-def running_runs(session: Session, only: Collection[RunKey] | None) -> list[DagRun]:
-    """Running runs of unpaused DAGs and backfill runs; with ``only``, just those keys (oldest first)."""
+@functools.lru_cache(maxsize=4)
+def _running_runs_statement(postgresql: bool, only: bool) -> Any:
+    """The running-runs query, built once per (dialect, filtered or not)."""
     query = (
         sa.select(DagRun)
         .join(DagModel, DagModel.dag_id == DagRun.dag_id)
         .where(DagRun.state == DagRunState.RUNNING, unpaused_or_backfill())
         .order_by(DagRun.logical_date, DagRun.id)
     )
-    query = skip_locked(session, query, DagRun)  # several schedulers: each run planned by one
-    if only is not None:
-        if not only:
-            return []
-        dag_ids = {dag_id for dag_id, _ in only}
-        query = query.where(DagRun.dag_id.in_(dag_ids), DagRun.run_id.in_({r for _, r in only}))
-        return [run for run in session.scalars(query) if (run.dag_id, run.run_id) in only]
-    return list(session.scalars(query))
+    if postgresql:  # several schedulers: each run planned by one
+        query = query.with_for_update(skip_locked=True, of=[DagRun])
+    if only:
+        query = query.where(DagRun.dag_id.in_(sa.bindparam("dag_ids", expanding=True)),
+                            DagRun.run_id.in_(sa.bindparam("run_ids", expanding=True)))
+    return query
+
+
+def running_runs(session: Session, only: Collection[RunKey] | None) -> list[DagRun]:
+    """Running runs of unpaused DAGs and backfill runs; with ``only``, just those keys (oldest first)."""
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    if only is None:
+        return list(session.scalars(_running_runs_statement(postgresql, False)))
+    if not only:
+        return []
+    params = {"dag_ids": sorted({d for d, _ in only}), "run_ids": sorted({r for _, r in only})}
+    runs = session.scalars(_running_runs_statement(postgresql, True), params)
+    return [run for run in runs if (run.dag_id, run.run_id) in only]
 
 
 def schedule_running_runs(
