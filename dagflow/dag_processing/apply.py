@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from dagflow.dag_processing.pool import ParsedImportError, ParseResult
-from dagflow.dag_processing.store import replace_import_errors, store_serialized_dag
+from dagflow.dag_processing.store import preload, replace_import_errors, store_serialized_dag
 from dagflow.exceptions import DagImportError
 from dagflow.models import DagModel, ImportError_
 from dagflow.serialization import SerializationError
@@ -42,15 +42,23 @@ def apply_results(
     """Store each file's DAGs (unchanged ones write nothing) or its import error."""
     counts = ApplyCounts()
     kept: dict[str, set[str]] = {}
+    preload(session, _dag_ids(results))
+    errors: list[DagImportError] = []
     for result in results:
-        errors: list[DagImportError] = [result.error] if result.error is not None else []
+        found: list[DagImportError] = [result.error] if result.error is not None else []
         if result.error is None:
-            kept[result.path] = _store_dags(session, result, errors, counts, listed=listed, now=now,
+            kept[result.path] = _store_dags(session, result, found, counts, listed=listed, now=now,
                                             paused_at_creation=paused_at_creation)
-        replace_import_errors(session, errors, files=[result.path], now=now)
-        counts.import_errors += len(errors)
+        errors += found
+        counts.import_errors += len(found)
+    replace_import_errors(session, errors, files=[result.path for result in results], now=now)
     counts.deactivated += _deactivate_dropped(session, kept)
     return counts
+
+
+def _dag_ids(results: Sequence[ParseResult]) -> set[str]:
+    return {str(document["dag"]["dag_id"]) for result in results for document in result.dags
+            if isinstance(document.get("dag"), dict) and document["dag"].get("dag_id")}
 
 
 def remove_files(session: Session, paths: Iterable[str]) -> int:

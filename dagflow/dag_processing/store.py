@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+import sqlalchemy.orm
 from sqlalchemy.orm import Session
 
 from dagflow.exceptions import DagImportError
@@ -21,29 +22,55 @@ from dagflow.serialization import dag_hash, deserialize_dag
 def store_serialized_dag(
     session: Session, data: Mapping[str, Any], *, now: datetime, paused_at_creation: bool
 ) -> bool:
-    """Upsert one serialized DAG and its ``dag`` row; True if anything changed."""
-    sdag = deserialize_dag(dict(data))
-    digest = dag_hash(dict(data))
-    stored = session.get(SerializedDagModel, sdag.dag_id)
+    """Upsert one serialized DAG and its ``dag`` row; True if anything changed.
+
+    An unchanged DAG (same hash as stored) is not deserialized again: it was checked
+    when it was stored. ``preload`` fills the session with a pass's rows beforehand.
+    """
+    document = dict(data)
+    digest = dag_hash(document)
+    header = document.get("dag") if isinstance(document.get("dag"), Mapping) else {}
+    stored = session.get(SerializedDagModel, header.get("dag_id")) if header.get("dag_id") else None
+    if stored is not None and stored.dag_hash == digest:
+        model = session.get(DagModel, stored.dag_id)
+        if model is not None:
+            _mark_parsed(model, header.get("fileloc"), now)
+            return False
+    sdag = deserialize_dag(document)
     model = session.get(DagModel, sdag.dag_id)
     if model is None:
         paused = sdag.is_paused_upon_creation
         model = DagModel(dag_id=sdag.dag_id, is_paused=paused_at_creation if paused is None else paused)
         session.add(model)
-    model.fileloc = sdag.fileloc
-    model.is_active = True
-    model.has_import_errors = False
-    model.last_parsed_at = now
+    _mark_parsed(model, sdag.fileloc, now)
     if stored is not None and stored.dag_hash == digest:
         return False
     _describe(model, sdag)
     if stored is None:
-        session.add(SerializedDagModel(dag_id=sdag.dag_id, fileloc=sdag.fileloc, data=dict(data),
+        session.add(SerializedDagModel(dag_id=sdag.dag_id, fileloc=sdag.fileloc, data=document,
                                        dag_hash=digest, last_updated=now))
     else:
         stored.fileloc = sdag.fileloc or stored.fileloc
-        stored.data, stored.dag_hash, stored.last_updated = dict(data), digest, now
+        stored.data, stored.dag_hash, stored.last_updated = document, digest, now
     return True
+
+
+def preload(session: Session, dag_ids: Iterable[str]) -> None:
+    """Load the ``dag`` rows and stored hashes of ``dag_ids`` into ``session`` (two queries);
+    ``store_serialized_dag`` then finds them without a query each. The stored JSON is not read."""
+    ids = sorted(set(dag_ids))
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        session.scalars(sa.select(DagModel).where(DagModel.dag_id.in_(chunk))).all()
+        session.scalars(sa.select(SerializedDagModel).options(sa.orm.defer(SerializedDagModel.data))
+                        .where(SerializedDagModel.dag_id.in_(chunk))).all()
+
+
+def _mark_parsed(model: DagModel, fileloc: Any, now: datetime) -> None:
+    model.fileloc = fileloc
+    model.is_active = True
+    model.has_import_errors = False
+    model.last_parsed_at = now
 
 
 def _describe(model: DagModel, sdag: Any) -> None:
@@ -61,8 +88,8 @@ def replace_import_errors(
 ) -> None:
     """Make the stored import errors of ``files`` exactly ``errors``."""
     files = [str(f) for f in files]
-    if files:
-        session.execute(sa.delete(ImportError_).where(ImportError_.filename.in_(files)))
+    for start in range(0, len(files), 500):
+        session.execute(sa.delete(ImportError_).where(ImportError_.filename.in_(files[start:start + 500])))
     for error in errors:
         session.add(ImportError_(filename=error.filename, lineno=error.lineno,
                                  message=error.message, stacktrace=_stacktrace(error), timestamp=now))
