@@ -73,6 +73,17 @@ def _named_params(init: Callable[..., None]) -> tuple[inspect.Signature, frozens
     return sig, names, has_var_kw
 
 
+def _passed_names(sig: inspect.Signature, names: frozenset[str], has_var_kw: bool, self: Any,
+                  args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> set[str] | frozenset[str]:
+    """The parameter names a call passes (keyword-only calls, the usual case, skip ``bind``)."""
+    if not args and (has_var_kw or names.issuperset(kwargs)):
+        return kwargs.keys()  # type: ignore[return-value]
+    try:
+        return set(sig.bind_partial(self, *args, **kwargs).arguments)
+    except TypeError as exc:
+        raise DagDefinitionError(f"{type(self).__name__}: {exc}") from None
+
+
 def _apply_defaults(init: Callable[..., None]) -> Callable[..., None]:
     """Wrap an operator ``__init__`` so DAG ``default_args`` fill the arguments not passed."""
     sig, names, has_var_kw = _named_params(init)
@@ -81,13 +92,11 @@ def _apply_defaults(init: Callable[..., None]) -> Callable[..., None]:
     def wrapper(self: BaseOperator, *args: Any, **kwargs: Any) -> None:
         dag, group = resolve_placement(kwargs)
         defaults = effective_default_args(dag, group, kwargs.get("default_args"))
-        try:
-            passed = sig.bind_partial(self, *args, **kwargs).arguments
-        except TypeError as exc:
-            raise DagDefinitionError(f"{type(self).__name__}: {exc}") from None
-        for name in names - passed.keys() - {"params", "default_args", "dag", "task_group", "task_id"}:
-            if name in defaults:
-                kwargs[name] = defaults[name]
+        passed = _passed_names(sig, names, has_var_kw, self, args, kwargs)
+        if defaults:
+            for name in names - passed - {"params", "default_args", "dag", "task_group", "task_id"}:
+                if name in defaults:
+                    kwargs[name] = defaults[name]
         if defaults and ("default_args" in names or has_var_kw):
             kwargs["default_args"] = defaults
         depth = self.__dict__.get("_init_depth", 0)

@@ -254,15 +254,23 @@ class DAG:
 
     # --- templating and schedule ---------------------------------------------------------
     def get_template_env(self) -> jinja2.Environment:
-        """A sandboxed Jinja environment (native when ``render_template_as_native_obj``)."""
-        searchpath = [self.folder] if self.fileloc else []
-        return create_template_env(
-            native=self.render_template_as_native_obj,
-            searchpath=searchpath + self.template_searchpath,
-            user_defined_macros=self.user_defined_macros,
-            user_defined_filters=self.user_defined_filters,
-            undefined=self.template_undefined,
-        )
+        """A sandboxed Jinja environment (native when ``render_template_as_native_obj``).
+
+        Built once per DAG object: a warm worker builds it before forking a try, so a
+        task process does not build it again.
+        """
+        env = self.__dict__.get("_template_env")
+        if env is None:
+            searchpath = [self.folder] if self.fileloc else []
+            env = create_template_env(
+                native=self.render_template_as_native_obj,
+                searchpath=searchpath + self.template_searchpath,
+                user_defined_macros=self.user_defined_macros,
+                user_defined_filters=self.user_defined_filters,
+                undefined=self.template_undefined,
+            )
+            self.__dict__["_template_env"] = env
+        return env
 
     @property
     def timetable(self) -> Any:
