@@ -13,6 +13,10 @@ it was given:
   by the number of processes mapping it) is recorded too; it is the honest total.
 - **parser**: the parse server and its children (RSS sum), for the parse workload.
 
+RSS is read on every sample (``interval``, 0.2 s), PSS on every ``pss_every``-th (1 s)
+and at the last one: reading ``smaps_rollup`` costs about 1 ms of kernel time per
+process, and 30+ processes every 0.2 s took close to a tenth of this 2-core machine.
+
 Peaks are maxima over the samples, in MB (10^6 bytes). Processes that live shorter
 than one interval (a no-op task process lives a few ms) can be missed; their memory is
 almost entirely shared with the worker that forked them.
@@ -47,12 +51,16 @@ class MemorySampler:
     scheduler_pid: int | None = None
     worker_pids: list[int] = field(default_factory=list)
     interval: float = 0.2
+    #: PSS (``smaps_rollup``, ~1 ms of kernel time per process) on every Nth sample only,
+    #: so the sampler does not take a noticeable share of a 2-core machine from the run.
+    pss_every: int = 5
     peaks: MemoryPeaks = field(default_factory=MemoryPeaks)
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="bench-memory", daemon=True)
         self._procs: dict[int, psutil.Process] = {}
+        self._cmdlines: dict[int, str] = {}
 
     def start(self) -> MemorySampler:
         """Start sampling in a background thread."""
@@ -74,6 +82,7 @@ class MemorySampler:
     def sample(self) -> None:
         """One sample of every tree."""
         worker_rss = worker_pss = parser_rss = 0.0
+        with_pss = self.peaks.samples % self.pss_every == 0 or self._stop.is_set()
         roots = ([self.scheduler_pid] if self.scheduler_pid else []) + list(self.worker_pids)
         for root in roots:
             proc = self._proc(root)
@@ -87,9 +96,9 @@ class MemorySampler:
                     descendants = [proc, *descendants]
             except psutil.Error:
                 continue
-            parser_pids = _parser_pids(descendants)
+            parser_pids = _parser_pids(descendants, self._cmdlines)
             for child in descendants:
-                rss, pss = _memory(child)
+                rss, pss = _memory(child, with_pss=with_pss and child.pid not in parser_pids)
                 if child.pid in parser_pids:
                     parser_rss += rss
                 else:
@@ -110,12 +119,14 @@ class MemorySampler:
         return self._procs[pid]
 
 
-def _parser_pids(procs: list[psutil.Process]) -> set[int]:
-    """The parse server(s) among ``procs`` and their descendants."""
+def _parser_pids(procs: list[psutil.Process], cmdlines: dict[int, str]) -> set[int]:
+    """The parse server(s) among ``procs`` and their descendants (command lines cached by pid)."""
     found: set[int] = set()
     for proc in procs:
         try:
-            if any(PARSE_SERVER_MARK in part for part in proc.cmdline()):
+            if proc.pid not in cmdlines:
+                cmdlines[proc.pid] = " ".join(proc.cmdline())
+            if PARSE_SERVER_MARK in cmdlines[proc.pid]:
                 found.add(proc.pid)
                 found.update(child.pid for child in proc.children(recursive=True))
         except psutil.Error:
@@ -123,12 +134,14 @@ def _parser_pids(procs: list[psutil.Process]) -> set[int]:
     return found
 
 
-def _memory(proc: psutil.Process) -> tuple[float, float]:
-    """(RSS, PSS) in bytes; PSS from ``smaps_rollup`` (0 when unreadable)."""
+def _memory(proc: psutil.Process, *, with_pss: bool = True) -> tuple[float, float]:
+    """(RSS, PSS) in bytes; PSS from ``smaps_rollup`` (0 when unreadable or not asked for)."""
     try:
         rss = float(proc.memory_info().rss)
     except psutil.Error:
         return 0.0, 0.0
+    if not with_pss:
+        return rss, 0.0
     try:
         with open(f"/proc/{proc.pid}/smaps_rollup", encoding="ascii") as fh:
             for line in fh:
