@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import faulthandler
 import os
+import signal
 import sys
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -79,6 +81,7 @@ def _register() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; turn every error into one line on stderr and an exit code."""
+    _dump_stacks_on_sigusr1()
     _register()
     try:
         result = cli.main(args=argv, prog_name="dagflow", standalone_mode=False)
@@ -101,6 +104,17 @@ def main(argv: list[str] | None = None) -> int:
                    "(set DAGFLOW_DEBUG=1 for the traceback)", err=True)
         return 1
     return result if isinstance(result, int) else 0
+
+
+def _dump_stacks_on_sigusr1() -> None:
+    """``kill -USR1 <pid>`` prints every thread's stack to stderr and the process goes on.
+
+    For a process that seems stuck (a scheduler, a worker, a task): the same signal
+    Celery's worker answers with its threads' tracebacks. Forked workers and task
+    processes inherit it; a task process's stderr is its try's log.
+    """
+    if hasattr(signal, "SIGUSR1"):
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -83,9 +83,11 @@ class Home:
             try:
                 code = proc.wait(30)
             except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGUSR1)  # every process of the group prints its stacks
+                time.sleep(1)
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(10)
-                raise
+                raise AssertionError(f"the scheduler did not stop within 30 s of SIGTERM:\n{log.read_text()[-8000:]}")
             assert code == 0, log.read_text()[-2000:]
 
     def wait_parsed(self, dag_id: str) -> None:

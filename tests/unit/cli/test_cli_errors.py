@@ -94,3 +94,16 @@ def test_a_dag_file_that_never_finishes_importing_does_not_hang_the_cli(tmp_path
 
     assert listed.returncode == 0, listed.stderr
     assert "timed out after 2s" in listed.stdout
+
+
+def test_sigusr1_prints_every_threads_stack_and_the_process_goes_on() -> None:
+    script = ("import os, signal\n"
+              "from dagflow.cli.main import main\n"
+              "main(['--version'])\n"
+              "os.kill(os.getpid(), signal.SIGUSR1)\n"
+              "print('still running')\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("still running")
+    assert "most recent call first" in proc.stderr
+    assert 'File "<string>", line 4' in proc.stderr  # the main thread, stopped at the kill
