@@ -12,6 +12,7 @@ interval stays the fallback.
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import signal
 from collections.abc import Callable, Iterator, Sequence
@@ -34,6 +35,10 @@ from dagflow.scheduler.parsing import dag_parsing
 from dagflow.scheduler.sqlite_watch import sqlite_run_watcher
 
 log = logging.getLogger(__name__)
+
+#: A shutdown still going after this many seconds prints every thread's stack to stderr
+#: (once; the shutdown goes on): what it waits for is then in the scheduler's log.
+SLOW_SHUTDOWN_STACKS_S = 20.0
 
 
 def run_scheduler(
@@ -64,11 +69,15 @@ def run_scheduler(
         return ticks
     finally:
         log.info("scheduler stopping: shutting the executor down")
-        listener.stop()
-        if watcher is not None:
-            watcher.stop()
-        scheduler.shutdown()
-        job.end(utc_clock(), failed=failed)
+        faulthandler.dump_traceback_later(SLOW_SHUTDOWN_STACKS_S)
+        try:
+            listener.stop()
+            if watcher is not None:
+                watcher.stop()
+            scheduler.shutdown()
+            job.end(utc_clock(), failed=failed)
+        finally:
+            faulthandler.cancel_dump_traceback_later()
 
 
 def _heartbeat(job: SchedulerJob) -> None:
