@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from types import FrameType
 
 import click
 
 from dagflow.cli.main import CliState, pass_state
+from dagflow.signals import on_signals
 
 
 @click.command("dag-processor")
@@ -42,13 +41,5 @@ def dag_processor(state: CliState, num_runs: int | None, once: bool) -> None:
 @contextmanager
 def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
     """SIGINT and SIGTERM set ``stop`` (a clean stop after the current pass) while inside."""
-
-    def _handler(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, _handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with on_signals(lambda _sig: stop.set()):
         yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

@@ -113,8 +113,12 @@ def _dump_stacks_on_sigusr1() -> None:
     Celery's worker answers with its threads' tracebacks. Forked workers and task
     processes inherit it; a task process's stderr is its try's log.
     """
-    if hasattr(signal, "SIGUSR1"):
+    if not hasattr(signal, "SIGUSR1"):
+        return
+    try:
         faulthandler.register(signal.SIGUSR1, all_threads=True)
+    except (AttributeError, OSError, ValueError):  # stderr is not a file (an embedding, a test runner)
+        return
 
 
 def _one_line(exc: BaseException) -> str:

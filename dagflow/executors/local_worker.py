@@ -21,6 +21,7 @@ import psutil  # type: ignore[import-untyped]
 
 from dagflow.execution.workload import TaskOutcome, TaskWorkload
 from dagflow.executors.base import TaskEvent
+from dagflow.signals import on_signals
 from dagflow.state import TaskInstanceState
 
 if TYPE_CHECKING:
@@ -44,25 +45,25 @@ def worker_main(settings: Settings, tasks: Any, results: Any, stopping: Any) -> 
     from dagflow.execution.dag_cache import DagCache  # noqa: PLC0415
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _on_sigterm(stopping))
     db = Database(settings)
     cache = DagCache()
     pid = os.getpid()
     busy = threading.Lock()
     exit_when_orphaned(os.getppid(), stopping, busy)
     try:
-        while not stopping.is_set():
-            results.put(("idle", pid, None))  # ready for the next workload
-            item = tasks.get()
-            with busy:
-                if item is None:
-                    break
-                workload = TaskWorkload.from_dict(item)
-                if stopping.is_set():
-                    hand_back(db, workload)
-                    break
-                results.put(("start", pid, (workload.ti_id, workload.try_number)))
-                _run_and_report(workload, settings, db, cache, results, pid)
+        with on_signals(_on_sigterm(stopping), signals=(signal.SIGTERM,)):
+            while not stopping.is_set():
+                results.put(("idle", pid, None))  # ready for the next workload
+                item = tasks.get()
+                with busy:
+                    if item is None:
+                        break
+                    workload = TaskWorkload.from_dict(item)
+                    if stopping.is_set():
+                        hand_back(db, workload)
+                        break
+                    results.put(("start", pid, (workload.ti_id, workload.try_number)))
+                    _run_and_report(workload, settings, db, cache, results, pid)
     finally:
         db.dispose()
 
@@ -117,11 +118,11 @@ def exit_when_orphaned(parent: int, stopping: Any, busy: threading.Lock,
 
 
 def _on_sigterm(stopping: Any) -> Any:
-    def handler(signum: int, frame: Any) -> None:
+    def on_sigterm(_sig: signal.Signals) -> None:  # in the relay thread, not in the handler
         stopping.set()
         terminate_children()
 
-    return handler
+    return on_sigterm
 
 
 def terminate_children() -> None:

@@ -33,6 +33,7 @@ from dagflow.scheduler.job import SchedulerJob
 from dagflow.scheduler.loop import Scheduler, utc_clock
 from dagflow.scheduler.parsing import dag_parsing
 from dagflow.scheduler.sqlite_watch import sqlite_run_watcher
+from dagflow.signals import on_signals
 
 log = logging.getLogger(__name__)
 
@@ -100,14 +101,10 @@ def scheduler_listener(settings: Settings, scheduler: Scheduler) -> EventListene
 
 @contextmanager
 def _stop_on_signals(scheduler: Scheduler) -> Iterator[None]:
-    """SIGINT/SIGTERM -> ``scheduler.stop()`` while inside; previous handlers restored after."""
-    def handler(signum: int, frame: Any) -> None:
-        log.info("received %s: stopping after this tick", signal.Signals(signum).name)
+    """SIGINT/SIGTERM -> ``scheduler.stop()`` while inside (relayed: see ``dagflow.signals``)."""
+    def stop(sig: signal.Signals) -> None:
+        log.info("received %s: stopping after this tick", sig.name)
         scheduler.stop()
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with on_signals(stop):
         yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
