@@ -42,7 +42,7 @@ def apply_results(
     """Store each file's DAGs (unchanged ones write nothing) or its import error."""
     counts = ApplyCounts()
     kept: dict[str, set[str]] = {}
-    preload(session, _dag_ids(results))
+    loaded = preload(session, _dag_ids(results))  # held until the pass is stored
     errors: list[DagImportError] = []
     for result in results:
         found: list[DagImportError] = [result.error] if result.error is not None else []
@@ -53,6 +53,7 @@ def apply_results(
         counts.import_errors += len(found)
     replace_import_errors(session, errors, files=[result.path for result in results], now=now)
     counts.deactivated += _deactivate_dropped(session, kept)
+    del loaded
     return counts
 
 

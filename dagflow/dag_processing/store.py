@@ -55,15 +55,19 @@ def store_serialized_dag(
     return True
 
 
-def preload(session: Session, dag_ids: Iterable[str]) -> None:
-    """Load the ``dag`` rows and stored hashes of ``dag_ids`` into ``session`` (two queries);
-    ``store_serialized_dag`` then finds them without a query each. The stored JSON is not read."""
+def preload(session: Session, dag_ids: Iterable[str]) -> list[object]:
+    """Load the ``dag`` rows and stored hashes of ``dag_ids`` into ``session`` (two queries per
+    500); ``store_serialized_dag`` then finds them without a query each. The stored JSON is
+    not read. Keep the returned list while storing: the session holds clean objects only
+    weakly, and a collected one would be read again, one query per DAG."""
     ids = sorted(set(dag_ids))
+    loaded: list[object] = []
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
-        session.scalars(sa.select(DagModel).where(DagModel.dag_id.in_(chunk))).all()
-        session.scalars(sa.select(SerializedDagModel).options(sa.orm.defer(SerializedDagModel.data))
-                        .where(SerializedDagModel.dag_id.in_(chunk))).all()
+        loaded += session.scalars(sa.select(DagModel).where(DagModel.dag_id.in_(chunk))).all()
+        loaded += session.scalars(sa.select(SerializedDagModel).options(sa.orm.defer(SerializedDagModel.data))
+                                  .where(SerializedDagModel.dag_id.in_(chunk))).all()
+    return loaded
 
 
 def _mark_parsed(model: DagModel, fileloc: Any, now: datetime) -> None:
