@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from dagflow.exceptions import TaskTimeout
-from dagflow.execution.process_tree import ProcessTree
+from dagflow.execution.process_tree import ProcessTree, descendant_pids
 from dagflow.execution.supervisor import ChildExit
 from dagflow.execution.task_process import format_seconds, time_limit
 
@@ -39,6 +39,31 @@ def test_time_limit_raises_and_restores_an_outer_alarm() -> None:
         signal.signal(signal.SIGALRM, previous)
         signal.setitimer(signal.ITIMER_REAL, outer)
     assert format_seconds(2.0) == "2" and format_seconds(1.5) == "1.5"
+
+
+def test_descendant_pids_walks_children_and_grandchildren_like_psutil() -> None:
+    script = ("import subprocess, sys, time; "
+              "subprocess.Popen(['sleep', '42.5']); subprocess.Popen(['sh', '-c', 'sleep 43.5; true']); "
+              "time.sleep(60)")
+    parent = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        expected: set[int] = set()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(expected) < 3:  # sleep, sh and sh's sleep
+            expected = {p.pid for p in psutil.Process(parent.pid).children(recursive=True)}
+            time.sleep(0.05)
+        assert len(expected) == 3
+        found = descendant_pids(parent.pid)
+        if found is None:
+            pytest.skip("this kernel has no /proc/<pid>/task/<tid>/children files (psutil is used)")
+        assert set(found) == expected
+        leaf = next(pid for pid in expected if not psutil.Process(pid).children())
+        assert descendant_pids(leaf) == []
+    finally:
+        for child in psutil.Process(parent.pid).children(recursive=True):
+            child.kill()
+        parent.kill()
+        parent.wait(5)
 
 
 def test_process_tree_kills_descendants_that_left_the_group() -> None:
