@@ -313,3 +313,59 @@ def test_run_loop_stops_promptly_from_another_thread(settings: Settings, db: Dat
 def test_run_loop_honours_num_runs(settings: Settings, db: Database) -> None:
     sched = Scheduler(settings.replace(scheduler={"poll_interval": 0.0}), db, RecordingExecutor(), clock=lambda: T0)
     assert sched.run(num_runs=3) == 3
+
+
+def test_a_runs_task_instances_are_read_as_plain_values_and_unchanged_ones_reuse_their_snapshot(
+        fast: Settings, db: Database, dags_dir: Path) -> None:
+    from dagflow.scheduler import run_scheduling
+
+    add_dag(db, dags_dir, "pair", """
+        with DAG("pair", schedule=None, start_date=pendulum.datetime(2024, 1, 1)):
+            EmptyOperator(task_id="a") >> EmptyOperator(task_id="b")
+    """)
+    sched = Scheduler(fast, db, RecordingExecutor())
+    trigger(db, sched, "pair", T0)
+    sched.tick(T0)
+    retry_at = T0 + timedelta(minutes=5)
+    with db.transaction() as session:
+        (run,) = session.scalars(sa.select(DagRun).where(DagRun.dag_id == "pair"))
+        a = session.scalars(sa.select(TaskInstance).where(TaskInstance.dag_id == "pair",
+                                                          TaskInstance.task_id == "a")).one()
+        set_ti_state(session, [a.id], to=TI.RUNNING, expected=[TI.QUEUED], values={"try_number": 1})
+        set_ti_state(session, [a.id], to=TI.UP_FOR_RETRY, expected=[TI.RUNNING], values={"next_try_at": retry_at})
+    with db.transaction() as session:
+        rows, first = run_scheduling._load_tis(session, run)
+    by_task = {s.task_id: s for s in first}
+    assert by_task["a"].state is TI.UP_FOR_RETRY and by_task["a"].next_try_at == retry_at
+    assert by_task["a"].next_try_at.tzinfo is not None  # aware UTC, like the ORM's
+    assert by_task["b"].state is TI.NONE and by_task["b"].next_try_at is None
+    assert rows[("a", -1)] == (a.id, TI.UP_FOR_RETRY)
+    with db.transaction() as session:
+        set_ti_state(session, [a.id], to=TI.SCHEDULED, expected=[TI.UP_FOR_RETRY])
+        _, second = run_scheduling._load_tis(session, run)
+    again = {s.task_id: s for s in second}
+    assert again["b"] is by_task["b"]  # the same row: the same snapshot
+    assert again["a"] is not by_task["a"] and again["a"].state is TI.SCHEDULED
+
+
+@pytest.mark.parametrize(("backlog", "at_least", "below"), [
+    (0, 0.0, 0.04),  # nothing in flight: no wait
+    (1, 0.04, 0.3),  # a short backlog: up to COALESCE_MAX_S
+    (2, 0.35, 2.0),  # a quarter of the parallelism or more: up to COALESCE_BACKLOG_MAX_S
+    (8, 0.35, 2.0),
+])
+def test_events_pile_up_longer_while_the_backlog_holds_a_round_of_work(
+        fast: Settings, db: Database, monkeypatch: pytest.MonkeyPatch, backlog: int, at_least: float,
+        below: float) -> None:
+    import time
+
+    from dagflow.scheduler import loop
+
+    monkeypatch.setattr(loop, "COALESCE_MAX_S", 0.05)
+    monkeypatch.setattr(loop, "COALESCE_BACKLOG_MAX_S", 0.4)
+    executor = RecordingExecutor(parallelism=8)
+    executor.backlog = backlog  # type: ignore[attr-defined]
+    sched = Scheduler(fast, db, executor)
+    started = time.monotonic()
+    sched._coalesce_events()
+    assert at_least <= time.monotonic() - started < below
