@@ -56,10 +56,6 @@ Clock = Callable[[], datetime]
 COALESCE_MAX_S = 0.05
 #: With at least this many tries in flight, events are coalesced too (a fan-out).
 COALESCE_MIN_RUNNING = 4
-#: While the executor's backlog holds at least this share of its parallelism, its workers
-#: have a round of work queued: events may pile up for ``COALESCE_BACKLOG_MAX_S``.
-COALESCE_BACKLOG_SHARE = 0.25
-COALESCE_BACKLOG_MAX_S = 0.25
 
 
 def utc_clock() -> datetime:
@@ -241,29 +237,17 @@ class Scheduler:
         """While the executor has a backlog, or a fan-out in flight, let events pile up a little.
 
         Its workers are busy either way, so ticking on every single completion would only
-        spend CPU and DB locks (a tick plans every task instance of the run, and on SQLite
-        holds the write lock meanwhile); one tick for several events plans the same.
-        Bounded by ``COALESCE_MAX_S``, or by ``COALESCE_BACKLOG_MAX_S`` while the backlog
-        still holds a share of a round of work for the workers, so they never run dry and a
-        critical path never waits long; a lone try (a chain) is never held back.
+        spend CPU and DB locks (a tick plans every task instance of the run); one tick for
+        several events plans the same. Bounded by ``COALESCE_MAX_S`` so a critical path
+        never waits long; a lone try (a chain) is never held back.
         """
-        started = time.monotonic()
-        while not self._stop.is_set():
-            if self._deep_backlog():
-                limit = COALESCE_BACKLOG_MAX_S
-            elif self._busy():
-                limit = COALESCE_MAX_S
-            else:
-                return
-            remaining = started + limit - time.monotonic()
+        deadline = time.monotonic() + COALESCE_MAX_S
+        while self._busy() and not self._stop.is_set():
+            remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
             self.wakeup.clear()
             self.wakeup.wait(remaining)
-
-    def _deep_backlog(self) -> bool:
-        backlog = getattr(self.executor, "backlog", 0)
-        return backlog > 0 and backlog >= COALESCE_BACKLOG_SHARE * self.executor.parallelism
 
     def _busy(self) -> bool:
         return getattr(self.executor, "backlog", 0) > 0 or len(self.executor.running) >= COALESCE_MIN_RUNNING
