@@ -40,6 +40,8 @@ class TaskGroup(DependencyMixin):
         self.ui_color = ui_color
         self.ui_fgcolor = ui_fgcolor
         self.children: dict[str, AbstractOperator | TaskGroup] = {}
+        #: The nested groups among ``children``: looking for a group id must not walk every task.
+        self.child_groups: dict[str, TaskGroup] = {}
         if group_id is None:  # the root group of a DAG
             self._group_id: str | None = None
             self.parent_group: TaskGroup | None = None
@@ -110,6 +112,8 @@ class TaskGroup(DependencyMixin):
         if key in self.children:
             raise DuplicateTaskIdFound(f"id {key!r} is already used in task group {self.group_id!r}")
         self.children[key] = node
+        if isinstance(node, TaskGroup):
+            self.child_groups[key] = node
 
     def lineage(self) -> list[TaskGroup]:
         """This group and its ancestors, innermost first (the root group included)."""
@@ -129,11 +133,10 @@ class TaskGroup(DependencyMixin):
                 yield child
 
     def iter_groups(self) -> Iterator[TaskGroup]:
-        """Every nested group, depth first."""
-        for child in self.children.values():
-            if isinstance(child, TaskGroup):
-                yield child
-                yield from child.iter_groups()
+        """Every nested group, depth first (tasks are not visited)."""
+        for child in self.child_groups.values():
+            yield child
+            yield from child.iter_groups()
 
     def get_task_group_dict(self) -> dict[str, TaskGroup]:
         """Nested groups by full id."""
