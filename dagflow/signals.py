@@ -21,6 +21,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,10 @@ def on_signals(action: Callable[[signal.Signals], object],
 
     thread = threading.Thread(target=relay, name="dagflow-signal-relay", daemon=True)
     thread.start()
-    previous = {sig: signal.signal(sig, handler) for sig in signals}
+    previous: dict[signal.Signals, Any] = {}
     try:
+        for sig in signals:  # ValueError outside the main thread: nothing is left behind
+            previous[sig] = signal.signal(sig, handler)
         yield
     finally:
         for sig, old in previous.items():

@@ -93,3 +93,22 @@ def test_an_action_that_raises_does_not_stop_the_relay() -> None:
         os.kill(os.getpid(), signal.SIGUSR2)
         assert done.wait(5)
     assert heard == [signal.SIGUSR2, signal.SIGUSR2]
+
+
+def test_outside_the_main_thread_it_raises_and_leaves_nothing_behind() -> None:
+    errors: list[BaseException] = []
+
+    def enter() -> None:
+        try:
+            with on_signals(lambda sig: None, signals=(signal.SIGUSR2,)):
+                pass
+        except ValueError as exc:  # signal.signal only works in the main thread
+            errors.append(exc)
+
+    before = signal.getsignal(signal.SIGUSR2)
+    thread = threading.Thread(target=enter)
+    thread.start()
+    thread.join(10)
+    assert len(errors) == 1
+    assert signal.getsignal(signal.SIGUSR2) is before
+    assert not [t for t in threading.enumerate() if t.name == "dagflow-signal-relay"]
