@@ -7,6 +7,7 @@ session are tracked by (pid, create_time) snapshots, so a recycled pid is never 
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import time
@@ -105,21 +106,19 @@ def group_alive(pgid: int) -> bool:
     return False
 
 
+@functools.cache
 def _children_files_exist() -> bool:
+    """Whether this kernel has ``/proc/<pid>/task/<tid>/children`` (CONFIG_PROC_CHILDREN); asked once."""
     try:
         return all(os.path.exists(f"/proc/self/task/{tid}/children") for tid in os.listdir("/proc/self/task"))
     except OSError:
         return False
 
 
-#: Whether this kernel has ``/proc/<pid>/task/<tid>/children`` (CONFIG_PROC_CHILDREN).
-_HAS_CHILDREN_FILES = _children_files_exist()
-
-
 def descendant_pids(root_pid: int) -> list[int] | None:
     """Every live descendant of ``root_pid``, walking ``/proc/<pid>/task/<tid>/children``;
     None when the kernel does not offer those files. A process that ends meanwhile is skipped."""
-    if not _HAS_CHILDREN_FILES:
+    if not _children_files_exist():
         return None
     found: list[int] = []
     pending = [root_pid]
