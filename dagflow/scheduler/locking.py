@@ -37,13 +37,19 @@ T = TypeVar("T")
 QUEUEING_LOCK = 0x6461677175657565
 
 
-def _is_postgresql(session: Session) -> bool:
+def is_postgresql(session: Session) -> bool:
+    """True if ``session`` talks to PostgreSQL (row locks exist; SQLite has one write lock)."""
     return session.get_bind().dialect.name == "postgresql"
 
 
 def skip_locked(session: Session, query: S, *of: Any) -> S:
     """``query`` with ``FOR UPDATE SKIP LOCKED`` (of the given tables) on PostgreSQL."""
-    if not _is_postgresql(session):
+    return skip_locked_if(is_postgresql(session), query, *of)
+
+
+def skip_locked_if(postgresql: bool, query: S, *of: Any) -> S:
+    """``skip_locked`` for a statement built once per dialect, before any session exists."""
+    if not postgresql:
         return query
     return query.with_for_update(skip_locked=True, of=list(of) or None)
 
@@ -54,7 +60,7 @@ def critical_section(session: Session, key: int) -> None:
     Take it right before the reads it protects: under READ COMMITTED each later
     statement sees what the previous holder committed.
     """
-    if _is_postgresql(session):
+    if is_postgresql(session):
         session.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
 
 

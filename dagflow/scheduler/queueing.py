@@ -34,7 +34,7 @@ from dagflow.execution.workload import TaskWorkload
 from dagflow.models import DagModel, DagRun, Pool, TaskInstance
 from dagflow.models.transitions import set_ti_state
 from dagflow.scheduler.dag_store import CachedDag, SerializedDagStore
-from dagflow.scheduler.locking import QUEUEING_LOCK, critical_section
+from dagflow.scheduler.locking import QUEUEING_LOCK, critical_section, is_postgresql, skip_locked_if
 from dagflow.scheduler.run_lifecycle import unpaused_or_backfill
 from dagflow.state import OCCUPYING_SLOT, DagRunState, TaskInstanceState
 
@@ -107,13 +107,11 @@ def _candidates_statement(postgresql: bool) -> Any:
         .order_by(TaskInstance.priority_weight.desc(), DagRun.logical_date, TaskInstance.id)
         .limit(sa.bindparam("limit", type_=sa.Integer))
     )
-    if postgresql:  # several schedulers never queue the same task instance
-        query = query.with_for_update(skip_locked=True, of=[TaskInstance])
-    return query
+    return skip_locked_if(postgresql, query, TaskInstance)  # several schedulers never queue the same TI
 
 
 def _candidates(session: Session, *, limit: int) -> list[Candidate]:
-    postgresql = session.get_bind().dialect.name == "postgresql"
+    postgresql = is_postgresql(session)
     return [Candidate(*row) for row in session.execute(_candidates_statement(postgresql), {"limit": limit})]
 
 

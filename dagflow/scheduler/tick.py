@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from dagflow.models import DagModel, DagRun
 from dagflow.scheduler.dag_store import SerializedDagStore
+from dagflow.scheduler.locking import is_postgresql, skip_locked_if
 from dagflow.scheduler.run_lifecycle import (
     fail_timed_out_run, is_timed_out, past_not_met, unpaused_or_backfill,
 )
@@ -78,8 +79,7 @@ def _running_runs_statement(postgresql: bool, only: bool) -> Any:
         .where(DagRun.state == DagRunState.RUNNING, unpaused_or_backfill())
         .order_by(DagRun.logical_date, DagRun.id)
     )
-    if postgresql:  # several schedulers: each run planned by one
-        query = query.with_for_update(skip_locked=True, of=[DagRun])
+    query = skip_locked_if(postgresql, query, DagRun)  # several schedulers: each run planned by one
     if only:
         query = query.where(DagRun.dag_id.in_(sa.bindparam("dag_ids", expanding=True)),
                             DagRun.run_id.in_(sa.bindparam("run_ids", expanding=True)))
@@ -88,7 +88,7 @@ def _running_runs_statement(postgresql: bool, only: bool) -> Any:
 
 def running_runs(session: Session, only: Collection[RunKey] | None) -> list[DagRun]:
     """Running runs of unpaused DAGs and backfill runs; with ``only``, just those keys (oldest first)."""
-    postgresql = session.get_bind().dialect.name == "postgresql"
+    postgresql = is_postgresql(session)
     if only is None:
         return list(session.scalars(_running_runs_statement(postgresql, False)))
     if not only:
