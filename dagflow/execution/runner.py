@@ -351,10 +351,13 @@ def _record_handed_over(attempt: TryAttempt, recorded: _Recorded, received: Rece
     _write_log_line(attempt.log_path, f"{_log_prefix()}{result_line(received.result)}\n")
 
 
+#: Lines the supervisor writes into a try's log look like the task process's own.
+_TASK_LOG_FORMATTER = logging.Formatter(LOG_FORMAT)
+
+
 def _log_prefix() -> str:
     """The start of a task log line written by the supervisor (the task process's format)."""
-    record = logging.LogRecord(__name__, logging.INFO, __file__, 0, "", None, None)
-    return logging.Formatter(LOG_FORMAT).format(record)
+    return _TASK_LOG_FORMATTER.format(logging.LogRecord(__name__, logging.INFO, __file__, 0, "", None, None))
 
 
 def _record_while_db_returns(attempt: TryAttempt, result: outcome.TryResult,
