@@ -26,19 +26,33 @@ from benchmarks.workloads import Workload, parse_workloads
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command-line options."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[1])
-    parser.add_argument("--workloads", default="chain,fanout,parse",
-                        help="comma-separated: chain, fanout, parse, optionally sized (chain100); "
-                             "default: all three")
-    parser.add_argument("--configs", default=",".join(configs.CONFIG_NAMES),
-                        help=f"comma-separated, from {', '.join(configs.CONFIG_NAMES)}; default: both")
+    parser.add_argument(
+        "--workloads",
+        default="chain,fanout,parse",
+        help="comma-separated: chain, fanout, parse, optionally sized (chain100); default: all three",
+    )
+    parser.add_argument(
+        "--configs",
+        default=",".join(configs.CONFIG_NAMES),
+        help=f"comma-separated, from {', '.join(configs.CONFIG_NAMES)}; default: both",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs per workload and configuration (default 3)")
     parser.add_argument("--quick", action="store_true", help="smoke sizes: chain10, fanout50, parse10")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds one run may take (default 600)")
-    parser.add_argument("--celery-workers", type=int, default=1,
-                        help="`dagflow celery worker` processes for postgres-celery (default 1)")
-    parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
-                        help="attach py-spy (pip install py-spy) to the scheduler and workers; flame graphs in DIR")
+    parser.add_argument(
+        "--celery-workers",
+        type=int,
+        default=1,
+        help="`dagflow celery worker` processes for postgres-celery (default 1)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="attach py-spy (pip install py-spy) to the scheduler and workers; flame graphs in DIR",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary DAGFLOW_HOMEs (logs) for a look")
     args = parser.parse_args(argv)
     if args.repeat < 1:
@@ -73,12 +87,18 @@ def main(argv: list[str] | None = None) -> int:
                 if reason is not None:
                     continue
                 for repeat in range(args.repeat):
-                    _run_one(row, workload, config, base / f"{config}-{workload.name}-{repeat}", template, args,
-                             console)
+                    _run_one(
+                        row, workload, config, base / f"{config}-{workload.name}-{repeat}", template, args, console
+                    )
     print_table(rows, console=console)
     if args.json is not None:
-        options = {"workloads": [w.name for w in args.workload_list], "configs": args.config_list,
-                   "repeat": args.repeat, "quick": args.quick, "celery_workers": args.celery_workers}
+        options = {
+            "workloads": [w.name for w in args.workload_list],
+            "configs": args.config_list,
+            "repeat": args.repeat,
+            "quick": args.quick,
+            "celery_workers": args.celery_workers,
+        }
         write_json(args.json, rows, options)
         console.print(f"wrote {args.json}")
     return 1 if any(row.errors for row in rows) else 0
@@ -92,8 +112,15 @@ def _sqlite_template(base: Path) -> Path:
     return base / "template" / "home" / "dagflow.db"
 
 
-def _run_one(row: Row, workload: Workload, config: str, root: Path, template: Path | None,
-             args: argparse.Namespace, console: Console) -> None:
+def _run_one(
+    row: Row,
+    workload: Workload,
+    config: str,
+    root: Path,
+    template: Path | None,
+    args: argparse.Namespace,
+    console: Console,
+) -> None:
     label = f"{workload.name} on {config}, run {len(row.runs) + len(row.errors) + 1}/{args.repeat}"
     started = time.monotonic()
     environment = None

@@ -62,14 +62,16 @@ def base_env(root: Path) -> dict[str, str]:
     home.mkdir(parents=True, exist_ok=True)
     dags.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("DAGFLOW__")}
-    env.update({
-        "DAGFLOW_HOME": str(home),
-        "DAGFLOW__CORE__DAGS_FOLDER": str(dags),
-        "DAGFLOW__CORE__LOAD_EXAMPLES": "false",
-        "DAGFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "false",
-        "DAGFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "DAGFLOW_HOME": str(home),
+            "DAGFLOW__CORE__DAGS_FOLDER": str(dags),
+            "DAGFLOW__CORE__LOAD_EXAMPLES": "false",
+            "DAGFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "false",
+            "DAGFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
@@ -87,12 +89,14 @@ def prepare(config: str, root: Path, *, sqlite_template: Path | None, celery_wor
     name = f"dagflow_bench_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     _create_pg_database(name)
     url = _pg_url(name)
-    env.update({
-        "DAGFLOW__CORE__EXECUTOR": "CeleryExecutor",
-        "DAGFLOW__DATABASE__SQL_ALCHEMY_CONN": url,
-        "DAGFLOW__CELERY__BROKER_URL": f"{REDIS_SERVER}/{BROKER_DB}",
-        "DAGFLOW__CELERY__WORKER_LOG_SERVER_PORT": "0",  # no port to clash with other workers here
-    })
+    env.update(
+        {
+            "DAGFLOW__CORE__EXECUTOR": "CeleryExecutor",
+            "DAGFLOW__DATABASE__SQL_ALCHEMY_CONN": url,
+            "DAGFLOW__CELERY__BROKER_URL": f"{REDIS_SERVER}/{BROKER_DB}",
+            "DAGFLOW__CELERY__WORKER_LOG_SERVER_PORT": "0",  # no port to clash with other workers here
+        }
+    )
     environment = Environment(config, root, env, url, celery_workers=celery_workers, _pg_database=name)
     _flush_redis()
     migrate(env)
@@ -101,8 +105,14 @@ def prepare(config: str, root: Path, *, sqlite_template: Path | None, celery_wor
 
 def migrate(env: dict[str, str]) -> None:
     """``dagflow db migrate`` for this environment (the real command)."""
-    proc = subprocess.run([sys.executable, "-m", "dagflow", "db", "migrate"], env=env, cwd=env["DAGFLOW_HOME"],
-                          capture_output=True, text=True, timeout=180)
+    proc = subprocess.run(
+        [sys.executable, "-m", "dagflow", "db", "migrate"],
+        env=env,
+        cwd=env["DAGFLOW_HOME"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"dagflow db migrate failed: {proc.stderr.strip()[-500:]}")
 
@@ -113,19 +123,24 @@ def unavailable_reason(config: str) -> str | None:
         return None
     if config != "postgres-celery":
         return f"unknown configuration {config!r}"
-    probe = subprocess.run([sys.executable, "-m", "dagflow", "celery", "worker", "--help"], cwd="/",
-                           capture_output=True, text=True, timeout=60)
+    probe = subprocess.run(
+        [sys.executable, "-m", "dagflow", "celery", "worker", "--help"],
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if probe.returncode != 0:
         return "`dagflow celery worker` does not exist in this checkout yet (CeleryExecutor not merged)"
     try:
         _pg_admin_ping()
-    except Exception as exc:  # noqa: BLE001 - any failure means: not available, say why
+    except Exception as exc:
         return f"PostgreSQL unreachable at {PG_SERVER}: {str(exc).splitlines()[0]}"
     try:
         import redis
 
         redis.Redis.from_url(f"{REDIS_SERVER}/{BROKER_DB}", socket_connect_timeout=3).ping()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return f"Redis unreachable at {REDIS_SERVER}: {str(exc).splitlines()[0]}"
     return None
 

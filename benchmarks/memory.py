@@ -174,4 +174,3 @@ def tree_cpu_seconds(roots: list[int]) -> float:
                 continue
             total += t.user + t.system + t.children_user + t.children_system
     return total
-

@@ -33,34 +33,55 @@ class Row:
         out: dict[str, dict[str, Any]] = {}
         for name in names:
             values = [run[name] for run in self.runs if name in run]
-            out[name] = {"median": statistics.median(values), "min": min(values), "max": max(values),
-                         "values": values}
+            out[name] = {"median": statistics.median(values), "min": min(values), "max": max(values), "values": values}
         return out
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form."""
         return {
-            "workload": self.workload, "config": self.config, "kind": self.kind, "tasks": self.tasks,
-            "available": self.unavailable is None, "reason": self.unavailable,
-            "repeats": len(self.runs), "errors": self.errors, "metrics": self.stats(),
+            "workload": self.workload,
+            "config": self.config,
+            "kind": self.kind,
+            "tasks": self.tasks,
+            "available": self.unavailable is None,
+            "reason": self.unavailable,
+            "repeats": len(self.runs),
+            "errors": self.errors,
+            "metrics": self.stats(),
         }
 
 
 def environment_info() -> dict[str, Any]:
     """Where the numbers come from: machine, Python, dagflow commit."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                cwd=Path(__file__).parent, timeout=10).stdout.strip() or None
+        commit = (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"],
+                capture_output=True,
+                text=True,
+                cwd=Path(__file__).parent,
+                timeout=10,
+            ).stdout.strip()
+            or None
+        )
     except (OSError, subprocess.SubprocessError):
         commit = None
-    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-            "commit": commit}
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "commit": commit,
+    }
 
 
 def write_json(path: Path, rows: list[Row], options: dict[str, Any]) -> None:
     """Write every row (and the options and environment) as JSON."""
-    document = {"version": 1, "environment": environment_info(), "options": options,
-                "rows": [row.to_dict() for row in rows]}
+    document = {
+        "version": 1,
+        "environment": environment_info(),
+        "options": options,
+        "rows": [row.to_dict() for row in rows],
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2) + "\n")
 
@@ -78,8 +99,16 @@ def print_table(rows: list[Row], *, console: Console | None = None, title: str =
     """One table: time, rate and peak memory per workload and configuration."""
     console = console or Console(width=None if Console().is_terminal else 160)
     table = Table(title=f"{title} (median, min–max)")
-    for name in ("workload", "config", "runs", "time", "rate", "CPU ms/task", "scheduler RSS MB",
-                 "workers RSS / PSS MB"):
+    for name in (
+        "workload",
+        "config",
+        "runs",
+        "time",
+        "rate",
+        "CPU ms/task",
+        "scheduler RSS MB",
+        "workers RSS / PSS MB",
+    ):
         table.add_column(name, justify="left" if name in ("workload", "config") else "right")
     for row in rows:
         if row.unavailable is not None:
@@ -88,8 +117,9 @@ def print_table(rows: list[Row], *, console: Console | None = None, title: str =
         stats = row.stats()
         runs = f"{len(row.runs)}" + (f" ({len(row.errors)} failed)" if row.errors else "")
         if not row.runs:
-            table.add_row(row.workload, row.config, runs, f"failed: {row.errors[-1] if row.errors else '?'}",
-                          "", "", "", "")
+            table.add_row(
+                row.workload, row.config, runs, f"failed: {row.errors[-1] if row.errors else '?'}", "", "", "", ""
+            )
             continue
         if row.kind == "parse":
             time_text = f"cold {_fmt(stats, 'cold_seconds', ' s')}\nre-scan {_fmt(stats, 'rescan_seconds', ' s')}"
@@ -97,11 +127,22 @@ def print_table(rows: list[Row], *, console: Console | None = None, title: str =
             workers = f"parser {_fmt(stats, 'parser_rss_mb', digits=0)}"
         else:
             time_text = _fmt(stats, "seconds", " s")
-            rate = (_fmt(stats, "ms_per_task", " ms/task", digits=1) if row.kind == "chain"
-                    else _fmt(stats, "tasks_per_s", " tasks/s", digits=0))
+            rate = (
+                _fmt(stats, "ms_per_task", " ms/task", digits=1)
+                if row.kind == "chain"
+                else _fmt(stats, "tasks_per_s", " tasks/s", digits=0)
+            )
             workers = f"{_fmt(stats, 'workers_rss_mb', digits=0)} / {_fmt(stats, 'workers_pss_mb', digits=0)}"
-        table.add_row(row.workload, row.config, runs, time_text, rate, _fmt(stats, "cpu_ms_per_task", digits=1),
-                      _fmt(stats, "scheduler_rss_mb", digits=0), workers)
+        table.add_row(
+            row.workload,
+            row.config,
+            runs,
+            time_text,
+            rate,
+            _fmt(stats, "cpu_ms_per_task", digits=1),
+            _fmt(stats, "scheduler_rss_mb", digits=0),
+            workers,
+        )
     console.print(table)
     for row in rows:
         for error in row.errors:

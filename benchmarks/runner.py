@@ -29,7 +29,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -73,9 +73,14 @@ class Processes:
     def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
         """``python -m dagflow ARGS`` in its own session, output to ``<root>/<name>.log``."""
         log = (self.environment.root / f"{name}.log").open("wb")
-        proc = subprocess.Popen([sys.executable, "-m", "dagflow", *args], env=self.environment.env,
-                                cwd=self.environment.root, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dagflow", *args],
+            env=self.environment.env,
+            cwd=self.environment.root,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.close()
         self.procs.append((name, proc))
         if self.profile_dir is not None:
@@ -86,9 +91,26 @@ class Processes:
         assert self.profile_dir is not None
         self.profile_dir.mkdir(parents=True, exist_ok=True)
         out = self.profile_dir / f"{self.environment.root.name}-{name}.txt"
-        self.profilers.append(subprocess.Popen(
-            ["py-spy", "record", "--pid", str(pid), "--subprocesses", "--rate", "250", "--nonblocking", "--format", "raw",
-             "--output", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        self.profilers.append(
+            subprocess.Popen(
+                [
+                    "py-spy",
+                    "record",
+                    "--pid",
+                    str(pid),
+                    "--subprocesses",
+                    "--rate",
+                    "250",
+                    "--nonblocking",
+                    "--format",
+                    "raw",
+                    "--output",
+                    str(out),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
 
     def check_alive(self) -> None:
         """Raise if a process died (with the end of its log)."""
@@ -135,8 +157,14 @@ def _kill_group(pid: int) -> None:
 
 def cli(environment: Environment, *args: str, timeout: float = 120.0) -> str:
     """Run ``dagflow ARGS`` to completion; its stdout (raises on a non-zero exit)."""
-    proc = subprocess.run([sys.executable, "-m", "dagflow", *args], env=environment.env, cwd=environment.root,
-                          capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-m", "dagflow", *args],
+        env=environment.env,
+        cwd=environment.root,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if proc.returncode != 0:
         raise BenchmarkError(f"dagflow {' '.join(args)} failed: {proc.stderr.strip()[-500:]}")
     return proc.stdout
@@ -164,8 +192,9 @@ class MetadataReader:
         self.engine.dispose()
 
 
-def wait_until(predicate: Any, *, timeout: float, what: str, procs: Processes | None = None,
-               poll: float = POLL_S) -> float:
+def wait_until(
+    predicate: Any, *, timeout: float, what: str, procs: Processes | None = None, poll: float = POLL_S
+) -> float:
     """Call ``predicate`` every ``poll`` s until true; the ``time.time()`` it became true."""
     deadline = time.monotonic() + timeout
     checks = 0
@@ -185,12 +214,13 @@ def _as_epoch(value: Any) -> float:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     return float(value.timestamp())
 
 
-def run_dag_workload(environment: Environment, workload: Workload, *, timeout: float,
-                     profile_dir: Path | None = None) -> RunResult:
+def run_dag_workload(
+    environment: Environment, workload: Workload, *, timeout: float, profile_dir: Path | None = None
+) -> RunResult:
     """chain / fanout: trigger one run and time it to success (see the module docstring)."""
     workload.write(environment.dags)
     procs = Processes(environment, profile_dir)
@@ -201,27 +231,51 @@ def run_dag_workload(environment: Environment, workload: Workload, *, timeout: f
         workers = [procs.start(f"worker{i}", "celery", "worker") for i in range(environment.celery_workers)]
         scheduler = procs.start("scheduler", "scheduler")
         sampler = MemorySampler(scheduler.pid, [w.pid for w in workers]).start()
-        wait_until(lambda: reader.scalar(
-            "SELECT count(*) FROM serialized_dag s JOIN dag d ON d.dag_id = s.dag_id "
-            "WHERE s.dag_id = :d AND d.is_paused = :f", d=workload.dag_id, f=False) == 1,
-            timeout=timeout, what=f"{workload.dag_id} to be parsed", procs=procs)
+        wait_until(
+            lambda: (
+                reader.scalar(
+                    "SELECT count(*) FROM serialized_dag s JOIN dag d ON d.dag_id = s.dag_id "
+                    "WHERE s.dag_id = :d AND d.is_paused = :f",
+                    d=workload.dag_id,
+                    f=False,
+                )
+                == 1
+            ),
+            timeout=timeout,
+            what=f"{workload.dag_id} to be parsed",
+            procs=procs,
+        )
         roots = [scheduler.pid, *(w.pid for w in workers)]
         cpu_before = tree_cpu_seconds(roots)
         cli(environment, "dags", "trigger", workload.dag_id, "--run-id", RUN_ID, "--output", "plain")
         done_sql = "SELECT state FROM dag_run WHERE dag_id = :d AND run_id = :r"
-        seen = wait_until(lambda: reader.scalar(done_sql, d=workload.dag_id, r=RUN_ID) in ("success", "failed"),
-                          timeout=timeout, what=f"run {RUN_ID} of {workload.dag_id} to finish", procs=procs)
+        seen = wait_until(
+            lambda: reader.scalar(done_sql, d=workload.dag_id, r=RUN_ID) in ("success", "failed"),
+            timeout=timeout,
+            what=f"run {RUN_ID} of {workload.dag_id} to finish",
+            procs=procs,
+        )
         cpu_seconds = tree_cpu_seconds(roots) - cpu_before
-        run = reader.row("SELECT state, queued_at, start_date, end_date FROM dag_run "
-                         "WHERE dag_id = :d AND run_id = :r", d=workload.dag_id, r=RUN_ID)
-        succeeded = reader.scalar("SELECT count(*) FROM task_instance WHERE dag_id = :d AND run_id = :r "
-                                  "AND state = 'success'", d=workload.dag_id, r=RUN_ID)
+        run = reader.row(
+            "SELECT state, queued_at, start_date, end_date FROM dag_run WHERE dag_id = :d AND run_id = :r",
+            d=workload.dag_id,
+            r=RUN_ID,
+        )
+        succeeded = reader.scalar(
+            "SELECT count(*) FROM task_instance WHERE dag_id = :d AND run_id = :r AND state = 'success'",
+            d=workload.dag_id,
+            r=RUN_ID,
+        )
         if run.state != "success" or succeeded != workload.tasks:
             raise BenchmarkError(f"run ended {run.state} with {succeeded}/{workload.tasks} tasks successful")
         seconds = seen - _as_epoch(run.queued_at)
-        metrics.update(seconds=seconds, db_seconds=_as_epoch(run.end_date) - _as_epoch(run.queued_at),
-                       start_latency_s=_as_epoch(run.start_date) - _as_epoch(run.queued_at),
-                       cpu_seconds=cpu_seconds, cpu_ms_per_task=1000 * cpu_seconds / workload.tasks)
+        metrics.update(
+            seconds=seconds,
+            db_seconds=_as_epoch(run.end_date) - _as_epoch(run.queued_at),
+            start_latency_s=_as_epoch(run.start_date) - _as_epoch(run.queued_at),
+            cpu_seconds=cpu_seconds,
+            cpu_ms_per_task=1000 * cpu_seconds / workload.tasks,
+        )
         if workload.kind == "chain":
             metrics["ms_per_task"] = 1000 * seconds / workload.tasks
         else:
@@ -238,15 +292,20 @@ def run_dag_workload(environment: Environment, workload: Workload, *, timeout: f
 def _add_memory(metrics: dict[str, float], sampler: MemorySampler) -> None:
     peaks = sampler.stop()
     if metrics:
-        metrics.update(scheduler_rss_mb=peaks.scheduler_rss_mb, workers_rss_mb=peaks.workers_rss_mb,
-                       workers_pss_mb=peaks.workers_pss_mb, parser_rss_mb=peaks.parser_rss_mb)
+        metrics.update(
+            scheduler_rss_mb=peaks.scheduler_rss_mb,
+            workers_rss_mb=peaks.workers_rss_mb,
+            workers_pss_mb=peaks.workers_pss_mb,
+            parser_rss_mb=peaks.parser_rss_mb,
+        )
 
 
 _SUMMARY = re.compile(r"parsed (\d+) of (\d+) file\(s\) in ([0-9.]+)s: (\d+) DAG\(s\), (\d+) changed")
 
 
-def run_parse_workload(environment: Environment, workload: Workload, *, timeout: float,
-                       profile_dir: Path | None = None) -> RunResult:
+def run_parse_workload(
+    environment: Environment, workload: Workload, *, timeout: float, profile_dir: Path | None = None
+) -> RunResult:
     """parse: cold start to N DAGs in the DB, then a re-scan of unchanged files."""
     workload.write(environment.dags)
     procs = Processes(environment, profile_dir)
@@ -257,8 +316,12 @@ def run_parse_workload(environment: Environment, workload: Workload, *, timeout:
         started = time.time()
         scheduler = procs.start("scheduler", "scheduler")
         sampler = MemorySampler(scheduler.pid).start()
-        seen = wait_until(lambda: reader.scalar("SELECT count(*) FROM serialized_dag") >= workload.size,
-                          timeout=timeout, what=f"{workload.size} DAGs in the DB", procs=procs)
+        seen = wait_until(
+            lambda: reader.scalar("SELECT count(*) FROM serialized_dag") >= workload.size,
+            timeout=timeout,
+            what=f"{workload.size} DAGs in the DB",
+            procs=procs,
+        )
         metrics["cold_seconds"] = seen - started
         time.sleep(0.5)  # the scheduler with every DAG loaded
         sampler.sample()

@@ -35,7 +35,7 @@ def noop():
 
 '''
 
-_CHAIN = '''
+_CHAIN = """
 with DAG("{dag_id}", schedule=None, start_date=datetime(2024, 1, 1), catchup=False) as dag:
     previous = None
     for i in range({size}):
@@ -43,15 +43,15 @@ with DAG("{dag_id}", schedule=None, start_date=datetime(2024, 1, 1), catchup=Fal
         if previous is not None:
             previous >> task
         previous = task
-'''
+"""
 
-_FANOUT = '''
+_FANOUT = """
 with DAG("{dag_id}", schedule=None, start_date=datetime(2024, 1, 1), catchup=False) as dag:
     start = PythonOperator(task_id="start", python_callable=noop)
     end = PythonOperator(task_id="end", python_callable=noop)
     for i in range({size}):
         start >> PythonOperator(task_id=f"t{{i:04d}}", python_callable=noop) >> end
-'''
+"""
 
 
 @dataclass(frozen=True)

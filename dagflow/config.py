@@ -124,10 +124,7 @@ class Settings:
 
     def replace(self, **sections: Any) -> Settings:
         """A copy with some values changed: ``replace(core={"parallelism": 4})``."""
-        changed = {
-            name: dataclasses.replace(getattr(self, name), **values)
-            for name, values in sections.items()
-        }
+        changed = {name: dataclasses.replace(getattr(self, name), **values) for name, values in sections.items()}
         return dataclasses.replace(self, **changed)
 
 
@@ -173,7 +170,7 @@ def _merge_env(layers: dict[str, dict[str, Any]], env: Mapping[str, str]) -> Non
     for name, value in env.items():
         if not name.startswith(ENV_PREFIX):
             continue
-        section, _, key = name[len(ENV_PREFIX):].lower().partition("__")
+        section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
         if not key:
             raise ConfigError(f"{name}: expected DAGFLOW__SECTION__KEY")
         layers.setdefault(section, {})[key] = value
@@ -220,9 +217,7 @@ def _to_bool(raw: Any) -> bool:
 def _validate(name: str, section: Any) -> Any:
     if name == "core":
         if section.executor not in EXECUTORS:
-            raise ConfigError(
-                f"core.executor: expected one of {', '.join(EXECUTORS)}, got {section.executor!r}"
-            )
+            raise ConfigError(f"core.executor: expected one of {', '.join(EXECUTORS)}, got {section.executor!r}")
         if section.parallelism < 1:
             raise ConfigError(f"core.parallelism: must be at least 1, got {section.parallelism}")
     if name == "logging" and section.level.upper() not in _LOG_LEVELS:
@@ -236,18 +231,14 @@ _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 def _resolve_paths(settings: Settings) -> Settings:
     home = settings.home
     core = dataclasses.replace(settings.core, dags_folder=_under(home, settings.core.dags_folder))
-    logging_ = dataclasses.replace(
-        settings.logging, base_log_folder=_under(home, settings.logging.base_log_folder)
-    )
+    logging_ = dataclasses.replace(settings.logging, base_log_folder=_under(home, settings.logging.base_log_folder))
     database = settings.database
     if not database.sql_alchemy_conn:
         database = dataclasses.replace(database, sql_alchemy_conn=f"sqlite:///{home / 'dagflow.db'}")
     storage = settings.storage
     if not storage.url:
         storage = dataclasses.replace(storage, url=(home / "storage").as_uri())
-    return dataclasses.replace(
-        settings, core=core, logging=logging_, database=database, storage=storage
-    )
+    return dataclasses.replace(settings, core=core, logging=logging_, database=database, storage=storage)
 
 
 def _under(home: Path, path: Path) -> Path:

@@ -45,8 +45,9 @@ def _release_fork_guard() -> None:
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_FORK_GUARD.acquire, after_in_parent=_release_fork_guard,
-                        after_in_child=_release_fork_guard)
+    os.register_at_fork(
+        before=_FORK_GUARD.acquire, after_in_parent=_release_fork_guard, after_in_child=_release_fork_guard
+    )
 
 
 @contextmanager
@@ -239,9 +240,7 @@ class Database:
         if current is None:
             raise DatabaseError(f"database {where} is not initialised: run `dagflow db migrate`")
         if current != head:
-            raise DatabaseError(
-                f"database {where} is at revision {current}, expected {head}: run `dagflow db migrate`"
-            )
+            raise DatabaseError(f"database {where} is at revision {current}, expected {head}: run `dagflow db migrate`")
         return f"database {where} is reachable and at revision {head} (head)"
 
     def dispose(self) -> None:
@@ -255,9 +254,7 @@ class Database:
     @contextmanager
     def migration_connection(self) -> Iterator[Connection]:
         """A connection in a transaction, set up for schema changes (locked, FKs off on SQLite)."""
-        engine = build_engine(
-            self.url, busy_timeout=self.settings.database.sqlite_busy_timeout, for_migrations=True
-        )
+        engine = build_engine(self.url, busy_timeout=self.settings.database.sqlite_busy_timeout, for_migrations=True)
         try:
             with _database_errors(), engine.connect() as connection, connection.begin():
                 if engine.dialect.name == "postgresql":

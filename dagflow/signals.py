@@ -33,8 +33,9 @@ _END = 0
 
 
 @contextmanager
-def on_signals(action: Callable[[signal.Signals], object],
-               signals: Sequence[signal.Signals] = STOP_SIGNALS) -> Iterator[None]:
+def on_signals(
+    action: Callable[[signal.Signals], object], signals: Sequence[signal.Signals] = STOP_SIGNALS
+) -> Iterator[None]:
     """While inside, each of ``signals`` calls ``action(signal)`` from a relay thread."""
     owner = os.getpid()
     read_fd, write_fd = os.pipe()
@@ -57,7 +58,7 @@ def on_signals(action: Callable[[signal.Signals], object],
                     return
                 try:
                     action(signal.Signals(signum))
-                except Exception:  # noqa: BLE001 - keep relaying the next ones
+                except Exception:
                     log.exception("acting on %s failed", signal.Signals(signum).name)
 
     thread = threading.Thread(target=relay, name="dagflow-signal-relay", daemon=True)

@@ -77,13 +77,9 @@ class TriggerRule(str, Enum):
 TI = TaskInstanceState
 
 #: A task instance in one of these states will not change again unless a person clears it.
-FINISHED: frozenset[TaskInstanceState] = frozenset(
-    {TI.SUCCESS, TI.FAILED, TI.SKIPPED, TI.UPSTREAM_FAILED, TI.REMOVED}
-)
+FINISHED: frozenset[TaskInstanceState] = frozenset({TI.SUCCESS, TI.FAILED, TI.SKIPPED, TI.UPSTREAM_FAILED, TI.REMOVED})
 #: Not finished, and not waiting for its dependencies: owned by an executor or a timer.
-IN_FLIGHT: frozenset[TaskInstanceState] = frozenset(
-    {TI.SCHEDULED, TI.QUEUED, TI.RUNNING, TI.RESTARTING, TI.DEFERRED}
-)
+IN_FLIGHT: frozenset[TaskInstanceState] = frozenset({TI.SCHEDULED, TI.QUEUED, TI.RUNNING, TI.RESTARTING, TI.DEFERRED})
 #: Waiting for time to pass before it is scheduled again.
 WAITING: frozenset[TaskInstanceState] = frozenset({TI.UP_FOR_RETRY, TI.UP_FOR_RESCHEDULE})
 #: Counted against pools, max_active_tasks and parallelism.

@@ -40,8 +40,7 @@ with DAG(
         generate = BashOperator(
             task_id="generate",
             bash_command=(
-                'printf "alpha beta\\ngamma delta epsilon\\n" '
-                '> "dagflow_examples/bash/{{ ds_nodash }}/words.txt"'
+                'printf "alpha beta\\ngamma delta epsilon\\n" > "dagflow_examples/bash/{{ ds_nodash }}/words.txt"'
             ),
         )
         count_words = BashOperator(
@@ -57,7 +56,7 @@ with DAG(
     report = BashOperator(
         task_id="report",
         bash_command=(
-            'WORDS="{{ ti.xcom_pull(task_ids=\'transform.count_words\') }}"; '
+            "WORDS=\"{{ ti.xcom_pull(task_ids='transform.count_words') }}\"; "
             'echo "{{ ds }}: $WORDS words"; test "$WORDS" -eq 5'
         ),
     )

@@ -65,9 +65,7 @@ with DAG(
     join = EmptyOperator(task_id="join", trigger_rule="none_failed_min_one_success")
 
     month_end = ShortCircuitOperator(task_id="is_month_end", python_callable=is_last_day_of_month)
-    monthly_summary = BashOperator(
-        task_id="monthly_summary", bash_command="echo 'closing the books for {{ ds[:7] }}'"
-    )
+    monthly_summary = BashOperator(task_id="monthly_summary", bash_command="echo 'closing the books for {{ ds[:7] }}'")
     archive = EmptyOperator(task_id="archive_month")
 
     start >> choose >> [weekday_report, weekend_digest]

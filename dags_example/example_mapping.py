@@ -50,9 +50,7 @@ def example_mapping():
         print(summary)
         return summary
 
-    echo = BashOperator.partial(task_id="echo_stage").expand(
-        bash_command=["echo stage one", "echo stage two"]
-    )
+    echo = BashOperator.partial(task_id="echo_stage").expand(bash_command=["echo stage one", "echo stage two"])
 
     counts = count_rows.expand(partition=list_partitions())
     converted = convert.partial(rate=1.1).expand(amount=[10.0, 20.0, 30.0])

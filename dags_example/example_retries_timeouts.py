@@ -62,9 +62,7 @@ with DAG(
 ) as dag:
     download_task = PythonOperator(task_id="download", python_callable=download)
 
-    parse_task = PythonOperator(
-        task_id="parse", python_callable=parse, execution_timeout="PT30S"
-    )
+    parse_task = PythonOperator(task_id="parse", python_callable=parse, execution_timeout="PT30S")
 
     enrich = BashOperator(
         task_id="enrich_optional",
@@ -77,9 +75,7 @@ with DAG(
 
     publish = EmptyOperator(task_id="publish")
 
-    legacy_export = BashOperator(
-        task_id="legacy_export", bash_command="exit 1", disabled=True
-    )
+    legacy_export = BashOperator(task_id="legacy_export", bash_command="exit 1", disabled=True)
     cleanup = EmptyOperator(task_id="cleanup")
 
     download_task >> parse_task >> enrich >> publish

@@ -36,8 +36,7 @@ with DAG(
     start_date=datetime(2024, 1, 1),
     catchup=False,
     params={
-        "target": Param("staging", type="string", enum=list(TARGETS),
-                        description="Where to deploy"),
+        "target": Param("staging", type="string", enum=list(TARGETS), description="Where to deploy"),
         "version": Param("1.4.2", type="string", minLength=1, description="Release to deploy"),
     },
     tags=["example", "params"],

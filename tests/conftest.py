@@ -74,9 +74,7 @@ def _admin_engine(server: str) -> sa.Engine:
     url = sa.make_url(server)
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg")
-    return sa.create_engine(
-        url, isolation_level="AUTOCOMMIT", poolclass=NullPool, connect_args={"connect_timeout": 3}
-    )
+    return sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool, connect_args={"connect_timeout": 3})
 
 
 @pytest.fixture(scope="session")

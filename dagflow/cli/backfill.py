@@ -24,8 +24,18 @@ if TYPE_CHECKING:
 #: Seconds between two reads of the backfill's progress.
 POLL_SECONDS = 1.0
 REPROCESS_CHOICES = ("none", "failed", "completed")
-BACKFILL_COLUMNS = ["id", "dag_id", "from_date", "to_date", "reprocess_behavior", "max_active_runs",
-                    "run_backwards", "status", "created_at", "completed_at"]
+BACKFILL_COLUMNS = [
+    "id",
+    "dag_id",
+    "from_date",
+    "to_date",
+    "reprocess_behavior",
+    "max_active_runs",
+    "run_backwards",
+    "status",
+    "created_at",
+    "completed_at",
+]
 
 
 class BadBackfill(click.ClickException):
@@ -36,14 +46,25 @@ class BadBackfill(click.ClickException):
 
 @click.command("backfill")
 @click.argument("dag_id")
-@click.option("--start-date", "-s", "start", type=LOGICAL_DATE, required=True,
-              help="First logical date of the range (inclusive).")
-@click.option("--end-date", "-e", "end", type=LOGICAL_DATE, required=True,
-              help="Last logical date of the range (inclusive).")
-@click.option("--reprocess-behavior", type=click.Choice(REPROCESS_CHOICES), default="none", show_default=True,
-              help="Existing runs that run again: none, failed ones, or failed and successful ones.")
-@click.option("--max-active-runs", type=click.IntRange(min=1), default=None,
-              help="Runs of this backfill active at once (default: the DAG's max_active_runs).")
+@click.option(
+    "--start-date", "-s", "start", type=LOGICAL_DATE, required=True, help="First logical date of the range (inclusive)."
+)
+@click.option(
+    "--end-date", "-e", "end", type=LOGICAL_DATE, required=True, help="Last logical date of the range (inclusive)."
+)
+@click.option(
+    "--reprocess-behavior",
+    type=click.Choice(REPROCESS_CHOICES),
+    default="none",
+    show_default=True,
+    help="Existing runs that run again: none, failed ones, or failed and successful ones.",
+)
+@click.option(
+    "--max-active-runs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Runs of this backfill active at once (default: the DAG's max_active_runs).",
+)
 @click.option("--run-backwards", is_flag=True, help="Newest interval first.")
 @click.option("--dry-run", is_flag=True, help="Print the intervals and what would happen to each; write nothing.")
 @click.option("--conf", "-c", type=JSON_OBJECT, help="JSON object passed as every run's conf.")
@@ -51,12 +72,32 @@ class BadBackfill(click.ClickException):
 @output_option
 @pass_state
 @click.pass_context
-def backfill(ctx: click.Context, state: CliState, dag_id: str, start: datetime, end: datetime,
-             reprocess_behavior: str, max_active_runs: int | None, run_backwards: bool, dry_run: bool,
-             conf: dict[str, Any] | None, no_wait: bool, fmt: str) -> None:
+def backfill(
+    ctx: click.Context,
+    state: CliState,
+    dag_id: str,
+    start: datetime,
+    end: datetime,
+    reprocess_behavior: str,
+    max_active_runs: int | None,
+    run_backwards: bool,
+    dry_run: bool,
+    conf: dict[str, Any] | None,
+    no_wait: bool,
+    fmt: str,
+) -> None:
     """Run a DAG over every schedule interval from START to END; the scheduler makes the runs."""
-    plan = _create(state, dag_id, start, end, reprocess_behavior=reprocess_behavior,
-                   max_active_runs=max_active_runs, run_backwards=run_backwards, conf=conf, dry_run=dry_run)
+    plan = _create(
+        state,
+        dag_id,
+        start,
+        end,
+        reprocess_behavior=reprocess_behavior,
+        max_active_runs=max_active_runs,
+        run_backwards=run_backwards,
+        conf=conf,
+        dry_run=dry_run,
+    )
     if dry_run:
         _print_dry_run(plan, fmt)
         return
@@ -66,8 +107,10 @@ def backfill(ctx: click.Context, state: CliState, dag_id: str, start: datetime, 
         return
     _print_created(plan)
     if not _scheduler_running(state):
-        click.echo("No scheduler is running: the backfill starts once `dagflow scheduler` "
-                   "(or `dagflow standalone`) runs.", err=True)
+        click.echo(
+            "No scheduler is running: the backfill starts once `dagflow scheduler` (or `dagflow standalone`) runs.",
+            err=True,
+        )
     if no_wait or not plan.to_run:
         return
     ctx.exit(_watch(state, plan))
@@ -91,15 +134,19 @@ def _print_dry_run(plan: BackfillPlan, fmt: str) -> None:
         return
     from dagflow.services.backfills import step_row
 
-    click.echo(f"Dry run of a backfill of {plan.dag_id}: {len(plan.to_run)} of {len(plan.steps)} interval(s) "
-               f"would run (at most {plan.max_active_runs} at a time); nothing was written.")
+    click.echo(
+        f"Dry run of a backfill of {plan.dag_id}: {len(plan.to_run)} of {len(plan.steps)} interval(s) "
+        f"would run (at most {plan.max_active_runs} at a time); nothing was written."
+    )
     emit_rows([step_row(s) for s in plan.steps], ["logical_date", "action", "reason"], fmt)
 
 
 def _print_created(plan: BackfillPlan) -> None:
     skipped = len(plan.steps) - len(plan.to_run)
-    click.echo(f"Backfill {plan.backfill_id} of {plan.dag_id}: {len(plan.to_run)} run(s) to make or re-run, "
-               f"{skipped} interval(s) skipped, at most {plan.max_active_runs} at a time.")
+    click.echo(
+        f"Backfill {plan.backfill_id} of {plan.dag_id}: {len(plan.to_run)} run(s) to make or re-run, "
+        f"{skipped} interval(s) skipped, at most {plan.max_active_runs} at a time."
+    )
 
 
 def _scheduler_running(state: CliState) -> bool:
@@ -115,17 +162,26 @@ def _watch(state: CliState, plan: BackfillPlan) -> int:
     from dagflow.services.backfills import backfill_progress
 
     assert plan.backfill_id is not None
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("failed {task.fields[failed]}  running {task.fields[running]}  "
-                          "queued {task.fields[queued]}"), TimeElapsedColumn())
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("failed {task.fields[failed]}  running {task.fields[running]}  queued {task.fields[queued]}"),
+        TimeElapsedColumn(),
+    )
     try:
         with Progress(*columns) as bar:
-            task = bar.add_task(f"backfill {plan.backfill_id}", total=len(plan.to_run), failed=0, running=0,
-                                queued=0)
+            task = bar.add_task(f"backfill {plan.backfill_id}", total=len(plan.to_run), failed=0, running=0, queued=0)
             while True:
                 progress = backfill_progress(state.db, plan.backfill_id)
-                bar.update(task, total=progress["total"], completed=progress["done"], failed=progress["failed"],
-                           running=progress["running"], queued=progress["queued"])
+                bar.update(
+                    task,
+                    total=progress["total"],
+                    completed=progress["done"],
+                    failed=progress["failed"],
+                    running=progress["running"],
+                    queued=progress["queued"],
+                )
                 if progress["completed_at"] is not None:
                     break
                 time.sleep(POLL_SECONDS)
@@ -137,15 +193,18 @@ def _watch(state: CliState, plan: BackfillPlan) -> int:
 
 def _print_detached(plan: BackfillPlan) -> None:
     click.echo(f"\nStopped watching. Backfill {plan.backfill_id} keeps running in the scheduler.", err=True)
-    click.echo(f"  watch it:  dagflow dags list-runs {plan.dag_id}   (or dagflow dags list-backfills "
-               f"{plan.dag_id})", err=True)
+    click.echo(
+        f"  watch it:  dagflow dags list-runs {plan.dag_id}   (or dagflow dags list-backfills {plan.dag_id})", err=True
+    )
     click.echo(f"  cancel it: dagflow dags backfill-cancel {plan.backfill_id}", err=True)
 
 
 def _summary(progress: dict[str, Any]) -> int:
     cancelled = f", {progress['cancelled']} cancelled" if progress["cancelled"] else ""
-    click.echo(f"Backfill {progress['id']} of {progress['dag_id']} finished: {progress['success']} succeeded, "
-               f"{progress['failed']} failed{cancelled}.")
+    click.echo(
+        f"Backfill {progress['id']} of {progress['dag_id']} finished: {progress['success']} succeeded, "
+        f"{progress['failed']} failed{cancelled}."
+    )
     return 1 if progress["failed"] else 0
 
 
@@ -164,8 +223,10 @@ def backfill_cancel(state: CliState, backfill_id: int, fmt: str) -> None:
     if fmt == "json":
         emit_document(row, fmt)
         return
-    click.echo(f"Cancelled backfill {backfill_id} of {row['dag_id']}: no new runs; "
-               f"{row['queued_runs_failed']} queued run(s) failed, running runs finish.")
+    click.echo(
+        f"Cancelled backfill {backfill_id} of {row['dag_id']}: no new runs; "
+        f"{row['queued_runs_failed']} queued run(s) failed, running runs finish."
+    )
 
 
 @click.command("list-backfills")

@@ -24,10 +24,20 @@ def celery() -> None:
 
 
 @celery.command("worker")
-@click.option("--queues", "-q", default=None, metavar="Q1,Q2",
-              help="Comma-separated queues to consume (default: celery.default_queue).")
-@click.option("--concurrency", "-c", type=click.IntRange(min=1), default=None,
-              help="Tries run at once (default: celery.worker_concurrency).")
+@click.option(
+    "--queues",
+    "-q",
+    default=None,
+    metavar="Q1,Q2",
+    help="Comma-separated queues to consume (default: celery.default_queue).",
+)
+@click.option(
+    "--concurrency",
+    "-c",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Tries run at once (default: celery.worker_concurrency).",
+)
 @pass_state
 def worker(state: CliState, queues: str | None, concurrency: int | None) -> None:
     """Run a Celery worker until Ctrl-C / SIGTERM (warm shutdown)."""
@@ -39,15 +49,20 @@ def worker(state: CliState, queues: str | None, concurrency: int | None) -> None
         raise click.BadParameter("give at least one queue name", param_hint="--queues")
     configure_logging(settings.logging.level)
     worker_module = _celery_module("worker")
-    code = worker_module.run_worker(settings, queues=names,
-                                    concurrency=concurrency or settings.celery.worker_concurrency)
+    code = worker_module.run_worker(
+        settings, queues=names, concurrency=concurrency or settings.celery.worker_concurrency
+    )
     if code:
         raise SystemExit(code)
 
 
 @celery.command("flower")
-@click.option("--port", type=click.IntRange(min=1, max=65535), default=None,
-              help="Port of the Flower UI (default: celery.flower_port).")
+@click.option(
+    "--port",
+    type=click.IntRange(min=1, max=65535),
+    default=None,
+    help="Port of the Flower UI (default: celery.flower_port).",
+)
 @pass_state
 def flower(state: CliState, port: int | None) -> None:
     """Run Flower (the Celery monitoring UI) on dagflow's broker, if flower is installed."""

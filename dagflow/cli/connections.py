@@ -28,14 +28,30 @@ def connections() -> None:
 @click.option("--conn-extra", help="Extra options as a JSON object.")
 @click.option("--conn-description", help="What the connection is for.")
 @pass_state
-def add(state: CliState, conn_id: str, conn_uri: str | None, conn_type: str | None, conn_host: str | None,
-        conn_login: str | None, conn_password: str | None, conn_schema: str | None, conn_port: int | None,
-        conn_extra: str | None, conn_description: str | None) -> None:
+def add(
+    state: CliState,
+    conn_id: str,
+    conn_uri: str | None,
+    conn_type: str | None,
+    conn_host: str | None,
+    conn_login: str | None,
+    conn_password: str | None,
+    conn_schema: str | None,
+    conn_port: int | None,
+    conn_extra: str | None,
+    conn_description: str | None,
+) -> None:
     """Add a connection, from --conn-uri or from --conn-type and the other --conn-* fields."""
     from dagflow.services import connections as service
 
-    fields = {"host": conn_host, "login": conn_login, "password": conn_password, "schema": conn_schema,
-              "port": conn_port, "extra": conn_extra}
+    fields = {
+        "host": conn_host,
+        "login": conn_login,
+        "password": conn_password,
+        "schema": conn_schema,
+        "port": conn_port,
+        "extra": conn_extra,
+    }
     if conn_uri and (conn_type or any(v is not None for v in fields.values())):
         raise click.UsageError("give either --conn-uri or --conn-type with --conn-* fields, not both")
     if not conn_uri and not conn_type:
@@ -45,7 +61,8 @@ def add(state: CliState, conn_id: str, conn_uri: str | None, conn_type: str | No
             conn = service.connection_from_uri(conn_id, conn_uri, description=conn_description)
         else:
             conn = service.connection_from_fields(
-                conn_id, {**fields, "conn_type": conn_type, "description": conn_description})
+                conn_id, {**fields, "conn_type": conn_type, "description": conn_description}
+            )
     except service.InvalidConnection as exc:
         raise click.BadParameter(str(exc), param_hint="--conn-uri" if conn_uri else "--conn-extra") from exc
     added = service.add_connection(state.db, conn)

@@ -13,8 +13,13 @@ from dagflow.signals import on_signals
 
 
 @click.command("dag-processor")
-@click.option("--num-runs", "-n", type=click.IntRange(min=1), default=None,
-              help="Stop after this many passes (default: run until stopped).")
+@click.option(
+    "--num-runs",
+    "-n",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Stop after this many passes (default: run until stopped).",
+)
 @click.option("--once", is_flag=True, help="One pass, then exit (same as --num-runs 1).")
 @pass_state
 def dag_processor(state: CliState, num_runs: int | None, once: bool) -> None:

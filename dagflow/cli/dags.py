@@ -70,13 +70,23 @@ def test(state: CliState, dag_id: str, logical_date: Any, conf: dict[str, Any] |
 
     ensure_schema(state.db)
     dag = load_dag(state.settings, state.db, dag_id)
-    report = test_dag(state.settings, state.db, dag, logical_date=logical_date, conf=conf,
-                      on_event=None if fmt == "json" else _print_event)
+    report = test_dag(
+        state.settings,
+        state.db,
+        dag,
+        logical_date=logical_date,
+        conf=conf,
+        on_event=None if fmt == "json" else _print_event,
+    )
     if fmt == "json":
         click.echo(to_json(report))
     else:
-        emit_document(report, fmt, table_rows="task_instances",
-                      columns=["task_id", "map_index", "state", "try_number", "end_reason"])
+        emit_document(
+            report,
+            fmt,
+            table_rows="task_instances",
+            columns=["task_id", "map_index", "state", "try_number", "end_reason"],
+        )
     if report["state"] != "success":
         sys.exit(1)
 
@@ -84,4 +94,3 @@ def test(state: CliState, dag_id: str, logical_date: Any, conf: dict[str, Any] |
 def _print_event(workload: Any, event: Any) -> None:
     state = event.state.value if event.state is not None else "not run"
     click.echo(f"{workload.key}: {state}" + (f" ({event.info})" if event.info else ""), err=True)
-

@@ -38,12 +38,25 @@ def confirm_or_refuse(question: str, refusal: str) -> None:
 @click.argument("dag_id")
 @click.option("--conf", "-c", type=JSON_OBJECT, help="JSON object passed as the run's conf (checked against params).")
 @click.option("--run-id", "-r", help="The run id (default: manual__<logical date>).")
-@click.option("--logical-date", "-l", "--exec-date", "-e", "logical_date", type=LOGICAL_DATE,
-              help="The run's logical date (default: now).")
+@click.option(
+    "--logical-date",
+    "-l",
+    "--exec-date",
+    "-e",
+    "logical_date",
+    type=LOGICAL_DATE,
+    help="The run's logical date (default: now).",
+)
 @output_option
 @pass_state
-def trigger(state: CliState, dag_id: str, conf: dict[str, Any] | None, run_id: str | None,
-            logical_date: datetime | None, fmt: str) -> None:
+def trigger(
+    state: CliState,
+    dag_id: str,
+    conf: dict[str, Any] | None,
+    run_id: str | None,
+    logical_date: datetime | None,
+    fmt: str,
+) -> None:
     """Create a queued manual run of a DAG; the scheduler starts it."""
     from dagflow.exceptions import ParamValidationError
     from dagflow.services.dag_runs import trigger_dag
@@ -92,8 +105,9 @@ def run_state(state: CliState, dag_id: str, run_id: str) -> None:
 
 @click.command("list-runs")
 @click.argument("dag_id")
-@click.option("--state", "run_state_filter", type=click.Choice([s.value for s in DagRunState]),
-              help="Only runs in this state.")
+@click.option(
+    "--state", "run_state_filter", type=click.Choice([s.value for s in DagRunState]), help="Only runs in this state."
+)
 @output_option
 @pass_state
 def list_runs(state: CliState, dag_id: str, run_state_filter: str | None, fmt: str) -> None:

@@ -100,8 +100,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:  # noqa: BLE001 - the last boundary: never a bare traceback
         _debug_traceback()
-        click.echo(f"Error: unexpected {type(exc).__name__}: {_one_line(exc)} "
-                   "(set DAGFLOW_DEBUG=1 for the traceback)", err=True)
+        click.echo(
+            f"Error: unexpected {type(exc).__name__}: {_one_line(exc)} (set DAGFLOW_DEBUG=1 for the traceback)",
+            err=True,
+        )
         return 1
     return result if isinstance(result, int) else 0
 
@@ -131,4 +133,3 @@ def _debug_traceback() -> None:
         import traceback
 
         traceback.print_exc(file=sys.stderr)
-

@@ -12,7 +12,12 @@ import click
 FORMATS = ("table", "json", "plain")
 
 output_option = click.option(
-    "--output", "-o", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+    "--output",
+    "-o",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="table",
+    show_default=True,
     help="How to print the result.",
 )
 
@@ -51,8 +56,9 @@ def emit_rows(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], fmt: st
     console.print(table)
 
 
-def emit_document(doc: Mapping[str, Any], fmt: str, *, table_rows: str | None = None,
-                  columns: Sequence[str] = ()) -> None:
+def emit_document(
+    doc: Mapping[str, Any], fmt: str, *, table_rows: str | None = None, columns: Sequence[str] = ()
+) -> None:
     """Print one object: JSON as is; table/plain as its scalar fields plus an optional row list."""
     if fmt == "json":
         click.echo(to_json(doc))

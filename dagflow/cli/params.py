@@ -42,7 +42,7 @@ class JsonObjectType(click.ParamType):
         except json.JSONDecodeError as exc:
             self.fail(f"not valid JSON ({exc.msg} at position {exc.pos})", param, ctx)
         if not isinstance(parsed, dict):
-            self.fail("must be a JSON object, like '{\"key\": \"value\"}'", param, ctx)
+            self.fail('must be a JSON object, like \'{"key": "value"}\'', param, ctx)
         return parsed
 
 

@@ -22,8 +22,9 @@ def pools() -> None:
 @click.option("--description", help="What the pool is for.")
 @output_option
 @pass_state
-def set_pool(state: CliState, name: str, slots: int, description_arg: str | None,
-             description: str | None, fmt: str) -> None:
+def set_pool(
+    state: CliState, name: str, slots: int, description_arg: str | None, description: str | None, fmt: str
+) -> None:
     """Create a pool or change its slots (Airflow's positional DESCRIPTION also works)."""
     from dagflow.services.pools import set_pool as service
 

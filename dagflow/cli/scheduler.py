@@ -16,8 +16,13 @@ def configure_logging(level: str) -> None:
 
 
 @click.command("scheduler")
-@click.option("--num-runs", "-n", type=click.IntRange(min=1), default=None,
-              help="Stop after this many loop iterations (default: run until stopped).")
+@click.option(
+    "--num-runs",
+    "-n",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Stop after this many loop iterations (default: run until stopped).",
+)
 @pass_state
 def scheduler(state: CliState, num_runs: int | None) -> None:
     """Run the scheduler until Ctrl-C / SIGTERM."""
@@ -28,7 +33,10 @@ def scheduler(state: CliState, num_runs: int | None) -> None:
     settings = state.settings
     configure_logging(settings.logging.level)
     ensure_schema(state.db)
-    click.echo(f"dagflow scheduler: executor {settings.core.executor}, DAGs in "
-               f"{', '.join(str(f) for f in dag_folders(settings))}", err=True)
+    click.echo(
+        f"dagflow scheduler: executor {settings.core.executor}, DAGs in "
+        f"{', '.join(str(f) for f in dag_folders(settings))}",
+        err=True,
+    )
     run_scheduler(settings, state.db, folders=dag_folders(settings), num_runs=num_runs)
     click.echo("dagflow scheduler stopped.", err=True)

@@ -15,8 +15,9 @@ def sla() -> None:
 
 @sla.command("list")
 @click.option("--dag-id", "-d", help="Only this DAG's misses.")
-@click.option("--limit", type=click.IntRange(min=1), default=1000, show_default=True,
-              help="At most this many, newest first.")
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=1000, show_default=True, help="At most this many, newest first."
+)
 @output_option
 @pass_state
 def list_misses(state: CliState, dag_id: str | None, limit: int, fmt: str) -> None:

@@ -10,8 +10,9 @@ import click
 from dagflow.cli.main import CliState, pass_state
 from dagflow.cli.output import emit_rows, output_option, to_json
 
-namespace_option = click.option("--namespace", "-n", default="default", show_default=True,
-                                help="The namespace of the key.")
+namespace_option = click.option(
+    "--namespace", "-n", default="default", show_default=True, help="The namespace of the key."
+)
 
 
 @click.group("state-store")

@@ -59,8 +59,7 @@ def ti_state(state: CliState, dag_id: str, task_id: str, run_id: str, map_index:
     """Print the state of one task instance."""
     from dagflow.services.task_instances import task_instance_state
 
-    click.echo(task_instance_state(state.db, dag_id=dag_id, task_id=task_id, run_id=run_id,
-                                   map_index=map_index))
+    click.echo(task_instance_state(state.db, dag_id=dag_id, task_id=task_id, run_id=run_id, map_index=map_index))
 
 
 @tasks.command("states-for-dag-run")
@@ -73,8 +72,12 @@ def states_for_dag_run(state: CliState, dag_id: str, run_id: str, fmt: str) -> N
     from dagflow.services.task_instances import states_for_dag_run as service
 
     report = service(state.db, dag_id=dag_id, run_id=run_id)
-    emit_document(report, fmt, table_rows="task_instances",
-                  columns=["task_id", "map_index", "state", "try_number", "start_date", "end_date", "end_reason"])
+    emit_document(
+        report,
+        fmt,
+        table_rows="task_instances",
+        columns=["task_id", "map_index", "state", "try_number", "start_date", "end_date", "end_reason"],
+    )
 
 
 @tasks.command("tries")
@@ -88,5 +91,8 @@ def tries(state: CliState, dag_id: str, run_id: str, task_id: str | None, fmt: s
     from dagflow.services.task_instances import try_history
 
     rows = try_history(state.db, dag_id=dag_id, run_id=run_id, task_id=task_id)
-    emit_rows(rows, ["task_id", "map_index", "try_number", "state", "start_date", "end_date",
-                     "hostname", "pid", "reason"], fmt)
+    emit_rows(
+        rows,
+        ["task_id", "map_index", "try_number", "state", "start_date", "end_date", "hostname", "pid", "reason"],
+        fmt,
+    )

@@ -32,9 +32,19 @@ TI_COLUMNS = ["run_id", "task_id", "map_index", "state", "try_number"]
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @output_option
 @pass_state
-def clear(state: CliState, dag_id: str, task_regex: str | None, start_date: datetime | None,
-          end_date: datetime | None, only_failed: bool, only_running: bool, downstream: bool,
-          upstream: bool, yes: bool, fmt: str) -> None:
+def clear(
+    state: CliState,
+    dag_id: str,
+    task_regex: str | None,
+    start_date: datetime | None,
+    end_date: datetime | None,
+    only_failed: bool,
+    only_running: bool,
+    downstream: bool,
+    upstream: bool,
+    yes: bool,
+    fmt: str,
+) -> None:
     """Clear task instances so the scheduler runs them again (their runs go back to queued)."""
     from dagflow.services import clearing
 
@@ -42,16 +52,19 @@ def clear(state: CliState, dag_id: str, task_regex: str | None, start_date: date
         raise click.UsageError("--only-failed and --only-running exclude each other")
     if start_date and end_date and start_date > end_date:
         raise click.BadParameter("the start date is after the end date", param_hint="--start-date")
-    request = clearing.ClearRequest(dag_id, task_regex, start_date, end_date, only_failed, only_running,
-                                    downstream, upstream)
+    request = clearing.ClearRequest(
+        dag_id, task_regex, start_date, end_date, only_failed, only_running, downstream, upstream
+    )
     if not yes:
         preview = clearing.preview_clear(state.settings, state.db, request)
         if not preview:
             click.echo("No task instances to clear.")
             return
         emit_rows(preview, TI_COLUMNS, fmt)
-        confirm_or_refuse(f"Clear these {len(preview)} task instance(s)?",
-                          f"would clear {len(preview)} task instance(s) (listed above); pass --yes to confirm")
+        confirm_or_refuse(
+            f"Clear these {len(preview)} task instance(s)?",
+            f"would clear {len(preview)} task instance(s) (listed above); pass --yes to confirm",
+        )
     cleared = clearing.clear_task_instances(state.settings, state.db, request)
     if fmt == "json" and yes:
         emit_rows(cleared, TI_COLUMNS, fmt)
@@ -63,20 +76,40 @@ def clear(state: CliState, dag_id: str, task_regex: str | None, start_date: date
 @click.argument("dag_id")
 @click.argument("run_id")
 @click.argument("task_id")
-@click.option("--state", "new_state", required=True, type=click.Choice(sorted(s.value for s in MARKABLE)),
-              help="The state to set.")
+@click.option(
+    "--state",
+    "new_state",
+    required=True,
+    type=click.Choice(sorted(s.value for s in MARKABLE)),
+    help="The state to set.",
+)
 @click.option("--downstream", "-d", is_flag=True, help="Also mark every downstream task instance of the run.")
 @click.option("--map-index", type=int, multiple=True, help="Only these map indexes (repeatable).")
 @output_option
 @pass_state
-def mark(state: CliState, dag_id: str, run_id: str, task_id: str, new_state: str, downstream: bool,
-         map_index: tuple[int, ...], fmt: str) -> None:
+def mark(
+    state: CliState,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    new_state: str,
+    downstream: bool,
+    map_index: tuple[int, ...],
+    fmt: str,
+) -> None:
     """Set a task instance's state by hand (success, failed or skipped), from any state."""
     from dagflow.services.clearing import mark_task_instance
 
-    marked = mark_task_instance(state.settings, state.db, dag_id=dag_id, run_id=run_id, task_id=task_id,
-                                state=TaskInstanceState(new_state), downstream=downstream,
-                                map_indexes=list(map_index) or None)
+    marked = mark_task_instance(
+        state.settings,
+        state.db,
+        dag_id=dag_id,
+        run_id=run_id,
+        task_id=task_id,
+        state=TaskInstanceState(new_state),
+        downstream=downstream,
+        map_indexes=list(map_index) or None,
+    )
     if fmt == "json":
         emit_rows(marked, [*TI_COLUMNS, "previous_state"], fmt)
         return
@@ -92,13 +125,21 @@ def mark(state: CliState, dag_id: str, run_id: str, task_id: str, new_state: str
 @click.option("--map-index", type=int, default=-1, show_default=True)
 @output_option
 @pass_state
-def approve(state: CliState, dag_id: str, run_id: str, task_id: str, reject: bool, comment: str | None,
-            map_index: int, fmt: str) -> None:
+def approve(
+    state: CliState, dag_id: str, run_id: str, task_id: str, reject: bool, comment: str | None, map_index: int, fmt: str
+) -> None:
     """Approve (or reject) an ApprovalOperator task that waits for a person."""
     from dagflow.services.approvals import decide
 
-    decision: dict[str, Any] = decide(state.db, dag_id=dag_id, run_id=run_id, task_id=task_id,
-                                      approve=not reject, comment=comment, map_index=map_index)
+    decision: dict[str, Any] = decide(
+        state.db,
+        dag_id=dag_id,
+        run_id=run_id,
+        task_id=task_id,
+        approve=not reject,
+        comment=comment,
+        map_index=map_index,
+    )
     if fmt == "table":
         click.echo(f"{task_id!r} in run {run_id!r}: {decision['decision']}.")
         return

@@ -19,8 +19,14 @@ def variables() -> None:
 @variables.command("set")
 @click.argument("key")
 @click.argument("value")
-@click.option("--json", "-j", "--serialize-json", "as_json", is_flag=True,
-              help="VALUE is JSON: check it and store it as JSON (read with var.json.KEY).")
+@click.option(
+    "--json",
+    "-j",
+    "--serialize-json",
+    "as_json",
+    is_flag=True,
+    help="VALUE is JSON: check it and store it as JSON (read with var.json.KEY).",
+)
 @click.option("--description", help="What the variable is for.")
 @pass_state
 def set_variable(state: CliState, key: str, value: str, as_json: bool, description: str | None) -> None:

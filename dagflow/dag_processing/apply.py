@@ -36,7 +36,11 @@ class ApplyCounts:
 
 
 def apply_results(
-    session: Session, results: Sequence[ParseResult], *, listed: set[str], now: datetime,
+    session: Session,
+    results: Sequence[ParseResult],
+    *,
+    listed: set[str],
+    now: datetime,
     paused_at_creation: bool,
 ) -> ApplyCounts:
     """Store each file's DAGs (unchanged ones write nothing) or its import error."""
@@ -47,8 +51,9 @@ def apply_results(
     for result in results:
         found: list[DagImportError] = [result.error] if result.error is not None else []
         if result.error is None:
-            kept[result.path] = _store_dags(session, result, found, counts, listed=listed, now=now,
-                                            paused_at_creation=paused_at_creation)
+            kept[result.path] = _store_dags(
+                session, result, found, counts, listed=listed, now=now, paused_at_creation=paused_at_creation
+            )
         errors += found
         counts.import_errors += len(found)
     replace_import_errors(session, errors, files=[result.path for result in results], now=now)
@@ -58,8 +63,12 @@ def apply_results(
 
 
 def _dag_ids(results: Sequence[ParseResult]) -> set[str]:
-    return {str(document["dag"]["dag_id"]) for result in results for document in result.dags
-            if isinstance(document.get("dag"), dict) and document["dag"].get("dag_id")}
+    return {
+        str(document["dag"]["dag_id"])
+        for result in results
+        for document in result.dags
+        if isinstance(document.get("dag"), dict) and document["dag"].get("dag_id")
+    }
 
 
 def remove_files(session: Session, paths: Iterable[str]) -> int:
@@ -82,16 +91,26 @@ def prune_unlisted(session: Session, folders: Iterable[Path], listed: set[str]) 
 
 
 def _store_dags(
-    session: Session, result: ParseResult, errors: list[DagImportError], counts: ApplyCounts, *,
-    listed: set[str], now: datetime, paused_at_creation: bool,
+    session: Session,
+    result: ParseResult,
+    errors: list[DagImportError],
+    counts: ApplyCounts,
+    *,
+    listed: set[str],
+    now: datetime,
+    paused_at_creation: bool,
 ) -> set[str]:
     """Store the file's DAGs; DAG ids already owned by another listed file become errors."""
     stored: set[str] = set()
     for document in result.dags:
         dag_id = str(document.get("dag", {}).get("dag_id"))
         owner = session.get(DagModel, dag_id)
-        if owner is not None and owner.is_active and owner.fileloc not in (None, result.path) \
-                and owner.fileloc in listed:
+        if (
+            owner is not None
+            and owner.is_active
+            and owner.fileloc not in (None, result.path)
+            and owner.fileloc in listed
+        ):
             errors.append(ParsedImportError(result.path, f"DAG id {dag_id!r} is already defined in {owner.fileloc}"))
             continue
         try:
@@ -109,8 +128,11 @@ def _deactivate_dropped(session: Session, kept: dict[str, set[str]]) -> int:
     dropped: list[str] = []
     for chunk in _chunks(list(kept)):
         query = sa.select(DagModel.dag_id, DagModel.fileloc).where(
-            DagModel.fileloc.in_(chunk), DagModel.is_active.is_(True))
-        dropped += [dag_id for dag_id, fileloc in session.execute(query) if dag_id not in kept.get(fileloc or "", set())]
+            DagModel.fileloc.in_(chunk), DagModel.is_active.is_(True)
+        )
+        dropped += [
+            dag_id for dag_id, fileloc in session.execute(query) if dag_id not in kept.get(fileloc or "", set())
+        ]
     return sum(_deactivate(session, DagModel.dag_id.in_(chunk)) for chunk in _chunks(dropped))
 
 
@@ -122,4 +144,4 @@ def _deactivate(session: Session, where: sa.ColumnElement[bool]) -> int:
 
 def _chunks(items: list[str]) -> Iterable[list[str]]:
     for start in range(0, len(items), _CHUNK):
-        yield items[start:start + _CHUNK]
+        yield items[start : start + _CHUNK]

@@ -99,8 +99,10 @@ class FileTracker:
             return _GONE if path in self._parsed else None
         parsed = self._parsed.get(path)
         due = parsed is None or now - parsed.at >= self.reparse_interval
-        if parsed is not None and not due and (stat.st_mtime_ns, stat.st_size) == (
-            parsed.stamp.mtime_ns, parsed.stamp.size
+        if (
+            parsed is not None
+            and not due
+            and (stat.st_mtime_ns, stat.st_size) == (parsed.stamp.mtime_ns, parsed.stamp.size)
         ):
             return None
         stamp = _stamp(path, stat)

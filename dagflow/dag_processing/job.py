@@ -17,8 +17,14 @@ JOB_TYPE = "dag_processor"
 
 def register_job(session: Session, *, now: datetime) -> int:
     """Insert a running ``dag_processor`` job for this process; its id."""
-    job = Job(job_type=JOB_TYPE, state=JOB_RUNNING, hostname=this_host(), pid=os.getpid(),
-              start_date=now, latest_heartbeat=now)
+    job = Job(
+        job_type=JOB_TYPE,
+        state=JOB_RUNNING,
+        hostname=this_host(),
+        pid=os.getpid(),
+        start_date=now,
+        latest_heartbeat=now,
+    )
     session.add(job)
     session.flush()
     return job.id
@@ -31,12 +37,14 @@ def heartbeat(session: Session, job_id: int, *, now: datetime) -> None:
 
 def end_job(session: Session, job_id: int, *, now: datetime, state: str = JOB_SUCCESS) -> None:
     """Mark the job finished."""
-    session.execute(sa.update(Job).where(Job.id == job_id).values(state=state, end_date=now,
-                                                                  latest_heartbeat=now))
+    session.execute(sa.update(Job).where(Job.id == job_id).values(state=state, end_date=now, latest_heartbeat=now))
 
 
 def processor_alive(session: Session, *, now: datetime, timeout: timedelta) -> bool:
     """True when some running ``dag_processor`` job heartbeated within ``timeout``."""
-    query = sa.select(sa.func.count()).select_from(Job).where(
-        Job.job_type == JOB_TYPE, Job.state == JOB_RUNNING, Job.latest_heartbeat > now - timeout)
+    query = (
+        sa.select(sa.func.count())
+        .select_from(Job)
+        .where(Job.job_type == JOB_TYPE, Job.state == JOB_RUNNING, Job.latest_heartbeat > now - timeout)
+    )
     return bool(session.scalar(query))

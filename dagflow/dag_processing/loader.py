@@ -97,7 +97,7 @@ def load_file(path: Path) -> FileResult:
         dags = _dags_of(module, created, path)
         for dag in dags:
             dag.check_cycle()
-    except BaseException as exc:  # noqa: BLE001 - user code may raise anything, even SystemExit
+    except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             raise
         return FileResult(path=path, error=import_error_from(path, exc))

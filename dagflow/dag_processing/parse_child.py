@@ -27,7 +27,7 @@ from dagflow.serialization import deserialize_dag, serialize_dag
 CHILD_FAILED = 3
 
 
-class ParseTimeout(BaseException):  # noqa: N818 - BaseException: user ``except Exception`` must not swallow it
+class ParseTimeout(BaseException):
     """Raised inside the user's module code when ``parsing_timeout`` is reached."""
 
 
@@ -64,10 +64,10 @@ def error_document(error: DagImportError) -> dict[str, Any]:
     cause = error.__cause__
     stacktrace = (
         "".join(traceback.format_exception(type(cause), cause, cause.__traceback__))[-20000:]
-        if cause is not None else None
+        if cause is not None
+        else None
     )
-    return {"filename": error.filename, "lineno": error.lineno, "message": error.message,
-            "stacktrace": stacktrace}
+    return {"filename": error.filename, "lineno": error.lineno, "message": error.message, "stacktrace": stacktrace}
 
 
 def run_child(path: str, out_fd: int, *, timeout: float, memory_limit_mb: int) -> NoReturn:
@@ -127,4 +127,4 @@ def _explained(error: DagImportError, memory_limit_mb: int | None) -> DagImportE
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-import dagflow.operators  # noqa: F401 - preloaded so each forked child starts warm
+import dagflow.operators
 import dagflow.sensors  # noqa: F401
 from dagflow.dag_processing.parse_child import run_child, warm_up
 

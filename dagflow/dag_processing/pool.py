@@ -26,8 +26,7 @@ SERVER_MODULE = "dagflow.dag_processing.parse_server"
 class ParsedImportError(DagImportError):
     """An import error reported by a parsing process, with its stack trace as text."""
 
-    def __init__(self, filename: str, message: str, lineno: int | None = None,
-                 stacktrace: str | None = None) -> None:
+    def __init__(self, filename: str, message: str, lineno: int | None = None, stacktrace: str | None = None) -> None:
         """File, line, one-line message and the child's formatted stack trace."""
         super().__init__(filename, message, lineno)
         self.stacktrace = stacktrace
@@ -48,8 +47,12 @@ class ParseResult:
         raw = document.get("error")
         error = None
         if raw is not None:
-            error = ParsedImportError(raw.get("filename") or path, raw.get("message") or "import failed",
-                                      raw.get("lineno"), raw.get("stacktrace"))
+            error = ParsedImportError(
+                raw.get("filename") or path,
+                raw.get("message") or "import failed",
+                raw.get("lineno"),
+                raw.get("stacktrace"),
+            )
         return cls(path, tuple(document.get("dags") or ()), error, float(document.get("duration_s") or 0.0))
 
 
@@ -138,8 +141,12 @@ class ParsePool:
         args = [str(theirs.fileno()), str(self.processes), str(self.timeout), str(self.memory_limit_mb)]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
         with theirs:
-            self._proc = subprocess.Popen([sys.executable, "-m", SERVER_MODULE, *args],
-                                          pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, env=env)
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", SERVER_MODULE, *args],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                env=env,
+            )
         self._conn = Connection(ours.detach())
 
 

@@ -78,9 +78,11 @@ class ScanReport:
 
     def summary(self) -> str:
         """One line for a log or a terminal."""
-        return (f"parsed {self.parsed} of {self.files} file(s) in {self.duration_s:.2f}s: "
-                f"{self.dags} DAG(s), {self.changed} changed, {self.import_errors} import error(s), "
-                f"{self.deactivated} deactivated")
+        return (
+            f"parsed {self.parsed} of {self.files} file(s) in {self.duration_s:.2f}s: "
+            f"{self.dags} DAG(s), {self.changed} changed, {self.import_errors} import error(s), "
+            f"{self.deactivated} deactivated"
+        )
 
 
 @dataclass
@@ -95,19 +97,25 @@ class _Batch:
 class DagProcessor:
     """Parses changed DAG files in subprocesses and stores the result; see the module doc."""
 
-    def __init__(self, settings: Settings, db: Database, *, folders: Iterable[Path] | None = None,
-                 check_interval: float = CHECK_INTERVAL_S) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        *,
+        folders: Iterable[Path] | None = None,
+        check_interval: float = CHECK_INTERVAL_S,
+    ) -> None:
         """Watch ``folders`` (default: ``core.dags_folder``); nothing starts until the first pass."""
         cfg = settings.scheduler
         self.settings = settings
         self.db = db
         self.folders = [Path(f) for f in (folders if folders is not None else [settings.core.dags_folder])]
         self.check_interval = timedelta(seconds=check_interval)
-        self.tracker = FileTracker(self.folders, list_interval=cfg.dag_dir_list_interval,
-                                   reparse_interval=cfg.min_file_process_interval)
+        self.tracker = FileTracker(
+            self.folders, list_interval=cfg.dag_dir_list_interval, reparse_interval=cfg.min_file_process_interval
+        )
         memory = int(getattr(cfg, "parsing_memory_limit_mb", DEFAULT_MEMORY_LIMIT_MB))
-        self.pool = ParsePool(processes=cfg.parsing_processes, timeout=cfg.parsing_timeout,
-                              memory_limit_mb=memory)
+        self.pool = ParsePool(processes=cfg.parsing_processes, timeout=cfg.parsing_timeout, memory_limit_mb=memory)
         self.job_id: int | None = None
         self._batch: _Batch | None = None
         self._next_check: datetime | None = None
@@ -147,9 +155,14 @@ class DagProcessor:
         self._heartbeat_if_due(now)
         return None
 
-    def run(self, stop_event: threading.Event, *, num_runs: int | None = None,
-            on_report: Callable[[ScanReport], None] | None = None,
-            clock: Callable[[], datetime] = utcnow) -> int:
+    def run(
+        self,
+        stop_event: threading.Event,
+        *,
+        num_runs: int | None = None,
+        on_report: Callable[[ScanReport], None] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> int:
         """Passes until ``stop_event`` is set or ``num_runs`` passes ran; the number of passes."""
         passes = 0
         try:
@@ -157,8 +170,11 @@ class DagProcessor:
                 try:
                     report = self.scan(clock(), stop_event=stop_event)
                 except (OperationalError, DatabaseError) as exc:  # the DB is briefly away: parse again later
-                    log.error("DAG processor pass failed, retrying in %.0f s: %s",
-                              self.check_interval.total_seconds(), _one_line(exc))
+                    log.error(
+                        "DAG processor pass failed, retrying in %.0f s: %s",
+                        self.check_interval.total_seconds(),
+                        _one_line(exc),
+                    )
                     stop_event.wait(self.check_interval.total_seconds())
                     continue
                 passes += 1
@@ -206,8 +222,15 @@ class DagProcessor:
                 self.tracker.record(result.path, batch.stamps[result.path], now)
         for path in batch.removed:
             self.tracker.forget(path)
-        return ScanReport(len(self.tracker.listed), len(batch.results), counts.dags, counts.changed,
-                          counts.import_errors, counts.deactivated, time.monotonic() - batch.started)
+        return ScanReport(
+            len(self.tracker.listed),
+            len(batch.results),
+            counts.dags,
+            counts.changed,
+            counts.import_errors,
+            counts.deactivated,
+            time.monotonic() - batch.started,
+        )
 
     def _write(self, batch: _Batch, now: datetime) -> ApplyCounts:
         listed = set(self.tracker.listed)

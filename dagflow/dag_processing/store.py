@@ -19,9 +19,7 @@ from dagflow.models import DagModel, ImportError_, SerializedDagModel
 from dagflow.serialization import dag_hash, deserialize_dag
 
 
-def store_serialized_dag(
-    session: Session, data: Mapping[str, Any], *, now: datetime, paused_at_creation: bool
-) -> bool:
+def store_serialized_dag(session: Session, data: Mapping[str, Any], *, now: datetime, paused_at_creation: bool) -> bool:
     """Upsert one serialized DAG and its ``dag`` row; True if anything changed.
 
     An unchanged DAG (same hash as stored) is not deserialized again: it was checked
@@ -47,8 +45,11 @@ def store_serialized_dag(
         return False
     _describe(model, sdag)
     if stored is None:
-        session.add(SerializedDagModel(dag_id=sdag.dag_id, fileloc=sdag.fileloc, data=document,
-                                       dag_hash=digest, last_updated=now))
+        session.add(
+            SerializedDagModel(
+                dag_id=sdag.dag_id, fileloc=sdag.fileloc, data=document, dag_hash=digest, last_updated=now
+            )
+        )
     else:
         stored.fileloc = sdag.fileloc or stored.fileloc
         stored.data, stored.dag_hash, stored.last_updated = document, digest, now
@@ -63,10 +64,13 @@ def preload(session: Session, dag_ids: Iterable[str]) -> list[object]:
     ids = sorted(set(dag_ids))
     loaded: list[object] = []
     for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
+        chunk = ids[start : start + 500]
         loaded += session.scalars(sa.select(DagModel).where(DagModel.dag_id.in_(chunk))).all()
-        loaded += session.scalars(sa.select(SerializedDagModel).options(sa.orm.defer(SerializedDagModel.data))
-                                  .where(SerializedDagModel.dag_id.in_(chunk))).all()
+        loaded += session.scalars(
+            sa.select(SerializedDagModel)
+            .options(sa.orm.defer(SerializedDagModel.data))
+            .where(SerializedDagModel.dag_id.in_(chunk))
+        ).all()
     return loaded
 
 
@@ -93,12 +97,18 @@ def replace_import_errors(
     """Make the stored import errors of ``files`` exactly ``errors``."""
     files = [str(f) for f in files]
     for start in range(0, len(files), 500):
-        session.execute(sa.delete(ImportError_).where(ImportError_.filename.in_(files[start:start + 500])))
+        session.execute(sa.delete(ImportError_).where(ImportError_.filename.in_(files[start : start + 500])))
     for error in errors:
-        session.add(ImportError_(filename=error.filename, lineno=error.lineno,
-                                 message=error.message, stacktrace=_stacktrace(error), timestamp=now))
-        session.execute(sa.update(DagModel).where(DagModel.fileloc == error.filename)
-                        .values(has_import_errors=True))
+        session.add(
+            ImportError_(
+                filename=error.filename,
+                lineno=error.lineno,
+                message=error.message,
+                stacktrace=_stacktrace(error),
+                timestamp=now,
+            )
+        )
+        session.execute(sa.update(DagModel).where(DagModel.fileloc == error.filename).values(has_import_errors=True))
 
 
 def _stacktrace(error: DagImportError) -> str:

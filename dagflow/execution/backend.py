@@ -52,39 +52,48 @@ class DbRuntimeBackend:
         self.storage = InternalStorage(settings.storage.url, dag_id=dag_id, run_id=run_id)
 
     # XCom ---------------------------------------------------------------------------
-    def xcom_push(self, *, dag_id: str, run_id: str, task_id: str, map_index: int, key: str,
-                  value: Any) -> None:
+    def xcom_push(self, *, dag_id: str, run_id: str, task_id: str, map_index: int, key: str, value: Any) -> None:
         """Store one XCom value (large values go to internal storage)."""
-        stored = self.encode_xcom(value, dag_id=dag_id, run_id=run_id, task_id=task_id,
-                                  map_index=map_index, key=key)
+        stored = self.encode_xcom(value, dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index, key=key)
         with self.db.transaction() as session:
-            xcom_rows.write_xcom(session, dag_id=dag_id, run_id=run_id, task_id=task_id,
-                                 map_index=map_index, key=key, stored=stored)
+            xcom_rows.write_xcom(
+                session, dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index, key=key, stored=stored
+            )
 
-    def encode_xcom(self, value: Any, *, dag_id: str, run_id: str, task_id: str, map_index: int,
-                    key: str) -> Any:
+    def encode_xcom(self, value: Any, *, dag_id: str, run_id: str, task_id: str, map_index: int, key: str) -> Any:
         """The row form of ``value`` (moving it to storage when too large)."""
         return xcom_rows.encode(
-            value, key=key, task_id=task_id, map_index=map_index,
+            value,
+            key=key,
+            task_id=task_id,
+            map_index=map_index,
             storage=self.storage.for_run(dag_id, run_id),
             max_size=self.settings.core.max_xcom_size,
         )
 
-    def xcom_pull(self, *, dag_id: str, run_id: str, task_ids: str | Sequence[str], key: str,
-                  map_indexes: int | Sequence[int] | None) -> Any:
+    def xcom_pull(
+        self,
+        *,
+        dag_id: str,
+        run_id: str,
+        task_ids: str | Sequence[str],
+        key: str,
+        map_indexes: int | Sequence[int] | None,
+    ) -> Any:
         """A value, a list over a mapped task's indexes, or a list per task id; missing -> None."""
         if isinstance(task_ids, str):
             return self._pull_one(dag_id, run_id, task_ids, key, map_indexes)
         return [self._pull_one(dag_id, run_id, t, key, map_indexes) for t in task_ids]
 
-    def _pull_one(self, dag_id: str, run_id: str, task_id: str, key: str,
-                  map_indexes: int | Sequence[int] | None) -> Any:
+    def _pull_one(
+        self, dag_id: str, run_id: str, task_id: str, key: str, map_indexes: int | Sequence[int] | None
+    ) -> Any:
         wanted = [map_indexes] if isinstance(map_indexes, int) else map_indexes
         with self.db.transaction(readonly=True) as session:
-            rows = xcom_rows.read_xcoms(session, dag_id=dag_id, run_id=run_id, task_id=task_id,
-                                        key=key, map_indexes=wanted)
-            mapped = map_indexes is None and xcom_rows.is_mapped(
-                session, dag_id=dag_id, run_id=run_id, task_id=task_id)
+            rows = xcom_rows.read_xcoms(
+                session, dag_id=dag_id, run_id=run_id, task_id=task_id, key=key, map_indexes=wanted
+            )
+            mapped = map_indexes is None and xcom_rows.is_mapped(session, dag_id=dag_id, run_id=run_id, task_id=task_id)
         storage = self.storage.for_run(dag_id, run_id)
         if isinstance(map_indexes, int) or (map_indexes is None and not mapped):
             index = map_indexes if isinstance(map_indexes, int) else -1
@@ -109,9 +118,15 @@ class DbRuntimeBackend:
             if row is None:
                 raise ConnectionNotFound(f"connection {conn_id!r} does not exist")
             return {
-                "conn_id": row.conn_id, "conn_type": row.conn_type, "host": row.host,
-                "port": row.port, "login": row.login, "password": row.password,
-                "schema": row.schema, "extra": dict(row.extra or {}), "uri": row.get_uri(),
+                "conn_id": row.conn_id,
+                "conn_type": row.conn_type,
+                "host": row.host,
+                "port": row.port,
+                "login": row.login,
+                "password": row.password,
+                "schema": row.schema,
+                "extra": dict(row.extra or {}),
+                "uri": row.get_uri(),
                 "description": row.description,
             }
 
@@ -132,8 +147,9 @@ class DbRuntimeBackend:
             state_store.delete_value(session, key, namespace=namespace)
 
     # Other DAGs ---------------------------------------------------------------------
-    def trigger_dag(self, dag_id: str, *, run_id: str | None, conf: Mapping[str, Any] | None,
-                    logical_date: datetime | None) -> str:
+    def trigger_dag(
+        self, dag_id: str, *, run_id: str | None, conf: Mapping[str, Any] | None, logical_date: datetime | None
+    ) -> str:
         """Create a queued manual run of a known DAG (the scheduler creates its tasks)."""
         when = pendulum.instance(logical_date or utcnow()).in_timezone("UTC")
         run_id = run_id or f"{DagRunType.MANUAL.value}__{when.isoformat()}"
@@ -150,50 +166,58 @@ class DbRuntimeBackend:
             if clash is not None:
                 raise DagRunAlreadyExists(f"DAG {dag_id!r} already has a run {run_id!r} or at {when}")
             start, end = _manual_interval(serialized.data, when)
-            session.add(DagRun(
-                dag_id=dag_id, run_id=run_id, logical_date=when, run_type=DagRunType.MANUAL.value,
-                state=DagRunState.QUEUED, queued_at=utcnow(), data_interval_start=start,
-                data_interval_end=end, conf=dict(conf or {}), external_trigger=True,
-            ))
+            session.add(
+                DagRun(
+                    dag_id=dag_id,
+                    run_id=run_id,
+                    logical_date=when,
+                    run_type=DagRunType.MANUAL.value,
+                    state=DagRunState.QUEUED,
+                    queued_at=utcnow(),
+                    data_interval_start=start,
+                    data_interval_end=end,
+                    conf=dict(conf or {}),
+                    external_trigger=True,
+                )
+            )
         return run_id
 
     def dag_run_state(self, dag_id: str, run_id: str) -> str | None:
         """The state of a DAG run, or None if it does not exist."""
         with self.db.transaction(readonly=True) as session:
-            state = session.scalar(
-                sa.select(DagRun.state).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)
-            )
+            state = session.scalar(sa.select(DagRun.state).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
         return None if state is None else str(state)
 
-    def external_task_states(self, dag_id: str, task_id: str | None, *,
-                             logical_date: datetime) -> list[str]:
+    def external_task_states(self, dag_id: str, task_id: str | None, *, logical_date: datetime) -> list[str]:
         """States of the task's instances in the run at ``logical_date`` (or the run's state)."""
         with self.db.transaction(readonly=True) as session:
             run = session.execute(
                 sa.select(DagRun.run_id, DagRun.state).where(
-                    DagRun.dag_id == dag_id, DagRun.logical_date == logical_date)
+                    DagRun.dag_id == dag_id, DagRun.logical_date == logical_date
+                )
             ).first()
             if run is None:
                 return []
             if task_id is None:
                 return [str(run.state)]
             states = session.scalars(
-                sa.select(TaskInstance.state).where(
-                    TaskInstance.dag_id == dag_id, TaskInstance.run_id == run.run_id,
+                sa.select(TaskInstance.state)
+                .where(
+                    TaskInstance.dag_id == dag_id,
+                    TaskInstance.run_id == run.run_id,
                     TaskInstance.task_id == task_id,
-                ).order_by(TaskInstance.map_index)
+                )
+                .order_by(TaskInstance.map_index)
             )
             return [str(s) for s in states]
 
-    def previous_success_interval(self, dag_id: str, logical_date: datetime
-                                  ) -> tuple[datetime | None, datetime | None]:
+    def previous_success_interval(self, dag_id: str, logical_date: datetime) -> tuple[datetime | None, datetime | None]:
         """Data interval of the latest successful run before ``logical_date`` (or Nones)."""
         with self.db.transaction(readonly=True) as session:
             return previous_success_interval(session, dag_id, logical_date)
 
     # Approvals ----------------------------------------------------------------------
-    def approval(self, *, dag_id: str, run_id: str, task_id: str,
-                 map_index: int) -> tuple[str, str | None] | None:
+    def approval(self, *, dag_id: str, run_id: str, task_id: str, map_index: int) -> tuple[str, str | None] | None:
         """``(decision, comment)`` from the ``__approval__`` XCom, or None while undecided."""
         value = self._pull_one(dag_id, run_id, task_id, APPROVAL_KEY, map_index)
         if not isinstance(value, dict) or value.get("decision") not in ("approved", "rejected"):

@@ -41,8 +41,7 @@ def run_callbacks(task: Any, attribute: str, context: Mapping[str, Any]) -> int:
             callback(context)
         except Exception:
             failed += 1
-            log.exception("%s %s of task %s raised (ignored)", attribute, name,
-                          getattr(task, "task_id", "?"))
+            log.exception("%s %s of task %s raised (ignored)", attribute, name, getattr(task, "task_id", "?"))
     return failed
 
 

@@ -62,8 +62,7 @@ class ResultChannel:
         ``wait=False``: the task process will not wait for the answer (it has no callbacks
         to run) and exits; the supervisor records the outcome once it is gone.
         """
-        _send(self._task_end, {"result": _result_to_json(result), "outputs": _outputs_to_json(outputs),
-                               "wait": wait})
+        _send(self._task_end, {"result": _result_to_json(result), "outputs": _outputs_to_json(outputs), "wait": wait})
 
     def wait_answer(self) -> bool | None:
         """True if the supervisor committed the outcome, False if the try was taken away,
@@ -77,8 +76,11 @@ class ResultChannel:
         message = _receive(self._supervisor_end)
         if message is None:
             return None
-        return Received(_result_from_json(message["result"]), _outputs_from_json(message["outputs"]),
-                        bool(message.get("wait", True)))
+        return Received(
+            _result_from_json(message["result"]),
+            _outputs_from_json(message["outputs"]),
+            bool(message.get("wait", True)),
+        )
 
     def refuse(self) -> None:
         """Give no answer: the task process's ``wait_answer`` sees end of file (None)."""
@@ -135,12 +137,16 @@ def _result_from_json(data: dict[str, Any]) -> TryResult:
 def _outputs_to_json(outputs: TryOutputs | None) -> dict[str, Any] | None:
     if outputs is None:
         return None
-    return {"xcoms": [list(item) for item in outputs.xcoms], "map_length": outputs.map_length,
-            "map_keys": outputs.map_keys}
+    return {
+        "xcoms": [list(item) for item in outputs.xcoms],
+        "map_length": outputs.map_length,
+        "map_keys": outputs.map_keys,
+    }
 
 
 def _outputs_from_json(data: dict[str, Any] | None) -> TryOutputs | None:
     if data is None:
         return None
-    return TryOutputs(xcoms=[(key, value) for key, value in data["xcoms"]],
-                      map_length=data["map_length"], map_keys=data["map_keys"])
+    return TryOutputs(
+        xcoms=[(key, value) for key, value in data["xcoms"]], map_length=data["map_length"], map_keys=data["map_keys"]
+    )

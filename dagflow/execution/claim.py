@@ -103,8 +103,15 @@ def claim_try(db: Database, workload: TaskWorkload, *, hostname: str | None = No
         "next_try_at": None,
     }
     with db.transaction() as session:
-        row = move_ti(session, workload.ti_id, to=TI.RUNNING, expected=TI.QUEUED, values=values,
-                      guards={"try_number": workload.try_number - 1}, returning=_CLAIMED_COLUMNS)
+        row = move_ti(
+            session,
+            workload.ti_id,
+            to=TI.RUNNING,
+            expected=TI.QUEUED,
+            values=values,
+            guards={"try_number": workload.try_number - 1},
+            returning=_CLAIMED_COLUMNS,
+        )
         if row is None:
             return None
         connection = session.connection()
@@ -141,23 +148,42 @@ def _outputs_of_one_try(table: sa.Table) -> sa.Delete:
 #: A new try starts without the XComs and task_map row of the previous one; XCom keys
 #: starting with ``__approval`` (a person's decision) are kept.
 _DELETE_XCOMS = _outputs_of_one_try(XCom.__table__).where(  # type: ignore[arg-type]
-    sa.not_(XCom.__table__.c.key.startswith("__approval")))
+    sa.not_(XCom.__table__.c.key.startswith("__approval"))
+)
 _DELETE_TASK_MAP = _outputs_of_one_try(TaskMap.__table__)  # type: ignore[arg-type]
 _RUN_TABLE = DagRun.__table__
-_READ_RUN = sa.select(*(_RUN_TABLE.c[name] for name in (
-    "id", "dag_id", "run_id", "logical_date", "data_interval_start", "data_interval_end", "run_type", "conf",
-    "start_date", "external_trigger",
-))).where(_RUN_TABLE.c.dag_id == sa.bindparam("dag_id"), _RUN_TABLE.c.run_id == sa.bindparam("run_id"))
+_READ_RUN = sa.select(
+    *(
+        _RUN_TABLE.c[name]
+        for name in (
+            "id",
+            "dag_id",
+            "run_id",
+            "logical_date",
+            "data_interval_start",
+            "data_interval_end",
+            "run_type",
+            "conf",
+            "start_date",
+            "external_trigger",
+        )
+    )
+).where(_RUN_TABLE.c.dag_id == sa.bindparam("dag_id"), _RUN_TABLE.c.run_id == sa.bindparam("run_id"))
 _PREVIOUS_SUCCESS = (
     sa.select(_RUN_TABLE.c.data_interval_start, _RUN_TABLE.c.data_interval_end)
-    .where(_RUN_TABLE.c.dag_id == sa.bindparam("dag_id"), _RUN_TABLE.c.state == DagRunState.SUCCESS,
-           _RUN_TABLE.c.logical_date < sa.bindparam("logical_date", type_=_RUN_TABLE.c.logical_date.type))
-    .order_by(_RUN_TABLE.c.logical_date.desc()).limit(1)
+    .where(
+        _RUN_TABLE.c.dag_id == sa.bindparam("dag_id"),
+        _RUN_TABLE.c.state == DagRunState.SUCCESS,
+        _RUN_TABLE.c.logical_date < sa.bindparam("logical_date", type_=_RUN_TABLE.c.logical_date.type),
+    )
+    .order_by(_RUN_TABLE.c.logical_date.desc())
+    .limit(1)
 )
 
 
-def previous_success_interval(session: Session | Connection, dag_id: str, logical_date: datetime
-                              ) -> tuple[datetime | None, datetime | None]:
+def previous_success_interval(
+    session: Session | Connection, dag_id: str, logical_date: datetime
+) -> tuple[datetime | None, datetime | None]:
     """Data interval of the latest successful run of ``dag_id`` before ``logical_date``."""
     row = session.execute(_PREVIOUS_SUCCESS, {"dag_id": dag_id, "logical_date": logical_date}).first()
     return (None, None) if row is None else (row[0], row[1])
@@ -214,7 +240,9 @@ def read_status(db: Database, ti_id: int) -> TIStatus | None:
     with db.transaction(readonly=True) as session:
         row = session.execute(
             sa.select(
-                TaskInstance.state, TaskInstance.try_number, TaskInstance.try_token,
+                TaskInstance.state,
+                TaskInstance.try_number,
+                TaskInstance.try_token,
                 TaskInstance.end_reason,
             ).where(TaskInstance.id == ti_id)
         ).one_or_none()

@@ -165,22 +165,30 @@ def build_context(
     prev_success = run.prev_success_interval
     context: Context = dict(getattr(dag, "user_defined_macros", None) or {})
     context.update(date_values(run.logical_date))
-    context.update({
-        "dag": dag, "task": task, "ti": ti, "task_instance": ti, "dag_run": run,
-        "run_id": run.run_id,
-        "data_interval_start": _pendulum(run.data_interval_start or run.logical_date),
-        "data_interval_end": _pendulum(run.data_interval_end or run.logical_date),
-        "prev_data_interval_start_success": _pendulum(prev_success[0]),
-        "prev_data_interval_end_success": _pendulum(prev_success[1]),
-        "params": resolve_params(task, dag, run.conf),
-        "var": {"value": VariableAccessor(backend, deserialize_json=False),
-                "json": VariableAccessor(backend, deserialize_json=True)},
-        "conn": ConnectionAccessor(backend),
-        "macros": _macros(),
-        "conf": settings,
-        "storage": storage,
-        "try_number": claimed.try_number,
-        "map_index": claimed.map_index,
-        "test_mode": test_mode,
-    })
+    context.update(
+        {
+            "dag": dag,
+            "task": task,
+            "ti": ti,
+            "task_instance": ti,
+            "dag_run": run,
+            "run_id": run.run_id,
+            "data_interval_start": _pendulum(run.data_interval_start or run.logical_date),
+            "data_interval_end": _pendulum(run.data_interval_end or run.logical_date),
+            "prev_data_interval_start_success": _pendulum(prev_success[0]),
+            "prev_data_interval_end_success": _pendulum(prev_success[1]),
+            "params": resolve_params(task, dag, run.conf),
+            "var": {
+                "value": VariableAccessor(backend, deserialize_json=False),
+                "json": VariableAccessor(backend, deserialize_json=True),
+            },
+            "conn": ConnectionAccessor(backend),
+            "macros": _macros(),
+            "conf": settings,
+            "storage": storage,
+            "try_number": claimed.try_number,
+            "map_index": claimed.map_index,
+            "test_mode": test_mode,
+        }
+    )
     return context

@@ -84,7 +84,7 @@ def import_dag_file(stamp: _FileStamp) -> dict[str, Any]:
     try:
         with _collecting() as registered:
             spec.loader.exec_module(module)
-    except BaseException as exc:  # noqa: BLE001 - user code may raise anything, even SystemExit
+    except BaseException as exc:
         sys.modules.pop(name, None)
         if isinstance(exc, KeyboardInterrupt):
             raise
@@ -103,7 +103,7 @@ def _lineno(exc: BaseException) -> int | None:
     return last
 
 
-class _collecting:
+class _collecting:  # noqa: N801 - used like a function: `with _collecting() as dags`
     """Collect every DAG constructed while a file is imported (``with DAG(...)`` unnamed too)."""
 
     def __enter__(self) -> list[Any]:

@@ -122,8 +122,14 @@ class EventListener:
     health_check_s = 30.0
     connect_timeout_s = 5
 
-    def __init__(self, settings: Settings, callback: EventCallback, *,
-                 on_connect: Callable[[], None] | None = None, name: str = "dagflow-events") -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        callback: EventCallback,
+        *,
+        on_connect: Callable[[], None] | None = None,
+        name: str = "dagflow-events",
+    ) -> None:
         self.conninfo = listener_conninfo(settings)
         self.callback = callback
         self.on_connect = on_connect
@@ -184,9 +190,14 @@ class EventListener:
 
         assert self.conninfo is not None
         return psycopg.connect(
-            self.conninfo, autocommit=True, connect_timeout=self.connect_timeout_s,
-            application_name=APPLICATION_NAME, keepalives=1, keepalives_idle=30,
-            keepalives_interval=10, keepalives_count=3,
+            self.conninfo,
+            autocommit=True,
+            connect_timeout=self.connect_timeout_s,
+            application_name=APPLICATION_NAME,
+            keepalives=1,
+            keepalives_idle=30,
+            keepalives_interval=10,
+            keepalives_count=3,
         )
 
     def _listen(self, conn: psycopg.Connection[Any]) -> None:

@@ -94,8 +94,7 @@ class LogServer:
     def __init__(self, base_log_folder: Path, secret_key: str, port: int, host: str = "0.0.0.0") -> None:
         if not secret_key:
             raise ValueError("webserver.secret_key is empty: the log server needs it to check requests")
-        handler = type("Handler", (_LogRequestHandler,), {"base": Path(base_log_folder),
-                                                           "secret_key": secret_key})
+        handler = type("Handler", (_LogRequestHandler,), {"base": Path(base_log_folder), "secret_key": secret_key})
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -107,8 +106,7 @@ class LogServer:
 
     def start(self) -> None:
         """Serve from a daemon thread."""
-        self._thread = threading.Thread(target=self._server.serve_forever, name="dagflow-log-server",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="dagflow-log-server", daemon=True)
         self._thread.start()
 
     def close_inherited_socket(self) -> None:
@@ -128,7 +126,7 @@ class _LogRequestHandler(BaseHTTPRequestHandler):
     secret_key: str
     server_version = "dagflow-log-server"
 
-    def do_GET(self) -> None:  # noqa: N802 - the http.server hook name
+    def do_GET(self) -> None:
         url = urlsplit(self.path)
         if not url.path.startswith(PREFIX):
             self._reply(HTTPStatus.NOT_FOUND, b"not found\n")
@@ -136,7 +134,7 @@ class _LogRequestHandler(BaseHTTPRequestHandler):
         if not is_authorized(self.secret_key, url.path, self.headers.get("Authorization")):
             self._reply(HTTPStatus.FORBIDDEN, b"forbidden: bad or expired signature\n")
             return
-        target = resolve_inside(self.base, unquote(url.path[len(PREFIX):]))
+        target = resolve_inside(self.base, unquote(url.path[len(PREFIX) :]))
         if target is None or not target.is_file():
             self._reply(HTTPStatus.NOT_FOUND, b"no such log\n")
             return
@@ -161,8 +159,16 @@ def _int(values: list[str] | None, default: int | None) -> int | None:
     return int(values[0])
 
 
-def fetch_remote_log(hostname: str, port: int, secret_key: str, relative: str, *, offset: int = 0,
-                     max_bytes: int | None = None, timeout: float = FETCH_TIMEOUT_S) -> str:
+def fetch_remote_log(
+    hostname: str,
+    port: int,
+    secret_key: str,
+    relative: str,
+    *,
+    offset: int = 0,
+    max_bytes: int | None = None,
+    timeout: float = FETCH_TIMEOUT_S,
+) -> str:
     """The log ``relative`` (a path under the worker's log folder) from ``hostname:port``.
 
     Raises ``RemoteLogError`` with one line when it cannot be fetched.
@@ -171,10 +177,11 @@ def fetch_remote_log(hostname: str, port: int, secret_key: str, relative: str, *
         raise RemoteLogError("webserver.secret_key is not set (workers and readers must share it)")
     path = PREFIX + quote(relative)
     query = f"?offset={max(offset, 0)}" + (f"&max_bytes={max_bytes}" if max_bytes is not None else "")
-    request = urllib.request.Request(f"http://{hostname}:{port}{path}{query}",
-                                     headers={"Authorization": authorization(secret_key, path)})
+    request = urllib.request.Request(
+        f"http://{hostname}:{port}{path}{query}", headers={"Authorization": authorization(secret_key, path)}
+    )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - http only
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             data: bytes = response.read()
     except urllib.error.HTTPError as exc:
         raise RemoteLogError(f"worker answered {exc.code} {exc.reason}") from None

@@ -64,9 +64,7 @@ def read_log(
     settings = base_log_folder if hasattr(base_log_folder, "logging") else None
     base_log_folder = _folder(base_log_folder)
     if try_number is None:
-        tries = list_tries(
-            base_log_folder, dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index
-        )
+        tries = list_tries(base_log_folder, dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index)
         if not tries:
             return ""
         try_number = tries[-1]
@@ -86,32 +84,34 @@ def read_log(
     return data.decode(errors="replace")
 
 
-def _read_remote(settings: Any, hostname: str | None, relative: Path, offset: int,
-                 max_bytes: int | None) -> str:
+def _read_remote(settings: Any, hostname: str | None, relative: Path, offset: int, max_bytes: int | None) -> str:
     """The log from the worker that wrote it; '' when there is no such worker to ask."""
     if settings is None or not hostname or settings.core.executor != "CeleryExecutor":
         return ""
     port = settings.celery.worker_log_server_port
     if not port:
         return ""
-    from dagflow.execution.log_server import RemoteLogError, fetch_remote_log  # noqa: PLC0415
+    from dagflow.execution.log_server import RemoteLogError, fetch_remote_log
 
     try:
-        return fetch_remote_log(hostname, port, settings.webserver.secret_key, relative.as_posix(),
-                                offset=offset, max_bytes=max_bytes)
+        return fetch_remote_log(
+            hostname, port, settings.webserver.secret_key, relative.as_posix(), offset=offset, max_bytes=max_bytes
+        )
     except RemoteLogError as exc:
         if offset > 0:
             return ""  # a follower already has the message
         return f"*** {relative.name} is not on this machine; fetching it from {hostname}:{port} failed: {exc}\n"
 
 
-def list_tries(
-    base_log_folder: Any, *, dag_id: str, run_id: str, task_id: str, map_index: int = -1
-) -> list[int]:
+def list_tries(base_log_folder: Any, *, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> list[int]:
     """The try numbers that have a log file, ascending (``Settings`` accepted as for ``read_log``)."""
     base_log_folder = _folder(base_log_folder)
     folder = log_path(
-        base_log_folder, dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index,
+        base_log_folder,
+        dag_id=dag_id,
+        run_id=run_id,
+        task_id=task_id,
+        map_index=map_index,
         try_number=0,
     ).parent
     if not folder.is_dir():

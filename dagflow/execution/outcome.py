@@ -66,8 +66,7 @@ def decide(
         return TryResult(TI.UP_FOR_RESCHEDULE, describe(exc), next_try_at=exc.reschedule_date)
     if isinstance(exc, FailTask):
         return TryResult(TI.FAILED, describe(exc))
-    return failure(describe(exc), try_number=try_number, max_tries=max_tries,
-                   retry_delay=retry_delay, now=now)
+    return failure(describe(exc), try_number=try_number, max_tries=max_tries, retry_delay=retry_delay, now=now)
 
 
 def failure(

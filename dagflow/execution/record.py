@@ -46,8 +46,7 @@ class _LostTry(Exception):
     """The try is no longer ours: roll the transaction back."""
 
 
-def record_result(db: Database, claimed: ClaimedTry, result: TryResult,
-                  outputs: TryOutputs | None = None) -> bool:
+def record_result(db: Database, claimed: ClaimedTry, result: TryResult, outputs: TryOutputs | None = None) -> bool:
     """Write the outcome of ``claimed``; False if the try was taken away meanwhile."""
     try:
         with db.transaction() as session:
@@ -58,8 +57,19 @@ def record_result(db: Database, claimed: ClaimedTry, result: TryResult,
 
 
 #: The moved row's columns that its history row copies (``record_try``).
-_HISTORY_COLUMNS = ("id", "dag_id", "run_id", "task_id", "map_index", "try_number", "start_date", "end_date",
-                    "duration", "hostname", "pid")
+_HISTORY_COLUMNS = (
+    "id",
+    "dag_id",
+    "run_id",
+    "task_id",
+    "map_index",
+    "try_number",
+    "start_date",
+    "end_date",
+    "duration",
+    "hostname",
+    "pid",
+)
 
 
 def _record(session: Session, claimed: ClaimedTry, result: TryResult, outputs: TryOutputs) -> None:
@@ -71,14 +81,28 @@ def _record(session: Session, claimed: ClaimedTry, result: TryResult, outputs: T
         "next_try_at": result.next_try_at,
         **_poke_values(claimed, result),
     }
-    row = move_ti(session, claimed.ti_id, to=result.state, expected=TI.RUNNING, values=values,
-                  guards={"try_token": claimed.token}, returning=_HISTORY_COLUMNS)
+    row = move_ti(
+        session,
+        claimed.ti_id,
+        to=result.state,
+        expected=TI.RUNNING,
+        values=values,
+        guards={"try_token": claimed.token},
+        returning=_HISTORY_COLUMNS,
+    )
     if row is None:
         raise _LostTry
     record_try(session, row, state=result.state, reason=result.reason)
     _write_outputs(session, claimed, outputs)
-    publish(session, TI_DONE, ti_id=claimed.ti_id, try_number=claimed.try_number, state=result.state,
-            dag_id=claimed.dag_id, run_id=claimed.run_id)  # delivered when this transaction commits
+    publish(
+        session,
+        TI_DONE,
+        ti_id=claimed.ti_id,
+        try_number=claimed.try_number,
+        state=result.state,
+        dag_id=claimed.dag_id,
+        run_id=claimed.run_id,
+    )  # delivered when this transaction commits
 
 
 def _poke_values(claimed: ClaimedTry, result: TryResult) -> dict[str, Any]:
@@ -92,13 +116,16 @@ def _poke_values(claimed: ClaimedTry, result: TryResult) -> dict[str, Any]:
 
 
 def _write_outputs(session: Session, claimed: ClaimedTry, outputs: TryOutputs) -> None:
-    ident = {"dag_id": claimed.dag_id, "run_id": claimed.run_id, "task_id": claimed.task_id,
-             "map_index": claimed.map_index}
+    ident = {
+        "dag_id": claimed.dag_id,
+        "run_id": claimed.run_id,
+        "task_id": claimed.task_id,
+        "map_index": claimed.map_index,
+    }
     for key, stored in outputs.xcoms:
         xcom_rows.write_xcom(session, key=key, stored=stored, **ident)
     if outputs.map_length is not None:
         xcom_rows.write_task_map(session, length=outputs.map_length, keys=outputs.map_keys, **ident)
-
 
 
 def record_stopped(db: Database, claimed: ClaimedTry, reason: str) -> bool:
@@ -121,25 +148,48 @@ def record_stopped(db: Database, claimed: ClaimedTry, reason: str) -> bool:
             return False
         now = utcnow()
         why = f"{reason}; {ti.end_reason}" if ti.end_reason else reason
-        session.add(TaskInstanceHistory(
-            ti_id=ti.id, dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id,
-            map_index=ti.map_index, try_number=claimed.try_number, state=ti.state,
-            start_date=claimed.start_date, end_date=now,
-            duration=(now - claimed.start_date).total_seconds(), hostname=claimed.hostname,
-            pid=ti.pid, reason=why,
-        ))
+        session.add(
+            TaskInstanceHistory(
+                ti_id=ti.id,
+                dag_id=ti.dag_id,
+                run_id=ti.run_id,
+                task_id=ti.task_id,
+                map_index=ti.map_index,
+                try_number=claimed.try_number,
+                state=ti.state,
+                start_date=claimed.start_date,
+                end_date=now,
+                duration=(now - claimed.start_date).total_seconds(),
+                hostname=claimed.hostname,
+                pid=ti.pid,
+                reason=why,
+            )
+        )
         state = ti.state
         if state is TI.RESTARTING and ti.try_token == claimed.token:
             state = _hand_cleared_try_back(session, ti, claimed, now)
-        publish(session, TI_DONE, ti_id=ti.id, try_number=claimed.try_number, state=state,
-                dag_id=ti.dag_id, run_id=ti.run_id)
+        publish(
+            session,
+            TI_DONE,
+            ti_id=ti.id,
+            try_number=claimed.try_number,
+            state=state,
+            dag_id=ti.dag_id,
+            run_id=ti.run_id,
+        )
     return True
 
 
 def cleared_try_values(try_number: int, *, end_date: Any) -> dict[str, Any]:
     """The columns of a try stopped because it was cleared while running (``restarting -> none``)."""
-    return {"end_reason": f"cleared while running: try {try_number} was stopped", "end_date": end_date,
-            "next_try_at": None, "requeue_count": 0, "external_executor_id": None, "queued_by_job_id": None}
+    return {
+        "end_reason": f"cleared while running: try {try_number} was stopped",
+        "end_date": end_date,
+        "next_try_at": None,
+        "requeue_count": 0,
+        "external_executor_id": None,
+        "queued_by_job_id": None,
+    }
 
 
 def _hand_cleared_try_back(session: Session, ti: TaskInstance, claimed: ClaimedTry, now: Any) -> TI:
@@ -148,7 +198,12 @@ def _hand_cleared_try_back(session: Session, ti: TaskInstance, claimed: ClaimedT
     The worker that stopped it knows at once; without it (the worker died) the reaper
     does the same after a grace period.
     """
-    moved = set_ti_state(session, [ti.id], to=TI.NONE, expected=[TI.RESTARTING],
-                         values=cleared_try_values(claimed.try_number, end_date=now),
-                         extra_where=TaskInstance.try_token == claimed.token)
+    moved = set_ti_state(
+        session,
+        [ti.id],
+        to=TI.NONE,
+        expected=[TI.RESTARTING],
+        values=cleared_try_values(claimed.try_number, end_date=now),
+        extra_where=TaskInstance.try_token == claimed.token,
+    )
     return TI.NONE if moved == 1 else TI.RESTARTING

@@ -62,12 +62,13 @@ from dagflow.execution.task_process import (
 )
 from dagflow.execution.workload import TaskOutcome, TaskWorkload
 from dagflow.models.base import utcnow
-from dagflow.state import TaskInstanceState as TI
+from dagflow.state import TaskInstanceState
 
 if TYPE_CHECKING:
     from dagflow.config import Settings
 
 log = logging.getLogger(__name__)
+TI = TaskInstanceState
 
 #: Seconds past ``execution_timeout`` before the supervisor SIGKILLs the task's tree.
 HARD_TIMEOUT_GRACE_S = 3.0
@@ -103,8 +104,15 @@ def run_workload(
         own.dispose()
 
 
-def _run(workload: TaskWorkload, settings: Settings, db: Database, fork: bool, cache: DagCache,
-         test_mode: bool, on_recorded: Callable[[TaskOutcome], None] | None) -> TaskOutcome:
+def _run(
+    workload: TaskWorkload,
+    settings: Settings,
+    db: Database,
+    fork: bool,
+    cache: DagCache,
+    test_mode: bool,
+    on_recorded: Callable[[TaskOutcome], None] | None,
+) -> TaskOutcome:
     claimed = lease.claim_try(db, workload)
     if claimed is None:
         return _not_claimed(db, workload)
@@ -120,34 +128,57 @@ def _run(workload: TaskWorkload, settings: Settings, db: Database, fork: bool, c
     return _final(db, workload)
 
 
-def _prepare_attempt(db: Database, settings: Settings, workload: TaskWorkload,
-                     claimed: lease.ClaimedTry, cache: DagCache, test_mode: bool) -> TryAttempt | None:
+def _prepare_attempt(
+    db: Database,
+    settings: Settings,
+    workload: TaskWorkload,
+    claimed: lease.ClaimedTry,
+    cache: DagCache,
+    test_mode: bool,
+) -> TryAttempt | None:
     """The attempt to run, or None after recording why the DAG or task could not be loaded."""
-    path = log_path(settings.logging.base_log_folder, dag_id=workload.dag_id,
-                    run_id=workload.run_id, task_id=workload.task_id,
-                    map_index=workload.map_index, try_number=claimed.try_number)
+    path = log_path(
+        settings.logging.base_log_folder,
+        dag_id=workload.dag_id,
+        run_id=workload.run_id,
+        task_id=workload.task_id,
+        map_index=workload.map_index,
+        try_number=claimed.try_number,
+    )
     try:
         dag = cache.get_dag(workload.fileloc, workload.dag_id)
         task = dag.get_task(workload.task_id)
     except Exception as exc:  # noqa: BLE001 - a broken DAG file fails the try
         _write_log_line(path, "".join(traceback.format_exception(exc)))
-        result = outcome.failure(f"cannot load task: {outcome.describe(exc)}",
-                                 try_number=claimed.try_number, max_tries=claimed.max_tries,
-                                 retry_delay=timedelta(0), now=utcnow())
+        result = outcome.failure(
+            f"cannot load task: {outcome.describe(exc)}",
+            try_number=claimed.try_number,
+            max_tries=claimed.max_tries,
+            retry_delay=timedelta(0),
+            now=utcnow(),
+        )
         record_result(db, claimed, result)
         return None
     timeout = getattr(task, "execution_timeout", None)
     timeout_s = timeout.total_seconds() if timeout is not None else workload.execution_timeout_s
     _warm_template_env(dag)
-    return TryAttempt(claimed=claimed, dag=dag, task=task, settings=settings, db=db,
-                      log_path=path, timeout_s=timeout_s, test_mode=test_mode)
+    return TryAttempt(
+        claimed=claimed,
+        dag=dag,
+        task=task,
+        settings=settings,
+        db=db,
+        log_path=path,
+        timeout_s=timeout_s,
+        test_mode=test_mode,
+    )
 
 
 def _warm_template_env(dag: Any) -> None:
     """Build the DAG's Jinja environment here, once, so forked task processes inherit it."""
     try:
         dag.get_template_env()
-    except Exception:  # noqa: BLE001 - the task process builds it and reports the error
+    except Exception:
         log.debug("could not build the template environment of %s", getattr(dag, "dag_id", "?"), exc_info=True)
 
 
@@ -163,6 +194,7 @@ def _level(attempt: TryAttempt) -> int:
 
 def _run_in_process(attempt: TryAttempt) -> None:
     claimed = attempt.claimed
+
     def beat() -> bool:
         with attempt.db.background_use():  # the task may fork (multiprocessing) meanwhile
             return lease.heartbeat(attempt.db, claimed.ti_id, claimed.token)
@@ -171,13 +203,12 @@ def _run_in_process(attempt: TryAttempt) -> None:
     with beating, capture_in_process(attempt.log_path, _level(attempt)):
         try:
             run_try(attempt)
-        except Exception as exc:  # noqa: BLE001 - recording failed: record it as a crash
+        except Exception as exc:
             log.exception("try crashed outside the task")
             _record_crash(attempt, f"task runner error: {outcome.describe(exc)}")
 
 
-def _run_forked(attempt: TryAttempt, on_recorded: Callable[[TaskOutcome], None] | None = None
-                ) -> TaskOutcome | None:
+def _run_forked(attempt: TryAttempt, on_recorded: Callable[[TaskOutcome], None] | None = None) -> TaskOutcome | None:
     """Fork the task process and supervise it; the outcome if the supervisor recorded it."""
     warm_imports()
     sys.stdout.flush()
@@ -207,7 +238,7 @@ class _Recorded:
         if self.listener is not None:
             try:
                 self.listener(self.outcome)
-            except Exception:  # noqa: BLE001 - a listener must not break supervision
+            except Exception:
                 log.exception("on_recorded listener failed")
 
 
@@ -232,8 +263,9 @@ def _child_main(attempt: TryAttempt, channel: ResultChannel) -> None:
         os._exit(code)
 
 
-def _record_through(channel: ResultChannel, result: outcome.TryResult,
-                    outputs: TryOutputs | None, wait: bool) -> bool | None:
+def _record_through(
+    channel: ResultChannel, result: outcome.TryResult, outputs: TryOutputs | None, wait: bool
+) -> bool | None:
     """In the task process: have the supervisor record the outcome; its answer, if ``wait``.
 
     Without ``wait`` (no callbacks to run) the process exits at once and the supervisor
@@ -263,7 +295,7 @@ def _install_child_signals() -> None:
 def _kill_descendants() -> None:
     try:
         kill_own_descendants()
-    except Exception:  # noqa: BLE001 - best effort; the supervisor kills the group too
+    except Exception:  # noqa: BLE001, S110 - best effort; the supervisor kills the group too
         pass
 
 
@@ -279,19 +311,20 @@ def _supervise(attempt: TryAttempt, pid: int, channel: ResultChannel, recorded: 
     first = [True]
 
     def beat() -> bool:  # the first heartbeat also records the task process's pid
-        ours = lease.heartbeat(attempt.db, claimed.ti_id, claimed.token,
-                               pid=pid if first[0] else None)
+        ours = lease.heartbeat(attempt.db, claimed.ti_id, claimed.token, pid=pid if first[0] else None)
         first[0] = False
         return ours
 
-    supervisor = Supervisor(pid, heartbeat=beat,
-                            heartbeat_interval_s=settings.scheduler.heartbeat_interval,
-                            hard_timeout_s=hard,
-                            hard_timeout_reason=f"timed out after {format_seconds(attempt.timeout_s or 0)}s "
-                            "(killed by the supervisor)",
-                            cleanup_time_s=settings.core.killed_task_cleanup_time,
-                            messages=channel.fileno(),
-                            on_message=functools.partial(_record_received, attempt, channel, recorded, handed))
+    supervisor = Supervisor(
+        pid,
+        heartbeat=beat,
+        heartbeat_interval_s=settings.scheduler.heartbeat_interval,
+        hard_timeout_s=hard,
+        hard_timeout_reason=f"timed out after {format_seconds(attempt.timeout_s or 0)}s (killed by the supervisor)",
+        cleanup_time_s=settings.core.killed_task_cleanup_time,
+        messages=channel.fileno(),
+        on_message=functools.partial(_record_received, attempt, channel, recorded, handed),
+    )
     ended = supervisor.run()
     if not handed and recorded.outcome is None:
         _take_unread(channel, handed)  # the process exited before its message was read
@@ -310,8 +343,7 @@ def _take_unread(channel: ResultChannel, handed: list[Received]) -> None:
         handed.append(received)
 
 
-def _record_received(attempt: TryAttempt, channel: ResultChannel, recorded: _Recorded,
-                     handed: list[Received]) -> bool:
+def _record_received(attempt: TryAttempt, channel: ResultChannel, recorded: _Recorded, handed: list[Received]) -> bool:
     """In the supervisor: record the outcome the task process sent; False at end of file.
 
     An outcome sent without ``wait`` is kept in ``handed`` and recorded once the task
@@ -325,7 +357,7 @@ def _record_received(attempt: TryAttempt, channel: ResultChannel, recorded: _Rec
         return True
     try:
         committed = _record_while_db_returns(attempt, received.result, received.outputs)
-    except Exception:  # noqa: BLE001 - no answer: the task process exits non-zero, recorded below
+    except Exception:
         log.exception("could not record the outcome of %s", attempt.claimed.task_id)
         channel.refuse()
         return False
@@ -339,13 +371,15 @@ def _record_handed_over(attempt: TryAttempt, recorded: _Recorded, received: Rece
     """Record an outcome the task process handed over before it exited, and log it in the try's log."""
     try:
         committed = _record_while_db_returns(attempt, received.result, received.outputs)
-    except Exception as exc:  # noqa: BLE001 - the row stays running; the reaper retries the try
+    except Exception as exc:
         log.exception("could not record the outcome of %s", attempt.claimed.task_id)
         _write_log_line(attempt.log_path, f"[supervisor] could not record the outcome: {outcome.describe(exc)}\n")
         return
     if not committed:
-        _write_log_line(attempt.log_path, f"[supervisor] try {attempt.claimed.try_number} was taken away; "
-                        "its outcome is not recorded\n")
+        _write_log_line(
+            attempt.log_path,
+            f"[supervisor] try {attempt.claimed.try_number} was taken away; its outcome is not recorded\n",
+        )
         return
     recorded.set(attempt.claimed, received.result)
     _write_log_line(attempt.log_path, f"{_log_prefix()}{result_line(received.result)}\n")
@@ -360,8 +394,7 @@ def _log_prefix() -> str:
     return _TASK_LOG_FORMATTER.format(logging.LogRecord(__name__, logging.INFO, __file__, 0, "", None, None))
 
 
-def _record_while_db_returns(attempt: TryAttempt, result: outcome.TryResult,
-                             outputs: TryOutputs | None) -> bool:
+def _record_while_db_returns(attempt: TryAttempt, result: outcome.TryResult, outputs: TryOutputs | None) -> bool:
     """``record_result``, retried while the database is away (a restart, a failover).
 
     Retries with backoff for up to ``scheduler.heartbeat_timeout`` (the reaper's limit
@@ -375,13 +408,16 @@ def _record_while_db_returns(attempt: TryAttempt, result: outcome.TryResult,
             if record_result(attempt.db, attempt.claimed, result, outputs):
                 return True
             status = lease.read_status(attempt.db, attempt.claimed.ti_id) if retried else None
-            return status is not None and status.try_token == attempt.claimed.token \
-                and status.state is result.state
+            return status is not None and status.try_token == attempt.claimed.token and status.state is result.state
         except (DatabaseError, sa.exc.OperationalError) as exc:
             if time.monotonic() + delay > deadline:
                 raise
-            log.warning("recording the outcome of %s failed (%s); retrying in %.1fs",
-                        attempt.claimed.task_id, str(exc).splitlines()[0], delay)
+            log.warning(
+                "recording the outcome of %s failed (%s); retrying in %.1fs",
+                attempt.claimed.task_id,
+                str(exc).splitlines()[0],
+                delay,
+            )
             retried = True
             time.sleep(delay)
             delay = min(delay * 2, RECORD_RETRY_MAX_S)
@@ -397,8 +433,9 @@ def _after_child(attempt: TryAttempt, ended: ChildExit) -> None:
         now = "gone" if status is None else f"{status.state.value}, try {status.try_number}"
         _write_log_line(attempt.log_path, f"\n[supervisor] {reason} (now {now}): stopped\n")
         if status is not None and ended.killed_for is not None:
-            record_stopped(attempt.db, attempt.claimed,
-                           f"stopped: the task instance was set to {status.state.value} while it ran")
+            record_stopped(
+                attempt.db, attempt.claimed, f"stopped: the task instance was set to {status.state.value} while it ran"
+            )
         return
     _write_log_line(attempt.log_path, f"\n[supervisor] {reason}\n")
     _record_crash(attempt, reason)
@@ -406,9 +443,13 @@ def _after_child(attempt: TryAttempt, ended: ChildExit) -> None:
 
 def _record_crash(attempt: TryAttempt, reason: str) -> None:
     claimed = attempt.claimed
-    result = outcome.failure(reason, try_number=claimed.try_number, max_tries=claimed.max_tries,
-                             retry_delay=outcome.retry_delay_of(attempt.task, claimed.try_number),
-                             now=utcnow())
+    result = outcome.failure(
+        reason,
+        try_number=claimed.try_number,
+        max_tries=claimed.max_tries,
+        retry_delay=outcome.retry_delay_of(attempt.task, claimed.try_number),
+        now=utcnow(),
+    )
     if record_result(attempt.db, claimed, result):
         run_crash_callbacks(attempt, result)
 
@@ -416,8 +457,11 @@ def _record_crash(attempt: TryAttempt, reason: str) -> None:
 def _not_claimed(db: Database, workload: TaskWorkload) -> TaskOutcome:
     status = lease.read_status(db, workload.ti_id)
     state = None if status is None else status.state
-    reason = "task instance not found" if status is None else (
-        f"not claimed: state {state.value if state else None}, try {status.try_number}")
+    reason = (
+        "task instance not found"
+        if status is None
+        else (f"not claimed: state {state.value if state else None}, try {status.try_number}")
+    )
     return TaskOutcome(workload.ti_id, workload.try_number, state, reason, claimed=False)
 
 

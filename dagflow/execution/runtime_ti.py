@@ -23,8 +23,9 @@ class RuntimeTaskInstance:
 
     state = "running"
 
-    def __init__(self, claimed: ClaimedTry, *, task: Any, backend: RuntimeBackend,
-                 log_path: Path | None = None) -> None:
+    def __init__(
+        self, claimed: ClaimedTry, *, task: Any, backend: RuntimeBackend, log_path: Path | None = None
+    ) -> None:
         self.dag_id = claimed.dag_id
         self.task_id = claimed.task_id
         self.run_id = claimed.run_id
@@ -55,8 +56,9 @@ class RuntimeTaskInstance:
 
     def xcom_push(self, key: str, value: Any) -> None:
         """Store ``value`` under ``key`` for later tasks (JSON; large values go to storage)."""
-        self._backend.xcom_push(dag_id=self.dag_id, run_id=self.run_id, task_id=self.task_id,
-                                map_index=self.map_index, key=key, value=value)
+        self._backend.xcom_push(
+            dag_id=self.dag_id, run_id=self.run_id, task_id=self.task_id, map_index=self.map_index, key=key, value=value
+        )
 
     def xcom_pull(
         self,

@@ -99,8 +99,7 @@ def run_try(attempt: TryAttempt, record: Recorder | None = None) -> outcome.TryR
     copy of the worker is alive).
     """
     claimed = attempt.claimed
-    backend = DbRuntimeBackend(attempt.db, attempt.settings, dag_id=claimed.dag_id,
-                               run_id=claimed.run_id)
+    backend = DbRuntimeBackend(attempt.db, attempt.settings, dag_id=claimed.dag_id, run_id=claimed.run_id)
     if record is None:
         record = functools.partial(_record_directly, attempt)
     with runtime.installed(backend):
@@ -109,21 +108,20 @@ def run_try(attempt: TryAttempt, record: Recorder | None = None) -> outcome.TryR
         if recorded is None:
             return result
         if not recorded:
-            log.warning("try %s of %s was taken away; its outcome is not recorded",
-                        claimed.try_number, claimed.task_id)
+            log.warning("try %s of %s was taken away; its outcome is not recorded", claimed.try_number, claimed.task_id)
             return None
         _log_result(result)
         run_outcome_callbacks(task, result.state, context)
     return result
 
 
-def _record_directly(attempt: TryAttempt, result: outcome.TryResult, outputs: TryOutputs | None,
-                     wait: bool) -> bool:
+def _record_directly(attempt: TryAttempt, result: outcome.TryResult, outputs: TryOutputs | None, wait: bool) -> bool:
     return record_result(attempt.db, attempt.claimed, result, outputs)
 
 
-def _execute(attempt: TryAttempt, backend: DbRuntimeBackend
-             ) -> tuple[Any, Context, outcome.TryResult, TryOutputs | None]:
+def _execute(
+    attempt: TryAttempt, backend: DbRuntimeBackend
+) -> tuple[Any, Context, outcome.TryResult, TryOutputs | None]:
     claimed = attempt.claimed
     task = attempt.task
     context: Context = {}
@@ -131,8 +129,7 @@ def _execute(attempt: TryAttempt, backend: DbRuntimeBackend
         context = _context_for(attempt, backend)
         task = _materialize(task, context)
         run_callbacks(task, "on_execute_callback", context)
-        log.info("running %s (try %s of %s)", claimed.task_id, claimed.try_number,
-                 claimed.max_tries + 1)
+        log.info("running %s (try %s of %s)", claimed.task_id, claimed.try_number, claimed.max_tries + 1)
         with time_limit(attempt.timeout_s):
             value = task.execute(context)
         return task, context, outcome.success(), _outputs(task, value, backend, claimed)
@@ -144,8 +141,11 @@ def _execute(attempt: TryAttempt, backend: DbRuntimeBackend
             _on_kill(task)
         context["exception"] = exc
         result = outcome.decide(
-            exc, try_number=claimed.try_number, max_tries=claimed.max_tries,
-            retry_delay=outcome.retry_delay_of(task, claimed.try_number), now=utcnow(),
+            exc,
+            try_number=claimed.try_number,
+            max_tries=claimed.max_tries,
+            retry_delay=outcome.retry_delay_of(task, claimed.try_number),
+            now=utcnow(),
         )
         _log_exception(exc, result)
         return task, context, result, None
@@ -156,8 +156,14 @@ def _context_for(attempt: TryAttempt, backend: DbRuntimeBackend) -> Context:
     claimed = attempt.claimed
     ti = RuntimeTaskInstance(claimed, task=attempt.task, backend=backend, log_path=attempt.log_path)
     return build_context(
-        claimed, dag=attempt.dag, task=attempt.task, ti=ti, backend=backend,
-        storage=backend.storage, settings=attempt.settings, test_mode=attempt.test_mode,
+        claimed,
+        dag=attempt.dag,
+        task=attempt.task,
+        ti=ti,
+        backend=backend,
+        storage=backend.storage,
+        settings=attempt.settings,
+        test_mode=attempt.test_mode,
     )
 
 
@@ -180,13 +186,21 @@ def _outputs(task: Any, value: Any, backend: DbRuntimeBackend, claimed: ClaimedT
     if getattr(task, "multiple_outputs", False) and isinstance(value, dict):
         items += [(str(k), v) for k, v in value.items()]
     encoded = [
-        (key, backend.encode_xcom(v, dag_id=claimed.dag_id, run_id=claimed.run_id,
-                                  task_id=claimed.task_id, map_index=claimed.map_index, key=key))
+        (
+            key,
+            backend.encode_xcom(
+                v,
+                dag_id=claimed.dag_id,
+                run_id=claimed.run_id,
+                task_id=claimed.task_id,
+                map_index=claimed.map_index,
+                key=key,
+            ),
+        )
         for key, v in items
     ]
     size = xcom_rows.mapping_size(value)
-    return TryOutputs(xcoms=encoded, map_length=size[0] if size else None,
-                      map_keys=size[1] if size else None)
+    return TryOutputs(xcoms=encoded, map_length=size[0] if size else None, map_keys=size[1] if size else None)
 
 
 def _on_kill(task: Any) -> None:
@@ -216,8 +230,7 @@ def result_line(result: outcome.TryResult) -> str:
 def run_crash_callbacks(attempt: TryAttempt, result: outcome.TryResult) -> None:
     """Failure/retry callbacks for a try recorded by the supervisor (the task process died)."""
     claimed = attempt.claimed
-    backend = DbRuntimeBackend(attempt.db, attempt.settings, dag_id=claimed.dag_id,
-                               run_id=claimed.run_id)
+    backend = DbRuntimeBackend(attempt.db, attempt.settings, dag_id=claimed.dag_id, run_id=claimed.run_id)
     try:
         with runtime.installed(backend):
             context = _context_for(attempt, backend)

@@ -22,8 +22,7 @@ from dagflow.storage.internal import InternalStorage
 REF_KEY = "__dagflow_xcom_ref__"
 
 
-def encode(value: Any, *, key: str, task_id: str, map_index: int, storage: InternalStorage,
-           max_size: int) -> Any:
+def encode(value: Any, *, key: str, task_id: str, map_index: int, storage: InternalStorage, max_size: int) -> Any:
     """The JSON value to store in the row (the value itself, or a storage reference)."""
     try:
         text = json.dumps(value, separators=(",", ":"), allow_nan=False)
@@ -50,17 +49,20 @@ def decode(stored: Any, *, storage: InternalStorage) -> Any:
     return stored
 
 
-def write_xcom(session: Session, *, dag_id: str, run_id: str, task_id: str, map_index: int,
-               key: str, stored: Any) -> None:
+def write_xcom(
+    session: Session, *, dag_id: str, run_id: str, task_id: str, map_index: int, key: str, stored: Any
+) -> None:
     """Insert or replace one XCom row (``stored`` already encoded)."""
     session.execute(
         sa.delete(XCom).where(
-            XCom.dag_id == dag_id, XCom.run_id == run_id, XCom.task_id == task_id,
-            XCom.map_index == map_index, XCom.key == key,
+            XCom.dag_id == dag_id,
+            XCom.run_id == run_id,
+            XCom.task_id == task_id,
+            XCom.map_index == map_index,
+            XCom.key == key,
         )
     )
-    session.add(XCom(dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index,
-                     key=key, value=stored))
+    session.add(XCom(dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index, key=key, value=stored))
     session.flush()
 
 
@@ -73,21 +75,24 @@ def mapping_size(value: Any) -> tuple[int, list[Any] | None] | None:
     return None
 
 
-def write_task_map(session: Session, *, dag_id: str, run_id: str, task_id: str, map_index: int,
-                   length: int, keys: list[Any] | None) -> None:
+def write_task_map(
+    session: Session, *, dag_id: str, run_id: str, task_id: str, map_index: int, length: int, keys: list[Any] | None
+) -> None:
     """Record the length (and keys) of a list/dict return value, for tasks mapped over it."""
     session.execute(
         sa.delete(TaskMap).where(
-            TaskMap.dag_id == dag_id, TaskMap.run_id == run_id,
-            TaskMap.task_id == task_id, TaskMap.map_index == map_index,
+            TaskMap.dag_id == dag_id,
+            TaskMap.run_id == run_id,
+            TaskMap.task_id == task_id,
+            TaskMap.map_index == map_index,
         )
     )
-    session.add(TaskMap(dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index,
-                        length=length, keys=keys))
+    session.add(TaskMap(dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index, length=length, keys=keys))
 
 
-def read_xcoms(session: Session, *, dag_id: str, run_id: str, task_id: str, key: str,
-               map_indexes: Sequence[int] | None) -> dict[int, Any]:
+def read_xcoms(
+    session: Session, *, dag_id: str, run_id: str, task_id: str, key: str, map_indexes: Sequence[int] | None
+) -> dict[int, Any]:
     """Stored (still encoded) values of ``key`` by map index."""
     stmt = sa.select(XCom.map_index, XCom.value).where(
         XCom.dag_id == dag_id, XCom.run_id == run_id, XCom.task_id == task_id, XCom.key == key
@@ -99,8 +104,14 @@ def read_xcoms(session: Session, *, dag_id: str, run_id: str, task_id: str, key:
 
 def is_mapped(session: Session, *, dag_id: str, run_id: str, task_id: str) -> bool:
     """True if the task has mapped task instances (map_index >= 0) in the run."""
-    stmt = sa.select(TaskInstance.id).where(
-        TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id,
-        TaskInstance.task_id == task_id, TaskInstance.map_index >= 0,
-    ).limit(1)
+    stmt = (
+        sa.select(TaskInstance.id)
+        .where(
+            TaskInstance.dag_id == dag_id,
+            TaskInstance.run_id == run_id,
+            TaskInstance.task_id == task_id,
+            TaskInstance.map_index >= 0,
+        )
+        .limit(1)
+    )
     return session.execute(stmt).first() is not None

@@ -19,11 +19,11 @@ def executor_from_settings(
     """A new (not yet started) executor of the configured kind."""
     name = settings.core.executor
     if name == "LocalExecutor":
-        from dagflow.executors.local import LocalExecutor  # noqa: PLC0415
+        from dagflow.executors.local import LocalExecutor
 
         return LocalExecutor(settings, parallelism=parallelism)
     if name == "SequentialExecutor":
-        from dagflow.executors.sequential import SequentialExecutor  # noqa: PLC0415
+        from dagflow.executors.sequential import SequentialExecutor
 
         return SequentialExecutor(settings, db=db)
     if name == "CeleryExecutor":

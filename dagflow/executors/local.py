@@ -91,8 +91,9 @@ class LocalExecutor(BaseExecutor):
 
     def _spawn_worker(self) -> None:
         inbox = self._ctx.SimpleQueue()
-        proc = self._ctx.Process(target=worker_main, args=(self.settings, inbox, self._results,
-                                                           self._stopping), name="dagflow-local-worker")
+        proc = self._ctx.Process(
+            target=worker_main, args=(self.settings, inbox, self._results, self._stopping), name="dagflow-local-worker"
+        )
         proc.start()
         assert proc.pid is not None
         self._workers[proc.pid] = proc
@@ -213,7 +214,7 @@ class LocalExecutor(BaseExecutor):
         leftovers = [TaskWorkload.from_dict(item) for item in items if item is not None]
         if not leftovers:
             return
-        from dagflow.db import Database  # noqa: PLC0415
+        from dagflow.db import Database
 
         db = Database(self.settings)
         try:

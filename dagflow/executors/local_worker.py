@@ -31,18 +31,18 @@ if TYPE_CHECKING:
 
 def warm_imports() -> None:
     """Import what every try needs, once, before the workers are forked."""
-    import dagflow.execution.runner  # noqa: F401, PLC0415
-    import dagflow.operators  # noqa: F401, PLC0415
-    import dagflow.sensors  # noqa: F401, PLC0415
-    from dagflow.execution.context import warm_imports as warm_context  # noqa: PLC0415
+    import dagflow.execution.runner
+    import dagflow.operators
+    import dagflow.sensors  # noqa: F401
+    from dagflow.execution.context import warm_imports as warm_context
 
     warm_context()
 
 
 def worker_main(settings: Settings, tasks: Any, results: Any, stopping: Any) -> None:
     """The worker loop (runs in the forked worker process)."""
-    from dagflow.db import Database  # noqa: PLC0415
-    from dagflow.execution.dag_cache import DagCache  # noqa: PLC0415
+    from dagflow.db import Database
+    from dagflow.execution.dag_cache import DagCache
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     db = Database(settings)
@@ -68,14 +68,15 @@ def worker_main(settings: Settings, tasks: Any, results: Any, stopping: Any) -> 
         db.dispose()
 
 
-def _run_and_report(workload: TaskWorkload, settings: Settings, db: Database, cache: Any, results: Any,
-                    pid: int) -> None:
+def _run_and_report(
+    workload: TaskWorkload, settings: Settings, db: Database, cache: Any, results: Any, pid: int
+) -> None:
     """Run one workload; ``("done", …)`` as soon as its outcome is committed.
 
     The early "done" lets the scheduler plan the next tasks while this try's process
     still runs its callbacks and exits; the loop's next "idle" says the worker is free.
     """
-    from dagflow.execution.runner import run_workload  # noqa: PLC0415
+    from dagflow.execution.runner import run_workload
 
     reported: list[TaskEvent] = []
 
@@ -84,8 +85,7 @@ def _run_and_report(workload: TaskWorkload, settings: Settings, db: Database, ca
         results.put(("done", pid, reported[0]))
 
     try:
-        event = TaskEvent.from_outcome(run_workload(workload, settings, db=db, dag_cache=cache,
-                                                    on_recorded=report))
+        event = TaskEvent.from_outcome(run_workload(workload, settings, db=db, dag_cache=cache, on_recorded=report))
     except Exception as exc:  # noqa: BLE001 - report, keep the worker alive
         event = TaskEvent(workload.ti_id, workload.try_number, None, f"worker error: {exc!r}")
     if not reported:
@@ -96,8 +96,9 @@ def _run_and_report(workload: TaskWorkload, settings: Settings, db: Database, ca
 PARENT_CHECK_INTERVAL_S = 1.0
 
 
-def exit_when_orphaned(parent: int, stopping: Any, busy: threading.Lock,
-                       interval_s: float = PARENT_CHECK_INTERVAL_S) -> threading.Thread:
+def exit_when_orphaned(
+    parent: int, stopping: Any, busy: threading.Lock, interval_s: float = PARENT_CHECK_INTERVAL_S
+) -> threading.Thread:
     """Watch thread: once the scheduler is gone (``kill -9``), take no more work and exit.
 
     A try that is running (``busy`` held) finishes and is recorded, then the loop ends;
@@ -105,6 +106,7 @@ def exit_when_orphaned(parent: int, stopping: Any, busy: threading.Lock,
     on the work queue forever. A workload taken in the instant the watcher exits stays
     ``queued`` and is re-sent by the stuck-queued check.
     """
+
     def _watch() -> None:
         while os.getppid() == parent:
             time.sleep(interval_s)
@@ -159,10 +161,14 @@ def kill_tree(pid: int | None) -> None:
 
 def hand_back(db: Database, workload: TaskWorkload) -> None:
     """Return a workload that will not run to ``scheduled``, so a scheduler queues it again."""
-    from dagflow.models import TaskInstance  # noqa: PLC0415
-    from dagflow.models.transitions import set_ti_state  # noqa: PLC0415
+    from dagflow.models import TaskInstance
+    from dagflow.models.transitions import set_ti_state
 
     with db.transaction() as session:
-        set_ti_state(session, [workload.ti_id], to=TaskInstanceState.SCHEDULED,
-                     expected=[TaskInstanceState.QUEUED],
-                     extra_where=TaskInstance.try_number == workload.try_number - 1)
+        set_ti_state(
+            session,
+            [workload.ti_id],
+            to=TaskInstanceState.SCHEDULED,
+            expected=[TaskInstanceState.QUEUED],
+            extra_where=TaskInstance.try_number == workload.try_number - 1,
+        )

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import pendulum
@@ -66,16 +66,12 @@ class UTCDateTime(TypeDecorator[datetime]):
         if not isinstance(value, datetime):
             raise TypeError(f"expected a datetime, got {type(value).__name__}")
         utc = as_utc(value)
-        plain = datetime(
-            utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond
-        )
+        plain = datetime(utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond)
         if dialect.name == "sqlite":
             return plain
-        return plain.replace(tzinfo=timezone.utc)
+        return plain.replace(tzinfo=UTC)
 
-    def process_result_value(
-        self, value: datetime | None, dialect: Dialect
-    ) -> pendulum.DateTime | None:
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> pendulum.DateTime | None:
         """A stored timestamp as an aware pendulum ``DateTime`` in UTC."""
         if value is None:
             return None
@@ -230,7 +226,5 @@ class Base(DeclarativeBase):
 
     def __repr__(self) -> str:
         mapper = sa.inspect(type(self))
-        ident = ", ".join(
-            f"{col.key}={getattr(self, col.key, None)!r}" for col in mapper.primary_key
-        )
+        ident = ", ".join(f"{col.key}={getattr(self, col.key, None)!r}" for col in mapper.primary_key)
         return f"<{type(self).__name__} {ident}>"

@@ -40,9 +40,7 @@ class DagModel(Base):
 
     __table_args__ = (
         # The scheduler's "which DAGs are due" query.
-        sa.Index(
-            "ix_dag_next_dagrun_create_after", "is_paused", "is_active", "next_dagrun_create_after"
-        ),
+        sa.Index("ix_dag_next_dagrun_create_after", "is_paused", "is_active", "next_dagrun_create_after"),
     )
 
 

@@ -33,9 +33,7 @@ class DagRun(Base):
     data_interval_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
     conf: Mapped[dict[str, Any] | None] = mapped_column(JSONText)
     external_trigger: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
-    backfill_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("backfill.id", ondelete="SET NULL"), index=True
-    )
+    backfill_id: Mapped[int | None] = mapped_column(sa.ForeignKey("backfill.id", ondelete="SET NULL"), index=True)
     #: True when a task with ``allow_failure`` failed and the run still succeeded.
     has_soft_failures: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     note: Mapped[str | None] = mapped_column(sa.Text)

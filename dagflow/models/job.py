@@ -29,9 +29,7 @@ class Job(Base):
     latest_heartbeat: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     executor_class: Mapped[str | None] = mapped_column(sa.String(500))
 
-    __table_args__ = (
-        sa.Index("ix_job_type_state_heartbeat", "job_type", "state", "latest_heartbeat"),
-    )
+    __table_args__ = (sa.Index("ix_job_type_state_heartbeat", "job_type", "state", "latest_heartbeat"),)
 
     def is_alive(self, *, now: datetime, timeout: timedelta) -> bool:
         """True when running and heartbeated within ``timeout`` before ``now``."""

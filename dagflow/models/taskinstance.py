@@ -31,9 +31,7 @@ class TaskInstance(Base):
     run_id: Mapped[str] = mapped_column(sa.String(ID_LEN))
     task_id: Mapped[str] = mapped_column(sa.String(ID_LEN))
     map_index: Mapped[int] = mapped_column(default=-1, server_default=sa.text("-1"))
-    state: Mapped[TaskInstanceState] = mapped_column(
-        TIStateType, nullable=True, default=TaskInstanceState.NONE
-    )
+    state: Mapped[TaskInstanceState] = mapped_column(TIStateType, nullable=True, default=TaskInstanceState.NONE)
     try_number: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))
     max_tries: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))
     start_date: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -44,9 +42,7 @@ class TaskInstance(Base):
     try_token: Mapped[str | None] = mapped_column(sa.String(64))
     last_heartbeat: Mapped[datetime | None] = mapped_column(UTCDateTime)
     queue: Mapped[str] = mapped_column(sa.String(256), default="default", server_default="default")
-    pool: Mapped[str] = mapped_column(
-        sa.String(256), default="default_pool", server_default="default_pool"
-    )
+    pool: Mapped[str] = mapped_column(sa.String(256), default="default_pool", server_default="default_pool")
     pool_slots: Mapped[int] = mapped_column(default=1, server_default=sa.text("1"))
     priority_weight: Mapped[int] = mapped_column(default=1, server_default=sa.text("1"))
     operator: Mapped[str | None] = mapped_column(sa.String(1000))
@@ -74,9 +70,7 @@ class TaskInstance(Base):
 
     __table_args__ = (
         sa.UniqueConstraint("dag_id", "run_id", "task_id", "map_index"),
-        sa.ForeignKeyConstraint(
-            ["dag_id", "run_id"], ["dag_run.dag_id", "dag_run.run_id"], ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["dag_id", "run_id"], ["dag_run.dag_id", "dag_run.run_id"], ondelete="CASCADE"),
         # Pools and queueing: scheduled/queued/running per pool; reaper: running rows.
         sa.Index("ix_task_instance_state_pool", "state", "pool"),
         # One run's task instances by state (the planner, finishing a run).
@@ -100,9 +94,7 @@ class TaskInstanceHistory(Base):
     __tablename__ = "task_instance_history"
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    ti_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("task_instance.id", ondelete="CASCADE"), index=True
-    )
+    ti_id: Mapped[int] = mapped_column(sa.ForeignKey("task_instance.id", ondelete="CASCADE"), index=True)
     dag_id: Mapped[str] = mapped_column(sa.String(ID_LEN))
     run_id: Mapped[str] = mapped_column(sa.String(ID_LEN))
     task_id: Mapped[str] = mapped_column(sa.String(ID_LEN))

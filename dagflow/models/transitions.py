@@ -100,8 +100,9 @@ def set_ti_state(
     moved = 0
     for start in range(0, len(ids), CHUNK_SIZE):
         chunk = ids[start : start + CHUNK_SIZE]
-        moved += _update_tis(session, [TaskInstance.id.in_(chunk), *conditions], to, states, extra,
-                             synchronize=synchronize)
+        moved += _update_tis(
+            session, [TaskInstance.id.in_(chunk), *conditions], to, states, extra, synchronize=synchronize
+        )
     return moved
 
 
@@ -146,16 +147,25 @@ def _update_tis(
 
 
 @functools.lru_cache(maxsize=64)
-def _move_statement(to: TaskInstanceState, expected: tuple[TaskInstanceState, ...], columns: tuple[str, ...],
-                    guards: tuple[str, ...], returning: tuple[str, ...]) -> Any:
+def _move_statement(
+    to: TaskInstanceState,
+    expected: tuple[TaskInstanceState, ...],
+    columns: tuple[str, ...],
+    guards: tuple[str, ...],
+    returning: tuple[str, ...],
+) -> Any:
     """The prepared single-row compare-and-set of ``move_ti`` (one per shape, built once)."""
     table = TaskInstance.__table__
     state = table.c.state
-    stmt = sa.update(table).where(
-        table.c.id == sa.bindparam("_id"),
-        *(table.c[name] == sa.bindparam(f"_guard_{name}") for name in guards),
-        state == expected[0] if len(expected) == 1 else state.in_(list(expected)),
-    ).values(state=to, **{name: sa.bindparam(f"_set_{name}", type_=table.c[name].type) for name in columns})
+    stmt = (
+        sa.update(table)
+        .where(
+            table.c.id == sa.bindparam("_id"),
+            *(table.c[name] == sa.bindparam(f"_guard_{name}") for name in guards),
+            state == expected[0] if len(expected) == 1 else state.in_(list(expected)),
+        )
+        .values(state=to, **{name: sa.bindparam(f"_set_{name}", type_=table.c[name].type) for name in columns})
+    )
     return stmt.returning(*(table.c[name] for name in returning)) if returning else stmt
 
 
@@ -181,10 +191,18 @@ def move_ti(
     extra = _values(values, table="task_instance")
     extra.setdefault("updated_at", utcnow())
     where = dict(guards or {})
-    stmt = _move_statement(TaskInstanceState(to), states, tuple(sorted(extra)), tuple(sorted(where)),
-                           tuple(returning) if _returns_rows(session) else ())
-    params = {"_id": ti_id, **{f"_set_{k}": v for k, v in extra.items()},
-              **{f"_guard_{k}": v for k, v in where.items()}}
+    stmt = _move_statement(
+        TaskInstanceState(to),
+        states,
+        tuple(sorted(extra)),
+        tuple(sorted(where)),
+        tuple(returning) if _returns_rows(session) else (),
+    )
+    params = {
+        "_id": ti_id,
+        **{f"_set_{k}": v for k, v in extra.items()},
+        **{f"_guard_{k}": v for k, v in where.items()},
+    }
     connection = session.connection()
     result = connection.execute(stmt, params)
     if returning and _returns_rows(session):
@@ -245,12 +263,25 @@ def record_try(
     ``ti`` is a ``TaskInstance`` or any row with its columns (``move_ti``'s RETURNING
     row); one plain INSERT on the session's connection.
     """
-    session.connection().execute(sa.insert(TaskInstanceHistory.__table__), {
-        "ti_id": ti.id, "dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": ti.task_id,
-        "map_index": ti.map_index, "try_number": ti.try_number, "state": TaskInstanceState(state),
-        "start_date": ti.start_date, "end_date": ti.end_date, "duration": ti.duration,
-        "hostname": ti.hostname, "pid": ti.pid, "reason": reason, "recorded_at": utcnow(),
-    })
+    session.connection().execute(
+        sa.insert(TaskInstanceHistory.__table__),
+        {
+            "ti_id": ti.id,
+            "dag_id": ti.dag_id,
+            "run_id": ti.run_id,
+            "task_id": ti.task_id,
+            "map_index": ti.map_index,
+            "try_number": ti.try_number,
+            "state": TaskInstanceState(state),
+            "start_date": ti.start_date,
+            "end_date": ti.end_date,
+            "duration": ti.duration,
+            "hostname": ti.hostname,
+            "pid": ti.pid,
+            "reason": reason,
+            "recorded_at": utcnow(),
+        },
+    )
 
 
 __all__ = [

@@ -30,9 +30,7 @@ class XCom(Base):
 
     __table_args__ = (
         sa.UniqueConstraint("dag_id", "run_id", "task_id", "map_index", "key"),
-        sa.ForeignKeyConstraint(
-            ["dag_id", "run_id"], ["dag_run.dag_id", "dag_run.run_id"], ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["dag_id", "run_id"], ["dag_run.dag_id", "dag_run.run_id"], ondelete="CASCADE"),
     )
 
 
@@ -50,8 +48,6 @@ class TaskMap(Base):
     keys: Mapped[list[Any] | None] = mapped_column(JSONText)
 
     __table_args__ = (
-        sa.ForeignKeyConstraint(
-            ["dag_id", "run_id"], ["dag_run.dag_id", "dag_run.run_id"], ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["dag_id", "run_id"], ["dag_run.dag_id", "dag_run.run_id"], ondelete="CASCADE"),
         sa.CheckConstraint("length >= 0", name="length_not_negative"),
     )

@@ -49,7 +49,7 @@ class LatestOnlyOperator(BaseOperator):
                     last_automated_data_interval=DataInterval(start, end),
                     restriction=TimeRestriction(earliest=None, latest=None, catchup=True),
                 )
-            except Exception as exc:  # no usable timetable: estimate with the interval length
+            except Exception as exc:  # noqa: BLE001 - no usable timetable: estimate with the interval length
                 print(f"timetable unavailable ({exc}); estimating the next interval", flush=True)
             else:
                 return info.data_interval.end if info is not None else None

@@ -18,7 +18,9 @@ class SwitchOperator(BaseOperator):
     template_fields: Sequence[str] = ("value",)
     ui_color = "#ffd9c9"
 
-    def __init__(self, *, value: Any, cases: Mapping[Any, Target], default: Target | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *, value: Any, cases: Mapping[Any, Target], default: Target | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         if not isinstance(cases, Mapping) or not cases:
             raise DagDefinitionError(f"task {self.task_id!r}: cases must be a non-empty dict of value -> task id(s)")

@@ -32,8 +32,8 @@ from dagflow.exceptions import DagflowError
 from dagflow.models import Backfill, DagRun, TaskInstance
 from dagflow.models.backfill import REPROCESS_COMPLETED, REPROCESS_FAILED, REPROCESS_NONE
 from dagflow.models.transitions import set_dagrun_state
-from dagflow.scheduler.dag_store import SerializedDagStore
 from dagflow.scheduler.clearing import clear_task_instance
+from dagflow.scheduler.dag_store import SerializedDagStore
 from dagflow.scheduler.dagruns import create_dagrun, generate_run_id
 from dagflow.scheduler.locking import skip_locked, unless_exists
 from dagflow.scheduler.run_creation import timetable_of
@@ -93,8 +93,13 @@ def backfill_intervals(dag: SerializedDag, start: datetime, end: datetime) -> li
 
 
 def plan_steps(
-    intervals: Iterable[DataInterval], existing: Mapping[datetime, ExistingRun], *, reprocess: str,
-    backfill_id: int | None = None, created_at: datetime | None = None, backwards: bool = False,
+    intervals: Iterable[DataInterval],
+    existing: Mapping[datetime, ExistingRun],
+    *,
+    reprocess: str,
+    backfill_id: int | None = None,
+    created_at: datetime | None = None,
+    backwards: bool = False,
 ) -> list[BackfillStep]:
     """Classify every interval (see the module docstring); in run order."""
     if reprocess not in RERUN_STATES:
@@ -103,8 +108,13 @@ def plan_steps(
     return steps[::-1] if backwards else steps
 
 
-def _classify(interval: DataInterval, run: ExistingRun | None, reprocess: str,
-              backfill_id: int | None, created_at: datetime | None) -> BackfillStep:
+def _classify(
+    interval: DataInterval,
+    run: ExistingRun | None,
+    reprocess: str,
+    backfill_id: int | None,
+    created_at: datetime | None,
+) -> BackfillStep:
     if run is None:
         return BackfillStep(interval, CREATE, "no run yet")
     if backfill_id is not None and run.backfill_id == backfill_id:
@@ -119,12 +129,13 @@ def _classify(interval: DataInterval, run: ExistingRun | None, reprocess: str,
 
 def existing_runs(session: Session, dag_id: str, start: datetime, end: datetime) -> dict[datetime, ExistingRun]:
     """The DAG's runs with a logical date in ``[start, end]``, by logical date (UTC)."""
-    query = sa.select(DagRun.id, DagRun.run_id, DagRun.state, DagRun.end_date, DagRun.backfill_id,
-                      DagRun.logical_date).where(
-        DagRun.dag_id == dag_id, DagRun.logical_date >= start, DagRun.logical_date <= end)
-    return {to_utc(row.logical_date): ExistingRun(row.id, row.run_id, DagRunState(row.state), row.end_date,
-                                                  row.backfill_id)
-            for row in session.execute(query)}
+    query = sa.select(
+        DagRun.id, DagRun.run_id, DagRun.state, DagRun.end_date, DagRun.backfill_id, DagRun.logical_date
+    ).where(DagRun.dag_id == dag_id, DagRun.logical_date >= start, DagRun.logical_date <= end)
+    return {
+        to_utc(row.logical_date): ExistingRun(row.id, row.run_id, DagRunState(row.state), row.end_date, row.backfill_id)
+        for row in session.execute(query)
+    }
 
 
 def steps_of(session: Session, backfill: Backfill, dag: SerializedDag) -> list[BackfillStep]:
@@ -132,7 +143,9 @@ def steps_of(session: Session, backfill: Backfill, dag: SerializedDag) -> list[B
     return plan_steps(
         backfill_intervals(dag, backfill.from_date, backfill.to_date),
         existing_runs(session, backfill.dag_id, backfill.from_date, backfill.to_date),
-        reprocess=backfill.reprocess_behavior, backfill_id=backfill.id, created_at=backfill.created_at,
+        reprocess=backfill.reprocess_behavior,
+        backfill_id=backfill.id,
+        created_at=backfill.created_at,
         backwards=backfill.run_backwards,
     )
 
@@ -169,32 +182,49 @@ def _advance(session: Session, backfill: Backfill, dag: SerializedDag, now: date
     return [run for run in runs if run is not None]
 
 
-def _start_step(session: Session, backfill: Backfill, dag: SerializedDag, step: BackfillStep,
-                now: datetime) -> DagRun | None:
+def _start_step(
+    session: Session, backfill: Backfill, dag: SerializedDag, step: BackfillStep, now: datetime
+) -> DagRun | None:
     if step.action == CREATE:
         run_id = generate_run_id(DagRunType.BACKFILL, step.logical_date)
-        return unless_exists(session, lambda: create_dagrun(  # a trigger or a due run may be first
-            session, dag=dag, run_id=run_id,
-            run_type=DagRunType.BACKFILL, logical_date=step.logical_date,
-            data_interval=(step.interval.start, step.interval.end), conf=backfill.dag_run_conf,
-            backfill_id=backfill.id, now=now,
-        ), f"DAG run {dag.dag_id}/{run_id}")
+        return unless_exists(
+            session,
+            lambda: create_dagrun(  # a trigger or a due run may be first
+                session,
+                dag=dag,
+                run_id=run_id,
+                run_type=DagRunType.BACKFILL,
+                logical_date=step.logical_date,
+                data_interval=(step.interval.start, step.interval.end),
+                conf=backfill.dag_run_conf,
+                backfill_id=backfill.id,
+                now=now,
+            ),
+            f"DAG run {dag.dag_id}/{run_id}",
+        )
     assert step.run is not None
     return rerun(session, dag, step.run, backfill_id=backfill.id, now=now)
 
 
-def rerun(session: Session, dag: SerializedDag, existing: ExistingRun, *, backfill_id: int,
-          now: datetime) -> DagRun | None:
+def rerun(
+    session: Session, dag: SerializedDag, existing: ExistingRun, *, backfill_id: int, now: datetime
+) -> DagRun | None:
     """Clear a finished run's task instances (as ``tasks clear``) and re-queue it for the backfill."""
     run = session.get(DagRun, existing.id)
     if run is None or run.state != existing.state:
         return None  # it moved since we looked: the next tick classifies it again
-    tis = session.scalars(sa.select(TaskInstance).where(
-        TaskInstance.dag_id == run.dag_id, TaskInstance.run_id == run.run_id))
+    tis = session.scalars(
+        sa.select(TaskInstance).where(TaskInstance.dag_id == run.dag_id, TaskInstance.run_id == run.run_id)
+    )
     for ti in tis:
         clear_task_instance(session, dag, ti)
-    values = {"start_date": None, "end_date": None, "last_scheduling_decision": None, "queued_at": now,
-              "backfill_id": backfill_id}
+    values = {
+        "start_date": None,
+        "end_date": None,
+        "last_scheduling_decision": None,
+        "queued_at": now,
+        "backfill_id": backfill_id,
+    }
     if not set_dagrun_state(session, run.id, to=DagRunState.QUEUED, expected=[existing.state], values=values):
         return None
     session.refresh(run)

@@ -25,8 +25,16 @@ def clear_task_instance(session: Session, dag: SerializedDag, ti: TaskInstance) 
     else:
         max_tries = max(ti.max_tries, ti.try_number)
     if ti.state is TI.RUNNING:
-        return set_ti_state(session, [ti.id], to=TI.RESTARTING, expected=[TI.RUNNING],
-                            values={"max_tries": max_tries}) == 1
-    values = {"max_tries": max_tries, "next_try_at": None, "first_poke_at": None, "requeue_count": 0,
-              "external_executor_id": None, "queued_by_job_id": None}
+        return (
+            set_ti_state(session, [ti.id], to=TI.RESTARTING, expected=[TI.RUNNING], values={"max_tries": max_tries})
+            == 1
+        )
+    values = {
+        "max_tries": max_tries,
+        "next_try_at": None,
+        "first_poke_at": None,
+        "requeue_count": 0,
+        "external_executor_id": None,
+        "queued_by_job_id": None,
+    }
     return set_ti_state(session, [ti.id], to=TI.NONE, expected=[ti.state], values=values) == 1

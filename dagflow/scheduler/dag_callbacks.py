@@ -70,8 +70,9 @@ class CallbackRunner:
     def submit(self, request: CallbackRequest) -> None:
         """Start running ``request`` in its own process."""
         ctx = multiprocessing.get_context("spawn")
-        proc = ctx.Process(target=request.run, args=(self.settings,),
-                           name=f"dagflow-callback-{request.dag_id}", daemon=True)
+        proc = ctx.Process(
+            target=request.run, args=(self.settings,), name=f"dagflow-callback-{request.dag_id}", daemon=True
+        )
         proc.start()
         self._running.append((proc, time.monotonic(), request))
 
@@ -83,8 +84,13 @@ class CallbackRunner:
             if not proc.is_alive():
                 proc.join()
             elif time.monotonic() - started > timeout:
-                log.error("%s of %s/%s took longer than %.0fs: killed",
-                          request.callback, request.dag_id, request.run_id, timeout)
+                log.error(
+                    "%s of %s/%s took longer than %.0fs: killed",
+                    request.callback,
+                    request.dag_id,
+                    request.run_id,
+                    timeout,
+                )
                 proc.kill()
                 proc.join()
             else:
@@ -109,8 +115,8 @@ class CallbackRunner:
 
 def run_dag_callback(settings: Settings, request: DagCallbackRequest) -> None:
     """In the callback process: import the DAG, build the context, call the callbacks."""
-    from dagflow.execution.callbacks import run_callbacks  # noqa: PLC0415
-    from dagflow.execution.dag_cache import DagCache  # noqa: PLC0415
+    from dagflow.execution.callbacks import run_callbacks
+    from dagflow.execution.dag_cache import DagCache
 
     logging.basicConfig(level=settings.logging.level.upper())
     db = Database(settings)
@@ -119,15 +125,15 @@ def run_dag_callback(settings: Settings, request: DagCallbackRequest) -> None:
         context = _context(db, dag, request)
         if context is not None:
             run_callbacks(dag, request.callback, context)
-    except Exception:  # noqa: BLE001 - a broken callback never takes anything down
+    except Exception:
         log.exception("%s of DAG %s could not run", request.callback, request.dag_id)
     finally:
         db.dispose()
 
 
 def _context(db: Database, dag: Any, request: DagCallbackRequest) -> dict[str, Any] | None:
-    from dagflow.execution.claim import run_info  # noqa: PLC0415
-    from dagflow.scheduler.dagruns import find_dagrun  # noqa: PLC0415
+    from dagflow.execution.claim import run_info
+    from dagflow.scheduler.dagruns import find_dagrun
 
     with db.transaction(readonly=True) as session:
         run = find_dagrun(session, dag_id=request.dag_id, run_id=request.run_id)
@@ -137,8 +143,14 @@ def _context(db: Database, dag: Any, request: DagCallbackRequest) -> dict[str, A
         state = run.state.value
     params = getattr(dag, "params", None)
     return {
-        "dag": dag, "dag_run": info, "run_id": info.run_id, "logical_date": info.logical_date,
-        "data_interval_start": info.data_interval_start, "data_interval_end": info.data_interval_end,
-        "conf": info.conf, "params": dict(params) if params is not None else {},
-        "reason": request.reason, "state": state,
+        "dag": dag,
+        "dag_run": info,
+        "run_id": info.run_id,
+        "logical_date": info.logical_date,
+        "data_interval_start": info.data_interval_start,
+        "data_interval_end": info.data_interval_end,
+        "conf": info.conf,
+        "params": dict(params) if params is not None else {},
+        "reason": request.reason,
+        "state": state,
     }

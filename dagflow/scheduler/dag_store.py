@@ -76,8 +76,10 @@ class SerializedDagStore:
         loaded: dict[str, CachedDag] = {}
         for chunk in _chunks(dag_ids):
             query = sa.select(
-                SerializedDagModel.dag_id, SerializedDagModel.dag_hash,
-                SerializedDagModel.fileloc, SerializedDagModel.data,
+                SerializedDagModel.dag_id,
+                SerializedDagModel.dag_hash,
+                SerializedDagModel.fileloc,
+                SerializedDagModel.data,
             ).where(SerializedDagModel.dag_id.in_(chunk))
             for dag_id, digest, fileloc, data in session.execute(query):
                 entry = CachedDag(deserialize_dag(dict(data)), digest, fileloc)

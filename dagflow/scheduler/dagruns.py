@@ -69,9 +69,7 @@ def create_dagrun(
     return run
 
 
-def new_task_instance(
-    dag: SerializedDag, task: SerializedTask, *, run_id: str, map_index: int = -1
-) -> TaskInstance:
+def new_task_instance(dag: SerializedDag, task: SerializedTask, *, run_id: str, map_index: int = -1) -> TaskInstance:
     """A task instance row in state ``none`` with the task's scheduling attributes."""
     return TaskInstance(
         dag_id=dag.dag_id,
@@ -94,9 +92,7 @@ def find_dagrun(session: Session, *, dag_id: str, run_id: str) -> DagRun | None:
 
 def find_dagrun_at(session: Session, *, dag_id: str, logical_date: datetime) -> DagRun | None:
     """The DAG run at that logical date, or None (one per date, as in Airflow 2)."""
-    return session.scalar(
-        sa.select(DagRun).where(DagRun.dag_id == dag_id, DagRun.logical_date == logical_date)
-    )
+    return session.scalar(sa.select(DagRun).where(DagRun.dag_id == dag_id, DagRun.logical_date == logical_date))
 
 
 def delete_dagrun(session: Session, *, dag_id: str, run_id: str) -> bool:

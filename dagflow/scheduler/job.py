@@ -48,9 +48,15 @@ class SchedulerJob:
                         f"another scheduler (job {other.id}, pid {other.pid} on {other.hostname}) is running "
                         "on this SQLite database; only one scheduler may run on SQLite"
                     )
-            job = Job(job_type=SCHEDULER_JOB, state=JOB_RUNNING, hostname=socket.getfqdn(),
-                      pid=os.getpid(), start_date=now, latest_heartbeat=now,
-                      executor_class=self.executor_class)
+            job = Job(
+                job_type=SCHEDULER_JOB,
+                state=JOB_RUNNING,
+                hostname=socket.getfqdn(),
+                pid=os.getpid(),
+                start_date=now,
+                latest_heartbeat=now,
+                executor_class=self.executor_class,
+            )
             session.add(job)
             session.flush()
             self.id = job.id
@@ -71,8 +77,11 @@ class SchedulerJob:
         if self.id is None:
             return
         with self.db.transaction() as session:
-            session.execute(sa.update(Job).where(Job.id == self.id).values(
-                state=JOB_FAILED if failed else JOB_SUCCESS, end_date=now))
+            session.execute(
+                sa.update(Job)
+                .where(Job.id == self.id)
+                .values(state=JOB_FAILED if failed else JOB_SUCCESS, end_date=now)
+            )
 
 
 def live_scheduler(session: sa.orm.Session, *, now: datetime, fresh: timedelta) -> Job | None:
@@ -82,8 +91,8 @@ def live_scheduler(session: sa.orm.Session, *, now: datetime, fresh: timedelta) 
     not alive, however fresh its last heartbeat.
     """
     jobs = session.scalars(
-        sa.select(Job).where(Job.job_type == SCHEDULER_JOB, Job.state == JOB_RUNNING,
-                             Job.latest_heartbeat > now - fresh)
+        sa.select(Job)
+        .where(Job.job_type == SCHEDULER_JOB, Job.state == JOB_RUNNING, Job.latest_heartbeat > now - fresh)
         .order_by(Job.latest_heartbeat.desc())
     )
     return next((job for job in jobs if not _gone_from_this_host(job)), None)
@@ -91,8 +100,12 @@ def live_scheduler(session: sa.orm.Session, *, now: datetime, fresh: timedelta) 
 
 def job_is_alive(job: Job, *, now: datetime, fresh: timedelta) -> bool:
     """Running, heartbeating within ``fresh``, and (if it ran on this host) its process exists."""
-    return (job.state == JOB_RUNNING and job.latest_heartbeat is not None
-            and job.latest_heartbeat > now - fresh and not _gone_from_this_host(job))
+    return (
+        job.state == JOB_RUNNING
+        and job.latest_heartbeat is not None
+        and job.latest_heartbeat > now - fresh
+        and not _gone_from_this_host(job)
+    )
 
 
 def _gone_from_this_host(job: Job) -> bool:

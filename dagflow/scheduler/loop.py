@@ -67,8 +67,14 @@ class Scheduler:
     """One scheduler: DAG runs and task instances from the DB to an executor and back."""
 
     def __init__(
-        self, settings: Settings, db: Database, executor: BaseExecutor, clock: Clock = utc_clock, *,
-        parsing: DagParsing | None = None, callbacks: CallbackRunner | None = None,
+        self,
+        settings: Settings,
+        db: Database,
+        executor: BaseExecutor,
+        clock: Clock = utc_clock,
+        *,
+        parsing: DagParsing | None = None,
+        callbacks: CallbackRunner | None = None,
         job_id: int | None = None,
     ) -> None:
         self.settings = settings
@@ -136,8 +142,9 @@ class Scheduler:
         if self._housekeeping_at is not None and now < self._housekeeping_at:
             return Sweep()
         self._housekeeping_at = now + timedelta(seconds=self.settings.scheduler.heartbeat_interval)
-        chores = sweep(session, self.store, self.settings, now=now, held=held_in_process(self.executor),
-                       job_id=self.job_id)
+        chores = sweep(
+            session, self.store, self.settings, now=now, held=held_in_process(self.executor), job_id=self.job_id
+        )
         report.tis_changed += chores.changed
         report.wake_at(chores.next_try_at)
         if self.settings.scheduler.check_slas:
@@ -176,7 +183,10 @@ class Scheduler:
 
     def _queue(self, session: Session, now: datetime, report: TickReport) -> list[TaskWorkload]:
         workloads = queue_task_instances(
-            session, self.store, slots=self.executor.slots_free, now=now,
+            session,
+            self.store,
+            slots=self.executor.slots_free,
+            now=now,
             max_per_query=self.settings.scheduler.max_tis_per_query,
             default_max_active_tasks=self.settings.core.max_active_tasks_per_dag,
             job_id=self.job_id,
@@ -254,8 +264,11 @@ class Scheduler:
 
     def _wait_seconds(self, report: TickReport) -> float:
         """Until the next timer, at most the poll interval (0 when there is more to do)."""
-        if report.tis_queued and self.executor.slots_free and report.tis_queued >= \
-                self.settings.scheduler.max_tis_per_query:
+        if (
+            report.tis_queued
+            and self.executor.slots_free
+            and report.tis_queued >= self.settings.scheduler.max_tis_per_query
+        ):
             return 0.0
         wait = self.settings.scheduler.poll_interval
         if self._full_pass_at is not None:  # the next retry, reschedule or run timeout

@@ -95,8 +95,13 @@ class RunPlan:
     def is_empty(self) -> bool:
         """True if the plan changes nothing (``warnings`` and ``next_wakeup`` aside)."""
         return not (
-            self.schedule or self.skip or self.upstream_fail or self.remove
-            or self.expand or self.create or self.run_state
+            self.schedule
+            or self.skip
+            or self.upstream_fail
+            or self.remove
+            or self.expand
+            or self.create
+            or self.run_state
         )
 
 
@@ -192,9 +197,9 @@ class _Planner:
 
     def _schedule_due_retries(self) -> None:
         for ti in self.tis:
-            if ti.state in WAITING and ti.task_id in self.dag.tasks and self._due(ti):
-                if self.states[ti.task_id][ti.map_index] is ti.state:
-                    self._decide(ti.key, TI.SCHEDULED, self.schedule)
+            due = ti.state in WAITING and ti.task_id in self.dag.tasks and self._due(ti)
+            if due and self.states[ti.task_id][ti.map_index] is ti.state:
+                self._decide(ti.key, TI.SCHEDULED, self.schedule)
 
     def _forced_skips(self) -> dict[str, str]:
         """Task ids that a finished branch or short-circuit task skips, with the note."""
@@ -292,9 +297,9 @@ class _Planner:
     # --- finishing -------------------------------------------------------------------
     def _soft_failures(self) -> list[str]:
         soft = sorted(
-            tid for tid, states in self.states.items()
-            if tid in self.dag.tasks and self.dag.tasks[tid].allow_failure
-            and TI.FAILED in states.values()
+            tid
+            for tid, states in self.states.items()
+            if tid in self.dag.tasks and self.dag.tasks[tid].allow_failure and TI.FAILED in states.values()
         )
         for tid in soft:
             self.warnings.append(f"task {tid} failed but allows failure")

@@ -43,17 +43,22 @@ SLOW_SHUTDOWN_STACKS_S = 20.0
 
 
 def run_scheduler(
-    settings: Settings, db: Database, *, folders: Sequence[Path], num_runs: int | None = None,
-    executor: BaseExecutor | None = None, on_started: Callable[[Scheduler], None] | None = None,
+    settings: Settings,
+    db: Database,
+    *,
+    folders: Sequence[Path],
+    num_runs: int | None = None,
+    executor: BaseExecutor | None = None,
+    on_started: Callable[[Scheduler], None] | None = None,
 ) -> int:
     """Run a scheduler in this process until stopped (or ``num_runs`` ticks); returns ticks."""
     executor = executor or executor_from_settings(settings, db=db)
-    job = SchedulerJob(db, executor_class=type(executor).__name__,
-                       heartbeat_interval=settings.scheduler.heartbeat_interval)
+    job = SchedulerJob(
+        db, executor_class=type(executor).__name__, heartbeat_interval=settings.scheduler.heartbeat_interval
+    )
     job.register(utc_clock())
     parsing = None if settings.scheduler.standalone_dag_processor else dag_parsing(settings, db, folders)
-    scheduler = Scheduler(settings, db, executor, parsing=parsing, callbacks=CallbackRunner(settings),
-                          job_id=job.id)
+    scheduler = Scheduler(settings, db, executor, parsing=parsing, callbacks=CallbackRunner(settings), job_id=job.id)
     listener = scheduler_listener(settings, scheduler)
     watcher = sqlite_run_watcher(db, scheduler.notify_run)
     failed = True
@@ -91,6 +96,7 @@ def _heartbeat(job: SchedulerJob) -> None:
 
 def scheduler_listener(settings: Settings, scheduler: Scheduler) -> EventListener:
     """An ``EventListener`` that wakes ``scheduler`` for the run an event names (no-op off PostgreSQL)."""
+
     def on_event(kind: str, fields: dict[str, Any]) -> None:
         dag_id, run_id = fields.get("dag_id"), fields.get("run_id")
         if isinstance(dag_id, str) and isinstance(run_id, str):
@@ -102,6 +108,7 @@ def scheduler_listener(settings: Settings, scheduler: Scheduler) -> EventListene
 @contextmanager
 def _stop_on_signals(scheduler: Scheduler) -> Iterator[None]:
     """SIGINT/SIGTERM -> ``scheduler.stop()`` while inside (relayed: see ``dagflow.signals``)."""
+
     def stop(sig: signal.Signals) -> None:
         log.info("received %s: stopping after this tick", sig.name)
         scheduler.stop()

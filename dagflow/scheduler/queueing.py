@@ -70,8 +70,14 @@ class Occupancy:
 
 
 def queue_task_instances(
-    session: Session, store: SerializedDagStore, *, slots: int, now: datetime,
-    max_per_query: int, default_max_active_tasks: int, job_id: int | None = None,
+    session: Session,
+    store: SerializedDagStore,
+    *,
+    slots: int,
+    now: datetime,
+    max_per_query: int,
+    default_max_active_tasks: int,
+    job_id: int | None = None,
 ) -> list[TaskWorkload]:
     """Queue what fits (see the module docstring) and return the workloads to submit."""
     if slots <= 0:
@@ -85,8 +91,14 @@ def queue_task_instances(
     chosen = pick(candidates, dags, occupancy, slots=slots, default_max_active_tasks=default_max_active_tasks)
     if not chosen:
         return []
-    set_ti_state(session, [c.ti_id for c in chosen], to=TI.QUEUED, expected=[TI.SCHEDULED],
-                 values={"queued_at": now, "queued_by_job_id": job_id}, synchronize=False)
+    set_ti_state(
+        session,
+        [c.ti_id for c in chosen],
+        to=TI.QUEUED,
+        expected=[TI.SCHEDULED],
+        values={"queued_at": now, "queued_by_job_id": job_id},
+        synchronize=False,
+    )
     return [_workload(c, dags[c.dag_id]) for c in chosen]
 
 
@@ -95,15 +107,21 @@ def _candidates_statement(postgresql: bool) -> Any:
     """The candidates query, built once per dialect (``limit`` is a parameter)."""
     query = (
         sa.select(
-            TaskInstance.id, TaskInstance.dag_id, TaskInstance.run_id, TaskInstance.task_id,
-            TaskInstance.map_index, TaskInstance.try_number, TaskInstance.pool,
-            TaskInstance.pool_slots, TaskInstance.queue, TaskInstance.priority_weight,
+            TaskInstance.id,
+            TaskInstance.dag_id,
+            TaskInstance.run_id,
+            TaskInstance.task_id,
+            TaskInstance.map_index,
+            TaskInstance.try_number,
+            TaskInstance.pool,
+            TaskInstance.pool_slots,
+            TaskInstance.queue,
+            TaskInstance.priority_weight,
             DagModel.max_active_tasks,
         )
         .join(DagRun, sa.and_(DagRun.dag_id == TaskInstance.dag_id, DagRun.run_id == TaskInstance.run_id))
         .join(DagModel, DagModel.dag_id == TaskInstance.dag_id)
-        .where(TaskInstance.state == TI.SCHEDULED, DagRun.state == DagRunState.RUNNING,
-               unpaused_or_backfill())
+        .where(TaskInstance.state == TI.SCHEDULED, DagRun.state == DagRunState.RUNNING, unpaused_or_backfill())
         .order_by(TaskInstance.priority_weight.desc(), DagRun.logical_date, TaskInstance.id)
         .limit(sa.bindparam("limit", type_=sa.Integer))
     )
@@ -119,8 +137,13 @@ def _occupancy(session: Session, dag_ids: Iterable[str]) -> Occupancy:
     """What queued + running task instances hold: one grouped read (they are few), one of the pools."""
     wanted = set(dag_ids)
     busy = (
-        sa.select(TaskInstance.pool, TaskInstance.dag_id, TaskInstance.task_id,
-                  sa.func.sum(TaskInstance.pool_slots), sa.func.count())
+        sa.select(
+            TaskInstance.pool,
+            TaskInstance.dag_id,
+            TaskInstance.task_id,
+            sa.func.sum(TaskInstance.pool_slots),
+            sa.func.count(),
+        )
         .where(TaskInstance.state.in_(list(OCCUPYING_SLOT)))
         .group_by(TaskInstance.pool, TaskInstance.dag_id, TaskInstance.task_id)
     )
@@ -141,8 +164,12 @@ def _occupancy(session: Session, dag_ids: Iterable[str]) -> Occupancy:
 
 
 def pick(
-    candidates: Sequence[Candidate], dags: Mapping[str, CachedDag], occupancy: Occupancy, *,
-    slots: int, default_max_active_tasks: int,
+    candidates: Sequence[Candidate],
+    dags: Mapping[str, CachedDag],
+    occupancy: Occupancy,
+    *,
+    slots: int,
+    default_max_active_tasks: int,
 ) -> list[Candidate]:
     """The candidates that fit every limit, in order (pure; updates ``occupancy``)."""
     chosen: list[Candidate] = []
@@ -177,9 +204,15 @@ def pick(
 def _workload(c: Candidate, entry: CachedDag) -> TaskWorkload:
     timeout = entry.dag.tasks[c.task_id].execution_timeout
     return TaskWorkload(
-        ti_id=c.ti_id, dag_id=c.dag_id, run_id=c.run_id, task_id=c.task_id, map_index=c.map_index,
-        try_number=c.try_number + 1, fileloc=entry.fileloc or entry.dag.fileloc or "",
-        queue=c.queue, pool=c.pool, priority_weight=c.priority_weight,
+        ti_id=c.ti_id,
+        dag_id=c.dag_id,
+        run_id=c.run_id,
+        task_id=c.task_id,
+        map_index=c.map_index,
+        try_number=c.try_number + 1,
+        fileloc=entry.fileloc or entry.dag.fileloc or "",
+        queue=c.queue,
+        pool=c.pool,
+        priority_weight=c.priority_weight,
         execution_timeout_s=timeout.total_seconds() if timeout is not None else None,
     )
-

@@ -103,14 +103,19 @@ def held_in_process(executor: BaseExecutor) -> frozenset[tuple[int, int]]:
     are never "stuck in queued"; a broker (Celery) can lose a message, so none of its
     tries are vouched for.
     """
-    from dagflow.executors.local import LocalExecutor  # noqa: PLC0415
+    from dagflow.executors.local import LocalExecutor
 
     return frozenset(executor.running) if isinstance(executor, LocalExecutor) else frozenset()
 
 
 def sweep(
-    session: Session, store: SerializedDagStore, settings: Settings, *, now: datetime,
-    held: Collection[tuple[int, int]] = frozenset(), job_id: int | None = None,
+    session: Session,
+    store: SerializedDagStore,
+    settings: Settings,
+    *,
+    now: datetime,
+    held: Collection[tuple[int, int]] = frozenset(),
+    job_id: int | None = None,
 ) -> Sweep:
     """Find overdue task instances in one query and deal with each (module docstring)."""
     result = Sweep()
@@ -141,10 +146,15 @@ def reset_orphaned(session: Session, settings: Settings, *, now: datetime, job_i
     are queued again. A message that does arrive later finds the try claimed or
     re-queued and starts nothing twice (the claim is a compare-and-set).
     """
-    from dagflow.scheduler.job import SCHEDULER_JOB, fresh_after, job_is_alive  # noqa: PLC0415
+    from dagflow.scheduler.job import SCHEDULER_JOB, fresh_after, job_is_alive
 
-    queued_by = set(session.scalars(sa.select(TaskInstance.queued_by_job_id).distinct().where(
-        TaskInstance.state == TI.QUEUED, TaskInstance.queued_by_job_id.is_not(None))))
+    queued_by = set(
+        session.scalars(
+            sa.select(TaskInstance.queued_by_job_id)
+            .distinct()
+            .where(TaskInstance.state == TI.QUEUED, TaskInstance.queued_by_job_id.is_not(None))
+        )
+    )
     queued_by.discard(job_id)
     if not queued_by:
         return 0
@@ -155,11 +165,18 @@ def reset_orphaned(session: Session, settings: Settings, *, now: datetime, job_i
     if not dead:
         return 0
     reset = set_ti_state_where(
-        session, to=TI.SCHEDULED, expected=[TI.QUEUED], where=TaskInstance.queued_by_job_id.in_(dead),
-        values={"queued_by_job_id": None, "queued_at": None})
+        session,
+        to=TI.SCHEDULED,
+        expected=[TI.QUEUED],
+        where=TaskInstance.queued_by_job_id.in_(dead),
+        values={"queued_by_job_id": None, "queued_at": None},
+    )
     if reset:
-        log.warning("reset %d task instance(s) queued by scheduler job(s) %s that are gone; "
-                    "they are queued again", reset, ", ".join(map(str, dead)))
+        log.warning(
+            "reset %d task instance(s) queued by scheduler job(s) %s that are gone; they are queued again",
+            reset,
+            ", ".join(map(str, dead)),
+        )
     return reset
 
 
@@ -182,19 +199,27 @@ def _overdue(session: Session, settings: Settings, now: datetime) -> list[TaskIn
     """Zombies, cleared tries past their grace, and stuck queued rows (one query)."""
     sched = settings.scheduler
     beat = _heartbeat_at()
-    query = sa.select(TaskInstance).where(sa.or_(
-        sa.and_(TaskInstance.state == TI.RUNNING,
-                beat < now - timedelta(seconds=sched.heartbeat_timeout)),
-        sa.and_(TaskInstance.state == TI.RESTARTING, beat < now - _restart_grace(settings)),
-        sa.and_(TaskInstance.state == TI.QUEUED,
-                _queued_since() < now - timedelta(seconds=sched.task_queued_timeout)),
-    )).order_by(TaskInstance.id)
+    query = (
+        sa.select(TaskInstance)
+        .where(
+            sa.or_(
+                sa.and_(TaskInstance.state == TI.RUNNING, beat < now - timedelta(seconds=sched.heartbeat_timeout)),
+                sa.and_(TaskInstance.state == TI.RESTARTING, beat < now - _restart_grace(settings)),
+                sa.and_(
+                    TaskInstance.state == TI.QUEUED,
+                    _queued_since() < now - timedelta(seconds=sched.task_queued_timeout),
+                ),
+            )
+        )
+        .order_by(TaskInstance.id)
+    )
     return list(session.scalars(query))
 
 
 # --- zombies ---------------------------------------------------------------------------
-def _reap_zombie(session: Session, ti: TaskInstance, entry: CachedDag | None, settings: Settings,
-                 now: datetime, result: Sweep) -> None:
+def _reap_zombie(
+    session: Session, ti: TaskInstance, entry: CachedDag | None, settings: Settings, now: datetime, result: Sweep
+) -> None:
     last = ti.last_heartbeat or ti.start_date or ti.updated_at
     silent = int((now - last).total_seconds())
     reason = f"worker lost: no heartbeat for {silent}s (host {ti.hostname or '?'}, pid {ti.pid or '?'})"
@@ -204,8 +229,7 @@ def _reap_zombie(session: Session, ti: TaskInstance, entry: CachedDag | None, se
     if ti.infra_tries < max_infra:
         to = TI.UP_FOR_RETRY
         reason += f"; infra retry {ti.infra_tries + 1} of {max_infra} (does not use a retry)"
-        values.update(max_tries=TaskInstance.max_tries + 1, infra_tries=TaskInstance.infra_tries + 1,
-                      next_try_at=now)
+        values.update(max_tries=TaskInstance.max_tries + 1, infra_tries=TaskInstance.infra_tries + 1, next_try_at=now)
     elif can_retry(ti.try_number, ti.max_tries):
         to = TI.UP_FOR_RETRY
         values["next_try_at"] = now + retry_delay(task, ti.try_number)
@@ -213,13 +237,24 @@ def _reap_zombie(session: Session, ti: TaskInstance, entry: CachedDag | None, se
         to = TI.FAILED
         values["next_try_at"] = None
     values["end_reason"] = reason
-    guard = [TaskInstance.try_number == ti.try_number, _token_is(ti.try_token),
-             _heartbeat_at() < now - timedelta(seconds=settings.scheduler.heartbeat_timeout)]
+    guard = [
+        TaskInstance.try_number == ti.try_number,
+        _token_is(ti.try_token),
+        _heartbeat_at() < now - timedelta(seconds=settings.scheduler.heartbeat_timeout),
+    ]
     if set_ti_state(session, [ti.id], to=to, expected=[TI.RUNNING], values=values, extra_where=guard) != 1:
         return  # a heartbeat, the worker's own outcome or a person got there first
     _record(session, ti.id, to, reason)
-    log.warning("zombie %s.%s[%s] %s try %s: %s -> %s", ti.dag_id, ti.task_id, ti.map_index, ti.run_id,
-                ti.try_number, reason, to.value)
+    log.warning(
+        "zombie %s.%s[%s] %s try %s: %s -> %s",
+        ti.dag_id,
+        ti.task_id,
+        ti.map_index,
+        ti.run_id,
+        ti.try_number,
+        reason,
+        to.value,
+    )
     result.zombies += 1
     if to is TI.UP_FOR_RETRY:
         when = values["next_try_at"]
@@ -255,63 +290,96 @@ def _record(session: Session, ti_id: int, state: TaskInstanceState, reason: str)
     record_try(session, ti, state=state, reason=reason)
 
 
-def _add_callback(result: Sweep, ti: TaskInstance, entry: CachedDag | None, state: TaskInstanceState,
-                  reason: str, try_number: int) -> None:
+def _add_callback(
+    result: Sweep, ti: TaskInstance, entry: CachedDag | None, state: TaskInstanceState, reason: str, try_number: int
+) -> None:
     name = "on_retry_callback" if state is TI.UP_FOR_RETRY else "on_failure_callback"
     task = entry.dag.tasks.get(ti.task_id) if entry is not None else None
     if entry is None or task is None or not task.has_callback(name):
         return
-    result.callbacks.append(TaskCallbackRequest(
-        dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id, map_index=ti.map_index,
-        try_number=try_number, fileloc=entry.fileloc or entry.dag.fileloc or "", callback=name,
-        state=state, reason=reason,
-    ))
+    result.callbacks.append(
+        TaskCallbackRequest(
+            dag_id=ti.dag_id,
+            run_id=ti.run_id,
+            task_id=ti.task_id,
+            map_index=ti.map_index,
+            try_number=try_number,
+            fileloc=entry.fileloc or entry.dag.fileloc or "",
+            callback=name,
+            state=state,
+            reason=reason,
+        )
+    )
 
 
 # --- cleared while running ---------------------------------------------------------------
-def _restart_cleared(session: Session, ti: TaskInstance, settings: Settings, now: datetime,
-                     result: Sweep) -> None:
+def _restart_cleared(session: Session, ti: TaskInstance, settings: Settings, now: datetime, result: Sweep) -> None:
     values = cleared_try_values(ti.try_number, end_date=ti.end_date or now)
     reason = values["end_reason"]
-    guard = [TaskInstance.try_number == ti.try_number, _token_is(ti.try_token),
-             _heartbeat_at() < now - _restart_grace(settings)]
-    if set_ti_state(session, [ti.id], to=TI.NONE, expected=[TI.RESTARTING], values=values,
-                    extra_where=guard) != 1:
+    guard = [
+        TaskInstance.try_number == ti.try_number,
+        _token_is(ti.try_token),
+        _heartbeat_at() < now - _restart_grace(settings),
+    ]
+    if set_ti_state(session, [ti.id], to=TI.NONE, expected=[TI.RESTARTING], values=values, extra_where=guard) != 1:
         return
-    recorded = session.execute(sa.select(TaskInstanceHistory.id).where(
-        TaskInstanceHistory.ti_id == ti.id, TaskInstanceHistory.try_number == ti.try_number)).first()
+    recorded = session.execute(
+        sa.select(TaskInstanceHistory.id).where(
+            TaskInstanceHistory.ti_id == ti.id, TaskInstanceHistory.try_number == ti.try_number
+        )
+    ).first()
     if recorded is None:  # the worker did not record the stop itself (it may be gone)
         _record(session, ti.id, TI.RESTARTING, reason)
     result.restarted += 1
 
 
 # --- stuck in queued ---------------------------------------------------------------------
-def _handle_stuck(session: Session, ti: TaskInstance, entry: CachedDag | None, settings: Settings,
-                  now: datetime, job_id: int | None, result: Sweep) -> None:
+def _handle_stuck(
+    session: Session,
+    ti: TaskInstance,
+    entry: CachedDag | None,
+    settings: Settings,
+    now: datetime,
+    job_id: int | None,
+    result: Sweep,
+) -> None:
     sched = settings.scheduler
     task = entry.dag.tasks.get(ti.task_id) if entry is not None else None
-    guard = [TaskInstance.id == ti.id, TaskInstance.state == TI.QUEUED,
-             TaskInstance.try_number == ti.try_number, TaskInstance.queued_at == ti.queued_at]
+    guard = [
+        TaskInstance.id == ti.id,
+        TaskInstance.state == TI.QUEUED,
+        TaskInstance.try_number == ti.try_number,
+        TaskInstance.queued_at == ti.queued_at,
+    ]
     if ti.requeue_count < sched.max_queued_resends and entry is not None and task is not None:
         moved = session.execute(
-            sa.update(TaskInstance).where(*guard)
-            .values(queued_at=now, requeue_count=TaskInstance.requeue_count + 1,
-                    queued_by_job_id=job_id, updated_at=now)
+            sa.update(TaskInstance)
+            .where(*guard)
+            .values(
+                queued_at=now, requeue_count=TaskInstance.requeue_count + 1, queued_by_job_id=job_id, updated_at=now
+            )
             .execution_options(synchronize_session=False)
         ).rowcount  # type: ignore[attr-defined]
         if moved == 1:
-            log.warning("%s.%s[%s] %s stuck in queued: re-sent (%s of %s)", ti.dag_id, ti.task_id,
-                        ti.map_index, ti.run_id, ti.requeue_count + 1, sched.max_queued_resends)
+            log.warning(
+                "%s.%s[%s] %s stuck in queued: re-sent (%s of %s)",
+                ti.dag_id,
+                ti.task_id,
+                ti.map_index,
+                ti.run_id,
+                ti.requeue_count + 1,
+                sched.max_queued_resends,
+            )
             result.resend.append(workload_for(ti, entry, task))
         return
     waited = int((now - (ti.queued_at or ti.updated_at)).total_seconds())
-    reason = (f"stuck in queued for {waited}s after {ti.requeue_count} re-sends "
-              f"(queue {ti.queue}: is a worker listening?)")
+    reason = (
+        f"stuck in queued for {waited}s after {ti.requeue_count} re-sends (queue {ti.queue}: is a worker listening?)"
+    )
     if task is None:
         reason += "; the task is no longer in its DAG"
     values = {"end_date": now, "end_reason": reason, "next_try_at": None}
-    if set_ti_state(session, [ti.id], to=TI.FAILED, expected=[TI.QUEUED], values=values,
-                    extra_where=guard[2:]) != 1:
+    if set_ti_state(session, [ti.id], to=TI.FAILED, expected=[TI.QUEUED], values=values, extra_where=guard[2:]) != 1:
         return
     _record_unstarted(session, ti.id, reason)
     log.warning("%s.%s[%s] %s: %s -> failed", ti.dag_id, ti.task_id, ti.map_index, ti.run_id, reason)
@@ -323,23 +391,41 @@ def _record_unstarted(session: Session, ti_id: int, reason: str) -> None:
     """History of the try that never started (``try_number`` + 1; no start, host or pid)."""
     ti = session.get(TaskInstance, ti_id, populate_existing=True)
     assert ti is not None
-    session.add(TaskInstanceHistory(
-        ti_id=ti.id, dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id, map_index=ti.map_index,
-        try_number=ti.try_number + 1, state=TI.FAILED, start_date=None, end_date=ti.end_date,
-        duration=None, hostname=None, pid=None, reason=reason,
-    ))
+    session.add(
+        TaskInstanceHistory(
+            ti_id=ti.id,
+            dag_id=ti.dag_id,
+            run_id=ti.run_id,
+            task_id=ti.task_id,
+            map_index=ti.map_index,
+            try_number=ti.try_number + 1,
+            state=TI.FAILED,
+            start_date=None,
+            end_date=ti.end_date,
+            duration=None,
+            hostname=None,
+            pid=None,
+            reason=reason,
+        )
+    )
 
 
 def workload_for(ti: TaskInstance, entry: CachedDag, task: SerializedTask) -> TaskWorkload:
     """The workload of ``ti``'s next try (the one its ``queued`` state waits for)."""
     timeout = task.execution_timeout
     return TaskWorkload(
-        ti_id=ti.id, dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id, map_index=ti.map_index,
-        try_number=ti.try_number + 1, fileloc=entry.fileloc or entry.dag.fileloc or "",
-        queue=ti.queue, pool=ti.pool, priority_weight=ti.priority_weight,
+        ti_id=ti.id,
+        dag_id=ti.dag_id,
+        run_id=ti.run_id,
+        task_id=ti.task_id,
+        map_index=ti.map_index,
+        try_number=ti.try_number + 1,
+        fileloc=entry.fileloc or entry.dag.fileloc or "",
+        queue=ti.queue,
+        pool=ti.pool,
+        priority_weight=ti.priority_weight,
         execution_timeout_s=timeout.total_seconds() if timeout is not None else None,
     )
-
 
 
 # --- the callback process -------------------------------------------------------------
@@ -348,10 +434,10 @@ def run_task_callback(settings: Settings, request: TaskCallbackRequest) -> None:
 
     The same context a crashed try's callbacks get (``exception`` is the reason).
     """
-    from dagflow.db import Database  # noqa: PLC0415
-    from dagflow.execution.dag_cache import DagCache  # noqa: PLC0415
-    from dagflow.execution.outcome import TryResult  # noqa: PLC0415
-    from dagflow.execution.task_process import run_crash_callbacks  # noqa: PLC0415
+    from dagflow.db import Database
+    from dagflow.execution.dag_cache import DagCache
+    from dagflow.execution.outcome import TryResult
+    from dagflow.execution.task_process import run_crash_callbacks
 
     logging.basicConfig(level=settings.logging.level.upper())
     db = Database(settings)
@@ -360,7 +446,7 @@ def run_task_callback(settings: Settings, request: TaskCallbackRequest) -> None:
         attempt = _attempt(db, settings, dag, request)
         if attempt is not None:
             run_crash_callbacks(attempt, TryResult(request.state, request.reason))
-    except Exception:  # noqa: BLE001 - a broken callback never takes anything down
+    except Exception:
         log.exception("%s of %s.%s could not run", request.callback, request.dag_id, request.task_id)
     finally:
         db.dispose()
@@ -368,28 +454,53 @@ def run_task_callback(settings: Settings, request: TaskCallbackRequest) -> None:
 
 def _attempt(db: Any, settings: Settings, dag: Any, request: TaskCallbackRequest) -> Any:
     """The ``TryAttempt`` of the ended try, rebuilt from its row (None if it is gone)."""
-    from dagflow.execution.claim import ClaimedTry, run_info  # noqa: PLC0415
-    from dagflow.execution.logs import log_path  # noqa: PLC0415
-    from dagflow.execution.task_process import TryAttempt  # noqa: PLC0415
-    from dagflow.models import DagRun  # noqa: PLC0415
+    from dagflow.execution.claim import ClaimedTry, run_info
+    from dagflow.execution.logs import log_path
+    from dagflow.execution.task_process import TryAttempt
+    from dagflow.models import DagRun
 
     with db.transaction(readonly=True) as session:
-        ti = session.scalars(sa.select(TaskInstance).where(
-            TaskInstance.dag_id == request.dag_id, TaskInstance.run_id == request.run_id,
-            TaskInstance.task_id == request.task_id, TaskInstance.map_index == request.map_index,
-        )).one_or_none()
-        run = session.scalars(sa.select(DagRun).where(
-            DagRun.dag_id == request.dag_id, DagRun.run_id == request.run_id)).one_or_none()
+        ti = session.scalars(
+            sa.select(TaskInstance).where(
+                TaskInstance.dag_id == request.dag_id,
+                TaskInstance.run_id == request.run_id,
+                TaskInstance.task_id == request.task_id,
+                TaskInstance.map_index == request.map_index,
+            )
+        ).one_or_none()
+        run = session.scalars(
+            sa.select(DagRun).where(DagRun.dag_id == request.dag_id, DagRun.run_id == request.run_id)
+        ).one_or_none()
         if ti is None or run is None:
             return None
         claimed = ClaimedTry(
-            ti_id=ti.id, dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id,
-            map_index=ti.map_index, try_number=request.try_number, max_tries=ti.max_tries,
-            token=ti.try_token or "", hostname=ti.hostname or "",
+            ti_id=ti.id,
+            dag_id=ti.dag_id,
+            run_id=ti.run_id,
+            task_id=ti.task_id,
+            map_index=ti.map_index,
+            try_number=request.try_number,
+            max_tries=ti.max_tries,
+            token=ti.try_token or "",
+            hostname=ti.hostname or "",
             start_date=ti.start_date or ti.end_date or ti.updated_at,
-            first_poke_at=ti.first_poke_at, run=run_info(run),
+            first_poke_at=ti.first_poke_at,
+            run=run_info(run),
         )
-    path = log_path(settings.logging.base_log_folder, dag_id=request.dag_id, run_id=request.run_id,
-                    task_id=request.task_id, map_index=request.map_index, try_number=request.try_number)
-    return TryAttempt(claimed=claimed, dag=dag, task=dag.get_task(request.task_id), settings=settings,
-                      db=db, log_path=path, timeout_s=None)
+    path = log_path(
+        settings.logging.base_log_folder,
+        dag_id=request.dag_id,
+        run_id=request.run_id,
+        task_id=request.task_id,
+        map_index=request.map_index,
+        try_number=request.try_number,
+    )
+    return TryAttempt(
+        claimed=claimed,
+        dag=dag,
+        task=dag.get_task(request.task_id),
+        settings=settings,
+        db=db,
+        log_path=path,
+        timeout_s=None,
+    )

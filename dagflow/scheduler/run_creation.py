@@ -31,7 +31,7 @@ from dagflow.scheduler.dagruns import create_dagrun, generate_run_id
 from dagflow.scheduler.locking import skip_locked, unless_exists
 from dagflow.serialization import SerializedDag
 from dagflow.state import DAGRUN_ACTIVE, DagRunType
-from dagflow.timetables import DagRunInfo, DataInterval, Timetable, TimeRestriction, timetable_from_dict
+from dagflow.timetables import DagRunInfo, DataInterval, TimeRestriction, Timetable, timetable_from_dict
 from dagflow.timetables.base import to_utc
 
 
@@ -42,8 +42,9 @@ def timetable_of(dag: SerializedDag) -> Timetable | None:
 
 def restriction_of(dag: SerializedDag, now: datetime) -> TimeRestriction:
     """start_date, end_date and catchup of ``dag`` at ``now``."""
-    return TimeRestriction(earliest=_utc(dag.start_date), latest=_utc(dag.end_date), catchup=dag.catchup,
-                           now=to_utc(now))
+    return TimeRestriction(
+        earliest=_utc(dag.start_date), latest=_utc(dag.end_date), catchup=dag.catchup, now=to_utc(now)
+    )
 
 
 def _utc(value: datetime | None) -> DateTime | None:
@@ -58,9 +59,7 @@ def max_active_runs_of(dag: SerializedDag, timetable: Timetable | None) -> int:
     return max(limit, 0)
 
 
-def refresh_next_dagruns(
-    session: Session, store: SerializedDagStore, seen: dict[str, str], *, now: datetime
-) -> int:
+def refresh_next_dagruns(session: Session, store: SerializedDagStore, seen: dict[str, str], *, now: datetime) -> int:
     """Compute ``next_dagrun*`` for unpaused DAG versions not yet in ``seen`` (updated in place)."""
     query = (
         sa.select(DagModel.dag_id, SerializedDagModel.dag_hash)
@@ -93,8 +92,7 @@ def _first_info(session: Session, dag: SerializedDag, now: datetime) -> DagRunIn
         .limit(1)
     ).first()
     interval = DataInterval(to_utc(last[0]), to_utc(last[1])) if last and last[0] and last[1] else None
-    return timetable.next_dagrun_info(last_automated_data_interval=interval,
-                                      restriction=restriction_of(dag, now))
+    return timetable.next_dagrun_info(last_automated_data_interval=interval, restriction=restriction_of(dag, now))
 
 
 def _store_next(model: DagModel, info: DagRunInfo | None) -> None:
@@ -109,10 +107,17 @@ def create_due_runs(session: Session, store: SerializedDagStore, *, now: datetim
 
     Each due DAG's row is locked (``SKIP LOCKED``): one scheduler per DAG per tick.
     """
-    query = skip_locked(session, sa.select(DagModel).where(
-        DagModel.is_paused.is_(False), DagModel.is_active.is_(True),
-        DagModel.next_dagrun_create_after <= now,
-    ).order_by(DagModel.next_dagrun_create_after), DagModel)
+    query = skip_locked(
+        session,
+        sa.select(DagModel)
+        .where(
+            DagModel.is_paused.is_(False),
+            DagModel.is_active.is_(True),
+            DagModel.next_dagrun_create_after <= now,
+        )
+        .order_by(DagModel.next_dagrun_create_after),
+        DagModel,
+    )
     models = list(session.scalars(query))
     if not models:
         return []
@@ -129,16 +134,15 @@ def create_due_runs(session: Session, store: SerializedDagStore, *, now: datetim
 def _active_run_counts(session: Session, dag_ids: list[str]) -> Mapping[str, int]:
     query = (
         sa.select(DagRun.dag_id, sa.func.count())
-        .where(DagRun.dag_id.in_(dag_ids), DagRun.state.in_(DAGRUN_ACTIVE),
-               DagRun.run_type != DagRunType.BACKFILL.value)
+        .where(
+            DagRun.dag_id.in_(dag_ids), DagRun.state.in_(DAGRUN_ACTIVE), DagRun.run_type != DagRunType.BACKFILL.value
+        )
         .group_by(DagRun.dag_id)
     )
     return {key: value for key, value in session.execute(query)}
 
 
-def _create_for_dag(
-    session: Session, model: DagModel, dag: SerializedDag, active: int, now: datetime
-) -> list[DagRun]:
+def _create_for_dag(session: Session, model: DagModel, dag: SerializedDag, active: int, now: datetime) -> list[DagRun]:
     timetable = timetable_of(dag)
     if timetable is None or not timetable.can_be_scheduled:
         _store_next(model, None)
@@ -151,8 +155,9 @@ def _create_for_dag(
         if run is not None:
             created.append(run)
             active += 1
-        info = timetable.next_dagrun_info(last_automated_data_interval=info.data_interval,
-                                          restriction=restriction_of(dag, now))
+        info = timetable.next_dagrun_info(
+            last_automated_data_interval=info.data_interval, restriction=restriction_of(dag, now)
+        )
     _store_next(model, info)
     return created
 
@@ -162,24 +167,34 @@ def _due_info(model: DagModel, dag: SerializedDag, timetable: Timetable, now: da
     start, end = model.next_dagrun_data_interval_start, model.next_dagrun_data_interval_end
     if start is None or end is None or model.next_dagrun_create_after is None:
         return None
-    stored = DagRunInfo(run_after=to_utc(model.next_dagrun_create_after),
-                        data_interval=DataInterval(to_utc(start), to_utc(end)))
+    stored = DagRunInfo(
+        run_after=to_utc(model.next_dagrun_create_after), data_interval=DataInterval(to_utc(start), to_utc(end))
+    )
     if dag.catchup or not timetable.periodic:
         return stored
-    restriction = TimeRestriction(earliest=to_utc(start), latest=_utc(dag.end_date), catchup=False,
-                                  now=to_utc(now))
+    restriction = TimeRestriction(earliest=to_utc(start), latest=_utc(dag.end_date), catchup=False, now=to_utc(now))
     return timetable.next_dagrun_info(last_automated_data_interval=None, restriction=restriction)
 
 
 def _create_run(session: Session, dag: SerializedDag, info: DagRunInfo, now: datetime) -> DagRun | None:
     """A queued scheduled run for ``info``; None if a run already has that logical date."""
-    taken = session.scalar(sa.select(DagRun.id).where(
-        DagRun.dag_id == dag.dag_id, DagRun.logical_date == info.logical_date))
+    taken = session.scalar(
+        sa.select(DagRun.id).where(DagRun.dag_id == dag.dag_id, DagRun.logical_date == info.logical_date)
+    )
     if taken is not None:
         return None
     interval = (info.data_interval.start, info.data_interval.end)
     run_id = generate_run_id(DagRunType.SCHEDULED, info.logical_date)
-    return unless_exists(session, lambda: create_dagrun(
-        session, dag=dag, run_id=run_id, run_type=DagRunType.SCHEDULED, logical_date=info.logical_date,
-        data_interval=interval, now=now,
-    ), f"DAG run {dag.dag_id}/{run_id}")  # a trigger at the same date may commit first
+    return unless_exists(
+        session,
+        lambda: create_dagrun(
+            session,
+            dag=dag,
+            run_id=run_id,
+            run_type=DagRunType.SCHEDULED,
+            logical_date=info.logical_date,
+            data_interval=interval,
+            now=now,
+        ),
+        f"DAG run {dag.dag_id}/{run_id}",
+    )  # a trigger at the same date may commit first

@@ -49,15 +49,17 @@ def start_queued_runs(session: Session, *, now: datetime, default_limit: int) ->
         sa.select(DagRun, DagModel.max_active_runs, Backfill.max_active_runs)
         .join(DagModel, DagModel.dag_id == DagRun.dag_id)
         .outerjoin(Backfill, Backfill.id == DagRun.backfill_id)
-        .where(DagRun.state == DagRunState.QUEUED, unpaused_or_backfill(),
-               sa.or_(Backfill.id.is_(None), Backfill.is_paused.is_(False)))
+        .where(
+            DagRun.state == DagRunState.QUEUED,
+            unpaused_or_backfill(),
+            sa.or_(Backfill.id.is_(None), Backfill.is_paused.is_(False)),
+        )
         .order_by(DagRun.logical_date, DagRun.id)
     )
     # Lock the DAG rows, not the runs: counting a DAG's running runs and starting more
     # must be one scheduler's job at a time, or two could each fill max_active_runs.
     query = skip_locked(session, query, DagModel)
-    queued: list[tuple[DagRun, int | None, int | None]] = [
-        (row[0], row[1], row[2]) for row in session.execute(query)]
+    queued: list[tuple[DagRun, int | None, int | None]] = [(row[0], row[1], row[2]) for row in session.execute(query)]
     if not queued:
         return []
     running = _running_counts(session, {run.dag_id for run, _, _ in queued})
@@ -67,8 +69,9 @@ def start_queued_runs(session: Session, *, now: datetime, default_limit: int) ->
         limit = backfill_limit if run.backfill_id is not None else dag_limit
         if running[key] >= (limit if limit is not None else default_limit):
             continue
-        if set_dagrun_state(session, run.id, to=DagRunState.RUNNING, expected=[DagRunState.QUEUED],
-                            values={"start_date": now}):
+        if set_dagrun_state(
+            session, run.id, to=DagRunState.RUNNING, expected=[DagRunState.QUEUED], values={"start_date": now}
+        ):
             running[key] += 1
             started.append(run)
     return started
@@ -95,17 +98,20 @@ def is_timed_out(run: DagRun, dag: SerializedDag, now: datetime) -> bool:
 
 def fail_timed_out_run(session: Session, run: DagRun, *, now: datetime) -> bool:
     """Fail ``run`` and its task instances (see the module docstring); False if it moved already."""
-    if not set_dagrun_state(session, run.id, to=DagRunState.FAILED, expected=[DagRunState.RUNNING],
-                            values={"end_date": now}):
+    if not set_dagrun_state(
+        session, run.id, to=DagRunState.FAILED, expected=[DagRunState.RUNNING], values={"end_date": now}
+    ):
         return False
     where = [TaskInstance.dag_id == run.dag_id, TaskInstance.run_id == run.run_id]
     reason = "DAG run timed out"
     for state in TIMEOUT_FAIL:
-        set_ti_state_where(session, to=TI.FAILED, expected=[state], where=where,
-                           values={"end_date": now, "end_reason": reason})
+        set_ti_state_where(
+            session, to=TI.FAILED, expected=[state], where=where, values={"end_date": now, "end_reason": reason}
+        )
     for state in TIMEOUT_SKIP:
-        set_ti_state_where(session, to=TI.SKIPPED, expected=[state], where=where,
-                           values={"end_date": now, "note": reason})
+        set_ti_state_where(
+            session, to=TI.SKIPPED, expected=[state], where=where, values={"end_date": now, "note": reason}
+        )
     session.refresh(run)
     return True
 
@@ -134,7 +140,8 @@ def past_not_met(session: Session, run: DagRun, dag: SerializedDag) -> set[str]:
 
 def _states_in_run(session: Session, dag_id: str, run_id: str) -> Mapping[str, set[TaskInstanceState]]:
     query = sa.select(TaskInstance.task_id, TaskInstance.state).where(
-        TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id)
+        TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id
+    )
     states: defaultdict[str, set[TaskInstanceState]] = defaultdict(set)
     for task_id, state in session.execute(query):
         states[task_id].add(state)

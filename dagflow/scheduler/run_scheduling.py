@@ -44,7 +44,11 @@ class RunTick:
 
 
 def schedule_run(
-    session: Session, *, run: DagRun, dag: SerializedDag, now: datetime,
+    session: Session,
+    *,
+    run: DagRun,
+    dag: SerializedDag,
+    now: datetime,
     past_not_met: Iterable[str] = (),
 ) -> RunTick:
     """Plan one run and apply the plan (decisions cascade inside one plan).
@@ -52,8 +56,9 @@ def schedule_run(
     ``past_not_met``: task ids held back by ``depends_on_past``/``wait_for_downstream``.
     """
     if run.state == DagRunState.QUEUED:
-        set_dagrun_state(session, run.id, to=DagRunState.RUNNING, expected=[DagRunState.QUEUED],
-                         values={"start_date": now})
+        set_dagrun_state(
+            session, run.id, to=DagRunState.RUNNING, expected=[DagRunState.QUEUED], values={"start_date": now}
+        )
         session.refresh(run)
     rows, snapshots = _load_tis(session, run)
     plan = plan_run(
@@ -80,16 +85,14 @@ def queue_scheduled(
     """Move the run's scheduled task instances to queued (highest priority first)."""
     query = (
         sa.select(TaskInstance)
-        .where(TaskInstance.dag_id == run.dag_id, TaskInstance.run_id == run.run_id,
-               TaskInstance.state == TI.SCHEDULED)
+        .where(TaskInstance.dag_id == run.dag_id, TaskInstance.run_id == run.run_id, TaskInstance.state == TI.SCHEDULED)
         .order_by(TaskInstance.priority_weight.desc(), TaskInstance.id)
         .limit(limit)
     )
     tis = list(session.scalars(query))
     if not tis:
         return []
-    set_ti_state(session, [ti.id for ti in tis], to=TI.QUEUED, expected=[TI.SCHEDULED],
-                 values={"queued_at": now})
+    set_ti_state(session, [ti.id for ti in tis], to=TI.QUEUED, expected=[TI.SCHEDULED], values={"queued_at": now})
     return [workload_for(ti, fileloc=fileloc) for ti in tis]
 
 
@@ -112,19 +115,31 @@ def workload_for(ti: TaskInstance, *, fileloc: str) -> TaskWorkload:
 # --- reading ----------------------------------------------------------------------------
 #: The columns the planner and the applier read (plain rows: no ORM objects per tick).
 _TI_COLUMNS = (
-    TaskInstance.id, TaskInstance.task_id, TaskInstance.map_index, TaskInstance.state,
-    TaskInstance.try_number, TaskInstance.max_tries, TaskInstance.next_try_at,
+    TaskInstance.id,
+    TaskInstance.task_id,
+    TaskInstance.map_index,
+    TaskInstance.state,
+    TaskInstance.try_number,
+    TaskInstance.max_tries,
+    TaskInstance.next_try_at,
 )
 
 
 _TIS = TaskInstance.__table__
 _READ_TIS = sa.select(*(_TIS.c[column.key] for column in _TI_COLUMNS)).where(
-    _TIS.c.dag_id == sa.bindparam("dag_id"), _TIS.c.run_id == sa.bindparam("run_id"))
-_READ_TASK_MAP = sa.select(TaskMap.__table__.c.task_id, sa.func.sum(TaskMap.__table__.c.length)).where(
-    TaskMap.__table__.c.dag_id == sa.bindparam("dag_id"), TaskMap.__table__.c.run_id == sa.bindparam("run_id"),
-).group_by(TaskMap.__table__.c.task_id)
+    _TIS.c.dag_id == sa.bindparam("dag_id"), _TIS.c.run_id == sa.bindparam("run_id")
+)
+_READ_TASK_MAP = (
+    sa.select(TaskMap.__table__.c.task_id, sa.func.sum(TaskMap.__table__.c.length))
+    .where(
+        TaskMap.__table__.c.dag_id == sa.bindparam("dag_id"),
+        TaskMap.__table__.c.run_id == sa.bindparam("run_id"),
+    )
+    .group_by(TaskMap.__table__.c.task_id)
+)
 _READ_BRANCH_DECISIONS = sa.select(XCom.__table__.c.task_id, XCom.__table__.c.value).where(
-    XCom.__table__.c.dag_id == sa.bindparam("dag_id"), XCom.__table__.c.run_id == sa.bindparam("run_id"),
+    XCom.__table__.c.dag_id == sa.bindparam("dag_id"),
+    XCom.__table__.c.run_id == sa.bindparam("run_id"),
     XCom.__table__.c.key == BRANCH_XCOM_KEY,
 )
 
@@ -188,9 +203,17 @@ def _load_tis(session: Session, run: DagRun) -> tuple[dict[Key, _TIRow], list[TI
         if entry is None:
             ti_id, task_id, map_index, state, try_number, max_tries, next_try_at = raw
             state = to_state(state)
-            entry = (_TIRow(ti_id, state), TISnapshot(task_id=task_id, map_index=map_index, state=state,
-                                                       try_number=try_number, max_tries=max_tries,
-                                                       next_try_at=to_datetime(next_try_at)))
+            entry = (
+                _TIRow(ti_id, state),
+                TISnapshot(
+                    task_id=task_id,
+                    map_index=map_index,
+                    state=state,
+                    try_number=try_number,
+                    max_tries=max_tries,
+                    next_try_at=to_datetime(next_try_at),
+                ),
+            )
         built[raw] = entry
         rows[(entry[1].task_id, entry[1].map_index)] = entry[0]
         snapshots.append(entry[1])
@@ -219,17 +242,27 @@ def _branch_decisions(session: Session, run: DagRun) -> dict[str, dict[str, Any]
 
 
 def _count_state(session: Session, run: DagRun, state: TaskInstanceState) -> int:
-    query = sa.select(sa.func.count()).select_from(TaskInstance).where(
-        TaskInstance.dag_id == run.dag_id, TaskInstance.run_id == run.run_id,
-        TaskInstance.state == state,
+    query = (
+        sa.select(sa.func.count())
+        .select_from(TaskInstance)
+        .where(
+            TaskInstance.dag_id == run.dag_id,
+            TaskInstance.run_id == run.run_id,
+            TaskInstance.state == state,
+        )
     )
     return int(session.scalar(query) or 0)
 
 
 # --- writing ----------------------------------------------------------------------------
 def _apply(
-    session: Session, *, run: DagRun, dag: SerializedDag, plan: RunPlan,
-    rows: dict[Key, Any], now: datetime,
+    session: Session,
+    *,
+    run: DagRun,
+    dag: SerializedDag,
+    plan: RunPlan,
+    rows: dict[Key, Any],
+    now: datetime,
 ) -> int:
     """Write the plan in the order the planner documents."""
     rows.update(_create_missing(session, run=run, dag=dag, task_ids=plan.create))
@@ -252,8 +285,13 @@ def _create_missing(
 
 
 def _expand(
-    session: Session, *, run: DagRun, dag: SerializedDag, plan: RunPlan,
-    rows: dict[Key, Any], now: datetime,
+    session: Session,
+    *,
+    run: DagRun,
+    dag: SerializedDag,
+    plan: RunPlan,
+    rows: dict[Key, Any],
+    now: datetime,
 ) -> int:
     """The placeholder (map index -1) becomes index 0; indexes 1..n-1 are added; all scheduled."""
     changed = 0

@@ -90,8 +90,12 @@ class SlaCallbackRequest:
 
 def sla_tasks(dags: Iterable[CachedDag]) -> dict[SlaKey, timedelta]:
     """Every task with an ``sla`` among ``dags``."""
-    return {(entry.dag.dag_id, task.task_id): task.sla
-            for entry in dags for task in entry.dag.tasks.values() if task.sla is not None}
+    return {
+        (entry.dag.dag_id, task.task_id): task.sla
+        for entry in dags
+        for task in entry.dag.tasks.values()
+        if task.sla is not None
+    }
 
 
 def check_slas(session: Session, store: SerializedDagStore, *, now: datetime) -> list[SlaCallbackRequest]:
@@ -117,20 +121,42 @@ def late_rows(session: Session, slas: Mapping[SlaKey, timedelta], *, now: dateti
         sa.and_(
             sa.tuple_(TaskInstance.dag_id, TaskInstance.task_id).in_(keys),
             DagRun.data_interval_end < now - timedelta(seconds=seconds),
-            sa.or_(TaskInstance.state.not_in(DONE), TaskInstance.end_date.is_(None),
-                   seconds_between(TaskInstance.end_date, DagRun.data_interval_end, dialect) > seconds),
+            sa.or_(
+                TaskInstance.state.not_in(DONE),
+                TaskInstance.end_date.is_(None),
+                seconds_between(TaskInstance.end_date, DagRun.data_interval_end, dialect) > seconds,
+            ),
         )
         for seconds, keys in sorted(by_value.items())
     ]
     oldest = now - timedelta(seconds=max(by_value)) - SLA_LOOKBACK
     query = (
-        sa.select(TaskInstance.dag_id, TaskInstance.task_id, TaskInstance.run_id, TaskInstance.map_index,
-                  TaskInstance.state, TaskInstance.end_date, DagRun.logical_date, DagRun.data_interval_end)
+        sa.select(
+            TaskInstance.dag_id,
+            TaskInstance.task_id,
+            TaskInstance.run_id,
+            TaskInstance.map_index,
+            TaskInstance.state,
+            TaskInstance.end_date,
+            DagRun.logical_date,
+            DagRun.data_interval_end,
+        )
         .join(DagRun, sa.and_(DagRun.dag_id == TaskInstance.dag_id, DagRun.run_id == TaskInstance.run_id))
-        .outerjoin(SlaMiss, sa.and_(SlaMiss.dag_id == TaskInstance.dag_id, SlaMiss.task_id == TaskInstance.task_id,
-                                    SlaMiss.run_id == TaskInstance.run_id))
-        .where(SlaMiss.id.is_(None), DagRun.run_type == DagRunType.SCHEDULED.value,
-               DagRun.data_interval_end >= oldest, TaskInstance.state != TI.REMOVED, sa.or_(*ended_late))
+        .outerjoin(
+            SlaMiss,
+            sa.and_(
+                SlaMiss.dag_id == TaskInstance.dag_id,
+                SlaMiss.task_id == TaskInstance.task_id,
+                SlaMiss.run_id == TaskInstance.run_id,
+            ),
+        )
+        .where(
+            SlaMiss.id.is_(None),
+            DagRun.run_type == DagRunType.SCHEDULED.value,
+            DagRun.data_interval_end >= oldest,
+            TaskInstance.state != TI.REMOVED,
+            sa.or_(*ended_late),
+        )
         .order_by(TaskInstance.dag_id, TaskInstance.run_id, TaskInstance.task_id, TaskInstance.map_index)
     )
     return list(session.execute(query))
@@ -143,8 +169,9 @@ def seconds_between(later: Any, earlier: Any, dialect: str) -> sa.ColumnElement[
     return (sa.func.julianday(later) - sa.func.julianday(earlier)) * 86400.0
 
 
-def first_miss_per_task_run(rows: Sequence[sa.Row[Any]], slas: Mapping[SlaKey, timedelta], *,
-                            now: datetime) -> list[SlaMissInfo]:
+def first_miss_per_task_run(
+    rows: Sequence[sa.Row[Any]], slas: Mapping[SlaKey, timedelta], *, now: datetime
+) -> list[SlaMissInfo]:
     """One miss per (task, run): the lowest late map index; late by its end or by ``now``."""
     misses: dict[tuple[str, str, str], SlaMissInfo] = {}
     for dag_id, task_id, run_id, map_index, state, end_date, logical_date, interval_end in rows:
@@ -153,8 +180,14 @@ def first_miss_per_task_run(rows: Sequence[sa.Row[Any]], slas: Mapping[SlaKey, t
         expected_by = interval_end + slas[(dag_id, task_id)]
         seen = end_date if state in DONE and end_date is not None else now
         misses[(dag_id, task_id, run_id)] = SlaMissInfo(
-            dag_id, task_id, run_id, map_index, logical_date, expected_by,
-            round(max((seen - expected_by).total_seconds(), 0.0), 3))
+            dag_id,
+            task_id,
+            run_id,
+            map_index,
+            logical_date,
+            expected_by,
+            round(max((seen - expected_by).total_seconds(), 0.0), 3),
+        )
     return list(misses.values())
 
 
@@ -164,11 +197,22 @@ def _insert(session: Session, misses: Sequence[SlaMissInfo], *, now: datetime) -
         return []
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    rows = [{"dag_id": m.dag_id, "task_id": m.task_id, "run_id": m.run_id, "map_index": m.map_index,
-             "logical_date": m.logical_date, "expected_by": m.expected_by, "detected_at": now,
-             "late_by_seconds": m.late_by_seconds} for m in misses]
-    stmt = (insert(SlaMiss).values(rows).on_conflict_do_nothing()
-            .returning(SlaMiss.dag_id, SlaMiss.task_id, SlaMiss.run_id))
+    rows = [
+        {
+            "dag_id": m.dag_id,
+            "task_id": m.task_id,
+            "run_id": m.run_id,
+            "map_index": m.map_index,
+            "logical_date": m.logical_date,
+            "expected_by": m.expected_by,
+            "detected_at": now,
+            "late_by_seconds": m.late_by_seconds,
+        }
+        for m in misses
+    ]
+    stmt = (
+        insert(SlaMiss).values(rows).on_conflict_do_nothing().returning(SlaMiss.dag_id, SlaMiss.task_id, SlaMiss.run_id)
+    )
     inserted = {tuple(row) for row in session.execute(stmt)}
     return [m for m in misses if (m.dag_id, m.task_id, m.run_id) in inserted]
 
@@ -200,9 +244,9 @@ class BlockingTaskInstance:
 
 def run_sla_callback(settings: Settings, request: SlaCallbackRequest) -> None:
     """In a short-lived process: call the DAG's ``sla_miss_callback``, then mark the misses."""
-    from dagflow.db import Database  # noqa: PLC0415
-    from dagflow.execution.callbacks import callbacks_of  # noqa: PLC0415
-    from dagflow.execution.dag_cache import DagCache  # noqa: PLC0415
+    from dagflow.db import Database
+    from dagflow.execution.callbacks import callbacks_of
+    from dagflow.execution.dag_cache import DagCache
 
     logging.basicConfig(level=settings.logging.level.upper())
     db = Database(settings)
@@ -214,10 +258,10 @@ def run_sla_callback(settings: Settings, request: SlaCallbackRequest) -> None:
         for callback in callbacks_of(dag, CALLBACK):
             try:
                 callback(dag, task_list, blocking_list, list(request.misses), blocking)
-            except Exception:  # noqa: BLE001 - logged, never raised
+            except Exception:
                 log.exception("sla_miss_callback of DAG %s raised (ignored)", request.dag_id)
         _mark_callback_ran(db, request.misses)
-    except Exception:  # noqa: BLE001 - a broken DAG file never takes anything down
+    except Exception:
         log.exception("sla_miss_callback of DAG %s could not run", request.dag_id)
     finally:
         db.dispose()
@@ -229,27 +273,45 @@ def _date(value: datetime | None) -> str:
 
 def _blocking(db: Any, dag: Any, misses: Sequence[SlaMissInfo]) -> list[BlockingTaskInstance]:
     """Direct upstreams of the late tasks, in the same runs, that did not succeed."""
-    wanted = {(m.run_id, up) for m in misses if m.task_id in dag.task_dict
-              for up in dag.get_task(m.task_id).upstream_task_ids}
+    wanted = {
+        (m.run_id, up) for m in misses if m.task_id in dag.task_dict for up in dag.get_task(m.task_id).upstream_task_ids
+    }
     if not wanted:
         return []
     with db.transaction(readonly=True) as session:
         rows = session.execute(
-            sa.select(TaskInstance.task_id, TaskInstance.run_id, TaskInstance.map_index,
-                      TaskInstance.state, DagRun.logical_date)
+            sa.select(
+                TaskInstance.task_id,
+                TaskInstance.run_id,
+                TaskInstance.map_index,
+                TaskInstance.state,
+                DagRun.logical_date,
+            )
             .join(DagRun, sa.and_(DagRun.dag_id == TaskInstance.dag_id, DagRun.run_id == TaskInstance.run_id))
-            .where(TaskInstance.dag_id == dag.dag_id,
-                   TaskInstance.run_id.in_({run_id for run_id, _ in wanted}),
-                   TaskInstance.task_id.in_({task_id for _, task_id in wanted}),
-                   TaskInstance.state.not_in(DONE))
-            .order_by(TaskInstance.run_id, TaskInstance.task_id, TaskInstance.map_index))
-        return [BlockingTaskInstance(dag.dag_id, task_id, run_id, index, state.value, logical_date)
-                for task_id, run_id, index, state, logical_date in rows if (run_id, task_id) in wanted]
+            .where(
+                TaskInstance.dag_id == dag.dag_id,
+                TaskInstance.run_id.in_({run_id for run_id, _ in wanted}),
+                TaskInstance.task_id.in_({task_id for _, task_id in wanted}),
+                TaskInstance.state.not_in(DONE),
+            )
+            .order_by(TaskInstance.run_id, TaskInstance.task_id, TaskInstance.map_index)
+        )
+        return [
+            BlockingTaskInstance(dag.dag_id, task_id, run_id, index, state.value, logical_date)
+            for task_id, run_id, index, state, logical_date in rows
+            if (run_id, task_id) in wanted
+        ]
 
 
 def _mark_callback_ran(db: Any, misses: Sequence[SlaMissInfo]) -> None:
     with db.transaction() as session:
         for miss in misses:
-            session.execute(sa.update(SlaMiss).where(
-                SlaMiss.dag_id == miss.dag_id, SlaMiss.task_id == miss.task_id, SlaMiss.run_id == miss.run_id,
-            ).values(callback_ran=True))
+            session.execute(
+                sa.update(SlaMiss)
+                .where(
+                    SlaMiss.dag_id == miss.dag_id,
+                    SlaMiss.task_id == miss.task_id,
+                    SlaMiss.run_id == miss.run_id,
+                )
+                .values(callback_ran=True)
+            )

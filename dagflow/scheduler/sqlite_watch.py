@@ -55,8 +55,9 @@ class SqliteRunWatcher:
     def _loop(self) -> None:
         try:
             with fork_guard():
-                conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None,
-                                       check_same_thread=False, timeout=1.0)
+                conn = sqlite3.connect(
+                    f"file:{self.path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False, timeout=1.0
+                )
         except sqlite3.Error as exc:
             log.warning("cannot watch %s for queued runs (%s): the poll interval applies", self.path, exc)
             return

@@ -22,7 +22,10 @@ from dagflow.models import DagModel, DagRun
 from dagflow.scheduler.dag_store import SerializedDagStore
 from dagflow.scheduler.locking import is_postgresql, skip_locked_if
 from dagflow.scheduler.run_lifecycle import (
-    fail_timed_out_run, is_timed_out, past_not_met, unpaused_or_backfill,
+    fail_timed_out_run,
+    is_timed_out,
+    past_not_met,
+    unpaused_or_backfill,
 )
 from dagflow.scheduler.run_scheduling import schedule_run
 from dagflow.serialization import SerializedDag
@@ -49,8 +52,7 @@ class TickReport:
     @property
     def did_work(self) -> bool:
         """True if the tick changed anything in the DB or the executor."""
-        return bool(self.runs_created or self.runs_started or self.runs_finished
-                    or self.tis_changed or self.tis_queued)
+        return bool(self.runs_created or self.runs_started or self.runs_finished or self.tis_changed or self.tis_queued)
 
     def wake_at(self, when: datetime | None) -> None:
         """Keep the earliest time something becomes due."""
@@ -81,8 +83,10 @@ def _running_runs_statement(postgresql: bool, only: bool) -> Any:
     )
     query = skip_locked_if(postgresql, query, DagRun)  # several schedulers: each run planned by one
     if only:
-        query = query.where(DagRun.dag_id.in_(sa.bindparam("dag_ids", expanding=True)),
-                            DagRun.run_id.in_(sa.bindparam("run_ids", expanding=True)))
+        query = query.where(
+            DagRun.dag_id.in_(sa.bindparam("dag_ids", expanding=True)),
+            DagRun.run_id.in_(sa.bindparam("run_ids", expanding=True)),
+        )
     return query
 
 
@@ -99,7 +103,11 @@ def running_runs(session: Session, only: Collection[RunKey] | None) -> list[DagR
 
 
 def schedule_running_runs(
-    session: Session, store: SerializedDagStore, report: TickReport, *, now: datetime,
+    session: Session,
+    store: SerializedDagStore,
+    report: TickReport,
+    *,
+    now: datetime,
     only: Collection[RunKey] | None = None,
 ) -> list[FinishedRun]:
     """Plan and apply every running run to examine; the runs that finished."""
@@ -114,8 +122,11 @@ def schedule_running_runs(
         ended = _examine(session, run, entry.dag, report, now=now)
         if ended is not None:
             state, reason = ended
-            finished.append(FinishedRun(run.dag_id, run.run_id, state, reason, entry.fileloc,
-                                        entry.dag.has_callback(_callback_name(state))))
+            finished.append(
+                FinishedRun(
+                    run.dag_id, run.run_id, state, reason, entry.fileloc, entry.dag.has_callback(_callback_name(state))
+                )
+            )
     report.runs_finished += len(finished)
     return finished
 

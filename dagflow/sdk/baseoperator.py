@@ -73,8 +73,14 @@ def _named_params(init: Callable[..., None]) -> tuple[inspect.Signature, frozens
     return sig, names, has_var_kw
 
 
-def _passed_names(sig: inspect.Signature, names: frozenset[str], has_var_kw: bool, self: Any,
-                  args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> set[str] | frozenset[str]:
+def _passed_names(
+    sig: inspect.Signature,
+    names: frozenset[str],
+    has_var_kw: bool,
+    self: Any,
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+) -> set[str] | frozenset[str]:
     """The parameter names a call passes (keyword-only calls, the usual case, skip ``bind``)."""
     if not args and (has_var_kw or names.issuperset(kwargs)):
         return kwargs.keys()  # type: ignore[return-value]
@@ -221,7 +227,9 @@ class BaseOperator(AbstractOperator):
             return self.dag.get_template_env()
         return create_template_env()
 
-    def render_template(self, content: Any, context: Mapping[str, Any], jinja_env: jinja2.Environment | None = None) -> Any:
+    def render_template(
+        self, content: Any, context: Mapping[str, Any], jinja_env: jinja2.Environment | None = None
+    ) -> Any:
         """Render one value (string, container, XComArg) with ``context``."""
         env = jinja_env or self.get_template_env()
         return render_value(content, context, env, template_ext=self.template_ext)

@@ -284,7 +284,7 @@ class DAG:
     def _validate_schedule(self) -> None:
         """Build the timetable now, so a bad schedule fails when the DAG file is parsed."""
         try:
-            self.timetable
+            _ = self.timetable
         except ImportError:  # timetables not installed: checked again on first use
             self._timetable = None
 

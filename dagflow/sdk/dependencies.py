@@ -77,8 +77,7 @@ def chain(*elements: DependencyMixin | Sequence[DependencyMixin]) -> None:
             left_nodes, right_nodes = list(left), list(right)  # type: ignore[arg-type]
             if len(left_nodes) != len(right_nodes):
                 raise ValueError(
-                    "chain() got adjacent lists of different lengths "
-                    f"({len(left_nodes)} and {len(right_nodes)})"
+                    f"chain() got adjacent lists of different lengths ({len(left_nodes)} and {len(right_nodes)})"
                 )
             for up, down in zip(left_nodes, right_nodes):
                 _flatten(up)[0].set_downstream(down)

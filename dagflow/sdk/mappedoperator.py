@@ -180,5 +180,3 @@ def expand_length(spec: Mapping[str, Mapping[str, Any]], xcom_lengths: Mapping[s
     for item in spec.values():
         total *= item["length"] if item["kind"] == "literal" else xcom_lengths[item["task_id"]]
     return total
-
-

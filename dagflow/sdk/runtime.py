@@ -24,9 +24,7 @@ class RuntimeBackend(Protocol):
     """What task code may ask of the running system; one instance per try."""
 
     # XCom -----------------------------------------------------------------------------
-    def xcom_push(
-        self, *, dag_id: str, run_id: str, task_id: str, map_index: int, key: str, value: Any
-    ) -> None:
+    def xcom_push(self, *, dag_id: str, run_id: str, task_id: str, map_index: int, key: str, value: Any) -> None:
         """Store one XCom value (large values go to internal storage transparently)."""
 
     def xcom_pull(
@@ -72,15 +70,11 @@ class RuntimeBackend(Protocol):
     def dag_run_state(self, dag_id: str, run_id: str) -> str | None:
         """The state of a DAG run, or None if it does not exist."""
 
-    def external_task_states(
-        self, dag_id: str, task_id: str | None, *, logical_date: datetime
-    ) -> list[str]:
+    def external_task_states(self, dag_id: str, task_id: str | None, *, logical_date: datetime) -> list[str]:
         """States of the matching task instances (or the run's state if task_id is None)."""
 
     # Approvals (ApprovalOperator) -------------------------------------------------------
-    def approval(
-        self, *, dag_id: str, run_id: str, task_id: str, map_index: int
-    ) -> tuple[str, str | None] | None:
+    def approval(self, *, dag_id: str, run_id: str, task_id: str, map_index: int) -> tuple[str, str | None] | None:
         """``("approved"|"rejected", comment)`` once a person decided, else None."""
 
 

@@ -120,7 +120,9 @@ def _has_template_fields(value: Any) -> bool:
     return not isinstance(value, type) and bool(getattr(value, "template_fields", None))
 
 
-def _render_string(text: str, context: Mapping[str, Any], env: jinja2.Environment, template_ext: tuple[str, ...]) -> Any:
+def _render_string(
+    text: str, context: Mapping[str, Any], env: jinja2.Environment, template_ext: tuple[str, ...]
+) -> Any:
     if template_ext and text.endswith(template_ext):
         if env.loader is None:
             raise TemplateError(f"cannot load template file {text!r}: the task has no DAG folder to look in")

@@ -44,7 +44,9 @@ class ExternalTaskSensor(BaseSensorOperator):
         self.skipped_states = [str(s) for s in (skipped_states or [])]
         overlap = set(self.allowed_states) & (set(self.failed_states) | set(self.skipped_states))
         if overlap:
-            raise DagDefinitionError(f"task {self.task_id!r}: states {sorted(overlap)} are both allowed and failed/skipped")
+            raise DagDefinitionError(
+                f"task {self.task_id!r}: states {sorted(overlap)} are both allowed and failed/skipped"
+            )
         self.execution_delta = to_timedelta(execution_delta)
         self.execution_date_fn = execution_date_fn
 
@@ -66,7 +68,9 @@ class ExternalTaskSensor(BaseSensorOperator):
         backend = runtime.current()
         states: list[str] = []
         for task_id in task_ids:
-            states.extend(str(s) for s in backend.external_task_states(self.external_dag_id, task_id, logical_date=when))
+            states.extend(
+                str(s) for s in backend.external_task_states(self.external_dag_id, task_id, logical_date=when)
+            )
         what = f"{self.external_dag_id}.{','.join(t or '*' for t in task_ids)} at {when.isoformat()}"
         print(f"{what}: {states or 'nothing yet'}", flush=True)
         if any(s in self.failed_states for s in states):

@@ -8,7 +8,7 @@ Callables become "has callback" names; params keep their schema, default and des
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from dagflow.serialization.objects import SerializedDag, SerializedTask, SerializedTaskGroup
@@ -175,8 +175,8 @@ def as_utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 def json_safe(value: Any) -> Any:

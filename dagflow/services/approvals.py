@@ -36,34 +36,48 @@ class NotWaitingForApproval(DagflowError, ValueError):
 
 
 def decide(
-    db: Database, *, dag_id: str, run_id: str, task_id: str, approve: bool = True,
-    comment: str | None = None, map_index: int = -1,
+    db: Database,
+    *,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    approve: bool = True,
+    comment: str | None = None,
+    map_index: int = -1,
 ) -> dict[str, Any]:
     """Record a person's decision for a waiting approval task instance; returns it."""
     ensure_schema(db)
     decision = "approved" if approve else "rejected"
     with db.transaction() as session:
-        ti = session.scalar(sa.select(TaskInstance).where(
-            TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id,
-            TaskInstance.task_id == task_id, TaskInstance.map_index == map_index,
-        ))
+        ti = session.scalar(
+            sa.select(TaskInstance).where(
+                TaskInstance.dag_id == dag_id,
+                TaskInstance.run_id == run_id,
+                TaskInstance.task_id == task_id,
+                TaskInstance.map_index == map_index,
+            )
+        )
         if ti is None:
             raise TaskInstanceNotFound(f"no task instance {task_id!r} in run {run_id!r} of {dag_id!r}")
         _check_waiting(ti)
-        previous = read_xcoms(session, dag_id=dag_id, run_id=run_id, task_id=task_id,
-                              key=APPROVAL_KEY, map_indexes=[map_index]).get(map_index)
+        previous = read_xcoms(
+            session, dag_id=dag_id, run_id=run_id, task_id=task_id, key=APPROVAL_KEY, map_indexes=[map_index]
+        ).get(map_index)
         if isinstance(previous, dict) and previous.get("decision") in ("approved", "rejected"):
             raise NotWaitingForApproval(f"{task_id!r} in run {run_id!r} was {previous['decision']} already")
         value = {"decision": decision, "comment": comment, "decided_at": iso(utcnow())}
-        write_xcom(session, dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index,
-                   key=APPROVAL_KEY, stored=value)
+        write_xcom(
+            session, dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index, key=APPROVAL_KEY, stored=value
+        )
     return {"dag_id": dag_id, "run_id": run_id, "task_id": task_id, "map_index": map_index, **value}
 
 
 def _check_waiting(ti: TaskInstance) -> None:
     if ti.operator != APPROVAL_OPERATOR:
         raise NotWaitingForApproval(
-            f"{ti.task_id!r} is a {ti.operator or 'task'}, not an {APPROVAL_OPERATOR}: nothing to approve")
+            f"{ti.task_id!r} is a {ti.operator or 'task'}, not an {APPROVAL_OPERATOR}: nothing to approve"
+        )
     if ti.state not in WAITING_FOR_APPROVAL:
         raise NotWaitingForApproval(
-            f"{ti.task_id!r} in run {ti.run_id!r} is {ti.state.value}, not waiting for approval")
+            f"{ti.task_id!r} in run {ti.run_id!r} is {ti.state.value}, not waiting for approval"
+        )

@@ -23,7 +23,14 @@ from dagflow.models import Backfill, DagRun
 from dagflow.models.backfill import REPROCESS_NONE
 from dagflow.models.transitions import set_dagrun_state
 from dagflow.scheduler.backfill import (
-    CREATE, RERUN, BackfillError, BackfillStep, backfill_intervals, count_by_state, existing_runs, plan_steps,
+    CREATE,
+    RERUN,
+    BackfillError,
+    BackfillStep,
+    backfill_intervals,
+    count_by_state,
+    existing_runs,
+    plan_steps,
     steps_of,
 )
 from dagflow.scheduler.job import fresh_after, live_scheduler
@@ -59,24 +66,41 @@ class BackfillPlan:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe document of the plan."""
         return {
-            "backfill_id": self.backfill_id, "dag_id": self.dag_id, "from_date": iso(self.from_date),
-            "to_date": iso(self.to_date), "reprocess_behavior": self.reprocess_behavior,
-            "max_active_runs": self.max_active_runs, "run_backwards": self.run_backwards,
-            "dry_run": self.dry_run, "total": len(self.to_run),
+            "backfill_id": self.backfill_id,
+            "dag_id": self.dag_id,
+            "from_date": iso(self.from_date),
+            "to_date": iso(self.to_date),
+            "reprocess_behavior": self.reprocess_behavior,
+            "max_active_runs": self.max_active_runs,
+            "run_backwards": self.run_backwards,
+            "dry_run": self.dry_run,
+            "total": len(self.to_run),
             "intervals": [step_row(s) for s in self.steps],
         }
 
 
 def step_row(step: BackfillStep) -> dict[str, Any]:
     """One interval as a row: logical date, data interval, action and why."""
-    return {"logical_date": iso(step.logical_date), "data_interval_start": iso(step.interval.start),
-            "data_interval_end": iso(step.interval.end), "action": step.action, "reason": step.reason}
+    return {
+        "logical_date": iso(step.logical_date),
+        "data_interval_start": iso(step.interval.start),
+        "data_interval_end": iso(step.interval.end),
+        "action": step.action,
+        "reason": step.reason,
+    }
 
 
 def create_backfill(
-    settings: Settings, db: Database, dag_id: str, start: datetime, end: datetime,
-    reprocess_behavior: str = REPROCESS_NONE, max_active_runs: int | None = None, run_backwards: bool = False,
-    conf: Mapping[str, Any] | None = None, dry_run: bool = False,
+    settings: Settings,
+    db: Database,
+    dag_id: str,
+    start: datetime,
+    end: datetime,
+    reprocess_behavior: str = REPROCESS_NONE,
+    max_active_runs: int | None = None,
+    run_backwards: bool = False,
+    conf: Mapping[str, Any] | None = None,
+    dry_run: bool = False,
 ) -> BackfillPlan:
     """Plan a backfill of ``dag_id`` over ``[start, end]``; unless ``dry_run``, store it for the scheduler."""
     if max_active_runs is not None and max_active_runs < 1:
@@ -87,18 +111,40 @@ def create_backfill(
         sdag = serialized_dag(session, dag_id)
         validate_conf(sdag, conf)
         if run_backwards and any(t.depends_on_past for t in sdag.tasks.values()):
-            raise BackfillError(f"DAG {dag_id!r} has tasks with depends_on_past=True: it cannot be backfilled "
-                                "backwards (drop --run-backwards)")
-        steps = plan_steps(backfill_intervals(sdag, start, end), existing_runs(session, dag_id, start, end),
-                           reprocess=reprocess_behavior, backwards=run_backwards)
-        plan = BackfillPlan(dag_id, start, end, reprocess_behavior, max_active_runs or sdag.max_active_runs,
-                            run_backwards, tuple(steps), dry_run=dry_run, conf=dict(conf or {}))
+            raise BackfillError(
+                f"DAG {dag_id!r} has tasks with depends_on_past=True: it cannot be backfilled "
+                "backwards (drop --run-backwards)"
+            )
+        steps = plan_steps(
+            backfill_intervals(sdag, start, end),
+            existing_runs(session, dag_id, start, end),
+            reprocess=reprocess_behavior,
+            backwards=run_backwards,
+        )
+        plan = BackfillPlan(
+            dag_id,
+            start,
+            end,
+            reprocess_behavior,
+            max_active_runs or sdag.max_active_runs,
+            run_backwards,
+            tuple(steps),
+            dry_run=dry_run,
+            conf=dict(conf or {}),
+        )
         if dry_run:
             return plan
         _refuse_second_backfill(session, dag_id)
-        row = Backfill(dag_id=dag_id, from_date=start, to_date=end, reprocess_behavior=reprocess_behavior,
-                       max_active_runs=plan.max_active_runs, run_backwards=run_backwards,
-                       dag_run_conf=dict(conf) if conf else None, created_at=pendulum.now("UTC"))
+        row = Backfill(
+            dag_id=dag_id,
+            from_date=start,
+            to_date=end,
+            reprocess_behavior=reprocess_behavior,
+            max_active_runs=plan.max_active_runs,
+            run_backwards=run_backwards,
+            dag_run_conf=dict(conf) if conf else None,
+            created_at=pendulum.now("UTC"),
+        )
         session.add(row)
         session.flush()
         return replace(plan, backfill_id=row.id)
@@ -110,11 +156,16 @@ def _utc(value: datetime) -> datetime:
 
 def _refuse_second_backfill(session: Session, dag_id: str) -> None:
     """One active backfill per DAG at a time, as in Airflow 3."""
-    other = session.scalar(sa.select(Backfill.id).where(
-        Backfill.dag_id == dag_id, Backfill.completed_at.is_(None), Backfill.is_paused.is_(False)))
+    other = session.scalar(
+        sa.select(Backfill.id).where(
+            Backfill.dag_id == dag_id, Backfill.completed_at.is_(None), Backfill.is_paused.is_(False)
+        )
+    )
     if other is not None:
-        raise BackfillError(f"backfill {other} of DAG {dag_id!r} is still running; wait for it or cancel it "
-                            f"with `dagflow dags backfill-cancel {other}`")
+        raise BackfillError(
+            f"backfill {other} of DAG {dag_id!r} is still running; wait for it or cancel it "
+            f"with `dagflow dags backfill-cancel {other}`"
+        )
 
 
 def list_backfills(db: Database, dag_id: str | None = None) -> list[dict[str, Any]]:
@@ -128,10 +179,18 @@ def list_backfills(db: Database, dag_id: str | None = None) -> list[dict[str, An
 
 def _backfill_row(backfill: Backfill) -> dict[str, Any]:
     status = "completed" if backfill.completed_at else ("cancelled" if backfill.is_paused else "running")
-    return {"id": backfill.id, "dag_id": backfill.dag_id, "from_date": iso(backfill.from_date),
-            "to_date": iso(backfill.to_date), "reprocess_behavior": backfill.reprocess_behavior,
-            "max_active_runs": backfill.max_active_runs, "run_backwards": backfill.run_backwards,
-            "status": status, "created_at": iso(backfill.created_at), "completed_at": iso(backfill.completed_at)}
+    return {
+        "id": backfill.id,
+        "dag_id": backfill.dag_id,
+        "from_date": iso(backfill.from_date),
+        "to_date": iso(backfill.to_date),
+        "reprocess_behavior": backfill.reprocess_behavior,
+        "max_active_runs": backfill.max_active_runs,
+        "run_backwards": backfill.run_backwards,
+        "status": status,
+        "created_at": iso(backfill.created_at),
+        "completed_at": iso(backfill.completed_at),
+    }
 
 
 def backfill_progress(db: Database, backfill_id: int) -> dict[str, Any]:
@@ -155,11 +214,16 @@ def cancel_backfill(db: Database, backfill_id: int) -> dict[str, Any]:
         if backfill.completed_at is not None:
             raise BackfillError(f"backfill {backfill_id} is already completed")
         backfill.is_paused = True
-        queued = session.scalars(sa.select(DagRun.id).where(
-            DagRun.backfill_id == backfill_id, DagRun.state == DagRunState.QUEUED))
+        queued = session.scalars(
+            sa.select(DagRun.id).where(DagRun.backfill_id == backfill_id, DagRun.state == DagRunState.QUEUED)
+        )
         now = pendulum.now("UTC")
-        failed = sum(set_dagrun_state(session, pk, to=DagRunState.FAILED, expected=[DagRunState.QUEUED],
-                                      values={"end_date": now}) for pk in list(queued))
+        failed = sum(
+            set_dagrun_state(
+                session, pk, to=DagRunState.FAILED, expected=[DagRunState.QUEUED], values={"end_date": now}
+            )
+            for pk in list(queued)
+        )
         session.flush()
         return {**_backfill_row(backfill), "queued_runs_failed": failed}
 
@@ -178,5 +242,14 @@ def scheduler_running(settings: Settings, db: Database) -> bool:
         return live_scheduler(session, now=pendulum.now("UTC"), fresh=fresh) is not None
 
 
-__all__ = ["BackfillError", "BackfillNotFound", "BackfillPlan", "backfill_progress", "cancel_backfill",
-           "create_backfill", "list_backfills", "scheduler_running", "step_row"]
+__all__ = [
+    "BackfillError",
+    "BackfillNotFound",
+    "BackfillPlan",
+    "backfill_progress",
+    "cancel_backfill",
+    "create_backfill",
+    "list_backfills",
+    "scheduler_running",
+    "step_row",
+]

@@ -77,10 +77,13 @@ def _matching_tis(session: Session, request: ClearRequest, task_ids: Iterable[st
     elif request.only_running:
         states = {TI.RUNNING}
     query = (
-        sa.select(TaskInstance).join(DagRun, sa.and_(DagRun.dag_id == TaskInstance.dag_id,
-                                                     DagRun.run_id == TaskInstance.run_id))
-        .where(TaskInstance.dag_id == request.dag_id, TaskInstance.task_id.in_(sorted(task_ids)),
-               TaskInstance.state.in_(list(states)))
+        sa.select(TaskInstance)
+        .join(DagRun, sa.and_(DagRun.dag_id == TaskInstance.dag_id, DagRun.run_id == TaskInstance.run_id))
+        .where(
+            TaskInstance.dag_id == request.dag_id,
+            TaskInstance.task_id.in_(sorted(task_ids)),
+            TaskInstance.state.in_(list(states)),
+        )
         .order_by(DagRun.logical_date, TaskInstance.task_id, TaskInstance.map_index)
     )
     if request.start_date is not None:
@@ -91,8 +94,14 @@ def _matching_tis(session: Session, request: ClearRequest, task_ids: Iterable[st
 
 
 def _ti_row(ti: TaskInstance) -> dict[str, Any]:
-    return {"dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": ti.task_id, "map_index": ti.map_index,
-            "state": ti.state.value, "try_number": ti.try_number}
+    return {
+        "dag_id": ti.dag_id,
+        "run_id": ti.run_id,
+        "task_id": ti.task_id,
+        "map_index": ti.map_index,
+        "state": ti.state.value,
+        "try_number": ti.try_number,
+    }
 
 
 def preview_clear(settings: Settings, db: Database, request: ClearRequest) -> list[dict[str, Any]]:
@@ -130,13 +139,21 @@ def requeue_runs(session: Session, dag_id: str, run_ids: Iterable[str]) -> int:
 
 
 def mark_task_instance(
-    settings: Settings, db: Database, *, dag_id: str, run_id: str, task_id: str, state: TaskInstanceState,
-    downstream: bool = False, map_indexes: Sequence[int] | None = None,
+    settings: Settings,
+    db: Database,
+    *,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    state: TaskInstanceState,
+    downstream: bool = False,
+    map_indexes: Sequence[int] | None = None,
 ) -> list[dict[str, Any]]:
     """Set a task instance (and, with ``downstream``, its descendants) to a person's state."""
     if state not in MARKABLE:
-        raise DagflowError(f"cannot mark a task instance {state.value}: use one of "
-                           f"{', '.join(sorted(s.value for s in MARKABLE))}")
+        raise DagflowError(
+            f"cannot mark a task instance {state.value}: use one of {', '.join(sorted(s.value for s in MARKABLE))}"
+        )
     ensure_dag_known(settings, db, dag_id)
     with db.transaction() as session:
         sdag = serialized_dag(session, dag_id)
@@ -153,11 +170,18 @@ def mark_task_instance(
         return marked
 
 
-def _run_tis(session: Session, dag_id: str, run_id: str, task_ids: set[str],
-             map_indexes: Sequence[int] | None) -> list[TaskInstance]:
-    query = sa.select(TaskInstance).where(
-        TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id, TaskInstance.task_id.in_(sorted(task_ids)),
-    ).order_by(TaskInstance.task_id, TaskInstance.map_index)
+def _run_tis(
+    session: Session, dag_id: str, run_id: str, task_ids: set[str], map_indexes: Sequence[int] | None
+) -> list[TaskInstance]:
+    query = (
+        sa.select(TaskInstance)
+        .where(
+            TaskInstance.dag_id == dag_id,
+            TaskInstance.run_id == run_id,
+            TaskInstance.task_id.in_(sorted(task_ids)),
+        )
+        .order_by(TaskInstance.task_id, TaskInstance.map_index)
+    )
     if map_indexes is not None:
         query = query.where(TaskInstance.map_index.in_(list(map_indexes)))
     return list(session.scalars(query))

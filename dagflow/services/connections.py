@@ -43,9 +43,15 @@ def connection_from_fields(conn_id: str, fields: Mapping[str, Any]) -> Connectio
         if not isinstance(extra, dict):
             raise InvalidConnection("connection extra must be a JSON object")
     return Connection(
-        conn_id=conn_id, conn_type=fields["conn_type"], host=fields.get("host"), schema=fields.get("schema"),
-        login=fields.get("login"), password=fields.get("password"), port=fields.get("port"),
-        extra=extra or None, description=fields.get("description"),
+        conn_id=conn_id,
+        conn_type=fields["conn_type"],
+        host=fields.get("host"),
+        schema=fields.get("schema"),
+        login=fields.get("login"),
+        password=fields.get("password"),
+        port=fields.get("port"),
+        extra=extra or None,
+        description=fields.get("description"),
     )
 
 
@@ -92,13 +98,26 @@ def connection_row(conn: Connection, *, show_password: bool) -> dict[str, Any]:
     hidden = conn.password is not None and not show_password
     password = MASK if hidden else conn.password
     uri_source = Connection(
-        conn_id=conn.conn_id, conn_type=conn.conn_type, host=conn.host, schema=conn.schema,
-        login=conn.login, password=password, port=conn.port, extra=conn.extra,
+        conn_id=conn.conn_id,
+        conn_type=conn.conn_type,
+        host=conn.host,
+        schema=conn.schema,
+        login=conn.login,
+        password=password,
+        port=conn.port,
+        extra=conn.extra,
     )
     return {
-        "conn_id": conn.conn_id, "conn_type": conn.conn_type, "description": conn.description,
-        "host": conn.host, "schema": conn.schema, "login": conn.login, "password": password,
-        "port": conn.port, "extra": dict(conn.extra or {}), "uri": _masked_uri(uri_source, hidden),
+        "conn_id": conn.conn_id,
+        "conn_type": conn.conn_type,
+        "description": conn.description,
+        "host": conn.host,
+        "schema": conn.schema,
+        "login": conn.login,
+        "password": password,
+        "port": conn.port,
+        "extra": dict(conn.extra or {}),
+        "uri": _masked_uri(uri_source, hidden),
     }
 
 

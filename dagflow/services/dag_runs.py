@@ -63,8 +63,15 @@ def trigger_dag(
         validate_conf(sdag, conf)
         _refuse_same_date(session, dag_id, when)
         run = create_dagrun(
-            session, dag=sdag, run_id=run_id, run_type=DagRunType.MANUAL, logical_date=when,
-            data_interval=manual_data_interval(sdag, when), conf=conf, external_trigger=True, now=now,
+            session,
+            dag=sdag,
+            run_id=run_id,
+            run_type=DagRunType.MANUAL,
+            logical_date=when,
+            data_interval=manual_data_interval(sdag, when),
+            conf=conf,
+            external_trigger=True,
+            now=now,
         )
         publish(session, RUN_QUEUED, dag_id=dag_id, run_id=run.run_id)  # schedulers hear it at commit
         return {"dag_id": dag_id, "run_id": run.run_id, "logical_date": iso(when), "state": run.state.value}

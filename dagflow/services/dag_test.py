@@ -62,8 +62,15 @@ def test_dag(
         delete_dagrun(session, dag_id=dag.dag_id, run_id=run_id)
         delete_run(session, find_dagrun_at(session, dag_id=dag.dag_id, logical_date=logical_date))
         create_dagrun(
-            session, dag=sdag, run_id=run_id, run_type=DagRunType.MANUAL, logical_date=logical_date,
-            data_interval=_data_interval(dag, logical_date), conf=conf, external_trigger=True, now=now,
+            session,
+            dag=sdag,
+            run_id=run_id,
+            run_type=DagRunType.MANUAL,
+            logical_date=logical_date,
+            data_interval=_data_interval(dag, logical_date),
+            conf=conf,
+            external_trigger=True,
+            now=now,
         )
     executor = executor or _inline_executor(settings, db)
     try:
@@ -75,7 +82,10 @@ def test_dag(
 
 
 def _drive(
-    db: Database, sdag: SerializedDag, run_id: str, executor: BaseExecutor,
+    db: Database,
+    sdag: SerializedDag,
+    run_id: str,
+    executor: BaseExecutor,
     on_event: Callable[[TaskWorkload, TaskEvent], None] | None,
 ) -> None:
     """Plan, queue, execute until the run is finished."""

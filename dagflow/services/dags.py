@@ -19,7 +19,6 @@ from dagflow.services.dag_sources import dag_folders
 from dagflow.services.database import ensure_schema
 from dagflow.services.reports import iso
 
-
 #: A DAG processor whose job heartbeat is younger than this keeps the DB current for us.
 PROCESSOR_ALIVE_WITHIN = timedelta(seconds=30)
 

@@ -15,6 +15,5 @@ def ensure_schema(db: Database) -> None:
     head = db.head_revision()
     if current != head:
         raise DatabaseError(
-            f"the metadata database is at revision {current}, this dagflow needs {head}: "
-            "run `dagflow db migrate`"
+            f"the metadata database is at revision {current}, this dagflow needs {head}: run `dagflow db migrate`"
         )

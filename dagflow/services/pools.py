@@ -65,16 +65,24 @@ def delete_pool(db: Database, name: str) -> None:
 
 
 def _row(session: Session, pool: Pool) -> dict[str, Any]:
-    usage = dict(session.execute(
-        sa.select(TaskInstance.state, sa.func.coalesce(sa.func.sum(TaskInstance.pool_slots), 0))
-        .where(TaskInstance.pool == pool.name,
-               TaskInstance.state.in_([*OCCUPYING_SLOT, TaskInstanceState.SCHEDULED]))
-        .group_by(TaskInstance.state)
-    ).all())
+    usage = dict(
+        session.execute(
+            sa.select(TaskInstance.state, sa.func.coalesce(sa.func.sum(TaskInstance.pool_slots), 0))
+            .where(
+                TaskInstance.pool == pool.name, TaskInstance.state.in_([*OCCUPYING_SLOT, TaskInstanceState.SCHEDULED])
+            )
+            .group_by(TaskInstance.state)
+        ).all()
+    )
     running = int(usage.get(TaskInstanceState.RUNNING, 0))
     queued = int(usage.get(TaskInstanceState.QUEUED, 0))
     return {
-        "pool": pool.name, "slots": pool.slots, "description": pool.description,
-        "running": running, "queued": queued, "scheduled": int(usage.get(TaskInstanceState.SCHEDULED, 0)),
-        "open_slots": pool.slots - running - queued, "include_deferred": pool.include_deferred,
+        "pool": pool.name,
+        "slots": pool.slots,
+        "description": pool.description,
+        "running": running,
+        "queued": queued,
+        "scheduled": int(usage.get(TaskInstanceState.SCHEDULED, 0)),
+        "open_slots": pool.slots - running - queued,
+        "include_deferred": pool.include_deferred,
     }

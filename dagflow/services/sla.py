@@ -12,8 +12,17 @@ from dagflow.services.database import ensure_schema
 from dagflow.services.reports import iso
 
 #: Columns of ``dagflow sla list`` (JSON has the same keys).
-SLA_MISS_KEYS = ("dag_id", "task_id", "run_id", "map_index", "logical_date", "expected_by",
-                 "late_by_seconds", "detected_at", "callback_ran")
+SLA_MISS_KEYS = (
+    "dag_id",
+    "task_id",
+    "run_id",
+    "map_index",
+    "logical_date",
+    "expected_by",
+    "late_by_seconds",
+    "detected_at",
+    "callback_ran",
+)
 
 
 def list_sla_misses(db: Database, *, dag_id: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:

@@ -46,5 +46,7 @@ def list_values(db: Database, *, namespace: str | None = None) -> list[dict[str,
     """Every entry (of one namespace when given) as ``{"namespace", "key", "value"}``."""
     ensure_schema(db)
     with db.transaction(readonly=True) as session:
-        return [{"namespace": e.namespace, "key": e.key, "value": e.value}
-                for e in store.list_entries(session, namespace=namespace)]
+        return [
+            {"namespace": e.namespace, "key": e.key, "value": e.value}
+            for e in store.list_entries(session, namespace=namespace)
+        ]

@@ -15,26 +15,53 @@ if TYPE_CHECKING:
     from dagflow.db import Database
 
 
-def task_log(settings: Settings, db: Database, *, dag_id: str, task_id: str, run_id: str, map_index: int = -1,
-             try_number: int | None = None) -> str:
+def task_log(
+    settings: Settings,
+    db: Database,
+    *,
+    dag_id: str,
+    task_id: str,
+    run_id: str,
+    map_index: int = -1,
+    try_number: int | None = None,
+) -> str:
     """The log of one try (default: the latest) of a task instance; '' if it never ran.
 
     A log that is not on this machine is fetched from the host that ran the try
     (``execution.log_server``; CeleryExecutor deployments).
     """
     with db.transaction(readonly=True) as session:
-        ti = session.execute(sa.select(TaskInstance.id, TaskInstance.try_number, TaskInstance.hostname).where(
-            TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id,
-            TaskInstance.task_id == task_id, TaskInstance.map_index == map_index)).one_or_none()
+        ti = session.execute(
+            sa.select(TaskInstance.id, TaskInstance.try_number, TaskInstance.hostname).where(
+                TaskInstance.dag_id == dag_id,
+                TaskInstance.run_id == run_id,
+                TaskInstance.task_id == task_id,
+                TaskInstance.map_index == map_index,
+            )
+        ).one_or_none()
         if ti is None:
             raise TaskInstanceNotFound(
-                f"no task instance {task_id!r} (map index {map_index}) in run {run_id!r} of {dag_id!r}")
+                f"no task instance {task_id!r} (map index {map_index}) in run {run_id!r} of {dag_id!r}"
+            )
         number = try_number or ti.try_number
         if number < 1:
             return ""
-        hostname = ti.hostname if number == ti.try_number else session.scalar(
-            sa.select(TaskInstanceHistory.hostname)
-            .where(TaskInstanceHistory.ti_id == ti.id, TaskInstanceHistory.try_number == number)
-            .order_by(TaskInstanceHistory.id.desc()).limit(1))
-    return read_log(settings, dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index,
-                    try_number=number, hostname=hostname)
+        hostname = (
+            ti.hostname
+            if number == ti.try_number
+            else session.scalar(
+                sa.select(TaskInstanceHistory.hostname)
+                .where(TaskInstanceHistory.ti_id == ti.id, TaskInstanceHistory.try_number == number)
+                .order_by(TaskInstanceHistory.id.desc())
+                .limit(1)
+            )
+        )
+    return read_log(
+        settings,
+        dag_id=dag_id,
+        run_id=run_id,
+        task_id=task_id,
+        map_index=map_index,
+        try_number=number,
+        hostname=hostname,
+    )

@@ -49,19 +49,34 @@ def test_task(
     with db.transaction() as session:
         store_serialized_dag(session, data, now=now, paused_at_creation=settings.core.dags_are_paused_at_creation)
         delete_dagrun(session, dag_id=dag_id, run_id=run_id)
-        create_dagrun(session, dag=sdag, run_id=run_id, run_type=DagRunType.MANUAL, logical_date=logical_date,
-                      data_interval=(interval.start, interval.end), state=DagRunState.RUNNING, now=now)
+        create_dagrun(
+            session,
+            dag=sdag,
+            run_id=run_id,
+            run_type=DagRunType.MANUAL,
+            logical_date=logical_date,
+            data_interval=(interval.start, interval.end),
+            state=DagRunState.RUNNING,
+            now=now,
+        )
         ti = session.query(TaskInstance).filter_by(dag_id=dag_id, run_id=run_id, task_id=task_id).one()
         set_ti_state(session, [ti.id], to=TI.SCHEDULED, expected=[TI.NONE])
         set_ti_state(session, [ti.id], to=TI.QUEUED, expected=[TI.SCHEDULED], values={"queued_at": now})
         workload = workload_for(ti, fileloc=dag.fileloc)
     try:
         outcome = run_workload(workload, settings, db=db)
-        log = read_log(settings, dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=-1,
-                       try_number=workload.try_number)
+        log = read_log(
+            settings, dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=-1, try_number=workload.try_number
+        )
     finally:
         with db.transaction() as session:
             delete_dagrun(session, dag_id=dag_id, run_id=run_id)
     state = outcome.state.value if outcome.state is not None else "none"
-    return {"dag_id": dag_id, "task_id": task_id, "state": state, "try_number": outcome.try_number,
-            "reason": outcome.reason, "log": log}
+    return {
+        "dag_id": dag_id,
+        "task_id": task_id,
+        "state": state,
+        "try_number": outcome.try_number,
+        "reason": outcome.reason,
+        "log": log,
+    }

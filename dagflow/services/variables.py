@@ -19,8 +19,9 @@ class VariableNotJson(DagflowError, ValueError):
     """A variable read as JSON does not hold valid JSON."""
 
 
-def set_variable(db: Database, key: str, value: Any, *, serialize_json: bool = False,
-                 description: str | None = None) -> None:
+def set_variable(
+    db: Database, key: str, value: Any, *, serialize_json: bool = False, description: str | None = None
+) -> None:
     """Create or replace a variable; with ``serialize_json`` the value is stored as JSON text."""
     text = json.dumps(value) if serialize_json else str(value)
     ensure_schema(db)

@@ -99,7 +99,7 @@ class FsspecBackend:
 
     def __init__(self, url: str) -> None:
         try:
-            import fsspec  # noqa: PLC0415 - optional dependency, imported on use
+            import fsspec
         except ImportError as exc:
             raise StorageError(f"storage.url {url!r} needs fsspec (pip install fsspec)") from exc
         self.fs, self.root = fsspec.core.url_to_fs(url)

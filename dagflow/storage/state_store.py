@@ -63,9 +63,7 @@ def set_value(session: Session, key: str, value: Any, *, namespace: str) -> None
 def delete_value(session: Session, key: str, *, namespace: str) -> bool:
     """Delete a key; True if it existed."""
     result = session.execute(
-        sa.delete(StateStoreEntry).where(
-            StateStoreEntry.namespace == namespace, StateStoreEntry.key == key
-        )
+        sa.delete(StateStoreEntry).where(StateStoreEntry.namespace == namespace, StateStoreEntry.key == key)
     )
     return int(result.rowcount) > 0  # type: ignore[attr-defined]
 

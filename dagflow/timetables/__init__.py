@@ -10,7 +10,7 @@ Imports only pendulum, croniter, the standard library and ``dagflow.exceptions``
 
 from __future__ import annotations
 
-from dagflow.timetables.base import DagRunInfo, DataInterval, Timetable, TimeRestriction
+from dagflow.timetables.base import DagRunInfo, DataInterval, TimeRestriction, Timetable
 from dagflow.timetables.cron import CRON_PRESETS, CronTimetable
 from dagflow.timetables.delta import DeltaTimetable, parse_iso_duration
 from dagflow.timetables.factory import TIMETABLE_TYPES, create_timetable, timetable_from_dict

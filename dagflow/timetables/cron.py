@@ -53,7 +53,7 @@ def _compile(expression: str) -> croniter:
     try:
         cron = croniter(expression, datetime(2000, 1, 1))
         cron.get_next(datetime)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - croniter raises several kinds
         raise DagDefinitionError(f"invalid cron expression {expression!r}: {exc}") from None
     return cron
 

@@ -16,7 +16,7 @@ def parse_iso_duration(text: str) -> timedelta:
     """Parse an ISO-8601 duration such as ``PT30M`` or ``P1DT2H`` into a timedelta."""
     try:
         parsed = pendulum.parse(text.strip().upper())
-    except Exception:
+    except Exception:  # noqa: BLE001 - any parse error is "not a duration"
         parsed = None
     if not isinstance(parsed, pendulum.Duration):
         raise DagDefinitionError(f"invalid ISO-8601 duration {text!r} (examples: PT30M, PT1H, P1D)")
@@ -91,7 +91,5 @@ class DeltaTimetable(DataIntervalTimetable):
 def _as_timedelta(value: timedelta) -> timedelta:
     """A plain timedelta; a pendulum Duration with months or years is refused."""
     if isinstance(value, pendulum.Duration) and (value.years or value.months):
-        raise DagDefinitionError(
-            f"schedule {value!r} uses years or months; use a cron preset such as @monthly"
-        )
+        raise DagDefinitionError(f"schedule {value!r} uses years or months; use a cron preset such as @monthly")
     return timedelta(seconds=value.total_seconds())

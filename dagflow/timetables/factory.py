@@ -16,8 +16,7 @@ ScheduleArg = str | timedelta | Timetable | None
 
 #: Serialized ``type`` -> class; the scheduler rebuilds timetables without user code.
 TIMETABLE_TYPES: dict[str, type[Timetable]] = {
-    cls.type_name: cls
-    for cls in (NullTimetable, OnceTimetable, ContinuousTimetable, CronTimetable, DeltaTimetable)
+    cls.type_name: cls for cls in (NullTimetable, OnceTimetable, ContinuousTimetable, CronTimetable, DeltaTimetable)
 }
 
 _NON_CRON_PRESETS = {"@once": OnceTimetable, "@continuous": ContinuousTimetable}

@@ -11,8 +11,8 @@ from dagflow.timetables.base import (
     EPSILON,
     DagRunInfo,
     DataInterval,
-    Timetable,
     TimeRestriction,
+    Timetable,
     to_utc,
 )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
-from dagflow.timetables.base import DagRunInfo, DataInterval, Timetable, TimeRestriction
+from dagflow.timetables.base import DagRunInfo, DataInterval, TimeRestriction, Timetable
 
 
 class NullTimetable(Timetable):

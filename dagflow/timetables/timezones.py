@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zoneinfo
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from datetime import timezone as dt_timezone
 
 import pendulum
@@ -30,7 +30,7 @@ def resolve_timezone(value: TimezoneLike) -> Timezone | FixedTimezone:
     if isinstance(value, str):
         try:
             return pendulum.timezone(value)
-        except Exception:
+        except Exception:  # noqa: BLE001 - pendulum raises several kinds
             raise DagDefinitionError(f"unknown time zone {value!r}") from None
     raise DagDefinitionError(f"unsupported time zone {value!r}: use an IANA name such as 'UTC'")
 
@@ -51,10 +51,16 @@ def timezone_from_json(value: str | int) -> Timezone | FixedTimezone:
 
 def _plain_utc(instant: datetime) -> datetime:
     """A stdlib (not pendulum) aware UTC datetime: much faster arithmetic in hot loops."""
-    utc = instant.astimezone(dt_timezone.utc)
+    utc = instant.astimezone(UTC)
     return datetime(
-        utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond,
-        tzinfo=dt_timezone.utc,
+        utc.year,
+        utc.month,
+        utc.day,
+        utc.hour,
+        utc.minute,
+        utc.second,
+        utc.microsecond,
+        tzinfo=UTC,
     )
 
 

@@ -196,7 +196,9 @@ def upgrade() -> None:
         sa.Column("last_scheduling_decision", UTC_DATETIME, nullable=True),
         sa.Column("creating_job_id", sa.Integer(), nullable=True),
         sa.Column("updated_at", UTC_DATETIME, nullable=False),
-        sa.ForeignKeyConstraint(["backfill_id"], ["backfill.id"], name=op.f("fk_dag_run_backfill_id_backfill"), ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(
+            ["backfill_id"], ["backfill.id"], name=op.f("fk_dag_run_backfill_id_backfill"), ondelete="SET NULL"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_dag_run")),
         sa.UniqueConstraint("dag_id", "logical_date", name=op.f("uq_dag_run_dag_id_logical_date")),
         sa.UniqueConstraint("dag_id", "run_id", name=op.f("uq_dag_run_dag_id_run_id")),
@@ -238,9 +240,16 @@ def upgrade() -> None:
         sa.Column("end_reason", sa.Text(), nullable=True),
         sa.Column("infra_tries", sa.Integer(), server_default=sa.text("0"), nullable=False),
         sa.Column("updated_at", UTC_DATETIME, nullable=False),
-        sa.ForeignKeyConstraint(["dag_id", "run_id"], ["dag_run.dag_id", "dag_run.run_id"], name=op.f("fk_task_instance_dag_id_run_id_dag_run"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["dag_id", "run_id"],
+            ["dag_run.dag_id", "dag_run.run_id"],
+            name=op.f("fk_task_instance_dag_id_run_id_dag_run"),
+            ondelete="CASCADE",
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_task_instance")),
-        sa.UniqueConstraint("dag_id", "run_id", "task_id", "map_index", name=op.f("uq_task_instance_dag_id_run_id_task_id_map_index")),
+        sa.UniqueConstraint(
+            "dag_id", "run_id", "task_id", "map_index", name=op.f("uq_task_instance_dag_id_run_id_task_id_map_index")
+        ),
     )
     op.create_index("ix_task_instance_dag_id_run_id_state", "task_instance", ["dag_id", "run_id", "state"])
     op.create_index("ix_task_instance_state_pool", "task_instance", ["state", "pool"])
@@ -254,7 +263,12 @@ def upgrade() -> None:
         sa.Column("length", sa.Integer(), nullable=False),
         sa.Column("keys", sa.Text(), nullable=True),
         sa.CheckConstraint("length >= 0", name=op.f("ck_task_map_length_not_negative")),
-        sa.ForeignKeyConstraint(["dag_id", "run_id"], ["dag_run.dag_id", "dag_run.run_id"], name=op.f("fk_task_map_dag_id_run_id_dag_run"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["dag_id", "run_id"],
+            ["dag_run.dag_id", "dag_run.run_id"],
+            name=op.f("fk_task_map_dag_id_run_id_dag_run"),
+            ondelete="CASCADE",
+        ),
         sa.PrimaryKeyConstraint("dag_id", "run_id", "task_id", "map_index", name=op.f("pk_task_map")),
     )
 
@@ -268,9 +282,16 @@ def upgrade() -> None:
         sa.Column("key", sa.String(length=512), nullable=False),
         sa.Column("value", sa.Text(), nullable=True),
         sa.Column("created_at", UTC_DATETIME, nullable=False),
-        sa.ForeignKeyConstraint(["dag_id", "run_id"], ["dag_run.dag_id", "dag_run.run_id"], name=op.f("fk_xcom_dag_id_run_id_dag_run"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["dag_id", "run_id"],
+            ["dag_run.dag_id", "dag_run.run_id"],
+            name=op.f("fk_xcom_dag_id_run_id_dag_run"),
+            ondelete="CASCADE",
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_xcom")),
-        sa.UniqueConstraint("dag_id", "run_id", "task_id", "map_index", "key", name=op.f("uq_xcom_dag_id_run_id_task_id_map_index_key")),
+        sa.UniqueConstraint(
+            "dag_id", "run_id", "task_id", "map_index", "key", name=op.f("uq_xcom_dag_id_run_id_task_id_map_index_key")
+        ),
     )
 
     op.create_table(
@@ -290,7 +311,12 @@ def upgrade() -> None:
         sa.Column("pid", sa.Integer(), nullable=True),
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("recorded_at", UTC_DATETIME, nullable=False),
-        sa.ForeignKeyConstraint(["ti_id"], ["task_instance.id"], name=op.f("fk_task_instance_history_ti_id_task_instance"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["ti_id"],
+            ["task_instance.id"],
+            name=op.f("fk_task_instance_history_ti_id_task_instance"),
+            ondelete="CASCADE",
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_task_instance_history")),
     )
     op.create_index(op.f("ix_task_instance_history_ti_id"), "task_instance_history", ["ti_id"])

@@ -39,7 +39,9 @@ REDIS_DB = 5  # H2's Redis numbers: 4-7
 
 @pytest.fixture(scope="module", params=["redis", "rabbitmq"])
 def celery_env(
-    request: pytest.FixtureRequest, acceptance: ModuleType, make_pg_database: Callable[[], str],
+    request: pytest.FixtureRequest,
+    acceptance: ModuleType,
+    make_pg_database: Callable[[], str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[dict[str, str], dict[str, str], Database]]:
     """A scheduler and a Celery worker on a fresh PostgreSQL DB, every case triggered: (env, run ids, DB)."""
@@ -94,8 +96,7 @@ def _trigger(acceptance: ModuleType, env: dict[str, str], dag_id: str) -> str:
     return str(acceptance.parse_json(acceptance.dagflow(env, *cmd), "dags trigger")["run_id"])
 
 
-def _result(acceptance: ModuleType, env: dict[str, str], db: Database, dag_id: str,
-            run_id: str) -> dict[str, Any]:
+def _result(acceptance: ModuleType, env: dict[str, str], db: Database, dag_id: str, run_id: str) -> dict[str, Any]:
     """``run_scheduler_mode``'s second half: wait for the run to finish; its JSON (from the CLI)."""
     deadline = time.monotonic() + EXPECTED[dag_id].get("max_seconds", 60) + 120
     while time.monotonic() < deadline:
@@ -108,7 +109,9 @@ def _result(acceptance: ModuleType, env: dict[str, str], db: Database, dag_id: s
 
 @pytest.mark.parametrize("dag_id", sorted(EXPECTED))
 def test_celery_reaches_expected_states(
-    acceptance: ModuleType, celery_env: tuple[dict[str, str], dict[str, str], Database], dag_id: str,
+    acceptance: ModuleType,
+    celery_env: tuple[dict[str, str], dict[str, str], Database],
+    dag_id: str,
 ) -> None:
     env, runs, db = celery_env
     result = _result(acceptance, env, db, dag_id, runs[dag_id])

@@ -124,8 +124,9 @@ class Execution:
 class Cluster:
     """One DAGFLOW_HOME + DAG folder + metadata DB, and the dagflow processes running on them."""
 
-    def __init__(self, root: Path, dag_source: str, *, db_url: str | None = None,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, root: Path, dag_source: str, *, db_url: str | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self.root = root
         self.home, self.dags = root / "home", root / "dags"
         for folder in (self.home, self.dags):
@@ -154,8 +155,9 @@ class Cluster:
     # --- the real CLI ---------------------------------------------------------------------
     def cli(self, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
         """Run ``dagflow ARGS`` against this home."""
-        return subprocess.run([sys.executable, "-m", "dagflow", *args], env=self.env, capture_output=True,
-                              text=True, timeout=timeout)
+        return subprocess.run(
+            [sys.executable, "-m", "dagflow", *args], env=self.env, capture_output=True, text=True, timeout=timeout
+        )
 
     def ok(self, *args: str) -> str:
         """Run ``dagflow ARGS``, require exit 0; its stdout."""
@@ -168,8 +170,13 @@ class Cluster:
         """Start ``dagflow ARGS`` as process ``name`` (own session; output in ``name.log``)."""
         assert name not in self.procs or self.procs[name].poll() is not None, f"{name} is running"
         log = (self.root / f"{name}.log").open("ab")
-        proc = subprocess.Popen([sys.executable, "-m", "dagflow", *args], env={**self.env, **(env or {})},
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dagflow", *args],
+            env={**self.env, **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.close()
         self.procs[name] = proc
         return proc
@@ -178,12 +185,15 @@ class Cluster:
         """A ``dagflow scheduler`` process."""
         return self.start(name, "scheduler")
 
-    def start_celery_worker(self, name: str, *, concurrency: int = 2, seconds: float = 90
-                            ) -> subprocess.Popen[bytes]:
+    def start_celery_worker(self, name: str, *, concurrency: int = 2, seconds: float = 90) -> subprocess.Popen[bytes]:
         """A ready ``dagflow celery worker`` process (waited for until it prints its ready line)."""
         proc = self.start(name, "celery", "worker", "--concurrency", str(concurrency))
-        wait_for(lambda: WORKER_READY in self.log_tail(name, 1 << 20) or proc.poll() is not None,
-                 f"celery worker {name} ready", seconds, describe=lambda: self.log_tail(name))
+        wait_for(
+            lambda: WORKER_READY in self.log_tail(name, 1 << 20) or proc.poll() is not None,
+            f"celery worker {name} ready",
+            seconds,
+            describe=lambda: self.log_tail(name),
+        )
         assert proc.poll() is None, f"celery worker {name} exited: {self.log_tail(name)}"
         return proc
 
@@ -254,6 +264,7 @@ class Cluster:
     # --- DAGs and runs --------------------------------------------------------------------
     def wait_parsed(self, *dag_ids: str, seconds: float = 60) -> None:
         """Until the scheduler's DAG parsing stored every one of ``dag_ids``."""
+
         def parsed() -> bool:
             with self.db.transaction(readonly=True) as session:
                 stored = set(session.scalars(sa.select(SerializedDagModel.dag_id)))
@@ -282,8 +293,12 @@ class Cluster:
             states = self.run_states(dag_id)
             return all(states.get(r) in FINAL_RUN for r in run_ids)
 
-        wait_for(finished, f"runs {run_ids} of {dag_id} finished", seconds,
-                 describe=lambda: (states, self.ti_state_counts(dag_id)))
+        wait_for(
+            finished,
+            f"runs {run_ids} of {dag_id} finished",
+            seconds,
+            describe=lambda: (states, self.ti_state_counts(dag_id)),
+        )
         return states
 
     def running_scheduler_pids(self) -> list[int]:
@@ -302,25 +317,37 @@ class Cluster:
     def ti_state_counts(self, dag_id: str) -> dict[str, int]:
         """state -> how many task instances of ``dag_id`` are in it."""
         with self.db.transaction(readonly=True) as session:
-            rows = session.execute(sa.select(TaskInstance.state, sa.func.count())
-                                   .where(TaskInstance.dag_id == dag_id).group_by(TaskInstance.state))
+            rows = session.execute(
+                sa.select(TaskInstance.state, sa.func.count())
+                .where(TaskInstance.dag_id == dag_id)
+                .group_by(TaskInstance.state)
+            )
             return {(state.value if state else "none"): count for state, count in rows}
 
     def history(self, dag_id: str) -> list[TaskInstanceHistory]:
         """The try history rows of ``dag_id``, oldest first."""
         with self.db.transaction(readonly=True) as session:
-            rows = list(session.scalars(sa.select(TaskInstanceHistory)
-                                        .where(TaskInstanceHistory.dag_id == dag_id)
-                                        .order_by(TaskInstanceHistory.id)))
+            rows = list(
+                session.scalars(
+                    sa.select(TaskInstanceHistory)
+                    .where(TaskInstanceHistory.dag_id == dag_id)
+                    .order_by(TaskInstanceHistory.id)
+                )
+            )
             session.expunge_all()
         return rows
 
     def ti(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> TaskInstance:
         """One task instance (detached)."""
         with self.db.transaction(readonly=True) as session:
-            ti = session.scalars(sa.select(TaskInstance).where(
-                TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id,
-                TaskInstance.task_id == task_id, TaskInstance.map_index == map_index)).one()
+            ti = session.scalars(
+                sa.select(TaskInstance).where(
+                    TaskInstance.dag_id == dag_id,
+                    TaskInstance.run_id == run_id,
+                    TaskInstance.task_id == task_id,
+                    TaskInstance.map_index == map_index,
+                )
+            ).one()
             session.expunge(ti)
         return ti
 
@@ -333,8 +360,9 @@ class Cluster:
         for line in self.executions_path.read_text().splitlines():
             kind, dag_id, run_id, task_id, map_index, try_number, pid, sid = line.split()
             if event is None or kind == event:
-                found.append(Execution(kind, dag_id, run_id, task_id, int(map_index), int(try_number), int(pid),
-                                       int(sid)))
+                found.append(
+                    Execution(kind, dag_id, run_id, task_id, int(map_index), int(try_number), int(pid), int(sid))
+                )
         return found
 
     def wait_started(self, dag_id: str, task_id: str, count: int = 1, seconds: float = 60) -> list[Execution]:
@@ -346,8 +374,12 @@ class Cluster:
             found = [e for e in self.executions("start") if e.dag_id == dag_id and e.task_id == task_id]
             return len(found) >= count
 
-        wait_for(started, f"{count} start(s) of {dag_id}.{task_id}", seconds,
-                 describe=lambda: (self.ti_state_counts(dag_id), self.log_tail("scheduler")))
+        wait_for(
+            started,
+            f"{count} start(s) of {dag_id}.{task_id}",
+            seconds,
+            describe=lambda: (self.ti_state_counts(dag_id), self.log_tail("scheduler")),
+        )
         return found
 
     def wait_pid(self, name: str, seconds: float = 60) -> int:
@@ -356,8 +388,9 @@ class Cluster:
         wait_for(path.exists, f"{path.name}", seconds)
         return int(path.read_text())
 
-    def check_exactly_once(self, dag_id: str, *, expected_tis: int | None = None,
-                           states: frozenset[str] = frozenset({"success"})) -> list[TaskInstance]:
+    def check_exactly_once(
+        self, dag_id: str, *, expected_tis: int | None = None, states: frozenset[str] = frozenset({"success"})
+    ) -> list[TaskInstance]:
         """No task instance lost, doubled or left unfinished; returns them.
 
         Every task instance is final and in ``states``; every successful one recorded
@@ -383,8 +416,13 @@ class Cluster:
         return tis
 
 
-def wait_for(condition: Callable[[], bool], what: str, seconds: float = 60,
-             describe: Callable[[], object] | None = None, interval: float = 0.25) -> None:
+def wait_for(
+    condition: Callable[[], bool],
+    what: str,
+    seconds: float = 60,
+    describe: Callable[[], object] | None = None,
+    interval: float = 0.25,
+) -> None:
     """Poll ``condition`` until true; fail after ``seconds`` with ``describe()``."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -429,8 +467,24 @@ def redis_outage(port: int = 6379, down_s: float = 2.0) -> float:
         time.sleep(down_s)
     finally:
         if not _redis_accepts(port):
-            subprocess.run(["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port", str(port),
-                            "--save", "", "--appendonly", "no"], check=False, capture_output=True, timeout=30)
+            subprocess.run(
+                [
+                    "redis-server",
+                    "--daemonize",
+                    "yes",
+                    "--bind",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ],
+                check=False,
+                capture_output=True,
+                timeout=30,
+            )
         wait_for(lambda: _redis_accepts(port), "Redis back", 60, interval=0.1)
     return time.monotonic() - started
 

@@ -24,14 +24,14 @@ from dagflow.models import DagModel, ImportError_, Job, SerializedDagModel
 
 pytestmark = pytest.mark.slow
 
-GOOD = '''
+GOOD = """
 from datetime import datetime
 from dagflow import DAG
 from dagflow.operators import EmptyOperator
 
 with DAG("healthy", schedule=None, start_date=datetime(2024, 1, 1)):
     EmptyOperator(task_id="a") >> EmptyOperator(task_id="b")
-'''
+"""
 BROKEN = {
     "syntax_dag.py": ("from dagflow import DAG\n\ndef oops(:\n    pass\n", 3, "SyntaxError"),
     "import_dag.py": ("from dagflow import DAG\nimport no_such_module_here\n", 2, "ModuleNotFoundError"),
@@ -40,7 +40,8 @@ BROKEN = {
         "from datetime import datetime\nfrom dagflow import DAG\nfrom dagflow.operators import EmptyOperator\n"
         "with DAG('cyclic', schedule=None, start_date=datetime(2024, 1, 1)):\n"
         "    a = EmptyOperator(task_id='a')\n    b = EmptyOperator(task_id='b')\n    a >> b >> a\n",
-        None, "cycle",
+        None,
+        "cycle",
     ),
     "memory_dag.py": ("from dagflow import DAG\nx = bytearray(500 * 1024 * 1024)\n", 2, "out of memory"),
 }
@@ -54,8 +55,13 @@ def env(tmp_path: Path) -> dict[str, str]:
     (dags / "healthy_dag.py").write_text(textwrap.dedent(GOOD))
     for name, (text, _, _) in BROKEN.items():
         (dags / name).write_text(text)
-    return {**os.environ, "DAGFLOW_HOME": str(home), "DAGFLOW__CORE__DAGS_FOLDER": str(dags),
-            "DAGFLOW__CORE__LOAD_EXAMPLES": "false", "DAGFLOW__SCHEDULER__PARSING_TIMEOUT": "3"}
+    return {
+        **os.environ,
+        "DAGFLOW_HOME": str(home),
+        "DAGFLOW__CORE__DAGS_FOLDER": str(dags),
+        "DAGFLOW__CORE__LOAD_EXAMPLES": "false",
+        "DAGFLOW__SCHEDULER__PARSING_TIMEOUT": "3",
+    }
 
 
 def dagflow(*args: str) -> list[str]:
@@ -68,8 +74,7 @@ def database(env: dict[str, str]) -> Database:
 
 def test_each_broken_file_is_an_import_error_and_the_good_dag_is_stored(env: dict[str, str]) -> None:
     started = time.monotonic()
-    done = subprocess.run(dagflow("dag-processor", "--once"), env=env, capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run(dagflow("dag-processor", "--once"), env=env, capture_output=True, text=True, timeout=60)
     elapsed = time.monotonic() - started
 
     assert done.returncode == 0, done.stderr
@@ -90,8 +95,9 @@ def test_each_broken_file_is_an_import_error_and_the_good_dag_is_stored(env: dic
 
 
 def test_sigterm_stops_the_processor_cleanly_mid_parse(env: dict[str, str]) -> None:
-    proc = subprocess.Popen(dagflow("dag-processor"), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        dagflow("dag-processor"), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     assert proc.stdout is not None
     first = proc.stdout.readline()  # printed once it runs (a loaded machine may take seconds)
     assert first.startswith("dag-processor watching"), first

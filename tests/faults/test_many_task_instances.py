@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 TOTAL = int(os.environ.get("DAGFLOW_FAULTS_SCALE_TIS", "1000"))
 RUNS = 4
 PER_RUN = TOTAL // RUNS
-DAG = f'''
+DAG = f"""
 def work(n, ti=None):
     record("start", ti)
     record("done", ti)
@@ -36,7 +36,7 @@ def work(n, ti=None):
 
 with DAG("many", schedule=None, max_active_runs={RUNS}, max_active_tasks=64):
     task(work).expand(n=list(range({PER_RUN})))
-'''
+"""
 RUN_IDS = [f"r{i}" for i in range(RUNS)]
 #: Generous: a few task instances per second on a loaded 2-core machine.
 DEADLINE_S = max(300.0, PER_RUN * RUNS / 3)
@@ -68,10 +68,19 @@ def test_many_task_instances_through_the_local_executor(tmp_path: Path) -> None:
 @pytest.mark.redis
 @pytest.mark.timeout(TEST_TIMEOUT_S)
 def test_many_task_instances_through_celery(tmp_path: Path, make_pg_database: Callable[[], str]) -> None:
-    with redis_database(SCALE_REDIS_DB) as broker, \
-            Cluster(tmp_path, DAG, db_url=make_pg_database(), env={
-                "DAGFLOW__CORE__PARALLELISM": "8", "DAGFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "64",
-                **celery_settings(broker)}) as cluster:
+    with (
+        redis_database(SCALE_REDIS_DB) as broker,
+        Cluster(
+            tmp_path,
+            DAG,
+            db_url=make_pg_database(),
+            env={
+                "DAGFLOW__CORE__PARALLELISM": "8",
+                "DAGFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "64",
+                **celery_settings(broker),
+            },
+        ) as cluster,
+    ):
         workers = ("w1", "w2")
         for name in workers:
             cluster.start_celery_worker(name, concurrency=4)

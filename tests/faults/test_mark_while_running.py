@@ -17,7 +17,7 @@ from tests.faults.cluster import Cluster, pid_alive, wait_for
 
 pytestmark = pytest.mark.slow
 
-DAG = '''
+DAG = """
 def sleeper(ti):
     record("start", ti)
     child = subprocess.Popen(["sleep", "300"])
@@ -35,7 +35,7 @@ def quick(ti):
 with DAG("mark_while_running", schedule=None, max_active_tasks=4):
     PythonOperator(task_id="sleeper", python_callable=sleeper, retries=2)
     PythonOperator(task_id="quick", python_callable=quick)
-'''
+"""
 #: The supervisor's heartbeat (FAST_SETTINGS) plus SIGTERM grace (killed_task_cleanup_time)
 #: plus slack for a loaded 2-core CI machine.
 GONE_WITHIN_S = 0.5 + 2 + 6
@@ -52,17 +52,22 @@ def test_marked_failed_while_running_kills_the_process_tree_and_stays_failed(tmp
         marked_at = time.monotonic()
         cluster.ok("tasks", "mark", "mark_while_running", "r1", "sleeper", "--state", "failed")
         committed_at = time.monotonic()  # the CLI returned: the mark is committed
-        wait_for(lambda: not pid_alive(child) and not pid_alive(task), "task process and child gone",
-                 GONE_WITHIN_S, interval=0.05)
+        wait_for(
+            lambda: not pid_alive(child) and not pid_alive(task),
+            "task process and child gone",
+            GONE_WITHIN_S,
+            interval=0.05,
+        )
         now = time.monotonic()
-        print(f"task process tree gone {now - committed_at:.2f}s after the mark committed "
-              f"({now - marked_at:.2f}s after the CLI started)")
+        print(
+            f"task process tree gone {now - committed_at:.2f}s after the mark committed "
+            f"({now - marked_at:.2f}s after the CLI started)"
+        )
 
         states = cluster.wait_runs_finished("mark_while_running", ["r1"], seconds=60)
         time.sleep(2)  # a few more scheduler ticks and heartbeats: nothing may undo the mark
         sleeper = cluster.ti("mark_while_running", "r1", "sleeper")
-        tis = cluster.check_exactly_once("mark_while_running", expected_tis=2,
-                                         states=frozenset({"success", "failed"}))
+        tis = cluster.check_exactly_once("mark_while_running", expected_tis=2, states=frozenset({"success", "failed"}))
         history = [(h.task_id, h.try_number, h.reason) for h in cluster.history("mark_while_running")]
         assert cluster.stop("scheduler") == 0, cluster.log_tail("scheduler")
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -24,13 +24,12 @@ from dagflow.db import Database
 from dagflow.exceptions import DagflowError
 from dagflow.models import Job
 from dagflow.scheduler.job import SchedulerJob
-
 from tests.faults.cluster import Cluster, pid_alive, wait_for
 
 pytestmark = pytest.mark.slow
 
 TASKS = 12
-DAG = f'''
+DAG = f"""
 def work(n, ti=None):
     record("start", ti)
     time.sleep(1.5)
@@ -39,7 +38,7 @@ def work(n, ti=None):
 
 with DAG("scheduler_killed", schedule=None, max_active_tasks=8, default_args={{"retries": 0}}):
     task(work).expand(n=list(range({TASKS})))
-'''
+"""
 
 
 def test_a_new_scheduler_finishes_the_run_of_a_killed_one(tmp_path: Path) -> None:
@@ -53,8 +52,12 @@ def test_a_new_scheduler_finishes_the_run_of_a_killed_one(tmp_path: Path) -> Non
         assert not pid_alive(first.pid)
 
         second = cluster.start_scheduler("scheduler2")
-        wait_for(lambda: cluster.running_scheduler_pids() == [second.pid], "the second scheduler's job row",
-                 30, describe=lambda: cluster.log_tail("scheduler2"))
+        wait_for(
+            lambda: cluster.running_scheduler_pids() == [second.pid],
+            "the second scheduler's job row",
+            30,
+            describe=lambda: cluster.log_tail("scheduler2"),
+        )
         states = cluster.wait_runs_finished("scheduler_killed", ["r1"], seconds=120)
         print(f"run finished {time.monotonic() - killed_at:.1f}s after the kill")
         tis = cluster.check_exactly_once("scheduler_killed", expected_tis=TASKS)
@@ -74,7 +77,7 @@ def _register_at(db: Database, now: datetime, *, pid: int) -> int:
 
 
 def test_sqlite_guard_refuses_a_second_scheduler_only_while_the_first_one_lives(db: Database) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     dead = subprocess.Popen(["true"])
     dead.wait()
     _register_at(db, now, pid=dead.pid)  # fresh heartbeat, but its process is gone

@@ -31,7 +31,7 @@ PG_CELERY_REDIS_DB = 10
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 TASKS = 16
-DAG = f'''
+DAG = f"""
 def work(n, ti=None):
     record("start", ti)
     time.sleep(1.0)
@@ -40,7 +40,7 @@ def work(n, ti=None):
 
 with DAG("service_restart", schedule=None, max_active_tasks=16):
     task(work).expand(n=list(range({TASKS})))
-'''
+"""
 
 #: Stopping and starting the server takes several seconds on a busy machine; while it is
 #: away no heartbeat lands. An outage shorter than ``heartbeat_timeout`` must reap and
@@ -50,7 +50,8 @@ OUTAGE_SHORTER_THAN_HEARTBEAT_TIMEOUT = {"DAGFLOW__SCHEDULER__HEARTBEAT_TIMEOUT"
 
 @pytest.mark.parametrize("executor", ["local", pytest.param("celery", marks=pytest.mark.redis)])
 def test_postgres_restarted_mid_run_the_run_finishes(
-        executor: str, tmp_path: Path, make_pg_database: Callable[[], str]) -> None:
+    executor: str, tmp_path: Path, make_pg_database: Callable[[], str]
+) -> None:
     require_service(shutil.which("pg_ctlcluster") is not None, "pg_ctlcluster not found: cannot restart PostgreSQL")
     with ExitStack() as stack:
         env = {"DAGFLOW__CORE__PARALLELISM": "4", **OUTAGE_SHORTER_THAN_HEARTBEAT_TIMEOUT}
@@ -68,8 +69,9 @@ def test_postgres_restarted_mid_run_the_run_finishes(
         away = postgres_outage(down_s=0.5)
         back_at = time.monotonic()
         states = cluster.wait_runs_finished("service_restart", ["r1"], seconds=120)
-        print(f"{executor}: PostgreSQL away {away:.1f}s; run finished {time.monotonic() - back_at:.1f}s "
-              "after it was back")
+        print(
+            f"{executor}: PostgreSQL away {away:.1f}s; run finished {time.monotonic() - back_at:.1f}s after it was back"
+        )
         cluster.check_exactly_once("service_restart", expected_tis=TASKS)
         for name in ("scheduler", *workers):
             assert cluster.stop(name) == 0, cluster.log_tail(name)
@@ -78,12 +80,15 @@ def test_postgres_restarted_mid_run_the_run_finishes(
 
 
 @pytest.mark.redis
-def test_redis_restarted_mid_run_the_celery_run_finishes(
-        tmp_path: Path, make_pg_database: Callable[[], str]) -> None:
-    require_service(shutil.which("redis-server") is not None and shutil.which("redis-cli") is not None,
-                    "redis-server / redis-cli not found: cannot restart Redis")
-    with redis_database(REDIS_DB) as broker, \
-            Cluster(tmp_path, DAG, db_url=make_pg_database(), env=celery_settings(broker)) as cluster:
+def test_redis_restarted_mid_run_the_celery_run_finishes(tmp_path: Path, make_pg_database: Callable[[], str]) -> None:
+    require_service(
+        shutil.which("redis-server") is not None and shutil.which("redis-cli") is not None,
+        "redis-server / redis-cli not found: cannot restart Redis",
+    )
+    with (
+        redis_database(REDIS_DB) as broker,
+        Cluster(tmp_path, DAG, db_url=make_pg_database(), env=celery_settings(broker)) as cluster,
+    ):
         workers = ("w1", "w2")
         for name in workers:
             cluster.start_celery_worker(name, concurrency=2)

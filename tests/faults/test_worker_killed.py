@@ -27,7 +27,7 @@ from tests.integration.celery_helpers import redis_database
 
 pytestmark = pytest.mark.slow
 
-DAG = '''
+DAG = """
 def victim(name, ti):
     record("start", ti)
     if ti.try_number == 1:
@@ -48,7 +48,7 @@ with DAG("worker_killed", schedule=None, max_active_tasks=8):
     PythonOperator(task_id="lose_task", python_callable=victim, op_args=["lose_task"], retries=1,
                    retry_delay=timedelta(seconds=0))
     task(work).expand(n=list(range(6)))
-'''
+"""
 
 
 def test_local_worker_or_task_process_killed_mid_task_is_retried_and_the_run_succeeds(tmp_path: Path) -> None:
@@ -78,7 +78,7 @@ def test_local_worker_or_task_process_killed_mid_task_is_retried_and_the_run_suc
     assert starts.count("lose_worker") == 2 and starts.count("lose_task") == 2
 
 
-CELERY_DAG = '''
+CELERY_DAG = """
 def victim(ti):
     record("start", ti)
     if ti.try_number == 1:
@@ -96,16 +96,20 @@ def work(n, ti=None):
 with DAG("celery_worker_killed", schedule=None, max_active_tasks=8):
     PythonOperator(task_id="victim", python_callable=victim, retries=0)
     task(work).expand(n=list(range(6)))
-'''
+"""
 
 
 @pytest.mark.postgres
 @pytest.mark.redis
 def test_celery_worker_killed_mid_task_is_reaped_and_retried_on_the_other_worker(
-        tmp_path: Path, make_pg_database: Callable[[], str]) -> None:
-    with redis_database(REDIS_DB) as broker, \
-            Cluster(tmp_path, CELERY_DAG, db_url=make_pg_database(),
-                    env={**celery_settings(broker), **WORKER_LOST_AFTER}) as cluster:
+    tmp_path: Path, make_pg_database: Callable[[], str]
+) -> None:
+    with (
+        redis_database(REDIS_DB) as broker,
+        Cluster(
+            tmp_path, CELERY_DAG, db_url=make_pg_database(), env={**celery_settings(broker), **WORKER_LOST_AFTER}
+        ) as cluster,
+    ):
         # concurrency 1: the killed worker runs nothing but the victim
         workers = {cluster.start_celery_worker(name, concurrency=1).pid: name for name in ("w1", "w2")}
         cluster.start_scheduler()
@@ -117,8 +121,9 @@ def test_celery_worker_killed_mid_task_is_reaped_and_retried_on_the_other_worker
         killed = cluster.kill9_session(victim_worker)
         killed_at = time.monotonic()
         states = cluster.wait_runs_finished("celery_worker_killed", ["r1"], seconds=120)
-        print(f"killed {len(killed)} processes of {victim_worker}; run finished "
-              f"{time.monotonic() - killed_at:.1f}s later")
+        print(
+            f"killed {len(killed)} processes of {victim_worker}; run finished {time.monotonic() - killed_at:.1f}s later"
+        )
         tis = {t.task_id: t for t in cluster.check_exactly_once("celery_worker_killed", expected_tis=7)}
         history = {(h.task_id, h.try_number): h.reason or "" for h in cluster.history("celery_worker_killed")}
         assert cluster.stop("scheduler") == 0, cluster.log_tail("scheduler")

@@ -142,17 +142,20 @@ def fresh_pg_url(make_pg_database: Callable[[], str], tmp_path_factory: pytest.T
 
 
 # --- processes -----------------------------------------------------------------------------
-def celery_env(home: Path, *, db_url: str, broker_url: str, dags_folder: Path,
-               extra: dict[str, str] | None = None) -> dict[str, str]:
+def celery_env(
+    home: Path, *, db_url: str, broker_url: str, dags_folder: Path, extra: dict[str, str] | None = None
+) -> dict[str, str]:
     """The environment of a dagflow process (scheduler, worker, CLI) on this DB and broker."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DAGFLOW__")}
     env.update(FAST_ENV)
-    env.update({
-        "DAGFLOW_HOME": str(home),
-        "DAGFLOW__DATABASE__SQL_ALCHEMY_CONN": db_url,
-        "DAGFLOW__CELERY__BROKER_URL": broker_url,
-        "DAGFLOW__CORE__DAGS_FOLDER": str(dags_folder),
-    })
+    env.update(
+        {
+            "DAGFLOW_HOME": str(home),
+            "DAGFLOW__DATABASE__SQL_ALCHEMY_CONN": db_url,
+            "DAGFLOW__CELERY__BROKER_URL": broker_url,
+            "DAGFLOW__CORE__DAGS_FOLDER": str(dags_folder),
+        }
+    )
     env.update(extra or {})
     home.mkdir(parents=True, exist_ok=True)
     return env
@@ -168,15 +171,23 @@ def free_port() -> int:
 class CeleryWorker:
     """A real ``dagflow celery worker`` subprocess in its own session; output in ``log_path``."""
 
-    def __init__(self, env: dict[str, str], *, queues: str | None = None, concurrency: int = 2,
-                 log_path: Path, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        *,
+        queues: str | None = None,
+        concurrency: int = 2,
+        log_path: Path,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         args = [sys.executable, "-m", "dagflow", "celery", "worker", "--concurrency", str(concurrency)]
         if queues:
             args += ["--queues", queues]
         self.log_path = log_path
         with log_path.open("ab") as out:
-            self.proc = subprocess.Popen(args, env={**env, **(extra_env or {})}, stdout=out,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(
+                args, env={**env, **(extra_env or {})}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
 
     @property
     def pid(self) -> int:
@@ -218,8 +229,7 @@ class CeleryWorker:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.kill()
-                raise AssertionError(f"celery worker did not stop within {timeout}s: {self.output()}") \
-                    from None
+                raise AssertionError(f"celery worker did not stop within {timeout}s: {self.output()}") from None
         return int(self.proc.returncode)
 
     def kill(self) -> None:
@@ -246,18 +256,25 @@ class CeleryWorker:
 
 
 @contextmanager
-def running_worker(env: dict[str, str], *, log_path: Path, queues: str | None = None, concurrency: int = 2,
-                   extra_env: dict[str, str] | None = None, timeout: float = 60) -> Iterator[CeleryWorker]:
+def running_worker(
+    env: dict[str, str],
+    *,
+    log_path: Path,
+    queues: str | None = None,
+    concurrency: int = 2,
+    extra_env: dict[str, str] | None = None,
+    timeout: float = 60,
+) -> Iterator[CeleryWorker]:
     """A ready ``dagflow celery worker``, stopped (warm) after the block; no process may remain."""
-    with CeleryWorker(env, queues=queues, concurrency=concurrency, log_path=log_path,
-                      extra_env=extra_env) as worker:
+    with CeleryWorker(env, queues=queues, concurrency=concurrency, log_path=log_path, extra_env=extra_env) as worker:
         worker.wait_ready(timeout)
         yield worker
 
 
 # --- driving an in-process scheduler -------------------------------------------------------
-def drive_scheduler(scheduler: Any, until: Callable[[], bool], *, timeout: float = 60,
-                    describe: Callable[[], object] = lambda: "") -> None:
+def drive_scheduler(
+    scheduler: Any, until: Callable[[], bool], *, timeout: float = 60, describe: Callable[[], object] = lambda: ""
+) -> None:
     """Tick ``scheduler`` (a ``dagflow.scheduler.loop.Scheduler``) until ``until()`` holds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -277,8 +294,9 @@ def task_rows(db: Database, dag_id: str, run_id: str) -> dict[str, Any]:
     from dagflow.models import TaskInstance
 
     with db.transaction(readonly=True) as session:
-        rows = session.scalars(sa.select(TaskInstance).where(TaskInstance.dag_id == dag_id,
-                                                              TaskInstance.run_id == run_id)).all()
+        rows = session.scalars(
+            sa.select(TaskInstance).where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id)
+        ).all()
         session.expunge_all()
     return {ti.task_id: ti for ti in rows}
 
@@ -290,6 +308,7 @@ def run_state(db: Database, dag_id: str, run_id: str) -> str | None:
     from dagflow.models import DagRun
 
     with db.transaction(readonly=True) as session:
-        state = session.scalars(sa.select(DagRun.state).where(DagRun.dag_id == dag_id,
-                                                               DagRun.run_id == run_id)).one_or_none()
+        state = session.scalars(
+            sa.select(DagRun.state).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)
+        ).one_or_none()
     return None if state is None else str(state.value)

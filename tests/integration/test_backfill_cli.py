@@ -34,27 +34,39 @@ def env(tmp_path: Path) -> dict[str, str]:
     home.mkdir()
     (dags / "bf.py").write_text(textwrap.dedent(DAG_FILE))
     environ = dict(os.environ)
-    environ.update({"DAGFLOW_HOME": str(home), "DAGFLOW__CORE__DAGS_FOLDER": str(dags),
-                    "DAGFLOW__CORE__LOAD_EXAMPLES": "false", "DAGFLOW__CORE__EXECUTOR": "LocalExecutor",
-                    "DAGFLOW__CORE__PARALLELISM": "4", "DAGFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "false"})
+    environ.update(
+        {
+            "DAGFLOW_HOME": str(home),
+            "DAGFLOW__CORE__DAGS_FOLDER": str(dags),
+            "DAGFLOW__CORE__LOAD_EXAMPLES": "false",
+            "DAGFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "DAGFLOW__CORE__PARALLELISM": "4",
+            "DAGFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "false",
+        }
+    )
     assert cli(environ, "db", "migrate").returncode == 0
     return environ
 
 
 def cli(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run the real ``dagflow`` command."""
-    return subprocess.run([sys.executable, "-m", "dagflow", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "dagflow", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_dry_run_prints_each_interval_and_writes_nothing(env: dict[str, str]) -> None:
-    proc = cli(env, "dags", "backfill", "bf_cli", "-s", "2024-01-01", "-e", "2024-01-05", "--dry-run",
-               "--output", "plain")
+    proc = cli(
+        env, "dags", "backfill", "bf_cli", "-s", "2024-01-01", "-e", "2024-01-05", "--dry-run", "--output", "plain"
+    )
     assert proc.returncode == 0, proc.stderr
     lines = [line for line in proc.stdout.splitlines() if line.startswith("2024-")]
     assert [line.split("\t")[:2] for line in lines] == [[f"2024-01-0{n}T00:00:00+00:00", "create"] for n in range(1, 6)]
-    doc = json.loads(cli(env, "dags", "backfill", "bf_cli", "-s", "2024-01-01", "-e", "2024-01-02", "--dry-run",
-                         "--output", "json").stdout)
+    doc = json.loads(
+        cli(
+            env, "dags", "backfill", "bf_cli", "-s", "2024-01-01", "-e", "2024-01-02", "--dry-run", "--output", "json"
+        ).stdout
+    )
     assert doc["dry_run"] is True and doc["total"] == 2 and doc["backfill_id"] is None
     assert json.loads(cli(env, "dags", "list-backfills", "--output", "json").stdout) == []
     assert json.loads(cli(env, "dags", "list-runs", "bf_cli", "--output", "json").stdout) == []
@@ -82,8 +94,13 @@ def test_no_wait_without_a_scheduler_says_so_then_cancel(env: dict[str, str]) ->
 
 def test_backfill_with_a_real_scheduler_finishes_with_exit_0(env: dict[str, str], tmp_path: Path) -> None:
     log = tmp_path / "scheduler.log"
-    sched = subprocess.Popen([sys.executable, "-m", "dagflow", "scheduler"], env=env, stdout=log.open("w"),
-                             stderr=subprocess.STDOUT, start_new_session=True)
+    sched = subprocess.Popen(
+        [sys.executable, "-m", "dagflow", "scheduler"],
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         _wait_for_scheduler(env)
         proc = cli(env, "dags", "backfill", "bf_cli", "-s", "2024-01-01", "-e", "2024-01-05", timeout=120)
@@ -128,8 +145,13 @@ def _wait_for_scheduler(env: dict[str, str], seconds: float = 30) -> None:
 
 
 def test_ctrl_c_leaves_the_backfill_running_and_says_how_to_watch_and_cancel(env: dict[str, str]) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "dagflow", "dags", "backfill", "bf_cli", "-s", "2024-01-01",
-                             "-e", "2024-01-03"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dagflow", "dags", "backfill", "bf_cli", "-s", "2024-01-01", "-e", "2024-01-03"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stderr is not None
         assert "No scheduler is running" in proc.stderr.readline()

@@ -11,7 +11,7 @@ any tick.
 from __future__ import annotations
 
 import textwrap
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -29,8 +29,8 @@ from dagflow.services.backfills import backfill_progress, create_backfill
 from dagflow.services.dag_runs import serialized_dag
 from dagflow.state import DAGRUN_ACTIVE, DagRunState, DagRunType, TaskInstanceState
 
-UTC = timezone.utc
-DAG_FILE = '''
+UTC = UTC
+DAG_FILE = """
 from datetime import datetime
 from dagflow import DAG
 from dagflow.operators import PythonOperator
@@ -39,7 +39,7 @@ with DAG("bf_thirty", schedule="@daily", start_date=datetime(2024, 1, 1), max_ac
     first = PythonOperator(task_id="first", python_callable=lambda: 1)
     second = PythonOperator(task_id="second", python_callable=lambda: 2)
     first >> second
-'''
+"""
 FAILED_DAYS = (3, 7, 11, 15, 30)
 SUCCESS_DAYS = (5, 10, 20, 25)
 LIMIT = 3
@@ -69,14 +69,21 @@ def _finished_run(db: Database, n: int, state: DagRunState) -> None:
     ended = day(n) + timedelta(days=1, hours=1)
     with db.transaction() as session:
         dag = serialized_dag(session, "bf_thirty")
-        run = create_dagrun(session, dag=dag, run_id=generate_run_id(DagRunType.SCHEDULED, day(n)),
-                            run_type=DagRunType.SCHEDULED, logical_date=day(n),
-                            data_interval=(day(n), day(n + 1)), now=day(n + 1))
+        run = create_dagrun(
+            session,
+            dag=dag,
+            run_id=generate_run_id(DagRunType.SCHEDULED, day(n)),
+            run_type=DagRunType.SCHEDULED,
+            logical_date=day(n),
+            data_interval=(day(n), day(n + 1)),
+            now=day(n + 1),
+        )
         ti_state = TaskInstanceState.SUCCESS if state is DagRunState.SUCCESS else TaskInstanceState.FAILED
         ti_ids = list(session.scalars(sa.select(TaskInstance.id).where(TaskInstance.run_id == run.run_id)))
         set_ti_state(session, ti_ids, to=ti_state, expected=[TaskInstanceState.NONE], values={"end_date": ended})
-        set_dagrun_state(session, run.id, to=DagRunState.RUNNING, expected=[DagRunState.QUEUED],
-                         values={"start_date": day(n + 1)})
+        set_dagrun_state(
+            session, run.id, to=DagRunState.RUNNING, expected=[DagRunState.QUEUED], values={"start_date": day(n + 1)}
+        )
         set_dagrun_state(session, run.id, to=state, expected=[DagRunState.RUNNING], values={"end_date": ended})
 
 
@@ -92,22 +99,27 @@ def runs_by_day(db: Database) -> dict[int, DagRun]:
 def active_backfill_runs(db: Database, backfill_id: int) -> list[tuple[int, DagRunState]]:
     """(day, state) of the backfill's queued and running runs."""
     with db.transaction() as session:
-        rows = session.execute(sa.select(DagRun.logical_date, DagRun.state).where(
-            DagRun.backfill_id == backfill_id, DagRun.state.in_(DAGRUN_ACTIVE)))
+        rows = session.execute(
+            sa.select(DagRun.logical_date, DagRun.state).where(
+                DagRun.backfill_id == backfill_id, DagRun.state.in_(DAGRUN_ACTIVE)
+            )
+        )
         return [(d.day, DagRunState(s)) for d, s in rows]
 
 
 def test_backfill_thirty_days_reprocess_failed(settings: Settings, dag_db: Database) -> None:
     before = runs_by_day(dag_db)
-    dry = create_backfill(settings, dag_db, "bf_thirty", day(1), day(30), reprocess_behavior="failed",
-                          max_active_runs=LIMIT, dry_run=True)
+    dry = create_backfill(
+        settings, dag_db, "bf_thirty", day(1), day(30), reprocess_behavior="failed", max_active_runs=LIMIT, dry_run=True
+    )
     assert len(dry.steps) == 30 and dry.backfill_id is None
     assert runs_by_day(dag_db).keys() == before.keys()  # the dry run wrote nothing
     with dag_db.transaction() as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(Backfill)) == 0
 
-    plan = create_backfill(settings, dag_db, "bf_thirty", day(1), day(30), reprocess_behavior="failed",
-                           max_active_runs=LIMIT)
+    plan = create_backfill(
+        settings, dag_db, "bf_thirty", day(1), day(30), reprocess_behavior="failed", max_active_runs=LIMIT
+    )
     assert plan.backfill_id is not None
     assert sorted(s.logical_date.day for s in plan.to_run) == sorted(set(range(1, 31)) - set(SUCCESS_DAYS))
     first_seen = _drive(settings, dag_db, plan.backfill_id)

@@ -32,9 +32,24 @@ METRICS = {
 def _run(tmp_path: Path, config: str) -> dict:
     out = tmp_path / f"{config}.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--repeat", "1", "--configs", config,
-         "--json", str(out), "--timeout", "180"],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--quick",
+            "--repeat",
+            "1",
+            "--configs",
+            config,
+            "--json",
+            str(out),
+            "--timeout",
+            "180",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return json.loads(out.read_text())

@@ -97,17 +97,22 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster(fresh_pg_url: str, make_redis_broker: Callable[[int], str],
-            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def cluster(
+    fresh_pg_url: str, make_redis_broker: Callable[[int], str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("celery_redis")
     dags, out = root / "dags", root / "out"
     dags.mkdir()
     out.mkdir()
     (dags / "celery_dags.py").write_text(textwrap.dedent(DAG_FILE.format(out=str(out))))
     port = free_port()
-    env = celery_env(root / "scheduler_home", db_url=fresh_pg_url, broker_url=make_redis_broker(1),
-                     dags_folder=dags, extra={"DAGFLOW__WEBSERVER__SECRET_KEY": SECRET,
-                                              "DAGFLOW__CELERY__WORKER_LOG_SERVER_PORT": str(port)})
+    env = celery_env(
+        root / "scheduler_home",
+        db_url=fresh_pg_url,
+        broker_url=make_redis_broker(1),
+        dags_folder=dags,
+        extra={"DAGFLOW__WEBSERVER__SECRET_KEY": SECRET, "DAGFLOW__CELERY__WORKER_LOG_SERVER_PORT": str(port)},
+    )
     settings = load_settings(env)
     db = Database(settings)
     sync_folders(db, [dags], paused_at_creation=False)
@@ -122,8 +127,11 @@ def run_celery_flow(cluster: Cluster, settings: Settings, run_id: str, worker_lo
     scheduler = Scheduler(settings, cluster.db, CeleryExecutor(settings, db=cluster.db))
     cluster.trigger("celery_flow", run_id)
     try:
-        drive_scheduler(scheduler, lambda: run_state(cluster.db, "celery_flow", run_id) in ("success", "failed"),
-                        describe=lambda: task_rows(cluster.db, "celery_flow", run_id))
+        drive_scheduler(
+            scheduler,
+            lambda: run_state(cluster.db, "celery_flow", run_id) in ("success", "failed"),
+            describe=lambda: task_rows(cluster.db, "celery_flow", run_id),
+        )
     finally:
         scheduler.shutdown()
     tis = task_rows(cluster.db, "celery_flow", run_id)
@@ -132,10 +140,12 @@ def run_celery_flow(cluster: Cluster, settings: Settings, run_id: str, worker_lo
     assert (tis["flaky"].state.value, tis["flaky"].try_number) == ("success", 2)
     assert tis["too_slow"].state.value == "failed"
     assert "timed out" in (tis["too_slow"].end_reason or "")
-    assert "hello from a celery worker" in read_log(worker_logs, dag_id="celery_flow", run_id=run_id,
-                                                    task_id="hello", try_number=1)
-    assert "the first try fails" in read_log(worker_logs, dag_id="celery_flow", run_id=run_id,
-                                             task_id="flaky", try_number=1)
+    assert "hello from a celery worker" in read_log(
+        worker_logs, dag_id="celery_flow", run_id=run_id, task_id="hello", try_number=1
+    )
+    assert "the first try fails" in read_log(
+        worker_logs, dag_id="celery_flow", run_id=run_id, task_id="flaky", try_number=1
+    )
 
 
 @pytest.fixture(scope="module")
@@ -151,26 +161,43 @@ def test_a_dag_runs_on_the_worker_with_retries_and_timeouts(flow_r1: str) -> Non
 
 def test_the_same_on_rabbitmq(cluster: Cluster, make_rabbitmq_broker: Callable[[], str]) -> None:
     broker = make_rabbitmq_broker()
-    env = {**cluster.env, "DAGFLOW_HOME": str(cluster.root / "rabbit_home"), "DAGFLOW__CELERY__BROKER_URL": broker,
-           "DAGFLOW__CELERY__WORKER_LOG_SERVER_PORT": "0"}
+    env = {
+        **cluster.env,
+        "DAGFLOW_HOME": str(cluster.root / "rabbit_home"),
+        "DAGFLOW__CELERY__BROKER_URL": broker,
+        "DAGFLOW__CELERY__WORKER_LOG_SERVER_PORT": "0",
+    }
     with running_worker(env, log_path=cluster.root / "rabbit_worker.log", concurrency=2):
-        run_celery_flow(cluster, cluster.settings.replace(celery={"broker_url": broker}), "rabbit",
-                        cluster.root / "rabbit_home" / "logs")
+        run_celery_flow(
+            cluster,
+            cluster.settings.replace(celery={"broker_url": broker}),
+            "rabbit",
+            cluster.root / "rabbit_home" / "logs",
+        )
 
 
 def test_remote_log_is_fetched_from_the_worker_that_wrote_it(cluster: Cluster, flow_r1: str) -> None:
     tis = task_rows(cluster.db, "celery_flow", "r1")
     hostname = tis["hello"].hostname
     assert hostname
-    local = log_path(cluster.settings.logging.base_log_folder, dag_id="celery_flow", run_id="r1",
-                     task_id="hello", try_number=1)
+    local = log_path(
+        cluster.settings.logging.base_log_folder, dag_id="celery_flow", run_id="r1", task_id="hello", try_number=1
+    )
     assert not local.exists()  # the reader's log folder is not the worker's
 
-    text = read_log(cluster.settings, dag_id="celery_flow", run_id="r1", task_id="hello", try_number=1,
-                    hostname=hostname)
+    text = read_log(
+        cluster.settings, dag_id="celery_flow", run_id="r1", task_id="hello", try_number=1, hostname=hostname
+    )
     assert "hello from a celery worker" in text
-    tail = read_log(cluster.settings, dag_id="celery_flow", run_id="r1", task_id="hello", try_number=1,
-                    hostname=hostname, offset=len(text.encode()) - 10)
+    tail = read_log(
+        cluster.settings,
+        dag_id="celery_flow",
+        run_id="r1",
+        task_id="hello",
+        try_number=1,
+        hostname=hostname,
+        offset=len(text.encode()) - 10,
+    )
     assert tail == text.encode()[-10:].decode()
 
     code, out = cli(cluster.env, "tasks", "logs", "celery_flow", "flaky", "r1", "--try", "1")
@@ -179,12 +206,10 @@ def test_remote_log_is_fetched_from_the_worker_that_wrote_it(cluster: Cluster, f
     assert code == 0 and "second try ok" in out
 
     wrong_key = cluster.settings.replace(webserver={"secret_key": "not-the-worker-key"})
-    refused = read_log(wrong_key, dag_id="celery_flow", run_id="r1", task_id="hello", try_number=1,
-                       hostname=hostname)
+    refused = read_log(wrong_key, dag_id="celery_flow", run_id="r1", task_id="hello", try_number=1, hostname=hostname)
     assert refused.startswith("*** ") and "403" in refused and refused.count("\n") == 1
     unreachable = cluster.settings.replace(celery={"worker_log_server_port": free_port()})
-    message = read_log(unreachable, dag_id="celery_flow", run_id="r1", task_id="hello", try_number=1,
-                       hostname=hostname)
+    message = read_log(unreachable, dag_id="celery_flow", run_id="r1", task_id="hello", try_number=1, hostname=hostname)
     assert message.startswith("*** ") and "unreachable" in message and message.count("\n") == 1
 
 
@@ -202,10 +227,10 @@ def test_a_gpu_task_waits_for_a_gpu_worker_and_runs_only_there(cluster: Cluster)
         assert states()["gpu"] == "queued"
         # Same log server port as the default worker (taken): this worker runs without serving logs.
         gpu_env = {**cluster.env, "DAGFLOW_HOME": str(cluster.root / "gpu_home"), "WORKER_TAG": "gpu"}
-        with running_worker(gpu_env, log_path=cluster.root / "gpu_worker.log", queues="gpu",
-                            concurrency=1) as gpu_worker:
-            drive_scheduler(scheduler, lambda: run_state(cluster.db, "routing", "r1") == "success",
-                            describe=states)
+        with running_worker(
+            gpu_env, log_path=cluster.root / "gpu_worker.log", queues="gpu", concurrency=1
+        ) as gpu_worker:
+            drive_scheduler(scheduler, lambda: run_state(cluster.db, "routing", "r1") == "success", describe=states)
         assert "log server off: cannot listen" in gpu_worker.output()
     finally:
         scheduler.shutdown()
@@ -216,19 +241,28 @@ def test_a_gpu_task_waits_for_a_gpu_worker_and_runs_only_there(cluster: Cluster)
 def test_sigterm_lets_the_worker_stop_and_records_the_terminated_try(cluster: Cluster) -> None:
     scheduler = cluster.scheduler()
     cluster.trigger("slow", "r1")
-    slow_env = {**cluster.env, "DAGFLOW_HOME": str(cluster.root / "slow_home"),
-                "DAGFLOW__CELERY__WORKER_SHUTDOWN_GRACE": "1", "DAGFLOW__CELERY__WORKER_LOG_SERVER_PORT": "0"}
+    slow_env = {
+        **cluster.env,
+        "DAGFLOW_HOME": str(cluster.root / "slow_home"),
+        "DAGFLOW__CELERY__WORKER_SHUTDOWN_GRACE": "1",
+        "DAGFLOW__CELERY__WORKER_LOG_SERVER_PORT": "0",
+    }
     try:
-        with CeleryWorker(slow_env, queues="slow", concurrency=1,
-                          log_path=cluster.root / "slow_worker.log") as worker:
+        with CeleryWorker(slow_env, queues="slow", concurrency=1, log_path=cluster.root / "slow_worker.log") as worker:
             worker.wait_ready()
-            drive_scheduler(scheduler, lambda: task_rows(cluster.db, "slow", "r1")["nap"].state.value == "running",
-                            describe=lambda: task_rows(cluster.db, "slow", "r1"))
+            drive_scheduler(
+                scheduler,
+                lambda: task_rows(cluster.db, "slow", "r1")["nap"].state.value == "running",
+                describe=lambda: task_rows(cluster.db, "slow", "r1"),
+            )
             began = time.monotonic()
             assert worker.stop(timeout=30) == 0
             assert time.monotonic() - began < 25
-        drive_scheduler(scheduler, lambda: run_state(cluster.db, "slow", "r1") == "failed",
-                        describe=lambda: task_rows(cluster.db, "slow", "r1"))
+        drive_scheduler(
+            scheduler,
+            lambda: run_state(cluster.db, "slow", "r1") == "failed",
+            describe=lambda: task_rows(cluster.db, "slow", "r1"),
+        )
     finally:
         scheduler.shutdown()
     nap = task_rows(cluster.db, "slow", "r1")["nap"]

@@ -28,7 +28,7 @@ from dagflow.scheduler.run_scheduling import queue_scheduled, schedule_run
 from dagflow.serialization import deserialize_dag
 from dagflow.state import DAGRUN_FINISHED
 
-DAG_FILE = '''
+DAG_FILE = """
 from datetime import datetime
 from pathlib import Path
 
@@ -51,7 +51,7 @@ with DAG("clear_demo", schedule="@daily", start_date=datetime(2024, 1, 1)):
     side = EmptyOperator(task_id="side")
     extract >> transform >> load >> report
     extract >> side
-'''
+"""
 RUN_ID = "manual__2024-03-05T00:00:00+00:00"
 
 
@@ -66,8 +66,9 @@ def home(tmp_path: Path) -> Path:
 def dagflow(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Run the real ``dagflow`` command."""
     env = {**os.environ, "DAGFLOW_HOME": str(home), "DAGFLOW__CORE__LOAD_EXAMPLES": "false"}
-    return subprocess.run([sys.executable, "-m", "dagflow", *args], env=env, capture_output=True, text=True,
-                          timeout=180)
+    return subprocess.run(
+        [sys.executable, "-m", "dagflow", *args], env=env, capture_output=True, text=True, timeout=180
+    )
 
 
 def ti_rows(db: Database) -> dict[str, tuple[str, int, int]]:
@@ -116,27 +117,53 @@ def test_clear_downstream_of_a_finished_run(home: Path) -> None:
     assert json.loads(tested.stdout)["run_id"] == RUN_ID
     db = Database(load_settings({"DAGFLOW_HOME": str(home)}))
     before = ti_rows(db)
-    assert before == {"extract": ("success", 1, 0), "transform": ("failed", 2, 1),
-                      "load": ("upstream_failed", 0, 0), "report": ("upstream_failed", 0, 0),
-                      "side": ("success", 1, 0)}
+    assert before == {
+        "extract": ("success", 1, 0),
+        "transform": ("failed", 2, 1),
+        "load": ("upstream_failed", 0, 0),
+        "report": ("upstream_failed", 0, 0),
+        "side": ("success", 1, 0),
+    }
     assert run_state(db) == "failed"
 
     refused = dagflow(home, "tasks", "clear", "clear_demo", "-t", "^transform$", "--downstream")
     assert refused.returncode == 2 and ti_rows(db) == before
 
-    cleared = dagflow(home, "tasks", "clear", "clear_demo", "-t", "^transform$", "--downstream",
-                      "-s", "2024-03-05", "-e", "2024-03-05", "--yes")
+    cleared = dagflow(
+        home,
+        "tasks",
+        "clear",
+        "clear_demo",
+        "-t",
+        "^transform$",
+        "--downstream",
+        "-s",
+        "2024-03-05",
+        "-e",
+        "2024-03-05",
+        "--yes",
+    )
     assert cleared.returncode == 0, cleared.stderr
     assert "Cleared 3 task instance(s)" in cleared.stdout
     # exactly transform and its descendants; tries kept; transform's retries renewed (2 + 1)
-    assert ti_rows(db) == {"extract": ("success", 1, 0), "transform": ("none", 2, 3),
-                           "load": ("none", 0, 0), "report": ("none", 0, 0), "side": ("success", 1, 0)}
+    assert ti_rows(db) == {
+        "extract": ("success", 1, 0),
+        "transform": ("none", 2, 3),
+        "load": ("none", 0, 0),
+        "report": ("none", 0, 0),
+        "side": ("success", 1, 0),
+    }
     assert run_state(db) == "queued"
     assert dagflow(home, "dags", "state", "clear_demo", RUN_ID).stdout.strip().splitlines()[-1] == "queued"
 
     (home / "dags" / "fixed.marker").write_text("ok")
     drive(home, db)
     assert run_state(db) == "success"
-    assert ti_rows(db) == {"extract": ("success", 1, 0), "transform": ("success", 3, 3),
-                           "load": ("success", 1, 0), "report": ("success", 1, 0), "side": ("success", 1, 0)}
+    assert ti_rows(db) == {
+        "extract": ("success", 1, 0),
+        "transform": ("success", 3, 3),
+        "load": ("success", 1, 0),
+        "report": ("success", 1, 0),
+        "side": ("success", 1, 0),
+    }
     db.dispose()

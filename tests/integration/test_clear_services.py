@@ -34,8 +34,12 @@ def _finish(db: Database, run_id: str) -> None:
     with db.transaction() as session:
         tis = session.scalars(sa.select(TaskInstance).where(TaskInstance.run_id == run_id)).all()
         for ti in tis:
-            for old, new in ((TI.NONE, TI.SCHEDULED), (TI.SCHEDULED, TI.QUEUED), (TI.QUEUED, TI.RUNNING),
-                             (TI.RUNNING, TI.FAILED if ti.task_id == "b" else TI.SUCCESS)):
+            for old, new in (
+                (TI.NONE, TI.SCHEDULED),
+                (TI.SCHEDULED, TI.QUEUED),
+                (TI.QUEUED, TI.RUNNING),
+                (TI.RUNNING, TI.FAILED if ti.task_id == "b" else TI.SUCCESS),
+            ):
                 values = {"try_number": TaskInstance.try_number + 1} if new is TI.RUNNING else None
                 set_ti_state(session, [ti.id], to=new, expected=[old], values=values)
         run = session.scalar(sa.select(DagRun).where(DagRun.run_id == run_id))
@@ -54,12 +58,15 @@ def test_trigger_clear_mark_delete(db_any: Database, settings: Settings) -> None
     cleared = clearing.clear_task_instances(settings, db, request)
     assert sorted(r["task_id"] for r in cleared) == ["b", "c"]
     with db.transaction() as session:
-        rows = {t.task_id: (t.state, t.try_number, t.max_tries)
-                for t in session.scalars(sa.select(TaskInstance).where(TaskInstance.run_id == run_id))}
+        rows = {
+            t.task_id: (t.state, t.try_number, t.max_tries)
+            for t in session.scalars(sa.select(TaskInstance).where(TaskInstance.run_id == run_id))
+        }
         assert rows == {"a": (TI.SUCCESS, 1, 0), "b": (TI.NONE, 1, 4), "c": (TI.NONE, 1, 1)}
         assert session.scalar(sa.select(DagRun.state).where(DagRun.run_id == run_id)) is DagRunState.QUEUED
-    marked = clearing.mark_task_instance(settings, db, dag_id="svc_dag", run_id=run_id, task_id="b",
-                                         state=TI.SKIPPED, downstream=True)
+    marked = clearing.mark_task_instance(
+        settings, db, dag_id="svc_dag", run_id=run_id, task_id="b", state=TI.SKIPPED, downstream=True
+    )
     assert {(r["task_id"], r["previous_state"]) for r in marked} == {("b", "none"), ("c", "none")}
     with db.transaction() as session:
         session.add(XCom(dag_id="svc_dag", run_id=run_id, task_id="a", key="k", value=1))

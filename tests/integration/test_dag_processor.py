@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +18,16 @@ from dagflow.dag_processing.processor import DagProcessor
 from dagflow.db import Database
 from dagflow.models import DagModel, ImportError_, Job, SerializedDagModel
 
-T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
-GOOD = '''
+GOOD = """
 from datetime import datetime
 from dagflow import DAG
 from dagflow.operators import EmptyOperator
 
 with DAG("{dag_id}", schedule=None, start_date=datetime(2024, 1, 1)):
     EmptyOperator(task_id="a") >> EmptyOperator(task_id="{last}")
-'''
+"""
 BROKEN = {
     "syntax_dag.py": ("from dagflow import DAG\n\ndef oops(:\n    pass\n", 3, "SyntaxError"),
     "import_dag.py": ("from dagflow import DAG\nimport no_such_module_here\n", 2, "ModuleNotFoundError"),
@@ -36,7 +36,8 @@ BROKEN = {
         "from datetime import datetime\nfrom dagflow import DAG\nfrom dagflow.operators import EmptyOperator\n"
         "with DAG('cyclic', schedule=None, start_date=datetime(2024, 1, 1)):\n"
         "    a = EmptyOperator(task_id='a')\n    b = EmptyOperator(task_id='b')\n    a >> b >> a\n",
-        None, "cycle",
+        None,
+        "cycle",
     ),
     "memory_dag.py": ("from dagflow import DAG\nx = bytearray(500 * 1024 * 1024)\n", 2, "out of memory"),
 }
@@ -55,8 +56,9 @@ def dags_folder(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def processor(settings: Settings, db_any: Database, dags_folder: Path) -> Iterator[DagProcessor]:
-    tuned = settings.replace(scheduler={"parsing_timeout": 2.0, "min_file_process_interval": 30.0,
-                                        "dag_dir_list_interval": 60.0})
+    tuned = settings.replace(
+        scheduler={"parsing_timeout": 2.0, "min_file_process_interval": 30.0, "dag_dir_list_interval": 60.0}
+    )
     dag_processor = DagProcessor(tuned, db_any, folders=[dags_folder])
     yield dag_processor
     dag_processor.close()
@@ -65,15 +67,17 @@ def processor(settings: Settings, db_any: Database, dags_folder: Path) -> Iterat
 def rows(db: Database) -> dict[str, Any]:
     with db.transaction(readonly=True) as session:
         return {
-            "serialized": {s.dag_id: (s.dag_hash, s.last_updated) for s in session.scalars(sa.select(SerializedDagModel))},
+            "serialized": {
+                s.dag_id: (s.dag_hash, s.last_updated) for s in session.scalars(sa.select(SerializedDagModel))
+            },
             "dags": {d.dag_id: (d.is_active, d.has_import_errors) for d in session.scalars(sa.select(DagModel))},
-            "errors": {Path(e.filename).name: (e.id, e.lineno, e.message) for e in session.scalars(sa.select(ImportError_))},
+            "errors": {
+                Path(e.filename).name: (e.id, e.lineno, e.message) for e in session.scalars(sa.select(ImportError_))
+            },
         }
 
 
-def test_broken_files_become_import_errors_and_good_dags_are_stored(
-    processor: DagProcessor, dags_folder: Path
-) -> None:
+def test_broken_files_become_import_errors_and_good_dags_are_stored(processor: DagProcessor, dags_folder: Path) -> None:
     (dags_folder / "one_dag.py").write_text(good("one"))
     (dags_folder / "two_dag.py").write_text(good("two"))
     for name, (text, _, _) in BROKEN.items():

@@ -53,7 +53,8 @@ def _get(events: queue.Queue[tuple[str, dict[str, Any]]]) -> tuple[str, dict[str
 
 
 def test_an_event_arrives_at_commit_and_a_rolled_back_one_never(
-    listening: tuple[EventListener, queue.Queue[Any]], session_factory: Callable[[], Session],
+    listening: tuple[EventListener, queue.Queue[Any]],
+    session_factory: Callable[[], Session],
 ) -> None:
     listener, events = listening
     with session_factory() as session:
@@ -62,8 +63,7 @@ def test_an_event_arrives_at_commit_and_a_rolled_back_one_never(
         time.sleep(0.3)
         assert events.empty()  # not before the commit
         session.commit()
-    assert _get(events) == (TI_DONE, {"ti_id": 1, "try_number": 1, "state": "success", "dag_id": "d",
-                                      "run_id": "r"})
+    assert _get(events) == (TI_DONE, {"ti_id": 1, "try_number": 1, "state": "success", "dag_id": "d", "run_id": "r"})
     with session_factory() as session:
         publish(session, RUN_QUEUED, dag_id="d", run_id="lost")
         session.rollback()
@@ -75,15 +75,20 @@ def test_an_event_arrives_at_commit_and_a_rolled_back_one_never(
 
 
 def test_the_listener_survives_a_killed_connection_and_resumes(
-    listening: tuple[EventListener, queue.Queue[Any]], session_factory: Callable[[], Session],
+    listening: tuple[EventListener, queue.Queue[Any]],
+    session_factory: Callable[[], Session],
 ) -> None:
     listener, events = listening
     for round_ in range(2):
         connects = listener.connects
         with session_factory() as session:
-            killed = session.execute(sa.text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE application_name = :name AND datname = current_database()"), {"name": APPLICATION_NAME}).all()
+            killed = session.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = :name AND datname = current_database()"
+                ),
+                {"name": APPLICATION_NAME},
+            ).all()
             session.commit()
         assert killed == [(True,)]
         deadline = time.monotonic() + WAIT
@@ -97,7 +102,8 @@ def test_the_listener_survives_a_killed_connection_and_resumes(
 
 
 def test_a_failing_callback_does_not_stop_the_listener(
-    pg_settings: Settings, session_factory: Callable[[], Session],
+    pg_settings: Settings,
+    session_factory: Callable[[], Session],
 ) -> None:
     seen: queue.Queue[str] = queue.Queue()
 
@@ -120,7 +126,8 @@ def test_a_failing_callback_does_not_stop_the_listener(
 
 
 def test_stop_ends_the_thread_and_closes_the_connection(
-    pg_settings: Settings, session_factory: Callable[[], Session],
+    pg_settings: Settings,
+    session_factory: Callable[[], Session],
 ) -> None:
     connected: list[bool] = []
     listener = EventListener(pg_settings, lambda kind, fields: None, on_connect=lambda: connected.append(True))
@@ -132,9 +139,13 @@ def test_stop_ends_the_thread_and_closes_the_connection(
     deadline = time.monotonic() + WAIT
     while time.monotonic() < deadline:  # the backend exits just after the client closes
         with session_factory() as session:
-            left = session.scalar(sa.text(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = :name "
-                "AND datname = current_database()"), {"name": APPLICATION_NAME})
+            left = session.scalar(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = :name "
+                    "AND datname = current_database()"
+                ),
+                {"name": APPLICATION_NAME},
+            )
         if left == 0:
             break
         time.sleep(0.05)

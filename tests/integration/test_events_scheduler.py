@@ -63,11 +63,15 @@ def pg_home(make_pg_database: Callable[[], str], tmp_path: Path) -> Iterator[tup
     dags = tmp_path / "dags"
     dags.mkdir()
     (dags / "woken.py").write_text(textwrap.dedent(DAG_FILE))
-    settings = load_settings({
-        "DAGFLOW_HOME": str(tmp_path), "DAGFLOW__DATABASE__SQL_ALCHEMY_CONN": make_pg_database(),
-        "DAGFLOW__CORE__DAGS_FOLDER": str(dags), "DAGFLOW__CORE__LOAD_EXAMPLES": "false",
-        "DAGFLOW__SCHEDULER__POLL_INTERVAL": str(POLL_INTERVAL),
-    })
+    settings = load_settings(
+        {
+            "DAGFLOW_HOME": str(tmp_path),
+            "DAGFLOW__DATABASE__SQL_ALCHEMY_CONN": make_pg_database(),
+            "DAGFLOW__CORE__DAGS_FOLDER": str(dags),
+            "DAGFLOW__CORE__LOAD_EXAMPLES": "false",
+            "DAGFLOW__SCHEDULER__POLL_INTERVAL": str(POLL_INTERVAL),
+        }
+    )
     db = Database(settings)
     db.migrate()
     refresh(settings, db)
@@ -110,8 +114,9 @@ def test_notify_run_makes_the_next_tick_start_and_plan_that_run(db: Database, se
     dags = settings.home / "dags"
     dags.mkdir()
     (dags / "woken.py").write_text(textwrap.dedent(DAG_FILE))
-    settings = settings.replace(core={"dags_folder": dags, "load_examples": False},
-                                scheduler={"poll_interval": POLL_INTERVAL})
+    settings = settings.replace(
+        core={"dags_folder": dags, "load_examples": False}, scheduler={"poll_interval": POLL_INTERVAL}
+    )
     refresh(settings, db)
     set_paused(settings, db, "woken", paused=False)
     executor = RemoteExecutor()

@@ -51,8 +51,15 @@ def trigger(scheduler: Scheduler, dag_id: str) -> None:
     with scheduler.db.transaction() as session:
         entry = scheduler.store.get(session, dag_id)
         assert entry is not None
-        create_dagrun(session, dag=entry.dag, run_id="r1", run_type=DagRunType.MANUAL, logical_date=now,
-                      data_interval=(now, now), now=now)
+        create_dagrun(
+            session,
+            dag=entry.dag,
+            run_id="r1",
+            run_type=DagRunType.MANUAL,
+            logical_date=now,
+            data_interval=(now, now),
+            now=now,
+        )
 
 
 def run_until_finished(scheduler: Scheduler, seconds: float = 60) -> DagRunState:
@@ -79,8 +86,7 @@ def workers() -> list[psutil.Process]:
     found = []
     for proc in psutil.Process().children(recursive=True):
         try:
-            if proc.status() != psutil.STATUS_ZOMBIE and \
-                    not any("resource_tracker" in part for part in proc.cmdline()):
+            if proc.status() != psutil.STATUS_ZOMBIE and not any("resource_tracker" in part for part in proc.cmdline()):
                 found.append(proc)
         except psutil.NoSuchProcess:
             continue

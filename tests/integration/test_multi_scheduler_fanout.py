@@ -73,24 +73,32 @@ class Cluster:
         self.record_url = _libpq(record_url)
         with psycopg.connect(self.record_url, autocommit=True) as conn:
             conn.execute("CREATE TABLE executions (task_id text, try_number int, ran_by text, pid int)")
-        self.env = celery_env(root / "home", db_url=db_url, broker_url=extra.pop("broker", "redis://unused"),
-                              dags_folder=dags, extra={
-                                  "DAGFLOW__SCHEDULER__POLL_INTERVAL": "1",
-                                  "DAGFLOW_TEST_RECORD_URL": self.record_url, **extra})
+        self.env = celery_env(
+            root / "home",
+            db_url=db_url,
+            broker_url=extra.pop("broker", "redis://unused"),
+            dags_folder=dags,
+            extra={"DAGFLOW__SCHEDULER__POLL_INTERVAL": "1", "DAGFLOW_TEST_RECORD_URL": self.record_url, **extra},
+        )
         self.db_url = _libpq(db_url)
 
     def cli(self, *args: str) -> str:
-        proc = subprocess.run([sys.executable, "-m", "dagflow", *args], env=self.env, capture_output=True,
-                              text=True, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-m", "dagflow", *args], env=self.env, capture_output=True, text=True, timeout=120
+        )
         assert proc.returncode == 0, f"dagflow {' '.join(args)}: {proc.stderr[-2000:]}"
         return proc.stdout
 
     @contextmanager
     def scheduler(self, tag: str) -> Iterator[subprocess.Popen[bytes]]:
         log = self.root / f"scheduler_{tag}.log"
-        proc = subprocess.Popen([sys.executable, "-m", "dagflow", "scheduler"],
-                                env={**self.env, "DAGFLOW_TEST_TAG": tag}, stdout=log.open("w"),
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dagflow", "scheduler"],
+            env={**self.env, "DAGFLOW_TEST_TAG": tag},
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             yield proc
         finally:
@@ -115,8 +123,13 @@ class Cluster:
         while time.monotonic() < deadline:
             for proc in schedulers:
                 assert proc.poll() is None, f"a scheduler died: {self.scheduler_logs()}"
-            proc = subprocess.run([sys.executable, "-m", "dagflow", "dags", "state", "fanout300", run_id],
-                                  env=self.env, capture_output=True, text=True, timeout=120)
+            proc = subprocess.run(
+                [sys.executable, "-m", "dagflow", "dags", "state", "fanout300", run_id],
+                env=self.env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
             state = (proc.stdout.strip().splitlines() or [""])[-1]  # a failed look (DB busy) is retried
             if state in ("success", "failed"):
                 return state
@@ -145,6 +158,7 @@ def cluster_for(make_pg_database: Callable[[], str], tmp_path: Path) -> Callable
         finally:
             db.dispose()
         return cluster
+
     return build
 
 
@@ -171,14 +185,25 @@ def test_two_schedulers_local_executor_run_each_task_exactly_once(
 
 
 def test_two_schedulers_two_celery_workers_run_each_task_exactly_once(
-    cluster_for: Callable[[dict[str, str]], Cluster], make_redis_broker: Callable[[int], str],
+    cluster_for: Callable[[dict[str, str]], Cluster],
+    make_redis_broker: Callable[[int], str],
 ) -> None:
-    cluster = cluster_for({"DAGFLOW__CORE__EXECUTOR": "CeleryExecutor", "DAGFLOW__CORE__PARALLELISM": "16",
-                           "broker": make_redis_broker(REDIS_DB)})
+    cluster = cluster_for(
+        {
+            "DAGFLOW__CORE__EXECUTOR": "CeleryExecutor",
+            "DAGFLOW__CORE__PARALLELISM": "16",
+            "broker": make_redis_broker(REDIS_DB),
+        }
+    )
     with ExitStack() as stack:
-        workers = [stack.enter_context(CeleryWorker({**cluster.env, "DAGFLOW_TEST_TAG": tag}, concurrency=8,
-                                                    log_path=cluster.root / f"worker_{tag}.log"))
-                   for tag in ("w1", "w2")]
+        workers = [
+            stack.enter_context(
+                CeleryWorker(
+                    {**cluster.env, "DAGFLOW_TEST_TAG": tag}, concurrency=8, log_path=cluster.root / f"worker_{tag}.log"
+                )
+            )
+            for tag in ("w1", "w2")
+        ]
         for worker in workers:  # both start at once
             worker.wait_ready(120)
         first = stack.enter_context(cluster.scheduler("a"))

@@ -13,7 +13,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pendulum
@@ -50,18 +50,24 @@ with DAG("pooled", schedule=None, max_active_tasks=50):
     for i in range(6):
         EmptyOperator(task_id=f"t{i}", pool="three")
 """
-JAN1 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+JAN1 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def _settings(home: Path, url: str) -> Settings:
-    return load_settings({"DAGFLOW_HOME": str(home), "DAGFLOW__DATABASE__SQL_ALCHEMY_CONN": url,
-                          "DAGFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
-                          "DAGFLOW__CORE__LOAD_EXAMPLES": "false"})
+    return load_settings(
+        {
+            "DAGFLOW_HOME": str(home),
+            "DAGFLOW__DATABASE__SQL_ALCHEMY_CONN": url,
+            "DAGFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
+            "DAGFLOW__CORE__LOAD_EXAMPLES": "false",
+        }
+    )
 
 
 @pytest.fixture(scope="module")
-def pg(make_pg_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[
-        tuple[Settings, Database, Database]]:
+def pg(
+    make_pg_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Settings, Database, Database]]:
     """Two schedulers' ``Database``s (own engines) on one migrated PostgreSQL DB with the DAGs parsed."""
     home = tmp_path_factory.mktemp("races")
     (home / "dags").mkdir()
@@ -100,8 +106,15 @@ def test_a_due_run_whose_date_a_trigger_took_meanwhile_costs_one_insert_not_the_
 
     def trigger_at_jan1() -> None:  # commits only after the scheduler tried its own insert
         with other.transaction() as session:
-            create_dagrun(session, dag=serialized_dag(session, "due_daily"), run_id="manual__jan1",
-                          run_type=DagRunType.MANUAL, logical_date=JAN1, data_interval=(JAN1, JAN1), now=now)
+            create_dagrun(
+                session,
+                dag=serialized_dag(session, "due_daily"),
+                run_id="manual__jan1",
+                run_type=DagRunType.MANUAL,
+                logical_date=JAN1,
+                data_interval=(JAN1, JAN1),
+                now=now,
+            )
             inserted.set()
             release.wait(30)
 
@@ -147,20 +160,30 @@ def test_two_schedulers_never_queue_more_than_a_pool_holds(pg: tuple[Settings, D
 
     def queue(database: Database) -> int:
         with database.transaction() as session:
-            return len(queue_task_instances(session, SerializedDagStore(), slots=10, now=now, max_per_query=3,
-                                            default_max_active_tasks=16))
+            return len(
+                queue_task_instances(
+                    session, SerializedDagStore(), slots=10, now=now, max_per_query=3, default_max_active_tasks=16
+                )
+            )
 
     with db.transaction() as first:
-        assert len(queue_task_instances(first, store, slots=10, now=now, max_per_query=3,
-                                        default_max_active_tasks=16)) == 3
+        assert (
+            len(queue_task_instances(first, store, slots=10, now=now, max_per_query=3, default_max_active_tasks=16))
+            == 3
+        )
         second, result = _in_thread(lambda: queue(other))  # waits for the first one's commit
         time.sleep(0.5)
         assert second.is_alive()
     second.join(30)
     assert result == [0]  # it counted the three the first one queued: the pool is full
     with db.transaction(readonly=True) as session:
-        states = session.execute(sa.select(TaskInstance.state).where(
-            TaskInstance.dag_id == "pooled", TaskInstance.run_id == run_id)).scalars().all()
+        states = (
+            session.execute(
+                sa.select(TaskInstance.state).where(TaskInstance.dag_id == "pooled", TaskInstance.run_id == run_id)
+            )
+            .scalars()
+            .all()
+        )
     assert sorted(s.value for s in states) == ["queued"] * 3 + ["scheduled"] * 3
 
 

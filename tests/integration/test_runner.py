@@ -31,7 +31,7 @@ from dagflow.state import DagRunState, TaskInstanceState
 
 TI = TaskInstanceState
 
-DAG_FILE = '''
+DAG_FILE = """
 import logging, os, signal, subprocess
 from datetime import datetime, timedelta
 import pendulum
@@ -141,7 +141,7 @@ with DAG("runner_it", schedule=None, start_date=datetime(2024, 1, 1), params={{"
     Fn(task_id="bad_template", fn=ok, arg="{{{{ nope.nope }}}}", on_failure_callback=on_failure)
     Fn(task_id="not_json", fn=not_json)
     Fn(task_id="stubborn", fn=stubborn, execution_timeout=timedelta(seconds=1))
-'''
+"""
 
 LOGICAL_DATE = pendulum.datetime(2024, 3, 5, tz="UTC")
 
@@ -151,28 +151,48 @@ class Harness:
 
     def __init__(self, db: Database, tmp_path: Path) -> None:
         self.db = db
-        self.settings = db.settings.replace(scheduler={"heartbeat_interval": 0.2},
-                                            core={"killed_task_cleanup_time": 1.0})
+        self.settings = db.settings.replace(
+            scheduler={"heartbeat_interval": 0.2}, core={"killed_task_cleanup_time": 1.0}
+        )
         self.mark_num = uuid.uuid4().int % 10**6
         self.marker = tmp_path / "callback.txt"
         self.fileloc = tmp_path / f"runner_it_{self.mark_num}.py"
-        self.fileloc.write_text(DAG_FILE.format(mark=uuid.uuid4().hex, mark_num=self.mark_num,
-                                                marker=self.marker))
+        self.fileloc.write_text(DAG_FILE.format(mark=uuid.uuid4().hex, mark_num=self.mark_num, marker=self.marker))
         self.run_id = "manual__it"
         with db.transaction() as session:
-            session.add(DagRun(dag_id="runner_it", run_id=self.run_id, logical_date=LOGICAL_DATE,
-                               state=DagRunState.RUNNING, data_interval_start=LOGICAL_DATE,
-                               data_interval_end=LOGICAL_DATE + timedelta(days=1)))
+            session.add(
+                DagRun(
+                    dag_id="runner_it",
+                    run_id=self.run_id,
+                    logical_date=LOGICAL_DATE,
+                    state=DagRunState.RUNNING,
+                    data_interval_start=LOGICAL_DATE,
+                    data_interval_end=LOGICAL_DATE + timedelta(days=1),
+                )
+            )
 
     def queue(self, task_id: str, *, max_tries: int = 0, try_number: int = 0) -> TaskWorkload:
         with self.db.transaction() as session:
-            ti = TaskInstance(dag_id="runner_it", run_id=self.run_id, task_id=task_id,
-                              state=TI.QUEUED, max_tries=max_tries, try_number=try_number)
+            ti = TaskInstance(
+                dag_id="runner_it",
+                run_id=self.run_id,
+                task_id=task_id,
+                state=TI.QUEUED,
+                max_tries=max_tries,
+                try_number=try_number,
+            )
             session.add(ti)
             session.flush()
             ti_id = ti.id
-        return TaskWorkload(ti_id=ti_id, dag_id="runner_it", run_id=self.run_id, task_id=task_id,
-                            map_index=-1, try_number=try_number + 1, fileloc=str(self.fileloc))
+        return TaskWorkload(
+            ti_id=ti_id,
+            dag_id="runner_it",
+            run_id=self.run_id,
+            task_id=task_id,
+            map_index=-1,
+            try_number=try_number + 1,
+            fileloc=str(self.fileloc),
+        )
 
     def run(self, workload: TaskWorkload, **kw: object):
         return run_workload(workload, self.settings, db=self.db, **kw)
@@ -186,8 +206,11 @@ class Harness:
 
     def history(self, ti_id: int) -> list[TaskInstanceHistory]:
         with self.db.transaction() as session:
-            rows = session.scalars(sa.select(TaskInstanceHistory).where(
-                TaskInstanceHistory.ti_id == ti_id).order_by(TaskInstanceHistory.try_number)).all()
+            rows = session.scalars(
+                sa.select(TaskInstanceHistory)
+                .where(TaskInstanceHistory.ti_id == ti_id)
+                .order_by(TaskInstanceHistory.try_number)
+            ).all()
             for row in rows:
                 session.expunge(row)
             return list(rows)
@@ -198,16 +221,21 @@ class Harness:
             return dict(rows.all())
 
     def log(self, task_id: str, try_number: int = 1) -> str:
-        return read_log(self.settings.logging.base_log_folder, dag_id="runner_it",
-                        run_id=self.run_id, task_id=task_id, try_number=try_number)
+        return read_log(
+            self.settings.logging.base_log_folder,
+            dag_id="runner_it",
+            run_id=self.run_id,
+            task_id=task_id,
+            try_number=try_number,
+        )
 
     def processes(self) -> list[psutil.Process]:
         found = []
         for proc in psutil.process_iter(["cmdline"]):
             cmdline = proc.info["cmdline"] or []
-            if cmdline[:1] in (["sleep"], ["bash"]) and any(str(self.mark_num) in p for p in cmdline):
-                if proc.status() != psutil.STATUS_ZOMBIE:
-                    found.append(proc)
+            ours = cmdline[:1] in (["sleep"], ["bash"]) and any(str(self.mark_num) in p for p in cmdline)
+            if ours and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
         return found
 
 
@@ -223,8 +251,7 @@ def test_success_pushes_xcoms_history_log_and_runs_callback(harness: Harness) ->
     ti = harness.ti(workload.ti_id)
     assert (ti.state, ti.try_number, ti.end_reason) == (TI.SUCCESS, 1, None)
     assert ti.end_date is not None and ti.duration is not None and ti.hostname
-    assert harness.xcoms("ok") == {"return_value": {"ds": "2024-03-05", "n": 3},
-                                    "ds": "2024-03-05", "n": 3}
+    assert harness.xcoms("ok") == {"return_value": {"ds": "2024-03-05", "n": 3}, "ds": "2024-03-05", "n": 3}
     with harness.db.transaction() as session:
         task_map = session.scalars(sa.select(TaskMap)).one()
         assert (task_map.length, task_map.keys) == (2, ["ds", "n"])
@@ -303,8 +330,13 @@ def test_task_marked_failed_by_a_person_is_killed_within_a_heartbeat(harness: Ha
         while time.monotonic() < deadline and not harness.processes():
             time.sleep(0.05)
         with harness.db.transaction() as session:
-            set_ti_state(session, [workload.ti_id], to=TI.FAILED, expected=[TI.RUNNING],
-                         values={"end_reason": "marked failed by alice"})
+            set_ti_state(
+                session,
+                [workload.ti_id],
+                to=TI.FAILED,
+                expected=[TI.RUNNING],
+                values={"end_reason": "marked failed by alice"},
+            )
         marked_at.append(time.monotonic())
 
     marked_at: list[float] = []
@@ -318,8 +350,7 @@ def test_task_marked_failed_by_a_person_is_killed_within_a_heartbeat(harness: Ha
     assert harness.processes() == []
     (history,) = harness.history(workload.ti_id)  # the person's state stands; the try ended
     assert history.state is TI.FAILED and history.try_number == 1
-    assert history.reason == ("stopped: the task instance was set to failed while it ran; "
-                              "marked failed by alice")
+    assert history.reason == ("stopped: the task instance was set to failed while it ran; marked failed by alice")
 
 
 def test_task_process_killed_by_signal_is_recorded_with_reason(harness: Harness) -> None:
@@ -343,10 +374,12 @@ run_workload(TaskWorkload.from_dict(json.loads(sys.argv[1])), load_settings())
 
 def test_task_process_dies_with_its_killed_worker(harness: Harness) -> None:
     workload = harness.queue("long")
-    env = {**os.environ, "DAGFLOW_HOME": str(harness.settings.home),
-           "DAGFLOW__DATABASE__SQL_ALCHEMY_CONN": harness.settings.database.sql_alchemy_conn}
-    worker = subprocess.Popen([sys.executable, "-c", "import json\n" + WORKER,
-                               json.dumps(workload.to_dict())], env=env)
+    env = {
+        **os.environ,
+        "DAGFLOW_HOME": str(harness.settings.home),
+        "DAGFLOW__DATABASE__SQL_ALCHEMY_CONN": harness.settings.database.sql_alchemy_conn,
+    }
+    worker = subprocess.Popen([sys.executable, "-c", "import json\n" + WORKER, json.dumps(workload.to_dict())], env=env)
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and not harness.processes():
@@ -386,8 +419,13 @@ def test_log_file_per_try_honours_log_level(harness: Harness) -> None:
     assert harness.run(workload).state is TI.SUCCESS
     text = harness.log("quiet")
     assert "warning line" in text and "info line" not in text
-    assert Path(harness.settings.logging.base_log_folder, "dag_id=runner_it",
-                f"run_id={harness.run_id}", "task_id=quiet", "attempt=1.log").exists()
+    assert Path(
+        harness.settings.logging.base_log_folder,
+        "dag_id=runner_it",
+        f"run_id={harness.run_id}",
+        "task_id=quiet",
+        "attempt=1.log",
+    ).exists()
 
 
 def test_large_xcom_goes_to_storage_and_non_json_fails(harness: Harness) -> None:

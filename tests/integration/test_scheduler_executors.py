@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import pendulum
-import pytest
 import sqlalchemy as sa
 
 from dagflow.config import Settings
@@ -52,13 +51,23 @@ def test_sequential_executor_runs_a_dag_to_its_end(settings: Settings, db: Datab
     with db.transaction() as session:
         entry = scheduler.store.get(session, "mixed")
         assert entry is not None
-        create_dagrun(session, dag=entry.dag, run_id="r1", run_type=DagRunType.MANUAL, logical_date=now,
-                      data_interval=(now, now), now=now)
+        create_dagrun(
+            session,
+            dag=entry.dag,
+            run_id="r1",
+            run_type=DagRunType.MANUAL,
+            logical_date=now,
+            data_interval=(now, now),
+            now=now,
+        )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not scheduler.tick().runs_finished:
         pass
     with db.transaction() as session:
         assert session.scalars(sa.select(DagRun.state)).one() == DagRunState.FAILED
         states = dict(session.execute(sa.select(TaskInstance.task_id, TaskInstance.state)).all())
-    assert states == {"ok": TaskInstanceState.SUCCESS, "bad": TaskInstanceState.FAILED,
-                      "also_ok": TaskInstanceState.SUCCESS}
+    assert states == {
+        "ok": TaskInstanceState.SUCCESS,
+        "bad": TaskInstanceState.FAILED,
+        "also_ok": TaskInstanceState.SUCCESS,
+    }

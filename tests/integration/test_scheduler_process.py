@@ -41,17 +41,23 @@ MARKER = "417.25"
 
 def _env(home: Path, dags: Path) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({
-        "DAGFLOW_HOME": str(home), "DAGFLOW__CORE__DAGS_FOLDER": str(dags),
-        "DAGFLOW__CORE__LOAD_EXAMPLES": "false", "DAGFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "DAGFLOW__CORE__PARALLELISM": "4", "DAGFLOW__CORE__KILLED_TASK_CLEANUP_TIME": "2",
-    })
+    env.update(
+        {
+            "DAGFLOW_HOME": str(home),
+            "DAGFLOW__CORE__DAGS_FOLDER": str(dags),
+            "DAGFLOW__CORE__LOAD_EXAMPLES": "false",
+            "DAGFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "DAGFLOW__CORE__PARALLELISM": "4",
+            "DAGFLOW__CORE__KILLED_TASK_CLEANUP_TIME": "2",
+        }
+    )
     return env
 
 
 def cli(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "dagflow", *args], env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "dagflow", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture
@@ -67,8 +73,13 @@ def home(tmp_path: Path) -> Iterator[tuple[dict[str, str], Path]]:
 
 
 def start_scheduler(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "dagflow", "scheduler"], env=env,
-                            stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "dagflow", "scheduler"],
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def wait_parsed(env: dict[str, str], dag_id: str, seconds: float = 60) -> None:
@@ -86,7 +97,7 @@ def trigger(env: dict[str, str], dag_id: str) -> str:
     assert cli(env, "dags", "unpause", dag_id).returncode == 0
     proc = cli(env, "dags", "trigger", dag_id, "--output", "json")
     assert proc.returncode == 0, proc.stderr
-    return str(json.loads(proc.stdout[proc.stdout.find("{"):])["run_id"])
+    return str(json.loads(proc.stdout[proc.stdout.find("{") :])["run_id"])
 
 
 def wait_state(env: dict[str, str], dag_id: str, run_id: str, want: set[str], seconds: float = 60) -> str:

@@ -18,7 +18,7 @@ import textwrap
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ import pytest
 
 from dagflow.timetables import create_timetable
 
-UTC = timezone.utc
+UTC = UTC
 HEADER = """
 import pathlib, time
 from datetime import datetime, timedelta, timezone
@@ -47,17 +47,23 @@ class Home:
             folder.mkdir()
         (dags / "dags.py").write_text(HEADER + textwrap.dedent(dag_source).replace("OUT_DIR", repr(str(self.out))))
         self.env = dict(os.environ)
-        self.env.update({
-            "DAGFLOW_HOME": str(home), "DAGFLOW__CORE__DAGS_FOLDER": str(dags),
-            "DAGFLOW__CORE__LOAD_EXAMPLES": "false", "DAGFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "DAGFLOW__CORE__PARALLELISM": "4", "DAGFLOW__SCHEDULER__POLL_INTERVAL": "0.2",
-        })
+        self.env.update(
+            {
+                "DAGFLOW_HOME": str(home),
+                "DAGFLOW__CORE__DAGS_FOLDER": str(dags),
+                "DAGFLOW__CORE__LOAD_EXAMPLES": "false",
+                "DAGFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "DAGFLOW__CORE__PARALLELISM": "4",
+                "DAGFLOW__SCHEDULER__POLL_INTERVAL": "0.2",
+            }
+        )
         self.ok("db", "migrate")
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run the real ``dagflow`` command."""
-        return subprocess.run([sys.executable, "-m", "dagflow", *args], env=self.env, capture_output=True,
-                              text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "dagflow", *args], env=self.env, capture_output=True, text=True, timeout=60
+        )
 
     def ok(self, *args: str) -> str:
         """Run ``dagflow`` and require exit 0; its stdout."""
@@ -67,15 +73,21 @@ class Home:
 
     def runs(self, dag_id: str) -> list[dict[str, Any]]:
         """The DAG's runs, oldest logical date first."""
-        return sorted(json.loads(self.ok("dags", "list-runs", dag_id, "--output", "json")),
-                      key=lambda r: r["logical_date"])
+        return sorted(
+            json.loads(self.ok("dags", "list-runs", dag_id, "--output", "json")), key=lambda r: r["logical_date"]
+        )
 
     @contextmanager
     def scheduler(self) -> Iterator[subprocess.Popen[bytes]]:
         """A ``dagflow scheduler`` subprocess for the duration of the block (always stopped)."""
         log = self.root / "scheduler.log"
-        proc = subprocess.Popen([sys.executable, "-m", "dagflow", "scheduler"], env=self.env,
-                                stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dagflow", "scheduler"],
+            env=self.env,
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             yield proc
         finally:
@@ -87,13 +99,20 @@ class Home:
                 time.sleep(1)
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(10)
-                raise AssertionError(f"the scheduler did not stop within 30 s of SIGTERM:\n{log.read_text()[-8000:]}")
+                raise AssertionError(
+                    f"the scheduler did not stop within 30 s of SIGTERM:\n{log.read_text()[-8000:]}"
+                ) from None
             assert code == 0, log.read_text()[-2000:]
 
     def wait_parsed(self, dag_id: str) -> None:
         """Until the scheduler's DAG processor has stored ``dag_id``."""
-        wait_for(lambda: dag_id in {d["dag_id"] for d in json.loads(
-            self.ok("dags", "list", "--no-parse", "--output", "json") or "[]")}, f"{dag_id} parsed")
+        wait_for(
+            lambda: (
+                dag_id
+                in {d["dag_id"] for d in json.loads(self.ok("dags", "list", "--no-parse", "--output", "json") or "[]")}
+            ),
+            f"{dag_id} parsed",
+        )
 
     def wait_runs_finished(self, dag_id: str, count: int) -> list[dict[str, Any]]:
         """Until ``count`` runs exist and all of them finished; those runs."""
@@ -108,8 +127,9 @@ class Home:
         return found
 
 
-def wait_for(condition: Callable[[], bool], what: str, seconds: float = 45,
-             describe: Callable[[], object] | None = None) -> None:
+def wait_for(
+    condition: Callable[[], bool], what: str, seconds: float = 45, describe: Callable[[], object] | None = None
+) -> None:
     """Poll ``condition`` until true; fail after ``seconds``."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -189,7 +209,9 @@ def test_cron_in_amsterdam_across_the_end_of_summer_time(tmp_path: Path) -> None
     assert [r["logical_date"] for r in runs] == [start for start, _ in expected]
     assert {r["state"] for r in runs} == {"success"}
     timetable = create_timetable("30 1 * * *", "Europe/Amsterdam")
-    cross_check = timetable.iter_intervals(datetime(2026, 10, 22, 22, tzinfo=UTC), datetime(2026, 10, 26, 23, tzinfo=UTC))
+    cross_check = timetable.iter_intervals(
+        datetime(2026, 10, 22, 22, tzinfo=UTC), datetime(2026, 10, 26, 23, tzinfo=UTC)
+    )
     assert [(i.start.isoformat(), i.end.isoformat()) for i in cross_check] == expected
 
 
@@ -245,8 +267,15 @@ def test_max_active_runs_one_never_overlaps_runs(tmp_path: Path) -> None:
         home.wait_parsed("one_at_a_time")
         home.ok("dags", "unpause", "one_at_a_time")
         for day in (1, 2, 3):
-            home.ok("dags", "trigger", "one_at_a_time", "--logical-date", f"2026-01-0{day}T00:00:00+00:00",
-                    "--run-id", f"r{day}")
+            home.ok(
+                "dags",
+                "trigger",
+                "one_at_a_time",
+                "--logical-date",
+                f"2026-01-0{day}T00:00:00+00:00",
+                "--run-id",
+                f"r{day}",
+            )
         runs = home.wait_runs_finished("one_at_a_time", 3)
     assert [(r["run_id"], r["state"]) for r in runs] == [("r1", "success"), ("r2", "success"), ("r3", "success")]
     spans: list[tuple[float, float, str]] = []

@@ -54,20 +54,22 @@ def test_exactly_one_of_two_concurrent_claims_wins(pg_db: Database, writers: lis
         run = DagRun(dag_id="race", run_id="r", logical_date=pendulum.now("UTC"))
         session.add(run)
         session.flush()
-        tis = [
-            TaskInstance(dag_id="race", run_id="r", task_id=f"t{i}", state=TI.QUEUED) for i in range(ROUNDS)
-        ]
+        tis = [TaskInstance(dag_id="race", run_id="r", task_id=f"t{i}", state=TI.QUEUED) for i in range(ROUNDS)]
         session.add_all(tis)
     for ti in tis:
         barrier = threading.Barrier(2)
         results: dict[str, int] = {}
 
-        def attempt(name: str, database: Database, ti_id: int = ti.id) -> None:
+        def attempt(
+            name: str,
+            database: Database,
+            ti_id: int = ti.id,
+            results: dict[str, int] = results,
+            barrier: threading.Barrier = barrier,
+        ) -> None:
             results[name] = _claim(database, ti_id, name, barrier)
 
-        threads = [
-            threading.Thread(target=attempt, args=(f"w{n}", database)) for n, database in enumerate(writers)
-        ]
+        threads = [threading.Thread(target=attempt, args=(f"w{n}", database)) for n, database in enumerate(writers)]
         for thread in threads:
             thread.start()
         for thread in threads:

@@ -47,6 +47,7 @@ def load_module(name: str) -> ModuleType:
 
 def interpolate(value: str) -> str:
     """What compose substitutes with an empty ``.env``: defaults; required secrets -> a stand-in."""
+
     def one(match: re.Match[str]) -> str:
         if match["op"] == ":-":
             return match["arg"]
@@ -84,8 +85,10 @@ def worker_options(command: list[str]) -> dict[str, str]:
 
 # --- docker-compose.yml ---------------------------------------------------------------
 
-def test_compose_has_the_production_topology(compose: dict[str, Any],
-                                             dagflow_services: dict[str, dict[str, Any]]) -> None:
+
+def test_compose_has_the_production_topology(
+    compose: dict[str, Any], dagflow_services: dict[str, dict[str, Any]]
+) -> None:
     commands = {name: svc["command"] for name, svc in dagflow_services.items()}
     assert {"postgres", "redis"} <= set(compose["services"])
     assert commands["migrate"] == ["db", "migrate"]
@@ -97,10 +100,10 @@ def test_compose_has_the_production_topology(compose: dict[str, Any],
     assert "webserver" not in [c[0] for c in commands.values()], "dagflow webserver does not exist yet"
 
 
-@pytest.mark.parametrize("service", ["migrate", "dag-processor", "scheduler", "worker-default",
-                                     "worker-highmem"])
-def test_every_service_command_is_a_real_dagflow_command(dagflow_services: dict[str, dict[str, Any]],
-                                                         service: str) -> None:
+@pytest.mark.parametrize("service", ["migrate", "dag-processor", "scheduler", "worker-default", "worker-highmem"])
+def test_every_service_command_is_a_real_dagflow_command(
+    dagflow_services: dict[str, dict[str, Any]], service: str
+) -> None:
     """``dagflow <command> --help`` resolves every subcommand and rejects unknown options."""
     _register()
     command = dagflow_services[service]["command"]
@@ -110,12 +113,10 @@ def test_every_service_command_is_a_real_dagflow_command(dagflow_services: dict[
 
 
 def test_the_parametrized_services_are_all_of_them(dagflow_services: dict[str, dict[str, Any]]) -> None:
-    assert set(dagflow_services) == {"migrate", "dag-processor", "scheduler", "worker-default",
-                                     "worker-highmem"}
+    assert set(dagflow_services) == {"migrate", "dag-processor", "scheduler", "worker-default", "worker-highmem"}
 
 
-def test_every_dagflow_env_var_is_a_real_setting(dagflow_services: dict[str, dict[str, Any]],
-                                                 tmp_path: Path) -> None:
+def test_every_dagflow_env_var_is_a_real_setting(dagflow_services: dict[str, dict[str, Any]], tmp_path: Path) -> None:
     """load_settings() accepts the compose environment (unknown keys and bad values raise)."""
     for name, service in dagflow_services.items():
         env = env_of(service)
@@ -133,36 +134,38 @@ def test_all_dagflow_services_share_one_configuration(dagflow_services: dict[str
     assert len(envs) == 1 and len(volumes) == 1
 
 
-def test_parallelism_matches_the_workers_slots(dagflow_services: dict[str, dict[str, Any]],
-                                               tmp_path: Path) -> None:
+def test_parallelism_matches_the_workers_slots(dagflow_services: dict[str, dict[str, Any]], tmp_path: Path) -> None:
     """Tasks wait in the DB (priorities, pools), not in the broker: parallelism = total slots."""
     settings = load_settings(env_of(dagflow_services["scheduler"]), home=tmp_path)
-    slots = sum(int(worker_options(svc["command"])["--concurrency"])
-                for svc in dagflow_services.values() if svc["command"][:2] == ["celery", "worker"])
+    slots = sum(
+        int(worker_options(svc["command"])["--concurrency"])
+        for svc in dagflow_services.values()
+        if svc["command"][:2] == ["celery", "worker"]
+    )
     assert settings.core.parallelism == slots
 
 
-def test_secrets_are_required_variables_not_literals(dagflow_services: dict[str, dict[str, Any]],
-                                                     compose: dict[str, Any]) -> None:
+def test_secrets_are_required_variables_not_literals(
+    dagflow_services: dict[str, dict[str, Any]], compose: dict[str, Any]
+) -> None:
     env = dagflow_services["scheduler"]["environment"]
     assert re.fullmatch(r"\$\{DAGFLOW_SECRET_KEY:\?[^}]+\}", env["DAGFLOW__WEBSERVER__SECRET_KEY"])
     assert "${POSTGRES_PASSWORD:?" in env["DAGFLOW__DATABASE__SQL_ALCHEMY_CONN"]
-    assert compose["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"].startswith(
-        "${POSTGRES_PASSWORD:?")
+    assert compose["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD:?")
 
 
 def test_env_example_defines_every_required_variable() -> None:
     code = "\n".join(line for line in COMPOSE.read_text().splitlines() if not line.lstrip().startswith("#"))
     required = {m["name"] for m in VARIABLE.finditer(code) if m["op"] == ":?"}
     example = ROOT / "docker" / "env.example"
-    defined = {line.split("=", 1)[0] for line in example.read_text().splitlines()
-               if line and not line.startswith("#")}
+    defined = {line.split("=", 1)[0] for line in example.read_text().splitlines() if line and not line.startswith("#")}
     assert required == {"POSTGRES_PASSWORD", "DAGFLOW_SECRET_KEY"}
     assert required <= defined
 
 
-def test_workers_share_logs_and_storage_and_read_dags(dagflow_services: dict[str, dict[str, Any]],
-                                                      tmp_path: Path) -> None:
+def test_workers_share_logs_and_storage_and_read_dags(
+    dagflow_services: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
     service = dagflow_services["worker-default"]
     mounts = {interpolate(volume).split(":")[1]: volume for volume in service["volumes"]}
     settings = load_settings({"DAGFLOW_HOME": "/opt/dagflow", **env_of(service)})
@@ -174,12 +177,14 @@ def test_workers_share_logs_and_storage_and_read_dags(dagflow_services: dict[str
 
 # --- Dockerfile -----------------------------------------------------------------------
 
+
 def dockerfile_instructions() -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) in order, continuation lines joined, comments dropped."""
     text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
     lines = [line.strip() for line in text.splitlines()]
-    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1])
-            for line in lines if line and not line.startswith("#")]
+    return [
+        (line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines if line and not line.startswith("#")
+    ]
 
 
 def final_stage() -> list[tuple[str, str]]:
@@ -199,8 +204,7 @@ def test_entrypoint_is_exec_form_behind_tini_and_its_scripts_exist() -> None:
     stage = final_stage()
     entrypoint = json.loads(next(args for name, args in stage if name == "ENTRYPOINT"))
     assert entrypoint[:2] == ["/usr/bin/tini", "--"]
-    copies = dict(reversed(args.split()) for name, args in stage
-                  if name == "COPY" and not args.startswith("--from"))
+    copies = dict(reversed(args.split()) for name, args in stage if name == "COPY" and not args.startswith("--from"))
     assert copies[f"/usr/local/bin/{entrypoint[2]}"] == "docker/entrypoint.py"
     healthcheck = next(args for name, args in stage if name == "HEALTHCHECK")
     assert json.loads(healthcheck.split("CMD", 1)[1]) == ["dagflow-healthcheck"]
@@ -229,12 +233,14 @@ def test_dag_folder_and_logs_are_volumes_matching_the_settings() -> None:
 def test_dockerignore_keeps_secrets_and_git_out_of_the_build_context() -> None:
     ignored = set((ROOT / ".dockerignore").read_text().split())
     assert {".git", ".env", ".venv"} <= ignored
-    copied = {args.split()[0] for name, args in dockerfile_instructions()
-              if name == "COPY" and not args.startswith("--from")}
+    copied = {
+        args.split()[0] for name, args in dockerfile_instructions() if name == "COPY" and not args.startswith("--from")
+    }
     assert not copied & ignored
 
 
 # --- docker/entrypoint.py -------------------------------------------------------------
+
 
 class Execed(Exception):
     """Raised by the fake ``os.execvp``: the process would have become the command here."""
@@ -255,15 +261,18 @@ def entrypoint(monkeypatch: pytest.MonkeyPatch) -> tuple[ModuleType, list[Any]]:
     return module, calls
 
 
-@pytest.mark.parametrize(("argv", "expected"), [
-    (["scheduler"], ["dagflow", "scheduler"]),
-    (["dagflow", "dag-processor"], ["dagflow", "dag-processor"]),
-    (["celery", "worker", "--queues", "gpu"], ["dagflow", "celery", "worker", "--queues", "gpu"]),
-    (["db", "migrate"], ["dagflow", "db", "migrate"]),
-])
-def test_entrypoint_waits_for_the_db_then_execs_dagflow(entrypoint: tuple[ModuleType, list[Any]],
-                                                        monkeypatch: pytest.MonkeyPatch,
-                                                        argv: list[str], expected: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["scheduler"], ["dagflow", "scheduler"]),
+        (["dagflow", "dag-processor"], ["dagflow", "dag-processor"]),
+        (["celery", "worker", "--queues", "gpu"], ["dagflow", "celery", "worker", "--queues", "gpu"]),
+        (["db", "migrate"], ["dagflow", "db", "migrate"]),
+    ],
+)
+def test_entrypoint_waits_for_the_db_then_execs_dagflow(
+    entrypoint: tuple[ModuleType, list[Any]], monkeypatch: pytest.MonkeyPatch, argv: list[str], expected: list[str]
+) -> None:
     module, calls = entrypoint
     monkeypatch.delenv("DAGFLOW_DB_MIGRATE", raising=False)
     with pytest.raises(Execed):
@@ -271,8 +280,9 @@ def test_entrypoint_waits_for_the_db_then_execs_dagflow(entrypoint: tuple[Module
     assert calls == [("db", False), ("exec", "dagflow", expected)]
 
 
-def test_entrypoint_migrates_when_asked(entrypoint: tuple[ModuleType, list[Any]],
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_entrypoint_migrates_when_asked(
+    entrypoint: tuple[ModuleType, list[Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     module, calls = entrypoint
     monkeypatch.setenv("DAGFLOW_DB_MIGRATE", "true")
     with pytest.raises(Execed):
@@ -280,10 +290,8 @@ def test_entrypoint_migrates_when_asked(entrypoint: tuple[ModuleType, list[Any]]
     assert calls[0] == ("db", True)
 
 
-@pytest.mark.parametrize("argv", [["bash", "-lc", "id"], ["python", "-V"], ["scheduler", "--help"],
-                                  ["--version"]])
-def test_shells_and_help_do_not_touch_the_db(entrypoint: tuple[ModuleType, list[Any]],
-                                             argv: list[str]) -> None:
+@pytest.mark.parametrize("argv", [["bash", "-lc", "id"], ["python", "-V"], ["scheduler", "--help"], ["--version"]])
+def test_shells_and_help_do_not_touch_the_db(entrypoint: tuple[ModuleType, list[Any]], argv: list[str]) -> None:
     module, calls = entrypoint
     with pytest.raises(Execed):
         module.main(argv)
@@ -311,8 +319,9 @@ UNRESOLVED = OperationalError("SELECT 1", None, Exception("failed to resolve hos
 
 
 @pytest.mark.parametrize("error", [None, UNRESOLVED], ids=["refused", "unresolved"])
-def test_wait_for_retries_until_the_db_answers(monkeypatch: pytest.MonkeyPatch, error: Exception | None,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_wait_for_retries_until_the_db_answers(
+    monkeypatch: pytest.MonkeyPatch, error: Exception | None, capsys: pytest.CaptureFixture[str]
+) -> None:
     module = load_module("entrypoint")
     monkeypatch.setattr(module.time, "sleep", lambda _: None)
     database = FlakyDatabase(failures=3, error=error)
@@ -321,8 +330,9 @@ def test_wait_for_retries_until_the_db_answers(monkeypatch: pytest.MonkeyPatch, 
     assert capsys.readouterr().err.count("dagflow-entrypoint: waiting for the metadata database: ") == 1
 
 
-def test_prepare_database_gives_up_on_an_unreachable_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_prepare_database_gives_up_on_an_unreachable_db(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     module = load_module("entrypoint")
     monkeypatch.setenv("DAGFLOW_HOME", str(tmp_path))
     monkeypatch.setenv("DAGFLOW__DATABASE__SQL_ALCHEMY_CONN", "postgresql+psycopg://u@127.0.0.1:1/nodb")
@@ -350,19 +360,20 @@ def test_prepare_database_migrates_a_fresh_sqlite_db(tmp_path: Path, monkeypatch
     database.dispose()
 
 
-def test_prepare_database_reports_a_bad_setting_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_prepare_database_reports_a_bad_setting_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     module = load_module("entrypoint")
     monkeypatch.setenv("DAGFLOW_HOME", str(tmp_path))
     monkeypatch.setenv("DAGFLOW__CORE__PARALLELISM", "many")
     with pytest.raises(SystemExit) as exited:
         module.prepare_database(migrate=False)
     assert exited.value.code == 1
-    assert capsys.readouterr().err == (
-        "dagflow-entrypoint: Error: core.parallelism: expected int, got 'many'\n")
+    assert capsys.readouterr().err == ("dagflow-entrypoint: Error: core.parallelism: expected int, got 'many'\n")
 
 
 # --- docker/healthcheck.py ------------------------------------------------------------
+
 
 def test_healthcheck_reads_the_command_after_the_entrypoint() -> None:
     module = load_module("healthcheck")
@@ -373,8 +384,11 @@ def test_healthcheck_reads_the_command_after_the_entrypoint() -> None:
 
 def _add_job(db: Database, *, job_type: str, hostname: str, age: timedelta) -> None:
     with db.transaction() as session:
-        session.add(Job(job_type=job_type, state=JOB_RUNNING, hostname=hostname, pid=1,
-                        latest_heartbeat=datetime.now(UTC) - age))
+        session.add(
+            Job(
+                job_type=job_type, state=JOB_RUNNING, hostname=hostname, pid=1, latest_heartbeat=datetime.now(UTC) - age
+            )
+        )
 
 
 def test_healthcheck_scheduler_alive_by_its_own_heartbeat(db: Database) -> None:

@@ -28,19 +28,40 @@ EXAMPLE_FILES = sorted(p for p in EXAMPLES.glob("*.py") if not p.name.startswith
 TASK_IDS: dict[str, set[str]] = {
     "example_etl_taskflow": {"extract", "transform", "load", "report"},
     "example_branching": {
-        "start", "choose_by_weekday", "weekday_report", "notify_team", "weekend_digest",
-        "join", "is_month_end", "monthly_summary", "archive_month",
+        "start",
+        "choose_by_weekday",
+        "weekday_report",
+        "notify_team",
+        "weekend_digest",
+        "join",
+        "is_month_end",
+        "monthly_summary",
+        "archive_month",
     },
     "example_mapping": {"list_partitions", "count_rows", "convert", "summarize", "echo_stage"},
     "example_retries_timeouts": {
-        "download", "parse", "enrich_optional", "publish", "legacy_export", "cleanup",
+        "download",
+        "parse",
+        "enrich_optional",
+        "publish",
+        "legacy_export",
+        "cleanup",
     },
     "example_bash_pipeline": {
-        "prepare", "transform.generate", "transform.count_words", "report", "cleanup",
+        "prepare",
+        "transform.generate",
+        "transform.count_words",
+        "report",
+        "cleanup",
     },
     "example_switch_params": {
-        "check_release", "choose_target", "deploy_dev", "deploy_staging", "deploy_prod",
-        "unknown_target", "announce",
+        "check_release",
+        "choose_target",
+        "deploy_dev",
+        "deploy_staging",
+        "deploy_prod",
+        "unknown_target",
+        "announce",
     },
     "example_sensor": {"deliver", "wait_for_marker", "wait_for_rows", "process", "cleanup"},
 }
@@ -121,47 +142,117 @@ def test_every_example_is_listed_here(example_dags):
 #: (dag_id, extra CLI args, run state, {task_id: state, or list of states by map index,
 #:  or dict of fields}).
 RUNS = [
-    ("example_etl_taskflow", [], "success",
-     {"extract": "success", "transform": "success", "load": "success", "report": "success"}),
-    ("example_branching", ["2024-03-04"], "success", {  # a Monday, mid-month
-        "choose_by_weekday": "success", "weekday_report": "success", "notify_team": "success",
-        "weekend_digest": "skipped", "join": "success", "is_month_end": "success",
-        "monthly_summary": "skipped", "archive_month": "skipped",
-    }),
-    ("example_branching", ["2024-03-31"], "success", {  # a Sunday, last of the month
-        "choose_by_weekday": "success", "weekday_report": "skipped", "notify_team": "skipped",
-        "weekend_digest": "success", "join": "success", "is_month_end": "success",
-        "monthly_summary": "success", "archive_month": "success",
-    }),
-    ("example_mapping", [], "success", {
-        "list_partitions": "success", "count_rows": ["success"] * 4,
-        "convert": ["success"] * 3, "echo_stage": ["success"] * 2, "summarize": "success",
-    }),
-    ("example_retries_timeouts", [], "success", {
-        "download": {"state": "success", "try_number": 2},
-        "parse": "success",
-        "enrich_optional": {"state": "failed", "try_number": 1},
-        "publish": "success",
-        "legacy_export": {"state": "skipped", "note": "disabled"},
-        "cleanup": "success",
-    }),
-    ("example_bash_pipeline", ["2024-03-05"], "success", {
-        "prepare": "success", "transform.generate": "success",
-        "transform.count_words": "success", "report": "success", "cleanup": "success",
-    }),
-    ("example_switch_params", [], "success", {
-        "check_release": "success", "choose_target": "success", "deploy_staging": "success",
-        "deploy_dev": "skipped", "deploy_prod": "skipped", "unknown_target": "skipped",
-        "announce": "success",
-    }),
-    ("example_switch_params", ["--conf", json.dumps({"target": "prod"})], "success", {
-        "deploy_prod": "success", "deploy_dev": "skipped", "deploy_staging": "skipped",
-        "unknown_target": "skipped", "announce": "success",
-    }),
-    ("example_sensor", [], "success", {
-        "deliver": "success", "wait_for_marker": "success", "wait_for_rows": "success",
-        "process": "success", "cleanup": "success",
-    }),
+    (
+        "example_etl_taskflow",
+        [],
+        "success",
+        {"extract": "success", "transform": "success", "load": "success", "report": "success"},
+    ),
+    (
+        "example_branching",
+        ["2024-03-04"],
+        "success",
+        {  # a Monday, mid-month
+            "choose_by_weekday": "success",
+            "weekday_report": "success",
+            "notify_team": "success",
+            "weekend_digest": "skipped",
+            "join": "success",
+            "is_month_end": "success",
+            "monthly_summary": "skipped",
+            "archive_month": "skipped",
+        },
+    ),
+    (
+        "example_branching",
+        ["2024-03-31"],
+        "success",
+        {  # a Sunday, last of the month
+            "choose_by_weekday": "success",
+            "weekday_report": "skipped",
+            "notify_team": "skipped",
+            "weekend_digest": "success",
+            "join": "success",
+            "is_month_end": "success",
+            "monthly_summary": "success",
+            "archive_month": "success",
+        },
+    ),
+    (
+        "example_mapping",
+        [],
+        "success",
+        {
+            "list_partitions": "success",
+            "count_rows": ["success"] * 4,
+            "convert": ["success"] * 3,
+            "echo_stage": ["success"] * 2,
+            "summarize": "success",
+        },
+    ),
+    (
+        "example_retries_timeouts",
+        [],
+        "success",
+        {
+            "download": {"state": "success", "try_number": 2},
+            "parse": "success",
+            "enrich_optional": {"state": "failed", "try_number": 1},
+            "publish": "success",
+            "legacy_export": {"state": "skipped", "note": "disabled"},
+            "cleanup": "success",
+        },
+    ),
+    (
+        "example_bash_pipeline",
+        ["2024-03-05"],
+        "success",
+        {
+            "prepare": "success",
+            "transform.generate": "success",
+            "transform.count_words": "success",
+            "report": "success",
+            "cleanup": "success",
+        },
+    ),
+    (
+        "example_switch_params",
+        [],
+        "success",
+        {
+            "check_release": "success",
+            "choose_target": "success",
+            "deploy_staging": "success",
+            "deploy_dev": "skipped",
+            "deploy_prod": "skipped",
+            "unknown_target": "skipped",
+            "announce": "success",
+        },
+    ),
+    (
+        "example_switch_params",
+        ["--conf", json.dumps({"target": "prod"})],
+        "success",
+        {
+            "deploy_prod": "success",
+            "deploy_dev": "skipped",
+            "deploy_staging": "skipped",
+            "unknown_target": "skipped",
+            "announce": "success",
+        },
+    ),
+    (
+        "example_sensor",
+        [],
+        "success",
+        {
+            "deliver": "success",
+            "wait_for_marker": "success",
+            "wait_for_rows": "success",
+            "process": "success",
+            "cleanup": "success",
+        },
+    ),
 ]
 
 
@@ -180,12 +271,15 @@ def dagflow_command() -> list[str]:
 def cli_env(tmp_path_factory) -> dict[str, str]:
     home = tmp_path_factory.mktemp("dagflow_home")
     env = dict(os.environ)
-    env.update({
-        "DAGFLOW_HOME": str(home),
-        "DAGFLOW__CORE__DAGS_FOLDER": str(EXAMPLES),
-    })
-    migrated = subprocess.run([*dagflow_command(), "db", "migrate"], env=env,
-                              capture_output=True, text=True, timeout=120)
+    env.update(
+        {
+            "DAGFLOW_HOME": str(home),
+            "DAGFLOW__CORE__DAGS_FOLDER": str(EXAMPLES),
+        }
+    )
+    migrated = subprocess.run(
+        [*dagflow_command(), "db", "migrate"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert migrated.returncode == 0, migrated.stderr[-2000:]
     return env
 
@@ -200,16 +294,20 @@ def states_by_task(result: dict) -> dict[str, list[dict]]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("dag_id", "args", "run_state", "expected"), RUNS,
-                         ids=[f"{r[0]}-{i}" for i, r in enumerate(RUNS)])
+@pytest.mark.parametrize(
+    ("dag_id", "args", "run_state", "expected"), RUNS, ids=[f"{r[0]}-{i}" for i, r in enumerate(RUNS)]
+)
 def test_example_runs_green(cli_env, dag_id, args, run_state, expected):
     proc = subprocess.run(
         [*dagflow_command(), "dags", "test", dag_id, *args, "--output", "json"],
-        env=cli_env, capture_output=True, text=True, timeout=180,
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     output = proc.stdout.strip()
     assert "{" in output, f"no JSON from dags test:\n{output[-2000:]}\n{proc.stderr[-2000:]}"
-    result = json.loads(output[output.find("{"):])
+    result = json.loads(output[output.find("{") :])
     tis = states_by_task(result)
     problems = []
     for task_id, want in expected.items():
@@ -232,9 +330,20 @@ def test_example_runs_green(cli_env, dag_id, args, run_state, expected):
 @pytest.mark.slow
 def test_param_outside_its_enum_is_refused(cli_env):
     proc = subprocess.run(
-        [*dagflow_command(), "dags", "test", "example_switch_params",
-         "--conf", json.dumps({"target": "qa"}), "--output", "json"],
-        env=cli_env, capture_output=True, text=True, timeout=180,
+        [
+            *dagflow_command(),
+            "dags",
+            "test",
+            "example_switch_params",
+            "--conf",
+            json.dumps({"target": "qa"}),
+            "--output",
+            "json",
+        ],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert proc.returncode == 2  # a bad argument, not a failed run
     assert "target" in proc.stderr and "qa" in proc.stderr

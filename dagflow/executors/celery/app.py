@@ -48,8 +48,7 @@ def build_app(settings: Settings) -> Celery:
         broker_connection_timeout=BROKER_CONNECT_TIMEOUT_S,
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,
-        task_publish_retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5,
-                                   "interval_max": 0.5},
+        task_publish_retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5},
         worker_cancel_long_running_tasks_on_connection_loss=False,
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
@@ -74,7 +73,7 @@ def send_workload(app: Celery, workload: TaskWorkload, settings: Settings) -> st
 
 def broker_errors() -> tuple[type[BaseException], ...]:
     """The exceptions a publish raises when the broker cannot be reached."""
-    from kombu.exceptions import OperationalError  # noqa: PLC0415
+    from kombu.exceptions import OperationalError
 
     return (OperationalError, ConnectionError, OSError, TimeoutError)
 

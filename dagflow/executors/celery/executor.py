@@ -56,15 +56,16 @@ TI = TaskInstanceState
 def refuse_sqlite(settings: Settings) -> None:
     """``ConfigError`` if the metadata DB is SQLite (Celery workers need a shared server DB)."""
     if settings.database.sql_alchemy_conn.startswith("sqlite"):
-        raise ConfigError("CeleryExecutor needs a PostgreSQL metadata database "
-                          "(database.sql_alchemy_conn is SQLite, which workers on other hosts cannot share)")
+        raise ConfigError(
+            "CeleryExecutor needs a PostgreSQL metadata database "
+            "(database.sql_alchemy_conn is SQLite, which workers on other hosts cannot share)"
+        )
 
 
 class CeleryExecutor(BaseExecutor):
     """Runs workloads on Celery workers; events from PostgreSQL NOTIFY, the DB as fallback."""
 
-    def __init__(self, settings: Settings, *, db: Database | None = None,
-                 parallelism: int | None = None) -> None:
+    def __init__(self, settings: Settings, *, db: Database | None = None, parallelism: int | None = None) -> None:
         refuse_sqlite(settings)
         super().__init__(parallelism or settings.core.parallelism)
         self.settings = settings
@@ -83,12 +84,13 @@ class CeleryExecutor(BaseExecutor):
         if self._app is not None:
             return
         if self._db is None:
-            from dagflow.db import Database  # noqa: PLC0415
+            from dagflow.db import Database
 
             self._db = Database(self.settings)
         self._app = build_app(self.settings)
-        self._listener = EventListener(self.settings, self._on_notification, on_connect=self._resync,
-                                       name="celery-executor-events")
+        self._listener = EventListener(
+            self.settings, self._on_notification, on_connect=self._resync, name="celery-executor-events"
+        )
         self._listener.start()
 
     # --- submit ---------------------------------------------------------------------------
@@ -104,10 +106,14 @@ class CeleryExecutor(BaseExecutor):
         except self._broker_errors as exc:
             self.running.discard((workload.ti_id, workload.try_number))
             self._broker_down_until = time.monotonic() + BROKER_BACKOFF_S
-            log.error("broker %s unreachable (%s): %s left queued, publishing paused for %ss "
-                      "(the stuck-queued check sends it again)",
-                      safe_broker_url(self.settings.celery.broker_url), _one_line(exc), workload.key,
-                      BROKER_BACKOFF_S)
+            log.error(
+                "broker %s unreachable (%s): %s left queued, publishing paused for %ss "
+                "(the stuck-queued check sends it again)",
+                safe_broker_url(self.settings.celery.broker_url),
+                _one_line(exc),
+                workload.key,
+                BROKER_BACKOFF_S,
+            )
 
     # --- events ---------------------------------------------------------------------------
     def _on_notification(self, kind: str, fields: dict[str, Any]) -> None:
@@ -191,10 +197,11 @@ def _read_tis(db: Database, ti_ids: Iterable[int]) -> dict[int, tuple[TaskInstan
     rows: dict[int, tuple[TaskInstanceState, int]] = {}
     with db.transaction(readonly=True) as session:
         for start in range(0, len(ids), RECONCILE_CHUNK):
-            chunk = ids[start:start + RECONCILE_CHUNK]
+            chunk = ids[start : start + RECONCILE_CHUNK]
             for ti_id, state, try_number in session.execute(
-                sa.select(TaskInstance.id, TaskInstance.state, TaskInstance.try_number)
-                .where(TaskInstance.id.in_(chunk))
+                sa.select(TaskInstance.id, TaskInstance.state, TaskInstance.try_number).where(
+                    TaskInstance.id.in_(chunk)
+                )
             ):
                 rows[ti_id] = (state, try_number)
     return rows

@@ -75,7 +75,7 @@ def pool_process(settings: Settings) -> PoolProcess:
     global _pool_process
     with _pool_process_lock:
         if _pool_process is None:
-            from dagflow.db import Database  # noqa: PLC0415
+            from dagflow.db import Database
 
             _pool_process = PoolProcess(db=Database(settings))
         return _pool_process
@@ -101,8 +101,12 @@ def run_message(settings: Settings, payload: dict[str, Any]) -> None:
     except Exception as exc:  # noqa: BLE001 - the reaper and stuck-queued check take it from here
         log.error("%s: could not run: %s", workload.key, str(exc).splitlines()[0] if str(exc) else exc)
         return
-    log.info("%s: %s%s", workload.key, outcome.state.value if outcome.state else "gone",
-             f" ({outcome.reason})" if outcome.reason else "")
+    log.info(
+        "%s: %s%s",
+        workload.key,
+        outcome.state.value if outcome.state else "gone",
+        f" ({outcome.reason})" if outcome.reason else "",
+    )
 
 
 def build_worker_app(settings: Settings) -> Celery:
@@ -122,15 +126,15 @@ def build_worker_app(settings: Settings) -> Celery:
             if task.request.retries >= max_db_retries:
                 log.error("%s: metadata DB unreachable, giving the message up: %s", key, exc)
                 return
-            log.warning("%s: metadata DB unreachable (%s); sending the message again in %.0f s",
-                        key, exc, DB_RETRY_DELAY_S)
+            log.warning(
+                "%s: metadata DB unreachable (%s); sending the message again in %.0f s", key, exc, DB_RETRY_DELAY_S
+            )
             raise task.retry(countdown=DB_RETRY_DELAY_S, max_retries=max_db_retries, exc=exc) from None
 
     return app
 
 
-def run_worker(settings: Settings, *, queues: list[str], concurrency: int,
-               hostname: str | None = None) -> int:
+def run_worker(settings: Settings, *, queues: list[str], concurrency: int, hostname: str | None = None) -> int:
     """Run a worker on ``queues`` until it is stopped; its exit code."""
     refuse_sqlite(settings)
     warm_imports()
@@ -139,9 +143,15 @@ def run_worker(settings: Settings, *, queues: list[str], concurrency: int,
     _connect_signals(settings, server, queues, concurrency)
     worker = app.Worker(
         hostname=hostname or f"dagflow-{os.getpid()}@{socket.gethostname()}",
-        queues=queues, concurrency=concurrency, pool="prefork",
-        loglevel=settings.logging.level.upper(), quiet=True,
-        without_gossip=True, without_mingle=True, optimization="fair", task_events=False,
+        queues=queues,
+        concurrency=concurrency,
+        pool="prefork",
+        loglevel=settings.logging.level.upper(),
+        quiet=True,
+        without_gossip=True,
+        without_mingle=True,
+        optimization="fair",
+        task_events=False,
     )
     try:
         worker.start()
@@ -156,22 +166,27 @@ def _start_log_server(settings: Settings) -> LogServer | None:
     if not port:
         return None
     if not settings.webserver.secret_key:
-        log.warning("log server off: webserver.secret_key is not set (readers on other hosts "
-                    "cannot fetch this worker's task logs)")
+        log.warning(
+            "log server off: webserver.secret_key is not set (readers on other hosts "
+            "cannot fetch this worker's task logs)"
+        )
         return None
     try:
         server = LogServer(settings.logging.base_log_folder, settings.webserver.secret_key, port)
     except OSError as exc:  # another worker on this host has the port: run, but say so
-        log.warning("log server off: cannot listen on celery.worker_log_server_port %s (%s); readers on "
-                    "other hosts cannot fetch this worker's task logs", port, exc.strerror or exc)
+        log.warning(
+            "log server off: cannot listen on celery.worker_log_server_port %s (%s); readers on "
+            "other hosts cannot fetch this worker's task logs",
+            port,
+            exc.strerror or exc,
+        )
         return None
     server.start()
     log.info("serving task logs from %s on port %s", settings.logging.base_log_folder, server.port)
     return server
 
 
-def _connect_signals(settings: Settings, server: LogServer | None, queues: list[str],
-                     concurrency: int) -> None:
+def _connect_signals(settings: Settings, server: LogServer | None, queues: list[str], concurrency: int) -> None:
     def on_ready(**_: Any) -> None:
         sys.__stdout__.write(READY_LINE.format(queues=",".join(queues), concurrency=concurrency) + "\n")
         sys.__stdout__.flush()
@@ -181,9 +196,12 @@ def _connect_signals(settings: Settings, server: LogServer | None, queues: list[
             server.close_inherited_socket()
 
     def on_shutting_down(**_: Any) -> None:
-        stopper = threading.Thread(target=_stop_running_tries, name="dagflow-shutdown-grace", daemon=True,
-                                   args=(settings.celery.worker_shutdown_grace,
-                                         settings.core.killed_task_cleanup_time))
+        stopper = threading.Thread(
+            target=_stop_running_tries,
+            name="dagflow-shutdown-grace",
+            daemon=True,
+            args=(settings.celery.worker_shutdown_grace, settings.core.killed_task_cleanup_time),
+        )
         stopper.start()
 
     signals.worker_ready.connect(on_ready, weak=False)

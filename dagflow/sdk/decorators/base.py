@@ -27,7 +27,9 @@ class CallableTaskMixin:
     op_kwargs: Mapping[str, Any]
     task_id: str
 
-    def _set_callable(self, fn: Callable[..., Any], op_args: Sequence[Any] | None, op_kwargs: Mapping[str, Any] | None) -> None:
+    def _set_callable(
+        self, fn: Callable[..., Any], op_args: Sequence[Any] | None, op_kwargs: Mapping[str, Any] | None
+    ) -> None:
         self.python_callable = check_callable(self.task_id, fn)
         self.op_args = list(op_args or ())
         self.op_kwargs = dict(op_kwargs or {})
@@ -55,7 +57,7 @@ def infer_multiple_outputs(fn: Callable[..., Any]) -> bool:
     """True if ``fn`` is annotated to return a dict/Mapping (Airflow's rule)."""
     try:
         hint = typing.get_type_hints(fn).get("return")
-    except Exception:  # unresolvable annotations: fall back to the raw text
+    except Exception:  # noqa: BLE001 - unresolvable annotations: fall back to the raw text
         hint = inspect.signature(fn).return_annotation
         if isinstance(hint, str):
             return bool(re.match(r"^(typing\.)?(dict|Dict|Mapping)\b", hint.strip()))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from dagflow.sdk.bash_runner import BashProcess, build_env
 from dagflow.sdk.baseoperator import BaseOperator
+from dagflow.sdk.bash_runner import BashProcess, build_env
 from dagflow.sdk.decorators.base import CallableTaskMixin
 
 

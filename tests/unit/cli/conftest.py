@@ -20,7 +20,7 @@ from dagflow.cli.main import main
 from dagflow.config import Settings, load_settings
 from dagflow.db import Database
 
-DAG_FILE = '''
+DAG_FILE = """
 from datetime import datetime
 
 from dagflow import DAG, Param
@@ -39,7 +39,7 @@ with DAG("approval_dag", schedule=None, start_date=datetime(2024, 1, 1)):
     wait = ApprovalOperator(task_id="wait", message="ship it?")
     done = EmptyOperator(task_id="done")
     wait >> done
-'''
+"""
 
 
 @dataclass
@@ -69,7 +69,7 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
 def run_cli(cli_env: dict[str, str]) -> Callable[..., CliResult]:
     """Call ``dagflow ARGS...`` in-process; returns a ``CliResult``."""
 
-    def run(*args: str, input: str | None = None) -> CliResult:
+    def run(*args: str, input: str | None = None) -> CliResult:  # noqa: A002 - CliRunner's name
         runner = CliRunner()
         with runner.isolation(input=input, env=cli_env) as (out, err, _):
             code = main(list(args))

@@ -13,12 +13,17 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def dagflow(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "DAGFLOW_HOME": str(tmp_path / "home"),
-                "DAGFLOW__CORE__DAGS_FOLDER": str(tmp_path / "dags"), "DAGFLOW__CORE__LOAD_EXAMPLES": "false",
-                **env}
+    full_env = {
+        **os.environ,
+        "DAGFLOW_HOME": str(tmp_path / "home"),
+        "DAGFLOW__CORE__DAGS_FOLDER": str(tmp_path / "dags"),
+        "DAGFLOW__CORE__LOAD_EXAMPLES": "false",
+        **env,
+    }
     full_env.pop("DAGFLOW_DEBUG", None)
-    return subprocess.run([sys.executable, "-m", "dagflow", *args], env=full_env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "dagflow", *args], env=full_env, capture_output=True, text=True, timeout=120
+    )
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int, text: str) -> None:
@@ -59,8 +64,9 @@ def test_bad_arguments_exit_2(tmp_path: Path, args: list[str], text: str) -> Non
 
 
 def test_unreachable_database_is_one_line(tmp_path: Path) -> None:
-    proc = dagflow(tmp_path, "db", "check",
-                   DAGFLOW__DATABASE__SQL_ALCHEMY_CONN="postgresql+psycopg://nobody@127.0.0.1:1/none")
+    proc = dagflow(
+        tmp_path, "db", "check", DAGFLOW__DATABASE__SQL_ALCHEMY_CONN="postgresql+psycopg://nobody@127.0.0.1:1/none"
+    )
 
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
@@ -89,19 +95,22 @@ def test_a_dag_file_that_never_finishes_importing_does_not_hang_the_cli(tmp_path
     dags.mkdir()
     (dags / "loop_dag.py").write_text("from dagflow import DAG\nwhile True:\n    pass\n")
 
-    listed = dagflow(tmp_path, "dags", "list-import-errors", "--output", "json",
-                     DAGFLOW__SCHEDULER__PARSING_TIMEOUT="2")
+    listed = dagflow(
+        tmp_path, "dags", "list-import-errors", "--output", "json", DAGFLOW__SCHEDULER__PARSING_TIMEOUT="2"
+    )
 
     assert listed.returncode == 0, listed.stderr
     assert "timed out after 2s" in listed.stdout
 
 
 def test_sigusr1_prints_every_threads_stack_and_the_process_goes_on() -> None:
-    script = ("import os, signal\n"
-              "from dagflow.cli.main import main\n"
-              "main(['--version'])\n"
-              "os.kill(os.getpid(), signal.SIGUSR1)\n"
-              "print('still running')\n")
+    script = (
+        "import os, signal\n"
+        "from dagflow.cli.main import main\n"
+        "main(['--version'])\n"
+        "os.kill(os.getpid(), signal.SIGUSR1)\n"
+        "print('still running')\n"
+    )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().endswith("still running")

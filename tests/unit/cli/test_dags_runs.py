@@ -8,11 +8,16 @@ from dagflow.models import DagModel, DagRun, SerializedDagModel, TaskInstance
 
 
 def test_trigger_creates_a_queued_manual_run(run_cli, cli_db) -> None:
-    result = run_cli("dags", "trigger", "cli_dag", "--logical-date", "2024-03-05", "--conf", '{"n": 3}',
-                     "--output", "json")
+    result = run_cli(
+        "dags", "trigger", "cli_dag", "--logical-date", "2024-03-05", "--conf", '{"n": 3}', "--output", "json"
+    )
     assert result.exit_code == 0, result.stderr
-    assert result.json() == {"dag_id": "cli_dag", "run_id": "manual__2024-03-05T00:00:00+00:00",
-                             "logical_date": "2024-03-05T00:00:00+00:00", "state": "queued"}
+    assert result.json() == {
+        "dag_id": "cli_dag",
+        "run_id": "manual__2024-03-05T00:00:00+00:00",
+        "logical_date": "2024-03-05T00:00:00+00:00",
+        "state": "queued",
+    }
     with cli_db.transaction() as session:
         run = session.scalar(sa.select(DagRun).where(DagRun.dag_id == "cli_dag"))
         assert run.run_type == "manual" and run.external_trigger and run.conf == {"n": 3}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-DAG_FILE = textwrap.dedent('''
+DAG_FILE = textwrap.dedent("""
     from datetime import datetime
     from dagflow import DAG
     from dagflow.operators import BashOperator, PythonOperator
@@ -23,7 +23,7 @@ DAG_FILE = textwrap.dedent('''
         hello = BashOperator(task_id="hello", bash_command="echo hello {{ ds }}")
         broken = PythonOperator(task_id="broken", python_callable=fail)
         hello >> broken
-''')
+""")
 
 
 @pytest.fixture
@@ -31,12 +31,17 @@ def run(tmp_path: Path):
     dags = tmp_path / "dags"
     dags.mkdir()
     (dags / "cli_demo.py").write_text(DAG_FILE)
-    env = {**os.environ, "DAGFLOW_HOME": str(tmp_path / "home"), "DAGFLOW__CORE__DAGS_FOLDER": str(dags),
-           "DAGFLOW__CORE__LOAD_EXAMPLES": "false"}
+    env = {
+        **os.environ,
+        "DAGFLOW_HOME": str(tmp_path / "home"),
+        "DAGFLOW__CORE__DAGS_FOLDER": str(dags),
+        "DAGFLOW__CORE__LOAD_EXAMPLES": "false",
+    }
 
     def dagflow(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "dagflow", *args], env=env, capture_output=True,
-                              text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "dagflow", *args], env=env, capture_output=True, text=True, timeout=120
+        )
 
     return dagflow
 

@@ -6,8 +6,16 @@ from __future__ import annotations
 def test_pools(run_cli) -> None:
     created = run_cli("pools", "set", "etl", "4", "--description", "ETL jobs", "-o", "json")
     assert created.exit_code == 0, created.stderr
-    assert created.json()[0] | {} == {"pool": "etl", "slots": 4, "running": 0, "queued": 0, "scheduled": 0,
-                                      "open_slots": 4, "description": "ETL jobs", "include_deferred": False}
+    assert created.json()[0] | {} == {
+        "pool": "etl",
+        "slots": 4,
+        "running": 0,
+        "queued": 0,
+        "scheduled": 0,
+        "open_slots": 4,
+        "description": "ETL jobs",
+        "include_deferred": False,
+    }
     assert run_cli("pools", "set", "etl", "6").exit_code == 0
     listed = {p["pool"]: p for p in run_cli("pools", "list", "-o", "json").json()}
     assert listed["etl"]["slots"] == 6 and listed["etl"]["description"] == "ETL jobs"
@@ -58,12 +66,29 @@ def test_connections_from_uri_hide_the_password(run_cli) -> None:
 
 
 def test_connections_from_fields_and_errors(run_cli) -> None:
-    added = run_cli("connections", "add", "api", "--conn-type", "http", "--conn-host", "api.example.com",
-                    "--conn-port", "443", "--conn-password", "tok", "--conn-extra", '{"verify": false}')
+    added = run_cli(
+        "connections",
+        "add",
+        "api",
+        "--conn-type",
+        "http",
+        "--conn-host",
+        "api.example.com",
+        "--conn-port",
+        "443",
+        "--conn-password",
+        "tok",
+        "--conn-extra",
+        '{"verify": false}',
+    )
     assert added.exit_code == 0, added.stderr
     got = run_cli("connections", "get", "api", "-o", "json").json()
-    assert (got["host"], got["port"], got["password"], got["extra"]) == ("api.example.com", 443, "***",
-                                                                         {"verify": False})
+    assert (got["host"], got["port"], got["password"], got["extra"]) == (
+        "api.example.com",
+        443,
+        "***",
+        {"verify": False},
+    )
     duplicate = run_cli("connections", "add", "api", "--conn-type", "http")
     assert duplicate.exit_code == 1 and "'api'" in duplicate.stderr
     assert run_cli("connections", "add", "x").exit_code == 2

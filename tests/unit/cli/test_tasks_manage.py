@@ -15,8 +15,9 @@ PATH = [TI.SCHEDULED, TI.QUEUED, TI.RUNNING]
 def _force(db, run_id: str, task_id: str, *states: TI, try_number: int | None = None) -> None:
     """Walk a task instance through ``states`` with the real transitions."""
     with db.transaction() as session:
-        ti = session.scalar(sa.select(TaskInstance).where(TaskInstance.run_id == run_id,
-                                                          TaskInstance.task_id == task_id))
+        ti = session.scalar(
+            sa.select(TaskInstance).where(TaskInstance.run_id == run_id, TaskInstance.task_id == task_id)
+        )
         current = ti.state
         for state in states:
             values = {"try_number": TaskInstance.try_number + 1} if state is TI.RUNNING else None
@@ -65,16 +66,21 @@ def test_clear_downstream_resets_tis_and_requeues_the_run(run_cli, cli_db) -> No
     assert result.exit_code == 0, result.stderr
     assert "Cleared 2 task instance(s)" in result.stdout
     # b: try 1 kept, max_tries = 1 + retries(1); c: never ran, max_tries = 0 + 0
-    assert _tis(cli_db, "r1") == {"a": ("success", 1, 2), "b": ("none", 1, 2),
-                                  "c": ("none", 0, 0), "d": ("success", 1, 0)}
+    assert _tis(cli_db, "r1") == {
+        "a": ("success", 1, 2),
+        "b": ("none", 1, 2),
+        "c": ("none", 0, 0),
+        "d": ("success", 1, 0),
+    }
     assert _run_state(cli_db, "r1") == "queued"
 
 
 def test_clear_only_failed_and_date_range(run_cli, cli_db) -> None:
     _failed_run(run_cli, cli_db, "r1", "2024-01-01")
     _failed_run(run_cli, cli_db, "r2", "2024-01-05")
-    result = run_cli("tasks", "clear", "cli_dag", "--only-failed", "-s", "2024-01-04", "-e", "2024-01-06",
-                     "--yes", "-o", "json")
+    result = run_cli(
+        "tasks", "clear", "cli_dag", "--only-failed", "-s", "2024-01-04", "-e", "2024-01-06", "--yes", "-o", "json"
+    )
     assert result.exit_code == 0, result.stderr
     assert sorted((r["run_id"], r["task_id"]) for r in result.json()) == [("r2", "b"), ("r2", "c")]
     assert _tis(cli_db, "r1")["b"][0] == "failed" and _run_state(cli_db, "r1") == "failed"
@@ -109,7 +115,9 @@ def test_mark_sets_a_person_state_with_downstream(run_cli, cli_db) -> None:
     result = run_cli("tasks", "mark", "cli_dag", "r1", "b", "--state", "success", "--downstream", "-o", "json")
     assert result.exit_code == 0, result.stderr
     assert {(r["task_id"], r["previous_state"], r["state"]) for r in result.json()} == {
-        ("b", "failed", "success"), ("c", "upstream_failed", "success")}
+        ("b", "failed", "success"),
+        ("c", "upstream_failed", "success"),
+    }
     assert _tis(cli_db, "r1")["b"][0] == "success" and _tis(cli_db, "r1")["c"][0] == "success"
     skipped = run_cli("tasks", "mark", "cli_dag", "r1", "d", "--state", "skipped")
     assert skipped.exit_code == 0 and "Marked 1" in skipped.stdout
@@ -135,7 +143,9 @@ def test_approve_writes_the_decision_the_backend_reads(run_cli, cli_db, cli_sett
     assert result.json()["decision"] == "approved"
     backend = DbRuntimeBackend(cli_db, cli_settings, dag_id="approval_dag", run_id="r1")
     assert backend.approval(dag_id="approval_dag", run_id="r1", task_id="wait", map_index=-1) == (
-        "approved", "looks good")
+        "approved",
+        "looks good",
+    )
     again = run_cli("tasks", "approve", "approval_dag", "r1", "wait", "--reject")
     assert again.exit_code == 1 and "approved already" in again.stderr
 

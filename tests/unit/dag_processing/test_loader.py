@@ -7,14 +7,14 @@ from pathlib import Path
 
 from dagflow.dag_processing.loader import list_dag_files, load_file, load_folder
 
-GOOD = '''
+GOOD = """
 from datetime import datetime
 from dagflow import DAG
 from dagflow.operators import EmptyOperator
 
 with DAG("good", schedule=None, start_date=datetime(2024, 1, 1)):
     EmptyOperator(task_id="a") >> EmptyOperator(task_id="b")
-'''
+"""
 
 
 def write(folder: Path, name: str, text: str) -> Path:
@@ -52,7 +52,10 @@ def test_exception_at_import_names_the_line_in_the_dag_file(tmp_path: Path) -> N
 
 
 def test_cycle_is_an_import_error_naming_the_cycle(tmp_path: Path) -> None:
-    path = write(tmp_path, "cycle_dag.py", '''
+    path = write(
+        tmp_path,
+        "cycle_dag.py",
+        """
         from datetime import datetime
         from dagflow import DAG
         from dagflow.operators import EmptyOperator
@@ -60,7 +63,8 @@ def test_cycle_is_an_import_error_naming_the_cycle(tmp_path: Path) -> None:
         a = EmptyOperator(task_id="a", dag=dag)
         b = EmptyOperator(task_id="b", dag=dag)
         a >> b >> a
-    ''')
+    """,
+    )
 
     error = load_file(path).error
 
@@ -104,10 +108,14 @@ def test_files_without_dag_and_ignored_files_are_not_imported(tmp_path: Path) ->
 
 def test_dag_files_can_import_modules_next_to_them(tmp_path: Path) -> None:
     write(tmp_path, "shared_names_for_loader_test.py", "TASK = 'from_helper'\n")
-    write(tmp_path, "uses_helper_dag.py", GOOD.replace(
-        'EmptyOperator(task_id="a")',
-        '__import__("shared_names_for_loader_test") and EmptyOperator(task_id="a")',
-    ))
+    write(
+        tmp_path,
+        "uses_helper_dag.py",
+        GOOD.replace(
+            'EmptyOperator(task_id="a")',
+            '__import__("shared_names_for_loader_test") and EmptyOperator(task_id="a")',
+        ),
+    )
 
     result = load_file(tmp_path / "uses_helper_dag.py")
 

@@ -12,14 +12,14 @@ import pytest
 
 from dagflow.dag_processing.pool import ParsePool, ParseResult
 
-GOOD = '''
+GOOD = """
 from datetime import datetime
 from dagflow import DAG
 from dagflow.operators import EmptyOperator
 
 with DAG("good", schedule=None, start_date=datetime(2024, 1, 1)):
     EmptyOperator(task_id="a") >> EmptyOperator(task_id="b")
-'''
+"""
 
 
 @pytest.fixture
@@ -70,11 +70,12 @@ def test_infinite_loop_is_stopped_at_the_timeout_with_its_line(pool: ParsePool, 
     assert elapsed < 5
 
 
-def test_loop_that_swallows_the_soft_timeout_is_killed_with_its_process_group(
-    pool: ParsePool, tmp_path: Path
-) -> None:
+def test_loop_that_swallows_the_soft_timeout_is_killed_with_its_process_group(pool: ParsePool, tmp_path: Path) -> None:
     marker = tmp_path / "grandchild.pid"
-    loop = write(tmp_path, "stubborn_dag.py", f'''
+    loop = write(
+        tmp_path,
+        "stubborn_dag.py",
+        f"""
         import subprocess
         p = subprocess.Popen(["sleep", "300"])
         open({str(marker)!r}, "w").write(str(p.pid))
@@ -84,7 +85,8 @@ def test_loop_that_swallows_the_soft_timeout_is_killed_with_its_process_group(
                     pass
             except BaseException:
                 pass
-    ''')
+    """,
+    )
 
     error = parse(pool, [loop])[loop].error
 

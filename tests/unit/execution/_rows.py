@@ -17,16 +17,38 @@ from dagflow.state import DagRunState, TaskInstanceState
 LOGICAL_DATE = pendulum.datetime(2024, 3, 5, tz="UTC")
 
 
-def add_run(db: Database, *, dag_id: str = "d", run_id: str = "r", logical_date: datetime = LOGICAL_DATE,
-            state: DagRunState = DagRunState.RUNNING, conf: dict[str, Any] | None = None) -> None:
+def add_run(
+    db: Database,
+    *,
+    dag_id: str = "d",
+    run_id: str = "r",
+    logical_date: datetime = LOGICAL_DATE,
+    state: DagRunState = DagRunState.RUNNING,
+    conf: dict[str, Any] | None = None,
+) -> None:
     with db.transaction() as session:
-        session.add(DagRun(dag_id=dag_id, run_id=run_id, logical_date=logical_date, state=state,
-                           data_interval_start=logical_date,
-                           data_interval_end=pendulum.instance(logical_date).add(days=1), conf=conf))
+        session.add(
+            DagRun(
+                dag_id=dag_id,
+                run_id=run_id,
+                logical_date=logical_date,
+                state=state,
+                data_interval_start=logical_date,
+                data_interval_end=pendulum.instance(logical_date).add(days=1),
+                conf=conf,
+            )
+        )
 
 
-def add_ti(db: Database, task_id: str, *, dag_id: str = "d", run_id: str = "r", map_index: int = -1,
-           state: TaskInstanceState = TaskInstanceState.QUEUED) -> TaskWorkload:
+def add_ti(
+    db: Database,
+    task_id: str,
+    *,
+    dag_id: str = "d",
+    run_id: str = "r",
+    map_index: int = -1,
+    state: TaskInstanceState = TaskInstanceState.QUEUED,
+) -> TaskWorkload:
     with db.transaction() as session:
         ti = TaskInstance(dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index, state=state)
         session.add(ti)

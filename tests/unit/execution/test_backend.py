@@ -33,19 +33,25 @@ from ._rows import LOGICAL_DATE, add_run, add_ti
 @pytest.fixture
 def backend(db_any: Database) -> DbRuntimeBackend:
     add_run(db_any)
-    return DbRuntimeBackend(db_any, db_any.settings.replace(core={"max_xcom_size": 1024}),
-                            dag_id="d", run_id="r")
+    return DbRuntimeBackend(db_any, db_any.settings.replace(core={"max_xcom_size": 1024}), dag_id="d", run_id="r")
 
 
-def push(backend: DbRuntimeBackend, task_id: str, value: object, *, map_index: int = -1,
-         key: str = "return_value") -> None:
+def push(
+    backend: DbRuntimeBackend, task_id: str, value: object, *, map_index: int = -1, key: str = "return_value"
+) -> None:
     backend.xcom_push(dag_id="d", run_id="r", task_id=task_id, map_index=map_index, key=key, value=value)
 
 
-def pull(backend: DbRuntimeBackend, task_ids: object, *, key: str = "return_value",
-         map_indexes: object = None) -> object:
-    return backend.xcom_pull(dag_id="d", run_id="r", task_ids=task_ids, key=key,  # type: ignore[arg-type]
-                             map_indexes=map_indexes)  # type: ignore[arg-type]
+def pull(
+    backend: DbRuntimeBackend, task_ids: object, *, key: str = "return_value", map_indexes: object = None
+) -> object:
+    return backend.xcom_pull(
+        dag_id="d",
+        run_id="r",
+        task_ids=task_ids,
+        key=key,  # type: ignore[arg-type]
+        map_indexes=map_indexes,
+    )  # type: ignore[arg-type]
 
 
 def test_xcom_round_trip_and_replace(backend: DbRuntimeBackend) -> None:
@@ -94,8 +100,18 @@ def test_variables_and_connections(backend: DbRuntimeBackend) -> None:
     with backend.db.transaction() as session:
         session.add(Variable(key="plain", val="text"))
         session.add(Variable(key="cfg", val='{"n": 1}'))
-        session.add(Connection(conn_id="pg", conn_type="postgres", host="db", port=5432,
-                               login="u", password="p", schema="s", extra={"sslmode": "off"}))
+        session.add(
+            Connection(
+                conn_id="pg",
+                conn_type="postgres",
+                host="db",
+                port=5432,
+                login="u",
+                password="p",
+                schema="s",
+                extra={"sslmode": "off"},
+            )
+        )
     assert backend.get_variable("plain") == "text"
     assert backend.get_variable("cfg", deserialize_json=True) == {"n": 1}
     with pytest.raises(VariableNotFound):
@@ -114,8 +130,7 @@ def test_trigger_dag_and_run_state(backend: DbRuntimeBackend) -> None:
         EmptyOperator(task_id="t")
     data = serialize_dag(other)
     with backend.db.transaction() as session:
-        session.add(SerializedDagModel(dag_id="other", fileloc="other.py", data=data,
-                                       dag_hash=dag_hash(data)))
+        session.add(SerializedDagModel(dag_id="other", fileloc="other.py", data=data, dag_hash=dag_hash(data)))
     run_id = backend.trigger_dag("other", run_id=None, conf={"k": 1}, logical_date=LOGICAL_DATE)
     assert run_id == f"manual__{LOGICAL_DATE.isoformat()}"
     assert backend.dag_run_state("other", run_id) == DagRunState.QUEUED.value

@@ -23,14 +23,20 @@ from ._rows import LOGICAL_DATE, add_run, claimed
 
 def make_context(db: Database, *, conf: dict | None = None, params: dict | None = None) -> dict:
     add_run(db, conf=conf)
-    with DAG("d", schedule=None, start_date=datetime(2024, 1, 1), params=params or {},
-             user_defined_macros={"shout": str.upper}) as dag:
+    with DAG(
+        "d",
+        schedule=None,
+        start_date=datetime(2024, 1, 1),
+        params=params or {},
+        user_defined_macros={"shout": str.upper},
+    ) as dag:
         task = EmptyOperator(task_id="t")
     claim = claimed(db, "t")
     backend = DbRuntimeBackend(db, db.settings, dag_id="d", run_id="r")
     ti = RuntimeTaskInstance(claim, task=task, backend=backend)
-    return build_context(claim, dag=dag, task=task, ti=ti, backend=backend, storage=backend.storage,
-                         settings=db.settings)
+    return build_context(
+        claim, dag=dag, task=task, ti=ti, backend=backend, storage=backend.storage, settings=db.settings
+    )
 
 
 def test_dates_and_identity(db: Database) -> None:

@@ -10,7 +10,7 @@ import pytest
 from dagflow.exceptions import DagImportError, DagNotFound
 from dagflow.execution.dag_cache import DagCache
 
-SOURCE = '''
+SOURCE = """
 from datetime import datetime
 from dagflow import DAG
 from dagflow.operators import EmptyOperator
@@ -18,7 +18,7 @@ from dagflow.operators import EmptyOperator
 IMPORTS = globals().setdefault("IMPORTS", 0) + 1
 with DAG("{dag_id}", schedule=None, start_date=datetime(2024, 1, 1)):
     EmptyOperator(task_id="{task_id}")
-'''
+"""
 
 
 def write(path: Path, dag_id: str = "cached", task_id: str = "a") -> None:

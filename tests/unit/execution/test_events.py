@@ -10,19 +10,35 @@ import pytest
 from dagflow.config import load_settings
 from dagflow.db import Database
 from dagflow.execution.events import (
-    CHANNEL, MAX_PAYLOAD_BYTES, TI_DONE, EventListener, decode, encode, listener_conninfo, publish,
+    CHANNEL,
+    MAX_PAYLOAD_BYTES,
+    TI_DONE,
+    EventListener,
+    decode,
+    encode,
+    listener_conninfo,
+    publish,
 )
 from dagflow.state import TaskInstanceState
 
 
 def test_encode_is_compact_sorted_json_with_the_kind() -> None:
-    payload = encode(TI_DONE, {"ti_id": 7, "try_number": 2, "state": TaskInstanceState.SUCCESS,
-                               "dag_id": "d", "run_id": "manual__x"})
+    payload = encode(
+        TI_DONE, {"ti_id": 7, "try_number": 2, "state": TaskInstanceState.SUCCESS, "dag_id": "d", "run_id": "manual__x"}
+    )
     assert " " not in payload
-    assert json.loads(payload) == {"kind": "ti_done", "ti_id": 7, "try_number": 2, "state": "success",
-                                   "dag_id": "d", "run_id": "manual__x"}
-    assert decode(payload) == ("ti_done", {"ti_id": 7, "try_number": 2, "state": "success",
-                                           "dag_id": "d", "run_id": "manual__x"})
+    assert json.loads(payload) == {
+        "kind": "ti_done",
+        "ti_id": 7,
+        "try_number": 2,
+        "state": "success",
+        "dag_id": "d",
+        "run_id": "manual__x",
+    }
+    assert decode(payload) == (
+        "ti_done",
+        {"ti_id": 7, "try_number": 2, "state": "success", "dag_id": "d", "run_id": "manual__x"},
+    )
 
 
 def test_encode_round_trips_unicode_and_datetimes() -> None:
@@ -62,7 +78,8 @@ def test_publish_and_listener_do_nothing_on_sqlite(db: Database, tmp_path: Path)
 
 
 def test_listener_conninfo_is_a_libpq_url(tmp_path: Path) -> None:
-    settings = load_settings({"DAGFLOW_HOME": str(tmp_path),
-                              "DAGFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg://u:pw@h:5433/db"})
+    settings = load_settings(
+        {"DAGFLOW_HOME": str(tmp_path), "DAGFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg://u:pw@h:5433/db"}
+    )
     assert listener_conninfo(settings) == "postgresql://u:pw@h:5433/db"
     assert CHANNEL == "dagflow_events"

@@ -10,13 +10,13 @@ from dagflow.state import TaskInstanceState as TI
 
 from ._rows import add_run, add_ti
 
-DAG_SOURCE = '''
+DAG_SOURCE = """
 from datetime import datetime
 from dagflow import DAG
 from dagflow.operators import PythonOperator
 with DAG("d", schedule=None, start_date=datetime(2024, 1, 1)):
     PythonOperator(task_id="t", python_callable=lambda: 41 + 1)
-'''
+"""
 
 
 def test_submit_runs_and_poll_reports(db: Database, tmp_path: Path) -> None:

@@ -42,9 +42,11 @@ def test_time_limit_raises_and_restores_an_outer_alarm() -> None:
 
 
 def test_descendant_pids_walks_children_and_grandchildren_like_psutil() -> None:
-    script = ("import subprocess, sys, time; "
-              "subprocess.Popen(['sleep', '42.5']); subprocess.Popen(['sh', '-c', 'sleep 43.5; true']); "
-              "time.sleep(60)")
+    script = (
+        "import subprocess, sys, time; "
+        "subprocess.Popen(['sleep', '42.5']); subprocess.Popen(['sh', '-c', 'sleep 43.5; true']); "
+        "time.sleep(60)"
+    )
     parent = subprocess.Popen([sys.executable, "-c", script])
     try:
         expected: set[int] = set()
@@ -67,8 +69,7 @@ def test_descendant_pids_walks_children_and_grandchildren_like_psutil() -> None:
 
 
 def test_process_tree_kills_descendants_that_left_the_group() -> None:
-    script = ("import subprocess, sys, time; "
-              "subprocess.Popen(['sleep', '41.5'], start_new_session=True); time.sleep(60)")
+    script = "import subprocess, sys, time; subprocess.Popen(['sleep', '41.5'], start_new_session=True); time.sleep(60)"
     parent = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
     try:
         tree = ProcessTree(pgid=parent.pid)

@@ -24,15 +24,27 @@ PG_URL = "postgresql+psycopg://root@127.0.0.1:1/nowhere"
 
 
 def celery_settings(tmp_path: Path, **extra: str) -> Settings:
-    env = {"DAGFLOW_HOME": str(tmp_path), "DAGFLOW__CORE__EXECUTOR": "CeleryExecutor",
-           "DAGFLOW__DATABASE__SQL_ALCHEMY_CONN": PG_URL,
-           "DAGFLOW__CELERY__BROKER_URL": "redis://127.0.0.1:1/0", **extra}
+    env = {
+        "DAGFLOW_HOME": str(tmp_path),
+        "DAGFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "DAGFLOW__DATABASE__SQL_ALCHEMY_CONN": PG_URL,
+        "DAGFLOW__CELERY__BROKER_URL": "redis://127.0.0.1:1/0",
+        **extra,
+    }
     return load_settings(env)
 
 
 def workload(ti_id: int = 1, try_number: int = 1, queue: str = "default") -> TaskWorkload:
-    return TaskWorkload(ti_id=ti_id, dag_id="d", run_id="r", task_id=f"t{ti_id}", map_index=-1,
-                        try_number=try_number, fileloc="/dags/d.py", queue=queue)
+    return TaskWorkload(
+        ti_id=ti_id,
+        dag_id="d",
+        run_id="r",
+        task_id=f"t{ti_id}",
+        map_index=-1,
+        try_number=try_number,
+        fileloc="/dags/d.py",
+        queue=queue,
+    )
 
 
 class FakeDb:
@@ -47,8 +59,9 @@ def test_a_sqlite_metadata_db_is_refused_with_one_line(tmp_path: Path) -> None:
 
 
 def test_the_app_acks_late_prefetches_one_and_has_no_result_backend(tmp_path: Path) -> None:
-    settings = celery_settings(tmp_path, DAGFLOW__CELERY__VISIBILITY_TIMEOUT="7200",
-                               DAGFLOW__CELERY__DEFAULT_QUEUE="main")
+    settings = celery_settings(
+        tmp_path, DAGFLOW__CELERY__VISIBILITY_TIMEOUT="7200", DAGFLOW__CELERY__DEFAULT_QUEUE="main"
+    )
     conf = build_app(settings).conf
     assert conf.task_acks_late and conf.task_reject_on_worker_lost
     assert conf.worker_prefetch_multiplier == 1
@@ -64,17 +77,20 @@ def test_tasks_without_a_queue_go_to_the_default_queue(tmp_path: Path) -> None:
     assert queue_for(workload(queue="gpu"), settings) == "gpu"
 
 
-@pytest.mark.parametrize(("row", "ended"), [
-    ((TI.QUEUED, 0), False),          # waiting for a worker
-    ((TI.RUNNING, 1), False),         # this try runs
-    ((TI.SUCCESS, 1), True),
-    ((TI.UP_FOR_RETRY, 1), True),
-    ((TI.FAILED, 1), True),
-    ((TI.QUEUED, 1), True),           # the next try is queued already
-    ((TI.RUNNING, 2), True),          # a later try runs
-    ((TI.SCHEDULED, 0), True),        # handed back: this try will not run
-    (None, True),                     # deleted
-])
+@pytest.mark.parametrize(
+    ("row", "ended"),
+    [
+        ((TI.QUEUED, 0), False),  # waiting for a worker
+        ((TI.RUNNING, 1), False),  # this try runs
+        ((TI.SUCCESS, 1), True),
+        ((TI.UP_FOR_RETRY, 1), True),
+        ((TI.FAILED, 1), True),
+        ((TI.QUEUED, 1), True),  # the next try is queued already
+        ((TI.RUNNING, 2), True),  # a later try runs
+        ((TI.SCHEDULED, 0), True),  # handed back: this try will not run
+        (None, True),  # deleted
+    ],
+)
 def test_reconciliation_ends_every_try_that_will_not_run_on(row: Any, ended: bool) -> None:
     event = ended_event(7, 1, row)
     assert (event is not None) is ended
@@ -114,7 +130,8 @@ def test_a_ti_done_notification_is_an_event_and_a_wakeup(tmp_path: Path, monkeyp
 
 
 def test_an_unreachable_broker_leaves_the_workload_queued_and_logs_one_line(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     executor = CeleryExecutor(celery_settings(tmp_path), db=FakeDb())  # type: ignore[arg-type]
     caplog.set_level(logging.DEBUG, logger="dagflow.executors.celery")
     try:
@@ -144,8 +161,7 @@ def test_the_worker_refuses_sqlite_in_one_line(tmp_path: Path) -> None:
     assert err.startswith("Error: CeleryExecutor needs a PostgreSQL") and err.count("\n") == 1
 
 
-def test_flower_without_flower_installed_is_one_clear_line(tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_flower_without_flower_installed_is_one_clear_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib.util
 
     real = importlib.util.find_spec
@@ -158,7 +174,7 @@ def test_a_worker_that_cannot_reach_the_metadata_db_sends_the_message_again(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Nothing listens on the DB's port: the message is retried (not dropped), then given up."""
-    from dagflow.executors.celery import worker  # noqa: PLC0415 - imports celery
+    from dagflow.executors.celery import worker
 
     settings = celery_settings(tmp_path, DAGFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT="10")
     worker._pool_process = None  # a fresh pool-process state on the unreachable DB

@@ -55,8 +55,19 @@ def test_signatures_expire_and_are_bound_to_the_path_and_key() -> None:
     assert not is_authorized(KEY, "/log/a.log", None)
 
 
-@pytest.mark.parametrize("relative", ["../secret.log", "a/../../secret.log", "/etc/passwd", "./x.log",
-                                      "dag_id=d//attempt=1.log", "notes.txt", "escape.log", ""])
+@pytest.mark.parametrize(
+    "relative",
+    [
+        "../secret.log",
+        "a/../../secret.log",
+        "/etc/passwd",
+        "./x.log",
+        "dag_id=d//attempt=1.log",
+        "notes.txt",
+        "escape.log",
+        "",
+    ],
+)
 def test_paths_outside_the_folder_or_not_logs_are_refused(tmp_path: Path, relative: str) -> None:
     base = tmp_path / "logs"
     base.mkdir()
@@ -79,8 +90,13 @@ def test_wrong_key_traversal_and_missing_files_are_refused(served: tuple[LogServ
         fetch_remote_log("127.0.0.1", server.port, "wrong", relative)
     with pytest.raises(RemoteLogError, match="404"):
         fetch_remote_log("127.0.0.1", server.port, KEY, "dag_id=d/attempt=9.log")
-    for path in (PREFIX + "../secret.log", PREFIX + "%2E%2E/secret.log", PREFIX + "escape.log",
-                 PREFIX + "notes.txt", "/etc/passwd"):
+    for path in (
+        PREFIX + "../secret.log",
+        PREFIX + "%2E%2E/secret.log",
+        PREFIX + "escape.log",
+        PREFIX + "notes.txt",
+        "/etc/passwd",
+    ):
         assert raw_get(server.port, path) == 404, path
     unsigned = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
     unsigned.request("GET", PREFIX + relative)

@@ -31,10 +31,7 @@ def add_tis(
     session: Session, run: DagRun, count: int = 1, *, state: TaskInstanceState = TaskInstanceState.NONE
 ) -> list[TaskInstance]:
     """Insert ``count`` task instances of ``run``, created directly in ``state`` (a fixture, not a transition)."""
-    tis = [
-        TaskInstance(dag_id=run.dag_id, run_id=run.run_id, task_id=f"t{i}", state=state)
-        for i in range(count)
-    ]
+    tis = [TaskInstance(dag_id=run.dag_id, run_id=run.run_id, task_id=f"t{i}", state=state) for i in range(count)]
     session.add_all(tis)
     session.flush()
     return tis

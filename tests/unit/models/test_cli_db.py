@@ -34,15 +34,12 @@ def test_migrate_check_reset(capsys: pytest.CaptureFixture[str]) -> None:
 def test_reset_refuses_without_yes(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = _run(capsys, "reset")
     assert code == 2
-    assert err.strip().splitlines() == [
-        "Error: db reset drops every table and all their data; pass --yes to confirm"
-    ]
+    assert err.strip().splitlines() == ["Error: db reset drops every table and all their data; pass --yes to confirm"]
 
 
 def test_bad_url_is_one_line(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DAGFLOW__DATABASE__SQL_ALCHEMY_CONN", "mysql://u@h/db")
     code, _, err = _run(capsys, "check")
     assert code == 1 and err.strip().splitlines() == [
-        "Error: database.sql_alchemy_conn: unsupported database 'mysql' "
-        "(use sqlite:/// or postgresql+psycopg://)"
+        "Error: database.sql_alchemy_conn: unsupported database 'mysql' (use sqlite:/// or postgresql+psycopg://)"
     ]

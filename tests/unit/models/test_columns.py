@@ -71,7 +71,12 @@ def test_json_refuses_values_it_cannot_hold(db: Database) -> None:
 def test_new_objects_have_their_defaults_before_flush() -> None:
     ti = TaskInstance(dag_id="d", run_id="r", task_id="t")
     assert (ti.state, ti.map_index, ti.try_number, ti.pool, ti.queue, ti.pool_slots) == (
-        TI.NONE, -1, 0, "default_pool", "default", 1
+        TI.NONE,
+        -1,
+        0,
+        "default_pool",
+        "default",
+        1,
     )
     assert ti.note is None
     with pytest.raises(TypeError, match="no_such_column"):

@@ -53,7 +53,7 @@ def test_sqlite_read_then_write_transactions_do_not_fail_each_other(db: Database
                     session.scalar(sa.select(sa.func.count()).select_from(Variable))
                     time.sleep(0.002)
                     session.add(Variable(key=f"{n}-{i}", val="x"))
-        except BaseException as err:  # noqa: BLE001 - collected for the assertion
+        except BaseException as err:
             errors.append(err)
 
     threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]

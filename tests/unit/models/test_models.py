@@ -45,17 +45,19 @@ def test_every_model_round_trips(db_any: Database) -> None:
         backfill = Backfill(dag_id="d", from_date=NOW, to_date=NOW.add(days=3), dag_run_conf={"x": 1})
         session.add(backfill)
         session.flush()
-        session.add_all([
-            DagModel(dag_id="d", fileloc="/dags/d.py", tags=["t"], next_dagrun=NOW),
-            SerializedDagModel(dag_id="d", fileloc="/dags/d.py", data={"version": 1}, dag_hash="abc"),
-            ImportError_(filename="/dags/bad.py", lineno=3, message="boom", stacktrace="..."),
-            Job(job_type="scheduler", hostname="h", pid=1),
-            Variable(key="v", val="1"),
-            StateStoreEntry(namespace="default", key="k", value={"a": 1}),
-            User(username="ann", password_hash="x", role="admin"),
-            Connection(conn_id="c", conn_type="postgres", host="db", port=5432, extra={"sslmode": "require"}),
-            SlaMiss(dag_id="d", task_id="t", run_id="r", expected_by=NOW, late_by_seconds=12.5),
-        ])
+        session.add_all(
+            [
+                DagModel(dag_id="d", fileloc="/dags/d.py", tags=["t"], next_dagrun=NOW),
+                SerializedDagModel(dag_id="d", fileloc="/dags/d.py", data={"version": 1}, dag_hash="abc"),
+                ImportError_(filename="/dags/bad.py", lineno=3, message="boom", stacktrace="..."),
+                Job(job_type="scheduler", hostname="h", pid=1),
+                Variable(key="v", val="1"),
+                StateStoreEntry(namespace="default", key="k", value={"a": 1}),
+                User(username="ann", password_hash="x", role="admin"),
+                Connection(conn_id="c", conn_type="postgres", host="db", port=5432, extra={"sslmode": "require"}),
+                SlaMiss(dag_id="d", task_id="t", run_id="r", expected_by=NOW, late_by_seconds=12.5),
+            ]
+        )
         run = DagRun(dag_id="d", run_id="r", logical_date=NOW, conf={"k": "v"}, backfill_id=backfill.id)
         session.add(run)
         session.flush()
@@ -83,14 +85,30 @@ def test_every_model_round_trips(db_any: Database) -> None:
 @pytest.mark.parametrize(
     "rows",
     [
-        pytest.param(lambda: [DagRun(dag_id="d", run_id="r", logical_date=NOW),
-                              DagRun(dag_id="d", run_id="r", logical_date=NOW.add(days=1))], id="dag_run.run_id"),
-        pytest.param(lambda: [DagRun(dag_id="d", run_id="a", logical_date=NOW),
-                              DagRun(dag_id="d", run_id="b", logical_date=NOW)], id="dag_run.logical_date"),
-        pytest.param(lambda: [User(username="u", password_hash="x"), User(username="u", password_hash="y")],
-                     id="user.username"),
-        pytest.param(lambda: [SlaMiss(dag_id="d", task_id="t", run_id="r", expected_by=NOW),
-                              SlaMiss(dag_id="d", task_id="t", run_id="r", expected_by=NOW)], id="sla_miss"),
+        pytest.param(
+            lambda: [
+                DagRun(dag_id="d", run_id="r", logical_date=NOW),
+                DagRun(dag_id="d", run_id="r", logical_date=NOW.add(days=1)),
+            ],
+            id="dag_run.run_id",
+        ),
+        pytest.param(
+            lambda: [
+                DagRun(dag_id="d", run_id="a", logical_date=NOW),
+                DagRun(dag_id="d", run_id="b", logical_date=NOW),
+            ],
+            id="dag_run.logical_date",
+        ),
+        pytest.param(
+            lambda: [User(username="u", password_hash="x"), User(username="u", password_hash="y")], id="user.username"
+        ),
+        pytest.param(
+            lambda: [
+                SlaMiss(dag_id="d", task_id="t", run_id="r", expected_by=NOW),
+                SlaMiss(dag_id="d", task_id="t", run_id="r", expected_by=NOW),
+            ],
+            id="sla_miss",
+        ),
     ],
 )
 def test_unique_keys(db_any: Database, rows: object) -> None:
@@ -147,8 +165,17 @@ def test_deleting_a_backfill_keeps_its_runs(db_any: Database) -> None:
 @pytest.mark.parametrize(
     ("fields", "uri"),
     [
-        ({"conn_type": "postgres", "host": "db.example", "port": 5432, "login": "me", "password": "p@ss/w:rd",
-          "schema": "warehouse"}, "postgres://me:p%40ss%2Fw%3Ard@db.example:5432/warehouse"),
+        (
+            {
+                "conn_type": "postgres",
+                "host": "db.example",
+                "port": 5432,
+                "login": "me",
+                "password": "p@ss/w:rd",
+                "schema": "warehouse",
+            },
+            "postgres://me:p%40ss%2Fw%3Ard@db.example:5432/warehouse",
+        ),
         ({"conn_type": "http", "host": "api", "extra": {"timeout": "5"}}, "http://api?timeout=5"),
         ({"conn_type": "google_cloud", "extra": {"n": 1, "deep": {"a": [1]}}}, None),
     ],

@@ -91,11 +91,19 @@ def test_values_and_extra_where_go_into_the_same_update(db_any: Database) -> Non
         (ti,) = add_tis(session, add_run(session), state=TI.QUEUED)
         claim = {"try_number": TaskInstance.try_number + 1, "hostname": "h1", "pid": 42}
         lost = set_ti_state(
-            session, [ti.id], to=TI.RUNNING, expected=[TI.QUEUED], values=claim,
+            session,
+            [ti.id],
+            to=TI.RUNNING,
+            expected=[TI.QUEUED],
+            values=claim,
             extra_where=TaskInstance.try_number == 5,
         )
         won = set_ti_state(
-            session, [ti.id], to=TI.RUNNING, expected=[TI.QUEUED], values=claim,
+            session,
+            [ti.id],
+            to=TI.RUNNING,
+            expected=[TI.QUEUED],
+            values=claim,
             extra_where=[TaskInstance.try_number == 0],
         )
     assert (lost, won) == (0, 1)
@@ -121,7 +129,9 @@ def test_set_ti_state_where_moves_a_whole_run(db_any: Database) -> None:
         add_tis(session, run, 4)
         add_tis(session, other, 2)
         moved = set_ti_state_where(
-            session, to=TI.SKIPPED, expected=[TI.NONE, TI.SCHEDULED],
+            session,
+            to=TI.SKIPPED,
+            expected=[TI.NONE, TI.SCHEDULED],
             where=[TaskInstance.dag_id == run.dag_id, TaskInstance.run_id == run.run_id],
         )
     assert moved == 4
@@ -158,7 +168,10 @@ def test_dagrun_cas_and_forbidden(db: Database) -> None:
         with pytest.raises(InvalidTransition, match="queued -> queued"):
             set_dagrun_state(session, run.id, to=DagRunState.QUEUED, expected=[DagRunState.QUEUED])
         assert set_dagrun_state(
-            session, run.id, to=DagRunState.RUNNING, expected=[DagRunState.QUEUED],
+            session,
+            run.id,
+            to=DagRunState.RUNNING,
+            expected=[DagRunState.QUEUED],
             values={"start_date": run.logical_date},
         )
         assert run.state is DagRunState.RUNNING and run.start_date == run.logical_date
@@ -172,5 +185,9 @@ def test_record_try_writes_history(db_any: Database) -> None:
     with db_any.transaction() as session:
         (row,) = session.scalars(sa.select(TaskInstanceHistory)).all()
     assert (row.ti_id, row.try_number, row.state, row.reason, row.hostname) == (
-        ti.id, 1, TI.UP_FOR_RETRY, "worker lost", "worker-1"
+        ti.id,
+        1,
+        TI.UP_FOR_RETRY,
+        "worker lost",
+        "worker-1",
     )

@@ -75,7 +75,7 @@ def test_on_kill_stops_the_command(make_ctx: Any) -> None:
     def target() -> None:
         try:
             op.execute(ctx)
-        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+        except BaseException as exc:
             errors.append(exc)
 
     thread = threading.Thread(target=target)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
-from typing import Any, Union
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -20,11 +20,11 @@ from dagflow.serialization.objects import SerializedDag, SerializedTask
 from dagflow.state import DagRunState, TaskInstanceState, TriggerRule
 
 TI = TaskInstanceState
-START = datetime(2024, 1, 1, tzinfo=timezone.utc)
+START = datetime(2024, 1, 1, tzinfo=UTC)
 
 #: An outcome: a state; ("branch", [ids]); ("short_circuit", ignore_downstream_rules);
 #: ("fail_no_retry",); ("map", n) (success pushing a list of n); or f(try_number, map_index).
-Outcome = Union[TaskInstanceState, tuple, Callable[[int, int], Any]]
+Outcome = TaskInstanceState | tuple | Callable[[int, int], Any]
 
 
 def make_dag(
@@ -71,8 +71,12 @@ class Simulator:
     def plan(self) -> RunPlan:
         """One planner call on the current state."""
         plan = plan_run(
-            self.dag, list(self.tis.values()), task_map=self.task_map,
-            branch_decisions=self.branch_decisions, now=self.now, past_not_met=self.past_not_met,
+            self.dag,
+            list(self.tis.values()),
+            task_map=self.task_map,
+            branch_decisions=self.branch_decisions,
+            now=self.now,
+            past_not_met=self.past_not_met,
         )
         self.plans.append(plan)
         return plan

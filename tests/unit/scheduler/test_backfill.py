@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import textwrap
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pendulum
@@ -15,16 +15,24 @@ from dagflow.dag_processing.sync import sync_folders
 from dagflow.db import Database
 from dagflow.models import Backfill, DagRun
 from dagflow.scheduler.backfill import (
-    CREATE, OWN, RERUN, SKIP, BackfillError, ExistingRun, backfill_intervals, count_by_state, plan_steps,
+    CREATE,
+    OWN,
+    RERUN,
+    SKIP,
+    BackfillError,
+    ExistingRun,
+    backfill_intervals,
+    count_by_state,
+    plan_steps,
 )
 from dagflow.serialization.objects import SerializedDag
 from dagflow.services.backfills import backfill_progress, cancel_backfill, create_backfill, list_backfills
 from dagflow.state import DagRunState as DR
 from dagflow.timetables import DataInterval
 
-UTC = timezone.utc
+UTC = UTC
 DAILY = {"type": "cron", "expression": "@daily", "timezone": "UTC"}
-DAG_FILE = '''
+DAG_FILE = """
 from datetime import datetime
 from dagflow import DAG
 from dagflow.operators import EmptyOperator
@@ -37,7 +45,7 @@ with DAG("bf_manual", schedule=None, start_date=datetime(2024, 1, 1)):
 
 with DAG("bf_past", schedule="@daily", start_date=datetime(2024, 1, 1)):
     EmptyOperator(task_id="a", depends_on_past=True)
-'''
+"""
 
 
 def day(n: int) -> datetime:
@@ -71,15 +79,22 @@ def test_unscheduled_dag_and_reversed_range_are_refused() -> None:
 
 
 # --- classification ----------------------------------------------------------------------
-RUNS = {day(1): existing(1, DR.FAILED), day(2): existing(2, DR.SUCCESS), day(3): existing(3, DR.RUNNING),
-        day(4): existing(4, DR.QUEUED)}
+RUNS = {
+    day(1): existing(1, DR.FAILED),
+    day(2): existing(2, DR.SUCCESS),
+    day(3): existing(3, DR.RUNNING),
+    day(4): existing(4, DR.QUEUED),
+}
 
 
-@pytest.mark.parametrize(("reprocess", "expected"), [
-    ("none", [SKIP, SKIP, SKIP, SKIP, CREATE]),
-    ("failed", [RERUN, SKIP, SKIP, SKIP, CREATE]),
-    ("completed", [RERUN, RERUN, SKIP, SKIP, CREATE]),
-])
+@pytest.mark.parametrize(
+    ("reprocess", "expected"),
+    [
+        ("none", [SKIP, SKIP, SKIP, SKIP, CREATE]),
+        ("failed", [RERUN, SKIP, SKIP, SKIP, CREATE]),
+        ("completed", [RERUN, RERUN, SKIP, SKIP, CREATE]),
+    ],
+)
 def test_reprocess_behaviors(reprocess: str, expected: list[str]) -> None:
     steps = plan_steps(intervals(1, 5), RUNS, reprocess=reprocess)
     assert [s.action for s in steps] == expected
@@ -93,9 +108,11 @@ def test_run_backwards_reverses_the_order() -> None:
 
 def test_own_runs_and_runs_finished_after_the_backfill_started() -> None:
     created = datetime(2024, 2, 1, tzinfo=UTC)
-    runs = {day(1): existing(1, DR.FAILED, backfill_id=7),
-            day(2): existing(2, DR.FAILED, end=datetime(2024, 3, 1, tzinfo=UTC)),  # was running at creation
-            day(3): existing(3, DR.FAILED, end=datetime(2024, 1, 20, tzinfo=UTC))}
+    runs = {
+        day(1): existing(1, DR.FAILED, backfill_id=7),
+        day(2): existing(2, DR.FAILED, end=datetime(2024, 3, 1, tzinfo=UTC)),  # was running at creation
+        day(3): existing(3, DR.FAILED, end=datetime(2024, 1, 20, tzinfo=UTC)),
+    }
     steps = plan_steps(intervals(1, 4), runs, reprocess="failed", backfill_id=7, created_at=created)
     assert [s.action for s in steps] == [OWN, SKIP, RERUN, CREATE]
     assert count_by_state(steps) == {"success": 0, "failed": 1, "running": 0, "queued": 0, "pending": 2}
@@ -120,8 +137,10 @@ def dag_db(settings: Settings, db: Database, tmp_path: Path) -> Database:
 def counts(db: Database) -> tuple[int, int]:
     """(backfill rows, dag runs)."""
     with db.transaction() as session:
-        return (session.scalar(sa.select(sa.func.count()).select_from(Backfill)) or 0,
-                session.scalar(sa.select(sa.func.count()).select_from(DagRun)) or 0)
+        return (
+            session.scalar(sa.select(sa.func.count()).select_from(Backfill)) or 0,
+            session.scalar(sa.select(sa.func.count()).select_from(DagRun)) or 0,
+        )
 
 
 def test_dry_run_plans_and_writes_nothing(settings: Settings, dag_db: Database) -> None:
@@ -133,8 +152,16 @@ def test_dry_run_plans_and_writes_nothing(settings: Settings, dag_db: Database) 
 
 
 def test_create_writes_only_the_backfill_row(settings: Settings, dag_db: Database) -> None:
-    plan = create_backfill(settings, dag_db, "bf_daily", pendulum.datetime(2024, 1, 1), day(3),
-                           reprocess_behavior="failed", max_active_runs=2, conf={"x": 1})
+    plan = create_backfill(
+        settings,
+        dag_db,
+        "bf_daily",
+        pendulum.datetime(2024, 1, 1),
+        day(3),
+        reprocess_behavior="failed",
+        max_active_runs=2,
+        conf={"x": 1},
+    )
     assert plan.backfill_id is not None and len(plan.to_run) == 3
     assert counts(dag_db) == (1, 0)
     (row,) = list_backfills(dag_db, "bf_daily")

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dagflow.scheduler.planner import RunPlan, TISnapshot, next_wakeup, plan_run
 from dagflow.state import DagRunState, TaskInstanceState
 
 TI = TaskInstanceState
-NOW = datetime(2024, 1, 1, 12, tzinfo=timezone.utc)
+NOW = datetime(2024, 1, 1, 12, tzinfo=UTC)
 
 
 def _plan(dag: Any, tis: list[TISnapshot], **kw: Any) -> RunPlan:
@@ -83,7 +83,7 @@ def test_retry_timing_through_the_simulator(build_dag: Any, simulator: Any) -> N
     sim = simulator(dag, {"a": TI.FAILED})
     assert sim.run() is DagRunState.FAILED
     assert sim.tis[("a", -1)].try_number == 3
-    assert sim.now - datetime(2024, 1, 1, tzinfo=timezone.utc) == timedelta(minutes=10)
+    assert sim.now - datetime(2024, 1, 1, tzinfo=UTC) == timedelta(minutes=10)
 
 
 # --- mapping ---------------------------------------------------------------------------
@@ -160,9 +160,7 @@ def test_short_circuit_all_descendants_ignores_trigger_rules(build_dag: Any, sim
     assert sim.notes[("b", -1)] == "short_circuit"
 
 
-def test_short_circuit_respecting_trigger_rules_skips_direct_downstream_only(
-    build_dag: Any, simulator: Any
-) -> None:
+def test_short_circuit_respecting_trigger_rules_skips_direct_downstream_only(build_dag: Any, simulator: Any) -> None:
     edges = [("sc", "a"), ("a", "b"), ("other", "b")]
     dag = build_dag("d", edges, {"b": {"trigger_rule": "all_done"}})
     sim = simulator(dag, {"sc": ("short_circuit", False)})

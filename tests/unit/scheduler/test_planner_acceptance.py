@@ -60,8 +60,14 @@ def scenario_trigger_rules(make_dag: Any) -> tuple[Any, dict]:
 
 
 def scenario_branching(make_dag: Any) -> tuple[Any, dict]:
-    edges = [("start", "choose"), ("choose", "path_a"), ("choose", "path_b"), ("path_b", "b2"),
-             ("path_a", "join"), ("b2", "join")]
+    edges = [
+        ("start", "choose"),
+        ("choose", "path_a"),
+        ("choose", "path_b"),
+        ("path_b", "b2"),
+        ("path_a", "join"),
+        ("b2", "join"),
+    ]
     dag = make_dag("acc_branching", edges, {"join": {"trigger_rule": "none_failed_min_one_success"}})
     return dag, {"choose": ("branch", ["path_a"])}
 
@@ -102,8 +108,13 @@ def scenario_mapping(make_dag: Any) -> tuple[Any, dict]:
 
 
 def scenario_taskgroup(make_dag: Any) -> tuple[Any, dict]:
-    edges = [("start", "extract.e1"), ("start", "extract.e2"), ("extract.e1", "load.l1"),
-             ("extract.e2", "load.l1"), ("load.l1", "end")]
+    edges = [
+        ("start", "extract.e1"),
+        ("start", "extract.e2"),
+        ("extract.e1", "load.l1"),
+        ("extract.e2", "load.l1"),
+        ("load.l1", "end"),
+    ]
     return make_dag("acc_taskgroup", edges), {}
 
 
@@ -134,46 +145,106 @@ def scenario_sensor(make_dag: Any) -> tuple[Any, dict]:
 
 
 EXPECTED: dict[str, tuple[Any, str, dict[str, Any]]] = {
-    "acc_trigger_rules": (scenario_trigger_rules, "failed", {
-        "good": "success", "bad": "failed", "skipped": "skipped",
-        "all_success_fail": "upstream_failed", "all_success_skip": "skipped",
-        "all_failed": "success", "all_failed_no": "skipped", "all_done": "success",
-        "all_skipped": "success", "all_skipped_no": "skipped",
-        "one_success": "success", "one_success_no": "upstream_failed",
-        "one_failed": "success", "one_failed_no": "skipped",
-        "one_done": "success", "one_done_no": "skipped",
-        "none_failed": "success", "none_failed_no": "upstream_failed",
-        "nfmos": "success", "nfmos_all_skipped": "skipped",
-        "none_skipped": "success", "none_skipped_no": "skipped", "always": "success"}),
-    "acc_branching": (scenario_branching, "success", {
-        "start": "success", "choose": "success", "path_a": "success",
-        "path_b": "skipped", "b2": "skipped", "join": "success"}),
-    "acc_retries": (scenario_retries, "failed", {
-        "flaky": {"state": "success", "try_number": 3},
-        "always_fails": {"state": "failed", "try_number": 3},
-        "fail_fast": {"state": "failed", "try_number": 1},
-        "after_fail": "upstream_failed"}),
-    "acc_timeout": (scenario_timeout, "failed", {
-        "slow": "failed", "after_slow": "upstream_failed", "fast": "success"}),
-    "acc_taskflow": (scenario_taskflow, "success", {
-        "extract": "success", "transform": "success", "load": "success", "check": "success"}),
+    "acc_trigger_rules": (
+        scenario_trigger_rules,
+        "failed",
+        {
+            "good": "success",
+            "bad": "failed",
+            "skipped": "skipped",
+            "all_success_fail": "upstream_failed",
+            "all_success_skip": "skipped",
+            "all_failed": "success",
+            "all_failed_no": "skipped",
+            "all_done": "success",
+            "all_skipped": "success",
+            "all_skipped_no": "skipped",
+            "one_success": "success",
+            "one_success_no": "upstream_failed",
+            "one_failed": "success",
+            "one_failed_no": "skipped",
+            "one_done": "success",
+            "one_done_no": "skipped",
+            "none_failed": "success",
+            "none_failed_no": "upstream_failed",
+            "nfmos": "success",
+            "nfmos_all_skipped": "skipped",
+            "none_skipped": "success",
+            "none_skipped_no": "skipped",
+            "always": "success",
+        },
+    ),
+    "acc_branching": (
+        scenario_branching,
+        "success",
+        {
+            "start": "success",
+            "choose": "success",
+            "path_a": "success",
+            "path_b": "skipped",
+            "b2": "skipped",
+            "join": "success",
+        },
+    ),
+    "acc_retries": (
+        scenario_retries,
+        "failed",
+        {
+            "flaky": {"state": "success", "try_number": 3},
+            "always_fails": {"state": "failed", "try_number": 3},
+            "fail_fast": {"state": "failed", "try_number": 1},
+            "after_fail": "upstream_failed",
+        },
+    ),
+    "acc_timeout": (scenario_timeout, "failed", {"slow": "failed", "after_slow": "upstream_failed", "fast": "success"}),
+    "acc_taskflow": (
+        scenario_taskflow,
+        "success",
+        {"extract": "success", "transform": "success", "load": "success", "check": "success"},
+    ),
     "acc_templating": (scenario_templating, "success", {"bash": "success", "python": "success"}),
-    "acc_mapping": (scenario_mapping, "success", {
-        "numbers": "success", "double": ["success"] * 5, "add": ["success"] * 3, "total": "success"}),
-    "acc_taskgroup": (scenario_taskgroup, "success", {
-        "start": "success", "extract.e1": "success", "extract.e2": "success",
-        "load.l1": "success", "end": "success"}),
-    "acc_soft": (scenario_soft, "success", {
-        "soft": "failed", "after_soft": "success", "off": "skipped", "after_off": "success"}),
-    "acc_short_circuit": (scenario_short_circuit, "success", {
-        "stop": "success", "s1": "skipped", "s2": "skipped", "go": "success", "g1": "success"}),
-    "acc_switch": (scenario_switch, "success", {
-        "switch": "success", "deploy_dev": "success", "deploy_prod": "skipped", "deploy_none": "skipped"}),
-    "acc_storage": (scenario_storage, "success", {
-        "write_file": "success", "read_file": "success", "big": "success", "check_big": "success",
-        "remember": "success", "recall": "success"}),
-    "acc_sensor": (scenario_sensor, "success", {
-        "wait_for_it": "success", "after_wait": "success", "never": "skipped", "after_never": "skipped"}),
+    "acc_mapping": (
+        scenario_mapping,
+        "success",
+        {"numbers": "success", "double": ["success"] * 5, "add": ["success"] * 3, "total": "success"},
+    ),
+    "acc_taskgroup": (
+        scenario_taskgroup,
+        "success",
+        {"start": "success", "extract.e1": "success", "extract.e2": "success", "load.l1": "success", "end": "success"},
+    ),
+    "acc_soft": (
+        scenario_soft,
+        "success",
+        {"soft": "failed", "after_soft": "success", "off": "skipped", "after_off": "success"},
+    ),
+    "acc_short_circuit": (
+        scenario_short_circuit,
+        "success",
+        {"stop": "success", "s1": "skipped", "s2": "skipped", "go": "success", "g1": "success"},
+    ),
+    "acc_switch": (
+        scenario_switch,
+        "success",
+        {"switch": "success", "deploy_dev": "success", "deploy_prod": "skipped", "deploy_none": "skipped"},
+    ),
+    "acc_storage": (
+        scenario_storage,
+        "success",
+        {
+            "write_file": "success",
+            "read_file": "success",
+            "big": "success",
+            "check_big": "success",
+            "remember": "success",
+            "recall": "success",
+        },
+    ),
+    "acc_sensor": (
+        scenario_sensor,
+        "success",
+        {"wait_for_it": "success", "after_wait": "success", "never": "skipped", "after_never": "skipped"},
+    ),
 }
 
 
@@ -216,7 +287,7 @@ def _load_serialized(dag_id: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     assert spec is not None and spec.loader is not None
     try:
         spec.loader.exec_module(importlib.util.module_from_spec(spec))
-    except Exception as exc:  # noqa: BLE001 - any import failure means "not ready yet"
+    except Exception as exc:
         pytest.skip(f"{dag_id}.py does not import yet: {type(exc).__name__}: {exc}")
     dag = next(d for d in created if d.dag_id == dag_id)
     return deserialize_dag(json.loads(json.dumps(serialize_dag(dag))))

@@ -18,9 +18,9 @@ from dagflow.config import Settings
 from dagflow.db import Database
 from dagflow.models import TaskInstance, TaskInstanceHistory
 from dagflow.models.transitions import set_ti_state
+from dagflow.scheduler import reaper
 from dagflow.scheduler.clearing import clear_task_instance
 from dagflow.scheduler.loop import Scheduler
-from dagflow.scheduler import reaper
 from dagflow.scheduler.reaper import TaskCallbackRequest, sweep
 from dagflow.state import DagRunState, TaskInstanceState
 from tests.unit.scheduler.test_tick import T0, RecordingExecutor, add_dag, runs, trigger
@@ -61,13 +61,21 @@ def dags_dir(tmp_path: Path) -> Path:
 
 
 def reaper_settings(db: Database, **scheduler: Any) -> Settings:
-    values = {"poll_interval": 0.0, "heartbeat_interval": 5.0, "heartbeat_timeout": 60.0,
-              "task_queued_timeout": 60.0, "max_queued_resends": 2, "max_infra_retries": 2, **scheduler}
+    values = {
+        "poll_interval": 0.0,
+        "heartbeat_interval": 5.0,
+        "heartbeat_timeout": 60.0,
+        "task_queued_timeout": 60.0,
+        "max_queued_resends": 2,
+        "max_infra_retries": 2,
+        **scheduler,
+    }
     return db.settings.replace(scheduler=values, core={"killed_task_cleanup_time": 10.0})
 
 
-def start(db: Database, dags_dir: Path, dag_id: str = "z", queue: str = "default", **scheduler: Any
-          ) -> tuple[Scheduler, RecordingExecutor, FakeCallbacks]:
+def start(
+    db: Database, dags_dir: Path, dag_id: str = "z", queue: str = "default", **scheduler: Any
+) -> tuple[Scheduler, RecordingExecutor, FakeCallbacks]:
     """The DAG synced, a scheduler on it, one manual run triggered and queued at T0."""
     add_dag(db, dags_dir, dag_id, ZOMBIE_DAG.format(dag_id=dag_id, queue=queue))
     executor, callbacks = RecordingExecutor(), FakeCallbacks()
@@ -81,9 +89,22 @@ def claim(db: Database, dag_id: str, at: datetime, *, token: str, host: str = "w
     """Play a worker claiming the queued try at ``at`` (as ``claim_try`` does)."""
     with db.transaction() as session:
         (ti_id,) = session.execute(sa.select(TaskInstance.id).where(TaskInstance.dag_id == dag_id)).one()
-        moved = set_ti_state(session, [ti_id], to=TI.RUNNING, expected=[TI.QUEUED], values={
-            "try_number": TaskInstance.try_number + 1, "start_date": at, "last_heartbeat": at,
-            "hostname": host, "pid": pid, "try_token": token, "end_date": None, "end_reason": None})
+        moved = set_ti_state(
+            session,
+            [ti_id],
+            to=TI.RUNNING,
+            expected=[TI.QUEUED],
+            values={
+                "try_number": TaskInstance.try_number + 1,
+                "start_date": at,
+                "last_heartbeat": at,
+                "hostname": host,
+                "pid": pid,
+                "try_token": token,
+                "end_date": None,
+                "end_reason": None,
+            },
+        )
         assert moved == 1
 
 
@@ -101,8 +122,11 @@ def the_ti(db: Database, dag_id: str = "z") -> TaskInstance:
 
 def history(db: Database) -> list[tuple[int, str | None, str | None]]:
     with db.transaction() as session:
-        rows = session.execute(sa.select(TaskInstanceHistory.try_number, TaskInstanceHistory.state,
-                                         TaskInstanceHistory.reason).order_by(TaskInstanceHistory.id))
+        rows = session.execute(
+            sa.select(TaskInstanceHistory.try_number, TaskInstanceHistory.state, TaskInstanceHistory.reason).order_by(
+                TaskInstanceHistory.id
+            )
+        )
         return [(n, state.value if state is not None else None, reason) for n, state, reason in rows]
 
 
@@ -116,8 +140,9 @@ def test_zombie_gets_infra_retries_then_the_users_retry_then_fails(db_any: Datab
         sched.tick(now)
         ti = the_ti(db_any)
         assert (ti.state, ti.try_number, ti.max_tries, ti.infra_tries) == (TI.QUEUED, n, 1 + n, n)
-        assert ti.end_reason == (f"worker lost: no heartbeat for 61s (host w{n}, pid 4242); "
-                                 f"infra retry {n} of 2 (does not use a retry)")
+        assert ti.end_reason == (
+            f"worker lost: no heartbeat for 61s (host w{n}, pid 4242); infra retry {n} of 2 (does not use a retry)"
+        )
         assert executor.submitted[-1].try_number == n + 1
     claim(db_any, "z", now, token="t3")  # third loss: the normal rule spends the user's one retry
     now += timedelta(seconds=61)
@@ -136,10 +161,18 @@ def test_zombie_gets_infra_retries_then_the_users_retry_then_fails(db_any: Datab
     assert ti.end_reason == "worker lost: no heartbeat for 90s (host w1, pid 4242)"
     assert runs(db_any, "z")[0].state is DagRunState.FAILED
     assert [(n, state) for n, state, _ in history(db_any)] == [
-        (1, "up_for_retry"), (2, "up_for_retry"), (3, "up_for_retry"), (4, "failed")]
+        (1, "up_for_retry"),
+        (2, "up_for_retry"),
+        (3, "up_for_retry"),
+        (4, "failed"),
+    ]
     assert all(reason and reason.startswith("worker lost") for _, _, reason in history(db_any))
     assert [(r.callback, r.try_number) for r in callbacks.requests] == [
-        ("on_retry_callback", 1), ("on_retry_callback", 2), ("on_retry_callback", 3), ("on_failure_callback", 4)]
+        ("on_retry_callback", 1),
+        ("on_retry_callback", 2),
+        ("on_retry_callback", 3),
+        ("on_failure_callback", 4),
+    ]
 
 
 def test_live_heartbeat_is_never_reaped(db: Database, dags_dir: Path) -> None:
@@ -154,8 +187,9 @@ def test_live_heartbeat_is_never_reaped(db: Database, dags_dir: Path) -> None:
     assert history(db) == [] and callbacks.requests == []
 
 
-def test_heartbeat_or_new_try_racing_the_reaper_wins(db: Database, dags_dir: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_heartbeat_or_new_try_racing_the_reaper_wins(
+    db: Database, dags_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sched, _, _ = start(db, dags_dir)
     claim(db, "z", T0, token="old")
     now = T0 + timedelta(minutes=5)
@@ -166,8 +200,7 @@ def test_heartbeat_or_new_try_racing_the_reaper_wins(db: Database, dags_dir: Pat
         quiet = {"synchronize_session": False}  # the rows read above stay as they were read
         session.execute(sa.update(TaskInstance).values(last_heartbeat=now).execution_options(**quiet))
         assert sweep(session, sched.store, sched.settings, now=now).zombies == 0  # a late heartbeat won
-        session.execute(sa.update(TaskInstance).values(last_heartbeat=T0, try_token="newer")
-                        .execution_options(**quiet))
+        session.execute(sa.update(TaskInstance).values(last_heartbeat=T0, try_token="newer").execution_options(**quiet))
         assert sweep(session, sched.store, sched.settings, now=now).zombies == 0  # a newer try is not reaped
     assert the_ti(db).state is TI.RUNNING and history(db) == []
 
@@ -228,24 +261,29 @@ def test_tries_held_by_a_local_executor_are_not_stuck(db: Database, dags_dir: Pa
     sched, _, _ = start(db, dags_dir)
     ti = the_ti(db)
     with db.transaction() as session:
-        result = sweep(session, sched.store, sched.settings, now=T0 + timedelta(hours=1),
-                       held={(ti.id, ti.try_number + 1)})
+        result = sweep(
+            session, sched.store, sched.settings, now=T0 + timedelta(hours=1), held={(ti.id, ti.try_number + 1)}
+        )
     assert (result.changed, the_ti(db).state, the_ti(db).requeue_count) == (0, TI.QUEUED, 0)
 
 
-def test_zombie_callback_runs_in_a_process_with_the_try_context(db: Database, dags_dir: Path,
-                                                                tmp_path: Path) -> None:
+def test_zombie_callback_runs_in_a_process_with_the_try_context(db: Database, dags_dir: Path, tmp_path: Path) -> None:
     from dagflow.scheduler.dag_callbacks import CallbackRunner
 
     marker = tmp_path / "retry.txt"
-    add_dag(db, dags_dir, "zcb", f"""
+    add_dag(
+        db,
+        dags_dir,
+        "zcb",
+        f"""
         def on_retry(context):
             with open({str(marker)!r}, "a") as fh:
                 fh.write(f"{{context['ti'].try_number}} {{context['run_id']}} {{context['exception']}}\\n")
 
         with DAG("zcb", schedule=None):
             EmptyOperator(task_id="work", on_retry_callback=on_retry)
-    """)
+    """,
+    )
     runner = CallbackRunner(db.settings)
     sched = Scheduler(reaper_settings(db), db, RecordingExecutor(), callbacks=runner)
     trigger(db, sched, "zcb", T0)
@@ -253,8 +291,9 @@ def test_zombie_callback_runs_in_a_process_with_the_try_context(db: Database, da
     claim(db, "zcb", T0, token="t1", host="w9", pid=99)
     sched.tick(T0 + timedelta(seconds=61))
     runner.wait(120)
-    assert marker.read_text() == ("1 manual_1 worker lost: no heartbeat for 61s (host w9, pid 99); "
-                                  "infra retry 1 of 2 (does not use a retry)\n")
+    assert marker.read_text() == (
+        "1 manual_1 worker lost: no heartbeat for 61s (host w9, pid 99); infra retry 1 of 2 (does not use a retry)\n"
+    )
 
 
 def test_callback_requests_are_picklable() -> None:
@@ -264,23 +303,30 @@ def test_callback_requests_are_picklable() -> None:
     assert pickle.loads(pickle.dumps(request)) == request
 
 
-def test_tries_queued_by_a_dead_scheduler_are_reset_and_queued_again(
-    db_any: Database, dags_dir: Path
-) -> None:
+def test_tries_queued_by_a_dead_scheduler_are_reset_and_queued_again(db_any: Database, dags_dir: Path) -> None:
     """A scheduler that died with tries in its queue: the next sweep of a live one resets them."""
-    import socket  # noqa: PLC0415
+    import socket
 
-    from dagflow.models import Job  # noqa: PLC0415
+    from dagflow.models import Job
 
     sched, executor, _ = start(db_any, dags_dir)
     assert len(executor.submitted) == 1  # queued by this (job-less) scheduler at T0
     with db_any.transaction() as session:
+
         def job(host: str, pid: int, beat: datetime, state: str = "running") -> int:
-            row = Job(job_type="scheduler", state=state, hostname=host, pid=pid, start_date=T0,
-                      latest_heartbeat=beat, executor_class="LocalExecutor")
+            row = Job(
+                job_type="scheduler",
+                state=state,
+                hostname=host,
+                pid=pid,
+                start_date=T0,
+                latest_heartbeat=beat,
+                executor_class="LocalExecutor",
+            )
             session.add(row)
             session.flush()
             return row.id
+
         stale = job("elsewhere", 1, T0 - timedelta(minutes=5))
         ended = job("elsewhere", 2, T0, state="success")
         killed_here = job(socket.getfqdn(), 2**22 + 12345, T0)  # fresh heartbeat, no such process

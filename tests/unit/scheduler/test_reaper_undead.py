@@ -47,20 +47,36 @@ class Worker:
 
     def __init__(self, db: Database, tmp_path: Path) -> None:
         self.db = db
-        self.settings = db.settings.replace(scheduler={"heartbeat_interval": 0.2, "heartbeat_timeout": 5.0},
-                                            core={"killed_task_cleanup_time": 1.0})
+        self.settings = db.settings.replace(
+            scheduler={"heartbeat_interval": 0.2, "heartbeat_timeout": 5.0}, core={"killed_task_cleanup_time": 1.0}
+        )
         self.mark = str(uuid.uuid4().int % 10**6)
         fileloc = tmp_path / f"undead_{self.mark}.py"
         fileloc.write_text(DAG_FILE.format(mark=self.mark))
         with db.transaction() as session:
-            session.add(DagRun(dag_id="undead", run_id="r", logical_date=DAY, state=DagRunState.RUNNING,
-                               data_interval_start=DAY, data_interval_end=DAY))
+            session.add(
+                DagRun(
+                    dag_id="undead",
+                    run_id="r",
+                    logical_date=DAY,
+                    state=DagRunState.RUNNING,
+                    data_interval_start=DAY,
+                    data_interval_end=DAY,
+                )
+            )
             ti = TaskInstance(dag_id="undead", run_id="r", task_id="long", state=TI.QUEUED)
             session.add(ti)
             session.flush()
             self.ti_id = ti.id
-        self.workload = TaskWorkload(ti_id=self.ti_id, dag_id="undead", run_id="r", task_id="long",
-                                     map_index=-1, try_number=1, fileloc=str(fileloc))
+        self.workload = TaskWorkload(
+            ti_id=self.ti_id,
+            dag_id="undead",
+            run_id="r",
+            task_id="long",
+            map_index=-1,
+            try_number=1,
+            fileloc=str(fileloc),
+        )
         self.outcome: Any = None
         self.thread = threading.Thread(target=self._run, daemon=True)
 
@@ -78,8 +94,10 @@ class Worker:
         found = []
         for proc in psutil.process_iter(["cmdline"]):
             try:
-                if any(f"60.{self.mark}" in part for part in proc.info["cmdline"] or []) \
-                        and proc.status() != psutil.STATUS_ZOMBIE:
+                if (
+                    any(f"60.{self.mark}" in part for part in proc.info["cmdline"] or [])
+                    and proc.status() != psutil.STATUS_ZOMBIE
+                ):
                     found.append(proc)
             except psutil.Error:
                 continue
@@ -97,9 +115,14 @@ class Worker:
 
     def history(self) -> list[tuple[TaskInstanceState, str | None]]:
         with self.db.transaction() as session:
-            return [tuple(r) for r in session.execute(  # type: ignore[misc]
-                sa.select(TaskInstanceHistory.state, TaskInstanceHistory.reason)
-                .where(TaskInstanceHistory.ti_id == self.ti_id))]
+            return [
+                tuple(r)
+                for r in session.execute(  # type: ignore[misc]
+                    sa.select(TaskInstanceHistory.state, TaskInstanceHistory.reason).where(
+                        TaskInstanceHistory.ti_id == self.ti_id
+                    )
+                )
+            ]
 
 
 @pytest.fixture
@@ -143,10 +166,27 @@ def test_reaper_restarts_a_cleared_try_whose_worker_is_gone(db: Database) -> Non
     """``restarting`` with a silent heartbeat and no worker: the reaper hands it back after the grace."""
     now = utcnow()
     with db.transaction() as session:
-        session.add(DagRun(dag_id="gone", run_id="r", logical_date=DAY, state=DagRunState.RUNNING,
-                           data_interval_start=DAY, data_interval_end=DAY))
-        ti = TaskInstance(dag_id="gone", run_id="r", task_id="t", state=TI.RESTARTING, try_number=1,
-                          max_tries=0, try_token="tok", start_date=now, last_heartbeat=now)
+        session.add(
+            DagRun(
+                dag_id="gone",
+                run_id="r",
+                logical_date=DAY,
+                state=DagRunState.RUNNING,
+                data_interval_start=DAY,
+                data_interval_end=DAY,
+            )
+        )
+        ti = TaskInstance(
+            dag_id="gone",
+            run_id="r",
+            task_id="t",
+            state=TI.RESTARTING,
+            try_number=1,
+            max_tries=0,
+            try_token="tok",
+            start_date=now,
+            last_heartbeat=now,
+        )
         session.add(ti)
         session.flush()
         ti_id = ti.id
@@ -158,6 +198,9 @@ def test_reaper_restarts_a_cleared_try_whose_worker_is_gone(db: Database) -> Non
         row = session.get(TaskInstance, ti_id)
         assert row is not None and row.state is TI.NONE
         assert row.end_reason == "cleared while running: try 1 was stopped"
-        history = session.execute(sa.select(TaskInstanceHistory.state)
-                                  .where(TaskInstanceHistory.ti_id == ti_id)).scalars().all()
+        history = (
+            session.execute(sa.select(TaskInstanceHistory.state).where(TaskInstanceHistory.ti_id == ti_id))
+            .scalars()
+            .all()
+        )
         assert history == [TI.RESTARTING]

@@ -47,11 +47,13 @@ def dags_dir(tmp_path: Path) -> Path:
     return folder
 
 
-def scheduler(db: Database, dags_dir: Path, marker: Path, *, check_slas: bool = True,
-              callbacks: Any = None) -> tuple[Scheduler, Any]:
+def scheduler(
+    db: Database, dags_dir: Path, marker: Path, *, check_slas: bool = True, callbacks: Any = None
+) -> tuple[Scheduler, Any]:
     add_dag(db, dags_dir, "s", SLA_DAG.format(dag_id="s", marker=str(marker)))
-    settings = db.settings.replace(scheduler={"poll_interval": 0.0, "heartbeat_interval": 5.0,
-                                              "check_slas": check_slas})
+    settings = db.settings.replace(
+        scheduler={"poll_interval": 0.0, "heartbeat_interval": 5.0, "check_slas": check_slas}
+    )
     callbacks = callbacks if callbacks is not None else FakeCallbacks()
     return Scheduler(settings, db, RecordingExecutor(), callbacks=callbacks), callbacks
 
@@ -59,17 +61,25 @@ def scheduler(db: Database, dags_dir: Path, marker: Path, *, check_slas: bool = 
 def finish(db: Database, task_id: str, at: datetime, run_type: str = "scheduled") -> None:
     """Play a worker: the task's queued try runs and succeeds at ``at``."""
     with db.transaction() as session:
-        (ti_id,) = session.execute(sa.select(TaskInstance.id).where(
-            TaskInstance.task_id == task_id, TaskInstance.run_id.startswith(run_type))).one()
-        set_ti_state(session, [ti_id], to=TI.RUNNING, expected=[TI.QUEUED],
-                     values={"try_number": 1, "start_date": at})
+        (ti_id,) = session.execute(
+            sa.select(TaskInstance.id).where(TaskInstance.task_id == task_id, TaskInstance.run_id.startswith(run_type))
+        ).one()
+        set_ti_state(session, [ti_id], to=TI.RUNNING, expected=[TI.QUEUED], values={"try_number": 1, "start_date": at})
         set_ti_state(session, [ti_id], to=TI.SUCCESS, expected=[TI.RUNNING], values={"end_date": at})
 
 
 def misses(db: Database) -> list[tuple[str, str, int, datetime, float, bool]]:
     with db.transaction() as session:
-        rows = session.execute(sa.select(SlaMiss.task_id, SlaMiss.run_id, SlaMiss.map_index, SlaMiss.expected_by,
-                                         SlaMiss.late_by_seconds, SlaMiss.callback_ran).order_by(SlaMiss.id))
+        rows = session.execute(
+            sa.select(
+                SlaMiss.task_id,
+                SlaMiss.run_id,
+                SlaMiss.map_index,
+                SlaMiss.expected_by,
+                SlaMiss.late_by_seconds,
+                SlaMiss.callback_ran,
+            ).order_by(SlaMiss.id)
+        )
         return [tuple(row) for row in rows]  # type: ignore[misc]
 
 

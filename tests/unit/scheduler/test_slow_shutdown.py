@@ -8,8 +8,8 @@ import pytest
 
 from dagflow.config import Settings
 from dagflow.db import Database
-from dagflow.executors.base import BaseExecutor, TaskEvent
 from dagflow.execution.workload import TaskWorkload
+from dagflow.executors.base import BaseExecutor, TaskEvent
 from dagflow.scheduler import process
 
 
@@ -26,18 +26,19 @@ class SlowToStopExecutor(BaseExecutor):
         time.sleep(0.6)
 
 
-def test_a_slow_shutdown_prints_every_threads_stack(settings: Settings, db: Database,
-                                                    monkeypatch: pytest.MonkeyPatch,
-                                                    capfd: pytest.CaptureFixture[str]) -> None:
+def test_a_slow_shutdown_prints_every_threads_stack(
+    settings: Settings, db: Database, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr(process, "SLOW_SHUTDOWN_STACKS_S", 0.2)
     process.run_scheduler(settings, db, folders=[], num_runs=1, executor=SlowToStopExecutor())
     err = capfd.readouterr().err
     assert "most recent call first" in err
-    assert 'in shutdown' in err  # the executor's shutdown, where it waited
+    assert "in shutdown" in err  # the executor's shutdown, where it waited
 
 
-def test_a_quick_shutdown_prints_nothing(settings: Settings, db: Database, monkeypatch: pytest.MonkeyPatch,
-                                         capfd: pytest.CaptureFixture[str]) -> None:
+def test_a_quick_shutdown_prints_nothing(
+    settings: Settings, db: Database, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr(process, "SLOW_SHUTDOWN_STACKS_S", 0.3)
     monkeypatch.setattr(SlowToStopExecutor, "shutdown", lambda self: None)
     process.run_scheduler(settings, db, folders=[], num_runs=1, executor=SlowToStopExecutor())

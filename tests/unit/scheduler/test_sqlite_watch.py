@@ -15,8 +15,11 @@ from dagflow.state import DagRunState
 
 def _queue_run(db: Database, run_id: str) -> None:
     with db.transaction() as session:
-        session.add(DagRun(dag_id="d", run_id=run_id, logical_date=pendulum.now("UTC"), run_type="manual",
-                           state=DagRunState.QUEUED))
+        session.add(
+            DagRun(
+                dag_id="d", run_id=run_id, logical_date=pendulum.now("UTC"), run_type="manual", state=DagRunState.QUEUED
+            )
+        )
 
 
 def test_watcher_reports_each_newly_queued_run_once(db: Database) -> None:

@@ -59,8 +59,13 @@ class RecordingExecutor(BaseExecutor):
         """Play the worker: claim and end each workload's try."""
         with db.transaction() as session:
             for w in workloads:
-                set_ti_state(session, [w.ti_id], to=TI.RUNNING, expected=[TI.QUEUED],
-                             values={"try_number": w.try_number, "start_date": T0})
+                set_ti_state(
+                    session,
+                    [w.ti_id],
+                    to=TI.RUNNING,
+                    expected=[TI.QUEUED],
+                    values={"try_number": w.try_number, "start_date": T0},
+                )
                 set_ti_state(session, [w.ti_id], to=state, expected=[TI.RUNNING], values={"end_date": T0})
                 self.events.append(TaskEvent(w.ti_id, w.try_number, state))
 
@@ -98,20 +103,36 @@ def trigger(db: Database, sched: Scheduler, dag_id: str, when: datetime, run_id:
     with db.transaction() as session:
         entry = sched.store.get(session, dag_id)
         assert entry is not None
-        create_dagrun(session, dag=entry.dag, run_id=run_id, run_type=DagRunType.MANUAL, logical_date=when,
-                      data_interval=(when, when), now=when)
+        create_dagrun(
+            session,
+            dag=entry.dag,
+            run_id=run_id,
+            run_type=DagRunType.MANUAL,
+            logical_date=when,
+            data_interval=(when, when),
+            now=when,
+        )
 
 
 # --- run creation -----------------------------------------------------------------------
-@pytest.mark.parametrize(("catchup", "expected"), [
-    (True, ["2024-01-01", "2024-01-02", "2024-01-03"]),
-    (False, ["2024-01-03"]),
-])
-def test_cron_runs_respect_catchup(fast: Settings, db: Database, dags_dir: Path, catchup: bool,
-                                   expected: list[str]) -> None:
-    add_dag(db, dags_dir, "daily", f"""
+@pytest.mark.parametrize(
+    ("catchup", "expected"),
+    [
+        (True, ["2024-01-01", "2024-01-02", "2024-01-03"]),
+        (False, ["2024-01-03"]),
+    ],
+)
+def test_cron_runs_respect_catchup(
+    fast: Settings, db: Database, dags_dir: Path, catchup: bool, expected: list[str]
+) -> None:
+    add_dag(
+        db,
+        dags_dir,
+        "daily",
+        f"""
         DAG("daily", schedule="@daily", start_date=pendulum.datetime(2024, 1, 1), catchup={catchup})
-    """)
+    """,
+    )
     sched = Scheduler(fast, db, RecordingExecutor())
     report = sched.tick(T0)
     created = runs(db, "daily")
@@ -128,9 +149,14 @@ def test_cron_runs_respect_catchup(fast: Settings, db: Database, dags_dir: Path,
 
 
 def test_timedelta_schedule_without_catchup_takes_latest_interval(fast: Settings, db: Database, dags_dir: Path) -> None:
-    add_dag(db, dags_dir, "every6h", """
+    add_dag(
+        db,
+        dags_dir,
+        "every6h",
+        """
         DAG("every6h", schedule=timedelta(hours=6), start_date=pendulum.datetime(2024, 1, 1))
-    """)
+    """,
+    )
     sched = Scheduler(fast, db, RecordingExecutor())
     sched.tick(T0)
     (run,) = runs(db, "every6h")
@@ -142,11 +168,16 @@ def test_timedelta_schedule_without_catchup_takes_latest_interval(fast: Settings
 
 
 def test_max_active_runs_limits_creation_and_start(fast: Settings, db: Database, dags_dir: Path) -> None:
-    add_dag(db, dags_dir, "capped", """
+    add_dag(
+        db,
+        dags_dir,
+        "capped",
+        """
         with DAG("capped", schedule="@daily", start_date=pendulum.datetime(2024, 1, 1), catchup=True,
                  max_active_runs=2):
             EmptyOperator(task_id="a")
-    """)
+    """,
+    )
     executor = RecordingExecutor()
     sched = Scheduler(fast, db, executor)
     sched.tick(T0)
@@ -158,9 +189,14 @@ def test_max_active_runs_limits_creation_and_start(fast: Settings, db: Database,
 
 
 def test_paused_dag_gets_no_runs(fast: Settings, db: Database, dags_dir: Path) -> None:
-    add_dag(db, dags_dir, "paused", """
+    add_dag(
+        db,
+        dags_dir,
+        "paused",
+        """
         DAG("paused", schedule="@daily", start_date=pendulum.datetime(2024, 1, 1))
-    """)
+    """,
+    )
     with db.transaction() as session:
         session.execute(sa.update(DagModel).values(is_paused=True))
     Scheduler(fast, db, RecordingExecutor()).tick(T0)
@@ -209,10 +245,15 @@ def test_max_active_tasks_per_dag(fast: Settings, db: Database, dags_dir: Path) 
 
 
 def test_max_active_tis_per_dag_across_runs(fast: Settings, db: Database, dags_dir: Path) -> None:
-    add_dag(db, dags_dir, "single", """
+    add_dag(
+        db,
+        dags_dir,
+        "single",
+        """
         with DAG("single", schedule=None):
             EmptyOperator(task_id="only", max_active_tis_per_dag=1)
-    """)
+    """,
+    )
     executor = RecordingExecutor()
     sched = Scheduler(fast, db, executor)
     trigger(db, sched, "single", T0, "r1")
@@ -226,17 +267,23 @@ def test_max_active_tis_per_dag_across_runs(fast: Settings, db: Database, dags_d
 
 # --- run timeouts, past dependencies, a whole run ---------------------------------------
 def test_dagrun_timeout_fails_run_and_stops_tasks(fast: Settings, db: Database, dags_dir: Path) -> None:
-    add_dag(db, dags_dir, "slow", """
+    add_dag(
+        db,
+        dags_dir,
+        "slow",
+        """
         with DAG("slow", schedule=None, dagrun_timeout=timedelta(minutes=5)):
             EmptyOperator(task_id="first") >> EmptyOperator(task_id="second")
-    """)
+    """,
+    )
     executor = RecordingExecutor()
     sched = Scheduler(fast, db, executor)
     trigger(db, sched, "slow", T0)
     sched.tick(T0)
     with db.transaction() as session:  # the worker claims "first"
-        set_ti_state(session, [executor.submitted[0].ti_id], to=TI.RUNNING, expected=[TI.QUEUED],
-                     values={"try_number": 1})
+        set_ti_state(
+            session, [executor.submitted[0].ti_id], to=TI.RUNNING, expected=[TI.QUEUED], values={"try_number": 1}
+        )
     report = sched.tick(T0 + timedelta(minutes=6))
     assert report.runs_timed_out == 1
     (run,) = runs(db, "slow")
@@ -245,10 +292,15 @@ def test_dagrun_timeout_fails_run_and_stops_tasks(fast: Settings, db: Database, 
 
 
 def test_depends_on_past_waits_for_previous_run(fast: Settings, db: Database, dags_dir: Path) -> None:
-    add_dag(db, dags_dir, "past", """
+    add_dag(
+        db,
+        dags_dir,
+        "past",
+        """
         with DAG("past", schedule=None):
             EmptyOperator(task_id="step", depends_on_past=True)
-    """)
+    """,
+    )
     executor = RecordingExecutor()
     sched = Scheduler(fast, db, executor)
     trigger(db, sched, "past", T0, "r1")
@@ -262,10 +314,15 @@ def test_depends_on_past_waits_for_previous_run(fast: Settings, db: Database, da
 
 
 def test_chain_runs_to_success_with_one_deserialization(fast: Settings, db: Database, dags_dir: Path) -> None:
-    add_dag(db, dags_dir, "chain", """
+    add_dag(
+        db,
+        dags_dir,
+        "chain",
+        """
         with DAG("chain", schedule=None):
             EmptyOperator(task_id="a") >> EmptyOperator(task_id="b") >> EmptyOperator(task_id="c")
-    """)
+    """,
+    )
     executor = RecordingExecutor()
     sched = Scheduler(fast, db, executor)
     trigger(db, sched, "chain", T0)
@@ -279,10 +336,15 @@ def test_chain_runs_to_success_with_one_deserialization(fast: Settings, db: Data
 
 
 def test_only_marked_runs_are_examined_between_full_passes(settings: Settings, db: Database, dags_dir: Path) -> None:
-    add_dag(db, dags_dir, "lazy", """
+    add_dag(
+        db,
+        dags_dir,
+        "lazy",
+        """
         with DAG("lazy", schedule=None):
             EmptyOperator(task_id="a")
-    """)
+    """,
+    )
     executor = RecordingExecutor()
     sched = Scheduler(settings.replace(scheduler={"poll_interval": 60.0}), db, executor)
     trigger(db, sched, "lazy", T0)
@@ -300,8 +362,7 @@ def test_run_loop_stops_promptly_from_another_thread(settings: Settings, db: Dat
     import threading
     import time
 
-    sched = Scheduler(settings.replace(scheduler={"poll_interval": 30.0}), db, RecordingExecutor(),
-                      clock=lambda: T0)
+    sched = Scheduler(settings.replace(scheduler={"poll_interval": 30.0}), db, RecordingExecutor(), clock=lambda: T0)
     timer = threading.Timer(0.3, sched.stop)
     timer.start()
     began = time.monotonic()

@@ -29,9 +29,7 @@ class FakeBackend:
     def xcom_push(self, *, dag_id: str, run_id: str, task_id: str, map_index: int, key: str, value: Any) -> None:
         self.xcoms[(task_id, map_index, key)] = value
 
-    def xcom_pull(
-        self, *, dag_id: str, run_id: str, task_ids: str | Sequence[str], key: str, map_indexes: Any
-    ) -> Any:
+    def xcom_pull(self, *, dag_id: str, run_id: str, task_ids: str | Sequence[str], key: str, map_indexes: Any) -> Any:
         if isinstance(task_ids, str):
             return self._one(task_ids, key)
         return [self._one(t, key) for t in task_ids]
@@ -95,8 +93,12 @@ class FakeTI:
         )
 
     def xcom_pull(
-        self, task_ids: str | Sequence[str] | None = None, key: str = "return_value", map_indexes: Any = None,
-        dag_id: str | None = None, default: Any = None,
+        self,
+        task_ids: str | Sequence[str] | None = None,
+        key: str = "return_value",
+        map_indexes: Any = None,
+        dag_id: str | None = None,
+        default: Any = None,
     ) -> Any:
         value = self.backend.xcom_pull(
             dag_id=self.dag_id, run_id=self.run_id, task_ids=task_ids or self.task_id, key=key, map_indexes=map_indexes

@@ -63,7 +63,11 @@ def test_default_args_fill_unpassed_arguments_across_the_init_chain() -> None:
         explicit = CustomOperator(task_id="explicit", retries=0, size=1, queue="cpu")
         sub = SubOperator(task_id="sub")
     assert (plain.retries, plain.retry_delay, plain.owner, plain.size, plain.queue) == (
-        3, timedelta(minutes=1), "team", 42, "gpu",
+        3,
+        timedelta(minutes=1),
+        "team",
+        42,
+        "gpu",
     )
     assert plain.execution_timeout == timedelta(seconds=30)
     assert (explicit.retries, explicit.size, explicit.queue) == (0, 1, "cpu")

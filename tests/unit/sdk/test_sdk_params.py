@@ -18,7 +18,11 @@ def test_param_validation_with_json_schema() -> None:
     assert Param("dev", enum=["dev", "prod"]).resolve("prod") == "prod"
     with pytest.raises(ParamValidationError, match="is not one of"):
         Param("dev", enum=["dev", "prod"]).resolve("qa")
-    assert p.dump() == {"value": 5, "description": "how many", "schema": {"type": "integer", "minimum": 1, "maximum": 10}}
+    assert p.dump() == {
+        "value": 5,
+        "description": "how many",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 10},
+    }
 
 
 def test_param_without_default() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -36,18 +36,33 @@ def _diamond(**task_kw: object) -> SerializedDag:
 def _rich() -> SerializedDag:
     tasks = {
         "g.m": _task(
-            "g.m", set(), set(), is_mapped=True, trigger_rule=TriggerRule.ONE_DONE,
-            expand_input={"x": {"kind": "literal", "length": 3}}, retry_delay=timedelta(seconds=1.5),
-            execution_timeout=timedelta(minutes=5), sla=timedelta(hours=1), task_group_id="g",
-            callbacks=frozenset({"on_failure_callback"}), template_fields=("bash_command",), log_level="INFO",
+            "g.m",
+            set(),
+            set(),
+            is_mapped=True,
+            trigger_rule=TriggerRule.ONE_DONE,
+            expand_input={"x": {"kind": "literal", "length": 3}},
+            retry_delay=timedelta(seconds=1.5),
+            execution_timeout=timedelta(minutes=5),
+            sla=timedelta(hours=1),
+            task_group_id="g",
+            callbacks=frozenset({"on_failure_callback"}),
+            template_fields=("bash_command",),
+            log_level="INFO",
         ),
     }
     group = SerializedTaskGroup(None, children=(SerializedTaskGroup("g", tooltip="t", task_ids=("g.m",)),))
     return SerializedDag(
-        dag_id="rich", tasks=tasks, schedule="@daily", timezone="Europe/Paris",
-        start_date=datetime(2024, 1, 1, tzinfo=timezone.utc), dagrun_timeout=timedelta(hours=2),
-        tags=("x", "y"), params={"n": {"default": 3, "description": None, "schema": {"type": "integer"}}},
-        callbacks=frozenset({"on_success_callback"}), task_group=group,
+        dag_id="rich",
+        tasks=tasks,
+        schedule="@daily",
+        timezone="Europe/Paris",
+        start_date=datetime(2024, 1, 1, tzinfo=UTC),
+        dagrun_timeout=timedelta(hours=2),
+        tags=("x", "y"),
+        params={"n": {"default": 3, "description": None, "schema": {"type": "integer"}}},
+        callbacks=frozenset({"on_success_callback"}),
+        task_group=group,
         timetable={"type": "cron", "expression": "@daily", "summary": "@daily"},
     )
 
@@ -103,8 +118,11 @@ def test_topological_order_descendants_and_leaves() -> None:
 
 @pytest.mark.parametrize(
     ("rule", "expected"),
-    [("downstream", {"a": 8, "b": 6, "c": 2, "d": 1}), ("upstream", {"a": 1, "b": 6, "c": 2, "d": 8}),
-     ("absolute", {"a": 1, "b": 5, "c": 1, "d": 1})],
+    [
+        ("downstream", {"a": 8, "b": 6, "c": 2, "d": 1}),
+        ("upstream", {"a": 1, "b": 6, "c": 2, "d": 8}),
+        ("absolute", {"a": 1, "b": 5, "c": 1, "d": 1}),
+    ],
 )
 def test_priority_weight_total(rule: str, expected: dict[str, int]) -> None:
     dag = _diamond(weight_rule=rule)

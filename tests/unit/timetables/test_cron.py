@@ -92,9 +92,7 @@ def test_future_start_date_runs_nothing_yet(restrict, catchup):
 
 
 def test_no_start_date_no_automated_run(restrict):
-    info = DAILY.next_dagrun_info(
-        last_automated_data_interval=None, restriction=restrict(None, catchup=False, now=NOW)
-    )
+    info = DAILY.next_dagrun_info(last_automated_data_interval=None, restriction=restrict(None, catchup=False, now=NOW))
     assert info is None
 
 
@@ -150,7 +148,9 @@ def test_infer_manual_data_interval_is_last_complete_interval(run_after, expecte
 
 def test_infer_automated_data_interval():
     hourly = create_timetable("@hourly")
-    assert hourly.infer_automated_data_interval(utc(2024, 5, 1, 3)) == DataInterval(utc(2024, 5, 1, 3), utc(2024, 5, 1, 4))
+    assert hourly.infer_automated_data_interval(utc(2024, 5, 1, 3)) == DataInterval(
+        utc(2024, 5, 1, 3), utc(2024, 5, 1, 4)
+    )
 
 
 def test_iter_intervals_30_day_backfill():

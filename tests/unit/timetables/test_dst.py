@@ -92,7 +92,12 @@ def test_amsterdam_hourly_spring_forward_loses_no_real_hour(expression):
 def test_amsterdam_hourly_fall_back_runs_the_repeated_hour_twice_on_the_wall_clock():
     hourly = CronTimetable("@hourly", "Europe/Amsterdam")
     intervals = chain(hourly, utc(2024, 10, 26, 23), 4)  # 01:00 CEST
-    assert starts(intervals) == [utc(2024, 10, 26, 23), utc(2024, 10, 27, 0), utc(2024, 10, 27, 1), utc(2024, 10, 27, 2)]
+    assert starts(intervals) == [
+        utc(2024, 10, 26, 23),
+        utc(2024, 10, 27, 0),
+        utc(2024, 10, 27, 1),
+        utc(2024, 10, 27, 2),
+    ]
     local = [i.start.in_timezone("Europe/Amsterdam").strftime("%H:%M%z") for i in intervals]
     assert local == ["01:00+0200", "02:00+0200", "02:00+0100", "03:00+0100"]
     assert all(i.end - i.start == pendulum.duration(hours=1) for i in intervals)
@@ -101,9 +106,19 @@ def test_amsterdam_hourly_fall_back_runs_the_repeated_hour_twice_on_the_wall_clo
 def test_new_york_hourly_across_both_changes():
     hourly = CronTimetable("30 * * * *", "America/New_York")
     spring = chain(hourly, utc(2024, 3, 10, 5), 4)  # 00:30 EST onwards
-    assert starts(spring) == [utc(2024, 3, 10, 5, 30), utc(2024, 3, 10, 6, 30), utc(2024, 3, 10, 7, 30), utc(2024, 3, 10, 8, 30)]
+    assert starts(spring) == [
+        utc(2024, 3, 10, 5, 30),
+        utc(2024, 3, 10, 6, 30),
+        utc(2024, 3, 10, 7, 30),
+        utc(2024, 3, 10, 8, 30),
+    ]
     fall = chain(hourly, utc(2024, 11, 3, 4), 4)  # 00:30 EDT onwards
-    assert starts(fall) == [utc(2024, 11, 3, 4, 30), utc(2024, 11, 3, 5, 30), utc(2024, 11, 3, 6, 30), utc(2024, 11, 3, 7, 30)]
+    assert starts(fall) == [
+        utc(2024, 11, 3, 4, 30),
+        utc(2024, 11, 3, 5, 30),
+        utc(2024, 11, 3, 6, 30),
+        utc(2024, 11, 3, 7, 30),
+    ]
 
 
 def test_every_hour_with_day_restriction_keeps_wall_clock_over_a_dst_weekend():
@@ -144,7 +159,6 @@ def test_catchup_off_on_fall_back_day():
     restriction = TimeRestriction(earliest=utc(2024, 1, 1), latest=None, catchup=False, now=now)
     info = hourly.next_dagrun_info(last_automated_data_interval=None, restriction=restriction)
     assert info.data_interval == DataInterval(utc(2024, 10, 27, 0), utc(2024, 10, 27, 1))
-
 
 
 TRANSITIONS_2024 = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pendulum
 import pytest
@@ -142,6 +142,6 @@ def test_create_timetable_accepts_tzinfo_objects():
     from datetime import timezone
 
     assert create_timetable("@daily", zoneinfo.ZoneInfo("Europe/Paris")).serialize()["timezone"] == "Europe/Paris"
-    assert create_timetable("@daily", timezone.utc).serialize()["timezone"] == "UTC"
+    assert create_timetable("@daily", UTC).serialize()["timezone"] == "UTC"
     assert create_timetable("@daily", timezone(timedelta(hours=2))).serialize()["timezone"] == 7200
     assert create_timetable("@daily", None).serialize()["timezone"] == "UTC"

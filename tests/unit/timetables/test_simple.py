@@ -35,7 +35,10 @@ def test_once_runs_at_start_date_whatever_catchup(restrict):
 
 def test_once_needs_start_date_and_respects_end_date(restrict):
     once = OnceTimetable()
-    assert once.next_dagrun_info(last_automated_data_interval=None, restriction=restrict(None, catchup=True, now=NOW)) is None
+    assert (
+        once.next_dagrun_info(last_automated_data_interval=None, restriction=restrict(None, catchup=True, now=NOW))
+        is None
+    )
     late = restrict(utc(2024, 2, 1), utc(2024, 1, 1), catchup=True, now=NOW)
     assert once.next_dagrun_info(last_automated_data_interval=None, restriction=late) is None
 
@@ -48,7 +51,9 @@ def test_once_future_start_date_waits(restrict):
 
 
 def test_once_backfill_yields_one_interval():
-    assert list(OnceTimetable().iter_intervals(utc(2024, 1, 1), utc(2024, 2, 1))) == [DataInterval.exact(utc(2024, 1, 1))]
+    assert list(OnceTimetable().iter_intervals(utc(2024, 1, 1), utc(2024, 2, 1))) == [
+        DataInterval.exact(utc(2024, 1, 1))
+    ]
 
 
 def test_continuous_first_and_next(restrict):
