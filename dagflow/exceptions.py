@@ -88,6 +88,10 @@ class ConnectionNotFound(NotFound):
     """No connection with that id."""
 
 
+class InvalidIdentifier(DagflowError, ValueError):
+    """A DAG, task or run id that breaks the id rule (``dagflow.sdk.ids``)."""
+
+
 class AlreadyExists(DagflowError, ValueError):
     """Something with that name or id exists already (a run id, a pool, ...)."""
 

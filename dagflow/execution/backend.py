@@ -30,6 +30,7 @@ from dagflow.models.dag import SerializedDagModel
 from dagflow.models.dagrun import DagRun
 from dagflow.models.taskinstance import TaskInstance
 from dagflow.models.variable import Variable
+from dagflow.sdk.ids import check_run_id
 from dagflow.serialization import deserialize_dag
 from dagflow.state import DagRunState, DagRunType
 from dagflow.storage import state_store
@@ -152,7 +153,7 @@ class DbRuntimeBackend:
     ) -> str:
         """Create a queued manual run of a known DAG (the scheduler creates its tasks)."""
         when = pendulum.instance(logical_date or utcnow()).in_timezone("UTC")
-        run_id = run_id or f"{DagRunType.MANUAL.value}__{when.isoformat()}"
+        run_id = check_run_id(run_id) if run_id else f"{DagRunType.MANUAL.value}__{when.isoformat()}"
         with self.db.transaction() as session:
             serialized = session.get(SerializedDagModel, dag_id)
             if serialized is None:

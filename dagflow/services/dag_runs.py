@@ -18,6 +18,7 @@ from dagflow.models import DagModel, DagRun, ImportError_, SerializedDagModel
 from dagflow.models.backfill import Backfill
 from dagflow.models.sla_miss import SlaMiss
 from dagflow.scheduler.dagruns import create_dagrun, find_dagrun, generate_run_id
+from dagflow.sdk.ids import check_run_id
 from dagflow.sdk.params import NOTSET, Param, ParamsDict
 from dagflow.serialization import SerializedDag, deserialize_dag
 from dagflow.services.dags import refresh
@@ -54,6 +55,8 @@ def trigger_dag(
     logical_date: datetime | None = None,
 ) -> dict[str, Any]:
     """Create a queued manual run (the scheduler starts it); returns its id, date and state."""
+    if run_id is not None:
+        check_run_id(run_id)
     ensure_dag_known(settings, db, dag_id)
     now = pendulum.now("UTC")
     when = pendulum.instance(logical_date).in_tz("UTC") if logical_date else now

@@ -15,6 +15,7 @@ from dagflow.exceptions import (
     ConnectionNotFound,
     DagNotFound,
     DagRunAlreadyExists,
+    InvalidIdentifier,
     VariableNotFound,
     XComError,
 )
@@ -142,6 +143,8 @@ def test_trigger_dag_and_run_state(backend: DbRuntimeBackend) -> None:
         assert run.data_interval_start == LOGICAL_DATE.subtract(days=1)
     with pytest.raises(DagRunAlreadyExists):
         backend.trigger_dag("other", run_id="again", conf=None, logical_date=LOGICAL_DATE)
+    with pytest.raises(InvalidIdentifier, match="invalid run_id"):  # TriggerDagRunOperator's trigger_run_id
+        backend.trigger_dag("other", run_id="../../escape", conf=None, logical_date=LOGICAL_DATE.add(days=3))
 
 
 def test_external_task_states(backend: DbRuntimeBackend) -> None:
