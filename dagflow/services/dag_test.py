@@ -98,7 +98,7 @@ def _drive(
             tick = schedule_run(session, run=run, dag=sdag, now=now)
             if run.state in DAGRUN_FINISHED:
                 return
-            workloads = queue_scheduled(session, run=run, fileloc=sdag.fileloc, now=now)
+            workloads = queue_scheduled(session, run=run, now=now)
         for workload in workloads:
             submitted[(workload.ti_id, workload.try_number)] = workload
             executor.submit(workload)
