@@ -1,7 +1,7 @@
 """The CeleryExecutor with real ``dagflow celery worker`` processes, Redis and PostgreSQL.
 
-One module-wide setup: a fresh PostgreSQL database, Redis DB 1, a DAG folder and a
-worker on the default queue (its own log folder, serving it over HTTP). The scheduler
+One module-wide setup: a fresh PostgreSQL database, a throwaway Redis server of the
+module's own (``make_redis_broker``), a DAG folder and a worker on the default queue (its own log folder, serving it over HTTP). The scheduler
 runs in the test process.
 """
 
@@ -35,7 +35,6 @@ from tests.integration.celery_helpers import (
     CeleryWorker,
     celery_env,
     drive_scheduler,
-    free_port,
     fresh_pg_url,
     make_rabbitmq_broker,
     make_redis_broker,
@@ -43,6 +42,7 @@ from tests.integration.celery_helpers import (
     running_worker,
     task_rows,
 )
+from tests.servers import free_port
 
 __all__ = ["fresh_pg_url", "make_rabbitmq_broker", "make_redis_broker"]  # fixtures used by this module
 
@@ -105,7 +105,7 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def cluster(
-    fresh_pg_url: str, make_redis_broker: Callable[[int], str], tmp_path_factory: pytest.TempPathFactory
+    fresh_pg_url: str, make_redis_broker: Callable[[], str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("celery_redis")
     dags, out = root / "dags", root / "out"
@@ -116,7 +116,7 @@ def cluster(
     env = celery_env(
         root / "scheduler_home",
         db_url=fresh_pg_url,
-        broker_url=make_redis_broker(1),
+        broker_url=make_redis_broker(),
         dags_folder=dags,
         extra={
             "DAGFLOW__WEBSERVER__SECRET_KEY": SECRET,
