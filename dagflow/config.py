@@ -36,6 +36,8 @@ class CoreSettings:
     max_xcom_size: int = 65536
     killed_task_cleanup_time: float = 10.0
     default_task_retries: int = 0
+    #: A trigger's conf overrides the DAG's params in the task context (Airflow's name and default).
+    dag_run_conf_overrides_params: bool = True
 
 
 @dataclass(frozen=True)
