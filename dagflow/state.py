@@ -92,6 +92,26 @@ TRY_OUTCOMES: frozenset[TaskInstanceState] = frozenset(
 )
 #: States a person may set by hand (mark success / failed / skipped).
 MARKABLE: frozenset[TaskInstanceState] = frozenset({TI.SUCCESS, TI.FAILED, TI.SKIPPED})
+#: Ended well: satisfies ``depends_on_past`` and an SLA (Airflow's success states).
+SUCCESS_LIKE: frozenset[TaskInstanceState] = frozenset({TI.SUCCESS, TI.SKIPPED})
+#: Ended badly: what ``clear --only-failed`` and "retry failed" run again.
+FAILED_LIKE: frozenset[TaskInstanceState] = frozenset({TI.FAILED, TI.UPSTREAM_FAILED})
+#: How a try that failed ends: for good, or to be tried again.
+FAILURE_OUTCOMES: frozenset[TaskInstanceState] = frozenset({TI.FAILED, TI.UP_FOR_RETRY})
+#: Handed to an executor (or deferred): a run timeout stops these and marks them failed.
+STARTED: frozenset[TaskInstanceState] = frozenset({TI.QUEUED, TI.RUNNING, TI.RESTARTING, TI.DEFERRED})
+#: Not started, and not finished: a run timeout marks these skipped.
+NOT_STARTED: frozenset[TaskInstanceState] = frozenset({TI.NONE, TI.SCHEDULED, TI.UP_FOR_RETRY, TI.UP_FOR_RESCHEDULE})
+#: Not running on a worker now: a task instance whose task left the DAG may be marked removed.
+NOT_YET_RUNNING: frozenset[TaskInstanceState] = frozenset(
+    {TI.NONE, TI.SCHEDULED, TI.QUEUED, TI.UP_FOR_RETRY, TI.UP_FOR_RESCHEDULE}
+)
+#: On its way or waiting for a poke: an approval task in these still waits for a decision.
+AWAITING_DECISION: frozenset[TaskInstanceState] = frozenset(
+    {TI.SCHEDULED, TI.QUEUED, TI.RUNNING, TI.UP_FOR_RESCHEDULE, TI.DEFERRED}
+)
+#: What a clear moves to ``none`` directly (a running one is first told to stop: ``restarting``).
+CLEARABLE: frozenset[TaskInstanceState] = frozenset(set(TI) - {TI.NONE, TI.RUNNING})
 
 DAGRUN_FINISHED: frozenset[DagRunState] = frozenset({DagRunState.SUCCESS, DagRunState.FAILED})
 DAGRUN_ACTIVE: frozenset[DagRunState] = frozenset({DagRunState.QUEUED, DagRunState.RUNNING})

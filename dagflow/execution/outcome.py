@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from dagflow.exceptions import FailTask, SkipTask, TaskRescheduled, TaskTimeout
-from dagflow.state import TaskInstanceState
+from dagflow.state import FAILURE_OUTCOMES, TaskInstanceState
 
 TI = TaskInstanceState
 
@@ -29,7 +29,7 @@ class TryResult:
     @property
     def is_failure(self) -> bool:
         """True for ``failed`` and ``up_for_retry`` (the failure callbacks run)."""
-        return self.state in (TI.FAILED, TI.UP_FOR_RETRY)
+        return self.state in FAILURE_OUTCOMES
 
 
 def can_retry(try_number: int, max_tries: int) -> bool:

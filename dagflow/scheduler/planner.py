@@ -42,15 +42,11 @@ from typing import Any
 
 from dagflow.scheduler.trigger_rules import UpstreamCounts, Verdict, evaluate
 from dagflow.serialization.objects import SerializedDag, SerializedTask
-from dagflow.state import FINISHED, WAITING, DagRunState, TaskInstanceState
+from dagflow.state import FINISHED, NOT_YET_RUNNING, WAITING, DagRunState, TaskInstanceState
 
 TI = TaskInstanceState
 TIKey = tuple[str, int]
 
-#: States from which a task instance of a task gone from the DAG may be marked removed.
-REMOVABLE: frozenset[TaskInstanceState] = frozenset(
-    {TI.NONE, TI.SCHEDULED, TI.QUEUED, TI.UP_FOR_RETRY, TI.UP_FOR_RESCHEDULE}
-)
 NOTE_DISABLED = "disabled"
 NOTE_BRANCH = "branch"
 NOTE_SHORT_CIRCUIT = "short_circuit"
@@ -181,7 +177,7 @@ class _Planner:
         for ti in self.tis:
             task = self.dag.tasks.get(ti.task_id)
             stray = task is None or (not task.is_mapped and ti.map_index >= 0)
-            if stray and ti.state in REMOVABLE:
+            if stray and ti.state in NOT_YET_RUNNING:
                 self.remove.append(ti.key)
                 self.notes[ti.key] = "task removed from the DAG"
                 self._set(ti.key, TI.REMOVED)
@@ -371,7 +367,6 @@ def _bucket(state: TaskInstanceState, upstream: SerializedTask | None) -> str:
 
 
 __all__ = [
-    "REMOVABLE",
     "RunPlan",
     "TIKey",
     "TISnapshot",

@@ -25,17 +25,10 @@ from dagflow.models import Backfill, DagModel, DagRun, TaskInstance
 from dagflow.models.transitions import set_dagrun_state, set_ti_state_where
 from dagflow.scheduler.locking import skip_locked
 from dagflow.serialization import SerializedDag
-from dagflow.state import DagRunState, TaskInstanceState
+from dagflow.state import NOT_STARTED, STARTED, SUCCESS_LIKE, DagRunState, TaskInstanceState
 
 TI = TaskInstanceState
 RunKey = tuple[str, int | None]
-
-#: A running run that times out: these become failed (stopped by their workers) ...
-TIMEOUT_FAIL = (TI.QUEUED, TI.RUNNING, TI.RESTARTING, TI.DEFERRED)
-#: ... and these, not started yet, become skipped.
-TIMEOUT_SKIP = (TI.NONE, TI.SCHEDULED, TI.UP_FOR_RETRY, TI.UP_FOR_RESCHEDULE)
-#: States of a previous task instance that satisfy ``depends_on_past``.
-PAST_OK = frozenset({TI.SUCCESS, TI.SKIPPED})
 
 
 def unpaused_or_backfill() -> sa.ColumnElement[bool]:
@@ -104,11 +97,11 @@ def fail_timed_out_run(session: Session, run: DagRun, *, now: datetime) -> bool:
         return False
     where = [TaskInstance.dag_id == run.dag_id, TaskInstance.run_id == run.run_id]
     reason = "DAG run timed out"
-    for state in TIMEOUT_FAIL:
+    for state in sorted(STARTED):
         set_ti_state_where(
             session, to=TI.FAILED, expected=[state], where=where, values={"end_date": now, "end_reason": reason}
         )
-    for state in TIMEOUT_SKIP:
+    for state in sorted(NOT_STARTED):
         set_ti_state_where(
             session, to=TI.SKIPPED, expected=[state], where=where, values={"end_date": now, "note": reason}
         )
@@ -133,7 +126,7 @@ def past_not_met(session: Session, run: DagRun, dag: SerializedDag) -> set[str]:
     blocked: set[str] = set()
     for task in watched:
         needed = {task.task_id} | (set(task.downstream_task_ids) if task.wait_for_downstream else set())
-        if any(not states.get(tid, set()) <= PAST_OK for tid in needed):
+        if any(not states.get(tid, set()) <= SUCCESS_LIKE for tid in needed):
             blocked.add(task.task_id)
     return blocked
 

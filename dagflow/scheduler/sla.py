@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from dagflow.models import DagRun, SlaMiss, TaskInstance
 from dagflow.scheduler.dag_store import CachedDag, SerializedDagStore
-from dagflow.state import DagRunType, TaskInstanceState
+from dagflow.state import SUCCESS_LIKE, DagRunType, TaskInstanceState
 
 if TYPE_CHECKING:
     from dagflow.config import Settings
@@ -44,8 +44,6 @@ TI = TaskInstanceState
 
 #: How far past a deadline the checker still looks for misses.
 SLA_LOOKBACK = timedelta(days=1)
-#: States that count as done for an SLA (when reached by the deadline).
-DONE: tuple[TaskInstanceState, ...] = (TI.SUCCESS, TI.SKIPPED)
 CALLBACK = "sla_miss_callback"
 
 SlaKey = tuple[str, str]  # (dag_id, task_id)
@@ -122,7 +120,7 @@ def late_rows(session: Session, slas: Mapping[SlaKey, timedelta], *, now: dateti
             sa.tuple_(TaskInstance.dag_id, TaskInstance.task_id).in_(keys),
             DagRun.data_interval_end < now - timedelta(seconds=seconds),
             sa.or_(
-                TaskInstance.state.not_in(DONE),
+                TaskInstance.state.not_in(SUCCESS_LIKE),
                 TaskInstance.end_date.is_(None),
                 seconds_between(TaskInstance.end_date, DagRun.data_interval_end, dialect) > seconds,
             ),
@@ -178,7 +176,7 @@ def first_miss_per_task_run(
         if (dag_id, task_id, run_id) in misses:
             continue
         expected_by = interval_end + slas[(dag_id, task_id)]
-        seen = end_date if state in DONE and end_date is not None else now
+        seen = end_date if state in SUCCESS_LIKE and end_date is not None else now
         misses[(dag_id, task_id, run_id)] = SlaMissInfo(
             dag_id,
             task_id,
@@ -292,7 +290,7 @@ def _blocking(db: Any, dag: Any, misses: Sequence[SlaMissInfo]) -> list[Blocking
                 TaskInstance.dag_id == dag.dag_id,
                 TaskInstance.run_id.in_({run_id for run_id, _ in wanted}),
                 TaskInstance.task_id.in_({task_id for _, task_id in wanted}),
-                TaskInstance.state.not_in(DONE),
+                TaskInstance.state.not_in(SUCCESS_LIKE),
             )
             .order_by(TaskInstance.run_id, TaskInstance.task_id, TaskInstance.map_index)
         )

@@ -19,16 +19,12 @@ from dagflow.execution.xcom import read_xcoms, write_xcom
 from dagflow.models import TaskInstance, utcnow
 from dagflow.services.database import ensure_schema
 from dagflow.services.reports import iso
-from dagflow.state import TaskInstanceState
+from dagflow.state import AWAITING_DECISION, TaskInstanceState
 
 TI = TaskInstanceState
 
 #: The operator class that waits for ``dagflow tasks approve``.
 APPROVAL_OPERATOR = "ApprovalOperator"
-#: An approval task instance in one of these states is still waiting for a decision.
-WAITING_FOR_APPROVAL: frozenset[TaskInstanceState] = frozenset(
-    {TI.SCHEDULED, TI.QUEUED, TI.RUNNING, TI.UP_FOR_RESCHEDULE, TI.DEFERRED}
-)
 
 
 class NotWaitingForApproval(DagflowError, ValueError):
@@ -77,7 +73,7 @@ def _check_waiting(ti: TaskInstance) -> None:
         raise NotWaitingForApproval(
             f"{ti.task_id!r} is a {ti.operator or 'task'}, not an {APPROVAL_OPERATOR}: nothing to approve"
         )
-    if ti.state not in WAITING_FOR_APPROVAL:
+    if ti.state not in AWAITING_DECISION:
         raise NotWaitingForApproval(
             f"{ti.task_id!r} in run {ti.run_id!r} is {ti.state.value}, not waiting for approval"
         )

@@ -26,14 +26,12 @@ from dagflow.scheduler.clearing import clear_task_instance
 from dagflow.scheduler.dagruns import find_dagrun
 from dagflow.serialization import SerializedDag
 from dagflow.services.dag_runs import ensure_dag_known, serialized_dag
-from dagflow.state import DAGRUN_FINISHED, MARKABLE, DagRunState, TaskInstanceState
+from dagflow.state import CLEARABLE, DAGRUN_FINISHED, FAILED_LIKE, MARKABLE, DagRunState, TaskInstanceState
 
 TI = TaskInstanceState
 
 #: States a clear moves to ``none``: everything but ``none`` itself and ``running``.
-CLEARABLE_TO_NONE: frozenset[TaskInstanceState] = frozenset(set(TI) - {TI.NONE, TI.RUNNING})
 #: ``--only-failed`` selects these (as in Airflow).
-FAILED_STATES: frozenset[TaskInstanceState] = frozenset({TI.FAILED, TI.UPSTREAM_FAILED})
 
 
 @dataclass(frozen=True)
@@ -71,9 +69,9 @@ def select_task_ids(sdag: SerializedDag, request: ClearRequest) -> set[str]:
 
 
 def _matching_tis(session: Session, request: ClearRequest, task_ids: Iterable[str]) -> list[TaskInstance]:
-    states: Iterable[TaskInstanceState] = CLEARABLE_TO_NONE | {TI.RUNNING}
+    states: Iterable[TaskInstanceState] = CLEARABLE | {TI.RUNNING}
     if request.only_failed:
-        states = FAILED_STATES
+        states = FAILED_LIKE
     elif request.only_running:
         states = {TI.RUNNING}
     query = (
