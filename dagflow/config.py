@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from dagflow.exceptions import ConfigError
+from dagflow.plugins import executor_names
 
 ENV_PREFIX = "DAGFLOW__"
-EXECUTORS = ("SequentialExecutor", "LocalExecutor", "CeleryExecutor")
 
 
 @dataclass(frozen=True)
@@ -220,8 +220,9 @@ def _to_bool(raw: Any) -> bool:
 
 def _validate(name: str, section: Any) -> Any:
     if name == "core":
-        if section.executor not in EXECUTORS:
-            raise ConfigError(f"core.executor: expected one of {', '.join(EXECUTORS)}, got {section.executor!r}")
+        names = executor_names()
+        if section.executor not in names:
+            raise ConfigError(f"core.executor: expected one of {', '.join(names)}, got {section.executor!r}")
         if section.parallelism < 1:
             raise ConfigError(f"core.parallelism: must be at least 1, got {section.parallelism}")
     if name == "logging" and section.level.upper() not in _LOG_LEVELS:

@@ -83,9 +83,10 @@ def read_log(
 
     ``base_log_folder`` may also be the ``Settings`` (its ``logging.base_log_folder`` is used).
     ``offset``/``max_bytes`` read a byte range (to follow a running try's log).
-    ``hostname`` is the host that ran the try (the task instance's): given Settings of a
-    CeleryExecutor deployment, a log that is not on this machine is fetched from that
-    worker's log server (``execution.log_server``), or replaced by one line saying why not.
+    ``hostname`` is the host that ran the try, given when the executor keeps logs on its
+    workers (``BaseExecutor.logs_on_workers``): with Settings, a log that is not on this
+    machine is fetched from that worker's log server (``execution.log_server``), or
+    replaced by one line saying why not.
     """
     settings = base_log_folder if hasattr(base_log_folder, "logging") else None
     base_log_folder = _folder(base_log_folder)
@@ -112,7 +113,7 @@ def read_log(
 
 def _read_remote(settings: Any, hostname: str | None, relative: Path, offset: int, max_bytes: int | None) -> str:
     """The log from the worker that wrote it; '' when there is no such worker to ask."""
-    if settings is None or not hostname or settings.core.executor != "CeleryExecutor":
+    if settings is None or not hostname:
         return ""
     port = settings.celery.worker_log_server_port
     if not port:

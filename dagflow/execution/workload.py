@@ -115,3 +115,19 @@ class TaskOutcome:
     def finished_try(self) -> bool:
         """True if this worker ran the try and its outcome is recorded."""
         return self.claimed and self.state is not None
+
+
+@dataclass(frozen=True)
+class TaskEvent:
+    """A workload ended (or could not start): task instance, try, state and a note."""
+
+    ti_id: int
+    try_number: int
+    state: TaskInstanceState | None
+    info: str | None = None
+
+    @classmethod
+    def from_outcome(cls, outcome: TaskOutcome) -> TaskEvent:
+        """The event for a runner outcome."""
+        info = outcome.reason if outcome.claimed else f"not claimed: {outcome.reason}"
+        return cls(outcome.ti_id, outcome.try_number, outcome.state, info)

@@ -20,10 +20,13 @@ if TYPE_CHECKING:
 class InlineExecutor(BaseExecutor):
     """Runs every workload synchronously through ``run_workload``."""
 
-    def __init__(self, settings: Settings, *, db: Database | None = None, fork: bool = True) -> None:
-        super().__init__(parallelism=1)
-        self.settings = settings
-        self.db = db
+    runs_inline = True
+    holds_tries_in_memory = True
+
+    def __init__(
+        self, settings: Settings, *, db: Database | None = None, parallelism: int | None = None, fork: bool = True
+    ) -> None:
+        super().__init__(settings, db=db, parallelism=1)
         self.fork = fork
         self._events: list[TaskEvent] = []
 

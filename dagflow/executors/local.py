@@ -30,12 +30,13 @@ from collections import deque
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any
 
+from dagflow.execution.local_worker import hand_back, kill_tree, warm_imports, worker_main
 from dagflow.execution.workload import TaskWorkload
 from dagflow.executors.base import BaseExecutor, TaskEvent, drain
-from dagflow.executors.local_worker import hand_back, kill_tree, warm_imports, worker_main
 
 if TYPE_CHECKING:
     from dagflow.config import Settings
+    from dagflow.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +47,10 @@ SHUTDOWN_GRACE_S = 5.0
 class LocalExecutor(BaseExecutor):
     """Runs workloads on ``parallelism`` warm worker processes."""
 
-    def __init__(self, settings: Settings, *, parallelism: int | None = None) -> None:
-        super().__init__(parallelism or settings.core.parallelism)
-        self.settings = settings
-        self.wakeup = threading.Event()
+    holds_tries_in_memory = True
+
+    def __init__(self, settings: Settings, *, db: Database | None = None, parallelism: int | None = None) -> None:
+        super().__init__(settings, db=db, parallelism=parallelism)
         self._ctx = multiprocessing.get_context("fork")
         self._events: queue.SimpleQueue[TaskEvent] = queue.SimpleQueue()
         self._workers: dict[int, BaseProcess] = {}
@@ -121,8 +122,7 @@ class LocalExecutor(BaseExecutor):
             inbox.put(item)
 
     def poll(self) -> list[TaskEvent]:
-        """Events of tries that ended since the last poll (and of workers that died)."""
-        self._replace_dead_workers()
+        """Events of tries that ended since the last poll (and of workers that died, seen by ``heartbeat``)."""
         events: list[TaskEvent] = drain(self._events)
         for event in events:
             self._untrack(event)
@@ -153,7 +153,8 @@ class LocalExecutor(BaseExecutor):
             self._idle.append(pid)
             self._dispatch_locked()
 
-    def _replace_dead_workers(self) -> None:
+    def heartbeat(self) -> None:
+        """Replace workers that died; a try one of them held becomes an event (``worker process N died``)."""
         if not self._started or self._stopping.is_set():
             return
         for pid, proc in list(self._workers.items()):

@@ -19,5 +19,5 @@ if TYPE_CHECKING:
 class SequentialExecutor(InlineExecutor):
     """Runs one workload at a time, synchronously, through ``run_workload``."""
 
-    def __init__(self, settings: Settings, *, db: Database | None = None) -> None:
+    def __init__(self, settings: Settings, *, db: Database | None = None, parallelism: int | None = None) -> None:
         super().__init__(settings, db=db, fork=True)

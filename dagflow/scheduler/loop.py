@@ -43,7 +43,7 @@ from dagflow.scheduler.dag_callbacks import CallbackRequest, CallbackRunner, Dag
 from dagflow.scheduler.dag_store import SerializedDagStore
 from dagflow.scheduler.parsing import DagParsing
 from dagflow.scheduler.queueing import queue_task_instances
-from dagflow.scheduler.reaper import Sweep, held_in_process, sweep
+from dagflow.scheduler.reaper import Sweep, sweep
 from dagflow.scheduler.run_creation import create_due_runs, refresh_next_dagruns
 from dagflow.scheduler.run_lifecycle import start_queued_runs
 from dagflow.scheduler.sla import check_slas
@@ -95,7 +95,7 @@ class Scheduler:
         self._notify_lock = threading.Lock()
         self._notified: set[RunKey] = set()
         self._manage_requested = False
-        self.wakeup: threading.Event = getattr(executor, "wakeup", None) or threading.Event()
+        self.wakeup: threading.Event = executor.wakeup
         self.ticks = 0
 
     # --- one iteration ---------------------------------------------------------------
@@ -105,6 +105,7 @@ class Scheduler:
         report = TickReport()
         if self.parsing is not None:
             self.parsing.scan_if_due(now)
+        self.executor.heartbeat()
         report.events = self._process_events(self.executor.poll())
         manage = self._take_notifications()
         full = self._full_pass_at is None or now >= self._full_pass_at
@@ -142,9 +143,7 @@ class Scheduler:
         if self._housekeeping_at is not None and now < self._housekeeping_at:
             return Sweep()
         self._housekeeping_at = now + timedelta(seconds=self.settings.scheduler.heartbeat_interval)
-        chores = sweep(
-            session, self.store, self.settings, now=now, held=held_in_process(self.executor), job_id=self.job_id
-        )
+        chores = sweep(session, self.store, self.settings, now=now, held=self.executor.held_tries(), job_id=self.job_id)
         report.tis_changed += chores.changed
         report.wake_at(chores.next_try_at)
         if self.settings.scheduler.check_slas:
@@ -198,8 +197,8 @@ class Scheduler:
         for workload in workloads:
             self._submitted[(workload.ti_id, workload.try_number)] = workload
             self.executor.submit(workload)
-        if workloads and not hasattr(self.executor, "wakeup"):
-            self.wakeup.set()  # a synchronous executor already ran them: look again at once
+        if workloads and self.executor.runs_inline:
+            self.wakeup.set()  # the executor already ran them: look again at once
 
     def _process_events(self, events: list[TaskEvent]) -> int:
         for event in events:
@@ -260,7 +259,7 @@ class Scheduler:
             self.wakeup.wait(remaining)
 
     def _busy(self) -> bool:
-        return getattr(self.executor, "backlog", 0) > 0 or len(self.executor.running) >= COALESCE_MIN_RUNNING
+        return self.executor.backlog > 0 or len(self.executor.running) >= COALESCE_MIN_RUNNING
 
     def _wait_seconds(self, report: TickReport) -> float:
         """Until the next timer, at most the poll interval (0 when there is more to do)."""

@@ -27,7 +27,7 @@ from dagflow.db import Database
 from dagflow.exceptions import DatabaseError
 from dagflow.execution.events import RUN_QUEUED, EventListener
 from dagflow.executors.base import BaseExecutor
-from dagflow.executors.loader import executor_from_settings
+from dagflow.executors.registry import executor_from_settings
 from dagflow.scheduler.dag_callbacks import CallbackRunner
 from dagflow.scheduler.job import SchedulerJob
 from dagflow.scheduler.loop import Scheduler, utc_clock

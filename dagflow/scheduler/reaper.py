@@ -50,7 +50,6 @@ from dagflow.state import TaskInstanceState
 
 if TYPE_CHECKING:
     from dagflow.config import Settings
-    from dagflow.executors.base import BaseExecutor
 
 log = logging.getLogger(__name__)
 TI = TaskInstanceState
@@ -94,18 +93,6 @@ class Sweep:
     def changed(self) -> int:
         """Task instances this sweep changed."""
         return self.zombies + self.restarted + self.failed_in_queue + self.orphans_reset + len(self.resend)
-
-
-def held_in_process(executor: BaseExecutor) -> frozenset[tuple[int, int]]:
-    """The ``(ti_id, try_number)`` tries an executor holds in this process's memory.
-
-    A LocalExecutor cannot lose them (a dead worker is reported as an event), so they
-    are never "stuck in queued"; a broker (Celery) can lose a message, so none of its
-    tries are vouched for.
-    """
-    from dagflow.executors.local import LocalExecutor
-
-    return frozenset(executor.running) if isinstance(executor, LocalExecutor) else frozenset()
 
 
 def sweep(

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from dagflow.exceptions import TaskInstanceNotFound
 from dagflow.execution.logs import read_log
+from dagflow.executors.registry import executor_class
 from dagflow.models import TaskInstance, TaskInstanceHistory
 
 if TYPE_CHECKING:
@@ -63,5 +64,5 @@ def task_log(
         task_id=task_id,
         map_index=map_index,
         try_number=number,
-        hostname=hostname,
+        hostname=hostname if executor_class(settings.core.executor).logs_on_workers else None,
     )

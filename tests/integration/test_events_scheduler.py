@@ -47,7 +47,6 @@ class RemoteExecutor(BaseExecutor):
 
     def __init__(self) -> None:
         super().__init__(parallelism=8)
-        self.wakeup = threading.Event()
         self.sent: queue.Queue[TaskWorkload] = queue.Queue()
 
     def submit(self, workload: TaskWorkload) -> None:

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from dagflow.config import Settings
 from dagflow.dag_processing.sync import sync_folders
 from dagflow.db import Database
-from dagflow.executors.loader import executor_from_settings
 from dagflow.executors.local import LocalExecutor
+from dagflow.executors.registry import executor_from_settings
 from dagflow.executors.sequential import SequentialExecutor
 from dagflow.models import DagRun, TaskInstance
 from dagflow.scheduler.dagruns import create_dagrun

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import threading
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -66,11 +65,11 @@ def refuse_sqlite(settings: Settings) -> None:
 class CeleryExecutor(BaseExecutor):
     """Runs workloads on Celery workers; events from PostgreSQL NOTIFY, the DB as fallback."""
 
+    logs_on_workers = True
+
     def __init__(self, settings: Settings, *, db: Database | None = None, parallelism: int | None = None) -> None:
         refuse_sqlite(settings)
-        super().__init__(parallelism or settings.core.parallelism)
-        self.settings = settings
-        self.wakeup = threading.Event()
+        super().__init__(settings, db=db, parallelism=parallelism)
         self._db = db
         self._own_db = db is None
         self._app: Any = None

@@ -37,12 +37,12 @@ from sqlalchemy import exc as sa_exc
 
 from dagflow.exceptions import DatabaseError
 from dagflow.execution.dag_cache import DagCache
+from dagflow.execution.local_worker import kill_tree, warm_imports
 from dagflow.execution.log_server import LogServer
 from dagflow.execution.runner import run_workload
 from dagflow.execution.workload import TaskWorkload
 from dagflow.executors.celery.app import TASK_NAME, ForgedMessage, build_app, read_message
 from dagflow.executors.celery.executor import refuse_sqlite
-from dagflow.executors.local_worker import kill_tree, warm_imports
 from dagflow.keys import secret_key
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ from dagflow.execution.workload import TaskWorkload
 from dagflow.executors.celery import executor as celery_executor
 from dagflow.executors.celery.app import ForgedMessage, build_app, queue_for, read_message
 from dagflow.executors.celery.executor import CeleryExecutor, ended_event
-from dagflow.executors.loader import executor_from_settings
+from dagflow.executors.registry import executor_from_settings
 from dagflow.keys import secret_key
 from dagflow.state import TaskInstanceState as TI
 

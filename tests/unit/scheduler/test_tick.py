@@ -41,7 +41,7 @@ class RecordingExecutor(BaseExecutor):
     """Keeps submitted workloads; nothing runs until the test says so."""
 
     def __init__(self, parallelism: int = 32) -> None:
-        super().__init__(parallelism)
+        super().__init__(parallelism=parallelism)
         self.submitted: list[TaskWorkload] = []
         self.events: list[TaskEvent] = []
 

@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import psutil  # type: ignore[import-untyped]
 
-from dagflow.execution.workload import TaskOutcome, TaskWorkload
-from dagflow.executors.base import TaskEvent
+from dagflow.execution.workload import TaskEvent, TaskOutcome, TaskWorkload
 from dagflow.signals import on_signals
 from dagflow.state import TaskInstanceState
 
