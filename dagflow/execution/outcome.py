@@ -3,16 +3,16 @@
 ``SkipTask`` -> skipped; ``FailTask`` (and ``SensorTimeout``) -> failed without retry;
 ``TaskRescheduled`` -> up_for_reschedule at its date; ``TaskTimeout`` or any other
 exception -> up_for_retry while tries are left (next try after the task's retry delay),
-else failed. A crash of the task process is decided the same way as an exception.
+else failed, as the task's ``TryPolicy`` says. A crash of the task process is decided the same way as an exception.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
 from dagflow.exceptions import FailTask, SkipTask, TaskRescheduled, TaskTimeout
+from dagflow.sdk.try_policy import TryPolicy
 from dagflow.state import FAILURE_OUTCOMES, TaskInstanceState
 
 TI = TaskInstanceState
@@ -30,11 +30,6 @@ class TryResult:
     def is_failure(self) -> bool:
         """True for ``failed`` and ``up_for_retry`` (the failure callbacks run)."""
         return self.state in FAILURE_OUTCOMES
-
-
-def can_retry(try_number: int, max_tries: int) -> bool:
-    """True if a failed try ``try_number`` may be retried (``max_tries`` = retries, as Airflow)."""
-    return try_number <= max_tries
 
 
 def describe(exc: BaseException) -> str:
@@ -56,7 +51,7 @@ def decide(
     *,
     try_number: int,
     max_tries: int,
-    retry_delay: timedelta,
+    policy: TryPolicy,
     now: datetime,
 ) -> TryResult:
     """The result of a try whose ``execute`` raised ``exc``."""
@@ -66,7 +61,7 @@ def decide(
         return TryResult(TI.UP_FOR_RESCHEDULE, describe(exc), next_try_at=exc.reschedule_date)
     if isinstance(exc, FailTask):
         return TryResult(TI.FAILED, describe(exc))
-    return failure(describe(exc), try_number=try_number, max_tries=max_tries, retry_delay=retry_delay, now=now)
+    return failure(describe(exc), try_number=try_number, max_tries=max_tries, policy=policy, now=now)
 
 
 def failure(
@@ -74,18 +69,9 @@ def failure(
     *,
     try_number: int,
     max_tries: int,
-    retry_delay: timedelta,
+    policy: TryPolicy,
     now: datetime,
 ) -> TryResult:
-    """A failed try: up_for_retry after ``retry_delay`` if tries are left, else failed."""
-    if can_retry(try_number, max_tries):
-        return TryResult(TI.UP_FOR_RETRY, reason, next_try_at=now + retry_delay)
-    return TryResult(TI.FAILED, reason)
-
-
-def retry_delay_of(task: Any, try_number: int) -> timedelta:
-    """The task's delay after failed try ``try_number`` (zero if it has none)."""
-    getter = getattr(task, "get_retry_delay", None)
-    if getter is None:
-        return timedelta(0)
-    return getter(try_number)  # type: ignore[no-any-return]
+    """A failed try: as ``policy`` says, up_for_retry after its delay if tries are left, else failed."""
+    step = policy.after_failure(try_number=try_number, max_tries=max_tries, now=now)
+    return TryResult(step.state, reason, next_try_at=step.next_try_at)

@@ -29,7 +29,6 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -63,6 +62,7 @@ from dagflow.execution.task_process import (
 )
 from dagflow.execution.workload import TaskOutcome, TaskWorkload
 from dagflow.models.base import utcnow
+from dagflow.sdk.try_policy import TryPolicy
 from dagflow.state import TaskInstanceState
 
 if TYPE_CHECKING:
@@ -183,7 +183,7 @@ def _trusted_fileloc(settings: Settings, claimed: lease.ClaimedTry) -> str:
 
 def _fail_before_start(db: Database, claimed: lease.ClaimedTry, reason: str) -> None:
     result = outcome.failure(
-        reason, try_number=claimed.try_number, max_tries=claimed.max_tries, retry_delay=timedelta(0), now=utcnow()
+        reason, try_number=claimed.try_number, max_tries=claimed.max_tries, policy=TryPolicy(), now=utcnow()
     )
     record_result(db, claimed, result)
 
@@ -465,7 +465,7 @@ def _record_crash(attempt: TryAttempt, reason: str) -> None:
         reason,
         try_number=claimed.try_number,
         max_tries=claimed.max_tries,
-        retry_delay=outcome.retry_delay_of(attempt.task, claimed.try_number),
+        policy=TryPolicy.of(attempt.task),
         now=utcnow(),
     )
     if record_result(attempt.db, claimed, result):

@@ -29,6 +29,7 @@ from dagflow.execution.runtime_ti import RuntimeTaskInstance
 from dagflow.models.base import utcnow
 from dagflow.models.xcom import XCOM_RETURN_KEY
 from dagflow.sdk import runtime
+from dagflow.sdk.try_policy import TryPolicy
 
 if TYPE_CHECKING:
     from dagflow.config import Settings
@@ -144,7 +145,7 @@ def _execute(
             exc,
             try_number=claimed.try_number,
             max_tries=claimed.max_tries,
-            retry_delay=outcome.retry_delay_of(task, claimed.try_number),
+            policy=TryPolicy.of(task),
             now=utcnow(),
         )
         _log_exception(exc, result)

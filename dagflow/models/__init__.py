@@ -23,7 +23,7 @@ from dagflow.models.pool import DEFAULT_POOL_NAME, Pool
 from dagflow.models.sla_miss import SlaMiss
 from dagflow.models.state_store import StateStoreEntry
 from dagflow.models.taskinstance import TaskInstance, TaskInstanceHistory
-from dagflow.models.transitions import record_try, set_dagrun_state, set_ti_state, set_ti_state_where
+from dagflow.models.transitions import set_dagrun_state, set_ti_state, set_ti_state_where
 from dagflow.models.user import User
 from dagflow.models.variable import Variable
 from dagflow.models.xcom import XCOM_RETURN_KEY, TaskMap, XCom
@@ -50,7 +50,6 @@ __all__ = [
     "User",
     "Variable",
     "XCom",
-    "record_try",
     "set_dagrun_state",
     "set_ti_state",
     "set_ti_state_where",

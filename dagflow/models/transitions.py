@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from dagflow.exceptions import InvalidTransition
 from dagflow.models.base import utcnow
 from dagflow.models.dagrun import DagRun
-from dagflow.models.taskinstance import TaskInstance, TaskInstanceHistory
+from dagflow.models.taskinstance import TaskInstance
 from dagflow.state import (
     DagRunState,
     TaskInstanceState,
@@ -251,44 +251,10 @@ def set_dagrun_state(
     return int(session.execute(stmt).rowcount) == 1  # type: ignore[attr-defined]
 
 
-def record_try(
-    session: Session,
-    ti: Any,
-    *,
-    state: TaskInstanceState,
-    reason: str | None = None,
-) -> None:
-    """Add a ``task_instance_history`` row for ``ti``'s current try, ended in ``state``.
-
-    ``ti`` is a ``TaskInstance`` or any row with its columns (``move_ti``'s RETURNING
-    row); one plain INSERT on the session's connection.
-    """
-    session.connection().execute(
-        sa.insert(TaskInstanceHistory.__table__),
-        {
-            "ti_id": ti.id,
-            "dag_id": ti.dag_id,
-            "run_id": ti.run_id,
-            "task_id": ti.task_id,
-            "map_index": ti.map_index,
-            "try_number": ti.try_number,
-            "state": TaskInstanceState(state),
-            "start_date": ti.start_date,
-            "end_date": ti.end_date,
-            "duration": ti.duration,
-            "hostname": ti.hostname,
-            "pid": ti.pid,
-            "reason": reason,
-            "recorded_at": utcnow(),
-        },
-    )
-
-
 __all__ = [
     "CHUNK_SIZE",
     "check_ti_transition",
     "move_ti",
-    "record_try",
     "set_dagrun_state",
     "set_ti_state",
     "set_ti_state_where",

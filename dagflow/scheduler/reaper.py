@@ -37,15 +37,14 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from dagflow.execution.outcome import can_retry
 from dagflow.execution.record import cleared_try_values
+from dagflow.execution.try_end import Move, TryRecord, end_try
 from dagflow.execution.workload import TaskWorkload, workload_for
 from dagflow.models import Job, TaskInstance
-from dagflow.models.taskinstance import TaskInstanceHistory
-from dagflow.models.transitions import record_try, set_ti_state, set_ti_state_where
+from dagflow.models.transitions import set_ti_state_where
 from dagflow.scheduler.dag_callbacks import CallbackRequest
 from dagflow.scheduler.dag_store import CachedDag, SerializedDagStore
-from dagflow.serialization.objects import SerializedTask
+from dagflow.sdk.try_policy import TryPolicy
 from dagflow.state import TaskInstanceState
 
 if TYPE_CHECKING:
@@ -53,9 +52,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 TI = TaskInstanceState
-
-#: Longest retry delay, as in the SDK (a day).
-_MAX_RETRY_DELAY_S = 24 * 60 * 60.0
 
 
 @dataclass(frozen=True)
@@ -211,27 +207,19 @@ def _reap_zombie(
     silent = int((now - last).total_seconds())
     reason = f"worker lost: no heartbeat for {silent}s (host {ti.hostname or '?'}, pid {ti.pid or '?'})"
     task = entry.dag.tasks.get(ti.task_id) if entry is not None else None
-    values: dict[str, Any] = {"end_date": now, "duration": _duration(ti, now)}
     max_infra = settings.scheduler.max_infra_retries
-    if ti.infra_tries < max_infra:
-        to = TI.UP_FOR_RETRY
+    step = TryPolicy.of(task).after_loss(
+        try_number=ti.try_number, max_tries=ti.max_tries, infra_tries=ti.infra_tries, max_infra_tries=max_infra, now=now
+    )
+    values: dict[str, Any] = {"end_date": now, "duration": _duration(ti, now), "next_try_at": step.next_try_at}
+    if step.infra_retry:
         reason += f"; infra retry {ti.infra_tries + 1} of {max_infra} (does not use a retry)"
-        values.update(max_tries=TaskInstance.max_tries + 1, infra_tries=TaskInstance.infra_tries + 1, next_try_at=now)
-    elif can_retry(ti.try_number, ti.max_tries):
-        to = TI.UP_FOR_RETRY
-        values["next_try_at"] = now + retry_delay(task, ti.try_number)
-    else:
-        to = TI.FAILED
-        values["next_try_at"] = None
+        values.update(max_tries=TaskInstance.max_tries + 1, infra_tries=TaskInstance.infra_tries + 1)
     values["end_reason"] = reason
-    guard = [
-        TaskInstance.try_number == ti.try_number,
-        _token_is(ti.try_token),
-        _heartbeat_at() < now - timedelta(seconds=settings.scheduler.heartbeat_timeout),
-    ]
-    if set_ti_state(session, [ti.id], to=to, expected=[TI.RUNNING], values=values, extra_where=guard) != 1:
+    silent_since = _heartbeat_at() < now - timedelta(seconds=settings.scheduler.heartbeat_timeout)
+    move = Move(step.state, TI.RUNNING, values, {"try_number": ti.try_number}, [_token_is(ti.try_token), silent_since])
+    if end_try(session, ti.id, TryRecord(step.state, reason), move) is None:
         return  # a heartbeat, the worker's own outcome or a person got there first
-    _record(session, ti.id, to, reason)
     log.warning(
         "zombie %s.%s[%s] %s try %s: %s -> %s",
         ti.dag_id,
@@ -240,26 +228,13 @@ def _reap_zombie(
         ti.run_id,
         ti.try_number,
         reason,
-        to.value,
+        step.state.value,
     )
     result.zombies += 1
-    if to is TI.UP_FOR_RETRY:
-        when = values["next_try_at"]
+    if step.next_try_at is not None:
+        when = step.next_try_at
         result.next_try_at = when if result.next_try_at is None else min(result.next_try_at, when)
-    _add_callback(result, ti, entry, to, reason, ti.try_number)
-
-
-def retry_delay(task: SerializedTask | None, try_number: int) -> timedelta:
-    """The task's delay after failed try ``try_number`` (backoff and cap, as the SDK)."""
-    if task is None:
-        return timedelta(0)
-    delay = task.retry_delay
-    if task.retry_exponential_backoff:
-        exponent = max(0, min(try_number - 1, 64))
-        delay = timedelta(seconds=min(delay.total_seconds() * (2**exponent), _MAX_RETRY_DELAY_S))
-    if task.max_retry_delay is not None and delay > task.max_retry_delay:
-        delay = task.max_retry_delay
-    return delay
+    _add_callback(result, ti, entry, step.state, reason, ti.try_number)
 
 
 def _token_is(token: str | None) -> sa.ColumnElement[bool]:
@@ -268,13 +243,6 @@ def _token_is(token: str | None) -> sa.ColumnElement[bool]:
 
 def _duration(ti: TaskInstance, now: datetime) -> float | None:
     return None if ti.start_date is None else (now - ti.start_date).total_seconds()
-
-
-def _record(session: Session, ti_id: int, state: TaskInstanceState, reason: str) -> None:
-    """The history row of the try just ended, from the row as it is now."""
-    ti = session.get(TaskInstance, ti_id, populate_existing=True)
-    assert ti is not None
-    record_try(session, ti, state=state, reason=reason)
 
 
 def _add_callback(
@@ -301,23 +269,13 @@ def _add_callback(
 
 # --- cleared while running ---------------------------------------------------------------
 def _restart_cleared(session: Session, ti: TaskInstance, settings: Settings, now: datetime, result: Sweep) -> None:
+    """A try cleared while it ran whose worker is gone: ``restarting -> none``, its history kept."""
     values = cleared_try_values(ti.try_number, end_date=ti.end_date or now)
-    reason = values["end_reason"]
-    guard = [
-        TaskInstance.try_number == ti.try_number,
-        _token_is(ti.try_token),
-        _heartbeat_at() < now - _restart_grace(settings),
-    ]
-    if set_ti_state(session, [ti.id], to=TI.NONE, expected=[TI.RESTARTING], values=values, extra_where=guard) != 1:
-        return
-    recorded = session.execute(
-        sa.select(TaskInstanceHistory.id).where(
-            TaskInstanceHistory.ti_id == ti.id, TaskInstanceHistory.try_number == ti.try_number
-        )
-    ).first()
-    if recorded is None:  # the worker did not record the stop itself (it may be gone)
-        _record(session, ti.id, TI.RESTARTING, reason)
-    result.restarted += 1
+    quiet = _heartbeat_at() < now - _restart_grace(settings)
+    move = Move(TI.NONE, TI.RESTARTING, values, {"try_number": ti.try_number}, [_token_is(ti.try_token), quiet])
+    record = TryRecord(TI.RESTARTING, values["end_reason"], if_missing=True)  # unless its worker wrote it
+    if end_try(session, ti.id, record, move) is not None:
+        result.restarted += 1
 
 
 # --- stuck in queued ---------------------------------------------------------------------
@@ -366,35 +324,13 @@ def _handle_stuck(
     if task is None:
         reason += "; the task is no longer in its DAG"
     values = {"end_date": now, "end_reason": reason, "next_try_at": None}
-    if set_ti_state(session, [ti.id], to=TI.FAILED, expected=[TI.QUEUED], values=values, extra_where=guard[2:]) != 1:
+    move = Move(TI.FAILED, TI.QUEUED, values, where=guard[2:])
+    record = TryRecord(TI.FAILED, reason, try_number=ti.try_number + 1, started=False)  # the try never started
+    if end_try(session, ti.id, record, move) is None:
         return
-    _record_unstarted(session, ti.id, reason)
     log.warning("%s.%s[%s] %s: %s -> failed", ti.dag_id, ti.task_id, ti.map_index, ti.run_id, reason)
     result.failed_in_queue += 1
     _add_callback(result, ti, entry, TI.FAILED, reason, ti.try_number + 1)
-
-
-def _record_unstarted(session: Session, ti_id: int, reason: str) -> None:
-    """History of the try that never started (``try_number`` + 1; no start, host or pid)."""
-    ti = session.get(TaskInstance, ti_id, populate_existing=True)
-    assert ti is not None
-    session.add(
-        TaskInstanceHistory(
-            ti_id=ti.id,
-            dag_id=ti.dag_id,
-            run_id=ti.run_id,
-            task_id=ti.task_id,
-            map_index=ti.map_index,
-            try_number=ti.try_number + 1,
-            state=TI.FAILED,
-            start_date=None,
-            end_date=ti.end_date,
-            duration=None,
-            hostname=None,
-            pid=None,
-            reason=reason,
-        )
-    )
 
 
 # --- the callback process -------------------------------------------------------------

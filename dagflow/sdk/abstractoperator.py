@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from dagflow.exceptions import DagDefinitionError, InvalidDuration
 from dagflow.sdk.dependencies import DependencyMixin
 from dagflow.sdk.durations import to_timedelta
+from dagflow.sdk.try_policy import TryPolicy
 from dagflow.state import TriggerRule
 
 if TYPE_CHECKING:
@@ -19,7 +20,6 @@ if TYPE_CHECKING:
 
 DEFAULT_OWNER = "dagflow"
 WEIGHT_RULES = ("downstream", "upstream", "absolute")
-_MAX_RETRY_SECONDS = 365 * 24 * 3600  # keeps 2**n from overflowing timedelta
 _DURATION_ARGS = ("retry_delay", "max_retry_delay", "execution_timeout", "sla")
 
 
@@ -196,15 +196,8 @@ class AbstractOperator(DependencyMixin):
 
     # --- scheduling ----------------------------------------------------------------------
     def get_retry_delay(self, try_number: int) -> timedelta:
-        """How long to wait after failed try ``try_number`` (backoff and cap applied)."""
-        delay = self.retry_delay
-        if self.retry_exponential_backoff:
-            exponent = max(0, min(try_number - 1, 64))
-            seconds = min(delay.total_seconds() * (2**exponent), _MAX_RETRY_SECONDS)
-            delay = timedelta(seconds=seconds)
-        if self.max_retry_delay is not None and delay > self.max_retry_delay:
-            delay = self.max_retry_delay
-        return delay
+        """How long to wait after failed try ``try_number`` (``TryPolicy``: backoff and caps applied)."""
+        return TryPolicy.of(self).delay_after(try_number)
 
     @property
     def priority_weight_total(self) -> int:

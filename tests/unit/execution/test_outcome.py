@@ -9,6 +9,7 @@ import pytest
 
 from dagflow.exceptions import FailTask, SensorTimeout, SkipTask, TaskRescheduled, TaskTimeout
 from dagflow.execution import outcome
+from dagflow.sdk.try_policy import TryPolicy
 from dagflow.state import TaskInstanceState as TI
 
 NOW = pendulum.datetime(2024, 1, 1, tz="UTC")
@@ -16,7 +17,7 @@ DELAY = timedelta(minutes=5)
 
 
 def decide(exc: BaseException, try_number: int = 1, max_tries: int = 1) -> outcome.TryResult:
-    return outcome.decide(exc, try_number=try_number, max_tries=max_tries, retry_delay=DELAY, now=NOW)
+    return outcome.decide(exc, try_number=try_number, max_tries=max_tries, policy=TryPolicy(DELAY), now=NOW)
 
 
 def test_skip_fail_reschedule() -> None:
@@ -42,8 +43,6 @@ def test_reasons() -> None:
     assert outcome.describe(RuntimeError()) == "RuntimeError"
 
 
-def test_failure_states_and_retry_delay_of() -> None:
+def test_failure_states() -> None:
     assert outcome.success().state is TI.SUCCESS
     assert outcome.TryResult(TI.UP_FOR_RETRY).is_failure and not outcome.success().is_failure
-    assert outcome.retry_delay_of(object(), 1) == timedelta(0)
-    assert outcome.can_retry(1, 1) and not outcome.can_retry(1, 0)

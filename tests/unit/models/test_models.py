@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from dagflow.db import Database
+from dagflow.execution.try_end import TryRecord, end_try
 from dagflow.models import (
     Backfill,
     Connection,
@@ -27,7 +28,6 @@ from dagflow.models import (
     XCom,
 )
 from dagflow.models.pool import DEFAULT_POOL_NAME, DEFAULT_POOL_SLOTS
-from dagflow.models.transitions import record_try
 from dagflow.state import TaskInstanceState
 from tests.unit.models._factories import add_run, add_tis
 
@@ -140,7 +140,8 @@ def test_deleting_a_run_deletes_its_rows(db_any: Database) -> None:
     with db_any.transaction() as session:
         run = add_run(session)
         (ti,) = add_tis(session, run)
-        record_try(session, ti, state=TaskInstanceState.FAILED, reason="boom")
+        session.flush()
+        end_try(session, ti.id, TryRecord(TaskInstanceState.FAILED, "boom"))
         session.add(XCom(dag_id=run.dag_id, run_id=run.run_id, task_id="t0", value=1))
         session.add(TaskMap(dag_id=run.dag_id, run_id=run.run_id, task_id="t0", map_index=-1, length=1))
     with db_any.transaction() as session:

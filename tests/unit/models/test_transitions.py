@@ -7,10 +7,9 @@ import sqlalchemy as sa
 
 from dagflow.db import Database
 from dagflow.exceptions import InvalidTransition
-from dagflow.models import DagRun, TaskInstance, TaskInstanceHistory
+from dagflow.models import DagRun, TaskInstance
 from dagflow.models.transitions import (
     CHUNK_SIZE,
-    record_try,
     set_dagrun_state,
     set_ti_state,
     set_ti_state_where,
@@ -175,19 +174,3 @@ def test_dagrun_cas_and_forbidden(db: Database) -> None:
             values={"start_date": run.logical_date},
         )
         assert run.state is DagRunState.RUNNING and run.start_date == run.logical_date
-
-
-def test_record_try_writes_history(db_any: Database) -> None:
-    with db_any.transaction() as session:
-        (ti,) = add_tis(session, add_run(session), state=TI.RUNNING)
-        ti.try_number, ti.hostname, ti.pid = 1, "worker-1", 123
-        record_try(session, ti, state=TI.UP_FOR_RETRY, reason="worker lost")
-    with db_any.transaction() as session:
-        (row,) = session.scalars(sa.select(TaskInstanceHistory)).all()
-    assert (row.ti_id, row.try_number, row.state, row.reason, row.hostname) == (
-        ti.id,
-        1,
-        TI.UP_FOR_RETRY,
-        "worker lost",
-        "worker-1",
-    )
