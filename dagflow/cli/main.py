@@ -65,6 +65,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("scheduler", "scheduler"),
     ("standalone", "standalone"),
     ("celery", "celery"),
+    ("fernet", "rotate_fernet_key"),
 )
 #: Modules that add subcommands to an existing group (``register()`` is called once).
 EXTENSIONS: tuple[str, ...] = ("dags_runs", "tasks_manage", "tasks_logs", "backfill")
