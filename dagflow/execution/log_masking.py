@@ -4,9 +4,9 @@ Forked task process (``MaskedLogPipe``): fds 1 and 2 point at a pipe, and a thre
 the task process reads it, replaces every known secret by ``***`` and appends to the
 log file. ``print``, logging and subprocesses (a bash command's output) all write to
 fds 1 and 2, so all of it is masked, whatever a secret was registered by (the
-supervisor up front, or the task reading a connection or variable). Lines are masked
-whole; a partial line (no newline yet) is written after ``IDLE_FLUSH_S`` without more
-output, so a live tail still sees progress. Before the task process exits it stops the
+supervisor up front, or the task reading a connection or variable). Lines (ended by a
+newline or a carriage return) are masked whole; a partial line is written once it has
+waited ``IDLE_FLUSH_S``, so a live tail still sees progress. Before the task process exits it stops the
 thread, which first drains the pipe. The supervisor keeps the read end open too: if the
 task process dies without draining (SIGKILL at the hard timeout), the supervisor writes
 what is left in the pipe, masked with the secrets it knows.
@@ -21,8 +21,10 @@ import _thread
 import io
 import os
 import select
+import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import TextIO
 
@@ -102,9 +104,18 @@ class MaskedLogPipe:
         _thread.start_new_thread(self._run, ())
 
     def detach(self) -> None:
-        """In the task process before it exits: flush, stop writing, let the thread drain the pipe."""
+        """In the task process before it exits: flush, stop writing, let the thread drain the pipe.
+
+        A SIGTERM or alarm now must not raise out of the exiting process's last steps, so
+        their handlers are switched off first (the process is about to ``os._exit``).
+        """
         if self._done is None or self._wake is None:
             return
+        for name in ("SIGTERM", "SIGALRM", "SIGINT"):
+            try:
+                signal.signal(getattr(signal, name), signal.SIG_IGN)
+            except (AttributeError, ValueError):  # no such signal here, or not the main thread
+                pass
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
@@ -127,34 +138,42 @@ class MaskedLogPipe:
     def _pump(self) -> None:
         assert self._wake is not None and self._log_fd is not None
         watched = [self._read_fd, self._wake[0]]
-        pending, stopping, budget = b"", False, STOP_BUDGET
+        pending, due, stopping, budget = b"", 0.0, False, STOP_BUDGET
         while True:
-            timeout = 0.0 if stopping else (IDLE_FLUSH_S if pending else None)
+            now = time.monotonic()
+            if pending and not stopping and now >= due:
+                self._write(pending)  # a partial line waited long enough: write it for live tails
+                pending = b""
+            timeout = 0.0 if stopping else (max(due - now, 0.0) if pending else None)
             ready, _, _ = select.select(watched, [], [], timeout)
             if self._wake[0] in ready:
                 stopping, watched = True, [self._read_fd]
-            if self._read_fd in ready:
-                chunk = os.read(self._read_fd, CHUNK)
-                if not chunk:
-                    break
-                pending = self._write_lines(pending + chunk)
-                budget -= len(chunk) if stopping else 0
-                if budget > 0:
-                    continue
+            if self._read_fd not in ready:
+                if stopping:
+                    break  # the pipe is empty: everything the task wrote is in the log
+                continue
+            chunk = os.read(self._read_fd, CHUNK)
+            if not chunk:
+                break
+            rest, wrote = self._write_lines(pending + chunk)
+            if rest and (wrote or not pending):
+                due = time.monotonic() + IDLE_FLUSH_S  # the oldest unwritten byte just arrived
+            pending = rest
             if stopping:
-                break  # the pipe is empty: everything the task wrote is in the log
-            self._write(pending)  # idle: a partial line, for live tails
-            pending = b""
+                budget -= len(chunk)
+                if budget <= 0:
+                    break
         self._write(pending)
 
-    def _write_lines(self, data: bytes) -> bytes:
-        """Write the complete lines of ``data``; return the partial line left."""
-        cut = data.rfind(b"\n") + 1
+    def _write_lines(self, data: bytes) -> tuple[bytes, bool]:
+        """Write the complete lines of ``data`` (ended by ``\\n`` or ``\\r``); the partial line left,
+        and whether anything was written."""
+        cut = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
         if len(data) - cut > MAX_PENDING:
             cut = len(data)
         if cut:
             self._write(data[:cut])
-        return data[cut:]
+        return data[cut:], bool(cut)
 
     def _write(self, data: bytes) -> None:
         if not data or self._log_fd is None:

@@ -17,7 +17,7 @@ import re
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 MASK = "***"
 #: Airflow's ``DEFAULT_SENSITIVE_FIELDS``.
@@ -132,5 +132,5 @@ def _hide_all(value: Any) -> Any:
 
 
 def _variants(text: str) -> set[str]:
-    """The value and the forms it takes in a URI (percent-encoded)."""
-    return {text, quote(text, safe=""), quote(text)} - {""}
+    """The value and the forms it takes in a URI (percent-encoded, in a path or a query)."""
+    return {text, quote(text, safe=""), quote(text), quote_plus(text)} - {""}

@@ -103,3 +103,25 @@ def test_in_process_tries_are_masked_too(tmp_path: Path) -> None:
         print("partial", CANARY, end="")
     text = path.read_text()
     assert CANARY not in text and "printed ***" in text and "logged ***" in text and text.endswith("partial ***")
+
+
+def test_output_that_never_ends_a_line_is_still_written_while_it_flows(tmp_path: Path) -> None:
+    path = tmp_path / "attempt=1.log"
+    pipe = MaskedLogPipe(path, _masker(CANARY))
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        pipe.attach()
+        for _ in range(int(IDLE_FLUSH_S * 20 / 0.02)):
+            sys.stdout.write(".")
+            sys.stdout.flush()
+            time.sleep(0.02)
+        pipe.detach()
+        os._exit(0)
+    pipe.close_write_end()
+    deadline = time.monotonic() + IDLE_FLUSH_S * 10
+    while time.monotonic() < deadline and not (path.exists() and path.read_text()):
+        time.sleep(0.02)
+    seen = path.read_text()
+    os.waitpid(pid, 0)
+    pipe.close()
+    assert seen and set(seen) == {"."}
