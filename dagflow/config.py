@@ -42,6 +42,8 @@ class CoreSettings:
     #: More key names (comma-separated) whose connection extras and variables are secrets,
     #: besides the built-in ones (password, secret, token, api_key, ...).
     sensitive_var_conn_names: str = ""
+    #: A trigger's conf overrides the DAG's params in the task context (Airflow's name and default).
+    dag_run_conf_overrides_params: bool = True
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,8 @@ class CelerySettings:
     visibility_timeout: float = 21600.0
     #: Port on which a worker serves its task logs to readers on other hosts (0 = off).
     worker_log_server_port: int = 8793
+    #: Address the log server binds: 0.0.0.0 (or the worker's address) when readers run on other hosts.
+    worker_log_server_host: str = "127.0.0.1"
     #: Seconds a SIGTERMed worker lets running tries finish before terminating them.
     worker_shutdown_grace: float = 30.0
     flower_port: int = 5555
@@ -249,3 +253,27 @@ def _resolve_paths(settings: Settings) -> Settings:
 
 def _under(home: Path, path: Path) -> Path:
     return path if path.is_absolute() else (home / path).resolve()
+
+
+def example_dags_folder() -> Path | None:
+    """The example DAGs shipped with dagflow (wheel) or beside the source tree (editable)."""
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "_example_dags", package.parent / "dags_example"):
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def dag_folders(settings: Settings) -> list[Path]:
+    """The folders scanned for DAG files: ``core.dags_folder`` and, if enabled, the examples."""
+    folders = [settings.core.dags_folder]
+    examples = example_dags_folder()
+    if settings.core.load_examples and examples is not None:
+        folders.append(examples)
+    return folders
+
+
+def in_dag_folders(settings: Settings, path: str | Path) -> bool:
+    """True if ``path`` (symlinks resolved) is a file strictly below one of the DAG folders."""
+    target = Path(os.path.realpath(path))
+    return any(Path(os.path.realpath(folder)) in target.parents for folder in dag_folders(settings))

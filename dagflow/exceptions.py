@@ -27,6 +27,10 @@ class ParamValidationError(DagflowError, ValueError):
     """A DAG param value does not match its declared schema."""
 
 
+class InvalidConf(ParamValidationError):
+    """A run's conf is not a JSON object or breaks one of the DAG's params; the message names the param."""
+
+
 class TemplateError(DagflowError, ValueError):
     """A Jinja template failed to render."""
 
@@ -86,6 +90,10 @@ class VariableNotFound(NotFound):
 
 class ConnectionNotFound(NotFound):
     """No connection with that id."""
+
+
+class InvalidIdentifier(DagflowError, ValueError):
+    """A DAG, task or run id that breaks the id rule (``dagflow.sdk.ids``)."""
 
 
 class AlreadyExists(DagflowError, ValueError):

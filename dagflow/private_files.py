@@ -11,6 +11,7 @@ the process is left alone, so files a task writes for itself keep the user's uma
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 PRIVATE_DIR_MODE = 0o700
@@ -44,6 +45,31 @@ def create_private_file(path: Path) -> bool:
     return True
 
 
+def publish_private_file(path: Path, text: str) -> bool:
+    """Create ``path`` (0600) holding ``text`` unless it exists; True if this call created it.
+
+    The text goes to a private temporary file first, linked into place: the file never
+    exists empty or half written, and of two processes racing, one wins and both then
+    read the same content.
+    """
+    path = Path(path)
+    make_private_dirs(path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.new")  # unique per writer
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    try:
+        with open(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def open_private_append(path: Path) -> int:
     """A file descriptor appending to ``path`` (created 0600, its folders 0700, if missing)."""
     make_private_dirs(Path(path).parent)
@@ -61,7 +87,7 @@ def write_private_text(path: Path, text: str) -> None:
     """Replace ``path`` atomically with ``text``: a new 0600 file renamed over the old one."""
     path = Path(path)
     make_private_dirs(path.parent)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
     try:
         with open(fd, "w") as fh:

@@ -7,7 +7,10 @@ Shows:
 - ``SwitchOperator``: renders ``value`` (here ``{{ params.target }}``), follows the
   task id that ``cases`` maps it to and skips the other cases;
 - params used in templates (``{{ params.version }}``) and in Python
-  (``context["params"]``).
+  (``context["params"]``);
+- a param handed to bash safely: through ``env=`` (bash reads ``$VERSION`` as data),
+  never pasted into ``bash_command`` where a conf like ``"1.0'; rm -rf ~; '"`` would
+  run as code (see docs/security.md).
 
     dagflow dags test example_switch_params                            # staging (default)
     dagflow dags test example_switch_params --conf '{"target": "prod"}'
@@ -54,7 +57,9 @@ with DAG(
     deploys = [
         BashOperator(
             task_id=f"deploy_{target}",
-            bash_command=f"echo 'deploying {{{{ params.version }}}} to {target}'",
+            bash_command=f'echo "deploying $VERSION to {target}"',
+            env={"VERSION": "{{ params.version }}"},
+            append_env=True,
         )
         for target in TARGETS
     ]

@@ -11,6 +11,13 @@
   before each test, default pool restored).
 - ``make_pg_database``: a factory for further empty PostgreSQL databases (dropped at
   the end of the session).
+
+Throwaway servers (``tests/servers.py``), for tests that stop, kill or restart a server
+or need a broker nobody else uses; never the machine's shared services:
+
+- ``postgres_server``: the session's own PostgreSQL cluster (own port and data dir),
+  running when the test starts; a test may stop, kill or restart it.
+- ``redis_server``: a Redis server of the test's own, deleted after it.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from sqlalchemy.pool import NullPool
 
 from dagflow.config import Settings, load_settings
 from dagflow.db import Database
+from tests.servers import PostgresServer, RedisServer, started
 
 DEFAULT_PG_SERVER = "postgresql+psycopg://root@127.0.0.1:5432/postgres"
 
@@ -145,3 +153,23 @@ def db_any(request: pytest.FixtureRequest) -> Database:
     name = "db" if request.param == "sqlite" else "pg_db"
     database: Database = request.getfixturevalue(name)
     return database
+
+
+# --- throwaway servers ------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def _postgres_server_session() -> Iterator[PostgresServer]:
+    with started(PostgresServer) as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_server(_postgres_server_session: PostgresServer) -> PostgresServer:
+    """The session's throwaway PostgreSQL server, running; the test may stop, kill or restart it."""
+    return _postgres_server_session.start()
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A throwaway Redis server of this test's own (stopped and deleted after it)."""
+    with started(RedisServer) as server:
+        yield server

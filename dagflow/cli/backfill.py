@@ -117,13 +117,10 @@ def backfill(
 
 
 def _create(state: CliState, dag_id: str, start: datetime, end: datetime, **options: Any) -> BackfillPlan:
-    from dagflow.exceptions import ParamValidationError
     from dagflow.services.backfills import BackfillError, create_backfill
 
-    try:
+    try:  # InvalidConf (a conf that breaks the params) is one line, exit 2, at cli.main's boundary
         return create_backfill(state.settings, state.db, dag_id, start, end, **options)
-    except ParamValidationError as exc:
-        raise click.BadParameter(str(exc), param_hint="--conf") from exc
     except BackfillError as exc:
         raise BadBackfill(str(exc)) from exc
 

@@ -24,8 +24,8 @@ from dagflow.signals import on_signals
 @pass_state
 def dag_processor(state: CliState, num_runs: int | None, once: bool) -> None:
     """Parse DAG files (each in its own process, under a timeout) until Ctrl-C or SIGTERM."""
+    from dagflow.config import dag_folders
     from dagflow.dag_processing.processor import DagProcessor, ScanReport
-    from dagflow.services.dag_sources import dag_folders
     from dagflow.services.database import ensure_schema
 
     ensure_schema(state.db)

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 import click
 
 from dagflow.config import Settings, load_settings
-from dagflow.exceptions import DagflowError, ParamValidationError
+from dagflow.exceptions import DagflowError, InvalidIdentifier, ParamValidationError
 from dagflow.private_files import make_private_dirs
 
 #: Domain errors that mean "the arguments were wrong": exit code 2, like click's usage errors.
-BAD_INPUT: tuple[type[DagflowError], ...] = (ParamValidationError,)
+BAD_INPUT: tuple[type[DagflowError], ...] = (ParamValidationError, InvalidIdentifier)
 
 if TYPE_CHECKING:
     from dagflow.db import Database

@@ -26,8 +26,8 @@ def configure_logging(level: str) -> None:
 @pass_state
 def scheduler(state: CliState, num_runs: int | None) -> None:
     """Run the scheduler until Ctrl-C / SIGTERM."""
+    from dagflow.config import dag_folders
     from dagflow.scheduler.process import run_scheduler
-    from dagflow.services.dag_sources import dag_folders
     from dagflow.services.database import ensure_schema
 
     settings = state.settings

@@ -18,9 +18,9 @@ if TYPE_CHECKING:
 def standalone(state: CliState) -> None:
     """Migrate the DB if needed, then run DAG parsing + the scheduler (LocalExecutor) until Ctrl-C."""
     from dagflow.cli.scheduler import configure_logging
+    from dagflow.config import dag_folders
     from dagflow.executors.local import LocalExecutor
     from dagflow.scheduler.process import run_scheduler
-    from dagflow.services.dag_sources import dag_folders
     from dagflow.services.database import ensure_schema
 
     settings = state.settings.replace(scheduler={"standalone_dag_processor": False})
@@ -35,8 +35,8 @@ def standalone(state: CliState) -> None:
 
 
 def _print_banner(settings: Settings) -> None:
+    from dagflow.config import dag_folders
     from dagflow.db import normalize_url
-    from dagflow.services.dag_sources import dag_folders
 
     url = normalize_url(settings.database.sql_alchemy_conn).render_as_string(hide_password=True)
     lines = [

@@ -31,10 +31,12 @@ from dagflow.models.dag import SerializedDagModel
 from dagflow.models.dagrun import DagRun
 from dagflow.models.taskinstance import TaskInstance
 from dagflow.models.variable import Variable
+from dagflow.sdk.ids import check_run_id
 from dagflow.secrets.fernet import FernetCipher
 from dagflow.secrets.masker import SecretsMasker
 from dagflow.secrets.stored import register_connection, register_variable
 from dagflow.serialization import deserialize_dag
+from dagflow.serialization.params import validate_conf
 from dagflow.state import DagRunState, DagRunType
 from dagflow.storage import state_store
 from dagflow.storage.internal import InternalStorage
@@ -170,13 +172,14 @@ class DbRuntimeBackend:
     def trigger_dag(
         self, dag_id: str, *, run_id: str | None, conf: Mapping[str, Any] | None, logical_date: datetime | None
     ) -> str:
-        """Create a queued manual run of a known DAG (the scheduler creates its tasks)."""
+        """Create a queued manual run of a known DAG (the scheduler creates its tasks); ``InvalidConf`` first."""
         when = pendulum.instance(logical_date or utcnow()).in_timezone("UTC")
-        run_id = run_id or f"{DagRunType.MANUAL.value}__{when.isoformat()}"
+        run_id = check_run_id(run_id) if run_id else f"{DagRunType.MANUAL.value}__{when.isoformat()}"
         with self.db.transaction() as session:
             serialized = session.get(SerializedDagModel, dag_id)
             if serialized is None:
                 raise DagNotFound(f"DAG {dag_id!r} is not known (not parsed yet?)")
+            validate_conf(deserialize_dag(serialized.data), conf)
             clash = session.execute(
                 sa.select(DagRun.id).where(
                     DagRun.dag_id == dag_id,

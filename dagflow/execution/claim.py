@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from dagflow.execution.workload import TaskWorkload
 from dagflow.models.base import utcnow
+from dagflow.models.dag import DagModel
 from dagflow.models.dagrun import DagRun
 from dagflow.models.taskinstance import TaskInstance
 from dagflow.models.transitions import move_ti
@@ -51,6 +52,8 @@ class ClaimedTry:
     start_date: datetime
     first_poke_at: datetime | None
     run: RunInfo
+    #: The DAG file, from the ``dag`` row (never from the message).
+    fileloc: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,7 @@ def claim_try(db: Database, workload: TaskWorkload, *, hostname: str | None = No
             to=TI.RUNNING,
             expected=TI.QUEUED,
             values=values,
-            guards={"try_number": workload.try_number - 1},
+            guards={**_identity(workload), "try_number": workload.try_number - 1},
             returning=_CLAIMED_COLUMNS,
         )
         if row is None:
@@ -133,7 +136,18 @@ def claim_try(db: Database, workload: TaskWorkload, *, hostname: str | None = No
             start_date=now,
             first_poke_at=row.first_poke_at,
             run=run_info(run, prev),
+            fileloc=run.fileloc,
         )
+
+
+def _identity(workload: TaskWorkload) -> dict[str, Any]:
+    """The task instance key a message names: the claim moves the row only if it matches."""
+    return {
+        "dag_id": workload.dag_id,
+        "run_id": workload.run_id,
+        "task_id": workload.task_id,
+        "map_index": workload.map_index,
+    }
 
 
 def _outputs_of_one_try(table: sa.Table) -> sa.Delete:
@@ -152,23 +166,30 @@ _DELETE_XCOMS = _outputs_of_one_try(XCom.__table__).where(  # type: ignore[arg-t
 )
 _DELETE_TASK_MAP = _outputs_of_one_try(TaskMap.__table__)  # type: ignore[arg-type]
 _RUN_TABLE = DagRun.__table__
-_READ_RUN = sa.select(
-    *(
-        _RUN_TABLE.c[name]
-        for name in (
-            "id",
-            "dag_id",
-            "run_id",
-            "logical_date",
-            "data_interval_start",
-            "data_interval_end",
-            "run_type",
-            "conf",
-            "start_date",
-            "external_trigger",
-        )
+_DAG_TABLE = DagModel.__table__
+#: The run, and the DAG file its DAG was parsed from (the worker loads that file, no other).
+_READ_RUN = (
+    sa.select(
+        *(
+            _RUN_TABLE.c[name]
+            for name in (
+                "id",
+                "dag_id",
+                "run_id",
+                "logical_date",
+                "data_interval_start",
+                "data_interval_end",
+                "run_type",
+                "conf",
+                "start_date",
+                "external_trigger",
+            )
+        ),
+        _DAG_TABLE.c.fileloc,
     )
-).where(_RUN_TABLE.c.dag_id == sa.bindparam("dag_id"), _RUN_TABLE.c.run_id == sa.bindparam("run_id"))
+    .select_from(_RUN_TABLE.outerjoin(_DAG_TABLE, _DAG_TABLE.c.dag_id == _RUN_TABLE.c.dag_id))
+    .where(_RUN_TABLE.c.dag_id == sa.bindparam("dag_id"), _RUN_TABLE.c.run_id == sa.bindparam("run_id"))
+)
 _PREVIOUS_SUCCESS = (
     sa.select(_RUN_TABLE.c.data_interval_start, _RUN_TABLE.c.data_interval_end)
     .where(

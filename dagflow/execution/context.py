@@ -132,11 +132,14 @@ def _macros() -> Any:
         return None
 
 
-def resolve_params(task: Any, dag: Any, conf: dict[str, Any]) -> dict[str, Any]:
+def resolve_params(task: Any, dag: Any, conf: dict[str, Any], *, conf_overrides_params: bool = True) -> dict[str, Any]:
     """The run's params: DAG params, then the task's, overridden by the run conf, validated.
 
-    The DAG's ``Param`` schemas are kept even where the task holds a plain copy of them.
+    With ``conf_overrides_params=False`` (``core.dag_run_conf_overrides_params``) the conf is
+    left out, as in Airflow: tasks read it from ``dag_run.conf`` only. The DAG's ``Param``
+    schemas are kept even where the task holds a plain copy of them.
     """
+    conf = conf if conf_overrides_params else {}
     dag_params, task_params = getattr(dag, "params", None), getattr(task, "params", None)
     if not hasattr(dag_params, "resolve"):
         return {**dict(dag_params or {}), **dict(task_params or {}), **conf}
@@ -179,7 +182,9 @@ def build_context(
             "data_interval_end": _pendulum(run.data_interval_end or run.logical_date),
             "prev_data_interval_start_success": _pendulum(prev_success[0]),
             "prev_data_interval_end_success": _pendulum(prev_success[1]),
-            "params": resolve_params(task, dag, run.conf),
+            "params": resolve_params(
+                task, dag, run.conf, conf_overrides_params=settings.core.dag_run_conf_overrides_params
+            ),
             "var": {
                 "value": VariableAccessor(backend, deserialize_json=False),
                 "json": VariableAccessor(backend, deserialize_json=True),

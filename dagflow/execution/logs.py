@@ -8,12 +8,15 @@ there too; Python logging writes there at the task's level. Log files are create
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from dagflow.exceptions import InvalidIdentifier
 
 LOG_FORMAT = "[%(asctime)s] %(levelname)s %(name)s: %(message)s"
 _TASK_HANDLER_NAME = "dagflow.task"
@@ -28,11 +31,34 @@ def log_path(
     map_index: int = -1,
     try_number: int,
 ) -> Path:
-    """Where the log of one try lives."""
-    path = Path(base_log_folder) / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+    """Where the log of one try lives; ``InvalidIdentifier`` if the ids would leave the folder.
+
+    Ids are checked by ``dagflow.sdk.ids`` where they enter; this is the last guard, for
+    rows written before that rule: a component holding ``/`` or a NUL is refused (each is
+    prefixed ``kind=``, so ``..`` cannot climb), and one longer than a file name may be is shortened with a digest.
+    """
+    base = Path(base_log_folder)
+    parts = [_component("dag_id", dag_id), _component("run_id", run_id), _component("task_id", task_id)]
     if map_index >= 0:
-        path = path / f"map_index={map_index}"
-    return path / f"attempt={try_number}.log"
+        parts.append(f"map_index={int(map_index)}")
+    parts.append(f"attempt={int(try_number)}.log")
+    return base.joinpath(*parts)
+
+
+#: Bytes a file name may have on common file systems (ext4, xfs, tmpfs, APFS).
+_MAX_NAME_BYTES = 255
+
+
+def _component(kind: str, value: str) -> str:
+    """``kind=value`` as one safe path component."""
+    if not isinstance(value, str) or not value or "/" in value or "\x00" in value:
+        raise InvalidIdentifier(f"invalid {kind} {str(value)[:60]!r} for a log path")
+    name = f"{kind}={value}"
+    if len(name.encode()) <= _MAX_NAME_BYTES:
+        return name
+    digest = hashlib.sha256(value.encode()).hexdigest()[:16]
+    keep = value.encode()[: _MAX_NAME_BYTES - len(kind) - 2 - len(digest)].decode(errors="ignore")
+    return f"{kind}={keep}~{digest}"
 
 
 def _folder(where: Any) -> Path:
@@ -92,10 +118,11 @@ def _read_remote(settings: Any, hostname: str | None, relative: Path, offset: in
     if not port:
         return ""
     from dagflow.execution.log_server import RemoteLogError, fetch_remote_log
+    from dagflow.keys import secret_key
 
     try:
         return fetch_remote_log(
-            hostname, port, settings.webserver.secret_key, relative.as_posix(), offset=offset, max_bytes=max_bytes
+            hostname, port, secret_key(settings), relative.as_posix(), offset=offset, max_bytes=max_bytes
         )
     except RemoteLogError as exc:
         if offset > 0:

@@ -34,8 +34,9 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from dagflow.config import in_dag_folders
 from dagflow.db import Database
-from dagflow.exceptions import DatabaseError
+from dagflow.exceptions import DagImportError, DagNotFound, DatabaseError, InvalidIdentifier
 from dagflow.execution import claim as lease
 from dagflow.execution import outcome
 from dagflow.execution.channel import Received, ResultChannel
@@ -118,7 +119,7 @@ def _run(
     claimed = lease.claim_try(db, workload)
     if claimed is None:
         return _not_claimed(db, workload)
-    attempt = _prepare_attempt(db, settings, workload, claimed, cache, test_mode)
+    attempt = _prepare_attempt(db, settings, claimed, cache, test_mode)
     if attempt is None:
         return _final(db, workload)
     if fork and hasattr(os, "fork"):
@@ -131,38 +132,33 @@ def _run(
 
 
 def _prepare_attempt(
-    db: Database,
-    settings: Settings,
-    workload: TaskWorkload,
-    claimed: lease.ClaimedTry,
-    cache: DagCache,
-    test_mode: bool,
+    db: Database, settings: Settings, claimed: lease.ClaimedTry, cache: DagCache, test_mode: bool
 ) -> TryAttempt | None:
-    """The attempt to run, or None after recording why the DAG or task could not be loaded."""
-    path = log_path(
-        settings.logging.base_log_folder,
-        dag_id=workload.dag_id,
-        run_id=workload.run_id,
-        task_id=workload.task_id,
-        map_index=workload.map_index,
-        try_number=claimed.try_number,
-    )
+    """The attempt to run, or None after recording why the DAG or task could not be loaded.
+
+    Everything comes from the claimed row: the ids, and the DAG file, which must lie
+    under the DAG folders. Nothing else a message says is trusted.
+    """
     try:
-        dag = cache.get_dag(workload.fileloc, workload.dag_id)
-        task = dag.get_task(workload.task_id)
+        path = log_path(
+            settings.logging.base_log_folder,
+            dag_id=claimed.dag_id,
+            run_id=claimed.run_id,
+            task_id=claimed.task_id,
+            map_index=claimed.map_index,
+            try_number=claimed.try_number,
+        )
+    except InvalidIdentifier as exc:
+        _fail_before_start(db, claimed, f"cannot write the try's log: {exc}")
+        return None
+    try:
+        dag = cache.get_dag(_trusted_fileloc(settings, claimed), claimed.dag_id)
+        task = dag.get_task(claimed.task_id)
     except Exception as exc:  # noqa: BLE001 - a broken DAG file fails the try
         _write_log_line(path, "".join(traceback.format_exception(exc)))
-        result = outcome.failure(
-            f"cannot load task: {outcome.describe(exc)}",
-            try_number=claimed.try_number,
-            max_tries=claimed.max_tries,
-            retry_delay=timedelta(0),
-            now=utcnow(),
-        )
-        record_result(db, claimed, result)
+        _fail_before_start(db, claimed, f"cannot load task: {outcome.describe(exc)}")
         return None
     timeout = getattr(task, "execution_timeout", None)
-    timeout_s = timeout.total_seconds() if timeout is not None else workload.execution_timeout_s
     _warm_template_env(dag)
     return TryAttempt(
         claimed=claimed,
@@ -171,9 +167,27 @@ def _prepare_attempt(
         settings=settings,
         db=db,
         log_path=path,
-        timeout_s=timeout_s,
+        timeout_s=timeout.total_seconds() if timeout is not None else None,
         test_mode=test_mode,
     )
+
+
+def _trusted_fileloc(settings: Settings, claimed: lease.ClaimedTry) -> str:
+    """The DAG file of the claimed task instance's DAG, if it lies under the DAG folders."""
+    fileloc = claimed.fileloc
+    if not fileloc:
+        raise DagNotFound(f"DAG {claimed.dag_id!r} has no DAG file recorded (not parsed yet?)")
+    if not in_dag_folders(settings, fileloc):
+        log.error("refused to load %s for %s: not under the DAG folders", fileloc, claimed.dag_id)
+        raise DagImportError(fileloc, "refused: the file is not under the DAG folders (core.dags_folder)")
+    return fileloc
+
+
+def _fail_before_start(db: Database, claimed: lease.ClaimedTry, reason: str) -> None:
+    result = outcome.failure(
+        reason, try_number=claimed.try_number, max_tries=claimed.max_tries, retry_delay=timedelta(0), now=utcnow()
+    )
+    record_result(db, claimed, result)
 
 
 def _warm_template_env(dag: Any) -> None:
@@ -185,7 +199,11 @@ def _warm_template_env(dag: Any) -> None:
 
 
 def _write_log_line(path: Any, text: str) -> None:
-    append_private_text(path, text)
+    """Append to the try's log (0600); a log that cannot be written is reported here, never raised."""
+    try:
+        append_private_text(path, text)
+    except OSError as exc:
+        log.warning("cannot write the try's log %s: %s", path, exc.strerror or exc)
 
 
 def _level(attempt: TryAttempt) -> int:

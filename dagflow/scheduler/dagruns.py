@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from dagflow.exceptions import DagRunAlreadyExists
 from dagflow.models import DagRun, TaskInstance
+from dagflow.sdk.ids import check_run_id
 from dagflow.serialization.objects import SerializedDag, SerializedTask
 from dagflow.state import DagRunState, DagRunType
 
@@ -40,7 +41,8 @@ def create_dagrun(
     backfill_id: int | None = None,
     now: datetime,
 ) -> DagRun:
-    """Insert a DAG run and one task instance per task; refuse a duplicate run id."""
+    """Insert a DAG run and one task instance per task; refuse a bad or duplicate run id."""
+    check_run_id(run_id)
     if find_dagrun(session, dag_id=dag.dag_id, run_id=run_id) is not None:
         raise DagRunAlreadyExists(f"DAG run {run_id!r} of {dag.dag_id!r} exists already")
     clash = find_dagrun_at(session, dag_id=dag.dag_id, logical_date=logical_date)

@@ -30,7 +30,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from dagflow.execution.workload import TaskWorkload
+from dagflow.execution.workload import TaskWorkload, workload_for
 from dagflow.models import DagModel, DagRun, Pool, TaskInstance
 from dagflow.models.transitions import set_ti_state
 from dagflow.scheduler.dag_store import CachedDag, SerializedDagStore
@@ -99,7 +99,7 @@ def queue_task_instances(
         values={"queued_at": now, "queued_by_job_id": job_id},
         synchronize=False,
     )
-    return [_workload(c, dags[c.dag_id]) for c in chosen]
+    return [workload_for(c, ti_id=c.ti_id) for c in chosen]
 
 
 @functools.lru_cache(maxsize=2)
@@ -199,20 +199,3 @@ def pick(
     for pool in sorted(missing_pools):
         log.warning("pool %r does not exist: its task instances stay scheduled", pool)
     return chosen
-
-
-def _workload(c: Candidate, entry: CachedDag) -> TaskWorkload:
-    timeout = entry.dag.tasks[c.task_id].execution_timeout
-    return TaskWorkload(
-        ti_id=c.ti_id,
-        dag_id=c.dag_id,
-        run_id=c.run_id,
-        task_id=c.task_id,
-        map_index=c.map_index,
-        try_number=c.try_number + 1,
-        fileloc=entry.fileloc or entry.dag.fileloc or "",
-        queue=c.queue,
-        pool=c.pool,
-        priority_weight=c.priority_weight,
-        execution_timeout_s=timeout.total_seconds() if timeout is not None else None,
-    )

@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 
 from dagflow.execution.outcome import can_retry
 from dagflow.execution.record import cleared_try_values
-from dagflow.execution.workload import TaskWorkload
+from dagflow.execution.workload import TaskWorkload, workload_for
 from dagflow.models import Job, TaskInstance
 from dagflow.models.taskinstance import TaskInstanceHistory
 from dagflow.models.transitions import record_try, set_ti_state, set_ti_state_where
@@ -370,7 +370,7 @@ def _handle_stuck(
                 ti.requeue_count + 1,
                 sched.max_queued_resends,
             )
-            result.resend.append(workload_for(ti, entry, task))
+            result.resend.append(workload_for(ti, ti_id=ti.id))
         return
     waited = int((now - (ti.queued_at or ti.updated_at)).total_seconds())
     reason = (
@@ -407,24 +407,6 @@ def _record_unstarted(session: Session, ti_id: int, reason: str) -> None:
             pid=None,
             reason=reason,
         )
-    )
-
-
-def workload_for(ti: TaskInstance, entry: CachedDag, task: SerializedTask) -> TaskWorkload:
-    """The workload of ``ti``'s next try (the one its ``queued`` state waits for)."""
-    timeout = task.execution_timeout
-    return TaskWorkload(
-        ti_id=ti.id,
-        dag_id=ti.dag_id,
-        run_id=ti.run_id,
-        task_id=ti.task_id,
-        map_index=ti.map_index,
-        try_number=ti.try_number + 1,
-        fileloc=entry.fileloc or entry.dag.fileloc or "",
-        queue=ti.queue,
-        pool=ti.pool,
-        priority_weight=ti.priority_weight,
-        execution_timeout_s=timeout.total_seconds() if timeout is not None else None,
     )
 
 

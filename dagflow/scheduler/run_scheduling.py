@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
-from dagflow.execution.workload import TaskWorkload
+from dagflow.execution.workload import TaskWorkload, workload_for
 from dagflow.models import DagRun, TaskInstance, TaskMap, XCom
 from dagflow.models.transitions import set_dagrun_state, set_ti_state
 from dagflow.scheduler.dagruns import new_task_instance
@@ -79,9 +79,7 @@ def schedule_run(
     return tick
 
 
-def queue_scheduled(
-    session: Session, *, run: DagRun, fileloc: str, now: datetime, limit: int | None = None
-) -> list[TaskWorkload]:
+def queue_scheduled(session: Session, *, run: DagRun, now: datetime, limit: int | None = None) -> list[TaskWorkload]:
     """Move the run's scheduled task instances to queued (highest priority first)."""
     query = (
         sa.select(TaskInstance)
@@ -93,23 +91,7 @@ def queue_scheduled(
     if not tis:
         return []
     set_ti_state(session, [ti.id for ti in tis], to=TI.QUEUED, expected=[TI.SCHEDULED], values={"queued_at": now})
-    return [workload_for(ti, fileloc=fileloc) for ti in tis]
-
-
-def workload_for(ti: TaskInstance, *, fileloc: str) -> TaskWorkload:
-    """The executor's message for the next try of ``ti``."""
-    return TaskWorkload(
-        ti_id=ti.id,
-        dag_id=ti.dag_id,
-        run_id=ti.run_id,
-        task_id=ti.task_id,
-        map_index=ti.map_index,
-        try_number=ti.try_number + 1,
-        fileloc=fileloc,
-        queue=ti.queue,
-        pool=ti.pool,
-        priority_weight=ti.priority_weight,
-    )
+    return [workload_for(ti, ti_id=ti.id) for ti in tis]
 
 
 # --- reading ----------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -20,20 +19,8 @@ if TYPE_CHECKING:
 
 DEFAULT_OWNER = "dagflow"
 WEIGHT_RULES = ("downstream", "upstream", "absolute")
-_KEY = re.compile(r"^[\w.-]+$")
 _MAX_RETRY_SECONDS = 365 * 24 * 3600  # keeps 2**n from overflowing timedelta
 _DURATION_ARGS = ("retry_delay", "max_retry_delay", "execution_timeout", "sla")
-
-
-def validate_key(kind: str, key: Any, max_length: int = 250) -> str:
-    """Check a DAG, task or group id: letters, digits, ``_``, ``-``, ``.``; at most 250 chars."""
-    if not isinstance(key, str):
-        raise DagDefinitionError(f"{kind} must be a string, got {key!r} ({type(key).__name__})")
-    if not key or len(key) > max_length or not _KEY.match(key):
-        raise DagDefinitionError(
-            f"invalid {kind} {key!r}: use letters, digits, '_', '-' and '.' (1 to {max_length} characters)"
-        )
-    return key
 
 
 def normalize_scheduling_args(task_id: str, values: Mapping[str, Any]) -> dict[str, Any]:

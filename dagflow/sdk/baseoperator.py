@@ -16,8 +16,8 @@ from dagflow.sdk.abstractoperator import (
     DEFAULT_OWNER,
     AbstractOperator,
     normalize_scheduling_args,
-    validate_key,
 )
+from dagflow.sdk.ids import validate_key
 from dagflow.sdk.params import ParamsDict
 from dagflow.sdk.templating import create_template_env, render_value
 

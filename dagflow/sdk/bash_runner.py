@@ -32,10 +32,13 @@ def context_env(context: Mapping[str, Any]) -> dict[str, str]:
     return env
 
 
-def build_env(env: Mapping[str, str] | None, append_env: bool, context: Mapping[str, Any]) -> dict[str, str]:
-    """The subprocess environment: ``env`` alone, or on top of ``os.environ`` when asked or unset."""
+def build_env(env: Mapping[str, Any] | None, append_env: bool, context: Mapping[str, Any]) -> dict[str, str]:
+    """The subprocess environment: ``env`` alone, or on top of ``os.environ`` when asked or unset.
+
+    Values are passed as text (a natively rendered ``"{{ params.n }}"`` may be an int).
+    """
     base = dict(os.environ) if env is None or append_env else {}
-    base.update(env or {})
+    base.update({str(name): str(value) for name, value in (env or {}).items()})
     base.update(context_env(context))
     return base
 

@@ -13,8 +13,9 @@ import pendulum
 
 from dagflow.exceptions import DagCycleError, DagDefinitionError, DuplicateTaskIdFound, TaskNotFound
 from dagflow.sdk import contexts
-from dagflow.sdk.abstractoperator import DEFAULT_OWNER, AbstractOperator, validate_key
+from dagflow.sdk.abstractoperator import DEFAULT_OWNER, AbstractOperator
 from dagflow.sdk.durations import to_timedelta
+from dagflow.sdk.ids import validate_key
 from dagflow.sdk.params import ParamsDict
 from dagflow.sdk.taskgroup import TaskGroup
 from dagflow.sdk.templating import create_template_env

@@ -8,8 +8,9 @@ from typing import Any
 
 from dagflow.exceptions import DagDefinitionError
 from dagflow.sdk import contexts
-from dagflow.sdk.abstractoperator import AbstractOperator, normalize_scheduling_args, validate_key
+from dagflow.sdk.abstractoperator import AbstractOperator, normalize_scheduling_args
 from dagflow.sdk.baseoperator import SCHEDULING_ARGS, BaseOperator, effective_default_args, resolve_placement
+from dagflow.sdk.ids import validate_key
 from dagflow.sdk.params import ParamsDict
 from dagflow.sdk.xcom_arg import XComArg
 

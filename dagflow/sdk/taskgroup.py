@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from dagflow.exceptions import DagDefinitionError, DuplicateTaskIdFound
 from dagflow.sdk import contexts
-from dagflow.sdk.abstractoperator import AbstractOperator, validate_key
+from dagflow.sdk.abstractoperator import AbstractOperator
 from dagflow.sdk.dependencies import DependencyMixin
+from dagflow.sdk.ids import validate_key
 
 if TYPE_CHECKING:
     from dagflow.sdk.dag import DAG

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -37,7 +38,20 @@ def _ts_nodash(value: datetime) -> str:
     return value.strftime("%Y%m%dT%H%M%S")
 
 
-FILTERS = {"ds": _ds, "ds_nodash": _ds_nodash, "ts": _ts, "ts_nodash": _ts_nodash}
+class ShellQuoted(str):
+    """Text already quoted for a POSIX shell: a native template keeps it as it is."""
+
+    __slots__ = ()
+
+
+def shell_quote(value: Any) -> ShellQuoted:
+    """``{{ value | shell_quote }}``: one shell word (``shlex.quote(str(value))``); a list gives one word each."""
+    if isinstance(value, (list, tuple)):
+        return ShellQuoted(" ".join(shlex.quote(str(item)) for item in value))
+    return ShellQuoted(shlex.quote(str(value)))
+
+
+FILTERS = {"ds": _ds, "ds_nodash": _ds_nodash, "ts": _ts, "ts_nodash": _ts_nodash, "shell_quote": shell_quote}
 
 
 class SandboxedEnvironment(jinja2.sandbox.SandboxedEnvironment):
@@ -54,10 +68,25 @@ class _NativeTemplate(jinja2.nativetypes.NativeTemplate):
         return result
 
 
+def _native_concat(values: Iterable[Any]) -> Any:
+    """Jinja's native result, except that output holding ``shell_quote``d text stays a string.
+
+    ``literal_eval`` would otherwise turn ``'$(id)'`` back into ``$(id)``, undoing the quoting.
+    """
+    parts = list(values)
+    if any(isinstance(part, ShellQuoted) for part in parts):
+        return "".join(str(part) for part in parts)
+    return jinja2.nativetypes.native_concat(parts)
+
+
 class NativeSandboxedEnvironment(jinja2.sandbox.SandboxedEnvironment, jinja2.nativetypes.NativeEnvironment):
     """Sandboxed and rendering to native Python objects (``render_template_as_native_obj``)."""
 
     template_class = _NativeTemplate
+    concat = staticmethod(_native_concat)
+
+
+_NativeTemplate.environment_class = NativeSandboxedEnvironment  # its render() calls environment_class.concat
 
 
 def create_template_env(

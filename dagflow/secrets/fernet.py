@@ -12,12 +12,11 @@ Nothing here runs at import: a ``FernetCipher`` reads the keys on its first use,
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dagflow.exceptions import FernetKeyError
-from dagflow.private_files import PRIVATE_FILE_MODE, make_private_dirs, write_private_text
+from dagflow.private_files import publish_private_file, write_private_text
 
 if TYPE_CHECKING:
     from dagflow.config import Settings
@@ -52,26 +51,8 @@ def read_key_file(path: Path) -> list[str]:
 
 
 def create_key_file(path: Path) -> bool:
-    """Create ``path`` (mode 0600) holding one fresh key, unless it exists; True if created.
-
-    The key is written to a private temporary file first and linked into place, so the
-    key file never exists empty, and of two processes racing only one key wins.
-    """
-    make_private_dirs(path.parent)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
-    try:
-        with open(fd, "w") as fh:
-            fh.write(generate_key() + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            return False
-        return True
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Create ``path`` (mode 0600) holding one fresh key, unless it exists; True if created."""
+    return publish_private_file(path, generate_key() + "\n")
 
 
 def prepend_new_key(path: Path) -> str:

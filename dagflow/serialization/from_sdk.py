@@ -123,20 +123,22 @@ def group_from_sdk(group: Any) -> SerializedTaskGroup | None:
 
 
 def params_data(params: Any) -> dict[str, dict[str, Any]]:
-    """Each param as ``{"default", "description", "schema"}`` (JSON-safe)."""
+    """Each param as ``{"default", "description", "schema"}`` (JSON-safe); see ``param_data``."""
     if params is None:
         return {}
-    if hasattr(params, "dump"):
-        dumped = params.dump()
-        return {
-            name: {
-                "default": json_safe(p.get("value")),
-                "description": p.get("description"),
-                "schema": json_safe(p.get("schema") or {}),
-            }
-            for name, p in dumped.items()
-        }
+    if hasattr(params, "items_params"):
+        return {name: param_data(param) for name, param in params.items_params()}
     return {name: {"default": json_safe(v), "description": None, "schema": {}} for name, v in dict(params).items()}
+
+
+def param_data(param: Any) -> dict[str, Any]:
+    """One ``Param``: its JSON schema whole, and ``"default"`` only when it has one (else a run must set it)."""
+    data: dict[str, Any] = {}
+    if param.has_value:
+        data["default"] = json_safe(param.value)
+    data["description"] = param.description
+    data["schema"] = json_safe(param.schema or {})
+    return data
 
 
 def schedule_text(schedule: Any) -> str | None:

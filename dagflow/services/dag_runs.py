@@ -18,8 +18,9 @@ from dagflow.models import DagModel, DagRun, ImportError_, SerializedDagModel
 from dagflow.models.backfill import Backfill
 from dagflow.models.sla_miss import SlaMiss
 from dagflow.scheduler.dagruns import create_dagrun, find_dagrun, generate_run_id
-from dagflow.sdk.params import NOTSET, Param, ParamsDict
+from dagflow.sdk.ids import check_run_id
 from dagflow.serialization import SerializedDag, deserialize_dag
+from dagflow.serialization.params import validate_conf
 from dagflow.services.dags import refresh
 from dagflow.services.database import ensure_schema
 from dagflow.services.reports import iso, run_summary
@@ -53,7 +54,13 @@ def trigger_dag(
     run_id: str | None = None,
     logical_date: datetime | None = None,
 ) -> dict[str, Any]:
-    """Create a queued manual run (the scheduler starts it); returns its id, date and state."""
+    """Create a queued manual run (the scheduler starts it); returns its id, date and state.
+
+    The one service behind ``dagflow dags trigger`` and the REST API: ``conf`` is checked
+    against the DAG's params first (``InvalidConf``), and nothing is written when it fails.
+    """
+    if run_id is not None:
+        check_run_id(run_id)
     ensure_dag_known(settings, db, dag_id)
     now = pendulum.now("UTC")
     when = pendulum.instance(logical_date).in_tz("UTC") if logical_date else now
@@ -75,15 +82,6 @@ def trigger_dag(
         )
         publish(session, RUN_QUEUED, dag_id=dag_id, run_id=run.run_id)  # schedulers hear it at commit
         return {"dag_id": dag_id, "run_id": run.run_id, "logical_date": iso(when), "state": run.state.value}
-
-
-def validate_conf(sdag: SerializedDag, conf: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Check ``conf`` against the DAG's param schemas (``ParamValidationError``); resolved params."""
-    params = ParamsDict()
-    for name, spec in sdag.params.items():
-        default = spec.get("default", NOTSET)
-        params[name] = Param(default, spec.get("description"), **dict(spec.get("schema") or {}))
-    return params.resolve(dict(conf or {}))
 
 
 def manual_data_interval(sdag: SerializedDag, when: datetime) -> tuple[datetime, datetime]:

@@ -6,31 +6,12 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-import dagflow
-from dagflow.config import Settings
+from dagflow.config import Settings, dag_folders
 from dagflow.dag_processing.loader import FolderResult, load_file, load_folder
 from dagflow.db import Database
 from dagflow.exceptions import DagNotFound
 from dagflow.models import DagModel
 from dagflow.sdk.dag import DAG
-
-
-def example_dags_folder() -> Path | None:
-    """The example DAGs shipped with dagflow (wheel) or beside the source tree (editable)."""
-    package = Path(dagflow.__file__).resolve().parent
-    for candidate in (package / "_example_dags", package.parent / "dags_example"):
-        if candidate.is_dir():
-            return candidate
-    return None
-
-
-def dag_folders(settings: Settings) -> list[Path]:
-    """The folders scanned for DAG files: ``core.dags_folder`` and, if enabled, the examples."""
-    folders = [settings.core.dags_folder]
-    examples = example_dags_folder()
-    if settings.core.load_examples and examples is not None:
-        folders.append(examples)
-    return folders
 
 
 def load_dag(settings: Settings, db: Database, dag_id: str) -> DAG:

@@ -32,6 +32,7 @@ from dagflow.scheduler.dagruns import (
 from dagflow.scheduler.run_scheduling import queue_scheduled, schedule_run
 from dagflow.sdk.dag import DAG
 from dagflow.serialization import SerializedDag, deserialize_dag, serialize_dag
+from dagflow.serialization.params import validate_conf
 from dagflow.services.reports import run_report
 from dagflow.state import DAGRUN_FINISHED, DagRunType
 
@@ -52,9 +53,9 @@ def test_dag(
     """Run ``dag`` once to completion and return the run report (see ``run_report``)."""
     now = pendulum.now("UTC")
     logical_date = pendulum.instance(logical_date) if logical_date else now
-    dag.params.resolve(dict(conf or {}))  # a bad conf is one clear error before anything runs
     data = serialize_dag(dag)
     sdag = deserialize_dag(data)
+    validate_conf(sdag, conf)  # as a trigger checks it: one clear error before anything is written
     run_id = generate_run_id(DagRunType.MANUAL, logical_date)
     with db.transaction() as session:
         store_serialized_dag(session, data, now=now, paused_at_creation=settings.core.dags_are_paused_at_creation)
@@ -98,7 +99,7 @@ def _drive(
             tick = schedule_run(session, run=run, dag=sdag, now=now)
             if run.state in DAGRUN_FINISHED:
                 return
-            workloads = queue_scheduled(session, run=run, fileloc=sdag.fileloc, now=now)
+            workloads = queue_scheduled(session, run=run, now=now)
         for workload in workloads:
             submitted[(workload.ti_id, workload.try_number)] = workload
             executor.submit(workload)

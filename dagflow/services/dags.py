@@ -8,14 +8,13 @@ from typing import Any
 import pendulum
 import sqlalchemy as sa
 
-from dagflow.config import Settings
+from dagflow.config import Settings, dag_folders
 from dagflow.dag_processing.job import processor_alive
 from dagflow.dag_processing.processor import DagProcessor
 from dagflow.db import Database
 from dagflow.exceptions import DagNotFound
 from dagflow.models import DagModel, ImportError_, SerializedDagModel
 from dagflow.serialization import deserialize_dag
-from dagflow.services.dag_sources import dag_folders
 from dagflow.services.database import ensure_schema
 from dagflow.services.reports import iso
 

@@ -17,10 +17,10 @@ from dagflow.db import Database
 from dagflow.exceptions import DagDefinitionError, TaskNotFound
 from dagflow.execution.logs import read_log
 from dagflow.execution.runner import run_workload
+from dagflow.execution.workload import workload_for
 from dagflow.models import TaskInstance
 from dagflow.models.transitions import set_ti_state
 from dagflow.scheduler.dagruns import create_dagrun, delete_dagrun
-from dagflow.scheduler.run_scheduling import workload_for
 from dagflow.serialization import deserialize_dag, serialize_dag
 from dagflow.services.dag_sources import load_dag
 from dagflow.services.database import ensure_schema
@@ -62,7 +62,7 @@ def test_task(
         ti = session.query(TaskInstance).filter_by(dag_id=dag_id, run_id=run_id, task_id=task_id).one()
         set_ti_state(session, [ti.id], to=TI.SCHEDULED, expected=[TI.NONE])
         set_ti_state(session, [ti.id], to=TI.QUEUED, expected=[TI.SCHEDULED], values={"queued_at": now})
-        workload = workload_for(ti, fileloc=dag.fileloc)
+        workload = workload_for(ti, ti_id=ti.id)
     try:
         outcome = run_workload(workload, settings, db=db)
         log = read_log(

@@ -4,7 +4,8 @@ What ``run.py --mode scheduler --executor CeleryExecutor --db postgresql+psycopg
 --broker …`` does, one case per test: a fresh PostgreSQL database, a real ``dagflow
 scheduler`` and a real ``dagflow celery worker`` (both subprocesses, started once per
 broker), each case triggered through the CLI and its task instances' final states
-compared (``tasks states-for-dag-run``). Brokers: Redis DB 5, and a fresh RabbitMQ vhost.
+compared (``tasks states-for-dag-run``). Brokers: a throwaway Redis server of the module's
+own, and a fresh RabbitMQ vhost.
 
 To stay inside the CI budget (every ``dagflow`` command is a new interpreter): DAGs
 are created unpaused (``core.dags_are_paused_at_creation=false``) instead of one
@@ -31,10 +32,10 @@ from dagflow.config import load_settings
 from dagflow.db import Database
 from dagflow.services.dag_runs import dag_run_state
 from tests.acceptance.conftest import EXPECTED, HERE
-from tests.integration.celery_helpers import READY_PREFIX, free_port, rabbitmq_vhost, redis_database
+from tests.integration.celery_helpers import READY_PREFIX, rabbitmq_vhost, redis_broker
+from tests.servers import free_port
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
-REDIS_DB = 5  # H2's Redis numbers: 4-7
 
 
 @pytest.fixture(scope="module", params=["redis", "rabbitmq"])
@@ -45,7 +46,7 @@ def celery_env(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[dict[str, str], dict[str, str], Database]]:
     """A scheduler and a Celery worker on a fresh PostgreSQL DB, every case triggered: (env, run ids, DB)."""
-    broker_cm = redis_database(REDIS_DB) if request.param == "redis" else rabbitmq_vhost()
+    broker_cm = redis_broker() if request.param == "redis" else rabbitmq_vhost()
     with broker_cm as broker:
         home = tmp_path_factory.mktemp(f"acceptance_celery_{request.param}")
         args = argparse.Namespace(executor="CeleryExecutor", db=make_pg_database(), broker=broker)

@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from dagflow.config import load_settings
 from dagflow.db import Database
 from dagflow.models import DagRun, Job, SerializedDagModel, TaskInstance, TaskInstanceHistory
+from tests.servers import ThrowawayServer
 
 #: Prepended to every fault DAG file: imports and the ``record`` function.
 DAG_HEADER = '''
@@ -92,8 +93,6 @@ def celery_settings(broker_url: str) -> dict[str, str]:
     }
 
 
-#: The Redis database of the fault tests (H5's numbers are 8-11, see contract-s3.md).
-REDIS_DB = 8
 #: What ``dagflow celery worker`` prints once it consumes its queues.
 WORKER_READY = "celery worker ready:"
 #: ``heartbeat_timeout`` of the tests that kill workers: reaped within seconds.
@@ -432,66 +431,20 @@ def wait_for(
     raise AssertionError(f"timed out after {seconds}s waiting for {what}: {describe() if describe else ''}")
 
 
-def postgres_outage(down_s: float = 2.0) -> float:
-    """Stop the local PostgreSQL cluster, wait ``down_s``, start it again; seconds it was away.
+def outage(server: ThrowawayServer, down_s: float) -> float:
+    """Stop ``server`` (fast shutdown), wait ``down_s``, start it again on its port; seconds it was away.
 
-    Always started again (``finally``) and waited for until it accepts connections:
-    other tests on this machine share the server.
-    """
-    version = sorted(os.listdir("/etc/postgresql"))[-1]
-    ctl = ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main"]
-    started = time.monotonic()
-    try:
-        subprocess.run([*ctl, "stop", "--", "-m", "fast"], check=True, capture_output=True, timeout=60)
-        time.sleep(down_s)
-    finally:
-        subprocess.run([*ctl, "start"], check=False, capture_output=True, timeout=60)
-        wait_for(_postgres_accepts, "PostgreSQL back", 60, interval=0.1)
-    return time.monotonic() - started
-
-
-def _postgres_accepts() -> bool:
-    done = subprocess.run(["pg_isready", "-h", "127.0.0.1", "-p", "5432", "-t", "1"], capture_output=True)
-    return done.returncode == 0
-
-
-def redis_outage(port: int = 6379, down_s: float = 2.0) -> float:
-    """Shut the local Redis down (no save), wait ``down_s``, start it again; seconds it was away.
-
-    Always started again (``finally``) with the machine's usual options and waited for.
+    Only a throwaway server of the test's own (``tests/servers.py``), never the machine's
+    shared PostgreSQL or Redis. Always started again (``finally``); ``start()`` returns once
+    it accepts connections.
     """
     started = time.monotonic()
     try:
-        subprocess.run(["redis-cli", "-p", str(port), "shutdown", "nosave"], capture_output=True, timeout=30)
-        wait_for(lambda: not _redis_accepts(port), "Redis down", 30, interval=0.1)
+        server.stop()
         time.sleep(down_s)
     finally:
-        if not _redis_accepts(port):
-            subprocess.run(
-                [
-                    "redis-server",
-                    "--daemonize",
-                    "yes",
-                    "--bind",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                ],
-                check=False,
-                capture_output=True,
-                timeout=30,
-            )
-        wait_for(lambda: _redis_accepts(port), "Redis back", 60, interval=0.1)
+        server.start()
     return time.monotonic() - started
-
-
-def _redis_accepts(port: int) -> bool:
-    done = subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True, timeout=10)
-    return done.stdout.strip() == "PONG"
 
 
 def pid_alive(pid: int) -> bool:

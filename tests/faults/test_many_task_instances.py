@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults.cluster import Cluster, celery_settings
-from tests.integration.celery_helpers import redis_database
+from tests.servers import RedisServer
 
 pytestmark = pytest.mark.slow
 
@@ -67,20 +67,15 @@ def test_many_task_instances_through_the_local_executor(tmp_path: Path) -> None:
 @pytest.mark.postgres
 @pytest.mark.redis
 @pytest.mark.timeout(TEST_TIMEOUT_S)
-def test_many_task_instances_through_celery(tmp_path: Path, make_pg_database: Callable[[], str]) -> None:
-    with (
-        redis_database(SCALE_REDIS_DB) as broker,
-        Cluster(
-            tmp_path,
-            DAG,
-            db_url=make_pg_database(),
-            env={
-                "DAGFLOW__CORE__PARALLELISM": "8",
-                "DAGFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "64",
-                **celery_settings(broker),
-            },
-        ) as cluster,
-    ):
+def test_many_task_instances_through_celery(
+    tmp_path: Path, make_pg_database: Callable[[], str], redis_server: RedisServer
+) -> None:
+    env = {
+        "DAGFLOW__CORE__PARALLELISM": "8",
+        "DAGFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "64",
+        **celery_settings(redis_server.url),
+    }
+    with Cluster(tmp_path, DAG, db_url=make_pg_database(), env=env) as cluster:
         workers = ("w1", "w2")
         for name in workers:
             cluster.start_celery_worker(name, concurrency=4)
@@ -88,7 +83,3 @@ def test_many_task_instances_through_celery(tmp_path: Path, make_pg_database: Ca
         assert cluster.stop("scheduler") == 0, cluster.log_tail("scheduler")
         for name in workers:
             assert cluster.stop(name) == 0, cluster.log_tail(name)
-
-
-#: Its own Redis database, so it may run beside the other Celery fault tests.
-SCALE_REDIS_DB = 9

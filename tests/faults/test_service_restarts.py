@@ -8,13 +8,15 @@
   workers run tasks on PostgreSQL: workers and the executor reconnect, messages lost
   with the broker's memory are re-sent by the stuck-queued check.
 
-The servers are shared with other tests on the machine: each outage is short, and the
-service is always started again (``finally``) and waited for.
+Each outage stops and starts a throwaway server of the test's own (``tests/servers.py``:
+own port, own data dir), never the machine's shared PostgreSQL or Redis: the
+PostgreSQL one is the session's ``postgres_server`` (fast shutdown, then started again
+on the same port), the Redis one a server of the test's own (stopped: its memory is
+lost, as with ``shutdown nosave``). Always started again (``finally``) and waited for.
 """
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -22,11 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.cluster import REDIS_DB, Cluster, celery_settings, postgres_outage, redis_outage
-from tests.integration.celery_helpers import redis_database, require_service
-
-#: A Redis database of its own for the Celery run of the PostgreSQL restart.
-PG_CELERY_REDIS_DB = 10
+from tests.faults.cluster import Cluster, celery_settings, outage
+from tests.integration.celery_helpers import redis_broker
+from tests.servers import PostgresServer, RedisServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -42,22 +42,27 @@ with DAG("service_restart", schedule=None, max_active_tasks=16):
     task(work).expand(n=list(range({TASKS})))
 """
 
-#: Stopping and starting the server takes several seconds on a busy machine; while it is
-#: away no heartbeat lands. An outage shorter than ``heartbeat_timeout`` must reap and
-#: double nothing (a longer one makes zombies of live tries: at-least-once, by design).
+#: While the database is away no heartbeat lands. An outage shorter than
+#: ``heartbeat_timeout`` must reap and double nothing (a longer one makes zombies of live
+#: tries: at-least-once, by design).
 OUTAGE_SHORTER_THAN_HEARTBEAT_TIMEOUT = {"DAGFLOW__SCHEDULER__HEARTBEAT_TIMEOUT": "60"}
+#: Seconds PostgreSQL stays down: longer than a task (1 s), so tries running when it stops
+#: finish while it is away and must keep retrying their outcome until it is back.
+PG_DOWN_S = 3.0
+#: Seconds Redis stays down.
+REDIS_DOWN_S = 1.0
 
 
 @pytest.mark.parametrize("executor", ["local", pytest.param("celery", marks=pytest.mark.redis)])
 def test_postgres_restarted_mid_run_the_run_finishes(
-    executor: str, tmp_path: Path, make_pg_database: Callable[[], str]
+    executor: str, tmp_path: Path, postgres_server: PostgresServer
 ) -> None:
-    require_service(shutil.which("pg_ctlcluster") is not None, "pg_ctlcluster not found: cannot restart PostgreSQL")
     with ExitStack() as stack:
         env = {"DAGFLOW__CORE__PARALLELISM": "4", **OUTAGE_SHORTER_THAN_HEARTBEAT_TIMEOUT}
         if executor == "celery":
-            env.update(celery_settings(stack.enter_context(redis_database(PG_CELERY_REDIS_DB))))
-        cluster = stack.enter_context(Cluster(tmp_path, DAG, db_url=make_pg_database(), env=env))
+            env.update(celery_settings(stack.enter_context(redis_broker())))
+        db_url = postgres_server.create_database()
+        cluster = stack.enter_context(Cluster(tmp_path, DAG, db_url=db_url, env=env))
         workers = ("w1", "w2") if executor == "celery" else ()
         for name in workers:
             cluster.start_celery_worker(name, concurrency=2)
@@ -66,29 +71,28 @@ def test_postgres_restarted_mid_run_the_run_finishes(
         cluster.trigger("service_restart", "r1")
         cluster.wait_started("service_restart", "work", count=3)
         cluster.db.dispose()  # our own pooled connections die with the server
-        away = postgres_outage(down_s=0.5)
+        done_before = len(cluster.executions("done"))
+        away = outage(postgres_server, down_s=PG_DOWN_S)
+        done_while_away = len(cluster.executions("done")) - done_before
         back_at = time.monotonic()
         states = cluster.wait_runs_finished("service_restart", ["r1"], seconds=120)
         print(
-            f"{executor}: PostgreSQL away {away:.1f}s; run finished {time.monotonic() - back_at:.1f}s after it was back"
+            f"{executor}: PostgreSQL away {away:.1f}s, {done_while_away} task(s) finished meanwhile; "
+            f"run finished {time.monotonic() - back_at:.1f}s after it was back"
         )
         cluster.check_exactly_once("service_restart", expected_tis=TASKS)
         for name in ("scheduler", *workers):
             assert cluster.stop(name) == 0, cluster.log_tail(name)
 
     assert states == {"r1": "success"}
+    assert done_while_away > 0, "no try finished while PostgreSQL was away: the outage tested nothing"
 
 
 @pytest.mark.redis
-def test_redis_restarted_mid_run_the_celery_run_finishes(tmp_path: Path, make_pg_database: Callable[[], str]) -> None:
-    require_service(
-        shutil.which("redis-server") is not None and shutil.which("redis-cli") is not None,
-        "redis-server / redis-cli not found: cannot restart Redis",
-    )
-    with (
-        redis_database(REDIS_DB) as broker,
-        Cluster(tmp_path, DAG, db_url=make_pg_database(), env=celery_settings(broker)) as cluster,
-    ):
+def test_redis_restarted_mid_run_the_celery_run_finishes(
+    tmp_path: Path, make_pg_database: Callable[[], str], redis_server: RedisServer
+) -> None:
+    with Cluster(tmp_path, DAG, db_url=make_pg_database(), env=celery_settings(redis_server.url)) as cluster:
         workers = ("w1", "w2")
         for name in workers:
             cluster.start_celery_worker(name, concurrency=2)
@@ -96,7 +100,7 @@ def test_redis_restarted_mid_run_the_celery_run_finishes(tmp_path: Path, make_pg
         cluster.wait_parsed("service_restart")
         cluster.trigger("service_restart", "r1")
         cluster.wait_started("service_restart", "work", count=3)
-        away = redis_outage(down_s=1.0)
+        away = outage(redis_server, down_s=REDIS_DOWN_S)
         back_at = time.monotonic()
         states = cluster.wait_runs_finished("service_restart", ["r1"], seconds=120)
         print(f"Redis away {away:.1f}s; run finished {time.monotonic() - back_at:.1f}s after it was back")

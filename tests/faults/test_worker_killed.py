@@ -10,7 +10,7 @@ LocalExecutor (SQLite, a real ``dagflow scheduler``), two victims in one run:
 - ``lose_task``: the *task process* is killed (as the kernel's OOM killer would). Its
   supervisor records the crash ("exited with signal 9") and the user's retry runs.
 
-Celery (PostgreSQL + Redis, two ``dagflow celery worker`` processes): the worker
+Celery (PostgreSQL + a throwaway Redis, two ``dagflow celery worker`` processes): the worker
 running the victim is killed with its pool; the other worker runs the retry.
 """
 
@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.cluster import REDIS_DB, WORKER_LOST_AFTER, Cluster, celery_settings, pid_alive, wait_for
-from tests.integration.celery_helpers import redis_database
+from tests.faults.cluster import WORKER_LOST_AFTER, Cluster, celery_settings, pid_alive, wait_for
+from tests.servers import RedisServer
 
 pytestmark = pytest.mark.slow
 
@@ -102,14 +102,10 @@ with DAG("celery_worker_killed", schedule=None, max_active_tasks=8):
 @pytest.mark.postgres
 @pytest.mark.redis
 def test_celery_worker_killed_mid_task_is_reaped_and_retried_on_the_other_worker(
-    tmp_path: Path, make_pg_database: Callable[[], str]
+    tmp_path: Path, make_pg_database: Callable[[], str], redis_server: RedisServer
 ) -> None:
-    with (
-        redis_database(REDIS_DB) as broker,
-        Cluster(
-            tmp_path, CELERY_DAG, db_url=make_pg_database(), env={**celery_settings(broker), **WORKER_LOST_AFTER}
-        ) as cluster,
-    ):
+    env = {**celery_settings(redis_server.url), **WORKER_LOST_AFTER}
+    with Cluster(tmp_path, CELERY_DAG, db_url=make_pg_database(), env=env) as cluster:
         # concurrency 1: the killed worker runs nothing but the victim
         workers = {cluster.start_celery_worker(name, concurrency=1).pid: name for name in ("w1", "w2")}
         cluster.start_scheduler()

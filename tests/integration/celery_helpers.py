@@ -5,17 +5,18 @@ Import what you need into a test module (fixtures too: pytest finds imported fix
     from tests.integration.celery_helpers import (
         CeleryWorker, celery_env, fresh_pg_url, make_rabbitmq_broker, make_redis_broker)
 
-- ``redis_database(n)`` / fixture factory ``make_redis_broker(n)``: the URL of Redis DB ``n``,
-  flushed before and after. Each engineer uses their own numbers (contract-s3.md).
+- ``redis_broker()`` / fixture factory ``make_redis_broker()``: the URL of a throwaway Redis
+  server nobody else uses (``tests/servers.py``: own port, nothing persisted), stopped and
+  deleted after. No test empties or stops the machine's shared Redis.
 - ``rabbitmq_vhost()`` / fixture factory ``make_rabbitmq_broker()``: a fresh RabbitMQ vhost
-  (``rabbitmqctl``) and its ``amqp://`` URL, deleted after.
+  (``rabbitmqctl``) and its ``amqp://`` URL; that vhost, and only it, is deleted after.
 - ``fresh_pg_url``: a module's own PostgreSQL database, migrated (``make_pg_database``).
 - ``celery_env(home, ...)``: the environment of a dagflow process on that DB and broker.
 - ``CeleryWorker``: a real ``dagflow celery worker`` subprocess (own session), started and
   waited for until it prints its ready line; ``stop()`` sends SIGTERM (warm shutdown),
   waits, and reports processes left in its session.
-Every helper that needs a service skips when it is unreachable, and fails instead when
-``DAGFLOW_REQUIRE_SERVICES=1``.
+Every helper that needs a service skips when it is unreachable (or, for a throwaway server,
+not installed), and fails instead when ``DAGFLOW_REQUIRE_SERVICES=1``.
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ import pytest
 
 from dagflow.config import load_settings
 from dagflow.db import Database
+from tests.servers import RedisServer, require_service, started
 
-REDIS_SERVER = os.environ.get("DAGFLOW_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 RABBITMQ_SERVER = os.environ.get("DAGFLOW_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672")
 READY_PREFIX = "celery worker ready:"
 #: Settings that make a test worker and scheduler quick to react.
@@ -56,15 +57,6 @@ FAST_ENV = {
 }
 
 
-def require_service(reachable: bool, reason: str) -> None:
-    """Skip (or fail, with ``DAGFLOW_REQUIRE_SERVICES=1``) when a service is missing."""
-    if reachable:
-        return
-    if os.environ.get("DAGFLOW_REQUIRE_SERVICES") == "1":
-        pytest.fail(reason + " (DAGFLOW_REQUIRE_SERVICES=1)")
-    pytest.skip(reason)
-
-
 def _port_open(url: str, default_port: int) -> bool:
     parts = urlsplit(url)
     try:
@@ -76,28 +68,17 @@ def _port_open(url: str, default_port: int) -> bool:
 
 # --- Redis ---------------------------------------------------------------------------------
 @contextmanager
-def redis_database(number: int) -> Iterator[str]:
-    """The URL of Redis DB ``number`` on the test server, flushed before and after."""
-    url = f"{REDIS_SERVER.rstrip('/')}/{number}"
-    require_service(_port_open(url, 6379), f"Redis unreachable at {REDIS_SERVER}")
-    import redis
-
-    client = redis.Redis.from_url(url, socket_connect_timeout=3)
-    try:
-        client.flushdb()
-        yield url
-    finally:
-        try:
-            client.flushdb()
-        finally:
-            client.close()
+def redis_broker() -> Iterator[str]:
+    """The URL of a throwaway Redis server of the caller's own; stopped and deleted after the block."""
+    with started(RedisServer) as server:
+        yield server.url
 
 
 @pytest.fixture(scope="module")
-def make_redis_broker() -> Iterator[Callable[[int], str]]:
-    """Factory: ``make_redis_broker(n)`` -> URL of Redis DB ``n``, flushed now and at module end."""
+def make_redis_broker() -> Iterator[Callable[[], str]]:
+    """Factory: ``make_redis_broker()`` -> URL of a new throwaway Redis server, stopped at module end."""
     with ExitStack() as stack:
-        yield lambda number: stack.enter_context(redis_database(number))
+        yield lambda: stack.enter_context(redis_broker())
 
 
 # --- RabbitMQ ------------------------------------------------------------------------------
@@ -159,13 +140,6 @@ def celery_env(
     env.update(extra or {})
     home.mkdir(parents=True, exist_ok=True)
     return env
-
-
-def free_port() -> int:
-    """A TCP port that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class CeleryWorker:

@@ -53,8 +53,8 @@ def day(n: int) -> datetime:
 @pytest.fixture
 def dag_db(settings: Settings, db: Database, tmp_path: Path) -> Database:
     """``db`` holding ``bf_thirty`` (unpaused) and its pre-existing failed and successful runs."""
-    folder = tmp_path / "dags"
-    folder.mkdir()
+    folder = settings.core.dags_folder  # the worker loads DAG files from the configured folders only
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / "bf_thirty.py").write_text(textwrap.dedent(DAG_FILE))
     sync_folders(db, [folder], paused_at_creation=False)
     for n in FAILED_DAYS:
@@ -192,8 +192,8 @@ def test_run_backwards_and_cancel(settings: Settings, dag_db: Database) -> None:
 
 
 def test_backfill_of_a_paused_dag_runs_to_success(settings: Settings, db: Database, tmp_path: Path) -> None:
-    folder = tmp_path / "dags"
-    folder.mkdir()
+    folder = settings.core.dags_folder  # the worker loads DAG files from the configured folders only
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / "bf_thirty.py").write_text(textwrap.dedent(DAG_FILE))
     sync_folders(db, [folder], paused_at_creation=True)
     plan = create_backfill(settings, db, "bf_thirty", day(1), day(3))

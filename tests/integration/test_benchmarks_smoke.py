@@ -5,7 +5,9 @@ checks the JSON rows and that every number is positive. No timing assertions: th
 numbers depend on the machine and on whatever else runs on it. The Celery row runs
 when ``dagflow celery worker`` exists and PostgreSQL and Redis are up; otherwise the
 runner must report it unavailable with a reason (and, with
-``DAGFLOW_REQUIRE_SERVICES=1``, a missing service fails the test).
+``DAGFLOW_REQUIRE_SERVICES=1``, a missing service fails the test). The runner empties
+its broker database before and after a run, so the test points it
+(``DAGFLOW_BENCH_REDIS_URL``) at a throwaway Redis of its own, never the shared one.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import configs
+from tests.servers import RedisServer
 
 REPO = Path(__file__).resolve().parents[2]
 QUICK = {"chain10": "chain", "fanout50": "fanout", "parse10": "parse"}
@@ -72,8 +75,12 @@ def test_quick_benchmark_sqlite_local(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_quick_benchmark_postgres_celery(tmp_path: Path) -> None:
+def test_quick_benchmark_postgres_celery(
+    tmp_path: Path, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The same on PostgreSQL + CeleryExecutor when it can run here, else a reasoned 'unavailable'."""
+    monkeypatch.setenv("DAGFLOW_BENCH_REDIS_URL", redis_server.address)  # read by the runner's process
+    monkeypatch.setattr(configs, "REDIS_SERVER", redis_server.address)  # and by unavailable_reason() here
     reason = configs.unavailable_reason("postgres-celery")
     if reason is not None:
         document = _run(tmp_path, "postgres-celery")

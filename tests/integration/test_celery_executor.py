@@ -1,7 +1,7 @@
 """The CeleryExecutor with real ``dagflow celery worker`` processes, Redis and PostgreSQL.
 
-One module-wide setup: a fresh PostgreSQL database, Redis DB 1, a DAG folder and a
-worker on the default queue (its own log folder, serving it over HTTP). The scheduler
+One module-wide setup: a fresh PostgreSQL database, a throwaway Redis server of the
+module's own (``make_redis_broker``), a DAG folder and a worker on the default queue (its own log folder, serving it over HTTP). The scheduler
 runs in the test process.
 """
 
@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pendulum
 import pytest
 from click.testing import CliRunner
 
@@ -21,14 +22,19 @@ from dagflow.config import Settings, load_settings
 from dagflow.dag_processing.sync import sync_folders
 from dagflow.db import Database
 from dagflow.execution.logs import log_path, read_log
+from dagflow.execution.signing import sign_payload
+from dagflow.execution.workload import TaskWorkload
 from dagflow.executors.celery import CeleryExecutor
+from dagflow.executors.celery.app import TASK_NAME, build_app, send_workload
+from dagflow.keys import secret_key
+from dagflow.models import DagRun, TaskInstance
 from dagflow.scheduler.loop import Scheduler
 from dagflow.services.dag_runs import trigger_dag
+from dagflow.state import DagRunState, TaskInstanceState
 from tests.integration.celery_helpers import (
     CeleryWorker,
     celery_env,
     drive_scheduler,
-    free_port,
     fresh_pg_url,
     make_rabbitmq_broker,
     make_redis_broker,
@@ -36,6 +42,7 @@ from tests.integration.celery_helpers import (
     running_worker,
     task_rows,
 )
+from tests.servers import free_port
 
 __all__ = ["fresh_pg_url", "make_rabbitmq_broker", "make_redis_broker"]  # fixtures used by this module
 
@@ -98,7 +105,7 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def cluster(
-    fresh_pg_url: str, make_redis_broker: Callable[[int], str], tmp_path_factory: pytest.TempPathFactory
+    fresh_pg_url: str, make_redis_broker: Callable[[], str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("celery_redis")
     dags, out = root / "dags", root / "out"
@@ -109,9 +116,13 @@ def cluster(
     env = celery_env(
         root / "scheduler_home",
         db_url=fresh_pg_url,
-        broker_url=make_redis_broker(1),
+        broker_url=make_redis_broker(),
         dags_folder=dags,
-        extra={"DAGFLOW__WEBSERVER__SECRET_KEY": SECRET, "DAGFLOW__CELERY__WORKER_LOG_SERVER_PORT": str(port)},
+        extra={
+            "DAGFLOW__WEBSERVER__SECRET_KEY": SECRET,
+            "DAGFLOW__CELERY__WORKER_LOG_SERVER_PORT": str(port),
+            "DAGFLOW__CELERY__WORKER_LOG_SERVER_HOST": "0.0.0.0",  # readers on other hosts, as in a fleet
+        },
     )
     settings = load_settings(env)
     db = Database(settings)
@@ -269,3 +280,45 @@ def test_sigterm_lets_the_worker_stop_and_records_the_terminated_try(cluster: Cl
     assert nap.state.value == "failed" and nap.end_reason
     text = read_log(cluster.root / "slow_home" / "logs", dag_id="slow", run_id="r1", task_id="nap", try_number=1)
     assert "napping" in text and "received signal 15" in text
+
+
+EVIL_FILE = """
+import pathlib
+pathlib.Path({marker!r}).write_text("the forged message ran me")
+"""
+
+
+def test_a_forged_broker_message_runs_nothing_and_a_signed_one_runs(cluster: Cluster, tmp_path: Path) -> None:
+    """The issue's attack on a real worker: a message naming a queued task instance and another file."""
+    marker = tmp_path / "evil-ran"
+    evil = tmp_path / "evil.py"
+    evil.write_text(EVIL_FILE.format(marker=str(marker)))
+    with cluster.db.transaction() as session:
+        session.add(
+            DagRun(
+                dag_id="routing", run_id="forged", logical_date=pendulum.datetime(2031, 1, 1), state=DagRunState.RUNNING
+            )
+        )
+        ti = TaskInstance(dag_id="routing", run_id="forged", task_id="cpu", state=TaskInstanceState.QUEUED)
+        session.add(ti)
+        session.flush()
+        workload = TaskWorkload(ti.id, "routing", "forged", "cpu", -1, 1)
+    app = build_app(cluster.settings)
+    body = {**workload.to_dict(), "fileloc": str(evil)}
+    forged = [body, sign_payload("a-key-the-scheduler-does-not-have", body)]
+    for message in forged:
+        app.send_task(TASK_NAME, args=[message], queue="default")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and cluster.worker.output(20000).count("refused a broker message") < 2:
+        time.sleep(0.2)
+    output = cluster.worker.output(20000)
+    assert "refused a broker message: unsigned" in output and "refused a broker message: bad signature" in output
+    assert not marker.exists()
+    assert task_rows(cluster.db, "routing", "forged")["cpu"].state is TaskInstanceState.QUEUED
+
+    send_workload(app, workload, cluster.settings, secret_key(cluster.settings))  # what the scheduler sends
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and task_rows(cluster.db, "routing", "forged")["cpu"].state.value != "success":
+        time.sleep(0.2)
+    assert task_rows(cluster.db, "routing", "forged")["cpu"].state is TaskInstanceState.SUCCESS
+    assert not marker.exists()

@@ -101,7 +101,7 @@ def drive(home: Path, db: Database) -> None:
                 schedule_run(session, run=run, dag=sdag, now=now)
                 if run.state in DAGRUN_FINISHED:
                     return
-                workloads = queue_scheduled(session, run=run, fileloc=sdag.fileloc, now=now)
+                workloads = queue_scheduled(session, run=run, now=now)
             for workload in workloads:
                 executor.submit(workload)
             if not executor.poll() and not workloads:

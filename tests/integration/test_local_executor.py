@@ -39,8 +39,8 @@ with DAG("fan", schedule=None):
 
 @pytest.fixture
 def setup(settings: Settings, db: Database, tmp_path: Path) -> Iterator[tuple[Settings, Database]]:
-    dags = tmp_path / "dags"
-    dags.mkdir()
+    dags = settings.core.dags_folder  # the worker loads DAG files from the configured folders only
+    dags.mkdir(parents=True, exist_ok=True)
     (dags / "dags.py").write_text(textwrap.dedent(DAG_FILE))
     sync_folders(db, [dags], paused_at_creation=False)
     yield settings.replace(core={"parallelism": 3, "killed_task_cleanup_time": 1.0}), db

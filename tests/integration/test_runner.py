@@ -23,6 +23,7 @@ from dagflow.execution.claim import claim_try
 from dagflow.execution.logs import read_log
 from dagflow.execution.runner import run_workload
 from dagflow.execution.workload import TaskWorkload
+from dagflow.models.dag import DagModel
 from dagflow.models.dagrun import DagRun
 from dagflow.models.taskinstance import TaskInstance, TaskInstanceHistory
 from dagflow.models.transitions import set_ti_state
@@ -156,9 +157,12 @@ class Harness:
         )
         self.mark_num = uuid.uuid4().int % 10**6
         self.marker = tmp_path / "callback.txt"
-        self.fileloc = tmp_path / f"runner_it_{self.mark_num}.py"
+        folder = db.settings.core.dags_folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.fileloc = (folder / f"runner_it_{self.mark_num}.py").resolve()
         self.fileloc.write_text(DAG_FILE.format(mark=uuid.uuid4().hex, mark_num=self.mark_num, marker=self.marker))
         self.run_id = "manual__it"
+        self.set_fileloc(str(self.fileloc))
         with db.transaction() as session:
             session.add(
                 DagRun(
@@ -171,11 +175,24 @@ class Harness:
                 )
             )
 
-    def queue(self, task_id: str, *, max_tries: int = 0, try_number: int = 0) -> TaskWorkload:
+    def add_run(self, run_id: str, *, day: int) -> None:
+        """Another run of the DAG (``day`` days after the first); the id as given, checked or not."""
+        with self.db.transaction() as session:
+            when = LOGICAL_DATE + timedelta(days=day)
+            session.add(DagRun(dag_id="runner_it", run_id=run_id, logical_date=when, state=DagRunState.RUNNING))
+
+    def set_fileloc(self, fileloc: str) -> None:
+        """What the DAG processor recorded as the DAG's file (the worker loads only that)."""
+        with self.db.transaction() as session:
+            session.merge(DagModel(dag_id="runner_it", fileloc=fileloc))
+
+    def queue(
+        self, task_id: str, *, max_tries: int = 0, try_number: int = 0, run_id: str | None = None
+    ) -> TaskWorkload:
         with self.db.transaction() as session:
             ti = TaskInstance(
                 dag_id="runner_it",
-                run_id=self.run_id,
+                run_id=run_id or self.run_id,
                 task_id=task_id,
                 state=TI.QUEUED,
                 max_tries=max_tries,
@@ -187,11 +204,10 @@ class Harness:
         return TaskWorkload(
             ti_id=ti_id,
             dag_id="runner_it",
-            run_id=self.run_id,
+            run_id=run_id or self.run_id,
             task_id=task_id,
             map_index=-1,
             try_number=try_number + 1,
-            fileloc=str(self.fileloc),
         )
 
     def run(self, workload: TaskWorkload, **kw: object):
@@ -459,8 +475,60 @@ def test_render_error_fails_the_try_and_failure_callback_gets_the_context(harnes
 
 
 def test_missing_dag_file_fails_the_try(harness: Harness) -> None:
-    workload = harness.queue("ok")
-    broken = TaskWorkload(**{**workload.to_dict(), "fileloc": str(harness.fileloc) + ".missing"})
-    outcome = harness.run(broken)
+    harness.set_fileloc(str(harness.fileloc) + ".missing")
+    outcome = harness.run(harness.queue("ok"))
     assert outcome.state is TI.FAILED and "cannot load task" in (outcome.reason or "")
     assert os.path.exists(harness.fileloc)
+
+
+EVIL_DAG = """
+import pathlib
+pathlib.Path({marker!r}).write_text("imported")
+from datetime import datetime
+from dagflow import DAG
+from dagflow.operators import EmptyOperator
+with DAG("runner_it", schedule=None, start_date=datetime(2024, 1, 1)):
+    EmptyOperator(task_id="ok")
+"""
+
+
+def test_the_worker_loads_only_the_recorded_dag_file_and_only_under_the_dag_folders(
+    harness: Harness, tmp_path: Path
+) -> None:
+    """The issue's attack: a file outside the DAG folders is never imported, whoever names it."""
+    marker = tmp_path / "evil-ran"
+    evil = tmp_path / "elsewhere" / "evil.py"
+    evil.parent.mkdir()
+    evil.write_text(EVIL_DAG.format(marker=str(marker)))
+    message = {**harness.queue("ok").to_dict(), "fileloc": str(evil)}  # a message cannot choose the file
+    outcome = harness.run(TaskWorkload.from_dict(message))
+    assert outcome.state is TI.SUCCESS and not marker.exists()
+    harness.set_fileloc(str(evil))  # nor can a row that names a file outside the DAG folders
+    harness.add_run("r2", day=1)
+    outcome = harness.run(harness.queue("ok", run_id="r2"))
+    assert outcome.state is TI.FAILED and "not under the DAG folders" in (outcome.reason or "")
+    assert not marker.exists()
+
+
+def test_a_message_whose_key_does_not_match_the_row_claims_nothing(harness: Harness) -> None:
+    workload = harness.queue("ok")
+    for change in ({"task_id": "fails"}, {"run_id": "other"}, {"dag_id": "other"}, {"map_index": 0}):
+        forged = TaskWorkload(**{**workload.to_dict(), **change})
+        outcome = harness.run(forged)
+        assert not outcome.claimed and outcome.state is TI.QUEUED
+    assert harness.run(workload).state is TI.SUCCESS
+
+
+def test_a_long_run_id_gets_a_log_and_a_bad_legacy_one_fails_the_try_instead_of_hanging(harness: Harness) -> None:
+    long_id = "manual__" + "x" * 242
+    harness.add_run(long_id, day=1)
+    harness.add_run("legacy/../../escaped", day=2)  # written before ids were checked
+    outcome = harness.run(harness.queue("ok", run_id=long_id))
+    assert outcome.state is TI.SUCCESS
+    log = read_log(harness.settings, dag_id="runner_it", run_id=long_id, task_id="ok", try_number=1)
+    assert "success" in log  # the try's log was written, under a shortened folder name
+    base = harness.settings.logging.base_log_folder.resolve()
+    assert all(base in p.resolve().parents for p in base.rglob("*.log"))
+    outcome = harness.run(harness.queue("ok", run_id="legacy/../../escaped"))
+    assert outcome.state is TI.FAILED and "cannot write the try's log" in (outcome.reason or "")
+    assert not (base.parent / "escaped").exists()

@@ -42,8 +42,8 @@ def test_loader_picks_the_configured_executor(settings: Settings) -> None:
 
 
 def test_sequential_executor_runs_a_dag_to_its_end(settings: Settings, db: Database, tmp_path: Path) -> None:
-    dags = tmp_path / "dags"
-    dags.mkdir()
+    dags = settings.core.dags_folder  # the worker loads DAG files from the configured folders only
+    dags.mkdir(parents=True, exist_ok=True)
     (dags / "mixed.py").write_text(textwrap.dedent(DAG_FILE))
     sync_folders(db, [dags], paused_at_creation=False)
     scheduler = Scheduler(settings, db, SequentialExecutor(settings, db=db))

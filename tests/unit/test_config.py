@@ -19,15 +19,18 @@ def test_defaults_live_under_home(tmp_path: Path) -> None:
     assert settings.database.sql_alchemy_conn == f"sqlite:///{tmp_path.resolve() / 'dagflow.db'}"
     assert settings.storage.url == (tmp_path.resolve() / "storage").as_uri()
     assert settings.logging.base_log_folder == tmp_path.resolve() / "logs"
+    assert settings.core.dag_run_conf_overrides_params is True  # Airflow's default
 
 
 def test_toml_overrides_defaults_and_env_overrides_toml(tmp_path: Path) -> None:
     (tmp_path / "dagflow.toml").write_text(
         '[core]\nparallelism = 7\ndags_folder = "/srv/dags"\n[scheduler]\ncheck_slas = false\n'
     )
-    settings = load_settings({"DAGFLOW_HOME": str(tmp_path), "DAGFLOW__CORE__PARALLELISM": "3"})
+    env = {"DAGFLOW_HOME": str(tmp_path), "DAGFLOW__CORE__PARALLELISM": "3"}
+    settings = load_settings({**env, "DAGFLOW__CORE__DAG_RUN_CONF_OVERRIDES_PARAMS": "false"})
 
     assert settings.core.parallelism == 3
+    assert settings.core.dag_run_conf_overrides_params is False
     assert settings.core.dags_folder == Path("/srv/dags")
     assert settings.scheduler.check_slas is False
 

@@ -1,7 +1,10 @@
 """The Celery app, built from ``Settings``, and the name of dagflow's one task.
 
 The broker only carries "run task instance K, try N": the task ``dagflow.run_workload``
-takes one argument, ``TaskWorkload.to_dict()``. There is no result backend (outcomes
+takes one argument, ``TaskWorkload.to_dict()`` signed with the deployment's secret key
+(HMAC-SHA256, ``execution.signing``). A worker refuses a message that is unsigned or
+badly signed, and trusts nothing in a good one but the task instance key and the try
+number: the DAG file and the rest come from the row it claims. There is no result backend (outcomes
 are in the metadata DB). Messages are acknowledged after the try ends (``acks_late``)
 and given back to the broker if the worker process dies (``task_reject_on_worker_lost``);
 a redelivered message loses the ``queued -> running`` compare-and-set and does nothing,
@@ -16,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from celery import Celery
 from kombu.utils.url import maybe_sanitize_url
 
+from dagflow.execution.signing import SIGNATURE_FIELD, payload_is_signed, sign_payload
 from dagflow.execution.workload import TaskWorkload
 
 if TYPE_CHECKING:
@@ -65,10 +69,28 @@ def queue_for(workload: TaskWorkload, settings: Settings) -> str:
     return workload.queue
 
 
-def send_workload(app: Celery, workload: TaskWorkload, settings: Settings) -> str:
-    """Publish ``workload`` to its queue; the Celery task id. Raises on broker errors."""
-    result = app.send_task(TASK_NAME, args=[workload.to_dict()], queue=queue_for(workload, settings))
+def send_workload(app: Celery, workload: TaskWorkload, settings: Settings, key: str) -> str:
+    """Publish ``workload``, signed with ``key``, to its queue; the Celery task id. Raises on broker errors."""
+    message = sign_payload(key, workload.to_dict())
+    result = app.send_task(TASK_NAME, args=[message], queue=queue_for(workload, settings))
     return str(result.id)
+
+
+def read_message(key: str, payload: Any) -> TaskWorkload:
+    """The workload a message carries, if the scheduler signed it; ``ForgedMessage`` if not."""
+    if not isinstance(payload, dict):
+        raise ForgedMessage(f"not a workload message ({type(payload).__name__})")
+    if not payload_is_signed(key, payload):
+        reason = "unsigned" if SIGNATURE_FIELD not in payload else "bad signature"
+        raise ForgedMessage(f"{reason} (ti_id {payload.get('ti_id')!r}, {payload.get('dag_id')!r})")
+    try:
+        return TaskWorkload.from_dict(payload)
+    except (TypeError, ValueError) as exc:
+        raise ForgedMessage(f"malformed workload: {exc}") from None
+
+
+class ForgedMessage(Exception):
+    """A broker message that the scheduler did not sign, or that does not hold a workload."""
 
 
 def broker_errors() -> tuple[type[BaseException], ...]:

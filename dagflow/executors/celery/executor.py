@@ -34,6 +34,7 @@ from dagflow.execution.events import TI_DONE, EventListener
 from dagflow.execution.workload import TaskWorkload
 from dagflow.executors.base import BaseExecutor, TaskEvent, drain
 from dagflow.executors.celery.app import broker_errors, build_app, safe_broker_url, send_workload
+from dagflow.keys import secret_key
 from dagflow.models.taskinstance import TaskInstance
 from dagflow.state import TaskInstanceState
 
@@ -73,6 +74,7 @@ class CeleryExecutor(BaseExecutor):
         self._db = db
         self._own_db = db is None
         self._app: Any = None
+        self._key = ""
         self._listener: EventListener | None = None
         self._events: queue.SimpleQueue[TaskEvent] = queue.SimpleQueue()
         self._reconcile_at = 0.0
@@ -87,6 +89,7 @@ class CeleryExecutor(BaseExecutor):
             from dagflow.db import Database
 
             self._db = Database(self.settings)
+        self._key = secret_key(self.settings)
         self._app = build_app(self.settings)
         self._listener = EventListener(
             self.settings, self._on_notification, on_connect=self._resync, name="celery-executor-events"
@@ -102,7 +105,7 @@ class CeleryExecutor(BaseExecutor):
             return
         self._track(workload)  # before publishing: its ti_done may arrive before send returns
         try:
-            send_workload(self._app, workload, self.settings)
+            send_workload(self._app, workload, self.settings, self._key)
         except self._broker_errors as exc:
             self.running.discard((workload.ti_id, workload.try_number))
             self._broker_down_until = time.monotonic() + BROKER_BACKOFF_S

@@ -14,8 +14,9 @@ try's process group and the try's supervisor (its pool process) records the outc
 started go back to the broker (``acks_late``). A cold shutdown (a second Ctrl-C,
 SIGQUIT) or SIGKILL records nothing: the reaper finds those tries as zombies.
 
-With ``celery.worker_log_server_port`` set (and ``webserver.secret_key``), the parent
-serves the log folder to readers on other hosts (``execution.log_server``).
+With ``celery.worker_log_server_port`` set, the parent serves the log folder on
+``celery.worker_log_server_host`` to signed requests (``execution.log_server``; the
+deployment's secret key, ``dagflow.keys``).
 """
 
 from __future__ import annotations
@@ -39,9 +40,10 @@ from dagflow.execution.dag_cache import DagCache
 from dagflow.execution.log_server import LogServer
 from dagflow.execution.runner import run_workload
 from dagflow.execution.workload import TaskWorkload
-from dagflow.executors.celery.app import TASK_NAME, build_app
+from dagflow.executors.celery.app import TASK_NAME, ForgedMessage, build_app, read_message
 from dagflow.executors.celery.executor import refuse_sqlite
 from dagflow.executors.local_worker import kill_tree, warm_imports
+from dagflow.keys import secret_key
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -85,14 +87,20 @@ class MetadataDbUnavailable(Exception):
     """The metadata DB could not be reached before the try started: deliver the message later."""
 
 
-def run_message(settings: Settings, payload: dict[str, Any]) -> None:
+def run_message(settings: Settings, key: str, payload: Any) -> None:
     """The body of ``dagflow.run_workload``: run one try to its end (the outcome is in the DB).
 
+    A message that the scheduler did not sign with ``key`` is refused and logged; nothing
+    runs, and the task instance stays ``queued`` for the stuck-queued check.
     Raises ``MetadataDbUnavailable`` when the DB cannot be reached (a restart, a
     failover): nothing ran, and the task wrapper sends the message again after a pause
     instead of dropping it.
     """
-    workload = TaskWorkload.from_dict(payload)
+    try:
+        workload = read_message(key, payload)
+    except ForgedMessage as exc:
+        log.error("refused a broker message: %s", exc)
+        return
     state = pool_process(settings)
     try:
         outcome = run_workload(workload, settings, db=state.db, dag_cache=state.cache)
@@ -116,18 +124,19 @@ def build_worker_app(settings: Settings) -> Celery:
     # While the metadata DB is away, a message is sent again every DB_RETRY_DELAY_S for
     # about task_queued_timeout; after that the scheduler's stuck-queued check owns it.
     max_db_retries = max(int(settings.scheduler.task_queued_timeout // DB_RETRY_DELAY_S), 1)
+    key = secret_key(settings)
 
-    @app.task(name=TASK_NAME, acks_late=True, reject_on_worker_lost=True, ignore_result=True, bind=True)
+    @app.task(name=TASK_NAME, acks_late=True, reject_on_worker_lost=True, ignore_result=True, bind=True, shared=False)
     def run_workload_task(task: Any, payload: dict[str, Any]) -> None:
         try:
-            run_message(settings, payload)
+            run_message(settings, key, payload)
         except MetadataDbUnavailable as exc:
-            key = TaskWorkload.from_dict(payload).key
+            name = TaskWorkload.from_dict(payload).key
             if task.request.retries >= max_db_retries:
-                log.error("%s: metadata DB unreachable, giving the message up: %s", key, exc)
+                log.error("%s: metadata DB unreachable, giving the message up: %s", name, exc)
                 return
             log.warning(
-                "%s: metadata DB unreachable (%s); sending the message again in %.0f s", key, exc, DB_RETRY_DELAY_S
+                "%s: metadata DB unreachable (%s); sending the message again in %.0f s", name, exc, DB_RETRY_DELAY_S
             )
             raise task.retry(countdown=DB_RETRY_DELAY_S, max_retries=max_db_retries, exc=exc) from None
 
@@ -165,24 +174,20 @@ def _start_log_server(settings: Settings) -> LogServer | None:
     port = settings.celery.worker_log_server_port
     if not port:
         return None
-    if not settings.webserver.secret_key:
-        log.warning(
-            "log server off: webserver.secret_key is not set (readers on other hosts "
-            "cannot fetch this worker's task logs)"
-        )
-        return None
+    host = settings.celery.worker_log_server_host
     try:
-        server = LogServer(settings.logging.base_log_folder, settings.webserver.secret_key, port)
+        server = LogServer(settings.logging.base_log_folder, secret_key(settings), port, host)
     except OSError as exc:  # another worker on this host has the port: run, but say so
         log.warning(
-            "log server off: cannot listen on celery.worker_log_server_port %s (%s); readers on "
-            "other hosts cannot fetch this worker's task logs",
+            "log server off: cannot listen on %s:%s (%s); readers on other hosts cannot fetch this worker's task logs",
+            host,
             port,
             exc.strerror or exc,
         )
         return None
     server.start()
-    log.info("serving task logs from %s on port %s", settings.logging.base_log_folder, server.port)
+    scope = "this host only" if host.startswith("127.") or host in ("localhost", "::1") else "signed requests"
+    log.info("serving task logs from %s on %s:%s (%s)", settings.logging.base_log_folder, host, server.port, scope)
     return server
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from dagflow.models import DagModel, DagRun, SerializedDagModel, TaskInstance
@@ -32,6 +33,17 @@ def test_trigger_parses_the_folder_when_the_dag_is_unknown(run_cli) -> None:
     result = run_cli("dags", "trigger", "cli_dag", "--run-id", "my_run", "-o", "json")
     assert result.exit_code == 0, result.stderr
     assert result.json()["run_id"] == "my_run"
+
+
+@pytest.mark.parametrize("run_id", ["x/../../../../tmp/escaped", "r" * 5000, "has space", "", "a\x00b", "é"])
+def test_trigger_refuses_a_run_id_outside_the_id_rule(run_cli, cli_db, run_id: str) -> None:
+    """The issue's traversal and the 5 000-character id: exit 2, one line, nothing written."""
+    result = run_cli("dags", "trigger", "cli_dag", "--run-id", run_id)
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.startswith("Error: invalid run_id") and result.stderr.count("\n") == 1
+    assert len(result.stderr) < 300
+    with cli_db.transaction() as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(DagRun)) == 0
 
 
 def test_trigger_errors(run_cli, cli_db) -> None:

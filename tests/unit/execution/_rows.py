@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pendulum
@@ -10,11 +11,23 @@ import pendulum
 from dagflow.db import Database
 from dagflow.execution.claim import ClaimedTry, claim_try
 from dagflow.execution.workload import TaskWorkload
+from dagflow.models.dag import DagModel
 from dagflow.models.dagrun import DagRun
 from dagflow.models.taskinstance import TaskInstance
 from dagflow.state import DagRunState, TaskInstanceState
 
 LOGICAL_DATE = pendulum.datetime(2024, 3, 5, tz="UTC")
+
+
+def add_dag_file(db: Database, source: str, *, dag_id: str = "d", name: str | None = None) -> Path:
+    """Write ``source`` into the DAG folder and record it as ``dag_id``'s file (as the DAG processor would)."""
+    folder = db.settings.core.dags_folder
+    folder.mkdir(parents=True, exist_ok=True)
+    path = (folder / (name or f"{dag_id}_dag.py")).resolve()
+    path.write_text(source)
+    with db.transaction() as session:
+        session.merge(DagModel(dag_id=dag_id, fileloc=str(path)))
+    return path
 
 
 def add_run(
@@ -54,7 +67,7 @@ def add_ti(
         session.add(ti)
         session.flush()
         ti_id = ti.id
-    return TaskWorkload(ti_id, dag_id, run_id, task_id, map_index, 1, "unused.py")
+    return TaskWorkload(ti_id, dag_id, run_id, task_id, map_index, 1)
 
 
 def claimed(db: Database, task_id: str, **kw: Any) -> ClaimedTry:

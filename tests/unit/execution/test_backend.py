@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from dagflow import DAG
+from dagflow import DAG, Param
 from dagflow.db import Database
 from dagflow.exceptions import (
     ConnectionNotFound,
     DagNotFound,
     DagRunAlreadyExists,
+    InvalidConf,
+    InvalidIdentifier,
     VariableNotFound,
     XComError,
 )
@@ -142,6 +144,20 @@ def test_trigger_dag_and_run_state(backend: DbRuntimeBackend) -> None:
         assert run.data_interval_start == LOGICAL_DATE.subtract(days=1)
     with pytest.raises(DagRunAlreadyExists):
         backend.trigger_dag("other", run_id="again", conf=None, logical_date=LOGICAL_DATE)
+    with pytest.raises(InvalidIdentifier, match="invalid run_id"):  # TriggerDagRunOperator's trigger_run_id
+        backend.trigger_dag("other", run_id="../../escape", conf=None, logical_date=LOGICAL_DATE.add(days=3))
+
+
+def test_trigger_dag_refuses_a_conf_that_breaks_the_target_params(backend: DbRuntimeBackend) -> None:
+    with DAG("other", schedule=None, start_date=datetime(2024, 1, 1), params={"n": Param(1, type="integer")}) as other:
+        EmptyOperator(task_id="t")
+    data = serialize_dag(other)
+    with backend.db.transaction() as session:
+        session.add(SerializedDagModel(dag_id="other", fileloc="other.py", data=data, dag_hash=dag_hash(data)))
+    with pytest.raises(InvalidConf, match=r"^invalid conf for DAG 'other': param 'n': 'x' is not of type 'integer'$"):
+        backend.trigger_dag("other", run_id=None, conf={"n": "x"}, logical_date=LOGICAL_DATE)
+    with backend.db.transaction() as session:
+        assert session.scalars(sa.select(DagRun).where(DagRun.dag_id == "other")).all() == []
 
 
 def test_external_task_states(backend: DbRuntimeBackend) -> None:

@@ -8,6 +8,7 @@ import pendulum
 import pytest
 
 from dagflow import DAG, Param
+from dagflow.config import Settings
 from dagflow.db import Database
 from dagflow.exceptions import ParamValidationError
 from dagflow.execution.backend import DbRuntimeBackend
@@ -21,7 +22,9 @@ from dagflow.sdk import runtime
 from ._rows import LOGICAL_DATE, add_run, claimed
 
 
-def make_context(db: Database, *, conf: dict | None = None, params: dict | None = None) -> dict:
+def make_context(
+    db: Database, *, conf: dict | None = None, params: dict | None = None, settings: Settings | None = None
+) -> dict:
     add_run(db, conf=conf)
     with DAG(
         "d",
@@ -35,7 +38,7 @@ def make_context(db: Database, *, conf: dict | None = None, params: dict | None 
     backend = DbRuntimeBackend(db, db.settings, dag_id="d", run_id="r")
     ti = RuntimeTaskInstance(claim, task=task, backend=backend)
     return build_context(
-        claim, dag=dag, task=task, ti=ti, backend=backend, storage=backend.storage, settings=db.settings
+        claim, dag=dag, task=task, ti=ti, backend=backend, storage=backend.storage, settings=settings or db.settings
     )
 
 
@@ -59,6 +62,14 @@ def test_params_are_overridden_by_conf_and_validated(db: Database) -> None:
     params = {"name": "dagflow", "n": Param(1, type="integer")}
     context = make_context(db, conf={"n": 5, "extra": True}, params=params)
     assert context["params"] == {"name": "dagflow", "n": 5, "extra": True}
+
+
+def test_conf_does_not_touch_params_when_dag_run_conf_overrides_params_is_off(db: Database) -> None:
+    settings = db.settings.replace(core={"dag_run_conf_overrides_params": False})
+    params = {"name": "dagflow", "n": Param(1, type="integer")}
+    context = make_context(db, conf={"n": 5, "extra": True}, params=params, settings=settings)
+    assert context["params"] == {"name": "dagflow", "n": 1}
+    assert context["dag_run"].conf == {"n": 5, "extra": True}  # still there for the task to read
 
 
 def test_invalid_conf_fails(db: Database) -> None:

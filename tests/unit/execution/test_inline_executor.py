@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from dagflow.db import Database
 from dagflow.executors.inline import InlineExecutor
 from dagflow.state import TaskInstanceState as TI
 
-from ._rows import add_run, add_ti
+from ._rows import add_dag_file, add_run, add_ti
 
 DAG_SOURCE = """
 from datetime import datetime
@@ -19,12 +17,10 @@ with DAG("d", schedule=None, start_date=datetime(2024, 1, 1)):
 """
 
 
-def test_submit_runs_and_poll_reports(db: Database, tmp_path: Path) -> None:
-    fileloc = tmp_path / "inline_exec_dag.py"
-    fileloc.write_text(DAG_SOURCE)
+def test_submit_runs_and_poll_reports(db: Database) -> None:
+    add_dag_file(db, DAG_SOURCE)
     add_run(db)
     workload = add_ti(db, "t")
-    workload = type(workload)(**{**workload.to_dict(), "fileloc": str(fileloc)})
     executor = InlineExecutor(db.settings, db=db, fork=False)
     assert executor.slots_free == 1
     executor.submit(workload)

@@ -13,11 +13,13 @@ from click.testing import CliRunner
 from dagflow.cli.main import main
 from dagflow.config import Settings, load_settings
 from dagflow.exceptions import ConfigError
+from dagflow.execution.signing import sign_payload
 from dagflow.execution.workload import TaskWorkload
 from dagflow.executors.celery import executor as celery_executor
-from dagflow.executors.celery.app import build_app, queue_for
+from dagflow.executors.celery.app import ForgedMessage, build_app, queue_for, read_message
 from dagflow.executors.celery.executor import CeleryExecutor, ended_event
 from dagflow.executors.loader import executor_from_settings
+from dagflow.keys import secret_key
 from dagflow.state import TaskInstanceState as TI
 
 PG_URL = "postgresql+psycopg://root@127.0.0.1:1/nowhere"
@@ -42,7 +44,6 @@ def workload(ti_id: int = 1, try_number: int = 1, queue: str = "default") -> Tas
         task_id=f"t{ti_id}",
         map_index=-1,
         try_number=try_number,
-        fileloc="/dags/d.py",
         queue=queue,
     )
 
@@ -180,13 +181,50 @@ def test_a_worker_that_cannot_reach_the_metadata_db_sends_the_message_again(
     worker._pool_process = None  # a fresh pool-process state on the unreachable DB
     app = build_worker_app_for_test(worker, settings)
     with caplog.at_level(logging.WARNING, logger=worker.__name__):
-        app.tasks[worker.TASK_NAME].apply(args=[workload(7).to_dict()])
+        app.tasks[worker.TASK_NAME].apply(args=[sign_payload(secret_key(settings), workload(7).to_dict())])
     worker._pool_process = None
     again = [r for r in caplog.records if "sending the message again" in r.getMessage()]
     given_up = [r for r in caplog.records if "giving the message up" in r.getMessage()]
     assert len(again) == 2  # task_queued_timeout 10 s / one delivery every 5 s
     assert len(given_up) == 1
     assert "could not run" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda key, body: body, "unsigned"),
+        (lambda key, body: sign_payload("another-key-of-some-length", body), "bad signature"),
+        (lambda key, body: {**sign_payload(key, body), "task_id": "other"}, "bad signature"),
+        (lambda key, body: sign_payload(key, {**body, "run_id": "../../x"}), "malformed workload"),
+        (lambda key, body: ["not", "a", "dict"], "not a workload message"),
+    ],
+)
+def test_the_worker_refuses_a_message_the_scheduler_did_not_sign(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, make: Any, reason: str
+) -> None:
+    """Refused before anything else: the DB (unreachable here) is not even asked."""
+    from dagflow.executors.celery import worker
+
+    settings = celery_settings(tmp_path)
+    worker._pool_process = None
+    app = build_worker_app_for_test(worker, settings)
+    forged = make(secret_key(settings), {**workload(7).to_dict(), "fileloc": "/tmp/evil.py"})
+    with caplog.at_level(logging.INFO, logger=worker.__name__):
+        app.tasks[worker.TASK_NAME].apply(args=[forged])
+    assert worker._pool_process is None  # no DB was opened for it
+    (refusal,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert refusal.getMessage().startswith("refused a broker message:") and reason in refusal.getMessage()
+    assert "unreachable" not in caplog.text
+
+
+def test_a_signed_message_round_trips_and_any_change_breaks_it(tmp_path: Path) -> None:
+    key = secret_key(celery_settings(tmp_path))
+    message = sign_payload(key, workload(3).to_dict())
+    assert read_message(key, message) == workload(3)
+    for field, value in (("ti_id", 4), ("try_number", 2), ("queue", "gpu"), ("map_index", 0)):
+        with pytest.raises(ForgedMessage, match="bad signature"):
+            read_message(key, {**message, field: value})
 
 
 def build_worker_app_for_test(worker: Any, settings: Settings) -> Any:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from dagflow.execution import log_server
 from dagflow.execution.log_server import (
     PREFIX,
     LogServer,
@@ -38,7 +42,7 @@ def served(tmp_path: Path) -> Iterator[tuple[LogServer, Path]]:
 
 def raw_get(port: int, path: str, key: str = KEY) -> int:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    conn.request("GET", path, headers={"Authorization": authorization(key, path.split("?")[0])})
+    conn.request("GET", path, headers={"Authorization": authorization(key, path)})
     status = conn.getresponse().status
     conn.close()
     return status
@@ -118,3 +122,67 @@ def test_no_secret_key_no_server(tmp_path: Path) -> None:
         LogServer(tmp_path, "", 0)
     with pytest.raises(RemoteLogError, match="secret_key"):
         fetch_remote_log("127.0.0.1", 1, "", "a.log")
+
+
+RELATIVE = "dag_id=d/run_id=manual__2024-01-01T00:00:00+00:00/task_id=t/attempt=1.log"
+
+
+def test_the_query_is_signed_too(served: tuple[LogServer, Path]) -> None:
+    """A request signed for one range cannot be replayed for another (or for the whole file)."""
+    server, _ = served
+    signed_for = PREFIX + RELATIVE + "?offset=0&max_bytes=4"
+    header = authorization(KEY, signed_for)
+    for target, status in ((signed_for, 200), (PREFIX + RELATIVE + "?offset=0", 403), (PREFIX + RELATIVE, 403)):
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        conn.request("GET", target, headers={"Authorization": header})
+        assert conn.getresponse().status == status, target
+        conn.close()
+
+
+def test_the_server_binds_loopback_by_default(tmp_path: Path) -> None:
+    server = LogServer(tmp_path, KEY, 0)
+    try:
+        assert server.host == "127.0.0.1"
+    finally:
+        server.stop()
+
+
+def test_a_silent_client_is_dropped_and_busy_slots_get_503(
+    served: tuple[LogServer, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Slow clients cannot hold the server: each is timed out, and beyond the pool a 503 comes at once."""
+    monkeypatch.setattr(log_server._LogRequestHandler, "timeout", 3.0)
+    server, _ = served
+    silent = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(log_server.MAX_CONCURRENT)]
+    try:
+        time.sleep(0.2)  # every slot now waits on a client that sends nothing
+        status_line = _raw_status(server.port, PREFIX + RELATIVE)
+        assert status_line.startswith("HTTP/1.0 503")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:  # the silent clients are dropped after the timeout
+            for conn in silent:
+                conn.settimeout(0.1)
+                with contextlib.suppress(OSError):
+                    conn.recv(1)
+            if _raw_status(server.port, PREFIX + RELATIVE).startswith("HTTP/1.0 200"):
+                break
+            time.sleep(0.1)
+        assert _raw_status(server.port, PREFIX + RELATIVE).startswith("HTTP/1.0 200")
+    finally:
+        for conn in silent:
+            conn.close()
+
+
+def _raw_status(port: int, target: str) -> str:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        request = f"GET {target} HTTP/1.0\r\nAuthorization: {authorization(KEY, target)}\r\n\r\n"
+        conn.sendall(request.encode())
+        return conn.makefile("rb").readline().decode()
+
+
+def test_a_long_log_is_fetched_whole_across_responses(
+    served: tuple[LogServer, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(log_server, "MAX_RESPONSE_BYTES", 7)
+    server, _ = served
+    assert fetch_remote_log("127.0.0.1", server.port, KEY, RELATIVE) == "line one\nline two\n"

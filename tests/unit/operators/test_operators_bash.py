@@ -87,3 +87,10 @@ def test_on_kill_stops_the_command(make_ctx: Any) -> None:
     thread.join(10)
     assert not thread.is_alive() and time.monotonic() - started < 10
     assert errors and "exit code" in str(errors[0])
+
+
+def test_env_passes_params_as_text_even_when_rendered_natively(make_ctx: Any) -> None:
+    hostile = "$(echo injected); `echo injected`"
+    with DAG("native_env", render_template_as_native_obj=True, params={"x": hostile, "n": 5}):
+        op = BashOperator(task_id="e", bash_command='echo "$X/$N"', env={"X": "{{ params.x }}", "N": "{{ params.n }}"})
+    assert run(op, make_ctx) == f"{hostile}/5"  # a value in env= is data: bash never parses it as code

@@ -127,8 +127,8 @@ def test_unknown_reprocess_behavior() -> None:
 @pytest.fixture
 def dag_db(settings: Settings, db: Database, tmp_path: Path) -> Database:
     """``db`` with the three DAGs of ``DAG_FILE`` stored (unpaused)."""
-    folder = tmp_path / "bf_dags"
-    folder.mkdir()
+    folder = settings.core.dags_folder
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / "bf.py").write_text(textwrap.dedent(DAG_FILE))
     sync_folders(db, [folder], paused_at_creation=False)
     return db

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from dagflow.db import Database
 from dagflow.execution.runner import run_workload
 from dagflow.execution.workload import TaskWorkload
-from dagflow.models import DagRun, TaskInstance, TaskInstanceHistory, utcnow
+from dagflow.models import DagModel, DagRun, TaskInstance, TaskInstanceHistory, utcnow
 from dagflow.models.transitions import set_ti_state
 from dagflow.scheduler.dag_store import SerializedDagStore
 from dagflow.scheduler.reaper import sweep
@@ -51,9 +51,12 @@ class Worker:
             scheduler={"heartbeat_interval": 0.2, "heartbeat_timeout": 5.0}, core={"killed_task_cleanup_time": 1.0}
         )
         self.mark = str(uuid.uuid4().int % 10**6)
-        fileloc = tmp_path / f"undead_{self.mark}.py"
+        folder = db.settings.core.dags_folder
+        folder.mkdir(parents=True, exist_ok=True)
+        fileloc = folder / f"undead_{self.mark}.py"
         fileloc.write_text(DAG_FILE.format(mark=self.mark))
         with db.transaction() as session:
+            session.add(DagModel(dag_id="undead", fileloc=str(fileloc.resolve())))
             session.add(
                 DagRun(
                     dag_id="undead",
@@ -75,7 +78,6 @@ class Worker:
             task_id="long",
             map_index=-1,
             try_number=1,
-            fileloc=str(fileloc),
         )
         self.outcome: Any = None
         self.thread = threading.Thread(target=self._run, daemon=True)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 import pytest
@@ -75,3 +76,33 @@ def test_macros() -> None:
     assert "1 day" in macros.datetime_diff_for_humans(macros.datetime(2020, 1, 1), macros.datetime(2020, 1, 2))
     env = create_template_env()
     assert render_value("{{ macros.ds_add(ds, 1) }}", {"ds": "2024-03-05", "macros": macros}, env) == "2024-03-06"
+
+
+HOSTILE = "$(touch /tmp/x); echo 'a' \"b\" `id` && rm -rf ~"
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_shell_quote_filter_gives_one_shell_word(native: bool) -> None:
+    with DAG(f"quote_{native}", render_template_as_native_obj=native, params={"x": HOSTILE, "n": 5}):
+        op = PythonOperator(
+            task_id="t",
+            python_callable=print,
+            op_kwargs={
+                "alone": "{{ params.x | shell_quote }}",
+                "inline": "echo {{ params.x | shell_quote }} {{ params.n | shell_quote }}",
+                "words": "{{ ['a b', 'c', 7] | shell_quote }}",
+                "number": "{{ params.n | shell_quote }}",
+            },
+        )
+    ctx = make_context(FakeBackend(), op)
+    op.render_template_fields(ctx)
+    out = op.op_kwargs
+    assert shlex.split(out["alone"]) == [HOSTILE]  # the native variant keeps the quotes (no literal_eval)
+    assert shlex.split(out["inline"]) == ["echo", HOSTILE, "5"]
+    assert shlex.split(out["words"]) == ["a b", "c", "7"]
+    assert out["number"] == "5" and type(out["number"]) is str
+
+
+def test_shell_quote_is_in_every_environment() -> None:
+    for env in (create_template_env(), create_template_env(native=True)):
+        assert render_value("{{ v | shell_quote }}", {"v": "it's"}, env) == "'it'\"'\"'s'"
