@@ -17,7 +17,7 @@ def _view(settings: Settings) -> SettingsView:
             webserver={"secret_key": CANARY},
             core={"fernet_key": CANARY},
             database={"sql_alchemy_conn": f"postgresql://u:{CANARY}@db/x"},
-            celery={"broker_url": f"redis://:{CANARY}@redis:6379/0"},
+            celery={"broker_url": f"redis://:{CANARY}@redis:6390/0"},
             storage={"url": f"s3://key:{CANARY}@bucket/prefix"},
         )
     )

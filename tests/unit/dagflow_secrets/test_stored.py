@@ -75,7 +75,7 @@ def test_rotation_reencrypts_with_the_first_key_and_encrypts_plain_rows(db_any: 
 
 def test_the_masker_learns_every_stored_and_configured_secret(db_any: Database) -> None:
     settings = db_any.settings.replace(
-        webserver={"secret_key": "web-secret-canary"}, celery={"broker_url": "redis://:broker-canary@h:6379/0"}
+        webserver={"secret_key": "web-secret-canary"}, celery={"broker_url": "redis://:broker-canary@h:6390/0"}
     )
     _store_canaries(db_any)
     masker = SecretsMasker()
