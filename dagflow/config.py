@@ -36,6 +36,12 @@ class CoreSettings:
     max_xcom_size: int = 65536
     killed_task_cleanup_time: float = 10.0
     default_task_retries: int = 0
+    #: Fernet keys that encrypt connection passwords/extras and variables, comma-separated,
+    #: newest first. Empty: the keys in ``$DAGFLOW_HOME/fernet.key`` (created on first need).
+    fernet_key: str = ""
+    #: More key names (comma-separated) whose connection extras and variables are secrets,
+    #: besides the built-in ones (password, secret, token, api_key, ...).
+    sensitive_var_conn_names: str = ""
     #: A trigger's conf overrides the DAG's params in the task context (Airflow's name and default).
     dag_run_conf_overrides_params: bool = True
 

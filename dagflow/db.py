@@ -24,6 +24,7 @@ from sqlalchemy.pool import NullPool
 
 import dagflow
 from dagflow.exceptions import DatabaseError
+from dagflow.private_files import create_private_file
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -135,6 +136,15 @@ def _setup_sqlite(engine: Engine, *, busy_timeout: float, foreign_keys: bool) ->
     tables and a DROP under ``foreign_keys=ON`` would cascade.
     """
     timeout_ms = int(busy_timeout * 1000)
+    path = _sqlite_file(engine.url)
+
+    if path is not None:
+
+        @event.listens_for(engine, "do_connect")
+        def _create_private(*_args: Any) -> None:
+            """Create the database file 0600 before SQLite would create it 0644 (its -wal/-shm follow its mode)."""
+            if path.parent.is_dir():
+                create_private_file(path)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -152,6 +162,14 @@ def _setup_sqlite(engine: Engine, *, busy_timeout: float, foreign_keys: bool) ->
     def _on_begin(connection: Connection) -> None:
         mode = connection.get_execution_options().get(_SQLITE_BEGIN, "IMMEDIATE")
         connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    """The file of a SQLite URL, or None for an in-memory or ``file:`` URI database."""
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:") or url.query.get("uri"):
+        return None
+    return Path(database)
 
 
 class Database:

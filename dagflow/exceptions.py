@@ -117,6 +117,10 @@ class StorageError(DagflowError, OSError):
     """Internal storage could not read or write an object."""
 
 
+class FernetKeyError(DagflowError, ValueError):
+    """A fernet key is missing or malformed, or does not decrypt a stored secret; one line naming it."""
+
+
 class XComError(DagflowError, ValueError):
     """An XCom value cannot be stored or read (not JSON-serializable, missing, ...)."""
 

@@ -9,13 +9,13 @@ never at import time.
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dagflow.exceptions import ConfigError
+from dagflow.private_files import publish_private_file
 
 if TYPE_CHECKING:
     from dagflow.config import Settings
@@ -41,30 +41,12 @@ def secret_key(settings: Settings) -> str:
 
 
 def read_or_create_key(path: Path, generate: Callable[[], str]) -> str:
-    """The first line of ``path``; if there is no such file, a new key written there with mode 0600.
-
-    Creation is atomic (``O_EXCL``): of two processes starting at once, one writes the key
-    and both use it.
-    """
+    """The first line of ``path``; if there is no such file, a new key written there (0600, atomically)."""
     try:
         return _read_key(path)
     except FileNotFoundError:
         pass
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    key = generate()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, (key + "\n").encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.link(tmp, path)  # fails if another process created the key first: use theirs
-    except FileExistsError:
-        pass
-    finally:
-        os.unlink(tmp)
+    publish_private_file(path, generate() + "\n")  # of two processes starting at once, one key wins
     return _read_key(path)
 
 

@@ -13,6 +13,7 @@ import click
 
 from dagflow.config import Settings, load_settings
 from dagflow.exceptions import DagflowError, InvalidIdentifier, ParamValidationError
+from dagflow.private_files import make_private_dirs
 
 #: Domain errors that mean "the arguments were wrong": exit code 2, like click's usage errors.
 BAD_INPUT: tuple[type[DagflowError], ...] = (ParamValidationError, InvalidIdentifier)
@@ -26,9 +27,9 @@ class CliState:
 
     @cached_property
     def settings(self) -> Settings:
-        """Settings from defaults, dagflow.toml and the environment; creates ``DAGFLOW_HOME``."""
+        """Settings from defaults, dagflow.toml and the environment; creates ``DAGFLOW_HOME`` (0700)."""
         settings = load_settings()
-        settings.home.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(settings.home)
         return settings
 
     @cached_property
@@ -64,6 +65,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("scheduler", "scheduler"),
     ("standalone", "standalone"),
     ("celery", "celery"),
+    ("fernet", "rotate_fernet_key"),
 )
 #: Modules that add subcommands to an existing group (``register()`` is called once).
 EXTENSIONS: tuple[str, ...] = ("dags_runs", "tasks_manage", "tasks_logs", "backfill")

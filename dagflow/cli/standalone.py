@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from dagflow.cli.main import CliState, pass_state
+from dagflow.private_files import make_private_dirs
 
 if TYPE_CHECKING:
     from dagflow.config import Settings
@@ -25,7 +26,7 @@ def standalone(state: CliState) -> None:
     settings = state.settings.replace(scheduler={"standalone_dag_processor": False})
     configure_logging(settings.logging.level)
     ensure_schema(state.db)
-    settings.core.dags_folder.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(settings.core.dags_folder)
     _print_banner(settings)
     # Hook: start the web server here once `dagflow webserver` exists (another issue).
     executor = LocalExecutor(settings)

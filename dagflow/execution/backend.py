@@ -1,7 +1,8 @@
 """``DbRuntimeBackend``: the ``RuntimeBackend`` of ``dagflow.sdk.runtime`` on the metadata DB.
 
 Installed by the runner for the duration of a try. Each call is a short transaction of
-its own. Approvals use a documented convention: an XCom with key ``__approval__`` on
+its own. Variables and connections are decrypted here, and each secret read is
+registered with the try's ``SecretsMasker`` so it never reaches the task log in clear. Approvals use a documented convention: an XCom with key ``__approval__`` on
 the approval task instance, value ``{"decision": "approved"|"rejected", "comment": …}``
 (written by ``dagflow tasks approve``; kept across tries, unlike other XComs).
 """
@@ -25,12 +26,15 @@ from dagflow.exceptions import (
 from dagflow.execution import xcom as xcom_rows
 from dagflow.execution.claim import previous_success_interval
 from dagflow.models.base import utcnow
-from dagflow.models.connection import Connection
+from dagflow.models.connection import Connection, connection_uri
 from dagflow.models.dag import SerializedDagModel
 from dagflow.models.dagrun import DagRun
 from dagflow.models.taskinstance import TaskInstance
 from dagflow.models.variable import Variable
 from dagflow.sdk.ids import check_run_id
+from dagflow.secrets.fernet import FernetCipher
+from dagflow.secrets.masker import SecretsMasker
+from dagflow.secrets.stored import register_connection, register_variable
 from dagflow.serialization import deserialize_dag
 from dagflow.serialization.params import validate_conf
 from dagflow.state import DagRunState, DagRunType
@@ -48,10 +52,14 @@ APPROVAL_KEY = "__approval__"
 class DbRuntimeBackend:
     """What a running task may ask of the system, answered from the metadata DB."""
 
-    def __init__(self, db: Database, settings: Settings, *, dag_id: str, run_id: str) -> None:
+    def __init__(
+        self, db: Database, settings: Settings, *, dag_id: str, run_id: str, masker: SecretsMasker | None = None
+    ) -> None:
         self.db = db
         self.settings = settings
         self.storage = InternalStorage(settings.storage.url, dag_id=dag_id, run_id=run_id)
+        self.masker = masker if masker is not None else SecretsMasker(settings.core.sensitive_var_conn_names)
+        self.cipher = FernetCipher(settings)
 
     # XCom ---------------------------------------------------------------------------
     def xcom_push(self, *, dag_id: str, run_id: str, task_id: str, map_index: int, key: str, value: Any) -> None:
@@ -108,9 +116,10 @@ class DbRuntimeBackend:
         """A variable's value (parsed as JSON when asked); ``VariableNotFound`` if missing."""
         with self.db.transaction(readonly=True) as session:
             row = session.get(Variable, key)
-            value = None if row is None else row.val
-        if row is None:
-            raise VariableNotFound(f"variable {key!r} does not exist")
+            if row is None:
+                raise VariableNotFound(f"variable {key!r} does not exist")
+            value = row.get_val(self.cipher)
+        register_variable(self.masker, key, value)
         return json.loads(value) if deserialize_json and value is not None else value
 
     def get_connection(self, conn_id: str) -> Mapping[str, Any]:
@@ -119,18 +128,29 @@ class DbRuntimeBackend:
             row = session.get(Connection, conn_id)
             if row is None:
                 raise ConnectionNotFound(f"connection {conn_id!r} does not exist")
-            return {
+            password, extra = row.get_password(self.cipher), row.get_extra(self.cipher)
+            fields = {
                 "conn_id": row.conn_id,
                 "conn_type": row.conn_type,
                 "host": row.host,
                 "port": row.port,
                 "login": row.login,
-                "password": row.password,
+                "password": password,
                 "schema": row.schema,
-                "extra": dict(row.extra or {}),
-                "uri": row.get_uri(),
+                "extra": extra,
+                "uri": connection_uri(
+                    conn_type=row.conn_type,
+                    host=row.host,
+                    schema=row.schema,
+                    login=row.login,
+                    password=password,
+                    port=row.port,
+                    extra=extra,
+                ),
                 "description": row.description,
             }
+        register_connection(self.masker, password, extra)
+        return fields
 
     # State store --------------------------------------------------------------------
     def state_get(self, key: str, *, namespace: str, default: Any) -> Any:

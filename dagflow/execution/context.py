@@ -2,7 +2,8 @@
 
 Plain values come from the claimed task instance, its DAG run and the DAG; variables
 and connections are looked up lazily through the runtime backend when a template or
-task reads ``var.value.X`` / ``var.json.X`` / ``conn.X``.
+task reads ``var.value.X`` / ``var.json.X`` / ``conn.X``. ``conf`` is a read-only view
+of the settings whose secrets read ``***`` (``dagflow.secrets.settings_view``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pendulum
 
 from dagflow.exceptions import ConnectionNotFound, VariableNotFound
+from dagflow.secrets.settings_view import SettingsView
 
 if TYPE_CHECKING:
     from dagflow.execution.claim import ClaimedTry
@@ -189,7 +191,7 @@ def build_context(
             },
             "conn": ConnectionAccessor(backend),
             "macros": _macros(),
-            "conf": settings,
+            "conf": SettingsView(settings),
             "storage": storage,
             "try_number": claimed.try_number,
             "map_index": claimed.map_index,

@@ -1,15 +1,15 @@
 """One log file per try, and reading it back.
 
 Layout: ``{base_log_folder}/dag_id={d}/run_id={r}/task_id={t}[/map_index={m}]/attempt={n}.log``.
-In a forked task process, file descriptors 1 and 2 point at the file, so ``print`` and
-subprocess output land there too; Python logging writes there at the task's level.
+In a forked task process, file descriptors 1 and 2 point at a pipe whose reader masks
+secrets and writes the file (``log_masking``), so ``print`` and subprocess output land
+there too; Python logging writes there at the task's level. Log files are created 0600.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -161,19 +161,6 @@ def resolve_level(level: str | int | None, default: str | int = "INFO") -> int:
     return number if isinstance(number, int) else logging.INFO
 
 
-def redirect_fds_to(path: Path) -> None:
-    """Point fds 1 and 2 (and ``sys.stdout``/``sys.stderr``) at ``path``; for a forked child."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
-    sys.stdout = open(1, "w", buffering=1, closefd=False, errors="backslashreplace")  # noqa: SIM115
-    sys.stderr = open(2, "w", buffering=1, closefd=False, errors="backslashreplace")  # noqa: SIM115
-
-
 def configure_child_logging(level: int) -> None:
     """Replace every root handler with one writing to fd 2 at ``level``; for a forked child."""
     root = logging.getLogger()
@@ -187,22 +174,27 @@ def configure_child_logging(level: int) -> None:
 
 
 @contextmanager
-def capture_in_process(path: Path, level: int) -> Iterator[None]:
-    """Send logging, ``sys.stdout`` and ``sys.stderr`` to ``path`` for a try run in-process."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def capture_in_process(path: Path, level: int, masker: Any = None) -> Iterator[None]:
+    """Send logging, ``sys.stdout`` and ``sys.stderr`` to ``path`` for a try run in-process,
+    through ``masker`` (a ``SecretsMasker``) when given."""
+    from dagflow.execution.log_masking import MaskingWriter
+    from dagflow.private_files import open_private_append
+
     root = logging.getLogger()
     old_level, old_out, old_err = root.level, sys.stdout, sys.stderr
-    with open(path, "a", buffering=1, errors="backslashreplace") as fh:
-        handler = logging.StreamHandler(fh)
+    with open(open_private_append(path), "a", buffering=1, errors="backslashreplace") as fh:
+        out: Any = fh if masker is None else MaskingWriter(fh, masker)
+        handler = logging.StreamHandler(out)
         handler.set_name(_TASK_HANDLER_NAME)
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
         handler.setLevel(level)
         root.addHandler(handler)
         root.setLevel(min(level, old_level) if old_level else level)
-        sys.stdout = sys.stderr = fh
+        sys.stdout = sys.stderr = out
         try:
             yield
         finally:
+            out.flush()
             sys.stdout, sys.stderr = old_out, old_err
             root.removeHandler(handler)
             root.setLevel(old_level)

@@ -41,12 +41,12 @@ from dagflow.execution import outcome
 from dagflow.execution.channel import Received, ResultChannel
 from dagflow.execution.context import warm_imports
 from dagflow.execution.dag_cache import DagCache
+from dagflow.execution.log_masking import MaskedLogPipe
 from dagflow.execution.logs import (
     LOG_FORMAT,
     capture_in_process,
     configure_child_logging,
     log_path,
-    redirect_fds_to,
     resolve_level,
 )
 from dagflow.execution.process_tree import kill_own_descendants
@@ -56,12 +56,14 @@ from dagflow.execution.task_process import (
     TaskTerminated,
     TryAttempt,
     format_seconds,
+    register_known_secrets,
     result_line,
     run_crash_callbacks,
     run_try,
 )
 from dagflow.execution.workload import TaskOutcome, TaskWorkload
 from dagflow.models.base import utcnow
+from dagflow.private_files import append_private_text
 from dagflow.sdk.try_policy import TryPolicy
 from dagflow.state import TaskInstanceState
 
@@ -197,11 +199,9 @@ def _warm_template_env(dag: Any) -> None:
 
 
 def _write_log_line(path: Any, text: str) -> None:
-    """Append to the try's log; a log that cannot be written is reported here, never raised."""
+    """Append to the try's log (0600); a log that cannot be written is reported here, never raised."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a") as fh:
-            fh.write(text)
+        append_private_text(path, text)
     except OSError as exc:
         log.warning("cannot write the try's log %s: %s", path, exc.strerror or exc)
 
@@ -217,8 +217,9 @@ def _run_in_process(attempt: TryAttempt) -> None:
         with attempt.db.background_use():  # the task may fork (multiprocessing) meanwhile
             return lease.heartbeat(attempt.db, claimed.ti_id, claimed.token)
 
+    register_known_secrets(attempt)
     beating = HeartbeatThread(beat, attempt.settings.scheduler.heartbeat_interval)
-    with beating, capture_in_process(attempt.log_path, _level(attempt)):
+    with beating, capture_in_process(attempt.log_path, _level(attempt), attempt.masker):
         try:
             run_try(attempt)
         except Exception as exc:
@@ -229,18 +230,22 @@ def _run_in_process(attempt: TryAttempt) -> None:
 def _run_forked(attempt: TryAttempt, on_recorded: Callable[[TaskOutcome], None] | None = None) -> TaskOutcome | None:
     """Fork the task process and supervise it; the outcome if the supervisor recorded it."""
     warm_imports()
+    register_known_secrets(attempt)  # here, on the warm pool; the task process inherits them
     sys.stdout.flush()
     sys.stderr.flush()
     channel = ResultChannel()
+    output = MaskedLogPipe(attempt.log_path, attempt.masker)
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child, measured through its effects
-        _child_main(attempt, channel)
+        _child_main(attempt, channel, output)
+    output.close_write_end()
     channel.use_as_supervisor()
     recorded = _Recorded(on_recorded)
     try:
-        _supervise(attempt, pid, channel, recorded)
+        _supervise(attempt, pid, channel, recorded, output)
     finally:
         channel.close()
+        output.close()
     return recorded.outcome
 
 
@@ -260,13 +265,13 @@ class _Recorded:
                 log.exception("on_recorded listener failed")
 
 
-def _child_main(attempt: TryAttempt, channel: ResultChannel) -> None:
-    """The task process: own process group, own log, run the try, exit without cleanup."""
+def _child_main(attempt: TryAttempt, channel: ResultChannel, output: MaskedLogPipe) -> None:
+    """The task process: own process group, own (masked) log, run the try, exit without cleanup."""
     code = 1
     try:
         os.setpgid(0, 0)
         channel.use_as_task()  # the Database dropped its pooled connections at the fork (db.py)
-        redirect_fds_to(attempt.log_path)
+        output.attach()
         configure_child_logging(_level(attempt))
         _install_child_signals()
         watch_parent(os.getppid())
@@ -278,6 +283,7 @@ def _child_main(attempt: TryAttempt, channel: ResultChannel) -> None:
         _kill_descendants()
         sys.stdout.flush()
         sys.stderr.flush()
+        output.detach()
         os._exit(code)
 
 
@@ -317,7 +323,9 @@ def _kill_descendants() -> None:
         pass
 
 
-def _supervise(attempt: TryAttempt, pid: int, channel: ResultChannel, recorded: _Recorded) -> None:
+def _supervise(
+    attempt: TryAttempt, pid: int, channel: ResultChannel, recorded: _Recorded, output: MaskedLogPipe
+) -> None:
     claimed = attempt.claimed
     handed: list[Received] = []
     try:
@@ -344,6 +352,7 @@ def _supervise(attempt: TryAttempt, pid: int, channel: ResultChannel, recorded: 
         on_message=functools.partial(_record_received, attempt, channel, recorded, handed),
     )
     ended = supervisor.run()
+    output.drain_leftover()  # what a killed task process left unread, before the supervisor's lines
     if not handed and recorded.outcome is None:
         _take_unread(channel, handed)  # the process exited before its message was read
     if handed:

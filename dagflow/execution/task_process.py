@@ -2,11 +2,13 @@
 
 Runs inside the forked task process (or in-process when isolation is off). The
 outcome, the returned XComs and the history row are written in one transaction, and
-only then do the task's callbacks run.
+only then do the task's callbacks run. Every secret the try knows (``TryAttempt.masker``)
+is masked in its log and in the reason recorded with its outcome.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import signal
@@ -14,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +32,9 @@ from dagflow.models.base import utcnow
 from dagflow.models.xcom import XCOM_RETURN_KEY
 from dagflow.sdk import runtime
 from dagflow.sdk.try_policy import TryPolicy
+from dagflow.secrets.fernet import FernetCipher
+from dagflow.secrets.masker import SecretsMasker
+from dagflow.secrets.stored import register_settings_secrets, register_stored_secrets
 
 if TYPE_CHECKING:
     from dagflow.config import Settings
@@ -55,6 +60,27 @@ class TryAttempt:
     log_path: Path
     timeout_s: float | None
     test_mode: bool = False
+    #: The secrets masked in this try's log; filled by ``register_known_secrets`` and by reads.
+    masker: SecretsMasker = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.masker is None:
+            object.__setattr__(self, "masker", SecretsMasker(self.settings.core.sensitive_var_conn_names))
+
+
+def register_known_secrets(attempt: TryAttempt) -> None:
+    """Register the settings' secrets and every stored one with the try's masker, before it runs.
+
+    Values the task reads later are registered again as it reads them; this covers what it
+    reaches another way (a subprocess running ``dagflow connections get``, a direct query).
+    """
+    cipher = FernetCipher(attempt.settings)
+    register_settings_secrets(attempt.masker, attempt.settings, cipher)
+    try:
+        with attempt.db.transaction(readonly=True) as session:
+            register_stored_secrets(attempt.masker, session, cipher)
+    except Exception as exc:  # noqa: BLE001 - masking is best effort; it must not stop the try
+        log.warning("cannot read the stored secrets to mask them: %s", outcome.describe(exc))
 
 
 def format_seconds(seconds: float) -> str:
@@ -100,11 +126,15 @@ def run_try(attempt: TryAttempt, record: Recorder | None = None) -> outcome.TryR
     copy of the worker is alive).
     """
     claimed = attempt.claimed
-    backend = DbRuntimeBackend(attempt.db, attempt.settings, dag_id=claimed.dag_id, run_id=claimed.run_id)
+    backend = DbRuntimeBackend(
+        attempt.db, attempt.settings, dag_id=claimed.dag_id, run_id=claimed.run_id, masker=attempt.masker
+    )
     if record is None:
         record = functools.partial(_record_directly, attempt)
     with runtime.installed(backend):
         task, context, result, outputs = _execute(attempt, backend)
+        if result.reason:
+            result = dataclasses.replace(result, reason=attempt.masker.mask(result.reason))
         recorded = record(result, outputs, has_outcome_callbacks(task, result.state))
         if recorded is None:
             return result
@@ -231,7 +261,9 @@ def result_line(result: outcome.TryResult) -> str:
 def run_crash_callbacks(attempt: TryAttempt, result: outcome.TryResult) -> None:
     """Failure/retry callbacks for a try recorded by the supervisor (the task process died)."""
     claimed = attempt.claimed
-    backend = DbRuntimeBackend(attempt.db, attempt.settings, dag_id=claimed.dag_id, run_id=claimed.run_id)
+    backend = DbRuntimeBackend(
+        attempt.db, attempt.settings, dag_id=claimed.dag_id, run_id=claimed.run_id, masker=attempt.masker
+    )
     try:
         with runtime.installed(backend):
             context = _context_for(attempt, backend)

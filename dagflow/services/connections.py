@@ -1,7 +1,9 @@
 """Connection services: add (from an Airflow-style URI or from fields), get, list, delete.
 
-Passwords are never returned unless asked (``show_password``); otherwise they read
-``***`` in the fields and in the URI.
+Passwords and extras are stored encrypted with the fernet key (``dagflow.secrets``).
+They are never returned unless asked (``show_password``): otherwise the password and
+every extra value under a sensitive key (``token``, ``api_key``, ...) read ``***``, in
+the fields and in the URI.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import sqlalchemy as sa
 from dagflow.db import Database
 from dagflow.exceptions import AlreadyExists, ConnectionNotFound, DagflowError
 from dagflow.models import Connection
+from dagflow.models.connection import connection_uri
+from dagflow.secrets.fernet import FernetCipher
+from dagflow.secrets.masker import MASK, SecretsMasker
 from dagflow.services.database import ensure_schema
-
-MASK = "***"
 
 
 class InvalidConnection(DagflowError, ValueError):
@@ -25,7 +28,7 @@ class InvalidConnection(DagflowError, ValueError):
 
 
 def connection_from_uri(conn_id: str, uri: str, *, description: str | None = None) -> Connection:
-    """Parse ``type://login:password@host:port/schema?extra`` (``urllib.parse``)."""
+    """Parse ``type://login:password@host:port/schema?extra`` (``urllib.parse``); values in plain text."""
     try:
         return Connection.from_uri(conn_id, uri, description=description)
     except (ValueError, json.JSONDecodeError) as exc:
@@ -42,46 +45,56 @@ def connection_from_fields(conn_id: str, fields: Mapping[str, Any]) -> Connectio
             raise InvalidConnection(f"connection extra is not valid JSON ({exc.msg})") from exc
         if not isinstance(extra, dict):
             raise InvalidConnection("connection extra must be a JSON object")
-    return Connection(
+    conn = Connection(
         conn_id=conn_id,
         conn_type=fields["conn_type"],
         host=fields.get("host"),
         schema=fields.get("schema"),
         login=fields.get("login"),
-        password=fields.get("password"),
         port=fields.get("port"),
-        extra=extra or None,
         description=fields.get("description"),
     )
+    conn.set_password(fields.get("password"), None)
+    conn.set_extra(extra or None, None)
+    return conn
 
 
 def add_connection(db: Database, connection: Connection) -> dict[str, Any]:
-    """Store a new connection; ``AlreadyExists`` if the id is taken. Returns it, password masked."""
+    """Store a new connection, password and extras encrypted; ``AlreadyExists`` if the id is taken.
+
+    Returns it with its secrets masked.
+    """
     ensure_schema(db)
+    cipher = FernetCipher(db.settings)
+    password, extra = connection.get_password(cipher), connection.get_extra(cipher)
+    connection.set_password(password, cipher)
+    connection.set_extra(extra or None, cipher)
     with db.transaction() as session:
         if session.get(Connection, connection.conn_id) is not None:
             raise AlreadyExists(f"connection {connection.conn_id!r} exists already (delete it first)")
         session.add(connection)
         session.flush()
-        return connection_row(connection, show_password=False)
+        return connection_row(connection, cipher, show_password=False, sensitive_names=_names(db))
 
 
 def get_connection(db: Database, conn_id: str, *, show_password: bool = False) -> dict[str, Any]:
     """One connection; ``ConnectionNotFound`` if missing."""
     ensure_schema(db)
+    cipher = FernetCipher(db.settings)
     with db.transaction(readonly=True) as session:
         row = session.get(Connection, conn_id)
         if row is None:
             raise ConnectionNotFound(f"connection {conn_id!r} does not exist")
-        return connection_row(row, show_password=show_password)
+        return connection_row(row, cipher, show_password=show_password, sensitive_names=_names(db))
 
 
 def list_connections(db: Database, *, show_password: bool = False) -> list[dict[str, Any]]:
     """Every connection by id."""
     ensure_schema(db)
+    cipher = FernetCipher(db.settings)
     with db.transaction(readonly=True) as session:
         rows = session.scalars(sa.select(Connection).order_by(Connection.conn_id))
-        return [connection_row(c, show_password=show_password) for c in rows]
+        return [connection_row(c, cipher, show_password=show_password, sensitive_names=_names(db)) for c in rows]
 
 
 def delete_connection(db: Database, conn_id: str) -> None:
@@ -93,34 +106,30 @@ def delete_connection(db: Database, conn_id: str) -> None:
             raise ConnectionNotFound(f"connection {conn_id!r} does not exist")
 
 
-def connection_row(conn: Connection, *, show_password: bool) -> dict[str, Any]:
-    """A connection as a dict; the password (also inside the URI) masked unless asked."""
-    hidden = conn.password is not None and not show_password
-    password = MASK if hidden else conn.password
-    uri_source = Connection(
-        conn_id=conn.conn_id,
-        conn_type=conn.conn_type,
-        host=conn.host,
-        schema=conn.schema,
-        login=conn.login,
-        password=password,
-        port=conn.port,
-        extra=conn.extra,
-    )
-    return {
-        "conn_id": conn.conn_id,
+def connection_row(
+    conn: Connection, cipher: FernetCipher, *, show_password: bool, sensitive_names: str = ""
+) -> dict[str, Any]:
+    """A connection as a dict, decrypted; unless asked, the password and the extras under
+    sensitive keys (``sensitive_names`` adds to the built-in ones) read ``***``, also in the URI."""
+    password, extra = conn.get_password(cipher), conn.get_extra(cipher)
+    if not show_password:
+        masker = SecretsMasker(sensitive_names)
+        masker.add(password)  # also where an extra repeats it (a DSN)
+        password = MASK if password is not None else None
+        extra = masker.redact(extra)
+    fields: dict[str, Any] = {
         "conn_type": conn.conn_type,
-        "description": conn.description,
         "host": conn.host,
         "schema": conn.schema,
         "login": conn.login,
         "password": password,
         "port": conn.port,
-        "extra": dict(conn.extra or {}),
-        "uri": _masked_uri(uri_source, hidden),
     }
+    uri = connection_uri(**fields, extra=extra)
+    if not show_password and password is not None:
+        uri = uri.replace(f":{MASK.replace('*', '%2A')}@", f":{MASK}@", 1)
+    return {"conn_id": conn.conn_id, "description": conn.description, **fields, "extra": extra, "uri": uri}
 
 
-def _masked_uri(conn: Connection, hidden: bool) -> str:
-    uri = conn.get_uri()
-    return uri.replace(":%2A%2A%2A@", f":{MASK}@", 1) if hidden else uri
+def _names(db: Database) -> str:
+    return db.settings.core.sensitive_var_conn_names

@@ -1,4 +1,8 @@
-"""Variable services: set, get (as text or parsed JSON), list and delete."""
+"""Variable services: set, get (as text or parsed JSON), list and delete.
+
+Values are stored encrypted with the fernet key (``dagflow.secrets``), as Airflow does
+when a key is set; ``list`` shows keys and descriptions only, never values.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import sqlalchemy as sa
 from dagflow.db import Database
 from dagflow.exceptions import DagflowError, VariableNotFound
 from dagflow.models import Variable
+from dagflow.secrets.fernet import FernetCipher
 from dagflow.services.database import ensure_schema
 
 _MISSING: Any = object()
@@ -25,12 +30,15 @@ def set_variable(
     """Create or replace a variable; with ``serialize_json`` the value is stored as JSON text."""
     text = json.dumps(value) if serialize_json else str(value)
     ensure_schema(db)
+    cipher = FernetCipher(db.settings)
     with db.transaction() as session:
         row = session.get(Variable, key)
         if row is None:
-            session.add(Variable(key=key, val=text, description=description))
+            row = Variable(key=key, description=description)
+            row.set_val(text, cipher)
+            session.add(row)
             return
-        row.val = text
+        row.set_val(text, cipher)
         if description is not None:
             row.description = description
 
@@ -40,7 +48,7 @@ def get_variable(db: Database, key: str, *, deserialize_json: bool = False, defa
     ensure_schema(db)
     with db.transaction(readonly=True) as session:
         row = session.get(Variable, key)
-        text = None if row is None else row.val
+        text = None if row is None else row.get_val(FernetCipher(db.settings))
     if row is None:
         if default is not _MISSING:
             return default

@@ -16,6 +16,7 @@ from typing import IO, Any, Protocol
 from urllib.parse import unquote, urlparse
 
 from dagflow.exceptions import StorageError
+from dagflow.private_files import make_private_dirs
 
 
 class StorageBackend(Protocol):
@@ -60,7 +61,7 @@ class LocalBackend:
 
     def _atomic(self, parts: list[str], fill: Callable[[IO[bytes]], object]) -> None:
         path = self._path(parts)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(path.parent)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as fh:

@@ -78,15 +78,22 @@ def markers() -> list[psutil.Process]:
     return [p for p in psutil.process_iter(["cmdline"]) if MARKER in " ".join(p.info["cmdline"] or [])]
 
 
-def workers() -> list[psutil.Process]:
-    """Live descendants of this test process, except multiprocessing's resource tracker.
+#: Process names of the throwaway servers the test session starts (tests/servers.py).
+TEST_SERVERS = frozenset({"postgres", "redis-server", "runuser"})
 
-    (Another test's spawn context may have started the tracker; it is not ours to count.)
+
+def workers() -> list[psutil.Process]:
+    """Live descendants of this test process, except multiprocessing's resource tracker and test servers.
+
+    (Another test's spawn context may have started the tracker, and the session's throwaway
+    PostgreSQL and Redis servers are children of this process too: not ours to count.)
     """
     found = []
     for proc in psutil.Process().children(recursive=True):
         try:
-            if proc.status() != psutil.STATUS_ZOMBIE and not any("resource_tracker" in part for part in proc.cmdline()):
+            if proc.name() in TEST_SERVERS or proc.status() == psutil.STATUS_ZOMBIE:
+                continue
+            if not any("resource_tracker" in part for part in proc.cmdline()):
                 found.append(proc)
         except psutil.NoSuchProcess:
             continue

@@ -65,3 +65,33 @@ def test_history_is_one_line_of_dated_files() -> None:
     assert len(script.get_heads()) == 1
     for path in (folder / "versions").glob("*.py"):
         assert re.fullmatch(r"\d{4}_\d{2}_\d{2}_\d{4}_[a-z0-9_]+\.py", path.name), path.name
+
+
+def test_plain_secrets_survive_the_encryption_revision(empty_db: Database) -> None:
+    """Rows written before ``is_encrypted`` existed stay readable; a downgrade refuses to strand tokens."""
+    from dagflow.services.connections import get_connection
+    from dagflow.services.secrets import rotate_fernet_key
+    from dagflow.services.variables import get_variable
+
+    with empty_db.migration_connection() as connection:
+        command.upgrade(empty_db.alembic_config(connection), "0001")
+    with empty_db.engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO connection (conn_id, conn_type, password, extra) "
+                "VALUES ('old', 'http', 'old-password', '{\"token\":\"old-token\"}')"
+            )
+        )
+        connection.execute(sa.text("INSERT INTO variable (key, val) VALUES ('old_secret', 'old-value')"))
+    empty_db.migrate()
+    assert get_variable(empty_db, "old_secret") == "old-value"
+    shown = get_connection(empty_db, "old", show_password=True)
+    assert (shown["password"], shown["extra"]) == ("old-password", {"token": "old-token"})
+    assert rotate_fernet_key(empty_db)["encrypted"] == 3
+    with empty_db.engine.connect() as connection:
+        raw = repr(connection.execute(sa.text("SELECT * FROM connection")).all())
+    assert "old-password" not in raw and "old-token" not in raw
+    with pytest.raises(RuntimeError, match="2 connection/variable rows hold encrypted values"):
+        with empty_db.migration_connection() as connection:
+            command.downgrade(empty_db.alembic_config(connection), "0001")
+    assert get_variable(empty_db, "old_secret") == "old-value"

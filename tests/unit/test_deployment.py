@@ -150,6 +150,7 @@ def test_secrets_are_required_variables_not_literals(
 ) -> None:
     env = dagflow_services["scheduler"]["environment"]
     assert re.fullmatch(r"\$\{DAGFLOW_SECRET_KEY:\?[^}]+\}", env["DAGFLOW__WEBSERVER__SECRET_KEY"])
+    assert re.fullmatch(r"\$\{DAGFLOW_FERNET_KEY:\?[^}]+\}", env["DAGFLOW__CORE__FERNET_KEY"])
     assert "${POSTGRES_PASSWORD:?" in env["DAGFLOW__DATABASE__SQL_ALCHEMY_CONN"]
     assert compose["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD:?")
 
@@ -159,7 +160,7 @@ def test_env_example_defines_every_required_variable() -> None:
     required = {m["name"] for m in VARIABLE.finditer(code) if m["op"] == ":?"}
     example = ROOT / "docker" / "env.example"
     defined = {line.split("=", 1)[0] for line in example.read_text().splitlines() if line and not line.startswith("#")}
-    assert required == {"POSTGRES_PASSWORD", "DAGFLOW_SECRET_KEY"}
+    assert required == {"POSTGRES_PASSWORD", "DAGFLOW_SECRET_KEY", "DAGFLOW_FERNET_KEY"}
     assert required <= defined
 
 

@@ -111,7 +111,7 @@ def test_variables_and_connections(backend: DbRuntimeBackend) -> None:
                 login="u",
                 password="p",
                 schema="s",
-                extra={"sslmode": "off"},
+                extra='{"sslmode": "off"}',
             )
         )
     assert backend.get_variable("plain") == "text"

@@ -82,7 +82,7 @@ def test_var_and_conn_accessors_are_lazy(db: Database) -> None:
     with db.transaction() as session:
         session.add(Variable(key="greeting", val="hi"))
         session.add(Variable(key="cfg", val='{"a": [1]}'))
-        session.add(Connection(conn_id="api", conn_type="http", host="example.org", extra={"t": "1"}))
+        session.add(Connection(conn_id="api", conn_type="http", host="example.org", extra='{"t": "1"}'))
     assert context["var"]["value"].greeting == "hi"
     assert context["var"]["json"].cfg == {"a": [1]}
     assert context["var"]["value"].get("missing", "dflt") == "dflt"
