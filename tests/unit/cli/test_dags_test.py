@@ -60,6 +60,12 @@ def test_dags_test_runs_the_dag_callbacks_in_process(
 
     assert (ok.exit_code, ok.json()["state"]) == (0, "success"), ok.stderr
     assert failed.value.code == 1
+    document = ok.json()  # SPEC §3: the same document as before the loop was shared
+    assert {"dag_id", "run_id", "state", "start_date", "end_date", "task_instances"} <= set(document)
+    (ti,) = document["task_instances"]
+    assert {"task_id", "map_index", "state", "try_number", "start_date", "end_date"} <= set(ti)
+    assert (ti["task_id"], ti["map_index"], ti["state"], ti["try_number"]) == ("a", -1, "success", 1)
+    assert document["start_date"].endswith("+00:00") and document["end_date"] >= document["start_date"]
     run_id = "manual__2024-03-05T00:00:00+00:00"
     me = os.getpid()
     assert _callbacks(cli_env) == [

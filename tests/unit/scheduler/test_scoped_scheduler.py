@@ -26,6 +26,7 @@ from dagflow.executors.base import BaseExecutor, TaskEvent
 from dagflow.models import DagModel, DagRun, Pool, TaskInstance
 from dagflow.models.transitions import set_ti_state
 from dagflow.scheduler.clock import FrozenClock
+from dagflow.scheduler.dag_store import SerializedDagStore
 from dagflow.scheduler.dagruns import create_dagrun
 from dagflow.scheduler.loop import Scheduler
 from dagflow.scheduler.single_run import run_to_end
@@ -109,10 +110,6 @@ def _run(
     db: Database, dag_id: str, run_id: str, when: pendulum.DateTime, state: DagRunState = DagRunState.QUEUED
 ) -> str:
     with db.transaction() as session:
-        dag = session.scalar(sa.select(DagModel).where(DagModel.dag_id == dag_id))
-        assert dag is not None
-        from dagflow.scheduler.dag_store import SerializedDagStore
-
         entry = SerializedDagStore().get(session, dag_id)
         assert entry is not None
         create_dagrun(
