@@ -1,7 +1,9 @@
 """The inline executor: each submitted workload runs to the end inside ``submit``.
 
-Used by ``dagflow dags test`` and by tests. With ``fork=True`` (the default) every try
-still runs in its own process group, so timeouts kill whole process trees.
+Used by ``dagflow dags test`` and by tests (``dagflow.testing``). With ``fork=True``
+(the default) every try still runs in its own process group, so timeouts kill whole
+process trees. ``dag_cache`` is where the runner finds DAG objects (default: the
+process-wide warm cache, which imports DAG files).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dagflow.executors.base import BaseExecutor, TaskEvent
 if TYPE_CHECKING:
     from dagflow.config import Settings
     from dagflow.db import Database
+    from dagflow.execution.dag_cache import DagCache
 
 
 class InlineExecutor(BaseExecutor):
@@ -24,15 +27,22 @@ class InlineExecutor(BaseExecutor):
     holds_tries_in_memory = True
 
     def __init__(
-        self, settings: Settings, *, db: Database | None = None, parallelism: int | None = None, fork: bool = True
+        self,
+        settings: Settings,
+        *,
+        db: Database | None = None,
+        parallelism: int | None = None,
+        fork: bool = True,
+        dag_cache: DagCache | None = None,
     ) -> None:
         super().__init__(settings, db=db, parallelism=1)
         self.fork = fork
+        self.dag_cache = dag_cache
         self._events: list[TaskEvent] = []
 
     def submit(self, workload: TaskWorkload) -> None:
         """Run ``workload`` now; its event is returned by the next ``poll()``."""
-        outcome = run_workload(workload, self.settings, db=self.db, fork=self.fork)
+        outcome = run_workload(workload, self.settings, db=self.db, fork=self.fork, dag_cache=self.dag_cache)
         self._events.append(TaskEvent.from_outcome(outcome))
 
     def poll(self) -> list[TaskEvent]:

@@ -8,6 +8,10 @@ DB connection and no lock of the scheduler) that imports the DAG file through th
 ``logical_date``, data interval, ``conf``, ``params``, ``reason``) and calls the
 callbacks. An error in a callback is logged, never raised; a callback running longer
 than ``scheduler.parsing_timeout`` is killed.
+
+``InProcessCallbackRunner`` is for a process that holds the DAG objects already
+(``dags test``, ``dagflow.testing.run_dag``): their DAG callbacks run at once, in this
+process, on those objects (no DAG file is imported); anything else goes to a process.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from typing import Any, Protocol
@@ -113,22 +118,48 @@ class CallbackRunner:
         self._running = []
 
 
+class InProcessCallbackRunner(CallbackRunner):
+    """Runs the DAG callbacks of ``dags`` (DAG objects by id) at once, in this process."""
+
+    def __init__(self, settings: Settings, db: Database, dags: Mapping[str, Any]) -> None:
+        super().__init__(settings)
+        self.db = db
+        self.dags = dict(dags)
+
+    def submit(self, request: CallbackRequest) -> None:
+        """Call a DAG callback of a DAG held here now; start a process for anything else."""
+        dag = self.dags.get(request.dag_id)
+        if not isinstance(request, DagCallbackRequest) or dag is None:
+            super().submit(request)
+            return
+        try:
+            call_dag_callbacks(self.db, dag, request)
+        except Exception:
+            log.exception("%s of DAG %s could not run", request.callback, request.dag_id)
+
+
 def run_dag_callback(settings: Settings, request: DagCallbackRequest) -> None:
     """In the callback process: import the DAG, build the context, call the callbacks."""
-    from dagflow.execution.callbacks import run_callbacks
     from dagflow.execution.dag_cache import DagCache
 
     logging.basicConfig(level=settings.logging.level.upper())
     db = Database(settings)
     try:
         dag = DagCache().get_dag(request.fileloc, request.dag_id)
-        context = _context(db, dag, request)
-        if context is not None:
-            run_callbacks(dag, request.callback, context)
+        call_dag_callbacks(db, dag, request)
     except Exception:
         log.exception("%s of DAG %s could not run", request.callback, request.dag_id)
     finally:
         db.dispose()
+
+
+def call_dag_callbacks(db: Database, dag: Any, request: DagCallbackRequest) -> None:
+    """Build the context of the finished run and call the DAG's callbacks (an error in one is logged)."""
+    from dagflow.execution.callbacks import run_callbacks
+
+    context = _context(db, dag, request)
+    if context is not None:
+        run_callbacks(dag, request.callback, context)
 
 
 def _context(db: Database, dag: Any, request: DagCallbackRequest) -> dict[str, Any] | None:

@@ -18,7 +18,16 @@ A tick, in order:
 
 ``run()`` ticks, then waits for an executor event (the LocalExecutor sets its
 ``wakeup`` the moment a try ends) or the poll interval, whichever comes first. The
-clock is a parameter, so tests drive ``tick()`` with a fake one.
+clock is a parameter, so tests drive ``tick()`` with a fake one (``clock.py``).
+
+``only_run=(dag_id, run_id)`` scopes a scheduler to one DAG run (``dags test``,
+``dagflow.testing.run_dag``; driven to its end by ``single_run.run_to_end``): no run
+is created from timetables or backfills and no other run is started; that run is
+started if queued, planned on every tick whether its DAG is paused or not, and its
+scheduled task instances are queued ignoring pools, concurrency limits and the
+executor's free slots (as Airflow's ``dag.test()``). The reaper and the SLA checker do
+not run: they look after every run in the DB, and a scoped run's retries and
+reschedules come from the planner, not from them.
 """
 
 from __future__ import annotations
@@ -29,7 +38,6 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-import pendulum
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -39,28 +47,26 @@ from dagflow.exceptions import DatabaseError
 from dagflow.execution.workload import TaskWorkload
 from dagflow.executors.base import BaseExecutor, TaskEvent
 from dagflow.scheduler.backfill import create_backfill_runs
+from dagflow.scheduler.clock import Clock, utc_clock
 from dagflow.scheduler.dag_callbacks import CallbackRequest, CallbackRunner, DagCallbackRequest
 from dagflow.scheduler.dag_store import SerializedDagStore
+from dagflow.scheduler.dagruns import find_dagrun
 from dagflow.scheduler.parsing import DagParsing
 from dagflow.scheduler.queueing import queue_task_instances
 from dagflow.scheduler.reaper import Sweep, sweep
 from dagflow.scheduler.run_creation import create_due_runs, refresh_next_dagruns
-from dagflow.scheduler.run_lifecycle import start_queued_runs
+from dagflow.scheduler.run_lifecycle import start_queued_run, start_queued_runs
+from dagflow.scheduler.run_scheduling import queue_scheduled
 from dagflow.scheduler.sla import check_slas
 from dagflow.scheduler.tick import FinishedRun, RunKey, TickReport, schedule_running_runs
+from dagflow.state import DagRunState
 
 log = logging.getLogger(__name__)
-Clock = Callable[[], datetime]
 
 #: Longest extra wait for more executor events while its workers are all busy (seconds).
 COALESCE_MAX_S = 0.05
 #: With at least this many tries in flight, events are coalesced too (a fan-out).
 COALESCE_MIN_RUNNING = 4
-
-
-def utc_clock() -> datetime:
-    """The wall clock, UTC."""
-    return pendulum.now("UTC")
 
 
 class Scheduler:
@@ -76,6 +82,8 @@ class Scheduler:
         parsing: DagParsing | None = None,
         callbacks: CallbackRunner | None = None,
         job_id: int | None = None,
+        only_run: RunKey | None = None,
+        on_event: Callable[[TaskWorkload, TaskEvent], None] | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -84,6 +92,8 @@ class Scheduler:
         self.parsing = parsing
         self.callbacks = callbacks
         self.job_id = job_id
+        self.only_run = only_run
+        self.on_event = on_event
         self.store = SerializedDagStore()
         self._seen_versions: dict[str, str] = {}
         self._submitted: dict[tuple[int, int], TaskWorkload] = {}
@@ -113,7 +123,14 @@ class Scheduler:
             if full or self._run_ended or manage:
                 self._manage_runs(session, now, report)
             chores = self._housekeeping(session, now, report) if full else Sweep()
-            finished = schedule_running_runs(session, self.store, report, now=now, only=self._examine_only(full))
+            finished = schedule_running_runs(
+                session,
+                self.store,
+                report,
+                now=now,
+                only=self._examine_only(full),
+                include_paused=self.only_run is not None,
+            )
             workloads = self._queue(session, now, report)
         self._run_ended = bool(finished)
         self._plan_next_full_pass(now, report)
@@ -126,8 +143,11 @@ class Scheduler:
         """Run-level housekeeping: next-run fields, due and backfill runs, queued runs to start.
 
         Done on full passes and right after a run ended (a ``max_active_runs`` slot
-        opened); between them a tick only follows task events.
+        opened); between them a tick only follows task events. Scoped: only start that run.
         """
+        if self.only_run is not None:
+            report.runs_started = int(start_queued_run(session, *self.only_run, now=now))
+            return
         refresh_next_dagruns(session, self.store, self._seen_versions, now=now)
         report.runs_created = len(create_due_runs(session, self.store, now=now))
         report.runs_created += len(create_backfill_runs(session, self.store, now=now))
@@ -139,7 +159,10 @@ class Scheduler:
         """Reaper and SLA checker (``reaper.py``, ``sla.py``), at most every heartbeat interval.
 
         Returns the workloads to re-send and the callbacks to run after the commit.
+        Not for a scoped scheduler (see the module docstring).
         """
+        if self.only_run is not None:
+            return Sweep()
         if self._housekeeping_at is not None and now < self._housekeeping_at:
             return Sweep()
         self._housekeeping_at = now + timedelta(seconds=self.settings.scheduler.heartbeat_interval)
@@ -169,9 +192,16 @@ class Scheduler:
         self._dirty.update(notified)
         return manage
 
+    @property
+    def tries_in_flight(self) -> int:
+        """Tries submitted to the executor whose event has not come back yet."""
+        return len(self._submitted)
+
     def _examine_only(self, full: bool) -> set[RunKey] | None:
-        """None (every running run) on a full pass, else the runs marked since the last tick."""
+        """None (every running run) on a full pass, else the runs marked since the last tick; scoped: its run."""
         dirty, self._dirty = self._dirty, set()
+        if self.only_run is not None:
+            return {self.only_run}
         return None if full else dirty
 
     def _plan_next_full_pass(self, now: datetime, report: TickReport) -> None:
@@ -181,6 +211,10 @@ class Scheduler:
             self._full_pass_at = report.next_wakeup
 
     def _queue(self, session: Session, now: datetime, report: TickReport) -> list[TaskWorkload]:
+        if self.only_run is not None:
+            workloads = self._queue_scoped(session, now)
+            report.tis_queued = len(workloads)
+            return workloads
         workloads = queue_task_instances(
             session,
             self.store,
@@ -192,6 +226,14 @@ class Scheduler:
         )
         report.tis_queued = len(workloads)
         return workloads
+
+    def _queue_scoped(self, session: Session, now: datetime) -> list[TaskWorkload]:
+        """Every scheduled task instance of the scoped run, no limit applied (module docstring)."""
+        assert self.only_run is not None
+        run = find_dagrun(session, dag_id=self.only_run[0], run_id=self.only_run[1])
+        if run is None or run.state is not DagRunState.RUNNING:
+            return []
+        return queue_scheduled(session, run=run, now=now)
 
     def _submit(self, workloads: list[TaskWorkload]) -> None:
         for workload in workloads:
@@ -205,6 +247,8 @@ class Scheduler:
             workload = self._submitted.pop((event.ti_id, event.try_number), None)
             if workload is not None:
                 self._dirty.add((workload.dag_id, workload.run_id))
+                if self.on_event is not None:
+                    self.on_event(workload, event)
             if event.state is None or not _is_final(event):
                 log.warning("task instance %s try %s: %s", event.ti_id, event.try_number, event.info)
         return len(events)

@@ -28,9 +28,10 @@ from dagflow.exceptions import DatabaseError
 from dagflow.execution.events import RUN_QUEUED, EventListener
 from dagflow.executors.base import BaseExecutor
 from dagflow.executors.registry import executor_from_settings
+from dagflow.scheduler.clock import utc_clock
 from dagflow.scheduler.dag_callbacks import CallbackRunner
 from dagflow.scheduler.job import SchedulerJob
-from dagflow.scheduler.loop import Scheduler, utc_clock
+from dagflow.scheduler.loop import Scheduler
 from dagflow.scheduler.parsing import dag_parsing
 from dagflow.scheduler.sqlite_watch import sqlite_run_watcher
 from dagflow.signals import on_signals

@@ -5,6 +5,7 @@
   runs of paused DAGs wait, except backfill runs (as in Airflow 3); runs of paused
   (cancelled) backfills wait. Several schedulers: the DAG's row is locked ``SKIP
   LOCKED`` while its runs are counted and started, so the limit holds across them.
+  ``start_queued_run`` starts one given run with no limit (``dags test``).
 - ``fail_timed_out_runs``: a running run past ``dagrun_timeout`` becomes ``failed``; its
   queued/running task instances ``failed`` (their workers see it at the next heartbeat
   and kill the tree), the ones not started yet ``skipped``.
@@ -68,6 +69,18 @@ def start_queued_runs(session: Session, *, now: datetime, default_limit: int) ->
             running[key] += 1
             started.append(run)
     return started
+
+
+def start_queued_run(session: Session, dag_id: str, run_id: str, *, now: datetime) -> bool:
+    """``queued -> running`` for one run, whatever its DAG's pause and ``max_active_runs`` (a scoped scheduler)."""
+    run_pk = session.scalar(
+        sa.select(DagRun.id).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id, DagRun.state == DagRunState.QUEUED)
+    )
+    if run_pk is None:
+        return False
+    return set_dagrun_state(
+        session, run_pk, to=DagRunState.RUNNING, expected=[DagRunState.QUEUED], values={"start_date": now}
+    )
 
 
 def _running_counts(session: Session, dag_ids: Iterable[str]) -> defaultdict[RunKey, int]:

@@ -1,9 +1,9 @@
 """One scheduling pass over one DAG run: read its state, ask the planner, write the decisions.
 
 This is the applier half of "a pure planner decides, an applier writes": every write goes
-through ``dagflow.models.transitions`` inside the caller's transaction. ``dags test``
-and the scheduler loop both call ``schedule_run`` and ``queue_scheduled``, so a test
-run behaves exactly like a scheduled one.
+through ``dagflow.models.transitions`` inside the caller's transaction. The scheduler
+loop plans every run with ``schedule_run`` (``tick.py``); ``queue_scheduled`` queues one
+run's task instances with no limit, for a scheduler scoped to that run (``dags test``).
 """
 
 from __future__ import annotations

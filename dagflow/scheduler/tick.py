@@ -72,15 +72,17 @@ class FinishedRun:
     has_callback: bool
 
 
-@functools.lru_cache(maxsize=4)
-def _running_runs_statement(postgresql: bool, only: bool) -> Any:
-    """The running-runs query, built once per (dialect, filtered or not)."""
+@functools.lru_cache(maxsize=8)
+def _running_runs_statement(postgresql: bool, only: bool, include_paused: bool = False) -> Any:
+    """The running-runs query, built once per (dialect, filtered or not, paused DAGs too or not)."""
     query = (
         sa.select(DagRun)
         .join(DagModel, DagModel.dag_id == DagRun.dag_id)
-        .where(DagRun.state == DagRunState.RUNNING, unpaused_or_backfill())
+        .where(DagRun.state == DagRunState.RUNNING)
         .order_by(DagRun.logical_date, DagRun.id)
     )
+    if not include_paused:
+        query = query.where(unpaused_or_backfill())
     query = skip_locked_if(postgresql, query, DagRun)  # several schedulers: each run planned by one
     if only:
         query = query.where(
@@ -90,15 +92,18 @@ def _running_runs_statement(postgresql: bool, only: bool) -> Any:
     return query
 
 
-def running_runs(session: Session, only: Collection[RunKey] | None) -> list[DagRun]:
-    """Running runs of unpaused DAGs and backfill runs; with ``only``, just those keys (oldest first)."""
+def running_runs(session: Session, only: Collection[RunKey] | None, *, include_paused: bool = False) -> list[DagRun]:
+    """Running runs of unpaused DAGs and backfill runs; with ``only``, just those keys (oldest first).
+
+    ``include_paused``: runs of paused DAGs too (a scheduler scoped to one run: ``dags test``).
+    """
     postgresql = is_postgresql(session)
     if only is None:
-        return list(session.scalars(_running_runs_statement(postgresql, False)))
+        return list(session.scalars(_running_runs_statement(postgresql, False, include_paused)))
     if not only:
         return []
     params = {"dag_ids": sorted({d for d, _ in only}), "run_ids": sorted({r for _, r in only})}
-    runs = session.scalars(_running_runs_statement(postgresql, True), params)
+    runs = session.scalars(_running_runs_statement(postgresql, True, include_paused), params)
     return [run for run in runs if (run.dag_id, run.run_id) in only]
 
 
@@ -109,9 +114,10 @@ def schedule_running_runs(
     *,
     now: datetime,
     only: Collection[RunKey] | None = None,
+    include_paused: bool = False,
 ) -> list[FinishedRun]:
-    """Plan and apply every running run to examine; the runs that finished."""
-    runs = running_runs(session, only)
+    """Plan and apply every running run to examine (see ``running_runs``); the runs that finished."""
+    runs = running_runs(session, only, include_paused=include_paused)
     dags = store.get_many(session, {run.dag_id for run in runs})
     finished: list[FinishedRun] = []
     for run in runs:
