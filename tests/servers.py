@@ -47,6 +47,8 @@ STOP_TIMEOUT_S = 60.0
 PORT_ATTEMPTS = 3
 #: The superuser of a throwaway PostgreSQL cluster (and the OS user that runs it as root).
 PG_SUPERUSER = "postgres"
+#: Names of the processes a throwaway server runs as (tests that count their own children skip these).
+SERVER_PROCESS_NAMES = frozenset({"postgres", "redis-server", "runuser"})
 PG_BINDIRS = ("/usr/lib/postgresql/*/bin", "/usr/pgsql-*/bin", "/usr/local/pgsql/bin")
 
 S = TypeVar("S", bound="ThrowawayServer")

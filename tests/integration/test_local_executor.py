@@ -20,6 +20,7 @@ from dagflow.models import DagRun, TaskInstance
 from dagflow.scheduler.dagruns import create_dagrun
 from dagflow.scheduler.loop import Scheduler
 from dagflow.state import DagRunState, DagRunType, TaskInstanceState
+from tests.servers import SERVER_PROCESS_NAMES
 
 MARKER = "311.75"
 DAG_FILE = f"""
@@ -78,10 +79,6 @@ def markers() -> list[psutil.Process]:
     return [p for p in psutil.process_iter(["cmdline"]) if MARKER in " ".join(p.info["cmdline"] or [])]
 
 
-#: Process names of the throwaway servers the test session starts (tests/servers.py).
-TEST_SERVERS = frozenset({"postgres", "redis-server", "runuser"})
-
-
 def workers() -> list[psutil.Process]:
     """Live descendants of this test process, except multiprocessing's resource tracker and test servers.
 
@@ -91,7 +88,7 @@ def workers() -> list[psutil.Process]:
     found = []
     for proc in psutil.Process().children(recursive=True):
         try:
-            if proc.name() in TEST_SERVERS or proc.status() == psutil.STATUS_ZOMBIE:
+            if proc.name() in SERVER_PROCESS_NAMES or proc.status() == psutil.STATUS_ZOMBIE:
                 continue
             if not any("resource_tracker" in part for part in proc.cmdline()):
                 found.append(proc)
