@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from pendulum import DateTime
     from pendulum.tz.timezone import FixedTimezone, Timezone
 
+    from dagflow.timetables import Timetable
+
 _SDK_DIR = os.path.dirname(os.path.abspath(__file__))
 DagCallback = Callable[[Mapping[str, Any]], Any]
 
@@ -124,7 +126,7 @@ class DAG:
         self.owner_links = dict(owner_links or {})
         self.task_dict: dict[str, AbstractOperator] = {}
         self.task_group = TaskGroup.create_root(self)
-        self._timetable: Any = None
+        self._timetable: Timetable | None = None
         self._validate_schedule()
         for listener in tuple(DAG._creation_listeners):
             listener(self)
@@ -274,7 +276,7 @@ class DAG:
         return env
 
     @property
-    def timetable(self) -> Any:
+    def timetable(self) -> Timetable:
         """The schedule as a timetable (built on first use by ``dagflow.timetables``)."""
         if self._timetable is None:
             from dagflow.timetables import create_timetable

@@ -69,11 +69,11 @@ class MappedOperator(AbstractOperator):
         self.params = ParamsDict(dag.params if dag is not None else None)
         self.params.update(self.default_args.get("params") or {})
         self.params.update(partial_kwargs.get("params") or {})
-        self.template_fields = operator_class.template_fields  # type: ignore[misc]
-        self.template_ext = operator_class.template_ext  # type: ignore[misc]
-        self.ui_color = operator_class.ui_color  # type: ignore[misc]
-        self.is_sensor = operator_class.is_sensor  # type: ignore[misc]
-        self.inherits_from_empty_operator = operator_class.inherits_from_empty_operator  # type: ignore[misc]
+        self.template_fields = operator_class.template_fields
+        self.template_ext = operator_class.template_ext
+        self.ui_color = operator_class.ui_color
+        self.is_sensor = operator_class.is_sensor
+        self.inherits_from_empty_operator = operator_class.inherits_from_empty_operator
         self._attach(dag, group)
         for arg in XComArg.iter_xcom_args([self.expand_input, partial_kwargs]):
             arg.operator.set_downstream(self)
