@@ -14,7 +14,6 @@ from dagflow.sdk.ids import validate_key
 from dagflow.sdk.params import ParamsDict
 from dagflow.sdk.xcom_arg import XComArg
 
-ExpandValue = list[Any] | tuple[Any, ...] | dict[Any, Any] | XComArg
 _NOT_MAPPABLE = frozenset({"task_id", "dag", "task_group", "default_args", "params"})
 
 
@@ -173,11 +172,3 @@ def _pick(values: dict[str, list[Any]], map_index: int, task_id: str) -> dict[st
         remainder, position = divmod(remainder, len(items))
         chosen[name] = items[position]
     return {name: chosen[name] for name in values}
-
-
-def expand_length(spec: Mapping[str, Mapping[str, Any]], xcom_lengths: Mapping[str, int]) -> int:
-    """The number of mapped instances given the length of each upstream XCom (by task id)."""
-    total = 1
-    for item in spec.values():
-        total *= item["length"] if item["kind"] == "literal" else xcom_lengths[item["task_id"]]
-    return total
