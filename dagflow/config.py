@@ -15,8 +15,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from dagflow.exceptions import ConfigError
+from dagflow.exceptions import ConfigError, DagDefinitionError
 from dagflow.plugins import executor_names
+from dagflow.sdk.timezone import parse_timezone
 
 ENV_PREFIX = "DAGFLOW__"
 
@@ -32,6 +33,7 @@ class CoreSettings:
     max_active_runs_per_dag: int = 16
     load_examples: bool = True
     dags_are_paused_at_creation: bool = True
+    #: The zone of naive start_date/end_date in DAG files: an IANA name, "UTC" or "system".
     default_timezone: str = "UTC"
     max_xcom_size: int = 65536
     killed_task_cleanup_time: float = 10.0
@@ -231,6 +233,13 @@ def _validate(name: str, section: Any) -> Any:
             raise ConfigError(f"core.executor: expected one of {', '.join(names)}, got {section.executor!r}")
         if section.parallelism < 1:
             raise ConfigError(f"core.parallelism: must be at least 1, got {section.parallelism}")
+        try:
+            parse_timezone(section.default_timezone)
+        except DagDefinitionError:
+            raise ConfigError(
+                f"core.default_timezone: unknown time zone {section.default_timezone!r};"
+                " expected an IANA name such as 'Europe/Paris', or 'UTC' or 'system'"
+            ) from None
     if name == "logging" and section.level.upper() not in _LOG_LEVELS:
         raise ConfigError(f"logging.level: expected one of {', '.join(_LOG_LEVELS)}, got {section.level!r}")
     return section

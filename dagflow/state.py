@@ -168,13 +168,3 @@ def is_allowed(old: TaskInstanceState, new: TaskInstanceState) -> bool:
 def is_dagrun_allowed(old: DagRunState, new: DagRunState) -> bool:
     """True if a DAG run may move from ``old`` to ``new``."""
     return new in DAGRUN_ALLOWED[old]
-
-
-def to_db(state: TaskInstanceState) -> str | None:
-    """The stored form of a task-instance state (``none`` is NULL)."""
-    return None if state is TI.NONE else state.value
-
-
-def from_db(value: str | None) -> TaskInstanceState:
-    """The task-instance state for a stored value."""
-    return TI.NONE if value is None else TaskInstanceState(value)

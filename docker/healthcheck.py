@@ -27,7 +27,7 @@ def container_command(cmdline: bytes) -> list[str]:
     parts = [part.decode() for part in cmdline.split(b"\0") if part]
     for index, part in enumerate(parts):
         if part.endswith("dagflow-entrypoint"):
-            args = parts[index + 1:]
+            args = parts[index + 1 :]
             return args[1:] if args[:1] == ["dagflow"] else args
     return []
 
@@ -54,15 +54,20 @@ def check(component: str, env: Mapping[str, str] | None = None) -> str:
     database = Database(settings)
     try:
         with database.transaction(readonly=True) as session:
-            latest = session.scalar(sa.select(sa.func.max(Job.latest_heartbeat)).where(
-                Job.job_type == job_type, Job.state == JOB_RUNNING, Job.hostname == this_host()))
+            latest = session.scalar(
+                sa.select(sa.func.max(Job.latest_heartbeat)).where(
+                    Job.job_type == job_type, Job.state == JOB_RUNNING, Job.hostname == this_host()
+                )
+            )
     finally:
         database.dispose()
     if latest is None:
         raise SystemExit(f"{component}: no running {job_type} job from {this_host()}")
     age = datetime.now(UTC) - latest
     if age > fresh:
-        raise SystemExit(f"{component}: last heartbeat {age.total_seconds():.0f}s ago (limit {fresh.total_seconds():.0f}s)")
+        raise SystemExit(
+            f"{component}: last heartbeat {age.total_seconds():.0f}s ago (limit {fresh.total_seconds():.0f}s)"
+        )
     return f"{component}: heartbeat {age.total_seconds():.0f}s ago"
 
 
@@ -75,8 +80,7 @@ def main() -> int:
         print(exc.code, file=sys.stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - a health check reports, it never crashes
-        print(f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}",
-              file=sys.stderr)
+        print(f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}", file=sys.stderr)
         return 1
     return 0
 

@@ -34,6 +34,7 @@ from sqlalchemy.pool import NullPool
 
 from dagflow.config import Settings, load_settings
 from dagflow.db import Database
+from dagflow.sdk.timezone import set_default_timezone
 from tests.servers import PostgresServer, RedisServer, started
 
 DEFAULT_PG_SERVER = "postgresql+psycopg://root@127.0.0.1:5432/postgres"
@@ -48,6 +49,14 @@ def _settings_for(home: Path, url: str | None = None) -> Settings:
     if url is not None:
         env["DAGFLOW__DATABASE__SQL_ALCHEMY_CONN"] = url
     return load_settings(env)
+
+
+@pytest.fixture(autouse=True)
+def _sdk_default_timezone() -> Iterator[None]:
+    """Each test starts and ends with the SDK reading naive DAG dates as UTC (in-process CLI calls set it)."""
+    set_default_timezone("UTC")
+    yield
+    set_default_timezone("UTC")
 
 
 @pytest.fixture

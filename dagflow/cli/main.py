@@ -14,6 +14,7 @@ import click
 from dagflow.config import Settings, load_settings
 from dagflow.exceptions import DagflowError, InvalidIdentifier, ParamValidationError
 from dagflow.private_files import make_private_dirs
+from dagflow.sdk.timezone import set_default_timezone
 
 #: Domain errors that mean "the arguments were wrong": exit code 2, like click's usage errors.
 BAD_INPUT: tuple[type[DagflowError], ...] = (ParamValidationError, InvalidIdentifier)
@@ -27,9 +28,14 @@ class CliState:
 
     @cached_property
     def settings(self) -> Settings:
-        """Settings from defaults, dagflow.toml and the environment; creates ``DAGFLOW_HOME`` (0700)."""
+        """Settings from defaults, dagflow.toml and the environment; creates ``DAGFLOW_HOME`` (0700).
+
+        Also hands the SDK ``core.default_timezone``: DAG files imported by this process and
+        by the processes forked from it (LocalExecutor and Celery workers) read naive dates in it.
+        """
         settings = load_settings()
         make_private_dirs(settings.home)
+        set_default_timezone(settings.core.default_timezone)
         return settings
 
     @cached_property

@@ -10,7 +10,7 @@ import click
 import pendulum
 
 
-class LogicalDateType(click.ParamType):
+class LogicalDateType(click.ParamType[datetime]):
     """A date or datetime (ISO-8601); naive values are UTC."""
 
     name = "DATE"
@@ -28,7 +28,7 @@ class LogicalDateType(click.ParamType):
         return parsed.in_tz("UTC")
 
 
-class JsonObjectType(click.ParamType):
+class JsonObjectType(click.ParamType[dict[str, Any]]):
     """A JSON object given on the command line."""
 
     name = "JSON"

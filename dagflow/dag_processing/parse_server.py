@@ -1,7 +1,7 @@
 """The parse server: a small process that forks one child per DAG file and polices it.
 
-Started by ``ParsePool`` as ``python -m dagflow.dag_processing.parse_server FD N T M``
-with one end of a socket pair. It imports dagflow and the SDK once, opens no database
+Started by ``ParsePool`` as ``python -m dagflow.dag_processing.parse_server FD N T M TZ``
+with one end of a socket pair (TZ: ``core.default_timezone``, the zone of naive DAG dates). It imports dagflow and the SDK once, opens no database
 connection and runs a single thread, so forking it is safe and the cheapest way to get
 a fresh, isolated interpreter per file (about a millisecond, against ~250 ms for a
 spawned interpreter that re-imports dagflow; ``multiprocessing``'s forkserver would
@@ -33,6 +33,7 @@ from typing import Any
 import dagflow.operators
 import dagflow.sensors  # noqa: F401
 from dagflow.dag_processing.parse_child import run_child, warm_up
+from dagflow.sdk.timezone import set_default_timezone
 
 #: Extra seconds after the soft timeout before the hard kill (the soft one names the line).
 KILL_GRACE_S = 1.0
@@ -161,8 +162,9 @@ def _exit_on_signal(signum: int, _frame: object) -> None:
 
 
 def main(argv: list[str]) -> None:
-    """Entry point: ``FD PROCESSES TIMEOUT MEMORY_LIMIT_MB``."""
+    """Entry point: ``FD PROCESSES TIMEOUT MEMORY_LIMIT_MB [DEFAULT_TIMEZONE]``."""
     fd, processes, timeout, memory = int(argv[0]), int(argv[1]), float(argv[2]), int(argv[3])
+    set_default_timezone(argv[4] if len(argv) > 4 else "UTC")  # the children inherit it
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     signal.signal(signal.SIGTERM, _exit_on_signal)  # unwinds ``serve`` so the children die too
     conn = Connection(fd)

@@ -59,11 +59,12 @@ class ParseResult:
 class ParsePool:
     """Parse DAG files in isolated processes, ``processes`` at a time, each under ``timeout``."""
 
-    def __init__(self, *, processes: int, timeout: float, memory_limit_mb: int) -> None:
-        """Nothing starts until the first ``submit``."""
+    def __init__(self, *, processes: int, timeout: float, memory_limit_mb: int, default_timezone: str = "UTC") -> None:
+        """Nothing starts until the first ``submit``; ``default_timezone`` is ``core.default_timezone``."""
         self.processes = processes
         self.timeout = timeout
         self.memory_limit_mb = memory_limit_mb
+        self.default_timezone = default_timezone
         self._proc: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
         self._pending: set[str] = set()
@@ -138,7 +139,13 @@ class ParsePool:
 
     def _start(self) -> None:
         ours, theirs = socket.socketpair()
-        args = [str(theirs.fileno()), str(self.processes), str(self.timeout), str(self.memory_limit_mb)]
+        args = [
+            str(theirs.fileno()),
+            str(self.processes),
+            str(self.timeout),
+            str(self.memory_limit_mb),
+            self.default_timezone,
+        ]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
         with theirs:
             self._proc = subprocess.Popen(

@@ -115,7 +115,12 @@ class DagProcessor:
             self.folders, list_interval=cfg.dag_dir_list_interval, reparse_interval=cfg.min_file_process_interval
         )
         memory = int(getattr(cfg, "parsing_memory_limit_mb", DEFAULT_MEMORY_LIMIT_MB))
-        self.pool = ParsePool(processes=cfg.parsing_processes, timeout=cfg.parsing_timeout, memory_limit_mb=memory)
+        self.pool = ParsePool(
+            processes=cfg.parsing_processes,
+            timeout=cfg.parsing_timeout,
+            memory_limit_mb=memory,
+            default_timezone=settings.core.default_timezone,
+        )
         self.job_id: int | None = None
         self._batch: _Batch | None = None
         self._next_check: datetime | None = None

@@ -27,7 +27,8 @@ def store_serialized_dag(session: Session, data: Mapping[str, Any], *, now: date
     """
     document = dict(data)
     digest = dag_hash(document)
-    header = document.get("dag") if isinstance(document.get("dag"), Mapping) else {}
+    found = document.get("dag")
+    header: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
     stored = session.get(SerializedDagModel, header.get("dag_id")) if header.get("dag_id") else None
     if stored is not None and stored.dag_hash == digest:
         model = session.get(DagModel, stored.dag_id)

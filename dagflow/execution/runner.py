@@ -82,11 +82,6 @@ RECORD_RETRY_MAX_S = 5.0
 _default_cache = DagCache()
 
 
-def default_dag_cache() -> DagCache:
-    """The process-wide warm DAG cache."""
-    return _default_cache
-
-
 def run_workload(
     workload: TaskWorkload,
     settings: Settings,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeGuard
 
 import pendulum
 import sqlalchemy as sa
@@ -123,7 +123,7 @@ class _TIStateComparator(TypeDecorator.Comparator[TaskInstanceState]):
                 return _either(expr.is_(None) if with_null else None, listed)
             if with_null:
                 return _both(expr.is_not(None), listed)
-            return sa.or_(expr.is_(None), listed)
+            return _either(expr.is_(None), listed)
         return super().operate(op, *other, **kwargs)
 
 
@@ -135,7 +135,7 @@ def _both(a: Any, b: Any) -> Any:
     return a if b is None else sa.and_(a, b)
 
 
-def _is_value_list(value: object) -> bool:
+def _is_value_list(value: object) -> TypeGuard[Iterable[Any]]:
     """A plain collection of values (not a subquery or other SQL construct)."""
     if isinstance(value, (str, bytes, sa.sql.ClauseElement)) or hasattr(value, "__clause_element__"):
         return False
@@ -193,7 +193,8 @@ def _scalar_defaults(cls: type) -> dict[str, Any]:
     found = _SCALAR_DEFAULTS.get(cls)
     if found is None:
         found = {}
-        for attr in sa.inspect(cls).column_attrs:
+        mapper: sa.orm.Mapper[Any] = sa.inspect(cls)
+        for attr in mapper.column_attrs:
             column = attr.columns[0]
             default = column.default
             if default is not None and getattr(default, "is_scalar", False):
@@ -206,6 +207,10 @@ def _scalar_defaults(cls: type) -> dict[str, Any]:
 
 class Base(DeclarativeBase):
     """Declarative base of every dagflow table."""
+
+    if TYPE_CHECKING:
+        # Every dagflow model maps a plain Table (DeclarativeBase allows any FromClause).
+        __table__: ClassVar[sa.Table]
 
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map: ClassVar[dict[Any, Any]] = {
@@ -226,5 +231,6 @@ class Base(DeclarativeBase):
 
     def __repr__(self) -> str:
         mapper = sa.inspect(type(self))
-        ident = ", ".join(f"{col.key}={getattr(self, col.key, None)!r}" for col in mapper.primary_key)
+        keys = [mapper.get_property_by_column(column).key for column in mapper.primary_key]
+        ident = ", ".join(f"{key}={getattr(self, key, None)!r}" for key in keys)
         return f"<{type(self).__name__} {ident}>"

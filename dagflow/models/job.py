@@ -33,4 +33,4 @@ class Job(Base):
 
     def is_alive(self, *, now: datetime, timeout: timedelta) -> bool:
         """True when running and heartbeated within ``timeout`` before ``now``."""
-        return self.state == JOB_RUNNING and as_utc(now) - self.latest_heartbeat < timeout
+        return self.state == JOB_RUNNING and self.latest_heartbeat > as_utc(now) - timeout

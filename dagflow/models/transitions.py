@@ -207,7 +207,7 @@ def move_ti(
     result = connection.execute(stmt, params)
     if returning and _returns_rows(session):
         return result.first()
-    if int(result.rowcount) != 1:  # type: ignore[attr-defined]
+    if int(result.rowcount) != 1:
         return None
     if not returning:
         return True

@@ -36,8 +36,8 @@ class LatestOnlyOperator(BaseOperator):
 
     def next_interval_end(self, context: Mapping[str, Any]) -> datetime | None:
         """The end of the interval after this run's (from the DAG's timetable when available)."""
-        start = context.get("data_interval_start")
-        end = context.get("data_interval_end")
+        start: pendulum.DateTime | None = context.get("data_interval_start")
+        end: pendulum.DateTime | None = context.get("data_interval_end")
         if start is None or end is None:
             return None
         dag = self.dag

@@ -25,7 +25,7 @@ class SwitchOperator(BaseOperator):
         if not isinstance(cases, Mapping) or not cases:
             raise DagDefinitionError(f"task {self.task_id!r}: cases must be a non-empty dict of value -> task id(s)")
         self.value = value
-        self.cases = dict(cases)
+        self.cases: dict[Any, Target] = dict(cases)
         self.default = default
 
     def choose(self, value: Any) -> Target | None:

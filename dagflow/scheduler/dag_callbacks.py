@@ -76,7 +76,7 @@ class CallbackRunner:
         """Start running ``request`` in its own process."""
         ctx = multiprocessing.get_context("spawn")
         proc = ctx.Process(
-            target=request.run, args=(self.settings,), name=f"dagflow-callback-{request.dag_id}", daemon=True
+            target=_run_request, args=(request, self.settings), name=f"dagflow-callback-{request.dag_id}", daemon=True
         )
         proc.start()
         self._running.append((proc, time.monotonic(), request))
@@ -136,6 +136,14 @@ class InProcessCallbackRunner(CallbackRunner):
             call_dag_callbacks(self.db, dag, request)
         except Exception:
             log.exception("%s of DAG %s could not run", request.callback, request.dag_id)
+
+
+def _run_request(request: CallbackRequest, settings: Settings) -> None:
+    """The callback process's entry point: a fresh interpreter, so set the SDK's zone first."""
+    from dagflow.sdk.timezone import set_default_timezone
+
+    set_default_timezone(settings.core.default_timezone)
+    request.run(settings)
 
 
 def run_dag_callback(settings: Settings, request: DagCallbackRequest) -> None:

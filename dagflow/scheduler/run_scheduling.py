@@ -223,19 +223,6 @@ def _branch_decisions(session: Session, run: DagRun) -> dict[str, dict[str, Any]
     return {task_id: value for task_id, value in rows if isinstance(value, dict)}
 
 
-def _count_state(session: Session, run: DagRun, state: TaskInstanceState) -> int:
-    query = (
-        sa.select(sa.func.count())
-        .select_from(TaskInstance)
-        .where(
-            TaskInstance.dag_id == run.dag_id,
-            TaskInstance.run_id == run.run_id,
-            TaskInstance.state == state,
-        )
-    )
-    return int(session.scalar(query) or 0)
-
-
 # --- writing ----------------------------------------------------------------------------
 def _apply(
     session: Session,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from dagflow.exceptions import DagDefinitionError, InvalidDuration
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 DEFAULT_OWNER = "dagflow"
 WEIGHT_RULES = ("downstream", "upstream", "absolute")
 _DURATION_ARGS = ("retry_delay", "max_retry_delay", "execution_timeout", "sla")
+
+Callback = Callable[[Mapping[str, Any]], Any]
 
 
 def normalize_scheduling_args(task_id: str, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -75,24 +77,57 @@ def _log_level_name(task_id: str, level: Any) -> str:
 class AbstractOperator(DependencyMixin):
     """A node of the DAG: a concrete operator or a mapped one."""
 
-    template_fields: ClassVar[Sequence[str]] = ()
-    template_ext: ClassVar[Sequence[str]] = ()
-    ui_color: ClassVar[str] = "#fff"
+    # Class-level defaults; a MappedOperator copies them from the class it maps, per instance.
+    template_fields: Sequence[str] = ()
+    template_ext: Sequence[str] = ()
+    ui_color: str = "#fff"
     ui_fgcolor: ClassVar[str] = "#000"
     is_mapped: ClassVar[bool] = False
-    is_sensor: ClassVar[bool] = False
-    inherits_from_empty_operator: ClassVar[bool] = False
+    is_sensor: bool = False
+    inherits_from_empty_operator: bool = False
 
     task_id: str
     task_group: TaskGroup | None
     upstream_task_ids: set[str]
     downstream_task_ids: set[str]
+    # The scheduling arguments (SCHEDULING_ARGS), as ``normalize_scheduling_args`` leaves them.
+    owner: str
+    email: str | Sequence[str] | None
+    email_on_retry: bool
+    email_on_failure: bool
     retries: int
     retry_delay: timedelta
     retry_exponential_backoff: bool
     max_retry_delay: timedelta | None
+    start_date: datetime | None
+    end_date: datetime | None
+    execution_timeout: timedelta | None
+    sla: timedelta | None
+    trigger_rule: TriggerRule
+    depends_on_past: bool
+    ignore_first_depends_on_past: bool
+    wait_for_downstream: bool
+    pool: str
+    pool_slots: int
+    queue: str
     priority_weight: int
     weight_rule: str
+    max_active_tis_per_dag: int | None
+    max_active_tis_per_dagrun: int | None
+    do_xcom_push: bool
+    multiple_outputs: bool
+    on_execute_callback: Callback | Sequence[Callback] | None
+    on_success_callback: Callback | Sequence[Callback] | None
+    on_failure_callback: Callback | Sequence[Callback] | None
+    on_retry_callback: Callback | Sequence[Callback] | None
+    on_skipped_callback: Callback | Sequence[Callback] | None
+    executor_config: Mapping[str, Any] | None
+    doc_md: str | None
+    doc: str | None
+    description: str | None
+    disabled: bool
+    allow_failure: bool
+    log_level: str | None
     _dag: DAG | None = None
 
     # --- identity ------------------------------------------------------------------------
@@ -124,8 +159,9 @@ class AbstractOperator(DependencyMixin):
     @property
     def label(self) -> str:
         """The task id without its task-group prefix."""
-        group_id = self.task_group.group_id if self.task_group is not None else None
-        if group_id and self.task_group.prefix_group_id and self.task_id.startswith(group_id + "."):
+        group = self.task_group
+        group_id = group.group_id if group is not None else None
+        if group is not None and group_id and group.prefix_group_id and self.task_id.startswith(group_id + "."):
             return self.task_id[len(group_id) + 1 :]
         return self.task_id
 

@@ -15,6 +15,7 @@ from dagflow.sdk import contexts
 from dagflow.sdk.abstractoperator import (
     DEFAULT_OWNER,
     AbstractOperator,
+    Callback,
     normalize_scheduling_args,
 )
 from dagflow.sdk.ids import validate_key
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
     from dagflow.sdk.mappedoperator import OperatorPartial
     from dagflow.sdk.taskgroup import TaskGroup
 
-Callback = Callable[[Mapping[str, Any]], Any]
 CallbackArg = Callback | Sequence[Callback] | None
 
 #: The scheduling arguments that are normalised the same way for mapped tasks.
@@ -120,9 +120,6 @@ def _apply_defaults(init: Callable[..., None]) -> Callable[..., None]:
 
 class BaseOperator(AbstractOperator):
     """The base of every operator: scheduling settings, templating and ``execute(context)``."""
-
-    template_fields: Sequence[str] = ()
-    template_ext: Sequence[str] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

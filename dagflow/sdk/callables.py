@@ -40,7 +40,7 @@ def call_with_context(
     return fn(*args, **determine_kwargs(fn, args, kwargs, context))
 
 
-def check_callable(task_id: str, fn: Any) -> Callable[..., Any]:
+def check_callable(task_id: str, fn: object) -> Callable[..., Any]:
     """``fn`` if it is callable, else a ``DagDefinitionError`` naming the task."""
     if not callable(fn):
         raise DagDefinitionError(f"task {task_id!r}: python_callable must be callable, got {fn!r}")

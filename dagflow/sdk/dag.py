@@ -19,10 +19,13 @@ from dagflow.sdk.ids import validate_key
 from dagflow.sdk.params import ParamsDict
 from dagflow.sdk.taskgroup import TaskGroup
 from dagflow.sdk.templating import create_template_env
+from dagflow.sdk.timezone import default_timezone
 
 if TYPE_CHECKING:
     from pendulum import DateTime
     from pendulum.tz.timezone import FixedTimezone, Timezone
+
+    from dagflow.timetables import Timetable
 
 _SDK_DIR = os.path.dirname(os.path.abspath(__file__))
 DagCallback = Callable[[Mapping[str, Any]], Any]
@@ -36,23 +39,24 @@ def caller_file() -> str:
     return os.path.abspath(frame.f_code.co_filename) if frame is not None else ""
 
 
-def to_utc(value: datetime | None, tz: Timezone | FixedTimezone) -> DateTime | None:
-    """An aware pendulum datetime in UTC; a naive value is read in ``tz``."""
+def to_utc(value: datetime | None, tz: Timezone | FixedTimezone | None = None) -> DateTime | None:
+    """An aware pendulum datetime in UTC; a naive value is read in ``tz`` (default: ``core.default_timezone``)."""
     if value is None:
         return None
     if not isinstance(value, datetime):
         raise DagDefinitionError(f"expected a datetime, got {value!r}")
     if value.tzinfo is None:
-        value = pendulum.instance(value, tz=tz)
+        value = pendulum.instance(value, tz=tz if tz is not None else default_timezone())
     return pendulum.instance(value).in_timezone("UTC")
 
 
 def _dag_timezone(start_date: datetime | None) -> Timezone | FixedTimezone:
+    """The start_date's own zone when it is aware, else ``core.default_timezone`` (as in Airflow)."""
     if start_date is not None and start_date.tzinfo is not None:
         tz = pendulum.instance(start_date).timezone
         if tz is not None:
             return tz
-    return pendulum.UTC
+    return default_timezone()
 
 
 class DAG:
@@ -99,8 +103,8 @@ class DAG:
         start_date = start_date if start_date is not None else self.default_args.get("start_date")
         end_date = end_date if end_date is not None else self.default_args.get("end_date")
         self.timezone = _dag_timezone(start_date)
-        self.start_date = to_utc(start_date, self.timezone)
-        self.end_date = to_utc(end_date, self.timezone)
+        self.start_date = to_utc(start_date)
+        self.end_date = to_utc(end_date)
         self.catchup = bool(catchup)
         self.params = ParamsDict(self.default_args.get("params"))
         self.params.update(params or {})
@@ -124,7 +128,7 @@ class DAG:
         self.owner_links = dict(owner_links or {})
         self.task_dict: dict[str, AbstractOperator] = {}
         self.task_group = TaskGroup.create_root(self)
-        self._timetable: Any = None
+        self._timetable: Timetable | None = None
         self._validate_schedule()
         for listener in tuple(DAG._creation_listeners):
             listener(self)
@@ -274,7 +278,7 @@ class DAG:
         return env
 
     @property
-    def timetable(self) -> Any:
+    def timetable(self) -> Timetable:
         """The schedule as a timetable (built on first use by ``dagflow.timetables``)."""
         if self._timetable is None:
             from dagflow.timetables import create_timetable

@@ -7,7 +7,6 @@ import random
 import time
 import uuid
 from datetime import date, datetime, timedelta
-from typing import Any
 
 import pendulum
 
@@ -38,7 +37,7 @@ def ds_format(ds: str, input_format: str, output_format: str) -> str:
     return datetime.strptime(str(ds), input_format).strftime(output_format)
 
 
-def datetime_diff_for_humans(dt: Any, since: Any = None) -> str:
+def datetime_diff_for_humans(dt: datetime, since: datetime | None = None) -> str:
     """A human-readable difference such as ``"1 day ago"`` between ``dt`` and ``since`` (now)."""
     other = pendulum.instance(since) if since is not None else pendulum.now("UTC")
     return pendulum.instance(dt).diff_for_humans(other)

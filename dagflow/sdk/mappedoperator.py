@@ -14,7 +14,6 @@ from dagflow.sdk.ids import validate_key
 from dagflow.sdk.params import ParamsDict
 from dagflow.sdk.xcom_arg import XComArg
 
-ExpandValue = list[Any] | tuple[Any, ...] | dict[Any, Any] | XComArg
 _NOT_MAPPABLE = frozenset({"task_id", "dag", "task_group", "default_args", "params"})
 
 
@@ -69,11 +68,11 @@ class MappedOperator(AbstractOperator):
         self.params = ParamsDict(dag.params if dag is not None else None)
         self.params.update(self.default_args.get("params") or {})
         self.params.update(partial_kwargs.get("params") or {})
-        self.template_fields = operator_class.template_fields  # type: ignore[misc]
-        self.template_ext = operator_class.template_ext  # type: ignore[misc]
-        self.ui_color = operator_class.ui_color  # type: ignore[misc]
-        self.is_sensor = operator_class.is_sensor  # type: ignore[misc]
-        self.inherits_from_empty_operator = operator_class.inherits_from_empty_operator  # type: ignore[misc]
+        self.template_fields = operator_class.template_fields
+        self.template_ext = operator_class.template_ext
+        self.ui_color = operator_class.ui_color
+        self.is_sensor = operator_class.is_sensor
+        self.inherits_from_empty_operator = operator_class.inherits_from_empty_operator
         self._attach(dag, group)
         for arg in XComArg.iter_xcom_args([self.expand_input, partial_kwargs]):
             arg.operator.set_downstream(self)
@@ -173,11 +172,3 @@ def _pick(values: dict[str, list[Any]], map_index: int, task_id: str) -> dict[st
         remainder, position = divmod(remainder, len(items))
         chosen[name] = items[position]
     return {name: chosen[name] for name in values}
-
-
-def expand_length(spec: Mapping[str, Mapping[str, Any]], xcom_lengths: Mapping[str, int]) -> int:
-    """The number of mapped instances given the length of each upstream XCom (by task id)."""
-    total = 1
-    for item in spec.values():
-        total *= item["length"] if item["kind"] == "literal" else xcom_lengths[item["task_id"]]
-    return total

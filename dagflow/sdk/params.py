@@ -113,7 +113,7 @@ class ParamsDict(MutableMapping[str, Any]):
     def __len__(self) -> int:
         return len(self._params)
 
-    def update(self, other: Any = (), /, **kwargs: Any) -> None:  # type: ignore[override]
+    def update(self, other: Any = (), /, **kwargs: Any) -> None:
         """Merge params; ``Param`` objects of a ``ParamsDict`` are kept (not just their values)."""
         if isinstance(other, ParamsDict):
             for key, param in other._params.items():

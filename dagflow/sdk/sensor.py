@@ -115,11 +115,13 @@ class BaseSensorOperator(BaseOperator):
         """Seconds until the next poke (doubling per poke with ``exponential_backoff``, capped)."""
         if not self.exponential_backoff:
             return self.poke_interval
-        interval = self.poke_interval * (2 ** min(max(poke_count - 1, 0), 32))
+        backoff: int = 2 ** min(max(poke_count - 1, 0), 32)
+        interval = self.poke_interval * backoff
         if self.max_wait is not None:
             interval = min(interval, self.max_wait)
         return interval
 
 
-def _aware(value: datetime) -> datetime:
-    return pendulum.instance(value) if value.tzinfo is None else value
+def _aware(value: datetime) -> pendulum.DateTime:
+    """``value`` as a pendulum ``DateTime``; a naive value is read as UTC."""
+    return pendulum.instance(value)

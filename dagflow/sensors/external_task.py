@@ -52,7 +52,7 @@ class ExternalTaskSensor(BaseSensorOperator):
 
     def target_logical_date(self, context: Mapping[str, Any]) -> datetime:
         """The logical date of the external run to watch."""
-        logical_date = context["logical_date"]
+        logical_date: datetime = context["logical_date"]
         if self.execution_date_fn is not None:
             return self.execution_date_fn(logical_date)
         if self.execution_delta is not None:

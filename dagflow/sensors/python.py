@@ -32,4 +32,5 @@ class PythonSensor(BaseSensorOperator):
     def poke(self, context: Mapping[str, Any]) -> bool | PokeReturnValue:
         """Call the function once."""
         ctx = {**context, "templates_dict": self.templates_dict}
-        return call_with_context(self.python_callable, self.op_args, self.op_kwargs, ctx)
+        result = call_with_context(self.python_callable, self.op_args, self.op_kwargs, ctx)
+        return result if isinstance(result, PokeReturnValue) else bool(result)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pendulum
@@ -21,7 +21,7 @@ class TimeDeltaSensor(BaseSensorOperator):
 
     def poke(self, context: Mapping[str, Any]) -> bool:
         """Has the target time passed?"""
-        end = context.get("data_interval_end") or context.get("logical_date")
+        end: datetime = context.get("data_interval_end") or context["logical_date"]
         target = pendulum.instance(end) + self.delta
         now = pendulum.now("UTC")
         print(f"waiting until {target.isoformat()} (now {now.isoformat()})", flush=True)

@@ -160,7 +160,7 @@ def timetable_data(dag: Any) -> dict[str, Any] | None:
         return None
     if timetable is None or not hasattr(timetable, "serialize"):
         return None
-    data = json_safe(dict(timetable.serialize()))
+    data: dict[str, Any] = json_safe(dict(timetable.serialize()))
     data["summary"] = str(getattr(timetable, "summary", ""))
     return data
 

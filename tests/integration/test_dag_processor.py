@@ -12,11 +12,14 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from dagflow.config import Settings
+from dagflow.config import Settings, load_settings
 from dagflow.dag_processing.job import JOB_TYPE, processor_alive
 from dagflow.dag_processing.processor import DagProcessor
 from dagflow.db import Database
-from dagflow.models import DagModel, ImportError_, Job, SerializedDagModel
+from dagflow.models import DagModel, DagRun, ImportError_, Job, SerializedDagModel
+from dagflow.scheduler.loop import Scheduler
+from dagflow.serialization import SerializedDag, deserialize_dag
+from tests.unit.scheduler.test_tick import RecordingExecutor
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -224,3 +227,73 @@ def test_run_survives_a_database_outage_and_writes_after_it(
     with db.transaction(readonly=True) as session:
         assert session.get(SerializedDagModel, "kept_through_outage") is not None
     locked_db.dispose()
+
+
+# --- core.default_timezone ------------------------------------------------------------
+ZONES = """
+from datetime import datetime
+import pendulum
+from dagflow import DAG
+from dagflow.operators import EmptyOperator
+
+with DAG("paris", schedule="0 0 * * *", start_date=datetime(2024, 1, 1), end_date=datetime(2024, 1, 2),
+         catchup=True, is_paused_upon_creation=False):
+    EmptyOperator(task_id="a")
+
+with DAG("paris_dst", schedule="0 0 * * *", start_date=datetime(2024, 3, 30), end_date=datetime(2024, 4, 1),
+         catchup=True, is_paused_upon_creation=False):
+    EmptyOperator(task_id="a")
+
+with DAG("tokyo", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="Asia/Tokyo")):
+    EmptyOperator(task_id="a")
+"""
+
+
+def stored_dags(db: Database) -> dict[str, SerializedDag]:
+    with db.transaction(readonly=True) as session:
+        return {s.dag_id: deserialize_dag(s.data) for s in session.scalars(sa.select(SerializedDagModel))}
+
+
+def scheduled_run_starts(db: Database, dag_id: str) -> list[str]:
+    with db.transaction(readonly=True) as session:
+        query = sa.select(DagRun.data_interval_start).where(DagRun.dag_id == dag_id).order_by(DagRun.logical_date)
+        return [start.isoformat() for start in session.scalars(query)]
+
+
+def test_naive_dates_in_dag_files_are_read_in_core_default_timezone(db_any: Database, dags_folder: Path) -> None:
+    """The parse server (a fresh interpreter) is handed the zone; the runs follow Paris's wall clock."""
+    settings = load_settings(
+        {
+            "DAGFLOW_HOME": str(db_any.settings.home),
+            "DAGFLOW__DATABASE__SQL_ALCHEMY_CONN": db_any.settings.database.sql_alchemy_conn,
+            "DAGFLOW__CORE__DEFAULT_TIMEZONE": "Europe/Paris",
+            "DAGFLOW__SCHEDULER__POLL_INTERVAL": "0",
+        }
+    )
+    (dags_folder / "zones_dag.py").write_text(textwrap.dedent(ZONES))
+    dag_processor = DagProcessor(settings, db_any, folders=[dags_folder])
+    try:
+        assert dag_processor.scan(T0).dags == 3
+    finally:
+        dag_processor.close()
+
+    dags = stored_dags(db_any)
+    assert dags["paris"].timezone == "Europe/Paris"
+    assert dags["paris"].start_date == datetime(2023, 12, 31, 23, tzinfo=UTC)
+    assert dags["paris"].end_date == datetime(2024, 1, 1, 23, tzinfo=UTC)
+    assert (dags["tokyo"].timezone, dags["tokyo"].start_date) == ("Asia/Tokyo", datetime(2023, 12, 31, 15, tzinfo=UTC))
+
+    Scheduler(settings, db_any, RecordingExecutor()).tick(datetime(2024, 4, 5, tzinfo=UTC))
+    assert scheduled_run_starts(db_any, "paris") == ["2023-12-31T23:00:00+00:00", "2024-01-01T23:00:00+00:00"]
+    assert scheduled_run_starts(db_any, "paris_dst") == [  # midnight in Paris, before and after summer time
+        "2024-03-29T23:00:00+00:00",
+        "2024-03-30T23:00:00+00:00",
+        "2024-03-31T22:00:00+00:00",
+    ]
+
+
+def test_naive_dates_are_utc_by_default(processor: DagProcessor, dags_folder: Path) -> None:
+    (dags_folder / "one_dag.py").write_text(good("one"))
+    processor.scan(T0)
+    one = stored_dags(processor.db)["one"]
+    assert (one.timezone, one.start_date) == ("UTC", datetime(2024, 1, 1, tzinfo=UTC))

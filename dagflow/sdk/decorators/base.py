@@ -93,7 +93,7 @@ class TaskDecorator:
         self.operator_class = operator_class
         self.multiple_outputs = infer_multiple_outputs(function) if multiple_outputs is None else multiple_outputs
         self.kwargs = dict(kwargs or {})
-        functools.update_wrapper(self, function)  # type: ignore[arg-type]
+        functools.update_wrapper(self, function)
 
     def _task_id(self) -> str:
         dag, group = resolve_placement(self.kwargs)

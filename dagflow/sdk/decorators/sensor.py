@@ -29,4 +29,5 @@ class SensorDecoratedOperator(CallableTaskMixin, BaseSensorOperator):
 
     def poke(self, context: Mapping[str, Any]) -> bool | PokeReturnValue:
         """One call of the function."""
-        return self.call_function(context)
+        result = self.call_function(context)
+        return result if isinstance(result, PokeReturnValue) else bool(result)
