@@ -107,7 +107,7 @@ def _receive(sock: socket.socket) -> dict[str, Any] | None:
     if header is None:
         return None
     body = _read_exactly(sock, _HEADER.unpack(header)[0])
-    return None if body is None else json.loads(body)  # type: ignore[no-any-return]
+    return None if body is None else json.loads(body)
 
 
 def _read_exactly(sock: socket.socket, size: int) -> bytes | None:

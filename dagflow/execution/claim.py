@@ -161,10 +161,8 @@ def _outputs_of_one_try(table: sa.Table) -> sa.Delete:
 
 #: A new try starts without the XComs and task_map row of the previous one; XCom keys
 #: starting with ``__approval`` (a person's decision) are kept.
-_DELETE_XCOMS = _outputs_of_one_try(XCom.__table__).where(  # type: ignore[arg-type]
-    sa.not_(XCom.__table__.c.key.startswith("__approval"))
-)
-_DELETE_TASK_MAP = _outputs_of_one_try(TaskMap.__table__)  # type: ignore[arg-type]
+_DELETE_XCOMS = _outputs_of_one_try(XCom.__table__).where(sa.not_(XCom.__table__.c.key.startswith("__approval")))
+_DELETE_TASK_MAP = _outputs_of_one_try(TaskMap.__table__)
 _RUN_TABLE = DagRun.__table__
 _DAG_TABLE = DagModel.__table__
 #: The run, and the DAG file its DAG was parsed from (the worker loads that file, no other).

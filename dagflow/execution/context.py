@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pendulum
 
 from dagflow.exceptions import ConnectionNotFound, VariableNotFound
+from dagflow.sdk.params import ParamsDict
 from dagflow.secrets.settings_view import SettingsView
 
 if TYPE_CHECKING:
@@ -141,17 +142,17 @@ def resolve_params(task: Any, dag: Any, conf: dict[str, Any], *, conf_overrides_
     """
     conf = conf if conf_overrides_params else {}
     dag_params, task_params = getattr(dag, "params", None), getattr(task, "params", None)
-    if not hasattr(dag_params, "resolve"):
+    if not isinstance(dag_params, ParamsDict):
         return {**dict(dag_params or {}), **dict(task_params or {}), **conf}
     merged = copy.copy(dag_params)
-    if hasattr(task_params, "items_params"):
+    if isinstance(task_params, ParamsDict):
         for name, param in task_params.items_params():
             if name in merged and not param.schema:
                 if param.value != merged[name]:
                     merged[name] = param.value  # keeps the DAG param's schema
             else:
                 merged[name] = param
-    return merged.resolve(conf)  # type: ignore[no-any-return]
+    return merged.resolve(conf)
 
 
 def build_context(

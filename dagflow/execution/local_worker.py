@@ -17,7 +17,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-import psutil  # type: ignore[import-untyped]
+import psutil
 
 from dagflow.execution.workload import TaskEvent, TaskOutcome, TaskWorkload
 from dagflow.signals import on_signals

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+import pendulum
+
 from dagflow.execution import xcom as xcom_rows
 from dagflow.execution.outcome import TryResult
 from dagflow.execution.try_end import Move, TryRecord, end_try
@@ -56,7 +58,7 @@ def _record(session: Session, claimed: ClaimedTry, result: TryResult, outputs: T
     now = utcnow()
     values: dict[str, Any] = {
         "end_date": now,
-        "duration": (now - claimed.start_date).total_seconds(),
+        "duration": (now - pendulum.instance(claimed.start_date)).total_seconds(),
         "end_reason": result.reason,
         "next_try_at": result.next_try_at,
         **_poke_values(claimed, result),
@@ -78,16 +80,13 @@ def _poke_values(claimed: ClaimedTry, result: TryResult) -> dict[str, Any]:
 
 
 def _write_outputs(session: Session, claimed: ClaimedTry, outputs: TryOutputs) -> None:
-    ident = {
-        "dag_id": claimed.dag_id,
-        "run_id": claimed.run_id,
-        "task_id": claimed.task_id,
-        "map_index": claimed.map_index,
-    }
+    ident = {"dag_id": claimed.dag_id, "run_id": claimed.run_id, "task_id": claimed.task_id}
     for key, stored in outputs.xcoms:
-        xcom_rows.write_xcom(session, key=key, stored=stored, **ident)
+        xcom_rows.write_xcom(session, key=key, stored=stored, map_index=claimed.map_index, **ident)
     if outputs.map_length is not None:
-        xcom_rows.write_task_map(session, length=outputs.map_length, keys=outputs.map_keys, **ident)
+        xcom_rows.write_task_map(
+            session, length=outputs.map_length, keys=outputs.map_keys, map_index=claimed.map_index, **ident
+        )
 
 
 def record_stopped(db: Database, claimed: ClaimedTry, reason: str) -> bool:
@@ -109,7 +108,7 @@ def record_stopped(db: Database, claimed: ClaimedTry, reason: str) -> bool:
             overrides={
                 "start_date": claimed.start_date,
                 "end_date": now,
-                "duration": (now - claimed.start_date).total_seconds(),
+                "duration": (now - pendulum.instance(claimed.start_date)).total_seconds(),
                 "hostname": claimed.hostname,
             },
             if_missing=True,

@@ -24,6 +24,7 @@ class InlineExecutor(BaseExecutor):
     """Runs every workload synchronously through ``run_workload``."""
 
     runs_inline = True
+    settings: Settings  # always given to this executor
     holds_tries_in_memory = True
 
     def __init__(

@@ -48,6 +48,7 @@ class LocalExecutor(BaseExecutor):
     """Runs workloads on ``parallelism`` warm worker processes."""
 
     holds_tries_in_memory = True
+    settings: Settings  # always given to this executor
 
     def __init__(self, settings: Settings, *, db: Database | None = None, parallelism: int | None = None) -> None:
         super().__init__(settings, db=db, parallelism=parallelism)

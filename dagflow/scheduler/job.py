@@ -12,7 +12,7 @@ import socket
 import time
 from datetime import datetime, timedelta
 
-import psutil  # type: ignore[import-untyped]
+import psutil
 import sqlalchemy as sa
 
 from dagflow.db import Database

@@ -144,7 +144,7 @@ def reset_orphaned(session: Session, settings: Settings, *, now: datetime, job_i
     fresh = fresh_after(settings.scheduler.heartbeat_interval)
     jobs = session.scalars(sa.select(Job).where(Job.id.in_(queued_by), Job.job_type == SCHEDULER_JOB))
     alive = {job.id for job in jobs if job_is_alive(job, now=now, fresh=fresh)}
-    dead = sorted(queued_by - alive)
+    dead = sorted(job for job in queued_by - alive if job is not None)
     if not dead:
         return 0
     reset = set_ti_state_where(

@@ -160,7 +160,7 @@ def late_rows(session: Session, slas: Mapping[SlaKey, timedelta], *, now: dateti
     return list(session.execute(query))
 
 
-def seconds_between(later: Any, earlier: Any, dialect: str) -> sa.ColumnElement[float]:
+def seconds_between(later: Any, earlier: Any, dialect: str) -> sa.ColumnElement[Any]:
     """``later - earlier`` in seconds, in SQL (the date arithmetic differs per database)."""
     if dialect == "postgresql":
         return sa.extract("epoch", later - earlier)
@@ -172,7 +172,8 @@ def first_miss_per_task_run(
 ) -> list[SlaMissInfo]:
     """One miss per (task, run): the lowest late map index; late by its end or by ``now``."""
     misses: dict[tuple[str, str, str], SlaMissInfo] = {}
-    for dag_id, task_id, run_id, map_index, state, end_date, logical_date, interval_end in rows:
+    for row in rows:
+        dag_id, task_id, run_id, map_index, state, end_date, logical_date, interval_end = tuple(row)
         if (dag_id, task_id, run_id) in misses:
             continue
         expected_by = interval_end + slas[(dag_id, task_id)]
@@ -255,7 +256,7 @@ def run_sla_callback(settings: Settings, request: SlaCallbackRequest) -> None:
         blocking_list = "\n".join(f"{b.task_id} on {_date(b.logical_date)}" for b in blocking)
         for callback in callbacks_of(dag, CALLBACK):
             try:
-                callback(dag, task_list, blocking_list, list(request.misses), blocking)
+                callback(dag, task_list, blocking_list, list(request.misses), blocking)  # type: ignore[call-arg]
             except Exception:
                 log.exception("sla_miss_callback of DAG %s raised (ignored)", request.dag_id)
         _mark_callback_ran(db, request.misses)

@@ -34,7 +34,8 @@ from dagflow.scheduler.backfill import (
     steps_of,
 )
 from dagflow.scheduler.job import fresh_after, live_scheduler
-from dagflow.services.dag_runs import ensure_dag_known, serialized_dag, validate_conf
+from dagflow.serialization.params import validate_conf
+from dagflow.services.dag_runs import ensure_dag_known, serialized_dag
 from dagflow.services.reports import iso
 from dagflow.state import DagRunState
 

@@ -66,6 +66,7 @@ class CeleryExecutor(BaseExecutor):
     """Runs workloads on Celery workers; events from PostgreSQL NOTIFY, the DB as fallback."""
 
     logs_on_workers = True
+    settings: Settings  # always given to this executor
 
     def __init__(self, settings: Settings, *, db: Database | None = None, parallelism: int | None = None) -> None:
         refuse_sqlite(settings)

@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import psutil  # type: ignore[import-untyped]
+import psutil
 from celery import signals
 from sqlalchemy import exc as sa_exc
 
@@ -126,7 +126,9 @@ def build_worker_app(settings: Settings) -> Celery:
     max_db_retries = max(int(settings.scheduler.task_queued_timeout // DB_RETRY_DELAY_S), 1)
     key = secret_key(settings)
 
-    @app.task(name=TASK_NAME, acks_late=True, reject_on_worker_lost=True, ignore_result=True, bind=True, shared=False)
+    @app.task(  # type: ignore[untyped-decorator]  # celery ships no types
+        name=TASK_NAME, acks_late=True, reject_on_worker_lost=True, ignore_result=True, bind=True, shared=False
+    )
     def run_workload_task(task: Any, payload: dict[str, Any]) -> None:
         try:
             run_message(settings, key, payload)
@@ -193,8 +195,10 @@ def _start_log_server(settings: Settings) -> LogServer | None:
 
 def _connect_signals(settings: Settings, server: LogServer | None, queues: list[str], concurrency: int) -> None:
     def on_ready(**_: Any) -> None:
-        sys.__stdout__.write(READY_LINE.format(queues=",".join(queues), concurrency=concurrency) + "\n")
-        sys.__stdout__.flush()
+        stdout = sys.__stdout__
+        if stdout is not None:
+            stdout.write(READY_LINE.format(queues=",".join(queues), concurrency=concurrency) + "\n")
+            stdout.flush()
 
     def on_pool_process_init(**_: Any) -> None:
         if server is not None:
