@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING
 import click
 
 from dagflow.config import Settings, load_settings
-from dagflow.exceptions import DagflowError, InvalidIdentifier, ParamValidationError
+from dagflow.exceptions import DagflowError, InvalidInput
 
 #: Domain errors that mean "the arguments were wrong": exit code 2, like click's usage errors.
-BAD_INPUT: tuple[type[DagflowError], ...] = (ParamValidationError, InvalidIdentifier)
+#: Every other ``DagflowError`` kind (not found, conflict, permission denied...) exits 1.
+BAD_INPUT: tuple[type[DagflowError], ...] = (InvalidInput,)
 
 if TYPE_CHECKING:
     from dagflow.db import Database

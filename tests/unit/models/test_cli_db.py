@@ -24,7 +24,7 @@ def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_migrate_check_reset(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = _run(capsys, "check")
     assert code == 1 and "not initialised" in err and len(err.strip().splitlines()) == 1
-    assert _run(capsys, "migrate")[:2] == (0, "Database migrated to revision 0001.\n")
+    assert _run(capsys, "migrate")[:2] == (0, "Database migrated to revision 0002.\n")
     code, out, _ = _run(capsys, "check")
     assert code == 0 and "(head)" in out
     code, out, _ = _run(capsys, "reset", "--yes")
