@@ -65,6 +65,9 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("scheduler", "scheduler"),
     ("standalone", "standalone"),
     ("celery", "celery"),
+    ("users", "users"),
+    ("webserver", "webserver"),
+    ("webserver", "api_server"),
 )
 #: Modules that add subcommands to an existing group (``register()`` is called once).
 EXTENSIONS: tuple[str, ...] = ("dags_runs", "tasks_manage", "tasks_logs", "backfill")
