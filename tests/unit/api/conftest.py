@@ -9,7 +9,6 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pendulum
 import pytest
@@ -63,9 +62,9 @@ class Api:
 
 
 @pytest.fixture
-def api_db(request: pytest.FixtureRequest, settings, tmp_path: Path) -> Database:  # type: ignore[no-untyped-def]
-    """A migrated database holding ``api_dag`` and ``api_other``, and one run of ``api_dag``."""
-    database: Database = request.getfixturevalue("db")
+def api_db(db_any: Database) -> Database:
+    """A migrated database (SQLite, PostgreSQL) holding ``api_dag`` and ``api_other``, and one run of ``api_dag``."""
+    database, settings = db_any, db_any.settings
     folder = settings.core.dags_folder
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "api_dags.py").write_text(textwrap.dedent(DAG_FILE))
@@ -75,9 +74,9 @@ def api_db(request: pytest.FixtureRequest, settings, tmp_path: Path) -> Database
 
 
 @pytest.fixture
-def api(settings, api_db: Database) -> Iterator[Api]:  # type: ignore[no-untyped-def]
+def api(api_db: Database) -> Iterator[Api]:
     """The app on ``api_db`` with users ``admin``, ``op``, ``viewer`` (password ``PASSWORD``) and their tokens."""
-    app = create_app(settings, db=api_db)
+    app = create_app(api_db.settings, db=api_db)
     app.config.update(TESTING=True)
     headers = {}
     for role in ROLES:

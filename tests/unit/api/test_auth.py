@@ -73,8 +73,8 @@ def test_revoked_and_expired_tokens_are_refused(api: Api) -> None:
     assert api.client.get("/api/v2/dags", headers=_bearer(other.token)).status_code == 401
 
 
-def test_login_is_rate_limited(settings, api: Api) -> None:  # type: ignore[no-untyped-def]
-    app = create_app(settings.replace(api={"login_rate_limit": "3 per minute"}), db=api.db)
+def test_login_is_rate_limited(api: Api) -> None:
+    app = create_app(api.db.settings.replace(api={"login_rate_limit": "3 per minute"}), db=api.db)
     client = app.test_client()
     codes = [client.post("/auth/token", json={"username": "x", "password": "y"}).status_code for _ in range(5)]
 
