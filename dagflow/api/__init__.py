@@ -21,6 +21,9 @@ RESOURCES: tuple[str, ...] = (
     "task_instances",
     "logs",
     "import_errors",
+    "pools",
+    "variables",
+    "connections",
 )
 
 

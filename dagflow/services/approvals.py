@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from dagflow.db import Database
-from dagflow.exceptions import DagflowError, TaskInstanceNotFound
+from dagflow.exceptions import Conflict, TaskInstanceNotFound
 from dagflow.execution.backend import APPROVAL_KEY
 from dagflow.execution.xcom import read_xcoms, write_xcom
 from dagflow.models import TaskInstance, utcnow
@@ -31,7 +31,7 @@ WAITING_FOR_APPROVAL: frozenset[TaskInstanceState] = frozenset(
 )
 
 
-class NotWaitingForApproval(DagflowError, ValueError):
+class NotWaitingForApproval(Conflict, ValueError):
     """The task instance is not an approval task, is finished, or was decided already."""
 
 

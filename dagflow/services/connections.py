@@ -13,14 +13,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from dagflow.db import Database
-from dagflow.exceptions import AlreadyExists, ConnectionNotFound, DagflowError
+from dagflow.exceptions import AlreadyExists, ConnectionNotFound, InvalidInput
 from dagflow.models import Connection
 from dagflow.services.database import ensure_schema
 
 MASK = "***"
 
 
-class InvalidConnection(DagflowError, ValueError):
+class InvalidConnection(InvalidInput):
     """A connection URI or field that cannot be parsed."""
 
 
