@@ -8,6 +8,8 @@ migrates a brand-new one at its start). Flask's ``SECRET_KEY`` is the deployment
 
 from __future__ import annotations
 
+from typing import Any
+
 from apiflask import APIFlask
 
 import dagflow
@@ -47,8 +49,8 @@ def create_app(settings: Settings, *, db: Database | None = None) -> APIFlask:
     register_api(app)
 
     @app.spec_processor
-    def _security(spec: dict) -> dict:  # type: ignore[type-arg]
+    def _document(spec: dict[str, Any]) -> dict[str, Any]:
         spec.setdefault("security", [{"BearerAuth": []}])
-        return spec
+        return errors.document_errors(spec)
 
     return app

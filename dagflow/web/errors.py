@@ -38,6 +38,20 @@ STATUS_BY_KIND: tuple[tuple[type[DagflowError], int], ...] = (
 )
 
 
+#: The OpenAPI schema of every error body (validation errors included).
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "detail": {"description": "What went wrong: one line, or a list of {loc, msg, type} for invalid input"},
+        "status": {"type": "integer"},
+        "title": {"type": "string"},
+    },
+    "required": ["detail", "status", "title"],
+}
+#: Statuses any authenticated operation may answer with, documented on each.
+COMMON_ERRORS = {"400": "Bad Request", "401": "Unauthorized", "403": "Forbidden", "409": "Conflict"}
+
+
 def status_for(exc: DagflowError) -> int:
     """The HTTP status of a domain error."""
     for kind, status in STATUS_BY_KIND:
@@ -50,7 +64,6 @@ def problem(status: int, detail: Any, headers: dict[str, str] | None = None) -> 
     """A problem-JSON response."""
     response = jsonify({"detail": detail, "status": status, "title": HTTPStatus(status).phrase})
     response.status_code = status
-    response.headers["Content-Type"] = "application/problem+json" if status >= 400 else "application/json"
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
@@ -77,8 +90,23 @@ def _validation_detail(detail: Any) -> Any:
     return items
 
 
+def document_errors(spec: dict[str, Any]) -> dict[str, Any]:
+    """Add the errors every operation may answer with to an OpenAPI document (the app's spec processor)."""
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPError"}}}
+    spec.setdefault("components", {}).setdefault("schemas", {})["HTTPError"] = PROBLEM_SCHEMA
+    for item in spec.get("paths", {}).values():
+        for operation in item.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            for code, phrase in COMMON_ERRORS.items():
+                operation["responses"].setdefault(code, {"description": phrase, "content": error})
+    return spec
+
+
 def register(app: APIFlask) -> None:
-    """Install the one error boundary of the web app."""
+    """Install the one error boundary of the web app (its errors are documented by ``document_errors``)."""
+    app.config["HTTP_ERROR_SCHEMA"] = PROBLEM_SCHEMA
+    app.config["VALIDATION_ERROR_SCHEMA"] = PROBLEM_SCHEMA
 
     @app.error_processor
     def _apiflask_error(error: HTTPError) -> Response:  # validation and abort() errors
