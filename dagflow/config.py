@@ -114,6 +114,21 @@ class WebserverSettings:
 
 
 @dataclass(frozen=True)
+class ApiSettings:
+    """``[api]``: the REST API (Airflow's names where it has them)."""
+
+    #: Largest accepted ``conf`` of a triggered run, in bytes of JSON.
+    max_conf_bytes: int = 65536
+    #: Page size when a list request gives no ``limit``, and the largest ``limit`` honoured.
+    fallback_page_limit: int = 50
+    maximum_page_limit: int = 100
+    #: Lifetime of a token from ``POST /auth/token``, in seconds (Airflow's ``jwt_expiration_time``).
+    access_token_expiration_time: int = 86400
+    #: Requests per client address to ``POST /auth/token`` (Flask-Limiter syntax).
+    login_rate_limit: str = "10 per minute"
+
+
+@dataclass(frozen=True)
 class LoggingSettings:
     """``[logging]``: task and component logs."""
 
@@ -132,6 +147,7 @@ class Settings:
     celery: CelerySettings = field(default_factory=CelerySettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
     webserver: WebserverSettings = field(default_factory=WebserverSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 
     def replace(self, **sections: Any) -> Settings:
@@ -240,6 +256,8 @@ def _validate(name: str, section: Any) -> Any:
                 f"core.default_timezone: unknown time zone {section.default_timezone!r};"
                 " expected an IANA name such as 'Europe/Paris', or 'UTC' or 'system'"
             ) from None
+    if name == "api" and min(section.max_conf_bytes, section.fallback_page_limit, section.maximum_page_limit) < 1:
+        raise ConfigError("api.max_conf_bytes, api.fallback_page_limit and api.maximum_page_limit must be at least 1")
     if name == "logging" and section.level.upper() not in _LOG_LEVELS:
         raise ConfigError(f"logging.level: expected one of {', '.join(_LOG_LEVELS)}, got {section.level!r}")
     return section

@@ -14,16 +14,33 @@ class DagflowError(Exception):
     """Root of every error dagflow raises on purpose."""
 
 
+# --- kinds: what went wrong, for any caller (the CLI maps them to exit codes, the API to HTTP) ---
+class InvalidInput(DagflowError, ValueError):
+    """The caller's input is wrong (a bad id, conf, date, regex, state...): CLI exit 2, HTTP 422."""
+
+
+class Conflict(DagflowError):
+    """The request clashes with the current state (exists already, not waiting, in use): HTTP 409."""
+
+
+class PermissionDenied(DagflowError, PermissionError):
+    """The caller may not do this (role, DAG access control): HTTP 403."""
+
+
+class NotAuthenticated(DagflowError):
+    """No valid credentials (wrong password, unknown, expired or revoked token, inactive user): HTTP 401."""
+
+
 # --- configuration and input --------------------------------------------------------
 class ConfigError(DagflowError, ValueError):
     """A configuration value is missing or invalid; the message names the key."""
 
 
-class InvalidDuration(DagflowError, ValueError):
+class InvalidDuration(InvalidInput):
     """A duration is neither a timedelta nor an ISO-8601 duration string."""
 
 
-class ParamValidationError(DagflowError, ValueError):
+class ParamValidationError(InvalidInput):
     """A DAG param value does not match its declared schema."""
 
 
@@ -61,7 +78,7 @@ class DagImportError(DagflowError):
 
 # --- lookups ------------------------------------------------------------------------
 class NotFound(DagflowError, LookupError):
-    """Something named does not exist."""
+    """Something named does not exist: HTTP 404."""
 
 
 class DagNotFound(NotFound):
@@ -92,11 +109,11 @@ class ConnectionNotFound(NotFound):
     """No connection with that id."""
 
 
-class InvalidIdentifier(DagflowError, ValueError):
+class InvalidIdentifier(InvalidInput):
     """A DAG, task or run id that breaks the id rule (``dagflow.sdk.ids``)."""
 
 
-class AlreadyExists(DagflowError, ValueError):
+class AlreadyExists(Conflict, ValueError):
     """Something with that name or id exists already (a run id, a pool, ...)."""
 
 

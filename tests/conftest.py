@@ -1,6 +1,8 @@
 """Shared fixtures. Database fixtures: ``settings``, ``db``, ``pg_url``, ``db_any``, ``make_pg_database``.
 
 - ``settings``: a fresh ``DAGFLOW_HOME`` (tmp dir) with the default SQLite database.
+- ``migrate_home``: a function giving a ``DAGFLOW_HOME`` a migrated SQLite file (commands
+  never migrate on a read; subprocess tests on a fresh home call it first).
 - ``db``: a migrated ``Database`` on that SQLite file (copied from a template migrated
   once per session, so it is cheap).
 - ``pg_url``: a PostgreSQL database created (and migrated) once per test session and
@@ -75,6 +77,18 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     database.migrate()
     database.dispose()  # the last connection to close checkpoints the WAL into the file
     return home / "dagflow.db"
+
+
+@pytest.fixture
+def migrate_home(_sqlite_template: Path) -> Callable[[Path], Path]:
+    """Give a ``DAGFLOW_HOME`` (created if missing) a migrated SQLite database, as ``dagflow db migrate`` would."""
+
+    def migrate(home: Path) -> Path:
+        home.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(_sqlite_template, home / "dagflow.db")
+        return home
+
+    return migrate
 
 
 @pytest.fixture

@@ -117,8 +117,10 @@ def backfill(
 
 
 def _create(state: CliState, dag_id: str, start: datetime, end: datetime, **options: Any) -> BackfillPlan:
+    from dagflow.cli.dag_files import refresh_if_unknown
     from dagflow.services.backfills import BackfillError, create_backfill
 
+    refresh_if_unknown(state.settings, state.db, dag_id)
     try:  # InvalidConf (a conf that breaks the params) is one line, exit 2, at cli.main's boundary
         return create_backfill(state.settings, state.db, dag_id, start, end, **options)
     except BackfillError as exc:

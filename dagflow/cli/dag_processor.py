@@ -26,9 +26,9 @@ def dag_processor(state: CliState, num_runs: int | None, once: bool) -> None:
     """Parse DAG files (each in its own process, under a timeout) until Ctrl-C or SIGTERM."""
     from dagflow.config import dag_folders
     from dagflow.dag_processing.processor import DagProcessor, ScanReport
-    from dagflow.services.database import ensure_schema
+    from dagflow.services.database import migrate_fresh
 
-    ensure_schema(state.db)
+    migrate_fresh(state.db)
     folders = dag_folders(state.settings)
     processor = DagProcessor(state.settings, state.db, folders=folders)
 

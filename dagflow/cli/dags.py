@@ -23,9 +23,12 @@ def dags() -> None:
 @pass_state
 def list_dags(state: CliState, fmt: str, no_parse: bool) -> None:
     """List the DAGs dagflow knows about."""
+    from dagflow.cli.dag_files import refresh
     from dagflow.services import dags as service
 
-    rows = service.list_dags(state.settings, state.db, parse=not no_parse)
+    if not no_parse:
+        refresh(state.settings, state.db)
+    rows = service.list_dags(state.db)
     emit_rows(rows, ["dag_id", "is_paused", "schedule", "fileloc", "tags"], fmt)
 
 
@@ -34,9 +37,11 @@ def list_dags(state: CliState, fmt: str, no_parse: bool) -> None:
 @pass_state
 def list_import_errors(state: CliState, fmt: str) -> None:
     """List DAG files that failed to import, with the line and the error."""
+    from dagflow.cli.dag_files import refresh
     from dagflow.services import dags as service
 
-    rows = service.list_import_errors(state.settings, state.db)
+    refresh(state.settings, state.db)
+    rows = service.list_import_errors(state.db)
     emit_rows(rows, ["filename", "lineno", "message", "timestamp"], fmt)
 
 
@@ -46,9 +51,11 @@ def list_import_errors(state: CliState, fmt: str) -> None:
 @pass_state
 def show(state: CliState, dag_id: str, fmt: str) -> None:
     """Show a DAG's tasks and their dependencies."""
+    from dagflow.cli.dag_files import refresh
     from dagflow.services import dags as service
 
-    doc = service.show_dag(state.settings, state.db, dag_id)
+    refresh(state.settings, state.db)
+    doc = service.show_dag(state.db, dag_id)
     if fmt == "json":
         click.echo(to_json(doc))
         return
@@ -64,7 +71,7 @@ def show(state: CliState, dag_id: str, fmt: str) -> None:
 @pass_state
 def test(state: CliState, dag_id: str, logical_date: Any, conf: dict[str, Any] | None, fmt: str) -> None:
     """Run one DAG run in this process, without a scheduler; exit 1 if it fails."""
-    from dagflow.services.dag_sources import load_dag
+    from dagflow.cli.dag_files import load_dag
     from dagflow.services.dag_test import test_dag
     from dagflow.services.database import ensure_schema
 

@@ -58,8 +58,13 @@ def trigger(
     fmt: str,
 ) -> None:
     """Create a queued manual run of a DAG; the scheduler starts it."""
+    from dagflow.cli.dag_files import refresh_if_unknown
+    from dagflow.sdk.ids import check_run_id
     from dagflow.services.dag_runs import trigger_dag
 
+    if run_id is not None:
+        check_run_id(run_id)  # refused before any DAG file is parsed
+    refresh_if_unknown(state.settings, state.db, dag_id)
     # a conf that breaks the DAG's params is InvalidConf: one line, exit 2 (cli.main.BAD_INPUT)
     created = trigger_dag(state.settings, state.db, dag_id, conf=conf, run_id=run_id, logical_date=logical_date)
     emit_document(created, fmt)
@@ -84,8 +89,10 @@ def unpause(state: CliState, dag_id: str, fmt: str) -> None:
 
 
 def _set_paused(state: CliState, dag_id: str, paused: bool, fmt: str) -> None:
+    from dagflow.cli.dag_files import refresh_if_unknown
     from dagflow.services.dag_runs import set_paused
 
+    refresh_if_unknown(state.settings, state.db, dag_id)
     emit_rows([set_paused(state.settings, state.db, dag_id, paused=paused)], ["dag_id", "is_paused"], fmt)
 
 

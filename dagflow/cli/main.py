@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING
 import click
 
 from dagflow.config import Settings, load_settings
-from dagflow.exceptions import DagflowError, InvalidIdentifier, ParamValidationError
+from dagflow.exceptions import DagflowError, InvalidInput
 from dagflow.private_files import make_private_dirs
 from dagflow.sdk.timezone import set_default_timezone
 
 #: Domain errors that mean "the arguments were wrong": exit code 2, like click's usage errors.
-BAD_INPUT: tuple[type[DagflowError], ...] = (ParamValidationError, InvalidIdentifier)
+#: Every other ``DagflowError`` kind (not found, conflict, permission denied...) exits 1.
+BAD_INPUT: tuple[type[DagflowError], ...] = (InvalidInput,)
 
 if TYPE_CHECKING:
     from dagflow.db import Database
@@ -72,6 +73,9 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("standalone", "standalone"),
     ("celery", "celery"),
     ("fernet", "rotate_fernet_key"),
+    ("users", "users"),
+    ("webserver", "webserver"),
+    ("webserver", "api_server"),
 )
 #: Modules that add subcommands to an existing group (``register()`` is called once).
 EXTENSIONS: tuple[str, ...] = ("dags_runs", "tasks_manage", "tasks_logs", "backfill")

@@ -28,11 +28,11 @@ def scheduler(state: CliState, num_runs: int | None) -> None:
     """Run the scheduler until Ctrl-C / SIGTERM."""
     from dagflow.config import dag_folders
     from dagflow.scheduler.process import run_scheduler
-    from dagflow.services.database import ensure_schema
+    from dagflow.services.database import migrate_fresh
 
     settings = state.settings
     configure_logging(settings.logging.level)
-    ensure_schema(state.db)
+    migrate_fresh(state.db)
     click.echo(
         f"dagflow scheduler: executor {settings.core.executor}, DAGs in "
         f"{', '.join(str(f) for f in dag_folders(settings))}",

@@ -21,11 +21,11 @@ def standalone(state: CliState) -> None:
     from dagflow.config import dag_folders
     from dagflow.executors.local import LocalExecutor
     from dagflow.scheduler.process import run_scheduler
-    from dagflow.services.database import ensure_schema
+    from dagflow.services.database import migrate_fresh
 
     settings = state.settings.replace(scheduler={"standalone_dag_processor": False})
     configure_logging(settings.logging.level)
-    ensure_schema(state.db)
+    migrate_fresh(state.db)
     make_private_dirs(settings.core.dags_folder)
     _print_banner(settings)
     # Hook: start the web server here once `dagflow webserver` exists (another issue).

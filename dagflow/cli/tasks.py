@@ -23,9 +23,11 @@ def tasks() -> None:
 @pass_state
 def list_tasks(state: CliState, dag_id: str, fmt: str) -> None:
     """List a DAG's tasks in dependency order."""
+    from dagflow.cli.dag_files import refresh
     from dagflow.services import dags as service
 
-    doc = service.show_dag(state.settings, state.db, dag_id)
+    refresh(state.settings, state.db)
+    doc = service.show_dag(state.db, dag_id)
     emit_rows(doc["tasks"], ["task_id", "operator", "upstream"], fmt)
 
 
@@ -37,9 +39,13 @@ def list_tasks(state: CliState, dag_id: str, fmt: str) -> None:
 @pass_state
 def test(state: CliState, dag_id: str, task_id: str, logical_date: Any, fmt: str) -> None:
     """Run one task once, ignoring its dependencies; print its log; exit 1 if it fails."""
+    from dagflow.cli.dag_files import load_dag
+    from dagflow.services.database import ensure_schema
     from dagflow.services.task_test import test_task
 
-    result = test_task(state.settings, state.db, dag_id, task_id, logical_date=logical_date)
+    ensure_schema(state.db)
+    dag = load_dag(state.settings, state.db, dag_id)
+    result = test_task(state.settings, state.db, dag, task_id, logical_date=logical_date)
     if fmt == "json":
         click.echo(to_json(result))
     else:

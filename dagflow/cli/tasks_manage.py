@@ -46,6 +46,7 @@ def clear(
     fmt: str,
 ) -> None:
     """Clear task instances so the scheduler runs them again (their runs go back to queued)."""
+    from dagflow.cli.dag_files import refresh_if_unknown
     from dagflow.services import clearing
 
     if only_failed and only_running:
@@ -55,6 +56,7 @@ def clear(
     request = clearing.ClearRequest(
         dag_id, task_regex, start_date, end_date, only_failed, only_running, downstream, upstream
     )
+    refresh_if_unknown(state.settings, state.db, dag_id)
     if not yes:
         preview = clearing.preview_clear(state.settings, state.db, request)
         if not preview:
@@ -98,8 +100,10 @@ def mark(
     fmt: str,
 ) -> None:
     """Set a task instance's state by hand (success, failed or skipped), from any state."""
+    from dagflow.cli.dag_files import refresh_if_unknown
     from dagflow.services.clearing import mark_task_instance
 
+    refresh_if_unknown(state.settings, state.db, dag_id)
     marked = mark_task_instance(
         state.settings,
         state.db,

@@ -3,7 +3,7 @@
 ``base`` (declarative base, UTC datetimes, JSON text, state column types), ``dag``,
 ``dagrun``, ``taskinstance`` (with try history), ``xcom`` (with ``task_map``), ``pool``,
 ``variable``, ``connection``, ``import_error``, ``sla_miss``, ``job``, ``state_store``,
-``backfill``, ``user``; and ``transitions``, the only code that writes state columns.
+``backfill``, ``user`` (with ``api_token``); and ``transitions``, the only code that writes state columns.
 
 This package may import ``dagflow.state``, ``dagflow.exceptions`` and ``dagflow.config``;
 it must never import ``scheduler``, ``executors``, ``execution``, ``services``, ``cli``,
@@ -24,11 +24,12 @@ from dagflow.models.sla_miss import SlaMiss
 from dagflow.models.state_store import StateStoreEntry
 from dagflow.models.taskinstance import TaskInstance, TaskInstanceHistory
 from dagflow.models.transitions import set_dagrun_state, set_ti_state, set_ti_state_where
-from dagflow.models.user import User
+from dagflow.models.user import ApiToken, User
 from dagflow.models.variable import Variable
 from dagflow.models.xcom import XCOM_RETURN_KEY, TaskMap, XCom
 
 __all__ = [
+    "ApiToken",
     "DEFAULT_POOL_NAME",
     "XCOM_RETURN_KEY",
     "Backfill",

@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from dagflow.db import Database
-from dagflow.exceptions import DagflowError, TaskInstanceNotFound
+from dagflow.exceptions import Conflict, TaskInstanceNotFound
 from dagflow.execution.backend import APPROVAL_KEY
 from dagflow.execution.xcom import read_xcoms, write_xcom
 from dagflow.models import TaskInstance, utcnow
@@ -27,7 +27,7 @@ TI = TaskInstanceState
 APPROVAL_OPERATOR = "ApprovalOperator"
 
 
-class NotWaitingForApproval(DagflowError, ValueError):
+class NotWaitingForApproval(Conflict, ValueError):
     """The task instance is not an approval task, is finished, or was decided already."""
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from dagflow.db import Database
-from dagflow.exceptions import AlreadyExists, ConnectionNotFound, DagflowError
+from dagflow.exceptions import AlreadyExists, ConnectionNotFound, InvalidInput
 from dagflow.models import Connection
 from dagflow.models.connection import connection_uri
 from dagflow.secrets.fernet import FernetCipher
@@ -23,7 +23,7 @@ from dagflow.secrets.masker import MASK, SecretsMasker
 from dagflow.services.database import ensure_schema
 
 
-class InvalidConnection(DagflowError, ValueError):
+class InvalidConnection(InvalidInput):
     """A connection URI or field that cannot be parsed."""
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -12,19 +13,21 @@ from sqlalchemy.orm import Session
 
 from dagflow.config import Settings
 from dagflow.db import Database
-from dagflow.exceptions import DagNotFound, DagRunAlreadyExists, DagRunNotFound
-from dagflow.execution.events import RUN_QUEUED, publish
-from dagflow.models import DagModel, DagRun, ImportError_, SerializedDagModel
+from dagflow.exceptions import Conflict, DagNotFound, DagRunAlreadyExists, DagRunNotFound, InvalidInput
+from dagflow.execution.events import RUN_CHANGED, RUN_QUEUED, publish
+from dagflow.models import DagModel, DagRun, ImportError_, SerializedDagModel, TaskInstance
 from dagflow.models.backfill import Backfill
 from dagflow.models.sla_miss import SlaMiss
-from dagflow.scheduler.dagruns import create_dagrun, find_dagrun, generate_run_id
+from dagflow.models.transitions import set_dagrun_state, set_ti_state
+from dagflow.scheduler.dagruns import create_dagrun, delete_dagrun, find_dagrun, generate_run_id
 from dagflow.sdk.ids import check_run_id
 from dagflow.serialization import SerializedDag, deserialize_dag
 from dagflow.serialization.params import validate_conf
-from dagflow.services.dags import refresh
 from dagflow.services.database import ensure_schema
+from dagflow.services.listing import Slice, paged
+from dagflow.services.records import Page, RunRecord
 from dagflow.services.reports import iso, run_summary
-from dagflow.state import DagRunState, DagRunType
+from dagflow.state import ALLOWED, FINISHED, DagRunState, DagRunType, TaskInstanceState
 from dagflow.timetables import timetable_from_dict
 
 
@@ -37,12 +40,10 @@ def serialized_dag(session: Session, dag_id: str) -> SerializedDag:
 
 
 def ensure_dag_known(settings: Settings, db: Database, dag_id: str) -> None:
-    """Create the schema if needed; parse the DAG folders in-process when ``dag_id`` is unknown."""
+    """Check the schema and that the DB knows ``dag_id`` (``DagNotFound``); DAG files are not read here."""
     ensure_schema(db)
     with db.transaction(readonly=True) as session:
-        known = session.get(SerializedDagModel, dag_id) is not None
-    if not known:
-        refresh(settings, db)
+        serialized_dag(session, dag_id)
 
 
 def trigger_dag(
@@ -164,3 +165,138 @@ def delete_dag(db: Database, dag_id: str) -> dict[str, Any]:
 def _delete_where(session: Session, model: type[Any], condition: sa.ColumnElement[bool]) -> int:
     result = session.execute(sa.delete(model).where(condition).execution_options(synchronize_session=False))
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+# --- typed reads and edits for the REST API and the UI --------------------------------------
+@dataclass(frozen=True)
+class RunFilter:
+    """Which runs to list (Airflow's ``GET /dags/{dag_id}/dagRuns`` filters); ``dag_id`` None: every DAG."""
+
+    dag_id: str | None = None
+    states: tuple[str, ...] = ()
+    run_types: tuple[str, ...] = ()
+    logical_date_gte: datetime | None = None
+    logical_date_lte: datetime | None = None
+    start_date_gte: datetime | None = None
+    start_date_lte: datetime | None = None
+    end_date_gte: datetime | None = None
+    end_date_lte: datetime | None = None
+    run_id_pattern: str | None = None
+
+
+_RUN_ORDER = {
+    "id": DagRun.id,
+    "dag_id": DagRun.dag_id,
+    "run_id": DagRun.run_id,
+    "dag_run_id": DagRun.run_id,
+    "logical_date": DagRun.logical_date,
+    "run_after": DagRun.logical_date,
+    "state": DagRun.state,
+    "start_date": DagRun.start_date,
+    "end_date": DagRun.end_date,
+    "queued_at": DagRun.queued_at,
+    "run_type": DagRun.run_type,
+}
+
+_RUN_RANGES = (
+    ("logical_date", DagRun.logical_date),
+    ("start_date", DagRun.start_date),
+    ("end_date", DagRun.end_date),
+)
+
+
+def query_runs(db: Database, flt: RunFilter, part: Slice) -> Page[RunRecord]:
+    """A page of runs (of one DAG, or all), oldest first unless ``order_by`` says otherwise."""
+    ensure_schema(db)
+    query = sa.select(DagRun)
+    if flt.dag_id is not None:
+        query = query.where(DagRun.dag_id == flt.dag_id)
+    if flt.states:
+        query = query.where(DagRun.state.in_([DagRunState(s) for s in flt.states]))
+    if flt.run_types:
+        query = query.where(DagRun.run_type.in_(flt.run_types))
+    if flt.run_id_pattern:
+        query = query.where(DagRun.run_id.contains(flt.run_id_pattern, autoescape=True))
+    for name, column in _RUN_RANGES:
+        low, high = getattr(flt, f"{name}_gte"), getattr(flt, f"{name}_lte")
+        if low is not None:
+            query = query.where(column >= low)
+        if high is not None:
+            query = query.where(column <= high)
+    with db.transaction(readonly=True) as session:
+        if flt.dag_id is not None and session.get(DagModel, flt.dag_id) is None:
+            raise DagNotFound(f"DAG {flt.dag_id!r} not found")
+        return paged(session, query, part, _RUN_ORDER, [DagRun.id], lambda row: RunRecord.of(row[0]))
+
+
+def get_run(db: Database, dag_id: str, run_id: str) -> RunRecord:
+    """One run; ``DagRunNotFound`` if missing."""
+    ensure_schema(db)
+    with db.transaction(readonly=True) as session:
+        return RunRecord.of(_run(session, dag_id, run_id))
+
+
+def _run(session: Session, dag_id: str, run_id: str) -> DagRun:
+    run = find_dagrun(session, dag_id=dag_id, run_id=run_id)
+    if run is None:
+        raise DagRunNotFound(f"DAG run {run_id!r} of {dag_id!r} not found")
+    return run
+
+
+def set_run_note(db: Database, dag_id: str, run_id: str, note: str | None) -> RunRecord:
+    """Replace a run's note (None clears it)."""
+    ensure_schema(db)
+    with db.transaction() as session:
+        run = _run(session, dag_id, run_id)
+        run.note = note
+        session.flush()
+        return RunRecord.of(run)
+
+
+def mark_run(db: Database, dag_id: str, run_id: str, state: DagRunState) -> RunRecord:
+    """Set a run to ``queued``, ``success`` or ``failed`` by hand, as Airflow's ``PATCH dagRun`` does.
+
+    Marking ``success``/``failed`` also marks its unfinished task instances the same way
+    (``failed`` marks them ``skipped`` when they never started, as Airflow does).
+    """
+    if state not in (DagRunState.QUEUED, DagRunState.SUCCESS, DagRunState.FAILED):
+        raise InvalidInput(f"a run can be marked queued, success or failed, not {state.value}")
+    ensure_schema(db)
+    with db.transaction() as session:
+        run = _run(session, dag_id, run_id)
+        if run.state is not state:
+            _mark_unfinished_tis(session, run, state)
+            values = {"end_date": pendulum.now("UTC")} if state is not DagRunState.QUEUED else {"end_date": None}
+            if not set_dagrun_state(session, run.id, to=state, expected=[run.state], values=values):
+                raise Conflict(f"DAG run {run_id!r} changed state meanwhile; try again")
+            publish(session, RUN_CHANGED, dag_id=dag_id, run_id=run_id)
+        session.expire(run)
+        return RunRecord.of(_run(session, dag_id, run_id))
+
+
+def _mark_unfinished_tis(session: Session, run: DagRun, state: DagRunState) -> None:
+    if state is DagRunState.QUEUED:
+        return
+    now = pendulum.now("UTC")
+    tis = session.scalars(
+        sa.select(TaskInstance).where(TaskInstance.dag_id == run.dag_id, TaskInstance.run_id == run.run_id)
+    )
+    for ti in list(tis):
+        if ti.state in FINISHED:
+            continue
+        started = ti.state in (TaskInstanceState.RUNNING, TaskInstanceState.UP_FOR_RETRY)
+        if state is DagRunState.SUCCESS:
+            to = TaskInstanceState.SUCCESS
+        else:
+            to = TaskInstanceState.FAILED if started else TaskInstanceState.SKIPPED
+        if to in ALLOWED[ti.state]:
+            values = {"end_date": now, "start_date": ti.start_date or now, "next_try_at": None}
+            set_ti_state(session, [ti.id], to=to, expected=[ti.state], values=values)
+
+
+def delete_run(db: Database, dag_id: str, run_id: str) -> None:
+    """Delete a run with its task instances, XComs and history."""
+    ensure_schema(db)
+    with db.transaction() as session:
+        _run(session, dag_id, run_id)
+        delete_dagrun(session, dag_id=dag_id, run_id=run_id)

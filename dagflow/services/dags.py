@@ -1,50 +1,27 @@
-"""DAG-level services: list, show, import errors."""
+"""DAG-level services: list, show, import errors (from the DB; DAG files are never read here)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-import pendulum
 import sqlalchemy as sa
 
-from dagflow.config import Settings, dag_folders
-from dagflow.dag_processing.job import processor_alive
-from dagflow.dag_processing.processor import DagProcessor
 from dagflow.db import Database
-from dagflow.exceptions import DagNotFound
+from dagflow.exceptions import DagNotFound, NotFound
 from dagflow.models import DagModel, ImportError_, SerializedDagModel
-from dagflow.serialization import deserialize_dag
+from dagflow.serialization import SerializedDag, deserialize_dag
 from dagflow.services.database import ensure_schema
+from dagflow.services.listing import Slice, paged
+from dagflow.services.records import DagRecord, Page
 from dagflow.services.reports import iso
 
-#: A DAG processor whose job heartbeat is younger than this keeps the DB current for us.
-PROCESSOR_ALIVE_WITHIN = timedelta(seconds=30)
 
-
-def refresh(settings: Settings, db: Database) -> None:
-    """Make sure the schema exists and the DB reflects the DAG folders.
-
-    When a DAG processor (standalone or inside a scheduler) is alive, the DB is already
-    current. Otherwise one processor pass runs now: files are parsed in isolated
-    processes under ``parsing_timeout``, so a DAG file that hangs cannot hang the CLI.
-    """
-    ensure_schema(db)
-    now = pendulum.now("UTC")
-    with db.transaction(readonly=True) as session:
-        if processor_alive(session, now=now, timeout=PROCESSOR_ALIVE_WITHIN):
-            return
-    processor = DagProcessor(settings, db, folders=dag_folders(settings))
-    try:
-        processor.scan(now)
-    finally:
-        processor.close(pendulum.now("UTC"))
-
-
-def list_dags(settings: Settings, db: Database, *, parse: bool = True) -> list[dict[str, Any]]:
+def list_dags(db: Database) -> list[dict[str, Any]]:
     """Active DAGs with their paused flag, file and schedule."""
-    if parse:
-        refresh(settings, db)
+    ensure_schema(db)
     with db.transaction(readonly=True) as session:
         query = sa.select(DagModel).where(DagModel.is_active.is_(True)).order_by(DagModel.dag_id)
         return [
@@ -62,10 +39,9 @@ def list_dags(settings: Settings, db: Database, *, parse: bool = True) -> list[d
         ]
 
 
-def list_import_errors(settings: Settings, db: Database, *, parse: bool = True) -> list[dict[str, Any]]:
+def list_import_errors(db: Database) -> list[dict[str, Any]]:
     """Files that failed to import: file, line, one-line message, when."""
-    if parse:
-        refresh(settings, db)
+    ensure_schema(db)
     with db.transaction(readonly=True) as session:
         query = sa.select(ImportError_).order_by(ImportError_.filename)
         return [
@@ -74,10 +50,9 @@ def list_import_errors(settings: Settings, db: Database, *, parse: bool = True) 
         ]
 
 
-def show_dag(settings: Settings, db: Database, dag_id: str, *, parse: bool = True) -> dict[str, Any]:
+def show_dag(db: Database, dag_id: str) -> dict[str, Any]:
     """A DAG's attributes and its tasks with their downstream tasks."""
-    if parse:
-        refresh(settings, db)
+    ensure_schema(db)
     with db.transaction(readonly=True) as session:
         stored = session.get(SerializedDagModel, dag_id)
         model = session.get(DagModel, dag_id)
@@ -101,3 +76,137 @@ def show_dag(settings: Settings, db: Database, dag_id: str, *, parse: bool = Tru
             for t in (sdag.get_task(i) for i in sdag.topological_order())
         ],
     }
+
+
+# --- typed reads for the REST API and the UI ------------------------------------------------
+@dataclass(frozen=True)
+class DagFilter:
+    """Which DAGs to list (Airflow's ``GET /dags`` filters)."""
+
+    tags: tuple[str, ...] = ()
+    tags_match_mode: str = "any"
+    dag_id_pattern: str | None = None
+    paused: bool | None = None
+    only_active: bool = True
+    dag_ids: tuple[str, ...] | None = None
+
+
+_DAG_ORDER = {
+    "dag_id": DagModel.dag_id,
+    "dag_display_name": DagModel.dag_id,
+    "is_paused": DagModel.is_paused,
+    "next_dagrun": DagModel.next_dagrun,
+    "next_dagrun_logical_date": DagModel.next_dagrun,
+    "last_parsed_time": DagModel.last_parsed_at,
+    "fileloc": DagModel.fileloc,
+}
+
+
+def query_dags(db: Database, flt: DagFilter, part: Slice) -> Page[DagRecord]:
+    """A page of DAGs matching ``flt`` (tags are matched in Python: they are stored as JSON text)."""
+    ensure_schema(db)
+    query = sa.select(DagModel)
+    if flt.only_active:
+        query = query.where(DagModel.is_active.is_(True))
+    if flt.paused is not None:
+        query = query.where(DagModel.is_paused.is_(flt.paused))
+    if flt.dag_id_pattern:
+        query = query.where(DagModel.dag_id.ilike(f"%{_escape_like(flt.dag_id_pattern)}%", escape="\\"))
+    if flt.dag_ids is not None:
+        query = query.where(DagModel.dag_id.in_(flt.dag_ids))
+    with db.transaction(readonly=True) as session:
+        if flt.tags:
+            wanted = set(flt.tags)
+            match = (lambda t: wanted <= t) if flt.tags_match_mode == "all" else (lambda t: bool(wanted & t))
+            ids = [
+                dag_id
+                for dag_id, tags in session.execute(query.with_only_columns(DagModel.dag_id, DagModel.tags))
+                if match(set(tags or ()))
+            ]
+            query = sa.select(DagModel).where(DagModel.dag_id.in_(ids))
+        return paged(session, query, part, _DAG_ORDER, [DagModel.dag_id], lambda row: DagRecord.of(row[0]))
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def get_dag(db: Database, dag_id: str) -> DagRecord:
+    """One DAG's record; ``DagNotFound`` if the DB does not know it."""
+    ensure_schema(db)
+    with db.transaction(readonly=True) as session:
+        model = session.get(DagModel, dag_id)
+        if model is None:
+            raise DagNotFound(f"DAG {dag_id!r} not found")
+        return DagRecord.of(model)
+
+
+def get_serialized_dag(db: Database, dag_id: str) -> SerializedDag:
+    """The DAG's serialized form (tasks, params, settings) as the scheduler reads it."""
+    ensure_schema(db)
+    with db.transaction(readonly=True) as session:
+        stored = session.get(SerializedDagModel, dag_id)
+        if stored is None:
+            raise DagNotFound(f"DAG {dag_id!r} not found")
+        return deserialize_dag(stored.data)
+
+
+def dag_tags(db: Database, *, pattern: str | None = None) -> list[str]:
+    """Every tag of an active DAG, sorted (containing ``pattern`` when given)."""
+    ensure_schema(db)
+    with db.transaction(readonly=True) as session:
+        rows = session.scalars(sa.select(DagModel.tags).where(DagModel.is_active.is_(True)))
+        tags = {t for row in rows for t in (row or ())}
+    return sorted(t for t in tags if pattern is None or pattern.lower() in t.lower())
+
+
+def set_paused_many(db: Database, dag_ids: Sequence[str], *, paused: bool) -> int:
+    """Pause or unpause the given DAGs; the number changed."""
+    ensure_schema(db)
+    with db.transaction() as session:
+        result = session.execute(sa.update(DagModel).where(DagModel.dag_id.in_(list(dag_ids))).values(is_paused=paused))
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def query_import_errors(db: Database, part: Slice) -> Page[ImportErrorRecord]:
+    """A page of the files that failed to import."""
+    ensure_schema(db)
+    order = {
+        "id": ImportError_.id,
+        "import_error_id": ImportError_.id,
+        "filename": ImportError_.filename,
+        "timestamp": ImportError_.timestamp,
+    }
+    with db.transaction(readonly=True) as session:
+        return paged(session, sa.select(ImportError_), part, order, [ImportError_.id], lambda r: _import_error(r[0]))
+
+
+def get_import_error(db: Database, import_error_id: int) -> ImportErrorRecord:
+    """One import error by id; ``NotFound`` if missing."""
+    ensure_schema(db)
+    with db.transaction(readonly=True) as session:
+        row = session.get(ImportError_, import_error_id)
+        if row is None:
+            raise ImportErrorNotFound(f"import error {import_error_id} not found")
+        return _import_error(row)
+
+
+class ImportErrorNotFound(NotFound):
+    """No import error with that id."""
+
+
+@dataclass(frozen=True)
+class ImportErrorRecord:
+    """A DAG file that failed to import."""
+
+    id: int
+    filename: str
+    lineno: int | None
+    message: str
+    stack_trace: str
+    timestamp: datetime | None
+
+
+def _import_error(row: ImportError_) -> ImportErrorRecord:
+    trace = row.stacktrace or row.message
+    return ImportErrorRecord(row.id, row.filename, row.lineno, row.message, trace, row.timestamp)

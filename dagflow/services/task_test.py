@@ -21,8 +21,8 @@ from dagflow.execution.workload import workload_for
 from dagflow.models import TaskInstance
 from dagflow.models.transitions import set_ti_state
 from dagflow.scheduler.dagruns import create_dagrun, delete_dagrun
+from dagflow.sdk.dag import DAG
 from dagflow.serialization import deserialize_dag, serialize_dag
-from dagflow.services.dag_sources import load_dag
 from dagflow.services.database import ensure_schema
 from dagflow.state import DagRunState, DagRunType, TaskInstanceState
 
@@ -31,11 +31,11 @@ TEST_RUN_PREFIX = "tasks_test__"
 
 
 def test_task(
-    settings: Settings, db: Database, dag_id: str, task_id: str, *, logical_date: datetime | None = None
+    settings: Settings, db: Database, dag: DAG, task_id: str, *, logical_date: datetime | None = None
 ) -> dict[str, Any]:
-    """Run ``task_id`` of ``dag_id`` once; return its state, try and log text."""
+    """Run ``task_id`` of ``dag`` (loaded by the caller) once; return its state, try and log text."""
     ensure_schema(db)
-    dag = load_dag(settings, db, dag_id)
+    dag_id = dag.dag_id
     if task_id not in dag.task_dict:
         raise TaskNotFound(f"task {task_id!r} not found in DAG {dag_id!r}")
     if dag.task_dict[task_id].is_mapped:

@@ -48,9 +48,9 @@ BROKEN = {
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
+def env(tmp_path: Path, migrate_home) -> dict[str, str]:
     home, dags = tmp_path / "home", tmp_path / "dags"
-    home.mkdir()
+    migrate_home(home)
     dags.mkdir()
     (dags / "healthy_dag.py").write_text(textwrap.dedent(GOOD))
     for name, (text, _, _) in BROKEN.items():

@@ -56,8 +56,9 @@ RUN_ID = "manual__2024-03-05T00:00:00+00:00"
 
 
 @pytest.fixture
-def home(tmp_path: Path) -> Path:
-    """A DAGFLOW_HOME whose DAG folder holds ``clear_demo``."""
+def home(tmp_path: Path, migrate_home) -> Path:
+    """A migrated DAGFLOW_HOME whose DAG folder holds ``clear_demo``."""
+    migrate_home(tmp_path)
     (tmp_path / "dags").mkdir()
     (tmp_path / "dags" / "clear_demo.py").write_text(textwrap.dedent(DAG_FILE))
     return tmp_path

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from dagflow.cli.dag_files import refresh
 from dagflow.config import Settings, load_settings
 from dagflow.db import Database
 from dagflow.execution.runner import run_workload
@@ -28,7 +29,6 @@ from dagflow.executors.base import BaseExecutor, TaskEvent
 from dagflow.scheduler.loop import Scheduler
 from dagflow.scheduler.process import scheduler_listener
 from dagflow.services.dag_runs import dag_run_state, set_paused, trigger_dag
-from dagflow.services.dags import refresh
 
 POLL_INTERVAL = 3600.0
 WAIT = 60.0  # far below the poll interval, generous for a busy machine

@@ -28,9 +28,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from dagflow.cli.dag_files import refresh
 from dagflow.config import load_settings
 from dagflow.db import Database
-from dagflow.services.dags import refresh
 from tests.integration.celery_helpers import CeleryWorker, celery_env, make_redis_broker
 
 __all__ = ["make_redis_broker"]  # a fixture used by this module

@@ -20,6 +20,7 @@ import pendulum
 import pytest
 import sqlalchemy as sa
 
+from dagflow.cli.dag_files import refresh
 from dagflow.config import Settings, load_settings
 from dagflow.db import Database
 from dagflow.models import DagModel, DagRun, TaskInstance
@@ -31,7 +32,6 @@ from dagflow.scheduler.run_creation import create_due_runs, refresh_next_dagruns
 from dagflow.scheduler.run_lifecycle import start_queued_runs
 from dagflow.scheduler.tick import TickReport, schedule_running_runs
 from dagflow.services.dag_runs import serialized_dag, set_paused, trigger_dag
-from dagflow.services.dags import refresh
 from dagflow.services.pools import set_pool
 from dagflow.state import DagRunState, DagRunType, TaskInstanceState
 

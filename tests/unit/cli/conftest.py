@@ -7,6 +7,7 @@ codes) inside click's ``CliRunner`` isolation, so stdout and stderr are separate
 from __future__ import annotations
 
 import json
+import shutil
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,12 +57,17 @@ class CliResult:
 
 
 @pytest.fixture
-def cli_env(tmp_path: Path) -> dict[str, str]:
-    """Environment of a fresh home whose DAG folder holds ``cli_dag`` and ``approval_dag``."""
+def cli_env(tmp_path: Path, _sqlite_template: Path) -> dict[str, str]:
+    """Environment of a fresh home, its database migrated, whose DAG folder holds ``cli_dag`` and ``approval_dag``.
+
+    Commands never migrate on their own (``dagflow db migrate`` does): the home gets a
+    copy of the session's migrated SQLite file, as a deployment would after ``db migrate``.
+    """
     home = tmp_path / "home"
     dags = home / "dags"
     dags.mkdir(parents=True)
     (dags / "cli_dags.py").write_text(textwrap.dedent(DAG_FILE))
+    shutil.copyfile(_sqlite_template, home / "dagflow.db")
     return {"DAGFLOW_HOME": str(home), "DAGFLOW__CORE__LOAD_EXAMPLES": "false", "DAGFLOW_DEBUG": ""}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,13 @@ def dagflow(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProce
     )
 
 
+@pytest.fixture(autouse=True)
+def _migrated_home(tmp_path: Path, _sqlite_template: Path) -> None:
+    """The home's database is migrated (commands never migrate on a read)."""
+    (tmp_path / "home").mkdir()
+    shutil.copyfile(_sqlite_template, tmp_path / "home" / "dagflow.db")
+
+
 def assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int, text: str) -> None:
     assert proc.returncode == code, proc.stderr
     lines = proc.stderr.strip().splitlines()
@@ -38,6 +46,16 @@ def test_unknown_dag_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "dags").mkdir()
 
     assert_one_line_error(dagflow(tmp_path, "dags", "test", "nope"), 1, "DAG 'nope' not found")
+
+
+def test_unmigrated_database_is_one_line_and_stays_empty(tmp_path: Path) -> None:
+    (tmp_path / "home" / "dagflow.db").unlink()
+    (tmp_path / "dags").mkdir()
+
+    for args in (["dags", "list"], ["pools", "list"], ["dags", "trigger", "x"]):
+        assert_one_line_error(dagflow(tmp_path, *args), 1, "not initialised: run `dagflow db migrate`")
+
+    assert dagflow(tmp_path, "db", "check").returncode == 1  # still nothing created by a read
 
 
 def test_bad_config_value_is_one_line(tmp_path: Path) -> None:

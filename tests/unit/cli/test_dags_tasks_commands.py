@@ -27,7 +27,8 @@ DAG_FILE = textwrap.dedent("""
 
 
 @pytest.fixture
-def run(tmp_path: Path):
+def run(tmp_path: Path, migrate_home):
+    migrate_home(tmp_path / "home")
     dags = tmp_path / "dags"
     dags.mkdir()
     (dags / "cli_demo.py").write_text(DAG_FILE)

@@ -1,6 +1,6 @@
 """Encrypted secrets: ``is_encrypted`` flags on connections and variables (Airflow's columns).
 
-Revision ID: 0002_encrypted_secrets
+Revision ID: 0002
 Revises: 0001
 Create Date: 2026-12-06
 
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0002_encrypted_secrets"
+revision: str = "0002"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -1,0 +1,219 @@
+"""Typed read results of the services: plain frozen records built from DB rows, never ORM objects.
+
+The CLI, the REST API and the web UI all read these; each renders them its own way
+(the API in Airflow's field names, the CLI as the SPEC §3 documents).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from dagflow.models import DagModel, DagRun, TaskInstance, TaskInstanceHistory
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list and how many items match in all."""
+
+    items: Sequence[T]
+    total: int
+
+
+@dataclass(frozen=True)
+class DagRecord:
+    """A DAG as the DAG processor and the scheduler last recorded it."""
+
+    dag_id: str
+    fileloc: str | None
+    is_paused: bool
+    is_active: bool
+    owners: tuple[str, ...]
+    description: str | None
+    tags: tuple[str, ...]
+    schedule: str | None
+    max_active_runs: int | None
+    max_active_tasks: int | None
+    has_import_errors: bool
+    last_parsed_at: datetime | None
+    next_dagrun: datetime | None
+    next_dagrun_data_interval_start: datetime | None
+    next_dagrun_data_interval_end: datetime | None
+    next_dagrun_create_after: datetime | None
+
+    @classmethod
+    def of(cls, m: DagModel) -> DagRecord:
+        """From a ``dag`` row."""
+        owners = tuple(o.strip() for o in (m.owners or "").split(",") if o.strip())
+        return cls(
+            m.dag_id,
+            m.fileloc,
+            m.is_paused,
+            m.is_active,
+            owners,
+            m.description,
+            tuple(m.tags or ()),
+            m.schedule_description,
+            m.max_active_runs,
+            m.max_active_tasks,
+            m.has_import_errors,
+            m.last_parsed_at,
+            m.next_dagrun,
+            m.next_dagrun_data_interval_start,
+            m.next_dagrun_data_interval_end,
+            m.next_dagrun_create_after,
+        )
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One DAG run."""
+
+    id: int
+    dag_id: str
+    run_id: str
+    logical_date: datetime
+    run_type: str
+    state: str
+    queued_at: datetime | None
+    start_date: datetime | None
+    end_date: datetime | None
+    data_interval_start: datetime | None
+    data_interval_end: datetime | None
+    last_scheduling_decision: datetime | None
+    conf: dict[str, Any]
+    note: str | None
+    external_trigger: bool
+    backfill_id: int | None
+    has_soft_failures: bool
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to end, once both are known."""
+        if self.start_date is None or self.end_date is None:
+            return None
+        return (self.end_date - self.start_date).total_seconds()
+
+    @classmethod
+    def of(cls, r: DagRun) -> RunRecord:
+        """From a ``dag_run`` row."""
+        return cls(
+            r.id,
+            r.dag_id,
+            r.run_id,
+            r.logical_date,
+            r.run_type,
+            r.state.value,
+            r.queued_at,
+            r.start_date,
+            r.end_date,
+            r.data_interval_start,
+            r.data_interval_end,
+            r.last_scheduling_decision,
+            dict(r.conf or {}),
+            r.note,
+            r.external_trigger,
+            r.backfill_id,
+            r.has_soft_failures,
+        )
+
+
+@dataclass(frozen=True)
+class TaskInstanceRecord:
+    """One task instance (its current try), with its run's logical date."""
+
+    id: int
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    state: str | None
+    try_number: int
+    max_tries: int
+    start_date: datetime | None
+    end_date: datetime | None
+    duration: float | None
+    hostname: str | None
+    pid: int | None
+    pool: str
+    pool_slots: int
+    queue: str
+    priority_weight: int
+    operator: str | None
+    queued_at: datetime | None
+    scheduled_at: datetime | None
+    note: str | None
+    end_reason: str | None
+    executor_config: dict[str, Any] | None
+    logical_date: datetime | None
+
+    @classmethod
+    def of(cls, ti: TaskInstance, logical_date: datetime | None) -> TaskInstanceRecord:
+        """From a ``task_instance`` row and its run's logical date."""
+        return cls(
+            ti.id,
+            ti.dag_id,
+            ti.run_id,
+            ti.task_id,
+            ti.map_index,
+            None if ti.state is None or ti.state.value == "none" else ti.state.value,
+            ti.try_number,
+            ti.max_tries,
+            ti.start_date,
+            ti.end_date,
+            ti.duration,
+            ti.hostname,
+            ti.pid,
+            ti.pool,
+            ti.pool_slots,
+            ti.queue,
+            ti.priority_weight,
+            ti.operator,
+            ti.queued_at,
+            ti.scheduled_at,
+            ti.note,
+            ti.end_reason,
+            ti.executor_config,
+            logical_date,
+        )
+
+
+@dataclass(frozen=True)
+class TryRecord:
+    """One try of a task instance: an ended one from the history, or the current one."""
+
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    try_number: int
+    state: str | None
+    start_date: datetime | None
+    end_date: datetime | None
+    duration: float | None
+    hostname: str | None
+    pid: int | None
+    reason: str | None
+
+    @classmethod
+    def of(cls, h: TaskInstanceHistory) -> TryRecord:
+        """From a ``task_instance_history`` row."""
+        state = None if h.state is None or h.state.value == "none" else h.state.value
+        return cls(
+            h.dag_id,
+            h.run_id,
+            h.task_id,
+            h.map_index,
+            h.try_number,
+            state,
+            h.start_date,
+            h.end_date,
+            h.duration,
+            h.hostname,
+            h.pid,
+            h.reason,
+        )
