@@ -58,8 +58,8 @@ def test_task_logs_hold_no_secret_under_the_scheduler(
     uri = f"postgres://alice:{PASSWORD}@db.example.com/sales?token={TOKEN}"
     add_connection(db_any, connection_from_uri("warehouse", uri))
     set_variable(db_any, "service_token", {"value": VARIABLE}, serialize_json=True)
-    dags = tmp_path / "dags"
-    dags.mkdir()
+    dags = settings.core.dags_folder  # workers load DAG files from the configured folders only
+    dags.mkdir(parents=True, exist_ok=True)
     (dags / "canary.py").write_text(textwrap.dedent(DAG_FILE))
     sync_folders(db_any, [dags], paused_at_creation=False)
     executor = LocalExecutor(settings)
