@@ -42,7 +42,7 @@ from dagflow.operators import EmptyOperator, PythonOperator
 from dagflow.scheduler.clock import Clock, FrozenClock, utc_clock
 from dagflow.sdk.dag import DAG
 from dagflow.services.dag_test import test_dag
-from dagflow.services.database import ensure_schema
+from dagflow.services.database import migrate_fresh
 
 __all__ = ["FrozenClock", "InlineExecutor", "RunReport", "make_dag", "run_dag"]
 
@@ -111,7 +111,7 @@ def run_dag(
         if db is None:
             db = Database(settings)
             stack.callback(db.dispose)
-        ensure_schema(db)
+        migrate_fresh(db)  # an entry point: a brand-new database gets its schema
         settings = _with_dag_folder(settings, dag)
         executor = InlineExecutor(settings, db=db, dag_cache=_HeldDags([dag]))
         document = test_dag(

@@ -42,6 +42,7 @@ def dagflow(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
             [sys.executable, "-m", "dagflow", *args], env={**env, **extra}, capture_output=True, text=True, timeout=120
         )
 
+    assert run("db", "migrate").returncode == 0
     return run
 
 
