@@ -195,9 +195,15 @@ class BaseOperator(AbstractOperator):
         self._attach(dag, group)
 
     def _post_init(self) -> None:
-        """After the outermost ``__init__``: XComArgs in template fields become dependencies."""
+        """After the outermost ``__init__``: XComArgs in template fields become dependencies.
+
+        Not for an operator unmapped from a mapped task at run time (``contexts.detached``):
+        it copies its dependencies from the mapped task and joins no DAG.
+        """
         from dagflow.sdk.xcom_arg import XComArg
 
+        if contexts.is_detached():
+            return
         for field in self.template_fields:
             for arg in XComArg.iter_xcom_args(getattr(self, field, None)):
                 arg.operator.set_downstream(self)

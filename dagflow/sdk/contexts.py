@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
 _dags: list[DAG] = []
 _groups: list[TaskGroup] = []
+_detached: list[bool] = []
 
 
 def push_dag(dag: DAG) -> None:
@@ -53,8 +54,15 @@ def detached() -> Iterator[None]:
     saved_dags, saved_groups = _dags[:], _groups[:]
     _dags.clear()
     _groups.clear()
+    _detached.append(True)
     try:
         yield
     finally:
+        _detached.pop()
         _dags[:] = saved_dags
         _groups[:] = saved_groups
+
+
+def is_detached() -> bool:
+    """True inside ``detached()``: an operator built now gets no DAG and no dependencies."""
+    return bool(_detached)
