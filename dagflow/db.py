@@ -253,8 +253,10 @@ class Database:
 
     def check(self) -> str:
         """Connect and confirm the schema is at head; one line saying so, else ``DatabaseError``."""
-        current, head = self.current_revision(), self.head_revision()
         where = self.url.render_as_string(hide_password=True)
+        if self.url.get_backend_name() == "sqlite" and not _sqlite_file_exists(self.url):
+            raise DatabaseError(f"database {where} does not exist: run `dagflow db migrate`")  # not created here
+        current, head = self.current_revision(), self.head_revision()
         if current is None:
             raise DatabaseError(f"database {where} is not initialised: run `dagflow db migrate`")
         if current != head:
@@ -333,3 +335,9 @@ def _forget_pool_after_fork(database: Database) -> None:
             db.after_fork()
 
     os.register_at_fork(after_in_child=_child)
+
+
+def _sqlite_file_exists(url: sa.URL) -> bool:
+    """True for an in-memory SQLite database or one whose file exists (connecting would create it)."""
+    path = url.database
+    return not path or path == ":memory:" or os.path.exists(path)

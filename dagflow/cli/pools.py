@@ -15,9 +15,9 @@ def pools() -> None:
     """Create, resize, list and delete pools."""
 
 
-@pools.command("set")
+@pools.command("set", context_settings={"ignore_unknown_options": True})  # SLOTS may be -1
 @click.argument("name")
-@click.argument("slots", type=click.IntRange(min=0))
+@click.argument("slots", type=click.IntRange(min=-1))
 @click.argument("description_arg", metavar="[DESCRIPTION]", required=False)
 @click.option("--description", help="What the pool is for.")
 @output_option
@@ -25,7 +25,7 @@ def pools() -> None:
 def set_pool(
     state: CliState, name: str, slots: int, description_arg: str | None, description: str | None, fmt: str
 ) -> None:
-    """Create a pool or change its slots (Airflow's positional DESCRIPTION also works)."""
+    """Create a pool or change its slots, -1 for unlimited (Airflow's positional DESCRIPTION also works)."""
     from dagflow.services.pools import set_pool as service
 
     emit_rows([service(state.db, name, slots, description=description or description_arg)], COLUMNS, fmt)

@@ -10,10 +10,12 @@ from dagflow.models.base import Base
 #: The pool every task uses unless it names another; created by the initial migration.
 DEFAULT_POOL_NAME = "default_pool"
 DEFAULT_POOL_SLOTS = 128
+#: A pool with ``slots = -1`` limits nothing (Airflow's "infinite" pool).
+UNLIMITED_SLOTS = -1
 
 
 class Pool(Base):
-    """A pool of ``slots``; queued and running task instances occupy ``pool_slots`` each."""
+    """A pool of ``slots`` (-1: unlimited); queued and running task instances occupy ``pool_slots`` each."""
 
     __tablename__ = "pool"
 

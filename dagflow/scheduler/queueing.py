@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from dagflow.execution.workload import TaskWorkload, workload_for
 from dagflow.models import DagModel, DagRun, Pool, TaskInstance
+from dagflow.models.pool import UNLIMITED_SLOTS
 from dagflow.models.transitions import set_ti_state
 from dagflow.scheduler.dag_store import CachedDag, SerializedDagStore
 from dagflow.scheduler.locking import QUEUEING_LOCK, critical_section, is_postgresql, skip_locked_if
@@ -184,7 +185,7 @@ def pick(
         if size is None:
             missing_pools.add(c.pool)
             continue
-        if occupancy.pools[c.pool] + c.pool_slots > size:
+        if size != UNLIMITED_SLOTS and occupancy.pools[c.pool] + c.pool_slots > size:
             continue
         dag_limit = c.max_active_tasks if c.max_active_tasks is not None else default_max_active_tasks
         if occupancy.dags[c.dag_id] >= dag_limit:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from dagflow.config import Settings
 from dagflow.db import Database
-from dagflow.exceptions import DagflowError, DagRunNotFound, TaskNotFound
+from dagflow.exceptions import DagflowError, DagRunNotFound, InvalidInput, TaskNotFound
 from dagflow.execution.events import RUN_CHANGED, RUN_QUEUED, publish
 from dagflow.models import DagRun, TaskInstance, set_dagrun_state, set_ti_state, utcnow
 from dagflow.scheduler.clearing import clear_task_instance
@@ -55,7 +55,7 @@ def select_task_ids(sdag: SerializedDag, request: ClearRequest) -> set[str]:
     try:
         pattern = re.compile(request.task_regex)
     except re.error as exc:
-        raise DagflowError(f"invalid task regex {request.task_regex!r}: {exc}") from exc
+        raise InvalidInput(f"invalid task regex {request.task_regex!r}: {exc}") from exc
     matched = {t for t in sdag.tasks if pattern.search(t)}
     if not matched:
         raise TaskNotFound(f"no task of DAG {request.dag_id!r} matches {request.task_regex!r}")

@@ -8,8 +8,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from dagflow.db import Database
-from dagflow.exceptions import DagflowError, PoolNotFound
+from dagflow.exceptions import DagflowError, InvalidInput, PoolNotFound
 from dagflow.models import DEFAULT_POOL_NAME, Pool, TaskInstance
+from dagflow.models.pool import UNLIMITED_SLOTS
 from dagflow.services.database import ensure_schema
 from dagflow.state import OCCUPYING_SLOT, TaskInstanceState
 
@@ -20,8 +21,8 @@ class PoolInUse(DagflowError, ValueError):
 
 def set_pool(db: Database, name: str, slots: int, *, description: str | None = None) -> dict[str, Any]:
     """Create a pool or change its slots (and description, when given); returns it."""
-    if slots < 0:
-        raise ValueError(f"pool {name!r}: slots must be 0 or more, got {slots}")
+    if slots < UNLIMITED_SLOTS:
+        raise InvalidInput(f"pool {name!r}: slots must be 0 or more, or -1 for unlimited, got {slots}")
     ensure_schema(db)
     with db.transaction() as session:
         pool = session.get(Pool, name)
@@ -83,6 +84,6 @@ def _row(session: Session, pool: Pool) -> dict[str, Any]:
         "running": running,
         "queued": queued,
         "scheduled": int(usage.get(TaskInstanceState.SCHEDULED, 0)),
-        "open_slots": pool.slots - running - queued,
+        "open_slots": UNLIMITED_SLOTS if pool.slots == UNLIMITED_SLOTS else pool.slots - running - queued,
         "include_deferred": pool.include_deferred,
     }

@@ -10,8 +10,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from dagflow.exceptions import DagRunNotFound
-from dagflow.models import DagRun, TaskInstance
+from dagflow.models import DagRun, SerializedDagModel, TaskInstance
 from dagflow.scheduler.dagruns import find_dagrun
+from dagflow.serialization import deserialize_dag
 
 
 def iso(value: datetime | None) -> str | None:
@@ -46,13 +47,26 @@ def run_summary(run: DagRun) -> dict[str, Any]:
 
 
 def task_instance_rows(session: Session, run: DagRun) -> list[dict[str, Any]]:
-    """The run's task instances, ordered by task id and map index."""
+    """The run's task instances in the DAG's topological order, then by map index.
+
+    Task instances of tasks no longer in the DAG (``removed``) come last, by task id.
+    """
     query = (
         sa.select(TaskInstance)
         .where(TaskInstance.dag_id == run.dag_id, TaskInstance.run_id == run.run_id)
         .order_by(TaskInstance.task_id, TaskInstance.map_index)
     )
-    return [ti_row(ti) for ti in session.scalars(query)]
+    tis = list(session.scalars(query))
+    position = _topological_positions(session, run.dag_id)
+    tis.sort(key=lambda ti: (position.get(ti.task_id, len(position)), ti.task_id, ti.map_index))
+    return [ti_row(ti) for ti in tis]
+
+
+def _topological_positions(session: Session, dag_id: str) -> dict[str, int]:
+    data = session.scalar(sa.select(SerializedDagModel.data).where(SerializedDagModel.dag_id == dag_id))
+    if data is None:
+        return {}
+    return {task_id: n for n, task_id in enumerate(deserialize_dag(data).topological_order())}
 
 
 def ti_row(ti: TaskInstance) -> dict[str, Any]:

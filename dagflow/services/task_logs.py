@@ -44,6 +44,9 @@ def task_log(
             raise TaskInstanceNotFound(
                 f"no task instance {task_id!r} (map index {map_index}) in run {run_id!r} of {dag_id!r}"
             )
+        if try_number is not None and not 1 <= try_number <= max(ti.try_number, 1):
+            tried = f"it has had {ti.try_number} {'try' if ti.try_number == 1 else 'tries'}"
+            raise TaskInstanceNotFound(f"task instance {task_id!r} of run {run_id!r} has no try {try_number} ({tried})")
         number = try_number or ti.try_number
         if number < 1:
             return ""

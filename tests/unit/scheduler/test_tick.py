@@ -225,6 +225,17 @@ def test_pool_slots_and_priority_decide_order(fast: Settings, db: Database, dags
     assert [w.task_id for w in executor.submitted] == ["t1_w4", "t3_w3", "t2_w2"]
 
 
+def test_a_pool_of_minus_one_slots_is_unlimited(fast: Settings, db: Database, dags_dir: Path) -> None:
+    with db.transaction() as session:
+        session.add(Pool(name="open", slots=-1))
+    add_dag(db, dags_dir, "unlimited", FOUR_TASKS.format(dag_id="unlimited", mat=16, pool="open"))
+    executor = RecordingExecutor()
+    sched = Scheduler(fast, db, executor)
+    trigger(db, sched, "unlimited", T0)
+    sched.tick(T0)
+    assert sorted(w.task_id for w in executor.submitted) == ["t0_w1", "t1_w4", "t2_w2", "t3_w3"]
+
+
 def test_parallelism_bounds_queueing(fast: Settings, db: Database, dags_dir: Path) -> None:
     add_dag(db, dags_dir, "wide", FOUR_TASKS.format(dag_id="wide", mat=16, pool="default_pool"))
     executor = RecordingExecutor(parallelism=3)
