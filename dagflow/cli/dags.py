@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import click
@@ -95,7 +94,7 @@ def test(state: CliState, dag_id: str, logical_date: Any, conf: dict[str, Any] |
             columns=["task_id", "map_index", "state", "try_number", "end_reason"],
         )
     if report["state"] != "success":
-        sys.exit(1)
+        click.get_current_context().exit(1)
 
 
 def _print_event(workload: Any, event: Any) -> None:

@@ -61,6 +61,7 @@ def trigger(
     from dagflow.cli.dag_files import refresh_if_unknown
     from dagflow.sdk.ids import check_run_id
     from dagflow.services.dag_runs import trigger_dag
+    from dagflow.services.dags import get_dag
 
     if run_id is not None:
         check_run_id(run_id)  # refused before any DAG file is parsed
@@ -68,6 +69,10 @@ def trigger(
     # a conf that breaks the DAG's params is InvalidConf: one line, exit 2 (cli.main.BAD_INPUT)
     created = trigger_dag(state.settings, state.db, dag_id, conf=conf, run_id=run_id, logical_date=logical_date)
     emit_document(created, fmt)
+    if get_dag(state.db, dag_id).is_paused:
+        click.echo(
+            f"Note: DAG {dag_id!r} is paused: the run stays queued until `dagflow dags unpause {dag_id}`.", err=True
+        )
 
 
 @click.command("pause")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import click
@@ -52,7 +51,7 @@ def test(state: CliState, dag_id: str, task_id: str, logical_date: Any, fmt: str
         click.echo(result.pop("log", ""), nl=False)
         emit_document(result, fmt)
     if result["state"] not in ("success", "skipped"):
-        sys.exit(1)
+        click.get_current_context().exit(1)
 
 
 @tasks.command("state")

@@ -74,10 +74,19 @@ class RunInfo:
     prev_success_interval: tuple[datetime | None, datetime | None] = (None, None)
 
 
+#: Names ``getfqdn`` gives when the host's name only maps to the loopback address.
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
+
+
 @functools.lru_cache(maxsize=1)
 def this_host() -> str:
-    """This machine's name as recorded on a claimed try (looked up once per process)."""
-    return socket.getfqdn()
+    """This machine's name as recorded on a claimed try (looked up once per process).
+
+    The fully qualified name, as Airflow records it; when that is only ``localhost`` (a
+    host whose name maps to 127.0.0.1), the host name itself, which tells machines apart.
+    """
+    fqdn = socket.getfqdn()
+    return socket.gethostname() or fqdn if fqdn in _LOOPBACK_NAMES else fqdn
 
 
 #: The task instance columns a claim reads back (RETURNING where the database has it).

@@ -44,19 +44,22 @@ class _LostTry(Exception):
     """The try is no longer ours: roll the transaction back."""
 
 
-def record_result(db: Database, claimed: ClaimedTry, result: TryResult, outputs: TryOutputs | None = None) -> bool:
-    """Write the outcome of ``claimed``; False if the try was taken away meanwhile."""
+def record_result(
+    db: Database, claimed: ClaimedTry, result: TryResult, outputs: TryOutputs | None = None, *, pid: int | None = None
+) -> bool:
+    """Write the outcome of ``claimed`` (``pid``: the process that ran it); False if the try was taken away."""
     try:
         with db.transaction() as session:
-            _record(session, claimed, result, outputs or TryOutputs())
+            _record(session, claimed, result, outputs or TryOutputs(), pid)
     except _LostTry:
         return False
     return True
 
 
-def _record(session: Session, claimed: ClaimedTry, result: TryResult, outputs: TryOutputs) -> None:
+def _record(session: Session, claimed: ClaimedTry, result: TryResult, outputs: TryOutputs, pid: int | None) -> None:
     now = utcnow()
     values: dict[str, Any] = {
+        **({"pid": pid} if pid is not None else {}),
         "end_date": now,
         "duration": (now - pendulum.instance(claimed.start_date)).total_seconds(),
         "end_reason": result.reason,

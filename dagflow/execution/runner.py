@@ -20,6 +20,7 @@ recorded directly; nothing can be killed).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
@@ -233,6 +234,7 @@ def _run_forked(attempt: TryAttempt, on_recorded: Callable[[TaskOutcome], None] 
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child, measured through its effects
         _child_main(attempt, channel, output)
+    attempt = dataclasses.replace(attempt, task_pid=pid)  # the supervisor records the try with it
     output.close_write_end()
     channel.use_as_supervisor()
     recorded = _Recorded(on_recorded)
@@ -427,7 +429,7 @@ def _record_while_db_returns(attempt: TryAttempt, result: outcome.TryResult, out
     delay, retried = RECORD_RETRY_FIRST_S, False
     while True:
         try:
-            if record_result(attempt.db, attempt.claimed, result, outputs):
+            if record_result(attempt.db, attempt.claimed, result, outputs, pid=attempt.task_pid):
                 return True
             status = lease.read_status(attempt.db, attempt.claimed.ti_id) if retried else None
             return status is not None and status.try_token == attempt.claimed.token and status.state is result.state
@@ -472,7 +474,7 @@ def _record_crash(attempt: TryAttempt, reason: str) -> None:
         policy=TryPolicy.of(attempt.task),
         now=utcnow(),
     )
-    if record_result(attempt.db, claimed, result):
+    if record_result(attempt.db, claimed, result, pid=attempt.task_pid):
         run_crash_callbacks(attempt, result)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import os
 import signal
 import threading
 import time
@@ -60,6 +61,8 @@ class TryAttempt:
     log_path: Path
     timeout_s: float | None
     test_mode: bool = False
+    #: The task process's pid, once forked (the supervisor's copy of the attempt knows it).
+    task_pid: int | None = None
     #: The secrets masked in this try's log; filled by ``register_known_secrets`` and by reads.
     masker: SecretsMasker = field(default=None)  # type: ignore[assignment]
 
@@ -147,7 +150,7 @@ def run_try(attempt: TryAttempt, record: Recorder | None = None) -> outcome.TryR
 
 
 def _record_directly(attempt: TryAttempt, result: outcome.TryResult, outputs: TryOutputs | None, wait: bool) -> bool:
-    return record_result(attempt.db, attempt.claimed, result, outputs)
+    return record_result(attempt.db, attempt.claimed, result, outputs, pid=os.getpid())
 
 
 def _execute(

@@ -8,7 +8,6 @@ ran on this host and its process is gone.
 from __future__ import annotations
 
 import os
-import socket
 import time
 from datetime import datetime, timedelta
 
@@ -17,6 +16,7 @@ import sqlalchemy as sa
 
 from dagflow.db import Database
 from dagflow.exceptions import DagflowError
+from dagflow.execution.claim import this_host
 from dagflow.models import Job
 from dagflow.models.job import JOB_FAILED, JOB_RUNNING, JOB_SUCCESS
 
@@ -51,7 +51,7 @@ class SchedulerJob:
             job = Job(
                 job_type=SCHEDULER_JOB,
                 state=JOB_RUNNING,
-                hostname=socket.getfqdn(),
+                hostname=this_host(),
                 pid=os.getpid(),
                 start_date=now,
                 latest_heartbeat=now,
@@ -110,7 +110,7 @@ def job_is_alive(job: Job, *, now: datetime, fresh: timedelta) -> bool:
 
 def _gone_from_this_host(job: Job) -> bool:
     """True if ``job`` ran on this machine and no such process runs any more (or only its zombie)."""
-    if job.pid is None or job.hostname != socket.getfqdn():
+    if job.pid is None or job.hostname != this_host():
         return False
     try:
         return psutil.Process(job.pid).status() == psutil.STATUS_ZOMBIE

@@ -116,8 +116,14 @@ def create_backfill(
                 f"DAG {dag_id!r} has tasks with depends_on_past=True: it cannot be backfilled "
                 "backwards (drop --run-backwards)"
             )
+        intervals = backfill_intervals(sdag, start, end)
+        if not intervals:
+            raise BackfillError(
+                f"no run of DAG {dag_id!r} falls between {start.isoformat()} and {end.isoformat()} "
+                f"(schedule {sdag.schedule or 'None'}): nothing to backfill"
+            )
         steps = plan_steps(
-            backfill_intervals(sdag, start, end),
+            intervals,
             existing_runs(session, dag_id, start, end),
             reprocess=reprocess_behavior,
             backwards=run_backwards,

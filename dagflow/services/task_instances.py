@@ -27,9 +27,15 @@ def states_for_dag_run(db: Database, *, dag_id: str, run_id: str) -> dict[str, A
 
 
 def try_history(db: Database, *, dag_id: str, run_id: str, task_id: str | None = None) -> list[dict[str, Any]]:
-    """Every ended try of a run's task instances (of one task with ``task_id``) and why it ended."""
+    """Every ended try of a run's task instances (of one task with ``task_id``) and why it ended.
+
+    In the DAG's topological order, then by map index and try.
+    """
     with db.transaction(readonly=True) as session:
-        run_report(session, dag_id=dag_id, run_id=run_id)  # DagRunNotFound for a wrong run
+        report = run_report(session, dag_id=dag_id, run_id=run_id)  # DagRunNotFound for a wrong run
+        position: dict[str, int] = {}
+        for ti in report["task_instances"]:
+            position.setdefault(ti["task_id"], len(position))
         history = TaskInstanceHistory
         query = (
             sa.select(history)
@@ -51,7 +57,7 @@ def try_history(db: Database, *, dag_id: str, run_id: str, task_id: str | None =
                 "pid": h.pid,
                 "reason": h.reason,
             }
-            for h in session.scalars(query)
+            for h in sorted(session.scalars(query), key=lambda h: (position.get(h.task_id, len(position)), h.task_id))
         ]
 
 

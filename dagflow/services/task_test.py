@@ -1,7 +1,9 @@
 """``dagflow tasks test``: run one task once, ignoring its dependencies, and forget the run.
 
-As in Airflow, nothing is left behind: the task runs in a throwaway DAG run that is
-deleted afterwards (XComs from upstream tasks are therefore not available).
+As in Airflow, nothing is left behind: the task runs once, in a throwaway DAG run that
+is deleted afterwards (XComs from upstream tasks are therefore not available), with
+``test_mode`` set in its context; a failure ends it ``failed`` (its retries are not
+used, since nothing would run them).
 """
 
 from __future__ import annotations
@@ -61,10 +63,12 @@ def test_task(
         )
         ti = session.query(TaskInstance).filter_by(dag_id=dag_id, run_id=run_id, task_id=task_id).one()
         set_ti_state(session, [ti.id], to=TI.SCHEDULED, expected=[TI.NONE])
-        set_ti_state(session, [ti.id], to=TI.QUEUED, expected=[TI.SCHEDULED], values={"queued_at": now})
+        # One try, nothing kept: a failure is ``failed``, never ``up_for_retry`` (no retry will come).
+        values = {"queued_at": now, "max_tries": 0}
+        set_ti_state(session, [ti.id], to=TI.QUEUED, expected=[TI.SCHEDULED], values=values)
         workload = workload_for(ti, ti_id=ti.id)
     try:
-        outcome = run_workload(workload, settings, db=db)
+        outcome = run_workload(workload, settings, db=db, test_mode=True)
         log = read_log(
             settings, dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=-1, try_number=workload.try_number
         )

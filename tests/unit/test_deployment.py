@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
@@ -25,6 +24,7 @@ from dagflow.cli.main import _register, cli
 from dagflow.config import load_settings
 from dagflow.db import Database
 from dagflow.exceptions import DatabaseError
+from dagflow.execution.claim import this_host
 from dagflow.models import Job
 from dagflow.models.job import JOB_RUNNING
 
@@ -400,16 +400,16 @@ def test_healthcheck_scheduler_alive_by_its_own_heartbeat(db: Database) -> None:
     _add_job(db, job_type="scheduler", hostname="another-host", age=timedelta(seconds=1))
     with pytest.raises(SystemExit, match="no running scheduler job"):
         module.check("scheduler", env)
-    _add_job(db, job_type="scheduler", hostname=socket.getfqdn(), age=timedelta(minutes=10))
+    _add_job(db, job_type="scheduler", hostname=this_host(), age=timedelta(minutes=10))
     with pytest.raises(SystemExit, match="last heartbeat 600s ago"):
         module.check("scheduler", env)
-    _add_job(db, job_type="scheduler", hostname=socket.getfqdn(), age=timedelta(seconds=2))
+    _add_job(db, job_type="scheduler", hostname=this_host(), age=timedelta(seconds=2))
     assert module.check("scheduler", env).startswith("scheduler: heartbeat")
 
 
 def test_healthcheck_dag_processor_and_other_commands(db: Database) -> None:
     module = load_module("healthcheck")
     env = {"DAGFLOW_HOME": str(db.settings.home)}
-    _add_job(db, job_type="dag_processor", hostname=socket.getfqdn(), age=timedelta(seconds=1))
+    _add_job(db, job_type="dag_processor", hostname=this_host(), age=timedelta(seconds=1))
     assert module.check("dag-processor", env).startswith("dag-processor: heartbeat")
     assert module.check("celery", env) == "celery: healthy while it runs"

@@ -27,7 +27,7 @@ def test_pools(run_cli) -> None:
     default = run_cli("pools", "delete", "default_pool")
     assert default.exit_code == 1 and "cannot be deleted" in default.stderr
     assert run_cli("pools", "get", "etl").exit_code == 1
-    assert run_cli("pools", "set", "etl", "-1").exit_code == 2
+    assert run_cli("pools", "set", "etl", "-2").exit_code == 2  # -1 is unlimited, as in Airflow
     assert run_cli("pools", "set", "etl", "many").exit_code == 2
 
 

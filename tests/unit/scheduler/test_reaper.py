@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from dagflow.config import Settings
 from dagflow.db import Database
+from dagflow.execution.claim import this_host
 from dagflow.models import TaskInstance, TaskInstanceHistory
 from dagflow.models.transitions import set_ti_state
 from dagflow.scheduler import reaper
@@ -305,7 +306,6 @@ def test_callback_requests_are_picklable() -> None:
 
 def test_tries_queued_by_a_dead_scheduler_are_reset_and_queued_again(db_any: Database, dags_dir: Path) -> None:
     """A scheduler that died with tries in its queue: the next sweep of a live one resets them."""
-    import socket
 
     from dagflow.models import Job
 
@@ -329,7 +329,7 @@ def test_tries_queued_by_a_dead_scheduler_are_reset_and_queued_again(db_any: Dat
 
         stale = job("elsewhere", 1, T0 - timedelta(minutes=5))
         ended = job("elsewhere", 2, T0, state="success")
-        killed_here = job(socket.getfqdn(), 2**22 + 12345, T0)  # fresh heartbeat, no such process
+        killed_here = job(this_host(), 2**22 + 12345, T0)  # fresh heartbeat, no such process
         alive = job("elsewhere", 3, T0)
         ids = session.scalars(sa.select(TaskInstance.id).order_by(TaskInstance.id)).all()
         session.execute(sa.update(TaskInstance).values(queued_by_job_id=stale))
