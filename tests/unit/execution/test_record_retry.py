@@ -20,7 +20,7 @@ RESULT = TryResult(TI.SUCCESS, None, None)
 def _attempt(timeout_s: float = 30.0) -> Any:
     claimed = SimpleNamespace(ti_id=7, task_id="t", token="tok")
     settings = SimpleNamespace(scheduler=SimpleNamespace(heartbeat_timeout=timeout_s))
-    return SimpleNamespace(db=object(), claimed=claimed, settings=settings)
+    return SimpleNamespace(db=object(), claimed=claimed, settings=settings, task_pid=4242)
 
 
 @pytest.fixture(autouse=True)
@@ -32,7 +32,7 @@ def _no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
 def _record_failing(times: int, then: bool) -> Any:
     calls = {"n": 0}
 
-    def record(*_args: Any) -> bool:
+    def record(*_args: Any, **_kwargs: Any) -> bool:
         calls["n"] += 1
         if calls["n"] <= times:
             raise DatabaseError("cannot connect to the metadata database: gone")

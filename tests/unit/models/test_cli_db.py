@@ -24,7 +24,7 @@ def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_migrate_check_reset(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = _run(capsys, "check")
-    assert code == 1 and "not initialised" in err and len(err.strip().splitlines()) == 1
+    assert code == 1 and "does not exist: run `dagflow db migrate`" in err and len(err.strip().splitlines()) == 1
     code, out, _ = _run(capsys, "migrate")
     assert code == 0 and re.fullmatch(r"Database migrated to revision \S+\.\n", out)
     code, out, _ = _run(capsys, "check")

@@ -78,8 +78,9 @@ def test_readonly_transaction_does_not_wait_for_a_writer(db: Database) -> None:
 
 def test_check_says_head_or_raises(settings: Settings) -> None:
     database = Database(settings)
-    with pytest.raises(DatabaseError, match="not initialised.*dagflow db migrate"):
+    with pytest.raises(DatabaseError, match="does not exist.*dagflow db migrate"):
         database.check()
+    assert not (settings.home / "dagflow.db").exists()  # checking creates nothing
     database.migrate()
     database.migrate()  # idempotent
     assert "head" in database.check()
@@ -114,9 +115,12 @@ def test_unusable_url_is_one_clear_error(settings: Settings, url: str, message: 
 
 
 def test_unreachable_database_is_one_clear_error(settings: Settings, tmp_path: Path) -> None:
-    for url in ("postgresql://root@127.0.0.1:1/nothing", f"sqlite:///{tmp_path}/no/such/dir/x.db"):
+    for url, problem in (
+        ("postgresql://root@127.0.0.1:1/nothing", "cannot connect"),
+        (f"sqlite:///{tmp_path}/no/such/dir/x.db", "does not exist"),
+    ):
         database = Database(settings.replace(database={"sql_alchemy_conn": url}))
-        with pytest.raises(DatabaseError, match="cannot connect") as info:
+        with pytest.raises(DatabaseError, match=problem) as info:
             database.check()
         assert "\n" not in str(info.value)
 
