@@ -182,6 +182,8 @@ class RunFilter:
     end_date_gte: datetime | None = None
     end_date_lte: datetime | None = None
     run_id_pattern: str | None = None
+    #: DAGs to leave out (their ``access_control`` hides them from the caller).
+    hidden_dag_ids: frozenset[str] = frozenset()
 
 
 _RUN_ORDER = {
@@ -215,6 +217,8 @@ def query_runs(db: Database, flt: RunFilter, part: Slice) -> Page[RunRecord]:
         query = query.where(DagRun.state.in_([DagRunState(s) for s in flt.states]))
     if flt.run_types:
         query = query.where(DagRun.run_type.in_(flt.run_types))
+    if flt.hidden_dag_ids:
+        query = query.where(DagRun.dag_id.not_in(sorted(flt.hidden_dag_ids)))
     if flt.run_id_pattern:
         query = query.where(DagRun.run_id.contains(flt.run_id_pattern, autoescape=True))
     for name, column in _RUN_RANGES:
