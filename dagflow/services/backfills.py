@@ -108,7 +108,7 @@ def create_backfill(
 ) -> BackfillPlan:
     """Plan a backfill of ``dag_id`` over ``[start, end]``; unless ``dry_run``, store it for the scheduler."""
     if max_active_runs is not None and max_active_runs < 1:
-        raise BackfillError("--max-active-runs must be at least 1")
+        raise BackfillError("max_active_runs must be at least 1")
     ensure_dag_known(settings, db, dag_id)
     start, end = _utc(start), _utc(end)
     with db.transaction(readonly=dry_run) as session:
@@ -116,8 +116,7 @@ def create_backfill(
         validate_conf(sdag, conf)
         if run_backwards and any(t.depends_on_past for t in sdag.tasks.values()):
             raise BackfillError(
-                f"DAG {dag_id!r} has tasks with depends_on_past=True: it cannot be backfilled "
-                "backwards (drop --run-backwards)"
+                f"DAG {dag_id!r} has tasks with depends_on_past=True: it cannot be backfilled backwards"
             )
         intervals = backfill_intervals(sdag, start, end)
         if not intervals:

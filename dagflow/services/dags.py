@@ -58,7 +58,7 @@ def show_dag(db: Database, dag_id: str) -> dict[str, Any]:
         stored = session.get(SerializedDagModel, dag_id)
         model = session.get(DagModel, dag_id)
         if stored is None or model is None:
-            raise DagNotFound(f"DAG {dag_id!r} not found (see `dagflow dags list`)")
+            raise DagNotFound(f"DAG {dag_id!r} not found")
         sdag = deserialize_dag(stored.data)
     return {
         "dag_id": sdag.dag_id,
