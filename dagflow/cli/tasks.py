@@ -26,7 +26,7 @@ def list_tasks(state: CliState, dag_id: str, fmt: str) -> None:
     from dagflow.services import dags as service
 
     refresh(state.settings, state.db)
-    doc = service.show_dag(state.db, dag_id)
+    doc = service.show_dag(state.db, dag_id).to_dict()
     emit_rows(doc["tasks"], ["task_id", "operator", "upstream"], fmt)
 
 
