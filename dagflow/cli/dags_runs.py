@@ -98,7 +98,8 @@ def _set_paused(state: CliState, dag_id: str, paused: bool, fmt: str) -> None:
     from dagflow.services.dag_runs import set_paused
 
     refresh_if_unknown(state.settings, state.db, dag_id)
-    emit_rows([set_paused(state.settings, state.db, dag_id, paused=paused)], ["dag_id", "is_paused"], fmt)
+    dag = set_paused(state.settings, state.db, dag_id, paused=paused)
+    emit_rows([{"dag_id": dag.dag_id, "is_paused": dag.is_paused}], ["dag_id", "is_paused"], fmt)
 
 
 @click.command("state")
@@ -109,7 +110,7 @@ def run_state(state: CliState, dag_id: str, run_id: str) -> None:
     """Print a DAG run's state (the run id, or its logical date as in Airflow)."""
     from dagflow.services.dag_runs import dag_run_state
 
-    click.echo(dag_run_state(state.db, dag_id=dag_id, run_id=run_id)["state"])
+    click.echo(dag_run_state(state.db, dag_id=dag_id, run_id=run_id).state)
 
 
 @click.command("list-runs")
@@ -124,7 +125,7 @@ def list_runs(state: CliState, dag_id: str, run_state_filter: str | None, fmt: s
     from dagflow.services.dag_runs import list_runs as service
 
     wanted = DagRunState(run_state_filter) if run_state_filter else None
-    emit_rows(service(state.db, dag_id, state=wanted), RUN_COLUMNS, fmt)
+    emit_rows([run.to_dict() for run in service(state.db, dag_id, state=wanted)], RUN_COLUMNS, fmt)
 
 
 @click.command("delete")
@@ -138,7 +139,7 @@ def delete(state: CliState, dag_id: str, yes: bool) -> None:
     if not yes:
         raise NotConfirmed(f"dags delete removes every run and record of {dag_id!r}; pass --yes to confirm")
     result = delete_dag(state.db, dag_id)
-    click.echo(f"Deleted DAG {dag_id!r} and {result['deleted_runs']} run(s).")
+    click.echo(f"Deleted DAG {dag_id!r} and {result.deleted_runs} run(s).")
 
 
 def register() -> None:

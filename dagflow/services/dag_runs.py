@@ -25,8 +25,8 @@ from dagflow.serialization import SerializedDag, deserialize_dag
 from dagflow.serialization.params import validate_conf
 from dagflow.services.database import ensure_schema
 from dagflow.services.listing import Slice, paged
-from dagflow.services.records import Page, RunRecord
-from dagflow.services.reports import iso, run_summary
+from dagflow.services.records import DagRecord, Page, RunRecord
+from dagflow.services.reports import iso
 from dagflow.state import ALLOWED, FINISHED, DagRunState, DagRunType, TaskInstanceState
 from dagflow.timetables import timetable_from_dict
 
@@ -100,14 +100,14 @@ def _refuse_same_date(session: Session, dag_id: str, when: datetime) -> None:
         raise DagRunAlreadyExists(f"DAG {dag_id!r} already has a run at {iso(when)}: {clash!r}")
 
 
-def dag_run_state(db: Database, *, dag_id: str, run_id: str) -> dict[str, Any]:
-    """One run's summary (state, dates, conf), by run id or logical date; ``DagRunNotFound``."""
+def dag_run_state(db: Database, *, dag_id: str, run_id: str) -> RunRecord:
+    """One run, by run id or logical date (Airflow's ``dags state``); ``DagRunNotFound``."""
     ensure_schema(db)
     with db.transaction(readonly=True) as session:
         run = find_dagrun(session, dag_id=dag_id, run_id=run_id) or _run_at(session, dag_id, run_id)
         if run is None:
             raise DagRunNotFound(f"DAG run {run_id!r} of {dag_id!r} not found")
-        return run_summary(run)
+        return RunRecord.of(run)
 
 
 def _run_at(session: Session, dag_id: str, text: str) -> DagRun | None:
@@ -121,7 +121,7 @@ def _run_at(session: Session, dag_id: str, text: str) -> DagRun | None:
     return session.scalar(sa.select(DagRun).where(DagRun.dag_id == dag_id, DagRun.logical_date == when))
 
 
-def list_runs(db: Database, dag_id: str, *, state: DagRunState | None = None) -> list[dict[str, Any]]:
+def list_runs(db: Database, dag_id: str, *, state: DagRunState | None = None) -> list[RunRecord]:
     """A DAG's runs, newest logical date first (of one state when given)."""
     ensure_schema(db)
     with db.transaction(readonly=True) as session:
@@ -130,21 +130,29 @@ def list_runs(db: Database, dag_id: str, *, state: DagRunState | None = None) ->
         query = sa.select(DagRun).where(DagRun.dag_id == dag_id).order_by(DagRun.logical_date.desc())
         if state is not None:
             query = query.where(DagRun.state == state)
-        return [run_summary(run) for run in session.scalars(query)]
+        return [RunRecord.of(run) for run in session.scalars(query)]
 
 
-def set_paused(settings: Settings, db: Database, dag_id: str, *, paused: bool) -> dict[str, Any]:
-    """Pause or unpause a DAG; returns ``{"dag_id", "is_paused"}``."""
+def set_paused(settings: Settings, db: Database, dag_id: str, *, paused: bool) -> DagRecord:
+    """Pause or unpause a DAG; returns it."""
     ensure_dag_known(settings, db, dag_id)
     with db.transaction() as session:
         model = session.get(DagModel, dag_id)
         if model is None:
             raise DagNotFound(f"DAG {dag_id!r} not found")
         model.is_paused = paused
-        return {"dag_id": dag_id, "is_paused": paused}
+        return DagRecord.of(model)
 
 
-def delete_dag(db: Database, dag_id: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class DeletedDag:
+    """What ``delete_dag`` removed."""
+
+    dag_id: str
+    deleted_runs: int
+
+
+def delete_dag(db: Database, dag_id: str) -> DeletedDag:
     """Delete a DAG's runs (with task instances, XComs, history), SLA misses, backfills and rows."""
     ensure_schema(db)
     with db.transaction() as session:
@@ -159,7 +167,7 @@ def delete_dag(db: Database, dag_id: str) -> dict[str, Any]:
         if model is not None and model.fileloc:
             _delete_where(session, ImportError_, ImportError_.filename == model.fileloc)
         _delete_where(session, DagModel, DagModel.dag_id == dag_id)
-        return {"dag_id": dag_id, "deleted_runs": runs}
+        return DeletedDag(dag_id, runs)
 
 
 def _delete_where(session: Session, model: type[Any], condition: sa.ColumnElement[bool]) -> int:

@@ -11,9 +11,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+import pendulum
+
 from dagflow.models import DagModel, DagRun, TaskInstance, TaskInstanceHistory
 
 T = TypeVar("T")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else pendulum.instance(value).in_tz("UTC").isoformat()
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,22 @@ class RunRecord:
     external_trigger: bool
     backfill_id: int | None
     has_soft_failures: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """The run's summary document (SPEC §3: ``dags list-runs``, ``dags state``), dates in ISO-8601."""
+        return {
+            "dag_id": self.dag_id,
+            "run_id": self.run_id,
+            "state": self.state,
+            "run_type": self.run_type,
+            "logical_date": _iso(self.logical_date),
+            "data_interval_start": _iso(self.data_interval_start),
+            "data_interval_end": _iso(self.data_interval_end),
+            "start_date": _iso(self.start_date),
+            "end_date": _iso(self.end_date),
+            "has_soft_failures": self.has_soft_failures,
+            "conf": self.conf,
+        }
 
     @property
     def duration(self) -> float | None:

@@ -101,7 +101,7 @@ def _result(acceptance: ModuleType, env: dict[str, str], db: Database, dag_id: s
     """``run_scheduler_mode``'s second half: wait for the run to finish; its JSON (from the CLI)."""
     deadline = time.monotonic() + EXPECTED[dag_id].get("max_seconds", 60) + 120
     while time.monotonic() < deadline:
-        if dag_run_state(db, dag_id=dag_id, run_id=run_id)["state"] in acceptance.FINISHED_RUN:
+        if dag_run_state(db, dag_id=dag_id, run_id=run_id).state in acceptance.FINISHED_RUN:
             break
         time.sleep(0.3)
     proc = acceptance.dagflow(env, "tasks", "states-for-dag-run", dag_id, run_id, "--output", "json")

@@ -70,7 +70,7 @@ def test_trigger_clear_mark_delete(db_any: Database, settings: Settings) -> None
     assert {(r["task_id"], r["previous_state"]) for r in marked} == {("b", "none"), ("c", "none")}
     with db.transaction() as session:
         session.add(XCom(dag_id="svc_dag", run_id=run_id, task_id="a", key="k", value=1))
-    assert dag_runs.delete_dag(db, "svc_dag") == {"dag_id": "svc_dag", "deleted_runs": 1}
+    assert dag_runs.delete_dag(db, "svc_dag") == dag_runs.DeletedDag("svc_dag", 1)
     with db.transaction() as session:
         for model in (DagModel, DagRun, TaskInstance, XCom):
             assert session.scalar(sa.select(sa.func.count()).select_from(model)) == 0

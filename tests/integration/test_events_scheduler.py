@@ -97,7 +97,7 @@ def test_events_wake_the_scheduler_long_before_its_poll_interval(pg_home: tuple[
             workload = executor.sent.get(timeout=WAIT)  # queued because an event woke the scheduler
             assert (workload.task_id, workload.run_id) == (task_id, run_id)
             assert run_workload(workload, settings, db=db).state.value == "success"  # ti_done at commit
-        _wait_for(lambda: dag_run_state(db, dag_id="woken", run_id=run_id)["state"] == "success")
+        _wait_for(lambda: dag_run_state(db, dag_id="woken", run_id=run_id).state == "success")
         assert time.monotonic() - began < POLL_INTERVAL / 10
         assert listener.received >= 3  # run_queued + two ti_done
     finally:
