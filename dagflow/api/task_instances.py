@@ -20,10 +20,11 @@ from dagflow.api.common import (
     ti_uuid,
     utc,
 )
-from dagflow.api.dag_runs import ClearedTaskInstanceCollection, cleared_collection
+from dagflow.api.dag_runs import DAGRunClearBody
 from dagflow.exceptions import InvalidInput, TaskInstanceNotFound
 from dagflow.services import clearing
 from dagflow.services import task_instances as service
+from dagflow.services.dag_runs import get_run
 from dagflow.services.dependencies import task_instance_dependencies
 from dagflow.services.listing import Slice
 from dagflow.services.records import TaskInstanceRecord, TryRecord
@@ -333,7 +334,7 @@ def _patch(
     named = _named(request.dag_id, request.run_id, request.task_id, map_index)  # 404 before any write
     changed: list[TaskInstanceRecord] = []
     if body.new_state is not None:
-        changed = clearing.mark_task_instances(context.settings, context.db, request)
+        changed = [m.ti for m in clearing.mark_task_instances(context.settings, context.db, request)]
     if "note" in body.model_fields_set:
         for ti in named:
             service.set_task_instance_note(context.db, ti.dag_id, ti.run_id, ti.task_id, body.note, ti.map_index)
@@ -359,7 +360,7 @@ def _patch_dry_run(
     request = _mark_request(dag_id, dag_run_id, task_id, map_index, body)
     if body.new_state is None:
         return TaskInstanceCollectionResponse(task_instances=[], total_entries=0)
-    would = clearing.mark_task_instances(context.settings, context.db, request, dry_run=True)
+    would = [m.ti for m in clearing.mark_task_instances(context.settings, context.db, request, dry_run=True)]
     return TaskInstanceCollectionResponse(task_instances=[ti_response(t) for t in would], total_entries=len(would))
 
 
@@ -410,9 +411,9 @@ def patch_mapped_task_instance_dry_run(
 
 @api.post("/dags/<dag_id>/clearTaskInstances")
 @api.input(ClearTaskInstancesBody, arg_name="body")
-@api.output(ClearedTaskInstanceCollection)
+@api.output(TaskInstanceCollectionResponse)
 @api.doc(tags=["Task Instance"], responses=ID_ERRORS)
-def post_clear_task_instances(dag_id: str, body: ClearTaskInstancesBody) -> ClearedTaskInstanceCollection:
+def post_clear_task_instances(dag_id: str, body: ClearTaskInstancesBody) -> TaskInstanceCollectionResponse:
     """Clear task instances of a DAG (by task ids, run or date range); ``dry_run`` (default) only lists them."""
     import re
 
@@ -420,8 +421,6 @@ def post_clear_task_instances(dag_id: str, body: ClearTaskInstancesBody) -> Clea
     dag_id = dag_id_arg(dag_id)
     start, end = utc(body.start_date), utc(body.end_date)
     if body.dag_run_id is not None:
-        from dagflow.services.dag_runs import get_run
-
         run = get_run(context.db, dag_id, run_id_arg(body.dag_run_id))
         start = end = run.logical_date
     regex = None
@@ -439,7 +438,27 @@ def post_clear_task_instances(dag_id: str, body: ClearTaskInstancesBody) -> Clea
         upstream=body.include_upstream,
     )
     action = clearing.preview_clear if body.dry_run else clearing.clear_task_instances
-    return cleared_collection(action(context.settings, context.db, request))
+    return _collection(action(context.settings, context.db, request))
+
+
+def _collection(tis: list[TaskInstanceRecord]) -> TaskInstanceCollectionResponse:
+    return TaskInstanceCollectionResponse(task_instances=[ti_response(t) for t in tis], total_entries=len(tis))
+
+
+@api.post("/dags/<dag_id>/dagRuns/<dag_run_id>/clear")
+@api.input(DAGRunClearBody, arg_name="body")
+@api.output(TaskInstanceCollectionResponse)
+@api.doc(tags=["DagRun"], responses=ID_ERRORS)
+def clear_dag_run(dag_id: str, dag_run_id: str, body: DAGRunClearBody) -> TaskInstanceCollectionResponse:
+    """Clear a run's task instances (its failed ones with ``only_failed``); ``dry_run`` only lists them.
+
+    The task instances cleared (would be cleared), as they were before."""
+    context = web_context()
+    run = get_run(context.db, dag_id_arg(dag_id), run_id_arg(dag_run_id))
+    when = run.logical_date
+    request = clearing.ClearRequest(dag_id, None, when, when, only_failed=body.only_failed)
+    action = clearing.preview_clear if body.dry_run else clearing.clear_task_instances
+    return _collection(action(context.settings, context.db, request))
 
 
 class TaskDependencyResponse(BaseModel):
