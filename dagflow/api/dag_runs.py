@@ -168,8 +168,8 @@ def trigger_dag_run(dag_id: str, body: TriggerDAGRunPostBody) -> DAGRunResponse:
         logical_date=utc(body.logical_date),
     )
     if body.note:
-        return run_response(service.set_run_note(context.db, dag_id, created["run_id"], body.note))
-    return run_response(service.get_run(context.db, dag_id, created["run_id"]))
+        return run_response(service.set_run_note(context.db, dag_id, created.run_id, body.note))
+    return run_response(created)
 
 
 def check_conf_size(conf: dict[str, Any] | None, limit: int) -> None:

@@ -62,13 +62,22 @@ def trigger(
     from dagflow.sdk.ids import check_run_id
     from dagflow.services.dag_runs import trigger_dag
     from dagflow.services.dags import get_dag
+    from dagflow.services.reports import iso
 
     if run_id is not None:
         check_run_id(run_id)  # refused before any DAG file is parsed
     refresh_if_unknown(state.settings, state.db, dag_id)
     # a conf that breaks the DAG's params is InvalidConf: one line, exit 2 (cli.main.BAD_INPUT)
     created = trigger_dag(state.settings, state.db, dag_id, conf=conf, run_id=run_id, logical_date=logical_date)
-    emit_document(created, fmt)
+    emit_document(
+        {
+            "dag_id": created.dag_id,
+            "run_id": created.run_id,
+            "logical_date": iso(created.logical_date),
+            "state": created.state,
+        },
+        fmt,
+    )
     if get_dag(state.db, dag_id).is_paused:
         click.echo(
             f"Note: DAG {dag_id!r} is paused: the run stays queued until `dagflow dags unpause {dag_id}`.", err=True

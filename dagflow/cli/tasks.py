@@ -93,9 +93,24 @@ def states_for_dag_run(state: CliState, dag_id: str, run_id: str, fmt: str) -> N
 @pass_state
 def tries(state: CliState, dag_id: str, run_id: str, task_id: str | None, fmt: str) -> None:
     """Print the try history of a run's task instances: how and why each try ended."""
+    from dagflow.services.reports import iso
     from dagflow.services.task_instances import try_history
 
-    rows = try_history(state.db, dag_id=dag_id, run_id=run_id, task_id=task_id)
+    rows = [
+        {
+            "task_id": t.task_id,
+            "map_index": t.map_index,
+            "try_number": t.try_number,
+            "state": t.state or "none",
+            "start_date": iso(t.start_date),
+            "end_date": iso(t.end_date),
+            "duration": t.duration,
+            "hostname": t.hostname,
+            "pid": t.pid,
+            "reason": t.reason,
+        }
+        for t in try_history(state.db, dag_id=dag_id, run_id=run_id, task_id=task_id)
+    ]
     emit_rows(
         rows,
         ["task_id", "map_index", "try_number", "state", "start_date", "end_date", "hostname", "pid", "reason"],

@@ -54,8 +54,8 @@ def trigger_dag(
     conf: Mapping[str, Any] | None = None,
     run_id: str | None = None,
     logical_date: datetime | None = None,
-) -> dict[str, Any]:
-    """Create a queued manual run (the scheduler starts it); returns its id, date and state.
+) -> RunRecord:
+    """Create a queued manual run (the scheduler starts it); returns it.
 
     The one service behind ``dagflow dags trigger`` and the REST API: ``conf`` is checked
     against the DAG's params first (``InvalidConf``), and nothing is written when it fails.
@@ -82,7 +82,7 @@ def trigger_dag(
             now=now,
         )
         publish(session, RUN_QUEUED, dag_id=dag_id, run_id=run.run_id)  # schedulers hear it at commit
-        return {"dag_id": dag_id, "run_id": run.run_id, "logical_date": iso(when), "state": run.state.value}
+        return RunRecord.of(run)
 
 
 def manual_data_interval(sdag: SerializedDag, when: datetime) -> tuple[datetime, datetime]:

@@ -57,12 +57,13 @@ def task_instance_rows(session: Session, run: DagRun) -> list[dict[str, Any]]:
         .order_by(TaskInstance.task_id, TaskInstance.map_index)
     )
     tis = list(session.scalars(query))
-    position = _topological_positions(session, run.dag_id)
+    position = topological_positions(session, run.dag_id)
     tis.sort(key=lambda ti: (position.get(ti.task_id, len(position)), ti.task_id, ti.map_index))
     return [ti_row(ti) for ti in tis]
 
 
-def _topological_positions(session: Session, dag_id: str) -> dict[str, int]:
+def topological_positions(session: Session, dag_id: str) -> dict[str, int]:
+    """Task id -> its place in the DAG's topological order (empty if the DAG is not stored)."""
     data = session.scalar(sa.select(SerializedDagModel.data).where(SerializedDagModel.dag_id == dag_id))
     if data is None:
         return {}

@@ -51,7 +51,7 @@ def test_trigger_clear_mark_delete(db_any: Database, settings: Settings) -> None
     db = db_any
     _store_dag(db)
     created = dag_runs.trigger_dag(settings, db, "svc_dag", logical_date=pendulum.datetime(2024, 2, 1))
-    run_id = created["run_id"]
+    run_id = created.run_id
     _finish(db, run_id)
     request = clearing.ClearRequest("svc_dag", task_regex="^b$", downstream=True)
     assert {r.task_id for r in clearing.preview_clear(settings, db, request)} == {"b", "c"}
