@@ -93,7 +93,7 @@ def test(state: CliState, dag_id: str, logical_date: Any, conf: dict[str, Any] |
 
     ensure_schema(state.db)
     dag = load_dag(state.settings, state.db, dag_id)
-    report = test_dag(
+    states = test_dag(
         state.settings,
         state.db,
         dag,
@@ -101,6 +101,7 @@ def test(state: CliState, dag_id: str, logical_date: Any, conf: dict[str, Any] |
         conf=conf,
         on_event=None if fmt == "json" else _print_event,
     )
+    report = states.to_dict()
     if fmt == "json":
         click.echo(to_json(report))
     else:

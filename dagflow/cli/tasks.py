@@ -76,7 +76,7 @@ def states_for_dag_run(state: CliState, dag_id: str, run_id: str, fmt: str) -> N
     """Print every task instance of a run with its state and try number."""
     from dagflow.services.task_instances import states_for_dag_run as service
 
-    report = service(state.db, dag_id=dag_id, run_id=run_id)
+    report = service(state.db, dag_id=dag_id, run_id=run_id).to_dict()
     emit_document(
         report,
         fmt,

@@ -172,6 +172,26 @@ class TaskInstanceRecord:
     end_reason: str | None
     executor_config: dict[str, Any] | None
     logical_date: datetime | None
+    infra_tries: int = 0
+    requeue_count: int = 0
+
+    def to_row(self) -> dict[str, Any]:
+        """The task instance as SPEC §3 documents show it (``dags test``, ``tasks states-for-dag-run``)."""
+        return {
+            "task_id": self.task_id,
+            "map_index": self.map_index,
+            "state": self.state or "none",
+            "try_number": self.try_number,
+            "max_tries": self.max_tries,
+            "start_date": _iso(self.start_date),
+            "end_date": _iso(self.end_date),
+            "duration": self.duration,
+            "hostname": self.hostname,
+            "note": self.note,
+            "end_reason": self.end_reason,
+            "infra_tries": self.infra_tries,
+            "requeue_count": self.requeue_count,
+        }
 
     @classmethod
     def of(cls, ti: TaskInstance, logical_date: datetime | None) -> TaskInstanceRecord:
@@ -201,6 +221,8 @@ class TaskInstanceRecord:
             ti.end_reason,
             ti.executor_config,
             logical_date,
+            ti.infra_tries,
+            ti.requeue_count,
         )
 
 
@@ -239,3 +261,15 @@ class TryRecord:
             h.pid,
             h.reason,
         )
+
+
+@dataclass(frozen=True)
+class RunStates:
+    """A run and every task instance of it, in the DAG's topological order then by map index."""
+
+    run: RunRecord
+    task_instances: tuple[TaskInstanceRecord, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The SPEC §3 document of ``dags test`` and ``tasks states-for-dag-run``."""
+        return {**self.run.to_dict(), "task_instances": [ti.to_row() for ti in self.task_instances]}

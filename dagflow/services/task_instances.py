@@ -15,13 +15,13 @@ from dagflow.models import DagModel, DagRun, TaskInstance, TaskInstanceHistory
 from dagflow.scheduler.dagruns import find_dagrun
 from dagflow.services.database import ensure_schema
 from dagflow.services.listing import Slice, paged
-from dagflow.services.records import Page, TaskInstanceRecord, TryRecord
+from dagflow.services.records import Page, RunStates, TaskInstanceRecord, TryRecord
 from dagflow.services.reports import run_report, topological_positions
 from dagflow.state import TaskInstanceState
 
 
-def states_for_dag_run(db: Database, *, dag_id: str, run_id: str) -> dict[str, Any]:
-    """The run and all its task instances (SPEC §3 document)."""
+def states_for_dag_run(db: Database, *, dag_id: str, run_id: str) -> RunStates:
+    """The run and all its task instances (``to_dict`` is the SPEC §3 document)."""
     with db.transaction(readonly=True) as session:
         return run_report(session, dag_id=dag_id, run_id=run_id)
 
