@@ -12,6 +12,7 @@ from dagflow.api.common import (
     ID_ERRORS,
     Body,
     ListQuery,
+    Query,
     api,
     dag_id_arg,
     hidden_dags,
@@ -330,16 +331,16 @@ def _patch(
     dag_id: str, dag_run_id: str, task_id: str, map_index: int | None, body: PatchTaskInstanceBody
 ) -> TaskInstanceCollectionResponse:
     context = web_context()
-    request = _mark_request(dag_id, dag_run_id, task_id, map_index, body)
-    named = _named(request.dag_id, request.run_id, request.task_id, map_index)  # 404 before any write
+    mark = _mark_request(dag_id, dag_run_id, task_id, map_index, body)
+    named = _named(mark.dag_id, mark.run_id, mark.task_id, map_index)  # 404 before any write
     changed: list[TaskInstanceRecord] = []
     if body.new_state is not None:
-        changed = [m.ti for m in clearing.mark_task_instances(context.settings, context.db, request)]
+        changed = [m.ti for m in clearing.mark_task_instances(context.settings, context.db, mark)]
     if "note" in body.model_fields_set:
         for ti in named:
             service.set_task_instance_note(context.db, ti.dag_id, ti.run_id, ti.task_id, body.note, ti.map_index)
     if not changed or "note" in body.model_fields_set:
-        changed = _named(request.dag_id, request.run_id, request.task_id, map_index)
+        changed = _named(mark.dag_id, mark.run_id, mark.task_id, map_index)
     return TaskInstanceCollectionResponse(task_instances=[ti_response(t) for t in changed], total_entries=len(changed))
 
 
@@ -357,11 +358,17 @@ def _patch_dry_run(
     dag_id: str, dag_run_id: str, task_id: str, map_index: int | None, body: PatchTaskInstanceBody
 ) -> TaskInstanceCollectionResponse:
     context = web_context()
-    request = _mark_request(dag_id, dag_run_id, task_id, map_index, body)
+    mark = _mark_request(dag_id, dag_run_id, task_id, map_index, body)
     if body.new_state is None:
         return TaskInstanceCollectionResponse(task_instances=[], total_entries=0)
-    would = [m.ti for m in clearing.mark_task_instances(context.settings, context.db, request, dry_run=True)]
+    would = [m.ti for m in clearing.mark_task_instances(context.settings, context.db, mark, dry_run=True)]
     return TaskInstanceCollectionResponse(task_instances=[ti_response(t) for t in would], total_entries=len(would))
+
+
+class MapIndexQuery(Query):
+    """``map_index`` on an unmapped path, as Airflow 3.1+ clients send it."""
+
+    map_index: int | None = Field(default=None, ge=-1)
 
 
 _TI = "/dags/<dag_id>/dagRuns/<dag_run_id>/taskInstances/<task_id>"
@@ -370,12 +377,15 @@ _MAPPED = _TI + "/<int(signed=True):map_index>"
 
 @api.patch(_TI)
 @api.input(PatchTaskInstanceBody, arg_name="body")
+@api.input(MapIndexQuery, location="query", arg_name="query")
 @api.output(TaskInstanceCollectionResponse)
 @api.doc(tags=["Task Instance"], responses=ID_ERRORS)
-def patch_task_instance(dag_id: str, dag_run_id: str, task_id: str, body: PatchTaskInstanceBody) -> Any:
+def patch_task_instance(
+    dag_id: str, dag_run_id: str, task_id: str, body: PatchTaskInstanceBody, query: MapIndexQuery
+) -> Any:
     """Mark a task instance (every map index of a mapped task) and, with ``include_*``, its relatives and
     other runs; or set its note. The task instances changed."""
-    return _patch(dag_id, dag_run_id, task_id, None, body)
+    return _patch(dag_id, dag_run_id, task_id, query.map_index, body)
 
 
 @api.patch(_MAPPED)
@@ -391,11 +401,14 @@ def patch_mapped_task_instance(
 
 @api.patch(_TI + "/dry_run")
 @api.input(PatchTaskInstanceBody, arg_name="body")
+@api.input(MapIndexQuery, location="query", arg_name="query")
 @api.output(TaskInstanceCollectionResponse)
 @api.doc(tags=["Task Instance"], responses=ID_ERRORS)
-def patch_task_instance_dry_run(dag_id: str, dag_run_id: str, task_id: str, body: PatchTaskInstanceBody) -> Any:
+def patch_task_instance_dry_run(
+    dag_id: str, dag_run_id: str, task_id: str, body: PatchTaskInstanceBody, query: MapIndexQuery
+) -> Any:
     """The task instances ``PATCH`` with this body would change; nothing is written."""
-    return _patch_dry_run(dag_id, dag_run_id, task_id, None, body)
+    return _patch_dry_run(dag_id, dag_run_id, task_id, query.map_index, body)
 
 
 @api.patch(_MAPPED + "/dry_run")
@@ -488,11 +501,14 @@ def _dependencies(dag_id: str, dag_run_id: str, task_id: str, map_index: int) ->
 
 
 @api.get(_TI + "/dependencies")
+@api.input(MapIndexQuery, location="query", arg_name="query")
 @api.output(TaskDependencyCollectionResponse)
 @api.doc(tags=["Task Instance"], responses=ID_ERRORS)
-def get_task_instance_dependencies(dag_id: str, dag_run_id: str, task_id: str) -> TaskDependencyCollectionResponse:
+def get_task_instance_dependencies(
+    dag_id: str, dag_run_id: str, task_id: str, query: MapIndexQuery
+) -> TaskDependencyCollectionResponse:
     """Why the task instance is not running: each unmet condition (trigger rule, pool, concurrency, ...) and why."""
-    return _dependencies(dag_id, dag_run_id, task_id, -1)
+    return _dependencies(dag_id, dag_run_id, task_id, -1 if query.map_index is None else query.map_index)
 
 
 @api.get(_MAPPED + "/dependencies")

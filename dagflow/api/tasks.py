@@ -43,7 +43,8 @@ class TaskResponse(BaseModel):
     pool_slots: float | None = None
     execution_timeout: TimeDelta | None = None
     retry_delay: TimeDelta | None = None
-    retry_exponential_backoff: bool
+    #: The backoff multiplier, as Airflow 3.1+ gives it (0: no backoff; dagflow's backoff doubles: 2).
+    retry_exponential_backoff: float
     priority_weight: float | None = None
     weight_rule: str | None = None
     ui_color: str | None = None
@@ -93,7 +94,7 @@ def task_response(task: SerializedTask) -> TaskResponse:
         pool_slots=task.pool_slots,
         execution_timeout=_delta(task.execution_timeout),
         retry_delay=_delta(task.retry_delay),
-        retry_exponential_backoff=task.retry_exponential_backoff,
+        retry_exponential_backoff=2.0 if task.retry_exponential_backoff else 0.0,
         priority_weight=task.priority_weight,
         weight_rule=task.weight_rule,
         ui_color=task.ui_color,

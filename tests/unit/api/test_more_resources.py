@@ -262,3 +262,14 @@ def test_access_control_in_the_sdk() -> None:
         normalize_access_control("d", {"op": {"can_fly"}})
     with pytest.raises(DagDefinitionError):
         normalize_access_control("d", {"op": "can_read"})
+
+
+@SQLITE
+def test_map_index_as_a_query_parameter_on_unmapped_paths(api: Api) -> None:
+    deps = api.get(f"{RUNS}/{RUN_ID}/taskInstances/b/dependencies?map_index=-1").json["dependencies"]
+    assert "Trigger Rule" in {d["name"] for d in deps}
+    assert api.get(f"{RUNS}/{RUN_ID}/taskInstances/b/dependencies?map_index=3").status_code == 404
+    assert api.get(f"{RUNS}/{RUN_ID}/taskInstances/b/dependencies?map_index=-2").status_code == 422
+    dry = api.call("PATCH", f"{TI_A}/dry_run?map_index=-1", json={"new_state": "skipped"})
+    assert [t["task_id"] for t in dry.json["task_instances"]] == ["a"]
+    assert api.call("PATCH", f"{TI_A}?map_index=5", json={"new_state": "skipped"}).status_code == 404
