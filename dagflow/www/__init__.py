@@ -21,6 +21,9 @@ from dagflow.web.context import EXTENSION
 VIEW_MODULES: tuple[str, ...] = (
     "views_auth",
     "views_dags",
+    "views_grid",
+    "views_runs",
+    "views_tasks",
 )
 
 
