@@ -20,6 +20,7 @@ from dagflow.models import Connection
 from dagflow.models.connection import connection_uri
 from dagflow.secrets.fernet import FernetCipher
 from dagflow.secrets.masker import MASK, SecretsMasker
+from dagflow.services import events
 from dagflow.services.database import ensure_schema
 
 
@@ -73,6 +74,9 @@ def add_connection(db: Database, connection: Connection) -> dict[str, Any]:
         if session.get(Connection, connection.conn_id) is not None:
             raise AlreadyExists(f"connection {connection.conn_id!r} exists already (delete it first)")
         session.add(connection)
+        events.record(
+            session, "add_connection", extra={"conn_id": connection.conn_id, "conn_type": connection.conn_type}
+        )
         session.flush()
         return connection_row(connection, cipher, show_password=False, sensitive_names=_names(db))
 
@@ -104,6 +108,7 @@ def delete_connection(db: Database, conn_id: str) -> None:
         result = session.execute(sa.delete(Connection).where(Connection.conn_id == conn_id))
         if not result.rowcount:  # type: ignore[attr-defined]
             raise ConnectionNotFound(f"connection {conn_id!r} does not exist")
+        events.record(session, "delete_connection", extra={"conn_id": conn_id})
 
 
 def connection_row(

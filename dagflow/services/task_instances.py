@@ -13,6 +13,7 @@ from dagflow.db import Database
 from dagflow.exceptions import DagNotFound, DagRunNotFound, TaskInstanceNotFound
 from dagflow.models import DagModel, DagRun, TaskInstance, TaskInstanceHistory
 from dagflow.scheduler.dagruns import find_dagrun
+from dagflow.services import events
 from dagflow.services.database import ensure_schema
 from dagflow.services.listing import Slice, paged
 from dagflow.services.records import Page, TaskInstanceRecord, TryRecord
@@ -227,5 +228,8 @@ def set_task_instance_note(
     with db.transaction() as session:
         ti, logical_date = _ti(session, dag_id, run_id, task_id, map_index)
         ti.note = note
+        events.record(
+            session, "set_task_instance_note", dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index
+        )
         session.flush()
         return TaskInstanceRecord.of(ti, logical_date)

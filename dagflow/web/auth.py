@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 
 from dagflow.exceptions import NotAuthenticated, PermissionDenied
 from dagflow.services import users
+from dagflow.services.actor import reset_actor, set_actor
 from dagflow.services.users import UserInfo
 from dagflow.web.context import EXTENSION, WebContext, web_context
 from dagflow.web.permissions import PUBLIC, allowed, route_permission
@@ -123,6 +124,13 @@ def install(app: APIFlask) -> AuthExtensions:
             raise NotAuthenticated("not authenticated: send 'Authorization: Bearer <token>' (see POST /auth/token)")
         if not allowed(user.role, permission):
             raise PermissionDenied(f"user {user.username!r} (role {user.role}) may not do this ({permission})")
+        g.dagflow_actor = set_actor(user.username)  # the audit event log names this user
+
+    @app.teardown_request
+    def _forget_actor(_exc: BaseException | None) -> None:
+        token = g.pop("dagflow_actor", None)
+        if token is not None:
+            reset_actor(token)
 
     app.register_blueprint(auth_blueprint)
     return AuthExtensions(login_manager, csrf, limiter)

@@ -40,6 +40,7 @@ STATE_STORE_READ = "state_store:read"
 STATE_STORE_EDIT = "state_store:edit"
 USER_READ = "user:read"
 USER_EDIT = "user:edit"
+AUDIT_LOG_READ = "audit_log:read"
 
 _VIEWER = frozenset(
     {
@@ -53,6 +54,7 @@ _VIEWER = frozenset(
         SLA_MISS_READ,
         POOL_READ,
         STATE_STORE_READ,
+        AUDIT_LOG_READ,
     }
 )
 _OP = _VIEWER | {
@@ -159,6 +161,9 @@ ROUTE_PERMISSIONS: Mapping[str, str] = {
     f"{_API}.get_state_store_entry": STATE_STORE_READ,
     f"{_API}.put_state_store_entry": STATE_STORE_EDIT,
     f"{_API}.delete_state_store_entry": STATE_STORE_EDIT,
+    # the audit log
+    f"{_API}.get_event_logs": AUDIT_LOG_READ,
+    f"{_API}.get_event_log": AUDIT_LOG_READ,
 }
 
 
