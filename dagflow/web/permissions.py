@@ -164,6 +164,30 @@ ROUTE_PERMISSIONS: Mapping[str, str] = {
     # the audit log
     f"{_API}.get_event_logs": AUDIT_LOG_READ,
     f"{_API}.get_event_log": AUDIT_LOG_READ,
+    # the web UI's pages and actions (``ui.<view>``); pages read, POST actions change
+    "ui.static": PUBLIC,
+    "ui.login": PUBLIC,
+    "ui.logout": PUBLIC,
+    "ui.dags": DAG_READ,
+    "ui.health_strip": DAG_READ,
+    "ui.grid": DAG_READ,
+    "ui.grid_fragment": DAG_READ,
+    "ui.graph": DAG_READ,
+    "ui.code": DAG_READ,
+    "ui.pause": DAG_EDIT,
+    "ui.trigger": DAG_RUN_CREATE,
+    "ui.dag_run": DAG_RUN_READ,
+    "ui.clear_run": DAG_RUN_EDIT,
+    "ui.retry_failed": DAG_RUN_EDIT,
+    "ui.mark_run": DAG_RUN_EDIT,
+    "ui.run_note": DAG_RUN_EDIT,
+    "ui.task_instance": TASK_INSTANCE_READ,
+    "ui.task_log": TASK_LOG_READ,
+    "ui.task_log_download": TASK_LOG_READ,
+    "ui.clear_task": TASK_INSTANCE_EDIT,
+    "ui.mark_task": TASK_INSTANCE_EDIT,
+    "ui.task_note": TASK_INSTANCE_EDIT,
+    "ui.approve": APPROVAL_EDIT,
 }
 
 
