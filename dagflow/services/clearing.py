@@ -177,7 +177,7 @@ def mark_task_instance(
         task_ids = {task_id} | (set(sdag.descendants(task_id)) if downstream else set())
         tis = _run_tis(session, dag_id, run_id, task_ids, map_indexes if not downstream else None)
         rows = [{**_ti_row(ti), "state": state.value, "previous_state": ti.state.value} for ti in tis]
-        marked = [row for row, ti in zip(rows, tis) if ti.state is not state and _mark_one(session, ti, state)]
+        marked = [row for row, ti in zip(rows, tis) if ti.state is not state and mark_one(session, ti, state)]
         for row in marked:
             events.record(
                 session,
@@ -211,7 +211,8 @@ def _run_tis(
     return list(session.scalars(query))
 
 
-def _mark_one(session: Session, ti: TaskInstance, state: TaskInstanceState) -> bool:
+def mark_one(session: Session, ti: TaskInstance, state: TaskInstanceState) -> bool:
+    """Set one task instance to a person's ``state`` (compare-and-set on its current state); True if it moved."""
     now = utcnow()
     values = {"end_date": now, "start_date": ti.start_date or now, "next_try_at": None}
     return set_ti_state(session, [ti.id], to=state, expected=[ti.state], values=values) == 1
