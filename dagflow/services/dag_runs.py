@@ -189,6 +189,8 @@ class RunFilter:
     end_date_gte: datetime | None = None
     end_date_lte: datetime | None = None
     run_id_pattern: str | None = None
+    #: Only runs of these DAGs (None: any DAG); the web UI's tag filter resolves tags to ids.
+    dag_ids: tuple[str, ...] | None = None
 
 
 _RUN_ORDER = {
@@ -218,6 +220,8 @@ def query_runs(db: Database, flt: RunFilter, part: Slice) -> Page[RunRecord]:
     query = sa.select(DagRun)
     if flt.dag_id is not None:
         query = query.where(DagRun.dag_id == flt.dag_id)
+    if flt.dag_ids is not None:
+        query = query.where(DagRun.dag_id.in_(flt.dag_ids))
     if flt.states:
         query = query.where(DagRun.state.in_([DagRunState(s) for s in flt.states]))
     if flt.run_types:

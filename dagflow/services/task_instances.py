@@ -100,6 +100,8 @@ class TaskInstanceFilter:
     end_date_lte: datetime | None = None
     duration_gte: float | None = None
     duration_lte: float | None = None
+    #: Only task instances of these DAGs (None: any DAG); the web UI's tag filter resolves tags to ids.
+    dag_ids: tuple[str, ...] | None = None
 
 
 _TI_ORDER = {
@@ -138,6 +140,8 @@ def query_task_instances(db: Database, flt: TaskInstanceFilter, part: Slice) -> 
         query = query.where(TaskInstance.dag_id == flt.dag_id)
     if flt.run_id is not None:
         query = query.where(TaskInstance.run_id == flt.run_id)
+    if flt.dag_ids is not None:
+        query = query.where(TaskInstance.dag_id.in_(flt.dag_ids))
     if flt.task_ids:
         query = query.where(TaskInstance.task_id.in_(flt.task_ids))
     if flt.map_index is not None:

@@ -188,6 +188,12 @@ ROUTE_PERMISSIONS: Mapping[str, str] = {
     "ui.mark_task": TASK_INSTANCE_EDIT,
     "ui.task_note": TASK_INSTANCE_EDIT,
     "ui.approve": APPROVAL_EDIT,
+    # cross-DAG lists and their bulk actions
+    "ui.runs": DAG_RUN_READ,
+    "ui.task_instances": TASK_INSTANCE_READ,
+    "ui.runs_bulk": DAG_RUN_EDIT,
+    "ui.runs_bulk_delete": DAG_RUN_DELETE,
+    "ui.task_instances_bulk": TASK_INSTANCE_EDIT,
 }
 
 

@@ -21,6 +21,7 @@ from dagflow.web.context import EXTENSION
 VIEW_MODULES: tuple[str, ...] = (
     "views_auth",
     "views_dags",
+    "views_lists",
 )
 
 
