@@ -81,6 +81,27 @@ def add_connection(db: Database, connection: Connection) -> dict[str, Any]:
         return connection_row(connection, cipher, show_password=False, sensitive_names=_names(db))
 
 
+def update_connection(db: Database, connection: Connection, *, keep_password: bool = False) -> dict[str, Any]:
+    """Replace a stored connection's fields in one transaction; ``keep_password`` keeps the stored password.
+
+    ``ConnectionNotFound`` if it does not exist. Returns it with its secrets masked.
+    """
+    ensure_schema(db)
+    cipher = FernetCipher(db.settings)
+    with db.transaction() as session:
+        row = session.get(Connection, connection.conn_id)
+        if row is None:
+            raise ConnectionNotFound(f"connection {connection.conn_id!r} does not exist")
+        password = row.get_password(cipher) if keep_password else connection.get_password(cipher)
+        for name in ("conn_type", "host", "schema", "login", "port", "description"):
+            setattr(row, name, getattr(connection, name))
+        row.set_password(password, cipher)
+        row.set_extra(connection.get_extra(cipher) or None, cipher)
+        events.record(session, "edit_connection", extra={"conn_id": row.conn_id, "conn_type": row.conn_type})
+        session.flush()
+        return connection_row(row, cipher, show_password=False, sensitive_names=_names(db))
+
+
 def get_connection(db: Database, conn_id: str, *, show_password: bool = False) -> dict[str, Any]:
     """One connection; ``ConnectionNotFound`` if missing."""
     ensure_schema(db)

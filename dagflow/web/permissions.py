@@ -194,6 +194,23 @@ ROUTE_PERMISSIONS: Mapping[str, str] = {
     "ui.runs_bulk": DAG_RUN_EDIT,
     "ui.runs_bulk_delete": DAG_RUN_DELETE,
     "ui.task_instances_bulk": TASK_INSTANCE_EDIT,
+    "ui.events": AUDIT_LOG_READ,
+    # admin pages
+    "ui.import_errors": IMPORT_ERROR_READ,
+    "ui.sla_misses": SLA_MISS_READ,
+    "ui.pools": POOL_READ,
+    "ui.save_pool": POOL_EDIT,
+    "ui.delete_pool": POOL_EDIT,
+    "ui.variables": VARIABLE_READ,
+    "ui.save_variable": VARIABLE_EDIT,
+    "ui.delete_variable": VARIABLE_EDIT,
+    "ui.connections": CONNECTION_READ,
+    "ui.save_connection": CONNECTION_EDIT,
+    "ui.delete_connection": CONNECTION_EDIT,
+    "ui.users": USER_READ,
+    "ui.create_user": USER_EDIT,
+    "ui.edit_user": USER_EDIT,
+    "ui.delete_user": USER_EDIT,
 }
 
 

@@ -22,6 +22,10 @@ VIEW_MODULES: tuple[str, ...] = (
     "views_auth",
     "views_dags",
     "views_lists",
+    "views_events",
+    "views_admin",
+    "views_connections",
+    "views_users",
 )
 
 
