@@ -16,6 +16,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from dagflow.dag_processing.code import store_dag_code
 from dagflow.dag_processing.pool import ParsedImportError, ParseResult
 from dagflow.dag_processing.store import preload, replace_import_errors, store_serialized_dag
 from dagflow.exceptions import DagImportError
@@ -54,6 +55,8 @@ def apply_results(
             kept[result.path] = _store_dags(
                 session, result, found, counts, listed=listed, now=now, paused_at_creation=paused_at_creation
             )
+            if kept[result.path]:
+                store_dag_code(session, result.path, now=now)
         errors += found
         counts.import_errors += len(found)
     replace_import_errors(session, errors, files=[result.path for result in results], now=now)

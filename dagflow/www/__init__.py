@@ -26,6 +26,9 @@ VIEW_MODULES: tuple[str, ...] = (
     "views_admin",
     "views_connections",
     "views_users",
+    "views_grid",
+    "views_runs",
+    "views_tasks",
 )
 
 

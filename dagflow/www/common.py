@@ -5,6 +5,7 @@ A view is a few lines: parse the request, call a service, ``return render_page(.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,6 +19,8 @@ from dagflow.exceptions import DagflowError, NotAuthenticated
 from dagflow.web.auth import SAFE_METHODS, current_identity
 from dagflow.web.errors import status_for
 from dagflow.web.permissions import allowed, route_permission
+
+log = logging.getLogger(__name__)
 
 #: Paths that belong to the REST API: their errors stay problem JSON.
 API_PREFIXES = ("/api/", "/auth/")
@@ -56,11 +59,16 @@ def may(endpoint: str) -> bool:
     return allowed(user.role if user else None, permission)
 
 
+def has_page(endpoint: str) -> bool:
+    """True when the app serves ``endpoint`` and the caller may open it (links to optional pages ask this)."""
+    return endpoint in current_app.view_functions and may(endpoint)
+
+
 def nav_links() -> list[tuple[str, str]]:
     """The navigation bar's (url, label) pairs the caller may open; pages not served yet are left out."""
     links = []
     for endpoint, label in NAV:
-        if endpoint in current_app.view_functions and may(endpoint):
+        if has_page(endpoint):
             links.append((url_for(endpoint), label))
     return links
 
@@ -82,15 +90,15 @@ def local_path(target: str | None, default: str = "/") -> str:
     return target
 
 
-def done(message: str, endpoint: str, **values: Any) -> BaseResponse:
-    """After a successful action: flash ``message`` and go (303) to the page ``endpoint``."""
+def done(message: str, url: str) -> BaseResponse:
+    """After a successful action: flash ``message`` and go (303 See Other) to ``url``."""
     flash(message, "success")
-    return redirect(url_for(endpoint, **values), code=303)
+    return redirect(url, code=303)
 
 
 @ui.app_context_processor
 def _shared() -> dict[str, Any]:
-    return {"may": may, "nav_links": nav_links, "identity": current_identity()}
+    return {"may": may, "has_page": has_page, "nav_links": nav_links, "identity": current_identity()}
 
 
 @ui.before_request
@@ -106,6 +114,12 @@ def _domain_error(exc: DagflowError) -> ResponseReturnValue:
     if isinstance(exc, NotAuthenticated) and "Authorization" not in request.headers:
         return _to_login()
     return _error_page(status, str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+
+
+@ui.errorhandler(Exception)
+def _bug(exc: Exception) -> tuple[str, int]:
+    log.exception("unhandled error in a web UI request")
+    return _error_page(500, "internal server error (see the web server's log)")
 
 
 @ui.errorhandler(HTTPException)

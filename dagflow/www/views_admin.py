@@ -36,7 +36,7 @@ def confirmed() -> bool:
 
 def confirm_page(title: str, question: str, url: str, cancel: str) -> tuple[str, int]:
     """The confirm step of a destructive action: ``question``, then a POST to ``url`` with ``confirmed=1``."""
-    return render_page("confirm.html", title=title, question=question, url=url, cancel=cancel)
+    return render_page("confirm_delete.html", title=title, question=question, url=url, cancel=cancel)
 
 
 @ui.route("/import-errors")

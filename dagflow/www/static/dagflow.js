@@ -1,25 +1,39 @@
 // dagflow's own script (no inline script anywhere: the CSP forbids it). htmx does the live parts.
 "use strict";
 
-// Task groups in the grid: a click on a group row shows or hides its members.
+// Task groups in the grid: a click on a group row shows or hides its members. Which groups are open
+// is kept per DAG in sessionStorage, so a live refresh of the grid keeps them open.
+function gridKey(grid) { return "dagflow-grid-open:" + grid.getAttribute("data-dag-id"); }
+function openGroups(grid) {
+  try { return new Set(JSON.parse(sessionStorage.getItem(gridKey(grid)) || "[]")); } catch (e) { return new Set(); }
+}
+function applyGroups(grid) {
+  const open = openGroups(grid);
+  const parentOf = {};
+  grid.querySelectorAll("tr.group").forEach(function (row) {
+    parentOf[row.getAttribute("data-node")] = row.getAttribute("data-parent-group");
+  });
+  const shown = function (group) {
+    for (let g = group; g; g = parentOf[g]) { if (!open.has(g)) return false; }
+    return true;
+  };
+  grid.querySelectorAll("tr[data-parent-group]").forEach(function (row) {
+    row.classList.toggle("hidden", !shown(row.getAttribute("data-parent-group")));
+  });
+  grid.querySelectorAll("[data-toggle-group]").forEach(function (toggle) {
+    toggle.setAttribute("aria-expanded", open.has(toggle.getAttribute("data-toggle-group")) ? "true" : "false");
+  });
+}
 document.addEventListener("click", function (event) {
   const toggle = event.target.closest("[data-toggle-group]");
   if (!toggle) return;
   event.preventDefault();
+  const grid = toggle.closest(".grid-wrap");
+  const open = openGroups(grid);
   const group = toggle.getAttribute("data-toggle-group");
-  const open = toggle.getAttribute("aria-expanded") !== "true";
-  toggle.setAttribute("aria-expanded", open ? "true" : "false");
-  document.querySelectorAll("tr[data-parent-group]").forEach(function (row) {
-    const parent = row.getAttribute("data-parent-group");
-    if (parent === group || parent.startsWith(group + ".")) {
-      const show = open && (parent === group);
-      row.classList.toggle("hidden", !show);
-      if (!show) {
-        const inner = row.querySelector("[data-toggle-group]");
-        if (inner) inner.setAttribute("aria-expanded", "false");
-      }
-    }
-  });
+  if (open.has(group)) open.delete(group); else open.add(group);
+  sessionStorage.setItem(gridKey(grid), JSON.stringify(Array.from(open)));
+  applyGroups(grid);
 });
 
 // "Start from this run's conf" on the trigger form: copy a recent conf into the JSON box.
@@ -81,6 +95,9 @@ function initGraph(wrap) {
     });
   });
 }
-function initAll() { document.querySelectorAll(".graph-wrap").forEach(initGraph); }
+function initAll() {
+  document.querySelectorAll(".graph-wrap").forEach(initGraph);
+  document.querySelectorAll(".grid-wrap[data-dag-id]").forEach(applyGroups);
+}
 document.addEventListener("DOMContentLoaded", initAll);
 document.addEventListener("htmx:afterSettle", initAll);
