@@ -211,6 +211,10 @@ ROUTE_PERMISSIONS: Mapping[str, str] = {
     "ui.create_user": USER_EDIT,
     "ui.edit_user": USER_EDIT,
     "ui.delete_user": USER_EDIT,
+    "ui.backfill": BACKFILL_READ,
+    "ui.backfill_progress": BACKFILL_READ,
+    "ui.create_backfill": BACKFILL_EDIT,
+    "ui.cancel_backfill": BACKFILL_EDIT,
 }
 
 

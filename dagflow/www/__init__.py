@@ -26,6 +26,7 @@ VIEW_MODULES: tuple[str, ...] = (
     "views_admin",
     "views_connections",
     "views_users",
+    "views_backfill",
     "views_grid",
     "views_runs",
     "views_tasks",

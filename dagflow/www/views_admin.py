@@ -6,7 +6,7 @@ Deleting asks first: the first POST shows what will go, the confirm form posts a
 
 from __future__ import annotations
 
-from flask import request
+from flask import request, url_for
 from flask.typing import ResponseReturnValue
 
 from dagflow.exceptions import InvalidInput, VariableNotFound
@@ -76,7 +76,7 @@ def save_pool() -> ResponseReturnValue:
         raise InvalidInput(f"slots must be a whole number (-1 for unlimited), not {slots[:20]!r}")
     description = request.form.get("description", "").strip() or None
     pool_service.set_pool(web_context().db, name, int(slots), description=description)
-    return done(f"Pool {name} saved.", "ui.pools")
+    return done(f"Pool {name} saved.", url_for("ui.pools"))
 
 
 @ui.route("/pools/<pool_name>/delete", methods=["POST"])
@@ -86,7 +86,7 @@ def delete_pool(pool_name: str) -> ResponseReturnValue:
         url = request.path
         return confirm_page("Delete pool", f"Delete pool {pool_name}?", url, "/pools")
     pool_service.delete_pool(web_context().db, pool_name)
-    return done(f"Pool {pool_name} deleted.", "ui.pools")
+    return done(f"Pool {pool_name} deleted.", url_for("ui.pools"))
 
 
 # --- variables ------------------------------------------------------------------------------
@@ -151,7 +151,7 @@ def save_variable() -> ResponseReturnValue:
     if value == "" and is_sensitive(key) and variable_service.get_variable(db, key, default=None) is not None:
         value = variable_service.get_variable(db, key)  # write-only: a blank field keeps the secret
     variable_service.set_variable(db, key, value, description=description)
-    return done(f"Variable {key} saved.", "ui.variables")
+    return done(f"Variable {key} saved.", url_for("ui.variables"))
 
 
 @ui.route("/variables/<path:variable_key>/delete", methods=["POST"])
@@ -160,4 +160,4 @@ def delete_variable(variable_key: str) -> ResponseReturnValue:
     if not confirmed():
         return confirm_page("Delete variable", f"Delete variable {variable_key}?", request.path, "/variables")
     variable_service.delete_variable(web_context().db, variable_key)
-    return done(f"Variable {variable_key} deleted.", "ui.variables")
+    return done(f"Variable {variable_key} deleted.", url_for("ui.variables"))

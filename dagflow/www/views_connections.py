@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
+from flask import request, url_for
 from flask.typing import ResponseReturnValue
 
 from dagflow.exceptions import ConnectionNotFound, InvalidInput
@@ -51,7 +51,7 @@ def save_connection() -> ResponseReturnValue:
             service.add_connection(db, connection)
         else:
             raise InvalidInput(f"connection {conn_id!r} exists already: edit it instead")
-    return done(f"Connection {conn_id} saved.", "ui.connections")
+    return done(f"Connection {conn_id} saved.", url_for("ui.connections"))
 
 
 @ui.route("/connections/<path:connection_id>/delete", methods=["POST"])
@@ -60,4 +60,4 @@ def delete_connection(connection_id: str) -> ResponseReturnValue:
     if not confirmed():
         return confirm_page("Delete connection", f"Delete connection {connection_id}?", request.path, "/connections")
     service.delete_connection(web_context().db, connection_id)
-    return done(f"Connection {connection_id} deleted.", "ui.connections")
+    return done(f"Connection {connection_id} deleted.", url_for("ui.connections"))

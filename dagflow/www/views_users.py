@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import request
+from flask import request, url_for
 from flask.typing import ResponseReturnValue
 
 from dagflow.exceptions import Conflict
@@ -25,7 +25,7 @@ def create_user() -> ResponseReturnValue:
     """Create a user with a role and a first password."""
     username = request.form.get("username", "").strip()
     service.create_user(web_context().db, username, request.form.get("password", ""), request.form.get("role", ""))
-    return done(f"User {username} created.", "ui.users")
+    return done(f"User {username} created.", url_for("ui.users"))
 
 
 @ui.route("/users/<username>/edit", methods=["POST"])
@@ -43,7 +43,7 @@ def edit_user(username: str) -> ResponseReturnValue:
     password = request.form.get("password", "")
     if password:
         service.reset_password(db, username, password)
-    return done(f"User {username} saved.", "ui.users")
+    return done(f"User {username} saved.", url_for("ui.users"))
 
 
 @ui.route("/users/<username>/delete", methods=["POST"])
@@ -54,7 +54,7 @@ def delete_user(username: str) -> ResponseReturnValue:
     if not confirmed():
         return confirm_page("Delete user", f"Delete user {username} and its API tokens?", request.path, "/users")
     service.delete_user(web_context().db, username)
-    return done(f"User {username} deleted.", "ui.users")
+    return done(f"User {username} deleted.", url_for("ui.users"))
 
 
 def _is_me(username: str) -> bool:
