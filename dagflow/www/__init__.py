@@ -27,6 +27,7 @@ VIEW_MODULES: tuple[str, ...] = (
     "views_connections",
     "views_users",
     "views_backfill",
+    "views_durations",
     "views_grid",
     "views_runs",
     "views_tasks",
