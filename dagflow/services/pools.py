@@ -12,6 +12,7 @@ from dagflow.db import Database
 from dagflow.exceptions import DagflowError, InvalidInput, PoolNotFound
 from dagflow.models import DEFAULT_POOL_NAME, Pool, TaskInstance
 from dagflow.models.pool import UNLIMITED_SLOTS
+from dagflow.services import events
 from dagflow.services.database import ensure_schema
 from dagflow.state import OCCUPYING_SLOT, TaskInstanceState
 
@@ -52,6 +53,7 @@ def set_pool(db: Database, name: str, slots: int, *, description: str | None = N
             pool.slots = slots
             if description is not None:
                 pool.description = description
+        events.record(session, "set_pool", extra={"pool": name, "slots": slots})
         session.flush()
         return _row(session, pool)
 
@@ -82,6 +84,7 @@ def delete_pool(db: Database, name: str) -> None:
         deleted = session.execute(sa.delete(Pool).where(Pool.name == name)).rowcount  # type: ignore[attr-defined]
         if not deleted:
             raise PoolNotFound(f"pool {name!r} does not exist")
+        events.record(session, "delete_pool", extra={"pool": name})
 
 
 def _row(session: Session, pool: Pool) -> PoolRecord:

@@ -24,6 +24,7 @@ SAMPLES = {
     "xcom_key": "return_value",
     "backfill_id": "1",
     "key": "k",
+    "event_log_id": "1",
     "run_id": RUN_ID,
 }
 DENIED = (401, 403)
