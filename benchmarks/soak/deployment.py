@@ -175,23 +175,24 @@ class Deployment:
             for name in ("worker-1", "worker-2"):
                 self.wait_ready(name)
 
-    def wait_ready(self, name: str, seconds: float = 90) -> None:
-        """Until Celery worker ``name`` prints its ready line (after its last start)."""
+    def wait_ready(self, name: str, mark: int = 0, seconds: float = 90) -> None:
+        """Until Celery worker ``name`` prints its ready line past byte ``mark`` of its log."""
         deadline = time.monotonic() + seconds
         log = self.root / f"{name}.log"
-        mark = log.stat().st_size if log.exists() else 0
         proc = self.procs[name]
         while time.monotonic() < deadline and proc.popen.poll() is None:
-            text = log.read_bytes()
-            if WORKER_READY.encode() in text[max(mark - 4096, 0) :] or WORKER_READY.encode() in text:
+            if WORKER_READY.encode() in log.read_bytes()[mark:]:
                 return
             time.sleep(0.2)
         raise RuntimeError(f"{name} not ready after {seconds}s: {self.log_tail(name)}")
 
-    def restart(self, name: str) -> None:
-        """Start process ``name`` again with the same arguments (after the soak killed it)."""
+    def restart(self, name: str) -> int:
+        """Start process ``name`` again with the same arguments (after the soak killed it); its log's size before."""
         old = self.procs[name]
+        log = self.root / f"{name}.log"
+        mark = log.stat().st_size if log.exists() else 0
         self.start(name, *old.args)
+        return mark
 
     def check_deaths(self) -> list[str]:
         """Processes that exited without the soak asking: recorded, and started again."""

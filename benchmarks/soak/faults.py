@@ -115,8 +115,7 @@ def kill_worker(d: Deployment, rng: random.Random) -> Fault:
         d.procs[name].expected_exit = True
         victims = kill_session(d.procs[name].popen.pid)
         d.procs[name].popen.wait(10)
-        d.restart(name)
-        d.wait_ready(name)
+        d.wait_ready(name, d.restart(name))
         return Fault("kill_worker", name, at, time.time(), f"{len(victims)} processes")
     workers = descendants_of_scheduler(d, depth=1)
     if not workers:

@@ -134,7 +134,7 @@ TRANSIENT_DB_ERRORS = (DatabaseError, sa.exc.OperationalError, sa.exc.InterfaceE
 
 
 def claim_with_retry(
-    db: Database, workload: TaskWorkload, *, retry_for_s: float = CLAIM_RETRY_FOR_S
+    db: Database, workload: TaskWorkload, *, retry_for_s: float | None = None
 ) -> lease.ClaimedTry | None:
     """``claim_try``, tried again with backoff for ``retry_for_s`` while the DB is busy or away.
 
@@ -143,9 +143,10 @@ def claim_with_retry(
     dropped the workload, which then waited ``scheduler.task_queued_timeout`` to be re-sent.
     In the rare case where the commit went through but its answer was lost, the retry
     loses the compare-and-set: the try is never started, the reaper finds it without a
-    heartbeat and retries it as an infra retry. The last error is raised after ``retry_for_s``.
+    heartbeat and retries it as an infra retry. The last error is raised after ``retry_for_s``
+    (default ``CLAIM_RETRY_FOR_S``).
     """
-    deadline = time.monotonic() + retry_for_s
+    deadline = time.monotonic() + (CLAIM_RETRY_FOR_S if retry_for_s is None else retry_for_s)
     pause = RECORD_RETRY_FIRST_S
     while True:
         try:
