@@ -21,6 +21,14 @@ log = logging.getLogger(__name__)
 
 #: Seconds between two looks at the broker.
 WATCH_INTERVAL_S = 1.0
+#: Brokers that lose messages when they restart (RabbitMQ keeps Celery's durable queues and
+#: persistent messages, and its connections have heartbeats: it is not watched).
+WATCHED_SCHEMES = ("redis://", "rediss://", "sentinel://")
+
+
+def broker_is_watched(broker_url: str) -> bool:
+    """True for a Redis broker (see ``WATCHED_SCHEMES``)."""
+    return broker_url.startswith(WATCHED_SCHEMES)
 
 
 class BrokerWatch:

@@ -33,7 +33,7 @@ from dagflow.execution.events import TI_DONE, EventListener
 from dagflow.execution.workload import TaskWorkload
 from dagflow.executors.base import BaseExecutor, TaskEvent, drain
 from dagflow.executors.celery.app import broker_errors, broker_instance, build_app, safe_broker_url, send_workload
-from dagflow.executors.celery.broker_watch import BrokerWatch
+from dagflow.executors.celery.broker_watch import BrokerWatch, broker_is_watched
 from dagflow.keys import secret_key
 from dagflow.models.taskinstance import TaskInstance
 from dagflow.state import TaskInstanceState
@@ -100,9 +100,10 @@ class CeleryExecutor(BaseExecutor):
             self.settings, self._on_notification, on_connect=self._resync, name="celery-executor-events"
         )
         self._listener.start()
-        app = self._app
-        self._watch = BrokerWatch(lambda: broker_instance(app), on_reconnect=self._resync)
-        self._watch.start()
+        if broker_is_watched(self.settings.celery.broker_url):
+            app = self._app
+            self._watch = BrokerWatch(lambda: broker_instance(app), on_reconnect=self._resync)
+            self._watch.start()
 
     # --- submit ---------------------------------------------------------------------------
     def submit(self, workload: TaskWorkload) -> None:

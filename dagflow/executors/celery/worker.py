@@ -42,7 +42,7 @@ from dagflow.execution.log_server import LogServer
 from dagflow.execution.runner import run_workload
 from dagflow.execution.workload import TaskWorkload
 from dagflow.executors.celery.app import TASK_NAME, ForgedMessage, broker_instance, build_app, read_message
-from dagflow.executors.celery.broker_watch import BrokerWatch
+from dagflow.executors.celery.broker_watch import BrokerWatch, broker_is_watched
 from dagflow.executors.celery.executor import refuse_sqlite
 from dagflow.keys import secret_key
 
@@ -206,7 +206,7 @@ def _start_log_server(settings: Settings) -> LogServer | None:
 
 def _connect_signals(settings: Settings, server: LogServer | None, queues: list[str], concurrency: int) -> None:
     def on_ready(sender: Any = None, **_: Any) -> None:
-        if sender is not None:
+        if sender is not None and broker_is_watched(settings.celery.broker_url):
             watch_broker(sender)
         stdout = sys.__stdout__
         if stdout is not None:
