@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -51,6 +52,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> int:
     """Run one soak; 0 if every invariant held and no process died by itself, 1 if not."""
     args = parse_args(argv)
+    # SIGTERM, and SIGINT even when started in the background, end the soak through its
+    # cleanup (servers stopped, processes killed, the tmpfs unmounted).
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGINT, _exit_on_signal)
     report = run_soak(
         executor=args.executor,
         tis=args.tis,
@@ -68,6 +73,10 @@ def main(argv: list[str]) -> int:
     else:
         print_report(report)
     return 0 if report["ok"] else 1
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def run_soak(
