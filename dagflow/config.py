@@ -93,6 +93,9 @@ class CelerySettings:
     worker_log_server_host: str = "127.0.0.1"
     #: Seconds a SIGTERMed worker lets running tries finish before terminating them.
     worker_shutdown_grace: float = 30.0
+    #: Workers answer Celery's remote control (``inspect``, Flower's worker pages). Off: on Redis its
+    #: pubsub channel made a worker exit when the broker restarted (docs/celery.md, "Flower").
+    worker_enable_remote_control: bool = False
     flower_port: int = 5555
 
 
