@@ -141,6 +141,7 @@ def _outputs_to_json(outputs: TryOutputs | None) -> dict[str, Any] | None:
         "xcoms": [list(item) for item in outputs.xcoms],
         "map_length": outputs.map_length,
         "map_keys": outputs.map_keys,
+        "asset_events": [list(item) for item in outputs.asset_events],
     }
 
 
@@ -148,5 +149,8 @@ def _outputs_from_json(data: dict[str, Any] | None) -> TryOutputs | None:
     if data is None:
         return None
     return TryOutputs(
-        xcoms=[(key, value) for key, value in data["xcoms"]], map_length=data["map_length"], map_keys=data["map_keys"]
+        xcoms=[(key, value) for key, value in data["xcoms"]],
+        map_length=data["map_length"],
+        map_keys=data["map_keys"],
+        asset_events=[(uri, extra) for uri, extra in data.get("asset_events") or ()],
     )

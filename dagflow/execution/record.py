@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pendulum
 
 from dagflow.execution import xcom as xcom_rows
+from dagflow.execution.assets import record_asset_events
 from dagflow.execution.outcome import TryResult
 from dagflow.execution.try_end import Move, TryRecord, end_try
 from dagflow.models.base import utcnow
@@ -38,6 +39,8 @@ class TryOutputs:
     xcoms: Sequence[tuple[str, Any]] = ()
     map_length: int | None = None
     map_keys: list[Any] | None = None
+    #: ``(uri, extra)`` per outlet of a successful try: its asset events.
+    asset_events: Sequence[tuple[str, dict[str, Any]]] = ()
 
 
 class _LostTry(Exception):
@@ -70,6 +73,14 @@ def _record(session: Session, claimed: ClaimedTry, result: TryResult, outputs: T
     if end_try(session, claimed.ti_id, TryRecord(result.state, result.reason), move) is None:
         raise _LostTry
     _write_outputs(session, claimed, outputs)
+    if result.state is TI.SUCCESS and outputs.asset_events:
+        source = {
+            "source_dag_id": claimed.dag_id,
+            "source_task_id": claimed.task_id,
+            "source_run_id": claimed.run_id,
+            "source_map_index": claimed.map_index,
+        }
+        record_asset_events(session, outputs.asset_events, source=source, now=now)
 
 
 def _poke_values(claimed: ClaimedTry, result: TryResult) -> dict[str, Any]:

@@ -46,6 +46,7 @@ from dagflow.db import Database
 from dagflow.exceptions import DatabaseError
 from dagflow.execution.workload import TaskWorkload
 from dagflow.executors.base import BaseExecutor, TaskEvent
+from dagflow.scheduler.asset_runs import create_asset_triggered_runs
 from dagflow.scheduler.backfill import create_backfill_runs
 from dagflow.scheduler.clock import Clock, utc_clock
 from dagflow.scheduler.dag_callbacks import CallbackRequest, CallbackRunner, DagCallbackRequest
@@ -151,6 +152,7 @@ class Scheduler:
         refresh_next_dagruns(session, self.store, self._seen_versions, now=now)
         report.runs_created = len(create_due_runs(session, self.store, now=now))
         report.runs_created += len(create_backfill_runs(session, self.store, now=now))
+        report.runs_created += len(create_asset_triggered_runs(session, self.store, now=now))
         started = start_queued_runs(session, now=now, default_limit=self.settings.core.max_active_runs_per_dag)
         report.runs_started = len(started)
         self._dirty.update((run.dag_id, run.run_id) for run in started)

@@ -18,6 +18,7 @@ from dagflow.sdk.abstractoperator import (
     Callback,
     normalize_scheduling_args,
 )
+from dagflow.sdk.assets import Asset, to_assets
 from dagflow.sdk.ids import validate_key
 from dagflow.sdk.params import ParamsDict
 from dagflow.sdk.templating import create_template_env, render_value
@@ -172,6 +173,8 @@ class BaseOperator(AbstractOperator):
         disabled: bool = False,
         allow_failure: bool = False,
         log_level: str | int | None = None,
+        inlets: Any = None,
+        outlets: Any = None,
         **kwargs: Any,
     ) -> None:
         if kwargs:
@@ -192,6 +195,8 @@ class BaseOperator(AbstractOperator):
         self.params.update(self.default_args.get("params") or {})
         self.params.update(params or {})
         self.map_index = -1
+        self.inlets: list[Asset] = to_assets(inlets, f"task {self.task_id!r}: inlets")
+        self.outlets: list[Asset] = to_assets(outlets, f"task {self.task_id!r}: outlets")
         self._attach(dag, group)
 
     def _post_init(self) -> None:

@@ -56,6 +56,10 @@ class SerializedTask:
     ui_color: str | None = None
     do_xcom_push: bool = True
     callbacks: frozenset[str] = frozenset()
+    #: URIs of the assets a successful try records an event for (``outlets``).
+    outlets: tuple[str, ...] = ()
+    #: URIs of the assets the task reads (``inlets``).
+    inlets: tuple[str, ...] = ()
 
     def has_callback(self, name: str) -> bool:
         """True if the task defines the callback ``name`` (e.g. ``on_failure_callback``)."""
@@ -134,6 +138,12 @@ class SerializedDag:
     def has_callback(self, name: str) -> bool:
         """True if the DAG defines the callback ``name`` (e.g. ``on_failure_callback``)."""
         return name in self.callbacks
+
+    @property
+    def asset_condition(self) -> Any:
+        """The asset expression the DAG is scheduled on (a URI or ``{"all"|"any": [...]}``), else None."""
+        timetable = self.timetable or {}
+        return timetable.get("condition") if timetable.get("type") == "asset" else None
 
     # --- graph -----------------------------------------------------------------------
     def topological_order(self) -> tuple[str, ...]:

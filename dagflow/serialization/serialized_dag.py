@@ -143,6 +143,8 @@ def _decode_task(t: Mapping[str, Any]) -> SerializedTask:
         values[name] = frozenset(values.get(name) or ())
     values["trigger_rule"] = TriggerRule(values.get("trigger_rule", "all_success"))
     values["template_fields"] = tuple(values.get("template_fields") or ())
+    values["outlets"] = tuple(values.get("outlets") or ())
+    values["inlets"] = tuple(values.get("inlets") or ())
     values["expand_input"] = dict(values.get("expand_input") or {})
     if values.get("retry_delay") is None:
         values["retry_delay"] = timedelta(seconds=300)
