@@ -68,6 +68,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("connections", "connections"),
     ("state_store", "state_store"),
     ("sla", "sla"),
+    ("assets", "assets"),
     ("dag_processor", "dag_processor"),
     ("scheduler", "scheduler"),
     ("standalone", "standalone"),
