@@ -126,12 +126,12 @@ def _read_exactly(sock: socket.socket, size: int) -> bytes | None:
 
 def _result_to_json(result: TryResult) -> dict[str, Any]:
     when = result.next_try_at.isoformat() if result.next_try_at else None
-    return {"state": result.state.value, "reason": result.reason, "next_try_at": when}
+    return {"state": result.state.value, "reason": result.reason, "next_try_at": when, "deferral": result.deferral}
 
 
 def _result_from_json(data: dict[str, Any]) -> TryResult:
     when = as_utc(datetime.fromisoformat(data["next_try_at"])) if data["next_try_at"] else None
-    return TryResult(TaskInstanceState(data["state"]), data["reason"], when)
+    return TryResult(TaskInstanceState(data["state"]), data["reason"], when, deferral=data.get("deferral"))
 
 
 def _outputs_to_json(outputs: TryOutputs | None) -> dict[str, Any] | None:

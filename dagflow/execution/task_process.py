@@ -193,6 +193,9 @@ def _execute(
 
 def _call_task(task: Any, context: Context, claimed: ClaimedTry) -> Any:
     """``execute(context)``, or the method a deferred try resumes in, with the trigger's event."""
+    if claimed.next_method:
+        log.info("resuming %s in %s after deferral", claimed.task_id, claimed.next_method)
+        return task.resume_execution(claimed.next_method, claimed.next_kwargs, context)
     return task.execute(context)
 
 

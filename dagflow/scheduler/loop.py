@@ -61,6 +61,7 @@ from dagflow.scheduler.run_scheduling import queue_scheduled
 from dagflow.scheduler.sla import check_slas
 from dagflow.scheduler.tick import FinishedRun, RunKey, TickReport, schedule_running_runs
 from dagflow.state import DagRunState
+from dagflow.triggerer.store import fail_timed_out_deferrals, next_trigger_timeout
 
 log = logging.getLogger(__name__)
 
@@ -169,8 +170,9 @@ class Scheduler:
             return Sweep()
         self._housekeeping_at = now + timedelta(seconds=self.settings.scheduler.heartbeat_interval)
         chores = sweep(session, self.store, self.settings, now=now, held=self.executor.held_tries(), job_id=self.job_id)
-        report.tis_changed += chores.changed
+        report.tis_changed += chores.changed + fail_timed_out_deferrals(session, now=now)
         report.wake_at(chores.next_try_at)
+        report.wake_at(next_trigger_timeout(session))
         if self.settings.scheduler.check_slas:
             chores.callbacks.extend(check_slas(session, self.store, now=now))
         return chores
