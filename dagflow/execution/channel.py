@@ -152,5 +152,5 @@ def _outputs_from_json(data: dict[str, Any] | None) -> TryOutputs | None:
         xcoms=[(key, value) for key, value in data["xcoms"]],
         map_length=data["map_length"],
         map_keys=data["map_keys"],
-        asset_events=[(uri, extra) for uri, extra in data.get("asset_events") or ()],
+        asset_events=tuple((uri, extra) for uri, extra in data.get("asset_events") or ()),
     )
