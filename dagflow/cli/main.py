@@ -71,6 +71,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("assets", "assets"),
     ("dag_processor", "dag_processor"),
     ("scheduler", "scheduler"),
+    ("triggerer", "triggerer"),
     ("standalone", "standalone"),
     ("celery", "celery"),
     ("fernet", "rotate_fernet_key"),
