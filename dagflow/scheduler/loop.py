@@ -6,8 +6,9 @@ A tick, in order:
 2. collect executor events (each marks its run for examination);
 3. one write transaction (one per tick: on SQLite every ``BEGIN IMMEDIATE`` competes
    with the workers for the lock). On a *full pass* (every ``scheduler.poll_interval``,
-   when a retry/reschedule/run timeout is due, or after a run ended): compute
-   ``next_dagrun*`` for new DAG versions, create due (and backfill) runs, start queued
+   when a retry/reschedule/run/trigger timeout is due, or after a run ended): fail
+   deferrals past their timeout, compute ``next_dagrun*`` for new DAG versions, create
+   due (backfill and asset-triggered) runs, start queued
    runs under ``max_active_runs``, and plan every running run; between full passes
    only the runs an executor event touched are planned. Full passes also run the
    reaper and the SLA checker (``reaper.py``, ``sla.py``; every heartbeat interval).
@@ -150,6 +151,8 @@ class Scheduler:
         if self.only_run is not None:
             report.runs_started = int(start_queued_run(session, *self.only_run, now=now))
             return
+        report.tis_changed += fail_timed_out_deferrals(session, now=now)  # resumed to fail: planned below
+        report.wake_at(next_trigger_timeout(session))
         refresh_next_dagruns(session, self.store, self._seen_versions, now=now)
         report.runs_created = len(create_due_runs(session, self.store, now=now))
         report.runs_created += len(create_backfill_runs(session, self.store, now=now))
@@ -170,9 +173,8 @@ class Scheduler:
             return Sweep()
         self._housekeeping_at = now + timedelta(seconds=self.settings.scheduler.heartbeat_interval)
         chores = sweep(session, self.store, self.settings, now=now, held=self.executor.held_tries(), job_id=self.job_id)
-        report.tis_changed += chores.changed + fail_timed_out_deferrals(session, now=now)
+        report.tis_changed += chores.changed
         report.wake_at(chores.next_try_at)
-        report.wake_at(next_trigger_timeout(session))
         if self.settings.scheduler.check_slas:
             chores.callbacks.extend(check_slas(session, self.store, now=now))
         return chores

@@ -106,6 +106,17 @@ class BaseSensorOperator(BaseOperator):
         """Defer to ``trigger`` with the sensor's ``timeout``, resuming in ``execute_complete``."""
         self.defer(trigger=trigger, method_name="execute_complete", kwargs=kwargs, timeout=self.timeout)
 
+    def resume_execution(
+        self, next_method: str, next_kwargs: Mapping[str, Any] | None, context: Mapping[str, Any]
+    ) -> Any:
+        """Resume after deferral; a deferral that timed out is the sensor's timeout (skipped with ``soft_fail``)."""
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except SensorTimeout as exc:
+            if self.soft_fail:
+                raise SkipTask(f"{exc}; skipped (soft_fail)") from None
+            raise
+
     def execute_complete(self, context: Mapping[str, Any], event: Any = None) -> Any:
         """Where a deferred sensor resumes: done, unless the event says failed or skipped."""
         status = event.get("status") if isinstance(event, Mapping) else None
