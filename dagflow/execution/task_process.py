@@ -170,7 +170,7 @@ def _execute(
             value = _call_task(task, context, claimed)
         outputs = _outputs(task, value, backend, claimed)
         events = outlet_events_of(task, context["outlet_events"])
-        if events:
+        if events and not attempt.test_mode:  # `tasks test` keeps nothing (Airflow's test mode)
             outputs = dataclasses.replace(outputs, asset_events=events)
         return task, context, outcome.success(), outputs
     except TaskTerminated:

@@ -117,3 +117,30 @@ def test_reschedule_pokes_do_not_count_as_tries(db: Database, tmp_path: Path) ->
     assert counter.read_text() == "3"
     assert report.ti("poke")["try_number"] == 1
     assert [n for _, n, _ in _tries(db, "rescheduling")] == [1, 1, 1]
+
+
+def test_tasks_test_resumes_a_deferred_task_and_records_no_asset_event(
+    db: Database, settings: Any, tmp_path: Path
+) -> None:
+    from dagflow.dag_processing.loader import load_file
+    from dagflow.models import AssetEvent
+    from dagflow.services.task_test import test_task as run_task_test
+
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "tested.py").write_text(
+        "from datetime import datetime, timedelta\n"
+        "from dagflow import DAG, Asset\n"
+        "from dagflow.sensors import TimeDeltaSensor\n"
+        "with DAG('tested', schedule=None, start_date=datetime(2024, 1, 1)):\n"
+        "    TimeDeltaSensor(task_id='wait', delta=timedelta(seconds=1), deferrable=True,\n"
+        "                    outlets=[Asset('s3://x/y')])\n"
+    )
+    (dag,) = load_file(dags / "tested.py").dags
+    settings = settings.replace(core={"dags_folder": dags})
+    result = run_task_test(settings, db, dag, "wait")
+    assert (result["state"], result["try_number"]) == ("success", 1), (result["reason"], result["log"][-1500:])
+    assert "after deferral" in result["log"]
+    with db.transaction(readonly=True) as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(AssetEvent)) == 0
+        assert session.scalar(sa.select(sa.func.count()).select_from(Trigger)) == 0
