@@ -70,13 +70,16 @@ def _row(session: Session, pool: Pool) -> dict[str, Any]:
         session.execute(
             sa.select(TaskInstance.state, sa.func.coalesce(sa.func.sum(TaskInstance.pool_slots), 0))
             .where(
-                TaskInstance.pool == pool.name, TaskInstance.state.in_([*OCCUPYING_SLOT, TaskInstanceState.SCHEDULED])
+                TaskInstance.pool == pool.name,
+                TaskInstance.state.in_([*OCCUPYING_SLOT, TaskInstanceState.SCHEDULED, TaskInstanceState.DEFERRED]),
             )
             .group_by(TaskInstance.state)
         ).all()
     )
     running = int(usage.get(TaskInstanceState.RUNNING, 0))
     queued = int(usage.get(TaskInstanceState.QUEUED, 0))
+    deferred = int(usage.get(TaskInstanceState.DEFERRED, 0))
+    held = running + queued + (deferred if pool.include_deferred else 0)
     return {
         "pool": pool.name,
         "slots": pool.slots,
@@ -84,6 +87,7 @@ def _row(session: Session, pool: Pool) -> dict[str, Any]:
         "running": running,
         "queued": queued,
         "scheduled": int(usage.get(TaskInstanceState.SCHEDULED, 0)),
-        "open_slots": UNLIMITED_SLOTS if pool.slots == UNLIMITED_SLOTS else pool.slots - running - queued,
+        "deferred": deferred,
+        "open_slots": UNLIMITED_SLOTS if pool.slots == UNLIMITED_SLOTS else pool.slots - held,
         "include_deferred": pool.include_deferred,
     }

@@ -182,3 +182,23 @@ def test_scheduler_fails_a_deferral_past_its_timeout(world: tuple[Scheduler, str
     _until(lambda: _ti(db, "gives_up", "wait").state is TI.FAILED, scheduler)
     wait = _ti(db, "gives_up", "wait")
     assert wait.try_number == 1 and "timed out while deferred" in (wait.end_reason or "")
+
+
+@pytest.mark.parametrize("include_deferred", [False, True])
+def test_a_deferred_task_holds_a_pool_slot_only_with_include_deferred(db: Database, include_deferred: bool) -> None:
+    from dagflow.models import Pool
+    from dagflow.scheduler.queueing import _occupancy
+    from dagflow.services.pools import get_pool
+
+    with db.transaction() as session:
+        session.add(Pool(name="narrow", slots=2, include_deferred=include_deferred))
+        trigger = Trigger(classpath="dagflow.triggers.temporal.DateTimeTrigger", kwargs={"moment": "2030-01-01"})
+        session.add(trigger)
+        session.flush()
+        _deferred_on(session, trigger.id)
+        session.execute(sa.update(TaskInstance).values(pool="narrow", pool_slots=1))
+    with db.transaction(readonly=True) as session:
+        held = _occupancy(session, ["d"]).pools["narrow"]
+    row = get_pool(db, "narrow")
+    assert row["deferred"] == 1
+    assert (held, row["open_slots"]) == ((1, 1) if include_deferred else (0, 2))
