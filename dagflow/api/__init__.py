@@ -24,6 +24,7 @@ RESOURCES: tuple[str, ...] = (
     "pools",
     "variables",
     "connections",
+    "assets",
 )
 
 

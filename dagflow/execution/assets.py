@@ -41,6 +41,7 @@ class AssetEventInfo:
     id: int
     uri: str
     extra: dict[str, Any]
+    asset_id: int
     source_dag_id: str | None
     source_task_id: str | None
     source_run_id: str | None
@@ -120,6 +121,7 @@ _EVENT_COLUMNS = (
     AssetEvent.id,
     AssetModel.uri,
     AssetEvent.extra,
+    AssetEvent.asset_id,
     AssetEvent.source_dag_id,
     AssetEvent.source_task_id,
     AssetEvent.source_run_id,
@@ -134,11 +136,12 @@ def event_info(row: Any) -> AssetEventInfo:
         id=row[0],
         uri=row[1],
         extra=dict(row[2] or {}),
-        source_dag_id=row[3],
-        source_task_id=row[4],
-        source_run_id=row[5],
-        source_map_index=row[6],
-        timestamp=row[7],
+        asset_id=row[3],
+        source_dag_id=row[4],
+        source_task_id=row[5],
+        source_run_id=row[6],
+        source_map_index=row[7],
+        timestamp=row[8],
     )
 
 

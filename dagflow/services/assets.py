@@ -6,7 +6,7 @@ read the same thing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -22,19 +22,28 @@ from dagflow.models import (
     AssetDagRunQueue,
     AssetEvent,
     AssetModel,
+    DagRun,
+    DagRunAssetEvent,
     DagScheduleAssetReference,
     TaskOutletAssetReference,
 )
 from dagflow.services.database import ensure_schema
+from dagflow.services.listing import Slice, paged
+from dagflow.services.records import Page
 
 __all__ = [
     "AssetEventInfo",
     "AssetNotFound",
     "AssetSummary",
+    "EventFilter",
     "create_asset_event",
+    "created_dag_runs",
     "event_dict",
+    "get_asset",
     "list_asset_events",
     "list_assets",
+    "page_asset_events",
+    "page_assets",
     "producing_tasks",
 ]
 
@@ -70,17 +79,38 @@ class AssetSummary:
 
 def list_assets(db: Database, *, uri_pattern: str | None = None) -> list[AssetSummary]:
     """Every asset by URI (``uri_pattern``: a substring to match)."""
+    return list(page_assets(db, Slice(limit=1_000_000), uri_pattern=uri_pattern).items)
+
+
+def page_assets(
+    db: Database, part: Slice, *, uri_pattern: str | None = None, dag_ids: Sequence[str] = ()
+) -> Page[AssetSummary]:
+    """A page of assets (``uri_pattern`` a substring of the URI; ``dag_ids``: consumed or produced by them)."""
     ensure_schema(db)
-    with db.transaction(readonly=True) as session:
-        return query_assets(session, uri_pattern=uri_pattern)
-
-
-def query_assets(session: Session, *, uri_pattern: str | None = None) -> list[AssetSummary]:
-    """``list_assets`` in the caller's transaction."""
-    query = sa.select(AssetModel).order_by(AssetModel.uri)
+    query = sa.select(AssetModel)
     if uri_pattern:
         query = query.where(AssetModel.uri.contains(uri_pattern, autoescape=True))
-    assets = list(session.scalars(query))
+    if dag_ids:
+        consumed = sa.select(DagScheduleAssetReference.asset_id).where(DagScheduleAssetReference.dag_id.in_(dag_ids))
+        produced = sa.select(TaskOutletAssetReference.asset_id).where(TaskOutletAssetReference.dag_id.in_(dag_ids))
+        query = query.where(sa.or_(AssetModel.id.in_(consumed), AssetModel.id.in_(produced)))
+    order = {"id": AssetModel.id, "uri": AssetModel.uri, "name": AssetModel.name, "group": AssetModel.group}
+    with db.transaction(readonly=True) as session:
+        page = paged(session, query, part, order, [AssetModel.uri], lambda row: row[0])
+        return Page(_summaries(session, page.items), page.total)
+
+
+def get_asset(db: Database, asset_id: int) -> AssetSummary:
+    """One asset by id; ``AssetNotFound`` if missing."""
+    ensure_schema(db)
+    with db.transaction(readonly=True) as session:
+        asset = session.get(AssetModel, asset_id)
+        if asset is None:
+            raise AssetNotFound(f"asset {asset_id} does not exist")
+        return _summaries(session, [asset])[0]
+
+
+def _summaries(session: Session, assets: Sequence[AssetModel]) -> list[AssetSummary]:
     ids = [a.id for a in assets]
     consumers = _grouped(session, DagScheduleAssetReference.asset_id, DagScheduleAssetReference.dag_id, ids)
     queued = _grouped(session, AssetDagRunQueue.asset_id, AssetDagRunQueue.target_dag_id, ids)
@@ -134,34 +164,91 @@ def list_asset_events(
     offset: int = 0,
 ) -> list[AssetEventInfo]:
     """Asset events, newest first (``uri``/``source_dag_id`` filter); ``AssetNotFound`` for an unknown URI."""
-    ensure_schema(db)
-    with db.transaction(readonly=True) as session:
-        return query_asset_events(session, uri=uri, source_dag_id=source_dag_id, limit=limit, offset=offset)
-
-
-def query_asset_events(
-    session: Session, *, uri: str | None = None, source_dag_id: str | None = None, limit: int = 100, offset: int = 0
-) -> list[AssetEventInfo]:
-    """``list_asset_events`` in the caller's transaction."""
     if limit < 1 or offset < 0:
         raise InvalidInput("limit must be at least 1 and offset at least 0")
-    query = events_query().order_by(None).order_by(AssetEvent.timestamp.desc(), AssetEvent.id.desc())
+    asset_id = None
     if uri is not None:
-        if session.scalar(sa.select(AssetModel.id).where(AssetModel.uri == uri)) is None:
+        ensure_schema(db)
+        with db.transaction(readonly=True) as session:
+            asset_id = session.scalar(sa.select(AssetModel.id).where(AssetModel.uri == uri))
+        if asset_id is None:
             raise AssetNotFound(f"asset {uri!r} does not exist")
-        query = query.where(AssetModel.uri == uri)
-    if source_dag_id is not None:
-        query = query.where(AssetEvent.source_dag_id == source_dag_id)
-    return [event_info(row) for row in session.execute(query.limit(limit).offset(offset))]
+    part = Slice(limit=limit, offset=offset, order_by=("-timestamp",))
+    return list(page_asset_events(db, part, EventFilter(asset_id=asset_id, source_dag_id=source_dag_id)).items)
 
 
-def create_asset_event(db: Database, uri: str, *, extra: Mapping[str, Any] | None = None) -> AssetEventInfo:
-    """Record an event for an existing asset by hand (no source task); the DAGs scheduled on it are queued."""
+@dataclass(frozen=True)
+class EventFilter:
+    """Which asset events to list (None: any)."""
+
+    asset_id: int | None = None
+    source_dag_id: str | None = None
+    source_task_id: str | None = None
+    source_run_id: str | None = None
+    source_map_index: int | None = None
+
+
+def page_asset_events(db: Database, part: Slice, flt: EventFilter = EventFilter()) -> Page[AssetEventInfo]:
+    """A page of asset events (default order: oldest first, as Airflow's API)."""
+    ensure_schema(db)
+    query = events_query().order_by(None)
+    for name in ("asset_id", "source_dag_id", "source_task_id", "source_run_id", "source_map_index"):
+        value = getattr(flt, name)
+        if value is not None:
+            query = query.where(getattr(AssetEvent, name) == value)
+    order = {
+        "id": AssetEvent.id,
+        "timestamp": AssetEvent.timestamp,
+        "asset_id": AssetEvent.asset_id,
+        "source_dag_id": AssetEvent.source_dag_id,
+        "source_task_id": AssetEvent.source_task_id,
+        "source_run_id": AssetEvent.source_run_id,
+        "source_map_index": AssetEvent.source_map_index,
+    }
+    with db.transaction(readonly=True) as session:
+        return paged(session, query, part, order, [AssetEvent.id], event_info)
+
+
+def created_dag_runs(db: Database, event_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    """For each event id, the runs it triggered: ``{run_id, dag_id, logical_date, start_date, end_date, state, data_interval_start, data_interval_end}``."""
+    if not event_ids:
+        return {}
+    with db.transaction(readonly=True) as session:
+        rows = session.execute(
+            sa.select(DagRunAssetEvent.event_id, DagRun)
+            .join(DagRun, DagRun.id == DagRunAssetEvent.dag_run_id)
+            .where(DagRunAssetEvent.event_id.in_(list(event_ids)))
+            .order_by(DagRun.id)
+        ).all()
+        found: dict[int, list[dict[str, Any]]] = {}
+        for event_id, run in rows:
+            found.setdefault(event_id, []).append(
+                {
+                    "run_id": run.run_id,
+                    "dag_id": run.dag_id,
+                    "logical_date": run.logical_date,
+                    "start_date": run.start_date,
+                    "end_date": run.end_date,
+                    "state": run.state.value,
+                    "data_interval_start": run.data_interval_start,
+                    "data_interval_end": run.data_interval_end,
+                }
+            )
+        return found
+
+
+def create_asset_event(
+    db: Database, uri: str | None = None, *, asset_id: int | None = None, extra: Mapping[str, Any] | None = None
+) -> AssetEventInfo:
+    """Record an event for an existing asset (by URI or id) by hand; the DAGs scheduled on it are queued."""
     ensure_schema(db)
     now = pendulum.now("UTC")
     with db.transaction() as session:
-        if session.scalar(sa.select(AssetModel.id).where(AssetModel.uri == uri)) is None:
-            raise AssetNotFound(f"asset {uri!r} does not exist")
+        where = AssetModel.uri == uri if uri is not None else AssetModel.id == asset_id
+        found = session.scalar(sa.select(AssetModel.uri).where(where))
+        if found is None:
+            raise AssetNotFound(f"asset {uri if uri is not None else asset_id!r} does not exist")
+        uri = found
         (event_id,) = record_asset_events(session, [(uri, dict(extra or {}))], now=now)
         row = session.execute(events_query().where(AssetEvent.id == event_id)).one()
         return event_info(row)

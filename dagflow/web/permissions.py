@@ -38,6 +38,8 @@ CONNECTION_READ = "connection:read"
 CONNECTION_EDIT = "connection:edit"
 STATE_STORE_READ = "state_store:read"
 STATE_STORE_EDIT = "state_store:edit"
+ASSET_READ = "asset:read"
+ASSET_EDIT = "asset:edit"  # an asset event by hand
 USER_READ = "user:read"
 USER_EDIT = "user:edit"
 
@@ -53,6 +55,7 @@ _VIEWER = frozenset(
         SLA_MISS_READ,
         POOL_READ,
         STATE_STORE_READ,
+        ASSET_READ,
     }
 )
 _OP = _VIEWER | {
@@ -68,6 +71,7 @@ _OP = _VIEWER | {
     VARIABLE_READ,
     VARIABLE_EDIT,
     STATE_STORE_EDIT,
+    ASSET_EDIT,
 }
 _ADMIN = _OP | {CONNECTION_READ, CONNECTION_EDIT, USER_READ, USER_EDIT}
 
@@ -159,6 +163,11 @@ ROUTE_PERMISSIONS: Mapping[str, str] = {
     f"{_API}.get_state_store_entry": STATE_STORE_READ,
     f"{_API}.put_state_store_entry": STATE_STORE_EDIT,
     f"{_API}.delete_state_store_entry": STATE_STORE_EDIT,
+    # assets
+    f"{_API}.get_assets": ASSET_READ,
+    f"{_API}.get_asset": ASSET_READ,
+    f"{_API}.get_asset_events": ASSET_READ,
+    f"{_API}.create_asset_event": ASSET_EDIT,
 }
 
 

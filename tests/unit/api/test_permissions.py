@@ -24,6 +24,7 @@ SAMPLES = {
     "xcom_key": "return_value",
     "backfill_id": "1",
     "key": "k",
+    "asset_id": "1",
 }
 DENIED = (401, 403)
 
