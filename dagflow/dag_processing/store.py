@@ -70,10 +70,10 @@ def _store_asset_references(session: Session, sdag: Any) -> None:
     """The assets the DAG is scheduled on and its tasks' outlets (only for a DAG that has any, or had)."""
     condition = sdag.asset_condition
     outlets = {task_id: task.outlets for task_id, task in sdag.tasks.items() if task.outlets}
-    if condition is None and not outlets and not _has_asset_references(session, sdag.dag_id):
+    if condition is None and not outlets and not sdag.assets and not _has_asset_references(session, sdag.dag_id):
         return
     uris = expression_uris(condition) if condition is not None else []
-    replace_asset_references(session, sdag.dag_id, schedule_uris=uris, outlets=outlets)
+    replace_asset_references(session, sdag.dag_id, schedule_uris=uris, outlets=outlets, details=sdag.assets)
 
 
 def _has_asset_references(session: Session, dag_id: str) -> bool:

@@ -47,6 +47,9 @@ class AssetEventInfo:
     source_run_id: str | None
     source_map_index: int
     timestamp: datetime
+    #: The asset's name and group (its URI and ``asset`` unless the DAG named them).
+    name: str = ""
+    group: str = "asset"
 
 
 def outlet_events_of(task: Any, accessors: OutletEventAccessors) -> list[tuple[str, dict[str, Any]]]:
@@ -127,6 +130,8 @@ _EVENT_COLUMNS = (
     AssetEvent.source_run_id,
     AssetEvent.source_map_index,
     AssetEvent.timestamp,
+    AssetModel.name,
+    AssetModel.group,
 )
 
 
@@ -142,6 +147,8 @@ def event_info(row: Any) -> AssetEventInfo:
         source_run_id=row[6],
         source_map_index=row[7],
         timestamp=row[8],
+        name=row[9],
+        group=row[10],
     )
 
 

@@ -120,12 +120,31 @@ def _asset_ids(session: Session, uris: list[str]) -> dict[str, int]:
 
 
 def replace_asset_references(
-    session: Session, dag_id: str, *, schedule_uris: Iterable[str], outlets: Mapping[str, Iterable[str]]
+    session: Session,
+    dag_id: str,
+    *,
+    schedule_uris: Iterable[str],
+    outlets: Mapping[str, Iterable[str]],
+    details: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> None:
-    """Store which assets ``dag_id`` is scheduled on and which of its tasks produce which (never commits)."""
+    """Store which assets ``dag_id`` is scheduled on and which of its tasks produce which (never commits).
+
+    ``details`` (``uri -> {"name", "group", "extra"}``) updates the assets' own fields: the
+    DAG stored last wins (this runs only when a DAG changed).
+    """
     outlets = {task_id: list(uris) for task_id, uris in outlets.items()}
     schedule_uris = list(schedule_uris)
-    ids = ensure_assets(session, [*schedule_uris, *(uri for uris in outlets.values() for uri in uris)])
+    details = dict(details or {})
+    ids = ensure_assets(session, [*schedule_uris, *(uri for uris in outlets.values() for uri in uris), *details])
+    for uri, fields in details.items():
+        values = {key: fields[key] for key in ("name", "group", "extra") if key in fields}
+        values["extra"] = values.get("extra") or None
+        session.execute(
+            sa.update(AssetModel)
+            .where(AssetModel.id == ids[uri])
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
     session.execute(sa.delete(DagScheduleAssetReference).where(DagScheduleAssetReference.dag_id == dag_id))
     session.execute(sa.delete(TaskOutletAssetReference).where(TaskOutletAssetReference.dag_id == dag_id))
     for uri in dict.fromkeys(schedule_uris):

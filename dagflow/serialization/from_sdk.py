@@ -47,7 +47,28 @@ def from_dag(dag: Any) -> SerializedDag:
         params=params_data(getattr(dag, "params", None)),
         callbacks=_callback_names(dag, DAG_CALLBACKS),
         task_group=group_from_sdk(getattr(dag, "task_group", None)),
+        assets=assets_data(dag),
     )
+
+
+def assets_data(dag: Any) -> dict[str, dict[str, Any]]:
+    """``uri -> {"name", "group", "extra"}`` of every asset the DAG's schedule and tasks name."""
+    found: list[Any] = []
+    condition = getattr(dag, "asset_condition", None)
+    if condition is not None:
+        found.extend(condition.iter_assets())
+    for task in dag.task_dict.values():
+        for name in ("outlets", "inlets"):
+            assets = getattr(task, name, None)
+            if assets is None and getattr(task, "is_mapped", False):
+                assets = getattr(task, "partial_kwargs", {}).get(name)
+            if assets is not None:
+                found.extend([assets] if hasattr(assets, "uri") else assets)
+    return {
+        str(a.uri): {"name": str(a.name), "group": str(a.group), "extra": json_safe(dict(a.extra))}
+        for a in found
+        if hasattr(a, "uri")
+    }
 
 
 def task_from_operator(task: Any) -> SerializedTask:

@@ -102,6 +102,8 @@ class SerializedDag:
     params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     callbacks: frozenset[str] = frozenset()
     task_group: SerializedTaskGroup | None = None
+    #: Every asset the DAG names (schedule, outlets, inlets): ``uri -> {"name", "group", "extra"}``.
+    assets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     _order: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _descendants: dict[str, frozenset[str]] = field(init=False, repr=False, compare=False)
     _weights: dict[str, int] = field(init=False, repr=False, compare=False)

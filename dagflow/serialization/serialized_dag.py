@@ -75,6 +75,7 @@ def _encode_dag(dag: SerializedDag) -> dict[str, Any]:
         "params": json_safe(dag.params),
         "callbacks": sorted(dag.callbacks),
         "task_group": _encode_group(dag.task_group),
+        "assets": json_safe(dag.assets),
         "tasks": [_encode_task(dag.tasks[tid]) for tid in sorted(dag.tasks)],
     }
 
@@ -130,6 +131,7 @@ def _decode_dag(d: Mapping[str, Any]) -> SerializedDag:
         params=dict(d.get("params") or {}),
         callbacks=frozenset(d.get("callbacks") or ()),
         task_group=_decode_group(d.get("task_group")),
+        assets=dict(d.get("assets") or {}),
     )
 
 

@@ -33,7 +33,7 @@ from dagflow import DAG, Asset, Dataset, task
 from dagflow.operators import PythonOperator
 
 START = pendulum.datetime(2024, 1, 1, tz="UTC")
-orders = Asset("s3://lake/orders.parquet")
+orders = Asset("s3://lake/orders.parquet", name="orders", group="sales", extra={"owner": "ops"})
 customers = Dataset("s3://lake/customers.parquet")
 
 
@@ -181,6 +181,8 @@ def test_paused_consumer_is_not_queued_and_services_list_events(world: tuple[Dat
     assets = {a.uri: a for a in list_assets(db)}
     events = list_asset_events(db, uri="s3://lake/orders.parquet")
     orders = assets["s3://lake/orders.parquet"]
+    assert (orders.name, orders.group, orders.extra) == ("orders", "sales", {"owner": "ops"})
+    assert assets["s3://lake/customers.parquet"].name == "s3://lake/customers.parquet"
     assert orders.consuming_dags == ["needs_both", "needs_either"]
     assert orders.producing_tasks == ["produce_orders.write"]
     assert [(e.source_dag_id, e.source_task_id, e.extra) for e in events] == [("produce_orders", "write", {"rows": 10})]
