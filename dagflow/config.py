@@ -142,6 +142,16 @@ class LoggingSettings:
 
 
 @dataclass(frozen=True)
+class TriggererSettings:
+    """``[triggerer]``: the process that runs deferred tasks' triggers."""
+
+    #: Most triggers one triggerer runs at once (Airflow's ``triggerer.capacity``).
+    capacity: int = 1000
+    #: Whether ``dagflow standalone`` starts a triggerer.
+    standalone_triggerer: bool = True
+
+
+@dataclass(frozen=True)
 class Settings:
     """All of dagflow's configuration, resolved against ``home``."""
 
@@ -154,6 +164,7 @@ class Settings:
     webserver: WebserverSettings = field(default_factory=WebserverSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    triggerer: TriggererSettings = field(default_factory=TriggererSettings)
 
     def replace(self, **sections: Any) -> Settings:
         """A copy with some values changed: ``replace(core={"parallelism": 4})``."""

@@ -30,6 +30,7 @@ RESOURCES: tuple[str, ...] = (
     "approvals",
     "sla_state_store",
     "event_logs",
+    "assets",
 )
 
 
