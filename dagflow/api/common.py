@@ -19,6 +19,8 @@ from dagflow.web.context import web_context
 
 api = APIBlueprint("api", __name__, url_prefix="/api/v2")
 
+#: Largest number a paging parameter takes (a 32-bit SQL integer).
+MAX_INT = 2**31 - 1
 #: Responses every route with ids in its path may give.
 ID_ERRORS = {404: "Not Found", 422: "Invalid identifier or input"}
 
@@ -66,8 +68,8 @@ def _in_request() -> bool:
 class ListQuery(Query):
     """Airflow's paging and ordering: ``limit``, ``offset``, ``order_by`` (``-field`` for descending)."""
 
-    limit: int = Field(default=50, ge=0)
-    offset: int = Field(default=0, ge=0)
+    limit: int = Field(default=50, ge=0, le=MAX_INT)
+    offset: int = Field(default=0, ge=0, le=MAX_INT)
     order_by: list[str] = Field(default_factory=list)
 
     def slice(self) -> Slice:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -16,6 +16,9 @@ from dagflow.cli.main import CliState, pass_state
 from dagflow.cli.output import emit_document, emit_rows, output_option
 from dagflow.cli.params import JSON_OBJECT, LOGICAL_DATE
 from dagflow.state import DagRunState
+
+if TYPE_CHECKING:
+    from dagflow.services.records import RunRecord
 
 RUN_COLUMNS = ["dag_id", "run_id", "state", "run_type", "logical_date", "start_date", "end_date"]
 
@@ -62,26 +65,24 @@ def trigger(
     from dagflow.sdk.ids import check_run_id
     from dagflow.services.dag_runs import trigger_dag
     from dagflow.services.dags import get_dag
-    from dagflow.services.reports import iso
 
     if run_id is not None:
         check_run_id(run_id)  # refused before any DAG file is parsed
     refresh_if_unknown(state.settings, state.db, dag_id)
     # a conf that breaks the DAG's params is InvalidConf: one line, exit 2 (cli.main.BAD_INPUT)
     created = trigger_dag(state.settings, state.db, dag_id, conf=conf, run_id=run_id, logical_date=logical_date)
-    emit_document(
-        {
-            "dag_id": created.dag_id,
-            "run_id": created.run_id,
-            "logical_date": iso(created.logical_date),
-            "state": created.state,
-        },
-        fmt,
-    )
+    emit_document(created_document(created), fmt)
     if get_dag(state.db, dag_id).is_paused:
         click.echo(
             f"Note: DAG {dag_id!r} is paused: the run stays queued until `dagflow dags unpause {dag_id}`.", err=True
         )
+
+
+def created_document(run: RunRecord) -> dict[str, Any]:
+    """What ``dags trigger`` prints about the run it created."""
+    from dagflow.services.reports import iso
+
+    return {"dag_id": run.dag_id, "run_id": run.run_id, "logical_date": iso(run.logical_date), "state": run.state}
 
 
 @click.command("pause")

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -25,6 +25,7 @@ from dagflow.models import DagRun, TaskInstance, set_dagrun_state, set_ti_state,
 from dagflow.scheduler.clearing import clear_task_instance
 from dagflow.scheduler.dagruns import find_dagrun
 from dagflow.serialization import SerializedDag
+from dagflow.services import events
 from dagflow.services.dag_runs import ensure_dag_known, serialized_dag
 from dagflow.services.records import TaskInstanceRecord
 from dagflow.state import CLEARABLE, DAGRUN_FINISHED, FAILED_LIKE, MARKABLE, DagRunState, TaskInstanceState
@@ -124,7 +125,34 @@ def clear_task_instances(settings: Settings, db: Database, request: ClearRequest
         for run_id in sorted({ti.run_id for ti in cleared}):  # wake the schedulers at commit
             publish(session, RUN_QUEUED, dag_id=request.dag_id, run_id=run_id)
         cleared_ids = {ti.id for ti in cleared}
-        return [record for record in before if record.id in cleared_ids]
+        done = [record for record in before if record.id in cleared_ids]
+        record_clear(session, done, only_failed=request.only_failed, downstream=request.downstream)
+        return done
+
+
+class TaskInstanceKeyed(Protocol):
+    """Anything that names a task instance (a ``TaskInstance`` row, a ``TaskInstanceRecord``)."""
+
+    @property
+    def dag_id(self) -> str: ...
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def task_id(self) -> str: ...
+    @property
+    def map_index(self) -> int: ...
+
+
+def record_clear(session: Session, cleared: Sequence[TaskInstanceKeyed], **options: bool) -> None:
+    """One ``clear`` event per run, naming the task instances cleared in it."""
+    by_run: dict[tuple[str, str], list[TaskInstanceKeyed]] = {}
+    for ti in cleared:
+        by_run.setdefault((ti.dag_id, ti.run_id), []).append(ti)
+    for (dag_id, run_id), tis in sorted(by_run.items()):
+        task_id = tis[0].task_id if len(tis) == 1 else None
+        listed = [f"{t.task_id}[{t.map_index}]" if t.map_index >= 0 else t.task_id for t in tis[:100]]
+        extra = {"task_instances": listed, "count": len(tis), **{k: v for k, v in options.items() if v}}
+        events.record(session, "clear", dag_id=dag_id, run_id=run_id, task_id=task_id, extra=extra)
 
 
 def requeue_runs(session: Session, dag_id: str, run_ids: Iterable[str]) -> int:
@@ -204,7 +232,18 @@ def mark_task_instances(
         if dry_run:
             return [MarkedTaskInstance(TaskInstanceRecord.of(ti, when), _state(ti)) for ti, when in rows]
         previous = {ti.id: _state(ti) for ti, _ in rows}
-        marked = [(ti, when) for ti, when in rows if _mark_one(session, ti, request.state)]
+        marked = [(ti, when) for ti, when in rows if mark_one(session, ti, request.state)]
+        for ti, _ in marked:
+            events.record(
+                session,
+                "mark_task_instance",
+                dag_id=ti.dag_id,
+                run_id=ti.run_id,
+                task_id=ti.task_id,
+                map_index=ti.map_index,
+                try_number=ti.try_number,
+                extra={"state": request.state.value, "previous_state": previous[ti.id] or "none"},
+            )
         for run_id in sorted({ti.run_id for ti, _ in marked}):
             publish(session, RUN_CHANGED, dag_id=request.dag_id, run_id=run_id)
         session.flush()
@@ -246,7 +285,8 @@ def _selected(
     return [(ti, when) for ti, when in session.execute(query)]
 
 
-def _mark_one(session: Session, ti: TaskInstance, state: TaskInstanceState) -> bool:
+def mark_one(session: Session, ti: TaskInstance, state: TaskInstanceState) -> bool:
+    """Set one task instance to a person's ``state`` (compare-and-set on its current state); True if it moved."""
     now = utcnow()
     values = {"end_date": now, "start_date": ti.start_date or now, "next_try_at": None}
     return set_ti_state(session, [ti.id], to=state, expected=[ti.state], values=values) == 1

@@ -1,4 +1,5 @@
-"""XCom entries for people and the REST API: list per task instance (or across, as Airflow's ``~``), read one value."""
+"""XCom entries for people and the REST API: list per task instance (or across, as Airflow's ``~``), read one value;
+the web UI's per-task-instance list with secrets masked."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from dagflow.models import DagRun, XCom
 from dagflow.services.database import ensure_schema
 from dagflow.services.listing import Slice, paged
 from dagflow.services.records import Page
+from dagflow.services.secrets import output_masker
 from dagflow.storage.internal import InternalStorage
 
 
@@ -113,3 +115,20 @@ def get_xcom(
 def _record(x: XCom, logical_date: datetime | None, *, with_value: bool) -> XComRecord:
     value = x.value if with_value else None
     return XComRecord(x.dag_id, x.run_id, x.task_id, x.map_index, x.key, x.created_at, logical_date, value)
+
+
+def task_xcoms(db: Database, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> list[XComRecord]:
+    """Every XCom of one task instance, by key, values masked (sensitive keys hidden, known secrets replaced).
+
+    A large value shows as its storage reference.
+    """
+    masker = output_masker(db)
+    with db.transaction(readonly=True) as session:
+        rows = session.execute(
+            sa.select(XCom, DagRun.logical_date)
+            .join(DagRun, sa.and_(DagRun.dag_id == XCom.dag_id, DagRun.run_id == XCom.run_id))
+            .where(XCom.dag_id == dag_id, XCom.run_id == run_id, XCom.task_id == task_id, XCom.map_index == map_index)
+            .order_by(XCom.key)
+        ).all()
+        records = [_record(x, logical_date, with_value=True) for x, logical_date in rows]
+    return [XComRecord(**{**r.__dict__, "value": masker.redact(r.value, r.key)}) for r in records]
