@@ -8,11 +8,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from dagflow.api.common import ID_ERRORS, Body, ListQuery, api, dag_id_arg, hidden_dags, run_id_arg, utc
+from dagflow.api.common import ID_ERRORS, Body, ListQuery, api, dag_id_arg, run_id_arg, utc
 from dagflow.exceptions import InvalidConf
 from dagflow.services import dag_runs as service
 from dagflow.services.records import RunRecord
 from dagflow.state import DagRunState
+from dagflow.web.auth import hidden_dags
 from dagflow.web.context import web_context
 
 RunState = Literal["queued", "running", "success", "failed"]

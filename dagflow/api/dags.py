@@ -7,12 +7,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from dagflow.api.common import ID_ERRORS, MAX_INT, Body, ListQuery, Query, api, dag_id_arg, file_token, hidden_dags
+from dagflow.api.common import ID_ERRORS, MAX_INT, Body, ListQuery, Query, api, dag_id_arg, file_token
 from dagflow.serialization import SerializedDag
 from dagflow.services import dags as service
 from dagflow.services.dag_access import CAN_EDIT, CAN_READ
 from dagflow.services.dag_runs import delete_dag as delete_dag_service
 from dagflow.services.records import DagRecord
+from dagflow.web.auth import hidden_dags
 from dagflow.web.context import web_context
 
 _ONE_OFF = (None, "", "None", "@once")

@@ -8,10 +8,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field, JsonValue
 
-from dagflow.api.common import ID_ERRORS, Body, ListQuery, api, dag_id_arg, hidden_dags
+from dagflow.api.common import ID_ERRORS, Body, ListQuery, api, dag_id_arg
 from dagflow.exceptions import InvalidInput
 from dagflow.services import sla
 from dagflow.services import state_store as store
+from dagflow.web.auth import hidden_dags
 from dagflow.web.context import web_context
 
 #: Largest JSON value the API stores (the state store is for small bookkeeping values).

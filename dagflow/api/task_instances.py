@@ -8,19 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from dagflow.api.common import (
-    ID_ERRORS,
-    Body,
-    ListQuery,
-    Query,
-    api,
-    dag_id_arg,
-    hidden_dags,
-    run_id_arg,
-    task_id_arg,
-    ti_uuid,
-    utc,
-)
+from dagflow.api.common import ID_ERRORS, Body, ListQuery, Query, api, dag_id_arg, run_id_arg, task_id_arg, ti_uuid, utc
 from dagflow.api.dag_runs import DAGRunClearBody
 from dagflow.exceptions import InvalidInput, TaskInstanceNotFound
 from dagflow.services import clearing
@@ -30,6 +18,7 @@ from dagflow.services.dependencies import task_instance_dependencies
 from dagflow.services.listing import Slice
 from dagflow.services.records import TaskInstanceRecord, TryRecord
 from dagflow.state import TaskInstanceState
+from dagflow.web.auth import hidden_dags
 from dagflow.web.context import web_context
 
 #: Airflow's task-instance states (``none`` is ``null``).

@@ -31,6 +31,7 @@ from dagflow.services.listing import Slice
 from dagflow.services.records import Page
 from dagflow.services.task_instances import TaskInstanceFilter, query_task_instances
 from dagflow.state import DagRunState, TaskInstanceState
+from dagflow.web.auth import hidden_dags
 from dagflow.web.context import web_context
 from dagflow.www.common import local_path, render_page, ui
 from dagflow.www.list_filters import DATE_FIELDS, ListArgs, list_args, since_midnight
@@ -50,13 +51,23 @@ K = TypeVar("K", RunKey, TaskInstanceKey)
 
 def _run_filter(args: ListArgs) -> RunFilter:
     db = web_context().db
-    return RunFilter(dag_id=args.dag_id or None, states=args.states, dag_ids=args.dag_ids(db), **args.date_range())
+    return RunFilter(
+        dag_id=args.dag_id or None,
+        states=args.states,
+        dag_ids=args.dag_ids(db),
+        hidden_dag_ids=hidden_dags(),  # access_control
+        **args.date_range(),
+    )
 
 
 def _ti_filter(args: ListArgs) -> TaskInstanceFilter:
     db = web_context().db
     return TaskInstanceFilter(
-        dag_id=args.dag_id or None, states=args.states, dag_ids=args.dag_ids(db), **args.date_range()
+        dag_id=args.dag_id or None,
+        states=args.states,
+        dag_ids=args.dag_ids(db),
+        hidden_dag_ids=hidden_dags(),  # access_control
+        **args.date_range(),
     )
 
 
