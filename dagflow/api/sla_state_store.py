@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel, Field, JsonValue
 
@@ -156,6 +155,3 @@ def delete_state_store_entry(namespace: str, key: str) -> tuple[str, int]:
     namespace, key = _names(namespace, key)
     store.delete_value(web_context().db, key, namespace=namespace)
     return "", 204
-
-
-__all__: list[Any] = []

@@ -12,6 +12,7 @@ from dagflow.api.common import ID_ERRORS, Query, api, dag_id_arg, task_id_arg
 from dagflow.exceptions import InvalidInput
 from dagflow.serialization import SerializedTask
 from dagflow.services import dags as service
+from dagflow.state import TriggerRule
 from dagflow.web.context import web_context
 
 
@@ -85,7 +86,7 @@ def task_response(task: SerializedTask) -> TaskResponse:
         task_id=task.task_id,
         task_display_name=task.task_id,
         owner=task.owner,
-        trigger_rule=str(task.trigger_rule.value if hasattr(task.trigger_rule, "value") else task.trigger_rule),
+        trigger_rule=TriggerRule(task.trigger_rule).value,
         depends_on_past=task.depends_on_past,
         wait_for_downstream=task.wait_for_downstream,
         retries=task.retries,
