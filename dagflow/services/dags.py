@@ -188,9 +188,17 @@ def set_paused_many(db: Database, dag_ids: Sequence[str], *, paused: bool) -> in
         return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def query_import_errors(db: Database, part: Slice) -> Page[ImportErrorRecord]:
-    """A page of the files that failed to import."""
+def query_import_errors(
+    db: Database, part: Slice, *, hidden_dag_ids: frozenset[str] = frozenset()
+) -> Page[ImportErrorRecord]:
+    """A page of the files that failed to import (not those of the files of ``hidden_dag_ids``)."""
     ensure_schema(db)
+    query = sa.select(ImportError_)
+    if hidden_dag_ids:
+        files = sa.select(DagModel.fileloc).where(
+            DagModel.dag_id.in_(sorted(hidden_dag_ids)), DagModel.fileloc.is_not(None)
+        )
+        query = query.where(ImportError_.filename.not_in(files))
     order = {
         "id": ImportError_.id,
         "import_error_id": ImportError_.id,
@@ -198,7 +206,7 @@ def query_import_errors(db: Database, part: Slice) -> Page[ImportErrorRecord]:
         "timestamp": ImportError_.timestamp,
     }
     with db.transaction(readonly=True) as session:
-        return paged(session, sa.select(ImportError_), part, order, [ImportError_.id], lambda r: _import_error(r[0]))
+        return paged(session, query, part, order, [ImportError_.id], lambda r: _import_error(r[0]))
 
 
 def get_import_error(db: Database, import_error_id: int) -> ImportErrorRecord:

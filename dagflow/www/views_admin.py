@@ -17,6 +17,7 @@ from dagflow.services import variables as variable_service
 from dagflow.services.dags import query_import_errors
 from dagflow.services.listing import Slice
 from dagflow.services.sla import list_sla_misses
+from dagflow.web.auth import hidden_dags
 from dagflow.web.context import web_context
 from dagflow.www.common import done, render_page, ui
 
@@ -43,7 +44,7 @@ def confirm_page(title: str, question: str, url: str, cancel: str) -> tuple[str,
 def import_errors() -> tuple[str, int]:
     """DAG files that failed to import: file, line and traceback."""
     offset = _offset()
-    page = query_import_errors(web_context().db, Slice(PAGE_SIZE, offset, ("filename",)))
+    page = query_import_errors(web_context().db, Slice(PAGE_SIZE, offset, ("filename",)), hidden_dag_ids=hidden_dags())
     return render_page("import_errors.html", title="Import errors", page=page, offset=offset, limit=PAGE_SIZE)
 
 

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from dagflow.dag_processing.sync import sync_folders
 from dagflow.exceptions import DagDefinitionError
 from dagflow.execution.xcom import write_xcom
-from dagflow.models import SlaMiss, TaskInstance, set_ti_state
+from dagflow.models import ImportError_, SlaMiss, TaskInstance, set_ti_state
 from dagflow.sdk.dag import normalize_access_control
 from dagflow.services.dag_runs import trigger_dag
 from dagflow.state import TaskInstanceState
@@ -249,6 +249,12 @@ def test_access_control_hides_and_refuses_a_dag(api: Api) -> None:
     assert "secret_dag" not in {d["dag_id"] for d in bulk.json["dags"]}
     assert api.get("/api/v2/dags/secret_dag", "op").json["is_paused"] is True
     assert api.call("PATCH", "/api/v2/dags/secret_dag", "admin", json={"is_paused": False}).status_code == 200
+
+    # an import error of the restricted DAG's file is hidden with it
+    with api.db.transaction() as session:
+        session.add(ImportError_(filename=str(folder / "secret.py"), message="boom", timestamp=datetime.now(UTC)))
+    assert api.get("/api/v2/importErrors", "viewer").json["total_entries"] == 0
+    assert api.get("/api/v2/importErrors", "op").json["total_entries"] == 1
 
 
 def test_access_control_in_the_sdk() -> None:
