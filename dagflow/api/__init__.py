@@ -25,6 +25,11 @@ RESOURCES: tuple[str, ...] = (
     "variables",
     "connections",
     "event_logs",
+    "tasks",
+    "xcoms",
+    "backfills",
+    "approvals",
+    "sla_state_store",
 )
 
 

@@ -21,7 +21,7 @@ def connections() -> tuple[str, int]:
     """Connections (passwords and sensitive extras masked); ``?edit=ID`` fills the form."""
     db = web_context().db
     listed = service.list_connections(db)
-    editing = next((c for c in listed if c["conn_id"] == request.args.get("edit")), None)
+    editing = next((c for c in listed if c.conn_id == request.args.get("edit")), None)
     return render_page("connections.html", title="Connections", connections=listed, editing=editing)
 
 
