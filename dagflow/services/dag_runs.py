@@ -143,10 +143,9 @@ def set_paused(settings: Settings, db: Database, dag_id: str, *, paused: bool) -
     with db.transaction() as session:
         model = session.get(DagModel, dag_id)
         if model is None:
-            raise DagNotFound(f"DAG {dag_id!r} not found (see `dagflow dags list`)")
+            raise DagNotFound(f"DAG {dag_id!r} not found")
         if model.is_paused != paused:
             events.record(session, "pause" if paused else "unpause", dag_id=dag_id)
-            raise DagNotFound(f"DAG {dag_id!r} not found")
         model.is_paused = paused
         return {"dag_id": dag_id, "is_paused": paused}
 
