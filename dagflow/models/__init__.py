@@ -15,7 +15,7 @@ from __future__ import annotations
 from dagflow.models.backfill import Backfill
 from dagflow.models.base import Base, JSONText, UTCDateTime, utcnow
 from dagflow.models.connection import Connection
-from dagflow.models.dag import DagModel, SerializedDagModel
+from dagflow.models.dag import DagFile, DagModel, SerializedDagModel
 from dagflow.models.dagrun import DagRun
 from dagflow.models.import_error import ImportError_
 from dagflow.models.job import Job
@@ -35,6 +35,7 @@ __all__ = [
     "Backfill",
     "Base",
     "Connection",
+    "DagFile",
     "DagModel",
     "DagRun",
     "ImportError_",

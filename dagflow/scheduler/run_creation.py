@@ -30,7 +30,7 @@ from dagflow.scheduler.dag_store import SerializedDagStore
 from dagflow.scheduler.dagruns import create_dagrun, generate_run_id
 from dagflow.scheduler.locking import skip_locked, unless_exists
 from dagflow.serialization import SerializedDag
-from dagflow.state import DAGRUN_ACTIVE, DagRunType
+from dagflow.state import DAGRUN_ACTIVE, DagRunTriggeredByType, DagRunType
 from dagflow.timetables import DagRunInfo, DataInterval, TimeRestriction, Timetable, timetable_from_dict
 from dagflow.timetables.base import to_utc
 
@@ -192,6 +192,7 @@ def _create_run(session: Session, dag: SerializedDag, info: DagRunInfo, now: dat
             dag=dag,
             run_id=run_id,
             run_type=DagRunType.SCHEDULED,
+            triggered_by=DagRunTriggeredByType.TIMETABLE,
             logical_date=info.logical_date,
             data_interval=interval,
             now=now,
