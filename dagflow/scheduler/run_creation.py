@@ -95,6 +95,21 @@ def _first_info(session: Session, dag: SerializedDag, now: datetime) -> DagRunIn
     return timetable.next_dagrun_info(last_automated_data_interval=interval, restriction=restriction_of(dag, now))
 
 
+def upcoming_runs(session: Session, dag: SerializedDag, *, now: datetime, count: int) -> list[DagRunInfo]:
+    """The next ``count`` scheduled runs of ``dag`` after its latest scheduled run, as the scheduler would make them."""
+    timetable = timetable_of(dag)
+    info = _first_info(session, dag, now) if timetable is not None and timetable.can_be_scheduled else None
+    found: list[DagRunInfo] = []
+    while info is not None and len(found) < count:
+        found.append(info)
+        assert timetable is not None
+        info = timetable.next_dagrun_info(
+            last_automated_data_interval=info.data_interval,
+            restriction=TimeRestriction(earliest=_utc(dag.start_date), latest=_utc(dag.end_date), catchup=True),
+        )
+    return found
+
+
 def _store_next(model: DagModel, info: DagRunInfo | None) -> None:
     model.next_dagrun = info.logical_date if info else None
     model.next_dagrun_data_interval_start = info.data_interval.start if info else None
