@@ -96,7 +96,7 @@ def parse_report(db: Database) -> list[dict[str, Any]]:
         }
         for f in files
     ]
-    rows.sort(key=lambda row: (-row["duration"], row["file"]))
+    rows.sort(key=lambda row: (-float(row["duration"]), str(row["file"])))
     return rows
 
 
