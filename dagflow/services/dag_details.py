@@ -85,7 +85,8 @@ def parse_report(db: Database) -> list[dict[str, Any]]:
         active = sa.select(DagModel.fileloc, DagModel.dag_id).where(DagModel.is_active.is_(True))
         for fileloc, dag_id in session.execute(active.order_by(DagModel.dag_id)):
             dag_ids.setdefault(fileloc or "", []).append(dag_id)
-    rows = [
+    files.sort(key=lambda f: (-(f.parse_duration or 0.0), f.fileloc))
+    return [
         {
             "file": f.fileloc,
             "duration": round(f.parse_duration or 0.0, 3),
@@ -96,8 +97,6 @@ def parse_report(db: Database) -> list[dict[str, Any]]:
         }
         for f in files
     ]
-    rows.sort(key=lambda row: (-float(row["duration"]), str(row["file"])))
-    return rows
 
 
 def _plain(value: Any) -> Any:
