@@ -52,7 +52,7 @@ def next_execution(state: CliState, dag_id: str, num_executions: int, fmt: str) 
     elif fmt == "table" and document["runs"]:
         emit_rows(document["runs"], ["logical_date", "data_interval_start", "data_interval_end", "run_after"], fmt)
     else:
-        for run in document["runs"] or [{"logical_date": None}]:
+        for run in document["runs"] or [{"logical_date": "None"}]:  # Airflow prints None when there is none
             click.echo(run["logical_date"])
 
 

@@ -83,7 +83,15 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("jobs", "jobs"),
 )
 #: Modules that add subcommands to an existing group (``register()`` is called once).
-EXTENSIONS: tuple[str, ...] = ("dags_runs", "dags_details", "tasks_manage", "tasks_logs", "backfill", "transfer")
+EXTENSIONS: tuple[str, ...] = (
+    "dags_runs",
+    "dags_details",
+    "tasks_manage",
+    "tasks_run",
+    "tasks_logs",
+    "backfill",
+    "transfer",
+)
 
 
 def _register() -> None:
