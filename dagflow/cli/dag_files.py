@@ -8,6 +8,7 @@ now: these helpers do that here, in the CLI, before the command calls its servic
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,26 +28,29 @@ from dagflow.services.database import ensure_schema
 
 #: A DAG processor whose job heartbeat is younger than this keeps the DB current for us.
 PROCESSOR_ALIVE_WITHIN = timedelta(seconds=30)
+#: How long ``load_dag`` waits for a live processor to parse a DAG it does not know yet (it watches the folders).
+PROCESSOR_PICKUP_S = 3.0
 
 
-def refresh(settings: Settings, db: Database) -> None:
+def refresh(settings: Settings, db: Database) -> bool:
     """Make the DB reflect the DAG folders, unless a live DAG processor does that already.
 
     One processor pass over the files that changed since any process last parsed them
     (the ``dag_file`` stamps): each is parsed in an isolated process under
     ``parsing_timeout``, so a DAG file that hangs cannot hang the CLI, and a file that
-    hung once is not tried again until it changes.
+    hung once is not tried again until it changes. True when a live processor does the work.
     """
     ensure_schema(db)
     now = pendulum.now("UTC")
     with db.transaction(readonly=True) as session:
         if processor_alive(session, now=now, timeout=PROCESSOR_ALIVE_WITHIN):
-            return
+            return True
     processor = DagProcessor(settings, db, folders=dag_folders(settings), changed_only=True)
     try:
         processor.scan(now)
     finally:
         processor.close(pendulum.now("UTC"))
+    return False
 
 
 def refresh_if_unknown(settings: Settings, db: Database, dag_id: str) -> None:
@@ -65,14 +69,20 @@ def load_dag(settings: Settings, db: Database, dag_id: str) -> DAG:
     here is one that imported within ``parsing_timeout``; a file that fails (or hangs)
     there gives its import error, never a hang of this process. No other file is imported.
     """
-    refresh(settings, db)
-    with db.transaction(readonly=True) as session:
-        fileloc = session.scalar(
-            sa.select(DagModel.fileloc).where(DagModel.dag_id == dag_id, DagModel.is_active.is_(True))
-        )
-        error = _import_error(session, fileloc) if fileloc else None
-        if fileloc is None:
-            raise _not_found(settings, dag_id, _error_count(session))
+    live = refresh(settings, db)
+    deadline = time.monotonic() + (PROCESSOR_PICKUP_S if live else 0.0)
+    while True:
+        with db.transaction(readonly=True) as session:
+            fileloc = session.scalar(
+                sa.select(DagModel.fileloc).where(DagModel.dag_id == dag_id, DagModel.is_active.is_(True))
+            )
+            error = _import_error(session, fileloc) if fileloc else None
+            errors = _error_count(session)
+        if fileloc is not None:
+            break
+        if time.monotonic() >= deadline:
+            raise _not_found(settings, dag_id, errors)
+        time.sleep(0.2)  # a live processor parses a file written a moment ago within about a second
     if error is not None:
         raise DagImportError(fileloc, error)
     result = load_file(Path(fileloc))
