@@ -55,6 +55,25 @@ class DagRunType(str, Enum):
         return self.value
 
 
+class DagRunTriggeredByType(str, Enum):
+    """Who or what created a DAG run (Airflow 3's ``DagRun.triggered_by``).
+
+    Runs made by ``dags test`` (``TEST``) belong to the process that made them: schedulers
+    neither start nor schedule them.
+    """
+
+    CLI = "cli"
+    OPERATOR = "operator"
+    REST_API = "rest_api"
+    UI = "ui"
+    TEST = "test"
+    TIMETABLE = "timetable"
+    BACKFILL = "backfill"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 class TriggerRule(str, Enum):
     """When a task may run, as a function of its direct upstream tasks' states."""
 

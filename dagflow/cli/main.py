@@ -81,9 +81,22 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("users", "users"),
     ("webserver", "webserver"),
     ("webserver", "api_server"),
+    ("info", "version"),
+    ("info", "info"),
+    ("info", "cheat_sheet"),
+    ("config", "config"),
+    ("jobs", "jobs"),
 )
 #: Modules that add subcommands to an existing group (``register()`` is called once).
-EXTENSIONS: tuple[str, ...] = ("dags_runs", "tasks_manage", "tasks_logs", "backfill")
+EXTENSIONS: tuple[str, ...] = (
+    "dags_runs",
+    "dags_details",
+    "tasks_manage",
+    "tasks_run",
+    "tasks_logs",
+    "backfill",
+    "transfer",
+)
 
 
 def _register() -> None:

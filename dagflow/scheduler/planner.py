@@ -287,7 +287,7 @@ class _Planner:
                 total += 1
                 if state in FINISHED:
                     done += 1
-                    n[_bucket(state, upstream)] += 1
+                    n[upstream_bucket(state, upstream)] += 1
         return UpstreamCounts(done=done, total=total, **n)
 
     # --- finishing -------------------------------------------------------------------
@@ -357,7 +357,7 @@ class _Planner:
         return ti.next_try_at is None or ti.next_try_at <= self.now
 
 
-def _bucket(state: TaskInstanceState, upstream: SerializedTask | None) -> str:
+def upstream_bucket(state: TaskInstanceState, upstream: SerializedTask | None) -> str:
     """Which count a finished upstream state goes into (allow_failure/disabled → success)."""
     if state is TI.FAILED and upstream is not None and upstream.allow_failure:
         return "success"
