@@ -268,6 +268,12 @@ class _Planner:
     def _input_length(self, spec: Mapping[str, Any]) -> int | None:
         if spec.get("kind") == "literal":
             return int(spec["length"])
+        if spec.get("kind") == "zip":
+            lengths = [self._input_length(inner) for inner in spec["inputs"]]
+            if any(length is None for length in lengths):
+                return None
+            known = [int(length) for length in lengths if length is not None]
+            return max(known) if spec.get("longest") else min(known)
         source = str(spec.get("task_id"))
         upstream = self.dag.tasks.get(source)
         if upstream is not None and upstream.is_mapped:

@@ -206,7 +206,8 @@ class BaseOperator(AbstractOperator):
             return
         for field in self.template_fields:
             for arg in XComArg.iter_xcom_args(getattr(self, field, None)):
-                arg.operator.set_downstream(self)
+                for upstream in arg.dependency_roots():
+                    upstream.set_downstream(self)
 
     # --- mapping -------------------------------------------------------------------------
     @classmethod

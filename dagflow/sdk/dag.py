@@ -127,6 +127,7 @@ class DAG:
         self.is_paused_upon_creation = is_paused_upon_creation
         self.owner_links = dict(owner_links or {})
         self.task_dict: dict[str, AbstractOperator] = {}
+        self.edge_info: dict[str, dict[str, dict[str, str]]] = {}
         self.task_group = TaskGroup.create_root(self)
         self._timetable: Timetable | None = None
         self._validate_schedule()
@@ -160,6 +161,14 @@ class DAG:
         """Register several tasks."""
         for task in tasks:
             task.dag = self
+
+    def set_edge_info(self, upstream_task_id: str, downstream_task_id: str, info: Mapping[str, str]) -> None:
+        """Attach ``info`` (e.g. ``{"label": ...}``) to the edge upstream → downstream."""
+        self.edge_info.setdefault(upstream_task_id, {})[downstream_task_id] = dict(info)
+
+    def get_edge_info(self, upstream_task_id: str, downstream_task_id: str) -> dict[str, str]:
+        """The info of the edge upstream → downstream (empty when none)."""
+        return self.edge_info.get(upstream_task_id, {}).get(downstream_task_id, {})
 
     @property
     def tasks(self) -> list[AbstractOperator]:

@@ -23,6 +23,9 @@ class DependencyMixin:
     def set_downstream(self, other: DependencyLike | Sequence[DependencyLike]) -> None:
         """Make ``other`` (one node or a list) run after this one."""
         for node in _flatten(other):
+            if hasattr(node, "add_upstream"):  # an EdgeModifier (Label) passes the edges on
+                node.add_upstream(self.dependency_leaves())
+                continue
             for upstream in self.dependency_leaves():
                 for downstream in node.dependency_roots():
                     upstream.add_edge_to(downstream)
@@ -52,6 +55,11 @@ class DependencyMixin:
 
 
 DependencyLike = Union[DependencyMixin, "Sequence[DependencyMixin]"]
+
+
+def flatten_nodes(value: Any) -> list[DependencyMixin]:
+    """One node or a (nested) list of nodes, as a flat list; anything else is a ``TypeError``."""
+    return _flatten(value)
 
 
 def _flatten(value: Any) -> list[DependencyMixin]:
