@@ -66,6 +66,22 @@ class XComArg(Resolvable, DependencyMixin):
         """How the scheduler sizes a task mapped over this value (serialized with the DAG)."""
         return {"kind": "xcom", "task_id": self.operator.task_id, "key": self.key}
 
+    def as_setup(self) -> XComArg:
+        """Make the producing task a setup task; returns this XComArg."""
+        self.operator.as_setup()
+        return self
+
+    def as_teardown(self, *, setups: Any = None, on_failure_fail_dagrun: bool | None = None) -> XComArg:
+        """Make the producing task a teardown of ``setups``; returns this XComArg."""
+        self.operator.as_teardown(setups=setups, on_failure_fail_dagrun=on_failure_fail_dagrun)
+        return self
+
+    def __enter__(self) -> None:
+        self.operator.__enter__()
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        self.operator.__exit__(exc_type, *exc)
+
     def map(self, f: Callable[[Any], Any]) -> MapXComArg:
         """This value with ``f`` applied to each element, lazily in the consuming task (Airflow's ``.map``)."""
         return MapXComArg(self, [f])

@@ -99,6 +99,9 @@ def _scheduling_fields(task: Any) -> dict[str, Any]:
         "disabled": bool(get("disabled", False)),
         "allow_failure": bool(get("allow_failure", False)),
         "log_level": get("log_level", None),
+        "is_setup": bool(get("is_setup", False)),
+        "is_teardown": bool(get("is_teardown", False)),
+        "on_failure_fail_dagrun": bool(get("on_failure_fail_dagrun", False)),
     }
 
 
