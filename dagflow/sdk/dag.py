@@ -266,6 +266,29 @@ class DAG:
                     ready.append(child)
         return result
 
+    # --- running ---------------------------------------------------------------------------
+    def test(
+        self,
+        logical_date: datetime | None = None,
+        run_conf: Mapping[str, Any] | None = None,
+        **unsupported: Any,
+    ) -> Any:
+        """Run this DAG once in this process, as ``dagflow dags test`` does (Airflow's ``dag.test()``).
+
+        Uses the configured ``DAGFLOW_HOME`` (its database, variables and connections) and
+        returns the run's report (``.state``, ``.task_states``).
+        """
+        import importlib
+
+        given = sorted(name for name, value in unsupported.items() if value not in (None, False))
+        if given:
+            raise DagDefinitionError(f"dag.test() does not support {', '.join(given)} in dagflow")
+        # The SDK sits below the database layer: the runner is found at call time, not imported.
+        config = importlib.import_module("dagflow.config")
+        testing = importlib.import_module("dagflow.testing")
+        settings = config.load_settings()
+        return testing.run_dag(self, settings=settings, logical_date=logical_date, conf=run_conf)
+
     # --- templating and schedule ---------------------------------------------------------
     def get_template_env(self) -> jinja2.Environment:
         """A sandboxed Jinja environment (native when ``render_template_as_native_obj``).

@@ -96,6 +96,15 @@ def chain(*elements: DependencyMixin | Sequence[DependencyMixin]) -> None:
             left.set_downstream(right)  # type: ignore[union-attr]
 
 
+def chain_linear(*elements: DependencyMixin | Sequence[DependencyMixin]) -> None:
+    """Wire ``elements`` in sequence, every node of one element to every node of the next."""
+    if len(elements) < 2:
+        raise ValueError("chain_linear() needs at least two elements")
+    for left, right in zip(elements, elements[1:]):
+        for up in _flatten(left):
+            up.set_downstream(_flatten(right))
+
+
 def cross_downstream(
     from_tasks: Iterable[DependencyMixin], to_tasks: DependencyMixin | Iterable[DependencyMixin]
 ) -> None:

@@ -1,0 +1,7 @@
+"""``FileSensor`` (Airflow 2's path)."""
+
+from __future__ import annotations
+
+from dagflow.sensors import FileSensor
+
+__all__ = ["FileSensor"]

@@ -1,0 +1,16 @@
+"""``TimeSensor`` (Airflow 2's path)."""
+
+from __future__ import annotations
+
+from dagflow.sensors import TimeSensor
+
+__all__ = ["TimeSensor"]
+
+from airflow._compat import unsupported_names
+
+__getattr__ = unsupported_names(
+    __name__,
+    {
+        "TimeSensorAsync": "deferrable sensors are not available in dagflow's Airflow layer yet",
+    },
+)
