@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -43,12 +44,38 @@ def unsupported_names(module: str, names: Mapping[str, str]) -> Callable[[str], 
     return __getattr__
 
 
+def accepts_deferrable(cls: type[Any], *, default: bool = False) -> type[Any]:
+    """``cls`` if dagflow's class takes ``deferrable``; else a subclass that runs a deferrable
+    request in reschedule mode (the worker slot is free between pokes; the final states are the same)."""
+    names = {
+        name
+        for klass in cls.__mro__
+        if "__init__" in vars(klass)
+        for name in inspect.signature(
+            getattr(vars(klass)["__init__"], "__wrapped__", vars(klass)["__init__"])
+        ).parameters
+    }
+    if "deferrable" in names and not default:
+        return cls
+
+    def __init__(self: Any, *, deferrable: bool = default, **kwargs: Any) -> None:  # noqa: N807
+        if deferrable and "deferrable" in names:
+            kwargs["deferrable"] = True
+        elif deferrable:
+            kwargs.setdefault("mode", "reschedule")
+        cls.__init__(self, **kwargs)
+
+    return type(cls.__name__, (cls,), {"__init__": __init__, "__doc__": cls.__doc__})
+
+
 _UNSUPPORTED_TASK_KINDS = {
     "virtualenv": "@task.virtualenv is not supported by dagflow's Airflow layer",
     "external_python": "@task.external_python is not supported by dagflow's Airflow layer",
     "docker": "@task.docker needs the Docker provider, which dagflow does not map",
     "kubernetes": "@task.kubernetes needs the Kubernetes provider, which dagflow does not map",
     "pyspark": "@task.pyspark needs the Spark provider, which dagflow does not map",
+    "branch_virtualenv": "@task.branch_virtualenv is not supported by dagflow's Airflow layer",
+    "branch_external_python": "@task.branch_external_python is not supported by dagflow's Airflow layer",
     "run_if": "@task.run_if is not supported by dagflow's Airflow layer",
     "skip_if": "@task.skip_if is not supported by dagflow's Airflow layer",
 }

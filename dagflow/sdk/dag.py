@@ -93,6 +93,7 @@ class DAG:
         render_template_as_native_obj: bool = False,
         is_paused_upon_creation: bool | None = None,
         owner_links: Mapping[str, str] | None = None,
+        dag_display_name: str | None = None,
     ) -> None:
         self.dag_id = validate_key("dag_id", dag_id)
         self.fileloc = caller_file()
@@ -126,6 +127,7 @@ class DAG:
         self.render_template_as_native_obj = render_template_as_native_obj
         self.is_paused_upon_creation = is_paused_upon_creation
         self.owner_links = dict(owner_links or {})
+        self._dag_display_name = dag_display_name
         self.task_dict: dict[str, AbstractOperator] = {}
         self.edge_info: dict[str, dict[str, dict[str, str]]] = {}
         self.task_group = TaskGroup.create_root(self)
@@ -216,6 +218,11 @@ class DAG:
         """The owners of the DAG's tasks, comma separated."""
         owners = sorted({getattr(t, "owner", DEFAULT_OWNER) for t in self.task_dict.values()})
         return ", ".join(owners) if owners else self.default_args.get("owner", DEFAULT_OWNER)
+
+    @property
+    def dag_display_name(self) -> str:
+        """The name shown for the DAG (Airflow's ``dag_display_name``; the dag id when not given)."""
+        return self._dag_display_name or self.dag_id
 
     @property
     def folder(self) -> str:

@@ -1,16 +1,12 @@
-"""``DateTimeSensor`` (Airflow 2's path)."""
+"""``DateTimeSensor`` (``deferrable=True`` runs in reschedule mode until dagflow's sensor defers)."""
 
 from __future__ import annotations
 
-from dagflow.sensors import DateTimeSensor
+from airflow._compat import accepts_deferrable
+from dagflow.sensors import DateTimeSensor as _DateTimeSensor
 
-__all__ = ["DateTimeSensor"]
+DateTimeSensor = accepts_deferrable(_DateTimeSensor)
+#: Airflow's deferring variant.
+DateTimeSensorAsync = accepts_deferrable(_DateTimeSensor, default=True)
 
-from airflow._compat import unsupported_names
-
-__getattr__ = unsupported_names(
-    __name__,
-    {
-        "DateTimeSensorAsync": "deferrable sensors are not available in dagflow's Airflow layer yet",
-    },
-)
+__all__ = ["DateTimeSensor", "DateTimeSensorAsync"]

@@ -1,17 +1,14 @@
-"""``TimeDeltaSensor`` (Airflow 2's path)."""
+"""``TimeDeltaSensor`` (``deferrable=True`` runs in reschedule mode until dagflow's sensor defers)."""
 
 from __future__ import annotations
 
-from dagflow.sensors import TimeDeltaSensor
+from airflow._compat import accepts_deferrable, unsupported_names
+from dagflow.sensors import TimeDeltaSensor as _TimeDeltaSensor
 
-__all__ = ["TimeDeltaSensor"]
+TimeDeltaSensor = accepts_deferrable(_TimeDeltaSensor)
+#: Airflow's deferring variant.
+TimeDeltaSensorAsync = accepts_deferrable(_TimeDeltaSensor, default=True)
 
-from airflow._compat import unsupported_names
+__all__ = ["TimeDeltaSensor", "TimeDeltaSensorAsync"]
 
-__getattr__ = unsupported_names(
-    __name__,
-    {
-        "TimeDeltaSensorAsync": "deferrable sensors are not available in dagflow's Airflow layer yet",
-        "WaitSensor": "WaitSensor is not available (use TimeDeltaSensor)",
-    },
-)
+__getattr__ = unsupported_names(__name__, {"WaitSensor": "WaitSensor is not available (use TimeDeltaSensor)"})

@@ -1,16 +1,12 @@
-"""``TimeSensor`` (Airflow 2's path)."""
+"""``TimeSensor`` (``deferrable=True`` runs in reschedule mode until dagflow's sensor defers)."""
 
 from __future__ import annotations
 
-from dagflow.sensors import TimeSensor
+from airflow._compat import accepts_deferrable
+from dagflow.sensors import TimeSensor as _TimeSensor
 
-__all__ = ["TimeSensor"]
+TimeSensor = accepts_deferrable(_TimeSensor)
+#: Airflow's deferring variant.
+TimeSensorAsync = accepts_deferrable(_TimeSensor, default=True)
 
-from airflow._compat import unsupported_names
-
-__getattr__ = unsupported_names(
-    __name__,
-    {
-        "TimeSensorAsync": "deferrable sensors are not available in dagflow's Airflow layer yet",
-    },
-)
+__all__ = ["TimeSensor", "TimeSensorAsync"]

@@ -43,7 +43,8 @@ class TaskDecoratorCollection:
 
     def bash(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
         """A bash task: the function returns the command to run."""
-        return make_decorator(BashDecoratedOperator, python_callable, False, kwargs)
+        multiple_outputs = bool(kwargs.pop("multiple_outputs", False))
+        return make_decorator(BashDecoratedOperator, python_callable, multiple_outputs, kwargs)
 
     def sensor(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
         """A sensor: the function is the poke (returns a bool or a ``PokeReturnValue``)."""

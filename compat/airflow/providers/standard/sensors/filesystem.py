@@ -1,7 +1,10 @@
-"""``FileSensor``."""
+"""``FileSensor`` (``deferrable=True`` runs in reschedule mode until dagflow's sensor defers)."""
 
 from __future__ import annotations
 
-from dagflow.sensors import FileSensor
+from airflow._compat import accepts_deferrable
+from dagflow.sensors import FileSensor as _FileSensor
+
+FileSensor = accepts_deferrable(_FileSensor)
 
 __all__ = ["FileSensor"]
