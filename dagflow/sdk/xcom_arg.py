@@ -59,7 +59,15 @@ class XComArg(Resolvable, DependencyMixin):
         return [self.operator]
 
     def resolve(self, context: Mapping[str, Any]) -> Any:
-        """The value, pulled through ``context["ti"]`` (a list over map indexes if mapped)."""
+        """The value, pulled through ``context["ti"]`` (a list over map indexes if mapped; inside one
+        mapped task group, the value at this task instance's own map index)."""
+        from dagflow.sdk.mapped_group import mapped_group_of
+
+        group = mapped_group_of(self.operator)
+        if group is not None and group is mapped_group_of(context.get("task")):
+            return context["ti"].xcom_pull(
+                task_ids=self.operator.task_id, key=self.key, map_indexes=context["ti"].map_index
+            )
         return context["ti"].xcom_pull(task_ids=self.operator.task_id, key=self.key)
 
     def length_spec(self) -> dict[str, Any]:

@@ -52,6 +52,7 @@ def task_from_operator(task: Any) -> SerializedTask:
     """The ``SerializedTask`` for an operator or mapped operator."""
     is_mapped = bool(getattr(task, "is_mapped", False))
     cls = getattr(task, "operator_class", None) if is_mapped else None
+    mapped_group = _mapped_group_of(task)
     cls = cls if isinstance(cls, type) else type(task)
     group = getattr(task, "task_group", None)
     return SerializedTask(
@@ -62,9 +63,13 @@ def task_from_operator(task: Any) -> SerializedTask:
         downstream_task_ids=frozenset(task.downstream_task_ids),
         trigger_rule=TriggerRule(getattr(task, "trigger_rule", TriggerRule.ALL_SUCCESS)),
         **_scheduling_fields(task),
-        is_mapped=is_mapped,
+        is_mapped=is_mapped or mapped_group is not None,
         is_sensor=bool(getattr(task, "is_sensor", False)),
-        expand_input=task.expand_input_spec() if is_mapped else {},
+        expand_input=task.expand_input_spec()
+        if is_mapped
+        else mapped_group.expand_input_spec()
+        if mapped_group
+        else {},
         template_fields=tuple(getattr(task, "template_fields", ()) or ()),
         doc_md=getattr(task, "doc_md", None),
         description=getattr(task, "description", None),
@@ -73,6 +78,16 @@ def task_from_operator(task: Any) -> SerializedTask:
         do_xcom_push=bool(getattr(task, "do_xcom_push", True)),
         callbacks=_callback_names(task, TASK_CALLBACKS),
     )
+
+
+def _mapped_group_of(task: Any) -> Any:
+    """The mapped task group ``task`` is in (its tasks are mapped over the group's input), or None."""
+    group = getattr(task, "task_group", None)
+    while group is not None:
+        if hasattr(group, "expand_input_spec"):
+            return group
+        group = getattr(group, "parent_group", None)
+    return None
 
 
 def _scheduling_fields(task: Any) -> dict[str, Any]:
