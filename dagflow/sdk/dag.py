@@ -94,13 +94,20 @@ class DAG:
         is_paused_upon_creation: bool | None = None,
         owner_links: Mapping[str, str] | None = None,
         dag_display_name: str | None = None,
+        timetable: Any = None,
+        default_view: str | None = None,
+        orientation: str | None = None,
     ) -> None:
         self.dag_id = validate_key("dag_id", dag_id)
         self.fileloc = caller_file()
         self.default_args = dict(default_args or {})
-        if schedule is not None and schedule_interval is not None:
-            raise DagDefinitionError(f"DAG {dag_id!r}: pass schedule or schedule_interval, not both")
-        self.schedule = schedule if schedule is not None else schedule_interval
+        given = [value for value in (schedule, schedule_interval, timetable) if value is not None]
+        if len(given) > 1:
+            raise DagDefinitionError(f"DAG {dag_id!r}: pass one of schedule, schedule_interval or timetable")
+        self.schedule = given[0] if given else None
+        #: Airflow 2's UI hints (the graph or grid view first, the graph's direction); kept, not used.
+        self.default_view = default_view
+        self.orientation = orientation
         start_date = start_date if start_date is not None else self.default_args.get("start_date")
         end_date = end_date if end_date is not None else self.default_args.get("end_date")
         self.timezone = _dag_timezone(start_date)
