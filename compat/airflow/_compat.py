@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import inspect
 from collections.abc import Callable, Mapping
@@ -31,6 +32,15 @@ def refuse_real_airflow() -> None:
             f"Apache Airflow {version} ({dist}) is installed here too: dagflow's Airflow compatibility layer "
             "will not shadow it; use separate environments (pip uninstall dagflow-airflow-compat)"
         )
+
+
+def available(module: str, names: list[str]) -> dict[str, Any]:
+    """Those of ``names`` that dagflow's ``module`` provides (features that land later map by themselves)."""
+    try:
+        source = importlib.import_module(module)
+    except ImportError:
+        return {}
+    return {name: getattr(source, name) for name in names if hasattr(source, name)}
 
 
 def unsupported_names(module: str, names: Mapping[str, str]) -> Callable[[str], Any]:

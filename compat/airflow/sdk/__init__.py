@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from airflow._compat import Context, task
+from airflow._compat import Context, available, task, unsupported_names
 from dagflow.sdk import (
     DAG,
     BaseOperator,
@@ -24,7 +24,12 @@ from dagflow.sdk.edges import EdgeModifier, Label
 from dagflow.sdk.variable import Variable
 from dagflow.state import TriggerRule
 
+#: Assets (data-aware scheduling), once dagflow has them.
+_ASSETS = available("dagflow.sdk.assets", ["Asset", "AssetAll", "AssetAny", "Dataset"])
+globals().update(_ASSETS)
+
 __all__ = [
+    *_ASSETS,
     "DAG",
     "BaseOperator",
     "BaseSensorOperator",
@@ -49,7 +54,6 @@ __all__ = [
     "teardown",
 ]
 
-from airflow._compat import unsupported_names
 
 __getattr__ = unsupported_names(
     __name__,

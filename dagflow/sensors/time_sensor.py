@@ -1,9 +1,9 @@
-"""``TimeSensor`` and ``DateTimeSensor``: wait until a time of day, or until a moment."""
+"""``TimeSensor``: wait until a time of day (in the DAG's timezone)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import pendulum
@@ -26,24 +26,5 @@ class TimeSensor(BaseSensorOperator):
         tz = self.dag.timezone if self.dag is not None else pendulum.UTC
         now = pendulum.now("UTC").in_timezone(tz)
         target = pendulum.instance(dt.datetime.combine(now.date(), self.target_time), tz=tz)
-        print(f"waiting until {target.isoformat()} (now {now.isoformat()})", flush=True)
-        return now >= target
-
-
-class DateTimeSensor(BaseSensorOperator):
-    """Done once ``target_time`` (a datetime, or a templated ISO string) has passed."""
-
-    template_fields: Sequence[str] = ("target_time",)
-
-    def __init__(self, *, target_time: str | dt.datetime, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.target_time = target_time.isoformat() if isinstance(target_time, dt.datetime) else str(target_time)
-
-    def poke(self, context: Mapping[str, Any]) -> bool:
-        """Has the moment passed?"""
-        target = pendulum.parse(self.target_time)
-        if not isinstance(target, pendulum.DateTime):
-            raise DagDefinitionError(f"task {self.task_id!r}: target_time {self.target_time!r} is not a datetime")
-        now = pendulum.now("UTC")
         print(f"waiting until {target.isoformat()} (now {now.isoformat()})", flush=True)
         return now >= target
