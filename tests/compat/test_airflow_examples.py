@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 import pendulum
 import pytest
 
+from dagflow.config import load_settings
 from dagflow.db import Database
 from dagflow.exceptions import DagImportError, ParamValidationError
 from dagflow.testing import FrozenClock, run_dag
@@ -81,6 +83,16 @@ def airflow_layer() -> Iterator[None]:
             del sys.modules[name]
 
 
+@pytest.fixture(scope="module")
+def corpus_db(_sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    """One migrated SQLite database for the whole corpus (the DAG ids are distinct), kept warm."""
+    home = tmp_path_factory.mktemp("airflow_examples_home")
+    shutil.copyfile(_sqlite_template, home / "dagflow.db")
+    database = Database(load_settings({"DAGFLOW_HOME": str(home)}, home=home))
+    yield database
+    database.dispose()
+
+
 def _summary(report: Any) -> dict[str, Any]:
     tis = sorted([t["task_id"], t["map_index"], t["state"], t["try_number"]] for t in report.task_instances)
     return {"state": report.state, "task_instances": tis}
@@ -121,8 +133,8 @@ def _comparable(dags: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_example_ends_as_on_airflow(name: str, airflow_layer: None, db: Database) -> None:
-    got = _run_file(CORPUS / name, db)
+def test_example_ends_as_on_airflow(name: str, airflow_layer: None, corpus_db: Database) -> None:
+    got = _run_file(CORPUS / name, corpus_db)
     error = got.get("import_error")
     if error is not None:
         # A file that does not parse fails with one clear line naming the file, its line and the name.
