@@ -56,6 +56,11 @@ pass_state = click.make_pass_decorator(CliState, ensure=True)
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """dagflow: an Airflow-style workflow scheduler."""
+    from dagflow.cli.airflow_compat import airflow_conflict
+
+    conflict = airflow_conflict()
+    if conflict is not None:
+        raise click.ClickException(conflict)
     ctx.ensure_object(CliState)
     token = set_actor(os_user())  # the audit event log names the OS user, as Airflow's CLI does
     ctx.call_on_close(lambda: reset_actor(token))
