@@ -24,12 +24,13 @@ RESOURCES: tuple[str, ...] = (
     "pools",
     "variables",
     "connections",
-    "event_logs",
     "tasks",
     "xcoms",
     "backfills",
     "approvals",
     "sla_state_store",
+    "event_logs",
+    "assets",
 )
 
 

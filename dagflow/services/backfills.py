@@ -323,10 +323,10 @@ def cancel_backfill(db: Database, backfill_id: int) -> dict[str, Any]:
             )
             for pk in list(queued)
         )
+        backfill.completed_at = now
         events.record(
             session, "cancel_backfill", dag_id=backfill.dag_id, extra={"backfill_id": backfill_id, "failed": failed}
         )
-        backfill.completed_at = now
         session.flush()
         return {**_backfill_row(backfill), "queued_runs_failed": failed}
 

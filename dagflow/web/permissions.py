@@ -38,6 +38,8 @@ CONNECTION_READ = "connection:read"
 CONNECTION_EDIT = "connection:edit"
 STATE_STORE_READ = "state_store:read"
 STATE_STORE_EDIT = "state_store:edit"
+ASSET_READ = "asset:read"
+ASSET_EDIT = "asset:edit"  # an asset event by hand
 USER_READ = "user:read"
 USER_EDIT = "user:edit"
 AUDIT_LOG_READ = "audit_log:read"
@@ -55,6 +57,7 @@ _VIEWER = frozenset(
         POOL_READ,
         STATE_STORE_READ,
         AUDIT_LOG_READ,
+        ASSET_READ,
     }
 )
 _OP = _VIEWER | {
@@ -70,6 +73,7 @@ _OP = _VIEWER | {
     VARIABLE_READ,
     VARIABLE_EDIT,
     STATE_STORE_EDIT,
+    ASSET_EDIT,
 }
 _ADMIN = _OP | {CONNECTION_READ, CONNECTION_EDIT, USER_READ, USER_EDIT}
 
@@ -242,6 +246,11 @@ ROUTE_PERMISSIONS: Mapping[str, str] = {
     "ui.cancel_backfill": BACKFILL_EDIT,
     "ui.durations": TASK_INSTANCE_READ,
     "ui.task_duration_chart": TASK_INSTANCE_READ,
+    # assets
+    f"{_API}.get_assets": ASSET_READ,
+    f"{_API}.get_asset": ASSET_READ,
+    f"{_API}.get_asset_events": ASSET_READ,
+    f"{_API}.create_asset_event": ASSET_EDIT,
 }
 
 

@@ -26,6 +26,7 @@ SAMPLES = {
     "key": "k",
     "event_log_id": "1",
     "run_id": RUN_ID,
+    "asset_id": "1",
 }
 DENIED = (401, 403)
 
