@@ -51,6 +51,12 @@ def test_variables_round_trip(run_cli: Run, cli_db: Database, tmp_path: Path) ->
     assert failed.exit_code == 1 and "exist already: plain" in failed.stderr
     run_cli("variables", "import", "-", input=json.dumps({"plain": "over"}))
     assert run_cli("variables", "get", "plain").stdout.strip() == "over"
+    with cli_db.transaction(readonly=True) as session:  # audited: keys only, and the refused import not at all
+        imports = session.scalars(sa.select(EventLog).where(EventLog.event == "import_variables").order_by(EventLog.id))
+        assert [e.extra for e in imports] == [
+            {"written": ["d", "n", "obj"], "skipped": ["plain"]},
+            {"written": ["plain"], "skipped": []},
+        ]
 
 
 def test_pools_round_trip_and_bad_files(run_cli: Run, cli_db: Database, tmp_path: Path) -> None:
