@@ -23,6 +23,7 @@ def _events(api: Api, role: str = "viewer", **params: object) -> list[dict[str, 
     return list(body["event_logs"])
 
 
+@sqlite_only  # the row-value and paging queries run on PostgreSQL in tests/unit/services/test_bulk.py
 def test_api_calls_are_recorded_with_the_user_and_listed_with_filters(api: Api) -> None:
     before = pendulum.now("UTC")
     assert api.call("PATCH", "/api/v2/dags/api_dag", "op", json={"is_paused": False}).status_code == 200
