@@ -15,6 +15,7 @@ from dagflow.sdk.ids import check_key, check_run_id
 from dagflow.services.dag_access import CAN_READ, check_dag_access
 from dagflow.services.listing import Slice
 from dagflow.web.auth import current_identity
+from dagflow.web.auth import hidden_dags as hidden_dags  # re-exported for the resource modules
 from dagflow.web.context import web_context
 
 api = APIBlueprint("api", __name__, url_prefix="/api/v2")

@@ -12,7 +12,7 @@ from dagflow.api.common import ID_ERRORS, Body, ListQuery, api, dag_id_arg, run_
 from dagflow.exceptions import InvalidConf
 from dagflow.services import dag_runs as service
 from dagflow.services.records import RunRecord
-from dagflow.state import DagRunState
+from dagflow.state import DagRunState, DagRunTriggeredByType
 from dagflow.web.auth import hidden_dags
 from dagflow.web.context import web_context
 
@@ -167,6 +167,7 @@ def trigger_dag_run(dag_id: str, body: TriggerDAGRunPostBody) -> DAGRunResponse:
         conf=body.conf,
         run_id=body.dag_run_id,
         logical_date=utc(body.logical_date),
+        triggered_by=DagRunTriggeredByType.REST_API,
     )
     if body.note:
         return run_response(service.set_run_note(context.db, dag_id, created.run_id, body.note))

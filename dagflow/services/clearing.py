@@ -231,9 +231,10 @@ def mark_task_instances(
         rows = [row for row in _selected(session, sdag, request, run) if row[0].state is not request.state]
         if dry_run:
             return [MarkedTaskInstance(TaskInstanceRecord.of(ti, when), _state(ti)) for ti, when in rows]
-        previous = {ti.id: _state(ti) for ti, _ in rows}
+        previous = {ti.id: (_state(ti), ti.try_number) for ti, _ in rows}
         marked = [(ti, when) for ti, when in rows if mark_one(session, ti, request.state)]
         for ti, _ in marked:
+            state, try_number = previous[ti.id]
             events.record(
                 session,
                 "mark_task_instance",
@@ -241,15 +242,15 @@ def mark_task_instances(
                 run_id=ti.run_id,
                 task_id=ti.task_id,
                 map_index=ti.map_index,
-                try_number=ti.try_number,
-                extra={"state": request.state.value, "previous_state": previous[ti.id] or "none"},
+                try_number=try_number,
+                extra={"state": request.state.value, "previous_state": state or "none"},
             )
         for run_id in sorted({ti.run_id for ti, _ in marked}):
             publish(session, RUN_CHANGED, dag_id=request.dag_id, run_id=run_id)
         session.flush()
         for ti, _ in marked:
             session.refresh(ti)
-        return [MarkedTaskInstance(TaskInstanceRecord.of(ti, when), previous[ti.id]) for ti, when in marked]
+        return [MarkedTaskInstance(TaskInstanceRecord.of(ti, when), previous[ti.id][0]) for ti, when in marked]
 
 
 def _state(ti: TaskInstance) -> str | None:

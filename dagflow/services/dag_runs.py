@@ -29,7 +29,7 @@ from dagflow.services.database import ensure_schema
 from dagflow.services.listing import Slice, paged
 from dagflow.services.records import DagRecord, Page, RunRecord
 from dagflow.services.reports import iso
-from dagflow.state import ALLOWED, FINISHED, DagRunState, DagRunType, TaskInstanceState
+from dagflow.state import ALLOWED, FINISHED, DagRunState, DagRunTriggeredByType, DagRunType, TaskInstanceState
 from dagflow.timetables import timetable_from_dict
 
 
@@ -56,6 +56,7 @@ def trigger_dag(
     conf: Mapping[str, Any] | None = None,
     run_id: str | None = None,
     logical_date: datetime | None = None,
+    triggered_by: DagRunTriggeredByType = DagRunTriggeredByType.CLI,
 ) -> RunRecord:
     """Create a queued manual run (the scheduler starts it); returns it.
 
@@ -81,6 +82,7 @@ def trigger_dag(
             data_interval=manual_data_interval(sdag, when),
             conf=conf,
             external_trigger=True,
+            triggered_by=triggered_by,
             now=now,
         )
         publish(session, RUN_QUEUED, dag_id=dag_id, run_id=run.run_id)  # schedulers hear it at commit
@@ -197,10 +199,10 @@ class RunFilter:
     end_date_gte: datetime | None = None
     end_date_lte: datetime | None = None
     run_id_pattern: str | None = None
-    #: DAGs to leave out (their ``access_control`` hides them from the caller).
-    hidden_dag_ids: frozenset[str] = frozenset()
     #: Only runs of these DAGs (None: any DAG); the web UI's tag filter resolves tags to ids.
     dag_ids: tuple[str, ...] | None = None
+    #: DAGs to leave out (their ``access_control`` hides them from the caller).
+    hidden_dag_ids: frozenset[str] = frozenset()
 
 
 _RUN_ORDER = {

@@ -15,6 +15,7 @@ from dagflow.exceptions import ConfigError
 from dagflow.secrets.fernet import FernetCipher, key_file, keys_from_config, prepend_new_key
 from dagflow.secrets.masker import SecretsMasker
 from dagflow.secrets.stored import register_settings_secrets, register_stored_secrets, rotate_secrets
+from dagflow.services import events
 from dagflow.services.database import ensure_schema
 
 
@@ -43,6 +44,7 @@ def rotate_fernet_key(db: Database, *, generate_key: bool = False) -> KeyRotatio
     cipher = FernetCipher(settings)
     with db.transaction() as session:
         report = rotate_secrets(session, cipher)
+        events.record(session, "rotate_fernet_key", extra={"reencrypted": report.reencrypted})
     source = "core.fernet_key" if keys_from_config(settings) else str(path)
     return KeyRotation(report.reencrypted, report.encrypted, source, len(cipher.secret_keys()))
 
