@@ -131,7 +131,7 @@ def test_celery_asset_events_trigger_the_consumer(
     deadline = time.monotonic() + 90
     states: list[str] = []
     while time.monotonic() < deadline:
-        states = [r["state"] for r in list_runs(db, "acc_assets_consumer") if r["run_type"] == "asset_triggered"]
+        states = [r.state for r in list_runs(db, "acc_assets_consumer") if r.run_type == "asset_triggered"]
         if states and all(s in acceptance.FINISHED_RUN for s in states):
             break
         time.sleep(0.5)
