@@ -45,8 +45,8 @@ class SlaMissRecord:
     callback_ran: bool
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe row of ``SLA_MISS_KEYS`` (dates as ISO text)."""
-        row = {k: v for k, v in asdict(self).items() if k in SLA_MISS_KEYS}
+        """A JSON-safe row (dates as ISO text)."""
+        row = asdict(self)
         for name in ("logical_date", "expected_by", "detected_at"):
             row[name] = iso(row[name])
         return row
