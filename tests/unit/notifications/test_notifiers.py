@@ -114,3 +114,18 @@ def test_webhook_needs_a_target_and_an_http_url() -> None:
         WebhookNotifier()
     with pytest.raises(ValueError, match="must be http"):
         WebhookNotifier("file:///etc/passwd").notify({})
+
+
+def test_webhook_url_from_a_connection(db: Database, webhook_server: Server) -> None:
+    from dagflow.services.connections import add_connection, connection_from_fields
+
+    fields = {"conn_type": "http", "host": webhook_server.host, "port": webhook_server.port, "schema": "hooks"}
+    add_connection(db, connection_from_fields("team_hook", {**fields, "password": "T1/B1/secret"}))
+    with DAG("notify_conn", schedule=None, start_date=START) as dag:
+        EmptyOperator(task_id="a", on_success_callback=WebhookNotifier(webhook_conn_id="team_hook"))
+
+    run_dag(dag, db=db, logical_date=WHEN, clock=FrozenClock(WHEN))
+
+    [(path, _, body)] = webhook_server.received.wait_for(1)
+    assert path == "/hooks/T1/B1/secret"
+    assert body["text"].startswith("DAG notify_conn: run manual__2024-03-05T00:00:00+00:00 task a try 1 is success")
