@@ -1,7 +1,7 @@
 """DAG runs say who made them (``triggered_by``); DAG files keep their last parse stamp (``dag_file``).
 
 Revision ID: 0009
-Revises: 0004
+Revises: 0006
 Create Date: 2026-12-06
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009"
-down_revision: str | None = "0004"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
