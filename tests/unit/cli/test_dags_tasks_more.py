@@ -101,6 +101,11 @@ def test_tasks_failed_deps_and_run(run_cli: Run, cli_db: object, with_templated:
         ("after", "up_for_retry", 1),
     }
 
+    assert run_cli("tasks", "mark", "tmpl", "r1", "after", "--state", "failed").exit_code == 0
+    retried = run_cli("dags", "retry", "tmpl", "r1", "--output", "json")
+    assert [(t["task_id"], t["state"]) for t in retried.json()] == [("after", "failed")]  # as it was when cleared
+    assert run_cli("tasks", "state", "tmpl", "after", "r1").stdout.strip().splitlines()[-1] in ("none", "None", "")
+
 
 CALLBACK_DAG = """
 from datetime import datetime
