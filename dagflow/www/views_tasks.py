@@ -14,6 +14,7 @@ from dagflow.services.dags import get_dag, get_serialized_dag
 from dagflow.services.listing import Slice
 from dagflow.services.run_actions import RunClear, clear_in_run, preview
 from dagflow.services.secrets import output_masker
+from dagflow.services.task_deps import failed_deps
 from dagflow.services.task_instances import (
     TaskInstanceFilter,
     get_task_instance,
@@ -72,6 +73,7 @@ def task_instance(dag_id: str, run_id: str, task_id: str) -> tuple[str, int]:
     ti = get_task_instance(db, dag_id, run_id, task_id, map_index)
     tries = task_instance_tries(db, dag_id, run_id, task_id, map_index)
     selected = _try(ti.try_number)
+    pending = ti.state in (None, "scheduled", "queued", "up_for_retry", "up_for_reschedule")
     waiting = ti.operator == APPROVAL_OPERATOR and TaskInstanceState(ti.state or "none") in AWAITING_DECISION
     return render_page(
         "task_instance.html",
@@ -83,6 +85,7 @@ def task_instance(dag_id: str, run_id: str, task_id: str) -> tuple[str, int]:
         selected=selected,
         xcoms=[x for x in task_xcoms(db, dag_id, run_id, task_id, map_index) if not x.key.startswith("__")],
         approval=waiting,
+        reasons=failed_deps(db, dag_id, run_id, task_id, map_index) if pending else None,
         levels=LEVELS,
         page_url=_page_url(dag_id, run_id, task_id, map_index),
         log_url=url_for("ui.task_log", dag_id=dag_id, run_id=run_id, task_id=task_id),

@@ -1,6 +1,8 @@
-"""Web UI fixtures: one app per module on a migrated SQLite copy, with DAGs, runs and a client per role.
+"""Web UI fixtures: one app per test session on a migrated SQLite copy, with DAGs, runs and a client per role.
 
-``ui`` holds the DAGs of ``DAG_FILE`` as the DAG processor stores them, users ``admin``,
+``ui`` holds the DAGs of ``DAG_FILE`` as the DAG processor stores them, one finished
+(failed) run of ``ui_dag`` (``ui.run_id``: ``a`` and ``grp.b`` succeeded, ``grp.c`` failed,
+``double`` mapped over three values), users ``admin``,
 ``op`` and ``viewer`` (password ``PASSWORD``) and a logged-in test client for each
 (session cookie, CSRF token read from the login page, as a browser does).
 """
@@ -15,27 +17,36 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pendulum
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from dagflow.config import Settings, load_settings
+from dagflow.dag_processing.loader import load_file
 from dagflow.dag_processing.sync import sync_folders
 from dagflow.db import Database
 from dagflow.services import users
+from dagflow.testing import run_dag
 from dagflow.webapp import create_app
 
 DAG_FILE = """
 from datetime import datetime
 
-from dagflow import DAG, Param
+from dagflow import DAG, Param, task
 from dagflow.operators import ApprovalOperator, EmptyOperator, PythonOperator
 from dagflow.sdk import TaskGroup
 
 
 def boom():
+    print("about to fail")
     raise RuntimeError("boom <script>alert(1)</script>")
+
+
+@task
+def double(x):
+    return {"doubled": x * 2, "password": "hunter2"}
 
 
 with DAG("ui_dag", schedule="@daily", start_date=datetime(2024, 1, 1), tags=["ui", "daily"],
@@ -47,6 +58,7 @@ with DAG("ui_dag", schedule="@daily", start_date=datetime(2024, 1, 1), tags=["ui
         c = PythonOperator(task_id="c", python_callable=boom)
         b >> c
     a >> b
+    a >> double.expand(x=[1, 2, 3])
 
 with DAG("ui_other", schedule=None, start_date=datetime(2024, 1, 1), tags=["other"]):
     ApprovalOperator(task_id="wait", message="ship it?")
@@ -71,6 +83,7 @@ class Ui:
     app: Flask
     db: Database
     settings: Settings
+    run_id: str
     clients: dict[str, FlaskClient] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
 
@@ -92,7 +105,7 @@ def log_in(client: FlaskClient, username: str, password: str = PASSWORD) -> str:
     return csrf_token(client.get("/"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def ui_home(tmp_path_factory: pytest.TempPathFactory, _sqlite_template: Path) -> Settings:
     """A ``DAGFLOW_HOME`` with a migrated SQLite database and ``DAG_FILE`` stored as the DAG processor does."""
     home = tmp_path_factory.mktemp("ui_home")
@@ -101,17 +114,20 @@ def ui_home(tmp_path_factory: pytest.TempPathFactory, _sqlite_template: Path) ->
     folder = settings.core.dags_folder
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "ui_dags.py").write_text(textwrap.dedent(DAG_FILE))
+    (folder / "broken.py").write_text("from dagflow import DAG\n\nraise ValueError('<script>alert(1)</script>')\n")
     return settings
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def ui(ui_home: Settings) -> Iterator[Ui]:
     """The app on ``ui_home`` with a logged-in client per role."""
     db = Database(ui_home)
     sync_folders(db, [ui_home.core.dags_folder], paused_at_creation=True)
     app = create_app(ui_home, db=db)
     app.config.update(TESTING=True)
-    env = Ui(app, db, ui_home)
+    dags = {dag.dag_id: dag for dag in load_file(ui_home.core.dags_folder / "ui_dags.py").dags}
+    report = run_dag(dags["ui_dag"], settings=ui_home, db=db, logical_date=pendulum.datetime(2024, 3, 1))
+    env = Ui(app, db, ui_home, run_id=report.run_id)
     for role in ROLES:
         users.create_user(db, role, PASSWORD, role)
         env.clients[role] = app.test_client()
