@@ -24,6 +24,11 @@ RESOURCES: tuple[str, ...] = (
     "pools",
     "variables",
     "connections",
+    "tasks",
+    "xcoms",
+    "backfills",
+    "approvals",
+    "sla_state_store",
 )
 
 

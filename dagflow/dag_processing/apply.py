@@ -16,9 +16,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from dagflow.dag_processing.code import store_dag_code
 from dagflow.dag_processing.pool import ParsedImportError, ParseResult
-from dagflow.dag_processing.store import preload, replace_import_errors, store_serialized_dag
+from dagflow.dag_processing.store import preload, replace_import_errors, store_serialized_dag, store_source
 from dagflow.exceptions import DagImportError
 from dagflow.models import DagModel, ImportError_
 from dagflow.serialization import SerializationError
@@ -56,7 +55,7 @@ def apply_results(
                 session, result, found, counts, listed=listed, now=now, paused_at_creation=paused_at_creation
             )
             if kept[result.path]:
-                store_dag_code(session, result.path, now=now)
+                store_source(session, result.path, now=now)
         errors += found
         counts.import_errors += len(found)
     replace_import_errors(session, errors, files=[result.path for result in results], now=now)

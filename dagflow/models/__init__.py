@@ -1,9 +1,9 @@
 """The metadata database schema: typed SQLAlchemy 2 models, one module per idea.
 
-``base`` (declarative base, UTC datetimes, JSON text, state column types), ``dag``,
+``base`` (declarative base, UTC datetimes, JSON text, state column types), ``dag`` (with ``dag_code``),
 ``dagrun``, ``taskinstance`` (with try history), ``xcom`` (with ``task_map``), ``pool``,
 ``variable``, ``connection``, ``import_error``, ``sla_miss``, ``job``, ``state_store``,
-``backfill``, ``user`` (with ``api_token``), ``dag_code``; and ``transitions``, the only code that writes state columns.
+``backfill``, ``user`` (with ``api_token``); and ``transitions``, the only code that writes state columns.
 
 This package may import ``dagflow.state``, ``dagflow.exceptions`` and ``dagflow.config``;
 it must never import ``scheduler``, ``executors``, ``execution``, ``services``, ``cli``,
@@ -15,8 +15,7 @@ from __future__ import annotations
 from dagflow.models.backfill import Backfill
 from dagflow.models.base import Base, JSONText, UTCDateTime, utcnow
 from dagflow.models.connection import Connection
-from dagflow.models.dag import DagModel, SerializedDagModel
-from dagflow.models.dag_code import DagCode
+from dagflow.models.dag import DagCode, DagModel, SerializedDagModel
 from dagflow.models.dagrun import DagRun
 from dagflow.models.import_error import ImportError_
 from dagflow.models.job import Job

@@ -45,6 +45,7 @@ def from_dag(dag: Any) -> SerializedDag:
         params=params_data(getattr(dag, "params", None)),
         callbacks=_callback_names(dag, DAG_CALLBACKS),
         task_group=group_from_sdk(getattr(dag, "task_group", None)),
+        access_control=getattr(dag, "access_control", None),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -59,7 +60,7 @@ def connection_from_fields(conn_id: str, fields: Mapping[str, Any]) -> Connectio
     return conn
 
 
-def add_connection(db: Database, connection: Connection) -> dict[str, Any]:
+def add_connection(db: Database, connection: Connection) -> ConnectionRecord:
     """Store a new connection, password and extras encrypted; ``AlreadyExists`` if the id is taken.
 
     Returns it with its secrets masked.
@@ -77,7 +78,7 @@ def add_connection(db: Database, connection: Connection) -> dict[str, Any]:
         return connection_row(connection, cipher, show_password=False, sensitive_names=_names(db))
 
 
-def get_connection(db: Database, conn_id: str, *, show_password: bool = False) -> dict[str, Any]:
+def get_connection(db: Database, conn_id: str, *, show_password: bool = False) -> ConnectionRecord:
     """One connection; ``ConnectionNotFound`` if missing."""
     ensure_schema(db)
     cipher = FernetCipher(db.settings)
@@ -88,7 +89,7 @@ def get_connection(db: Database, conn_id: str, *, show_password: bool = False) -
         return connection_row(row, cipher, show_password=show_password, sensitive_names=_names(db))
 
 
-def list_connections(db: Database, *, show_password: bool = False) -> list[dict[str, Any]]:
+def list_connections(db: Database, *, show_password: bool = False) -> list[ConnectionRecord]:
     """Every connection by id."""
     ensure_schema(db)
     cipher = FernetCipher(db.settings)
@@ -106,10 +107,30 @@ def delete_connection(db: Database, conn_id: str) -> None:
             raise ConnectionNotFound(f"connection {conn_id!r} does not exist")
 
 
+@dataclass(frozen=True)
+class ConnectionRecord:
+    """A connection, decrypted; ``password`` (and sensitive extras, also in ``uri``) read ``***`` unless shown."""
+
+    conn_id: str
+    description: str | None
+    conn_type: str
+    host: str | None
+    schema: str | None
+    login: str | None
+    password: str | None
+    port: int | None
+    extra: Any
+    uri: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The document the CLI prints."""
+        return asdict(self)
+
+
 def connection_row(
     conn: Connection, cipher: FernetCipher, *, show_password: bool, sensitive_names: str = ""
-) -> dict[str, Any]:
-    """A connection as a dict, decrypted; unless asked, the password and the extras under
+) -> ConnectionRecord:
+    """A connection, decrypted; unless asked, the password and the extras under
     sensitive keys (``sensitive_names`` adds to the built-in ones) read ``***``, also in the URI."""
     password, extra = conn.get_password(cipher), conn.get_extra(cipher)
     if not show_password:
@@ -128,7 +149,7 @@ def connection_row(
     uri = connection_uri(**fields, extra=extra)
     if not show_password and password is not None:
         uri = uri.replace(f":{MASK.replace('*', '%2A')}@", f":{MASK}@", 1)
-    return {"conn_id": conn.conn_id, "description": conn.description, **fields, "extra": extra, "uri": uri}
+    return ConnectionRecord(conn.conn_id, conn.description, **fields, extra=extra, uri=uri)
 
 
 def _names(db: Database) -> str:

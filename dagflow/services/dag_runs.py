@@ -35,7 +35,7 @@ def serialized_dag(session: Session, dag_id: str) -> SerializedDag:
     """The stored serialized DAG; ``DagNotFound`` if the DB does not know it."""
     stored = session.get(SerializedDagModel, dag_id)
     if stored is None:
-        raise DagNotFound(f"DAG {dag_id!r} not found (see `dagflow dags list`)")
+        raise DagNotFound(f"DAG {dag_id!r} not found")
     return deserialize_dag(stored.data)
 
 
@@ -126,7 +126,7 @@ def list_runs(db: Database, dag_id: str, *, state: DagRunState | None = None) ->
     ensure_schema(db)
     with db.transaction(readonly=True) as session:
         if session.get(DagModel, dag_id) is None:
-            raise DagNotFound(f"DAG {dag_id!r} not found (see `dagflow dags list`)")
+            raise DagNotFound(f"DAG {dag_id!r} not found")
         query = sa.select(DagRun).where(DagRun.dag_id == dag_id).order_by(DagRun.logical_date.desc())
         if state is not None:
             query = query.where(DagRun.state == state)
@@ -139,7 +139,7 @@ def set_paused(settings: Settings, db: Database, dag_id: str, *, paused: bool) -
     with db.transaction() as session:
         model = session.get(DagModel, dag_id)
         if model is None:
-            raise DagNotFound(f"DAG {dag_id!r} not found (see `dagflow dags list`)")
+            raise DagNotFound(f"DAG {dag_id!r} not found")
         model.is_paused = paused
         return {"dag_id": dag_id, "is_paused": paused}
 
@@ -151,7 +151,7 @@ def delete_dag(db: Database, dag_id: str) -> dict[str, Any]:
         model = session.get(DagModel, dag_id)
         stored = session.get(SerializedDagModel, dag_id)
         if model is None and stored is None:
-            raise DagNotFound(f"DAG {dag_id!r} not found (see `dagflow dags list`)")
+            raise DagNotFound(f"DAG {dag_id!r} not found")
         runs = _delete_where(session, DagRun, DagRun.dag_id == dag_id)  # cascades to TIs, XComs
         _delete_where(session, SlaMiss, SlaMiss.dag_id == dag_id)
         _delete_where(session, Backfill, Backfill.dag_id == dag_id)
@@ -182,6 +182,8 @@ class RunFilter:
     end_date_gte: datetime | None = None
     end_date_lte: datetime | None = None
     run_id_pattern: str | None = None
+    #: DAGs to leave out (their ``access_control`` hides them from the caller).
+    hidden_dag_ids: frozenset[str] = frozenset()
 
 
 _RUN_ORDER = {
@@ -215,6 +217,8 @@ def query_runs(db: Database, flt: RunFilter, part: Slice) -> Page[RunRecord]:
         query = query.where(DagRun.state.in_([DagRunState(s) for s in flt.states]))
     if flt.run_types:
         query = query.where(DagRun.run_type.in_(flt.run_types))
+    if flt.hidden_dag_ids:
+        query = query.where(DagRun.dag_id.not_in(sorted(flt.hidden_dag_ids)))
     if flt.run_id_pattern:
         query = query.where(DagRun.run_id.contains(flt.run_id_pattern, autoescape=True))
     for name, column in _RUN_RANGES:

@@ -83,7 +83,5 @@ def health_summary(settings: Settings, db: Database, *, now: datetime | None = N
             .where(DagRun.state == DagRunState.FAILED, DagRun.end_date >= since)
         )
         errors = session.scalar(sa.select(sa.func.count()).select_from(ImportError_))
-    pools = tuple(
-        PoolUsage(str(p["pool"]), int(p["slots"]), int(p["running"]), int(p["queued"])) for p in list_pools(db)
-    )
+    pools = tuple(PoolUsage(p.pool, p.slots, p.running, p.queued) for p in list_pools(db))
     return HealthSummary(health(settings, db).components, int(failed or 0), int(errors or 0), pools)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,7 +20,25 @@ class PoolInUse(DagflowError, ValueError):
     """The pool cannot be deleted (``default_pool``)."""
 
 
-def set_pool(db: Database, name: str, slots: int, *, description: str | None = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class PoolRecord:
+    """A pool and how many of its slots are taken (``slots``/``open_slots`` -1: unlimited)."""
+
+    pool: str
+    slots: int
+    description: str | None
+    running: int
+    queued: int
+    scheduled: int
+    open_slots: int
+    include_deferred: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """The row as the CLI prints it."""
+        return asdict(self)
+
+
+def set_pool(db: Database, name: str, slots: int, *, description: str | None = None) -> PoolRecord:
     """Create a pool or change its slots (and description, when given); returns it."""
     if slots < UNLIMITED_SLOTS:
         raise InvalidInput(f"pool {name!r}: slots must be 0 or more, or -1 for unlimited, got {slots}")
@@ -37,7 +56,7 @@ def set_pool(db: Database, name: str, slots: int, *, description: str | None = N
         return _row(session, pool)
 
 
-def get_pool(db: Database, name: str) -> dict[str, Any]:
+def get_pool(db: Database, name: str) -> PoolRecord:
     """One pool with its usage; ``PoolNotFound`` if missing."""
     ensure_schema(db)
     with db.transaction(readonly=True) as session:
@@ -47,7 +66,7 @@ def get_pool(db: Database, name: str) -> dict[str, Any]:
         return _row(session, pool)
 
 
-def list_pools(db: Database) -> list[dict[str, Any]]:
+def list_pools(db: Database) -> list[PoolRecord]:
     """Every pool, by name, with its slots and how many are used."""
     ensure_schema(db)
     with db.transaction(readonly=True) as session:
@@ -65,7 +84,7 @@ def delete_pool(db: Database, name: str) -> None:
             raise PoolNotFound(f"pool {name!r} does not exist")
 
 
-def _row(session: Session, pool: Pool) -> dict[str, Any]:
+def _row(session: Session, pool: Pool) -> PoolRecord:
     usage = dict(
         session.execute(
             sa.select(TaskInstance.state, sa.func.coalesce(sa.func.sum(TaskInstance.pool_slots), 0))
@@ -77,13 +96,13 @@ def _row(session: Session, pool: Pool) -> dict[str, Any]:
     )
     running = int(usage.get(TaskInstanceState.RUNNING, 0))
     queued = int(usage.get(TaskInstanceState.QUEUED, 0))
-    return {
-        "pool": pool.name,
-        "slots": pool.slots,
-        "description": pool.description,
-        "running": running,
-        "queued": queued,
-        "scheduled": int(usage.get(TaskInstanceState.SCHEDULED, 0)),
-        "open_slots": UNLIMITED_SLOTS if pool.slots == UNLIMITED_SLOTS else pool.slots - running - queued,
-        "include_deferred": pool.include_deferred,
-    }
+    return PoolRecord(
+        pool=pool.name,
+        slots=pool.slots,
+        description=pool.description,
+        running=running,
+        queued=queued,
+        scheduled=int(usage.get(TaskInstanceState.SCHEDULED, 0)),
+        open_slots=UNLIMITED_SLOTS if pool.slots == UNLIMITED_SLOTS else pool.slots - running - queued,
+        include_deferred=pool.include_deferred,
+    )

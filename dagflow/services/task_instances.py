@@ -99,6 +99,8 @@ class TaskInstanceFilter:
     end_date_lte: datetime | None = None
     duration_gte: float | None = None
     duration_lte: float | None = None
+    #: DAGs to leave out (their ``access_control`` hides them from the caller).
+    hidden_dag_ids: frozenset[str] = frozenset()
 
 
 _TI_ORDER = {
@@ -147,6 +149,8 @@ def query_task_instances(db: Database, flt: TaskInstanceFilter, part: Slice) -> 
         query = query.where(TaskInstance.queue.in_(flt.queues))
     if flt.states:
         query = query.where(_state_condition(flt.states))
+    if flt.hidden_dag_ids:
+        query = query.where(TaskInstance.dag_id.not_in(sorted(flt.hidden_dag_ids)))
     for name, column in _TI_RANGES:
         low, high = getattr(flt, f"{name}_gte"), getattr(flt, f"{name}_lte")
         if low is not None:

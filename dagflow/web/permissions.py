@@ -79,6 +79,26 @@ ROLE_PERMISSIONS: Mapping[str, frozenset[str]] = {"viewer": _VIEWER, "op": froze
 ALL_PERMISSIONS: frozenset[str] = frozenset(_ADMIN)
 
 
+#: Route permission -> the per-DAG action (``access_control``) it needs on the DAG it names.
+DAG_ACTIONS: Mapping[str, str] = {
+    DAG_READ: "can_read",
+    DAG_RUN_READ: "can_read",
+    TASK_INSTANCE_READ: "can_read",
+    TASK_LOG_READ: "can_read",
+    XCOM_READ: "can_read",
+    BACKFILL_READ: "can_read",
+    SLA_MISS_READ: "can_read",
+    DAG_EDIT: "can_edit",
+    DAG_RUN_CREATE: "can_edit",
+    DAG_RUN_EDIT: "can_edit",
+    TASK_INSTANCE_EDIT: "can_edit",
+    BACKFILL_EDIT: "can_edit",
+    APPROVAL_EDIT: "can_edit",
+    DAG_DELETE: "can_delete",
+    DAG_RUN_DELETE: "can_delete",
+}
+
+
 def allowed(role: str | None, permission: str) -> bool:
     """True when ``role`` (None: anonymous) may use a route that declares ``permission``."""
     if permission == PUBLIC:
@@ -127,17 +147,22 @@ ROUTE_PERMISSIONS: Mapping[str, str] = {
     f"{_API}.get_mapped_task_instance_dependencies": TASK_INSTANCE_READ,
     f"{_API}.patch_task_instance": TASK_INSTANCE_EDIT,
     f"{_API}.patch_mapped_task_instance": TASK_INSTANCE_EDIT,
+    f"{_API}.patch_task_instance_dry_run": TASK_INSTANCE_EDIT,
+    f"{_API}.patch_mapped_task_instance_dry_run": TASK_INSTANCE_EDIT,
     f"{_API}.post_clear_task_instances": TASK_INSTANCE_EDIT,
     f"{_API}.get_log": TASK_LOG_READ,
     f"{_API}.get_xcom_entries": XCOM_READ,
     f"{_API}.get_xcom_entry": XCOM_READ,
     f"{_API}.approve_task_instance": APPROVAL_EDIT,
+    f"{_API}.reject_task_instance": APPROVAL_EDIT,
     # backfills, SLA misses
     f"{_API}.list_backfills": BACKFILL_READ,
     f"{_API}.get_backfill": BACKFILL_READ,
     f"{_API}.create_backfill": BACKFILL_EDIT,
-    f"{_API}.create_backfill_dry_run": BACKFILL_READ,
+    f"{_API}.create_backfill_dry_run": BACKFILL_EDIT,
     f"{_API}.cancel_backfill": BACKFILL_EDIT,
+    f"{_API}.pause_backfill": BACKFILL_EDIT,
+    f"{_API}.unpause_backfill": BACKFILL_EDIT,
     f"{_API}.get_sla_misses": SLA_MISS_READ,
     # pools, variables, connections, state store
     f"{_API}.get_pools": POOL_READ,

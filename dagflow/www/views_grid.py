@@ -7,9 +7,8 @@ from collections.abc import Iterable
 
 from flask import request, url_for
 
-from dagflow.services.dag_code import dag_source
 from dagflow.services.dag_runs import RunFilter, query_runs
-from dagflow.services.dags import get_dag, get_serialized_dag
+from dagflow.services.dags import dag_source, get_dag, get_serialized_dag
 from dagflow.services.grid import STATE_PRIORITY, Grid, dag_grid, run_task_states, summary_state
 from dagflow.services.listing import Slice
 from dagflow.web.context import web_context
@@ -107,5 +106,5 @@ def code(dag_id: str) -> tuple[str, int]:
     dag = get_dag(db, dag_id)
     source = dag_source(db, dag_id)
     return render_page(
-        "code.html", title=dag_id, dag=dag, source=source, highlighted=highlight(source.source_code), tab="code"
+        "code.html", title=dag_id, dag=dag, source=source, highlighted=highlight(source.content), tab="code"
     )
