@@ -11,10 +11,10 @@ from dagflow.exceptions import InvalidInput
 from dagflow.services.approvals import APPROVAL_OPERATOR, decide
 from dagflow.services.clearing import mark_task_instance
 from dagflow.services.dags import get_dag, get_serialized_dag
+from dagflow.services.dependencies import task_instance_dependencies
 from dagflow.services.listing import Slice
 from dagflow.services.run_actions import RunClear, clear_in_run, preview
 from dagflow.services.secrets import output_masker
-from dagflow.services.task_deps import failed_deps
 from dagflow.services.task_instances import (
     TaskInstanceFilter,
     get_task_instance,
@@ -85,7 +85,9 @@ def task_instance(dag_id: str, run_id: str, task_id: str) -> tuple[str, int]:
         selected=selected,
         xcoms=[x for x in task_xcoms(db, dag_id, run_id, task_id, map_index) if not x.key.startswith("__")],
         approval=waiting,
-        reasons=failed_deps(db, dag_id, run_id, task_id, map_index) if pending else None,
+        reasons=task_instance_dependencies(db, dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index)
+        if pending
+        else None,
         levels=LEVELS,
         page_url=_page_url(dag_id, run_id, task_id, map_index),
         log_url=url_for("ui.task_log", dag_id=dag_id, run_id=run_id, task_id=task_id),
