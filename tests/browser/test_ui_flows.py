@@ -65,9 +65,11 @@ def test_unpause_and_trigger_from_the_params_form_then_the_grid_turns_green(
     run_cell = page.locator("#grid .run-states a[data-run-id]").last
     expect(run_cell).to_have_attribute("data-state", "success", timeout=RUN_TIMEOUT)
     assert page.evaluate("window.__sameDocument") is True  # htmx swapped the grid; the page never reloaded
-    expect(page.locator("#grid a[data-task=deploy_prod]").last).to_have_attribute("data-state", "success")
-    expect(page.locator("#grid a[data-task=deploy_staging]").last).to_have_attribute("data-state", "skipped")
+    expect(page.locator("#grid tr[data-node=deploy_prod] td.c").last).to_have_class(re.compile("state-success"))
+    expect(page.locator("#grid tr[data-node=deploy_staging] td.c").last).to_have_class(re.compile("state-skipped"))
     screenshot(page, "grid")
+    page.locator("#grid tr[data-node=deploy_prod] td.c").last.click()  # a cell opens its task instance
+    expect(page.locator("[data-ti-state]")).to_have_attribute("data-ti-state", "success")
     page.goto(f"/dags/{EXAMPLE}/graph")
     expect(page.locator("g.node[data-node=deploy_prod]")).to_have_attribute("data-state", "success")
     screenshot(page, "graph")

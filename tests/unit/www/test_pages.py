@@ -58,10 +58,12 @@ def test_the_grid_has_groups_mapped_counts_states_and_a_legend(ui: Ui) -> None:
     html = _text(ui.get("/dags/ui_dag"))
 
     assert 'data-toggle-group="grp"' in html
-    assert re.search(r'<tr data-node="grp.c" data-parent-group="grp" class=" hidden">', html)
-    assert 'data-task="grp.c" data-state="failed"' in html
-    assert 'data-task="double" data-state="success" title="3 success' in html
-    assert '<span class="mapped-counts">3</span>' in html
+    assert '<tr data-node="grp.c" data-cells="task" data-parent-group="grp" class=" hidden">' in html
+    assert re.search(
+        r'<tr data-node="grp.c" data-cells="task" data-parent-group="grp".*?<td class="c state-failed">', html, re.S
+    )
+    assert '<td class="c state-success" title="3 success">3</td>' in html  # double, mapped over three values
+    assert '<td class="c state-failed" title="1 failed 1 success"></td>' in html  # the group: its members summed
     assert 'class="legend"' in html and "upstream_failed" in html
     assert "hx-trigger" not in html[html.index('id="grid"') :][:300]  # nothing active: no polling
 
