@@ -13,6 +13,7 @@ from dagflow.services.clearing import mark_task_instance
 from dagflow.services.dags import get_dag, get_serialized_dag
 from dagflow.services.dependencies import task_instance_dependencies
 from dagflow.services.listing import Slice
+from dagflow.services.rendered import rendered_fields
 from dagflow.services.run_actions import RunClear, clear_in_run, preview
 from dagflow.services.secrets import output_masker
 from dagflow.services.task_instances import (
@@ -83,6 +84,7 @@ def task_instance(dag_id: str, run_id: str, task_id: str) -> tuple[str, int]:
         ti=ti,
         tries=tries,
         selected=selected,
+        rendered=rendered_fields(db, dag_id, run_id, task_id, map_index),
         xcoms=[x for x in task_xcoms(db, dag_id, run_id, task_id, map_index) if not x.key.startswith("__")],
         approval=waiting,
         reasons=task_instance_dependencies(db, dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index)

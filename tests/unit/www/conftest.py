@@ -28,6 +28,7 @@ from dagflow.dag_processing.loader import load_file
 from dagflow.dag_processing.sync import sync_folders
 from dagflow.db import Database
 from dagflow.services import users
+from dagflow.services.variables import set_variable
 from dagflow.testing import run_dag
 from dagflow.webapp import create_app
 
@@ -35,7 +36,7 @@ DAG_FILE = """
 from datetime import datetime
 
 from dagflow import DAG, Param, task
-from dagflow.operators import ApprovalOperator, EmptyOperator, PythonOperator
+from dagflow.operators import ApprovalOperator, BashOperator, EmptyOperator, PythonOperator
 from dagflow.sdk import TaskGroup
 
 
@@ -59,6 +60,7 @@ with DAG("ui_dag", schedule="@daily", start_date=datetime(2024, 1, 1), tags=["ui
         b >> c
     a >> b
     a >> double.expand(x=[1, 2, 3])
+    a >> BashOperator(task_id="say", bash_command="echo mode={{ params.mode }} key={{ var.value.api_key }} <i>")
 
 with DAG("ui_other", schedule=None, start_date=datetime(2024, 1, 1), tags=["other"]):
     ApprovalOperator(task_id="wait", message="ship it?")
@@ -125,6 +127,7 @@ def ui(ui_home: Settings) -> Iterator[Ui]:
     sync_folders(db, [ui_home.core.dags_folder], paused_at_creation=True)
     app = create_app(ui_home, db=db)
     app.config.update(TESTING=True)
+    set_variable(db, "api_key", "s3cr3t-value-42")
     dags = {dag.dag_id: dag for dag in load_file(ui_home.core.dags_folder / "ui_dags.py").dags}
     report = run_dag(dags["ui_dag"], settings=ui_home, db=db, logical_date=pendulum.datetime(2024, 3, 1))
     env = Ui(app, db, ui_home, run_id=report.run_id)

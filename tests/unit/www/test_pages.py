@@ -87,8 +87,8 @@ def test_the_graph_collapses_groups_and_expands_them_on_request(ui: Ui) -> None:
     assert 'data-node="grp" data-state="failed"' in collapsed and 'data-node="grp.c"' not in collapsed
     assert "grp (2)" in collapsed
     assert 'data-node="grp.c" data-state="failed"' in expanded and 'data-node="grp.b" data-state="success"' in expanded
-    assert collapsed.count('class="edge"') == 2  # a -> grp, a -> double: no edge inside a collapsed group
-    assert expanded.count('class="edge"') == 3  # a -> grp.b, grp.b -> grp.c, a -> double
+    assert collapsed.count('class="edge"') == 3  # a -> grp, a -> double, a -> say: none inside a collapsed group
+    assert expanded.count('class="edge"') == 4  # a -> grp.b, grp.b -> grp.c, a -> double, a -> say
 
 
 def test_the_code_page_highlights_the_stored_source(ui: Ui) -> None:
@@ -133,7 +133,7 @@ def test_the_run_page_shows_conf_dates_tries_gantt_and_actions_by_role(ui: Ui) -
     viewer = _text(ui.get(f"/dags/ui_dag/runs/{ui.run_id}", "viewer"))
 
     assert 'data-run-state="failed"' in op
-    assert op.count('<g class="bar"') == 6  # a, grp.b, grp.c and the three mapped double
+    assert op.count('<g class="bar"') == 7  # a, grp.b, grp.c, say and the three mapped double
     assert 'data-action="ui.retry_failed_tasks"' in op and 'data-action="ui.mark_run_state"' in op
     assert "data-action=" not in viewer and 'name="note"' not in viewer
 
@@ -148,6 +148,14 @@ def test_the_task_page_lists_tries_log_xcoms_and_reasons(ui: Ui) -> None:
     assert 'id="why"' not in failed  # finished: nothing to explain
     assert mapped.count("data-map-index=") == 3
     assert "&#34;doubled&#34;: 6" in one and "hunter2" not in one  # the XCom, with the password masked
+
+
+def test_rendered_templates_show_with_secrets_masked(ui: Ui) -> None:
+    html = _text(ui.get(f"/dags/ui_dag/runs/{ui.run_id}/tasks/say"))
+
+    field = html[html.index('data-field="bash_command"') :][:300]
+    assert "echo mode=fast key=***" in field and "s3cr3t-value-42" not in html
+    assert "&lt;i&gt;" in field
 
 
 def test_the_log_panel_filters_by_level_and_text_and_downloads(ui: Ui) -> None:
