@@ -14,6 +14,7 @@ import pendulum
 from dagflow.exceptions import DagCycleError, DagDefinitionError, DuplicateTaskIdFound, TaskNotFound
 from dagflow.sdk import contexts
 from dagflow.sdk.abstractoperator import DEFAULT_OWNER, AbstractOperator
+from dagflow.sdk.assets import BaseAsset, asset_condition
 from dagflow.sdk.durations import to_timedelta
 from dagflow.sdk.ids import validate_key
 from dagflow.sdk.params import ParamsDict
@@ -128,6 +129,8 @@ class DAG:
         if schedule is not None and schedule_interval is not None:
             raise DagDefinitionError(f"DAG {dag_id!r}: pass schedule or schedule_interval, not both")
         self.schedule = schedule if schedule is not None else schedule_interval
+        #: The asset condition when scheduled on assets (``schedule=[a, b]`` or ``a | b``), else None.
+        self.asset_condition: BaseAsset | None = asset_condition(self.schedule)
         start_date = start_date if start_date is not None else self.default_args.get("start_date")
         end_date = end_date if end_date is not None else self.default_args.get("end_date")
         self.timezone = _dag_timezone(start_date)
@@ -310,9 +313,12 @@ class DAG:
     def timetable(self) -> Timetable:
         """The schedule as a timetable (built on first use by ``dagflow.timetables``)."""
         if self._timetable is None:
-            from dagflow.timetables import create_timetable
+            from dagflow.timetables import AssetTriggeredTimetable, create_timetable
 
-            self._timetable = create_timetable(self.schedule, self.timezone)
+            if self.asset_condition is not None:
+                self._timetable = AssetTriggeredTimetable(self.asset_condition.as_expression())
+            else:
+                self._timetable = create_timetable(self.schedule, self.timezone)
         return self._timetable
 
     def _validate_schedule(self) -> None:

@@ -9,10 +9,11 @@ from dagflow.sensors.base import BaseSensorOperator, PokeReturnValue
 from dagflow.sensors.external_task import ExternalTaskSensor
 from dagflow.sensors.filesystem import FileSensor
 from dagflow.sensors.python import PythonSensor
-from dagflow.sensors.time_delta import TimeDeltaSensor
+from dagflow.sensors.time_delta import DateTimeSensor, TimeDeltaSensor
 
 __all__ = [
     "BaseSensorOperator",
+    "DateTimeSensor",
     "ExternalTaskSensor",
     "FileSensor",
     "PokeReturnValue",

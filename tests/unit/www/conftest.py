@@ -1,10 +1,11 @@
-"""Web UI fixtures: one app per test session on a migrated SQLite copy, with DAGs, runs and a client per role.
+"""Web UI fixtures: one app per test module on a migrated SQLite copy, with DAGs, runs and a client per role.
 
-``ui`` holds the DAGs of ``DAG_FILE`` as the DAG processor stores them, one finished
-(failed) run of ``ui_dag`` (``ui.run_id``: ``a`` and ``grp.b`` succeeded, ``grp.c`` failed,
-``double`` mapped over three values), users ``admin``,
+``ui`` holds the DAGs of ``DAG_FILE`` as the DAG processor stores them (and an import error
+of ``broken.py``), users ``admin``,
 ``op`` and ``viewer`` (password ``PASSWORD``) and a logged-in test client for each
-(session cookie, CSRF token read from the login page, as a browser does).
+(session cookie, CSRF token read from the login page, as a browser does). ``ran_ui_dag(ui)``
+runs ``ui_dag`` once through the in-process scheduler (``a``, ``grp.b`` and ``say`` succeed,
+``grp.c`` fails, ``double`` maps over three values) and keeps its run id in ``ui.run_id``.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ class Ui:
     app: Flask
     db: Database
     settings: Settings
-    run_id: str
+    run_id: str = ""
     clients: dict[str, FlaskClient] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
 
@@ -107,7 +108,7 @@ def log_in(client: FlaskClient, username: str, password: str = PASSWORD) -> str:
     return csrf_token(client.get("/"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ui_home(tmp_path_factory: pytest.TempPathFactory, _sqlite_template: Path) -> Settings:
     """A ``DAGFLOW_HOME`` with a migrated SQLite database and ``DAG_FILE`` stored as the DAG processor does."""
     home = tmp_path_factory.mktemp("ui_home")
@@ -120,17 +121,14 @@ def ui_home(tmp_path_factory: pytest.TempPathFactory, _sqlite_template: Path) ->
     return settings
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ui(ui_home: Settings) -> Iterator[Ui]:
     """The app on ``ui_home`` with a logged-in client per role."""
     db = Database(ui_home)
     sync_folders(db, [ui_home.core.dags_folder], paused_at_creation=True)
     app = create_app(ui_home, db=db)
     app.config.update(TESTING=True)
-    set_variable(db, "api_key", "s3cr3t-value-42")
-    dags = {dag.dag_id: dag for dag in load_file(ui_home.core.dags_folder / "ui_dags.py").dags}
-    report = run_dag(dags["ui_dag"], settings=ui_home, db=db, logical_date=pendulum.datetime(2024, 3, 1))
-    env = Ui(app, db, ui_home, run_id=report.run_id)
+    env = Ui(app, db, ui_home)
     for role in ROLES:
         users.create_user(db, role, PASSWORD, role)
         env.clients[role] = app.test_client()
@@ -138,3 +136,12 @@ def ui(ui_home: Settings) -> Iterator[Ui]:
     env.clients["anon"] = app.test_client()
     yield env
     db.dispose()
+
+
+def ran_ui_dag(ui: Ui) -> Ui:
+    """Run ``ui_dag`` once (a secret variable ``api_key`` set first); ``ui`` with ``run_id`` set."""
+    set_variable(ui.db, "api_key", "s3cr3t-value-42")
+    dags = {dag.dag_id: dag for dag in load_file(ui.settings.core.dags_folder / "ui_dags.py").dags}
+    report = run_dag(dags["ui_dag"], settings=ui.settings, db=ui.db, logical_date=pendulum.datetime(2024, 3, 1))
+    ui.run_id = report.run_id
+    return ui

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from dagflow.services.dag_runs import get_run
 from dagflow.services.task_instances import get_task_instance, task_instance_tries
-from tests.unit.www.conftest import Ui
+from tests.unit.www.conftest import Ui, ran_ui_dag
+
+
+@pytest.fixture(scope="module")
+def ui(ui: Ui) -> Ui:
+    """The module's app with one finished run of ``ui_dag`` (``ui.run_id``)."""
+    return ran_ui_dag(ui)
 
 
 def _text(response) -> str:  # type: ignore[no-untyped-def]
