@@ -119,6 +119,7 @@ def test_a_trigger_from_the_form_creates_a_run_with_that_conf(ui: Ui) -> None:
     response = ui.post("/dags/ui_dag/trigger", "op", form)
 
     assert response.status_code == 303 and response.headers["Location"] == "/dags/ui_dag"
+    assert "is paused: the run starts once it is unpaused" in _text(ui.get("/dags/ui_dag", "op"))
     assert get_run(ui.db, "ui_dag", "ui_form_run").conf == {"n": 5, "mode": "slow", "extra": "<b>x</b>"}
     page = _text(ui.get("/dags/ui_dag/runs/ui_form_run"))
     assert "&lt;b&gt;x&lt;/b&gt;" in page and "<b>x</b>" not in page
@@ -141,6 +142,8 @@ def test_the_run_page_shows_conf_dates_tries_gantt_and_actions_by_role(ui: Ui) -
     viewer = _text(ui.get(f"/dags/ui_dag/runs/{ui.run_id}", "viewer"))
 
     assert 'data-run-state="failed"' in op
+    order = re.findall(r'<tr data-task="([^"]+)"', op)
+    assert order.index("a") < order.index("grp.b") < order.index("grp.c")  # topological order
     assert op.count('<g class="bar"') == 7  # a, grp.b, grp.c, say and the three mapped double
     assert 'data-action="ui.retry_failed_tasks"' in op and 'data-action="ui.mark_run_state"' in op
     assert "data-action=" not in viewer and 'name="note"' not in viewer
