@@ -47,13 +47,14 @@ def test_unpause_and_trigger_from_the_params_form_then_the_grid_turns_green(
     page_as: Callable[[str], Any], live_server: LiveServer, screenshot: Callable[..., None]
 ) -> None:
     page = page_as("op")
+    page.goto("/")
+    screenshot(page, "dags")
     page.goto(f"/?search={EXAMPLE}")
     row = page.locator(f"tr[data-dag-id={EXAMPLE}]")
     expect(row.locator("button.toggle")).to_have_text("paused")
     row.locator("button.toggle").click()
     expect(page.locator(".flash.success")).to_contain_text(f"DAG {EXAMPLE} unpaused")
     expect(page.locator(f"tr[data-dag-id={EXAMPLE}] button.toggle")).to_have_text("active")
-    screenshot(page, "dags")
     page.locator(f"tr[data-dag-id={EXAMPLE}] a[data-action='ui.trigger']").click()
     expect(page.locator("label[data-param=target] select")).to_have_value("staging")
     page.select_option("label[data-param=target] select", "prod")
