@@ -74,6 +74,8 @@ class SchedulerSettings:
     parsing_memory_limit_mb: int = 400
     min_file_process_interval: float = 30.0
     dag_dir_list_interval: float = 60.0
+    #: Watch the DAG folders (filesystem events, else polling folder mtimes) to list them again at once.
+    watch_dag_folders: bool = True
     poll_interval: float = 1.0
     max_tis_per_query: int = 512
     standalone_dag_processor: bool = False

@@ -25,7 +25,7 @@ from dagflow.models.asset import (
 from dagflow.models.backfill import Backfill
 from dagflow.models.base import Base, JSONText, UTCDateTime, utcnow
 from dagflow.models.connection import Connection
-from dagflow.models.dag import DagCode, DagModel, SerializedDagModel
+from dagflow.models.dag import DagCode, DagFile, DagModel, SerializedDagModel
 from dagflow.models.dagrun import DagRun
 from dagflow.models.event_log import EventLog
 from dagflow.models.import_error import ImportError_
@@ -56,6 +56,7 @@ __all__ = [
     "Base",
     "Connection",
     "DagCode",
+    "DagFile",
     "DagModel",
     "DagRun",
     "EventLog",
