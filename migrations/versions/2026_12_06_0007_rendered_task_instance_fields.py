@@ -1,7 +1,7 @@
 """What each task instance's template fields rendered to (``rendered_task_instance_fields``), for the web UI.
 
 Revision ID: 0007
-Revises: 0006
+Revises: 0009
 Create Date: 2026-12-06
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007"
-down_revision: str | None = "0006"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
