@@ -31,6 +31,8 @@ from dagflow.www.common import done, render_page, ui
 from dagflow.www.log_view import LEVELS, log_lines
 
 LOG_POLL_SECONDS = 2
+#: The log panel shows at most the last this many matching lines (Download has them all).
+LOG_MAX_LINES = 5000
 MAPPED_LIMIT = 1000
 MARKABLE = ("success", "failed", "skipped")
 
@@ -116,11 +118,13 @@ def task_log(dag_id: str, run_id: str, task_id: str) -> tuple[str, int]:
     number = _try(ti.try_number)
     level, contains = request.args.get("level", ""), request.args.get("q", "")
     text = _log_text(dag_id, run_id, task_id, map_index, number) if number >= 1 else ""
+    matching = log_lines(text, level=level, contains=contains)
     live = number == ti.try_number and ti.state in ("running", "queued", "restarting", "deferred", "up_for_reschedule")
     return render_page(
         "_log.html",
         title="log",
-        lines=log_lines(text, level=level, contains=contains),
+        lines=matching[-LOG_MAX_LINES:],
+        matching=len(matching),
         total=len(text.splitlines()),
         live=live,
         poll=LOG_POLL_SECONDS,

@@ -177,6 +177,7 @@ def test_the_log_panel_filters_by_level_and_text_and_downloads(ui: Ui) -> None:
     download = ui.get(base + "/download?try=1")
 
     assert "about to fail" in everything and "RuntimeError" in everything
+    assert re.search(r"Try 1: (\d+) of \1 lines", everything)
     assert "about to fail" not in errors and "RuntimeError" in errors
     assert "about to fail" in text and "RuntimeError" not in text
     assert "&lt;script&gt;" in everything and "<script>alert" not in everything
