@@ -7,6 +7,7 @@ ordered by the first topological position of what it holds (as Airflow's grid do
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -86,20 +87,23 @@ class Grid:
 #: Deserialized DAGs by (dag_id, dag_hash): a 1 000-task DAG takes a while to rebuild on every page view.
 _SERIALIZED: dict[tuple[str, str], SerializedDag] = {}
 _SERIALIZED_MAX = 64
+_SERIALIZED_LOCK = threading.Lock()  # the web server answers requests on several threads
 
 
 def cached_serialized_dag(db: Database, dag_id: str) -> SerializedDag:
     """The DAG's serialized form, rebuilt only when its hash changed; ``DagNotFound`` for an unknown DAG."""
     with db.transaction(readonly=True) as session:
         digest = session.scalar(sa.select(SerializedDagModel.dag_hash).where(SerializedDagModel.dag_id == dag_id))
-    found = _SERIALIZED.get((dag_id, digest or ""))
+    with _SERIALIZED_LOCK:
+        found = _SERIALIZED.get((dag_id, digest or ""))
     if found is not None:
         return found
     sdag = get_serialized_dag(db, dag_id)
     if digest is not None:
-        if len(_SERIALIZED) >= _SERIALIZED_MAX:
-            _SERIALIZED.pop(next(iter(_SERIALIZED)))
-        _SERIALIZED[(dag_id, digest)] = sdag
+        with _SERIALIZED_LOCK:
+            if len(_SERIALIZED) >= _SERIALIZED_MAX:
+                _SERIALIZED.pop(next(iter(_SERIALIZED)))
+            _SERIALIZED[(dag_id, digest)] = sdag
     return sdag
 
 
