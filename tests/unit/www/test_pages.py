@@ -109,7 +109,7 @@ def test_the_code_page_highlights_the_stored_source(ui: Ui) -> None:
 def test_the_trigger_form_follows_the_params(ui: Ui) -> None:
     html = _text(ui.get("/dags/ui_dag/trigger"))
 
-    assert '<input type="number" name="param:n" value="1">' in html
+    assert '<input type="number" name="param:n" value="1" min="0">' in html
     assert '<option value="fast" selected>fast</option>' in html and '<option value="slow">slow</option>' in html
     assert 'id="conf"' in html
 
@@ -134,7 +134,7 @@ def test_a_bad_trigger_stays_on_the_form_with_one_clear_error(ui: Ui) -> None:
     assert below_minimum.status_code == 422 and "less than the minimum of 0" in _text(below_minimum)
     assert not_json.status_code == 422 and "not valid JSON" in _text(not_json)
     assert bad_run_id.status_code == 422
-    assert '<input type="number" name="param:n" value="-1">' in _text(below_minimum)  # the input is kept
+    assert '<input type="number" name="param:n" value="-1" min="0">' in _text(below_minimum)  # the input is kept
 
 
 def test_the_run_page_shows_conf_dates_tries_gantt_and_actions_by_role(ui: Ui) -> None:
