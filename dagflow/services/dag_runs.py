@@ -191,10 +191,10 @@ class RunFilter:
     end_date_gte: datetime | None = None
     end_date_lte: datetime | None = None
     run_id_pattern: str | None = None
-    #: DAGs to leave out (their ``access_control`` hides them from the caller).
-    hidden_dag_ids: frozenset[str] = frozenset()
     #: Only runs of these DAGs (None: any DAG); the web UI's tag filter resolves tags to ids.
     dag_ids: tuple[str, ...] | None = None
+    #: DAGs to leave out (their ``access_control`` hides them from the caller).
+    hidden_dag_ids: frozenset[str] = frozenset()
 
 
 _RUN_ORDER = {
