@@ -111,6 +111,8 @@ class WebserverSettings:
     port: int = 8080
     secret_key: str = ""
     workers: int = 4
+    #: Send the session cookie only over https (Airflow's ``cookie_secure``): set it behind TLS.
+    cookie_secure: bool = False
 
 
 @dataclass(frozen=True)

@@ -110,6 +110,10 @@ class ConnectionNotFound(NotFound):
     """No connection with that id."""
 
 
+class EventLogNotFound(NotFound):
+    """No audit event with that id."""
+
+
 class InvalidIdentifier(InvalidInput):
     """A DAG, task or run id that breaks the id rule (``dagflow.sdk.ids``)."""
 

@@ -15,6 +15,7 @@ from dagflow.config import Settings, load_settings
 from dagflow.exceptions import DagflowError, InvalidInput
 from dagflow.private_files import make_private_dirs
 from dagflow.sdk.timezone import set_default_timezone
+from dagflow.services.actor import os_user, reset_actor, set_actor
 
 #: Domain errors that mean "the arguments were wrong": exit code 2, like click's usage errors.
 #: Every other ``DagflowError`` kind (not found, conflict, permission denied...) exits 1.
@@ -56,6 +57,8 @@ pass_state = click.make_pass_decorator(CliState, ensure=True)
 def cli(ctx: click.Context) -> None:
     """dagflow: an Airflow-style workflow scheduler."""
     ctx.ensure_object(CliState)
+    token = set_actor(os_user())  # the audit event log names the OS user, as Airflow's CLI does
+    ctx.call_on_close(lambda: reset_actor(token))
 
 
 #: Top-level command groups: (module under dagflow.cli, attribute). One module per noun.

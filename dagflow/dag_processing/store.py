@@ -6,8 +6,10 @@ re-scan of an unchanged folder costs reads only.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from dagflow.exceptions import DagImportError
 from dagflow.models import (
+    DagCode,
     DagModel,
     DagScheduleAssetReference,
     ImportError_,
@@ -121,6 +124,7 @@ def _describe(model: DagModel, sdag: Any) -> None:
     model.timetable_summary = sdag.schedule
     model.max_active_runs = sdag.max_active_runs
     model.max_active_tasks = sdag.max_active_tasks
+    model.access_control = None if sdag.access_control is None else {k: list(v) for k, v in sdag.access_control.items()}
 
 
 def replace_import_errors(
@@ -153,3 +157,31 @@ def _stacktrace(error: DagImportError) -> str:
     if cause is None:
         return error.message
     return "".join(traceback.format_exception(type(cause), cause, cause.__traceback__))[-20000:]
+
+
+def fileloc_hash(fileloc: str) -> str:
+    """The ``dag_code`` key of a DAG file's path."""
+    return hashlib.sha256(fileloc.encode()).hexdigest()
+
+
+def store_source(session: Session, fileloc: str, *, now: datetime) -> bool:
+    """Keep the file's current text in ``dag_code`` (read as text, never run); True if it changed.
+
+    A file that cannot be read keeps its last stored text.
+    """
+    try:
+        source = Path(fileloc).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    digest = hashlib.sha256(source.encode()).hexdigest()
+    key = fileloc_hash(fileloc)
+    row = session.get(DagCode, key)
+    if row is not None and row.source_hash == digest:
+        return False
+    if row is None:
+        session.add(
+            DagCode(fileloc_hash=key, fileloc=fileloc, source_code=source, source_hash=digest, last_updated=now)
+        )
+    else:
+        row.source_code, row.source_hash, row.last_updated = source, digest, now
+    return True

@@ -1,9 +1,10 @@
 """The metadata database schema: typed SQLAlchemy 2 models, one module per idea.
 
-``base`` (declarative base, UTC datetimes, JSON text, state column types), ``dag``,
+``base`` (declarative base, UTC datetimes, JSON text, state column types), ``dag`` (with ``dag_code``),
 ``dagrun``, ``taskinstance`` (with try history), ``xcom`` (with ``task_map``), ``pool``,
 ``variable``, ``connection``, ``import_error``, ``sla_miss``, ``job``, ``state_store``,
-``backfill``, ``user`` (with ``api_token``), ``asset`` (events, queues, references), ``trigger``; and ``transitions``, the only code that writes state columns.
+``backfill``, ``user`` (with ``api_token``), ``event_log`` (the audit log), ``asset`` (events,
+queues, references), ``trigger``; and ``transitions``, the only code that writes state columns.
 
 This package may import ``dagflow.state``, ``dagflow.exceptions`` and ``dagflow.config``;
 it must never import ``scheduler``, ``executors``, ``execution``, ``services``, ``cli``,
@@ -23,8 +24,9 @@ from dagflow.models.asset import (
 from dagflow.models.backfill import Backfill
 from dagflow.models.base import Base, JSONText, UTCDateTime, utcnow
 from dagflow.models.connection import Connection
-from dagflow.models.dag import DagModel, SerializedDagModel
+from dagflow.models.dag import DagCode, DagModel, SerializedDagModel
 from dagflow.models.dagrun import DagRun
+from dagflow.models.event_log import EventLog
 from dagflow.models.import_error import ImportError_
 from dagflow.models.job import Job
 from dagflow.models.pool import DEFAULT_POOL_NAME, Pool
@@ -51,8 +53,10 @@ __all__ = [
     "Backfill",
     "Base",
     "Connection",
+    "DagCode",
     "DagModel",
     "DagRun",
+    "EventLog",
     "ImportError_",
     "JSONText",
     "Job",

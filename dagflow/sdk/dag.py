@@ -60,6 +60,33 @@ def _dag_timezone(start_date: datetime | None) -> Timezone | FixedTimezone:
     return default_timezone()
 
 
+#: The per-DAG actions ``access_control`` may grant a role (Airflow's DAG-level actions).
+DAG_ACTIONS = ("can_read", "can_edit", "can_delete")
+_LEGACY_ACTIONS = {"can_dag_read": "can_read", "can_dag_edit": "can_edit"}
+
+
+def normalize_access_control(dag_id: str, value: Mapping[str, Any] | None) -> dict[str, list[str]] | None:
+    """``{role: actions}`` (Airflow's forms: a set of actions, or ``{"DAGs": actions, "DAG Runs": ...}``) as sorted lists."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise DagDefinitionError(f"DAG {dag_id!r}: access_control must be a dict of role -> actions")
+    result: dict[str, list[str]] = {}
+    for role, actions in value.items():
+        if isinstance(actions, Mapping):
+            actions = [a for group in actions.values() for a in (group or ())]
+        if isinstance(actions, str) or not isinstance(actions, Iterable):
+            raise DagDefinitionError(f"DAG {dag_id!r}: access_control[{role!r}] must be a set of actions")
+        names = {_LEGACY_ACTIONS.get(str(a), str(a)) for a in actions}
+        unknown = sorted(names - set(DAG_ACTIONS))
+        if unknown:
+            raise DagDefinitionError(
+                f"DAG {dag_id!r}: unknown access_control action {unknown[0]!r} (use {', '.join(DAG_ACTIONS)})"
+            )
+        result[str(role)] = sorted(names)
+    return result
+
+
 class DAG:
     """A workflow: tasks, their dependencies, a schedule; also a ``with`` block."""
 
@@ -94,6 +121,7 @@ class DAG:
         render_template_as_native_obj: bool = False,
         is_paused_upon_creation: bool | None = None,
         owner_links: Mapping[str, str] | None = None,
+        access_control: Mapping[str, Any] | None = None,
     ) -> None:
         self.dag_id = validate_key("dag_id", dag_id)
         self.fileloc = caller_file()
@@ -129,6 +157,7 @@ class DAG:
         self.render_template_as_native_obj = render_template_as_native_obj
         self.is_paused_upon_creation = is_paused_upon_creation
         self.owner_links = dict(owner_links or {})
+        self.access_control = normalize_access_control(dag_id, access_control)
         self.task_dict: dict[str, AbstractOperator] = {}
         self.task_group = TaskGroup.create_root(self)
         self._timetable: Timetable | None = None

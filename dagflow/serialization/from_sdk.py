@@ -48,6 +48,7 @@ def from_dag(dag: Any) -> SerializedDag:
         callbacks=_callback_names(dag, DAG_CALLBACKS),
         task_group=group_from_sdk(getattr(dag, "task_group", None)),
         assets=assets_data(dag),
+        access_control=getattr(dag, "access_control", None),
     )
 
 

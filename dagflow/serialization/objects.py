@@ -8,7 +8,7 @@ are answered here and cached, computed once per deserialized DAG.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -104,6 +104,8 @@ class SerializedDag:
     task_group: SerializedTaskGroup | None = None
     #: Every asset the DAG names (schedule, outlets, inlets): ``uri -> {"name", "group", "extra"}``.
     assets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: ``{role: [actions]}`` (``can_read``, ``can_edit``, ``can_delete``); None: every role as its global permissions say.
+    access_control: Mapping[str, Sequence[str]] | None = None
     _order: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _descendants: dict[str, frozenset[str]] = field(init=False, repr=False, compare=False)
     _weights: dict[str, int] = field(init=False, repr=False, compare=False)

@@ -54,7 +54,7 @@ def deserialize_dag(data: Mapping[str, Any]) -> SerializedDag:
 
 # --- encoding ---------------------------------------------------------------------------
 def _encode_dag(dag: SerializedDag) -> dict[str, Any]:
-    return {
+    encoded = {
         "dag_id": dag.dag_id,
         "fileloc": dag.fileloc,
         "schedule": dag.schedule,
@@ -78,6 +78,9 @@ def _encode_dag(dag: SerializedDag) -> dict[str, Any]:
         "assets": json_safe(dag.assets),
         "tasks": [_encode_task(dag.tasks[tid]) for tid in sorted(dag.tasks)],
     }
+    if dag.access_control is not None:  # only when set, so the hashes of other DAGs stay as they were
+        encoded["access_control"] = {role: sorted(actions) for role, actions in dag.access_control.items()}
+    return encoded
 
 
 def _encode_task(task: SerializedTask) -> dict[str, Any]:
@@ -132,6 +135,7 @@ def _decode_dag(d: Mapping[str, Any]) -> SerializedDag:
         callbacks=frozenset(d.get("callbacks") or ()),
         task_group=_decode_group(d.get("task_group")),
         assets=dict(d.get("assets") or {}),
+        access_control=d.get("access_control"),
     )
 
 

@@ -200,5 +200,5 @@ def test_a_deferred_task_holds_a_pool_slot_only_with_include_deferred(db: Databa
     with db.transaction(readonly=True) as session:
         held = _occupancy(session, ["d"]).pools["narrow"]
     row = get_pool(db, "narrow")
-    assert row["deferred"] == 1
-    assert (held, row["open_slots"]) == ((1, 1) if include_deferred else (0, 2))
+    assert row.deferred == 1
+    assert (held, row.open_slots) == ((1, 1) if include_deferred else (0, 2))
