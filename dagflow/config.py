@@ -74,6 +74,8 @@ class SchedulerSettings:
     parsing_memory_limit_mb: int = 400
     min_file_process_interval: float = 30.0
     dag_dir_list_interval: float = 60.0
+    #: Watch the DAG folders (filesystem events, else polling folder mtimes) to list them again at once.
+    watch_dag_folders: bool = True
     poll_interval: float = 1.0
     max_tis_per_query: int = 512
     standalone_dag_processor: bool = False
@@ -93,6 +95,9 @@ class CelerySettings:
     worker_log_server_host: str = "127.0.0.1"
     #: Seconds a SIGTERMed worker lets running tries finish before terminating them.
     worker_shutdown_grace: float = 30.0
+    #: Workers answer Celery's remote control (``inspect``, Flower's worker pages). Off: on Redis its
+    #: pubsub channel made a worker exit when the broker restarted (docs/celery.md, "Flower").
+    worker_enable_remote_control: bool = False
     flower_port: int = 5555
 
 

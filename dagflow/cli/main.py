@@ -56,6 +56,11 @@ pass_state = click.make_pass_decorator(CliState, ensure=True)
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """dagflow: an Airflow-style workflow scheduler."""
+    from dagflow.cli.airflow_compat import airflow_conflict
+
+    conflict = airflow_conflict()
+    if conflict is not None:
+        raise click.ClickException(conflict)
     ctx.ensure_object(CliState)
     token = set_actor(os_user())  # the audit event log names the OS user, as Airflow's CLI does
     ctx.call_on_close(lambda: reset_actor(token))
@@ -81,9 +86,22 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("users", "users"),
     ("webserver", "webserver"),
     ("webserver", "api_server"),
+    ("info", "version"),
+    ("info", "info"),
+    ("info", "cheat_sheet"),
+    ("config", "config"),
+    ("jobs", "jobs"),
 )
 #: Modules that add subcommands to an existing group (``register()`` is called once).
-EXTENSIONS: tuple[str, ...] = ("dags_runs", "tasks_manage", "tasks_logs", "backfill")
+EXTENSIONS: tuple[str, ...] = (
+    "dags_runs",
+    "dags_details",
+    "tasks_manage",
+    "tasks_run",
+    "tasks_logs",
+    "backfill",
+    "transfer",
+)
 
 
 def _register() -> None:

@@ -34,6 +34,7 @@ from dagflow.models.base import utcnow
 from dagflow.models.xcom import XCOM_RETURN_KEY
 from dagflow.sdk import runtime
 from dagflow.sdk.assets import OutletEventAccessors
+from dagflow.sdk.current_context import set_current_context
 from dagflow.sdk.try_policy import TryPolicy
 from dagflow.secrets.fernet import FernetCipher
 from dagflow.secrets.masker import SecretsMasker
@@ -166,7 +167,7 @@ def _execute(
         task = _materialize(task, context)
         run_callbacks(task, "on_execute_callback", context)
         log.info("running %s (try %s of %s)", claimed.task_id, claimed.try_number, claimed.max_tries + 1)
-        with time_limit(attempt.timeout_s):
+        with time_limit(attempt.timeout_s), set_current_context(context):
             value = _call_task(task, context, claimed)
         outputs = _outputs(task, value, backend, claimed)
         events = outlet_events_of(task, context["outlet_events"])

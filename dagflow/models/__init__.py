@@ -3,8 +3,8 @@
 ``base`` (declarative base, UTC datetimes, JSON text, state column types), ``dag`` (with ``dag_code``),
 ``dagrun``, ``taskinstance`` (with try history), ``xcom`` (with ``task_map``), ``pool``,
 ``variable``, ``connection``, ``import_error``, ``sla_miss``, ``job``, ``state_store``,
-``backfill``, ``user`` (with ``api_token``), ``event_log`` (the audit log), ``asset`` (events,
-queues, references), ``trigger``; and ``transitions``, the only code that writes state columns.
+``backfill``, ``user`` (with ``api_token``), ``event_log`` (the audit log), ``asset`` (events, queues, references),
+``trigger``; and ``transitions``, the only code that writes state columns.
 
 This package may import ``dagflow.state``, ``dagflow.exceptions`` and ``dagflow.config``;
 it must never import ``scheduler``, ``executors``, ``execution``, ``services``, ``cli``,
@@ -24,7 +24,7 @@ from dagflow.models.asset import (
 from dagflow.models.backfill import Backfill
 from dagflow.models.base import Base, JSONText, UTCDateTime, utcnow
 from dagflow.models.connection import Connection
-from dagflow.models.dag import DagCode, DagModel, SerializedDagModel
+from dagflow.models.dag import DagCode, DagFile, DagModel, SerializedDagModel
 from dagflow.models.dagrun import DagRun
 from dagflow.models.event_log import EventLog
 from dagflow.models.import_error import ImportError_
@@ -54,6 +54,7 @@ __all__ = [
     "Base",
     "Connection",
     "DagCode",
+    "DagFile",
     "DagModel",
     "DagRun",
     "EventLog",

@@ -97,7 +97,7 @@ def queue_task_instances(
         [c.ti_id for c in chosen],
         to=TI.QUEUED,
         expected=[TI.SCHEDULED],
-        values={"queued_at": now, "queued_by_job_id": job_id},
+        values={"queued_at": now, "queued_by_job_id": job_id, "requeue_count": 0},  # re-sends count per queueing
         synchronize=False,
     )
     return [workload_for(c, ti_id=c.ti_id) for c in chosen]

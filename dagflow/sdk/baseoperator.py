@@ -182,6 +182,7 @@ class BaseOperator(AbstractOperator):
         log_level: str | int | None = None,
         inlets: Any = None,
         outlets: Any = None,
+        task_display_name: str | None = None,
         **kwargs: Any,
     ) -> None:
         if kwargs:
@@ -198,6 +199,7 @@ class BaseOperator(AbstractOperator):
         for name, value in normalize_scheduling_args(self.task_id, values).items():
             setattr(self, name, value)
         self.default_args = dict(default_args or {})
+        self._task_display_name = task_display_name
         self.params = ParamsDict(dag.params if dag is not None else None)
         self.params.update(self.default_args.get("params") or {})
         self.params.update(params or {})
@@ -218,7 +220,13 @@ class BaseOperator(AbstractOperator):
             return
         for field in self.template_fields:
             for arg in XComArg.iter_xcom_args(getattr(self, field, None)):
-                arg.operator.set_downstream(self)
+                for upstream in arg.dependency_roots():
+                    upstream.set_downstream(self)
+
+    @property
+    def task_display_name(self) -> str:
+        """The name shown for the task (Airflow's ``task_display_name``; the task id when not given)."""
+        return self._task_display_name or self.task_id
 
     # --- mapping -------------------------------------------------------------------------
     @classmethod

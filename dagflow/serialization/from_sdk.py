@@ -47,8 +47,8 @@ def from_dag(dag: Any) -> SerializedDag:
         params=params_data(getattr(dag, "params", None)),
         callbacks=_callback_names(dag, DAG_CALLBACKS),
         task_group=group_from_sdk(getattr(dag, "task_group", None)),
-        assets=assets_data(dag),
         access_control=getattr(dag, "access_control", None),
+        assets=assets_data(dag),
     )
 
 
@@ -76,6 +76,7 @@ def task_from_operator(task: Any) -> SerializedTask:
     """The ``SerializedTask`` for an operator or mapped operator."""
     is_mapped = bool(getattr(task, "is_mapped", False))
     cls = getattr(task, "operator_class", None) if is_mapped else None
+    mapped_group = _mapped_group_of(task)
     cls = cls if isinstance(cls, type) else type(task)
     group = getattr(task, "task_group", None)
     return SerializedTask(
@@ -86,9 +87,13 @@ def task_from_operator(task: Any) -> SerializedTask:
         downstream_task_ids=frozenset(task.downstream_task_ids),
         trigger_rule=TriggerRule(getattr(task, "trigger_rule", TriggerRule.ALL_SUCCESS)),
         **_scheduling_fields(task),
-        is_mapped=is_mapped,
+        is_mapped=is_mapped or mapped_group is not None,
         is_sensor=bool(getattr(task, "is_sensor", False)),
-        expand_input=task.expand_input_spec() if is_mapped else {},
+        expand_input=task.expand_input_spec()
+        if is_mapped
+        else mapped_group.expand_input_spec()
+        if mapped_group
+        else {},
         template_fields=tuple(getattr(task, "template_fields", ()) or ()),
         doc_md=getattr(task, "doc_md", None),
         description=getattr(task, "description", None),
@@ -111,6 +116,16 @@ def _asset_uris(task: Any, name: str) -> tuple[str, ...]:
     if hasattr(assets, "uri"):
         assets = [assets]
     return tuple(dict.fromkeys(str(asset.uri) for asset in assets if hasattr(asset, "uri")))
+
+
+def _mapped_group_of(task: Any) -> Any:
+    """The mapped task group ``task`` is in (its tasks are mapped over the group's input), or None."""
+    group = getattr(task, "task_group", None)
+    while group is not None:
+        if hasattr(group, "expand_input_spec"):
+            return group
+        group = getattr(group, "parent_group", None)
+    return None
 
 
 def _scheduling_fields(task: Any) -> dict[str, Any]:
@@ -137,6 +152,9 @@ def _scheduling_fields(task: Any) -> dict[str, Any]:
         "disabled": bool(get("disabled", False)),
         "allow_failure": bool(get("allow_failure", False)),
         "log_level": get("log_level", None),
+        "is_setup": bool(get("is_setup", False)),
+        "is_teardown": bool(get("is_teardown", False)),
+        "on_failure_fail_dagrun": bool(get("on_failure_fail_dagrun", False)),
     }
 
 

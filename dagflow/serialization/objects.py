@@ -46,6 +46,9 @@ class SerializedTask:
     disabled: bool = False
     allow_failure: bool = False
     log_level: str | None = None
+    is_setup: bool = False
+    is_teardown: bool = False
+    on_failure_fail_dagrun: bool = False
     is_mapped: bool = False
     is_sensor: bool = False
     expand_input: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -102,10 +105,10 @@ class SerializedDag:
     params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     callbacks: frozenset[str] = frozenset()
     task_group: SerializedTaskGroup | None = None
-    #: Every asset the DAG names (schedule, outlets, inlets): ``uri -> {"name", "group", "extra"}``.
-    assets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     #: ``{role: [actions]}`` (``can_read``, ``can_edit``, ``can_delete``); None: every role as its global permissions say.
     access_control: Mapping[str, Sequence[str]] | None = None
+    #: Every asset the DAG names (schedule, outlets, inlets): ``uri -> {"name", "group", "extra"}``.
+    assets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     _order: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _descendants: dict[str, frozenset[str]] = field(init=False, repr=False, compare=False)
     _weights: dict[str, int] = field(init=False, repr=False, compare=False)
@@ -138,6 +141,15 @@ class SerializedDag:
     def leaves(self) -> list[SerializedTask]:
         """Tasks with no downstream."""
         return [self.tasks[t] for t in self._order if not self.tasks[t].downstream_task_ids]
+
+    @property
+    def effective_leaves(self) -> list[SerializedTask]:
+        """Tasks whose run decides the run's state: no downstream other than teardowns (Airflow's rule)."""
+        return [
+            self.tasks[t]
+            for t in self._order
+            if all(self.tasks[d].is_teardown for d in self.tasks[t].downstream_task_ids if d in self.tasks)
+        ]
 
     def has_callback(self, name: str) -> bool:
         """True if the DAG defines the callback ``name`` (e.g. ``on_failure_callback``)."""

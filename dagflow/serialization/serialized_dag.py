@@ -23,6 +23,8 @@ from dagflow.state import TriggerRule
 FORMAT_VERSION = 1
 _DURATIONS = ("retry_delay", "max_retry_delay", "execution_timeout", "sla")
 _ID_SETS = ("upstream_task_ids", "downstream_task_ids", "callbacks")
+#: Written only when true, so DAGs without setup/teardown tasks keep their documents (and hashes).
+_ONLY_WHEN_SET = ("is_setup", "is_teardown", "on_failure_fail_dagrun")
 
 
 class SerializationError(DagflowError, ValueError):
@@ -87,6 +89,8 @@ def _encode_task(task: SerializedTask) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in SerializedTask.__dataclass_fields__:
         value = getattr(task, name)
+        if name in _ONLY_WHEN_SET and not value:
+            continue
         if name in _DURATIONS:
             value = _seconds(value)
         elif name in _ID_SETS:
@@ -134,8 +138,8 @@ def _decode_dag(d: Mapping[str, Any]) -> SerializedDag:
         params=dict(d.get("params") or {}),
         callbacks=frozenset(d.get("callbacks") or ()),
         task_group=_decode_group(d.get("task_group")),
-        assets=dict(d.get("assets") or {}),
         access_control=d.get("access_control"),
+        assets=dict(d.get("assets") or {}),
     )
 
 

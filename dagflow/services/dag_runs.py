@@ -38,7 +38,7 @@ from dagflow.services.database import ensure_schema
 from dagflow.services.listing import Slice, paged
 from dagflow.services.records import Page, RunRecord
 from dagflow.services.reports import iso, run_summary
-from dagflow.state import ALLOWED, FINISHED, DagRunState, DagRunType, TaskInstanceState
+from dagflow.state import ALLOWED, FINISHED, DagRunState, DagRunTriggeredByType, DagRunType, TaskInstanceState
 from dagflow.timetables import timetable_from_dict
 
 
@@ -65,6 +65,7 @@ def trigger_dag(
     conf: Mapping[str, Any] | None = None,
     run_id: str | None = None,
     logical_date: datetime | None = None,
+    triggered_by: DagRunTriggeredByType = DagRunTriggeredByType.CLI,
 ) -> dict[str, Any]:
     """Create a queued manual run (the scheduler starts it); returns its id, date and state.
 
@@ -90,6 +91,7 @@ def trigger_dag(
             data_interval=manual_data_interval(sdag, when),
             conf=conf,
             external_trigger=True,
+            triggered_by=triggered_by,
             now=now,
         )
         publish(session, RUN_QUEUED, dag_id=dag_id, run_id=run.run_id)  # schedulers hear it at commit

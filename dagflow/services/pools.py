@@ -33,7 +33,7 @@ class PoolRecord:
     scheduled: int
     open_slots: int
     include_deferred: bool
-    #: Deferred task instances in the pool (they hold its slots only with ``include_deferred``).
+    #: Deferred task instances in the pool (they hold slots only with ``include_deferred``).
     deferred: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -111,7 +111,7 @@ def _row(session: Session, pool: Pool) -> PoolRecord:
         running=running,
         queued=queued,
         scheduled=int(usage.get(TaskInstanceState.SCHEDULED, 0)),
-        deferred=deferred,
         open_slots=UNLIMITED_SLOTS if pool.slots == UNLIMITED_SLOTS else pool.slots - held,
         include_deferred=pool.include_deferred,
+        deferred=deferred,
     )

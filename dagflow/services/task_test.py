@@ -27,7 +27,7 @@ from dagflow.scheduler.dagruns import create_dagrun, delete_dagrun
 from dagflow.sdk.dag import DAG
 from dagflow.serialization import deserialize_dag, serialize_dag
 from dagflow.services.database import ensure_schema
-from dagflow.state import DagRunState, DagRunType, TaskInstanceState
+from dagflow.state import DagRunState, DagRunTriggeredByType, DagRunType, TaskInstanceState
 from dagflow.triggerer.inline import resume_deferred_inline
 
 TI = TaskInstanceState
@@ -67,6 +67,7 @@ def test_task(
             dag=sdag,
             run_id=run_id,
             run_type=DagRunType.MANUAL,
+            triggered_by=DagRunTriggeredByType.TEST,
             logical_date=logical_date,
             data_interval=(interval.start, interval.end),
             state=DagRunState.RUNNING,

@@ -56,8 +56,8 @@ _VIEWER = frozenset(
         SLA_MISS_READ,
         POOL_READ,
         STATE_STORE_READ,
-        ASSET_READ,
         AUDIT_LOG_READ,
+        ASSET_READ,
     }
 )
 _OP = _VIEWER | {
@@ -190,11 +190,6 @@ ROUTE_PERMISSIONS: Mapping[str, str] = {
     f"{_API}.get_state_store_entry": STATE_STORE_READ,
     f"{_API}.put_state_store_entry": STATE_STORE_EDIT,
     f"{_API}.delete_state_store_entry": STATE_STORE_EDIT,
-    # assets
-    f"{_API}.get_assets": ASSET_READ,
-    f"{_API}.get_asset": ASSET_READ,
-    f"{_API}.get_asset_events": ASSET_READ,
-    f"{_API}.create_asset_event": ASSET_EDIT,
     # the audit log
     f"{_API}.get_event_logs": AUDIT_LOG_READ,
     f"{_API}.get_event_log": AUDIT_LOG_READ,
@@ -251,6 +246,11 @@ ROUTE_PERMISSIONS: Mapping[str, str] = {
     "ui.cancel_backfill": BACKFILL_EDIT,
     "ui.durations": TASK_INSTANCE_READ,
     "ui.task_duration_chart": TASK_INSTANCE_READ,
+    # assets
+    f"{_API}.get_assets": ASSET_READ,
+    f"{_API}.get_asset": ASSET_READ,
+    f"{_API}.get_asset_events": ASSET_READ,
+    f"{_API}.create_asset_event": ASSET_EDIT,
 }
 
 

@@ -51,6 +51,7 @@ def test_deferred_tasks_resume_in_their_method_with_the_same_try(db: Database, t
     marker = tmp_path / "ready.txt"
     with DAG("deferring", schedule=None, start_date=START) as dag:
         op = WaitThenFinish(task_id="op")
+        # waits long enough that a loaded machine still reaches them before their moment (they must defer)
         wait = TimeDeltaSensor(task_id="wait", delta=timedelta(seconds=2), deferrable=True)
         moment = DateTimeSensor(
             task_id="moment",

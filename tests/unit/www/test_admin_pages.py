@@ -59,7 +59,7 @@ def test_connections_are_admin_only_and_the_password_write_only(ui: Ui) -> None:
     edit = {**form, "password": "", "host": "db2", "existing": "1", "extra": '{"sslmode": "require"}'}
     assert ui.post("/connections", "admin", edit).status_code == 303
     stored = connections.get_connection(ui.db, "wh", show_password=True)
-    assert (stored["host"], stored["password"], stored["extra"]) == ("db2", "conn-secret-pw-9", {"sslmode": "require"})
+    assert (stored.host, stored.password, stored.extra) == ("db2", "conn-secret-pw-9", {"sslmode": "require"})
     assert ui.post("/connections", "admin", {**edit, "extra": "[1]"}).status_code == 422
     assert ui.post("/connections/wh/delete", "admin", {"confirmed": "1"}).status_code == 303
     edits = query_events(ui.db, EventFilter(owner="admin"), Slice(order_by=("id",))).items

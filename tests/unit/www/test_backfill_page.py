@@ -28,7 +28,7 @@ def test_dry_run_then_create_then_cancel(ui: Ui) -> None:
     assert (stored["status"], stored["max_active_runs"]) == ("running", 2)
     fragment = ui.get("/dags/ui_dag/backfill/progress", "viewer").get_data(as_text=True)
     assert 'hx-trigger="every 3s"' in fragment and "0 / 3" in fragment
-    assert ui.post("/dags/ui_dag/backfill", "op", {**FORM, "dry_run": "0"}).status_code == 400  # one at a time
+    assert ui.post("/dags/ui_dag/backfill", "op", {**FORM, "dry_run": "0"}).status_code == 409  # one at a time
 
     cancel = f"/dags/ui_dag/backfills/{stored['id']}/cancel"
     assert "Cancel backfill" in ui.post(cancel, "op").get_data(as_text=True)
@@ -44,5 +44,5 @@ def test_bad_backfill_input_is_refused_with_one_line(ui: Ui) -> None:
     assert ui.post("/dags/ui_dag/backfill", "op", {**FORM, "conf": "[1, 2]"}).status_code == 422
     assert ui.post("/dags/ui_dag/backfill", "op", {**FORM, "max_active_runs": "0"}).status_code in (400, 422)
     unscheduled = ui.post("/dags/ui_other/backfill", "op", {**FORM, "dry_run": "1"})
-    assert unscheduled.status_code == 400 and "nothing to backfill" in unscheduled.get_data(as_text=True)
+    assert unscheduled.status_code == 422 and "nothing to backfill" in unscheduled.get_data(as_text=True)
     assert ui.get("/dags/missing/backfill", "op").status_code == 404
