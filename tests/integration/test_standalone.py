@@ -91,12 +91,24 @@ def test_standalone_serves_the_api_and_prints_the_admin_password_once(tmp_path: 
             assert response.status == 200 and json.loads(response.read())["total_entries"] == 0
         assert f"http://127.0.0.1:{port}/" in log.read_text()
         _log_in_to_the_ui(base, password)
+        _wait_triggerer_healthy(f"{base}/api/v2/monitor/health", log)  # standalone runs a triggerer
     finally:
         os.kill(proc.pid, signal.SIGINT)  # Ctrl-C: the scheduler stops, then its web server child
         proc.wait(timeout=60)
     with pytest.raises(OSError):  # the web server went with it
         urllib.request.urlopen(f"{base}/api/v2/monitor/health", timeout=2)
     assert "dagflow standalone stopped." in log.read_text()
+    assert "dagflow triggerer stopped." in log.read_text()  # its triggerer was stopped with it
+
+
+def _wait_triggerer_healthy(url: str, log: Path, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            if json.loads(response.read())["triggerer"]["status"] == "healthy":
+                return
+        time.sleep(0.3)
+    raise AssertionError(f"no healthy triggerer after {seconds}s:\n{log.read_text()}")
 
 
 def test_admin_is_created_once(db: Database) -> None:
