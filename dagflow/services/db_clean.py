@@ -5,10 +5,11 @@ its logical date) is before the cut-off; the newest scheduled run of each DAG is
 Airflow keeps it, so the schedule goes on from there. For each batch of old runs, one
 transaction deletes the rows of every table that belongs to a run (any table with
 ``dag_id`` and ``run_id`` columns, or a key to ``dag_run``: task instances, their try
-history, XComs, task maps, SLA misses, event log entries, run/asset-event links, and
-tables added later), the asset events the runs produced that no kept run consumed, then
-the runs; then their task log folders. Ended
-``job`` rows are cleaned by their last heartbeat. Import errors are not history (each row
+history, XComs, task maps, SLA misses, run/asset-event links, and tables added later),
+the asset events the runs produced that no kept run consumed, then the runs; then their
+task log folders. Ended ``job`` rows are cleaned by their last heartbeat, the audit
+``event_log`` by its time (as Airflow cleans its ``log`` table by ``dttm``: an audit trail
+outlives the runs it names). Import errors are not history (each row
 is a file's current error, cleared when it parses again) and are never cleaned.
 """
 
@@ -29,13 +30,15 @@ from dagflow.config import Settings
 from dagflow.db import Database
 from dagflow.exceptions import InvalidInput
 from dagflow.execution.logs import log_path
-from dagflow.models import Base, DagRun, Job
+from dagflow.models import Base, DagRun, EventLog, Job
 from dagflow.models.job import JOB_RUNNING
 from dagflow.services.database import ensure_schema
 from dagflow.state import DagRunState, DagRunType
 
-#: ``--tables`` names besides the run-owned tables: the runs themselves, task log files, ended jobs.
-OTHER_TABLES = ("dag_run", "log", "job")
+#: ``--tables`` names besides the run-owned tables: the runs themselves, task log files, ended jobs, audit events.
+OTHER_TABLES = ("dag_run", "log", "job", "event_log")
+#: Tables with ``dag_id`` and ``run_id`` that are cleaned by their own time, not with the runs they name.
+NOT_RUN_OWNED = frozenset({"dag_run", "event_log"})
 DEFAULT_BATCH_SIZE = 1000
 
 
@@ -58,7 +61,7 @@ def run_owned_tables() -> list[sa.Table]:
     keyed, linked, produced = [], [], []
     for table in reversed(Base.metadata.sorted_tables):
         columns = set(table.c.keys())
-        if table.name == "dag_run":
+        if table.name in NOT_RUN_OWNED:
             continue
         if {"dag_id", "run_id"} <= columns:
             keyed.append(table)
@@ -138,6 +141,9 @@ def clean(
         if "job" in chosen:
             ended = sa.and_(Job.state != JOB_RUNNING, Job.latest_heartbeat < before)
             report.counts["job"] += _delete(session, Job.__table__, ended, dry_run)
+        if "event_log" in chosen:
+            old = EventLog.when < before
+            report.counts["event_log"] += _delete(session, EventLog.__table__, old, dry_run)
     return report
 
 
