@@ -65,19 +65,20 @@ def clear(
         if not preview:
             click.echo("No task instances to clear.")
             return
-        emit_rows([_ti_row(t) for t in preview], TI_COLUMNS, fmt)
+        emit_rows([ti_row(t) for t in preview], TI_COLUMNS, fmt)
         confirm_or_refuse(
             f"Clear these {len(preview)} task instance(s)?",
             f"would clear {len(preview)} task instance(s) (listed above); pass --yes to confirm",
         )
     cleared = clearing.clear_task_instances(state.settings, state.db, request)
     if fmt == "json" and yes:
-        emit_rows([_ti_row(t) for t in cleared], TI_COLUMNS, fmt)
+        emit_rows([ti_row(t) for t in cleared], TI_COLUMNS, fmt)
         return
     click.echo(f"Cleared {len(cleared)} task instance(s).")
 
 
-def _ti_row(ti: TaskInstanceRecord) -> dict[str, Any]:
+def ti_row(ti: TaskInstanceRecord) -> dict[str, Any]:
+    """A task instance a clear touched, as the CLI prints it (ids, state, try)."""
     return {
         "dag_id": ti.dag_id,
         "run_id": ti.run_id,

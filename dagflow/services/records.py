@@ -96,6 +96,8 @@ class RunRecord:
     external_trigger: bool
     backfill_id: int | None
     has_soft_failures: bool
+    #: Who made the run (``DagRunTriggeredByType``); None for runs made before the column existed.
+    triggered_by: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The run's summary document (SPEC §3: ``dags list-runs``, ``dags state``), dates in ISO-8601."""
@@ -141,6 +143,7 @@ class RunRecord:
             r.external_trigger,
             r.backfill_id,
             r.has_soft_failures,
+            r.triggered_by,
         )
 
 
