@@ -69,7 +69,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmarks; 0 if every available run succeeded."""
+    """Run the benchmarks (or ``soak ...``: the reliability soak); 0 if every available run succeeded."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["soak"]:
+        from benchmarks.soak.cli import main as soak_main
+
+        return soak_main(argv[1:])
     args = parse_args(argv)
     console = Console(width=None if Console().is_terminal else 160)
     rows: list[Row] = []

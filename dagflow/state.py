@@ -49,6 +49,26 @@ class DagRunType(str, Enum):
     MANUAL = "manual"
     SCHEDULED = "scheduled"
     BACKFILL = "backfill"
+    ASSET_TRIGGERED = "asset_triggered"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class DagRunTriggeredByType(str, Enum):
+    """Who or what created a DAG run (Airflow 3's ``DagRun.triggered_by``).
+
+    Runs made by ``dags test`` (``TEST``) belong to the process that made them: schedulers
+    neither start nor schedule them.
+    """
+
+    CLI = "cli"
+    OPERATOR = "operator"
+    REST_API = "rest_api"
+    UI = "ui"
+    TEST = "test"
+    TIMETABLE = "timetable"
+    BACKFILL = "backfill"
 
     def __str__(self) -> str:
         return self.value

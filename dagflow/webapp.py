@@ -1,4 +1,4 @@
-"""``create_app(settings)``: the one Flask app that serves the REST API (and, later, the web UI's blueprint).
+"""``create_app(settings)``: the one Flask app that serves the REST API and the web UI's blueprint.
 
 Settings are loaded by the caller (``dagflow webserver``, a test) and passed in; the
 database must already be migrated (``dagflow db migrate``; the ``webserver`` command
@@ -23,6 +23,7 @@ from dagflow.web import auth, context, errors
 def create_app(settings: Settings, *, db: Database | None = None) -> APIFlask:
     """Build the app: settings and database, secret key, auth and permissions, error handling, the API."""
     from dagflow.api import register_api
+    from dagflow.www import register_ui
 
     app = APIFlask(
         "dagflow",
@@ -36,6 +37,10 @@ def create_app(settings: Settings, *, db: Database | None = None) -> APIFlask:
         OPENAPI_VERSION="3.1.0",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.webserver.cookie_secure,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=settings.webserver.cookie_secure,
         VALIDATION_ERROR_STATUS_CODE=422,
         AUTO_404_RESPONSE=True,
         SECURITY_SCHEMES={"BearerAuth": {"type": "http", "scheme": "bearer"}},
@@ -45,8 +50,9 @@ def create_app(settings: Settings, *, db: Database | None = None) -> APIFlask:
     ensure_schema(database)
     context.install(app, settings, database)
     errors.register(app)
-    auth.install(app)
+    extensions = auth.install(app)
     register_api(app)
+    register_ui(app, extensions)
 
     @app.spec_processor
     def _document(spec: Any) -> Any:

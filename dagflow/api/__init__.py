@@ -24,6 +24,13 @@ RESOURCES: tuple[str, ...] = (
     "pools",
     "variables",
     "connections",
+    "tasks",
+    "xcoms",
+    "backfills",
+    "approvals",
+    "sla_state_store",
+    "event_logs",
+    "assets",
 )
 
 

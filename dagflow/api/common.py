@@ -12,7 +12,9 @@ from flask import request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from dagflow.sdk.ids import check_key, check_run_id
+from dagflow.services.dag_access import CAN_READ, check_dag_access, hidden_dag_ids
 from dagflow.services.listing import Slice
+from dagflow.web.auth import current_identity
 from dagflow.web.context import web_context
 
 api = APIBlueprint("api", __name__, url_prefix="/api/v2")
@@ -72,6 +74,19 @@ class ListQuery(Query):
         """The service's ``Slice``, ``limit`` capped by ``api.maximum_page_limit``."""
         cap = web_context().settings.api.maximum_page_limit
         return Slice(limit=min(self.limit, cap), offset=self.offset, order_by=tuple(o for o in self.order_by if o))
+
+
+def hidden_dags(action: str = CAN_READ) -> frozenset[str]:
+    """DAGs the caller's role may not take ``action`` on (their ``access_control``): left out of lists."""
+    user = current_identity()
+    return hidden_dag_ids(web_context().db, None if user is None else user.role, action)
+
+
+def check_dag(dag_id: str, action: str = CAN_READ) -> str:
+    """Refuse a DAG named in a body or found by id whose ``access_control`` does not give the caller ``action``."""
+    user = current_identity()
+    check_dag_access(web_context().db, None if user is None else user.role, dag_id, action)
+    return dag_id
 
 
 def dag_id_arg(dag_id: str) -> str:

@@ -54,17 +54,17 @@ class ConnectionBody(Body):
     model_config = {"populate_by_name": True, "extra": "forbid"}
 
 
-def _response(row: dict[str, Any]) -> ConnectionResponse:
+def _response(row: service.ConnectionRecord) -> ConnectionResponse:
     return ConnectionResponse(
-        connection_id=row["conn_id"],
-        conn_type=row["conn_type"],
-        description=row["description"],
-        host=row["host"],
-        login=row["login"],
-        schema=row["schema"],
-        port=row["port"],
+        connection_id=row.conn_id,
+        conn_type=row.conn_type,
+        description=row.description,
+        host=row.host,
+        login=row.login,
+        schema=row.schema,
+        port=row.port,
         password=None,
-        extra=json.dumps(row["extra"]) if row["extra"] else None,
+        extra=json.dumps(row.extra) if row.extra else None,
     )
 
 
@@ -123,7 +123,7 @@ def patch_connection(connection_id: str, body: ConnectionBody) -> ConnectionResp
     current = service.get_connection(db, connection_id, show_password=True)
     fields = _fields(body)
     if body.password is None:
-        fields["password"] = current["password"]
+        fields["password"] = current.password
     connection = service.connection_from_fields(connection_id, fields)
     service.delete_connection(db, connection_id)
     return _response(service.add_connection(db, connection))

@@ -8,12 +8,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from dagflow.api.common import ID_ERRORS, Body, ListQuery, api, dag_id_arg, run_id_arg, utc
+from dagflow.api.common import ID_ERRORS, Body, ListQuery, api, dag_id_arg, hidden_dags, run_id_arg, utc
 from dagflow.exceptions import InvalidConf
 from dagflow.services import clearing
 from dagflow.services import dag_runs as service
 from dagflow.services.records import RunRecord
-from dagflow.state import DagRunState
+from dagflow.state import DagRunState, DagRunTriggeredByType
 from dagflow.web.context import web_context
 
 RunState = Literal["queued", "running", "success", "failed"]
@@ -135,6 +135,7 @@ def get_dag_runs(dag_id: str, query: RunsQuery) -> DAGRunCollectionResponse:
         end_date_gte=utc(query.end_date_gte),
         end_date_lte=utc(query.end_date_lte),
         run_id_pattern=query.run_id_pattern,
+        hidden_dag_ids=hidden_dags(),
     )
     page = service.query_runs(web_context().db, flt, query.slice())
     return DAGRunCollectionResponse(dag_runs=[run_response(r) for r in page.items], total_entries=page.total)
@@ -158,7 +159,7 @@ def trigger_dag_run(dag_id: str, body: TriggerDAGRunPostBody) -> DAGRunResponse:
     dag_id_arg(dag_id)
     if body.dag_run_id is not None:
         run_id_arg(body.dag_run_id)
-    _check_conf_size(body.conf, context.settings.api.max_conf_bytes)
+    check_conf_size(body.conf, context.settings.api.max_conf_bytes)
     created = service.trigger_dag(
         context.settings,
         context.db,
@@ -166,13 +167,14 @@ def trigger_dag_run(dag_id: str, body: TriggerDAGRunPostBody) -> DAGRunResponse:
         conf=body.conf,
         run_id=body.dag_run_id,
         logical_date=utc(body.logical_date),
+        triggered_by=DagRunTriggeredByType.REST_API,
     )
     if body.note:
         return run_response(service.set_run_note(context.db, dag_id, created["run_id"], body.note))
     return run_response(service.get_run(context.db, dag_id, created["run_id"]))
 
 
-def _check_conf_size(conf: dict[str, Any] | None, limit: int) -> None:
+def check_conf_size(conf: dict[str, Any] | None, limit: int) -> None:
     if conf is not None and len(json.dumps(conf).encode()) > limit:
         raise InvalidConf(f"conf is larger than api.max_conf_bytes ({limit} bytes)")
 

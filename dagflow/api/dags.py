@@ -7,9 +7,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from dagflow.api.common import ID_ERRORS, Body, ListQuery, Query, api, dag_id_arg, file_token
+from dagflow.api.common import ID_ERRORS, Body, ListQuery, Query, api, dag_id_arg, file_token, hidden_dags
 from dagflow.serialization import SerializedDag
 from dagflow.services import dags as service
+from dagflow.services.dag_access import CAN_EDIT, CAN_READ
 from dagflow.services.dag_runs import delete_dag as delete_dag_service
 from dagflow.services.records import DagRecord
 from dagflow.web.context import web_context
@@ -163,6 +164,7 @@ def get_dags(query: DagsQuery) -> DAGCollectionResponse:
         dag_id_pattern=query.dag_id_pattern,
         paused=query.paused,
         only_active=query.exclude_stale,
+        hidden_dag_ids=hidden_dags(),
     )
     page = service.query_dags(web_context().db, flt, query.slice())
     return DAGCollectionResponse(dags=[dag_response(d) for d in page.items], total_entries=page.total)
@@ -249,6 +251,7 @@ def patch_dags(body: DAGPatchBody, query: DagsPatchQuery) -> DAGCollectionRespon
         tags_match_mode=query.tags_match_mode,
         dag_id_pattern=query.dag_id_pattern,
         only_active=query.exclude_stale,
+        hidden_dag_ids=hidden_dags(CAN_READ) | hidden_dags(CAN_EDIT),
     )
     part = ListQuery(limit=query.limit, offset=query.offset).slice()
     page = service.query_dags(db, flt, part)
@@ -280,6 +283,6 @@ def delete_dag(dag_id: str) -> tuple[str, int]:
 @api.doc(tags=["DAG"])
 def get_dag_tags(query: TagsQuery) -> DagTagCollectionResponse:
     """Every tag of a DAG, sorted."""
-    tags = service.dag_tags(web_context().db, pattern=query.tag_name_pattern)
+    tags = service.dag_tags(web_context().db, pattern=query.tag_name_pattern, hidden_dag_ids=hidden_dags())
     part = query.slice()
     return DagTagCollectionResponse(tags=tags[part.offset : part.offset + part.limit], total_entries=len(tags))

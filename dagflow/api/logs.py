@@ -75,7 +75,7 @@ def get_log(dag_id: str, dag_run_id: str, task_id: str, try_number: int, query: 
     if try_number < 1 or try_number > ti.try_number:
         raise TaskInstanceNotFound(f"task instance {task_id!r} of run {dag_run_id!r} has no try {try_number}")
     offset = 0 if query.full_content else _offset(query.token)
-    text = task_log(
+    text = task_log(  # only the bytes after the token's offset are read
         context.settings,
         context.db,
         dag_id=dag_id,
@@ -83,12 +83,12 @@ def get_log(dag_id: str, dag_run_id: str, task_id: str, try_number: int, query: 
         run_id=dag_run_id,
         map_index=query.map_index,
         try_number=try_number,
+        offset=offset,
     )
-    data = text.encode()
-    new = data[offset:].decode(errors="replace")
+    new = text
     if request.accept_mimetypes.best_match(["application/json", "text/plain"]) == "text/plain":
         return Response(new, mimetype="text/plain")
     ended = try_number < ti.try_number or (ti.state is not None and ti.state in {s.value for s in FINISHED})
-    token = None if ended else _serializer().dumps({"offset": len(data)})
+    token = None if ended else _serializer().dumps({"offset": offset + len(new.encode())})
     lines = [StructuredLogMessage(event=line) for line in new.splitlines()]
     return TaskInstancesLogResponse(content=lines, continuation_token=token)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, Field
 
 from dagflow.api.common import Body, ListQuery, Query, api
@@ -60,18 +58,18 @@ class MaskQuery(Query):
     update_mask: list[str] = Field(default_factory=list)
 
 
-def _response(row: dict[str, Any]) -> PoolResponse:
+def _response(row: service.PoolRecord) -> PoolResponse:
     return PoolResponse(
-        name=row["pool"],
-        slots=row["slots"],
-        description=row["description"],
-        include_deferred=row["include_deferred"],
-        occupied_slots=row["running"] + row["queued"],
-        running_slots=row["running"],
-        queued_slots=row["queued"],
-        scheduled_slots=row["scheduled"],
-        open_slots=row["open_slots"],
-        deferred_slots=0,
+        name=row.pool,
+        slots=row.slots,
+        description=row.description,
+        include_deferred=row.include_deferred,
+        occupied_slots=row.running + row.queued + (row.deferred if row.include_deferred else 0),
+        running_slots=row.running,
+        queued_slots=row.queued,
+        scheduled_slots=row.scheduled,
+        open_slots=row.open_slots,
+        deferred_slots=row.deferred,
     )
 
 
@@ -122,7 +120,7 @@ def patch_pool(pool_name: str, body: PoolPatchBody, query: MaskQuery) -> PoolRes
     current = service.get_pool(db, pool_name)
     if body.pool is not None and body.pool != pool_name:
         raise InvalidInput("a pool cannot be renamed")
-    slots = body.slots if body.slots is not None else current["slots"]
+    slots = body.slots if body.slots is not None else current.slots
     return _response(service.set_pool(db, pool_name, slots, description=body.description))
 
 

@@ -8,11 +8,24 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from dagflow.api.common import ID_ERRORS, Body, ListQuery, api, dag_id_arg, run_id_arg, task_id_arg, ti_uuid, utc
+from dagflow.api.common import (
+    ID_ERRORS,
+    Body,
+    ListQuery,
+    api,
+    dag_id_arg,
+    hidden_dags,
+    run_id_arg,
+    task_id_arg,
+    ti_uuid,
+    utc,
+)
 from dagflow.api.dag_runs import ClearedTaskInstanceCollection, cleared_collection
-from dagflow.exceptions import InvalidInput
+from dagflow.exceptions import InvalidInput, TaskInstanceNotFound
 from dagflow.services import clearing
 from dagflow.services import task_instances as service
+from dagflow.services.dependencies import task_instance_dependencies
+from dagflow.services.listing import Slice
 from dagflow.services.records import TaskInstanceRecord, TryRecord
 from dagflow.state import TaskInstanceState
 from dagflow.web.context import web_context
@@ -213,6 +226,7 @@ def get_task_instances(dag_id: str, dag_run_id: str, query: TaskInstancesQuery) 
         end_date_lte=utc(query.end_date_lte),
         duration_gte=query.duration_gte,
         duration_lte=query.duration_lte,
+        hidden_dag_ids=hidden_dags(),
     )
     page = service.query_task_instances(web_context().db, flt, query.slice())
     return TaskInstanceCollectionResponse(task_instances=[ti_response(t) for t in page.items], total_entries=page.total)
@@ -294,46 +308,104 @@ def get_mapped_task_instance_tries(
     return _tries(dag_id, dag_run_id, task_id, map_index)
 
 
-def _patch(dag_id: str, dag_run_id: str, task_id: str, map_index: int, body: PatchTaskInstanceBody) -> Any:
+def _mark_request(
+    dag_id: str, dag_run_id: str, task_id: str, map_index: int | None, body: PatchTaskInstanceBody
+) -> Any:
+    state = TaskInstanceState(body.new_state or "success")
+    return clearing.MarkRequest(
+        dag_id_arg(dag_id),
+        run_id_arg(dag_run_id),
+        task_id_arg(task_id),
+        state,
+        map_indexes=None if map_index is None else (map_index,),
+        upstream=body.include_upstream,
+        downstream=body.include_downstream,
+        past=body.include_past,
+        future=body.include_future,
+    )
+
+
+def _patch(
+    dag_id: str, dag_run_id: str, task_id: str, map_index: int | None, body: PatchTaskInstanceBody
+) -> TaskInstanceCollectionResponse:
     context = web_context()
-    dag_id, dag_run_id, task_id = dag_id_arg(dag_id), run_id_arg(dag_run_id), task_id_arg(task_id)
-    service.get_task_instance(context.db, dag_id, dag_run_id, task_id, map_index)
-    if body.include_past or body.include_future or body.include_upstream:
-        raise InvalidInput("include_upstream, include_past and include_future are not supported yet")
+    request = _mark_request(dag_id, dag_run_id, task_id, map_index, body)
+    named = _named(request.dag_id, request.run_id, request.task_id, map_index)  # 404 before any write
+    changed: list[TaskInstanceRecord] = []
     if body.new_state is not None:
-        clearing.mark_task_instance(
-            context.settings,
-            context.db,
-            dag_id=dag_id,
-            run_id=dag_run_id,
-            task_id=task_id,
-            state=TaskInstanceState(body.new_state),
-            downstream=body.include_downstream,
-            map_indexes=[map_index],
-        )
+        changed = clearing.mark_task_instances(context.settings, context.db, request)
     if "note" in body.model_fields_set:
-        service.set_task_instance_note(context.db, dag_id, dag_run_id, task_id, body.note, map_index)
-    return ti_response(service.get_task_instance(context.db, dag_id, dag_run_id, task_id, map_index))
+        for ti in named:
+            service.set_task_instance_note(context.db, ti.dag_id, ti.run_id, ti.task_id, body.note, ti.map_index)
+    if not changed or "note" in body.model_fields_set:
+        changed = _named(request.dag_id, request.run_id, request.task_id, map_index)
+    return TaskInstanceCollectionResponse(task_instances=[ti_response(t) for t in changed], total_entries=len(changed))
 
 
-@api.patch("/dags/<dag_id>/dagRuns/<dag_run_id>/taskInstances/<task_id>")
+def _named(dag_id: str, run_id: str, task_id: str, map_index: int | None) -> list[TaskInstanceRecord]:
+    """The task instance a path names (every map index of a mapped task on the unmapped path)."""
+    flt = service.TaskInstanceFilter(dag_id=dag_id, run_id=run_id, task_ids=(task_id,), map_index=map_index)
+    found = list(service.query_task_instances(web_context().db, flt, Slice(limit=100_000)).items)
+    if not found:
+        index = -1 if map_index is None else map_index
+        raise TaskInstanceNotFound(f"no task instance {task_id!r} (map index {index}) in run {run_id!r} of {dag_id!r}")
+    return found
+
+
+def _patch_dry_run(
+    dag_id: str, dag_run_id: str, task_id: str, map_index: int | None, body: PatchTaskInstanceBody
+) -> TaskInstanceCollectionResponse:
+    context = web_context()
+    request = _mark_request(dag_id, dag_run_id, task_id, map_index, body)
+    if body.new_state is None:
+        return TaskInstanceCollectionResponse(task_instances=[], total_entries=0)
+    would = clearing.mark_task_instances(context.settings, context.db, request, dry_run=True)
+    return TaskInstanceCollectionResponse(task_instances=[ti_response(t) for t in would], total_entries=len(would))
+
+
+_TI = "/dags/<dag_id>/dagRuns/<dag_run_id>/taskInstances/<task_id>"
+_MAPPED = _TI + "/<int(signed=True):map_index>"
+
+
+@api.patch(_TI)
 @api.input(PatchTaskInstanceBody, arg_name="body")
-@api.output(TaskInstanceResponse)
+@api.output(TaskInstanceCollectionResponse)
 @api.doc(tags=["Task Instance"], responses=ID_ERRORS)
 def patch_task_instance(dag_id: str, dag_run_id: str, task_id: str, body: PatchTaskInstanceBody) -> Any:
-    """Mark a task instance success, failed or skipped (and its downstream with ``include_downstream``), or set its note."""
-    return _patch(dag_id, dag_run_id, task_id, -1, body)
+    """Mark a task instance (every map index of a mapped task) and, with ``include_*``, its relatives and
+    other runs; or set its note. The task instances changed."""
+    return _patch(dag_id, dag_run_id, task_id, None, body)
 
 
-@api.patch("/dags/<dag_id>/dagRuns/<dag_run_id>/taskInstances/<task_id>/<int(signed=True):map_index>")
+@api.patch(_MAPPED)
 @api.input(PatchTaskInstanceBody, arg_name="body")
-@api.output(TaskInstanceResponse)
+@api.output(TaskInstanceCollectionResponse)
 @api.doc(tags=["Task Instance"], responses=ID_ERRORS)
 def patch_mapped_task_instance(
     dag_id: str, dag_run_id: str, task_id: str, map_index: int, body: PatchTaskInstanceBody
 ) -> Any:
-    """Mark a mapped task instance, or set its note."""
+    """Mark one map index of a task instance (and relatives with ``include_*``), or set its note."""
     return _patch(dag_id, dag_run_id, task_id, map_index, body)
+
+
+@api.patch(_TI + "/dry_run")
+@api.input(PatchTaskInstanceBody, arg_name="body")
+@api.output(TaskInstanceCollectionResponse)
+@api.doc(tags=["Task Instance"], responses=ID_ERRORS)
+def patch_task_instance_dry_run(dag_id: str, dag_run_id: str, task_id: str, body: PatchTaskInstanceBody) -> Any:
+    """The task instances ``PATCH`` with this body would change; nothing is written."""
+    return _patch_dry_run(dag_id, dag_run_id, task_id, None, body)
+
+
+@api.patch(_MAPPED + "/dry_run")
+@api.input(PatchTaskInstanceBody, arg_name="body")
+@api.output(TaskInstanceCollectionResponse)
+@api.doc(tags=["Task Instance"], responses=ID_ERRORS)
+def patch_mapped_task_instance_dry_run(
+    dag_id: str, dag_run_id: str, task_id: str, map_index: int, body: PatchTaskInstanceBody
+) -> Any:
+    """The task instances ``PATCH`` of this map index would change; nothing is written."""
+    return _patch_dry_run(dag_id, dag_run_id, task_id, map_index, body)
 
 
 @api.post("/dags/<dag_id>/clearTaskInstances")
@@ -368,3 +440,47 @@ def post_clear_task_instances(dag_id: str, body: ClearTaskInstancesBody) -> Clea
     )
     action = clearing.preview_clear if body.dry_run else clearing.clear_task_instances
     return cleared_collection(action(context.settings, context.db, request))
+
+
+class TaskDependencyResponse(BaseModel):
+    """One condition that holds a task instance back."""
+
+    name: str
+    reason: str
+
+
+class TaskDependencyCollectionResponse(BaseModel):
+    """Why a task instance is not running (empty: nothing holds it back)."""
+
+    dependencies: list[TaskDependencyResponse]
+
+
+def _dependencies(dag_id: str, dag_run_id: str, task_id: str, map_index: int) -> TaskDependencyCollectionResponse:
+    found = task_instance_dependencies(
+        web_context().db,
+        dag_id=dag_id_arg(dag_id),
+        run_id=run_id_arg(dag_run_id),
+        task_id=task_id_arg(task_id),
+        map_index=map_index,
+    )
+    return TaskDependencyCollectionResponse(
+        dependencies=[TaskDependencyResponse(name=d.name, reason=d.reason) for d in found]
+    )
+
+
+@api.get(_TI + "/dependencies")
+@api.output(TaskDependencyCollectionResponse)
+@api.doc(tags=["Task Instance"], responses=ID_ERRORS)
+def get_task_instance_dependencies(dag_id: str, dag_run_id: str, task_id: str) -> TaskDependencyCollectionResponse:
+    """Why the task instance is not running: each unmet condition (trigger rule, pool, concurrency, ...) and why."""
+    return _dependencies(dag_id, dag_run_id, task_id, -1)
+
+
+@api.get(_MAPPED + "/dependencies")
+@api.output(TaskDependencyCollectionResponse)
+@api.doc(tags=["Task Instance"], responses=ID_ERRORS)
+def get_mapped_task_instance_dependencies(
+    dag_id: str, dag_run_id: str, task_id: str, map_index: int
+) -> TaskDependencyCollectionResponse:
+    """Why a mapped task instance is not running."""
+    return _dependencies(dag_id, dag_run_id, task_id, map_index)

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from dagflow.api.common import Body, ListQuery, api
-from dagflow.exceptions import AlreadyExists, InvalidInput, VariableNotFound
+from dagflow.exceptions import AlreadyExists, InvalidInput
 from dagflow.services import variables as service
 from dagflow.web.context import web_context
 
@@ -61,11 +61,8 @@ def _response(key: str, value: str | None, description: str | None) -> VariableR
 
 
 def _one(key: str) -> VariableResponse:
-    db = web_context().db
-    rows = {r["key"]: r for r in service.list_variables(db)}
-    if key not in rows:
-        raise VariableNotFound(f"variable {key!r} does not exist")
-    return _response(key, service.get_variable(db, key), rows[key]["description"])
+    record = service.get_variable_record(web_context().db, key)
+    return _response(record.key, record.value, record.description)
 
 
 @api.get("/variables")
@@ -74,11 +71,10 @@ def _one(key: str) -> VariableResponse:
 @api.doc(tags=["Variable"])
 def get_variables(query: ListQuery) -> VariableCollectionResponse:
     """List variables (sensitive values masked)."""
-    db = web_context().db
-    rows = service.list_variables(db)
+    rows = service.list_variables(web_context().db, with_values=True)
     part = query.slice()
     page = rows[part.offset : part.offset + part.limit]
-    items = [_response(r["key"], service.get_variable(db, r["key"]), r["description"]) for r in page]
+    items = [_response(r.key, r.value, r.description) for r in page]
     return VariableCollectionResponse(variables=items, total_entries=len(rows))
 
 

@@ -66,7 +66,7 @@ def add(
     except service.InvalidConnection as exc:
         raise click.BadParameter(str(exc), param_hint="--conn-uri" if conn_uri else "--conn-extra") from exc
     added = service.add_connection(state.db, conn)
-    click.echo(f"Connection {conn_id!r} added: {added['uri']}")
+    click.echo(f"Connection {conn_id!r} added: {added.uri}")
 
 
 @connections.command("get")
@@ -78,7 +78,7 @@ def get(state: CliState, conn_id: str, show_password: bool, fmt: str) -> None:
     """Show one connection (password masked unless --show-password)."""
     from dagflow.services.connections import get_connection
 
-    emit_document(get_connection(state.db, conn_id, show_password=show_password), fmt)
+    emit_document(get_connection(state.db, conn_id, show_password=show_password).to_dict(), fmt)
 
 
 @connections.command("list")
@@ -90,7 +90,7 @@ def list_connections(state: CliState, conn_id: str | None, show_password: bool, 
     """List connections (passwords masked unless --show-password)."""
     from dagflow.services.connections import list_connections as service
 
-    rows = [r for r in service(state.db, show_password=show_password) if conn_id in (None, r["conn_id"])]
+    rows = [r.to_dict() for r in service(state.db, show_password=show_password) if conn_id in (None, r.conn_id)]
     columns = [*LIST_COLUMNS, "password"] if show_password else LIST_COLUMNS
     emit_rows(rows, columns, fmt)
 

@@ -28,7 +28,7 @@ def set_pool(
     """Create a pool or change its slots, -1 for unlimited (Airflow's positional DESCRIPTION also works)."""
     from dagflow.services.pools import set_pool as service
 
-    emit_rows([service(state.db, name, slots, description=description or description_arg)], COLUMNS, fmt)
+    emit_rows([service(state.db, name, slots, description=description or description_arg).to_dict()], COLUMNS, fmt)
 
 
 @pools.command("get")
@@ -39,7 +39,7 @@ def get_pool(state: CliState, name: str, fmt: str) -> None:
     """Show one pool and how many of its slots are used."""
     from dagflow.services.pools import get_pool as service
 
-    emit_rows([service(state.db, name)], COLUMNS, fmt)
+    emit_rows([service(state.db, name).to_dict()], COLUMNS, fmt)
 
 
 @pools.command("list")
@@ -49,7 +49,7 @@ def list_pools(state: CliState, fmt: str) -> None:
     """List the pools with their slots and usage."""
     from dagflow.services.pools import list_pools as service
 
-    emit_rows(service(state.db), COLUMNS, fmt)
+    emit_rows([p.to_dict() for p in service(state.db)], COLUMNS, fmt)
 
 
 @pools.command("delete")

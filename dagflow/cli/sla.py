@@ -24,4 +24,4 @@ def list_misses(state: CliState, dag_id: str | None, limit: int, fmt: str) -> No
     """List recorded SLA misses, newest first: task, run, deadline and how late."""
     from dagflow.services.sla import SLA_MISS_KEYS, list_sla_misses
 
-    emit_rows(list_sla_misses(state.db, dag_id=dag_id, limit=limit), SLA_MISS_KEYS, fmt)
+    emit_rows([m.to_dict() for m in list_sla_misses(state.db, dag_id=dag_id, limit=limit)], SLA_MISS_KEYS, fmt)

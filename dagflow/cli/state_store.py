@@ -76,7 +76,7 @@ def list_values(state: CliState, namespace: str | None, fmt: str) -> None:
     """List keys and their values."""
     from dagflow.services.state_store import list_values as service
 
-    rows = service(state.db, namespace=namespace)
+    rows = [{"namespace": e.namespace, "key": e.key, "value": e.value} for e in service(state.db, namespace=namespace)]
     if fmt != "json":
         rows = [{**r, "value": json.dumps(r["value"])} for r in rows]
     emit_rows(rows, ["namespace", "key", "value"], fmt)

@@ -6,7 +6,6 @@ Registered on the ``tasks`` group of ``dagflow.cli.tasks`` by ``register()``.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import click
 
@@ -135,7 +134,7 @@ def approve(
     """Approve (or reject) an ApprovalOperator task that waits for a person."""
     from dagflow.services.approvals import decide
 
-    decision: dict[str, Any] = decide(
+    decision = decide(
         state.db,
         dag_id=dag_id,
         run_id=run_id,
@@ -145,9 +144,9 @@ def approve(
         map_index=map_index,
     )
     if fmt == "table":
-        click.echo(f"{task_id!r} in run {run_id!r}: {decision['decision']}.")
+        click.echo(f"{task_id!r} in run {run_id!r}: {decision.decision}.")
         return
-    emit_document(decision, fmt)
+    emit_document(decision.to_dict(), fmt)
 
 
 def register() -> None:

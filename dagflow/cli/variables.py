@@ -64,7 +64,8 @@ def list_variables(state: CliState, fmt: str) -> None:
     """List the variables' keys (values are not shown, as in Airflow)."""
     from dagflow.services.variables import list_variables as service
 
-    emit_rows(service(state.db), ["key", "description"], fmt)
+    rows = [{"key": v.key, "description": v.description} for v in service(state.db)]
+    emit_rows(rows, ["key", "description"], fmt)
 
 
 @variables.command("delete")

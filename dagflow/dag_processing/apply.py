@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from dagflow.dag_processing.pool import ParsedImportError, ParseResult
-from dagflow.dag_processing.store import preload, replace_import_errors, store_serialized_dag
+from dagflow.dag_processing.store import preload, replace_import_errors, store_serialized_dag, store_source
 from dagflow.exceptions import DagImportError
 from dagflow.models import DagModel, ImportError_
 from dagflow.serialization import SerializationError
@@ -54,6 +54,8 @@ def apply_results(
             kept[result.path] = _store_dags(
                 session, result, found, counts, listed=listed, now=now, paused_at_creation=paused_at_creation
             )
+            if kept[result.path]:
+                store_source(session, result.path, now=now)
         errors += found
         counts.import_errors += len(found)
     replace_import_errors(session, errors, files=[result.path for result in results], now=now)

@@ -6,8 +6,10 @@ re-scan of an unchanged folder costs reads only.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,7 +17,16 @@ import sqlalchemy.orm
 from sqlalchemy.orm import Session
 
 from dagflow.exceptions import DagImportError
-from dagflow.models import DagModel, ImportError_, SerializedDagModel
+from dagflow.models import (
+    DagCode,
+    DagModel,
+    DagScheduleAssetReference,
+    ImportError_,
+    SerializedDagModel,
+    TaskOutletAssetReference,
+)
+from dagflow.models.asset import replace_asset_references
+from dagflow.sdk.assets import expression_uris
 from dagflow.serialization import dag_hash, deserialize_dag
 
 
@@ -45,6 +56,7 @@ def store_serialized_dag(session: Session, data: Mapping[str, Any], *, now: date
     if stored is not None and stored.dag_hash == digest:
         return False
     _describe(model, sdag)
+    _store_asset_references(session, sdag)
     if stored is None:
         session.add(
             SerializedDagModel(
@@ -55,6 +67,28 @@ def store_serialized_dag(session: Session, data: Mapping[str, Any], *, now: date
         stored.fileloc = sdag.fileloc or stored.fileloc
         stored.data, stored.dag_hash, stored.last_updated = document, digest, now
     return True
+
+
+def _store_asset_references(session: Session, sdag: Any) -> None:
+    """The assets the DAG is scheduled on and its tasks' outlets (only for a DAG that has any, or had)."""
+    condition = sdag.asset_condition
+    outlets = {task_id: task.outlets for task_id, task in sdag.tasks.items() if task.outlets}
+    if condition is None and not outlets and not sdag.assets and not _has_asset_references(session, sdag.dag_id):
+        return
+    uris = expression_uris(condition) if condition is not None else []
+    replace_asset_references(session, sdag.dag_id, schedule_uris=uris, outlets=outlets, details=sdag.assets)
+
+
+def _has_asset_references(session: Session, dag_id: str) -> bool:
+    found = session.scalar(
+        sa.select(sa.literal(1)).where(
+            sa.or_(
+                sa.exists().where(DagScheduleAssetReference.dag_id == dag_id),
+                sa.exists().where(TaskOutletAssetReference.dag_id == dag_id),
+            )
+        )
+    )
+    return found is not None
 
 
 def preload(session: Session, dag_ids: Iterable[str]) -> list[object]:
@@ -90,6 +124,7 @@ def _describe(model: DagModel, sdag: Any) -> None:
     model.timetable_summary = sdag.schedule
     model.max_active_runs = sdag.max_active_runs
     model.max_active_tasks = sdag.max_active_tasks
+    model.access_control = None if sdag.access_control is None else {k: list(v) for k, v in sdag.access_control.items()}
 
 
 def replace_import_errors(
@@ -122,3 +157,31 @@ def _stacktrace(error: DagImportError) -> str:
     if cause is None:
         return error.message
     return "".join(traceback.format_exception(type(cause), cause, cause.__traceback__))[-20000:]
+
+
+def fileloc_hash(fileloc: str) -> str:
+    """The ``dag_code`` key of a DAG file's path."""
+    return hashlib.sha256(fileloc.encode()).hexdigest()
+
+
+def store_source(session: Session, fileloc: str, *, now: datetime) -> bool:
+    """Keep the file's current text in ``dag_code`` (read as text, never run); True if it changed.
+
+    A file that cannot be read keeps its last stored text.
+    """
+    try:
+        source = Path(fileloc).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    digest = hashlib.sha256(source.encode()).hexdigest()
+    key = fileloc_hash(fileloc)
+    row = session.get(DagCode, key)
+    if row is not None and row.source_hash == digest:
+        return False
+    if row is None:
+        session.add(
+            DagCode(fileloc_hash=key, fileloc=fileloc, source_code=source, source_hash=digest, last_updated=now)
+        )
+    else:
+        row.source_code, row.source_hash, row.last_updated = source, digest, now
+    return True

@@ -112,7 +112,7 @@ def _run(
     test_mode: bool,
     on_recorded: Callable[[TaskOutcome], None] | None,
 ) -> TaskOutcome:
-    claimed = lease.claim_try(db, workload)
+    claimed = claim_with_retry(db, workload)
     if claimed is None:
         return _not_claimed(db, workload)
     attempt = _prepare_attempt(db, settings, claimed, cache, test_mode)
@@ -125,6 +125,43 @@ def _run(
     else:
         _run_in_process(attempt)
     return _final(db, workload)
+
+
+#: Seconds a claim keeps trying through transient DB errors (SQLite busy, a PostgreSQL restart).
+CLAIM_RETRY_FOR_S = 15.0
+#: The DB errors worth another claim attempt: nothing was written, the row is as it was.
+TRANSIENT_DB_ERRORS = (DatabaseError, sa.exc.OperationalError, sa.exc.InterfaceError)
+
+
+def claim_with_retry(
+    db: Database, workload: TaskWorkload, *, retry_for_s: float | None = None
+) -> lease.ClaimedTry | None:
+    """``claim_try``, tried again with backoff for ``retry_for_s`` while the DB is busy or away.
+
+    A claim is one short transaction, so a failed one wrote nothing and trying again is
+    safe. Without this a worker that met a locked SQLite file or a restarting PostgreSQL
+    dropped the workload, which then waited ``scheduler.task_queued_timeout`` to be re-sent.
+    In the rare case where the commit went through but its answer was lost, the retry
+    loses the compare-and-set: the try is never started, the reaper finds it without a
+    heartbeat and retries it as an infra retry. The last error is raised after ``retry_for_s``
+    (default ``CLAIM_RETRY_FOR_S``).
+    """
+    deadline = time.monotonic() + (CLAIM_RETRY_FOR_S if retry_for_s is None else retry_for_s)
+    pause = RECORD_RETRY_FIRST_S
+    while True:
+        try:
+            return lease.claim_try(db, workload)
+        except TRANSIENT_DB_ERRORS as exc:
+            if time.monotonic() + pause > deadline:
+                raise
+            log.warning("%s: claim failed (%s); trying again in %.1fs", workload.key, _first_line(exc), pause)
+            time.sleep(pause)
+            pause = min(pause * 2, RECORD_RETRY_MAX_S)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _prepare_attempt(

@@ -16,7 +16,8 @@ tick, ``create_backfill_runs`` looks at each backfill not completed yet and:
 - sets ``completed_at`` once nothing is left to do and none of its runs is active.
 
 Backfill runs are created even while the DAG is paused (as in Airflow 3); a paused
-(cancelled) backfill creates nothing more and completes when its active runs end.
+backfill creates nothing more until it is unpaused (its active runs go on); a cancelled one
+is paused and completed at once (its queued runs fail, its running runs finish).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from dagflow.exceptions import DagflowError
+from dagflow.exceptions import InvalidInput
 from dagflow.models import Backfill, DagRun, TaskInstance
 from dagflow.models.backfill import REPROCESS_COMPLETED, REPROCESS_FAILED, REPROCESS_NONE
 from dagflow.models.transitions import set_dagrun_state
@@ -38,7 +39,7 @@ from dagflow.scheduler.dagruns import create_dagrun, generate_run_id
 from dagflow.scheduler.locking import skip_locked, unless_exists
 from dagflow.scheduler.run_creation import timetable_of
 from dagflow.serialization import SerializedDag
-from dagflow.state import DAGRUN_ACTIVE, DagRunState, DagRunType
+from dagflow.state import DAGRUN_ACTIVE, DagRunState, DagRunTriggeredByType, DagRunType
 from dagflow.timetables import DataInterval
 from dagflow.timetables.base import to_utc
 
@@ -52,7 +53,7 @@ RERUN_STATES: Mapping[str, frozenset[DagRunState]] = {
 }
 
 
-class BackfillError(DagflowError, ValueError):
+class BackfillError(InvalidInput):
     """A backfill that cannot be made (unscheduled DAG, bad range, bad option)."""
 
 
@@ -167,13 +168,15 @@ def create_backfill_runs(session: Session, store: SerializedDagStore, *, now: da
 
 
 def _advance(session: Session, backfill: Backfill, dag: SerializedDag, now: datetime) -> list[DagRun]:
-    """Start the next steps of one backfill under its limit, or mark it completed."""
+    """Start the next steps of one backfill under its limit, or mark it completed (a paused one waits)."""
+    if backfill.is_paused:
+        return []
     try:
         steps = steps_of(session, backfill, dag)
     except BackfillError:
         steps = []  # the DAG lost its schedule: nothing more to do
     active = sum(1 for s in steps if s.action == OWN and s.run is not None and s.run.state in DAGRUN_ACTIVE)
-    todo = [] if backfill.is_paused else [s for s in steps if s.action in (CREATE, RERUN)]
+    todo = [s for s in steps if s.action in (CREATE, RERUN)]
     if not todo and not active:
         backfill.completed_at = now
         return []
@@ -198,6 +201,7 @@ def _start_step(
                 data_interval=(step.interval.start, step.interval.end),
                 conf=backfill.dag_run_conf,
                 backfill_id=backfill.id,
+                triggered_by=DagRunTriggeredByType.BACKFILL,
                 now=now,
             ),
             f"DAG run {dag.dag_id}/{run_id}",

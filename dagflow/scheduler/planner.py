@@ -296,7 +296,7 @@ class _Planner:
                 setups["setup_total"] += is_setup
                 if state in FINISHED:
                     done += 1
-                    n[_bucket(state, upstream)] += 1
+                    n[upstream_bucket(state, upstream)] += 1
                     setups["setup_success"] += is_setup and state is TI.SUCCESS
                     setups["setup_skipped"] += is_setup and state is TI.SKIPPED
         return UpstreamCounts(done=done, total=total, **n, **setups)
@@ -370,7 +370,7 @@ class _Planner:
         return ti.next_try_at is None or ti.next_try_at <= self.now
 
 
-def _bucket(state: TaskInstanceState, upstream: SerializedTask | None) -> str:
+def upstream_bucket(state: TaskInstanceState, upstream: SerializedTask | None) -> str:
     """Which count a finished upstream state goes into (allow_failure/disabled → success)."""
     if state is TI.FAILED and upstream is not None and upstream.allow_failure:
         return "success"

@@ -14,6 +14,7 @@ import pendulum
 from dagflow.exceptions import DagCycleError, DagDefinitionError, DuplicateTaskIdFound, TaskNotFound
 from dagflow.sdk import contexts
 from dagflow.sdk.abstractoperator import DEFAULT_OWNER, AbstractOperator
+from dagflow.sdk.assets import BaseAsset, asset_condition
 from dagflow.sdk.durations import to_timedelta
 from dagflow.sdk.ids import validate_key
 from dagflow.sdk.params import ParamsDict
@@ -59,6 +60,33 @@ def _dag_timezone(start_date: datetime | None) -> Timezone | FixedTimezone:
     return default_timezone()
 
 
+#: The per-DAG actions ``access_control`` may grant a role (Airflow's DAG-level actions).
+DAG_ACTIONS = ("can_read", "can_edit", "can_delete")
+_LEGACY_ACTIONS = {"can_dag_read": "can_read", "can_dag_edit": "can_edit"}
+
+
+def normalize_access_control(dag_id: str, value: Mapping[str, Any] | None) -> dict[str, list[str]] | None:
+    """``{role: actions}`` (Airflow's forms: a set of actions, or ``{"DAGs": actions, "DAG Runs": ...}``) as sorted lists."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise DagDefinitionError(f"DAG {dag_id!r}: access_control must be a dict of role -> actions")
+    result: dict[str, list[str]] = {}
+    for role, actions in value.items():
+        if isinstance(actions, Mapping):
+            actions = [a for group in actions.values() for a in (group or ())]
+        if isinstance(actions, str) or not isinstance(actions, Iterable):
+            raise DagDefinitionError(f"DAG {dag_id!r}: access_control[{role!r}] must be a set of actions")
+        names = {_LEGACY_ACTIONS.get(str(a), str(a)) for a in actions}
+        unknown = sorted(names - set(DAG_ACTIONS))
+        if unknown:
+            raise DagDefinitionError(
+                f"DAG {dag_id!r}: unknown access_control action {unknown[0]!r} (use {', '.join(DAG_ACTIONS)})"
+            )
+        result[str(role)] = sorted(names)
+    return result
+
+
 class DAG:
     """A workflow: tasks, their dependencies, a schedule; also a ``with`` block."""
 
@@ -93,6 +121,7 @@ class DAG:
         render_template_as_native_obj: bool = False,
         is_paused_upon_creation: bool | None = None,
         owner_links: Mapping[str, str] | None = None,
+        access_control: Mapping[str, Any] | None = None,
         dag_display_name: str | None = None,
         timetable: Any = None,
         default_view: str | None = None,
@@ -108,6 +137,8 @@ class DAG:
         #: Airflow 2's UI hints (the graph or grid view first, the graph's direction); kept, not used.
         self.default_view = default_view
         self.orientation = orientation
+        #: The asset condition when scheduled on assets (``schedule=[a, b]`` or ``a | b``), else None.
+        self.asset_condition: BaseAsset | None = asset_condition(self.schedule)
         start_date = start_date if start_date is not None else self.default_args.get("start_date")
         end_date = end_date if end_date is not None else self.default_args.get("end_date")
         self.timezone = _dag_timezone(start_date)
@@ -134,6 +165,7 @@ class DAG:
         self.render_template_as_native_obj = render_template_as_native_obj
         self.is_paused_upon_creation = is_paused_upon_creation
         self.owner_links = dict(owner_links or {})
+        self.access_control = normalize_access_control(dag_id, access_control)
         self._dag_display_name = dag_display_name
         self.task_dict: dict[str, AbstractOperator] = {}
         self.edge_info: dict[str, dict[str, dict[str, str]]] = {}
@@ -327,9 +359,12 @@ class DAG:
     def timetable(self) -> Timetable:
         """The schedule as a timetable (built on first use by ``dagflow.timetables``)."""
         if self._timetable is None:
-            from dagflow.timetables import create_timetable
+            from dagflow.timetables import AssetTriggeredTimetable, create_timetable
 
-            self._timetable = create_timetable(self.schedule, self.timezone)
+            if self.asset_condition is not None:
+                self._timetable = AssetTriggeredTimetable(self.asset_condition.as_expression())
+            else:
+                self._timetable = create_timetable(self.schedule, self.timezone)
         return self._timetable
 
     def _validate_schedule(self) -> None:

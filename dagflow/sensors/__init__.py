@@ -11,13 +11,14 @@ from dagflow.sensors.bash import BashSensor
 from dagflow.sensors.external_task import ExternalTaskSensor
 from dagflow.sensors.filesystem import FileSensor
 from dagflow.sensors.python import PythonSensor
-from dagflow.sensors.time_delta import TimeDeltaSensor
+from dagflow.sensors.time_delta import DateTimeSensor, TimeDeltaSensor
 from dagflow.sensors.time_sensor import TimeSensor
 from dagflow.sensors.weekday import DayOfWeekSensor
 
 __all__ = [
     "BaseSensorOperator",
     "BashSensor",
+    "DateTimeSensor",
     "DayOfWeekSensor",
     "ExternalTaskSensor",
     "FileSensor",

@@ -27,7 +27,9 @@ def from_dag(dag: Any) -> SerializedDag:
         dag_id=dag.dag_id,
         tasks={task.task_id: task_from_operator(task) for task in dag.task_dict.values()},
         fileloc=getattr(dag, "fileloc", None) or None,
-        schedule=schedule_text(getattr(dag, "schedule", None)),
+        schedule="Asset"
+        if getattr(dag, "asset_condition", None) is not None
+        else schedule_text(getattr(dag, "schedule", None)),
         timetable=timetable_data(dag),
         timezone=timezone_name(getattr(dag, "timezone", None)),
         start_date=as_utc(getattr(dag, "start_date", None)),
@@ -45,7 +47,29 @@ def from_dag(dag: Any) -> SerializedDag:
         params=params_data(getattr(dag, "params", None)),
         callbacks=_callback_names(dag, DAG_CALLBACKS),
         task_group=group_from_sdk(getattr(dag, "task_group", None)),
+        access_control=getattr(dag, "access_control", None),
+        assets=assets_data(dag),
     )
+
+
+def assets_data(dag: Any) -> dict[str, dict[str, Any]]:
+    """``uri -> {"name", "group", "extra"}`` of every asset the DAG's schedule and tasks name."""
+    found: list[Any] = []
+    condition = getattr(dag, "asset_condition", None)
+    if condition is not None:
+        found.extend(condition.iter_assets())
+    for task in dag.task_dict.values():
+        for name in ("outlets", "inlets"):
+            assets = getattr(task, name, None)
+            if assets is None and getattr(task, "is_mapped", False):
+                assets = getattr(task, "partial_kwargs", {}).get(name)
+            if assets is not None:
+                found.extend([assets] if hasattr(assets, "uri") else assets)
+    return {
+        str(a.uri): {"name": str(a.name), "group": str(a.group), "extra": json_safe(dict(a.extra))}
+        for a in found
+        if hasattr(a, "uri")
+    }
 
 
 def task_from_operator(task: Any) -> SerializedTask:
@@ -77,7 +101,21 @@ def task_from_operator(task: Any) -> SerializedTask:
         ui_color=getattr(task, "ui_color", None),
         do_xcom_push=bool(getattr(task, "do_xcom_push", True)),
         callbacks=_callback_names(task, TASK_CALLBACKS),
+        outlets=_asset_uris(task, "outlets"),
+        inlets=_asset_uris(task, "inlets"),
     )
+
+
+def _asset_uris(task: Any, name: str) -> tuple[str, ...]:
+    """The URIs of a task's ``outlets``/``inlets`` (a mapped task's come from its partial arguments)."""
+    assets = getattr(task, name, None)
+    if assets is None and getattr(task, "is_mapped", False):
+        assets = getattr(task, "partial_kwargs", {}).get(name)
+    if assets is None:
+        return ()
+    if hasattr(assets, "uri"):
+        assets = [assets]
+    return tuple(dict.fromkeys(str(asset.uri) for asset in assets if hasattr(asset, "uri")))
 
 
 def _mapped_group_of(task: Any) -> Any:

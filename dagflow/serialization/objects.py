@@ -8,7 +8,7 @@ are answered here and cached, computed once per deserialized DAG.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -59,6 +59,10 @@ class SerializedTask:
     ui_color: str | None = None
     do_xcom_push: bool = True
     callbacks: frozenset[str] = frozenset()
+    #: URIs of the assets a successful try records an event for (``outlets``).
+    outlets: tuple[str, ...] = ()
+    #: URIs of the assets the task reads (``inlets``).
+    inlets: tuple[str, ...] = ()
 
     def has_callback(self, name: str) -> bool:
         """True if the task defines the callback ``name`` (e.g. ``on_failure_callback``)."""
@@ -101,6 +105,10 @@ class SerializedDag:
     params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     callbacks: frozenset[str] = frozenset()
     task_group: SerializedTaskGroup | None = None
+    #: ``{role: [actions]}`` (``can_read``, ``can_edit``, ``can_delete``); None: every role as its global permissions say.
+    access_control: Mapping[str, Sequence[str]] | None = None
+    #: Every asset the DAG names (schedule, outlets, inlets): ``uri -> {"name", "group", "extra"}``.
+    assets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     _order: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _descendants: dict[str, frozenset[str]] = field(init=False, repr=False, compare=False)
     _weights: dict[str, int] = field(init=False, repr=False, compare=False)
@@ -146,6 +154,12 @@ class SerializedDag:
     def has_callback(self, name: str) -> bool:
         """True if the DAG defines the callback ``name`` (e.g. ``on_failure_callback``)."""
         return name in self.callbacks
+
+    @property
+    def asset_condition(self) -> Any:
+        """The asset expression the DAG is scheduled on (a URI or ``{"all"|"any": [...]}``), else None."""
+        timetable = self.timetable or {}
+        return timetable.get("condition") if timetable.get("type") == "asset" else None
 
     # --- graph -----------------------------------------------------------------------
     def topological_order(self) -> tuple[str, ...]:

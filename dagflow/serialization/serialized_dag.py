@@ -56,7 +56,7 @@ def deserialize_dag(data: Mapping[str, Any]) -> SerializedDag:
 
 # --- encoding ---------------------------------------------------------------------------
 def _encode_dag(dag: SerializedDag) -> dict[str, Any]:
-    return {
+    encoded = {
         "dag_id": dag.dag_id,
         "fileloc": dag.fileloc,
         "schedule": dag.schedule,
@@ -77,8 +77,12 @@ def _encode_dag(dag: SerializedDag) -> dict[str, Any]:
         "params": json_safe(dag.params),
         "callbacks": sorted(dag.callbacks),
         "task_group": _encode_group(dag.task_group),
+        "assets": json_safe(dag.assets),
         "tasks": [_encode_task(dag.tasks[tid]) for tid in sorted(dag.tasks)],
     }
+    if dag.access_control is not None:  # only when set, so the hashes of other DAGs stay as they were
+        encoded["access_control"] = {role: sorted(actions) for role, actions in dag.access_control.items()}
+    return encoded
 
 
 def _encode_task(task: SerializedTask) -> dict[str, Any]:
@@ -134,6 +138,8 @@ def _decode_dag(d: Mapping[str, Any]) -> SerializedDag:
         params=dict(d.get("params") or {}),
         callbacks=frozenset(d.get("callbacks") or ()),
         task_group=_decode_group(d.get("task_group")),
+        access_control=d.get("access_control"),
+        assets=dict(d.get("assets") or {}),
     )
 
 
@@ -147,6 +153,8 @@ def _decode_task(t: Mapping[str, Any]) -> SerializedTask:
         values[name] = frozenset(values.get(name) or ())
     values["trigger_rule"] = TriggerRule(values.get("trigger_rule", "all_success"))
     values["template_fields"] = tuple(values.get("template_fields") or ())
+    values["outlets"] = tuple(values.get("outlets") or ())
+    values["inlets"] = tuple(values.get("inlets") or ())
     values["expand_input"] = dict(values.get("expand_input") or {})
     if values.get("retry_delay") is None:
         values["retry_delay"] = timedelta(seconds=300)

@@ -8,6 +8,8 @@ next poke; the runner keeps ``__approval*`` XComs across tries.
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,6 +19,7 @@ from dagflow.exceptions import Conflict, TaskInstanceNotFound
 from dagflow.execution.backend import APPROVAL_KEY
 from dagflow.execution.xcom import read_xcoms, write_xcom
 from dagflow.models import TaskInstance, utcnow
+from dagflow.services import events
 from dagflow.services.database import ensure_schema
 from dagflow.services.reports import iso
 from dagflow.state import AWAITING_DECISION, TaskInstanceState
@@ -31,6 +34,23 @@ class NotWaitingForApproval(Conflict, ValueError):
     """The task instance is not an approval task, is finished, or was decided already."""
 
 
+@dataclass(frozen=True)
+class ApprovalDecision:
+    """A person's decision on an approval task instance."""
+
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    decision: str
+    comment: str | None
+    decided_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe document (the CLI's ``--output json``)."""
+        return {**asdict(self), "decided_at": iso(self.decided_at)}
+
+
 def decide(
     db: Database,
     *,
@@ -40,7 +60,7 @@ def decide(
     approve: bool = True,
     comment: str | None = None,
     map_index: int = -1,
-) -> dict[str, Any]:
+) -> ApprovalDecision:
     """Record a person's decision for a waiting approval task instance; returns it."""
     ensure_schema(db)
     decision = "approved" if approve else "rejected"
@@ -61,11 +81,22 @@ def decide(
         ).get(map_index)
         if isinstance(previous, dict) and previous.get("decision") in ("approved", "rejected"):
             raise NotWaitingForApproval(f"{task_id!r} in run {run_id!r} was {previous['decision']} already")
-        value = {"decision": decision, "comment": comment, "decided_at": iso(utcnow())}
+        now = utcnow()
+        value = {"decision": decision, "comment": comment, "decided_at": iso(now)}
         write_xcom(
             session, dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index, key=APPROVAL_KEY, stored=value
         )
-    return {"dag_id": dag_id, "run_id": run_id, "task_id": task_id, "map_index": map_index, **value}
+        events.record(
+            session,
+            "approve" if approve else "reject",
+            dag_id=dag_id,
+            run_id=run_id,
+            task_id=task_id,
+            map_index=map_index,
+            try_number=ti.try_number,
+            extra={"comment": comment} if comment else None,
+        )
+    return ApprovalDecision(dag_id, run_id, task_id, map_index, decision, comment, now)
 
 
 def _check_waiting(ti: TaskInstance) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from dagflow.config import Settings
 from dagflow.db import Database
-from dagflow.exceptions import NotFound
+from dagflow.exceptions import Conflict, NotFound
 from dagflow.models import Backfill, DagRun
 from dagflow.models.backfill import REPROCESS_NONE
 from dagflow.models.transitions import set_dagrun_state
@@ -35,7 +35,11 @@ from dagflow.scheduler.backfill import (
 )
 from dagflow.scheduler.job import fresh_after, live_scheduler
 from dagflow.serialization.params import validate_conf
+from dagflow.services import events
 from dagflow.services.dag_runs import ensure_dag_known, serialized_dag
+from dagflow.services.database import ensure_schema
+from dagflow.services.listing import Slice, paged
+from dagflow.services.records import Page
 from dagflow.services.reports import iso
 from dagflow.state import DagRunState
 
@@ -105,7 +109,7 @@ def create_backfill(
 ) -> BackfillPlan:
     """Plan a backfill of ``dag_id`` over ``[start, end]``; unless ``dry_run``, store it for the scheduler."""
     if max_active_runs is not None and max_active_runs < 1:
-        raise BackfillError("--max-active-runs must be at least 1")
+        raise BackfillError("max_active_runs must be at least 1")
     ensure_dag_known(settings, db, dag_id)
     start, end = _utc(start), _utc(end)
     with db.transaction(readonly=dry_run) as session:
@@ -113,8 +117,7 @@ def create_backfill(
         validate_conf(sdag, conf)
         if run_backwards and any(t.depends_on_past for t in sdag.tasks.values()):
             raise BackfillError(
-                f"DAG {dag_id!r} has tasks with depends_on_past=True: it cannot be backfilled "
-                "backwards (drop --run-backwards)"
+                f"DAG {dag_id!r} has tasks with depends_on_past=True: it cannot be backfilled backwards"
             )
         intervals = backfill_intervals(sdag, start, end)
         if not intervals:
@@ -154,6 +157,20 @@ def create_backfill(
         )
         session.add(row)
         session.flush()
+        events.record(
+            session,
+            "create_backfill",
+            dag_id=dag_id,
+            extra={
+                "backfill_id": row.id,
+                "from_date": iso(start),
+                "to_date": iso(end),
+                "reprocess_behavior": reprocess_behavior,
+                "max_active_runs": plan.max_active_runs,
+                "run_backwards": run_backwards,
+                "runs": len(plan.steps),
+            },
+        )
         return replace(plan, backfill_id=row.id)
 
 
@@ -162,17 +179,91 @@ def _utc(value: datetime) -> datetime:
 
 
 def _refuse_second_backfill(session: Session, dag_id: str) -> None:
-    """One active backfill per DAG at a time, as in Airflow 3."""
-    other = session.scalar(
-        sa.select(Backfill.id).where(
-            Backfill.dag_id == dag_id, Backfill.completed_at.is_(None), Backfill.is_paused.is_(False)
-        )
-    )
+    """One backfill per DAG at a time (a paused one counts), as in Airflow 3."""
+    other = session.scalar(sa.select(Backfill.id).where(Backfill.dag_id == dag_id, Backfill.completed_at.is_(None)))
     if other is not None:
-        raise BackfillError(
-            f"backfill {other} of DAG {dag_id!r} is still running; wait for it or cancel it "
-            f"with `dagflow dags backfill-cancel {other}`"
+        raise BackfillConflict(
+            f"backfill {other} of DAG {dag_id!r} is not completed yet: wait for it or cancel backfill {other} first"
         )
+
+
+@dataclass(frozen=True)
+class BackfillRecord:
+    """One backfill as stored; ``status`` is running, paused, completed or cancelled."""
+
+    id: int
+    dag_id: str
+    from_date: datetime
+    to_date: datetime
+    dag_run_conf: dict[str, Any]
+    is_paused: bool
+    reprocess_behavior: str
+    max_active_runs: int
+    run_backwards: bool
+    created_at: datetime
+    completed_at: datetime | None
+
+    @property
+    def status(self) -> str:
+        """``cancelled`` (completed while paused), ``completed``, ``paused`` or ``running``."""
+        if self.completed_at is not None:
+            return "cancelled" if self.is_paused else "completed"
+        return "paused" if self.is_paused else "running"
+
+    @classmethod
+    def of(cls, b: Backfill) -> BackfillRecord:
+        """From a ``backfill`` row."""
+        return cls(
+            b.id, b.dag_id, b.from_date, b.to_date, dict(b.dag_run_conf or {}), b.is_paused,
+            b.reprocess_behavior, b.max_active_runs, b.run_backwards, b.created_at, b.completed_at,
+        )  # fmt: skip
+
+
+class BackfillConflict(BackfillError, Conflict):
+    """The backfill is not in a state for this (completed already, another one not completed)."""
+
+
+_ORDER = {
+    "id": Backfill.id,
+    "dag_id": Backfill.dag_id,
+    "from_date": Backfill.from_date,
+    "to_date": Backfill.to_date,
+    "created_at": Backfill.created_at,
+    "completed_at": Backfill.completed_at,
+}
+
+
+def query_backfills(
+    db: Database, part: Slice, *, dag_id: str | None = None, hidden_dag_ids: frozenset[str] = frozenset()
+) -> Page[BackfillRecord]:
+    """A page of backfills (of one DAG), by id unless ordered; ``hidden_dag_ids`` left out."""
+    ensure_schema(db)
+    query = sa.select(Backfill)
+    if dag_id is not None:
+        query = query.where(Backfill.dag_id == dag_id)
+    if hidden_dag_ids:
+        query = query.where(Backfill.dag_id.not_in(sorted(hidden_dag_ids)))
+    with db.transaction(readonly=True) as session:
+        return paged(session, query, part, _ORDER, [Backfill.id], lambda row: BackfillRecord.of(row[0]))
+
+
+def get_backfill(db: Database, backfill_id: int) -> BackfillRecord:
+    """One backfill; ``BackfillNotFound`` if missing."""
+    ensure_schema(db)
+    with db.transaction(readonly=True) as session:
+        return BackfillRecord.of(_get(session, backfill_id))
+
+
+def set_backfill_paused(db: Database, backfill_id: int, *, paused: bool) -> BackfillRecord:
+    """Pause (no new runs; its active runs go on) or unpause a backfill that is not completed."""
+    ensure_schema(db)
+    with db.transaction() as session:
+        backfill = _get(session, backfill_id)
+        if backfill.completed_at is not None:
+            raise BackfillConflict(f"backfill {backfill_id} is already {BackfillRecord.of(backfill).status}")
+        backfill.is_paused = paused
+        session.flush()
+        return BackfillRecord.of(backfill)
 
 
 def list_backfills(db: Database, dag_id: str | None = None) -> list[dict[str, Any]]:
@@ -185,7 +276,6 @@ def list_backfills(db: Database, dag_id: str | None = None) -> list[dict[str, An
 
 
 def _backfill_row(backfill: Backfill) -> dict[str, Any]:
-    status = "completed" if backfill.completed_at else ("cancelled" if backfill.is_paused else "running")
     return {
         "id": backfill.id,
         "dag_id": backfill.dag_id,
@@ -194,7 +284,7 @@ def _backfill_row(backfill: Backfill) -> dict[str, Any]:
         "reprocess_behavior": backfill.reprocess_behavior,
         "max_active_runs": backfill.max_active_runs,
         "run_backwards": backfill.run_backwards,
-        "status": status,
+        "status": BackfillRecord.of(backfill).status,
         "created_at": iso(backfill.created_at),
         "completed_at": iso(backfill.completed_at),
     }
@@ -205,7 +295,7 @@ def backfill_progress(db: Database, backfill_id: int) -> dict[str, Any]:
     with db.transaction(readonly=True) as session:
         backfill = _get(session, backfill_id)
         counts = count_by_state(steps_of(session, backfill, serialized_dag(session, backfill.dag_id)))
-        if backfill.is_paused:
+        if BackfillRecord.of(backfill).status == "cancelled":
             counts["cancelled"], counts["pending"] = counts["pending"], 0
         else:
             counts["cancelled"] = 0
@@ -215,11 +305,11 @@ def backfill_progress(db: Database, backfill_id: int) -> dict[str, Any]:
 
 
 def cancel_backfill(db: Database, backfill_id: int) -> dict[str, Any]:
-    """Pause a backfill for good: no new runs; its queued runs fail, its running runs finish."""
+    """Cancel a backfill (Airflow 3): paused and completed at once; its queued runs fail, its running runs finish."""
     with db.transaction() as session:
         backfill = _get(session, backfill_id)
         if backfill.completed_at is not None:
-            raise BackfillError(f"backfill {backfill_id} is already completed")
+            raise BackfillConflict(f"backfill {backfill_id} is already {BackfillRecord.of(backfill).status}")
         backfill.is_paused = True
         queued = session.scalars(
             sa.select(DagRun.id).where(DagRun.backfill_id == backfill_id, DagRun.state == DagRunState.QUEUED)
@@ -231,6 +321,10 @@ def cancel_backfill(db: Database, backfill_id: int) -> dict[str, Any]:
             )
             for pk in list(queued)
         )
+        backfill.completed_at = now
+        events.record(
+            session, "cancel_backfill", dag_id=backfill.dag_id, extra={"backfill_id": backfill_id, "failed": failed}
+        )
         session.flush()
         return {**_backfill_row(backfill), "queued_runs_failed": failed}
 
@@ -238,7 +332,7 @@ def cancel_backfill(db: Database, backfill_id: int) -> dict[str, Any]:
 def _get(session: Session, backfill_id: int) -> Backfill:
     backfill = session.get(Backfill, backfill_id)
     if backfill is None:
-        raise BackfillNotFound(f"backfill {backfill_id} not found (see `dagflow dags list-backfills`)")
+        raise BackfillNotFound(f"backfill {backfill_id} not found")
     return backfill
 
 
@@ -250,7 +344,12 @@ def scheduler_running(settings: Settings, db: Database) -> bool:
 
 
 __all__ = [
+    "BackfillConflict",
     "BackfillError",
+    "BackfillRecord",
+    "get_backfill",
+    "query_backfills",
+    "set_backfill_paused",
     "BackfillNotFound",
     "BackfillPlan",
     "backfill_progress",

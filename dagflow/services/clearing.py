@@ -25,7 +25,9 @@ from dagflow.models import DagRun, TaskInstance, set_dagrun_state, set_ti_state,
 from dagflow.scheduler.clearing import clear_task_instance
 from dagflow.scheduler.dagruns import find_dagrun
 from dagflow.serialization import SerializedDag
+from dagflow.services import events
 from dagflow.services.dag_runs import ensure_dag_known, serialized_dag
+from dagflow.services.records import TaskInstanceRecord
 from dagflow.state import CLEARABLE, DAGRUN_FINISHED, FAILED_LIKE, MARKABLE, DagRunState, TaskInstanceState
 
 TI = TaskInstanceState
@@ -122,7 +124,21 @@ def clear_task_instances(settings: Settings, db: Database, request: ClearRequest
         for run_id in sorted({ti.run_id for ti in cleared}):  # wake the schedulers at commit
             publish(session, RUN_QUEUED, dag_id=request.dag_id, run_id=run_id)
         cleared_ids = {ti.id for ti in cleared}
-        return [row for row, ti in zip(rows, tis) if ti.id in cleared_ids]
+        done = [row for row, ti in zip(rows, tis) if ti.id in cleared_ids]
+        record_clear(session, done, only_failed=request.only_failed, downstream=request.downstream)
+        return done
+
+
+def record_clear(session: Session, rows: Sequence[dict[str, Any]], **options: bool) -> None:
+    """One ``clear`` event per run, naming the task instances cleared in it."""
+    by_run: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        by_run.setdefault((row["dag_id"], row["run_id"]), []).append(row)
+    for (dag_id, run_id), tis in sorted(by_run.items()):
+        task_id = tis[0]["task_id"] if len(tis) == 1 else None
+        listed = [f"{t['task_id']}[{t['map_index']}]" if t["map_index"] >= 0 else t["task_id"] for t in tis[:100]]
+        extra = {"task_instances": listed, "count": len(tis), **{k: v for k, v in options.items() if v}}
+        events.record(session, "clear", dag_id=dag_id, run_id=run_id, task_id=task_id, extra=extra)
 
 
 def requeue_runs(session: Session, dag_id: str, run_ids: Iterable[str]) -> int:
@@ -162,10 +178,114 @@ def mark_task_instance(
         task_ids = {task_id} | (set(sdag.descendants(task_id)) if downstream else set())
         tis = _run_tis(session, dag_id, run_id, task_ids, map_indexes if not downstream else None)
         rows = [{**_ti_row(ti), "state": state.value, "previous_state": ti.state.value} for ti in tis]
-        marked = [row for row, ti in zip(rows, tis) if ti.state is not state and _mark_one(session, ti, state)]
+        marked = [row for row, ti in zip(rows, tis) if ti.state is not state and mark_one(session, ti, state)]
+        for row in marked:
+            events.record(
+                session,
+                "mark_task_instance",
+                dag_id=dag_id,
+                run_id=run_id,
+                task_id=row["task_id"],
+                map_index=row["map_index"],
+                try_number=row["try_number"],
+                extra={"state": state.value, "previous_state": row["previous_state"]},
+            )
         if marked:
             publish(session, RUN_CHANGED, dag_id=dag_id, run_id=run_id)
         return marked
+
+
+@dataclass(frozen=True)
+class MarkRequest:
+    """Which task instances a person marks: one (or some map indexes of one) plus relatives and other runs.
+
+    ``upstream``/``downstream`` add the task's ancestors/descendants (all their map indexes);
+    ``past``/``future`` add the same task instances in this DAG's runs with an earlier/later
+    logical date (Airflow's ``include_*`` flags).
+    """
+
+    dag_id: str
+    run_id: str
+    task_id: str
+    state: TaskInstanceState
+    map_indexes: tuple[int, ...] | None = None
+    upstream: bool = False
+    downstream: bool = False
+    past: bool = False
+    future: bool = False
+
+
+def mark_task_instances(
+    settings: Settings, db: Database, request: MarkRequest, *, dry_run: bool = False
+) -> list[TaskInstanceRecord]:
+    """Set the selected task instances to a person's state; ``dry_run`` lists those it would change, writing nothing.
+
+    Returns the task instances changed (after the change), in run, task and map index order.
+    """
+    if request.state not in MARKABLE:
+        raise InvalidInput(
+            f"cannot mark a task instance {request.state.value}: use one of "
+            f"{', '.join(sorted(s.value for s in MARKABLE))}"
+        )
+    ensure_dag_known(settings, db, request.dag_id)
+    with db.transaction(readonly=dry_run) as session:
+        sdag = serialized_dag(session, request.dag_id)
+        if request.task_id not in sdag.tasks:
+            raise TaskNotFound(f"task {request.task_id!r} not found in DAG {request.dag_id!r}")
+        run = find_dagrun(session, dag_id=request.dag_id, run_id=request.run_id)
+        if run is None:
+            raise DagRunNotFound(f"DAG run {request.run_id!r} of {request.dag_id!r} not found")
+        rows = [row for row in _selected(session, sdag, request, run) if row[0].state is not request.state]
+        if dry_run:
+            return [TaskInstanceRecord.of(ti, when) for ti, when in rows]
+        previous = {ti.id: ti.state for ti, _ in rows}
+        marked = [(ti, when) for ti, when in rows if mark_one(session, ti, request.state)]
+        for ti, _ in marked:
+            events.record(
+                session,
+                "mark_task_instance",
+                dag_id=ti.dag_id,
+                run_id=ti.run_id,
+                task_id=ti.task_id,
+                map_index=ti.map_index,
+                try_number=ti.try_number,
+                extra={"state": request.state.value, "previous_state": previous[ti.id].value},
+            )
+        for run_id in sorted({ti.run_id for ti, _ in marked}):
+            publish(session, RUN_CHANGED, dag_id=request.dag_id, run_id=run_id)
+        session.flush()
+        for ti, _ in marked:
+            session.refresh(ti)
+        return [TaskInstanceRecord.of(ti, when) for ti, when in marked]
+
+
+def _selected(
+    session: Session, sdag: SerializedDag, request: MarkRequest, run: DagRun
+) -> list[tuple[TaskInstance, datetime]]:
+    relatives: set[str] = set()
+    if request.downstream:
+        relatives |= sdag.descendants(request.task_id)
+    if request.upstream:
+        relatives |= sdag.ancestors(request.task_id)
+    relatives.discard(request.task_id)
+    own = TaskInstance.task_id == request.task_id
+    if request.map_indexes is not None:
+        own = sa.and_(own, TaskInstance.map_index.in_(list(request.map_indexes)))
+    query = (
+        sa.select(TaskInstance, DagRun.logical_date)
+        .join(DagRun, sa.and_(DagRun.dag_id == TaskInstance.dag_id, DagRun.run_id == TaskInstance.run_id))
+        .where(TaskInstance.dag_id == request.dag_id, sa.or_(own, TaskInstance.task_id.in_(sorted(relatives))))
+        .order_by(DagRun.logical_date, TaskInstance.task_id, TaskInstance.map_index)
+    )
+    if request.past and request.future:
+        pass
+    elif request.past:
+        query = query.where(DagRun.logical_date <= run.logical_date)
+    elif request.future:
+        query = query.where(DagRun.logical_date >= run.logical_date)
+    else:
+        query = query.where(DagRun.id == run.id)
+    return [(ti, when) for ti, when in session.execute(query)]
 
 
 def _run_tis(
@@ -185,10 +305,19 @@ def _run_tis(
     return list(session.scalars(query))
 
 
-def _mark_one(session: Session, ti: TaskInstance, state: TaskInstanceState) -> bool:
+def mark_one(session: Session, ti: TaskInstance, state: TaskInstanceState) -> bool:
+    """Set one task instance to a person's ``state`` (compare-and-set on its current state); True if it moved."""
     now = utcnow()
     values = {"end_date": now, "start_date": ti.start_date or now, "next_try_at": None}
     return set_ti_state(session, [ti.id], to=state, expected=[ti.state], values=values) == 1
 
 
-__all__ = ["ClearRequest", "clear_task_instances", "mark_task_instance", "preview_clear", "requeue_runs"]
+__all__ = [
+    "ClearRequest",
+    "MarkRequest",
+    "clear_task_instances",
+    "mark_task_instance",
+    "mark_task_instances",
+    "preview_clear",
+    "requeue_runs",
+]

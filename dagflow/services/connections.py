@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,6 +21,7 @@ from dagflow.models import Connection
 from dagflow.models.connection import connection_uri
 from dagflow.secrets.fernet import FernetCipher
 from dagflow.secrets.masker import MASK, SecretsMasker
+from dagflow.services import events
 from dagflow.services.database import ensure_schema
 
 
@@ -59,7 +61,7 @@ def connection_from_fields(conn_id: str, fields: Mapping[str, Any]) -> Connectio
     return conn
 
 
-def add_connection(db: Database, connection: Connection) -> dict[str, Any]:
+def add_connection(db: Database, connection: Connection) -> ConnectionRecord:
     """Store a new connection, password and extras encrypted; ``AlreadyExists`` if the id is taken.
 
     Returns it with its secrets masked.
@@ -73,11 +75,35 @@ def add_connection(db: Database, connection: Connection) -> dict[str, Any]:
         if session.get(Connection, connection.conn_id) is not None:
             raise AlreadyExists(f"connection {connection.conn_id!r} exists already (delete it first)")
         session.add(connection)
+        events.record(
+            session, "add_connection", extra={"conn_id": connection.conn_id, "conn_type": connection.conn_type}
+        )
         session.flush()
         return connection_row(connection, cipher, show_password=False, sensitive_names=_names(db))
 
 
-def get_connection(db: Database, conn_id: str, *, show_password: bool = False) -> dict[str, Any]:
+def update_connection(db: Database, connection: Connection, *, keep_password: bool = False) -> ConnectionRecord:
+    """Replace a stored connection's fields in one transaction; ``keep_password`` keeps the stored password.
+
+    ``ConnectionNotFound`` if it does not exist. Returns it with its secrets masked.
+    """
+    ensure_schema(db)
+    cipher = FernetCipher(db.settings)
+    with db.transaction() as session:
+        row = session.get(Connection, connection.conn_id)
+        if row is None:
+            raise ConnectionNotFound(f"connection {connection.conn_id!r} does not exist")
+        password = row.get_password(cipher) if keep_password else connection.get_password(cipher)
+        for name in ("conn_type", "host", "schema", "login", "port", "description"):
+            setattr(row, name, getattr(connection, name))
+        row.set_password(password, cipher)
+        row.set_extra(connection.get_extra(cipher) or None, cipher)
+        events.record(session, "edit_connection", extra={"conn_id": row.conn_id, "conn_type": row.conn_type})
+        session.flush()
+        return connection_row(row, cipher, show_password=False, sensitive_names=_names(db))
+
+
+def get_connection(db: Database, conn_id: str, *, show_password: bool = False) -> ConnectionRecord:
     """One connection; ``ConnectionNotFound`` if missing."""
     ensure_schema(db)
     cipher = FernetCipher(db.settings)
@@ -88,7 +114,7 @@ def get_connection(db: Database, conn_id: str, *, show_password: bool = False) -
         return connection_row(row, cipher, show_password=show_password, sensitive_names=_names(db))
 
 
-def list_connections(db: Database, *, show_password: bool = False) -> list[dict[str, Any]]:
+def list_connections(db: Database, *, show_password: bool = False) -> list[ConnectionRecord]:
     """Every connection by id."""
     ensure_schema(db)
     cipher = FernetCipher(db.settings)
@@ -104,12 +130,33 @@ def delete_connection(db: Database, conn_id: str) -> None:
         result = session.execute(sa.delete(Connection).where(Connection.conn_id == conn_id))
         if not result.rowcount:  # type: ignore[attr-defined]
             raise ConnectionNotFound(f"connection {conn_id!r} does not exist")
+        events.record(session, "delete_connection", extra={"conn_id": conn_id})
+
+
+@dataclass(frozen=True)
+class ConnectionRecord:
+    """A connection, decrypted; ``password`` (and sensitive extras, also in ``uri``) read ``***`` unless shown."""
+
+    conn_id: str
+    description: str | None
+    conn_type: str
+    host: str | None
+    schema: str | None
+    login: str | None
+    password: str | None
+    port: int | None
+    extra: Any
+    uri: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The document the CLI prints."""
+        return asdict(self)
 
 
 def connection_row(
     conn: Connection, cipher: FernetCipher, *, show_password: bool, sensitive_names: str = ""
-) -> dict[str, Any]:
-    """A connection as a dict, decrypted; unless asked, the password and the extras under
+) -> ConnectionRecord:
+    """A connection, decrypted; unless asked, the password and the extras under
     sensitive keys (``sensitive_names`` adds to the built-in ones) read ``***``, also in the URI."""
     password, extra = conn.get_password(cipher), conn.get_extra(cipher)
     if not show_password:
@@ -128,7 +175,7 @@ def connection_row(
     uri = connection_uri(**fields, extra=extra)
     if not show_password and password is not None:
         uri = uri.replace(f":{MASK.replace('*', '%2A')}@", f":{MASK}@", 1)
-    return {"conn_id": conn.conn_id, "description": conn.description, **fields, "extra": extra, "uri": uri}
+    return ConnectionRecord(conn.conn_id, conn.description, **fields, extra=extra, uri=uri)
 
 
 def _names(db: Database) -> str:

@@ -9,10 +9,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from dagflow.dag_processing.store import fileloc_hash
 from dagflow.db import Database
-from dagflow.exceptions import DagNotFound, NotFound
-from dagflow.models import DagModel, ImportError_, SerializedDagModel
-from dagflow.serialization import SerializedDag, deserialize_dag
+from dagflow.exceptions import DagNotFound, NotFound, TaskNotFound
+from dagflow.models import DagCode, DagModel, ImportError_, SerializedDagModel
+from dagflow.serialization import SerializedDag, SerializedTask, deserialize_dag
+from dagflow.services import events
 from dagflow.services.database import ensure_schema
 from dagflow.services.listing import Slice, paged
 from dagflow.services.records import DagRecord, Page
@@ -57,7 +59,7 @@ def show_dag(db: Database, dag_id: str) -> dict[str, Any]:
         stored = session.get(SerializedDagModel, dag_id)
         model = session.get(DagModel, dag_id)
         if stored is None or model is None:
-            raise DagNotFound(f"DAG {dag_id!r} not found (see `dagflow dags list`)")
+            raise DagNotFound(f"DAG {dag_id!r} not found")
         sdag = deserialize_dag(stored.data)
     return {
         "dag_id": sdag.dag_id,
@@ -89,6 +91,8 @@ class DagFilter:
     paused: bool | None = None
     only_active: bool = True
     dag_ids: tuple[str, ...] | None = None
+    #: DAGs to leave out (their ``access_control`` hides them from the caller).
+    hidden_dag_ids: frozenset[str] = frozenset()
 
 
 _DAG_ORDER = {
@@ -114,6 +118,8 @@ def query_dags(db: Database, flt: DagFilter, part: Slice) -> Page[DagRecord]:
         query = query.where(DagModel.dag_id.ilike(f"%{_escape_like(flt.dag_id_pattern)}%", escape="\\"))
     if flt.dag_ids is not None:
         query = query.where(DagModel.dag_id.in_(flt.dag_ids))
+    if flt.hidden_dag_ids:
+        query = query.where(DagModel.dag_id.not_in(sorted(flt.hidden_dag_ids)))
     with db.transaction(readonly=True) as session:
         if flt.tags:
             wanted = set(flt.tags)
@@ -151,12 +157,12 @@ def get_serialized_dag(db: Database, dag_id: str) -> SerializedDag:
         return deserialize_dag(stored.data)
 
 
-def dag_tags(db: Database, *, pattern: str | None = None) -> list[str]:
-    """Every tag of an active DAG, sorted (containing ``pattern`` when given)."""
+def dag_tags(db: Database, *, pattern: str | None = None, hidden_dag_ids: frozenset[str] = frozenset()) -> list[str]:
+    """Every tag of an active DAG (not one of ``hidden_dag_ids``), sorted (containing ``pattern`` when given)."""
     ensure_schema(db)
     with db.transaction(readonly=True) as session:
-        rows = session.scalars(sa.select(DagModel.tags).where(DagModel.is_active.is_(True)))
-        tags = {t for row in rows for t in (row or ())}
+        rows = session.execute(sa.select(DagModel.dag_id, DagModel.tags).where(DagModel.is_active.is_(True)))
+        tags = {t for dag_id, row in rows if dag_id not in hidden_dag_ids for t in (row or ())}
     return sorted(t for t in tags if pattern is None or pattern.lower() in t.lower())
 
 
@@ -164,6 +170,11 @@ def set_paused_many(db: Database, dag_ids: Sequence[str], *, paused: bool) -> in
     """Pause or unpause the given DAGs; the number changed."""
     ensure_schema(db)
     with db.transaction() as session:
+        changing = session.scalars(
+            sa.select(DagModel.dag_id).where(DagModel.dag_id.in_(list(dag_ids)), DagModel.is_paused.is_not(paused))
+        )
+        for dag_id in sorted(changing):
+            events.record(session, "pause" if paused else "unpause", dag_id=dag_id)
         result = session.execute(sa.update(DagModel).where(DagModel.dag_id.in_(list(dag_ids))).values(is_paused=paused))
         return int(result.rowcount)  # type: ignore[attr-defined]
 
@@ -210,3 +221,44 @@ class ImportErrorRecord:
 def _import_error(row: ImportError_) -> ImportErrorRecord:
     trace = row.stacktrace or row.message
     return ImportErrorRecord(row.id, row.filename, row.lineno, row.message, trace, row.timestamp)
+
+
+@dataclass(frozen=True)
+class DagSourceRecord:
+    """The source text of a DAG's file, as the DAG processor last read it."""
+
+    dag_id: str
+    fileloc: str
+    content: str
+    last_updated: datetime
+
+
+class DagSourceNotFound(NotFound):
+    """The DAG's file text was never stored (the DAG processor has not read it yet)."""
+
+
+def dag_source(db: Database, dag_id: str) -> DagSourceRecord:
+    """The DAG file's text from the DB (``dag_code``); the file itself is never opened here."""
+    ensure_schema(db)
+    with db.transaction(readonly=True) as session:
+        model = session.get(DagModel, dag_id)
+        if model is None:
+            raise DagNotFound(f"DAG {dag_id!r} not found")
+        code = session.get(DagCode, fileloc_hash(model.fileloc or "")) if model.fileloc else None
+        if code is None:
+            raise DagSourceNotFound(f"the source of DAG {dag_id!r} is not stored yet (the DAG processor stores it)")
+        return DagSourceRecord(dag_id, code.fileloc, code.source_code, code.last_updated)
+
+
+def dag_tasks(db: Database, dag_id: str) -> list[SerializedTask]:
+    """The DAG's tasks as the scheduler knows them, in topological order."""
+    sdag = get_serialized_dag(db, dag_id)
+    return [sdag.get_task(task_id) for task_id in sdag.topological_order()]
+
+
+def dag_task(db: Database, dag_id: str, task_id: str) -> SerializedTask:
+    """One task of a DAG; ``TaskNotFound`` if the DAG has no such task."""
+    sdag = get_serialized_dag(db, dag_id)
+    if task_id not in sdag.tasks:
+        raise TaskNotFound(f"task {task_id!r} not found in DAG {dag_id!r}")
+    return sdag.get_task(task_id)

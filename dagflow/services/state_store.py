@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from dagflow.db import Database
 from dagflow.exceptions import NotFound
+from dagflow.models import StateStoreEntry
 from dagflow.services.database import ensure_schema
 from dagflow.storage import state_store as store
 
@@ -42,11 +45,31 @@ def delete_value(db: Database, key: str, *, namespace: str = DEFAULT_NAMESPACE) 
             raise StateStoreKeyNotFound(f"state store key {key!r} not found in namespace {namespace!r}")
 
 
-def list_values(db: Database, *, namespace: str | None = None) -> list[dict[str, Any]]:
-    """Every entry (of one namespace when given) as ``{"namespace", "key", "value"}``."""
+@dataclass(frozen=True)
+class StateStoreRecord:
+    """One stored value."""
+
+    namespace: str
+    key: str
+    value: Any
+    updated_at: datetime | None
+
+
+def list_values(db: Database, *, namespace: str | None = None) -> list[StateStoreRecord]:
+    """Every entry (of one namespace when given), by namespace and key."""
     ensure_schema(db)
     with db.transaction(readonly=True) as session:
         return [
-            {"namespace": e.namespace, "key": e.key, "value": e.value}
+            StateStoreRecord(e.namespace, e.key, e.value, e.updated_at)
             for e in store.list_entries(session, namespace=namespace)
         ]
+
+
+def get_entry(db: Database, key: str, *, namespace: str = DEFAULT_NAMESPACE) -> StateStoreRecord:
+    """One entry with its value and when it changed; ``StateStoreKeyNotFound`` if missing."""
+    ensure_schema(db)
+    with db.transaction(readonly=True) as session:
+        entry = session.get(StateStoreEntry, (namespace, key))
+        if entry is None:
+            raise StateStoreKeyNotFound(f"state store key {key!r} not found in namespace {namespace!r}")
+        return StateStoreRecord(entry.namespace, entry.key, entry.value, entry.updated_at)

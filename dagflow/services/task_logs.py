@@ -25,8 +25,9 @@ def task_log(
     run_id: str,
     map_index: int = -1,
     try_number: int | None = None,
+    offset: int = 0,
 ) -> str:
-    """The log of one try (default: the latest) of a task instance; '' if it never ran.
+    """The log of one try (default: the latest) of a task instance from byte ``offset``; '' if it never ran.
 
     A log that is not on this machine is fetched from the host that ran the try
     (``execution.log_server``; CeleryExecutor deployments).
@@ -67,5 +68,6 @@ def task_log(
         task_id=task_id,
         map_index=map_index,
         try_number=number,
+        offset=offset,
         hostname=hostname if executor_class(settings.core.executor).logs_on_workers else None,
     )

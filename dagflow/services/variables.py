@@ -7,6 +7,7 @@ when a key is set; ``list`` shows keys and descriptions only, never values.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,6 +16,7 @@ from dagflow.db import Database
 from dagflow.exceptions import DagflowError, VariableNotFound
 from dagflow.models import Variable
 from dagflow.secrets.fernet import FernetCipher
+from dagflow.services import events
 from dagflow.services.database import ensure_schema
 
 _MISSING: Any = object()
@@ -32,6 +34,7 @@ def set_variable(
     ensure_schema(db)
     cipher = FernetCipher(db.settings)
     with db.transaction() as session:
+        events.record(session, "set_variable", extra={"key": key})  # never the value
         row = session.get(Variable, key)
         if row is None:
             row = Variable(key=key, description=description)
@@ -61,12 +64,33 @@ def get_variable(db: Database, key: str, *, deserialize_json: bool = False, defa
         raise VariableNotJson(f"variable {key!r} is not valid JSON ({exc.msg})") from exc
 
 
-def list_variables(db: Database) -> list[dict[str, Any]]:
-    """Every variable's key and description (values are not listed, as in Airflow)."""
+@dataclass(frozen=True)
+class VariableRecord:
+    """A variable's key and description; its (decrypted) value only when it was asked for."""
+
+    key: str
+    description: str | None
+    value: str | None = None
+
+
+def list_variables(db: Database, *, with_values: bool = False) -> list[VariableRecord]:
+    """Every variable by key, with its description (and its value with ``with_values``; people's
+    lists show keys only, as in Airflow)."""
     ensure_schema(db)
+    cipher = FernetCipher(db.settings) if with_values else None
     with db.transaction(readonly=True) as session:
         rows = session.scalars(sa.select(Variable).order_by(Variable.key))
-        return [{"key": v.key, "description": v.description} for v in rows]
+        return [VariableRecord(v.key, v.description, v.get_val(cipher) if cipher else None) for v in rows]
+
+
+def get_variable_record(db: Database, key: str) -> VariableRecord:
+    """One variable with its value and description; ``VariableNotFound`` if missing."""
+    ensure_schema(db)
+    with db.transaction(readonly=True) as session:
+        row = session.get(Variable, key)
+        if row is None:
+            raise VariableNotFound(f"variable {key!r} does not exist")
+        return VariableRecord(row.key, row.description, row.get_val(FernetCipher(db.settings)))
 
 
 def delete_variable(db: Database, key: str) -> None:
@@ -76,3 +100,4 @@ def delete_variable(db: Database, key: str) -> None:
         result = session.execute(sa.delete(Variable).where(Variable.key == key))
         if not result.rowcount:  # type: ignore[attr-defined]
             raise VariableNotFound(f"variable {key!r} does not exist")
+        events.record(session, "delete_variable", extra={"key": key})

@@ -22,9 +22,11 @@ from pydantic import BaseModel, Field
 
 from dagflow.exceptions import NotAuthenticated, PermissionDenied
 from dagflow.services import users
+from dagflow.services.actor import reset_actor, set_actor
+from dagflow.services.dag_access import check_dag_access
 from dagflow.services.users import UserInfo
 from dagflow.web.context import EXTENSION, WebContext, web_context
-from dagflow.web.permissions import PUBLIC, allowed, route_permission
+from dagflow.web.permissions import DAG_ACTIONS, PUBLIC, allowed, route_permission
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Name of the API tokens that ``POST /auth/token`` issues.
@@ -123,9 +125,25 @@ def install(app: APIFlask) -> AuthExtensions:
             raise NotAuthenticated("not authenticated: send 'Authorization: Bearer <token>' (see POST /auth/token)")
         if not allowed(user.role, permission):
             raise PermissionDenied(f"user {user.username!r} (role {user.role}) may not do this ({permission})")
+        _check_dag_in_path(user, permission)
+        g.dagflow_actor = set_actor(user.username)  # the audit event log names this user
+
+    @app.teardown_request
+    def _forget_actor(_exc: BaseException | None) -> None:
+        token = g.pop("dagflow_actor", None)
+        if token is not None:
+            reset_actor(token)
 
     app.register_blueprint(auth_blueprint)
     return AuthExtensions(login_manager, csrf, limiter)
+
+
+def _check_dag_in_path(user: UserInfo, permission: str) -> None:
+    """A route that names a DAG in its path also needs the DAG's ``access_control`` to allow the action."""
+    dag_id = (request.view_args or {}).get("dag_id")
+    action = DAG_ACTIONS.get(permission)
+    if action is not None and isinstance(dag_id, str) and dag_id != "~":
+        check_dag_access(web_context().db, user.role, dag_id, action)
 
 
 def _identify(csrf: CSRFProtect) -> UserInfo | None:

@@ -38,8 +38,11 @@ CONNECTION_READ = "connection:read"
 CONNECTION_EDIT = "connection:edit"
 STATE_STORE_READ = "state_store:read"
 STATE_STORE_EDIT = "state_store:edit"
+ASSET_READ = "asset:read"
+ASSET_EDIT = "asset:edit"  # an asset event by hand
 USER_READ = "user:read"
 USER_EDIT = "user:edit"
+AUDIT_LOG_READ = "audit_log:read"
 
 _VIEWER = frozenset(
     {
@@ -53,6 +56,8 @@ _VIEWER = frozenset(
         SLA_MISS_READ,
         POOL_READ,
         STATE_STORE_READ,
+        AUDIT_LOG_READ,
+        ASSET_READ,
     }
 )
 _OP = _VIEWER | {
@@ -68,6 +73,7 @@ _OP = _VIEWER | {
     VARIABLE_READ,
     VARIABLE_EDIT,
     STATE_STORE_EDIT,
+    ASSET_EDIT,
 }
 _ADMIN = _OP | {CONNECTION_READ, CONNECTION_EDIT, USER_READ, USER_EDIT}
 
@@ -77,6 +83,26 @@ ROLE_PERMISSIONS: Mapping[str, frozenset[str]] = {"viewer": _VIEWER, "op": froze
 
 #: Every permission a route may declare (besides ``PUBLIC``).
 ALL_PERMISSIONS: frozenset[str] = frozenset(_ADMIN)
+
+
+#: Route permission -> the per-DAG action (``access_control``) it needs on the DAG it names.
+DAG_ACTIONS: Mapping[str, str] = {
+    DAG_READ: "can_read",
+    DAG_RUN_READ: "can_read",
+    TASK_INSTANCE_READ: "can_read",
+    TASK_LOG_READ: "can_read",
+    XCOM_READ: "can_read",
+    BACKFILL_READ: "can_read",
+    SLA_MISS_READ: "can_read",
+    DAG_EDIT: "can_edit",
+    DAG_RUN_CREATE: "can_edit",
+    DAG_RUN_EDIT: "can_edit",
+    TASK_INSTANCE_EDIT: "can_edit",
+    BACKFILL_EDIT: "can_edit",
+    APPROVAL_EDIT: "can_edit",
+    DAG_DELETE: "can_delete",
+    DAG_RUN_DELETE: "can_delete",
+}
 
 
 def allowed(role: str | None, permission: str) -> bool:
@@ -127,17 +153,22 @@ ROUTE_PERMISSIONS: Mapping[str, str] = {
     f"{_API}.get_mapped_task_instance_dependencies": TASK_INSTANCE_READ,
     f"{_API}.patch_task_instance": TASK_INSTANCE_EDIT,
     f"{_API}.patch_mapped_task_instance": TASK_INSTANCE_EDIT,
+    f"{_API}.patch_task_instance_dry_run": TASK_INSTANCE_EDIT,
+    f"{_API}.patch_mapped_task_instance_dry_run": TASK_INSTANCE_EDIT,
     f"{_API}.post_clear_task_instances": TASK_INSTANCE_EDIT,
     f"{_API}.get_log": TASK_LOG_READ,
     f"{_API}.get_xcom_entries": XCOM_READ,
     f"{_API}.get_xcom_entry": XCOM_READ,
     f"{_API}.approve_task_instance": APPROVAL_EDIT,
+    f"{_API}.reject_task_instance": APPROVAL_EDIT,
     # backfills, SLA misses
     f"{_API}.list_backfills": BACKFILL_READ,
     f"{_API}.get_backfill": BACKFILL_READ,
     f"{_API}.create_backfill": BACKFILL_EDIT,
-    f"{_API}.create_backfill_dry_run": BACKFILL_READ,
+    f"{_API}.create_backfill_dry_run": BACKFILL_EDIT,
     f"{_API}.cancel_backfill": BACKFILL_EDIT,
+    f"{_API}.pause_backfill": BACKFILL_EDIT,
+    f"{_API}.unpause_backfill": BACKFILL_EDIT,
     f"{_API}.get_sla_misses": SLA_MISS_READ,
     # pools, variables, connections, state store
     f"{_API}.get_pools": POOL_READ,
@@ -159,6 +190,67 @@ ROUTE_PERMISSIONS: Mapping[str, str] = {
     f"{_API}.get_state_store_entry": STATE_STORE_READ,
     f"{_API}.put_state_store_entry": STATE_STORE_EDIT,
     f"{_API}.delete_state_store_entry": STATE_STORE_EDIT,
+    # the audit log
+    f"{_API}.get_event_logs": AUDIT_LOG_READ,
+    f"{_API}.get_event_log": AUDIT_LOG_READ,
+    # the web UI's pages and actions (``ui.<view>``); pages read, POST actions change
+    "ui.static": PUBLIC,
+    "ui.login": PUBLIC,
+    "ui.logout": PUBLIC,
+    "ui.dags": DAG_READ,
+    "ui.health_strip": DAG_READ,
+    "ui.grid": DAG_READ,
+    "ui.grid_fragment": DAG_READ,
+    "ui.graph": DAG_READ,
+    "ui.code": DAG_READ,
+    "ui.pause": DAG_EDIT,
+    "ui.trigger": DAG_RUN_CREATE,
+    "ui.dag_run": DAG_RUN_READ,
+    "ui.clear_run": DAG_RUN_EDIT,
+    "ui.retry_failed_tasks": DAG_RUN_EDIT,
+    "ui.mark_run_state": DAG_RUN_EDIT,
+    "ui.run_note": DAG_RUN_EDIT,
+    "ui.task_instance": TASK_INSTANCE_READ,
+    "ui.task_log": TASK_LOG_READ,
+    "ui.task_log_download": TASK_LOG_READ,
+    "ui.clear_task": TASK_INSTANCE_EDIT,
+    "ui.mark_task": TASK_INSTANCE_EDIT,
+    "ui.task_note": TASK_INSTANCE_EDIT,
+    "ui.approve": APPROVAL_EDIT,
+    # cross-DAG lists and their bulk actions
+    "ui.runs": DAG_RUN_READ,
+    "ui.task_instances": TASK_INSTANCE_READ,
+    "ui.runs_bulk": DAG_RUN_EDIT,
+    "ui.runs_bulk_delete": DAG_RUN_DELETE,
+    "ui.task_instances_bulk": TASK_INSTANCE_EDIT,
+    "ui.events": AUDIT_LOG_READ,
+    # admin pages
+    "ui.import_errors": IMPORT_ERROR_READ,
+    "ui.sla_misses": SLA_MISS_READ,
+    "ui.pools": POOL_READ,
+    "ui.save_pool": POOL_EDIT,
+    "ui.delete_pool": POOL_EDIT,
+    "ui.variables": VARIABLE_READ,
+    "ui.save_variable": VARIABLE_EDIT,
+    "ui.delete_variable": VARIABLE_EDIT,
+    "ui.connections": CONNECTION_READ,
+    "ui.save_connection": CONNECTION_EDIT,
+    "ui.delete_connection": CONNECTION_EDIT,
+    "ui.users": USER_READ,
+    "ui.create_user": USER_EDIT,
+    "ui.edit_user": USER_EDIT,
+    "ui.delete_user": USER_EDIT,
+    "ui.backfill": BACKFILL_READ,
+    "ui.backfill_progress": BACKFILL_READ,
+    "ui.create_backfill": BACKFILL_EDIT,
+    "ui.cancel_backfill": BACKFILL_EDIT,
+    "ui.durations": TASK_INSTANCE_READ,
+    "ui.task_duration_chart": TASK_INSTANCE_READ,
+    # assets
+    f"{_API}.get_assets": ASSET_READ,
+    f"{_API}.get_asset": ASSET_READ,
+    f"{_API}.get_asset_events": ASSET_READ,
+    f"{_API}.create_asset_event": ASSET_EDIT,
 }
 
 

@@ -187,7 +187,7 @@ def test_run_backwards_and_cancel(settings: Settings, dag_db: Database) -> None:
     finally:
         scheduler.shutdown()
     progress = backfill_progress(dag_db, plan.backfill_id)
-    assert progress["status"] == "completed" and progress["running"] == progress["queued"] == 0
+    assert progress["status"] == "cancelled" and progress["running"] == progress["queued"] == 0
     assert progress["done"] == 2 and progress["cancelled"] == 30 - len(FAILED_DAYS) - len(SUCCESS_DAYS) - 2
 
 

@@ -104,3 +104,20 @@ def safe_broker_url(url: str) -> str:
     """``url`` with its password masked, for log lines."""
     sanitized: Any = maybe_sanitize_url(url)
     return str(sanitized)
+
+
+def broker_instance(app: Celery) -> str | None:
+    """Which broker server answers now: Redis's ``run_id`` (new at every start), ``"up"`` for others; None if away.
+
+    A Redis server that restarted without persistence has lost every message it held,
+    so a changed ``run_id`` is how the executor learns that what it sent may be gone.
+    """
+    try:
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=2)
+            if connection.transport.driver_type != "redis":
+                return "up"
+            info = connection.default_channel.client.info("server")
+            return str(info.get("run_id") or "up")
+    except Exception:  # noqa: BLE001 - any failure (refused, timeout, protocol) means "not reachable now"
+        return None

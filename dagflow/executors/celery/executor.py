@@ -32,7 +32,8 @@ from dagflow.exceptions import ConfigError
 from dagflow.execution.events import TI_DONE, EventListener
 from dagflow.execution.workload import TaskWorkload
 from dagflow.executors.base import BaseExecutor, TaskEvent, drain
-from dagflow.executors.celery.app import broker_errors, build_app, safe_broker_url, send_workload
+from dagflow.executors.celery.app import broker_errors, broker_instance, build_app, safe_broker_url, send_workload
+from dagflow.executors.celery.broker_watch import BrokerWatch, broker_is_watched
 from dagflow.keys import secret_key
 from dagflow.models.taskinstance import TaskInstance
 from dagflow.state import TaskInstanceState
@@ -80,6 +81,10 @@ class CeleryExecutor(BaseExecutor):
         self._reconcile_at = 0.0
         self._broker_down_until = 0.0
         self._broker_errors = broker_errors()
+        self._sent: dict[tuple[int, int], tuple[TaskWorkload, float]] = {}
+        self._unsent: dict[tuple[int, int], TaskWorkload] = {}
+        self._watch: BrokerWatch | None = None
+        self._resent_for = 0.0
 
     def start(self) -> None:
         """Build the Celery app and start listening for ``ti_done`` events (idempotent)."""
@@ -95,28 +100,80 @@ class CeleryExecutor(BaseExecutor):
             self.settings, self._on_notification, on_connect=self._resync, name="celery-executor-events"
         )
         self._listener.start()
+        if broker_is_watched(self.settings.celery.broker_url):
+            app = self._app
+            self._watch = BrokerWatch(lambda: broker_instance(app), on_reconnect=self._resync)
+            self._watch.start()
 
     # --- submit ---------------------------------------------------------------------------
     def submit(self, workload: TaskWorkload) -> None:
-        """Publish ``workload`` to its queue; left ``queued`` in the DB if the broker is away."""
+        """Publish ``workload`` to its queue; kept and published again once the broker is back if it is away."""
         self.start()
-        if time.monotonic() < self._broker_down_until:
-            log.debug("broker backoff: %s left queued", workload.key)
-            return
+        key = (workload.ti_id, workload.try_number)
         self._track(workload)  # before publishing: its ti_done may arrive before send returns
+        if time.monotonic() < self._broker_down_until:
+            log.debug("broker backoff: %s held until the broker is back", workload.key)
+            self._unsent[key] = workload
+            return
+        self._publish(workload)
+
+    def _publish(self, workload: TaskWorkload) -> bool:
+        """Send one workload; on a broker error keep it for later and pause publishing."""
+        key = (workload.ti_id, workload.try_number)
         try:
             send_workload(self._app, workload, self.settings, self._key)
         except self._broker_errors as exc:
-            self.running.discard((workload.ti_id, workload.try_number))
+            self._unsent[key] = workload
             self._broker_down_until = time.monotonic() + BROKER_BACKOFF_S
             log.error(
-                "broker %s unreachable (%s): %s left queued, publishing paused for %ss "
-                "(the stuck-queued check sends it again)",
+                "broker %s unreachable (%s): %s held, publishing paused for %ss (sent once the broker answers)",
                 safe_broker_url(self.settings.celery.broker_url),
                 _one_line(exc),
                 workload.key,
                 BROKER_BACKOFF_S,
             )
+            return False
+        self._unsent.pop(key, None)
+        self._sent[key] = (workload, time.monotonic())
+        return True
+
+    def _publish_held(self) -> None:
+        """Publish the workloads held while the broker was away, once it is due again."""
+        if not self._unsent or time.monotonic() < self._broker_down_until:
+            return
+        held = [w for key, w in sorted(self._unsent.items()) if key in self.running]
+        self._unsent = {}
+        for index, workload in enumerate(held):
+            if not self._publish(workload):
+                for rest in held[index + 1 :]:
+                    self._unsent[(rest.ti_id, rest.try_number)] = rest
+                return
+        if held:
+            log.info("broker back: published %d held workload(s)", len(held))
+
+    def _resend_lost(self, rows: dict[int, tuple[TaskInstanceState, int]]) -> None:
+        """After a broker reconnect, send again what was published before it and no worker claimed.
+
+        The broker may have lost those messages (Redis restarted without persistence); a
+        message that did survive is harmless twice: the second claim loses the
+        compare-and-set and runs nothing.
+        """
+        if self._watch is None:
+            return
+        reconnected_at = self._watch.reconnected_at
+        if reconnected_at <= self._resent_for:
+            return
+        self._resent_for = reconnected_at
+        lost = [
+            workload
+            for (ti_id, try_number), (workload, sent_at) in sorted(self._sent.items())
+            if sent_at <= reconnected_at and rows.get(ti_id) == (TI.QUEUED, try_number - 1)
+        ]
+        for workload in lost:
+            if not self._publish(workload):
+                break
+        if lost:
+            log.warning("broker reconnect: re-sent %d workload(s) no worker had claimed", len(lost))
 
     # --- events ---------------------------------------------------------------------------
     def _on_notification(self, kind: str, fields: dict[str, Any]) -> None:
@@ -134,12 +191,13 @@ class CeleryExecutor(BaseExecutor):
         self.wakeup.set()
 
     def _resync(self) -> None:
-        """Listener (re)connected: notifications may have been missed, reconcile at the next poll."""
+        """Listener or broker (re)connected: something may have been missed, reconcile at the next poll."""
         self._reconcile_at = 0.0
         self.wakeup.set()
 
     def poll(self) -> list[TaskEvent]:
         """Events from notifications, plus a reconciliation against the DB when it is due."""
+        self._publish_held()
         events: list[TaskEvent] = drain(self._events)
         if self.running and time.monotonic() >= self._reconcile_at:
             events.extend(self._reconcile())
@@ -150,6 +208,8 @@ class CeleryExecutor(BaseExecutor):
             if key in self.running:
                 self.running.discard(key)
                 fresh.append(event)
+            self._sent.pop(key, None)
+            self._unsent.pop(key, None)
         return fresh
 
     def _reconcile(self) -> list[TaskEvent]:
@@ -161,6 +221,7 @@ class CeleryExecutor(BaseExecutor):
         except sa.exc.SQLAlchemyError as exc:
             log.warning("could not reconcile running tries with the DB: %s", _one_line(exc))
             return []
+        self._resend_lost(rows)
         events = []
         for ti_id, try_number in tracked:
             event = ended_event(ti_id, try_number, rows.get(ti_id))
@@ -170,6 +231,9 @@ class CeleryExecutor(BaseExecutor):
 
     def shutdown(self) -> None:
         """Stop listening and close broker connections; running tries go on on the workers."""
+        if self._watch is not None:
+            self._watch.stop()
+            self._watch = None
         if self._listener is not None:
             self._listener.stop()
             self._listener = None

@@ -41,7 +41,8 @@ from dagflow.execution.local_worker import kill_tree, warm_imports
 from dagflow.execution.log_server import LogServer
 from dagflow.execution.runner import run_workload
 from dagflow.execution.workload import TaskWorkload
-from dagflow.executors.celery.app import TASK_NAME, ForgedMessage, build_app, read_message
+from dagflow.executors.celery.app import TASK_NAME, ForgedMessage, broker_instance, build_app, read_message
+from dagflow.executors.celery.broker_watch import BrokerWatch, broker_is_watched
 from dagflow.executors.celery.executor import refuse_sqlite
 from dagflow.keys import secret_key
 
@@ -118,8 +119,18 @@ def run_message(settings: Settings, key: str, payload: Any) -> None:
 
 
 def build_worker_app(settings: Settings) -> Celery:
-    """The Celery app with ``dagflow.run_workload`` registered (worker side)."""
+    """The Celery app with ``dagflow.run_workload`` registered (worker side).
+
+    Remote control (the pidbox consumer behind ``celery inspect`` / ``control`` and
+    Flower's worker pages) is off unless ``celery.worker_enable_remote_control``: on Redis
+    it listens on a pubsub connection, and a broker restart noticed first on that
+    connection made kombu close the worker's connection half-way
+    (``AttributeError: 'NoneType' object has no attribute 'hostname'``), an
+    "unrecoverable error" that ended the worker. Nothing in dagflow uses remote control:
+    the metadata DB says what runs where.
+    """
     app = build_app(settings)
+    app.conf.worker_enable_remote_control = settings.celery.worker_enable_remote_control
 
     # While the metadata DB is away, a message is sent again every DB_RETRY_DELAY_S for
     # about task_queued_timeout; after that the scheduler's stuck-queued check owns it.
@@ -194,7 +205,9 @@ def _start_log_server(settings: Settings) -> LogServer | None:
 
 
 def _connect_signals(settings: Settings, server: LogServer | None, queues: list[str], concurrency: int) -> None:
-    def on_ready(**_: Any) -> None:
+    def on_ready(sender: Any = None, **_: Any) -> None:
+        if sender is not None and broker_is_watched(settings.celery.broker_url):
+            watch_broker(sender)
         stdout = sys.__stdout__
         if stdout is not None:
             stdout.write(READY_LINE.format(queues=",".join(queues), concurrency=concurrency) + "\n")
@@ -216,6 +229,35 @@ def _connect_signals(settings: Settings, server: LogServer | None, queues: list[
     signals.worker_ready.connect(on_ready, weak=False)
     signals.worker_process_init.connect(on_pool_process_init, weak=False)
     signals.worker_shutting_down.connect(on_shutting_down, weak=False)
+
+
+class BrokerReconnect(ConnectionError):
+    """Raised inside the worker's event loop: the broker came back or restarted, reconnect the consumer."""
+
+
+def watch_broker(consumer: Any) -> BrokerWatch:
+    """Make the worker's consumer reconnect whenever the broker comes back from an outage or restarts.
+
+    With remote control off nothing of the worker listens on the broker while all its
+    pool processes are busy: a Redis restart then went unnoticed, the consumer kept
+    a dead connection and took no message again. The watch looks at the broker every
+    second; on a comeback it raises ``BrokerReconnect`` (a connection error) inside the
+    event loop (``hub.call_soon``, thread-safe), which is Celery's own path for a lost
+    connection: close it, restore unacknowledged messages, connect again, consume.
+    """
+    app = consumer.app
+    hub = consumer.hub
+
+    def lost() -> None:
+        raise BrokerReconnect("the broker came back from an outage or restarted: reconnecting")
+
+    def on_reconnect() -> None:
+        if hub is not None:
+            hub.call_soon(lost)
+
+    watch = BrokerWatch(lambda: broker_instance(app), on_reconnect=on_reconnect, name="dagflow-worker-broker-watch")
+    watch.start()
+    return watch
 
 
 def _stop_running_tries(grace_s: float, cleanup_s: float) -> None:

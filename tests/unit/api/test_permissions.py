@@ -24,6 +24,9 @@ SAMPLES = {
     "xcom_key": "return_value",
     "backfill_id": "1",
     "key": "k",
+    "event_log_id": "1",
+    "run_id": RUN_ID,
+    "asset_id": "1",
 }
 DENIED = (401, 403)
 
@@ -39,23 +42,32 @@ def test_every_route_declares_a_permission(api: Api) -> None:
 
 
 def test_every_route_and_role_gets_what_the_table_says(api: Api) -> None:
+    """API routes and UI pages alike; an anonymous GET of a UI page is sent to the login form instead of a 401."""
     checked = 0
     for rule in api.app.url_map.iter_rules():
         permission = ROUTE_PERMISSIONS[rule.endpoint]
         path = _path(rule.rule)
+        page = rule.endpoint.startswith("ui.")
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             for role in (None, "viewer", "op", "admin"):
-                kwargs = {"json": {}} if method in ("POST", "PATCH", "PUT") else {}
-                status = api.call(method, path, role, **kwargs).status_code
+                changes = method in ("POST", "PATCH", "PUT")
+                kwargs = ({"data": {}} if page else {"json": {}}) if changes else {}
+                response = api.call(method, path, role, **kwargs)
+                status = response.status_code
                 assert status < 500, (method, path, role, status)
-                if allowed(role, permission):
+                if rule.endpoint == "ui.login" and changes:
+                    assert status in (400, 401)  # no CSRF token (anonymous), a wrong password (everyone)
+                elif allowed(role, permission):
                     assert status not in DENIED, (method, path, role, status)
+                elif role is None and page and method == "GET":
+                    assert status == 302 and response.headers["Location"].startswith("/login?next="), (path, status)
                 elif role is None:
                     assert status == 401, (method, path, role, status)
                 else:
                     assert status == 403, (method, path, role, status)
                 checked += 1
     assert checked > 100
+    assert any(rule.endpoint.startswith("ui.") for rule in api.app.url_map.iter_rules())
 
 
 def test_a_route_missing_from_the_table_denies_everyone(api: Api) -> None:

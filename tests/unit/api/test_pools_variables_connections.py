@@ -48,5 +48,5 @@ def test_connections_never_return_the_password(api: Api) -> None:
 
     patched = api.call("PATCH", "/api/v2/connections/warehouse", json={**body, "password": None, "host": "db2"})
     assert patched.status_code == 200 and patched.json["host"] == "db2"
-    assert get_connection(api.db, "warehouse", show_password=True)["password"] == "s3cret"  # kept
+    assert get_connection(api.db, "warehouse", show_password=True).password == "s3cret"  # kept
     assert api.call("DELETE", "/api/v2/connections/warehouse").status_code == 204

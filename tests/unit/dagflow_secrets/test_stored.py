@@ -39,14 +39,14 @@ def test_the_raw_rows_hold_no_plaintext(db_any: Database) -> None:
         assert canary not in raw
     assert get_variable(db_any, "service_api_key") == VARIABLE
     shown = get_connection(db_any, "api", show_password=True)
-    assert (shown["password"], shown["extra"]) == (PASSWORD, {"token": TOKEN, "region": "eu"})
+    assert (shown.password, shown.extra) == (PASSWORD, {"token": TOKEN, "region": "eu"})
 
 
 def test_rows_written_before_encryption_stay_readable(db_any: Database) -> None:
     with db_any.transaction() as session:
         session.add(Connection(conn_id="old", conn_type="http", password="old-plain-pw", extra='{"a": "b"}'))
         session.add(Variable(key="old_password", val="old-plain-var"))
-    assert get_connection(db_any, "old", show_password=True)["password"] == "old-plain-pw"
+    assert get_connection(db_any, "old", show_password=True).password == "old-plain-pw"
     assert get_variable(db_any, "old_password") == "old-plain-var"
 
 
@@ -67,7 +67,7 @@ def test_rotation_reencrypts_with_the_first_key_and_encrypts_plain_rows(db_any: 
     new_db = Database(new_only)
     try:
         assert get_variable(new_db, "service_api_key") == VARIABLE and get_variable(new_db, "legacy") == "legacy-plain"
-        assert get_connection(new_db, "api", show_password=True)["password"] == PASSWORD
+        assert get_connection(new_db, "api", show_password=True).password == PASSWORD
     finally:
         new_db.dispose()
     assert key_file(settings).read_text().split()[1] == old_key

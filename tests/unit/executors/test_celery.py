@@ -17,10 +17,12 @@ from dagflow.execution.signing import sign_payload
 from dagflow.execution.workload import TaskWorkload
 from dagflow.executors.celery import executor as celery_executor
 from dagflow.executors.celery.app import ForgedMessage, build_app, queue_for, read_message
+from dagflow.executors.celery.broker_watch import BrokerWatch
 from dagflow.executors.celery.executor import CeleryExecutor, ended_event
 from dagflow.executors.registry import executor_from_settings
 from dagflow.keys import secret_key
 from dagflow.state import TaskInstanceState as TI
+from tests.servers import RedisServer
 
 PG_URL = "postgresql+psycopg://root@127.0.0.1:1/nowhere"
 
@@ -130,7 +132,7 @@ def test_a_ti_done_notification_is_an_event_and_a_wakeup(tmp_path: Path, monkeyp
     assert executor.running == set()
 
 
-def test_an_unreachable_broker_leaves_the_workload_queued_and_logs_one_line(
+def test_an_unreachable_broker_holds_the_workload_and_logs_one_line(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     executor = CeleryExecutor(celery_settings(tmp_path), db=FakeDb())  # type: ignore[arg-type]
@@ -142,11 +144,79 @@ def test_an_unreachable_broker_leaves_the_workload_queued_and_logs_one_line(
         assert time.monotonic() - began < 15
     finally:
         executor.shutdown()
-    assert executor.running == set()
+    assert executor.running == {(1, 1), (2, 1)}  # held for the broker's return, slots kept
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1
     message = errors[0].getMessage()
-    assert "unreachable" in message and "left queued" in message and "\n" not in message
+    assert "unreachable" in message and "held" in message and "\n" not in message
+
+
+def _queue_length(server: RedisServer, queue: str = "default") -> int:
+    import redis
+
+    client = redis.Redis.from_url(server.url)
+    try:
+        return int(client.llen(queue))
+    finally:
+        client.close()
+
+
+@pytest.mark.redis
+def test_workloads_held_while_the_broker_was_away_are_published_when_it_answers(
+    tmp_path: Path, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(celery_executor, "BROKER_BACKOFF_S", 0.2)
+    monkeypatch.setattr(celery_executor, "_read_tis", lambda db, ids: {1: (TI.QUEUED, 0), 2: (TI.QUEUED, 0)})
+    executor = CeleryExecutor(celery_settings(tmp_path, DAGFLOW__CELERY__BROKER_URL=redis_server.url), db=FakeDb())  # type: ignore[arg-type]
+    try:
+        redis_server.stop()
+        executor.submit(workload(1))
+        executor.submit(workload(2))
+        redis_server.start()
+        time.sleep(0.3)
+        executor.poll()
+        assert _queue_length(redis_server) == 2
+        assert executor.running == {(1, 1), (2, 1)}
+    finally:
+        executor.shutdown()
+
+
+@pytest.mark.redis
+def test_messages_lost_with_a_restarted_broker_are_sent_again_unless_claimed(
+    tmp_path: Path, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = {1: (TI.QUEUED, 0), 2: (TI.RUNNING, 1)}  # 2 was claimed by a worker before the restart
+    monkeypatch.setattr(celery_executor, "_read_tis", lambda db, ids: rows)
+    executor = CeleryExecutor(celery_settings(tmp_path, DAGFLOW__CELERY__BROKER_URL=redis_server.url), db=FakeDb())  # type: ignore[arg-type]
+    try:
+        executor.submit(workload(1))
+        executor.submit(workload(2))
+        assert _queue_length(redis_server) == 2
+        redis_server.restart()  # nothing persisted: both messages are gone
+        assert _queue_length(redis_server) == 0
+        assert executor._watch is not None and executor._watch.check()  # a new server: a reconnect
+        executor.poll()
+        assert _queue_length(redis_server) == 1  # the unclaimed one, within a poll of the reconnect
+        executor.poll()
+        assert _queue_length(redis_server) == 1  # once per reconnect, not at every poll
+    finally:
+        executor.shutdown()
+
+
+def test_the_broker_watch_sees_outages_and_new_servers() -> None:
+    answers = iter(["a", "a", None, None, "a", "b", "b"])
+    seen: list[int] = []
+    watch = BrokerWatch(lambda: next(answers), on_reconnect=lambda: seen.append(1))
+    assert [watch.check() for _ in range(7)] == [False, False, False, False, True, True, False]
+    assert watch.reconnects == 2 and len(seen) == 2 and watch.reconnected_at > 0
+
+
+def test_workers_run_without_remote_control_unless_asked(tmp_path: Path) -> None:
+    from dagflow.executors.celery.worker import build_worker_app
+
+    assert build_worker_app(celery_settings(tmp_path)).conf.worker_enable_remote_control is False
+    on = celery_settings(tmp_path, DAGFLOW__CELERY__WORKER_ENABLE_REMOTE_CONTROL="true")
+    assert build_worker_app(on).conf.worker_enable_remote_control is True
 
 
 def cli(env: dict[str, str], *args: str) -> tuple[int, str]:
@@ -172,10 +242,13 @@ def test_flower_without_flower_installed_is_one_clear_line(tmp_path: Path, monke
 
 
 def test_a_worker_that_cannot_reach_the_metadata_db_sends_the_message_again(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Nothing listens on the DB's port: the message is retried (not dropped), then given up."""
+    from dagflow.execution import runner
     from dagflow.executors.celery import worker
+
+    monkeypatch.setattr(runner, "CLAIM_RETRY_FOR_S", 0.0)  # each delivery's own claim retries: not this test's point
 
     settings = celery_settings(tmp_path, DAGFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT="10")
     worker._pool_process = None  # a fresh pool-process state on the unreachable DB

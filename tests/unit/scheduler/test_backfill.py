@@ -168,7 +168,7 @@ def test_create_writes_only_the_backfill_row(settings: Settings, dag_db: Databas
     assert row["status"] == "running" and row["max_active_runs"] == 2
     progress = backfill_progress(dag_db, plan.backfill_id)
     assert (progress["pending"], progress["total"], progress["done"]) == (3, 3, 0)
-    with pytest.raises(BackfillError, match="still running"):
+    with pytest.raises(BackfillError, match="not completed yet"):
         create_backfill(settings, dag_db, "bf_daily", day(1), day(3))
     cancelled = cancel_backfill(dag_db, plan.backfill_id)
     assert cancelled["status"] == "cancelled"

@@ -247,6 +247,26 @@ def test_stuck_in_queued_is_resent_then_failed(db_any: Database, dags_dir: Path)
     assert [r.callback for r in callbacks.requests] == ["on_failure_callback"]
 
 
+def test_resends_are_counted_per_try(db_any: Database, dags_dir: Path) -> None:
+    """Try 1 used both re-sends; its worker was lost; try 2's lost message is re-sent, not failed."""
+    sched, executor, _ = start(db_any, dags_dir)
+    now = T0
+    for _ in range(2):  # try 1's message lost twice: both re-sends spent
+        now += timedelta(seconds=61)
+        sched.tick(now)
+    assert the_ti(db_any).requeue_count == 2
+    claim(db_any, "z", now, token="t1")
+    now += timedelta(seconds=61)
+    sched.tick(now)  # try 1's worker lost: infra retry, try 2 queued afresh
+    ti = the_ti(db_any)
+    assert (ti.state, ti.try_number, ti.requeue_count) == (TI.QUEUED, 1, 0)
+    now += timedelta(seconds=61)
+    sched.tick(now)  # try 2's message lost: re-sent (1 of 2), not "stuck in queued after 2 re-sends"
+    ti = the_ti(db_any)
+    assert (ti.state, ti.requeue_count) == (TI.QUEUED, 1)
+    assert [w.try_number for w in executor.submitted] == [1, 1, 1, 2, 2]
+
+
 def test_claimed_after_a_resend_is_not_touched(db: Database, dags_dir: Path) -> None:
     sched, executor, _ = start(db, dags_dir, max_queued_resends=1)
     sched.tick(T0 + timedelta(seconds=61))

@@ -1,0 +1,188 @@
+"""The grid of a DAG: its latest runs (columns) x its tasks and task groups (rows), one state per cell.
+
+A mapped task is one row whose cells count its instances per state; a task group is a
+row whose cells sum its members'. A row's order follows the task-group tree, each level
+ordered by the first topological position of what it holds (as Airflow's grid does).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from dagflow.db import Database
+from dagflow.models import DagRun, TaskInstance
+from dagflow.serialization import SerializedDag
+from dagflow.serialization.objects import SerializedTaskGroup
+from dagflow.services.dags import get_serialized_dag
+from dagflow.state import DAGRUN_ACTIVE, DagRunState
+
+#: Which state a group or mapped cell shows when its instances differ: the first present wins (Airflow's order).
+STATE_PRIORITY: tuple[str, ...] = (
+    "failed",
+    "upstream_failed",
+    "up_for_retry",
+    "up_for_reschedule",
+    "queued",
+    "scheduled",
+    "deferred",
+    "running",
+    "restarting",
+    "none",
+    "success",
+    "skipped",
+    "removed",
+)
+
+
+@dataclass(frozen=True)
+class GridRun:
+    """A column: one run."""
+
+    run_id: str
+    state: str
+    run_type: str
+    logical_date: datetime | None
+    start_date: datetime | None
+    end_date: datetime | None
+
+
+@dataclass(frozen=True)
+class GridCell:
+    """One row's state in one run; ``counts`` per state for mapped tasks and groups (empty for a plain task)."""
+
+    state: str | None
+    counts: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class GridRow:
+    """A task or a task group; ``parent`` is the enclosing group's id (None at the top)."""
+
+    node_id: str
+    label: str
+    depth: int
+    is_group: bool
+    is_mapped: bool
+    parent: str | None
+    cells: tuple[GridCell, ...]
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The runs of one page (oldest first), the rows, how many runs the DAG has, and whether any is active."""
+
+    dag_id: str
+    runs: tuple[GridRun, ...]
+    rows: tuple[GridRow, ...]
+    total_runs: int
+    active: bool
+
+
+def summary_state(counts: Mapping[str, int]) -> str | None:
+    """The state a cell of several instances shows (None when it has none)."""
+    for state in STATE_PRIORITY:
+        if counts.get(state):
+            return None if state == "none" else state
+    return None
+
+
+def dag_grid(db: Database, dag_id: str, *, offset: int = 0, limit: int = 25) -> Grid:
+    """The grid of the ``limit`` runs after the ``offset`` newest ones; ``DagNotFound`` for an unknown DAG."""
+    sdag = get_serialized_dag(db, dag_id)
+    with db.transaction(readonly=True) as session:
+        total = session.scalar(sa.select(sa.func.count()).select_from(DagRun).where(DagRun.dag_id == dag_id)) or 0
+        newest = session.scalars(
+            sa.select(DagRun)
+            .where(DagRun.dag_id == dag_id)
+            .order_by(DagRun.logical_date.desc(), DagRun.id.desc())
+            .offset(offset)
+            .limit(limit)
+        ).all()
+        runs = tuple(
+            GridRun(r.run_id, DagRunState(r.state).value, r.run_type, r.logical_date, r.start_date, r.end_date)
+            for r in reversed(newest)
+        )
+        states: dict[tuple[str, str], Counter[str]] = {}
+        if runs:
+            query = sa.select(TaskInstance.run_id, TaskInstance.task_id, TaskInstance.state).where(
+                TaskInstance.dag_id == dag_id, TaskInstance.run_id.in_([r.run_id for r in runs])
+            )
+            for run_id, task_id, state in session.execute(query):
+                value = state.value if state is not None else "none"
+                states.setdefault((task_id, run_id), Counter())[value] += 1
+    rows = _rows(sdag, [r.run_id for r in runs], states)
+    active = any(DagRunState(r.state) in DAGRUN_ACTIVE for r in runs)
+    return Grid(dag_id, runs, tuple(rows), int(total), active)
+
+
+def _rows(sdag: SerializedDag, run_ids: list[str], states: Mapping[tuple[str, str], Counter[str]]) -> list[GridRow]:
+    position = {task_id: i for i, task_id in enumerate(sdag.topological_order())}
+    root = sdag.task_group or SerializedTaskGroup(None, task_ids=tuple(sdag.tasks))
+    rows: list[GridRow] = []
+
+    def members(group: SerializedTaskGroup) -> list[str]:
+        return [*group.task_ids, *(t for child in group.children for t in members(child))]
+
+    def first(item: str | SerializedTaskGroup) -> int:
+        ids = [item] if isinstance(item, str) else members(item)
+        return min((position.get(t, len(position)) for t in ids), default=len(position))
+
+    def walk(group: SerializedTaskGroup, depth: int) -> None:
+        items: list[str | SerializedTaskGroup] = [*group.task_ids, *group.children]
+        for item in sorted(items, key=first):
+            if isinstance(item, str):
+                task = sdag.get_task(item)
+                cells = tuple(_cell(states.get((item, r)), task.is_mapped) for r in run_ids)
+                rows.append(
+                    GridRow(item, _label(item, group.group_id), depth, False, task.is_mapped, group.group_id, cells)
+                )
+            else:
+                ids = members(item)
+                cells = tuple(_merged(states.get((t, r)) for t in ids) for r in run_ids)
+                label = _label(item.group_id or "", group.group_id)
+                rows.append(GridRow(item.group_id or "", label, depth, True, False, group.group_id, cells))
+                walk(item, depth + 1)
+
+    walk(root, 0)
+    return rows
+
+
+def _label(node_id: str, parent: str | None) -> str:
+    """A node's id without its group's prefix (``grp.b`` shows as ``b`` under ``grp``)."""
+    if parent and node_id.startswith(parent + "."):
+        return node_id[len(parent) + 1 :]
+    return node_id
+
+
+def _cell(counts: Counter[str] | None, mapped: bool) -> GridCell:
+    if not counts:
+        return GridCell(None, {})
+    if not mapped:
+        state = next(iter(counts))
+        return GridCell(None if state == "none" else state, {})
+    return GridCell(summary_state(counts), dict(counts))
+
+
+def _merged(parts: Iterable[Counter[str] | None]) -> GridCell:
+    total: Counter[str] = Counter()
+    for part in parts:
+        if part:
+            total.update(part)
+    return GridCell(summary_state(total), dict(total)) if total else GridCell(None, {})
+
+
+def run_task_states(db: Database, dag_id: str, run_id: str) -> dict[str, Counter[str]]:
+    """How many instances of each task of one run are in each state (``none`` for no state yet)."""
+    states: dict[str, Counter[str]] = {}
+    with db.transaction(readonly=True) as session:
+        query = sa.select(TaskInstance.task_id, TaskInstance.state).where(
+            TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id
+        )
+        for task_id, state in session.execute(query):
+            states.setdefault(task_id, Counter())[state.value if state is not None else "none"] += 1
+    return states

@@ -1,0 +1,62 @@
+"""``/``: the DAG list (search, tags, paused filter, latest runs) under the health strip; pause and unpause."""
+
+from __future__ import annotations
+
+from flask import request
+from werkzeug.wrappers import Response as BaseResponse
+
+from dagflow.exceptions import InvalidInput
+from dagflow.services.dag_runs import set_paused
+from dagflow.services.dags import DagFilter, dag_tags, query_dags
+from dagflow.services.listing import Slice
+from dagflow.services.overview import health_summary, recent_runs
+from dagflow.web.context import web_context
+from dagflow.www.common import done, local_path, render_page, ui
+
+PAGE_SIZE = 50
+#: The paused filter of the list: ``all``, ``active`` (unpaused) or ``paused``, as Airflow's tabs.
+PAUSED_FILTER = {"all": None, "active": False, "paused": True}
+
+
+@ui.route("/")
+def dags() -> tuple[str, int]:
+    """The DAG list."""
+    context = web_context()
+    search = request.args.get("search", "").strip()
+    tags = tuple(t for t in request.args.getlist("tags") if t)
+    status = request.args.get("status", "all")
+    offset = max(request.args.get("offset", 0, type=int) or 0, 0)
+    flt = DagFilter(tags=tags, dag_id_pattern=search or None, paused=PAUSED_FILTER.get(status))
+    page = query_dags(context.db, flt, Slice(limit=PAGE_SIZE, offset=offset))
+    return render_page(
+        "dags.html",
+        title="DAGs",
+        page=page,
+        runs=recent_runs(context.db, [d.dag_id for d in page.items]),
+        health=health_summary(context.settings, context.db),
+        all_tags=dag_tags(context.db),
+        search=search,
+        tags=tags,
+        paused_filter=status if status in PAUSED_FILTER else "all",
+        offset=offset,
+        limit=PAGE_SIZE,
+    )
+
+
+@ui.route("/health-strip")
+def health_strip() -> tuple[str, int]:
+    """The health strip alone (htmx polls it)."""
+    context = web_context()
+    return render_page("_health.html", title="Health", health=health_summary(context.settings, context.db))
+
+
+@ui.route("/dags/<dag_id>/pause", methods=["POST"])
+def pause(dag_id: str) -> BaseResponse:
+    """Pause (``is_paused=true``) or unpause (``false``) a DAG, then go back to where the button was."""
+    value = request.form.get("is_paused", "")
+    if value not in ("true", "false"):
+        raise InvalidInput("is_paused must be 'true' or 'false'")
+    context = web_context()
+    set_paused(context.settings, context.db, dag_id, paused=value == "true")
+    back = local_path(request.form.get("next"), default=f"/dags/{dag_id}")
+    return done(f"DAG {dag_id} {'paused' if value == 'true' else 'unpaused'}.", back)

@@ -1,0 +1,121 @@
+"""Web UI fixtures: one app per module on a migrated SQLite copy, with DAGs, runs and a client per role.
+
+``ui`` holds the DAGs of ``DAG_FILE`` as the DAG processor stores them, users ``admin``,
+``op`` and ``viewer`` (password ``PASSWORD``) and a logged-in test client for each
+(session cookie, CSRF token read from the login page, as a browser does).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from dagflow.config import Settings, load_settings
+from dagflow.dag_processing.sync import sync_folders
+from dagflow.db import Database
+from dagflow.services import users
+from dagflow.webapp import create_app
+
+DAG_FILE = """
+from datetime import datetime
+
+from dagflow import DAG, Param
+from dagflow.operators import ApprovalOperator, EmptyOperator, PythonOperator
+from dagflow.sdk import TaskGroup
+
+
+def boom():
+    raise RuntimeError("boom <script>alert(1)</script>")
+
+
+with DAG("ui_dag", schedule="@daily", start_date=datetime(2024, 1, 1), tags=["ui", "daily"],
+         params={"n": Param(1, type="integer", minimum=0), "mode": Param("fast", enum=["fast", "slow"])},
+         description="the UI's test DAG", default_args={"owner": "team-ui"}):
+    a = EmptyOperator(task_id="a")
+    with TaskGroup("grp"):
+        b = EmptyOperator(task_id="b")
+        c = PythonOperator(task_id="c", python_callable=boom)
+        b >> c
+    a >> b
+
+with DAG("ui_other", schedule=None, start_date=datetime(2024, 1, 1), tags=["other"]):
+    ApprovalOperator(task_id="wait", message="ship it?")
+"""
+
+ROLES = ("admin", "op", "viewer")
+PASSWORD = "correct-horse-battery"
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_token(response: TestResponse) -> str:
+    """The CSRF token in a rendered page."""
+    match = CSRF_RE.search(response.get_data(as_text=True))
+    assert match, "the page carries no CSRF token"
+    return match.group(1)
+
+
+@dataclass
+class Ui:
+    """The app, its database and a logged-in client per role (``anon`` is logged out)."""
+
+    app: Flask
+    db: Database
+    settings: Settings
+    clients: dict[str, FlaskClient] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def get(self, path: str, role: str = "admin", **kwargs: Any) -> TestResponse:
+        """GET as ``role`` (``anon``: nobody)."""
+        return self.clients[role].get(path, **kwargs)
+
+    def post(self, path: str, role: str = "admin", data: dict[str, Any] | None = None, **kwargs: Any) -> TestResponse:
+        """POST a form as ``role`` with that role's CSRF token."""
+        form = {"csrf_token": self.tokens.get(role, ""), **(data or {})}
+        return self.clients[role].post(path, data=form, **kwargs)
+
+
+def log_in(client: FlaskClient, username: str, password: str = PASSWORD) -> str:
+    """Log ``client`` in through the form; the session's CSRF token."""
+    token = csrf_token(client.get("/login"))
+    response = client.post("/login", data={"username": username, "password": password, "csrf_token": token})
+    assert response.status_code == 303, response.get_data(as_text=True)
+    return csrf_token(client.get("/"))
+
+
+@pytest.fixture(scope="module")
+def ui_home(tmp_path_factory: pytest.TempPathFactory, _sqlite_template: Path) -> Settings:
+    """A ``DAGFLOW_HOME`` with a migrated SQLite database and ``DAG_FILE`` stored as the DAG processor does."""
+    home = tmp_path_factory.mktemp("ui_home")
+    shutil.copyfile(_sqlite_template, home / "dagflow.db")
+    settings = load_settings({"DAGFLOW_HOME": str(home), "DAGFLOW__API__LOGIN_RATE_LIMIT": "1000 per minute"})
+    folder = settings.core.dags_folder
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "ui_dags.py").write_text(textwrap.dedent(DAG_FILE))
+    return settings
+
+
+@pytest.fixture(scope="module")
+def ui(ui_home: Settings) -> Iterator[Ui]:
+    """The app on ``ui_home`` with a logged-in client per role."""
+    db = Database(ui_home)
+    sync_folders(db, [ui_home.core.dags_folder], paused_at_creation=True)
+    app = create_app(ui_home, db=db)
+    app.config.update(TESTING=True)
+    env = Ui(app, db, ui_home)
+    for role in ROLES:
+        users.create_user(db, role, PASSWORD, role)
+        env.clients[role] = app.test_client()
+        env.tokens[role] = log_in(env.clients[role], role)
+    env.clients["anon"] = app.test_client()
+    yield env
+    db.dispose()
