@@ -26,6 +26,7 @@ from dagflow.state import TriggerRule
 
 #: Assets (data-aware scheduling), once dagflow has them.
 _ASSETS = available("dagflow.sdk.assets", ["Asset", "AssetAll", "AssetAny", "Dataset"])
+_ASSETS.update(available("dagflow.notifications", ["BaseNotifier"]))
 globals().update(_ASSETS)
 
 __all__ = [
