@@ -262,6 +262,8 @@ def set_backfill_paused(db: Database, backfill_id: int, *, paused: bool) -> Back
         if backfill.completed_at is not None:
             raise BackfillConflict(f"backfill {backfill_id} is already {BackfillRecord.of(backfill).status}")
         backfill.is_paused = paused
+        event = "pause_backfill" if paused else "unpause_backfill"
+        events.record(session, event, dag_id=backfill.dag_id, extra={"backfill_id": backfill_id})
         session.flush()
         return BackfillRecord.of(backfill)
 

@@ -238,9 +238,10 @@ def mark_task_instances(
         rows = [row for row in _selected(session, sdag, request, run) if row[0].state is not request.state]
         if dry_run:
             return [TaskInstanceRecord.of(ti, when) for ti, when in rows]
-        previous = {ti.id: ti.state for ti, _ in rows}
+        previous = {ti.id: (ti.state.value, ti.try_number) for ti, _ in rows}
         marked = [(ti, when) for ti, when in rows if mark_one(session, ti, request.state)]
         for ti, _ in marked:
+            state, try_number = previous[ti.id]
             events.record(
                 session,
                 "mark_task_instance",
@@ -248,8 +249,8 @@ def mark_task_instances(
                 run_id=ti.run_id,
                 task_id=ti.task_id,
                 map_index=ti.map_index,
-                try_number=ti.try_number,
-                extra={"state": request.state.value, "previous_state": previous[ti.id].value},
+                try_number=try_number,
+                extra={"state": request.state.value, "previous_state": state},
             )
         for run_id in sorted({ti.run_id for ti, _ in marked}):
             publish(session, RUN_CHANGED, dag_id=request.dag_id, run_id=run_id)

@@ -15,7 +15,16 @@ from dagflow.config import Settings
 from dagflow.db import Database
 from dagflow.exceptions import Conflict, DagNotFound, DagRunAlreadyExists, DagRunNotFound, InvalidInput
 from dagflow.execution.events import RUN_CHANGED, RUN_QUEUED, publish
-from dagflow.models import DagModel, DagRun, ImportError_, SerializedDagModel, TaskInstance
+from dagflow.models import (
+    AssetDagRunQueue,
+    DagModel,
+    DagRun,
+    DagScheduleAssetReference,
+    ImportError_,
+    SerializedDagModel,
+    TaskInstance,
+    TaskOutletAssetReference,
+)
 from dagflow.models.backfill import Backfill
 from dagflow.models.sla_miss import SlaMiss
 from dagflow.models.transitions import set_dagrun_state, set_ti_state
@@ -153,7 +162,7 @@ def set_paused(settings: Settings, db: Database, dag_id: str, *, paused: bool) -
 
 
 def delete_dag(db: Database, dag_id: str) -> dict[str, Any]:
-    """Delete a DAG's runs (with task instances, XComs, history), SLA misses, backfills and rows."""
+    """Delete a DAG's runs (with task instances, XComs, history), SLA misses, backfills, asset references and rows."""
     ensure_schema(db)
     with db.transaction() as session:
         model = session.get(DagModel, dag_id)
@@ -163,6 +172,10 @@ def delete_dag(db: Database, dag_id: str) -> dict[str, Any]:
         runs = _delete_where(session, DagRun, DagRun.dag_id == dag_id)  # cascades to TIs, XComs
         _delete_where(session, SlaMiss, SlaMiss.dag_id == dag_id)
         _delete_where(session, Backfill, Backfill.dag_id == dag_id)
+        # Its asset references and queue (the assets and their events stay: other DAGs may use them).
+        _delete_where(session, DagScheduleAssetReference, DagScheduleAssetReference.dag_id == dag_id)
+        _delete_where(session, TaskOutletAssetReference, TaskOutletAssetReference.dag_id == dag_id)
+        _delete_where(session, AssetDagRunQueue, AssetDagRunQueue.target_dag_id == dag_id)
         _delete_where(session, SerializedDagModel, SerializedDagModel.dag_id == dag_id)
         if model is not None and model.fileloc:
             _delete_where(session, ImportError_, ImportError_.filename == model.fileloc)
@@ -191,10 +204,10 @@ class RunFilter:
     end_date_gte: datetime | None = None
     end_date_lte: datetime | None = None
     run_id_pattern: str | None = None
-    #: DAGs to leave out (their ``access_control`` hides them from the caller).
-    hidden_dag_ids: frozenset[str] = frozenset()
     #: Only runs of these DAGs (None: any DAG); the web UI's tag filter resolves tags to ids.
     dag_ids: tuple[str, ...] | None = None
+    #: DAGs to leave out (their ``access_control`` hides them from the caller).
+    hidden_dag_ids: frozenset[str] = frozenset()
 
 
 _RUN_ORDER = {

@@ -6,7 +6,8 @@ Airflow keeps it, so the schedule goes on from there. For each batch of old runs
 transaction deletes the rows of every table that belongs to a run (any table with
 ``dag_id`` and ``run_id`` columns: task instances, their try history, XComs, task maps,
 SLA misses, and tables added later), then the runs; then their task log folders. Ended
-``job`` rows are cleaned by their last heartbeat. Import errors are not history (each row
+``job`` rows are cleaned by their last heartbeat, the audit ``event_log`` by its time (as
+Airflow cleans its ``log`` table by ``dttm``: an audit trail outlives the runs it names). Import errors are not history (each row
 is a file's current error, cleared when it parses again) and are never cleaned.
 """
 
@@ -27,13 +28,15 @@ from dagflow.config import Settings
 from dagflow.db import Database
 from dagflow.exceptions import InvalidInput
 from dagflow.execution.logs import log_path
-from dagflow.models import Base, DagRun, Job
+from dagflow.models import Base, DagRun, EventLog, Job
 from dagflow.models.job import JOB_RUNNING
 from dagflow.services.database import ensure_schema
 from dagflow.state import DagRunState, DagRunType
 
-#: ``--tables`` names besides the run-owned tables: the runs themselves, task log files, ended jobs.
-OTHER_TABLES = ("dag_run", "log", "job")
+#: ``--tables`` names besides the run-owned tables: the runs themselves, task log files, ended jobs, audit events.
+OTHER_TABLES = ("dag_run", "log", "job", "event_log")
+#: Tables with ``dag_id`` and ``run_id`` that are cleaned by their own time, not with the runs they name.
+NOT_RUN_OWNED = frozenset({"dag_run", "event_log"})
 DEFAULT_BATCH_SIZE = 1000
 
 
@@ -48,7 +51,11 @@ class CleanReport:
 
 def run_owned_tables() -> list[sa.Table]:
     """Every table whose rows belong to one DAG run (``dag_id`` and ``run_id`` columns), children first."""
-    tables = [t for t in Base.metadata.sorted_tables if {"dag_id", "run_id"} <= set(t.c.keys()) and t.name != "dag_run"]
+    tables = [
+        t
+        for t in Base.metadata.sorted_tables
+        if {"dag_id", "run_id"} <= set(t.c.keys()) and t.name not in NOT_RUN_OWNED
+    ]
     return list(reversed(tables))
 
 
@@ -78,6 +85,9 @@ def clean(
         if "job" in chosen:
             ended = sa.and_(Job.state != JOB_RUNNING, Job.latest_heartbeat < before)
             report.counts["job"] += _delete(session, Job.__table__, ended, dry_run)
+        if "event_log" in chosen:
+            old = EventLog.when < before
+            report.counts["event_log"] += _delete(session, EventLog.__table__, old, dry_run)
     return report
 
 

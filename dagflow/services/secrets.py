@@ -15,6 +15,7 @@ from dagflow.exceptions import ConfigError
 from dagflow.secrets.fernet import FernetCipher, key_file, keys_from_config, prepend_new_key
 from dagflow.secrets.masker import SecretsMasker
 from dagflow.secrets.stored import register_settings_secrets, register_stored_secrets, rotate_secrets
+from dagflow.services import events
 from dagflow.services.database import ensure_schema
 
 
@@ -33,6 +34,7 @@ def rotate_fernet_key(db: Database, *, generate_key: bool = False) -> dict[str, 
     cipher = FernetCipher(settings)
     with db.transaction() as session:
         report = rotate_secrets(session, cipher)
+        events.record(session, "rotate_fernet_key", extra={"reencrypted": report.reencrypted})
     return {
         "reencrypted": report.reencrypted,
         "encrypted": report.encrypted,

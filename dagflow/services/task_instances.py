@@ -100,10 +100,10 @@ class TaskInstanceFilter:
     end_date_lte: datetime | None = None
     duration_gte: float | None = None
     duration_lte: float | None = None
-    #: DAGs to leave out (their ``access_control`` hides them from the caller).
-    hidden_dag_ids: frozenset[str] = frozenset()
     #: Only task instances of these DAGs (None: any DAG); the web UI's tag filter resolves tags to ids.
     dag_ids: tuple[str, ...] | None = None
+    #: DAGs to leave out (their ``access_control`` hides them from the caller).
+    hidden_dag_ids: frozenset[str] = frozenset()
 
 
 _TI_ORDER = {

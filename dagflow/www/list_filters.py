@@ -13,8 +13,11 @@ from flask import request
 from dagflow.db import Database
 from dagflow.exceptions import InvalidInput
 from dagflow.sdk.ids import check_key
+from dagflow.services.dag_access import CAN_READ, hidden_dag_ids
 from dagflow.services.dags import DagFilter, query_dags
 from dagflow.services.listing import Slice
+from dagflow.web.auth import current_identity
+from dagflow.web.context import web_context
 
 #: Which date a list's range applies to.
 DATE_FIELDS = ("logical_date", "start_date", "end_date")
@@ -99,3 +102,9 @@ def since_midnight() -> str:
 
 def _as_input(value: datetime | None) -> str:
     return "" if value is None else pendulum.instance(value).in_tz("UTC").format("YYYY-MM-DDTHH:mm")
+
+
+def hidden(action: str = CAN_READ) -> frozenset[str]:
+    """The DAGs whose ``access_control`` refuses the caller ``action``: left out of lists, refused in bulk actions."""
+    user = current_identity()
+    return hidden_dag_ids(web_context().db, None if user is None else user.role, action)
