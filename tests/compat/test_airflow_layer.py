@@ -114,7 +114,7 @@ def test_an_airflow2_style_dag_file_runs_with_airflows_states(
 @pytest.mark.parametrize(
     ("source", "line", "message"),
     [
-        ("import pendulum\nfrom airflow.sdk import DAG, Asset\n", 2, "airflow.sdk.Asset is not supported by dagflow"),
+        ("import pendulum\nfrom airflow.sdk import DAG, AssetAlias\n", 2, "airflow.sdk.AssetAlias is not supported by dagflow"),
         (
             "from airflow.sdk import DAG, task\n\n@task.virtualenv(requirements=[])\ndef f():\n    pass\n",
             3,
