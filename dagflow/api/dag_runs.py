@@ -108,6 +108,7 @@ def run_response(run: RunRecord) -> DAGRunResponse:
         last_scheduling_decision=run.last_scheduling_decision,
         run_type=run.run_type,
         state=run.state,  # type: ignore[arg-type]
+        triggered_by=run.triggered_by,
         conf=run.conf,
         note=run.note,
     )

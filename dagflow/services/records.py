@@ -90,6 +90,8 @@ class RunRecord:
     external_trigger: bool
     backfill_id: int | None
     has_soft_failures: bool
+    #: Who made the run (``DagRunTriggeredByType``); None for runs made before the column existed.
+    triggered_by: str | None = None
 
     @property
     def duration(self) -> float | None:
@@ -119,6 +121,7 @@ class RunRecord:
             r.external_trigger,
             r.backfill_id,
             r.has_soft_failures,
+            r.triggered_by,
         )
 
 

@@ -8,8 +8,10 @@ exactly as ``run.py --mode scheduler`` does.
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -77,3 +79,23 @@ def test_producer_run_triggers_the_asset_consumer(acceptance: ModuleType, schedu
     finally:
         db.dispose()
     raise AssertionError(f"no asset_triggered run of acc_assets_consumer after {ours[0].timestamp}")
+
+
+def test_dags_test_owns_its_run_while_the_scheduler_runs(acceptance: ModuleType, scheduler_env: dict[str, str]) -> None:
+    """``dags test`` of an unpaused DAG, with this module's scheduler running on the same DB: no race."""
+    dag_id = "acc_retries"  # retries with a delay: a scheduler that took the run over would show it
+    spec = {**EXPECTED[dag_id], "logical_date": "2030-01-01"}
+    assert acceptance.dagflow(scheduler_env, "dags", "unpause", dag_id).returncode == 0
+    result = acceptance.run_test_mode(dag_id, spec, scheduler_env)
+    assert acceptance.compare(spec, result) == []
+    assert result["run_id"] == "manual__2030-01-01T00:00:00+00:00"
+    with sqlite3.connect(Path(scheduler_env["DAGFLOW_HOME"]) / "dagflow.db") as conn:  # who queued each try
+        rows = conn.execute(
+            "SELECT task_id, queued_by_job_id FROM task_instance WHERE dag_id = ? AND run_id = ?",
+            (dag_id, result["run_id"]),
+        ).fetchall()
+        triggered_by = conn.execute(
+            "SELECT triggered_by FROM dag_run WHERE dag_id = ? AND run_id = ?", (dag_id, result["run_id"])
+        ).fetchone()
+    assert triggered_by == ("test",)
+    assert len(rows) == len(spec["tasks"]) and all(job is None for _, job in rows), rows  # never the scheduler

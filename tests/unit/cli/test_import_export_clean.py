@@ -15,6 +15,7 @@ from dagflow.config import Settings
 from dagflow.db import Database
 from dagflow.execution.logs import log_path
 from dagflow.models import DagRun, EventLog, Job, TaskInstance, TaskInstanceHistory, XCom
+from dagflow.models.asset import AssetEvent, AssetModel, DagRunAssetEvent
 from dagflow.models.transitions import set_dagrun_state
 from dagflow.scheduler.dagruns import create_dagrun
 from dagflow.serialization import deserialize_dag, serialize_dag
@@ -143,6 +144,26 @@ def test_db_clean_purges_old_runs_in_batches(run_cli: Run, cli_db: Database, cli
         session.add(XCom(dag_id="d", run_id=old[1].run_id, task_id="a", map_index=-1, key="return_value", value="1"))
         gone = pendulum.datetime(2024, 1, 2, tz="UTC")
         session.add(Job(job_type="scheduler", state="success", start_date=gone, latest_heartbeat=gone))
+        asset = AssetModel(uri="s3://b/orders", name="s3://b/orders", group="asset", extra={})
+        session.add(asset)
+        session.flush()
+        events = [
+            AssetEvent(
+                asset_id=asset.id,
+                extra={},
+                source_dag_id="d",
+                source_task_id="a",
+                source_run_id=run_id,
+                source_map_index=-1,
+                timestamp=gone,
+            )
+            for run_id in (old[0].run_id, old[1].run_id)
+        ]
+        session.add_all(events)
+        session.flush()
+        kept = session.scalars(sa.select(DagRun).where(DagRun.run_id == "manual__25")).one()
+        session.add(DagRunAssetEvent(dag_run_id=old[2].id, event_id=events[0].id))  # consumed by an old run
+        session.add(DagRunAssetEvent(dag_run_id=kept.id, event_id=events[1].id))  # consumed by a kept run
         # audit events go by their own time, not with the runs they name
         session.add(EventLog(when=gone, event="trigger", dag_id="d", run_id="manual__25"))
         session.add(EventLog(when=gone.add(days=30), event="clear", dag_id="d", run_id=old[0].run_id))
@@ -154,7 +175,10 @@ def test_db_clean_purges_old_runs_in_batches(run_cli: Run, cli_db: Database, cli
     refused = run_cli(*args)
     assert refused.exit_code == 2 and "--yes" in refused.stderr
     dry = run_cli(*args, "--dry-run")
-    expected = "dag_run 3, event_log 1, job 1, log 1, task_instance 6, task_instance_history 1, xcom 1"
+    expected = (
+        "asset_event 1, dag_run 3, dagrun_asset_event 1, event_log 1, job 1, log 1, task_instance 6, "
+        "task_instance_history 1, xcom 1"
+    )
     assert dry.stdout.strip() == f"Would delete (older than 2024-01-20T00:00:00+00:00): {expected}"
     assert logs.exists()
 
@@ -168,6 +192,8 @@ def test_db_clean_purges_old_runs_in_batches(run_cli: Run, cli_db: Database, cli
         assert left == ["manual__25", "manual__5", "scheduled__4"]
         assert session.scalar(sa.select(sa.func.count()).select_from(TaskInstance)) == 6
         assert session.scalar(sa.select(sa.func.count()).select_from(XCom)) == 0
+        assert list(session.scalars(sa.select(AssetEvent.source_run_id))) == [old[1].run_id]  # a kept run's input
+        assert session.scalar(sa.select(sa.func.count()).select_from(DagRunAssetEvent)) == 1
         assert list(session.scalars(sa.select(EventLog.event))) == ["clear"]
 
     only_jobs = run_cli("db", "clean", "--clean-before-timestamp", "2030-01-01", "--tables", "job", "--yes")
