@@ -6,12 +6,14 @@ The tasks assert on what they receive, so a wrong value fails the task and the r
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import pendulum
 import pytest
 
 from dagflow.db import Database
+from dagflow.exceptions import DagDefinitionError
 from dagflow.operators import BashOperator, BranchDateTimeOperator, BranchDayOfWeekOperator, EmptyOperator
 from dagflow.sdk import DAG, chain_linear, task, task_group
 from dagflow.sdk.current_context import NoCurrentContext, get_current_context
@@ -210,3 +212,16 @@ def test_task_and_asset_state_survive_across_tries_and_tasks(db: Database) -> No
     report = run_dag(dag, db=db, logical_date=LOGICAL_DATE, clock=FrozenClock(LOGICAL_DATE))
     assert report.ti("submit")["try_number"] == 2
     assert report.task_states == {"submit": "success", "load": "success", "read": "success"}
+
+
+def test_dag_test_runs_the_dag_in_the_configured_home(
+    tmp_path: Path, migrate_home: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = migrate_home(tmp_path / "home")
+    monkeypatch.setenv("DAGFLOW_HOME", str(home))
+    dag = _setup_teardown_dag(work_fails=True, teardown_fails=False)
+    report = dag.test(logical_date=LOGICAL_DATE)
+    assert report.state == "failed"
+    assert report.task_states == {"create_cluster": "success", "work": "failed", "delete_cluster": "success"}
+    with pytest.raises(DagDefinitionError, match="does not support use_executor"):
+        dag.test(use_executor=True)
