@@ -127,6 +127,14 @@ class DagRunAlreadyExists(AlreadyExists):
 
 
 # --- state machine and storage --------------------------------------------------------
+class StateStoreConflict(Conflict):
+    """A state store compare-and-set lost: the key's version is not the expected one."""
+
+    def __init__(self, message: str, *, namespace: str = "", key: str = "", expected: int = 0, actual: int = 0) -> None:
+        super().__init__(message)
+        self.namespace, self.key, self.expected, self.actual = namespace, key, expected, actual
+
+
 class InvalidTransition(DagflowError, RuntimeError):
     """A state change that the transition table in ``dagflow.state`` does not allow."""
 

@@ -35,13 +35,23 @@ def get_value(state: CliState, key: str, namespace: str) -> None:
 @click.argument("key")
 @click.argument("value")
 @namespace_option
+@click.option(
+    "--expected-version",
+    type=click.IntRange(min=0),
+    help="Compare-and-set: write only if the key is at this version (0: it must not exist); exit 1 otherwise.",
+)
+@click.option("--ttl", type=float, help="Seconds until the key expires (an expired key reads as missing).")
 @pass_state
-def set_value(state: CliState, key: str, value: str, namespace: str) -> None:
+def set_value(
+    state: CliState, key: str, value: str, namespace: str, expected_version: int | None, ttl: float | None
+) -> None:
     """Store VALUE under KEY: parsed as JSON when it is JSON, else stored as a string."""
     from dagflow.services.state_store import set_value as service
 
-    service(state.db, key, parse_value(value), namespace=namespace)
-    click.echo(f"Stored {namespace}/{key}.")
+    version = service(
+        state.db, key, parse_value(value), namespace=namespace, expected_version=expected_version, ttl=ttl
+    )
+    click.echo(f"Stored {namespace}/{key} (version {version}).")
 
 
 def parse_value(text: str) -> Any:
@@ -70,13 +80,23 @@ def delete_value(state: CliState, key: str, namespace: str) -> None:
 
 @state_store.command("list")
 @click.option("--namespace", "-n", help="Only this namespace.")
+@click.option("--prefix", default="", help="Only keys starting with this.")
 @output_option
 @pass_state
-def list_values(state: CliState, namespace: str | None, fmt: str) -> None:
-    """List keys and their values."""
+def list_values(state: CliState, namespace: str | None, prefix: str, fmt: str) -> None:
+    """List keys with their values, versions and expiry (expired keys are left out)."""
     from dagflow.services.state_store import list_values as service
 
-    rows = [{"namespace": e.namespace, "key": e.key, "value": e.value} for e in service(state.db, namespace=namespace)]
+    rows = [
+        {
+            "namespace": e.namespace,
+            "key": e.key,
+            "value": e.value,
+            "version": e.version,
+            "expires_at": e.expires_at.isoformat() if e.expires_at else None,
+        }
+        for e in service(state.db, namespace=namespace, prefix=prefix)
+    ]
     if fmt != "json":
-        rows = [{**r, "value": json.dumps(r["value"])} for r in rows]
-    emit_rows(rows, ["namespace", "key", "value"], fmt)
+        rows = [{**r, "value": json.dumps(r["value"]), "expires_at": r["expires_at"] or ""} for r in rows]
+    emit_rows(rows, ["namespace", "key", "value", "version", "expires_at"], fmt)

@@ -171,10 +171,30 @@ class DbRuntimeBackend:
         with self.db.transaction(readonly=True) as session:
             return state_store.get_value(session, key, namespace=namespace, default=default)
 
-    def state_set(self, key: str, value: Any, *, namespace: str) -> None:
-        """Store a JSON value in the state store."""
+    def state_set(
+        self,
+        key: str,
+        value: Any,
+        *,
+        namespace: str,
+        expected_version: int | None = None,
+        expires_at: datetime | None = None,
+    ) -> int:
+        """Store a JSON value in the state store; the new version (compare-and-set with ``expected_version``)."""
         with self.db.transaction() as session:
-            state_store.set_value(session, key, value, namespace=namespace)
+            return state_store.set_value(
+                session, key, value, namespace=namespace, expected_version=expected_version, expires_at=expires_at
+            )
+
+    def state_get_versioned(self, key: str, *, namespace: str) -> tuple[Any, int]:
+        """``(value, version)`` or ``(None, 0)``."""
+        with self.db.transaction(readonly=True) as session:
+            return state_store.get_versioned(session, key, namespace=namespace)
+
+    def state_list(self, *, namespace: str, prefix: str) -> list[str]:
+        """Keys of ``namespace`` starting with ``prefix``."""
+        with self.db.transaction(readonly=True) as session:
+            return state_store.list_keys(session, namespace=namespace, prefix=prefix)
 
     def state_delete(self, key: str, *, namespace: str) -> None:
         """Delete a key from the state store (no error if missing)."""

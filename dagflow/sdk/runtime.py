@@ -50,8 +50,23 @@ class RuntimeBackend(Protocol):
     def state_get(self, key: str, *, namespace: str, default: Any) -> Any:
         """A value from the state store, or ``default``."""
 
-    def state_set(self, key: str, value: Any, *, namespace: str) -> None:
-        """Store a JSON value in the state store (outlives the run)."""
+    def state_set(
+        self,
+        key: str,
+        value: Any,
+        *,
+        namespace: str,
+        expected_version: int | None = None,
+        expires_at: datetime | None = None,
+    ) -> int:
+        """Store a JSON value in the state store (outlives the run); returns the new version.
+        With ``expected_version`` it is a compare-and-set (``StateStoreConflict`` on a mismatch)."""
+
+    def state_get_versioned(self, key: str, *, namespace: str) -> tuple[Any, int]:
+        """``(value, version)`` from the state store, or ``(None, 0)``."""
+
+    def state_list(self, *, namespace: str, prefix: str) -> list[str]:
+        """The keys of ``namespace`` starting with ``prefix``, sorted."""
 
     def state_delete(self, key: str, *, namespace: str) -> None:
         """Delete a key from the state store (no error if missing)."""

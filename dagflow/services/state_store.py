@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from dagflow.db import Database
 from dagflow.exceptions import NotFound
 from dagflow.models import StateStoreEntry
+from dagflow.models.base import utcnow
 from dagflow.services import events
 from dagflow.services.database import ensure_schema
 from dagflow.storage import state_store as store
@@ -31,12 +32,28 @@ def get_value(db: Database, key: str, *, namespace: str = DEFAULT_NAMESPACE) -> 
     return value
 
 
-def set_value(db: Database, key: str, value: Any, *, namespace: str = DEFAULT_NAMESPACE) -> None:
-    """Store a JSON value under ``namespace``/``key`` (replacing any previous one)."""
+def set_value(
+    db: Database,
+    key: str,
+    value: Any,
+    *,
+    namespace: str = DEFAULT_NAMESPACE,
+    expected_version: int | None = None,
+    ttl: float | timedelta | None = None,
+) -> int:
+    """Store a JSON value under ``namespace``/``key``; the new version.
+
+    With ``expected_version`` a compare-and-set (``StateStoreConflict`` on a mismatch);
+    ``ttl`` (seconds or a timedelta) makes the key expire.
+    """
     ensure_schema(db)
+    expires_at = store.expires_at_for(ttl)
     with db.transaction() as session:
-        store.set_value(session, key, value, namespace=namespace)
-        events.record(session, "set_state_store", extra={"namespace": namespace, "key": key})
+        version = store.set_value(
+            session, key, value, namespace=namespace, expected_version=expected_version, expires_at=expires_at
+        )
+        events.record(session, "set_state_store", extra={"namespace": namespace, "key": key, "version": version})
+    return version
 
 
 def delete_value(db: Database, key: str, *, namespace: str = DEFAULT_NAMESPACE) -> None:
@@ -56,16 +73,19 @@ class StateStoreRecord:
     key: str
     value: Any
     updated_at: datetime | None
+    version: int = 1
+    expires_at: datetime | None = None
 
 
-def list_values(db: Database, *, namespace: str | None = None) -> list[StateStoreRecord]:
-    """Every entry (of one namespace when given), by namespace and key."""
+def _record(e: StateStoreEntry) -> StateStoreRecord:
+    return StateStoreRecord(e.namespace, e.key, e.value, e.updated_at, e.version, e.expires_at)
+
+
+def list_values(db: Database, *, namespace: str | None = None, prefix: str = "") -> list[StateStoreRecord]:
+    """Every live entry (of one namespace, keys starting with ``prefix``), by namespace and key."""
     ensure_schema(db)
     with db.transaction(readonly=True) as session:
-        return [
-            StateStoreRecord(e.namespace, e.key, e.value, e.updated_at)
-            for e in store.list_entries(session, namespace=namespace)
-        ]
+        return [_record(e) for e in store.list_entries(session, namespace=namespace, prefix=prefix)]
 
 
 def get_entry(db: Database, key: str, *, namespace: str = DEFAULT_NAMESPACE) -> StateStoreRecord:
@@ -73,6 +93,6 @@ def get_entry(db: Database, key: str, *, namespace: str = DEFAULT_NAMESPACE) -> 
     ensure_schema(db)
     with db.transaction(readonly=True) as session:
         entry = session.get(StateStoreEntry, (namespace, key))
-        if entry is None:
+        if entry is None or (entry.expires_at is not None and entry.expires_at <= utcnow()):
             raise StateStoreKeyNotFound(f"state store key {key!r} not found in namespace {namespace!r}")
-        return StateStoreRecord(entry.namespace, entry.key, entry.value, entry.updated_at)
+        return _record(entry)

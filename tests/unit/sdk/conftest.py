@@ -9,7 +9,7 @@ from typing import Any
 import pendulum
 import pytest
 
-from dagflow.exceptions import DagRunAlreadyExists
+from dagflow.exceptions import DagRunAlreadyExists, StateStoreConflict
 from dagflow.sdk import runtime
 from dagflow.sdk.abstractoperator import AbstractOperator
 
@@ -21,6 +21,7 @@ class FakeBackend:
         self.xcoms: dict[tuple[str, int, str], Any] = {}
         self.mapped: dict[str, int] = {}
         self.store: dict[tuple[str, str], Any] = {}
+        self.versions: dict[tuple[str, str], int] = {}
         self.triggered: list[dict[str, Any]] = []
         self.run_states: dict[tuple[str, str], str] = {}
         self.decisions: dict[str, tuple[str, str | None]] = {}
@@ -49,11 +50,31 @@ class FakeBackend:
     def state_get(self, key: str, *, namespace: str, default: Any) -> Any:
         return self.store.get((namespace, key), default)
 
-    def state_set(self, key: str, value: Any, *, namespace: str) -> None:
+    def state_set(
+        self,
+        key: str,
+        value: Any,
+        *,
+        namespace: str,
+        expected_version: int | None = None,
+        expires_at: datetime | None = None,
+    ) -> int:
+        version = self.versions.get((namespace, key), 0)
+        if expected_version is not None and expected_version != version:
+            raise StateStoreConflict(f"{namespace}/{key} is at version {version}, expected {expected_version}")
         self.store[(namespace, key)] = value
+        self.versions[(namespace, key)] = version + 1
+        return version + 1
+
+    def state_get_versioned(self, key: str, *, namespace: str) -> tuple[Any, int]:
+        return self.store.get((namespace, key)), self.versions.get((namespace, key), 0)
+
+    def state_list(self, *, namespace: str, prefix: str) -> list[str]:
+        return sorted(k for ns, k in self.store if ns == namespace and k.startswith(prefix))
 
     def state_delete(self, key: str, *, namespace: str) -> None:
         self.store.pop((namespace, key), None)
+        self.versions.pop((namespace, key), None)
 
     def trigger_dag(
         self, dag_id: str, *, run_id: str | None, conf: Mapping[str, Any] | None, logical_date: datetime | None
