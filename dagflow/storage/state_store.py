@@ -123,17 +123,19 @@ def set_value(
             module.insert(table)
             .values(namespace=namespace, key=key, value=value, updated_at=now, version=1, expires_at=expires_at)
             .on_conflict_do_nothing(index_elements=["namespace", "key"])
+            .returning(table.c.version)
         )
-        if int(session.execute(insert).rowcount) == 1:  # type: ignore[attr-defined]
+        if session.execute(insert).first() is not None:
             return 1
     else:
         update = (
             sa.update(StateStoreEntry)
             .where(_where_key(namespace, key), StateStoreEntry.version == expected_version, _live(now))
             .values(value=value, version=StateStoreEntry.version + 1, updated_at=now, expires_at=expires_at)
+            .returning(StateStoreEntry.version)
             .execution_options(synchronize_session=False)
         )
-        if int(session.execute(update).rowcount) == 1:  # type: ignore[attr-defined]
+        if session.execute(update).first() is not None:
             return expected_version + 1
     _, actual = get_versioned(session, key, namespace=namespace)
     raise StateStoreConflict(

@@ -116,3 +116,19 @@ def test_state_store(run_cli) -> None:
     assert missing.exit_code == 1 and "'name'" in missing.stderr and "'default'" in missing.stderr
     assert run_cli("state-store", "delete", "name", "-n", "team").exit_code == 0
     assert run_cli("state-store", "delete", "name", "-n", "team").exit_code == 1
+
+
+def test_state_store_versions_ttl_and_prefix(run_cli) -> None:
+    created = run_cli("state-store", "set", "cursor/a", "1", "--expected-version", "0")
+    assert created.exit_code == 0 and "version 1" in created.stdout
+    lost = run_cli("state-store", "set", "cursor/a", "2", "--expected-version", "0")
+    assert lost.exit_code == 1 and "at version 1, expected 0" in lost.stderr and "Traceback" not in lost.stderr
+    assert "version 2" in run_cli("state-store", "set", "cursor/a", "2", "--expected-version", "1").stdout
+    assert run_cli("state-store", "set", "cursor/b", '"x"', "--ttl", "600").exit_code == 0
+    assert run_cli("state-store", "set", "other", "3").exit_code == 0
+    listed = run_cli("state-store", "list", "--prefix", "cursor/", "-o", "json").json()
+    assert [(r["key"], r["value"], r["version"]) for r in listed] == [("cursor/a", 2, 2), ("cursor/b", "x", 1)]
+    assert listed[0]["expires_at"] is None and listed[1]["expires_at"] is not None
+    bad_ttl = run_cli("state-store", "set", "k", "1", "--ttl", "0")
+    assert bad_ttl.exit_code == 2 and "ttl must be positive" in bad_ttl.stderr
+    assert run_cli("state-store", "set", "k", "1", "--expected-version", "-1").exit_code == 2

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pendulum
 import pytest
 
-from dagflow.exceptions import FailTask, SkipTask, TaskRescheduled
+from dagflow.exceptions import DatabaseError, FailTask, SkipTask, TaskRescheduled
 from dagflow.operators import ApprovalOperator, TriggerDagRunOperator
 from dagflow.sdk import runtime
 from dagflow.state_store import state_store
@@ -89,7 +90,15 @@ def test_state_store_delegates_to_runtime(backend: FakeBackend) -> None:
         state_store.set("", 1)
 
 
-def test_state_store_outside_a_task_is_a_clear_error() -> None:
+def test_state_store_versions_go_through_the_runtime(backend: FakeBackend) -> None:
+    assert state_store.set("k", 1, expected_version=0) == 1
+    assert state_store.get_versioned("k") == (1, 1)
+    assert state_store.list(prefix="k") == ["k"]
+
+
+def test_state_store_outside_a_task_needs_a_migrated_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     runtime.install(None)
-    with pytest.raises(runtime.NoRuntimeError, match="running task"):
+    monkeypatch.setenv("DAGFLOW_HOME", str(tmp_path))
+    monkeypatch.delenv("DAGFLOW__DATABASE__SQL_ALCHEMY_CONN", raising=False)
+    with pytest.raises(DatabaseError, match="dagflow db migrate"):
         state_store.get("k")
