@@ -79,6 +79,8 @@ class StateStoreEntryResponse(BaseModel):
     key: str
     value: JsonValue = None
     updated_at: datetime | None = None
+    version: int = 1
+    expires_at: datetime | None = None
 
 
 class StateStoreCollectionResponse(BaseModel):
@@ -89,19 +91,29 @@ class StateStoreCollectionResponse(BaseModel):
 
 
 class StateStoreQuery(ListQuery):
-    """``namespace`` filter."""
+    """``namespace`` and key ``prefix`` filters."""
 
     namespace: str | None = Field(default=None, max_length=250)
+    prefix: str = Field(default="", max_length=512)
 
 
 class StateStoreBody(Body):
-    """The JSON value to store."""
+    """The JSON value to store; ``expected_version`` makes it a compare-and-set, ``ttl`` (seconds) an expiry."""
 
     value: JsonValue = None
+    expected_version: int | None = Field(default=None, ge=0)
+    ttl: float | None = Field(default=None, gt=0)
 
 
 def _entry(e: store.StateStoreRecord) -> StateStoreEntryResponse:
-    return StateStoreEntryResponse(namespace=e.namespace, key=e.key, value=e.value, updated_at=e.updated_at)
+    return StateStoreEntryResponse(
+        namespace=e.namespace,
+        key=e.key,
+        value=e.value,
+        updated_at=e.updated_at,
+        version=e.version,
+        expires_at=e.expires_at,
+    )
 
 
 def _names(namespace: str, key: str) -> tuple[str, str]:
@@ -116,7 +128,7 @@ def _names(namespace: str, key: str) -> tuple[str, str]:
 @api.doc(tags=["State Store"])
 def get_state_store_entries(query: StateStoreQuery) -> StateStoreCollectionResponse:
     """Stored values by namespace and key (of one namespace with ``namespace``)."""
-    entries = store.list_values(web_context().db, namespace=query.namespace)
+    entries = store.list_values(web_context().db, namespace=query.namespace, prefix=query.prefix)
     part = query.slice()
     if part.order_by:
         raise InvalidInput("the state store is listed by namespace and key only")
@@ -136,14 +148,14 @@ def get_state_store_entry(namespace: str, key: str) -> StateStoreEntryResponse:
 @api.put("/stateStore/<namespace>/<key>")
 @api.input(StateStoreBody, arg_name="body")
 @api.output(StateStoreEntryResponse)
-@api.doc(tags=["State Store"], responses=ID_ERRORS)
+@api.doc(tags=["State Store"], responses={**ID_ERRORS, 409: "expected_version does not match"})
 def put_state_store_entry(namespace: str, key: str, body: StateStoreBody) -> StateStoreEntryResponse:
-    """Store a JSON value under the namespace and key (replacing any previous one)."""
+    """Store a JSON value under the namespace and key (409 if ``expected_version`` does not match)."""
     namespace, key = _names(namespace, key)
     if len(json.dumps(body.value).encode()) > MAX_VALUE_BYTES:
         raise InvalidInput(f"the value is larger than {MAX_VALUE_BYTES} bytes")
     db = web_context().db
-    store.set_value(db, key, body.value, namespace=namespace)
+    store.set_value(db, key, body.value, namespace=namespace, expected_version=body.expected_version, ttl=body.ttl)
     return _entry(store.get_entry(db, key, namespace=namespace))
 
 

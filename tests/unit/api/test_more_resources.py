@@ -205,6 +205,14 @@ def test_sla_misses_and_state_store(api: Api) -> None:
     assert api.get("/api/v2/stateStore?namespace=etl").json["total_entries"] == 1
     assert api.get("/api/v2/stateStore?namespace=other").json["total_entries"] == 0
     assert api.call("PUT", entry, json={"value": 1, "extra": 2}).status_code == 422
+    assert api.get(entry).json["version"] == 1
+    stale = api.call("PUT", entry, "op", json={"value": 2, "expected_version": 0})
+    assert stale.status_code == 409 and "at version 1, expected 0" in stale.get_data(as_text=True)
+    cas = api.call("PUT", entry, "op", json={"value": 2, "expected_version": 1, "ttl": 60})
+    assert cas.status_code == 200 and cas.json["version"] == 2 and cas.json["expires_at"] is not None
+    assert api.call("PUT", entry, "op", json={"value": 2, "ttl": 0}).status_code == 422
+    assert api.get("/api/v2/stateStore?namespace=etl&prefix=water").json["total_entries"] == 1
+    assert api.get("/api/v2/stateStore?namespace=etl&prefix=x").json["total_entries"] == 0
     assert api.call("DELETE", entry, "op").status_code == 204
     assert api.call("DELETE", entry).status_code == 404
 
