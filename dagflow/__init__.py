@@ -18,11 +18,16 @@ from dagflow.sdk import (
     task,
     task_group,
 )
+from dagflow.sdk.assets import Asset, AssetAll, AssetAny, Dataset
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "DAG",
+    "Asset",
+    "AssetAll",
+    "AssetAny",
+    "Dataset",
     "BaseOperator",
     "Param",
     "TaskGroup",

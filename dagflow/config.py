@@ -74,6 +74,8 @@ class SchedulerSettings:
     parsing_memory_limit_mb: int = 400
     min_file_process_interval: float = 30.0
     dag_dir_list_interval: float = 60.0
+    #: Watch the DAG folders (filesystem events, else polling folder mtimes) to list them again at once.
+    watch_dag_folders: bool = True
     poll_interval: float = 1.0
     max_tis_per_query: int = 512
     standalone_dag_processor: bool = False
@@ -142,6 +144,16 @@ class LoggingSettings:
 
 
 @dataclass(frozen=True)
+class TriggererSettings:
+    """``[triggerer]``: the process that runs deferred tasks' triggers."""
+
+    #: Most triggers one triggerer runs at once (Airflow's ``triggerer.capacity``).
+    capacity: int = 1000
+    #: Whether ``dagflow standalone`` starts a triggerer.
+    standalone_triggerer: bool = True
+
+
+@dataclass(frozen=True)
 class Settings:
     """All of dagflow's configuration, resolved against ``home``."""
 
@@ -154,6 +166,7 @@ class Settings:
     webserver: WebserverSettings = field(default_factory=WebserverSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    triggerer: TriggererSettings = field(default_factory=TriggererSettings)
 
     def replace(self, **sections: Any) -> Settings:
         """A copy with some values changed: ``replace(core={"parallelism": 4})``."""

@@ -7,7 +7,8 @@ are raised inside ``execute()`` and tell the runner how the try ends.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 
 class DagflowError(Exception):
@@ -109,6 +110,10 @@ class ConnectionNotFound(NotFound):
     """No connection with that id."""
 
 
+class EventLogNotFound(NotFound):
+    """No audit event with that id."""
+
+
 class InvalidIdentifier(InvalidInput):
     """A DAG, task or run id that breaks the id rule (``dagflow.sdk.ids``)."""
 
@@ -161,6 +166,32 @@ class TaskRescheduled(TaskControl):
     def __init__(self, reschedule_date: datetime) -> None:
         self.reschedule_date = reschedule_date
         super().__init__(f"rescheduled for {reschedule_date.isoformat()}")
+
+
+class TaskDeferred(TaskControl):
+    """End the try as ``deferred``: ``trigger`` runs in the triggerer; the task resumes in ``method_name``."""
+
+    def __init__(
+        self,
+        *,
+        trigger: Any,
+        method_name: str,
+        kwargs: dict[str, Any] | None = None,
+        timeout: timedelta | None = None,
+    ) -> None:
+        self.trigger = trigger
+        self.method_name = method_name
+        self.kwargs = dict(kwargs or {})
+        self.timeout = timeout
+        super().__init__(f"deferred to {type(trigger).__name__}, resuming in {method_name}")
+
+
+class TaskDeferralError(DagflowError):
+    """A deferral cannot be recorded or resumed (a trigger that cannot be serialized, a missing method)."""
+
+
+class TaskDeferralTimeout(TaskControl):
+    """A deferred task's trigger did not fire within its ``timeout`` (retries apply)."""
 
 
 class TaskTimeout(TaskControl):

@@ -49,6 +49,26 @@ class DagRunType(str, Enum):
     MANUAL = "manual"
     SCHEDULED = "scheduled"
     BACKFILL = "backfill"
+    ASSET_TRIGGERED = "asset_triggered"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class DagRunTriggeredByType(str, Enum):
+    """Who or what created a DAG run (Airflow 3's ``DagRun.triggered_by``).
+
+    Runs made by ``dags test`` (``TEST``) belong to the process that made them: schedulers
+    neither start nor schedule them.
+    """
+
+    CLI = "cli"
+    OPERATOR = "operator"
+    REST_API = "rest_api"
+    UI = "ui"
+    TEST = "test"
+    TIMETABLE = "timetable"
+    BACKFILL = "backfill"
 
     def __str__(self) -> str:
         return self.value
@@ -68,6 +88,7 @@ class TriggerRule(str, Enum):
     NONE_FAILED_MIN_ONE_SUCCESS = "none_failed_min_one_success"
     NONE_SKIPPED = "none_skipped"
     ALL_DONE_MIN_ONE_SUCCESS = "all_done_min_one_success"
+    ALL_DONE_SETUP_SUCCESS = "all_done_setup_success"
     ALWAYS = "always"
 
     def __str__(self) -> str:

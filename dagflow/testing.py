@@ -103,8 +103,13 @@ def run_dag(
     logical_date: datetime | None = None,
     conf: Mapping[str, Any] | None = None,
     clock: Clock | None = None,
+    fork: bool = True,
 ) -> RunReport:
-    """Run ``dag`` once to its end, as ``dagflow dags test`` does (module docstring); the run's report."""
+    """Run ``dag`` once to its end, as ``dagflow dags test`` does (module docstring); the run's report.
+
+    ``fork=False`` runs each try in this process (quicker, but a task can change the caller's
+    state and a timeout cannot kill its child processes).
+    """
     with ExitStack() as stack:
         if settings is None:
             settings = db.settings if db is not None else stack.enter_context(_temporary_home())
@@ -113,7 +118,7 @@ def run_dag(
             stack.callback(db.dispose)
         migrate_fresh(db)  # an entry point: a brand-new database gets its schema
         settings = _with_dag_folder(settings, dag)
-        executor = InlineExecutor(settings, db=db, dag_cache=_HeldDags([dag]))
+        executor = InlineExecutor(settings, db=db, fork=fork, dag_cache=_HeldDags([dag]))
         document = test_dag(
             settings, db, dag, logical_date=logical_date, conf=conf, executor=executor, clock=clock or utc_clock
         )

@@ -29,6 +29,8 @@ RESOURCES: tuple[str, ...] = (
     "backfills",
     "approvals",
     "sla_state_store",
+    "event_logs",
+    "assets",
 )
 
 

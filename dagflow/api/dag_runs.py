@@ -13,7 +13,7 @@ from dagflow.exceptions import InvalidConf
 from dagflow.services import clearing
 from dagflow.services import dag_runs as service
 from dagflow.services.records import RunRecord
-from dagflow.state import DagRunState
+from dagflow.state import DagRunState, DagRunTriggeredByType
 from dagflow.web.context import web_context
 
 RunState = Literal["queued", "running", "success", "failed"]
@@ -167,6 +167,7 @@ def trigger_dag_run(dag_id: str, body: TriggerDAGRunPostBody) -> DAGRunResponse:
         conf=body.conf,
         run_id=body.dag_run_id,
         logical_date=utc(body.logical_date),
+        triggered_by=DagRunTriggeredByType.REST_API,
     )
     if body.note:
         return run_response(service.set_run_note(context.db, dag_id, created["run_id"], body.note))

@@ -64,12 +64,12 @@ def _response(row: service.PoolRecord) -> PoolResponse:
         slots=row.slots,
         description=row.description,
         include_deferred=row.include_deferred,
-        occupied_slots=row.running + row.queued,
+        occupied_slots=row.running + row.queued + (row.deferred if row.include_deferred else 0),
         running_slots=row.running,
         queued_slots=row.queued,
         scheduled_slots=row.scheduled,
         open_slots=row.open_slots,
-        deferred_slots=0,
+        deferred_slots=row.deferred,
     )
 
 

@@ -15,6 +15,7 @@ from dagflow.config import Settings, load_settings
 from dagflow.exceptions import DagflowError, InvalidInput
 from dagflow.private_files import make_private_dirs
 from dagflow.sdk.timezone import set_default_timezone
+from dagflow.services.actor import os_user, reset_actor, set_actor
 
 #: Domain errors that mean "the arguments were wrong": exit code 2, like click's usage errors.
 #: Every other ``DagflowError`` kind (not found, conflict, permission denied...) exits 1.
@@ -55,7 +56,14 @@ pass_state = click.make_pass_decorator(CliState, ensure=True)
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """dagflow: an Airflow-style workflow scheduler."""
+    from dagflow.cli.airflow_compat import airflow_conflict
+
+    conflict = airflow_conflict()
+    if conflict is not None:
+        raise click.ClickException(conflict)
     ctx.ensure_object(CliState)
+    token = set_actor(os_user())  # the audit event log names the OS user, as Airflow's CLI does
+    ctx.call_on_close(lambda: reset_actor(token))
 
 
 #: Top-level command groups: (module under dagflow.cli, attribute). One module per noun.
@@ -68,17 +76,32 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("connections", "connections"),
     ("state_store", "state_store"),
     ("sla", "sla"),
+    ("assets", "assets"),
     ("dag_processor", "dag_processor"),
     ("scheduler", "scheduler"),
+    ("triggerer", "triggerer"),
     ("standalone", "standalone"),
     ("celery", "celery"),
     ("fernet", "rotate_fernet_key"),
     ("users", "users"),
     ("webserver", "webserver"),
     ("webserver", "api_server"),
+    ("info", "version"),
+    ("info", "info"),
+    ("info", "cheat_sheet"),
+    ("config", "config"),
+    ("jobs", "jobs"),
 )
 #: Modules that add subcommands to an existing group (``register()`` is called once).
-EXTENSIONS: tuple[str, ...] = ("dags_runs", "tasks_manage", "tasks_logs", "backfill")
+EXTENSIONS: tuple[str, ...] = (
+    "dags_runs",
+    "dags_details",
+    "tasks_manage",
+    "tasks_run",
+    "tasks_logs",
+    "backfill",
+    "transfer",
+)
 
 
 def _register() -> None:

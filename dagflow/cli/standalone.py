@@ -78,7 +78,7 @@ def stop_webserver(process: subprocess.Popen[bytes], *, timeout: float = 15.0) -
 @click.command("standalone")
 @pass_state
 def standalone(state: CliState) -> None:
-    """Migrate the DB if needed, then run the web server, DAG parsing and the scheduler (LocalExecutor) until Ctrl-C."""
+    """Migrate the DB if needed, then run the web server, DAG parsing, the scheduler (LocalExecutor) and a triggerer until Ctrl-C."""
     from dagflow.cli.scheduler import configure_logging
     from dagflow.config import dag_folders
     from dagflow.executors.local import LocalExecutor
@@ -93,13 +93,35 @@ def standalone(state: CliState) -> None:
     make_private_dirs(settings.core.dags_folder)
     admin = ensure_admin(settings, state.db)
     web = start_webserver(settings)
+    triggerer = _start_triggerer(settings)
     try:
         _print_banner(settings, admin)
         executor = LocalExecutor(settings)
         run_scheduler(settings, state.db, folders=dag_folders(settings), executor=executor)
     finally:
+        _stop_triggerer(triggerer)
         stop_webserver(web)
     click.echo("dagflow standalone stopped.", err=True)
+
+
+def _start_triggerer(settings: Settings) -> subprocess.Popen[bytes] | None:
+    """``dagflow triggerer`` as a child process (deferred tasks need one), unless turned off."""
+    if not settings.triggerer.standalone_triggerer:
+        return None
+    env = {**os.environ, "DAGFLOW_HOME": str(settings.home)}
+    return subprocess.Popen([sys.executable, "-m", "dagflow", "triggerer"], env=env)
+
+
+def _stop_triggerer(process: subprocess.Popen[bytes] | None, timeout_s: float = 10.0) -> None:
+    """SIGTERM the triggerer and wait for it (SIGKILL after ``timeout_s``)."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _print_banner(settings: Settings, admin: StandaloneAdmin) -> None:
@@ -122,6 +144,7 @@ def _print_banner(settings: Settings, admin: StandaloneAdmin) -> None:
         f"  task logs   : {settings.logging.base_log_folder}",
         f"  database    : {url}",
         f"  executor    : LocalExecutor, parallelism {settings.core.parallelism}",
+        f"  triggerer   : {'running' if settings.triggerer.standalone_triggerer else 'off'}",
         "  trigger a run: dagflow dags unpause DAG_ID && dagflow dags trigger DAG_ID",
         "  watch it     : dagflow dags list-runs DAG_ID / dagflow tasks states-for-dag-run DAG_ID RUN_ID",
     ]

@@ -1,7 +1,7 @@
 """The DAG processor: keep the DB's serialized DAGs and import errors in step with the files.
 
-Each pass lists the DAG folders (on start, then at most every
-``scheduler.dag_dir_list_interval``), picks the files that are new, changed (mtime and
+Each pass lists the DAG folders (on start, at once when the folder watch saw a change,
+else at most every ``scheduler.dag_dir_list_interval``), picks the files that are new, changed (mtime and
 size, confirmed by a content hash) or not parsed for ``min_file_process_interval``,
 parses them in isolated processes (``ParsePool``: ``parsing_processes`` at a time, each
 killed at ``parsing_timeout`` and capped in memory) and writes the outcome in one
@@ -43,7 +43,9 @@ from sqlalchemy.exc import OperationalError
 
 from dagflow.config import Settings
 from dagflow.dag_processing.apply import ApplyCounts, apply_results, prune_unlisted, remove_files
+from dagflow.dag_processing.file_stamps import forget_files, load_stamps, record_parsed
 from dagflow.dag_processing.file_tracker import FileStamp, FileTracker
+from dagflow.dag_processing.folder_watch import FolderWatcher
 from dagflow.dag_processing.job import end_job, heartbeat, register_job
 from dagflow.dag_processing.pool import ParsePool, ParseResult
 from dagflow.db import Database
@@ -57,6 +59,8 @@ log = logging.getLogger(__name__)
 DEFAULT_MEMORY_LIMIT_MB = 400
 #: How often ``scan_if_due`` and ``run`` look at the files for changes (seconds).
 CHECK_INTERVAL_S = 1.0
+#: ``changed_only``: time alone never makes a file due (ten years).
+CHANGED_ONLY_REPARSE_S = 10 * 365 * 86400.0
 
 
 @dataclass(frozen=True)
@@ -104,16 +108,23 @@ class DagProcessor:
         *,
         folders: Iterable[Path] | None = None,
         check_interval: float = CHECK_INTERVAL_S,
+        changed_only: bool = False,
     ) -> None:
-        """Watch ``folders`` (default: ``core.dags_folder``); nothing starts until the first pass."""
+        """Watch ``folders`` (default: ``core.dags_folder``); nothing starts until the first pass.
+
+        ``changed_only``: start from the stamps the DB recorded (``dag_file``) and parse only
+        files whose content changed since, never again because time passed (the CLI's own pass).
+        """
         cfg = settings.scheduler
         self.settings = settings
         self.db = db
         self.folders = [Path(f) for f in (folders if folders is not None else [settings.core.dags_folder])]
         self.check_interval = timedelta(seconds=check_interval)
-        self.tracker = FileTracker(
-            self.folders, list_interval=cfg.dag_dir_list_interval, reparse_interval=cfg.min_file_process_interval
-        )
+        reparse = CHANGED_ONLY_REPARSE_S if changed_only else cfg.min_file_process_interval
+        self.tracker = FileTracker(self.folders, list_interval=cfg.dag_dir_list_interval, reparse_interval=reparse)
+        self.changed_only = changed_only
+        watch = cfg.watch_dag_folders and not changed_only
+        self.watcher: FolderWatcher | None = FolderWatcher(self.folders) if watch else None
         memory = int(getattr(cfg, "parsing_memory_limit_mb", DEFAULT_MEMORY_LIMIT_MB))
         self.pool = ParsePool(
             processes=cfg.parsing_processes,
@@ -129,8 +140,13 @@ class DagProcessor:
     def start(self, now: datetime) -> None:
         """Register the ``job`` row (once)."""
         if self.job_id is None:
+            if self.watcher is not None and self.watcher.mode == "off":
+                self.watcher.start()
             with self.db.transaction() as session:
                 self.job_id = register_job(session, now=now)
+                if self.changed_only:
+                    for path, (stamp, parsed_at) in load_stamps(session).items():
+                        self.tracker.record(path, stamp, parsed_at)
             self._last_heartbeat = now
 
     def scan(self, now: datetime, *, stop_event: threading.Event | None = None) -> ScanReport:
@@ -193,7 +209,9 @@ class DagProcessor:
         return passes
 
     def close(self, now: datetime | None = None) -> None:
-        """Stop the parse server and end the ``job`` row."""
+        """Stop the folder watch and the parse server, and end the ``job`` row."""
+        if self.watcher is not None:
+            self.watcher.stop()
         self.pool.close()
         self._batch = None
         if self.job_id is not None:
@@ -205,7 +223,8 @@ class DagProcessor:
             self.job_id = None
 
     def _begin_batch(self, now: datetime) -> _Batch | None:
-        relisted = self.tracker.relist_if_due(now)
+        changed = self.watcher is not None and self.watcher.take_changed()
+        relisted = self.tracker.relist_if_due(now, force=changed)
         changes = self.tracker.changes(now)
         if not changes and not relisted:
             return None
@@ -243,7 +262,9 @@ class DagProcessor:
         with self.db.transaction() as session:
             results = sorted(batch.results, key=lambda r: r.path)  # the first file keeps a shared DAG id
             counts = apply_results(session, results, listed=listed, now=now, paused_at_creation=paused)
+            record_parsed(session, results, batch.stamps, now=now)
             counts.deactivated += remove_files(session, batch.removed)
+            forget_files(session, batch.removed)
             if batch.relisted:
                 counts.deactivated += prune_unlisted(session, self.folders, listed)
             if self.job_id is not None:

@@ -17,7 +17,16 @@ import sqlalchemy.orm
 from sqlalchemy.orm import Session
 
 from dagflow.exceptions import DagImportError
-from dagflow.models import DagCode, DagModel, ImportError_, SerializedDagModel
+from dagflow.models import (
+    DagCode,
+    DagModel,
+    DagScheduleAssetReference,
+    ImportError_,
+    SerializedDagModel,
+    TaskOutletAssetReference,
+)
+from dagflow.models.asset import replace_asset_references
+from dagflow.sdk.assets import expression_uris
 from dagflow.serialization import dag_hash, deserialize_dag
 
 
@@ -47,6 +56,7 @@ def store_serialized_dag(session: Session, data: Mapping[str, Any], *, now: date
     if stored is not None and stored.dag_hash == digest:
         return False
     _describe(model, sdag)
+    _store_asset_references(session, sdag)
     if stored is None:
         session.add(
             SerializedDagModel(
@@ -57,6 +67,28 @@ def store_serialized_dag(session: Session, data: Mapping[str, Any], *, now: date
         stored.fileloc = sdag.fileloc or stored.fileloc
         stored.data, stored.dag_hash, stored.last_updated = document, digest, now
     return True
+
+
+def _store_asset_references(session: Session, sdag: Any) -> None:
+    """The assets the DAG is scheduled on and its tasks' outlets (only for a DAG that has any, or had)."""
+    condition = sdag.asset_condition
+    outlets = {task_id: task.outlets for task_id, task in sdag.tasks.items() if task.outlets}
+    if condition is None and not outlets and not sdag.assets and not _has_asset_references(session, sdag.dag_id):
+        return
+    uris = expression_uris(condition) if condition is not None else []
+    replace_asset_references(session, sdag.dag_id, schedule_uris=uris, outlets=outlets, details=sdag.assets)
+
+
+def _has_asset_references(session: Session, dag_id: str) -> bool:
+    found = session.scalar(
+        sa.select(sa.literal(1)).where(
+            sa.or_(
+                sa.exists().where(DagScheduleAssetReference.dag_id == dag_id),
+                sa.exists().where(TaskOutletAssetReference.dag_id == dag_id),
+            )
+        )
+    )
+    return found is not None
 
 
 def preload(session: Session, dag_ids: Iterable[str]) -> list[object]:

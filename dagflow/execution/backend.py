@@ -37,7 +37,7 @@ from dagflow.secrets.masker import SecretsMasker
 from dagflow.secrets.stored import register_connection, register_variable
 from dagflow.serialization import deserialize_dag
 from dagflow.serialization.params import validate_conf
-from dagflow.state import DagRunState, DagRunType
+from dagflow.state import DagRunState, DagRunTriggeredByType, DagRunType
 from dagflow.storage import state_store
 from dagflow.storage.internal import InternalStorage
 from dagflow.timetables.factory import timetable_from_dict
@@ -195,6 +195,7 @@ class DbRuntimeBackend:
                     run_id=run_id,
                     logical_date=when,
                     run_type=DagRunType.MANUAL.value,
+                    triggered_by=DagRunTriggeredByType.OPERATOR.value,
                     state=DagRunState.QUEUED,
                     queued_at=utcnow(),
                     data_interval_start=start,

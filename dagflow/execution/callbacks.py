@@ -52,6 +52,12 @@ def has_outcome_callbacks(task: Any, state: TaskInstanceState) -> bool:
 
 
 def run_outcome_callbacks(task: Any, state: TaskInstanceState, context: Mapping[str, Any]) -> int:
-    """Run the callbacks for a committed try outcome (none for reschedules)."""
+    """Run the callbacks for a committed try outcome (none for reschedules); ``ti.state`` is that outcome."""
     attribute = CALLBACK_FOR_STATE.get(state)
+    ti = context.get("ti")
+    if attribute and ti is not None:
+        try:
+            ti.state = state.value
+        except AttributeError:  # a read-only task instance view: the callbacks see it as it is
+            pass
     return run_callbacks(task, attribute, context) if attribute else 0

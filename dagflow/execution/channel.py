@@ -126,12 +126,12 @@ def _read_exactly(sock: socket.socket, size: int) -> bytes | None:
 
 def _result_to_json(result: TryResult) -> dict[str, Any]:
     when = result.next_try_at.isoformat() if result.next_try_at else None
-    return {"state": result.state.value, "reason": result.reason, "next_try_at": when}
+    return {"state": result.state.value, "reason": result.reason, "next_try_at": when, "deferral": result.deferral}
 
 
 def _result_from_json(data: dict[str, Any]) -> TryResult:
     when = as_utc(datetime.fromisoformat(data["next_try_at"])) if data["next_try_at"] else None
-    return TryResult(TaskInstanceState(data["state"]), data["reason"], when)
+    return TryResult(TaskInstanceState(data["state"]), data["reason"], when, deferral=data.get("deferral"))
 
 
 def _outputs_to_json(outputs: TryOutputs | None) -> dict[str, Any] | None:
@@ -141,6 +141,7 @@ def _outputs_to_json(outputs: TryOutputs | None) -> dict[str, Any] | None:
         "xcoms": [list(item) for item in outputs.xcoms],
         "map_length": outputs.map_length,
         "map_keys": outputs.map_keys,
+        "asset_events": [list(item) for item in outputs.asset_events],
     }
 
 
@@ -148,5 +149,8 @@ def _outputs_from_json(data: dict[str, Any] | None) -> TryOutputs | None:
     if data is None:
         return None
     return TryOutputs(
-        xcoms=[(key, value) for key, value in data["xcoms"]], map_length=data["map_length"], map_keys=data["map_keys"]
+        xcoms=[(key, value) for key, value in data["xcoms"]],
+        map_length=data["map_length"],
+        map_keys=data["map_keys"],
+        asset_events=tuple((uri, extra) for uri, extra in data.get("asset_events") or ()),
     )

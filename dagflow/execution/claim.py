@@ -9,6 +9,7 @@ write of this try (heartbeat, outcome) is guarded by that token.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import socket
 import uuid
@@ -54,6 +55,9 @@ class ClaimedTry:
     run: RunInfo
     #: The DAG file, from the ``dag`` row (never from the message).
     fileloc: str | None = None
+    #: A deferred try resuming: the method to call and its kwargs (with the trigger's ``event``).
+    next_method: str | None = None
+    next_kwargs: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,17 @@ def this_host() -> str:
 
 
 #: The task instance columns a claim reads back (RETURNING where the database has it).
-_CLAIMED_COLUMNS = ("dag_id", "run_id", "task_id", "map_index", "try_number", "max_tries", "first_poke_at")
+_CLAIMED_COLUMNS = (
+    "dag_id",
+    "run_id",
+    "task_id",
+    "map_index",
+    "try_number",
+    "max_tries",
+    "first_poke_at",
+    "next_method",
+    "next_kwargs",
+)
 
 
 def claim_try(db: Database, workload: TaskWorkload, *, hostname: str | None = None) -> ClaimedTry | None:
@@ -128,8 +142,9 @@ def claim_try(db: Database, workload: TaskWorkload, *, hostname: str | None = No
             return None
         connection = session.connection()
         ident = {"dag_id": row.dag_id, "run_id": row.run_id, "task_id": row.task_id, "map_index": row.map_index}
-        connection.execute(_DELETE_XCOMS, ident)
-        connection.execute(_DELETE_TASK_MAP, ident)
+        if row.next_method is None:  # a resumed try keeps what it pushed before it deferred
+            connection.execute(_DELETE_XCOMS, ident)
+            connection.execute(_DELETE_TASK_MAP, ident)
         run = connection.execute(_READ_RUN, {"dag_id": row.dag_id, "run_id": row.run_id}).one()
         prev = previous_success_interval(connection, run.dag_id, run.logical_date)
         return ClaimedTry(
@@ -146,7 +161,19 @@ def claim_try(db: Database, workload: TaskWorkload, *, hostname: str | None = No
             first_poke_at=row.first_poke_at,
             run=run_info(run, prev),
             fileloc=run.fileloc,
+            next_method=row.next_method,
+            next_kwargs=_json_object(row.next_kwargs),
         )
+
+
+def _json_object(value: Any) -> dict[str, Any] | None:
+    """``next_kwargs`` as read back (RETURNING may hand back the stored JSON text)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        loaded = json.loads(value)
+        return dict(loaded) if isinstance(loaded, dict) else None
+    return dict(value)
 
 
 def _identity(workload: TaskWorkload) -> dict[str, Any]:

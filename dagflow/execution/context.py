@@ -17,6 +17,7 @@ import pendulum
 
 from dagflow.exceptions import ConnectionNotFound, VariableNotFound
 from dagflow.sdk.params import ParamsDict
+from dagflow.sdk.task_state import TaskStateStore
 from dagflow.secrets.settings_view import SettingsView
 
 if TYPE_CHECKING:
@@ -101,14 +102,22 @@ class ConnectionAccessor:
 
 
 def date_values(logical_date: datetime) -> dict[str, Any]:
-    """``logical_date`` (pendulum, UTC) and ``ds``, ``ds_nodash``, ``ts``, ``ts_nodash``."""
+    """``logical_date`` (pendulum, UTC) and ``ds``, ``ds_nodash``, ``ts``, ``ts_nodash``, ``ts_nodash_with_tz``;
+    also Airflow 2's ``execution_date``, ``yesterday_ds``/``tomorrow_ds`` (and their ``_nodash`` forms)."""
     when = pendulum.instance(logical_date).in_timezone("UTC")
+    yesterday, tomorrow = when.subtract(days=1), when.add(days=1)
     return {
         "logical_date": when,
+        "execution_date": when,
         "ds": when.strftime("%Y-%m-%d"),
         "ds_nodash": when.strftime("%Y%m%d"),
         "ts": when.isoformat(),
         "ts_nodash": when.strftime("%Y%m%dT%H%M%S"),
+        "ts_nodash_with_tz": when.isoformat().replace("-", "").replace(":", ""),
+        "yesterday_ds": yesterday.strftime("%Y-%m-%d"),
+        "yesterday_ds_nodash": yesterday.strftime("%Y%m%d"),
+        "tomorrow_ds": tomorrow.strftime("%Y-%m-%d"),
+        "tomorrow_ds_nodash": tomorrow.strftime("%Y%m%d"),
     }
 
 
@@ -196,6 +205,9 @@ def build_context(
             "storage": storage,
             "try_number": claimed.try_number,
             "map_index": claimed.map_index,
+            "task_instance_key_str": f"{claimed.dag_id}__{claimed.task_id}__{context['ds_nodash']}",
+            "task_state_store": TaskStateStore(claimed.dag_id, claimed.run_id, claimed.task_id, claimed.map_index),
+            "run_after": _pendulum(getattr(run, "run_after", None) or run.logical_date),
             "test_mode": test_mode,
         }
     )

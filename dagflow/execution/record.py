@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING, Any
 import pendulum
 
 from dagflow.execution import xcom as xcom_rows
+from dagflow.execution.assets import record_asset_events
 from dagflow.execution.outcome import TryResult
 from dagflow.execution.try_end import Move, TryRecord, end_try
 from dagflow.models.base import utcnow
 from dagflow.models.taskinstance import TaskInstance
+from dagflow.models.trigger import Trigger
 from dagflow.state import TaskInstanceState
 
 if TYPE_CHECKING:
@@ -38,6 +40,8 @@ class TryOutputs:
     xcoms: Sequence[tuple[str, Any]] = ()
     map_length: int | None = None
     map_keys: list[Any] | None = None
+    #: ``(uri, extra)`` per outlet of a successful try: its asset events.
+    asset_events: Sequence[tuple[str, dict[str, Any]]] = ()
 
 
 class _LostTry(Exception):
@@ -65,21 +69,50 @@ def _record(session: Session, claimed: ClaimedTry, result: TryResult, outputs: T
         "end_reason": result.reason,
         "next_try_at": result.next_try_at,
         **_poke_values(claimed, result),
+        **_deferral_values(session, claimed, result),
     }
     move = Move(result.state, TI.RUNNING, values=values, guards={"try_token": claimed.token})
-    if end_try(session, claimed.ti_id, TryRecord(result.state, result.reason), move) is None:
+    record = TryRecord(result.state, result.reason, try_number=claimed.try_number)
+    if end_try(session, claimed.ti_id, record, move) is None:
         raise _LostTry
     _write_outputs(session, claimed, outputs)
+    if result.state is TI.SUCCESS and outputs.asset_events:
+        source = {
+            "source_dag_id": claimed.dag_id,
+            "source_task_id": claimed.task_id,
+            "source_run_id": claimed.run_id,
+            "source_map_index": claimed.map_index,
+        }
+        record_asset_events(session, outputs.asset_events, source=source, now=now)
 
 
 def _poke_values(claimed: ClaimedTry, result: TryResult) -> dict[str, Any]:
-    """Keep ``first_poke_at`` through a reschedule sequence; a reschedule spends no retry."""
+    """Keep ``first_poke_at`` through a reschedule sequence; a reschedule is not a new try.
+
+    A reschedule (or a deferral) hands the try number back: the next claim starts the
+    same try again (``try_number`` counts tries, not pokes or resumptions, as in Airflow).
+    """
     if result.state is TI.UP_FOR_RESCHEDULE:
-        return {
-            "first_poke_at": claimed.first_poke_at or claimed.start_date,
-            "max_tries": claimed.max_tries + 1,  # the row's value at the claim; a clear would change the token
-        }
+        return {"first_poke_at": claimed.first_poke_at or claimed.start_date, "try_number": claimed.try_number - 1}
     return {"first_poke_at": None}
+
+
+def _deferral_values(session: Session, claimed: ClaimedTry, result: TryResult) -> dict[str, Any]:
+    """A deferred try: its trigger row, where and when it resumes; any other outcome clears those."""
+    deferral = result.deferral
+    if result.state is not TI.DEFERRED or deferral is None:
+        return {"trigger_id": None, "trigger_timeout": None, "next_method": None, "next_kwargs": None}
+    trigger = Trigger(classpath=deferral["classpath"], kwargs=dict(deferral["kwargs"]), created_date=utcnow())
+    session.add(trigger)
+    session.flush()
+    timeout_at = deferral.get("timeout_at")
+    return {
+        "trigger_id": trigger.id,
+        "trigger_timeout": pendulum.parse(timeout_at) if timeout_at else None,
+        "next_method": deferral["method_name"],
+        "next_kwargs": dict(deferral.get("next_kwargs") or {}),
+        "try_number": claimed.try_number - 1,
+    }
 
 
 def _write_outputs(session: Session, claimed: ClaimedTry, outputs: TryOutputs) -> None:

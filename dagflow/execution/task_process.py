@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from dagflow.exceptions import TaskTimeout
 from dagflow.execution import outcome
 from dagflow.execution import xcom as xcom_rows
+from dagflow.execution.assets import InletEventsAccessor, outlet_events_of
 from dagflow.execution.backend import DbRuntimeBackend
 from dagflow.execution.callbacks import has_outcome_callbacks, run_callbacks, run_outcome_callbacks
 from dagflow.execution.context import Context, build_context
@@ -32,6 +33,8 @@ from dagflow.execution.runtime_ti import RuntimeTaskInstance
 from dagflow.models.base import utcnow
 from dagflow.models.xcom import XCOM_RETURN_KEY
 from dagflow.sdk import runtime
+from dagflow.sdk.assets import OutletEventAccessors
+from dagflow.sdk.current_context import set_current_context
 from dagflow.sdk.try_policy import TryPolicy
 from dagflow.secrets.fernet import FernetCipher
 from dagflow.secrets.masker import SecretsMasker
@@ -164,9 +167,13 @@ def _execute(
         task = _materialize(task, context)
         run_callbacks(task, "on_execute_callback", context)
         log.info("running %s (try %s of %s)", claimed.task_id, claimed.try_number, claimed.max_tries + 1)
-        with time_limit(attempt.timeout_s):
-            value = task.execute(context)
-        return task, context, outcome.success(), _outputs(task, value, backend, claimed)
+        with time_limit(attempt.timeout_s), set_current_context(context):
+            value = _call_task(task, context, claimed)
+        outputs = _outputs(task, value, backend, claimed)
+        events = outlet_events_of(task, context["outlet_events"])
+        if events and not attempt.test_mode:  # `tasks test` keeps nothing (Airflow's test mode)
+            outputs = dataclasses.replace(outputs, asset_events=events)
+        return task, context, outcome.success(), outputs
     except TaskTerminated:
         _on_kill(task)
         raise
@@ -185,10 +192,28 @@ def _execute(
         return task, context, result, None
 
 
+def _call_task(task: Any, context: Context, claimed: ClaimedTry) -> Any:
+    """``execute(context)``, or the method a deferred try resumes in, with the trigger's event."""
+    if claimed.next_method:
+        log.info("resuming %s in %s after deferral", claimed.task_id, claimed.next_method)
+        return task.resume_execution(claimed.next_method, claimed.next_kwargs, context)
+    return task.execute(context)
+
+
 def _context_for(attempt: TryAttempt, backend: DbRuntimeBackend) -> Context:
-    """The context of the try (params validated against the run conf)."""
+    """The context of the try (params validated against the run conf), with its asset events."""
     claimed = attempt.claimed
     ti = RuntimeTaskInstance(claimed, task=attempt.task, backend=backend, log_path=attempt.log_path)
+    context = _base_context(attempt, backend, ti)
+    context["outlet_events"] = OutletEventAccessors()
+    inlet_events = InletEventsAccessor(attempt.db, claimed.run.id)
+    context["inlet_events"] = inlet_events
+    context["triggering_asset_events"] = inlet_events
+    return context
+
+
+def _base_context(attempt: TryAttempt, backend: DbRuntimeBackend, ti: RuntimeTaskInstance) -> Context:
+    claimed = attempt.claimed
     return build_context(
         claimed,
         dag=attempt.dag,

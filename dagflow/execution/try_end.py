@@ -137,9 +137,12 @@ def _current(session: Session, ti_id: int) -> Any | None:
 
 
 def _has_history(session: Session, ti_id: int, try_number: int) -> bool:
+    """True if the try has an ending history row (a deferral or a reschedule of it does not end it)."""
     found = session.execute(
         sa.select(TaskInstanceHistory.id).where(
-            TaskInstanceHistory.ti_id == ti_id, TaskInstanceHistory.try_number == try_number
+            TaskInstanceHistory.ti_id == ti_id,
+            TaskInstanceHistory.try_number == try_number,
+            TaskInstanceHistory.state.not_in([TI.DEFERRED, TI.UP_FOR_RESCHEDULE]),
         )
     ).first()
     return found is not None

@@ -69,3 +69,24 @@ class DagCode(Base):
     source_code: Mapped[str] = mapped_column(sa.Text)
     source_hash: Mapped[str] = mapped_column(sa.String(64))
     last_updated: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DagFile(Base):
+    """One DAG file as its last parse saw it: the stamp that says whether it changed, and how the parse went.
+
+    Written by every DAG processor pass (the long-running one and the CLI's own), so a
+    CLI call skips files that did not change since any process last parsed them, and
+    ``dags report`` shows the parse time per file.
+    """
+
+    __tablename__ = "dag_file"
+
+    fileloc: Mapped[str] = mapped_column(sa.String(2000), primary_key=True)
+    mtime_ns: Mapped[int] = mapped_column(sa.BigInteger)
+    size: Mapped[int] = mapped_column(sa.BigInteger)
+    digest: Mapped[str] = mapped_column(sa.String(64))
+    last_parsed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    parse_duration: Mapped[float | None] = mapped_column(sa.Float)
+    dag_count: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))
+    #: The parse failed (an import error, a timeout): ``import_error`` has the message.
+    has_error: Mapped[bool] = mapped_column(default=False, server_default=sa.false())

@@ -25,6 +25,8 @@ class DagRun(Base):
     run_id: Mapped[str] = mapped_column(sa.String(ID_LEN))
     logical_date: Mapped[datetime] = mapped_column(UTCDateTime)
     run_type: Mapped[str] = mapped_column(sa.String(50), default=DagRunType.MANUAL.value)
+    #: Who made the run (``DagRunTriggeredByType``); ``test`` runs are owned by ``dags test``, not schedulers.
+    triggered_by: Mapped[str | None] = mapped_column(sa.String(50))
     state: Mapped[DagRunState] = mapped_column(DagRunStateType, default=DagRunState.QUEUED)
     queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     start_date: Mapped[datetime | None] = mapped_column(UTCDateTime)

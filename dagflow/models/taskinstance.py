@@ -64,6 +64,11 @@ class TaskInstance(Base):
     end_reason: Mapped[str | None] = mapped_column(sa.Text)
     #: Tries lost to infrastructure (zombies) that did not use up the user's retries.
     infra_tries: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))
+    #: Deferred: the trigger it waits for, when to give up, and where to resume (with the event).
+    trigger_id: Mapped[int | None] = mapped_column(sa.ForeignKey("trigger.id", ondelete="SET NULL"), index=True)
+    trigger_timeout: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_method: Mapped[str | None] = mapped_column(sa.String(1000))
+    next_kwargs: Mapped[dict[str, Any] | None] = mapped_column(JSONText)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     dag_run: Mapped[DagRun] = relationship(back_populates="task_instances", lazy="select")

@@ -1,5 +1,5 @@
 """Standard operators: Empty, Python, Bash, Branch, ShortCircuit, LatestOnly, Switch,
-TriggerDagRun and Approval.
+TriggerDagRun, Approval, BranchDateTime and BranchDayOfWeek.
 
 Built on ``dagflow.sdk``; must not import the DB layer (models, db, execution, scheduler).
 """
@@ -9,11 +9,13 @@ from __future__ import annotations
 from dagflow.operators.approval import ApprovalOperator
 from dagflow.operators.bash import BashOperator
 from dagflow.operators.branch import BaseBranchOperator
+from dagflow.operators.datetime import BranchDateTimeOperator
 from dagflow.operators.empty import DummyOperator, EmptyOperator
 from dagflow.operators.latest_only import LatestOnlyOperator
 from dagflow.operators.python import BranchPythonOperator, PythonOperator, ShortCircuitOperator
 from dagflow.operators.switch import SwitchOperator
 from dagflow.operators.trigger_dagrun import TriggerDagRunOperator
+from dagflow.operators.weekday import BranchDayOfWeekOperator
 from dagflow.sdk.baseoperator import BaseOperator
 
 __all__ = [
@@ -21,6 +23,8 @@ __all__ = [
     "BaseBranchOperator",
     "BaseOperator",
     "BashOperator",
+    "BranchDateTimeOperator",
+    "BranchDayOfWeekOperator",
     "BranchPythonOperator",
     "DummyOperator",
     "EmptyOperator",

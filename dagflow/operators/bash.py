@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from dagflow.sdk.baseoperator import BaseOperator
@@ -25,6 +25,7 @@ class BashOperator(BaseOperator):
         output_encoding: str = "utf-8",
         skip_on_exit_code: int | list[int] | None = 99,
         cwd: str | None = None,
+        output_processor: Callable[[str], Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -34,17 +35,20 @@ class BashOperator(BaseOperator):
         self.output_encoding = output_encoding
         self.skip_on_exit_code = skip_on_exit_code
         self.cwd = cwd
+        self.output_processor = output_processor
         self._process = BashProcess()
 
-    def execute(self, context: Mapping[str, Any]) -> str:
-        """Run the command, streaming its output to the task log; return the last line."""
-        return self._process.run(
+    def execute(self, context: Mapping[str, Any]) -> Any:
+        """Run the command, streaming its output to the task log; return the last line
+        (passed through ``output_processor`` when given)."""
+        last_line = self._process.run(
             self.bash_command,
             env=build_env(self.env, self.append_env, context),
             cwd=self.cwd,
             output_encoding=self.output_encoding,
             skip_on_exit_code=self.skip_on_exit_code,
         )
+        return self.output_processor(last_line) if self.output_processor is not None else last_line
 
     def on_kill(self) -> None:
         """Terminate the bash subprocess."""

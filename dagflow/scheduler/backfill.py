@@ -39,7 +39,7 @@ from dagflow.scheduler.dagruns import create_dagrun, generate_run_id
 from dagflow.scheduler.locking import skip_locked, unless_exists
 from dagflow.scheduler.run_creation import timetable_of
 from dagflow.serialization import SerializedDag
-from dagflow.state import DAGRUN_ACTIVE, DagRunState, DagRunType
+from dagflow.state import DAGRUN_ACTIVE, DagRunState, DagRunTriggeredByType, DagRunType
 from dagflow.timetables import DataInterval
 from dagflow.timetables.base import to_utc
 
@@ -201,6 +201,7 @@ def _start_step(
                 data_interval=(step.interval.start, step.interval.end),
                 conf=backfill.dag_run_conf,
                 backfill_id=backfill.id,
+                triggered_by=DagRunTriggeredByType.BACKFILL,
                 now=now,
             ),
             f"DAG run {dag.dag_id}/{run_id}",

@@ -36,5 +36,9 @@ def clear_task_instance(session: Session, dag: SerializedDag, ti: TaskInstance) 
         "requeue_count": 0,
         "external_executor_id": None,
         "queued_by_job_id": None,
+        "trigger_id": None,
+        "trigger_timeout": None,
+        "next_method": None,
+        "next_kwargs": None,
     }
     return set_ti_state(session, [ti.id], to=TI.NONE, expected=[ti.state], values=values) == 1

@@ -163,11 +163,15 @@ def run_dag_callback(settings: Settings, request: DagCallbackRequest) -> None:
 
 def call_dag_callbacks(db: Database, dag: Any, request: DagCallbackRequest) -> None:
     """Build the context of the finished run and call the DAG's callbacks (an error in one is logged)."""
+    from dagflow.execution.backend import DbRuntimeBackend
     from dagflow.execution.callbacks import run_callbacks
+    from dagflow.sdk import runtime
 
     context = _context(db, dag, request)
     if context is not None:
-        run_callbacks(dag, request.callback, context)
+        backend = DbRuntimeBackend(db, db.settings, dag_id=request.dag_id, run_id=request.run_id)
+        with runtime.installed(backend):  # variables and connections (a notifier's conn id) work here too
+            run_callbacks(dag, request.callback, context)
 
 
 def _context(db: Database, dag: Any, request: DagCallbackRequest) -> dict[str, Any] | None:

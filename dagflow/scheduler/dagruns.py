@@ -19,7 +19,7 @@ from dagflow.exceptions import DagRunAlreadyExists
 from dagflow.models import DagRun, TaskInstance
 from dagflow.sdk.ids import check_run_id
 from dagflow.serialization.objects import SerializedDag, SerializedTask
-from dagflow.state import DagRunState, DagRunType
+from dagflow.state import DagRunState, DagRunTriggeredByType, DagRunType
 
 
 def generate_run_id(run_type: DagRunType, logical_date: datetime) -> str:
@@ -39,6 +39,7 @@ def create_dagrun(
     state: DagRunState = DagRunState.QUEUED,
     external_trigger: bool = False,
     backfill_id: int | None = None,
+    triggered_by: DagRunTriggeredByType | None = None,
     now: datetime,
 ) -> DagRun:
     """Insert a DAG run and one task instance per task; refuse a bad or duplicate run id."""
@@ -63,6 +64,7 @@ def create_dagrun(
         conf=dict(conf or {}),
         external_trigger=external_trigger,
         backfill_id=backfill_id,
+        triggered_by=triggered_by.value if triggered_by is not None else None,
     )
     session.add(run)
     session.flush()

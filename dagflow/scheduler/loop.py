@@ -6,8 +6,9 @@ A tick, in order:
 2. collect executor events (each marks its run for examination);
 3. one write transaction (one per tick: on SQLite every ``BEGIN IMMEDIATE`` competes
    with the workers for the lock). On a *full pass* (every ``scheduler.poll_interval``,
-   when a retry/reschedule/run timeout is due, or after a run ended): compute
-   ``next_dagrun*`` for new DAG versions, create due (and backfill) runs, start queued
+   when a retry/reschedule/run/trigger timeout is due, or after a run ended): fail
+   deferrals past their timeout, compute ``next_dagrun*`` for new DAG versions, create
+   due (backfill and asset-triggered) runs, start queued
    runs under ``max_active_runs``, and plan every running run; between full passes
    only the runs an executor event touched are planned. Full passes also run the
    reaper and the SLA checker (``reaper.py``, ``sla.py``; every heartbeat interval).
@@ -46,6 +47,7 @@ from dagflow.db import Database
 from dagflow.exceptions import DatabaseError
 from dagflow.execution.workload import TaskWorkload
 from dagflow.executors.base import BaseExecutor, TaskEvent
+from dagflow.scheduler.asset_runs import create_asset_triggered_runs
 from dagflow.scheduler.backfill import create_backfill_runs
 from dagflow.scheduler.clock import Clock, utc_clock
 from dagflow.scheduler.dag_callbacks import CallbackRequest, CallbackRunner, DagCallbackRequest
@@ -60,6 +62,7 @@ from dagflow.scheduler.run_scheduling import queue_scheduled
 from dagflow.scheduler.sla import check_slas
 from dagflow.scheduler.tick import FinishedRun, RunKey, TickReport, schedule_running_runs
 from dagflow.state import DagRunState
+from dagflow.triggerer.store import fail_timed_out_deferrals, next_trigger_timeout
 
 log = logging.getLogger(__name__)
 
@@ -148,9 +151,12 @@ class Scheduler:
         if self.only_run is not None:
             report.runs_started = int(start_queued_run(session, *self.only_run, now=now))
             return
+        report.tis_changed += fail_timed_out_deferrals(session, now=now)  # resumed to fail: planned below
+        report.wake_at(next_trigger_timeout(session))
         refresh_next_dagruns(session, self.store, self._seen_versions, now=now)
         report.runs_created = len(create_due_runs(session, self.store, now=now))
         report.runs_created += len(create_backfill_runs(session, self.store, now=now))
+        report.runs_created += len(create_asset_triggered_runs(session, self.store, now=now))
         started = start_queued_runs(session, now=now, default_limit=self.settings.core.max_active_runs_per_dag)
         report.runs_started = len(started)
         self._dirty.update((run.dag_id, run.run_id) for run in started)

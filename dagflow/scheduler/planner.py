@@ -268,6 +268,12 @@ class _Planner:
     def _input_length(self, spec: Mapping[str, Any]) -> int | None:
         if spec.get("kind") == "literal":
             return int(spec["length"])
+        if spec.get("kind") == "zip":
+            lengths = [self._input_length(inner) for inner in spec["inputs"]]
+            if any(length is None for length in lengths):
+                return None
+            known = [int(length) for length in lengths if length is not None]
+            return max(known) if spec.get("longest") else min(known)
         source = str(spec.get("task_id"))
         upstream = self.dag.tasks.get(source)
         if upstream is not None and upstream.is_mapped:
@@ -279,16 +285,21 @@ class _Planner:
     def _counts(self, task: SerializedTask) -> UpstreamCounts:
         """Upstream counts, with allow_failure and disabled counted as success."""
         n = {"success": 0, "skipped": 0, "failed": 0, "upstream_failed": 0, "removed": 0}
+        setups = {"setup_total": 0, "setup_success": 0, "setup_skipped": 0}
         done = total = 0
         for upstream_id in task.upstream_task_ids:
             upstream = self.dag.tasks.get(upstream_id)
+            is_setup = upstream is not None and upstream.is_setup
             states = self.states.get(upstream_id) or {-1: TI.NONE}
             for state in states.values():
                 total += 1
+                setups["setup_total"] += is_setup
                 if state in FINISHED:
                     done += 1
-                    n[_bucket(state, upstream)] += 1
-        return UpstreamCounts(done=done, total=total, **n)
+                    n[upstream_bucket(state, upstream)] += 1
+                    setups["setup_success"] += is_setup and state is TI.SUCCESS
+                    setups["setup_skipped"] += is_setup and state is TI.SKIPPED
+        return UpstreamCounts(done=done, total=total, **n, **setups)
 
     # --- finishing -------------------------------------------------------------------
     def _soft_failures(self) -> list[str]:
@@ -307,7 +318,9 @@ class _Planner:
         unfinished = [(tid, s) for tid, states in live.items() for s in states.values() if s not in FINISHED]
         if unfinished:
             return self._deadlock_state(unfinished)
-        for leaf in self.dag.leaves:
+        for leaf in self.dag.effective_leaves:
+            if leaf.is_teardown and not leaf.on_failure_fail_dagrun:
+                continue  # a failed teardown does not fail the run (Airflow), unless it asks to
             for state in live.get(leaf.task_id, {}).values():
                 if state is TI.UPSTREAM_FAILED or (state is TI.FAILED and not leaf.allow_failure):
                     return DagRunState.FAILED
@@ -357,7 +370,7 @@ class _Planner:
         return ti.next_try_at is None or ti.next_try_at <= self.now
 
 
-def _bucket(state: TaskInstanceState, upstream: SerializedTask | None) -> str:
+def upstream_bucket(state: TaskInstanceState, upstream: SerializedTask | None) -> str:
     """Which count a finished upstream state goes into (allow_failure/disabled → success)."""
     if state is TI.FAILED and upstream is not None and upstream.allow_failure:
         return "success"

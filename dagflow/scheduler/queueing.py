@@ -156,12 +156,24 @@ def _occupancy(session: Session, dag_ids: Iterable[str]) -> Occupancy:
         if dag_id in wanted:
             tasks[(dag_id, task_id)] += int(count)
             dags[dag_id] += int(count)
+    pools.update(_deferred_pool_slots(session))
     return Occupancy(
         pools=pools,
         dags=dags,
         tasks=tasks,
         pool_sizes={name: slots for name, slots in session.execute(sa.select(Pool.name, Pool.slots))},
     )
+
+
+def _deferred_pool_slots(session: Session) -> dict[str, int]:
+    """Slots of deferred task instances in pools with ``include_deferred`` (other pools do not count them)."""
+    query = (
+        sa.select(TaskInstance.pool, sa.func.sum(TaskInstance.pool_slots))
+        .join(Pool, Pool.name == TaskInstance.pool)
+        .where(TaskInstance.state == TaskInstanceState.DEFERRED, Pool.include_deferred.is_(True))
+        .group_by(TaskInstance.pool)
+    )
+    return {pool: int(slots or 0) for pool, slots in session.execute(query)}
 
 
 def pick(

@@ -30,7 +30,7 @@ from dagflow.scheduler.dag_store import SerializedDagStore
 from dagflow.scheduler.dagruns import create_dagrun, generate_run_id
 from dagflow.scheduler.locking import skip_locked, unless_exists
 from dagflow.serialization import SerializedDag
-from dagflow.state import DAGRUN_ACTIVE, DagRunType
+from dagflow.state import DAGRUN_ACTIVE, DagRunTriggeredByType, DagRunType
 from dagflow.timetables import DagRunInfo, DataInterval, TimeRestriction, Timetable, timetable_from_dict
 from dagflow.timetables.base import to_utc
 
@@ -93,6 +93,21 @@ def _first_info(session: Session, dag: SerializedDag, now: datetime) -> DagRunIn
     ).first()
     interval = DataInterval(to_utc(last[0]), to_utc(last[1])) if last and last[0] and last[1] else None
     return timetable.next_dagrun_info(last_automated_data_interval=interval, restriction=restriction_of(dag, now))
+
+
+def upcoming_runs(session: Session, dag: SerializedDag, *, now: datetime, count: int) -> list[DagRunInfo]:
+    """The next ``count`` scheduled runs of ``dag`` after its latest scheduled run, as the scheduler would make them."""
+    timetable = timetable_of(dag)
+    info = _first_info(session, dag, now) if timetable is not None and timetable.can_be_scheduled else None
+    found: list[DagRunInfo] = []
+    while info is not None and len(found) < count:
+        found.append(info)
+        assert timetable is not None
+        info = timetable.next_dagrun_info(
+            last_automated_data_interval=info.data_interval,
+            restriction=TimeRestriction(earliest=_utc(dag.start_date), latest=_utc(dag.end_date), catchup=True),
+        )
+    return found
 
 
 def _store_next(model: DagModel, info: DagRunInfo | None) -> None:
@@ -192,6 +207,7 @@ def _create_run(session: Session, dag: SerializedDag, info: DagRunInfo, now: dat
             dag=dag,
             run_id=run_id,
             run_type=DagRunType.SCHEDULED,
+            triggered_by=DagRunTriggeredByType.TIMETABLE,
             logical_date=info.logical_date,
             data_interval=interval,
             now=now,

@@ -26,15 +26,22 @@ from dagflow.models import Backfill, DagModel, DagRun, TaskInstance
 from dagflow.models.transitions import set_dagrun_state, set_ti_state_where
 from dagflow.scheduler.locking import skip_locked
 from dagflow.serialization import SerializedDag
-from dagflow.state import NOT_STARTED, STARTED, SUCCESS_LIKE, DagRunState, TaskInstanceState
+from dagflow.state import NOT_STARTED, STARTED, SUCCESS_LIKE, DagRunState, DagRunTriggeredByType, TaskInstanceState
 
 TI = TaskInstanceState
 RunKey = tuple[str, int | None]
 
 
 def unpaused_or_backfill() -> sa.ColumnElement[bool]:
-    """Filter for runs the scheduler works on: the DAG is unpaused, or the run belongs to a backfill."""
-    return sa.or_(DagModel.is_paused.is_(False), DagRun.backfill_id.is_not(None))
+    """Filter for runs the scheduler works on: the DAG is unpaused, or the run belongs to a backfill.
+
+    Never a ``dags test`` / ``tasks test`` run (``triggered_by`` = ``test``): the process that
+    made it drives it alone, whether the DAG is paused or not.
+    """
+    return sa.and_(
+        sa.or_(DagModel.is_paused.is_(False), DagRun.backfill_id.is_not(None)),
+        sa.or_(DagRun.triggered_by.is_(None), DagRun.triggered_by != DagRunTriggeredByType.TEST.value),
+    )
 
 
 def start_queued_runs(session: Session, *, now: datetime, default_limit: int) -> list[DagRun]:

@@ -7,7 +7,8 @@ the scheduler's clock for the next wake-up (a retry delay, a sensor's next poke,
 run's timeout) with ``clock.wait_until``: a sleep of at most a second on the wall
 clock, a jump of a ``FrozenClock``. A run with nothing to wait for that has not
 finished cannot make progress (a task held by ``depends_on_past``, a DAG gone from
-the DB): that is an error, not a hang.
+the DB): that is an error, not a hang. Deferred task instances have no triggerer here:
+their triggers run in this process (``triggerer/inline.py``), as in Airflow's ``dag.test()``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dagflow.scheduler.clock import MAX_NAP, wait_until
 from dagflow.scheduler.dagruns import find_dagrun
 from dagflow.scheduler.loop import Scheduler
 from dagflow.state import DAGRUN_FINISHED, DagRunState
+from dagflow.triggerer.inline import resume_deferred_inline
 
 
 def run_to_end(scheduler: Scheduler) -> DagRunState:
@@ -35,6 +37,8 @@ def run_to_end(scheduler: Scheduler) -> DagRunState:
                 raise DagflowError(f"DAG run {run_id!r} of {dag_id!r} is gone (deleted while it ran?)")
         if busy:
             continue
+        if resume_deferred_inline(scheduler.settings, scheduler.db, dag_id, run_id):
+            continue  # no triggerer here: its deferred tasks' triggers ran in this process
         if scheduler.tries_in_flight:  # an executor that runs tries elsewhere: wait for their events
             scheduler.wakeup.wait(MAX_NAP)
             scheduler.wakeup.clear()

@@ -54,6 +54,10 @@ class UpstreamCounts:
     removed: int = 0
     done: int = 0
     total: int = 0
+    #: Direct upstream task instances of setup tasks, and how many of them succeeded / were skipped.
+    setup_total: int = 0
+    setup_success: int = 0
+    setup_skipped: int = 0
 
     @property
     def effective_total(self) -> int:
@@ -173,6 +177,17 @@ def _all_done_min_one_success(c: UpstreamCounts) -> Verdict:
     return Verdict.RUN if c.success else Verdict.UPSTREAM_FAILED
 
 
+def _all_done_setup_success(c: UpstreamCounts) -> Verdict:
+    # A teardown: runs once everything upstream is done, if at least one of its setups succeeded.
+    if not c.all_done:
+        return Verdict.WAIT
+    if c.setup_total and c.setup_skipped >= c.setup_total:
+        return Verdict.SKIP
+    if c.setup_total and not c.setup_success:
+        return Verdict.UPSTREAM_FAILED
+    return Verdict.RUN
+
+
 _RULES: dict[TriggerRule, Callable[[UpstreamCounts], Verdict]] = {
     TR.ALL_SUCCESS: _all_success,
     TR.ALL_FAILED: _all_failed,
@@ -185,4 +200,5 @@ _RULES: dict[TriggerRule, Callable[[UpstreamCounts], Verdict]] = {
     TR.NONE_FAILED_MIN_ONE_SUCCESS: _none_failed_min_one_success,
     TR.NONE_SKIPPED: _none_skipped,
     TR.ALL_DONE_MIN_ONE_SUCCESS: _all_done_min_one_success,
+    TR.ALL_DONE_SETUP_SUCCESS: _all_done_setup_success,
 }

@@ -11,7 +11,7 @@ from dagflow.sdk.baseoperator import BaseOperator
 from dagflow.sdk.dag import DAG
 from dagflow.sdk.dag_decorator import dag
 from dagflow.sdk.decorators import task
-from dagflow.sdk.dependencies import chain, cross_downstream
+from dagflow.sdk.dependencies import chain, chain_linear, cross_downstream
 from dagflow.sdk.mappedoperator import MappedOperator
 from dagflow.sdk.params import Param, ParamsDict
 from dagflow.sdk.sensor import BaseSensorOperator, PokeReturnValue
@@ -29,6 +29,7 @@ __all__ = [
     "TaskGroup",
     "XComArg",
     "chain",
+    "chain_linear",
     "cross_downstream",
     "dag",
     "task",

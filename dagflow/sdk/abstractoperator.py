@@ -85,6 +85,9 @@ class AbstractOperator(DependencyMixin):
     is_mapped: ClassVar[bool] = False
     is_sensor: bool = False
     inherits_from_empty_operator: bool = False
+    is_setup: bool = False
+    is_teardown: bool = False
+    on_failure_fail_dagrun: bool = False
 
     task_id: str
     task_group: TaskGroup | None
@@ -171,6 +174,31 @@ class AbstractOperator(DependencyMixin):
         from dagflow.sdk.xcom_arg import XComArg
 
         return XComArg(self)
+
+    # --- setup and teardown ------------------------------------------------------------
+    def as_setup(self) -> AbstractOperator:
+        """Make this a setup task; returns it (``op = BashOperator(...).as_setup()``)."""
+        from dagflow.sdk.setup_teardown import mark_setup
+
+        mark_setup(self)
+        return self
+
+    def as_teardown(self, *, setups: Any = None, on_failure_fail_dagrun: bool | None = None) -> AbstractOperator:
+        """Make this a teardown of ``setups``; returns it."""
+        from dagflow.sdk.setup_teardown import mark_teardown
+
+        mark_teardown(self, setups, on_failure_fail_dagrun)
+        return self
+
+    def __enter__(self) -> None:
+        from dagflow.sdk.setup_teardown import TeardownScope
+
+        scope = TeardownScope([self])
+        self.__dict__.setdefault("_teardown_scopes", []).append(scope)
+        scope.__enter__()
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        self.__dict__["_teardown_scopes"].pop().__exit__(exc_type, *exc)
 
     def _attach(self, dag: DAG | None, group: TaskGroup | None) -> None:
         self.task_group = group

@@ -6,11 +6,17 @@ import functools
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import jinja2
 
-from dagflow.exceptions import DagDefinitionError
+from dagflow.exceptions import (
+    DagDefinitionError,
+    SensorTimeout,
+    TaskDeferralError,
+    TaskDeferralTimeout,
+    TaskDeferred,
+)
 from dagflow.sdk import contexts
 from dagflow.sdk.abstractoperator import (
     DEFAULT_OWNER,
@@ -18,6 +24,8 @@ from dagflow.sdk.abstractoperator import (
     Callback,
     normalize_scheduling_args,
 )
+from dagflow.sdk.assets import Asset, to_assets
+from dagflow.sdk.durations import to_timedelta
 from dagflow.sdk.ids import validate_key
 from dagflow.sdk.params import ParamsDict
 from dagflow.sdk.templating import create_template_env, render_value
@@ -172,6 +180,9 @@ class BaseOperator(AbstractOperator):
         disabled: bool = False,
         allow_failure: bool = False,
         log_level: str | int | None = None,
+        inlets: Any = None,
+        outlets: Any = None,
+        task_display_name: str | None = None,
         **kwargs: Any,
     ) -> None:
         if kwargs:
@@ -188,10 +199,13 @@ class BaseOperator(AbstractOperator):
         for name, value in normalize_scheduling_args(self.task_id, values).items():
             setattr(self, name, value)
         self.default_args = dict(default_args or {})
+        self._task_display_name = task_display_name
         self.params = ParamsDict(dag.params if dag is not None else None)
         self.params.update(self.default_args.get("params") or {})
         self.params.update(params or {})
         self.map_index = -1
+        self.inlets: list[Asset] = to_assets(inlets, f"task {self.task_id!r}: inlets")
+        self.outlets: list[Asset] = to_assets(outlets, f"task {self.task_id!r}: outlets")
         self._attach(dag, group)
 
     def _post_init(self) -> None:
@@ -206,7 +220,13 @@ class BaseOperator(AbstractOperator):
             return
         for field in self.template_fields:
             for arg in XComArg.iter_xcom_args(getattr(self, field, None)):
-                arg.operator.set_downstream(self)
+                for upstream in arg.dependency_roots():
+                    upstream.set_downstream(self)
+
+    @property
+    def task_display_name(self) -> str:
+        """The name shown for the task (Airflow's ``task_display_name``; the task id when not given)."""
+        return self._task_display_name or self.task_id
 
     # --- mapping -------------------------------------------------------------------------
     @classmethod
@@ -220,6 +240,41 @@ class BaseOperator(AbstractOperator):
     def execute(self, context: Mapping[str, Any]) -> Any:
         """Do the task's work; the return value is pushed as the ``return_value`` XCom."""
         raise NotImplementedError(f"{type(self).__name__} must implement execute()")
+
+    def defer(
+        self,
+        *,
+        trigger: Any,
+        method_name: str,
+        kwargs: Mapping[str, Any] | None = None,
+        timeout: timedelta | float | str | None = None,
+    ) -> NoReturn:
+        """End this try as ``deferred``: the triggerer runs ``trigger``; its event resumes the task.
+
+        The task resumes (same try number, in a worker slot again) in ``method_name``,
+        called as ``method(context=context, event=payload, **kwargs)``. If the trigger does not
+        fire within ``timeout`` the try fails (a sensor: as its own timeout).
+        """
+        if not callable(getattr(self, method_name, None)):
+            raise DagDefinitionError(f"task {self.task_id!r}: cannot defer to missing method {method_name!r}")
+        raise TaskDeferred(
+            trigger=trigger, method_name=method_name, kwargs=dict(kwargs or {}), timeout=to_timedelta(timeout)
+        )
+
+    def resume_execution(
+        self, next_method: str, next_kwargs: Mapping[str, Any] | None, context: Mapping[str, Any]
+    ) -> Any:
+        """Run the method a deferred try resumes in (``__fail__``: the trigger timed out or failed)."""
+        kwargs = dict(next_kwargs or {})
+        if next_method == "__fail__":
+            error = kwargs.get("error") or "Trigger failure"
+            if error == "Trigger timeout" and getattr(self, "is_sensor", False):
+                raise SensorTimeout(f"sensor {self.task_id!r} timed out while deferred")
+            raise TaskDeferralTimeout(error) if error == "Trigger timeout" else TaskDeferralError(error)
+        method = getattr(self, next_method, None)
+        if not callable(method):
+            raise TaskDeferralError(f"task {self.task_id!r} has no method {next_method!r} to resume in")
+        return method(context=context, **kwargs)
 
     def on_kill(self) -> None:
         """Stop whatever ``execute`` started (subprocesses, remote jobs); called on timeout/kill."""

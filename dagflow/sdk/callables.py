@@ -36,8 +36,14 @@ def determine_kwargs(
 def call_with_context(
     fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any], context: Mapping[str, Any]
 ) -> Any:
-    """Call ``fn`` with ``args``, ``kwargs`` and the context values it asks for."""
-    return fn(*args, **determine_kwargs(fn, args, kwargs, context))
+    """Call ``fn`` with ``args``, ``kwargs`` and the context values it asks for; an ``async def``
+    function is run to its end in an event loop of its own (as Airflow runs async tasks)."""
+    result = fn(*args, **determine_kwargs(fn, args, kwargs, context))
+    if inspect.iscoroutine(result):
+        import asyncio
+
+        return asyncio.run(result)
+    return result
 
 
 def check_callable(task_id: str, fn: object) -> Callable[..., Any]:

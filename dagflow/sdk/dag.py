@@ -14,6 +14,7 @@ import pendulum
 from dagflow.exceptions import DagCycleError, DagDefinitionError, DuplicateTaskIdFound, TaskNotFound
 from dagflow.sdk import contexts
 from dagflow.sdk.abstractoperator import DEFAULT_OWNER, AbstractOperator
+from dagflow.sdk.assets import BaseAsset, asset_condition
 from dagflow.sdk.durations import to_timedelta
 from dagflow.sdk.ids import validate_key
 from dagflow.sdk.params import ParamsDict
@@ -121,13 +122,23 @@ class DAG:
         is_paused_upon_creation: bool | None = None,
         owner_links: Mapping[str, str] | None = None,
         access_control: Mapping[str, Any] | None = None,
+        dag_display_name: str | None = None,
+        timetable: Any = None,
+        default_view: str | None = None,
+        orientation: str | None = None,
     ) -> None:
         self.dag_id = validate_key("dag_id", dag_id)
         self.fileloc = caller_file()
         self.default_args = dict(default_args or {})
-        if schedule is not None and schedule_interval is not None:
-            raise DagDefinitionError(f"DAG {dag_id!r}: pass schedule or schedule_interval, not both")
-        self.schedule = schedule if schedule is not None else schedule_interval
+        given = [value for value in (schedule, schedule_interval, timetable) if value is not None]
+        if len(given) > 1:
+            raise DagDefinitionError(f"DAG {dag_id!r}: pass one of schedule, schedule_interval or timetable")
+        self.schedule = given[0] if given else None
+        #: Airflow 2's UI hints (the graph or grid view first, the graph's direction); kept, not used.
+        self.default_view = default_view
+        self.orientation = orientation
+        #: The asset condition when scheduled on assets (``schedule=[a, b]`` or ``a | b``), else None.
+        self.asset_condition: BaseAsset | None = asset_condition(self.schedule)
         start_date = start_date if start_date is not None else self.default_args.get("start_date")
         end_date = end_date if end_date is not None else self.default_args.get("end_date")
         self.timezone = _dag_timezone(start_date)
@@ -155,7 +166,9 @@ class DAG:
         self.is_paused_upon_creation = is_paused_upon_creation
         self.owner_links = dict(owner_links or {})
         self.access_control = normalize_access_control(dag_id, access_control)
+        self._dag_display_name = dag_display_name
         self.task_dict: dict[str, AbstractOperator] = {}
+        self.edge_info: dict[str, dict[str, dict[str, str]]] = {}
         self.task_group = TaskGroup.create_root(self)
         self._timetable: Timetable | None = None
         self._validate_schedule()
@@ -189,6 +202,14 @@ class DAG:
         """Register several tasks."""
         for task in tasks:
             task.dag = self
+
+    def set_edge_info(self, upstream_task_id: str, downstream_task_id: str, info: Mapping[str, str]) -> None:
+        """Attach ``info`` (e.g. ``{"label": ...}``) to the edge upstream → downstream."""
+        self.edge_info.setdefault(upstream_task_id, {})[downstream_task_id] = dict(info)
+
+    def get_edge_info(self, upstream_task_id: str, downstream_task_id: str) -> dict[str, str]:
+        """The info of the edge upstream → downstream (empty when none)."""
+        return self.edge_info.get(upstream_task_id, {}).get(downstream_task_id, {})
 
     @property
     def tasks(self) -> list[AbstractOperator]:
@@ -236,6 +257,11 @@ class DAG:
         """The owners of the DAG's tasks, comma separated."""
         owners = sorted({getattr(t, "owner", DEFAULT_OWNER) for t in self.task_dict.values()})
         return ", ".join(owners) if owners else self.default_args.get("owner", DEFAULT_OWNER)
+
+    @property
+    def dag_display_name(self) -> str:
+        """The name shown for the DAG (Airflow's ``dag_display_name``; the dag id when not given)."""
+        return self._dag_display_name or self.dag_id
 
     @property
     def folder(self) -> str:
@@ -286,6 +312,29 @@ class DAG:
                     ready.append(child)
         return result
 
+    # --- running ---------------------------------------------------------------------------
+    def test(
+        self,
+        logical_date: datetime | None = None,
+        run_conf: Mapping[str, Any] | None = None,
+        **unsupported: Any,
+    ) -> Any:
+        """Run this DAG once in this process, as ``dagflow dags test`` does (Airflow's ``dag.test()``).
+
+        Uses the configured ``DAGFLOW_HOME`` (its database, variables and connections) and
+        returns the run's report (``.state``, ``.task_states``).
+        """
+        import importlib
+
+        given = sorted(name for name, value in unsupported.items() if value not in (None, False))
+        if given:
+            raise DagDefinitionError(f"dag.test() does not support {', '.join(given)} in dagflow")
+        # The SDK sits below the database layer: the runner is found at call time, not imported.
+        config = importlib.import_module("dagflow.config")
+        testing = importlib.import_module("dagflow.testing")
+        settings = config.load_settings()
+        return testing.run_dag(self, settings=settings, logical_date=logical_date, conf=run_conf)
+
     # --- templating and schedule ---------------------------------------------------------
     def get_template_env(self) -> jinja2.Environment:
         """A sandboxed Jinja environment (native when ``render_template_as_native_obj``).
@@ -310,9 +359,12 @@ class DAG:
     def timetable(self) -> Timetable:
         """The schedule as a timetable (built on first use by ``dagflow.timetables``)."""
         if self._timetable is None:
-            from dagflow.timetables import create_timetable
+            from dagflow.timetables import AssetTriggeredTimetable, create_timetable
 
-            self._timetable = create_timetable(self.schedule, self.timezone)
+            if self.asset_condition is not None:
+                self._timetable = AssetTriggeredTimetable(self.asset_condition.as_expression())
+            else:
+                self._timetable = create_timetable(self.schedule, self.timezone)
         return self._timetable
 
     def _validate_schedule(self) -> None:

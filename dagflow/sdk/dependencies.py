@@ -23,6 +23,9 @@ class DependencyMixin:
     def set_downstream(self, other: DependencyLike | Sequence[DependencyLike]) -> None:
         """Make ``other`` (one node or a list) run after this one."""
         for node in _flatten(other):
+            if hasattr(node, "add_upstream"):  # an EdgeModifier (Label) passes the edges on
+                node.add_upstream(self.dependency_leaves())
+                continue
             for upstream in self.dependency_leaves():
                 for downstream in node.dependency_roots():
                     upstream.add_edge_to(downstream)
@@ -52,6 +55,11 @@ class DependencyMixin:
 
 
 DependencyLike = Union[DependencyMixin, "Sequence[DependencyMixin]"]
+
+
+def flatten_nodes(value: Any) -> list[DependencyMixin]:
+    """One node or a (nested) list of nodes, as a flat list; anything else is a ``TypeError``."""
+    return _flatten(value)
 
 
 def _flatten(value: Any) -> list[DependencyMixin]:
@@ -86,6 +94,15 @@ def chain(*elements: DependencyMixin | Sequence[DependencyMixin]) -> None:
                 up.set_downstream(right)
         else:
             left.set_downstream(right)  # type: ignore[union-attr]
+
+
+def chain_linear(*elements: DependencyMixin | Sequence[DependencyMixin]) -> None:
+    """Wire ``elements`` in sequence, every node of one element to every node of the next."""
+    if len(elements) < 2:
+        raise ValueError("chain_linear() needs at least two elements")
+    for left, right in zip(elements, elements[1:]):
+        for up in _flatten(left):
+            up.set_downstream(_flatten(right))
 
 
 def cross_downstream(

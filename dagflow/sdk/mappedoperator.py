@@ -15,6 +15,8 @@ from dagflow.sdk.params import ParamsDict
 from dagflow.sdk.xcom_arg import XComArg
 
 _NOT_MAPPABLE = frozenset({"task_id", "dag", "task_group", "default_args", "params"})
+#: The one key of ``expand_input`` for ``expand_kwargs(...)``: each element is a dict of arguments.
+EXPAND_KWARGS = "__expand_kwargs__"
 
 
 def _base_defaults() -> dict[str, Any]:
@@ -34,6 +36,10 @@ class OperatorPartial:
     def expand(self, **mapped: Any) -> MappedOperator:
         """Map over ``mapped`` (lists, dicts or XComArgs): one task instance per combination."""
         return MappedOperator(self.operator_class, self.kwargs, mapped)
+
+    def expand_kwargs(self, kwargs_list: Any) -> MappedOperator:
+        """Map over a list of argument dicts (or an XComArg of one): one task instance per dict."""
+        return MappedOperator(self.operator_class, self.kwargs, {EXPAND_KWARGS: kwargs_list})
 
 
 class MappedOperator(AbstractOperator):
@@ -75,7 +81,8 @@ class MappedOperator(AbstractOperator):
         self.inherits_from_empty_operator = operator_class.inherits_from_empty_operator
         self._attach(dag, group)
         for arg in XComArg.iter_xcom_args([self.expand_input, partial_kwargs]):
-            arg.operator.set_downstream(self)
+            for upstream in arg.dependency_roots():
+                upstream.set_downstream(self)
 
     def _validate_expand(self, label: str, partial_kwargs: Mapping[str, Any], names: Sequence[str] | None) -> None:
         if not self.expand_input:
@@ -83,6 +90,12 @@ class MappedOperator(AbstractOperator):
         if names is None:
             names = [n for c in self.operator_class.__mro__ for n in _init_names(c)]
         for name, value in self.expand_input.items():
+            if name == EXPAND_KWARGS:
+                if not isinstance(value, (list, tuple, XComArg)):
+                    raise DagDefinitionError(
+                        f"task {label!r}: expand_kwargs() needs a list of dicts or an XComArg, got {type(value).__name__}"
+                    )
+                continue
             if name in _NOT_MAPPABLE or name not in names:
                 raise DagDefinitionError(f"task {label!r}: cannot map over {name!r}: not an argument it accepts")
             if self.expand_into is None and name in partial_kwargs:
@@ -110,7 +123,7 @@ class MappedOperator(AbstractOperator):
         spec: dict[str, dict[str, Any]] = {}
         for name, value in self.expand_input.items():
             if isinstance(value, XComArg):
-                spec[name] = {"kind": "xcom", "task_id": value.operator.task_id, "key": value.key}
+                spec[name] = value.length_spec()
             else:
                 spec[name] = {"kind": "literal", "length": len(value)}
         return spec
@@ -136,6 +149,13 @@ class MappedOperator(AbstractOperator):
         """The concrete operator for ``context["ti"].map_index`` (cross product, in argument order)."""
         map_index = context["ti"].map_index
         chosen = _pick(self.resolve_expand_input(context), map_index, self.task_id)
+        if EXPAND_KWARGS in chosen:
+            element = chosen.pop(EXPAND_KWARGS)
+            if not isinstance(element, Mapping):
+                raise DagDefinitionError(
+                    f"task {self.task_id!r}: expand_kwargs() needs dicts, element {map_index} is {element!r}"
+                )
+            chosen.update(element)
         kwargs = dict(self.partial_kwargs)
         if self.expand_into is not None:
             kwargs[self.expand_into] = {**kwargs.get(self.expand_into, {}), **chosen}

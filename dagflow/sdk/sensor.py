@@ -9,7 +9,7 @@ from typing import Any
 
 import pendulum
 
-from dagflow.exceptions import DagDefinitionError, SensorTimeout, SkipTask, TaskRescheduled
+from dagflow.exceptions import DagDefinitionError, FailTask, SensorTimeout, SkipTask, TaskRescheduled
 from dagflow.sdk.baseoperator import BaseOperator
 from dagflow.sdk.durations import to_seconds
 
@@ -45,9 +45,12 @@ class BaseSensorOperator(BaseOperator):
         mode: str = "poke",
         exponential_backoff: bool = False,
         max_wait: timedelta | float | str | None = None,
+        deferrable: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        #: Wait in the triggerer instead of a worker slot (for sensors that support it).
+        self.deferrable = bool(deferrable)
         self.poke_interval = to_seconds(poke_interval)
         self.timeout = to_seconds(timeout)
         self.soft_fail = soft_fail
@@ -98,6 +101,30 @@ class BaseSensorOperator(BaseOperator):
         poke_count = getattr(ti, "poke_count", None) or int(elapsed // max(self.poke_interval, 1e-3)) + 1
         interval = self.next_poke_interval(poke_count, elapsed)
         raise TaskRescheduled(now + timedelta(seconds=interval))
+
+    def defer_with(self, trigger: Any, **kwargs: Any) -> None:
+        """Defer to ``trigger`` with the sensor's ``timeout``, resuming in ``execute_complete``."""
+        self.defer(trigger=trigger, method_name="execute_complete", kwargs=kwargs, timeout=self.timeout)
+
+    def resume_execution(
+        self, next_method: str, next_kwargs: Mapping[str, Any] | None, context: Mapping[str, Any]
+    ) -> Any:
+        """Resume after deferral; a deferral that timed out is the sensor's timeout (skipped with ``soft_fail``)."""
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except SensorTimeout as exc:
+            if self.soft_fail:
+                raise SkipTask(f"{exc}; skipped (soft_fail)") from None
+            raise
+
+    def execute_complete(self, context: Mapping[str, Any], event: Any = None) -> Any:
+        """Where a deferred sensor resumes: done, unless the event says failed or skipped."""
+        status = event.get("status") if isinstance(event, Mapping) else None
+        if status == "failed":
+            raise FailTask(f"sensor {self.task_id!r}: the trigger reported failure: {event}")
+        if status == "skipped":
+            raise SkipTask(f"sensor {self.task_id!r}: the trigger reported skipped: {event}")
+        return None
 
     def _poke_once(self, context: Mapping[str, Any]) -> tuple[bool, Any]:
         result = self.poke(context)

@@ -182,14 +182,36 @@ def task_group(python_callable: Callable[..., Any] | None = None, **tg_kwargs: A
     """Decorate a function whose call builds its tasks inside a new ``TaskGroup``."""
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def options() -> tuple[str, dict[str, Any]]:
+            merged = {"add_suffix_on_collision": True, "tooltip": (fn.__doc__ or "").strip(), **tg_kwargs}
+            return merged.pop("group_id", None) or fn.__name__, merged
+
         @functools.wraps(fn)
         def factory(*args: Any, **kwargs: Any) -> Any:
-            options = {"add_suffix_on_collision": True, "tooltip": (fn.__doc__ or "").strip(), **tg_kwargs}
-            group_id = options.pop("group_id", None) or fn.__name__
-            with TaskGroup(group_id, **options) as group:
+            group_id, group_options = options()
+            with TaskGroup(group_id, **group_options) as group:
                 result = fn(*args, **kwargs)
             return result if isinstance(result, DependencyMixin) else group
 
+        def expand(**mapped: Any) -> TaskGroup:
+            """Map the group over lists or XComArgs: its tasks get one instance per element."""
+            from dagflow.sdk.mapped_group import expand_group
+
+            group_id, group_options = options()
+            return expand_group(fn, group_id, group_options, {}, mapped)
+
+        def partial(**fixed: Any) -> Any:
+            """Fix some arguments for every copy of the group; follow with ``.expand(...)``."""
+            from dagflow.sdk.mapped_group import expand_group
+
+            def expand_partial(**mapped: Any) -> TaskGroup:
+                group_id, group_options = options()
+                return expand_group(fn, group_id, group_options, fixed, mapped)
+
+            return type("TaskGroupPartial", (), {"expand": staticmethod(expand_partial)})()
+
+        factory.expand = expand  # type: ignore[attr-defined]
+        factory.partial = partial  # type: ignore[attr-defined]
         return factory
 
     if python_callable is not None:

@@ -6,10 +6,13 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import pendulum
+
 from dagflow.exceptions import DagDefinitionError, FailTask, SkipTask
 from dagflow.sdk import runtime
 from dagflow.sdk.durations import to_timedelta
 from dagflow.sdk.sensor import BaseSensorOperator
+from dagflow.triggers.external_task import ExternalTaskTrigger
 
 
 class ExternalTaskSensor(BaseSensorOperator):
@@ -58,6 +61,25 @@ class ExternalTaskSensor(BaseSensorOperator):
         if self.execution_delta is not None:
             return logical_date - self.execution_delta
         return logical_date
+
+    def execute(self, context: Mapping[str, Any]) -> Any:
+        """Poke (or reschedule); with ``deferrable=True`` wait in the triggerer."""
+        if not self.deferrable or self.poke(context):
+            return None if self.deferrable else super().execute(context)
+        task_ids: list[str | None] = (
+            list(self.external_task_ids) if self.external_task_ids is not None else [self.external_task_id]
+        )
+        trigger = ExternalTaskTrigger(
+            external_dag_id=self.external_dag_id,
+            external_task_ids=task_ids,
+            logical_date=pendulum.instance(self.target_logical_date(context)).in_timezone("UTC").isoformat(),
+            allowed_states=self.allowed_states,
+            failed_states=self.failed_states,
+            skipped_states=self.skipped_states,
+            poll_interval=self.poke_interval,
+        )
+        self.defer_with(trigger)
+        return None
 
     def poke(self, context: Mapping[str, Any]) -> bool:
         """Look up the external states once."""

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dagflow.sdk.sensor import BaseSensorOperator
+from dagflow.triggers.file import FileTrigger
 
 
 class FileSensor(BaseSensorOperator):
@@ -21,6 +22,14 @@ class FileSensor(BaseSensorOperator):
         self.filepath = filepath
         self.recursive = recursive
         self.fs_conn_id = fs_conn_id
+
+    def execute(self, context: Mapping[str, Any]) -> Any:
+        """Poke (or reschedule); with ``deferrable=True`` wait for a file in the triggerer."""
+        if self.deferrable and not self.poke(context):
+            self.defer_with(
+                FileTrigger(os.path.expanduser(self.filepath), self.recursive, poll_interval=self.poke_interval)
+            )
+        return None if self.deferrable else super().execute(context)
 
     def poke(self, context: Mapping[str, Any]) -> bool:
         """Does anything match?"""

@@ -27,7 +27,9 @@ def from_dag(dag: Any) -> SerializedDag:
         dag_id=dag.dag_id,
         tasks={task.task_id: task_from_operator(task) for task in dag.task_dict.values()},
         fileloc=getattr(dag, "fileloc", None) or None,
-        schedule=schedule_text(getattr(dag, "schedule", None)),
+        schedule="Asset"
+        if getattr(dag, "asset_condition", None) is not None
+        else schedule_text(getattr(dag, "schedule", None)),
         timetable=timetable_data(dag),
         timezone=timezone_name(getattr(dag, "timezone", None)),
         start_date=as_utc(getattr(dag, "start_date", None)),
@@ -46,13 +48,35 @@ def from_dag(dag: Any) -> SerializedDag:
         callbacks=_callback_names(dag, DAG_CALLBACKS),
         task_group=group_from_sdk(getattr(dag, "task_group", None)),
         access_control=getattr(dag, "access_control", None),
+        assets=assets_data(dag),
     )
+
+
+def assets_data(dag: Any) -> dict[str, dict[str, Any]]:
+    """``uri -> {"name", "group", "extra"}`` of every asset the DAG's schedule and tasks name."""
+    found: list[Any] = []
+    condition = getattr(dag, "asset_condition", None)
+    if condition is not None:
+        found.extend(condition.iter_assets())
+    for task in dag.task_dict.values():
+        for name in ("outlets", "inlets"):
+            assets = getattr(task, name, None)
+            if assets is None and getattr(task, "is_mapped", False):
+                assets = getattr(task, "partial_kwargs", {}).get(name)
+            if assets is not None:
+                found.extend([assets] if hasattr(assets, "uri") else assets)
+    return {
+        str(a.uri): {"name": str(a.name), "group": str(a.group), "extra": json_safe(dict(a.extra))}
+        for a in found
+        if hasattr(a, "uri")
+    }
 
 
 def task_from_operator(task: Any) -> SerializedTask:
     """The ``SerializedTask`` for an operator or mapped operator."""
     is_mapped = bool(getattr(task, "is_mapped", False))
     cls = getattr(task, "operator_class", None) if is_mapped else None
+    mapped_group = _mapped_group_of(task)
     cls = cls if isinstance(cls, type) else type(task)
     group = getattr(task, "task_group", None)
     return SerializedTask(
@@ -63,9 +87,13 @@ def task_from_operator(task: Any) -> SerializedTask:
         downstream_task_ids=frozenset(task.downstream_task_ids),
         trigger_rule=TriggerRule(getattr(task, "trigger_rule", TriggerRule.ALL_SUCCESS)),
         **_scheduling_fields(task),
-        is_mapped=is_mapped,
+        is_mapped=is_mapped or mapped_group is not None,
         is_sensor=bool(getattr(task, "is_sensor", False)),
-        expand_input=task.expand_input_spec() if is_mapped else {},
+        expand_input=task.expand_input_spec()
+        if is_mapped
+        else mapped_group.expand_input_spec()
+        if mapped_group
+        else {},
         template_fields=tuple(getattr(task, "template_fields", ()) or ()),
         doc_md=getattr(task, "doc_md", None),
         description=getattr(task, "description", None),
@@ -73,7 +101,31 @@ def task_from_operator(task: Any) -> SerializedTask:
         ui_color=getattr(task, "ui_color", None),
         do_xcom_push=bool(getattr(task, "do_xcom_push", True)),
         callbacks=_callback_names(task, TASK_CALLBACKS),
+        outlets=_asset_uris(task, "outlets"),
+        inlets=_asset_uris(task, "inlets"),
     )
+
+
+def _asset_uris(task: Any, name: str) -> tuple[str, ...]:
+    """The URIs of a task's ``outlets``/``inlets`` (a mapped task's come from its partial arguments)."""
+    assets = getattr(task, name, None)
+    if assets is None and getattr(task, "is_mapped", False):
+        assets = getattr(task, "partial_kwargs", {}).get(name)
+    if assets is None:
+        return ()
+    if hasattr(assets, "uri"):
+        assets = [assets]
+    return tuple(dict.fromkeys(str(asset.uri) for asset in assets if hasattr(asset, "uri")))
+
+
+def _mapped_group_of(task: Any) -> Any:
+    """The mapped task group ``task`` is in (its tasks are mapped over the group's input), or None."""
+    group = getattr(task, "task_group", None)
+    while group is not None:
+        if hasattr(group, "expand_input_spec"):
+            return group
+        group = getattr(group, "parent_group", None)
+    return None
 
 
 def _scheduling_fields(task: Any) -> dict[str, Any]:
@@ -100,6 +152,9 @@ def _scheduling_fields(task: Any) -> dict[str, Any]:
         "disabled": bool(get("disabled", False)),
         "allow_failure": bool(get("allow_failure", False)),
         "log_level": get("log_level", None),
+        "is_setup": bool(get("is_setup", False)),
+        "is_teardown": bool(get("is_teardown", False)),
+        "on_failure_fail_dagrun": bool(get("on_failure_fail_dagrun", False)),
     }
 
 

@@ -46,6 +46,9 @@ class SerializedTask:
     disabled: bool = False
     allow_failure: bool = False
     log_level: str | None = None
+    is_setup: bool = False
+    is_teardown: bool = False
+    on_failure_fail_dagrun: bool = False
     is_mapped: bool = False
     is_sensor: bool = False
     expand_input: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -56,6 +59,10 @@ class SerializedTask:
     ui_color: str | None = None
     do_xcom_push: bool = True
     callbacks: frozenset[str] = frozenset()
+    #: URIs of the assets a successful try records an event for (``outlets``).
+    outlets: tuple[str, ...] = ()
+    #: URIs of the assets the task reads (``inlets``).
+    inlets: tuple[str, ...] = ()
 
     def has_callback(self, name: str) -> bool:
         """True if the task defines the callback ``name`` (e.g. ``on_failure_callback``)."""
@@ -100,6 +107,8 @@ class SerializedDag:
     task_group: SerializedTaskGroup | None = None
     #: ``{role: [actions]}`` (``can_read``, ``can_edit``, ``can_delete``); None: every role as its global permissions say.
     access_control: Mapping[str, Sequence[str]] | None = None
+    #: Every asset the DAG names (schedule, outlets, inlets): ``uri -> {"name", "group", "extra"}``.
+    assets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     _order: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _descendants: dict[str, frozenset[str]] = field(init=False, repr=False, compare=False)
     _weights: dict[str, int] = field(init=False, repr=False, compare=False)
@@ -133,9 +142,24 @@ class SerializedDag:
         """Tasks with no downstream."""
         return [self.tasks[t] for t in self._order if not self.tasks[t].downstream_task_ids]
 
+    @property
+    def effective_leaves(self) -> list[SerializedTask]:
+        """Tasks whose run decides the run's state: no downstream other than teardowns (Airflow's rule)."""
+        return [
+            self.tasks[t]
+            for t in self._order
+            if all(self.tasks[d].is_teardown for d in self.tasks[t].downstream_task_ids if d in self.tasks)
+        ]
+
     def has_callback(self, name: str) -> bool:
         """True if the DAG defines the callback ``name`` (e.g. ``on_failure_callback``)."""
         return name in self.callbacks
+
+    @property
+    def asset_condition(self) -> Any:
+        """The asset expression the DAG is scheduled on (a URI or ``{"all"|"any": [...]}``), else None."""
+        timetable = self.timetable or {}
+        return timetable.get("condition") if timetable.get("type") == "asset" else None
 
     # --- graph -----------------------------------------------------------------------
     def topological_order(self) -> tuple[str, ...]:

@@ -23,6 +23,8 @@ from dagflow.state import TriggerRule
 FORMAT_VERSION = 1
 _DURATIONS = ("retry_delay", "max_retry_delay", "execution_timeout", "sla")
 _ID_SETS = ("upstream_task_ids", "downstream_task_ids", "callbacks")
+#: Written only when true, so DAGs without setup/teardown tasks keep their documents (and hashes).
+_ONLY_WHEN_SET = ("is_setup", "is_teardown", "on_failure_fail_dagrun")
 
 
 class SerializationError(DagflowError, ValueError):
@@ -75,6 +77,7 @@ def _encode_dag(dag: SerializedDag) -> dict[str, Any]:
         "params": json_safe(dag.params),
         "callbacks": sorted(dag.callbacks),
         "task_group": _encode_group(dag.task_group),
+        "assets": json_safe(dag.assets),
         "tasks": [_encode_task(dag.tasks[tid]) for tid in sorted(dag.tasks)],
     }
     if dag.access_control is not None:  # only when set, so the hashes of other DAGs stay as they were
@@ -86,6 +89,8 @@ def _encode_task(task: SerializedTask) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in SerializedTask.__dataclass_fields__:
         value = getattr(task, name)
+        if name in _ONLY_WHEN_SET and not value:
+            continue
         if name in _DURATIONS:
             value = _seconds(value)
         elif name in _ID_SETS:
@@ -134,6 +139,7 @@ def _decode_dag(d: Mapping[str, Any]) -> SerializedDag:
         callbacks=frozenset(d.get("callbacks") or ()),
         task_group=_decode_group(d.get("task_group")),
         access_control=d.get("access_control"),
+        assets=dict(d.get("assets") or {}),
     )
 
 
@@ -147,6 +153,8 @@ def _decode_task(t: Mapping[str, Any]) -> SerializedTask:
         values[name] = frozenset(values.get(name) or ())
     values["trigger_rule"] = TriggerRule(values.get("trigger_rule", "all_success"))
     values["template_fields"] = tuple(values.get("template_fields") or ())
+    values["outlets"] = tuple(values.get("outlets") or ())
+    values["inlets"] = tuple(values.get("inlets") or ())
     values["expand_input"] = dict(values.get("expand_input") or {})
     if values.get("retry_delay") is None:
         values["retry_delay"] = timedelta(seconds=300)

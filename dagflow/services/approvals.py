@@ -19,6 +19,7 @@ from dagflow.exceptions import Conflict, TaskInstanceNotFound
 from dagflow.execution.backend import APPROVAL_KEY
 from dagflow.execution.xcom import read_xcoms, write_xcom
 from dagflow.models import TaskInstance, utcnow
+from dagflow.services import events
 from dagflow.services.database import ensure_schema
 from dagflow.services.reports import iso
 from dagflow.state import AWAITING_DECISION, TaskInstanceState
@@ -84,6 +85,16 @@ def decide(
         value = {"decision": decision, "comment": comment, "decided_at": iso(now)}
         write_xcom(
             session, dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index, key=APPROVAL_KEY, stored=value
+        )
+        events.record(
+            session,
+            "approve" if approve else "reject",
+            dag_id=dag_id,
+            run_id=run_id,
+            task_id=task_id,
+            map_index=map_index,
+            try_number=ti.try_number,
+            extra={"comment": comment} if comment else None,
         )
     return ApprovalDecision(dag_id, run_id, task_id, map_index, decision, comment, now)
 

@@ -35,6 +35,7 @@ from dagflow.scheduler.backfill import (
 )
 from dagflow.scheduler.job import fresh_after, live_scheduler
 from dagflow.serialization.params import validate_conf
+from dagflow.services import events
 from dagflow.services.dag_runs import ensure_dag_known, serialized_dag
 from dagflow.services.database import ensure_schema
 from dagflow.services.listing import Slice, paged
@@ -156,6 +157,20 @@ def create_backfill(
         )
         session.add(row)
         session.flush()
+        events.record(
+            session,
+            "create_backfill",
+            dag_id=dag_id,
+            extra={
+                "backfill_id": row.id,
+                "from_date": iso(start),
+                "to_date": iso(end),
+                "reprocess_behavior": reprocess_behavior,
+                "max_active_runs": plan.max_active_runs,
+                "run_backwards": run_backwards,
+                "runs": len(plan.steps),
+            },
+        )
         return replace(plan, backfill_id=row.id)
 
 
@@ -307,6 +322,9 @@ def cancel_backfill(db: Database, backfill_id: int) -> dict[str, Any]:
             for pk in list(queued)
         )
         backfill.completed_at = now
+        events.record(
+            session, "cancel_backfill", dag_id=backfill.dag_id, extra={"backfill_id": backfill_id, "failed": failed}
+        )
         session.flush()
         return {**_backfill_row(backfill), "queued_runs_failed": failed}
 

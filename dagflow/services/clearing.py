@@ -25,6 +25,7 @@ from dagflow.models import DagRun, TaskInstance, set_dagrun_state, set_ti_state,
 from dagflow.scheduler.clearing import clear_task_instance
 from dagflow.scheduler.dagruns import find_dagrun
 from dagflow.serialization import SerializedDag
+from dagflow.services import events
 from dagflow.services.dag_runs import ensure_dag_known, serialized_dag
 from dagflow.services.records import TaskInstanceRecord
 from dagflow.state import CLEARABLE, DAGRUN_FINISHED, FAILED_LIKE, MARKABLE, DagRunState, TaskInstanceState
@@ -123,7 +124,21 @@ def clear_task_instances(settings: Settings, db: Database, request: ClearRequest
         for run_id in sorted({ti.run_id for ti in cleared}):  # wake the schedulers at commit
             publish(session, RUN_QUEUED, dag_id=request.dag_id, run_id=run_id)
         cleared_ids = {ti.id for ti in cleared}
-        return [row for row, ti in zip(rows, tis) if ti.id in cleared_ids]
+        done = [row for row, ti in zip(rows, tis) if ti.id in cleared_ids]
+        record_clear(session, done, only_failed=request.only_failed, downstream=request.downstream)
+        return done
+
+
+def record_clear(session: Session, rows: Sequence[dict[str, Any]], **options: bool) -> None:
+    """One ``clear`` event per run, naming the task instances cleared in it."""
+    by_run: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        by_run.setdefault((row["dag_id"], row["run_id"]), []).append(row)
+    for (dag_id, run_id), tis in sorted(by_run.items()):
+        task_id = tis[0]["task_id"] if len(tis) == 1 else None
+        listed = [f"{t['task_id']}[{t['map_index']}]" if t["map_index"] >= 0 else t["task_id"] for t in tis[:100]]
+        extra = {"task_instances": listed, "count": len(tis), **{k: v for k, v in options.items() if v}}
+        events.record(session, "clear", dag_id=dag_id, run_id=run_id, task_id=task_id, extra=extra)
 
 
 def requeue_runs(session: Session, dag_id: str, run_ids: Iterable[str]) -> int:
@@ -163,7 +178,18 @@ def mark_task_instance(
         task_ids = {task_id} | (set(sdag.descendants(task_id)) if downstream else set())
         tis = _run_tis(session, dag_id, run_id, task_ids, map_indexes if not downstream else None)
         rows = [{**_ti_row(ti), "state": state.value, "previous_state": ti.state.value} for ti in tis]
-        marked = [row for row, ti in zip(rows, tis) if ti.state is not state and _mark_one(session, ti, state)]
+        marked = [row for row, ti in zip(rows, tis) if ti.state is not state and mark_one(session, ti, state)]
+        for row in marked:
+            events.record(
+                session,
+                "mark_task_instance",
+                dag_id=dag_id,
+                run_id=run_id,
+                task_id=row["task_id"],
+                map_index=row["map_index"],
+                try_number=row["try_number"],
+                extra={"state": state.value, "previous_state": row["previous_state"]},
+            )
         if marked:
             publish(session, RUN_CHANGED, dag_id=dag_id, run_id=run_id)
         return marked
@@ -212,7 +238,19 @@ def mark_task_instances(
         rows = [row for row in _selected(session, sdag, request, run) if row[0].state is not request.state]
         if dry_run:
             return [TaskInstanceRecord.of(ti, when) for ti, when in rows]
-        marked = [(ti, when) for ti, when in rows if _mark_one(session, ti, request.state)]
+        previous = {ti.id: ti.state for ti, _ in rows}
+        marked = [(ti, when) for ti, when in rows if mark_one(session, ti, request.state)]
+        for ti, _ in marked:
+            events.record(
+                session,
+                "mark_task_instance",
+                dag_id=ti.dag_id,
+                run_id=ti.run_id,
+                task_id=ti.task_id,
+                map_index=ti.map_index,
+                try_number=ti.try_number,
+                extra={"state": request.state.value, "previous_state": previous[ti.id].value},
+            )
         for run_id in sorted({ti.run_id for ti, _ in marked}):
             publish(session, RUN_CHANGED, dag_id=request.dag_id, run_id=run_id)
         session.flush()
@@ -267,7 +305,8 @@ def _run_tis(
     return list(session.scalars(query))
 
 
-def _mark_one(session: Session, ti: TaskInstance, state: TaskInstanceState) -> bool:
+def mark_one(session: Session, ti: TaskInstance, state: TaskInstanceState) -> bool:
+    """Set one task instance to a person's ``state`` (compare-and-set on its current state); True if it moved."""
     now = utcnow()
     values = {"end_date": now, "start_date": ti.start_date or now, "next_try_at": None}
     return set_ti_state(session, [ti.id], to=state, expected=[ti.state], values=values) == 1

@@ -21,6 +21,7 @@ from dagflow.models import Connection
 from dagflow.models.connection import connection_uri
 from dagflow.secrets.fernet import FernetCipher
 from dagflow.secrets.masker import MASK, SecretsMasker
+from dagflow.services import events
 from dagflow.services.database import ensure_schema
 
 
@@ -74,8 +75,32 @@ def add_connection(db: Database, connection: Connection) -> ConnectionRecord:
         if session.get(Connection, connection.conn_id) is not None:
             raise AlreadyExists(f"connection {connection.conn_id!r} exists already (delete it first)")
         session.add(connection)
+        events.record(
+            session, "add_connection", extra={"conn_id": connection.conn_id, "conn_type": connection.conn_type}
+        )
         session.flush()
         return connection_row(connection, cipher, show_password=False, sensitive_names=_names(db))
+
+
+def update_connection(db: Database, connection: Connection, *, keep_password: bool = False) -> ConnectionRecord:
+    """Replace a stored connection's fields in one transaction; ``keep_password`` keeps the stored password.
+
+    ``ConnectionNotFound`` if it does not exist. Returns it with its secrets masked.
+    """
+    ensure_schema(db)
+    cipher = FernetCipher(db.settings)
+    with db.transaction() as session:
+        row = session.get(Connection, connection.conn_id)
+        if row is None:
+            raise ConnectionNotFound(f"connection {connection.conn_id!r} does not exist")
+        password = row.get_password(cipher) if keep_password else connection.get_password(cipher)
+        for name in ("conn_type", "host", "schema", "login", "port", "description"):
+            setattr(row, name, getattr(connection, name))
+        row.set_password(password, cipher)
+        row.set_extra(connection.get_extra(cipher) or None, cipher)
+        events.record(session, "edit_connection", extra={"conn_id": row.conn_id, "conn_type": row.conn_type})
+        session.flush()
+        return connection_row(row, cipher, show_password=False, sensitive_names=_names(db))
 
 
 def get_connection(db: Database, conn_id: str, *, show_password: bool = False) -> ConnectionRecord:
@@ -105,6 +130,7 @@ def delete_connection(db: Database, conn_id: str) -> None:
         result = session.execute(sa.delete(Connection).where(Connection.conn_id == conn_id))
         if not result.rowcount:  # type: ignore[attr-defined]
             raise ConnectionNotFound(f"connection {conn_id!r} does not exist")
+        events.record(session, "delete_connection", extra={"conn_id": conn_id})
 
 
 @dataclass(frozen=True)

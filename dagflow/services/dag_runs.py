@@ -21,13 +21,15 @@ from dagflow.models.sla_miss import SlaMiss
 from dagflow.models.transitions import set_dagrun_state, set_ti_state
 from dagflow.scheduler.dagruns import create_dagrun, delete_dagrun, find_dagrun, generate_run_id
 from dagflow.sdk.ids import check_run_id
+from dagflow.secrets.masker import SecretsMasker
 from dagflow.serialization import SerializedDag, deserialize_dag
 from dagflow.serialization.params import validate_conf
+from dagflow.services import events
 from dagflow.services.database import ensure_schema
 from dagflow.services.listing import Slice, paged
 from dagflow.services.records import Page, RunRecord
 from dagflow.services.reports import iso, run_summary
-from dagflow.state import ALLOWED, FINISHED, DagRunState, DagRunType, TaskInstanceState
+from dagflow.state import ALLOWED, FINISHED, DagRunState, DagRunTriggeredByType, DagRunType, TaskInstanceState
 from dagflow.timetables import timetable_from_dict
 
 
@@ -54,6 +56,7 @@ def trigger_dag(
     conf: Mapping[str, Any] | None = None,
     run_id: str | None = None,
     logical_date: datetime | None = None,
+    triggered_by: DagRunTriggeredByType = DagRunTriggeredByType.CLI,
 ) -> dict[str, Any]:
     """Create a queued manual run (the scheduler starts it); returns its id, date and state.
 
@@ -79,9 +82,12 @@ def trigger_dag(
             data_interval=manual_data_interval(sdag, when),
             conf=conf,
             external_trigger=True,
+            triggered_by=triggered_by,
             now=now,
         )
         publish(session, RUN_QUEUED, dag_id=dag_id, run_id=run.run_id)  # schedulers hear it at commit
+        trigger_extra = {"logical_date": iso(when), "conf": SecretsMasker().redact(dict(conf or {}))}
+        events.record(session, "trigger", dag_id=dag_id, run_id=run.run_id, extra=trigger_extra)
         return {"dag_id": dag_id, "run_id": run.run_id, "logical_date": iso(when), "state": run.state.value}
 
 
@@ -140,6 +146,8 @@ def set_paused(settings: Settings, db: Database, dag_id: str, *, paused: bool) -
         model = session.get(DagModel, dag_id)
         if model is None:
             raise DagNotFound(f"DAG {dag_id!r} not found")
+        if model.is_paused != paused:
+            events.record(session, "pause" if paused else "unpause", dag_id=dag_id)
         model.is_paused = paused
         return {"dag_id": dag_id, "is_paused": paused}
 
@@ -159,6 +167,7 @@ def delete_dag(db: Database, dag_id: str) -> dict[str, Any]:
         if model is not None and model.fileloc:
             _delete_where(session, ImportError_, ImportError_.filename == model.fileloc)
         _delete_where(session, DagModel, DagModel.dag_id == dag_id)
+        events.record(session, "delete_dag", dag_id=dag_id, extra={"deleted_runs": runs})
         return {"dag_id": dag_id, "deleted_runs": runs}
 
 
@@ -184,6 +193,8 @@ class RunFilter:
     run_id_pattern: str | None = None
     #: DAGs to leave out (their ``access_control`` hides them from the caller).
     hidden_dag_ids: frozenset[str] = frozenset()
+    #: Only runs of these DAGs (None: any DAG); the web UI's tag filter resolves tags to ids.
+    dag_ids: tuple[str, ...] | None = None
 
 
 _RUN_ORDER = {
@@ -213,6 +224,8 @@ def query_runs(db: Database, flt: RunFilter, part: Slice) -> Page[RunRecord]:
     query = sa.select(DagRun)
     if flt.dag_id is not None:
         query = query.where(DagRun.dag_id == flt.dag_id)
+    if flt.dag_ids is not None:
+        query = query.where(DagRun.dag_id.in_(flt.dag_ids))
     if flt.states:
         query = query.where(DagRun.state.in_([DagRunState(s) for s in flt.states]))
     if flt.run_types:
@@ -253,6 +266,7 @@ def set_run_note(db: Database, dag_id: str, run_id: str, note: str | None) -> Ru
     with db.transaction() as session:
         run = _run(session, dag_id, run_id)
         run.note = note
+        events.record(session, "set_dag_run_note", dag_id=dag_id, run_id=run_id)
         session.flush()
         return RunRecord.of(run)
 
@@ -274,6 +288,7 @@ def mark_run(db: Database, dag_id: str, run_id: str, state: DagRunState) -> RunR
             if not set_dagrun_state(session, run.id, to=state, expected=[run.state], values=values):
                 raise Conflict(f"DAG run {run_id!r} changed state meanwhile; try again")
             publish(session, RUN_CHANGED, dag_id=dag_id, run_id=run_id)
+            events.record(session, "mark_dag_run", dag_id=dag_id, run_id=run_id, extra={"state": state.value})
         session.expire(run)
         return RunRecord.of(_run(session, dag_id, run_id))
 
@@ -304,3 +319,4 @@ def delete_run(db: Database, dag_id: str, run_id: str) -> None:
     with db.transaction() as session:
         _run(session, dag_id, run_id)
         delete_dagrun(session, dag_id=dag_id, run_id=run_id)
+        events.record(session, "delete_dag_run", dag_id=dag_id, run_id=run_id)

@@ -31,7 +31,7 @@ from dagflow.sdk.dag import DAG
 from dagflow.serialization import deserialize_dag, serialize_dag
 from dagflow.serialization.params import validate_conf
 from dagflow.services.reports import run_report
-from dagflow.state import DagRunType
+from dagflow.state import DagRunTriggeredByType, DagRunType
 
 
 def test_dag(
@@ -89,6 +89,7 @@ def create_test_run(
             dag=sdag,
             run_id=run_id,
             run_type=DagRunType.MANUAL,
+            triggered_by=DagRunTriggeredByType.TEST,
             logical_date=logical_date,
             data_interval=_data_interval(dag, logical_date),
             conf=conf,

@@ -14,6 +14,7 @@ from dagflow.db import Database
 from dagflow.exceptions import DagNotFound, NotFound, TaskNotFound
 from dagflow.models import DagCode, DagModel, ImportError_, SerializedDagModel
 from dagflow.serialization import SerializedDag, SerializedTask, deserialize_dag
+from dagflow.services import events
 from dagflow.services.database import ensure_schema
 from dagflow.services.listing import Slice, paged
 from dagflow.services.records import DagRecord, Page
@@ -169,6 +170,11 @@ def set_paused_many(db: Database, dag_ids: Sequence[str], *, paused: bool) -> in
     """Pause or unpause the given DAGs; the number changed."""
     ensure_schema(db)
     with db.transaction() as session:
+        changing = session.scalars(
+            sa.select(DagModel.dag_id).where(DagModel.dag_id.in_(list(dag_ids)), DagModel.is_paused.is_not(paused))
+        )
+        for dag_id in sorted(changing):
+            events.record(session, "pause" if paused else "unpause", dag_id=dag_id)
         result = session.execute(sa.update(DagModel).where(DagModel.dag_id.in_(list(dag_ids))).values(is_paused=paused))
         return int(result.rowcount)  # type: ignore[attr-defined]
 

@@ -59,3 +59,42 @@ def health(settings: Settings, db: Database) -> Health:
             healthy = now - pendulum.instance(beat) <= fresh
             components[name] = ComponentHealth("healthy" if healthy else "unhealthy", beat)
     return Health("healthy", components)
+
+
+#: ``jobs check --job-type``: dagflow's names and Airflow's class names, to the stored job type.
+JOB_TYPES = {
+    "scheduler": "scheduler",
+    "SchedulerJob": "scheduler",
+    "dag-processor": "dag_processor",
+    "dag_processor": "dag_processor",
+    "DagProcessorJob": "dag_processor",
+    "triggerer": "triggerer",
+    "TriggererJob": "triggerer",
+}
+
+
+@dataclass(frozen=True)
+class AliveJob:
+    """A running job whose heartbeat is fresh."""
+
+    id: int
+    job_type: str
+    hostname: str | None
+    pid: int | None
+    latest_heartbeat: datetime
+
+
+def alive_jobs(
+    settings: Settings, db: Database, *, job_type: str | None = None, hostname: str | None = None, limit: int = 1
+) -> list[AliveJob]:
+    """Running jobs with a fresh heartbeat (newest first), filtered by type and host (``jobs check``)."""
+    fresh = fresh_after(settings.scheduler.heartbeat_interval)
+    now = pendulum.now("UTC")
+    query = sa.select(Job).where(Job.state == "running", Job.latest_heartbeat > now - fresh)
+    if job_type is not None:
+        query = query.where(Job.job_type == JOB_TYPES.get(job_type, job_type))
+    if hostname is not None:
+        query = query.where(Job.hostname == hostname)
+    query = query.order_by(Job.latest_heartbeat.desc()).limit(limit)
+    with db.transaction(readonly=True) as session:
+        return [AliveJob(j.id, j.job_type, j.hostname, j.pid, j.latest_heartbeat) for j in session.scalars(query)]

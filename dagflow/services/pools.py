@@ -12,6 +12,7 @@ from dagflow.db import Database
 from dagflow.exceptions import DagflowError, InvalidInput, PoolNotFound
 from dagflow.models import DEFAULT_POOL_NAME, Pool, TaskInstance
 from dagflow.models.pool import UNLIMITED_SLOTS
+from dagflow.services import events
 from dagflow.services.database import ensure_schema
 from dagflow.state import OCCUPYING_SLOT, TaskInstanceState
 
@@ -32,6 +33,8 @@ class PoolRecord:
     scheduled: int
     open_slots: int
     include_deferred: bool
+    #: Deferred task instances in the pool (they hold slots only with ``include_deferred``).
+    deferred: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """The row as the CLI prints it."""
@@ -52,6 +55,7 @@ def set_pool(db: Database, name: str, slots: int, *, description: str | None = N
             pool.slots = slots
             if description is not None:
                 pool.description = description
+        events.record(session, "set_pool", extra={"pool": name, "slots": slots})
         session.flush()
         return _row(session, pool)
 
@@ -82,6 +86,7 @@ def delete_pool(db: Database, name: str) -> None:
         deleted = session.execute(sa.delete(Pool).where(Pool.name == name)).rowcount  # type: ignore[attr-defined]
         if not deleted:
             raise PoolNotFound(f"pool {name!r} does not exist")
+        events.record(session, "delete_pool", extra={"pool": name})
 
 
 def _row(session: Session, pool: Pool) -> PoolRecord:
@@ -89,13 +94,16 @@ def _row(session: Session, pool: Pool) -> PoolRecord:
         session.execute(
             sa.select(TaskInstance.state, sa.func.coalesce(sa.func.sum(TaskInstance.pool_slots), 0))
             .where(
-                TaskInstance.pool == pool.name, TaskInstance.state.in_([*OCCUPYING_SLOT, TaskInstanceState.SCHEDULED])
+                TaskInstance.pool == pool.name,
+                TaskInstance.state.in_([*OCCUPYING_SLOT, TaskInstanceState.SCHEDULED, TaskInstanceState.DEFERRED]),
             )
             .group_by(TaskInstance.state)
         ).all()
     )
     running = int(usage.get(TaskInstanceState.RUNNING, 0))
     queued = int(usage.get(TaskInstanceState.QUEUED, 0))
+    deferred = int(usage.get(TaskInstanceState.DEFERRED, 0))
+    held = running + queued + (deferred if pool.include_deferred else 0)
     return PoolRecord(
         pool=pool.name,
         slots=pool.slots,
@@ -103,6 +111,7 @@ def _row(session: Session, pool: Pool) -> PoolRecord:
         running=running,
         queued=queued,
         scheduled=int(usage.get(TaskInstanceState.SCHEDULED, 0)),
-        open_slots=UNLIMITED_SLOTS if pool.slots == UNLIMITED_SLOTS else pool.slots - running - queued,
+        open_slots=UNLIMITED_SLOTS if pool.slots == UNLIMITED_SLOTS else pool.slots - held,
         include_deferred=pool.include_deferred,
+        deferred=deferred,
     )

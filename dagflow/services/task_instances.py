@@ -13,6 +13,7 @@ from dagflow.db import Database
 from dagflow.exceptions import DagNotFound, DagRunNotFound, TaskInstanceNotFound
 from dagflow.models import DagModel, DagRun, TaskInstance, TaskInstanceHistory
 from dagflow.scheduler.dagruns import find_dagrun
+from dagflow.services import events
 from dagflow.services.database import ensure_schema
 from dagflow.services.listing import Slice, paged
 from dagflow.services.records import Page, TaskInstanceRecord, TryRecord
@@ -101,6 +102,8 @@ class TaskInstanceFilter:
     duration_lte: float | None = None
     #: DAGs to leave out (their ``access_control`` hides them from the caller).
     hidden_dag_ids: frozenset[str] = frozenset()
+    #: Only task instances of these DAGs (None: any DAG); the web UI's tag filter resolves tags to ids.
+    dag_ids: tuple[str, ...] | None = None
 
 
 _TI_ORDER = {
@@ -139,6 +142,8 @@ def query_task_instances(db: Database, flt: TaskInstanceFilter, part: Slice) -> 
         query = query.where(TaskInstance.dag_id == flt.dag_id)
     if flt.run_id is not None:
         query = query.where(TaskInstance.run_id == flt.run_id)
+    if flt.dag_ids is not None:
+        query = query.where(TaskInstance.dag_id.in_(flt.dag_ids))
     if flt.task_ids:
         query = query.where(TaskInstance.task_id.in_(flt.task_ids))
     if flt.map_index is not None:
@@ -231,5 +236,8 @@ def set_task_instance_note(
     with db.transaction() as session:
         ti, logical_date = _ti(session, dag_id, run_id, task_id, map_index)
         ti.note = note
+        events.record(
+            session, "set_task_instance_note", dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index
+        )
         session.flush()
         return TaskInstanceRecord.of(ti, logical_date)

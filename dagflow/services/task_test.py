@@ -3,7 +3,8 @@
 As in Airflow, nothing is left behind: the task runs once, in a throwaway DAG run that
 is deleted afterwards (XComs from upstream tasks are therefore not available), with
 ``test_mode`` set in its context; a failure ends it ``failed`` (its retries are not
-used, since nothing would run them).
+used, since nothing would run them). A deferred task's trigger runs here and the task
+resumes, as in ``dags test``. A successful try records no asset event (Airflow's test mode).
 """
 
 from __future__ import annotations
@@ -26,10 +27,20 @@ from dagflow.scheduler.dagruns import create_dagrun, delete_dagrun
 from dagflow.sdk.dag import DAG
 from dagflow.serialization import deserialize_dag, serialize_dag
 from dagflow.services.database import ensure_schema
-from dagflow.state import DagRunState, DagRunType, TaskInstanceState
+from dagflow.state import DagRunState, DagRunTriggeredByType, DagRunType, TaskInstanceState
+from dagflow.triggerer.inline import resume_deferred_inline
 
 TI = TaskInstanceState
 TEST_RUN_PREFIX = "tasks_test__"
+
+
+def _queue_again(db: Database, *, ti_id: int, now: datetime) -> Any:
+    """The resumed task instance (``scheduled`` after its trigger fired) queued for its next run."""
+    with db.transaction() as session:
+        set_ti_state(session, [ti_id], to=TI.QUEUED, expected=[TI.SCHEDULED], values={"queued_at": now})
+        ti = session.get(TaskInstance, ti_id)
+        assert ti is not None
+        return workload_for(ti, ti_id=ti.id)
 
 
 def test_task(
@@ -56,6 +67,7 @@ def test_task(
             dag=sdag,
             run_id=run_id,
             run_type=DagRunType.MANUAL,
+            triggered_by=DagRunTriggeredByType.TEST,
             logical_date=logical_date,
             data_interval=(interval.start, interval.end),
             state=DagRunState.RUNNING,
@@ -69,6 +81,9 @@ def test_task(
         workload = workload_for(ti, ti_id=ti.id)
     try:
         outcome = run_workload(workload, settings, db=db, test_mode=True)
+        while outcome.state is TI.DEFERRED and resume_deferred_inline(settings, db, dag_id, run_id):
+            workload = _queue_again(db, ti_id=workload.ti_id, now=pendulum.now("UTC"))  # resumes, same try
+            outcome = run_workload(workload, settings, db=db, test_mode=True)
         log = read_log(
             settings, dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=-1, try_number=workload.try_number
         )

@@ -20,6 +20,7 @@ from dagflow.db import Database
 from dagflow.exceptions import AlreadyExists, InvalidInput, NotAuthenticated, NotFound
 from dagflow.models import ApiToken, User
 from dagflow.models.user import ROLES
+from dagflow.services import events
 from dagflow.services.database import ensure_schema
 from dagflow.services.passwords import check_password_rules, hash_password, needs_rehash, verify_password
 
@@ -110,6 +111,7 @@ def create_user(db: Database, username: str, password: str, role: str) -> UserIn
             raise AlreadyExists(f"user {username!r} exists already")
         user = User(username=username, password_hash=hash_password(password), role=role, created_at=_now())
         session.add(user)
+        events.record(session, "create_user", extra={"username": username, "role": role})
         session.flush()
         return _info(user)
 
@@ -135,6 +137,7 @@ def delete_user(db: Database, username: str) -> None:
         user = _get(session, username)
         session.execute(sa.delete(ApiToken).where(ApiToken.user_id == user.id))
         session.delete(user)
+        events.record(session, "delete_user", extra={"username": username})
 
 
 def reset_password(db: Database, username: str, password: str) -> UserInfo:
@@ -146,6 +149,7 @@ def reset_password(db: Database, username: str, password: str) -> UserInfo:
         user.password_hash = hash_password(password)
         user.password_changed_at = _now()
         _end_credentials(session, user)
+        events.record(session, "reset_password", extra={"username": username})
         return _info(user)
 
 
@@ -157,6 +161,7 @@ def set_active(db: Database, username: str, active: bool) -> UserInfo:
         if user.is_active and not active:
             _end_credentials(session, user)
         user.is_active = active
+        events.record(session, "set_user_active", extra={"username": username, "is_active": active})
         return _info(user)
 
 
@@ -167,6 +172,7 @@ def set_role(db: Database, username: str, role: str) -> UserInfo:
     with db.transaction() as session:
         user = _get(session, username)
         user.role = role
+        events.record(session, "set_user_role", extra={"username": username, "role": role})
         return _info(user)
 
 
@@ -237,6 +243,7 @@ def revoke_token(db: Database, token_id: int) -> TokenInfo:
             raise TokenNotFound(f"API token {token_id} not found")
         if row.revoked_at is None:
             row.revoked_at = _now()
+            events.record(session, "revoke_token", extra={"token_id": token_id})
         username = session.scalar(sa.select(User.username).where(User.id == row.user_id)) or ""
         return TokenInfo(row.id, username, row.name, row.created_at, row.expires_at, row.last_used_at, row.revoked_at)
 

@@ -16,6 +16,7 @@ from dagflow.db import Database
 from dagflow.exceptions import DagflowError, VariableNotFound
 from dagflow.models import Variable
 from dagflow.secrets.fernet import FernetCipher
+from dagflow.services import events
 from dagflow.services.database import ensure_schema
 
 _MISSING: Any = object()
@@ -33,6 +34,7 @@ def set_variable(
     ensure_schema(db)
     cipher = FernetCipher(db.settings)
     with db.transaction() as session:
+        events.record(session, "set_variable", extra={"key": key})  # never the value
         row = session.get(Variable, key)
         if row is None:
             row = Variable(key=key, description=description)
@@ -98,3 +100,4 @@ def delete_variable(db: Database, key: str) -> None:
         result = session.execute(sa.delete(Variable).where(Variable.key == key))
         if not result.rowcount:  # type: ignore[attr-defined]
             raise VariableNotFound(f"variable {key!r} does not exist")
+        events.record(session, "delete_variable", extra={"key": key})

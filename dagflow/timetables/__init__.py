@@ -15,13 +15,14 @@ from dagflow.timetables.cron import CRON_PRESETS, CronTimetable
 from dagflow.timetables.delta import DeltaTimetable, parse_iso_duration
 from dagflow.timetables.factory import TIMETABLE_TYPES, create_timetable, timetable_from_dict
 from dagflow.timetables.interval import DataIntervalTimetable
-from dagflow.timetables.simple import ContinuousTimetable, NullTimetable, OnceTimetable
+from dagflow.timetables.simple import AssetTriggeredTimetable, ContinuousTimetable, NullTimetable, OnceTimetable
 
 # Airflow's names, so ported code keeps working.
 CronDataIntervalTimetable = CronTimetable
 DeltaDataIntervalTimetable = DeltaTimetable
 
 __all__ = [
+    "AssetTriggeredTimetable",
     "CRON_PRESETS",
     "TIMETABLE_TYPES",
     "ContinuousTimetable",

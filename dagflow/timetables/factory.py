@@ -9,14 +9,22 @@ from dagflow.exceptions import DagDefinitionError
 from dagflow.timetables.base import Timetable
 from dagflow.timetables.cron import CRON_PRESETS, CronTimetable
 from dagflow.timetables.delta import DeltaTimetable
-from dagflow.timetables.simple import ContinuousTimetable, NullTimetable, OnceTimetable
+from dagflow.timetables.simple import AssetTriggeredTimetable, ContinuousTimetable, NullTimetable, OnceTimetable
 from dagflow.timetables.timezones import TimezoneLike, resolve_timezone
 
 ScheduleArg = str | timedelta | Timetable | None
 
 #: Serialized ``type`` -> class; the scheduler rebuilds timetables without user code.
 TIMETABLE_TYPES: dict[str, type[Timetable]] = {
-    cls.type_name: cls for cls in (NullTimetable, OnceTimetable, ContinuousTimetable, CronTimetable, DeltaTimetable)
+    cls.type_name: cls
+    for cls in (
+        NullTimetable,
+        OnceTimetable,
+        ContinuousTimetable,
+        CronTimetable,
+        DeltaTimetable,
+        AssetTriggeredTimetable,
+    )
 }
 
 _NON_CRON_PRESETS = {"@once": OnceTimetable, "@continuous": ContinuousTimetable}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 from dagflow.timetables.base import DagRunInfo, DataInterval, TimeRestriction, Timetable
 
@@ -106,3 +107,46 @@ class ContinuousTimetable(Timetable):
     def iter_intervals(self, start: datetime, end: datetime) -> Iterator[DataInterval]:
         """Nothing: a continuous DAG has no intervals to backfill."""
         return iter(())
+
+
+class AssetTriggeredTimetable(Timetable):
+    """``schedule=[asset, ...]`` or an asset expression: runs are made when assets get events.
+
+    The scheduler never creates a run from time; it creates an ``asset_triggered`` run when
+    ``condition`` (a URI, or ``{"all"|"any": [...]}``) holds over the assets with new events.
+    """
+
+    type_name = "asset"
+    periodic = False
+    can_be_scheduled = False
+    description = "Triggered by assets"
+
+    def __init__(self, condition: Any) -> None:
+        self.condition = condition
+
+    @property
+    def summary(self) -> str:
+        """``Asset``, as Airflow shows it."""
+        return "Asset"
+
+    def next_dagrun_info(
+        self,
+        *,
+        last_automated_data_interval: DataInterval | None,
+        restriction: TimeRestriction,
+    ) -> DagRunInfo | None:
+        """Always None: asset events, not time, make the runs."""
+        return None
+
+    def infer_manual_data_interval(self, run_after: datetime) -> DataInterval:
+        """An empty interval at ``run_after``."""
+        return DataInterval.exact(run_after)
+
+    def serialize(self) -> dict[str, Any]:
+        """The type and the condition."""
+        return {"type": self.type_name, "condition": self.condition}
+
+    @classmethod
+    def deserialize(cls, data: dict[str, Any]) -> Timetable:
+        """Rebuild from :meth:`serialize` output."""
+        return cls(data.get("condition"))

@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 
 from dagflow.exceptions import NotAuthenticated, PermissionDenied
 from dagflow.services import users
+from dagflow.services.actor import reset_actor, set_actor
 from dagflow.services.dag_access import check_dag_access
 from dagflow.services.users import UserInfo
 from dagflow.web.context import EXTENSION, WebContext, web_context
@@ -125,6 +126,13 @@ def install(app: APIFlask) -> AuthExtensions:
         if not allowed(user.role, permission):
             raise PermissionDenied(f"user {user.username!r} (role {user.role}) may not do this ({permission})")
         _check_dag_in_path(user, permission)
+        g.dagflow_actor = set_actor(user.username)  # the audit event log names this user
+
+    @app.teardown_request
+    def _forget_actor(_exc: BaseException | None) -> None:
+        token = g.pop("dagflow_actor", None)
+        if token is not None:
+            reset_actor(token)
 
     app.register_blueprint(auth_blueprint)
     return AuthExtensions(login_manager, csrf, limiter)

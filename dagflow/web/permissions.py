@@ -38,8 +38,11 @@ CONNECTION_READ = "connection:read"
 CONNECTION_EDIT = "connection:edit"
 STATE_STORE_READ = "state_store:read"
 STATE_STORE_EDIT = "state_store:edit"
+ASSET_READ = "asset:read"
+ASSET_EDIT = "asset:edit"  # an asset event by hand
 USER_READ = "user:read"
 USER_EDIT = "user:edit"
+AUDIT_LOG_READ = "audit_log:read"
 
 _VIEWER = frozenset(
     {
@@ -53,6 +56,8 @@ _VIEWER = frozenset(
         SLA_MISS_READ,
         POOL_READ,
         STATE_STORE_READ,
+        AUDIT_LOG_READ,
+        ASSET_READ,
     }
 )
 _OP = _VIEWER | {
@@ -68,6 +73,7 @@ _OP = _VIEWER | {
     VARIABLE_READ,
     VARIABLE_EDIT,
     STATE_STORE_EDIT,
+    ASSET_EDIT,
 }
 _ADMIN = _OP | {CONNECTION_READ, CONNECTION_EDIT, USER_READ, USER_EDIT}
 
@@ -184,6 +190,9 @@ ROUTE_PERMISSIONS: Mapping[str, str] = {
     f"{_API}.get_state_store_entry": STATE_STORE_READ,
     f"{_API}.put_state_store_entry": STATE_STORE_EDIT,
     f"{_API}.delete_state_store_entry": STATE_STORE_EDIT,
+    # the audit log
+    f"{_API}.get_event_logs": AUDIT_LOG_READ,
+    f"{_API}.get_event_log": AUDIT_LOG_READ,
     # the web UI's pages and actions (``ui.<view>``); pages read, POST actions change
     "ui.static": PUBLIC,
     "ui.login": PUBLIC,
@@ -208,6 +217,40 @@ ROUTE_PERMISSIONS: Mapping[str, str] = {
     "ui.mark_task": TASK_INSTANCE_EDIT,
     "ui.task_note": TASK_INSTANCE_EDIT,
     "ui.approve": APPROVAL_EDIT,
+    # cross-DAG lists and their bulk actions
+    "ui.runs": DAG_RUN_READ,
+    "ui.task_instances": TASK_INSTANCE_READ,
+    "ui.runs_bulk": DAG_RUN_EDIT,
+    "ui.runs_bulk_delete": DAG_RUN_DELETE,
+    "ui.task_instances_bulk": TASK_INSTANCE_EDIT,
+    "ui.events": AUDIT_LOG_READ,
+    # admin pages
+    "ui.import_errors": IMPORT_ERROR_READ,
+    "ui.sla_misses": SLA_MISS_READ,
+    "ui.pools": POOL_READ,
+    "ui.save_pool": POOL_EDIT,
+    "ui.delete_pool": POOL_EDIT,
+    "ui.variables": VARIABLE_READ,
+    "ui.save_variable": VARIABLE_EDIT,
+    "ui.delete_variable": VARIABLE_EDIT,
+    "ui.connections": CONNECTION_READ,
+    "ui.save_connection": CONNECTION_EDIT,
+    "ui.delete_connection": CONNECTION_EDIT,
+    "ui.users": USER_READ,
+    "ui.create_user": USER_EDIT,
+    "ui.edit_user": USER_EDIT,
+    "ui.delete_user": USER_EDIT,
+    "ui.backfill": BACKFILL_READ,
+    "ui.backfill_progress": BACKFILL_READ,
+    "ui.create_backfill": BACKFILL_EDIT,
+    "ui.cancel_backfill": BACKFILL_EDIT,
+    "ui.durations": TASK_INSTANCE_READ,
+    "ui.task_duration_chart": TASK_INSTANCE_READ,
+    # assets
+    f"{_API}.get_assets": ASSET_READ,
+    f"{_API}.get_asset": ASSET_READ,
+    f"{_API}.get_asset_events": ASSET_READ,
+    f"{_API}.create_asset_event": ASSET_EDIT,
 }
 
 

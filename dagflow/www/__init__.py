@@ -21,6 +21,13 @@ from dagflow.web.context import EXTENSION
 VIEW_MODULES: tuple[str, ...] = (
     "views_auth",
     "views_dags",
+    "views_lists",
+    "views_events",
+    "views_admin",
+    "views_connections",
+    "views_users",
+    "views_backfill",
+    "views_durations",
     "views_grid",
     "views_runs",
     "views_tasks",

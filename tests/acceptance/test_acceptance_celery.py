@@ -30,7 +30,7 @@ import pytest
 
 from dagflow.config import load_settings
 from dagflow.db import Database
-from dagflow.services.dag_runs import dag_run_state
+from dagflow.services.dag_runs import dag_run_state, list_runs
 from tests.acceptance.conftest import EXPECTED, HERE
 from tests.integration.celery_helpers import READY_PREFIX, rabbitmq_vhost, redis_broker
 from tests.servers import free_port
@@ -58,6 +58,7 @@ def celery_env(
         assert migrated.returncode == 0, migrated.stderr
         scheduler = acceptance.start(env, "scheduler", log=home / "scheduler.out")
         worker = acceptance.start(env, "celery", "worker", log=home / "worker.out")
+        triggerer = acceptance.start(env, "triggerer", log=home / "triggerer.out")
         try:
             acceptance.wait_for_dags(env, list(EXPECTED))
             _wait_ready(home / "worker.out", worker)
@@ -69,6 +70,7 @@ def celery_env(
             finally:
                 db.dispose()
         finally:
+            acceptance.stop(triggerer)
             acceptance.stop(worker)
             acceptance.stop(scheduler)
         assert scheduler.returncode == 0, (home / "scheduler.out").read_text()[-3000:]
@@ -118,3 +120,19 @@ def test_celery_reaches_expected_states(
     result = _result(acceptance, env, db, dag_id, runs[dag_id])
     assert acceptance.compare(EXPECTED[dag_id], result) == []
     assert result["dag_id"] == dag_id
+
+
+def test_celery_asset_events_trigger_the_consumer(
+    acceptance: ModuleType, celery_env: tuple[dict[str, str], dict[str, str], Database]
+) -> None:
+    """The producer (unpaused at creation, triggered up front) records events; the consumer gets an asset run."""
+    env, runs, db = celery_env
+    _result(acceptance, env, db, "acc_assets_producer", runs["acc_assets_producer"])
+    deadline = time.monotonic() + 90
+    states: list[str] = []
+    while time.monotonic() < deadline:
+        states = [r["state"] for r in list_runs(db, "acc_assets_consumer") if r["run_type"] == "asset_triggered"]
+        if states and all(s in acceptance.FINISHED_RUN for s in states):
+            break
+        time.sleep(0.5)
+    assert states and set(states) == {"success"}

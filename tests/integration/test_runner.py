@@ -316,7 +316,8 @@ def test_reschedule_keeps_first_poke_and_spends_no_retry(harness: Harness) -> No
     assert outcome.state is TI.UP_FOR_RESCHEDULE
     ti = harness.ti(workload.ti_id)
     assert ti.next_try_at is not None and ti.next_try_at > pendulum.now("UTC")
-    assert ti.first_poke_at == ti.start_date and ti.max_tries == 1
+    assert ti.first_poke_at == ti.start_date and ti.max_tries == 0
+    assert ti.try_number == 0  # handed back: the next poke is try 1 again (pokes are not tries)
 
 
 def test_timeout_kills_the_whole_process_tree(harness: Harness) -> None:

@@ -64,6 +64,8 @@ TASK_IDS: dict[str, set[str]] = {
         "announce",
     },
     "example_sensor": {"deliver", "wait_for_marker", "wait_for_rows", "process", "cleanup"},
+    "example_assets": {"write_orders", "write_customers"},
+    "example_assets_report": {"settle", "report"},
 }
 
 
@@ -252,6 +254,12 @@ RUNS = [
             "process": "success",
             "cleanup": "success",
         },
+    ),
+    (
+        "example_assets_report",
+        [],
+        "success",
+        {"settle": {"state": "success", "try_number": 1}, "report": "success"},
     ),
 ]
 

@@ -43,7 +43,8 @@ class TaskDecoratorCollection:
 
     def bash(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
         """A bash task: the function returns the command to run."""
-        return make_decorator(BashDecoratedOperator, python_callable, False, kwargs)
+        multiple_outputs = bool(kwargs.pop("multiple_outputs", False))
+        return make_decorator(BashDecoratedOperator, python_callable, multiple_outputs, kwargs)
 
     def sensor(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
         """A sensor: the function is the poke (returns a bool or a ``PokeReturnValue``)."""
@@ -52,4 +53,54 @@ class TaskDecoratorCollection:
 
 task = TaskDecoratorCollection()
 
-__all__ = ["DecoratedPartial", "TaskDecorator", "TaskDecoratorCollection", "task"]
+
+class SetupTeardownDecorator:
+    """``@setup`` / ``@teardown`` over a function or an ``@task``-style decorated one."""
+
+    def __init__(self, inner: TaskDecorator, *, teardown: bool, on_failure_fail_dagrun: bool = False) -> None:
+        self.inner = inner
+        self.teardown = teardown
+        self.on_failure_fail_dagrun = on_failure_fail_dagrun
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        arg = self.inner(*args, **kwargs)
+        if self.teardown:
+            return arg.as_teardown(on_failure_fail_dagrun=self.on_failure_fail_dagrun)
+        return arg.as_setup()
+
+    def override(self, **kwargs: Any) -> SetupTeardownDecorator:
+        """The same setup/teardown task with some operator arguments changed."""
+        return SetupTeardownDecorator(
+            self.inner.override(**kwargs), teardown=self.teardown, on_failure_fail_dagrun=self.on_failure_fail_dagrun
+        )
+
+
+def _as_task_decorator(func: Callable[..., Any] | TaskDecorator) -> TaskDecorator:
+    return func if isinstance(func, TaskDecorator) else task.python(func)
+
+
+def setup(func: Callable[..., Any] | TaskDecorator) -> SetupTeardownDecorator:
+    """``@setup``: a task that prepares a resource; pair it with a teardown."""
+    return SetupTeardownDecorator(_as_task_decorator(func), teardown=False)
+
+
+def teardown(func: Callable[..., Any] | TaskDecorator | None = None, *, on_failure_fail_dagrun: bool = False) -> Any:
+    """``@teardown``: a task that releases a resource; runs even if the work failed (when a setup succeeded)."""
+
+    def wrap(fn: Callable[..., Any] | TaskDecorator) -> SetupTeardownDecorator:
+        return SetupTeardownDecorator(
+            _as_task_decorator(fn), teardown=True, on_failure_fail_dagrun=on_failure_fail_dagrun
+        )
+
+    return wrap(func) if func is not None else wrap
+
+
+__all__ = [
+    "DecoratedPartial",
+    "SetupTeardownDecorator",
+    "TaskDecorator",
+    "TaskDecoratorCollection",
+    "setup",
+    "task",
+    "teardown",
+]

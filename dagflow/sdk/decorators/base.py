@@ -122,6 +122,10 @@ class TaskDecorator:
         """Map the function over lists or XComArgs: one task instance per combination."""
         return DecoratedPartial(self, {}).expand(**mapped)
 
+    def expand_kwargs(self, kwargs_list: Any) -> XComArg:
+        """Map over a list of argument dicts (or an XComArg of one): one task instance per dict."""
+        return DecoratedPartial(self, {}).expand_kwargs(kwargs_list)
+
 
 class DecoratedPartial:
     """``@task`` function with some arguments fixed, waiting for ``.expand(**lists)``."""
@@ -140,6 +144,16 @@ class DecoratedPartial:
             inspect.signature(deco.function).bind_partial(**self.fixed, **mapped)
         except TypeError as exc:
             raise DagDefinitionError(f"task {deco.function.__name__!r}: {exc}") from None
+        return self._mapped(mapped)
+
+    def expand_kwargs(self, kwargs_list: Any) -> XComArg:
+        """Map over a list of argument dicts (or an XComArg of one)."""
+        from dagflow.sdk.mappedoperator import EXPAND_KWARGS
+
+        return self._mapped({EXPAND_KWARGS: kwargs_list})
+
+    def _mapped(self, mapped: Mapping[str, Any]) -> XComArg:
+        deco = self.decorator
         partial_kwargs = {
             **deco.kwargs,
             "task_id": deco._task_id(),

@@ -27,9 +27,9 @@ class BashDecoratedOperator(CallableTaskMixin, BaseOperator):
         cwd: str | None = None,
         output_encoding: str = "utf-8",
         skip_on_exit_code: int | list[int] | None = 99,
+        output_processor: Callable[[str], Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        kwargs.pop("multiple_outputs", None)
         super().__init__(**kwargs)
         self._set_callable(python_callable, op_args, op_kwargs)
         self.env = env
@@ -37,6 +37,7 @@ class BashDecoratedOperator(CallableTaskMixin, BaseOperator):
         self.cwd = cwd
         self.output_encoding = output_encoding
         self.skip_on_exit_code = skip_on_exit_code
+        self.output_processor = output_processor
         self._process = BashProcess()
 
     def execute(self, context: Mapping[str, Any]) -> Any:
@@ -45,13 +46,14 @@ class BashDecoratedOperator(CallableTaskMixin, BaseOperator):
         if not isinstance(command, str) or not command.strip():
             raise TypeError(f"@task.bash {self.task_id!r} must return a non-empty command string, got {command!r}")
         command = self.render_template(command, context)
-        return self._process.run(
+        last_line = self._process.run(
             command,
             env=build_env(self.env, self.append_env, context),
             cwd=self.cwd,
             output_encoding=self.output_encoding,
             skip_on_exit_code=self.skip_on_exit_code,
         )
+        return self.output_processor(last_line) if self.output_processor is not None else last_line
 
     def on_kill(self) -> None:
         """Kill the bash subprocess."""

@@ -13,7 +13,7 @@ from dagflow.sdk.decorators.base import CallableTaskMixin, push_multiple_outputs
 class PythonDecoratedOperator(CallableTaskMixin, BaseOperator):
     """Runs a ``@task`` function; with ``multiple_outputs`` pushes each dict key too."""
 
-    template_fields: Sequence[str] = ("op_args", "op_kwargs")
+    template_fields: Sequence[str] = ("templates_dict", "op_args", "op_kwargs")
     custom_operator_name = "@task"
 
     def __init__(
@@ -22,10 +22,21 @@ class PythonDecoratedOperator(CallableTaskMixin, BaseOperator):
         python_callable: Callable[..., Any],
         op_args: Sequence[Any] | None = None,
         op_kwargs: Mapping[str, Any] | None = None,
+        templates_dict: Mapping[str, Any] | None = None,
+        templates_exts: Sequence[str] | None = None,
+        show_return_value_in_logs: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self._set_callable(python_callable, op_args, op_kwargs)
+        self.templates_dict = templates_dict
+        if templates_exts:
+            self.template_ext = tuple(templates_exts)
+        self.show_return_value_in_logs = show_return_value_in_logs
+
+    def call_function(self, context: Mapping[str, Any]) -> Any:
+        """Call the function; ``templates_dict`` (rendered) is in its context, as in Airflow."""
+        return super().call_function({**context, "templates_dict": self.templates_dict})
 
     def execute(self, context: Mapping[str, Any]) -> Any:
         """Call the function; its return value becomes the XCom."""

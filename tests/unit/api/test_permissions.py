@@ -24,7 +24,9 @@ SAMPLES = {
     "xcom_key": "return_value",
     "backfill_id": "1",
     "key": "k",
+    "event_log_id": "1",
     "run_id": RUN_ID,
+    "asset_id": "1",
 }
 DENIED = (401, 403)
 

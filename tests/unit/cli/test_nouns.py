@@ -12,6 +12,7 @@ def test_pools(run_cli) -> None:
         "running": 0,
         "queued": 0,
         "scheduled": 0,
+        "deferred": 0,
         "open_slots": 4,
         "description": "ETL jobs",
         "include_deferred": False,

@@ -45,6 +45,8 @@ TABLE: dict[TriggerRule, tuple[Verdict, ...]] = {
     TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS: (R, UF, SK, UF, UF, R, UF, W, W, UF, W),
     TriggerRule.NONE_SKIPPED: (R, R, SK, R, R, SK, SK, W, W, W, SK),
     TriggerRule.ALL_DONE_MIN_ONE_SUCCESS: (R, UF, SK, UF, R, SK, SK, W, W, W, SK),
+    # No setup among the upstreams: like all_done (the setup cases are in test_teardown_rule_*).
+    TriggerRule.ALL_DONE_SETUP_SUCCESS: (R, R, R, R, R, R, R, W, W, W, W),
     TriggerRule.ALWAYS: (R, R, R, R, R, R, R, R, R, R, R),
 }
 
@@ -125,3 +127,31 @@ ACCEPTANCE = {
 def test_acceptance_trigger_rule_cases(task_id: str) -> None:
     rule, states, expected = ACCEPTANCE[task_id]
     assert evaluate(rule, UpstreamCounts.from_states(states)) is expected
+
+
+@pytest.mark.parametrize(
+    ("setups", "work", "expected"),
+    [
+        ((S,), F, R),  # the setup succeeded: tear down even though the work failed
+        ((S, F), U, R),  # one setup succeeded is enough
+        ((F,), U, UF),  # no setup succeeded: nothing to tear down
+        ((K,), K, SK),  # every setup skipped: the teardown is skipped
+        ((S,), N, W),  # wait for the work
+    ],
+)
+def test_teardown_rule_follows_its_setups(
+    setups: tuple[TaskInstanceState, ...], work: TaskInstanceState, expected: Verdict
+) -> None:
+    plain = UpstreamCounts.from_states((*setups, work))
+    counts = UpstreamCounts(
+        success=plain.success,
+        skipped=plain.skipped,
+        failed=plain.failed,
+        upstream_failed=plain.upstream_failed,
+        done=plain.done,
+        total=plain.total,
+        setup_total=len(setups),
+        setup_success=setups.count(S),
+        setup_skipped=setups.count(K),
+    )
+    assert evaluate(TriggerRule.ALL_DONE_SETUP_SUCCESS, counts) is expected

@@ -1,0 +1,3 @@
+"""Airflow 2's operator modules (``airflow.operators.*``)."""
+
+from __future__ import annotations

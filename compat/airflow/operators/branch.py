@@ -1,0 +1,7 @@
+"""``BaseBranchOperator`` (Airflow 2's path)."""
+
+from __future__ import annotations
+
+from dagflow.operators import BaseBranchOperator
+
+__all__ = ["BaseBranchOperator"]

@@ -1,0 +1,3 @@
+"""The standard provider's operators."""
+
+from __future__ import annotations

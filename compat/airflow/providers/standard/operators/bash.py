@@ -1,0 +1,7 @@
+"""``BashOperator``."""
+
+from __future__ import annotations
+
+from dagflow.operators import BashOperator
+
+__all__ = ["BashOperator"]

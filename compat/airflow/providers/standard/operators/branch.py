@@ -1,0 +1,7 @@
+"""``BaseBranchOperator``."""
+
+from __future__ import annotations
+
+from dagflow.operators import BaseBranchOperator
+
+__all__ = ["BaseBranchOperator"]

@@ -1,0 +1,7 @@
+"""``LatestOnlyOperator``."""
+
+from __future__ import annotations
+
+from dagflow.operators import LatestOnlyOperator
+
+__all__ = ["LatestOnlyOperator"]

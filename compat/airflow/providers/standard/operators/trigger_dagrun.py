@@ -1,0 +1,7 @@
+"""``TriggerDagRunOperator``."""
+
+from __future__ import annotations
+
+from dagflow.operators import TriggerDagRunOperator
+
+__all__ = ["TriggerDagRunOperator"]

@@ -1,0 +1,7 @@
+"""``BranchDayOfWeekOperator``."""
+
+from __future__ import annotations
+
+from dagflow.operators import BranchDayOfWeekOperator
+
+__all__ = ["BranchDayOfWeekOperator"]

@@ -1,0 +1,3 @@
+"""The standard provider's sensors."""
+
+from __future__ import annotations

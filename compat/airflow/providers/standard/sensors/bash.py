@@ -1,0 +1,7 @@
+"""``BashSensor``."""
+
+from __future__ import annotations
+
+from dagflow.sensors import BashSensor
+
+__all__ = ["BashSensor"]

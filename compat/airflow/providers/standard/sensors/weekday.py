@@ -1,0 +1,7 @@
+"""``DayOfWeekSensor``."""
+
+from __future__ import annotations
+
+from dagflow.sensors import DayOfWeekSensor
+
+__all__ = ["DayOfWeekSensor"]

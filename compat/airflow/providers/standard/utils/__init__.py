@@ -1,0 +1,3 @@
+"""The standard provider's utilities."""
+
+from __future__ import annotations

@@ -1,0 +1,7 @@
+"""``WeekDay``."""
+
+from __future__ import annotations
+
+from dagflow.sdk.weekday import WeekDay
+
+__all__ = ["WeekDay"]

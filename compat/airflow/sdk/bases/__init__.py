@@ -1,0 +1,3 @@
+"""Airflow 3's base classes."""
+
+from __future__ import annotations

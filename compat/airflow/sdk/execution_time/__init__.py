@@ -1,0 +1,3 @@
+"""Airflow 3's task runtime modules (only the public names DAG files use)."""
+
+from __future__ import annotations

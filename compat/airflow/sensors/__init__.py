@@ -1,0 +1,3 @@
+"""Airflow 2's sensor modules (``airflow.sensors.*``)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Airflow's ``airflow.utils`` modules that DAG files use."""
+
+from __future__ import annotations

@@ -1,0 +1,170 @@
+"""``db clean``: purge what belongs to old DAG runs, in batches (Airflow's ``airflow db clean``).
+
+A run is old when it finished (``success``/``failed``) and its end (else its start, else
+its logical date) is before the cut-off; the newest scheduled run of each DAG is kept, as
+Airflow keeps it, so the schedule goes on from there. For each batch of old runs, one
+transaction deletes the rows of every table that belongs to a run (any table with
+``dag_id`` and ``run_id`` columns: task instances, their try history, XComs, task maps,
+SLA misses, and tables added later), then the runs; then their task log folders. Ended
+``job`` rows are cleaned by their last heartbeat. Import errors are not history (each row
+is a file's current error, cleared when it parses again) and are never cleaned.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from dagflow.config import Settings
+from dagflow.db import Database
+from dagflow.exceptions import InvalidInput
+from dagflow.execution.logs import log_path
+from dagflow.models import Base, DagRun, Job
+from dagflow.models.job import JOB_RUNNING
+from dagflow.services.database import ensure_schema
+from dagflow.state import DagRunState, DagRunType
+
+#: ``--tables`` names besides the run-owned tables: the runs themselves, task log files, ended jobs.
+OTHER_TABLES = ("dag_run", "log", "job")
+DEFAULT_BATCH_SIZE = 1000
+
+
+@dataclass
+class CleanReport:
+    """Rows (and log folders, as ``log``) deleted, or that would be with ``dry_run``, per table."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    batches: int = 0
+    dry_run: bool = False
+
+
+def run_owned_tables() -> list[sa.Table]:
+    """Every table whose rows belong to one DAG run (``dag_id`` and ``run_id`` columns), children first."""
+    tables = [t for t in Base.metadata.sorted_tables if {"dag_id", "run_id"} <= set(t.c.keys()) and t.name != "dag_run"]
+    return list(reversed(tables))
+
+
+def cleanable_tables() -> list[str]:
+    """The names ``--tables`` accepts."""
+    return sorted({t.name for t in run_owned_tables()} | set(OTHER_TABLES))
+
+
+def clean(
+    settings: Settings,
+    db: Database,
+    *,
+    before: datetime,
+    tables: Sequence[str] | None = None,
+    dry_run: bool = False,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    on_batch: Callable[[CleanReport], None] | None = None,
+) -> CleanReport:
+    """Delete (or count, with ``dry_run``) what is older than ``before`` in ``tables`` (default: all)."""
+    chosen = _chosen(tables)
+    if batch_size < 1:
+        raise InvalidInput(f"batch size must be at least 1, got {batch_size}")
+    ensure_schema(db)
+    report = CleanReport(dry_run=dry_run)
+    _clean_runs(settings, db, before, chosen, report, batch_size, on_batch)
+    with db.transaction(readonly=dry_run) as session:
+        if "job" in chosen:
+            ended = sa.and_(Job.state != JOB_RUNNING, Job.latest_heartbeat < before)
+            report.counts["job"] += _delete(session, Job.__table__, ended, dry_run)
+    return report
+
+
+def _chosen(tables: Sequence[str] | None) -> set[str]:
+    known = cleanable_tables()
+    if not tables:
+        return set(known)
+    unknown = sorted(set(tables) - set(known))
+    if unknown:
+        raise InvalidInput(f"cannot clean table(s) {', '.join(unknown)}; choose from {', '.join(known)}")
+    return set(tables)
+
+
+def _clean_runs(
+    settings: Settings,
+    db: Database,
+    before: datetime,
+    chosen: set[str],
+    report: CleanReport,
+    batch_size: int,
+    on_batch: Callable[[CleanReport], None] | None,
+) -> None:
+    owned = [t for t in run_owned_tables() if t.name in chosen]
+    if not owned and not {"dag_run", "log"} & chosen:
+        return
+    after_id = 0
+    while True:
+        with db.transaction(readonly=report.dry_run) as session:
+            runs = _old_runs(session, before, after_id, batch_size)
+            if not runs:
+                return
+            after_id = runs[-1][0]
+            keys = [(dag_id, run_id) for _, dag_id, run_id in runs]
+            for table in owned:
+                report.counts[table.name] += _delete(session, table, _in_runs(table, keys), report.dry_run)
+            if "dag_run" in chosen:
+                ids = [pk for pk, _, _ in runs]
+                report.counts["dag_run"] += _delete(session, DagRun.__table__, DagRun.id.in_(ids), report.dry_run)
+        if "log" in chosen:
+            report.counts["log"] += _remove_logs(settings, keys, report.dry_run)
+        report.batches += 1
+        if on_batch is not None:
+            on_batch(report)
+
+
+def _old_runs(session: Session, before: datetime, after_id: int, limit: int) -> list[tuple[int, str, str]]:
+    """The next batch of old finished runs (by primary key), sparing each DAG's newest scheduled run."""
+    ended_at = sa.func.coalesce(DagRun.end_date, DagRun.start_date, DagRun.logical_date)
+    newest_scheduled = (
+        sa.select(sa.func.max(DagRun.id))
+        .where(DagRun.run_type == DagRunType.SCHEDULED.value)
+        .group_by(DagRun.dag_id)
+        .scalar_subquery()
+    )
+    query = (
+        sa.select(DagRun.id, DagRun.dag_id, DagRun.run_id)
+        .where(
+            DagRun.id > after_id,
+            DagRun.state.in_([DagRunState.SUCCESS, DagRunState.FAILED]),
+            ended_at < before,
+            DagRun.id.not_in(newest_scheduled),
+        )
+        .order_by(DagRun.id)
+        .limit(limit)
+    )
+    return [(row[0], row[1], row[2]) for row in session.execute(query)]
+
+
+def _in_runs(table: sa.Table, keys: Iterable[tuple[str, str]]) -> sa.ColumnElement[bool]:
+    return sa.tuple_(table.c.dag_id, table.c.run_id).in_(list(keys))
+
+
+def _delete(session: Session, table: sa.Table, where: sa.ColumnElement[bool], dry_run: bool) -> int:
+    if dry_run:
+        return int(session.scalar(sa.select(sa.func.count()).select_from(table).where(where)) or 0)
+    result: Any = session.execute(sa.delete(table).where(where))
+    return int(result.rowcount or 0)
+
+
+def _remove_logs(settings: Settings, keys: Iterable[tuple[str, str]], dry_run: bool) -> int:
+    """Remove each run's log folder (``dag_id=…/run_id=…``); how many there were."""
+    removed = 0
+    base = Path(settings.logging.base_log_folder)
+    for dag_id, run_id in keys:
+        folder = log_path(base, dag_id=dag_id, run_id=run_id, task_id="x", try_number=1).parent.parent
+        if folder.is_dir():
+            removed += 1
+            if not dry_run:
+                shutil.rmtree(folder, ignore_errors=True)
+    return removed

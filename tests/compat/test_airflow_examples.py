@@ -1,0 +1,157 @@
+"""Airflow's own example DAGs, unchanged, run on dagflow through the ``airflow`` layer.
+
+Each corpus file (``airflow_examples/``) is imported as the DAG processor imports it and
+each of its DAGs is run once as ``dagflow dags test`` runs it (``dagflow.testing.run_dag``:
+the scheduler loop, forked task processes, a real SQLite database) at the logical date
+Airflow's run was recorded at. The final run state and every task instance (task id, map
+index, state, try number) must equal what ``airflow dags test`` gave
+(``airflow_expected.json``, written by ``record_airflow_states.py``). The files that do not
+match are listed in ``NOT_MATCHING`` with the reason; the README repeats that list.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pendulum
+import pytest
+
+from dagflow.config import load_settings
+from dagflow.db import Database
+from dagflow.exceptions import DagImportError, ParamValidationError
+from dagflow.testing import FrozenClock, run_dag
+
+HERE = Path(__file__).resolve().parent
+CORPUS = HERE / "airflow_examples"
+COMPAT_DIR = HERE.parents[1] / "compat"
+EXPECTED: dict[str, Any] = json.loads((HERE / "airflow_expected.json").read_text())
+LOGICAL_DATE = pendulum.datetime(2026, 12, 1, tz="UTC")
+
+ASSETS = "uses Asset (data-aware scheduling), which the airflow layer does not map yet"
+AIRFLOW_OWN = "imports a module of Airflow's own example package (airflow.example_dags), not a public API"
+
+#: Corpus files that do not give Airflow's states on dagflow, and why.
+NOT_MATCHING: dict[str, str] = {
+    "core/example_asset_alias.py": ASSETS,
+    "core/example_asset_alias_with_no_taskflow.py": ASSETS,
+    "core/example_asset_allow_teams.py": ASSETS,
+    "core/example_asset_decorator.py": ASSETS,
+    "core/example_asset_partition.py": ASSETS,
+    "core/example_asset_state_store.py": ASSETS,
+    "core/example_asset_with_watchers.py": ASSETS + " (and asset watchers with file triggers)",
+    "core/example_assets.py": ASSETS,
+    "core/example_inlet_event_extra.py": ASSETS,
+    "core/example_outlet_event_extra.py": ASSETS,
+    "core/example_custom_weight.py": AIRFLOW_OWN + " (a custom priority weight strategy)",
+    "core/example_workday_timetable.py": AIRFLOW_OWN + " (a custom timetable plugin)",
+    "core/example_dag_decorator.py": "imports httpx (a third-party HTTP client) and calls a web service",
+    "core/example_kubernetes_executor.py": "needs the Kubernetes executor and airflow.configuration",
+    "core/example_local_kubernetes_executor.py": "needs the Kubernetes executor and airflow.configuration",
+    "core/example_retry_policy.py": "uses ExceptionRetryPolicy (retry rules per exception), not mapped",
+    "core/example_task_state_store.py": "uses Airflow's task state store (airflow.sdk.execution_time), not mapped",
+    "core/example_task_state_store_async.py": "uses Airflow's task state store (airflow.sdk.execution_time), not mapped",
+    "core/tutorial_objectstorage.py": "uses ObjectStoragePath (object storage), not mapped",
+    "core/tutorial_taskflow_api_virtualenv.py": "uses @task.virtualenv, not mapped",
+    "standard/example_branch_operator.py": "uses PythonVirtualenvOperator and ExternalPythonOperator, not mapped",
+    "standard/example_branch_operator_decorator.py": "uses @task.branch_external_python, not mapped",
+    "standard/example_hitl_operator.py": "uses the human-in-the-loop operators, not mapped",
+    "standard/example_python_decorator.py": "uses @task.virtualenv and @task.external_python, not mapped",
+    "standard/example_python_operator.py": "uses PythonVirtualenvOperator and ExternalPythonOperator, not mapped",
+}
+
+
+@pytest.fixture(scope="module")
+def airflow_layer() -> Iterator[None]:
+    """``import airflow`` gives dagflow's layer: installed (dagflow[airflow-compat]) or compat/ of this checkout."""
+    added = importlib.util.find_spec("airflow") is None
+    if added:
+        sys.path.insert(0, str(COMPAT_DIR))
+    import airflow
+
+    if not getattr(airflow, "DAGFLOW_AIRFLOW_COMPAT", False):
+        pytest.skip("a real Apache Airflow is importable here, not dagflow's airflow layer")
+    yield
+    if added:
+        sys.path.remove(str(COMPAT_DIR))
+        for name in [m for m in sys.modules if m == "airflow" or m.startswith("airflow.")]:
+            del sys.modules[name]
+
+
+@pytest.fixture(scope="module")
+def corpus_db(_sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    """One migrated SQLite database for the whole corpus (the DAG ids are distinct), kept warm."""
+    home = tmp_path_factory.mktemp("airflow_examples_home")
+    shutil.copyfile(_sqlite_template, home / "dagflow.db")
+    database = Database(load_settings({"DAGFLOW_HOME": str(home)}, home=home))
+    yield database
+    database.dispose()
+
+
+def _summary(report: Any) -> dict[str, Any]:
+    tis = sorted([t["task_id"], t["map_index"], t["state"], t["try_number"]] for t in report.task_instances)
+    return {"state": report.state, "task_instances": tis}
+
+
+def _run_file(path: Path, db: Database) -> dict[str, Any]:
+    """What dagflow does with one corpus file: its import error, or each DAG's outcome."""
+    from dagflow.dag_processing.loader import load_file
+
+    result = load_file(path)
+    if result.error is not None:
+        return {"import_error": result.error}
+    outcomes: dict[str, Any] = {}
+    for dag in result.dags:
+        try:
+            report = run_dag(dag, db=db, logical_date=LOGICAL_DATE, clock=FrozenClock(pendulum.now("UTC")))
+        except ParamValidationError as exc:  # the run is refused, as Airflow refuses it
+            outcomes[dag.dag_id] = {"error": "ParamValidationError", "detail": str(exc)}
+        else:
+            outcomes[dag.dag_id] = _summary(report)
+    return {"dags": outcomes}
+
+
+def _airflow_outcome(name: str) -> dict[str, Any]:
+    """Airflow's outcome in the same shape (its run-refusing errors reduced to their kind)."""
+    dags: dict[str, Any] = {}
+    for dag_id, outcome in EXPECTED[name].get("dags", {}).items():
+        if "error" in outcome:
+            dags[dag_id] = {"error": outcome["error"].split(":", 1)[0]}
+        else:
+            dags[dag_id] = {"state": outcome["state"], "task_instances": outcome["task_instances"]}
+    return dags
+
+
+def _comparable(dags: dict[str, Any]) -> dict[str, Any]:
+    return {dag_id: {k: v for k, v in outcome.items() if k != "detail"} for dag_id, outcome in dags.items()}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_example_ends_as_on_airflow(name: str, airflow_layer: None, corpus_db: Database) -> None:
+    got = _run_file(CORPUS / name, corpus_db)
+    error = got.get("import_error")
+    if error is not None:
+        # A file that does not parse fails with one clear line naming the file, its line and the name.
+        assert isinstance(error, DagImportError)
+        assert error.lineno is not None, error
+        assert "\n" not in str(error) and str(error).startswith(f"{CORPUS / name}:{error.lineno}: ")
+        assert name in NOT_MATCHING, f"{name} does not import on dagflow: {error}"
+        pytest.xfail(f"{NOT_MATCHING[name]}: {error.message}")
+    matches = _comparable(got["dags"]) == _airflow_outcome(name)
+    if name in NOT_MATCHING:
+        assert not matches, f"{name} now ends as on Airflow: take it out of NOT_MATCHING (and the README)"
+        pytest.xfail(NOT_MATCHING[name])
+    assert _comparable(got["dags"]) == _airflow_outcome(name)
+
+
+def test_the_corpus_is_recorded_and_enough_of_it_matches() -> None:
+    files = sorted(str(p.relative_to(CORPUS)) for p in CORPUS.glob("*/*.py"))
+    assert files == sorted(EXPECTED), "every corpus file has Airflow's recorded outcome"
+    assert set(NOT_MATCHING) <= set(files)
+    assert len(files) - len(NOT_MATCHING) >= 32
