@@ -68,6 +68,7 @@ class DagRunTriggeredByType(str, Enum):
     UI = "ui"
     TEST = "test"
     TIMETABLE = "timetable"
+    ASSET = "asset"
     BACKFILL = "backfill"
 
     def __str__(self) -> str:

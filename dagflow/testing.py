@@ -119,10 +119,10 @@ def run_dag(
         migrate_fresh(db)  # an entry point: a brand-new database gets its schema
         settings = _with_dag_folder(settings, dag)
         executor = InlineExecutor(settings, db=db, fork=fork, dag_cache=_HeldDags([dag]))
-        document = test_dag(
+        states = test_dag(
             settings, db, dag, logical_date=logical_date, conf=conf, executor=executor, clock=clock or utc_clock
         )
-    return RunReport(document)
+    return RunReport(states.to_dict())
 
 
 def make_dag(

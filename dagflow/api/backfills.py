@@ -12,11 +12,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from dagflow.api.common import Body, ListQuery, api, check_dag, dag_id_arg, hidden_dags, utc
+from dagflow.api.common import Body, ListQuery, api, check_dag, dag_id_arg, utc
 from dagflow.api.dag_runs import check_conf_size
 from dagflow.services import backfills as service
 from dagflow.services.backfills import BackfillRecord
 from dagflow.services.dag_access import CAN_EDIT, CAN_READ
+from dagflow.web.auth import hidden_dags
 from dagflow.web.context import web_context
 
 ReprocessBehavior = Literal["failed", "completed", "none"]

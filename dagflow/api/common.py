@@ -1,4 +1,4 @@
-"""What every resource module uses: the blueprint, list parameters, id checks, dates and ids as Airflow shows them."""
+"""What every resource module uses : the blueprint, list parameters, id checks, dates and ids as Airflow shows them."""
 
 from __future__ import annotations
 
@@ -12,13 +12,16 @@ from flask import request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from dagflow.sdk.ids import check_key, check_run_id
-from dagflow.services.dag_access import CAN_READ, check_dag_access, hidden_dag_ids
+from dagflow.services.dag_access import CAN_READ, check_dag_access
 from dagflow.services.listing import Slice
 from dagflow.web.auth import current_identity
+from dagflow.web.auth import hidden_dags as hidden_dags  # re-exported for the resource modules
 from dagflow.web.context import web_context
 
 api = APIBlueprint("api", __name__, url_prefix="/api/v2")
 
+#: Largest number a paging parameter takes (a 32-bit SQL integer).
+MAX_INT = 2**31 - 1
 #: Responses every route with ids in its path may give.
 ID_ERRORS = {404: "Not Found", 422: "Invalid identifier or input"}
 
@@ -66,20 +69,14 @@ def _in_request() -> bool:
 class ListQuery(Query):
     """Airflow's paging and ordering: ``limit``, ``offset``, ``order_by`` (``-field`` for descending)."""
 
-    limit: int = Field(default=50, ge=0)
-    offset: int = Field(default=0, ge=0)
+    limit: int = Field(default=50, ge=0, le=MAX_INT)
+    offset: int = Field(default=0, ge=0, le=MAX_INT)
     order_by: list[str] = Field(default_factory=list)
 
     def slice(self) -> Slice:
         """The service's ``Slice``, ``limit`` capped by ``api.maximum_page_limit``."""
         cap = web_context().settings.api.maximum_page_limit
         return Slice(limit=min(self.limit, cap), offset=self.offset, order_by=tuple(o for o in self.order_by if o))
-
-
-def hidden_dags(action: str = CAN_READ) -> frozenset[str]:
-    """DAGs the caller's role may not take ``action`` on (their ``access_control``): left out of lists."""
-    user = current_identity()
-    return hidden_dag_ids(web_context().db, None if user is None else user.role, action)
 
 
 def check_dag(dag_id: str, action: str = CAN_READ) -> str:

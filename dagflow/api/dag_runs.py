@@ -8,12 +8,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from dagflow.api.common import ID_ERRORS, Body, ListQuery, api, dag_id_arg, hidden_dags, run_id_arg, utc
+from dagflow.api.common import ID_ERRORS, Body, ListQuery, api, dag_id_arg, run_id_arg, utc
 from dagflow.exceptions import InvalidConf
-from dagflow.services import clearing
 from dagflow.services import dag_runs as service
 from dagflow.services.records import RunRecord
 from dagflow.state import DagRunState, DagRunTriggeredByType
+from dagflow.web.auth import hidden_dags
 from dagflow.web.context import web_context
 
 RunState = Literal["queued", "running", "success", "failed"]
@@ -108,6 +108,7 @@ def run_response(run: RunRecord) -> DAGRunResponse:
         last_scheduling_decision=run.last_scheduling_decision,
         run_type=run.run_type,
         state=run.state,  # type: ignore[arg-type]
+        triggered_by=run.triggered_by,
         conf=run.conf,
         note=run.note,
     )
@@ -170,8 +171,8 @@ def trigger_dag_run(dag_id: str, body: TriggerDAGRunPostBody) -> DAGRunResponse:
         triggered_by=DagRunTriggeredByType.REST_API,
     )
     if body.note:
-        return run_response(service.set_run_note(context.db, dag_id, created["run_id"], body.note))
-    return run_response(service.get_run(context.db, dag_id, created["run_id"]))
+        return run_response(service.set_run_note(context.db, dag_id, created.run_id, body.note))
+    return run_response(created)
 
 
 def check_conf_size(conf: dict[str, Any] | None, limit: int) -> None:
@@ -202,52 +203,3 @@ def delete_dag_run(dag_id: str, dag_run_id: str) -> tuple[str, int]:
     """Delete a run with its task instances, XComs and history."""
     service.delete_run(web_context().db, dag_id_arg(dag_id), run_id_arg(dag_run_id))
     return "", 204
-
-
-class ClearedTaskInstance(BaseModel):
-    """A task instance a clear touches (or would touch)."""
-
-    dag_id: str
-    dag_run_id: str
-    task_id: str
-    map_index: int
-    state: str | None = None
-    try_number: int
-
-
-class ClearedTaskInstanceCollection(BaseModel):
-    """What a clear did, or would do with ``dry_run``."""
-
-    task_instances: list[ClearedTaskInstance]
-    total_entries: int
-
-
-@api.post("/dags/<dag_id>/dagRuns/<dag_run_id>/clear")
-@api.input(DAGRunClearBody, arg_name="body")
-@api.output(ClearedTaskInstanceCollection)
-@api.doc(tags=["DagRun"], responses=ID_ERRORS)
-def clear_dag_run(dag_id: str, dag_run_id: str, body: DAGRunClearBody) -> ClearedTaskInstanceCollection:
-    """Clear a run's task instances (its failed ones with ``only_failed``); ``dry_run`` only lists them."""
-    context = web_context()
-    run = service.get_run(context.db, dag_id_arg(dag_id), run_id_arg(dag_run_id))
-    when = run.logical_date
-    request = clearing.ClearRequest(dag_id, None, when, when, only_failed=body.only_failed)
-    action = clearing.preview_clear if body.dry_run else clearing.clear_task_instances
-    rows = action(context.settings, context.db, request)
-    return cleared_collection(rows)
-
-
-def cleared_collection(rows: list[dict[str, Any]]) -> ClearedTaskInstanceCollection:
-    """The rows of a clear as a collection body."""
-    items = [
-        ClearedTaskInstance(
-            dag_id=r["dag_id"],
-            dag_run_id=r["run_id"],
-            task_id=r["task_id"],
-            map_index=r["map_index"],
-            state=None if r["state"] == "none" else r["state"],
-            try_number=r["try_number"],
-        )
-        for r in rows
-    ]
-    return ClearedTaskInstanceCollection(task_instances=items, total_entries=len(items))

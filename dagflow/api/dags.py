@@ -7,12 +7,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from dagflow.api.common import ID_ERRORS, Body, ListQuery, Query, api, dag_id_arg, file_token, hidden_dags
+from dagflow.api.common import ID_ERRORS, MAX_INT, Body, ListQuery, Query, api, dag_id_arg, file_token
 from dagflow.serialization import SerializedDag
 from dagflow.services import dags as service
 from dagflow.services.dag_access import CAN_EDIT, CAN_READ
 from dagflow.services.dag_runs import delete_dag as delete_dag_service
 from dagflow.services.records import DagRecord
+from dagflow.web.auth import hidden_dags
 from dagflow.web.context import web_context
 
 _ONE_OFF = (None, "", "None", "@once")
@@ -229,8 +230,8 @@ def patch_dag(dag_id: str, body: DAGPatchBody, query: PatchQuery) -> DAGResponse
 class DagsPatchQuery(PatchQuery):
     """Which DAGs ``PATCH /dags`` changes (as ``GET /dags`` filters them)."""
 
-    limit: int = Field(default=50, ge=0)
-    offset: int = Field(default=0, ge=0)
+    limit: int = Field(default=50, ge=0, le=MAX_INT)
+    offset: int = Field(default=0, ge=0, le=MAX_INT)
     tags: list[str] = Field(default_factory=list)
     tags_match_mode: Literal["any", "all"] = "any"
     dag_id_pattern: str | None = None

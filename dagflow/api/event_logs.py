@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from dagflow.api.common import ListQuery, api, utc
+from dagflow.api.common import ListQuery, api, check_dag, hidden_dags, utc
 from dagflow.services import events as service
 from dagflow.services.events import EventRecord
 from dagflow.web.context import web_context
@@ -89,6 +89,7 @@ def get_event_logs(query: EventLogsQuery) -> EventLogCollectionResponse:
         excluded_events=tuple(e for e in query.excluded_events if e),
         before=utc(query.before),
         after=utc(query.after),
+        hidden_dag_ids=hidden_dags(),
     )
     page = service.query_events(web_context().db, flt, query.slice())
     return EventLogCollectionResponse(event_logs=[event_response(e) for e in page.items], total_entries=page.total)
@@ -99,4 +100,7 @@ def get_event_logs(query: EventLogsQuery) -> EventLogCollectionResponse:
 @api.doc(tags=["Event Log"], responses={404: "Not Found"})
 def get_event_log(event_log_id: int) -> EventLogResponse:
     """One audit event."""
-    return event_response(service.get_event(web_context().db, event_log_id))
+    event = service.get_event(web_context().db, event_log_id)
+    if event.dag_id is not None:
+        check_dag(event.dag_id)  # its DAG's access_control must let the caller read it
+    return event_response(event)

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from dagflow.api.common import ListQuery, api
 from dagflow.services import dags as service
 from dagflow.services.dags import ImportErrorRecord
+from dagflow.web.auth import hidden_dags
 from dagflow.web.context import web_context
 
 
@@ -44,7 +45,7 @@ def _response(e: ImportErrorRecord) -> ImportErrorResponse:
 @api.doc(tags=["Import Error"])
 def get_import_errors(query: ListQuery) -> ImportErrorCollectionResponse:
     """List DAG files that failed to import."""
-    page = service.query_import_errors(web_context().db, query.slice())
+    page = service.query_import_errors(web_context().db, query.slice(), hidden_dag_ids=hidden_dags())
     return ImportErrorCollectionResponse(import_errors=[_response(e) for e in page.items], total_entries=page.total)
 
 

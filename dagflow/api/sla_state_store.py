@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel, Field, JsonValue
 
-from dagflow.api.common import ID_ERRORS, Body, ListQuery, api, dag_id_arg, hidden_dags
+from dagflow.api.common import ID_ERRORS, Body, ListQuery, api, dag_id_arg
 from dagflow.exceptions import InvalidInput
 from dagflow.services import sla
 from dagflow.services import state_store as store
+from dagflow.web.auth import hidden_dags
 from dagflow.web.context import web_context
 
 #: Largest JSON value the API stores (the state store is for small bookkeeping values).
@@ -155,6 +155,3 @@ def delete_state_store_entry(namespace: str, key: str) -> tuple[str, int]:
     namespace, key = _names(namespace, key)
     store.delete_value(web_context().db, key, namespace=namespace)
     return "", 204
-
-
-__all__: list[Any] = []

@@ -8,26 +8,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from dagflow.api.common import (
-    ID_ERRORS,
-    Body,
-    ListQuery,
-    api,
-    dag_id_arg,
-    hidden_dags,
-    run_id_arg,
-    task_id_arg,
-    ti_uuid,
-    utc,
-)
-from dagflow.api.dag_runs import ClearedTaskInstanceCollection, cleared_collection
+from dagflow.api.common import ID_ERRORS, Body, ListQuery, Query, api, dag_id_arg, run_id_arg, task_id_arg, ti_uuid, utc
+from dagflow.api.dag_runs import DAGRunClearBody
 from dagflow.exceptions import InvalidInput, TaskInstanceNotFound
 from dagflow.services import clearing
 from dagflow.services import task_instances as service
+from dagflow.services.dag_runs import get_run
 from dagflow.services.dependencies import task_instance_dependencies
 from dagflow.services.listing import Slice
 from dagflow.services.records import TaskInstanceRecord, TryRecord
 from dagflow.state import TaskInstanceState
+from dagflow.web.auth import hidden_dags
 from dagflow.web.context import web_context
 
 #: Airflow's task-instance states (``none`` is ``null``).
@@ -329,16 +320,16 @@ def _patch(
     dag_id: str, dag_run_id: str, task_id: str, map_index: int | None, body: PatchTaskInstanceBody
 ) -> TaskInstanceCollectionResponse:
     context = web_context()
-    request = _mark_request(dag_id, dag_run_id, task_id, map_index, body)
-    named = _named(request.dag_id, request.run_id, request.task_id, map_index)  # 404 before any write
+    mark = _mark_request(dag_id, dag_run_id, task_id, map_index, body)
+    named = _named(mark.dag_id, mark.run_id, mark.task_id, map_index)  # 404 before any write
     changed: list[TaskInstanceRecord] = []
     if body.new_state is not None:
-        changed = clearing.mark_task_instances(context.settings, context.db, request)
+        changed = [m.ti for m in clearing.mark_task_instances(context.settings, context.db, mark)]
     if "note" in body.model_fields_set:
         for ti in named:
             service.set_task_instance_note(context.db, ti.dag_id, ti.run_id, ti.task_id, body.note, ti.map_index)
     if not changed or "note" in body.model_fields_set:
-        changed = _named(request.dag_id, request.run_id, request.task_id, map_index)
+        changed = _named(mark.dag_id, mark.run_id, mark.task_id, map_index)
     return TaskInstanceCollectionResponse(task_instances=[ti_response(t) for t in changed], total_entries=len(changed))
 
 
@@ -356,11 +347,17 @@ def _patch_dry_run(
     dag_id: str, dag_run_id: str, task_id: str, map_index: int | None, body: PatchTaskInstanceBody
 ) -> TaskInstanceCollectionResponse:
     context = web_context()
-    request = _mark_request(dag_id, dag_run_id, task_id, map_index, body)
+    mark = _mark_request(dag_id, dag_run_id, task_id, map_index, body)
     if body.new_state is None:
         return TaskInstanceCollectionResponse(task_instances=[], total_entries=0)
-    would = clearing.mark_task_instances(context.settings, context.db, request, dry_run=True)
+    would = [m.ti for m in clearing.mark_task_instances(context.settings, context.db, mark, dry_run=True)]
     return TaskInstanceCollectionResponse(task_instances=[ti_response(t) for t in would], total_entries=len(would))
+
+
+class MapIndexQuery(Query):
+    """``map_index`` on an unmapped path, as Airflow 3.1+ clients send it."""
+
+    map_index: int | None = Field(default=None, ge=-1)
 
 
 _TI = "/dags/<dag_id>/dagRuns/<dag_run_id>/taskInstances/<task_id>"
@@ -369,12 +366,15 @@ _MAPPED = _TI + "/<int(signed=True):map_index>"
 
 @api.patch(_TI)
 @api.input(PatchTaskInstanceBody, arg_name="body")
+@api.input(MapIndexQuery, location="query", arg_name="query")
 @api.output(TaskInstanceCollectionResponse)
 @api.doc(tags=["Task Instance"], responses=ID_ERRORS)
-def patch_task_instance(dag_id: str, dag_run_id: str, task_id: str, body: PatchTaskInstanceBody) -> Any:
+def patch_task_instance(
+    dag_id: str, dag_run_id: str, task_id: str, body: PatchTaskInstanceBody, query: MapIndexQuery
+) -> Any:
     """Mark a task instance (every map index of a mapped task) and, with ``include_*``, its relatives and
     other runs; or set its note. The task instances changed."""
-    return _patch(dag_id, dag_run_id, task_id, None, body)
+    return _patch(dag_id, dag_run_id, task_id, query.map_index, body)
 
 
 @api.patch(_MAPPED)
@@ -390,11 +390,14 @@ def patch_mapped_task_instance(
 
 @api.patch(_TI + "/dry_run")
 @api.input(PatchTaskInstanceBody, arg_name="body")
+@api.input(MapIndexQuery, location="query", arg_name="query")
 @api.output(TaskInstanceCollectionResponse)
 @api.doc(tags=["Task Instance"], responses=ID_ERRORS)
-def patch_task_instance_dry_run(dag_id: str, dag_run_id: str, task_id: str, body: PatchTaskInstanceBody) -> Any:
+def patch_task_instance_dry_run(
+    dag_id: str, dag_run_id: str, task_id: str, body: PatchTaskInstanceBody, query: MapIndexQuery
+) -> Any:
     """The task instances ``PATCH`` with this body would change; nothing is written."""
-    return _patch_dry_run(dag_id, dag_run_id, task_id, None, body)
+    return _patch_dry_run(dag_id, dag_run_id, task_id, query.map_index, body)
 
 
 @api.patch(_MAPPED + "/dry_run")
@@ -410,9 +413,9 @@ def patch_mapped_task_instance_dry_run(
 
 @api.post("/dags/<dag_id>/clearTaskInstances")
 @api.input(ClearTaskInstancesBody, arg_name="body")
-@api.output(ClearedTaskInstanceCollection)
+@api.output(TaskInstanceCollectionResponse)
 @api.doc(tags=["Task Instance"], responses=ID_ERRORS)
-def post_clear_task_instances(dag_id: str, body: ClearTaskInstancesBody) -> ClearedTaskInstanceCollection:
+def post_clear_task_instances(dag_id: str, body: ClearTaskInstancesBody) -> TaskInstanceCollectionResponse:
     """Clear task instances of a DAG (by task ids, run or date range); ``dry_run`` (default) only lists them."""
     import re
 
@@ -420,8 +423,6 @@ def post_clear_task_instances(dag_id: str, body: ClearTaskInstancesBody) -> Clea
     dag_id = dag_id_arg(dag_id)
     start, end = utc(body.start_date), utc(body.end_date)
     if body.dag_run_id is not None:
-        from dagflow.services.dag_runs import get_run
-
         run = get_run(context.db, dag_id, run_id_arg(body.dag_run_id))
         start = end = run.logical_date
     regex = None
@@ -439,7 +440,27 @@ def post_clear_task_instances(dag_id: str, body: ClearTaskInstancesBody) -> Clea
         upstream=body.include_upstream,
     )
     action = clearing.preview_clear if body.dry_run else clearing.clear_task_instances
-    return cleared_collection(action(context.settings, context.db, request))
+    return _collection(action(context.settings, context.db, request))
+
+
+def _collection(tis: list[TaskInstanceRecord]) -> TaskInstanceCollectionResponse:
+    return TaskInstanceCollectionResponse(task_instances=[ti_response(t) for t in tis], total_entries=len(tis))
+
+
+@api.post("/dags/<dag_id>/dagRuns/<dag_run_id>/clear")
+@api.input(DAGRunClearBody, arg_name="body")
+@api.output(TaskInstanceCollectionResponse)
+@api.doc(tags=["DagRun"], responses=ID_ERRORS)
+def clear_dag_run(dag_id: str, dag_run_id: str, body: DAGRunClearBody) -> TaskInstanceCollectionResponse:
+    """Clear a run's task instances (its failed ones with ``only_failed``); ``dry_run`` only lists them.
+
+    The task instances cleared (would be cleared), as they were before."""
+    context = web_context()
+    run = get_run(context.db, dag_id_arg(dag_id), run_id_arg(dag_run_id))
+    when = run.logical_date
+    request = clearing.ClearRequest(dag_id, None, when, when, only_failed=body.only_failed)
+    action = clearing.preview_clear if body.dry_run else clearing.clear_task_instances
+    return _collection(action(context.settings, context.db, request))
 
 
 class TaskDependencyResponse(BaseModel):
@@ -469,11 +490,14 @@ def _dependencies(dag_id: str, dag_run_id: str, task_id: str, map_index: int) ->
 
 
 @api.get(_TI + "/dependencies")
+@api.input(MapIndexQuery, location="query", arg_name="query")
 @api.output(TaskDependencyCollectionResponse)
 @api.doc(tags=["Task Instance"], responses=ID_ERRORS)
-def get_task_instance_dependencies(dag_id: str, dag_run_id: str, task_id: str) -> TaskDependencyCollectionResponse:
+def get_task_instance_dependencies(
+    dag_id: str, dag_run_id: str, task_id: str, query: MapIndexQuery
+) -> TaskDependencyCollectionResponse:
     """Why the task instance is not running: each unmet condition (trigger rule, pool, concurrency, ...) and why."""
-    return _dependencies(dag_id, dag_run_id, task_id, -1)
+    return _dependencies(dag_id, dag_run_id, task_id, -1 if query.map_index is None else query.map_index)
 
 
 @api.get(_MAPPED + "/dependencies")

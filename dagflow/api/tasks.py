@@ -12,6 +12,7 @@ from dagflow.api.common import ID_ERRORS, Query, api, dag_id_arg, task_id_arg
 from dagflow.exceptions import InvalidInput
 from dagflow.serialization import SerializedTask
 from dagflow.services import dags as service
+from dagflow.state import TriggerRule
 from dagflow.web.context import web_context
 
 
@@ -43,7 +44,8 @@ class TaskResponse(BaseModel):
     pool_slots: float | None = None
     execution_timeout: TimeDelta | None = None
     retry_delay: TimeDelta | None = None
-    retry_exponential_backoff: bool
+    #: The backoff multiplier, as Airflow 3.1+ gives it (0: no backoff; dagflow's backoff doubles: 2).
+    retry_exponential_backoff: float
     priority_weight: float | None = None
     weight_rule: str | None = None
     ui_color: str | None = None
@@ -84,7 +86,7 @@ def task_response(task: SerializedTask) -> TaskResponse:
         task_id=task.task_id,
         task_display_name=task.task_id,
         owner=task.owner,
-        trigger_rule=str(task.trigger_rule.value if hasattr(task.trigger_rule, "value") else task.trigger_rule),
+        trigger_rule=TriggerRule(task.trigger_rule).value,
         depends_on_past=task.depends_on_past,
         wait_for_downstream=task.wait_for_downstream,
         retries=task.retries,
@@ -93,7 +95,7 @@ def task_response(task: SerializedTask) -> TaskResponse:
         pool_slots=task.pool_slots,
         execution_timeout=_delta(task.execution_timeout),
         retry_delay=_delta(task.retry_delay),
-        retry_exponential_backoff=task.retry_exponential_backoff,
+        retry_exponential_backoff=2.0 if task.retry_exponential_backoff else 0.0,
         priority_weight=task.priority_weight,
         weight_rule=task.weight_rule,
         ui_color=task.ui_color,

@@ -8,9 +8,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from dagflow.api.common import ID_ERRORS, ListQuery, Query, api, dag_id_arg, hidden_dags, run_id_arg, task_id_arg
+from dagflow.api.common import ID_ERRORS, ListQuery, Query, api, dag_id_arg, run_id_arg, task_id_arg
 from dagflow.services import xcoms as service
 from dagflow.services.xcoms import XComRecord
+from dagflow.web.auth import hidden_dags
 from dagflow.web.context import web_context
 
 

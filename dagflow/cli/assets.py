@@ -70,7 +70,9 @@ def materialize(state: CliState, uri: str, fmt: str) -> None:
     if len(dag_ids) != 1:
         found = ", ".join(dag_ids) if dag_ids else "none"
         raise click.UsageError(f"asset {uri!r} must be produced by exactly one DAG to materialize it (found: {found})")
-    emit_document(trigger_dag(state.settings, state.db, dag_ids[0]), fmt)
+    from dagflow.cli.dags_runs import created_document
+
+    emit_document(created_document(trigger_dag(state.settings, state.db, dag_ids[0])), fmt)
 
 
 def _listed(row: dict[str, Any], fmt: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from dagflow.cli.output import emit_document, emit_rows, output_option
 from dagflow.cli.params import JSON_OBJECT, LOGICAL_DATE
 
 if TYPE_CHECKING:
-    from dagflow.services.backfills import BackfillPlan
+    from dagflow.services.backfills import BackfillPlan, BackfillProgress
 
 #: Seconds between two reads of the backfill's progress.
 POLL_SECONDS = 1.0
@@ -175,13 +175,13 @@ def _watch(state: CliState, plan: BackfillPlan) -> int:
                 progress = backfill_progress(state.db, plan.backfill_id)
                 bar.update(
                     task,
-                    total=progress["total"],
-                    completed=progress["done"],
-                    failed=progress["failed"],
-                    running=progress["running"],
-                    queued=progress["queued"],
+                    total=progress.total,
+                    completed=progress.done,
+                    failed=progress.failed,
+                    running=progress.running,
+                    queued=progress.queued,
                 )
-                if progress["completed_at"] is not None:
+                if progress.backfill.completed_at is not None:
                     break
                 time.sleep(POLL_SECONDS)
     except KeyboardInterrupt:
@@ -198,13 +198,13 @@ def _print_detached(plan: BackfillPlan) -> None:
     click.echo(f"  cancel it: dagflow dags backfill-cancel {plan.backfill_id}", err=True)
 
 
-def _summary(progress: dict[str, Any]) -> int:
-    cancelled = f", {progress['cancelled']} cancelled" if progress["cancelled"] else ""
+def _summary(progress: BackfillProgress) -> int:
+    cancelled = f", {progress.cancelled} cancelled" if progress.cancelled else ""
     click.echo(
-        f"Backfill {progress['id']} of {progress['dag_id']} finished: {progress['success']} succeeded, "
-        f"{progress['failed']} failed{cancelled}."
+        f"Backfill {progress.backfill.id} of {progress.backfill.dag_id} finished: {progress.success} succeeded, "
+        f"{progress.failed} failed{cancelled}."
     )
-    return 1 if progress["failed"] else 0
+    return 1 if progress.failed else 0
 
 
 @click.command("backfill-cancel")
@@ -220,11 +220,11 @@ def backfill_cancel(state: CliState, backfill_id: int, fmt: str) -> None:
     except BackfillError as exc:
         raise BadBackfill(str(exc)) from exc
     if fmt == "json":
-        emit_document(row, fmt)
+        emit_document(row.to_dict(), fmt)
         return
     click.echo(
-        f"Cancelled backfill {backfill_id} of {row['dag_id']}: no new runs; "
-        f"{row['queued_runs_failed']} queued run(s) failed, running runs finish."
+        f"Cancelled backfill {backfill_id} of {row.backfill.dag_id}: no new runs; "
+        f"{row.queued_runs_failed} queued run(s) failed, running runs finish."
     )
 
 
@@ -238,7 +238,7 @@ def list_backfills(state: CliState, dag_id: str | None, fmt: str) -> None:
     from dagflow.services.database import ensure_schema
 
     ensure_schema(state.db)
-    emit_rows(service(state.db, dag_id), BACKFILL_COLUMNS, fmt)
+    emit_rows([b.to_dict() for b in service(state.db, dag_id)], BACKFILL_COLUMNS, fmt)
 
 
 def register() -> None:

@@ -24,10 +24,23 @@ def list_dags(state: CliState, fmt: str, no_parse: bool) -> None:
     """List the DAGs dagflow knows about."""
     from dagflow.cli.dag_files import refresh
     from dagflow.services import dags as service
+    from dagflow.services.reports import iso
 
     if not no_parse:
         refresh(state.settings, state.db)
-    rows = service.list_dags(state.db)
+    rows = [
+        {
+            "dag_id": d.dag_id,
+            "is_paused": d.is_paused,
+            "fileloc": d.fileloc,
+            "schedule": d.schedule,
+            "tags": list(d.tags),
+            "owners": ", ".join(d.owners) or None,
+            "has_import_errors": d.has_import_errors,
+            "next_dagrun": iso(d.next_dagrun),
+        }
+        for d in service.list_dags(state.db)
+    ]
     emit_rows(rows, ["dag_id", "is_paused", "schedule", "fileloc", "tags"], fmt)
 
 
@@ -38,9 +51,13 @@ def list_import_errors(state: CliState, fmt: str) -> None:
     """List DAG files that failed to import, with the line and the error."""
     from dagflow.cli.dag_files import refresh
     from dagflow.services import dags as service
+    from dagflow.services.reports import iso
 
     refresh(state.settings, state.db)
-    rows = service.list_import_errors(state.db)
+    rows = [
+        {"filename": e.filename, "lineno": e.lineno, "message": e.message, "timestamp": iso(e.timestamp)}
+        for e in service.list_import_errors(state.db)
+    ]
     emit_rows(rows, ["filename", "lineno", "message", "timestamp"], fmt)
 
 
@@ -54,7 +71,7 @@ def show(state: CliState, dag_id: str, fmt: str) -> None:
     from dagflow.services import dags as service
 
     refresh(state.settings, state.db)
-    doc = service.show_dag(state.db, dag_id)
+    doc = service.show_dag(state.db, dag_id).to_dict()
     if fmt == "json":
         click.echo(to_json(doc))
         return
@@ -76,7 +93,7 @@ def test(state: CliState, dag_id: str, logical_date: Any, conf: dict[str, Any] |
 
     ensure_schema(state.db)
     dag = load_dag(state.settings, state.db, dag_id)
-    report = test_dag(
+    states = test_dag(
         state.settings,
         state.db,
         dag,
@@ -84,6 +101,7 @@ def test(state: CliState, dag_id: str, logical_date: Any, conf: dict[str, Any] |
         conf=conf,
         on_event=None if fmt == "json" else _print_event,
     )
+    report = states.to_dict()
     if fmt == "json":
         click.echo(to_json(report))
     else:

@@ -1,4 +1,4 @@
-"""``dagflow dags details | next-execution | reserialize | report``."""
+"""``dagflow dags details | next-execution | retry | reserialize | report``."""
 
 from __future__ import annotations
 
@@ -56,6 +56,28 @@ def next_execution(state: CliState, dag_id: str, num_executions: int, fmt: str) 
             click.echo(run["logical_date"])
 
 
+@click.command("retry")
+@click.argument("dag_id")
+@click.argument("run_id")
+@output_option
+@pass_state
+def retry(state: CliState, dag_id: str, run_id: str, fmt: str) -> None:
+    """Re-run a run's failed and upstream_failed task instances (every earlier try is kept)."""
+    from dagflow.services.dag_runs import ensure_dag_known
+    from dagflow.services.run_actions import retry_failed
+
+    ensure_dag_known(state.settings, state.db, dag_id)
+    from dagflow.cli.tasks_manage import ti_row
+
+    cleared = [ti_row(t) for t in retry_failed(state.settings, state.db, dag_id, run_id)]
+    if fmt == "json":
+        click.echo(to_json(cleared))
+        return
+    click.echo(f"{len(cleared)} task instance(s) of {run_id} cleared to run again.")
+    if cleared and fmt == "table":
+        emit_rows(cleared, ["task_id", "map_index", "state", "try_number"], fmt)
+
+
 @click.command("reserialize")
 @pass_state
 def reserialize(state: CliState) -> None:
@@ -91,5 +113,5 @@ def register() -> None:
     """Add the commands to ``dagflow dags``."""
     from dagflow.cli.dags import dags
 
-    for command in (details, next_execution, reserialize, report):
+    for command in (details, next_execution, retry, reserialize, report):
         dags.add_command(command)

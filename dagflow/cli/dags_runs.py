@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -16,6 +16,9 @@ from dagflow.cli.main import CliState, pass_state
 from dagflow.cli.output import emit_document, emit_rows, output_option
 from dagflow.cli.params import JSON_OBJECT, LOGICAL_DATE
 from dagflow.state import DagRunState
+
+if TYPE_CHECKING:
+    from dagflow.services.records import RunRecord
 
 RUN_COLUMNS = ["dag_id", "run_id", "state", "run_type", "logical_date", "start_date", "end_date"]
 
@@ -68,11 +71,18 @@ def trigger(
     refresh_if_unknown(state.settings, state.db, dag_id)
     # a conf that breaks the DAG's params is InvalidConf: one line, exit 2 (cli.main.BAD_INPUT)
     created = trigger_dag(state.settings, state.db, dag_id, conf=conf, run_id=run_id, logical_date=logical_date)
-    emit_document(created, fmt)
+    emit_document(created_document(created), fmt)
     if get_dag(state.db, dag_id).is_paused:
         click.echo(
             f"Note: DAG {dag_id!r} is paused: the run stays queued until `dagflow dags unpause {dag_id}`.", err=True
         )
+
+
+def created_document(run: RunRecord) -> dict[str, Any]:
+    """What ``dags trigger`` prints about the run it created."""
+    from dagflow.services.reports import iso
+
+    return {"dag_id": run.dag_id, "run_id": run.run_id, "logical_date": iso(run.logical_date), "state": run.state}
 
 
 @click.command("pause")
@@ -98,7 +108,8 @@ def _set_paused(state: CliState, dag_id: str, paused: bool, fmt: str) -> None:
     from dagflow.services.dag_runs import set_paused
 
     refresh_if_unknown(state.settings, state.db, dag_id)
-    emit_rows([set_paused(state.settings, state.db, dag_id, paused=paused)], ["dag_id", "is_paused"], fmt)
+    dag = set_paused(state.settings, state.db, dag_id, paused=paused)
+    emit_rows([{"dag_id": dag.dag_id, "is_paused": dag.is_paused}], ["dag_id", "is_paused"], fmt)
 
 
 @click.command("state")
@@ -109,7 +120,7 @@ def run_state(state: CliState, dag_id: str, run_id: str) -> None:
     """Print a DAG run's state (the run id, or its logical date as in Airflow)."""
     from dagflow.services.dag_runs import dag_run_state
 
-    click.echo(dag_run_state(state.db, dag_id=dag_id, run_id=run_id)["state"])
+    click.echo(dag_run_state(state.db, dag_id=dag_id, run_id=run_id).state)
 
 
 @click.command("list-runs")
@@ -124,7 +135,7 @@ def list_runs(state: CliState, dag_id: str, run_state_filter: str | None, fmt: s
     from dagflow.services.dag_runs import list_runs as service
 
     wanted = DagRunState(run_state_filter) if run_state_filter else None
-    emit_rows(service(state.db, dag_id, state=wanted), RUN_COLUMNS, fmt)
+    emit_rows([run.to_dict() for run in service(state.db, dag_id, state=wanted)], RUN_COLUMNS, fmt)
 
 
 @click.command("delete")
@@ -138,7 +149,7 @@ def delete(state: CliState, dag_id: str, yes: bool) -> None:
     if not yes:
         raise NotConfirmed(f"dags delete removes every run and record of {dag_id!r}; pass --yes to confirm")
     result = delete_dag(state.db, dag_id)
-    click.echo(f"Deleted DAG {dag_id!r} and {result['deleted_runs']} run(s).")
+    click.echo(f"Deleted DAG {dag_id!r} and {result.deleted_runs} run(s).")
 
 
 def register() -> None:

@@ -25,10 +25,10 @@ def rotate_fernet_key(state: CliState, generate_key: bool) -> None:
 
     done = service(state.db, generate_key=generate_key)
     click.echo(
-        f"Re-encrypted {done['reencrypted']} value(s) and encrypted {done['encrypted']} plain value(s) "
-        f"with the first of {done['keys']} key(s) in {done['key_source']}."
+        f"Re-encrypted {done.reencrypted} value(s) and encrypted {done.encrypted} plain value(s) "
+        f"with the first of {done.keys} key(s) in {done.key_source}."
     )
-    if done["keys"] > 1:
+    if done.keys > 1:
         click.echo(
             "The older keys are no longer needed: remove them (keep the first) once every worker has the new one."
         )

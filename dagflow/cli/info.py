@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from dagflow.cli.main import CliState, pass_state
-from dagflow.cli.output import to_json
+from dagflow.cli.output import emit_rows, output_option, to_json
 
 
 def dagflow_version() -> str:
@@ -85,6 +85,15 @@ def collect_info(state: CliState) -> dict[str, dict[str, Any]]:
         },
         "Tools info": {tool: shutil.which(tool) for tool in ("git", "psql", "sqlite3", "redis-cli", "celery")},
     }
+
+
+@click.command("plugins")
+@output_option
+def plugins(fmt: str) -> None:
+    """List the installed plugins (entry points of the dagflow.* groups) and their distributions."""
+    from dagflow.plugins import installed_plugins
+
+    emit_rows(installed_plugins(), ["group", "name", "value", "distribution", "version"], fmt)
 
 
 @click.command("cheat-sheet")

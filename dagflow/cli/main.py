@@ -89,6 +89,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("info", "version"),
     ("info", "info"),
     ("info", "cheat_sheet"),
+    ("info", "plugins"),
     ("config", "config"),
     ("jobs", "jobs"),
 )

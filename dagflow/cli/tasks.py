@@ -26,7 +26,7 @@ def list_tasks(state: CliState, dag_id: str, fmt: str) -> None:
     from dagflow.services import dags as service
 
     refresh(state.settings, state.db)
-    doc = service.show_dag(state.db, dag_id)
+    doc = service.show_dag(state.db, dag_id).to_dict()
     emit_rows(doc["tasks"], ["task_id", "operator", "upstream"], fmt)
 
 
@@ -76,7 +76,7 @@ def states_for_dag_run(state: CliState, dag_id: str, run_id: str, fmt: str) -> N
     """Print every task instance of a run with its state and try number."""
     from dagflow.services.task_instances import states_for_dag_run as service
 
-    report = service(state.db, dag_id=dag_id, run_id=run_id)
+    report = service(state.db, dag_id=dag_id, run_id=run_id).to_dict()
     emit_document(
         report,
         fmt,
@@ -93,9 +93,24 @@ def states_for_dag_run(state: CliState, dag_id: str, run_id: str, fmt: str) -> N
 @pass_state
 def tries(state: CliState, dag_id: str, run_id: str, task_id: str | None, fmt: str) -> None:
     """Print the try history of a run's task instances: how and why each try ended."""
+    from dagflow.services.reports import iso
     from dagflow.services.task_instances import try_history
 
-    rows = try_history(state.db, dag_id=dag_id, run_id=run_id, task_id=task_id)
+    rows = [
+        {
+            "task_id": t.task_id,
+            "map_index": t.map_index,
+            "try_number": t.try_number,
+            "state": t.state or "none",
+            "start_date": iso(t.start_date),
+            "end_date": iso(t.end_date),
+            "duration": t.duration,
+            "hostname": t.hostname,
+            "pid": t.pid,
+            "reason": t.reason,
+        }
+        for t in try_history(state.db, dag_id=dag_id, run_id=run_id, task_id=task_id)
+    ]
     emit_rows(
         rows,
         ["task_id", "map_index", "try_number", "state", "start_date", "end_date", "hostname", "pid", "reason"],

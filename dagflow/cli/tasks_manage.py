@@ -6,6 +6,7 @@ Registered on the ``tasks`` group of ``dagflow.cli.tasks`` by ``register()``.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,6 +16,9 @@ from dagflow.cli.output import emit_document, emit_rows, output_option
 from dagflow.cli.params import LOGICAL_DATE
 from dagflow.cli.tasks import tasks
 from dagflow.state import MARKABLE, TaskInstanceState
+
+if TYPE_CHECKING:
+    from dagflow.services.records import TaskInstanceRecord
 
 TI_COLUMNS = ["run_id", "task_id", "map_index", "state", "try_number"]
 
@@ -61,16 +65,28 @@ def clear(
         if not preview:
             click.echo("No task instances to clear.")
             return
-        emit_rows(preview, TI_COLUMNS, fmt)
+        emit_rows([ti_row(t) for t in preview], TI_COLUMNS, fmt)
         confirm_or_refuse(
             f"Clear these {len(preview)} task instance(s)?",
             f"would clear {len(preview)} task instance(s) (listed above); pass --yes to confirm",
         )
     cleared = clearing.clear_task_instances(state.settings, state.db, request)
     if fmt == "json" and yes:
-        emit_rows(cleared, TI_COLUMNS, fmt)
+        emit_rows([ti_row(t) for t in cleared], TI_COLUMNS, fmt)
         return
     click.echo(f"Cleared {len(cleared)} task instance(s).")
+
+
+def ti_row(ti: TaskInstanceRecord) -> dict[str, Any]:
+    """A task instance a clear touched, as the CLI prints it (ids, state, try)."""
+    return {
+        "dag_id": ti.dag_id,
+        "run_id": ti.run_id,
+        "task_id": ti.task_id,
+        "map_index": ti.map_index,
+        "state": ti.state or "none",
+        "try_number": ti.try_number,
+    }
 
 
 @click.command("mark")
@@ -100,21 +116,20 @@ def mark(
 ) -> None:
     """Set a task instance's state by hand (success, failed or skipped), from any state."""
     from dagflow.cli.dag_files import refresh_if_unknown
-    from dagflow.services.clearing import mark_task_instance
+    from dagflow.services.clearing import MarkRequest, mark_task_instances
 
     refresh_if_unknown(state.settings, state.db, dag_id)
-    marked = mark_task_instance(
-        state.settings,
-        state.db,
-        dag_id=dag_id,
-        run_id=run_id,
-        task_id=task_id,
-        state=TaskInstanceState(new_state),
+    request = MarkRequest(
+        dag_id,
+        run_id,
+        task_id,
+        TaskInstanceState(new_state),
+        map_indexes=None if downstream or not map_index else tuple(map_index),
         downstream=downstream,
-        map_indexes=list(map_index) or None,
     )
+    marked = mark_task_instances(state.settings, state.db, request)
     if fmt == "json":
-        emit_rows(marked, [*TI_COLUMNS, "previous_state"], fmt)
+        emit_rows([m.to_dict() for m in marked], [*TI_COLUMNS, "previous_state"], fmt)
         return
     click.echo(f"Marked {len(marked)} task instance(s) {new_state}.")
 

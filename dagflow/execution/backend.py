@@ -29,6 +29,7 @@ from dagflow.models.base import utcnow
 from dagflow.models.connection import Connection, connection_uri
 from dagflow.models.dag import SerializedDagModel
 from dagflow.models.dagrun import DagRun
+from dagflow.models.rendered_fields import RenderedTaskInstanceFields
 from dagflow.models.taskinstance import TaskInstance
 from dagflow.models.variable import Variable
 from dagflow.sdk.ids import check_run_id
@@ -36,6 +37,7 @@ from dagflow.secrets.fernet import FernetCipher
 from dagflow.secrets.masker import SecretsMasker
 from dagflow.secrets.stored import register_connection, register_variable
 from dagflow.serialization import deserialize_dag
+from dagflow.serialization.from_sdk import json_safe
 from dagflow.serialization.params import validate_conf
 from dagflow.state import DagRunState, DagRunTriggeredByType, DagRunType
 from dagflow.storage import state_store
@@ -60,6 +62,17 @@ class DbRuntimeBackend:
         self.storage = InternalStorage(settings.storage.url, dag_id=dag_id, run_id=run_id)
         self.masker = masker if masker is not None else SecretsMasker(settings.core.sensitive_var_conn_names)
         self.cipher = FernetCipher(settings)
+
+    # rendered template fields ------------------------------------------------------
+    def store_rendered_fields(self, *, ti_id: int, try_number: int, fields: Mapping[str, Any]) -> None:
+        """Keep what the try's template fields rendered to, secrets masked, for people to read (the web UI)."""
+        safe = {name: self.masker.redact(json_safe(value), name) for name, value in fields.items()}
+        with self.db.transaction() as session:
+            row = session.get(RenderedTaskInstanceFields, ti_id)
+            if row is None:
+                session.add(RenderedTaskInstanceFields(ti_id=ti_id, try_number=try_number, rendered_fields=safe))
+            else:
+                row.try_number, row.rendered_fields = try_number, safe
 
     # XCom ---------------------------------------------------------------------------
     def xcom_push(self, *, dag_id: str, run_id: str, task_id: str, map_index: int, key: str, value: Any) -> None:

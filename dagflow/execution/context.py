@@ -17,7 +17,7 @@ import pendulum
 
 from dagflow.exceptions import ConnectionNotFound, VariableNotFound
 from dagflow.sdk.params import ParamsDict
-from dagflow.sdk.task_state import TaskStateStore
+from dagflow.sdk.task_state import AssetStateStores, TaskStateStore
 from dagflow.secrets.settings_view import SettingsView
 
 if TYPE_CHECKING:
@@ -207,6 +207,9 @@ def build_context(
             "map_index": claimed.map_index,
             "task_instance_key_str": f"{claimed.dag_id}__{claimed.task_id}__{context['ds_nodash']}",
             "task_state_store": TaskStateStore(claimed.dag_id, claimed.run_id, claimed.task_id, claimed.map_index),
+            "asset_state_store": AssetStateStores(
+                [*(getattr(task, "inlets", None) or []), *(getattr(task, "outlets", None) or [])]
+            ),
             "run_after": _pendulum(getattr(run, "run_after", None) or run.logical_date),
             "test_mode": test_mode,
         }

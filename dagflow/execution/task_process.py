@@ -165,6 +165,7 @@ def _execute(
     try:
         context = _context_for(attempt, backend)
         task = _materialize(task, context)
+        _keep_rendered(task, backend, claimed)
         run_callbacks(task, "on_execute_callback", context)
         log.info("running %s (try %s of %s)", claimed.task_id, claimed.try_number, claimed.max_tries + 1)
         with time_limit(attempt.timeout_s), set_current_context(context):
@@ -235,6 +236,15 @@ def _materialize(task: Any, context: Context) -> Any:
     context["ti"].task = context["task"] = task
     task.render_template_fields(context)
     return task
+
+
+def _keep_rendered(task: Any, backend: DbRuntimeBackend, claimed: ClaimedTry) -> None:
+    """Store the rendered template fields for the web UI; a failure to store them never fails the try."""
+    fields = {name: getattr(task, name, None) for name in getattr(task, "template_fields", ())}
+    try:
+        backend.store_rendered_fields(ti_id=claimed.ti_id, try_number=claimed.try_number, fields=fields)
+    except Exception:
+        log.warning("could not store the rendered template fields of %s", claimed.task_id, exc_info=True)
 
 
 def _outputs(task: Any, value: Any, backend: DbRuntimeBackend, claimed: ClaimedTry) -> TryOutputs:

@@ -1,6 +1,7 @@
 """The metadata database schema: typed SQLAlchemy 2 models, one module per idea.
 
 ``base`` (declarative base, UTC datetimes, JSON text, state column types), ``dag`` (with ``dag_code``),
+``rendered_fields`` (what a task instance's template fields rendered to),
 ``dagrun``, ``taskinstance`` (with try history), ``xcom`` (with ``task_map``), ``pool``,
 ``variable``, ``connection``, ``import_error``, ``sla_miss``, ``job``, ``state_store``,
 ``backfill``, ``user`` (with ``api_token``), ``event_log`` (the audit log), ``asset`` (events, queues, references),
@@ -30,6 +31,7 @@ from dagflow.models.event_log import EventLog
 from dagflow.models.import_error import ImportError_
 from dagflow.models.job import Job
 from dagflow.models.pool import DEFAULT_POOL_NAME, Pool
+from dagflow.models.rendered_fields import RenderedTaskInstanceFields
 from dagflow.models.sla_miss import SlaMiss
 from dagflow.models.state_store import StateStoreEntry
 from dagflow.models.taskinstance import TaskInstance, TaskInstanceHistory
@@ -62,6 +64,7 @@ __all__ = [
     "JSONText",
     "Job",
     "Pool",
+    "RenderedTaskInstanceFields",
     "SerializedDagModel",
     "SlaMiss",
     "StateStoreEntry",

@@ -10,7 +10,12 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
 
+from dagflow.exceptions import ConnectionNotFound
 from dagflow.notifications.base import BaseNotifier, connection, describe
+from dagflow.sdk.runtime import NoRuntimeError
+
+#: The connection used when neither ``smtp_conn_id`` nor ``smtp_host`` is given (Airflow's name).
+DEFAULT_CONN_ID = "smtp_default"
 
 
 class SmtpNotifier(BaseNotifier):
@@ -18,7 +23,8 @@ class SmtpNotifier(BaseNotifier):
 
     The server is the connection ``smtp_conn_id`` (host, port, login, password; extra
     ``{"ssl": true}`` or ``{"starttls": true}``) when given, else ``smtp_host``/``smtp_port``
-    (default ``localhost:25``) with ``smtp_user``/``smtp_password``. The default subject and
+    with ``smtp_user``/``smtp_password`` when a host is given, else the connection
+    ``smtp_default`` (Airflow's default) if it exists, else ``localhost:25``. The default subject and
     body name the DAG, run, task, try, state and error.
     """
 
@@ -34,7 +40,7 @@ class SmtpNotifier(BaseNotifier):
         cc: str | Sequence[str] | None = None,
         bcc: str | Sequence[str] | None = None,
         smtp_conn_id: str | None = None,
-        smtp_host: str = "localhost",
+        smtp_host: str | None = None,
         smtp_port: int = 25,
         smtp_user: str | None = None,
         smtp_password: str | None = None,
@@ -92,16 +98,19 @@ class SmtpNotifier(BaseNotifier):
             smtp.send_message(message, from_addr=self.from_email, to_addrs=recipients)
 
     def _server(self) -> tuple[str, int, str | None, str | None, bool, bool]:
-        if self.smtp_conn_id is None:
+        conn_id = self.smtp_conn_id
+        if conn_id is None and self.smtp_host is None and _has_connection(DEFAULT_CONN_ID):
+            conn_id = DEFAULT_CONN_ID
+        if conn_id is None:
             return (
-                self.smtp_host,
+                self.smtp_host or "localhost",
                 self.smtp_port,
                 self.smtp_user,
                 self.smtp_password,
                 self.smtp_ssl,
                 self.smtp_starttls,
             )
-        conn = connection(self.smtp_conn_id)
+        conn = connection(conn_id)
         extra = conn.get("extra") or {}
         if isinstance(extra, str):
             extra = json.loads(extra)
@@ -119,6 +128,15 @@ class SmtpNotifier(BaseNotifier):
 
     def __repr__(self) -> str:
         return f"<SmtpNotifier to={self.to!r}>"
+
+
+def _has_connection(conn_id: str) -> bool:
+    """True when a task runtime is installed and knows ``conn_id``."""
+    try:
+        connection(conn_id)
+    except (NoRuntimeError, ConnectionNotFound):
+        return False
+    return True
 
 
 def _addresses(value: str | Sequence[str] | None) -> list[str]:

@@ -16,8 +16,9 @@ SLACK_KEYS = ("text", "blocks", "attachments", "username", "channel", "icon_emoj
 class WebhookNotifier(BaseNotifier):
     """POST ``{"text": ..., "blocks": ..., ...}`` (Slack's incoming-webhook body) as JSON.
 
-    The URL is ``url``, or built from the connection ``webhook_conn_id`` (its ``host``, then
-    ``/password`` if it has one: Slack's ``https://hooks.slack.com/services`` + token). The
+    The URL is ``url``, or built from the connection ``webhook_conn_id``: its ``host`` (with
+    ``port`` and ``schema`` as path), then ``/password`` if it has one (Slack's
+    ``https://hooks.slack.com/services`` as host, the ``T…/B…/…`` token as password). The
     default ``text`` names the DAG, run, task, try, state and error. ``text``, ``blocks``,
     ``attachments``, ``channel`` and ``username`` are Jinja templates. A response other than
     2xx, or no answer within ``timeout`` seconds, raises (the callback machinery logs it).
@@ -75,14 +76,25 @@ class WebhookNotifier(BaseNotifier):
         url = self.url
         if not url:
             assert self.webhook_conn_id is not None
-            conn = connection(self.webhook_conn_id)
-            host = str(conn.get("host") or "")
-            if "://" not in host:
-                host = f"https://{host}"
-            url = host.rstrip("/") + (f"/{conn['password']}" if conn.get("password") else "")
+            url = _connection_url(connection(self.webhook_conn_id))
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"webhook URL must be http(s): {url!r}")
         return url
 
     def __repr__(self) -> str:
         return f"<WebhookNotifier {self.webhook_conn_id or 'url'}>"
+
+
+def _connection_url(conn: Mapping[str, Any]) -> str:
+    """``scheme://host[:port][/schema][/password]``: the host may hold the scheme and a path already."""
+    host = str(conn.get("host") or "")
+    if "://" not in host:
+        scheme = conn.get("conn_type") if conn.get("conn_type") in ("http", "https") else "https"
+        host = f"{scheme}://{host}"
+        if conn.get("port"):
+            host += f":{conn['port']}"
+    url = host.rstrip("/")
+    for part in (conn.get("schema"), conn.get("password")):
+        if part:
+            url += "/" + str(part).strip("/")
+    return url

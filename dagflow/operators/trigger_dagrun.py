@@ -9,7 +9,7 @@ from typing import Any
 
 import pendulum
 
-from dagflow.exceptions import DagDefinitionError
+from dagflow.exceptions import DagDefinitionError, DagRunAlreadyExists, FailTask, SkipTask
 from dagflow.sdk import runtime
 from dagflow.sdk.baseoperator import BaseOperator
 from dagflow.sdk.durations import to_seconds
@@ -34,6 +34,8 @@ class TriggerDagRunOperator(BaseOperator):
         poke_interval: float | str = 60,
         allowed_states: Sequence[str] = ("success",),
         failed_states: Sequence[str] = ("failed",),
+        skip_when_already_exists: bool = False,
+        reset_dag_run: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -47,16 +49,28 @@ class TriggerDagRunOperator(BaseOperator):
         self.poke_interval = to_seconds(poke_interval)
         self.allowed_states = [str(s) for s in allowed_states]
         self.failed_states = [str(s) for s in failed_states]
+        self.skip_when_already_exists = skip_when_already_exists
+        self.reset_dag_run = reset_dag_run
 
     def execute(self, context: Mapping[str, Any]) -> str:
         """Trigger the run (and wait for it with ``wait_for_completion``); returns its run id."""
         backend = runtime.current()
-        run_id = backend.trigger_dag(
-            self.trigger_dag_id,
-            run_id=self.trigger_run_id or None,
-            conf=dict(self.conf) if self.conf else None,
-            logical_date=_parse_date(self.logical_date),
-        )
+        try:
+            run_id = backend.trigger_dag(
+                self.trigger_dag_id,
+                run_id=self.trigger_run_id or None,
+                conf=dict(self.conf) if self.conf else None,
+                logical_date=_parse_date(self.logical_date),
+            )
+        except DagRunAlreadyExists as exc:
+            if self.skip_when_already_exists:
+                raise SkipTask(f"{exc}: skipped (skip_when_already_exists)") from None
+            if self.reset_dag_run:
+                raise FailTask(
+                    f"{exc}; reset_dag_run cannot clear it from a task in dagflow: "
+                    f"clear it with `dagflow tasks clear {self.trigger_dag_id}`"
+                ) from None
+            raise
         context["ti"].xcom_push(key=TRIGGER_RUN_ID_KEY, value=run_id)
         print(f"triggered {self.trigger_dag_id} run {run_id}", flush=True)
         if self.wait_for_completion:

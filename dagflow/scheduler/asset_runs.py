@@ -32,7 +32,7 @@ from dagflow.scheduler.dagruns import create_dagrun, generate_run_id
 from dagflow.scheduler.locking import skip_locked, unless_exists
 from dagflow.sdk.assets import evaluate_expression
 from dagflow.serialization import SerializedDag
-from dagflow.state import DagRunType
+from dagflow.state import DagRunTriggeredByType, DagRunType
 
 
 def create_asset_triggered_runs(session: Session, store: SerializedDagStore, *, now: datetime) -> list[DagRun]:
@@ -89,6 +89,7 @@ def _create_run(session: Session, dag: SerializedDag, now: datetime) -> DagRun |
             dag=dag,
             run_id=run_id,
             run_type=DagRunType.ASSET_TRIGGERED,
+            triggered_by=DagRunTriggeredByType.ASSET,
             logical_date=now,
             data_interval=(start, end),
             now=now,

@@ -11,13 +11,16 @@ than ``scheduler.parsing_timeout`` is killed.
 
 ``InProcessCallbackRunner`` is for a process that holds the DAG objects already
 (``dags test``, ``dagflow.testing.run_dag``): their DAG callbacks run at once, in this
-process, on those objects (no DAG file is imported); anything else goes to a process.
+process, on those objects (no DAG file is imported), printing to stderr so stdout stays
+the command's output; anything else goes to a process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -133,9 +136,12 @@ class InProcessCallbackRunner(CallbackRunner):
             super().submit(request)
             return
         try:
-            call_dag_callbacks(self.db, dag, request)
+            with contextlib.redirect_stdout(sys.stderr):  # stdout is the command's (``dags test --output json``)
+                call_dag_callbacks(self.db, dag, request)
         except Exception:
             log.exception("%s of DAG %s could not run", request.callback, request.dag_id)
+        finally:
+            sys.stderr.flush()
 
 
 def _run_request(request: CallbackRequest, settings: Settings) -> None:

@@ -244,8 +244,10 @@ class BlockingTaskInstance:
 def run_sla_callback(settings: Settings, request: SlaCallbackRequest) -> None:
     """In a short-lived process: call the DAG's ``sla_miss_callback``, then mark the misses."""
     from dagflow.db import Database
+    from dagflow.execution.backend import DbRuntimeBackend
     from dagflow.execution.callbacks import callbacks_of
     from dagflow.execution.dag_cache import DagCache
+    from dagflow.sdk import runtime
 
     logging.basicConfig(level=settings.logging.level.upper())
     db = Database(settings)
@@ -254,11 +256,14 @@ def run_sla_callback(settings: Settings, request: SlaCallbackRequest) -> None:
         blocking = _blocking(db, dag, request.misses)
         task_list = "\n".join(f"{m.task_id} on {_date(m.logical_date)}" for m in request.misses)
         blocking_list = "\n".join(f"{b.task_id} on {_date(b.logical_date)}" for b in blocking)
-        for callback in callbacks_of(dag, CALLBACK):
-            try:
-                callback(dag, task_list, blocking_list, list(request.misses), blocking)  # type: ignore[call-arg]
-            except Exception:
-                log.exception("sla_miss_callback of DAG %s raised (ignored)", request.dag_id)
+        first_run = request.misses[0].run_id if request.misses else ""
+        backend = DbRuntimeBackend(db, settings, dag_id=request.dag_id, run_id=first_run)
+        with runtime.installed(backend):  # variables and connections (a notifier's conn id) work here too
+            for callback in callbacks_of(dag, CALLBACK):
+                try:
+                    callback(dag, task_list, blocking_list, list(request.misses), blocking)  # type: ignore[call-arg]
+                except Exception:
+                    log.exception("sla_miss_callback of DAG %s raised (ignored)", request.dag_id)
         _mark_callback_ran(db, request.misses)
     except Exception:
         log.exception("sla_miss_callback of DAG %s could not run", request.dag_id)

@@ -1,4 +1,7 @@
-"""``context["task_state_store"]``: values kept per task instance across its tries (Airflow 3's task state store).
+"""``context["task_state_store"]`` and ``context["asset_state_store"]`` (Airflow 3's state stores).
+
+The task state store keeps values per task instance across its tries; the asset state
+store keeps values per asset (a watermark) for every task that reads or writes it.
 
 A try that fails after starting external work stores a handle (``set("job_id", ...)``);
 the retry reads it back and reattaches instead of starting the work again. The values live
@@ -8,6 +11,7 @@ in dagflow's state store, under the task instance's identity, through the task r
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -23,6 +27,7 @@ class TaskStateStore:
 
     def __init__(self, dag_id: str, run_id: str, task_id: str, map_index: int) -> None:
         self._prefix = f"{dag_id}/{run_id}/{task_id}/{map_index}/"
+        self._namespace = NAMESPACE
 
     def _key(self, key: str) -> str:
         if not isinstance(key, str) or not key:
@@ -34,18 +39,18 @@ class TaskStateStore:
 
     def get(self, key: str, default: Any = None) -> Any:
         """The value stored under ``key`` by this or an earlier try, or ``default``."""
-        return runtime.current().state_get(self._key(key), namespace=NAMESPACE, default=default)
+        return runtime.current().state_get(self._key(key), namespace=self._namespace, default=default)
 
     def set(self, key: str, value: Any, *, retention: timedelta | None = None) -> None:
         """Store a JSON value under ``key`` (``None`` is refused). ``retention`` is accepted; values are kept
         until deleted (dagflow does not expire them)."""
         if value is None:
             raise ValueError("Cannot set value as None")
-        runtime.current().state_set(self._key(key), value, namespace=NAMESPACE)
+        runtime.current().state_set(self._key(key), value, namespace=self._namespace)
 
     def delete(self, key: str) -> None:
         """Remove ``key`` (no error if it is missing)."""
-        runtime.current().state_delete(self._key(key), namespace=NAMESPACE)
+        runtime.current().state_delete(self._key(key), namespace=self._namespace)
 
     async def aget(self, key: str, default: Any = None) -> Any:
         """``get`` for async task code."""
@@ -61,3 +66,54 @@ class TaskStateStore:
 
     def __repr__(self) -> str:
         return f"<TaskStateStore {self._prefix.rstrip('/')}>"
+
+
+#: The state-store namespace holding every asset's values.
+ASSET_NAMESPACE = "asset_state"
+
+
+class AssetStateStore(TaskStateStore):
+    """The state of one asset (a watermark, a cursor), shared by every task that has it as inlet or outlet."""
+
+    def __init__(self, uri: str) -> None:
+        self._prefix = f"{uri}/"
+        self._namespace = ASSET_NAMESPACE
+
+    def __repr__(self) -> str:
+        return f"<AssetStateStore {self._prefix.rstrip('/')}>"
+
+
+class AssetStateStores:
+    """``context["asset_state_store"]``: ``[asset]`` for each inlet and outlet of the task; with exactly
+    one such asset, ``get``/``set``/``delete`` work on it directly."""
+
+    def __init__(self, assets: Iterable[Any]) -> None:
+        self._by_uri = {asset.uri: AssetStateStore(asset.uri) for asset in assets if hasattr(asset, "uri")}
+
+    def __getitem__(self, asset: Any) -> AssetStateStore:
+        uri = getattr(asset, "uri", None)
+        if uri is None:
+            raise TypeError(f"expected an Asset, got {type(asset).__name__}")
+        try:
+            return self._by_uri[uri]
+        except KeyError:
+            raise KeyError(f"{asset!r} is not one of this task's inlets or outlets") from None
+
+    def _single(self) -> AssetStateStore:
+        if len(self._by_uri) != 1:
+            raise ValueError(
+                f"the task has {len(self._by_uri)} inlet/outlet assets: use context['asset_state_store'][asset]"
+            )
+        return next(iter(self._by_uri.values()))
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """``get`` on the task's only asset."""
+        return self._single().get(key, default)
+
+    def set(self, key: str, value: Any, *, retention: timedelta | None = None) -> None:
+        """``set`` on the task's only asset."""
+        self._single().set(key, value, retention=retention)
+
+    def delete(self, key: str) -> None:
+        """``delete`` on the task's only asset."""
+        self._single().delete(key)

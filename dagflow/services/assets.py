@@ -27,6 +27,7 @@ from dagflow.models import (
     DagScheduleAssetReference,
     TaskOutletAssetReference,
 )
+from dagflow.services import events as audit
 from dagflow.services.database import ensure_schema
 from dagflow.services.listing import Slice, paged
 from dagflow.services.records import Page
@@ -250,6 +251,7 @@ def create_asset_event(
             raise AssetNotFound(f"asset {uri if uri is not None else asset_id!r} does not exist")
         uri = found
         (event_id,) = record_asset_events(session, [(uri, dict(extra or {}))], now=now)
+        audit.record(session, "create_asset_event", extra={"uri": uri, "asset_event_id": event_id})
         row = session.execute(events_query().where(AssetEvent.id == event_id)).one()
         return event_info(row)
 

@@ -210,6 +210,21 @@ class BackfillRecord:
             return "cancelled" if self.is_paused else "completed"
         return "paused" if self.is_paused else "running"
 
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe row (``dags list-backfills``)."""
+        return {
+            "id": self.id,
+            "dag_id": self.dag_id,
+            "from_date": iso(self.from_date),
+            "to_date": iso(self.to_date),
+            "reprocess_behavior": self.reprocess_behavior,
+            "max_active_runs": self.max_active_runs,
+            "run_backwards": self.run_backwards,
+            "status": self.status,
+            "created_at": iso(self.created_at),
+            "completed_at": iso(self.completed_at),
+        }
+
     @classmethod
     def of(cls, b: Backfill) -> BackfillRecord:
         """From a ``backfill`` row."""
@@ -262,50 +277,77 @@ def set_backfill_paused(db: Database, backfill_id: int, *, paused: bool) -> Back
         if backfill.completed_at is not None:
             raise BackfillConflict(f"backfill {backfill_id} is already {BackfillRecord.of(backfill).status}")
         backfill.is_paused = paused
+        event = "pause_backfill" if paused else "unpause_backfill"
+        events.record(session, event, dag_id=backfill.dag_id, extra={"backfill_id": backfill_id})
         session.flush()
         return BackfillRecord.of(backfill)
 
 
-def list_backfills(db: Database, dag_id: str | None = None) -> list[dict[str, Any]]:
+def list_backfills(db: Database, dag_id: str | None = None) -> list[BackfillRecord]:
     """Backfills (of one DAG, or all), newest first."""
+    ensure_schema(db)
     with db.transaction(readonly=True) as session:
         query = sa.select(Backfill).order_by(Backfill.id.desc())
         if dag_id is not None:
             query = query.where(Backfill.dag_id == dag_id)
-        return [_backfill_row(b) for b in session.scalars(query)]
+        return [BackfillRecord.of(b) for b in session.scalars(query)]
 
 
-def _backfill_row(backfill: Backfill) -> dict[str, Any]:
-    return {
-        "id": backfill.id,
-        "dag_id": backfill.dag_id,
-        "from_date": iso(backfill.from_date),
-        "to_date": iso(backfill.to_date),
-        "reprocess_behavior": backfill.reprocess_behavior,
-        "max_active_runs": backfill.max_active_runs,
-        "run_backwards": backfill.run_backwards,
-        "status": BackfillRecord.of(backfill).status,
-        "created_at": iso(backfill.created_at),
-        "completed_at": iso(backfill.completed_at),
-    }
+@dataclass(frozen=True)
+class BackfillProgress:
+    """A backfill and its runs by state; ``pending`` intervals get no run yet (``cancelled`` once it is)."""
+
+    backfill: BackfillRecord
+    success: int
+    failed: int
+    running: int
+    queued: int
+    pending: int
+    cancelled: int
+
+    @property
+    def done(self) -> int:
+        """Runs finished (succeeded or failed)."""
+        return self.success + self.failed
+
+    @property
+    def total(self) -> int:
+        """Runs the backfill makes (cancelled intervals left out)."""
+        return self.done + self.running + self.queued + self.pending
+
+    def to_dict(self) -> dict[str, Any]:
+        """The backfill's row plus the counts (the CLI's JSON)."""
+        counts = {k: getattr(self, k) for k in ("success", "failed", "running", "queued", "pending", "cancelled")}
+        return {**self.backfill.to_dict(), **counts, "done": self.done, "total": self.total}
 
 
-def backfill_progress(db: Database, backfill_id: int) -> dict[str, Any]:
-    """The backfill's row plus its runs by state: success, failed, running, queued, pending, total."""
+def backfill_progress(db: Database, backfill_id: int) -> BackfillProgress:
+    """The backfill and its runs by state: success, failed, running, queued, pending (cancelled)."""
+    ensure_schema(db)
     with db.transaction(readonly=True) as session:
         backfill = _get(session, backfill_id)
+        record = BackfillRecord.of(backfill)
         counts = count_by_state(steps_of(session, backfill, serialized_dag(session, backfill.dag_id)))
-        if BackfillRecord.of(backfill).status == "cancelled":
-            counts["cancelled"], counts["pending"] = counts["pending"], 0
-        else:
-            counts["cancelled"] = 0
-        done = counts["success"] + counts["failed"]
-        total = done + counts["running"] + counts["queued"] + counts["pending"]
-        return {**_backfill_row(backfill), **counts, "done": done, "total": total}
+    cancelled = counts.pop("pending") if record.status == "cancelled" else 0
+    counts.setdefault("pending", 0)
+    return BackfillProgress(record, cancelled=cancelled, **counts)
 
 
-def cancel_backfill(db: Database, backfill_id: int) -> dict[str, Any]:
+@dataclass(frozen=True)
+class CancelledBackfill:
+    """A cancelled backfill and how many of its queued runs failed."""
+
+    backfill: BackfillRecord
+    queued_runs_failed: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """The backfill's row plus ``queued_runs_failed`` (the CLI's JSON)."""
+        return {**self.backfill.to_dict(), "queued_runs_failed": self.queued_runs_failed}
+
+
+def cancel_backfill(db: Database, backfill_id: int) -> CancelledBackfill:
     """Cancel a backfill (Airflow 3): paused and completed at once; its queued runs fail, its running runs finish."""
+    ensure_schema(db)
     with db.transaction() as session:
         backfill = _get(session, backfill_id)
         if backfill.completed_at is not None:
@@ -326,7 +368,7 @@ def cancel_backfill(db: Database, backfill_id: int) -> dict[str, Any]:
             session, "cancel_backfill", dag_id=backfill.dag_id, extra={"backfill_id": backfill_id, "failed": failed}
         )
         session.flush()
-        return {**_backfill_row(backfill), "queued_runs_failed": failed}
+        return CancelledBackfill(BackfillRecord.of(backfill), failed)
 
 
 def _get(session: Session, backfill_id: int) -> Backfill:
@@ -346,7 +388,9 @@ def scheduler_running(settings: Settings, db: Database) -> bool:
 __all__ = [
     "BackfillConflict",
     "BackfillError",
+    "BackfillProgress",
     "BackfillRecord",
+    "CancelledBackfill",
     "get_backfill",
     "query_backfills",
     "set_backfill_paused",

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -187,17 +186,12 @@ def _clear(session: Session, tis: Iterable[TaskInstance]) -> None:
         by_dag.setdefault(ti.dag_id, []).append(ti)
     for dag_id, group in sorted(by_dag.items()):
         sdag = dags.setdefault(dag_id, serialized_dag(session, dag_id))
-        rows = [_row(ti) for ti in group]
-        cleared = [row for row, ti in zip(rows, group) if clear_task_instance(session, sdag, ti)]
-        run_ids = {row["run_id"] for row in cleared}
+        cleared = [ti for ti in group if clear_task_instance(session, sdag, ti)]
+        run_ids = {ti.run_id for ti in cleared}
         requeue_runs(session, dag_id, run_ids)
         for run_id in sorted(run_ids):
             publish(session, RUN_QUEUED, dag_id=dag_id, run_id=run_id)
         record_clear(session, cleared, bulk=True)
-
-
-def _row(ti: TaskInstance) -> dict[str, Any]:
-    return {"dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": ti.task_id, "map_index": ti.map_index}
 
 
 def _mark(session: Session, tis: Iterable[TaskInstance], target: TaskInstanceState) -> None:

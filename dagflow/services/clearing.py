@@ -12,14 +12,14 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from dagflow.config import Settings
 from dagflow.db import Database
-from dagflow.exceptions import DagflowError, DagRunNotFound, InvalidInput, TaskNotFound
+from dagflow.exceptions import DagRunNotFound, InvalidInput, TaskNotFound
 from dagflow.execution.events import RUN_CHANGED, RUN_QUEUED, publish
 from dagflow.models import DagRun, TaskInstance, set_dagrun_state, set_ti_state, utcnow
 from dagflow.scheduler.clearing import clear_task_instance
@@ -93,50 +93,64 @@ def _matching_tis(session: Session, request: ClearRequest, task_ids: Iterable[st
     return list(session.scalars(query))
 
 
-def _ti_row(ti: TaskInstance) -> dict[str, Any]:
-    return {
-        "dag_id": ti.dag_id,
-        "run_id": ti.run_id,
-        "task_id": ti.task_id,
-        "map_index": ti.map_index,
-        "state": ti.state.value,
-        "try_number": ti.try_number,
-    }
+def _with_dates(session: Session, tis: Sequence[TaskInstance]) -> list[TaskInstanceRecord]:
+    """Snapshots of ``tis`` (taken before any change) with their runs' logical dates."""
+    runs = {ti.run_id for ti in tis}
+    dates: dict[str, datetime] = {}
+    if tis:
+        query = sa.select(DagRun.run_id, DagRun.logical_date).where(
+            DagRun.dag_id == tis[0].dag_id, DagRun.run_id.in_(sorted(runs))
+        )
+        dates = {run_id: when for run_id, when in session.execute(query)}
+    return [TaskInstanceRecord.of(ti, dates.get(ti.run_id)) for ti in tis]
 
 
-def preview_clear(settings: Settings, db: Database, request: ClearRequest) -> list[dict[str, Any]]:
+def preview_clear(settings: Settings, db: Database, request: ClearRequest) -> list[TaskInstanceRecord]:
     """The task instances ``clear_task_instances`` would clear, changing nothing."""
     ensure_dag_known(settings, db, request.dag_id)
     with db.transaction(readonly=True) as session:
         task_ids = select_task_ids(serialized_dag(session, request.dag_id), request)
-        return [_ti_row(ti) for ti in _matching_tis(session, request, task_ids)]
+        return _with_dates(session, _matching_tis(session, request, task_ids))
 
 
-def clear_task_instances(settings: Settings, db: Database, request: ClearRequest) -> list[dict[str, Any]]:
-    """Clear the matching task instances and re-queue their finished runs; the rows cleared."""
+def clear_task_instances(settings: Settings, db: Database, request: ClearRequest) -> list[TaskInstanceRecord]:
+    """Clear the matching task instances and re-queue their finished runs; those cleared, as they were before."""
     ensure_dag_known(settings, db, request.dag_id)
     with db.transaction() as session:
         sdag = serialized_dag(session, request.dag_id)
         tis = _matching_tis(session, request, select_task_ids(sdag, request))
-        rows = [_ti_row(ti) for ti in tis]
+        before = _with_dates(session, tis)
         cleared = [ti for ti in tis if clear_task_instance(session, sdag, ti)]
         requeue_runs(session, request.dag_id, {ti.run_id for ti in cleared})
         for run_id in sorted({ti.run_id for ti in cleared}):  # wake the schedulers at commit
             publish(session, RUN_QUEUED, dag_id=request.dag_id, run_id=run_id)
         cleared_ids = {ti.id for ti in cleared}
-        done = [row for row, ti in zip(rows, tis) if ti.id in cleared_ids]
+        done = [record for record in before if record.id in cleared_ids]
         record_clear(session, done, only_failed=request.only_failed, downstream=request.downstream)
         return done
 
 
-def record_clear(session: Session, rows: Sequence[dict[str, Any]], **options: bool) -> None:
+class TaskInstanceKeyed(Protocol):
+    """Anything that names a task instance (a ``TaskInstance`` row, a ``TaskInstanceRecord``)."""
+
+    @property
+    def dag_id(self) -> str: ...
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def task_id(self) -> str: ...
+    @property
+    def map_index(self) -> int: ...
+
+
+def record_clear(session: Session, cleared: Sequence[TaskInstanceKeyed], **options: bool) -> None:
     """One ``clear`` event per run, naming the task instances cleared in it."""
-    by_run: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for row in rows:
-        by_run.setdefault((row["dag_id"], row["run_id"]), []).append(row)
+    by_run: dict[tuple[str, str], list[TaskInstanceKeyed]] = {}
+    for ti in cleared:
+        by_run.setdefault((ti.dag_id, ti.run_id), []).append(ti)
     for (dag_id, run_id), tis in sorted(by_run.items()):
-        task_id = tis[0]["task_id"] if len(tis) == 1 else None
-        listed = [f"{t['task_id']}[{t['map_index']}]" if t["map_index"] >= 0 else t["task_id"] for t in tis[:100]]
+        task_id = tis[0].task_id if len(tis) == 1 else None
+        listed = [f"{t.task_id}[{t.map_index}]" if t.map_index >= 0 else t.task_id for t in tis[:100]]
         extra = {"task_instances": listed, "count": len(tis), **{k: v for k, v in options.items() if v}}
         events.record(session, "clear", dag_id=dag_id, run_id=run_id, task_id=task_id, extra=extra)
 
@@ -150,49 +164,6 @@ def requeue_runs(session: Session, dag_id: str, run_ids: Iterable[str]) -> int:
             values = {"start_date": None, "end_date": None, "last_scheduling_decision": None}
             moved += set_dagrun_state(session, run.id, to=DagRunState.QUEUED, expected=[run.state], values=values)
     return moved
-
-
-def mark_task_instance(
-    settings: Settings,
-    db: Database,
-    *,
-    dag_id: str,
-    run_id: str,
-    task_id: str,
-    state: TaskInstanceState,
-    downstream: bool = False,
-    map_indexes: Sequence[int] | None = None,
-) -> list[dict[str, Any]]:
-    """Set a task instance (and, with ``downstream``, its descendants) to a person's state."""
-    if state not in MARKABLE:
-        raise DagflowError(
-            f"cannot mark a task instance {state.value}: use one of {', '.join(sorted(s.value for s in MARKABLE))}"
-        )
-    ensure_dag_known(settings, db, dag_id)
-    with db.transaction() as session:
-        sdag = serialized_dag(session, dag_id)
-        if task_id not in sdag.tasks:
-            raise TaskNotFound(f"task {task_id!r} not found in DAG {dag_id!r}")
-        if find_dagrun(session, dag_id=dag_id, run_id=run_id) is None:
-            raise DagRunNotFound(f"DAG run {run_id!r} of {dag_id!r} not found")
-        task_ids = {task_id} | (set(sdag.descendants(task_id)) if downstream else set())
-        tis = _run_tis(session, dag_id, run_id, task_ids, map_indexes if not downstream else None)
-        rows = [{**_ti_row(ti), "state": state.value, "previous_state": ti.state.value} for ti in tis]
-        marked = [row for row, ti in zip(rows, tis) if ti.state is not state and mark_one(session, ti, state)]
-        for row in marked:
-            events.record(
-                session,
-                "mark_task_instance",
-                dag_id=dag_id,
-                run_id=run_id,
-                task_id=row["task_id"],
-                map_index=row["map_index"],
-                try_number=row["try_number"],
-                extra={"state": state.value, "previous_state": row["previous_state"]},
-            )
-        if marked:
-            publish(session, RUN_CHANGED, dag_id=dag_id, run_id=run_id)
-        return marked
 
 
 @dataclass(frozen=True)
@@ -215,12 +186,34 @@ class MarkRequest:
     future: bool = False
 
 
+@dataclass(frozen=True)
+class MarkedTaskInstance:
+    """A task instance a person marked (as it is after the mark) and its state before."""
+
+    ti: TaskInstanceRecord
+    previous_state: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A row for the CLI: ids, state, try and the state before."""
+        t = self.ti
+        return {
+            "dag_id": t.dag_id,
+            "run_id": t.run_id,
+            "task_id": t.task_id,
+            "map_index": t.map_index,
+            "state": t.state or "none",
+            "try_number": t.try_number,
+            "previous_state": self.previous_state or "none",
+        }
+
+
 def mark_task_instances(
     settings: Settings, db: Database, request: MarkRequest, *, dry_run: bool = False
-) -> list[TaskInstanceRecord]:
+) -> list[MarkedTaskInstance]:
     """Set the selected task instances to a person's state; ``dry_run`` lists those it would change, writing nothing.
 
-    Returns the task instances changed (after the change), in run, task and map index order.
+    Returns the task instances changed (as they are after the change; as they are now for
+    ``dry_run``), in logical date, task and map index order.
     """
     if request.state not in MARKABLE:
         raise InvalidInput(
@@ -237,10 +230,11 @@ def mark_task_instances(
             raise DagRunNotFound(f"DAG run {request.run_id!r} of {request.dag_id!r} not found")
         rows = [row for row in _selected(session, sdag, request, run) if row[0].state is not request.state]
         if dry_run:
-            return [TaskInstanceRecord.of(ti, when) for ti, when in rows]
-        previous = {ti.id: ti.state for ti, _ in rows}
+            return [MarkedTaskInstance(TaskInstanceRecord.of(ti, when), _state(ti)) for ti, when in rows]
+        previous = {ti.id: (_state(ti), ti.try_number) for ti, _ in rows}
         marked = [(ti, when) for ti, when in rows if mark_one(session, ti, request.state)]
         for ti, _ in marked:
+            state, try_number = previous[ti.id]
             events.record(
                 session,
                 "mark_task_instance",
@@ -248,15 +242,19 @@ def mark_task_instances(
                 run_id=ti.run_id,
                 task_id=ti.task_id,
                 map_index=ti.map_index,
-                try_number=ti.try_number,
-                extra={"state": request.state.value, "previous_state": previous[ti.id].value},
+                try_number=try_number,
+                extra={"state": request.state.value, "previous_state": state or "none"},
             )
         for run_id in sorted({ti.run_id for ti, _ in marked}):
             publish(session, RUN_CHANGED, dag_id=request.dag_id, run_id=run_id)
         session.flush()
         for ti, _ in marked:
             session.refresh(ti)
-        return [TaskInstanceRecord.of(ti, when) for ti, when in marked]
+        return [MarkedTaskInstance(TaskInstanceRecord.of(ti, when), previous[ti.id][0]) for ti, when in marked]
+
+
+def _state(ti: TaskInstance) -> str | None:
+    return None if ti.state is None or ti.state is TI.NONE else ti.state.value
 
 
 def _selected(
@@ -288,23 +286,6 @@ def _selected(
     return [(ti, when) for ti, when in session.execute(query)]
 
 
-def _run_tis(
-    session: Session, dag_id: str, run_id: str, task_ids: set[str], map_indexes: Sequence[int] | None
-) -> list[TaskInstance]:
-    query = (
-        sa.select(TaskInstance)
-        .where(
-            TaskInstance.dag_id == dag_id,
-            TaskInstance.run_id == run_id,
-            TaskInstance.task_id.in_(sorted(task_ids)),
-        )
-        .order_by(TaskInstance.task_id, TaskInstance.map_index)
-    )
-    if map_indexes is not None:
-        query = query.where(TaskInstance.map_index.in_(list(map_indexes)))
-    return list(session.scalars(query))
-
-
 def mark_one(session: Session, ti: TaskInstance, state: TaskInstanceState) -> bool:
     """Set one task instance to a person's ``state`` (compare-and-set on its current state); True if it moved."""
     now = utcnow()
@@ -316,7 +297,7 @@ __all__ = [
     "ClearRequest",
     "MarkRequest",
     "clear_task_instances",
-    "mark_task_instance",
+    "MarkedTaskInstance",
     "mark_task_instances",
     "preview_clear",
     "requeue_runs",

@@ -15,7 +15,16 @@ from dagflow.config import Settings
 from dagflow.db import Database
 from dagflow.exceptions import Conflict, DagNotFound, DagRunAlreadyExists, DagRunNotFound, InvalidInput
 from dagflow.execution.events import RUN_CHANGED, RUN_QUEUED, publish
-from dagflow.models import DagModel, DagRun, ImportError_, SerializedDagModel, TaskInstance
+from dagflow.models import (
+    AssetDagRunQueue,
+    DagModel,
+    DagRun,
+    DagScheduleAssetReference,
+    ImportError_,
+    SerializedDagModel,
+    TaskInstance,
+    TaskOutletAssetReference,
+)
 from dagflow.models.backfill import Backfill
 from dagflow.models.sla_miss import SlaMiss
 from dagflow.models.transitions import set_dagrun_state, set_ti_state
@@ -27,8 +36,8 @@ from dagflow.serialization.params import validate_conf
 from dagflow.services import events
 from dagflow.services.database import ensure_schema
 from dagflow.services.listing import Slice, paged
-from dagflow.services.records import Page, RunRecord
-from dagflow.services.reports import iso, run_summary
+from dagflow.services.records import DagRecord, Page, RunRecord
+from dagflow.services.reports import iso
 from dagflow.state import ALLOWED, FINISHED, DagRunState, DagRunTriggeredByType, DagRunType, TaskInstanceState
 from dagflow.timetables import timetable_from_dict
 
@@ -57,8 +66,8 @@ def trigger_dag(
     run_id: str | None = None,
     logical_date: datetime | None = None,
     triggered_by: DagRunTriggeredByType = DagRunTriggeredByType.CLI,
-) -> dict[str, Any]:
-    """Create a queued manual run (the scheduler starts it); returns its id, date and state.
+) -> RunRecord:
+    """Create a queued manual run (the scheduler starts it); returns it.
 
     The one service behind ``dagflow dags trigger`` and the REST API: ``conf`` is checked
     against the DAG's params first (``InvalidConf``), and nothing is written when it fails.
@@ -88,7 +97,7 @@ def trigger_dag(
         publish(session, RUN_QUEUED, dag_id=dag_id, run_id=run.run_id)  # schedulers hear it at commit
         trigger_extra = {"logical_date": iso(when), "conf": SecretsMasker().redact(dict(conf or {}))}
         events.record(session, "trigger", dag_id=dag_id, run_id=run.run_id, extra=trigger_extra)
-        return {"dag_id": dag_id, "run_id": run.run_id, "logical_date": iso(when), "state": run.state.value}
+        return RunRecord.of(run)
 
 
 def manual_data_interval(sdag: SerializedDag, when: datetime) -> tuple[datetime, datetime]:
@@ -106,14 +115,14 @@ def _refuse_same_date(session: Session, dag_id: str, when: datetime) -> None:
         raise DagRunAlreadyExists(f"DAG {dag_id!r} already has a run at {iso(when)}: {clash!r}")
 
 
-def dag_run_state(db: Database, *, dag_id: str, run_id: str) -> dict[str, Any]:
-    """One run's summary (state, dates, conf), by run id or logical date; ``DagRunNotFound``."""
+def dag_run_state(db: Database, *, dag_id: str, run_id: str) -> RunRecord:
+    """One run, by run id or logical date (Airflow's ``dags state``); ``DagRunNotFound``."""
     ensure_schema(db)
     with db.transaction(readonly=True) as session:
         run = find_dagrun(session, dag_id=dag_id, run_id=run_id) or _run_at(session, dag_id, run_id)
         if run is None:
             raise DagRunNotFound(f"DAG run {run_id!r} of {dag_id!r} not found")
-        return run_summary(run)
+        return RunRecord.of(run)
 
 
 def _run_at(session: Session, dag_id: str, text: str) -> DagRun | None:
@@ -127,7 +136,7 @@ def _run_at(session: Session, dag_id: str, text: str) -> DagRun | None:
     return session.scalar(sa.select(DagRun).where(DagRun.dag_id == dag_id, DagRun.logical_date == when))
 
 
-def list_runs(db: Database, dag_id: str, *, state: DagRunState | None = None) -> list[dict[str, Any]]:
+def list_runs(db: Database, dag_id: str, *, state: DagRunState | None = None) -> list[RunRecord]:
     """A DAG's runs, newest logical date first (of one state when given)."""
     ensure_schema(db)
     with db.transaction(readonly=True) as session:
@@ -136,11 +145,11 @@ def list_runs(db: Database, dag_id: str, *, state: DagRunState | None = None) ->
         query = sa.select(DagRun).where(DagRun.dag_id == dag_id).order_by(DagRun.logical_date.desc())
         if state is not None:
             query = query.where(DagRun.state == state)
-        return [run_summary(run) for run in session.scalars(query)]
+        return [RunRecord.of(run) for run in session.scalars(query)]
 
 
-def set_paused(settings: Settings, db: Database, dag_id: str, *, paused: bool) -> dict[str, Any]:
-    """Pause or unpause a DAG; returns ``{"dag_id", "is_paused"}``."""
+def set_paused(settings: Settings, db: Database, dag_id: str, *, paused: bool) -> DagRecord:
+    """Pause or unpause a DAG; returns it."""
     ensure_dag_known(settings, db, dag_id)
     with db.transaction() as session:
         model = session.get(DagModel, dag_id)
@@ -149,11 +158,19 @@ def set_paused(settings: Settings, db: Database, dag_id: str, *, paused: bool) -
         if model.is_paused != paused:
             events.record(session, "pause" if paused else "unpause", dag_id=dag_id)
         model.is_paused = paused
-        return {"dag_id": dag_id, "is_paused": paused}
+        return DagRecord.of(model)
 
 
-def delete_dag(db: Database, dag_id: str) -> dict[str, Any]:
-    """Delete a DAG's runs (with task instances, XComs, history), SLA misses, backfills and rows."""
+@dataclass(frozen=True)
+class DeletedDag:
+    """What ``delete_dag`` removed."""
+
+    dag_id: str
+    deleted_runs: int
+
+
+def delete_dag(db: Database, dag_id: str) -> DeletedDag:
+    """Delete a DAG's runs (with task instances, XComs, history), SLA misses, backfills, asset references and rows."""
     ensure_schema(db)
     with db.transaction() as session:
         model = session.get(DagModel, dag_id)
@@ -163,12 +180,16 @@ def delete_dag(db: Database, dag_id: str) -> dict[str, Any]:
         runs = _delete_where(session, DagRun, DagRun.dag_id == dag_id)  # cascades to TIs, XComs
         _delete_where(session, SlaMiss, SlaMiss.dag_id == dag_id)
         _delete_where(session, Backfill, Backfill.dag_id == dag_id)
+        # Its asset references and queue (the assets and their events stay: other DAGs may use them).
+        _delete_where(session, DagScheduleAssetReference, DagScheduleAssetReference.dag_id == dag_id)
+        _delete_where(session, TaskOutletAssetReference, TaskOutletAssetReference.dag_id == dag_id)
+        _delete_where(session, AssetDagRunQueue, AssetDagRunQueue.target_dag_id == dag_id)
         _delete_where(session, SerializedDagModel, SerializedDagModel.dag_id == dag_id)
         if model is not None and model.fileloc:
             _delete_where(session, ImportError_, ImportError_.filename == model.fileloc)
         _delete_where(session, DagModel, DagModel.dag_id == dag_id)
         events.record(session, "delete_dag", dag_id=dag_id, extra={"deleted_runs": runs})
-        return {"dag_id": dag_id, "deleted_runs": runs}
+        return DeletedDag(dag_id, runs)
 
 
 def _delete_where(session: Session, model: type[Any], condition: sa.ColumnElement[bool]) -> int:
@@ -191,10 +212,10 @@ class RunFilter:
     end_date_gte: datetime | None = None
     end_date_lte: datetime | None = None
     run_id_pattern: str | None = None
-    #: DAGs to leave out (their ``access_control`` hides them from the caller).
-    hidden_dag_ids: frozenset[str] = frozenset()
     #: Only runs of these DAGs (None: any DAG); the web UI's tag filter resolves tags to ids.
     dag_ids: tuple[str, ...] | None = None
+    #: DAGs to leave out (their ``access_control`` hides them from the caller).
+    hidden_dag_ids: frozenset[str] = frozenset()
 
 
 _RUN_ORDER = {

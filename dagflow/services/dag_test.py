@@ -30,6 +30,7 @@ from dagflow.scheduler.single_run import run_to_end
 from dagflow.sdk.dag import DAG
 from dagflow.serialization import deserialize_dag, serialize_dag
 from dagflow.serialization.params import validate_conf
+from dagflow.services.records import RunStates
 from dagflow.services.reports import run_report
 from dagflow.state import DagRunTriggeredByType, DagRunType
 
@@ -44,8 +45,8 @@ def test_dag(
     executor: BaseExecutor | None = None,
     on_event: Callable[[TaskWorkload, TaskEvent], None] | None = None,
     clock: Clock = utc_clock,
-) -> dict[str, Any]:
-    """Run ``dag`` once to completion and return the run report (see ``run_report``)."""
+) -> RunStates:
+    """Run ``dag`` once to completion and return the run and its task instances (see ``run_report``)."""
     run_id = create_test_run(settings, db, dag, logical_date=logical_date, conf=conf, now=clock())
     scheduler = Scheduler(
         settings,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,42 +18,56 @@ from dagflow.services import events
 from dagflow.services.database import ensure_schema
 from dagflow.services.listing import Slice, paged
 from dagflow.services.records import DagRecord, Page
-from dagflow.services.reports import iso
 
 
-def list_dags(db: Database) -> list[dict[str, Any]]:
-    """Active DAGs with their paused flag, file and schedule."""
+def list_dags(db: Database) -> list[DagRecord]:
+    """Active DAGs by id, as the DAG processor last stored them."""
     ensure_schema(db)
     with db.transaction(readonly=True) as session:
         query = sa.select(DagModel).where(DagModel.is_active.is_(True)).order_by(DagModel.dag_id)
-        return [
-            {
-                "dag_id": m.dag_id,
-                "is_paused": m.is_paused,
-                "fileloc": m.fileloc,
-                "schedule": m.schedule_description,
-                "tags": list(m.tags or []),
-                "owners": m.owners,
-                "has_import_errors": m.has_import_errors,
-                "next_dagrun": iso(m.next_dagrun),
-            }
-            for m in session.scalars(query)
-        ]
+        return [DagRecord.of(m) for m in session.scalars(query)]
 
 
-def list_import_errors(db: Database) -> list[dict[str, Any]]:
-    """Files that failed to import: file, line, one-line message, when."""
+def list_import_errors(db: Database) -> list[ImportErrorRecord]:
+    """Files that failed to import: file, line, one-line message, when (by file name)."""
     ensure_schema(db)
     with db.transaction(readonly=True) as session:
-        query = sa.select(ImportError_).order_by(ImportError_.filename)
-        return [
-            {"filename": e.filename, "lineno": e.lineno, "message": e.message, "timestamp": iso(e.timestamp)}
-            for e in session.scalars(query)
+        return [_import_error(e) for e in session.scalars(sa.select(ImportError_).order_by(ImportError_.filename))]
+
+
+@dataclass(frozen=True)
+class TaskSummary:
+    """A task in a DAG's structure: its operator, trigger rule and neighbours."""
+
+    task_id: str
+    operator: str
+    trigger_rule: str
+    downstream: tuple[str, ...]
+    upstream: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DagStructure:
+    """A DAG's attributes and its tasks in topological order."""
+
+    dag_id: str
+    fileloc: str | None
+    schedule: str | None
+    is_paused: bool
+    description: str | None
+    tasks: tuple[TaskSummary, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe document (``dags show``)."""
+        doc = asdict(self)
+        doc["tasks"] = [
+            {**t, "downstream": list(t["downstream"]), "upstream": list(t["upstream"])} for t in doc["tasks"]
         ]
+        return doc
 
 
-def show_dag(db: Database, dag_id: str) -> dict[str, Any]:
-    """A DAG's attributes and its tasks with their downstream tasks."""
+def show_dag(db: Database, dag_id: str) -> DagStructure:
+    """A DAG's attributes and its tasks with their upstream and downstream tasks."""
     ensure_schema(db)
     with db.transaction(readonly=True) as session:
         stored = session.get(SerializedDagModel, dag_id)
@@ -61,23 +75,18 @@ def show_dag(db: Database, dag_id: str) -> dict[str, Any]:
         if stored is None or model is None:
             raise DagNotFound(f"DAG {dag_id!r} not found")
         sdag = deserialize_dag(stored.data)
-    return {
-        "dag_id": sdag.dag_id,
-        "fileloc": sdag.fileloc,
-        "schedule": sdag.schedule,
-        "is_paused": model.is_paused,
-        "description": sdag.description,
-        "tasks": [
-            {
-                "task_id": t.task_id,
-                "operator": t.task_type,
-                "trigger_rule": str(t.trigger_rule),
-                "downstream": sorted(t.downstream_task_ids),
-                "upstream": sorted(t.upstream_task_ids),
-            }
-            for t in (sdag.get_task(i) for i in sdag.topological_order())
-        ],
-    }
+        paused = model.is_paused
+    tasks = tuple(
+        TaskSummary(
+            t.task_id,
+            t.task_type,
+            str(t.trigger_rule),
+            tuple(sorted(t.downstream_task_ids)),
+            tuple(sorted(t.upstream_task_ids)),
+        )
+        for t in (sdag.get_task(i) for i in sdag.topological_order())
+    )
+    return DagStructure(sdag.dag_id, sdag.fileloc, sdag.schedule, paused, sdag.description, tasks)
 
 
 # --- typed reads for the REST API and the UI ------------------------------------------------
@@ -179,9 +188,17 @@ def set_paused_many(db: Database, dag_ids: Sequence[str], *, paused: bool) -> in
         return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def query_import_errors(db: Database, part: Slice) -> Page[ImportErrorRecord]:
-    """A page of the files that failed to import."""
+def query_import_errors(
+    db: Database, part: Slice, *, hidden_dag_ids: frozenset[str] = frozenset()
+) -> Page[ImportErrorRecord]:
+    """A page of the files that failed to import (not those of the files of ``hidden_dag_ids``)."""
     ensure_schema(db)
+    query = sa.select(ImportError_)
+    if hidden_dag_ids:
+        files = sa.select(DagModel.fileloc).where(
+            DagModel.dag_id.in_(sorted(hidden_dag_ids)), DagModel.fileloc.is_not(None)
+        )
+        query = query.where(ImportError_.filename.not_in(files))
     order = {
         "id": ImportError_.id,
         "import_error_id": ImportError_.id,
@@ -189,7 +206,7 @@ def query_import_errors(db: Database, part: Slice) -> Page[ImportErrorRecord]:
         "timestamp": ImportError_.timestamp,
     }
     with db.transaction(readonly=True) as session:
-        return paged(session, sa.select(ImportError_), part, order, [ImportError_.id], lambda r: _import_error(r[0]))
+        return paged(session, query, part, order, [ImportError_.id], lambda r: _import_error(r[0]))
 
 
 def get_import_error(db: Database, import_error_id: int) -> ImportErrorRecord:

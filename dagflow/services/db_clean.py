@@ -4,9 +4,12 @@ A run is old when it finished (``success``/``failed``) and its end (else its sta
 its logical date) is before the cut-off; the newest scheduled run of each DAG is kept, as
 Airflow keeps it, so the schedule goes on from there. For each batch of old runs, one
 transaction deletes the rows of every table that belongs to a run (any table with
-``dag_id`` and ``run_id`` columns: task instances, their try history, XComs, task maps,
-SLA misses, and tables added later), then the runs; then their task log folders. Ended
-``job`` rows are cleaned by their last heartbeat. Import errors are not history (each row
+``dag_id`` and ``run_id`` columns, or a key to ``dag_run``: task instances, their try
+history, XComs, task maps, SLA misses, run/asset-event links, and tables added later),
+the asset events the runs produced that no kept run consumed, then the runs; then their
+task log folders. Ended ``job`` rows are cleaned by their last heartbeat, the audit
+``event_log`` by its time (as Airflow cleans its ``log`` table by ``dttm``: an audit trail
+outlives the runs it names). Import errors are not history (each row
 is a file's current error, cleared when it parses again) and are never cleaned.
 """
 
@@ -27,13 +30,15 @@ from dagflow.config import Settings
 from dagflow.db import Database
 from dagflow.exceptions import InvalidInput
 from dagflow.execution.logs import log_path
-from dagflow.models import Base, DagRun, Job
+from dagflow.models import Base, DagRun, EventLog, Job
 from dagflow.models.job import JOB_RUNNING
 from dagflow.services.database import ensure_schema
 from dagflow.state import DagRunState, DagRunType
 
-#: ``--tables`` names besides the run-owned tables: the runs themselves, task log files, ended jobs.
-OTHER_TABLES = ("dag_run", "log", "job")
+#: ``--tables`` names besides the run-owned tables: the runs themselves, task log files, ended jobs, audit events.
+OTHER_TABLES = ("dag_run", "log", "job", "event_log")
+#: Tables with ``dag_id`` and ``run_id`` that are cleaned by their own time, not with the runs they name.
+NOT_RUN_OWNED = frozenset({"dag_run", "event_log"})
 DEFAULT_BATCH_SIZE = 1000
 
 
@@ -47,9 +52,67 @@ class CleanReport:
 
 
 def run_owned_tables() -> list[sa.Table]:
-    """Every table whose rows belong to one DAG run (``dag_id`` and ``run_id`` columns), children first."""
-    tables = [t for t in Base.metadata.sorted_tables if {"dag_id", "run_id"} <= set(t.c.keys()) and t.name != "dag_run"]
-    return list(reversed(tables))
+    """Every table whose rows belong to one DAG run, in the order to delete them.
+
+    Rows with the run's ``dag_id`` and ``run_id``; rows pointing at ``dag_run.id`` (links
+    such as ``dagrun_asset_event``); rows a run produced (``source_dag_id`` and
+    ``source_run_id``: asset events), deleted last and only when no kept run still links them.
+    """
+    keyed, linked, produced = [], [], []
+    for table in reversed(Base.metadata.sorted_tables):
+        columns = set(table.c.keys())
+        if table.name in NOT_RUN_OWNED:
+            continue
+        if {"dag_id", "run_id"} <= columns:
+            keyed.append(table)
+        elif _run_fk(table) is not None:
+            linked.append(table)
+        elif {"source_dag_id", "source_run_id"} <= columns:
+            produced.append(table)
+    return linked + keyed + produced
+
+
+def _run_fk(table: sa.Table) -> sa.Column[Any] | None:
+    """The column of ``table`` that references ``dag_run.id``, if any."""
+    for fk in table.foreign_keys:
+        if fk.column.table.name == "dag_run" and fk.column.name == "id":
+            return fk.parent
+    return None
+
+
+def _is_produced(table: sa.Table) -> bool:
+    return {"source_dag_id", "source_run_id"} <= set(table.c.keys()) and "run_id" not in table.c
+
+
+def _owned_rows(table: sa.Table, keys: list[tuple[str, str]], run_ids: list[int]) -> sa.ColumnElement[bool]:
+    """Which rows of a keyed or linked table belong to the runs."""
+    fk = _run_fk(table)
+    if fk is not None and "run_id" not in table.c:
+        return fk.in_(run_ids)
+    return sa.tuple_(table.c.dag_id, table.c.run_id).in_(keys)
+
+
+def _produced_rows(table: sa.Table, before: datetime) -> sa.ColumnElement[bool]:
+    """Rows old runs produced that no run to be kept still links (an asset event a newer run consumed stays)."""
+    old = sa.select(DagRun.dag_id, DagRun.run_id).where(_is_old_run(before))
+    condition: sa.ColumnElement[bool] = sa.tuple_(table.c.source_dag_id, table.c.source_run_id).in_(old)
+    for other, link in _links_to(table):
+        other_run = _run_fk(other)
+        assert other_run is not None
+        kept = sa.select(DagRun.id).where(~_is_old_run(before))
+        condition = sa.and_(condition, ~sa.exists().where(link.parent == link.column, other_run.in_(kept)))
+    return condition
+
+
+def _links_to(table: sa.Table) -> list[tuple[sa.Table, sa.ForeignKey]]:
+    """Run-linked tables (a key to ``dag_run``) that also point at ``table``, with that foreign key."""
+    return [
+        (other, link)
+        for other in Base.metadata.sorted_tables
+        if _run_fk(other) is not None
+        for link in other.foreign_keys
+        if link.column.table is table
+    ]
 
 
 def cleanable_tables() -> list[str]:
@@ -78,6 +141,9 @@ def clean(
         if "job" in chosen:
             ended = sa.and_(Job.state != JOB_RUNNING, Job.latest_heartbeat < before)
             report.counts["job"] += _delete(session, Job.__table__, ended, dry_run)
+        if "event_log" in chosen:
+            old = EventLog.when < before
+            report.counts["event_log"] += _delete(session, EventLog.__table__, old, dry_run)
     return report
 
 
@@ -101,6 +167,17 @@ def _clean_runs(
     on_batch: Callable[[CleanReport], None] | None,
 ) -> None:
     owned = [t for t in run_owned_tables() if t.name in chosen]
+    produced = [t for t in owned if _is_produced(t)]
+    owned = [t for t in owned if not _is_produced(t)]
+    if produced:  # while the runs still exist: their outputs no kept run consumed (one transaction)
+        with db.transaction(readonly=report.dry_run) as session:
+            for table in produced:
+                rows = _produced_rows(table, before)
+                if not report.dry_run:  # links of old runs to these rows go with them (ON DELETE CASCADE)
+                    for link_table, link in _links_to(table):
+                        doomed = link.parent.in_(sa.select(link.column).where(rows))
+                        report.counts[link_table.name] += _delete(session, link_table, doomed, True)
+                report.counts[table.name] += _delete(session, table, rows, report.dry_run)
     if not owned and not {"dag_run", "log"} & chosen:
         return
     after_id = 0
@@ -111,10 +188,10 @@ def _clean_runs(
                 return
             after_id = runs[-1][0]
             keys = [(dag_id, run_id) for _, dag_id, run_id in runs]
+            ids = [pk for pk, _, _ in runs]
             for table in owned:
-                report.counts[table.name] += _delete(session, table, _in_runs(table, keys), report.dry_run)
+                report.counts[table.name] += _delete(session, table, _owned_rows(table, keys, ids), report.dry_run)
             if "dag_run" in chosen:
-                ids = [pk for pk, _, _ in runs]
                 report.counts["dag_run"] += _delete(session, DagRun.__table__, DagRun.id.in_(ids), report.dry_run)
         if "log" in chosen:
             report.counts["log"] += _remove_logs(settings, keys, report.dry_run)
@@ -123,8 +200,8 @@ def _clean_runs(
             on_batch(report)
 
 
-def _old_runs(session: Session, before: datetime, after_id: int, limit: int) -> list[tuple[int, str, str]]:
-    """The next batch of old finished runs (by primary key), sparing each DAG's newest scheduled run."""
+def _is_old_run(before: datetime) -> sa.ColumnElement[bool]:
+    """A run to purge: finished before ``before`` (end, else start, else logical date), not its DAG's newest scheduled."""
     ended_at = sa.func.coalesce(DagRun.end_date, DagRun.start_date, DagRun.logical_date)
     newest_scheduled = (
         sa.select(sa.func.max(DagRun.id))
@@ -132,22 +209,22 @@ def _old_runs(session: Session, before: datetime, after_id: int, limit: int) -> 
         .group_by(DagRun.dag_id)
         .scalar_subquery()
     )
+    return sa.and_(
+        DagRun.state.in_([DagRunState.SUCCESS, DagRunState.FAILED]),
+        ended_at < before,
+        DagRun.id.not_in(newest_scheduled),
+    )
+
+
+def _old_runs(session: Session, before: datetime, after_id: int, limit: int) -> list[tuple[int, str, str]]:
+    """The next batch of old runs (by primary key)."""
     query = (
         sa.select(DagRun.id, DagRun.dag_id, DagRun.run_id)
-        .where(
-            DagRun.id > after_id,
-            DagRun.state.in_([DagRunState.SUCCESS, DagRunState.FAILED]),
-            ended_at < before,
-            DagRun.id.not_in(newest_scheduled),
-        )
+        .where(DagRun.id > after_id, _is_old_run(before))
         .order_by(DagRun.id)
         .limit(limit)
     )
     return [(row[0], row[1], row[2]) for row in session.execute(query)]
-
-
-def _in_runs(table: sa.Table, keys: Iterable[tuple[str, str]]) -> sa.ColumnElement[bool]:
-    return sa.tuple_(table.c.dag_id, table.c.run_id).in_(list(keys))
 
 
 def _delete(session: Session, table: sa.Table, where: sa.ColumnElement[bool], dry_run: bool) -> int:

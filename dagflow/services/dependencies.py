@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from dagflow.db import Database
 from dagflow.exceptions import TaskInstanceNotFound
 from dagflow.models import DagModel, DagRun, Pool, TaskInstance, utcnow
+from dagflow.models.pool import UNLIMITED_SLOTS
 from dagflow.scheduler.run_lifecycle import past_not_met
 from dagflow.scheduler.trigger_rules import UpstreamCounts, Verdict, evaluate
 from dagflow.serialization import SerializedDag, SerializedTask
@@ -26,8 +27,6 @@ from dagflow.services.database import ensure_schema
 from dagflow.state import DAGRUN_ACTIVE, FINISHED, OCCUPYING_SLOT, STARTED, TaskInstanceState
 
 TI = TaskInstanceState
-#: Pool slots of -1: unlimited.
-_UNLIMITED = -1
 
 
 @dataclass(frozen=True)
@@ -165,7 +164,7 @@ def _capacity(session: Session, sdag: SerializedDag, task: SerializedTask, ti: T
     pool = session.get(Pool, ti.pool)
     if pool is None:
         found.append(Dependency("Pool Slots Available", f"Task's pool '{ti.pool}' does not exist."))
-    elif pool.slots != _UNLIMITED:
+    elif pool.slots != UNLIMITED_SLOTS:
         used = session.scalar(
             sa.select(sa.func.coalesce(sa.func.sum(TaskInstance.pool_slots), 0)).where(
                 TaskInstance.pool == ti.pool, TaskInstance.state.in_(busy)

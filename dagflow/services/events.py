@@ -103,6 +103,8 @@ class EventFilter:
     excluded_events: tuple[str, ...] = ()
     before: datetime | None = None
     after: datetime | None = None
+    #: DAGs to leave out (their ``access_control`` hides them from the caller).
+    hidden_dag_ids: frozenset[str] = frozenset()
 
 
 _EVENT_ORDER = {
@@ -142,6 +144,9 @@ def event_query(flt: EventFilter) -> sa.Select[EventLog, datetime | None]:
         query = query.where(EventLog.event.in_(flt.included_events))
     if flt.excluded_events:
         query = query.where(EventLog.event.not_in(flt.excluded_events))
+    if flt.hidden_dag_ids:
+        hidden = EventLog.dag_id.not_in(sorted(flt.hidden_dag_ids))
+        query = query.where(sa.or_(EventLog.dag_id.is_(None), hidden))
     if flt.before is not None:
         query = query.where(EventLog.when < flt.before)
     if flt.after is not None:

@@ -7,6 +7,7 @@ ordered by the first topological position of what it holds (as Airflow's grid do
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from dagflow.db import Database
-from dagflow.models import DagRun, TaskInstance
+from dagflow.models import DagRun, SerializedDagModel, TaskInstance
 from dagflow.serialization import SerializedDag
 from dagflow.serialization.objects import SerializedTaskGroup
 from dagflow.services.dags import get_serialized_dag
@@ -83,6 +84,29 @@ class Grid:
     active: bool
 
 
+#: Deserialized DAGs by (dag_id, dag_hash): a 1 000-task DAG takes a while to rebuild on every page view.
+_SERIALIZED: dict[tuple[str, str], SerializedDag] = {}
+_SERIALIZED_MAX = 64
+_SERIALIZED_LOCK = threading.Lock()  # the web server answers requests on several threads
+
+
+def cached_serialized_dag(db: Database, dag_id: str) -> SerializedDag:
+    """The DAG's serialized form, rebuilt only when its hash changed; ``DagNotFound`` for an unknown DAG."""
+    with db.transaction(readonly=True) as session:
+        digest = session.scalar(sa.select(SerializedDagModel.dag_hash).where(SerializedDagModel.dag_id == dag_id))
+    with _SERIALIZED_LOCK:
+        found = _SERIALIZED.get((dag_id, digest or ""))
+    if found is not None:
+        return found
+    sdag = get_serialized_dag(db, dag_id)
+    if digest is not None:
+        with _SERIALIZED_LOCK:
+            if len(_SERIALIZED) >= _SERIALIZED_MAX:
+                _SERIALIZED.pop(next(iter(_SERIALIZED)))
+            _SERIALIZED[(dag_id, digest)] = sdag
+    return sdag
+
+
 def summary_state(counts: Mapping[str, int]) -> str | None:
     """The state a cell of several instances shows (None when it has none)."""
     for state in STATE_PRIORITY:
@@ -93,7 +117,7 @@ def summary_state(counts: Mapping[str, int]) -> str | None:
 
 def dag_grid(db: Database, dag_id: str, *, offset: int = 0, limit: int = 25) -> Grid:
     """The grid of the ``limit`` runs after the ``offset`` newest ones; ``DagNotFound`` for an unknown DAG."""
-    sdag = get_serialized_dag(db, dag_id)
+    sdag = cached_serialized_dag(db, dag_id)
     with db.transaction(readonly=True) as session:
         total = session.scalar(sa.select(sa.func.count()).select_from(DagRun).where(DagRun.dag_id == dag_id)) or 0
         newest = session.scalars(
@@ -107,20 +131,33 @@ def dag_grid(db: Database, dag_id: str, *, offset: int = 0, limit: int = 25) -> 
             GridRun(r.run_id, DagRunState(r.state).value, r.run_type, r.logical_date, r.start_date, r.end_date)
             for r in reversed(newest)
         )
-        states: dict[tuple[str, str], Counter[str]] = {}
+        states: dict[tuple[str, str], str | Counter[str]] = {}
         if runs:
-            query = sa.select(TaskInstance.run_id, TaskInstance.task_id, TaskInstance.state).where(
+            raw_state = sa.type_coerce(TaskInstance.state, sa.String)  # the stored text: no enum per row
+            query = sa.select(TaskInstance.run_id, TaskInstance.task_id, raw_state).where(
                 TaskInstance.dag_id == dag_id, TaskInstance.run_id.in_([r.run_id for r in runs])
             )
             for run_id, task_id, state in session.execute(query):
-                value = state.value if state is not None else "none"
-                states.setdefault((task_id, run_id), Counter())[value] += 1
+                _add(states, (task_id, run_id), state or "none")
     rows = _rows(sdag, [r.run_id for r in runs], states)
     active = any(DagRunState(r.state) in DAGRUN_ACTIVE for r in runs)
     return Grid(dag_id, runs, tuple(rows), int(total), active)
 
 
-def _rows(sdag: SerializedDag, run_ids: list[str], states: Mapping[tuple[str, str], Counter[str]]) -> list[GridRow]:
+def _add(states: dict[tuple[str, str], str | Counter[str]], key: tuple[str, str], value: str) -> None:
+    """One task instance's state into its cell: a plain state for one instance, a Counter for several."""
+    found = states.get(key)
+    if found is None:
+        states[key] = value
+    elif isinstance(found, Counter):
+        found[value] += 1
+    else:
+        states[key] = Counter((found, value))
+
+
+def _rows(
+    sdag: SerializedDag, run_ids: list[str], states: Mapping[tuple[str, str], str | Counter[str]]
+) -> list[GridRow]:
     position = {task_id: i for i, task_id in enumerate(sdag.topological_order())}
     root = sdag.task_group or SerializedTaskGroup(None, task_ids=tuple(sdag.tasks))
     rows: list[GridRow] = []
@@ -159,21 +196,27 @@ def _label(node_id: str, parent: str | None) -> str:
     return node_id
 
 
-def _cell(counts: Counter[str] | None, mapped: bool) -> GridCell:
-    if not counts:
-        return GridCell(None, {})
-    if not mapped:
-        state = next(iter(counts))
-        return GridCell(None if state == "none" else state, {})
-    return GridCell(summary_state(counts), dict(counts))
+#: One shared cell per plain state (25 000 cells of a big grid are mostly these).
+_PLAIN = {state: GridCell(None if state == "none" else state, {}) for state in STATE_PRIORITY}
+_EMPTY = GridCell(None, {})
 
 
-def _merged(parts: Iterable[Counter[str] | None]) -> GridCell:
+def _cell(found: str | Counter[str] | None, mapped: bool) -> GridCell:
+    if found is None:
+        return _EMPTY
+    if isinstance(found, str):
+        return GridCell(summary_state({found: 1}), {found: 1}) if mapped else _PLAIN.get(found, _EMPTY)
+    return GridCell(summary_state(found), dict(found))
+
+
+def _merged(parts: Iterable[str | Counter[str] | None]) -> GridCell:
     total: Counter[str] = Counter()
     for part in parts:
-        if part:
+        if isinstance(part, str):
+            total[part] += 1
+        elif part:
             total.update(part)
-    return GridCell(summary_state(total), dict(total)) if total else GridCell(None, {})
+    return GridCell(summary_state(total), dict(total)) if total else _EMPTY
 
 
 def run_task_states(db: Database, dag_id: str, run_id: str) -> dict[str, Counter[str]]:

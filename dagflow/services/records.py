@@ -11,9 +11,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+import pendulum
+
 from dagflow.models import DagModel, DagRun, TaskInstance, TaskInstanceHistory
 
 T = TypeVar("T")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else pendulum.instance(value).in_tz("UTC").isoformat()
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,24 @@ class RunRecord:
     external_trigger: bool
     backfill_id: int | None
     has_soft_failures: bool
+    #: Who made the run (``DagRunTriggeredByType``); None for runs made before the column existed.
+    triggered_by: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The run's summary document (SPEC §3: ``dags list-runs``, ``dags state``), dates in ISO-8601."""
+        return {
+            "dag_id": self.dag_id,
+            "run_id": self.run_id,
+            "state": self.state,
+            "run_type": self.run_type,
+            "logical_date": _iso(self.logical_date),
+            "data_interval_start": _iso(self.data_interval_start),
+            "data_interval_end": _iso(self.data_interval_end),
+            "start_date": _iso(self.start_date),
+            "end_date": _iso(self.end_date),
+            "has_soft_failures": self.has_soft_failures,
+            "conf": self.conf,
+        }
 
     @property
     def duration(self) -> float | None:
@@ -119,6 +143,7 @@ class RunRecord:
             r.external_trigger,
             r.backfill_id,
             r.has_soft_failures,
+            r.triggered_by,
         )
 
 
@@ -150,6 +175,26 @@ class TaskInstanceRecord:
     end_reason: str | None
     executor_config: dict[str, Any] | None
     logical_date: datetime | None
+    infra_tries: int = 0
+    requeue_count: int = 0
+
+    def to_row(self) -> dict[str, Any]:
+        """The task instance as SPEC §3 documents show it (``dags test``, ``tasks states-for-dag-run``)."""
+        return {
+            "task_id": self.task_id,
+            "map_index": self.map_index,
+            "state": self.state or "none",
+            "try_number": self.try_number,
+            "max_tries": self.max_tries,
+            "start_date": _iso(self.start_date),
+            "end_date": _iso(self.end_date),
+            "duration": self.duration,
+            "hostname": self.hostname,
+            "note": self.note,
+            "end_reason": self.end_reason,
+            "infra_tries": self.infra_tries,
+            "requeue_count": self.requeue_count,
+        }
 
     @classmethod
     def of(cls, ti: TaskInstance, logical_date: datetime | None) -> TaskInstanceRecord:
@@ -179,6 +224,8 @@ class TaskInstanceRecord:
             ti.end_reason,
             ti.executor_config,
             logical_date,
+            ti.infra_tries,
+            ti.requeue_count,
         )
 
 
@@ -217,3 +264,15 @@ class TryRecord:
             h.pid,
             h.reason,
         )
+
+
+@dataclass(frozen=True)
+class RunStates:
+    """A run and every task instance of it, in the DAG's topological order then by map index."""
+
+    run: RunRecord
+    task_instances: tuple[TaskInstanceRecord, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The SPEC §3 document of ``dags test`` and ``tasks states-for-dag-run``."""
+        return {**self.run.to_dict(), "task_instances": [ti.to_row() for ti in self.task_instances]}

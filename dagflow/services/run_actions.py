@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -20,7 +19,7 @@ from dagflow.db import Database
 from dagflow.models import TaskInstance, TaskInstanceHistory
 from dagflow.services.clearing import ClearRequest, clear_task_instances, preview_clear
 from dagflow.services.dag_runs import get_run
-from dagflow.services.records import TryRecord
+from dagflow.services.records import TaskInstanceRecord, TryRecord
 from dagflow.state import TaskInstanceState
 
 
@@ -50,17 +49,17 @@ def _request(db: Database, clear: RunClear) -> ClearRequest:
     )
 
 
-def preview(settings: Settings, db: Database, clear: RunClear) -> list[dict[str, Any]]:
-    """The task instances ``clear_in_run`` would clear (``task_id``, ``map_index``, ``state``, ``try_number``)."""
-    return [row for row in preview_clear(settings, db, _request(db, clear)) if row["run_id"] == clear.run_id]
+def preview(settings: Settings, db: Database, clear: RunClear) -> list[TaskInstanceRecord]:
+    """The task instances ``clear_in_run`` would clear."""
+    return [ti for ti in preview_clear(settings, db, _request(db, clear)) if ti.run_id == clear.run_id]
 
 
-def clear_in_run(settings: Settings, db: Database, clear: RunClear) -> list[dict[str, Any]]:
+def clear_in_run(settings: Settings, db: Database, clear: RunClear) -> list[TaskInstanceRecord]:
     """Clear them; the run goes back to ``queued`` if it had finished. The rows cleared."""
     return clear_task_instances(settings, db, _request(db, clear))
 
 
-def retry_failed(settings: Settings, db: Database, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+def retry_failed(settings: Settings, db: Database, dag_id: str, run_id: str) -> list[TaskInstanceRecord]:
     """Re-run the run's ``failed`` and ``upstream_failed`` task instances, keeping every try."""
     return clear_in_run(settings, db, RunClear(dag_id, run_id, only_failed=True))
 

@@ -8,17 +8,28 @@ stored in plain text (written before encryption existed) is encrypted. With
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from dagflow.db import Database
 from dagflow.exceptions import ConfigError
 from dagflow.secrets.fernet import FernetCipher, key_file, keys_from_config, prepend_new_key
 from dagflow.secrets.masker import SecretsMasker
 from dagflow.secrets.stored import register_settings_secrets, register_stored_secrets, rotate_secrets
+from dagflow.services import events
 from dagflow.services.database import ensure_schema
 
 
-def rotate_fernet_key(db: Database, *, generate_key: bool = False) -> dict[str, Any]:
+@dataclass(frozen=True)
+class KeyRotation:
+    """What a fernet key rotation did: values re-encrypted, plain values encrypted, where the keys are."""
+
+    reencrypted: int
+    encrypted: int
+    key_source: str
+    keys: int
+
+
+def rotate_fernet_key(db: Database, *, generate_key: bool = False) -> KeyRotation:
     """Re-encrypt every stored secret with the newest key; returns what was done."""
     settings = db.settings
     ensure_schema(db)
@@ -33,12 +44,9 @@ def rotate_fernet_key(db: Database, *, generate_key: bool = False) -> dict[str, 
     cipher = FernetCipher(settings)
     with db.transaction() as session:
         report = rotate_secrets(session, cipher)
-    return {
-        "reencrypted": report.reencrypted,
-        "encrypted": report.encrypted,
-        "key_source": "core.fernet_key" if keys_from_config(settings) else str(path),
-        "keys": len(cipher.secret_keys()),
-    }
+        events.record(session, "rotate_fernet_key", extra={"reencrypted": report.reencrypted})
+    source = "core.fernet_key" if keys_from_config(settings) else str(path)
+    return KeyRotation(report.reencrypted, report.encrypted, source, len(cipher.secret_keys()))
 
 
 def output_masker(db: Database) -> SecretsMasker:

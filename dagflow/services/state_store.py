@@ -9,6 +9,7 @@ from typing import Any
 from dagflow.db import Database
 from dagflow.exceptions import NotFound
 from dagflow.models import StateStoreEntry
+from dagflow.services import events
 from dagflow.services.database import ensure_schema
 from dagflow.storage import state_store as store
 
@@ -35,6 +36,7 @@ def set_value(db: Database, key: str, value: Any, *, namespace: str = DEFAULT_NA
     ensure_schema(db)
     with db.transaction() as session:
         store.set_value(session, key, value, namespace=namespace)
+        events.record(session, "set_state_store", extra={"namespace": namespace, "key": key})
 
 
 def delete_value(db: Database, key: str, *, namespace: str = DEFAULT_NAMESPACE) -> None:
@@ -43,6 +45,7 @@ def delete_value(db: Database, key: str, *, namespace: str = DEFAULT_NAMESPACE) 
     with db.transaction() as session:
         if not store.delete_value(session, key, namespace=namespace):
             raise StateStoreKeyNotFound(f"state store key {key!r} not found in namespace {namespace!r}")
+        events.record(session, "delete_state_store", extra={"namespace": namespace, "key": key})
 
 
 @dataclass(frozen=True)

@@ -16,27 +16,27 @@ from dagflow.scheduler.dagruns import find_dagrun
 from dagflow.services import events
 from dagflow.services.database import ensure_schema
 from dagflow.services.listing import Slice, paged
-from dagflow.services.records import Page, TaskInstanceRecord, TryRecord
-from dagflow.services.reports import iso, run_report
+from dagflow.services.records import Page, RunStates, TaskInstanceRecord, TryRecord
+from dagflow.services.reports import run_report, topological_positions
 from dagflow.state import TaskInstanceState
 
 
-def states_for_dag_run(db: Database, *, dag_id: str, run_id: str) -> dict[str, Any]:
-    """The run and all its task instances (SPEC §3 document)."""
+def states_for_dag_run(db: Database, *, dag_id: str, run_id: str) -> RunStates:
+    """The run and all its task instances (``to_dict`` is the SPEC §3 document)."""
     with db.transaction(readonly=True) as session:
         return run_report(session, dag_id=dag_id, run_id=run_id)
 
 
-def try_history(db: Database, *, dag_id: str, run_id: str, task_id: str | None = None) -> list[dict[str, Any]]:
+def try_history(db: Database, *, dag_id: str, run_id: str, task_id: str | None = None) -> list[TryRecord]:
     """Every ended try of a run's task instances (of one task with ``task_id``) and why it ended.
 
-    In the DAG's topological order, then by map index and try.
+    In the DAG's topological order, then by map index and try; ``DagRunNotFound`` for a wrong run.
     """
+    ensure_schema(db)
     with db.transaction(readonly=True) as session:
-        report = run_report(session, dag_id=dag_id, run_id=run_id)  # DagRunNotFound for a wrong run
-        position: dict[str, int] = {}
-        for ti in report["task_instances"]:
-            position.setdefault(ti["task_id"], len(position))
+        if find_dagrun(session, dag_id=dag_id, run_id=run_id) is None:
+            raise DagRunNotFound(f"DAG run {run_id!r} of {dag_id!r} not found")
+        position = topological_positions(session, dag_id)
         history = TaskInstanceHistory
         query = (
             sa.select(history)
@@ -45,21 +45,8 @@ def try_history(db: Database, *, dag_id: str, run_id: str, task_id: str | None =
         )
         if task_id is not None:
             query = query.where(history.task_id == task_id)
-        return [
-            {
-                "task_id": h.task_id,
-                "map_index": h.map_index,
-                "try_number": h.try_number,
-                "state": h.state.value if h.state is not None else "none",
-                "start_date": iso(h.start_date),
-                "end_date": iso(h.end_date),
-                "duration": h.duration,
-                "hostname": h.hostname,
-                "pid": h.pid,
-                "reason": h.reason,
-            }
-            for h in sorted(session.scalars(query), key=lambda h: (position.get(h.task_id, len(position)), h.task_id))
-        ]
+        rows = sorted(session.scalars(query), key=lambda h: (position.get(h.task_id, len(position)), h.task_id))
+        return [TryRecord.of(h) for h in rows]
 
 
 def task_instance_state(db: Database, *, dag_id: str, task_id: str, run_id: str, map_index: int = -1) -> str:
@@ -100,10 +87,10 @@ class TaskInstanceFilter:
     end_date_lte: datetime | None = None
     duration_gte: float | None = None
     duration_lte: float | None = None
-    #: DAGs to leave out (their ``access_control`` hides them from the caller).
-    hidden_dag_ids: frozenset[str] = frozenset()
     #: Only task instances of these DAGs (None: any DAG); the web UI's tag filter resolves tags to ids.
     dag_ids: tuple[str, ...] | None = None
+    #: DAGs to leave out (their ``access_control`` hides them from the caller).
+    hidden_dag_ids: frozenset[str] = frozenset()
 
 
 _TI_ORDER = {

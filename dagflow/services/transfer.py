@@ -21,12 +21,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from dagflow.db import Database
 from dagflow.exceptions import AlreadyExists, InvalidInput
 from dagflow.models import Connection, Pool, Variable
 from dagflow.models.pool import UNLIMITED_SLOTS
 from dagflow.secrets.fernet import FernetCipher
+from dagflow.services import events
 from dagflow.services.connections import connection_from_fields, connection_from_uri
 from dagflow.services.database import ensure_schema
 
@@ -93,6 +95,7 @@ def import_variables(db: Database, document: Any, *, on_existing: str = "overwri
             if description is not None:
                 row.description = description
             report.written.append(key)
+        _record_import(session, "import_variables", report)
     return report
 
 
@@ -128,6 +131,7 @@ def import_pools(db: Database, document: Any) -> ImportReport:
                 session.add(pool)
             pool.slots, pool.description, pool.include_deferred = slots, description, include_deferred
             report.written.append(name)
+        _record_import(session, "import_pools", report)
     return report
 
 
@@ -177,7 +181,13 @@ def import_connections(db: Database, document: Any, *, overwrite: bool = False) 
             conn.set_extra(extra or None, cipher)
             session.add(conn)
             report.written.append(conn_id)
+        _record_import(session, "import_connections", report)
     return report
+
+
+def _record_import(session: Session, event: str, report: ImportReport) -> None:
+    """One audit event per import, naming what it wrote and skipped (keys and ids only, never values)."""
+    events.record(session, event, extra={"written": sorted(report.written), "skipped": sorted(report.skipped)})
 
 
 def _connection(conn_id: str, spec: Any) -> Connection:

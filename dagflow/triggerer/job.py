@@ -109,14 +109,10 @@ class Triggerer:
         now = now or utcnow()
         report = SyncReport()
         assert self.job_id is not None, "register() first"
+        report.failures = sum(1 for outcome in outcomes if outcome.error is not None)
+        report.events = len(outcomes) - report.failures
         with self.db.transaction() as session:
-            for outcome in outcomes:
-                if outcome.error is not None:
-                    store.submit_failure(session, outcome.trigger_id, outcome.error)
-                    report.failures += 1
-                else:
-                    store.submit_event(session, outcome.trigger_id, outcome.payload)
-                    report.events += 1
+            store.submit_outcomes(session, {o.trigger_id: (o.payload, o.error) for o in outcomes})
             session.execute(sa.update(Job).where(Job.id == self.job_id).values(latest_heartbeat=now))
             report.cleaned = store.clean_unused_triggers(session)
             alive = store.alive_triggerer_ids(session, now=now, fresh=store.fresh_after(self.heartbeat_interval))

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,6 +27,8 @@ from dagflow.state import TaskInstanceState
 
 TI = TaskInstanceState
 TRIGGERER_JOB = "triggerer"
+#: Ids per ``IN (...)`` list.
+_CHUNK = 500
 
 
 def fresh_after(heartbeat_interval: float) -> timedelta:
@@ -73,41 +76,70 @@ def held_triggers(session: Session, job_id: int) -> dict[int, tuple[str, dict[st
 
 def submit_event(session: Session, trigger_id: int, payload: Any) -> int:
     """The trigger fired: resume its task instances with ``event=payload``; how many were resumed."""
-    return _resume(session, trigger_id, lambda kwargs: {**kwargs, "event": payload})
+    return submit_outcomes(session, {trigger_id: (payload, None)})
 
 
 def submit_failure(session: Session, trigger_id: int, error: str) -> int:
     """The trigger failed (raised, or could not be built): its task instances fail where they resume."""
-    return _resume(session, trigger_id, lambda kwargs: {"error": error}, next_method="__fail__")
+    return submit_outcomes(session, {trigger_id: (None, error)})
 
 
-def _resume(
-    session: Session,
-    trigger_id: int,
-    kwargs_for: Any,
-    *,
-    next_method: str | None = None,
-) -> int:
-    rows = session.execute(
-        sa.select(TaskInstance.id, TaskInstance.dag_id, TaskInstance.run_id, TaskInstance.next_kwargs).where(
-            TaskInstance.trigger_id == trigger_id, TaskInstance.state == TI.DEFERRED
-        )
-    ).all()
+def submit_outcomes(session: Session, outcomes: Mapping[int, tuple[Any, str | None]]) -> int:
+    """Resume the deferred task instances of many triggers at once; the triggers are deleted.
+
+    ``outcomes``: trigger id -> (event payload, error). With an error the task instances
+    resume in ``__fail__``; else in their ``next_method`` with ``event`` added to their
+    kwargs. One read, one UPDATE per distinct resulting kwargs (usually one per trigger
+    class and moment), one DELETE: thousands of timers firing together stay cheap.
+    """
+    if not outcomes:
+        return 0
+    ids = list(outcomes)
+    rows: list[Any] = []
+    for start in range(0, len(ids), _CHUNK):
+        rows += session.execute(
+            sa.select(
+                TaskInstance.id,
+                TaskInstance.dag_id,
+                TaskInstance.run_id,
+                TaskInstance.trigger_id,
+                TaskInstance.next_kwargs,
+            ).where(TaskInstance.trigger_id.in_(ids[start : start + _CHUNK]), TaskInstance.state == TI.DEFERRED)
+        ).all()
+    groups: dict[str, tuple[dict[str, Any], list[int], set[int]]] = {}
+    runs: set[tuple[str, str]] = set()
+    for ti_id, dag_id, run_id, trigger_id, next_kwargs in rows:
+        payload, error = outcomes[trigger_id]
+        values: dict[str, Any] = {"trigger_id": None, "trigger_timeout": None, "next_try_at": None}
+        if error is not None:
+            values.update(next_method="__fail__", next_kwargs={"error": error})
+        else:
+            values["next_kwargs"] = {**dict(next_kwargs or {}), "event": payload}
+        key = json.dumps(values, sort_keys=True, default=str)
+        group = groups.setdefault(key, (values, [], set()))
+        group[1].append(ti_id)
+        group[2].add(trigger_id)
+        runs.add((dag_id, run_id))
     moved = 0
-    for ti_id, dag_id, run_id, next_kwargs in rows:
-        values: dict[str, Any] = {
-            "trigger_id": None,
-            "trigger_timeout": None,
-            "next_kwargs": kwargs_for(dict(next_kwargs or {})),
-            "next_try_at": None,
-        }
-        if next_method is not None:
-            values["next_method"] = next_method
-        extra = [TaskInstance.trigger_id == trigger_id]
-        if set_ti_state(session, [ti_id], to=TI.SCHEDULED, expected=[TI.DEFERRED], values=values, extra_where=extra):
-            moved += 1
-            publish(session, RUN_CHANGED, dag_id=dag_id, run_id=run_id)
-    session.execute(sa.delete(Trigger).where(Trigger.id == trigger_id))
+    for values, ti_ids, trigger_ids in groups.values():
+        extra = [TaskInstance.trigger_id.in_(sorted(trigger_ids))]  # not re-deferred meanwhile
+        moved += set_ti_state(
+            session,
+            ti_ids,
+            to=TI.SCHEDULED,
+            expected=[TI.DEFERRED],
+            values=values,
+            extra_where=extra,
+            synchronize=False,
+        )
+    for dag_id, run_id in sorted(runs):
+        publish(session, RUN_CHANGED, dag_id=dag_id, run_id=run_id)
+    for start in range(0, len(ids), _CHUNK):
+        session.execute(
+            sa.delete(Trigger)
+            .where(Trigger.id.in_(ids[start : start + _CHUNK]))
+            .execution_options(synchronize_session=False)
+        )
     return moved
 
 

@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from dagflow.exceptions import NotAuthenticated, PermissionDenied
 from dagflow.services import users
 from dagflow.services.actor import reset_actor, set_actor
-from dagflow.services.dag_access import check_dag_access
+from dagflow.services.dag_access import CAN_READ, check_dag_access, hidden_dag_ids
 from dagflow.services.users import UserInfo
 from dagflow.web.context import EXTENSION, WebContext, web_context
 from dagflow.web.permissions import DAG_ACTIONS, PUBLIC, allowed, route_permission
@@ -136,6 +136,12 @@ def install(app: APIFlask) -> AuthExtensions:
 
     app.register_blueprint(auth_blueprint)
     return AuthExtensions(login_manager, csrf, limiter)
+
+
+def hidden_dags(action: str = CAN_READ) -> frozenset[str]:
+    """DAGs whose ``access_control`` refuses the caller ``action``: lists (API and UI) leave them out."""
+    user = current_identity()
+    return hidden_dag_ids(web_context().db, None if user is None else user.role, action)
 
 
 def _check_dag_in_path(user: UserInfo, permission: str) -> None:

@@ -124,6 +124,10 @@ def register(app: APIFlask) -> None:
     def _http_error(exc: HTTPException) -> Response:
         return problem(exc.code or 500, exc.description or HTTPStatus(exc.code or 500).phrase)
 
+    @app.errorhandler(OverflowError)
+    def _too_large(exc: OverflowError) -> Response:  # a number the database cannot hold: the input's fault
+        return problem(422, "a number in the request is out of range")
+
     @app.errorhandler(Exception)
     def _bug(exc: Exception) -> Response:
         log.exception("unhandled error in a web request")

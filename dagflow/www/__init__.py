@@ -41,7 +41,7 @@ def register_ui(app: Flask, extensions: AuthExtensions) -> None:
 
     for name in VIEW_MODULES:
         import_module(f"dagflow.www.{name}")
-    views_auth.limit_login(extensions.limiter, app.extensions[EXTENSION].settings.api.login_rate_limit)
     security.install(app)
     install_page_errors(app)
     app.register_blueprint(ui)
+    views_auth.limit_login(app, extensions.limiter, app.extensions[EXTENSION].settings.api.login_rate_limit)

@@ -5,6 +5,7 @@ A view is a few lines: parse the request, call a service, ``return render_page(.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 from urllib.parse import urlsplit
@@ -94,6 +95,12 @@ def done(message: str, url: str) -> BaseResponse:
     """After a successful action: flash ``message`` and go (303 See Other) to ``url``."""
     flash(message, "success")
     return redirect(url, code=303)
+
+
+@ui.app_template_filter("pretty_json")
+def pretty_json(value: Any) -> str:
+    """``value`` as indented JSON text (a plain string: autoescape escapes it like any other text)."""
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
 
 
 @ui.app_context_processor

@@ -27,6 +27,8 @@ STATE_FILL = {
     "restarting": "violet",
 }
 LEFT, RIGHT, TOP, BOTTOM = 64, 8, 8, 22
+#: Widest bar (a chart of a few runs keeps thin bars).
+MAX_BAR_WIDTH = 28.0
 
 
 @dataclass(frozen=True)
@@ -97,11 +99,12 @@ def layout(task: TaskDurations, *, width: int = 640, height: int = 150) -> Chart
         title = f"{point.run_id} ({when}): {human_seconds(point.duration)}, {point.state or 'no status'}"
         if point.try_number > 1:
             title += f", try {point.try_number}"
+        bar_w = min(max(slot * 0.7, 1.0), MAX_BAR_WIDTH)
         bars.append(
             Bar(
-                x=round(LEFT + i * slot + slot * 0.15, 1),
+                x=round(LEFT + i * slot + (slot - bar_w) / 2, 1),
                 y=round(TOP + inner_h - h, 1),
-                width=round(max(slot * 0.7, 1.0), 1),
+                width=round(bar_w, 1),
                 height=round(max(h, 0.5), 1),
                 fill=STATE_FILL.get(point.state or "", "#9aa5b1"),
                 title=title,

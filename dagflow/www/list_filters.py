@@ -13,8 +13,10 @@ from flask import request
 from dagflow.db import Database
 from dagflow.exceptions import InvalidInput
 from dagflow.sdk.ids import check_key
+from dagflow.services.dag_access import CAN_READ
 from dagflow.services.dags import DagFilter, query_dags
 from dagflow.services.listing import Slice
+from dagflow.web.auth import hidden_dags
 
 #: Which date a list's range applies to.
 DATE_FIELDS = ("logical_date", "start_date", "end_date")
@@ -99,3 +101,8 @@ def since_midnight() -> str:
 
 def _as_input(value: datetime | None) -> str:
     return "" if value is None else pendulum.instance(value).in_tz("UTC").format("YYYY-MM-DDTHH:mm")
+
+
+def hidden(action: str = CAN_READ) -> frozenset[str]:
+    """The DAGs whose ``access_control`` refuses the caller ``action``: left out of lists, refused in bulk actions."""
+    return hidden_dags(action)

@@ -31,6 +31,8 @@ class ParamField:
     schema_type: str
     required: bool
     nullable: bool
+    #: HTML validation attributes from the schema (``min``, ``max``, ``minlength``, ``maxlength``).
+    limits: tuple[tuple[str, str], ...] = ()
 
 
 def _types(schema: Mapping[str, Any]) -> list[str]:
@@ -75,9 +77,19 @@ def param_fields(params: Mapping[str, Mapping[str, Any]], values: Mapping[str, A
                 schema_type="/".join(_types(schema)) or ("enum" if options else "any"),
                 required="default" not in spec,
                 nullable="null" in _types(schema),
+                limits=_limits(schema, kind),
             )
         )
     return fields
+
+
+_HTML_LIMITS = {"minimum": "min", "maximum": "max", "minLength": "minlength", "maxLength": "maxlength"}
+
+
+def _limits(schema: Mapping[str, Any], kind: str) -> tuple[tuple[str, str], ...]:
+    """The browser's own checks for a field (the server checks the whole schema anyway)."""
+    wanted = ("minimum", "maximum") if kind in ("integer", "number") else ("minLength", "maxLength")
+    return tuple((_HTML_LIMITS[k], str(schema[k])) for k in wanted if isinstance(schema.get(k), (int, float)))
 
 
 def conf_from_form(params: Mapping[str, Mapping[str, Any]], form: Mapping[str, str], raw: str) -> dict[str, Any]:

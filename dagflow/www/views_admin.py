@@ -17,8 +17,10 @@ from dagflow.services import variables as variable_service
 from dagflow.services.dags import query_import_errors
 from dagflow.services.listing import Slice
 from dagflow.services.sla import list_sla_misses
+from dagflow.web.auth import hidden_dags
 from dagflow.web.context import web_context
 from dagflow.www.common import done, render_page, ui
+from dagflow.www.list_filters import hidden
 
 PAGE_SIZE = 50
 #: Longest variable value the list shows (the edit form has all of it).
@@ -43,7 +45,7 @@ def confirm_page(title: str, question: str, url: str, cancel: str) -> tuple[str,
 def import_errors() -> tuple[str, int]:
     """DAG files that failed to import: file, line and traceback."""
     offset = _offset()
-    page = query_import_errors(web_context().db, Slice(PAGE_SIZE, offset, ("filename",)))
+    page = query_import_errors(web_context().db, Slice(PAGE_SIZE, offset, ("filename",)), hidden_dag_ids=hidden_dags())
     return render_page("import_errors.html", title="Import errors", page=page, offset=offset, limit=PAGE_SIZE)
 
 
@@ -53,7 +55,8 @@ def sla_misses() -> tuple[str, int]:
     dag_id = request.args.get("dag_id", "").strip()
     if dag_id:
         check_key("dag_id", dag_id)
-    misses = list_sla_misses(web_context().db, dag_id=dag_id or None, limit=500)
+    refused = hidden()
+    misses = [m for m in list_sla_misses(web_context().db, dag_id=dag_id or None, limit=500) if m.dag_id not in refused]
     return render_page("sla_misses.html", title="SLA misses", misses=misses, dag_id=dag_id)
 
 
@@ -101,12 +104,12 @@ def variables() -> tuple[str, int]:
     """Variables with their values (``***`` for sensitive keys); ``?edit=KEY`` fills the form."""
     db = web_context().db
     offset = _offset()
-    listed = variable_service.list_variables(db)
+    listed = variable_service.list_variables(db, with_values=True)
     rows = []
     for v in listed[offset : offset + PAGE_SIZE]:
-        sensitive = is_sensitive(v.key)
-        value = None if sensitive else variable_service.get_variable(db, v.key, default=None)
-        rows.append({"key": v.key, "description": v.description, "sensitive": sensitive, "value": _preview(value)})
+        sensitive = is_sensitive(v.key)  # the value of a sensitive key never leaves the server
+        value = None if sensitive else _preview(v.value)
+        rows.append({"key": v.key, "description": v.description, "sensitive": sensitive, "value": value})
     editing = _variable_to_edit(request.args.get("edit", ""))
     return render_page(
         "variables.html",
@@ -129,12 +132,11 @@ def _preview(value: object) -> str | None:
 def _variable_to_edit(key: str) -> dict[str, object] | None:
     if not key:
         return None
-    db = web_context().db
     try:
-        value = variable_service.get_variable(db, key)
+        record = variable_service.get_variable_record(web_context().db, key)
     except VariableNotFound:
         return None
-    description = next((v.description for v in variable_service.list_variables(db) if v.key == key), None)
+    value, description = record.value, record.description
     sensitive = is_sensitive(key)
     return {"key": key, "value": "" if sensitive else value, "sensitive": sensitive, "description": description}
 

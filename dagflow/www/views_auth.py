@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, request, url_for
+from flask import Flask, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_limiter import Limiter
 from flask_login import current_user, logout_user
@@ -41,6 +41,9 @@ def logout() -> BaseResponse:
     return redirect(url_for("ui.login"), code=303)
 
 
-def limit_login(limiter: Limiter, rate: str) -> None:
-    """Rate-limit login attempts per client address (``api.login_rate_limit``), as ``POST /auth/token`` is."""
-    limiter.limit(rate, methods=["POST"])(login)
+def limit_login(app: Flask, limiter: Limiter, rate: str) -> None:
+    """Rate-limit login attempts per client address (``api.login_rate_limit``), as ``POST /auth/token`` is.
+
+    The app's own view of ``/login`` is wrapped, so each app gets its limiter's count.
+    """
+    app.view_functions["ui.login"] = limiter.limit(rate, methods=["POST"])(login)

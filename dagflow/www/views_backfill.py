@@ -30,7 +30,8 @@ SHOWN_BACKFILLS = 20
 
 def _progress(dag_id: str) -> list[dict[str, Any]]:
     db = web_context().db
-    return [service.backfill_progress(db, b["id"]) for b in service.list_backfills(db, dag_id)[:SHOWN_BACKFILLS]]
+    backfills = service.list_backfills(db, dag_id)[:SHOWN_BACKFILLS]
+    return [service.backfill_progress(db, b.id).to_dict() for b in backfills]
 
 
 @ui.route("/dags/<dag_id>/backfill")

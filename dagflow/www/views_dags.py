@@ -10,6 +10,7 @@ from dagflow.services.dag_runs import set_paused
 from dagflow.services.dags import DagFilter, dag_tags, query_dags
 from dagflow.services.listing import Slice
 from dagflow.services.overview import health_summary, recent_runs
+from dagflow.web.auth import hidden_dags
 from dagflow.web.context import web_context
 from dagflow.www.common import done, local_path, render_page, ui
 
@@ -26,7 +27,8 @@ def dags() -> tuple[str, int]:
     tags = tuple(t for t in request.args.getlist("tags") if t)
     status = request.args.get("status", "all")
     offset = max(request.args.get("offset", 0, type=int) or 0, 0)
-    flt = DagFilter(tags=tags, dag_id_pattern=search or None, paused=PAUSED_FILTER.get(status))
+    hidden = hidden_dags()  # access_control
+    flt = DagFilter(tags=tags, dag_id_pattern=search or None, paused=PAUSED_FILTER.get(status), hidden_dag_ids=hidden)
     page = query_dags(context.db, flt, Slice(limit=PAGE_SIZE, offset=offset))
     return render_page(
         "dags.html",
@@ -34,7 +36,7 @@ def dags() -> tuple[str, int]:
         page=page,
         runs=recent_runs(context.db, [d.dag_id for d in page.items]),
         health=health_summary(context.settings, context.db),
-        all_tags=dag_tags(context.db),
+        all_tags=dag_tags(context.db, hidden_dag_ids=hidden),
         search=search,
         tags=tags,
         paused_filter=status if status in PAUSED_FILTER else "all",

@@ -12,7 +12,7 @@ from dagflow.services.events import EventFilter, event_names, query_events
 from dagflow.services.listing import Slice
 from dagflow.web.context import web_context
 from dagflow.www.common import render_page, ui
-from dagflow.www.list_filters import parse_when
+from dagflow.www.list_filters import hidden, parse_when
 
 PAGE_SIZE = 50
 #: The query-string filters the page keeps across pages.
@@ -40,6 +40,7 @@ def events() -> tuple[str, int]:
         owner=args["owner"] or None,
         after=parse_when(args["after"], "after"),
         before=parse_when(args["before"], "before"),
+        hidden_dag_ids=hidden(),
     )
     offset = max(request.args.get("offset", 0, type=int) or 0, 0)
     db = web_context().db

@@ -8,13 +8,14 @@ from collections.abc import Iterable
 from flask import request, url_for
 
 from dagflow.services.dag_runs import RunFilter, query_runs
-from dagflow.services.dags import dag_source, get_dag, get_serialized_dag
-from dagflow.services.grid import STATE_PRIORITY, Grid, dag_grid, run_task_states, summary_state
+from dagflow.services.dags import dag_source, get_dag
+from dagflow.services.grid import STATE_PRIORITY, Grid, cached_serialized_dag, dag_grid, run_task_states, summary_state
 from dagflow.services.listing import Slice
 from dagflow.web.context import web_context
 from dagflow.www.code_view import highlight
 from dagflow.www.common import render_page, ui
 from dagflow.www.graph_layout import layout
+from dagflow.www.grid_cells import row_cells
 
 #: Runs per grid page (Airflow's default "number of runs": 25).
 GRID_RUNS = 25
@@ -38,7 +39,7 @@ def grid(dag_id: str) -> tuple[str, int]:
     """The grid page: the DAG's header, the legend, the grid (live while runs are active), the pager."""
     db = web_context().db
     dag = get_dag(db, dag_id)
-    sdag = get_serialized_dag(db, dag_id)
+    sdag = cached_serialized_dag(db, dag_id)
     data, offset = _grid(dag_id)
     return render_page(
         "grid.html",
@@ -51,6 +52,7 @@ def grid(dag_id: str) -> tuple[str, int]:
         limit=GRID_RUNS,
         legend=LEGEND,
         poll=GRID_POLL_SECONDS,
+        row_cells=row_cells,
         tab="grid",
     )
 
@@ -60,7 +62,13 @@ def grid_fragment(dag_id: str) -> tuple[str, int]:
     """The grid alone, for htmx to swap in while runs are active."""
     data, offset = _grid(dag_id)
     return render_page(
-        "_grid.html", title=dag_id, grid=data, links=_run_links(dag_id, data), offset=offset, poll=GRID_POLL_SECONDS
+        "_grid.html",
+        title=dag_id,
+        grid=data,
+        links=_run_links(dag_id, data),
+        offset=offset,
+        poll=GRID_POLL_SECONDS,
+        row_cells=row_cells,
     )
 
 
@@ -69,7 +77,7 @@ def graph(dag_id: str) -> tuple[str, int]:
     """The DAG as boxes and arrows (groups collapsed unless ``?expand=``), coloured by the states of ``?run_id=``."""
     db = web_context().db
     dag = get_dag(db, dag_id)
-    sdag = get_serialized_dag(db, dag_id)
+    sdag = cached_serialized_dag(db, dag_id)
     expanded = frozenset(g for g in request.args.getlist("expand") if g)
     runs = query_runs(db, RunFilter(dag_id=dag_id), Slice(limit=GRID_RUNS, order_by=("-logical_date",))).items
     run_id = request.args.get("run_id") or (runs[0].run_id if runs else None)

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from flask import flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
-from dagflow.exceptions import DagNotFound, InvalidInput
+from dagflow.exceptions import DagNotFound, InvalidInput, PermissionDenied
 from dagflow.services.bulk import (
     BULK_LIMIT,
     RUN_ACTIONS,
@@ -26,6 +26,7 @@ from dagflow.services.bulk import (
     bulk_runs,
     bulk_task_instances,
 )
+from dagflow.services.dag_access import CAN_DELETE, CAN_EDIT
 from dagflow.services.dag_runs import RunFilter, query_runs
 from dagflow.services.listing import Slice
 from dagflow.services.records import Page
@@ -33,7 +34,7 @@ from dagflow.services.task_instances import TaskInstanceFilter, query_task_insta
 from dagflow.state import DagRunState, TaskInstanceState
 from dagflow.web.context import web_context
 from dagflow.www.common import local_path, render_page, ui
-from dagflow.www.list_filters import DATE_FIELDS, ListArgs, list_args, since_midnight
+from dagflow.www.list_filters import DATE_FIELDS, ListArgs, hidden, list_args, since_midnight
 
 PAGE_SIZE = 50
 RUN_STATES = tuple(s.value for s in DagRunState)
@@ -50,13 +51,23 @@ K = TypeVar("K", RunKey, TaskInstanceKey)
 
 def _run_filter(args: ListArgs) -> RunFilter:
     db = web_context().db
-    return RunFilter(dag_id=args.dag_id or None, states=args.states, dag_ids=args.dag_ids(db), **args.date_range())
+    return RunFilter(
+        dag_id=args.dag_id or None,
+        states=args.states,
+        dag_ids=args.dag_ids(db),
+        hidden_dag_ids=hidden(),
+        **args.date_range(),
+    )
 
 
 def _ti_filter(args: ListArgs) -> TaskInstanceFilter:
     db = web_context().db
     return TaskInstanceFilter(
-        dag_id=args.dag_id or None, states=args.states, dag_ids=args.dag_ids(db), **args.date_range()
+        dag_id=args.dag_id or None,
+        states=args.states,
+        dag_ids=args.dag_ids(db),
+        hidden_dag_ids=hidden(),
+        **args.date_range(),
     )
 
 
@@ -124,7 +135,7 @@ def runs_bulk_delete() -> ResponseReturnValue:
 def _runs_action(action: BulkAction) -> ResponseReturnValue:
     context = web_context()
     only_failed = request.form.get("only_failed") == "1"
-    keys = _keys(RunKey.parse, lambda: _matching_runs(list_args(RUN_STATES)))
+    keys = _keys(RunKey.parse, lambda: _matching_runs(list_args(RUN_STATES)), action)
 
     def act(dry_run: bool) -> BulkResult:
         return bulk_runs(context.settings, context.db, keys, action, dry_run=dry_run, only_failed=only_failed)
@@ -137,7 +148,7 @@ def task_instances_bulk() -> ResponseReturnValue:
     """Clear or mark the selected task instances: a dry-run preview first, then (``confirmed=1``) for real."""
     context = web_context()
     action = _action(TASK_INSTANCE_ACTIONS)
-    keys = _keys(TaskInstanceKey.parse, lambda: _matching_tis(list_args(TI_STATES)))
+    keys = _keys(TaskInstanceKey.parse, lambda: _matching_tis(list_args(TI_STATES)), action)
 
     def act(dry_run: bool) -> BulkResult:
         return bulk_task_instances(context.settings, context.db, keys, action, dry_run=dry_run)
@@ -153,10 +164,16 @@ def _action(allowed: Sequence[BulkAction]) -> BulkAction:
     raise InvalidInput(f"choose an action: {', '.join(a.value for a in allowed)}")
 
 
-def _keys(parse: Callable[[str], K], matching: Callable[[], list[K]]) -> list[K]:
+def _keys(parse: Callable[[str], K], matching: Callable[[], list[K]], action: BulkAction) -> list[K]:
     if request.form.get("all_matching") == "1":
-        return matching()
-    return sorted({parse(text) for text in request.form.getlist("key")})
+        keys = matching()
+    else:
+        keys = sorted({parse(text) for text in request.form.getlist("key")})
+    refused = hidden(CAN_DELETE if action is BulkAction.DELETE else CAN_EDIT)
+    for key in keys:
+        if key.dag_id in refused:
+            raise PermissionDenied(f"DAG {key.dag_id!r} does not let your role change it (its access_control)")
+    return keys
 
 
 def _matching_runs(args: ListArgs) -> list[RunKey]:

@@ -7,16 +7,18 @@ instances a clear would touch), the second (``confirmed=1``) does it.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import pendulum
-from flask import request, url_for
+from flask import flash, request, url_for
 from flask.typing import ResponseReturnValue
 
 from dagflow.exceptions import DagflowError, InvalidInput
 from dagflow.services.dag_runs import RunFilter, get_run, mark_run, query_runs, set_run_note, trigger_dag
 from dagflow.services.dags import get_dag, get_serialized_dag
+from dagflow.services.grid import cached_serialized_dag
 from dagflow.services.listing import Slice
 from dagflow.services.run_actions import RunClear, clear_in_run, preview, retry_failed, run_tries
 from dagflow.services.task_instances import TaskInstanceFilter, query_task_instances
@@ -64,7 +66,9 @@ def trigger(dag_id: str) -> ResponseReturnValue:
         except DagflowError as exc:
             error = str(exc).strip().splitlines()[0]
         else:
-            return done(f"Triggered {dag_id}: run {created['run_id']}.", url_for("ui.grid", dag_id=dag_id))
+            if dag.is_paused:
+                flash(f"DAG {dag_id} is paused: the run starts once it is unpaused.", "error")
+            return done(f"Triggered {dag_id}: run {created.run_id}.", url_for("ui.grid", dag_id=dag_id))
     return render_page(
         "trigger.html",
         title=f"Trigger {dag_id}",
@@ -97,9 +101,9 @@ def dag_run(dag_id: str, run_id: str) -> tuple[str, int]:
     db = web_context().db
     dag = get_dag(db, dag_id)
     run = get_run(db, dag_id, run_id)
-    tis = query_task_instances(
-        db, TaskInstanceFilter(dag_id=dag_id, run_id=run_id), Slice(limit=MAX_TASK_INSTANCES)
-    ).items
+    found = query_task_instances(db, TaskInstanceFilter(dag_id=dag_id, run_id=run_id), Slice(limit=MAX_TASK_INSTANCES))
+    order = {task_id: i for i, task_id in enumerate(cached_serialized_dag(db, dag_id).topological_order())}
+    tis = sorted(found.items, key=lambda t: (order.get(t.task_id, len(order)), t.task_id, t.map_index))
     chart = gantt(run_tries(db, dag_id, run_id), pendulum.now("UTC"))
     return render_page(
         "dag_run.html",
@@ -115,9 +119,7 @@ def dag_run(dag_id: str, run_id: str) -> tuple[str, int]:
     )
 
 
-def _confirm_page(
-    title: str, message: str, action: str, rows: list[dict[str, Any]] | None, **fields: Any
-) -> tuple[str, int]:
+def _confirm_page(title: str, message: str, action: str, rows: Sequence[Any] | None, **fields: Any) -> tuple[str, int]:
     cancel = url_for("ui.dag_run", dag_id=request.view_args["dag_id"], run_id=request.view_args["run_id"])  # type: ignore[index]
     return render_page(
         "confirm.html", title=title, message=message, action=action, rows=rows, fields=fields, cancel_url=cancel

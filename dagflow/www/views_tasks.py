@@ -9,9 +9,11 @@ from flask.typing import ResponseReturnValue
 
 from dagflow.exceptions import InvalidInput
 from dagflow.services.approvals import APPROVAL_OPERATOR, decide
-from dagflow.services.clearing import mark_task_instance
+from dagflow.services.clearing import MarkRequest, mark_task_instances
 from dagflow.services.dags import get_dag, get_serialized_dag
+from dagflow.services.dependencies import task_instance_dependencies
 from dagflow.services.listing import Slice
+from dagflow.services.rendered import rendered_fields
 from dagflow.services.run_actions import RunClear, clear_in_run, preview
 from dagflow.services.secrets import output_masker
 from dagflow.services.task_instances import (
@@ -29,6 +31,8 @@ from dagflow.www.common import done, render_page, ui
 from dagflow.www.log_view import LEVELS, log_lines
 
 LOG_POLL_SECONDS = 2
+#: The log panel shows at most the last this many matching lines (Download has them all).
+LOG_MAX_LINES = 5000
 MAPPED_LIMIT = 1000
 MARKABLE = ("success", "failed", "skipped")
 
@@ -72,6 +76,7 @@ def task_instance(dag_id: str, run_id: str, task_id: str) -> tuple[str, int]:
     ti = get_task_instance(db, dag_id, run_id, task_id, map_index)
     tries = task_instance_tries(db, dag_id, run_id, task_id, map_index)
     selected = _try(ti.try_number)
+    pending = ti.state in (None, "scheduled", "queued", "up_for_retry", "up_for_reschedule")
     waiting = ti.operator == APPROVAL_OPERATOR and TaskInstanceState(ti.state or "none") in AWAITING_DECISION
     return render_page(
         "task_instance.html",
@@ -81,8 +86,12 @@ def task_instance(dag_id: str, run_id: str, task_id: str) -> tuple[str, int]:
         ti=ti,
         tries=tries,
         selected=selected,
+        rendered=rendered_fields(db, dag_id, run_id, task_id, map_index),
         xcoms=[x for x in task_xcoms(db, dag_id, run_id, task_id, map_index) if not x.key.startswith("__")],
         approval=waiting,
+        reasons=task_instance_dependencies(db, dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index)
+        if pending
+        else None,
         levels=LEVELS,
         page_url=_page_url(dag_id, run_id, task_id, map_index),
         log_url=url_for("ui.task_log", dag_id=dag_id, run_id=run_id, task_id=task_id),
@@ -109,11 +118,13 @@ def task_log(dag_id: str, run_id: str, task_id: str) -> tuple[str, int]:
     number = _try(ti.try_number)
     level, contains = request.args.get("level", ""), request.args.get("q", "")
     text = _log_text(dag_id, run_id, task_id, map_index, number) if number >= 1 else ""
+    matching = log_lines(text, level=level, contains=contains)
     live = number == ti.try_number and ti.state in ("running", "queued", "restarting", "deferred", "up_for_reschedule")
     return render_page(
         "_log.html",
         title="log",
-        lines=log_lines(text, level=level, contains=contains),
+        lines=matching[-LOG_MAX_LINES:],
+        matching=len(matching),
         total=len(text.splitlines()),
         live=live,
         poll=LOG_POLL_SECONDS,
@@ -192,10 +203,11 @@ def mark_task(dag_id: str, run_id: str, task_id: str) -> ResponseReturnValue:
             fields=fields, cancel_url=back,
         )  # fmt: skip
     context = web_context()
-    marked = mark_task_instance(
-        context.settings, context.db, dag_id=dag_id, run_id=run_id, task_id=task_id, state=TaskInstanceState(state),
-        downstream=downstream, map_indexes=[map_index] if map_index >= 0 else None,
+    mark = MarkRequest(
+        dag_id, run_id, task_id, TaskInstanceState(state),
+        map_indexes=(map_index,) if map_index >= 0 and not downstream else None, downstream=downstream,
     )  # fmt: skip
+    marked = mark_task_instances(context.settings, context.db, mark)
     return done(f"Marked {len(marked)} task instance(s) {state}.", back)
 
 

@@ -103,7 +103,7 @@ def _result(acceptance: ModuleType, env: dict[str, str], db: Database, dag_id: s
     """``run_scheduler_mode``'s second half: wait for the run to finish; its JSON (from the CLI)."""
     deadline = time.monotonic() + EXPECTED[dag_id].get("max_seconds", 60) + 120
     while time.monotonic() < deadline:
-        if dag_run_state(db, dag_id=dag_id, run_id=run_id)["state"] in acceptance.FINISHED_RUN:
+        if dag_run_state(db, dag_id=dag_id, run_id=run_id).state in acceptance.FINISHED_RUN:
             break
         time.sleep(0.3)
     proc = acceptance.dagflow(env, "tasks", "states-for-dag-run", dag_id, run_id, "--output", "json")
@@ -131,7 +131,7 @@ def test_celery_asset_events_trigger_the_consumer(
     deadline = time.monotonic() + 90
     states: list[str] = []
     while time.monotonic() < deadline:
-        states = [r["state"] for r in list_runs(db, "acc_assets_consumer") if r["run_type"] == "asset_triggered"]
+        states = [r.state for r in list_runs(db, "acc_assets_consumer") if r.run_type == "asset_triggered"]
         if states and all(s in acceptance.FINISHED_RUN for s in states):
             break
         time.sleep(0.5)

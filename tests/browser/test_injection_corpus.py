@@ -98,25 +98,28 @@ def corpus_run(live_server: LiveServer) -> str:
     return RUN_ID
 
 
-#: Pages, and whether the corpus shows there as text (False: the page only has to stay inert).
+#: Pages, whether the corpus shows there as text (False: the page only has to stay inert), and the name of
+#: the page's screenshot in docs/ui/ (written with DAGFLOW_UI_SCREENSHOTS=1 only).
 PAGES = (
-    ("/", False),
-    ("/dags/inj_dag", True),
-    (f"/dags/inj_dag/runs/{RUN_ID}", True),
-    (f"/dags/inj_dag/runs/{RUN_ID}/tasks/shout", True),
-    ("/dags/inj_dag/trigger", False),  # the default is an input value: checked below
-    ("/dags/inj_dag/code", True),
-    ("/dags/inj_dag/graph", False),
-    ("/dags/inj_dag/durations", False),
-    ("/dags/inj_dag/backfill", True),
-    ("/runs?dag_id=inj_dag", False),
-    ("/task-instances?dag_id=inj_dag", False),
-    ("/events?dag_id=inj_dag", True),
-    ("/variables", True),
-    ("/variables?edit=inj_variable", True),
-    ("/import-errors", True),
-    ("/pools", True),
-    ("/connections", True),
+    ("/", False, None),
+    ("/dags/inj_dag", True, None),
+    (f"/dags/inj_dag/runs/{RUN_ID}", True, None),
+    (f"/dags/inj_dag/runs/{RUN_ID}/tasks/shout", True, "injection_task_instance"),
+    ("/dags/inj_dag/trigger", False, None),  # the default is an input value: checked below
+    ("/dags/inj_dag/code", True, None),
+    ("/dags/inj_dag/graph", False, None),
+    ("/dags/inj_dag/durations", False, "durations"),
+    ("/dags/inj_dag/backfill", True, "backfill"),
+    ("/runs?dag_id=inj_dag", False, "runs"),
+    ("/task-instances?dag_id=inj_dag", False, None),
+    ("/events?dag_id=inj_dag", True, "events"),
+    ("/variables", True, "variables"),
+    ("/variables?edit=inj_variable", True, None),
+    ("/import-errors", True, "import_errors"),
+    ("/sla-misses", False, "sla_misses"),
+    ("/pools", True, "pools"),
+    ("/connections", True, "connections"),
+    ("/users", False, "users"),
 )
 
 
@@ -124,19 +127,20 @@ def test_the_corpus_never_runs_and_shows_as_text(
     corpus_run: str, page_as: Callable[[str], Any], screenshot: Callable[..., None]
 ) -> None:
     page = page_as("admin")  # the fixture fails the test on any dialog, page error or CSP violation
-    for path, shown in PAGES:
+    for path, shown, shot in PAGES:
         response = page.goto(path, wait_until="domcontentloaded")
         assert response is not None and response.status == 200, (path, response and response.status)
         if path.endswith("/tasks/shout"):  # its log and duration chart arrive as htmx fragments
             expect(page.locator("#log")).to_contain_text(f"log: {SCRIPT}")
             expect(page.locator(".durations-fragment figure")).to_have_count(1)
             expect(page.locator("table.xcoms")).to_contain_text(JINJA)
-            screenshot(page, "injection_task_instance")
         assert page.evaluate(INERT_CHECK) == [], path
         text = page.locator("body").text_content() or ""
         assert "49" not in text.replace("2049", "") or JINJA in text, path  # never rendered as a template
         if shown:
             assert JINJA in text and "<script>alert(" in text, f"{path}: the corpus does not show as literal text"
+        if shot:
+            screenshot(page, shot)
     page.goto("/dags/inj_dag/trigger", wait_until="domcontentloaded")
     field = page.locator("label[data-param=greeting] input, label[data-param=greeting] textarea").first
     assert field.input_value() == CORPUS  # an attribute value, escaped, not markup

@@ -22,7 +22,7 @@ RUN_TIMEOUT = 60_000  # ms: a run of a few tasks on the LocalExecutor, on a busy
 
 def _started(live: LiveServer, dag_id: str, run_id: str) -> str:
     set_paused(live.settings, live.db, dag_id, paused=False)
-    return str(trigger_dag(live.settings, live.db, dag_id, run_id=run_id)["run_id"])
+    return trigger_dag(live.settings, live.db, dag_id, run_id=run_id).run_id
 
 
 def test_login_form_opens_the_dag_list(browser: Any, live_server: LiveServer, screenshot: Callable[..., None]) -> None:
@@ -47,13 +47,14 @@ def test_unpause_and_trigger_from_the_params_form_then_the_grid_turns_green(
     page_as: Callable[[str], Any], live_server: LiveServer, screenshot: Callable[..., None]
 ) -> None:
     page = page_as("op")
+    page.goto("/")
+    screenshot(page, "dags")
     page.goto(f"/?search={EXAMPLE}")
     row = page.locator(f"tr[data-dag-id={EXAMPLE}]")
     expect(row.locator("button.toggle")).to_have_text("paused")
     row.locator("button.toggle").click()
     expect(page.locator(".flash.success")).to_contain_text(f"DAG {EXAMPLE} unpaused")
     expect(page.locator(f"tr[data-dag-id={EXAMPLE}] button.toggle")).to_have_text("active")
-    screenshot(page, "dags")
     page.locator(f"tr[data-dag-id={EXAMPLE}] a[data-action='ui.trigger']").click()
     expect(page.locator("label[data-param=target] select")).to_have_value("staging")
     page.select_option("label[data-param=target] select", "prod")
@@ -65,9 +66,11 @@ def test_unpause_and_trigger_from_the_params_form_then_the_grid_turns_green(
     run_cell = page.locator("#grid .run-states a[data-run-id]").last
     expect(run_cell).to_have_attribute("data-state", "success", timeout=RUN_TIMEOUT)
     assert page.evaluate("window.__sameDocument") is True  # htmx swapped the grid; the page never reloaded
-    expect(page.locator("#grid a[data-task=deploy_prod]").last).to_have_attribute("data-state", "success")
-    expect(page.locator("#grid a[data-task=deploy_staging]").last).to_have_attribute("data-state", "skipped")
+    expect(page.locator("#grid tr[data-node=deploy_prod] td.c").last).to_have_class(re.compile("state-success"))
+    expect(page.locator("#grid tr[data-node=deploy_staging] td.c").last).to_have_class(re.compile("state-skipped"))
     screenshot(page, "grid")
+    page.locator("#grid tr[data-node=deploy_prod] td.c").last.click()  # a cell opens its task instance
+    expect(page.locator("[data-ti-state]")).to_have_attribute("data-ti-state", "success")
     page.goto(f"/dags/{EXAMPLE}/graph")
     expect(page.locator("g.node[data-node=deploy_prod]")).to_have_attribute("data-state", "success")
     screenshot(page, "graph")

@@ -1,12 +1,16 @@
-"""The ``airflow`` layer itself: a DAG file written the way Airflow 2 users write it, unsupported names,
-and the refusal to run next to a real Apache Airflow."""
+"""The ``airflow`` layer itself: a DAG file written the way Airflow 2 users write it (in process and
+through ``dagflow dags test``), unsupported names, and the refusal to run next to a real Apache Airflow."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pendulum
 import pytest
@@ -114,7 +118,11 @@ def test_an_airflow2_style_dag_file_runs_with_airflows_states(
 @pytest.mark.parametrize(
     ("source", "line", "message"),
     [
-        ("import pendulum\nfrom airflow.sdk import DAG, Asset\n", 2, "airflow.sdk.Asset is not supported by dagflow"),
+        (
+            "import pendulum\nfrom airflow.sdk import DAG, AssetAlias\n",
+            2,
+            "airflow.sdk.AssetAlias is not supported by dagflow",
+        ),
         (
             "from airflow.sdk import DAG, task\n\n@task.virtualenv(requirements=[])\ndef f():\n    pass\n",
             3,
@@ -170,3 +178,33 @@ def test_the_layer_itself_refuses_to_import_next_to_a_real_airflow(
     spec.loader.exec_module(module)
     with pytest.raises(ImportError, match=r"Apache Airflow 2\.10\.0 \(apache-airflow\) is installed here too"):
         module.refuse_real_airflow()
+
+
+def test_dagflow_dags_test_runs_an_airflow_dag_folder(tmp_path: Path, migrate_home: Any) -> None:
+    """The CLI end to end: an Airflow DAG folder as core.dags_folder, with one file the layer cannot map."""
+    home = migrate_home(tmp_path / "home")
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "airflow2_style.py").write_text(AIRFLOW2_DAG)
+    (dags / "uses_alias.py").write_text("from airflow.sdk import DAG, AssetAlias\n")
+    env = {
+        **os.environ,
+        "DAGFLOW_HOME": str(home),
+        "DAGFLOW__CORE__DAGS_FOLDER": str(dags),
+        "DAGFLOW__CORE__LOAD_EXAMPLES": "false",
+    }
+    if importlib.util.find_spec("airflow") is None:  # a checkout without dagflow[airflow-compat] installed
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(COMPAT_DIR), env.get("PYTHONPATH")]))
+
+    def dagflow(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "dagflow", *args]
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+    tested = dagflow("dags", "test", "airflow2_style", "2026-12-01", "-o", "json")
+    assert tested.returncode == 0, tested.stderr
+    report = json.loads(tested.stdout)
+    assert report["state"] == "success"
+    assert {t["task_id"]: t["state"] for t in report["task_instances"]}["nothing"] == "skipped"
+    errors = dagflow("dags", "list-import-errors", "-o", "json")
+    assert errors.returncode == 0, errors.stderr
+    assert "uses_alias.py" in errors.stdout and "airflow.sdk.AssetAlias is not supported" in errors.stdout

@@ -29,6 +29,7 @@ from dagflow.operators import PythonOperator
 
 def greet(params):
     print(f"hello {params['who']} x{params['times']}")
+    return {"greeted": params["who"]}
 
 with DAG("client_dag", schedule=None, tags=["client"],
          params={"who": Param("world", type="string"), "times": Param(1, type="integer")}):
@@ -148,3 +149,20 @@ def test_airflow_client_drives_a_real_webserver(tmp_path: Path) -> None:
             log = tis.get_log("client_dag", run.dag_run_id, "greet", 1)
             text = "\n".join(line.event for line in log.content.actual_instance)
             assert "hello airflow-client x3" in text
+
+            # the rest of the shape the client knows: tasks, source, XComs, dependencies, dry runs, backfills
+            assert [t.task_id for t in client.TaskApi(api_client).get_tasks("client_dag").tasks] == ["greet"]
+            assert "def greet" in (client.DagSourceApi(api_client).get_dag_source("client_dag").content or "")
+            xcoms = client.XComApi(api_client)
+            assert [x.key for x in xcoms.get_xcom_entries("client_dag", run.dag_run_id, "greet").xcom_entries] == [
+                "return_value"
+            ]
+            entry = xcoms.get_xcom_entry("client_dag", "greet", run.dag_run_id, "return_value")
+            assert entry.actual_instance.value == {"greeted": "airflow-client"}
+            deps = tis.get_task_instance_dependencies("client_dag", run.dag_run_id, "greet").dependencies
+            assert [d.name for d in deps] == ["Task Instance State"]
+            dry = tis.patch_task_instance_dry_run(
+                "client_dag", run.dag_run_id, "greet", client.PatchTaskInstanceBody(new_state="failed")
+            )
+            assert [(t.task_id, t.state.value) for t in dry.task_instances] == [("greet", "success")]
+            assert client.BackfillApi(api_client).list_backfills("client_dag").total_entries == 0

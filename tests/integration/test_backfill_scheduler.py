@@ -140,8 +140,8 @@ def test_backfill_thirty_days_reprocess_failed(settings: Settings, dag_db: Datab
         assert (after[n].data_interval_start.day, after[n].data_interval_end.day) == (n, n + 1)
     assert first_seen == sorted(first_seen)  # oldest interval first
     progress = backfill_progress(dag_db, plan.backfill_id)
-    assert (progress["success"], progress["failed"], progress["pending"], progress["total"]) == (26, 0, 0, 26)
-    assert progress["status"] == "completed" and progress["completed_at"] is not None
+    assert (progress.success, progress.failed, progress.pending, progress.total) == (26, 0, 0, 26)
+    assert progress.backfill.status == "completed" and progress.backfill.completed_at is not None
     with dag_db.transaction() as session:
         retried = session.scalars(sa.select(TaskInstance).where(TaskInstance.run_id == before[3].run_id))
         assert {(t.state, t.try_number) for t in retried} == {(TaskInstanceState.SUCCESS, 1)}
@@ -187,8 +187,8 @@ def test_run_backwards_and_cancel(settings: Settings, dag_db: Database) -> None:
     finally:
         scheduler.shutdown()
     progress = backfill_progress(dag_db, plan.backfill_id)
-    assert progress["status"] == "cancelled" and progress["running"] == progress["queued"] == 0
-    assert progress["done"] == 2 and progress["cancelled"] == 30 - len(FAILED_DAYS) - len(SUCCESS_DAYS) - 2
+    assert progress.backfill.status == "cancelled" and progress.running == progress.queued == 0
+    assert progress.done == 2 and progress.cancelled == 30 - len(FAILED_DAYS) - len(SUCCESS_DAYS) - 2
 
 
 def test_backfill_of_a_paused_dag_runs_to_success(settings: Settings, db: Database, tmp_path: Path) -> None:
@@ -203,13 +203,13 @@ def test_backfill_of_a_paused_dag_runs_to_success(settings: Settings, db: Databa
     try:
         for _ in range(50):
             scheduler.tick(now)
-            if backfill_progress(db, plan.backfill_id)["status"] == "completed":
+            if backfill_progress(db, plan.backfill_id).backfill.status == "completed":
                 break
             now += timedelta(seconds=5)
     finally:
         scheduler.shutdown()
     progress = backfill_progress(db, plan.backfill_id)
-    assert (progress["status"], progress["success"], progress["total"]) == ("completed", 3, 3)
+    assert (progress.backfill.status, progress.success, progress.total) == ("completed", 3, 3)
     after = runs_by_day(db)
     assert sorted(after) == [1, 2, 3]  # no scheduled runs: the DAG stayed paused
     assert all(r.state is DagRunState.SUCCESS and r.run_type == DagRunType.BACKFILL.value for r in after.values())

@@ -51,12 +51,12 @@ def test_trigger_clear_mark_delete(db_any: Database, settings: Settings) -> None
     db = db_any
     _store_dag(db)
     created = dag_runs.trigger_dag(settings, db, "svc_dag", logical_date=pendulum.datetime(2024, 2, 1))
-    run_id = created["run_id"]
+    run_id = created.run_id
     _finish(db, run_id)
     request = clearing.ClearRequest("svc_dag", task_regex="^b$", downstream=True)
-    assert {r["task_id"] for r in clearing.preview_clear(settings, db, request)} == {"b", "c"}
+    assert {r.task_id for r in clearing.preview_clear(settings, db, request)} == {"b", "c"}
     cleared = clearing.clear_task_instances(settings, db, request)
-    assert sorted(r["task_id"] for r in cleared) == ["b", "c"]
+    assert sorted(r.task_id for r in cleared) == ["b", "c"]
     with db.transaction() as session:
         rows = {
             t.task_id: (t.state, t.try_number, t.max_tries)
@@ -64,13 +64,15 @@ def test_trigger_clear_mark_delete(db_any: Database, settings: Settings) -> None
         }
         assert rows == {"a": (TI.SUCCESS, 1, 0), "b": (TI.NONE, 1, 4), "c": (TI.NONE, 1, 1)}
         assert session.scalar(sa.select(DagRun.state).where(DagRun.run_id == run_id)) is DagRunState.QUEUED
-    marked = clearing.mark_task_instance(
-        settings, db, dag_id="svc_dag", run_id=run_id, task_id="b", state=TI.SKIPPED, downstream=True
-    )
-    assert {(r["task_id"], r["previous_state"]) for r in marked} == {("b", "none"), ("c", "none")}
+    request = clearing.MarkRequest("svc_dag", run_id, "b", TI.SKIPPED, downstream=True)
+    marked = clearing.mark_task_instances(settings, db, request)
+    assert {(m.ti.task_id, m.previous_state, m.ti.state) for m in marked} == {
+        ("b", None, "skipped"),
+        ("c", None, "skipped"),
+    }
     with db.transaction() as session:
         session.add(XCom(dag_id="svc_dag", run_id=run_id, task_id="a", key="k", value=1))
-    assert dag_runs.delete_dag(db, "svc_dag") == {"dag_id": "svc_dag", "deleted_runs": 1}
+    assert dag_runs.delete_dag(db, "svc_dag") == dag_runs.DeletedDag("svc_dag", 1)
     with db.transaction() as session:
         for model in (DagModel, DagRun, TaskInstance, XCom):
             assert session.scalar(sa.select(sa.func.count()).select_from(model)) == 0

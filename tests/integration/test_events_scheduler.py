@@ -92,12 +92,12 @@ def test_events_wake_the_scheduler_long_before_its_poll_interval(pg_home: tuple[
         thread.start()
         _wait_for(lambda: scheduler.ticks >= 1)  # the first (full) pass is done: now it sleeps an hour
         began = time.monotonic()
-        run_id = trigger_dag(settings, db, "woken")["run_id"]  # run_queued
+        run_id = trigger_dag(settings, db, "woken").run_id  # run_queued
         for task_id in ("a", "b"):
             workload = executor.sent.get(timeout=WAIT)  # queued because an event woke the scheduler
             assert (workload.task_id, workload.run_id) == (task_id, run_id)
             assert run_workload(workload, settings, db=db).state.value == "success"  # ti_done at commit
-        _wait_for(lambda: dag_run_state(db, dag_id="woken", run_id=run_id)["state"] == "success")
+        _wait_for(lambda: dag_run_state(db, dag_id="woken", run_id=run_id).state == "success")
         assert time.monotonic() - began < POLL_INTERVAL / 10
         assert listener.received >= 3  # run_queued + two ti_done
     finally:
@@ -122,7 +122,7 @@ def test_notify_run_makes_the_next_tick_start_and_plan_that_run(db: Database, se
     scheduler = Scheduler(settings, db, executor)
     start = scheduler.clock()
     scheduler.tick(start)  # the full pass: nothing to do yet
-    run_id = trigger_dag(settings, db, "woken")["run_id"]
+    run_id = trigger_dag(settings, db, "woken").run_id
     assert scheduler.tick(start).runs_started == 0  # no event, no full pass due: the run waits
     scheduler.notify_run("woken", run_id, manage_runs=True)
     assert scheduler.wakeup.is_set()

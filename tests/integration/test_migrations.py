@@ -87,7 +87,7 @@ def test_plain_secrets_survive_the_encryption_revision(empty_db: Database) -> No
     assert get_variable(empty_db, "old_secret") == "old-value"
     shown = get_connection(empty_db, "old", show_password=True)
     assert (shown.password, shown.extra) == ("old-password", {"token": "old-token"})
-    assert rotate_fernet_key(empty_db)["encrypted"] == 3
+    assert rotate_fernet_key(empty_db).encrypted == 3
     with empty_db.engine.connect() as connection:
         raw = repr(connection.execute(sa.text("SELECT * FROM connection")).all())
     assert "old-password" not in raw and "old-token" not in raw

@@ -151,7 +151,7 @@ def test_two_schedulers_never_queue_more_than_a_pool_holds(pg: tuple[Settings, D
     settings, db, other = pg
     for dag_id in ("due_daily", "limited"):  # only this test's DAG has work to queue
         set_paused(settings, db, dag_id, paused=True)
-    run_id = trigger_dag(settings, db, "pooled")["run_id"]
+    run_id = trigger_dag(settings, db, "pooled").run_id
     store = SerializedDagStore()
     now = pendulum.now("UTC")
     with db.transaction() as session:

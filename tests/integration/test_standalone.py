@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -42,6 +45,19 @@ def _post_json(url: str, body: dict[str, str]) -> dict[str, str]:
         return result
 
 
+def _log_in_to_the_ui(base: str, password: str) -> None:
+    """The web UI works there: / sends to the login form, whose CSRF-protected POST opens the DAG list."""
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    with browser.open(f"{base}/", timeout=10) as response:
+        assert response.url == f"{base}/login?next=/"
+        token = re.search(r'name="csrf_token" value="([^"]+)"', response.read().decode())
+    assert token is not None
+    form = urllib.parse.urlencode({"username": "admin", "password": password, "csrf_token": token.group(1)})
+    with browser.open(f"{base}/login", data=form.encode(), timeout=10) as response:
+        page = response.read().decode()
+        assert response.url == f"{base}/" and "<h1>DAGs</h1>" in page and "admin <small>(admin)</small>" in page
+
+
 @pytest.mark.slow
 def test_standalone_serves_the_api_and_prints_the_admin_password_once(tmp_path: Path) -> None:
     home, dags, log = tmp_path / "home", tmp_path / "dags", tmp_path / "standalone.log"
@@ -73,12 +89,26 @@ def test_standalone_serves_the_api_and_prints_the_admin_password_once(tmp_path: 
         request = urllib.request.Request(f"{base}/api/v2/dags", headers={"Authorization": f"Bearer {token}"})
         with urllib.request.urlopen(request, timeout=10) as response:
             assert response.status == 200 and json.loads(response.read())["total_entries"] == 0
+        assert f"http://127.0.0.1:{port}/" in log.read_text()
+        _log_in_to_the_ui(base, password)
+        _wait_triggerer_healthy(f"{base}/api/v2/monitor/health", log)  # standalone runs a triggerer
     finally:
         os.kill(proc.pid, signal.SIGINT)  # Ctrl-C: the scheduler stops, then its web server child
         proc.wait(timeout=60)
     with pytest.raises(OSError):  # the web server went with it
         urllib.request.urlopen(f"{base}/api/v2/monitor/health", timeout=2)
     assert "dagflow standalone stopped." in log.read_text()
+    assert "dagflow triggerer stopped." in log.read_text()  # its triggerer was stopped with it
+
+
+def _wait_triggerer_healthy(url: str, log: Path, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            if json.loads(response.read())["triggerer"]["status"] == "healthy":
+                return
+        time.sleep(0.3)
+    raise AssertionError(f"no healthy triggerer after {seconds}s:\n{log.read_text()}")
 
 
 def test_admin_is_created_once(db: Database) -> None:

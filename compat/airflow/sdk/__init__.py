@@ -26,6 +26,7 @@ from dagflow.state import TriggerRule
 
 #: Assets (data-aware scheduling), once dagflow has them.
 _ASSETS = available("dagflow.sdk.assets", ["Asset", "AssetAll", "AssetAny", "Dataset"])
+_ASSETS.update(available("dagflow.notifications", ["BaseNotifier"]))
 globals().update(_ASSETS)
 
 __all__ = [
@@ -58,14 +59,15 @@ __all__ = [
 __getattr__ = unsupported_names(
     __name__,
     {
+        "AssetAccessControl": "asset access control is not available",
         "Asset": "assets and data-aware scheduling are not available in dagflow's Airflow layer yet",
-        "AssetAlias": "assets and data-aware scheduling are not available in dagflow's Airflow layer yet",
+        "AssetAlias": "asset aliases are not available (dagflow has Asset, AssetAll and AssetAny)",
         "AssetAll": "assets and data-aware scheduling are not available in dagflow's Airflow layer yet",
         "AssetAny": "assets and data-aware scheduling are not available in dagflow's Airflow layer yet",
-        "AssetWatcher": "assets and data-aware scheduling are not available in dagflow's Airflow layer yet",
-        "Metadata": "assets and data-aware scheduling are not available in dagflow's Airflow layer yet",
-        "asset": "assets and data-aware scheduling are not available in dagflow's Airflow layer yet",
-        "AssetOrTimeSchedule": "assets and data-aware scheduling are not available in dagflow's Airflow layer yet",
+        "AssetWatcher": "asset watchers (event-driven scheduling) are not available",
+        "Metadata": "yielding Metadata is not available (set context['outlet_events'][asset].extra instead)",
+        "asset": "the @asset decorator is not available (declare an Asset and a DAG with outlets=[asset])",
+        "AssetOrTimeSchedule": "AssetOrTimeSchedule is not available (schedule on assets, or on time)",
         "Dataset": "assets and data-aware scheduling are not available in dagflow's Airflow layer yet",
         "ObjectStoragePath": "object storage paths are not available (use context['storage'])",
         "BaseNotifier": "notifiers are not available in dagflow's Airflow layer yet",
@@ -76,7 +78,7 @@ __getattr__ = unsupported_names(
         "RetryAction": "retry policies are not available (use retries and retry_delay)",
         "RetryRule": "retry policies are not available (use retries and retry_delay)",
         "get_parsing_context": "get_parsing_context is not available",
-        "PartitionedAssetTimetable": "assets and data-aware scheduling are not available in dagflow's Airflow layer yet",
-        "CronPartitionTimetable": "assets and data-aware scheduling are not available in dagflow's Airflow layer yet",
+        "PartitionedAssetTimetable": "partitioned assets are not available",
+        "CronPartitionTimetable": "partitioned assets are not available",
     },
 )

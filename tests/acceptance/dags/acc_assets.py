@@ -1,4 +1,9 @@
-"""Assets: a producer records events with extra; a consumer scheduled on them reads its triggering events."""
+"""Assets: a producer records events with extra; a consumer scheduled on them reads its triggering events.
+
+Only the producer is an ``expected.json`` case; the consumer (unpaused at creation, so a
+producer run queues it) is checked by the scheduler-mode and Celery tests: it must get an
+``asset_triggered`` run that reads the producer's event.
+"""
 from datetime import datetime
 
 from dagflow import DAG, Asset, task
@@ -28,5 +33,6 @@ def read(inlet_events, dag_run):
     return [event.extra for event in events]
 
 
-with DAG("acc_assets_consumer", schedule=(orders & customers), start_date=datetime(2024, 1, 1)):
+with DAG("acc_assets_consumer", schedule=(orders & customers), start_date=datetime(2024, 1, 1),
+         is_paused_upon_creation=False):
     PythonOperator(task_id="read", python_callable=read, inlets=[orders])

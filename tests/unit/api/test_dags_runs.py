@@ -60,6 +60,7 @@ def test_trigger_with_conf_and_read_the_run(api: Api) -> None:
     assert response.status_code == 200, response.json
     run = response.json
     assert (run["dag_run_id"], run["state"], run["run_type"], run["conf"]) == ("by_api", "queued", "manual", {"n": 5})
+    assert run["triggered_by"] == "rest_api"
     assert run["logical_date"].startswith("2024-03-01T00:00:00")
     assert api.get(f"{RUNS}/by_api").json["conf"] == {"n": 5}
     listed = api.get(f"{RUNS}?order_by=-logical_date").json

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from dagflow.dag_processing.sync import sync_folders
 from dagflow.exceptions import DagDefinitionError
 from dagflow.execution.xcom import write_xcom
-from dagflow.models import SlaMiss, TaskInstance, set_ti_state
+from dagflow.models import ImportError_, SlaMiss, TaskInstance, set_ti_state
 from dagflow.sdk.dag import normalize_access_control
 from dagflow.services.dag_runs import trigger_dag
 from dagflow.state import TaskInstanceState
@@ -250,6 +250,12 @@ def test_access_control_hides_and_refuses_a_dag(api: Api) -> None:
     assert api.get("/api/v2/dags/secret_dag", "op").json["is_paused"] is True
     assert api.call("PATCH", "/api/v2/dags/secret_dag", "admin", json={"is_paused": False}).status_code == 200
 
+    # an import error of the restricted DAG's file is hidden with it
+    with api.db.transaction() as session:
+        session.add(ImportError_(filename=str(folder / "secret.py"), message="boom", timestamp=datetime.now(UTC)))
+    assert api.get("/api/v2/importErrors", "viewer").json["total_entries"] == 0
+    assert api.get("/api/v2/importErrors", "op").json["total_entries"] == 1
+
 
 def test_access_control_in_the_sdk() -> None:
     assert normalize_access_control("d", None) is None
@@ -262,3 +268,14 @@ def test_access_control_in_the_sdk() -> None:
         normalize_access_control("d", {"op": {"can_fly"}})
     with pytest.raises(DagDefinitionError):
         normalize_access_control("d", {"op": "can_read"})
+
+
+@SQLITE
+def test_map_index_as_a_query_parameter_on_unmapped_paths(api: Api) -> None:
+    deps = api.get(f"{RUNS}/{RUN_ID}/taskInstances/b/dependencies?map_index=-1").json["dependencies"]
+    assert "Trigger Rule" in {d["name"] for d in deps}
+    assert api.get(f"{RUNS}/{RUN_ID}/taskInstances/b/dependencies?map_index=3").status_code == 404
+    assert api.get(f"{RUNS}/{RUN_ID}/taskInstances/b/dependencies?map_index=-2").status_code == 422
+    dry = api.call("PATCH", f"{TI_A}/dry_run?map_index=-1", json={"new_state": "skipped"})
+    assert [t["task_id"] for t in dry.json["task_instances"]] == ["a"]
+    assert api.call("PATCH", f"{TI_A}?map_index=5", json={"new_state": "skipped"}).status_code == 404

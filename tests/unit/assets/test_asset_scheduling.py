@@ -16,7 +16,6 @@ import pendulum
 import pytest
 import sqlalchemy as sa
 
-from dagflow.config import Settings
 from dagflow.dag_processing.sync import sync_folders
 from dagflow.db import Database
 from dagflow.executors.inline import InlineExecutor
@@ -70,7 +69,9 @@ with DAG("needs_either", schedule=(orders | customers), start_date=START):
 
 
 @pytest.fixture
-def world(settings: Settings, db: Database) -> Iterator[tuple[Database, Scheduler]]:
+def world(db_any: Database) -> Iterator[tuple[Database, Scheduler]]:
+    """The asset DAGs stored in a fresh database (SQLite, and PostgreSQL) and a scheduler with the inline executor."""
+    db, settings = db_any, db_any.settings
     folder = settings.core.dags_folder
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "asset_dags.py").write_text(textwrap.dedent(DAGS))

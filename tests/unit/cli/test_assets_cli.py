@@ -55,3 +55,15 @@ def test_assets_commands(run_cli: Callable[..., CliResult], cli_db: Database, cl
     assert unknown.exit_code == 1 and unknown.stderr.strip() == "Error: asset 's3://nope' does not exist"
     bad = run_cli("assets", "create-event", "file:///data/report.csv", "--extra", "[1]")
     assert bad.exit_code == 2 and "Traceback" not in bad.stderr
+
+
+def test_deleting_a_dag_drops_its_asset_references(
+    run_cli: Callable[..., CliResult], cli_db: Database, cli_env: dict[str, str]
+) -> None:
+    dags = Path(cli_env["DAGFLOW_HOME"]) / "dags"
+    (dags / "asset_dags.py").write_text(textwrap.dedent(ASSET_DAGS))
+    sync_folders(cli_db, [dags], paused_at_creation=False)
+    assert run_cli("assets", "create-event", "file:///data/report.csv").exit_code == 0
+    assert run_cli("dags", "delete", "send_report", "--yes").exit_code == 0
+    (asset,) = run_cli("assets", "list", "-o", "json").json()
+    assert (asset["consuming_dags"], asset["queued_for"], asset["event_count"]) == ([], [], 1)

@@ -100,3 +100,32 @@ def test_tasks_failed_deps_and_run(run_cli: Run, cli_db: object, with_templated:
         ("hello", "success", 2),
         ("after", "up_for_retry", 1),
     }
+
+    assert run_cli("tasks", "mark", "tmpl", "r1", "after", "--state", "failed").exit_code == 0
+    retried = run_cli("dags", "retry", "tmpl", "r1", "--output", "json")
+    assert [(t["task_id"], t["state"]) for t in retried.json()] == [("after", "failed")]  # as it was when cleared
+    assert run_cli("tasks", "state", "tmpl", "after", "r1").stdout.strip().splitlines()[-1] in ("none", "None", "")
+
+
+CALLBACK_DAG = """
+from datetime import datetime
+
+from dagflow import DAG
+from dagflow.operators import EmptyOperator
+
+
+def shout(context):
+    print("DAG callback for", context["run_id"], "state", context["state"])
+
+
+with DAG("with_callback", schedule=None, start_date=datetime(2024, 1, 1), on_success_callback=shout):
+    EmptyOperator(task_id="a")
+"""
+
+
+def test_dags_test_json_stays_one_document_with_a_printing_dag_callback(run_cli: Run, cli_env: dict[str, str]) -> None:
+    (Path(cli_env["DAGFLOW_HOME"]) / "dags" / "cb.py").write_text(textwrap.dedent(CALLBACK_DAG))
+    result = run_cli("dags", "test", "with_callback", "2024-02-01", "--output", "json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["state"] == "success"  # stdout is the JSON document only
+    assert "DAG callback for manual__2024-02-01T00:00:00+00:00 state success" in result.stderr

@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from dagflow.config import Settings
 from dagflow.db import Database
 from dagflow.execution.logs import log_path
-from dagflow.models import DagRun, Job, TaskInstance, TaskInstanceHistory, XCom
+from dagflow.models import DagRun, EventLog, Job, TaskInstance, TaskInstanceHistory, XCom
+from dagflow.models.asset import AssetEvent, AssetModel, DagRunAssetEvent
 from dagflow.models.transitions import set_dagrun_state
 from dagflow.scheduler.dagruns import create_dagrun
 from dagflow.serialization import deserialize_dag, serialize_dag
@@ -51,6 +52,12 @@ def test_variables_round_trip(run_cli: Run, cli_db: Database, tmp_path: Path) ->
     assert failed.exit_code == 1 and "exist already: plain" in failed.stderr
     run_cli("variables", "import", "-", input=json.dumps({"plain": "over"}))
     assert run_cli("variables", "get", "plain").stdout.strip() == "over"
+    with cli_db.transaction(readonly=True) as session:  # audited: keys only, and the refused import not at all
+        imports = session.scalars(sa.select(EventLog).where(EventLog.event == "import_variables").order_by(EventLog.id))
+        assert [e.extra for e in imports] == [
+            {"written": ["d", "n", "obj"], "skipped": ["plain"]},
+            {"written": ["plain"], "skipped": []},
+        ]
 
 
 def test_pools_round_trip_and_bad_files(run_cli: Run, cli_db: Database, tmp_path: Path) -> None:
@@ -137,6 +144,29 @@ def test_db_clean_purges_old_runs_in_batches(run_cli: Run, cli_db: Database, cli
         session.add(XCom(dag_id="d", run_id=old[1].run_id, task_id="a", map_index=-1, key="return_value", value="1"))
         gone = pendulum.datetime(2024, 1, 2, tz="UTC")
         session.add(Job(job_type="scheduler", state="success", start_date=gone, latest_heartbeat=gone))
+        asset = AssetModel(uri="s3://b/orders", name="s3://b/orders", group="asset", extra={})
+        session.add(asset)
+        session.flush()
+        events = [
+            AssetEvent(
+                asset_id=asset.id,
+                extra={},
+                source_dag_id="d",
+                source_task_id="a",
+                source_run_id=run_id,
+                source_map_index=-1,
+                timestamp=gone,
+            )
+            for run_id in (old[0].run_id, old[1].run_id)
+        ]
+        session.add_all(events)
+        session.flush()
+        kept = session.scalars(sa.select(DagRun).where(DagRun.run_id == "manual__25")).one()
+        session.add(DagRunAssetEvent(dag_run_id=old[2].id, event_id=events[0].id))  # consumed by an old run
+        session.add(DagRunAssetEvent(dag_run_id=kept.id, event_id=events[1].id))  # consumed by a kept run
+        # audit events go by their own time, not with the runs they name
+        session.add(EventLog(when=gone, event="trigger", dag_id="d", run_id="manual__25"))
+        session.add(EventLog(when=gone.add(days=30), event="clear", dag_id="d", run_id=old[0].run_id))
     logs = log_path(cli_settings.logging.base_log_folder, dag_id="d", run_id=old[0].run_id, task_id="a", try_number=1)
     logs.parent.mkdir(parents=True)
     logs.write_text("old log\n")
@@ -145,7 +175,10 @@ def test_db_clean_purges_old_runs_in_batches(run_cli: Run, cli_db: Database, cli
     refused = run_cli(*args)
     assert refused.exit_code == 2 and "--yes" in refused.stderr
     dry = run_cli(*args, "--dry-run")
-    expected = "dag_run 3, job 1, log 1, task_instance 6, task_instance_history 1, xcom 1"
+    expected = (
+        "asset_event 1, dag_run 3, dagrun_asset_event 1, event_log 1, job 1, log 1, task_instance 6, "
+        "task_instance_history 1, xcom 1"
+    )
     assert dry.stdout.strip() == f"Would delete (older than 2024-01-20T00:00:00+00:00): {expected}"
     assert logs.exists()
 
@@ -159,6 +192,9 @@ def test_db_clean_purges_old_runs_in_batches(run_cli: Run, cli_db: Database, cli
         assert left == ["manual__25", "manual__5", "scheduled__4"]
         assert session.scalar(sa.select(sa.func.count()).select_from(TaskInstance)) == 6
         assert session.scalar(sa.select(sa.func.count()).select_from(XCom)) == 0
+        assert list(session.scalars(sa.select(AssetEvent.source_run_id))) == [old[1].run_id]  # a kept run's input
+        assert session.scalar(sa.select(sa.func.count()).select_from(DagRunAssetEvent)) == 1
+        assert list(session.scalars(sa.select(EventLog.event))) == ["clear"]
 
     only_jobs = run_cli("db", "clean", "--clean-before-timestamp", "2030-01-01", "--tables", "job", "--yes")
     assert only_jobs.stdout.strip().endswith("nothing")

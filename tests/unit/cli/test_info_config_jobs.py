@@ -75,5 +75,12 @@ def test_jobs_check(run_cli: Run, cli_db: Database) -> None:
     assert run_cli("jobs", "check", "--allow-multiple").exit_code == 2
 
 
+def test_plugins_lists_the_installed_entry_points(run_cli: Run) -> None:
+    rows = run_cli("plugins", "--output", "json").json()
+    names = {(row["group"], row["name"], row["distribution"]) for row in rows}
+    assert ("dagflow.executors", "LocalExecutor", "dagflow") in names
+    assert ("dagflow.notifiers", "WebhookNotifier", "dagflow") in names
+
+
 def test_json_output_is_one_document(run_cli: Run) -> None:
     json.loads(run_cli("config", "list", "--output", "json").stdout)

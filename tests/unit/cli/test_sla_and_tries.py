@@ -36,6 +36,7 @@ def test_sla_list_json_filter_and_plain(run_cli, cli_db) -> None:
     rows = run_cli("sla", "list", "--output", "json").json()
     assert [r["task_id"] for r in rows] == ["x", "b"]  # newest first
     assert rows[1] == {
+        "id": 1,
         "dag_id": "cli_dag",
         "task_id": "b",
         "run_id": "scheduled__2024-01-03",

@@ -114,3 +114,35 @@ def test_webhook_needs_a_target_and_an_http_url() -> None:
         WebhookNotifier()
     with pytest.raises(ValueError, match="must be http"):
         WebhookNotifier("file:///etc/passwd").notify({})
+
+
+def test_webhook_url_from_a_connection(db: Database, webhook_server: Server) -> None:
+    from dagflow.services.connections import add_connection, connection_from_fields
+
+    fields = {"conn_type": "http", "host": webhook_server.host, "port": webhook_server.port, "schema": "hooks"}
+    add_connection(db, connection_from_fields("team_hook", {**fields, "password": "T1/B1/secret"}))
+    with DAG("notify_conn", schedule=None, start_date=START) as dag:
+        EmptyOperator(task_id="a", on_success_callback=WebhookNotifier(webhook_conn_id="team_hook"))
+
+    run_dag(dag, db=db, logical_date=WHEN, clock=FrozenClock(WHEN))
+
+    [(path, _, body)] = webhook_server.received.wait_for(1)
+    assert path == "/hooks/T1/B1/secret"
+    assert body["text"].startswith("DAG notify_conn: run manual__2024-03-05T00:00:00+00:00 task a try 1 is success")
+
+
+def test_smtp_uses_the_smtp_default_connection(db: Database, smtp_server: Server) -> None:
+    from dagflow.services.connections import add_connection, connection_from_fields
+
+    fields = {"conn_type": "smtp", "host": smtp_server.host, "port": smtp_server.port}
+    add_connection(db, connection_from_fields("smtp_default", fields))
+    with DAG("notify_mail", schedule=None, start_date=START) as dag:
+        PythonOperator(task_id="broken", python_callable=_fail, on_failure_callback=SmtpNotifier(to="ops@example.com"))
+
+    report = run_dag(dag, db=db, logical_date=WHEN, clock=FrozenClock(WHEN))
+
+    assert report.task_states == {"broken": "failed"}
+    [sent] = smtp_server.received.wait_for(1)
+    assert sent.recipients == ["ops@example.com"]
+    assert sent.message["Subject"].startswith("[dagflow] DAG notify_mail: run manual__2024-03-05")
+    assert "task broken try 1 is failed (disk full)" in sent.message["Subject"]

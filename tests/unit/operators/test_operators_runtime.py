@@ -7,7 +7,7 @@ from typing import Any
 import pendulum
 import pytest
 
-from dagflow.exceptions import FailTask, TaskRescheduled
+from dagflow.exceptions import FailTask, SkipTask, TaskRescheduled
 from dagflow.operators import ApprovalOperator, TriggerDagRunOperator
 from dagflow.sdk import runtime
 from dagflow.state_store import state_store
@@ -44,6 +44,19 @@ def test_trigger_and_wait(make_ctx: Any, backend: FakeBackend) -> None:
         run(op, make_ctx)
     ok = TriggerDagRunOperator(task_id="ok", trigger_dag_id="target", wait_for_completion=True, poke_interval=0.01)
     assert run(ok, make_ctx).startswith("manual__")
+
+
+def test_trigger_of_an_existing_run_skips_or_fails_as_asked(make_ctx: Any, backend: FakeBackend) -> None:
+    first = TriggerDagRunOperator(task_id="first", trigger_dag_id="target", trigger_run_id="r1")
+    assert run(first, make_ctx) == "r1"
+    skip = TriggerDagRunOperator(
+        task_id="skip", trigger_dag_id="target", trigger_run_id="r1", skip_when_already_exists=True
+    )
+    with pytest.raises(SkipTask, match="skip_when_already_exists"):
+        run(skip, make_ctx)
+    reset = TriggerDagRunOperator(task_id="reset", trigger_dag_id="target", trigger_run_id="r1", reset_dag_run=True)
+    with pytest.raises(FailTask, match="dagflow tasks clear target"):
+        run(reset, make_ctx)
 
 
 def test_approval(make_ctx: Any, backend: FakeBackend) -> None:

@@ -165,14 +165,14 @@ def test_create_writes_only_the_backfill_row(settings: Settings, dag_db: Databas
     assert plan.backfill_id is not None and len(plan.to_run) == 3
     assert counts(dag_db) == (1, 0)
     (row,) = list_backfills(dag_db, "bf_daily")
-    assert row["status"] == "running" and row["max_active_runs"] == 2
+    assert row.status == "running" and row.max_active_runs == 2
     progress = backfill_progress(dag_db, plan.backfill_id)
-    assert (progress["pending"], progress["total"], progress["done"]) == (3, 3, 0)
+    assert (progress.pending, progress.total, progress.done) == (3, 3, 0)
     with pytest.raises(BackfillError, match="not completed yet"):
         create_backfill(settings, dag_db, "bf_daily", day(1), day(3))
     cancelled = cancel_backfill(dag_db, plan.backfill_id)
-    assert cancelled["status"] == "cancelled"
-    assert backfill_progress(dag_db, plan.backfill_id)["cancelled"] == 3
+    assert cancelled.backfill.status == "cancelled" and cancelled.queued_runs_failed == 0
+    assert backfill_progress(dag_db, plan.backfill_id).cancelled == 3
     create_backfill(settings, dag_db, "bf_daily", day(1), day(3))  # the cancelled one no longer blocks
 
 

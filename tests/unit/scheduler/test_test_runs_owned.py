@@ -46,7 +46,7 @@ def test_an_unscoped_scheduler_leaves_a_test_run_alone(settings: Settings, db: D
     test_run = create_test_run(settings, db, OWNED, logical_date=T0, conf=None, now=T0)
     with db.transaction() as session:
         session.execute(sa.update(DagModel).where(DagModel.dag_id == "owned").values(is_paused=False))
-    manual = trigger_dag(settings, db, "owned", logical_date=T0.add(days=1))["run_id"]
+    manual = trigger_dag(settings, db, "owned", logical_date=T0.add(days=1)).run_id
 
     assert _run(db, test_run).triggered_by == DagRunTriggeredByType.TEST.value
     assert _run(db, manual).triggered_by == DagRunTriggeredByType.CLI.value

@@ -9,6 +9,7 @@ from typing import Any
 import pendulum
 import pytest
 
+from dagflow.exceptions import DagRunAlreadyExists
 from dagflow.sdk import runtime
 from dagflow.sdk.abstractoperator import AbstractOperator
 
@@ -58,6 +59,8 @@ class FakeBackend:
         self, dag_id: str, *, run_id: str | None, conf: Mapping[str, Any] | None, logical_date: datetime | None
     ) -> str:
         run_id = run_id or f"manual__{len(self.triggered)}"
+        if any(t["dag_id"] == dag_id and t["run_id"] == run_id for t in self.triggered):
+            raise DagRunAlreadyExists(f"DAG {dag_id!r} already has a run {run_id!r}")  # as the DB backend
         self.triggered.append({"dag_id": dag_id, "run_id": run_id, "conf": conf, "logical_date": logical_date})
         self.run_states.setdefault((dag_id, run_id), "success")
         return run_id

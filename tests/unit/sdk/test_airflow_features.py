@@ -6,11 +6,14 @@ The tasks assert on what they receive, so a wrong value fails the task and the r
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
+from typing import Any
 
 import pendulum
 import pytest
 
 from dagflow.db import Database
+from dagflow.exceptions import DagDefinitionError
 from dagflow.operators import BashOperator, BranchDateTimeOperator, BranchDayOfWeekOperator, EmptyOperator
 from dagflow.sdk import DAG, chain_linear, task, task_group
 from dagflow.sdk.current_context import NoCurrentContext, get_current_context
@@ -178,3 +181,47 @@ def test_chain_linear_wires_every_node_to_every_next_one() -> None:
         chain_linear(a, [b, c], d)
     assert dag.task_dict["a"].downstream_task_ids == {"b", "c"}
     assert dag.task_dict["d"].upstream_task_ids == {"b", "c"}
+
+
+def test_task_and_asset_state_survive_across_tries_and_tasks(db: Database) -> None:
+    from dagflow.sdk.assets import Asset
+
+    orders = Asset("s3://warehouse/orders")
+    with DAG("state_stores", schedule=None, start_date=START) as dag:
+
+        @task(retries=1, retry_delay=0)
+        def submit(task_state_store: Any = None, ti: Any = None) -> str:
+            job = task_state_store.get("job_id")
+            if ti.try_number == 1:
+                assert job is None
+                task_state_store.set("job_id", "job-1")
+                raise RuntimeError("lost the worker after submitting")
+            assert job == "job-1", job  # the retry reattaches
+            return str(job)
+
+        @task(outlets=[orders])
+        def load(asset_state_store: Any = None) -> None:
+            asset_state_store[orders].set("watermark", "2026-12-01")
+
+        @task(inlets=[orders])
+        def read(asset_state_store: Any = None) -> None:
+            assert asset_state_store.get("watermark") == "2026-12-01"  # the only asset: no subscript needed
+
+        submit()
+        load() >> read()
+    report = run_dag(dag, db=db, logical_date=LOGICAL_DATE, clock=FrozenClock(LOGICAL_DATE))
+    assert report.ti("submit")["try_number"] == 2
+    assert report.task_states == {"submit": "success", "load": "success", "read": "success"}
+
+
+def test_dag_test_runs_the_dag_in_the_configured_home(
+    tmp_path: Path, migrate_home: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = migrate_home(tmp_path / "home")
+    monkeypatch.setenv("DAGFLOW_HOME", str(home))
+    dag = _setup_teardown_dag(work_fails=True, teardown_fails=False)
+    report = dag.test(logical_date=LOGICAL_DATE)
+    assert report.state == "failed"
+    assert report.task_states == {"create_cluster": "success", "work": "failed", "delete_cluster": "success"}
+    with pytest.raises(DagDefinitionError, match="does not support use_executor"):
+        dag.test(use_executor=True)

@@ -39,11 +39,18 @@ def store_dags(db: Database) -> None:
 
 
 def add_run(
-    db: Database, dag_id: str, day: int, run_state: str, ti_states: Mapping[str, str | None], *, hour: int = 0
+    db: Database,
+    dag_id: str,
+    day: int,
+    run_state: str,
+    ti_states: Mapping[str, str | None],
+    *,
+    hour: int = 0,
+    month: int = 3,
 ) -> str:
-    """A run of ``dag_id`` on 2024-03-``day`` whose task instances are set to ``ti_states``; its run id."""
-    when = pendulum.datetime(2024, 3, day, hour, tz="UTC")
-    run_id = trigger_dag(db.settings, db, dag_id, logical_date=when, run_id=f"manual__{dag_id}_{day}_{hour}")["run_id"]
+    """A run of ``dag_id`` on 2024-``month``-``day`` whose task instances are set to ``ti_states``; its run id."""
+    when = pendulum.datetime(2024, month, day, hour, tz="UTC")
+    run_id = trigger_dag(db.settings, db, dag_id, logical_date=when, run_id=f"manual__{dag_id}_{day}_{hour}").run_id
     with db.transaction() as session:
         started = when.add(minutes=5)
         for task_id, state in ti_states.items():

@@ -14,6 +14,14 @@ from dagflow.services.listing import Slice
 from dagflow.services.task_instances import get_task_instance
 from tests.unit.services.seed import add_run, store_dags
 
+sqlite_only = pytest.mark.parametrize("db_any", ["sqlite"], indirect=True)
+
+
+@pytest.fixture
+def db(db_any: Database) -> Database:
+    """SQLite, and PostgreSQL for the tests not marked ``sqlite_only`` (row-value ``IN`` on both)."""
+    return db_any
+
 
 @pytest.fixture
 def seeded(db: Database) -> dict[str, str]:
@@ -63,6 +71,7 @@ def test_clear_task_instances_across_dags_dry_run_first(db: Database, seeded: di
     ]
 
 
+@sqlite_only
 def test_mark_leaves_rows_already_in_that_state(db: Database, seeded: dict[str, str]) -> None:
     keys = [TaskInstanceKey("etl", seeded["etl2"], "load"), TaskInstanceKey("report", seeded["rep1"], "render")]
     result = bulk_task_instances(db.settings, db, keys, BulkAction.MARK_SUCCESS, dry_run=False)
@@ -75,6 +84,7 @@ def test_mark_leaves_rows_already_in_that_state(db: Database, seeded: dict[str, 
     ]
 
 
+@sqlite_only
 def test_runs_clear_only_failed_mark_and_delete(db: Database, seeded: dict[str, str]) -> None:
     both = [RunKey("etl", seeded["etl1"]), RunKey("etl", seeded["etl2"])]
     only_failed = bulk_runs(db.settings, db, both, BulkAction.CLEAR, dry_run=True, only_failed=True)
@@ -98,6 +108,7 @@ def test_runs_clear_only_failed_mark_and_delete(db: Database, seeded: dict[str, 
     assert names[-2:] == ["mark_dag_run", "delete_dag_run"]
 
 
+@sqlite_only
 def test_bad_selections_are_refused(db: Database, seeded: dict[str, str]) -> None:
     with pytest.raises(InvalidInput, match="select at least one"):
         bulk_task_instances(db.settings, db, [], BulkAction.CLEAR, dry_run=True)

@@ -51,10 +51,11 @@ def test_deferred_tasks_resume_in_their_method_with_the_same_try(db: Database, t
     marker = tmp_path / "ready.txt"
     with DAG("deferring", schedule=None, start_date=START) as dag:
         op = WaitThenFinish(task_id="op")
-        wait = TimeDeltaSensor(task_id="wait", delta=timedelta(seconds=0.5), deferrable=True)
+        # waits long enough that a loaded machine still reaches them before their moment (they must defer)
+        wait = TimeDeltaSensor(task_id="wait", delta=timedelta(seconds=2), deferrable=True)
         moment = DateTimeSensor(
             task_id="moment",
-            target_time="{{ (data_interval_end + macros.timedelta(seconds=0.2)).isoformat() }}",
+            target_time="{{ (data_interval_end + macros.timedelta(seconds=2)).isoformat() }}",
             deferrable=True,
         )
 

@@ -50,9 +50,9 @@ with DAG("gives_up", schedule=None, start_date=START):
 
 
 @pytest.fixture
-def world(
-    settings: Settings, db: Database, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[Scheduler, str]]:
+def world(db_any: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Scheduler, str]]:
+    """Both DAGs stored in a fresh database (SQLite, and PostgreSQL) and a scheduler with the inline executor."""
+    db, settings = db_any, db_any.settings
     path = str(tmp_path_factory.mktemp("files") / "ready.csv")
     folder = settings.core.dags_folder
     folder.mkdir(parents=True, exist_ok=True)
@@ -97,9 +97,9 @@ def _until(condition: Callable[[], bool], scheduler: Scheduler | None = None, ti
         time.sleep(0.05)
 
 
-def test_deferred_sensor_waits_in_the_triggerer_and_resumes(world: tuple[Scheduler, str], settings: Settings) -> None:
+def test_deferred_sensor_waits_in_the_triggerer_and_resumes(world: tuple[Scheduler, str]) -> None:
     scheduler, path = world
-    db = scheduler.db
+    db, settings = scheduler.db, scheduler.settings
     _trigger(db, "wait_for_file")
     _until(lambda: _ti(db, "wait_for_file", "wait").state is TI.DEFERRED, scheduler)
     deferred = _ti(db, "wait_for_file", "wait")
@@ -200,5 +200,5 @@ def test_a_deferred_task_holds_a_pool_slot_only_with_include_deferred(db: Databa
     with db.transaction(readonly=True) as session:
         held = _occupancy(session, ["d"]).pools["narrow"]
     row = get_pool(db, "narrow")
-    assert row["deferred"] == 1
-    assert (held, row["open_slots"]) == ((1, 1) if include_deferred else (0, 2))
+    assert row.deferred == 1
+    assert (held, row.open_slots) == ((1, 1) if include_deferred else (0, 2))

@@ -1,8 +1,11 @@
-"""Web UI fixtures: one app per module on a migrated SQLite copy, with DAGs, runs and a client per role.
+"""Web UI fixtures: one app per test module on a migrated SQLite copy, with DAGs, runs and a client per role.
 
-``ui`` holds the DAGs of ``DAG_FILE`` as the DAG processor stores them, users ``admin``,
+``ui`` holds the DAGs of ``DAG_FILE`` as the DAG processor stores them (and an import error
+of ``broken.py``), users ``admin``,
 ``op`` and ``viewer`` (password ``PASSWORD``) and a logged-in test client for each
-(session cookie, CSRF token read from the login page, as a browser does).
+(session cookie, CSRF token read from the login page, as a browser does). ``ran_ui_dag(ui)``
+runs ``ui_dag`` once through the in-process scheduler (``a``, ``grp.b`` and ``say`` succeed,
+``grp.c`` fails, ``double`` maps over three values) and keeps its run id in ``ui.run_id``.
 """
 
 from __future__ import annotations
@@ -15,27 +18,37 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pendulum
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from dagflow.config import Settings, load_settings
+from dagflow.dag_processing.loader import load_file
 from dagflow.dag_processing.sync import sync_folders
 from dagflow.db import Database
 from dagflow.services import users
+from dagflow.services.variables import set_variable
+from dagflow.testing import run_dag
 from dagflow.webapp import create_app
 
 DAG_FILE = """
 from datetime import datetime
 
-from dagflow import DAG, Param
-from dagflow.operators import ApprovalOperator, EmptyOperator, PythonOperator
+from dagflow import DAG, Param, task
+from dagflow.operators import ApprovalOperator, BashOperator, EmptyOperator, PythonOperator
 from dagflow.sdk import TaskGroup
 
 
 def boom():
+    print("about to fail")
     raise RuntimeError("boom <script>alert(1)</script>")
+
+
+@task
+def double(x):
+    return {"doubled": x * 2, "password": "hunter2"}
 
 
 with DAG("ui_dag", schedule="@daily", start_date=datetime(2024, 1, 1), tags=["ui", "daily"],
@@ -47,6 +60,8 @@ with DAG("ui_dag", schedule="@daily", start_date=datetime(2024, 1, 1), tags=["ui
         c = PythonOperator(task_id="c", python_callable=boom)
         b >> c
     a >> b
+    a >> double.expand(x=[1, 2, 3])
+    a >> BashOperator(task_id="say", bash_command="echo mode={{ params.mode }} key={{ var.value.api_key }} <i>")
 
 with DAG("ui_other", schedule=None, start_date=datetime(2024, 1, 1), tags=["other"]):
     ApprovalOperator(task_id="wait", message="ship it?")
@@ -71,6 +86,7 @@ class Ui:
     app: Flask
     db: Database
     settings: Settings
+    run_id: str = ""
     clients: dict[str, FlaskClient] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
 
@@ -101,6 +117,7 @@ def ui_home(tmp_path_factory: pytest.TempPathFactory, _sqlite_template: Path) ->
     folder = settings.core.dags_folder
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "ui_dags.py").write_text(textwrap.dedent(DAG_FILE))
+    (folder / "broken.py").write_text("from dagflow import DAG\n\nraise ValueError('<script>alert(1)</script>')\n")
     return settings
 
 
@@ -119,3 +136,12 @@ def ui(ui_home: Settings) -> Iterator[Ui]:
     env.clients["anon"] = app.test_client()
     yield env
     db.dispose()
+
+
+def ran_ui_dag(ui: Ui) -> Ui:
+    """Run ``ui_dag`` once (a secret variable ``api_key`` set first); ``ui`` with ``run_id`` set."""
+    set_variable(ui.db, "api_key", "s3cr3t-value-42")
+    dags = {dag.dag_id: dag for dag in load_file(ui.settings.core.dags_folder / "ui_dags.py").dags}
+    report = run_dag(dags["ui_dag"], settings=ui.settings, db=ui.db, logical_date=pendulum.datetime(2024, 3, 1))
+    ui.run_id = report.run_id
+    return ui

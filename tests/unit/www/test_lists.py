@@ -12,12 +12,25 @@ from dagflow.services.task_instances import get_task_instance
 from tests.unit.services.seed import add_run, store_dags
 from tests.unit.www.conftest import Ui
 
+LOCKED_DAG = """
+from datetime import datetime
+
+from dagflow import DAG
+from dagflow.operators import EmptyOperator
+
+with DAG("locked", schedule="@daily", start_date=datetime(2024, 1, 1), access_control={"op": {"can_read"}}):
+    EmptyOperator(task_id="t")
+"""
+
 
 @pytest.fixture(scope="module")
 def runs(ui: Ui) -> dict[str, str]:
-    """``etl`` failed on 2024-03-01 and succeeded on the 2nd; ``report`` failed on the 1st."""
+    """``etl`` failed on 2024-03-01 and succeeded on the 2nd; ``report`` failed on the 1st; ``locked`` (op may only
+    read it, a viewer not even that) failed on 2024-02-01."""
+    (ui.settings.core.dags_folder / "locked.py").write_text(LOCKED_DAG)
     store_dags(ui.db)
     return {
+        "locked": add_run(ui.db, "locked", 1, "failed", {"t": "failed"}, month=2),
         "etl1": add_run(ui.db, "etl", 1, "failed", {"extract": "failed", "load": "upstream_failed"}),
         "etl2": add_run(ui.db, "etl", 2, "success", {"extract": "success", "load": "success"}),
         "rep1": add_run(ui.db, "report", 1, "failed", {"render": "failed"}),
@@ -25,7 +38,17 @@ def runs(ui: Ui) -> dict[str, str]:
 
 
 def _run_ids(html: str) -> list[str]:
-    return re.findall(r'name="key" value="[^|"]+\|([^"|]+)"', html)
+    return [r for r in re.findall(r'name="key" value="[^|"]+\|([^"|]+)"', html) if "locked" not in r]
+
+
+def test_access_control_hides_and_protects_a_dag(ui: Ui, runs: dict[str, str]) -> None:
+    assert "/dags/locked" not in ui.get("/runs", "viewer").get_data(as_text=True)  # not for a viewer at all
+    assert "/dags/locked" not in ui.get("/task-instances", "viewer").get_data(as_text=True)
+    assert f"locked|{runs['locked']}" in ui.get("/runs", "op").get_data(as_text=True)  # op may read it
+    key = f"locked|{runs['locked']}|t|-1"
+    assert ui.post("/task-instances/bulk", "op", {"action": "clear", "key": key}).status_code == 403  # not change it
+    assert ui.post("/runs/bulk-delete", "op", {"key": f"locked|{runs['locked']}"}).status_code == 403
+    assert "Clear 1" in ui.post("/task-instances/bulk", "admin", {"action": "clear", "key": key}).get_data(as_text=True)
 
 
 def test_runs_across_dags_filtered(ui: Ui, runs: dict[str, str]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from dagflow.webapp import create_app
 from dagflow.www.common import local_path
 from tests.unit.www.conftest import PASSWORD, Ui, csrf_token
 
@@ -131,3 +132,16 @@ def test_the_api_still_answers_problem_json(ui: Ui) -> None:
     response = ui.get("/api/v2/dags/no_such_dag")
 
     assert response.status_code == 404 and response.is_json
+
+
+def test_login_attempts_are_rate_limited_per_address(ui: Ui) -> None:
+    app = create_app(ui.settings.replace(api={"login_rate_limit": "2 per minute"}), db=ui.db)
+    client = app.test_client()
+    token = csrf_token(client.get("/login"))
+    statuses = [
+        client.post("/login", data={"username": "viewer", "password": "nope", "csrf_token": token}).status_code
+        for _ in range(3)
+    ]
+
+    assert statuses == [401, 401, 429]
+    assert client.get("/login").status_code == 200  # reading the form is not limited

@@ -1,0 +1,3 @@
+"""Airflow 2's notifier modules."""
+
+from __future__ import annotations

@@ -1,0 +1,221 @@
+"""The core pages read the services and render what a person needs; actions go through a confirm step."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from dagflow.services.dag_runs import get_run
+from dagflow.services.task_instances import get_task_instance, task_instance_tries
+from tests.unit.www.conftest import Ui, ran_ui_dag
+
+
+@pytest.fixture(scope="module")
+def ui(ui: Ui) -> Ui:
+    """The module's app with one finished run of ``ui_dag`` (``ui.run_id``)."""
+    return ran_ui_dag(ui)
+
+
+def _text(response) -> str:  # type: ignore[no-untyped-def]
+    return str(response.get_data(as_text=True))
+
+
+def test_the_dag_list_shows_owner_tags_schedule_latest_runs_and_health(ui: Ui) -> None:
+    html = _text(ui.get("/"))
+
+    row = html[html.index('data-dag-id="ui_dag"') :][:4000]
+    assert "team-ui" in row and "@daily" in row and 'class="tag"' in row
+    assert f'title="{ui.run_id} failed"' in row.replace("&#43;", "+")
+    assert 'data-component="scheduler"' in html and "never seen" in html
+    assert 'data-pool="default_pool"' in html
+    assert 'hx-get="/health-strip"' in html
+
+
+def test_the_dag_list_filters_by_tag_text_and_paused(ui: Ui) -> None:
+    by_tag = _text(ui.get("/?tags=other"))
+    by_text = _text(ui.get("/?search=other"))
+    paused = _text(ui.get("/?status=paused"))
+    active = _text(ui.get("/?status=active"))
+
+    assert 'data-dag-id="ui_other"' in by_tag and 'data-dag-id="ui_dag"' not in by_tag
+    assert 'data-dag-id="ui_other"' in by_text and 'data-dag-id="ui_dag"' not in by_text
+    assert 'data-dag-id="ui_other"' in paused and 'data-dag-id="ui_other"' not in active
+
+
+def test_an_import_error_shows_a_banner_linking_the_list(ui: Ui) -> None:
+    html = _text(ui.get("/"))
+
+    assert '<a href="/import-errors">1 DAG import error</a>' in html
+
+
+def test_pause_and_unpause_go_back_where_the_button_was(ui: Ui) -> None:
+    response = ui.post("/dags/ui_other/pause", "op", {"is_paused": "false", "next": "/?search=other"})
+
+    assert response.status_code == 303 and response.headers["Location"] == "/?search=other"
+    assert 'data-dag-id="ui_other"' in _text(ui.get("/?status=active"))
+    assert (
+        ui.post("/dags/ui_other/pause", "op", {"is_paused": "true", "next": "//evil.example"}).headers["Location"]
+        == "/dags/ui_other"
+    )
+    assert ui.post("/dags/ui_other/pause", "op", {"is_paused": "maybe"}).status_code == 422
+    assert ui.post("/dags/ui_other/pause", "viewer", {"is_paused": "false"}).status_code == 403
+
+
+def test_the_grid_has_groups_mapped_counts_states_and_a_legend(ui: Ui) -> None:
+    html = _text(ui.get("/dags/ui_dag"))
+
+    assert 'data-toggle-group="grp"' in html
+    assert '<tr data-node="grp.c" data-cells="task" data-parent-group="grp" class=" hidden">' in html
+    assert re.search(
+        r'<tr data-node="grp.c" data-cells="task" data-parent-group="grp".*?<td class="c state-failed">', html, re.S
+    )
+    assert '<td class="c state-success" title="3 success">3</td>' in html  # double, mapped over three values
+    assert '<td class="c state-failed" title="1 failed 1 success"></td>' in html  # the group: its members summed
+    assert 'class="legend"' in html and "upstream_failed" in html
+    assert "hx-trigger" not in html[html.index('id="grid"') :][:300]  # nothing active: no polling
+
+
+def test_the_grid_fragment_is_the_grid_alone(ui: Ui) -> None:
+    html = _text(ui.get("/dags/ui_dag/grid"))
+
+    assert html.lstrip().startswith('<div id="grid"') and "<html" not in html
+
+
+def test_an_unknown_dag_is_a_404_page(ui: Ui) -> None:
+    response = ui.get("/dags/no_such_dag")
+
+    assert response.status_code == 404 and "no_such_dag" in _text(response) and "text/html" in response.content_type
+
+
+def test_the_graph_collapses_groups_and_expands_them_on_request(ui: Ui) -> None:
+    collapsed = _text(ui.get("/dags/ui_dag/graph"))
+    expanded = _text(ui.get("/dags/ui_dag/graph?expand=grp"))
+
+    assert 'data-node="grp" data-state="failed"' in collapsed and 'data-node="grp.c"' not in collapsed
+    assert "grp (2)" in collapsed
+    assert 'data-node="grp.c" data-state="failed"' in expanded and 'data-node="grp.b" data-state="success"' in expanded
+    assert collapsed.count('class="edge"') == 3  # a -> grp, a -> double, a -> say: none inside a collapsed group
+    assert expanded.count('class="edge"') == 4  # a -> grp.b, grp.b -> grp.c, a -> double, a -> say
+
+
+def test_the_code_page_highlights_the_stored_source(ui: Ui) -> None:
+    html = _text(ui.get("/dags/ui_dag/code"))
+
+    assert 'class="highlight"' in html and "boom" in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert(1)" not in html
+
+
+def test_the_trigger_form_follows_the_params(ui: Ui) -> None:
+    html = _text(ui.get("/dags/ui_dag/trigger"))
+
+    assert '<input type="number" name="param:n" value="1" min="0">' in html
+    assert '<option value="fast" selected>fast</option>' in html and '<option value="slow">slow</option>' in html
+    assert 'id="conf"' in html
+
+
+def test_a_trigger_from_the_form_creates_a_run_with_that_conf(ui: Ui) -> None:
+    form = {"param:n": "5", "param:mode": "slow", "conf": '{"extra": "<b>x</b>"}', "run_id": "ui_form_run"}
+    response = ui.post("/dags/ui_dag/trigger", "op", form)
+
+    assert response.status_code == 303 and response.headers["Location"] == "/dags/ui_dag"
+    assert "is paused: the run starts once it is unpaused" in _text(ui.get("/dags/ui_dag", "op"))
+    assert get_run(ui.db, "ui_dag", "ui_form_run").conf == {"n": 5, "mode": "slow", "extra": "<b>x</b>"}
+    page = _text(ui.get("/dags/ui_dag/runs/ui_form_run"))
+    assert "&lt;b&gt;x&lt;/b&gt;" in page and "<b>x</b>" not in page
+    assert "data-use-conf" in _text(ui.get("/dags/ui_dag/trigger"))  # recent confs to start from
+
+
+def test_a_bad_trigger_stays_on_the_form_with_one_clear_error(ui: Ui) -> None:
+    below_minimum = ui.post("/dags/ui_dag/trigger", "op", {"param:n": "-1", "param:mode": "fast"})
+    not_json = ui.post("/dags/ui_dag/trigger", "op", {"param:n": "1", "conf": "{nope"})
+    bad_run_id = ui.post("/dags/ui_dag/trigger", "op", {"param:n": "1", "run_id": "bad id/with spaces"})
+
+    assert below_minimum.status_code == 422 and "less than the minimum of 0" in _text(below_minimum)
+    assert not_json.status_code == 422 and "not valid JSON" in _text(not_json)
+    assert bad_run_id.status_code == 422
+    assert '<input type="number" name="param:n" value="-1" min="0">' in _text(below_minimum)  # the input is kept
+
+
+def test_the_run_page_shows_conf_dates_tries_gantt_and_actions_by_role(ui: Ui) -> None:
+    op = _text(ui.get(f"/dags/ui_dag/runs/{ui.run_id}", "op"))
+    viewer = _text(ui.get(f"/dags/ui_dag/runs/{ui.run_id}", "viewer"))
+
+    assert 'data-run-state="failed"' in op
+    order = re.findall(r'<tr data-task="([^"]+)"', op)
+    assert order.index("a") < order.index("grp.b") < order.index("grp.c")  # topological order
+    assert op.count('<g class="bar"') == 7  # a, grp.b, grp.c, say and the three mapped double
+    assert 'data-action="ui.retry_failed_tasks"' in op and 'data-action="ui.mark_run_state"' in op
+    assert "data-action=" not in viewer and 'name="note"' not in viewer
+
+
+def test_the_task_page_lists_tries_log_xcoms_and_reasons(ui: Ui) -> None:
+    failed = _text(ui.get(f"/dags/ui_dag/runs/{ui.run_id}/tasks/grp.c"))
+    mapped = _text(ui.get(f"/dags/ui_dag/runs/{ui.run_id}/tasks/double"))
+    one = _text(ui.get(f"/dags/ui_dag/runs/{ui.run_id}/tasks/double?map_index=2"))
+
+    assert 'data-ti-state="failed"' in failed and 'data-try="1"' in failed
+    assert "RuntimeError: boom &lt;script&gt;" in failed  # the end reason, escaped
+    assert 'id="why"' not in failed  # finished: nothing to explain
+    assert mapped.count("data-map-index=") == 3
+    assert "&#34;doubled&#34;: 6" in one and "hunter2" not in one  # the XCom, with the password masked
+
+
+def test_rendered_templates_show_with_secrets_masked(ui: Ui) -> None:
+    html = _text(ui.get(f"/dags/ui_dag/runs/{ui.run_id}/tasks/say"))
+
+    field = html[html.index('data-field="bash_command"') :][:300]
+    assert "echo mode=fast key=***" in field and "s3cr3t-value-42" not in html
+    assert "&lt;i&gt;" in field
+
+
+def test_the_log_panel_filters_by_level_and_text_and_downloads(ui: Ui) -> None:
+    base = f"/dags/ui_dag/runs/{ui.run_id}/tasks/grp.c/log"
+    everything = _text(ui.get(base))
+    errors = _text(ui.get(base + "?level=ERROR"))
+    text = _text(ui.get(base + "?q=about+to"))
+    download = ui.get(base + "/download?try=1")
+
+    assert "about to fail" in everything and "RuntimeError" in everything
+    assert re.search(r"Try 1: (\d+) of \1 lines", everything)
+    assert "about to fail" not in errors and "RuntimeError" in errors
+    assert "about to fail" in text and "RuntimeError" not in text
+    assert "&lt;script&gt;" in everything and "<script>alert" not in everything
+    assert download.headers["Content-Disposition"].startswith("attachment;") and b"RuntimeError" in download.data
+    assert ui.get(base + "?try=7").status_code == 404
+
+
+def test_retry_failed_previews_then_reruns_keeping_every_try(ui: Ui) -> None:
+    url = f"/dags/ui_dag/runs/{ui.run_id}/retry-failed"
+    preview = _text(ui.post(url, "op"))
+
+    assert 'data-task="grp.c"' in preview and 'data-task="a"' not in preview
+    assert get_task_instance(ui.db, "ui_dag", ui.run_id, "grp.c").state == "failed"  # the preview changed nothing
+    response = ui.post(url, "op", {"confirmed": "1"})
+    assert response.status_code == 303
+    assert get_task_instance(ui.db, "ui_dag", ui.run_id, "grp.c").state is None
+    assert get_run(ui.db, "ui_dag", ui.run_id).state == "queued"
+    assert [t.try_number for t in task_instance_tries(ui.db, "ui_dag", ui.run_id, "grp.c")] == [1]
+    why = _text(ui.get(f"/dags/ui_dag/runs/{ui.run_id}/tasks/grp.c"))  # "why is it not running?"
+    assert 'data-dep="Dag Not Paused"' in why
+    assert 'data-dep="Trigger Rule"' not in why  # grp.b succeeded: the trigger rule holds
+    assert ui.post(url, "viewer", {"confirmed": "1"}).status_code == 403
+
+
+def test_mark_a_task_after_the_confirm_step(ui: Ui) -> None:
+    url = f"/dags/ui_dag/runs/{ui.run_id}/tasks/grp.c/mark"
+    confirm = ui.post(url, "op", {"state": "skipped"})
+
+    assert confirm.status_code == 200 and 'name="confirmed" value="1"' in _text(confirm)
+    assert ui.post(url, "op", {"state": "skipped", "confirmed": "1"}).status_code == 303
+    assert get_task_instance(ui.db, "ui_dag", ui.run_id, "grp.c").state == "skipped"
+    assert ui.post(url, "op", {"state": "running", "confirmed": "1"}).status_code == 422
+
+
+def test_approving_a_task_that_is_not_waiting_is_a_conflict_page(ui: Ui) -> None:
+    response = ui.post(f"/dags/ui_dag/runs/{ui.run_id}/tasks/a/approve", "op", {"decision": "approve"})
+
+    assert response.status_code == 409 and "not an ApprovalOperator" in _text(response)
+    assert (
+        ui.post(f"/dags/ui_dag/runs/{ui.run_id}/tasks/a/approve", "viewer", {"decision": "approve"}).status_code == 403
+    )
