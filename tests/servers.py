@@ -48,6 +48,8 @@ PORT_ATTEMPTS = 3
 #: The superuser of a throwaway PostgreSQL cluster (and the OS user that runs it as root).
 PG_SUPERUSER = "postgres"
 #: Names of the processes a throwaway server runs as (tests that count their own children skip these).
+#: The Redis server binary, looked up on PATH.
+REDIS_BINARY = "redis-server"
 SERVER_PROCESS_NAMES = frozenset({"postgres", "redis-server", "runuser"})
 PG_BINDIRS = ("/usr/lib/postgresql/*/bin", "/usr/pgsql-*/bin", "/usr/local/pgsql/bin")
 
@@ -219,7 +221,7 @@ class RedisServer(ThrowawayServer):
     name = "redis"
 
     def __init__(self) -> None:
-        binary = shutil.which("redis-server")
+        binary = shutil.which(REDIS_BINARY)
         if binary is None:
             raise ServerUnavailable("redis-server is not installed: cannot start a throwaway Redis")
         self.binary = binary
@@ -339,6 +341,15 @@ class PostgresServer(ThrowawayServer):
             return {"env": env}
         env.update({"HOME": self._owner.pw_dir, "USER": self._owner.pw_name, "LOGNAME": self._owner.pw_name})
         return {"env": env, "user": self._owner.pw_uid, "group": self._owner.pw_gid, "extra_groups": []}
+
+
+def servers_installed() -> bool:
+    """True when both throwaway servers can start here (the Redis binary, and PostgreSQL's initdb/postgres)."""
+    try:
+        postgres_bindir()
+    except ServerUnavailable:
+        return False
+    return shutil.which(REDIS_BINARY) is not None
 
 
 def postgres_bindir() -> Path:

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 
 import pytest
 
 from benchmarks.soak.cli import run_soak
-from tests.servers import ServerUnavailable, postgres_bindir, require_service
+from tests.servers import require_service, servers_installed
 
 pytestmark = [pytest.mark.slow]
 
@@ -34,18 +33,12 @@ GAP_S = (0.5, 1.5)
 SEEDS = {"local": 2101, "celery": 2102}
 
 
-def _servers_installed() -> bool:
-    try:
-        postgres_bindir()
-    except ServerUnavailable:
-        return False
-    return shutil.which("redis-server") is not None
-
-
 @pytest.mark.parametrize("executor", ["local", pytest.param("celery", marks=[pytest.mark.postgres, pytest.mark.redis])])
 def test_short_soak_keeps_every_invariant(executor: str) -> None:
     if executor == "celery":
-        require_service(_servers_installed(), "redis-server and initdb/postgres are needed for the Celery soak")
+        require_service(
+            servers_installed(), "a Redis server binary and PostgreSQL's binaries are needed for the Celery soak"
+        )
     seed = int(os.environ.get("DAGFLOW_SOAK_SEED", SEEDS[executor]))
     report = run_soak(executor=executor, tis=TIS, faults=FAULTS, seed=seed, gap_s=GAP_S)
     summary = json.dumps({k: report[k] for k in ("seed", "checks", "died_by_themselves", "faults_not_injected")})

@@ -121,3 +121,32 @@ def broker_instance(app: Celery) -> str | None:
             return str(info.get("run_id") or "up")
     except Exception:  # noqa: BLE001 - any failure (refused, timeout, protocol) means "not reachable now"
         return None
+
+
+def restore_unacknowledged(channel: Any) -> int:
+    """Redis: put every message taken but not acknowledged back on its queue; how many.
+
+    Run when a worker starts. A worker killed after taking a message and before its try
+    was claimed leaves that message in Redis's unacknowledged set until
+    ``celery.visibility_timeout`` (hours); until then only the stuck-queued check would
+    send it again. Messages of live workers come back too: their second delivery loses
+    the claim's compare-and-set and does nothing, and the first worker's late
+    acknowledgement finds nothing to remove. Other brokers give such messages back by
+    themselves (RabbitMQ on the lost connection): 0.
+    """
+    from kombu.transport.redis import Mutex, MutexHeld
+
+    qos = getattr(channel, "qos", None)
+    index_key = getattr(channel, "unacked_index_key", None)
+    if qos is None or index_key is None or not hasattr(qos, "restore_by_tag"):
+        return 0
+    restored = 0
+    with channel.conn_or_acquire() as client:
+        try:
+            with Mutex(client, channel.unacked_mutex_key, channel.unacked_mutex_expire):
+                for tag in client.zrange(index_key, 0, -1):
+                    qos.restore_by_tag(tag, client)
+                    restored += 1
+        except MutexHeld:  # another worker is restoring right now
+            return 0
+    return restored

@@ -12,10 +12,14 @@ the scheduler hears about them two ways:
   instances back; a try that ended, moved on or will not run any more becomes an event.
   This stays on even with events, so a lost notification never leaks a slot.
 
-A broker that cannot be reached does not stop the scheduler: the workload is left
-``queued`` (the stuck-queued check sends it again), one line is logged, and publishing
-pauses for ``BROKER_BACKOFF_S``. Workers on other machines cannot share a SQLite file,
-so a SQLite metadata DB is refused.
+A broker that cannot be reached does not stop the scheduler: the workload stays
+``queued`` and is held here (its slot kept), one line is logged, publishing pauses for
+``BROKER_BACKOFF_S`` and the held workloads are published once it answers. A Redis broker
+is watched (``broker_watch``): after it comes back from an outage or restarts, the tries
+published before that moment that no worker has claimed are sent again at the next
+reconciliation, since the broker may have lost them (the stuck-queued check stays the
+last resort). Workers on other machines cannot share a SQLite file, so a SQLite metadata
+DB is refused.
 """
 
 from __future__ import annotations

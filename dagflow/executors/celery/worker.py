@@ -41,7 +41,14 @@ from dagflow.execution.local_worker import kill_tree, warm_imports
 from dagflow.execution.log_server import LogServer
 from dagflow.execution.runner import run_workload
 from dagflow.execution.workload import TaskWorkload
-from dagflow.executors.celery.app import TASK_NAME, ForgedMessage, broker_instance, build_app, read_message
+from dagflow.executors.celery.app import (
+    TASK_NAME,
+    ForgedMessage,
+    broker_instance,
+    build_app,
+    read_message,
+    restore_unacknowledged,
+)
 from dagflow.executors.celery.broker_watch import BrokerWatch, broker_is_watched
 from dagflow.executors.celery.executor import refuse_sqlite
 from dagflow.keys import secret_key
@@ -207,6 +214,7 @@ def _start_log_server(settings: Settings) -> LogServer | None:
 def _connect_signals(settings: Settings, server: LogServer | None, queues: list[str], concurrency: int) -> None:
     def on_ready(sender: Any = None, **_: Any) -> None:
         if sender is not None and broker_is_watched(settings.celery.broker_url):
+            _restore_unacknowledged(sender)
             watch_broker(sender)
         stdout = sys.__stdout__
         if stdout is not None:
@@ -229,6 +237,17 @@ def _connect_signals(settings: Settings, server: LogServer | None, queues: list[
     signals.worker_ready.connect(on_ready, weak=False)
     signals.worker_process_init.connect(on_pool_process_init, weak=False)
     signals.worker_shutting_down.connect(on_shutting_down, weak=False)
+
+
+def _restore_unacknowledged(consumer: Any) -> None:
+    """At start: messages a killed worker took but never acknowledged go back to their queues."""
+    try:
+        restored = restore_unacknowledged(consumer.task_consumer.channel)
+    except Exception as exc:  # noqa: BLE001 - the stuck-queued check remains the fallback
+        log.warning("could not restore unacknowledged messages: %s", _first_line(exc))
+        return
+    if restored:
+        log.info("restored %d unacknowledged message(s) (taken by workers that may be gone)", restored)
 
 
 class BrokerReconnect(ConnectionError):

@@ -304,3 +304,30 @@ def build_worker_app_for_test(worker: Any, settings: Settings) -> Any:
     app = worker.build_worker_app(settings)
     app.conf.task_always_eager = True  # retries run at once, in this process
     return app
+
+
+@pytest.mark.redis
+def test_a_starting_worker_restores_messages_a_killed_worker_took(tmp_path: Path, redis_server: RedisServer) -> None:
+    import subprocess
+    import sys
+
+    from dagflow.executors.celery.app import restore_unacknowledged, send_workload
+
+    settings = celery_settings(tmp_path, DAGFLOW__CELERY__BROKER_URL=redis_server.url)
+    app = build_app(settings)
+    send_workload(app, workload(5), settings, secret_key(settings))
+    assert _queue_length(redis_server) == 1
+    take_and_die = (
+        "import os, sys\n"
+        "from kombu import Connection\n"
+        "with Connection(sys.argv[1]) as conn:\n"
+        "    assert conn.default_channel.basic_get('default', no_ack=False) is not None\n"
+        "    os._exit(0)  # like kill -9: no close, nothing given back\n"
+    )
+    subprocess.run([sys.executable, "-c", take_and_die, redis_server.url], check=True, timeout=60)
+    assert _queue_length(redis_server) == 0  # taken, unacknowledged, invisible for visibility_timeout
+    with app.connection_for_write() as connection:
+        assert restore_unacknowledged(connection.default_channel) == 1
+        assert restore_unacknowledged(connection.default_channel) == 0
+    assert _queue_length(redis_server) == 1
+    app.close()

@@ -86,10 +86,10 @@ def test_retry_failed_previews_then_clears_and_keeps_the_tries(ran: tuple[Databa
 
     assert {t.task_id for t in tries} == {"start", "grp.ok", "grp.bad", "_square", "say"} and len(tries) == 7
     assert [
-        row["task_id"] for row in preview(db.settings, db, RunClear("ui_services", report.run_id, only_failed=True))
+        row.task_id for row in preview(db.settings, db, RunClear("ui_services", report.run_id, only_failed=True))
     ] == ["grp.bad"]
-    assert {r["task_id"] for r in retry_failed(db.settings, db, "ui_services", report.run_id)} == {"grp.bad"}
+    assert {r.task_id for r in retry_failed(db.settings, db, "ui_services", report.run_id)} == {"grp.bad"}
     assert get_task_instance(db, "ui_services", report.run_id, "grp.bad").state is None
     assert [t.try_number for t in task_instance_tries(db, "ui_services", report.run_id, "grp.bad")] == [1]
     downstream = RunClear("ui_services", report.run_id, ("start",), downstream=True)
-    assert {r["task_id"] for r in preview(db.settings, db, downstream)} >= {"start", "grp.ok", "say"}
+    assert {r.task_id for r in preview(db.settings, db, downstream)} >= {"start", "grp.ok", "say"}
