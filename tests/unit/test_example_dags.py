@@ -66,6 +66,7 @@ TASK_IDS: dict[str, set[str]] = {
     "example_sensor": {"deliver", "wait_for_marker", "wait_for_rows", "process", "cleanup"},
     "example_assets": {"write_orders", "write_customers"},
     "example_assets_report": {"settle", "report"},
+    "example_state_store": {"claim_lock", "count_rows", "report", "release_lock"},
 }
 
 
@@ -260,6 +261,17 @@ RUNS = [
         [],
         "success",
         {"settle": {"state": "success", "try_number": 1}, "report": "success"},
+    ),
+    (
+        "example_state_store",
+        ["2024-03-05"],
+        "success",
+        {
+            "claim_lock": "success",
+            "count_rows": ["success"] * 3,
+            "report": "success",
+            "release_lock": "success",
+        },
     ),
 ]
 
