@@ -40,9 +40,9 @@ def call_with_context(
     function is run to its end in an event loop of its own (as Airflow runs async tasks)."""
     result = fn(*args, **determine_kwargs(fn, args, kwargs, context))
     if inspect.iscoroutine(result):
-        import asyncio
+        from dagflow.sdk.aio import run_to_end
 
-        return asyncio.run(result)
+        return run_to_end(result)
     return result
 
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from dagflow.sdk.aio import run_to_end
 from dagflow.triggers.base import BaseTrigger, TriggerRuntime, trigger_from_classpath
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,7 @@ def run_inline(
             _cleanup(trigger)
 
     try:
-        return TriggerOutcome(0, payload=asyncio.run(main()))
+        return TriggerOutcome(0, payload=run_to_end(main()))
     except TimeoutError:
         return TriggerOutcome(0, error="Trigger timeout")
     except Exception as exc:  # noqa: BLE001 - the deferred task fails with the reason

@@ -57,8 +57,8 @@ def test_producer_run_triggers_the_asset_consumer(acceptance: ModuleType, schedu
     env = scheduler_env
     db = Database(load_settings(env))
     try:
-        done = [r for r in list_runs(db, "acc_assets_producer") if r["state"] == "success"]
-        run_id = done[0]["run_id"] if done else None
+        done = [r for r in list_runs(db, "acc_assets_producer") if r.state == "success"]
+        run_id = done[0].run_id if done else None
         if run_id is None:  # this test alone: make the producer run
             spec = EXPECTED["acc_assets_producer"]
             run_id = acceptance.run_scheduler_mode("acc_assets_producer", spec, env, 90)["run_id"]
