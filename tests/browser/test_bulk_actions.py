@@ -44,5 +44,6 @@ def test_clear_what_failed_from_the_list(
     expect(page.locator(".flash.success")).to_contain_text("Clear: 2 task instances changed.")
     expect(rows).to_have_count(1)  # back on the filtered list: only the unticked one is left
     assert task_instance_state(db, dag_id="etl", task_id="extract", run_id=failed["etl"]) != "failed"
-    page.goto("/events?event=clear&owner=op")
-    expect(page.locator("table.events tbody tr")).to_have_count(2)  # one event per run cleared
+    for dag_id in ("etl", "report"):  # one event per run cleared (other browser tests clear other DAGs)
+        page.goto(f"/events?event=clear&owner=op&dag_id={dag_id}")
+        expect(page.locator("table.events tbody tr")).to_have_count(1)

@@ -79,19 +79,28 @@ def markers() -> list[psutil.Process]:
     return [p for p in psutil.process_iter(["cmdline"]) if MARKER in " ".join(p.info["cmdline"] or [])]
 
 
-def workers() -> list[psutil.Process]:
-    """Live descendants of this test process, except multiprocessing's resource tracker and test servers.
+def children_now() -> set[int]:
+    """Pids of this process's direct children at this moment."""
+    return {proc.pid for proc in psutil.Process().children()}
 
-    (Another test's spawn context may have started the tracker, and the session's throwaway
-    PostgreSQL and Redis servers are children of this process too: not ours to count.)
+
+def workers(before: set[int]) -> list[psutil.Process]:
+    """Live processes under the children this test process started since ``before`` (``children_now()``).
+
+    Children from before are not ours to count: the session's throwaway PostgreSQL and Redis
+    servers, multiprocessing's resource tracker that another test's spawn context started, or a
+    browser test's live scheduler and Chromium in this same test worker.
     """
     found = []
-    for proc in psutil.Process().children(recursive=True):
+    for child in psutil.Process().children():
+        if child.pid in before:
+            continue
         try:
-            if proc.name() in SERVER_PROCESS_NAMES or proc.status() == psutil.STATUS_ZOMBIE:
-                continue
-            if not any("resource_tracker" in part for part in proc.cmdline()):
-                found.append(proc)
+            for proc in [child, *child.children(recursive=True)]:
+                if proc.name() in SERVER_PROCESS_NAMES or proc.status() == psutil.STATUS_ZOMBIE:
+                    continue
+                if not any("resource_tracker" in part for part in proc.cmdline()):
+                    found.append(proc)
         except psutil.NoSuchProcess:
             continue
     return found
@@ -120,9 +129,10 @@ def test_fan_out_wakes_on_events_and_shutdown_leaves_no_worker(setup: tuple[Sett
     settings, db = setup
     executor = LocalExecutor(settings)
     scheduler = Scheduler(settings.replace(scheduler={"poll_interval": 30.0}), db, executor)
+    before = children_now()
     executor.start()
     try:
-        assert len(workers()) == 3
+        assert len(workers(before)) == 3
         trigger(scheduler, "fan")
         began = time.monotonic()
         assert run_until_finished(scheduler) == DagRunState.SUCCESS
@@ -131,6 +141,6 @@ def test_fan_out_wakes_on_events_and_shutdown_leaves_no_worker(setup: tuple[Sett
     finally:
         scheduler.shutdown()
     deadline = time.monotonic() + 5
-    while workers() and time.monotonic() < deadline:
+    while workers(before) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert workers() == []
+    assert workers(before) == []
