@@ -20,7 +20,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from dagflow.execution.workload import TaskWorkload, workload_for
-from dagflow.models import DagRun, TaskInstance, TaskMap, XCom
+from dagflow.models import DagRun, TaskInstance, TaskMap, TaskSwitch, XCom
 from dagflow.models.transitions import set_dagrun_state, set_ti_state
 from dagflow.scheduler.dagruns import new_task_instance
 from dagflow.scheduler.planner import RunPlan, TISnapshot, plan_run
@@ -68,6 +68,7 @@ def schedule_run(
         branch_decisions=_branch_decisions(session, run),
         now=now,
         past_not_met=past_not_met,
+        switched_off=switched_off(session, run.dag_id, run.run_id),
     )
     tick = RunTick(warnings=list(plan.warnings), next_wakeup=plan.next_wakeup)
     tick.changed = _apply(session, run=run, dag=dag, plan=plan, rows=rows, now=now)
@@ -95,6 +96,16 @@ def queue_scheduled(session: Session, *, run: DagRun, now: datetime, limit: int 
 
 
 # --- reading ----------------------------------------------------------------------------
+def switched_off(session: Session, dag_id: str, run_id: str) -> dict[str, str | None]:
+    """``task_id -> reason`` of the tasks disabled in this run (``tasks disable``; DAG-wide or for the run)."""
+    rows = session.execute(
+        sa.select(TaskSwitch.task_id, TaskSwitch.reason).where(
+            TaskSwitch.dag_id == dag_id, sa.or_(TaskSwitch.run_id.is_(None), TaskSwitch.run_id == run_id)
+        )
+    )
+    return {task_id: reason for task_id, reason in rows}
+
+
 #: The columns the planner and the applier read (plain rows: no ORM objects per tick).
 _TI_COLUMNS = (
     TaskInstance.id,
