@@ -56,7 +56,7 @@ def test_disable_for_all_runs_and_for_one_run_then_enable(run_cli, cli_db, cli_s
     enabled = run_cli("tasks", "enable", "cli_dag", "b")
     assert enabled.exit_code == 0 and "for all future runs" in enabled.stdout
     again = run_cli("tasks", "enable", "cli_dag", "b")
-    assert again.exit_code != 0 and "is not disabled" in again.stderr and "Traceback" not in again.stderr
+    assert again.exit_code == 1 and "is not disabled" in again.stderr and "Traceback" not in again.stderr
     with cli_db.transaction() as session:
         events = session.execute(
             sa.select(EventLog.event, EventLog.task_id, EventLog.run_id, EventLog.actor, EventLog.extra)
@@ -79,5 +79,5 @@ def test_disable_unknown_task_or_run_is_one_clear_error(run_cli, cli_db) -> None
         (("no_dag", "b"), "no_dag"),
     ):
         result = run_cli("tasks", "disable", *args)
-        assert result.exit_code != 0 and message in result.stderr, result.stderr
+        assert result.exit_code == 1 and message in result.stderr, result.stderr
         assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
