@@ -86,6 +86,10 @@ class DagNotFound(NotFound):
     """No DAG with that id."""
 
 
+class PluginNotFound(NotFound):
+    """No entry point of that name in a ``dagflow.*`` plugin group."""
+
+
 class TaskNotFound(NotFound):
     """No task with that id in the DAG."""
 

@@ -1,29 +1,102 @@
-"""Entry-point groups: how dagflow finds the executors (and, later, the other plugin kinds).
+"""Plugins through entry points: how dagflow finds operators, sensors, executors, timetables,
+notifiers, storage backends and template filters that other distributions install.
 
-A distribution adds an executor by declaring, in its ``pyproject.toml``::
+A distribution adds one by declaring, in its ``pyproject.toml``::
 
     [project.entry-points."dagflow.executors"]
     MyExecutor = "my_package.executor:MyExecutor"
 
-dagflow's own executors are declared the same way (see dagflow's ``pyproject.toml``).
-Listing a group reads installed package metadata only; loading one imports its module.
+    [project.entry-points."dagflow.template_filters"]
+    slugify = "my_package.filters:slugify"
+
+dagflow's own executors and notifiers are declared the same way (see dagflow's ``pyproject.toml``).
+Listing a group reads installed package metadata only; loading one imports its module. What each
+group's entry points are used for:
+
+- ``dagflow.operators`` / ``dagflow.sensors``: ``load("dagflow.operators", name)`` returns the class;
+- ``dagflow.executors`` / ``dagflow.notifiers``: named in the config / by name;
+- ``dagflow.timetables``: ``DAG(schedule="name")`` builds the class with no arguments, and the
+  scheduler rebuilds a serialized timetable whose ``type`` is the entry-point name;
+- ``dagflow.storage``: the backend class for a ``storage.url`` scheme (the entry-point name), built
+  with the URL;
+- ``dagflow.template_filters``: a Jinja filter of that name in every template.
 """
 
 from __future__ import annotations
 
+import logging
+import sys
 from importlib.metadata import EntryPoint, entry_points
+from typing import Any
 
+from dagflow.exceptions import PluginNotFound
+
+log = logging.getLogger(__name__)
+
+OPERATORS_GROUP = "dagflow.operators"
+SENSORS_GROUP = "dagflow.sensors"
 EXECUTORS_GROUP = "dagflow.executors"
+TIMETABLES_GROUP = "dagflow.timetables"
+NOTIFIERS_GROUP = "dagflow.notifiers"
+STORAGE_GROUP = "dagflow.storage"
+TEMPLATE_FILTERS_GROUP = "dagflow.template_filters"
 #: Every entry-point group dagflow reads (SPEC §6 "Plugins"); ``dagflow plugins`` lists them.
 PLUGIN_GROUPS: tuple[str, ...] = (
-    "dagflow.operators",
-    "dagflow.sensors",
-    "dagflow.executors",
-    "dagflow.timetables",
-    "dagflow.notifiers",
-    "dagflow.storage",
-    "dagflow.template_filters",
+    OPERATORS_GROUP,
+    SENSORS_GROUP,
+    EXECUTORS_GROUP,
+    TIMETABLES_GROUP,
+    NOTIFIERS_GROUP,
+    STORAGE_GROUP,
+    TEMPLATE_FILTERS_GROUP,
 )
+
+# Reading metadata scans every sys.path entry: cached, and read again when sys.path changes.
+_points: dict[tuple[str, tuple[str, ...]], dict[str, EntryPoint]] = {}
+_loaded: dict[tuple[str, str, str], Any] = {}
+
+
+def group_entry_points(group: str) -> dict[str, EntryPoint]:
+    """The entry points of ``group`` by name (the first installed wins a duplicate name)."""
+    key = (group, tuple(sys.path))
+    found = _points.get(key)
+    if found is None:
+        found = {}
+        for point in entry_points(group=group):
+            found.setdefault(point.name, point)
+        _points[key] = found
+    return found
+
+
+def names(group: str) -> list[str]:
+    """The names installed in ``group``, sorted."""
+    return sorted(group_entry_points(group))
+
+
+def load(group: str, name: str) -> Any:
+    """The object the entry point ``name`` of ``group`` points at (imported once);
+    ``PluginNotFound`` naming what is installed when there is none."""
+    if group not in PLUGIN_GROUPS:
+        raise PluginNotFound(f"unknown plugin group {group!r} (known: {', '.join(PLUGIN_GROUPS)})")
+    point = group_entry_points(group).get(name)
+    if point is None:
+        known = ", ".join(names(group)) or "none installed"
+        raise PluginNotFound(f"no {group} plugin named {name!r} (installed: {known})")
+    key = (group, name, point.value)
+    if key not in _loaded:
+        _loaded[key] = point.load()
+    return _loaded[key]
+
+
+def load_all(group: str) -> dict[str, Any]:
+    """Every entry point of ``group``, loaded, by name; one that fails to import is logged and left out."""
+    found: dict[str, Any] = {}
+    for name in names(group):
+        try:
+            found[name] = load(group, name)
+        except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the others
+            log.warning("cannot load %s plugin %r: %s", group, name, exc)
+    return found
 
 
 def executor_entry_points() -> dict[str, EntryPoint]:

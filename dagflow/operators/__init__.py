@@ -1,4 +1,4 @@
-"""Standard operators: Empty, Python, Bash, Branch, ShortCircuit, LatestOnly, Switch,
+"""Standard operators: Empty, Python, Bash, Branch, ShortCircuit, LatestOnly, Script, Switch,
 TriggerDagRun, Approval, BranchDateTime and BranchDayOfWeek.
 
 Built on ``dagflow.sdk``; must not import the DB layer (models, db, execution, scheduler).
@@ -13,6 +13,7 @@ from dagflow.operators.datetime import BranchDateTimeOperator
 from dagflow.operators.empty import DummyOperator, EmptyOperator
 from dagflow.operators.latest_only import LatestOnlyOperator
 from dagflow.operators.python import BranchPythonOperator, PythonOperator, ShortCircuitOperator
+from dagflow.operators.script import ScriptOperator
 from dagflow.operators.switch import SwitchOperator
 from dagflow.operators.trigger_dagrun import TriggerDagRunOperator
 from dagflow.operators.weekday import BranchDayOfWeekOperator
@@ -30,6 +31,7 @@ __all__ = [
     "EmptyOperator",
     "LatestOnlyOperator",
     "PythonOperator",
+    "ScriptOperator",
     "ShortCircuitOperator",
     "SwitchOperator",
     "TriggerDagRunOperator",

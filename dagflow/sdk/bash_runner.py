@@ -64,30 +64,45 @@ class BashProcess:
             raise ValueError(f"bash command must be a non-empty string, got {command!r}")
         if cwd is not None and not os.path.isdir(cwd):
             raise ValueError(f"cwd {cwd!r} does not exist or is not a directory")
-        out = out if out is not None else sys.stdout
         with tempfile.TemporaryDirectory(prefix="dagflow-bash-") as tmp:
-            self.process = subprocess.Popen(
-                ["bash", "-c", command],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                cwd=cwd or tmp,
-                env=dict(env),
+            code, last_line = self.run_argv(
+                ["bash", "-c", command], env=env, cwd=cwd or tmp, output_encoding=output_encoding, out=out
             )
-            last_line = ""
-            assert self.process.stdout is not None
-            for raw in iter(self.process.stdout.readline, b""):
-                line = raw.decode(output_encoding, errors="backslashreplace").rstrip("\n")
-                out.write(line + "\n")
-                out.flush()
-                last_line = line
-            code = self.process.wait()
         skip_codes = [skip_on_exit_code] if isinstance(skip_on_exit_code, int) else list(skip_on_exit_code or [])
         if code in skip_codes:
             raise SkipTask(f"bash command exited with code {code}: skipping")
         if code != 0:
             raise RuntimeError(f"bash command failed: exit code {code}")
         return last_line
+
+    def run_argv(
+        self,
+        argv: list[str],
+        *,
+        env: Mapping[str, str],
+        cwd: str,
+        output_encoding: str = "utf-8",
+        out: TextIO | None = None,
+    ) -> tuple[int, str]:
+        """Run ``argv`` in ``cwd``, streaming stdout+stderr line by line to ``out`` (the task log);
+        return its exit code and last output line."""
+        out = out if out is not None else sys.stdout
+        self.process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env=dict(env),
+        )
+        last_line = ""
+        assert self.process.stdout is not None
+        for raw in iter(self.process.stdout.readline, b""):
+            line = raw.decode(output_encoding, errors="backslashreplace").rstrip("\n")
+            out.write(line + "\n")
+            out.flush()
+            last_line = line
+        return self.process.wait(), last_line
 
     def kill(self, grace_seconds: float = 5.0) -> None:
         """Stop the subprocess: SIGTERM, then SIGKILL after ``grace_seconds``."""

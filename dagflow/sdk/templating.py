@@ -12,6 +12,7 @@ import jinja2.nativetypes
 import jinja2.sandbox
 
 from dagflow.exceptions import TemplateError
+from dagflow.plugins import TEMPLATE_FILTERS_GROUP, load_all
 
 
 class Resolvable:
@@ -97,7 +98,8 @@ def create_template_env(
     user_defined_filters: Mapping[str, Any] | None = None,
     undefined: type[jinja2.Undefined] = jinja2.StrictUndefined,
 ) -> jinja2.Environment:
-    """A sandboxed Jinja environment with dagflow's filters and the DAG's macros."""
+    """A sandboxed Jinja environment with dagflow's filters, the installed plugins' filters
+    (``dagflow.template_filters``), and the DAG's own filters and macros (which win a name clash)."""
     cls = NativeSandboxedEnvironment if native else SandboxedEnvironment
     env = cls(
         loader=jinja2.FileSystemLoader(list(searchpath)) if searchpath else None,
@@ -107,6 +109,7 @@ def create_template_env(
         cache_size=0,
     )
     env.filters.update(FILTERS)
+    env.filters.update(load_all(TEMPLATE_FILTERS_GROUP))  # installed plugins' filters
     if user_defined_filters:
         env.filters.update(user_defined_filters)
     if user_defined_macros:

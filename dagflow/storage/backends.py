@@ -16,6 +16,9 @@ from typing import IO, Any, Protocol
 from urllib.parse import unquote, urlparse
 
 from dagflow.exceptions import StorageError
+from dagflow.plugins import STORAGE_GROUP
+from dagflow.plugins import load as load_plugin
+from dagflow.plugins import names as plugin_names
 from dagflow.private_files import make_private_dirs
 
 
@@ -146,11 +149,15 @@ class FsspecBackend:
 
 
 def backend_for_url(url: str) -> StorageBackend:
-    """The backend for ``storage.url``: local for ``file://`` or a bare path, else fsspec."""
+    """The backend for ``storage.url``: local for ``file://`` or a bare path, an installed
+    ``dagflow.storage`` plugin named after the URL's scheme (built with the URL), else fsspec."""
     parsed = urlparse(url)
     if parsed.scheme in ("", "file"):
         path = unquote(parsed.path) if parsed.scheme else url
         if parsed.netloc and parsed.scheme:
             path = unquote(parsed.netloc + parsed.path)
         return LocalBackend(Path(path).expanduser())
+    if parsed.scheme in plugin_names(STORAGE_GROUP):
+        backend: StorageBackend = load_plugin(STORAGE_GROUP, parsed.scheme)(url)
+        return backend
     return FsspecBackend(url)

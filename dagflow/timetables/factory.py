@@ -6,6 +6,9 @@ from datetime import timedelta
 from typing import Any
 
 from dagflow.exceptions import DagDefinitionError
+from dagflow.plugins import TIMETABLES_GROUP, load_all
+from dagflow.plugins import load as load_plugin
+from dagflow.plugins import names as plugin_names
 from dagflow.timetables.base import Timetable
 from dagflow.timetables.cron import CRON_PRESETS, CronTimetable
 from dagflow.timetables.delta import DeltaTimetable
@@ -47,7 +50,9 @@ def create_timetable(schedule: ScheduleArg, timezone: TimezoneLike = "UTC") -> T
 
 
 def _from_string(text: str, timezone: TimezoneLike) -> Timetable:
-    """A timetable for a schedule string."""
+    """A timetable for a schedule string (an installed timetable plugin's name first)."""
+    if text in plugin_names(TIMETABLES_GROUP):
+        return _plugin_timetable(text)
     if text in _NON_CRON_PRESETS:
         return _NON_CRON_PRESETS[text]()
     if text.startswith("@") and text not in CRON_PRESETS:
@@ -67,6 +72,26 @@ def timetable_from_dict(data: dict[str, Any]) -> Timetable:
     """Rebuild a timetable from :meth:`Timetable.serialize` output."""
     kind = data.get("type") if isinstance(data, dict) else None
     cls = TIMETABLE_TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None and isinstance(kind, str) and kind:
+        cls = _plugin_class(kind)
     if cls is None:
         raise DagDefinitionError(f"cannot rebuild timetable from {data!r}: unknown type {kind!r}")
     return cls.deserialize(data)
+
+
+def _plugin_timetable(name: str) -> Timetable:
+    """The timetable plugin ``name`` built with no arguments."""
+    cls = load_plugin(TIMETABLES_GROUP, name)
+    timetable = cls() if isinstance(cls, type) else cls
+    if not isinstance(timetable, Timetable):
+        raise DagDefinitionError(f"timetable plugin {name!r} is not a Timetable: {timetable!r}")
+    return timetable
+
+
+def _plugin_class(kind: str) -> type[Timetable] | None:
+    """The plugin timetable class serialized as ``kind``: the entry point of that name, or one
+    whose ``type_name`` is ``kind``."""
+    for name, cls in load_all(TIMETABLES_GROUP).items():
+        if isinstance(cls, type) and issubclass(cls, Timetable) and kind in (name, cls.type_name):
+            return cls
+    return None

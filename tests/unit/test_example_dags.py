@@ -67,6 +67,7 @@ TASK_IDS: dict[str, set[str]] = {
     "example_assets": {"write_orders", "write_customers"},
     "example_assets_report": {"settle", "report"},
     "example_state_store": {"claim_lock", "count_rows", "report", "release_lock"},
+    "example_script": {"extract", "total", "grade", "report"},
 }
 
 
@@ -272,6 +273,12 @@ RUNS = [
             "report": "success",
             "release_lock": "success",
         },
+    ),
+    (
+        "example_script",
+        ["2024-03-05"],
+        "success",
+        {"extract": "success", "total": "success", "grade": "success", "report": "success"},
     ),
 ]
 

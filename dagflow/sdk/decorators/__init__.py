@@ -1,4 +1,4 @@
-"""TaskFlow decorators: ``@task`` and its variants ``.branch``, ``.short_circuit``, ``.bash``, ``.sensor``.
+"""TaskFlow decorators: ``@task`` and its variants ``.branch``, ``.short_circuit``, ``.bash``, ``.script``, ``.virtualenv``, ``.external_python``, ``.sensor``.
 
 Must not import operators/sensors packages (they sit above the SDK): the operators behind
 the decorators live here, built on the SDK's shared pieces.
@@ -15,6 +15,11 @@ from dagflow.sdk.decorators.python import (
     BranchDecoratedOperator,
     PythonDecoratedOperator,
     ShortCircuitDecoratedOperator,
+)
+from dagflow.sdk.decorators.script import (
+    ExternalPythonDecoratedOperator,
+    PythonVirtualenvDecoratedOperator,
+    ScriptDecoratedOperator,
 )
 from dagflow.sdk.decorators.sensor import SensorDecoratedOperator
 
@@ -45,6 +50,22 @@ class TaskDecoratorCollection:
         """A bash task: the function returns the command to run."""
         multiple_outputs = bool(kwargs.pop("multiple_outputs", False))
         return make_decorator(BashDecoratedOperator, python_callable, multiple_outputs, kwargs)
+
+    def script(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        """A script task: the function returns the script, run like ``ScriptOperator`` (``interpreter=``, files)."""
+        return make_decorator(ScriptDecoratedOperator, python_callable, False, kwargs)
+
+    def virtualenv(
+        self, python_callable: Callable[..., Any] | None = None, multiple_outputs: bool | None = None, **kwargs: Any
+    ) -> Any:
+        """The function runs in a cached virtualenv with ``requirements=[...]``; args and result as JSON."""
+        return make_decorator(PythonVirtualenvDecoratedOperator, python_callable, multiple_outputs, kwargs)
+
+    def external_python(
+        self, python_callable: Callable[..., Any] | None = None, multiple_outputs: bool | None = None, **kwargs: Any
+    ) -> Any:
+        """The function runs in the interpreter ``python=PATH``; args and result as JSON."""
+        return make_decorator(ExternalPythonDecoratedOperator, python_callable, multiple_outputs, kwargs)
 
     def sensor(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
         """A sensor: the function is the poke (returns a bool or a ``PokeReturnValue``)."""

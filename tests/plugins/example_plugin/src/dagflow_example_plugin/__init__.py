@@ -1,0 +1,1 @@
+"""An example dagflow plugin distribution (see its pyproject.toml for the entry points)."""
