@@ -43,6 +43,8 @@ def test_disable_for_all_runs_and_for_one_run_then_enable(run_cli, cli_db, cli_s
     assert everywhere.json()["disabled_by"]  # the OS user the CLI acts as
     only_r1 = run_cli("tasks", "disable", "cli_dag", "d", "--run-id", "r1")
     assert only_r1.exit_code == 0 and "in run 'r1'" in only_r1.stdout
+    why = run_cli("tasks", "failed-deps", "cli_dag", "b", "r2", "-o", "json")
+    assert why.exit_code == 0 and "disabled (tasks disable): flaky API" in why.stdout, why.stdout
     assert run_cli("dags", "unpause", "cli_dag").exit_code == 0
 
     states = _run_to_end(cli_settings, cli_db, ["r1", "r2"])

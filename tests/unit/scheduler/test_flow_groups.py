@@ -21,6 +21,7 @@ from dagflow.scheduler.loop import Scheduler
 from dagflow.sdk.dag import DAG
 from dagflow.sdk.taskgroup import TaskGroup, task_group
 from dagflow.serialization.serialized_dag import deserialize_dag, serialize_dag
+from dagflow.services.dependencies import task_instance_dependencies
 from dagflow.state import DagRunType, TaskInstanceState
 from dagflow.testing import run_dag
 
@@ -107,6 +108,9 @@ def test_group_limit_holds_per_run_for_mapped_and_nested_tasks(
             for run_id in ("r1", "r2"):
                 assert len(_in_group(active, run_id, "outer.")) == 3
                 assert len(_in_group(active, run_id, "free_")) == 2
+            waiting = next(t for t in ("outer.inner.a", "outer.inner.b") if t not in {w.task_id for w in active})
+            held = task_instance_dependencies(db, dag_id="limited", run_id="r1", task_id=waiting)
+            assert [d.name for d in held] == ["Task Group Concurrency", "Task Group Concurrency"]  # inner and outer
         executor.finish(db, active)
         finished.extend(active)
     assert len(finished) == 18
