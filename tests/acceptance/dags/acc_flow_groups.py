@@ -11,9 +11,9 @@ from dagflow import DAG, TaskGroup, task
 
 
 @task
-def work(n):
+def work(n, pause=0.4):
     started = time.time()
-    time.sleep(0.3)
+    time.sleep(pause)
     return [started, time.time(), n]
 
 
@@ -37,7 +37,7 @@ with DAG("acc_flow_groups", schedule=None, start_date=datetime(2024, 1, 1)):
         fan = work.expand(n=[1, 2, 3, 4])
         extra = work.override(task_id="extra")(5)
     with TaskGroup("steps", sequential=True):
-        first = work.override(task_id="first")("first")
-        second = work.override(task_id="second")("second")
-        third = work.override(task_id="third")("third")
+        first = work.override(task_id="first")("first", pause=0.01)
+        second = work.override(task_id="second")("second", pause=0.01)
+        third = work.override(task_id="third")("third", pause=0.01)
     check(fan, extra, [first, second, third])
