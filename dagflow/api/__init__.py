@@ -28,6 +28,7 @@ RESOURCES: tuple[str, ...] = (
     "xcoms",
     "backfills",
     "approvals",
+    "task_switches",
     "sla_state_store",
     "event_logs",
     "assets",

@@ -1,4 +1,4 @@
-"""``dagflow tasks clear|mark|approve``: a person changes task instances.
+"""``dagflow tasks clear|mark|approve|disable|enable``: a person changes task instances.
 
 Registered on the ``tasks`` group of ``dagflow.cli.tasks`` by ``register()``.
 """
@@ -164,8 +164,50 @@ def approve(
     emit_document(decision.to_dict(), fmt)
 
 
+SWITCH_COLUMNS = ["dag_id", "task_id", "run_id", "reason", "disabled_by", "created_at"]
+
+
+@click.command("disable")
+@click.argument("dag_id")
+@click.argument("task_id")
+@click.option("--run-id", help="Only in this run (default: every run to come).")
+@click.option("--reason", help="Why; shown in the task instance's note as 'disabled: REASON'.")
+@output_option
+@pass_state
+def disable(state: CliState, dag_id: str, task_id: str, run_id: str | None, reason: str | None, fmt: str) -> None:
+    """Disable a task without editing its DAG: its task instances end skipped and count as success downstream."""
+    from dagflow.cli.dag_files import refresh_if_unknown
+    from dagflow.services.task_switches import disable_task
+
+    refresh_if_unknown(state.settings, state.db, dag_id)
+    switch = disable_task(state.db, dag_id, task_id, run_id=run_id, reason=reason)
+    if fmt == "table":
+        scope = f"in run {run_id!r}" if run_id else "for all future runs"
+        click.echo(f"Disabled {task_id!r} of {dag_id!r} {scope}.")
+        return
+    emit_document(switch.to_dict(), fmt)
+
+
+@click.command("enable")
+@click.argument("dag_id")
+@click.argument("task_id")
+@click.option("--run-id", help="Undo a 'tasks disable --run-id' for this run (default: the DAG-wide switch).")
+@output_option
+@pass_state
+def enable(state: CliState, dag_id: str, task_id: str, run_id: str | None, fmt: str) -> None:
+    """Undo 'tasks disable': task instances that have not started yet run again."""
+    from dagflow.services.task_switches import enable_task
+
+    switch = enable_task(state.db, dag_id, task_id, run_id=run_id)
+    if fmt == "table":
+        scope = f"in run {run_id!r}" if run_id else "for all future runs"
+        click.echo(f"Enabled {task_id!r} of {dag_id!r} {scope}.")
+        return
+    emit_document(switch.to_dict(), fmt)
+
+
 def register() -> None:
     """Add these commands to the ``tasks`` group (idempotent)."""
-    for command in (clear, mark, approve):
+    for command in (clear, mark, approve, disable, enable):
         if command.name not in tasks.commands:
             tasks.add_command(command)

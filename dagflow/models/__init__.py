@@ -3,7 +3,7 @@
 ``base`` (declarative base, UTC datetimes, JSON text, state column types), ``dag`` (with ``dag_code``),
 ``rendered_fields`` (what a task instance's template fields rendered to),
 ``dagrun``, ``taskinstance`` (with try history), ``xcom`` (with ``task_map``), ``pool``,
-``variable``, ``connection``, ``import_error``, ``sla_miss``, ``job``, ``state_store``,
+``variable``, ``connection``, ``import_error``, ``sla_miss``, ``job``, ``state_store``, ``task_switch``,
 ``backfill``, ``user`` (with ``api_token``), ``event_log`` (the audit log), ``asset`` (events, queues, references),
 ``trigger``; and ``transitions``, the only code that writes state columns.
 
@@ -34,6 +34,7 @@ from dagflow.models.pool import DEFAULT_POOL_NAME, Pool
 from dagflow.models.rendered_fields import RenderedTaskInstanceFields
 from dagflow.models.sla_miss import SlaMiss
 from dagflow.models.state_store import StateStoreEntry
+from dagflow.models.task_switch import TaskSwitch
 from dagflow.models.taskinstance import TaskInstance, TaskInstanceHistory
 from dagflow.models.transitions import set_dagrun_state, set_ti_state, set_ti_state_where
 from dagflow.models.trigger import Trigger
@@ -68,6 +69,7 @@ __all__ = [
     "SerializedDagModel",
     "SlaMiss",
     "StateStoreEntry",
+    "TaskSwitch",
     "TaskInstance",
     "TaskInstanceHistory",
     "TaskMap",

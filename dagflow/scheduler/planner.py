@@ -115,9 +115,16 @@ def plan_run(
     branch_decisions: Mapping[str, Mapping[str, Any]],
     now: datetime,
     past_not_met: Iterable[str] = (),
+    switched_off: Mapping[str, str | None] | None = None,
 ) -> RunPlan:
-    """Decide what happens next in one DAG run (pure; see the module docstring)."""
-    return _Planner(dag, tis, task_map, branch_decisions, now, frozenset(past_not_met)).plan()
+    """Decide what happens next in one DAG run (pure; see the module docstring).
+
+    ``switched_off``: ``task_id -> reason`` of tasks disabled for this run without editing
+    code (``tasks disable``); they behave as ``disabled=True``, with the note ``"disabled: REASON"``.
+    """
+    planner = _Planner(dag, tis, task_map, branch_decisions, now, frozenset(past_not_met))
+    planner.switched_off = dict(switched_off or {})
+    return planner.plan()
 
 
 class _Planner:
@@ -147,6 +154,7 @@ class _Planner:
         self.expand: dict[str, int] = {}
         self.notes: dict[TIKey, str] = {}
         self.warnings: list[str] = []
+        self.switched_off: dict[str, str | None] = {}
 
     def plan(self) -> RunPlan:
         """Run every step and build the plan."""
@@ -235,6 +243,9 @@ class _Planner:
         elif verdict is Verdict.RUN:
             if task.disabled:
                 self._skip(key, NOTE_DISABLED)
+            elif task.task_id in self.switched_off:
+                reason = self.switched_off[task.task_id]
+                self._skip(key, f"{NOTE_DISABLED}: {reason}" if reason else NOTE_DISABLED)
             elif task.is_mapped and index < 0:
                 self._expand(task)
             else:
@@ -296,7 +307,8 @@ class _Planner:
                 setups["setup_total"] += is_setup
                 if state in FINISHED:
                     done += 1
-                    n[upstream_bucket(state, upstream)] += 1
+                    off = upstream_id in self.switched_off
+                    n["success" if off and state is TI.SKIPPED else upstream_bucket(state, upstream)] += 1
                     setups["setup_success"] += is_setup and state is TI.SUCCESS
                     setups["setup_skipped"] += is_setup and state is TI.SKIPPED
         return UpstreamCounts(done=done, total=total, **n, **setups)

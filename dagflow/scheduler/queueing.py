@@ -9,7 +9,10 @@ task), then a pure pass picks what fits:
 - pools: ``Pool.slots`` against the ``pool_slots`` of queued + running task instances
   (a task instance naming a pool that does not exist waits, with a warning);
 - ``max_active_tasks`` per DAG (across its runs);
-- ``max_active_tis_per_dag`` per task (across runs and map indexes).
+- ``max_active_tis_per_dag`` per task (across runs and map indexes);
+- ``max_active_tasks`` of a ``TaskGroup`` (flow groups), per run: the group's task
+  instances (mapped ones and those of nested groups included) that are queued or running
+  in that run.
 
 The chosen ids move in one compare-and-set; on PostgreSQL the candidates are locked
 ``FOR UPDATE SKIP LOCKED`` so several schedulers never queue the same task instance,
@@ -23,7 +26,7 @@ import functools
 import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -68,6 +71,8 @@ class Occupancy:
     dags: Counter[str]
     tasks: Counter[tuple[str, str]]
     pool_sizes: Mapping[str, int]
+    #: Queued + running task instances per ``(dag_id, run_id, task_id)`` (for the per-run group limits).
+    run_tasks: Counter[tuple[str, str, str]] = field(default_factory=Counter)
 
 
 def queue_task_instances(
@@ -141,26 +146,30 @@ def _occupancy(session: Session, dag_ids: Iterable[str]) -> Occupancy:
         sa.select(
             TaskInstance.pool,
             TaskInstance.dag_id,
+            TaskInstance.run_id,
             TaskInstance.task_id,
             sa.func.sum(TaskInstance.pool_slots),
             sa.func.count(),
         )
         .where(TaskInstance.state.in_(list(OCCUPYING_SLOT)))
-        .group_by(TaskInstance.pool, TaskInstance.dag_id, TaskInstance.task_id)
+        .group_by(TaskInstance.pool, TaskInstance.dag_id, TaskInstance.run_id, TaskInstance.task_id)
     )
     pools: Counter[str] = Counter()
     tasks: Counter[tuple[str, str]] = Counter()
     dags: Counter[str] = Counter()
-    for pool, dag_id, task_id, slots, count in session.execute(busy):
+    run_tasks: Counter[tuple[str, str, str]] = Counter()
+    for pool, dag_id, run_id, task_id, slots, count in session.execute(busy):
         pools[pool] += int(slots or 0)
         if dag_id in wanted:
             tasks[(dag_id, task_id)] += int(count)
             dags[dag_id] += int(count)
+            run_tasks[(dag_id, run_id, task_id)] += int(count)
     pools.update(_deferred_pool_slots(session))
     return Occupancy(
         pools=pools,
         dags=dags,
         tasks=tasks,
+        run_tasks=run_tasks,
         pool_sizes={name: slots for name, slots in session.execute(sa.select(Pool.name, Pool.slots))},
     )
 
@@ -187,6 +196,7 @@ def pick(
     """The candidates that fit every limit, in order (pure; updates ``occupancy``)."""
     chosen: list[Candidate] = []
     missing_pools: set[str] = set()
+    groups = _group_occupancy(occupancy, dags)
     for c in candidates:
         if len(chosen) >= slots:
             break
@@ -205,6 +215,12 @@ def pick(
         task_limit = entry.dag.tasks[c.task_id].max_active_tis_per_dag
         if task_limit is not None and occupancy.tasks[(c.dag_id, c.task_id)] >= task_limit:
             continue
+        limits = entry.dag.group_limits(c.task_id)
+        if any(groups[(c.dag_id, c.run_id, group_id)] >= limit for group_id, limit in limits):
+            continue
+        for group_id, _ in limits:
+            groups[(c.dag_id, c.run_id, group_id)] += 1
+        occupancy.run_tasks[(c.dag_id, c.run_id, c.task_id)] += 1
         occupancy.pools[c.pool] += c.pool_slots
         occupancy.dags[c.dag_id] += 1
         occupancy.tasks[(c.dag_id, c.task_id)] += 1
@@ -212,3 +228,15 @@ def pick(
     for pool in sorted(missing_pools):
         log.warning("pool %r does not exist: its task instances stay scheduled", pool)
     return chosen
+
+
+def _group_occupancy(occupancy: Occupancy, dags: Mapping[str, CachedDag]) -> Counter[tuple[str, str, str]]:
+    """Queued + running task instances per ``(dag_id, run_id, group_id)`` of every limited task group."""
+    groups: Counter[tuple[str, str, str]] = Counter()
+    for (dag_id, run_id, task_id), count in occupancy.run_tasks.items():
+        entry = dags.get(dag_id)
+        if entry is None:
+            continue
+        for group_id, _ in entry.dag.group_limits(task_id):
+            groups[(dag_id, run_id, group_id)] += count
+    return groups

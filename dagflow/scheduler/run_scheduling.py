@@ -20,7 +20,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from dagflow.execution.workload import TaskWorkload, workload_for
-from dagflow.models import DagRun, TaskInstance, TaskMap, XCom
+from dagflow.models import DagRun, TaskInstance, TaskMap, TaskSwitch, XCom
 from dagflow.models.transitions import set_dagrun_state, set_ti_state
 from dagflow.scheduler.dagruns import new_task_instance
 from dagflow.scheduler.planner import RunPlan, TISnapshot, plan_run
@@ -50,10 +50,12 @@ def schedule_run(
     dag: SerializedDag,
     now: datetime,
     past_not_met: Iterable[str] = (),
+    switches: TaskSwitches | None = None,
 ) -> RunTick:
     """Plan one run and apply the plan (decisions cascade inside one plan).
 
-    ``past_not_met``: task ids held back by ``depends_on_past``/``wait_for_downstream``.
+    ``past_not_met``: task ids held back by ``depends_on_past``/``wait_for_downstream``;
+    ``switches``: the task switches read once for every run of a tick (else read here).
     """
     if run.state == DagRunState.QUEUED:
         set_dagrun_state(
@@ -68,6 +70,7 @@ def schedule_run(
         branch_decisions=_branch_decisions(session, run),
         now=now,
         past_not_met=past_not_met,
+        switched_off=(switches or TaskSwitches.load(session, [run.dag_id])).for_run(run.dag_id, run.run_id),
     )
     tick = RunTick(warnings=list(plan.warnings), next_wakeup=plan.next_wakeup)
     tick.changed = _apply(session, run=run, dag=dag, plan=plan, rows=rows, now=now)
@@ -95,6 +98,39 @@ def queue_scheduled(session: Session, *, run: DagRun, now: datetime, limit: int 
 
 
 # --- reading ----------------------------------------------------------------------------
+class TaskSwitches:
+    """The switches of ``tasks disable`` for some DAGs, read in one query (once per tick, not per run)."""
+
+    def __init__(self, rows: Iterable[tuple[str, str, str | None, str | None]]) -> None:
+        self._by_dag: dict[str, list[tuple[str, str | None, str | None]]] = defaultdict(list)
+        for dag_id, task_id, run_id, reason in rows:
+            self._by_dag[dag_id].append((task_id, run_id, reason))
+
+    @classmethod
+    def load(cls, session: Session, dag_ids: Iterable[str]) -> TaskSwitches:
+        """The switches of these DAGs (DAG-wide and per run)."""
+        wanted = sorted(set(dag_ids))
+        if not wanted:
+            return cls(())
+        query = sa.select(TaskSwitch.dag_id, TaskSwitch.task_id, TaskSwitch.run_id, TaskSwitch.reason).where(
+            TaskSwitch.dag_id.in_(wanted)
+        )
+        return cls((dag_id, task_id, run_id, reason) for dag_id, task_id, run_id, reason in session.execute(query))
+
+    def for_run(self, dag_id: str, run_id: str) -> dict[str, str | None]:
+        """``task_id -> reason`` of the tasks switched off in this run (its own switch wins for the reason)."""
+        found: dict[str, str | None] = {}
+        for task_id, switch_run, reason in sorted(self._by_dag.get(dag_id, ()), key=lambda r: r[1] is not None):
+            if switch_run is None or switch_run == run_id:
+                found[task_id] = reason
+        return found
+
+
+def switched_off(session: Session, dag_id: str, run_id: str) -> dict[str, str | None]:
+    """``task_id -> reason`` of the tasks disabled in this run (``tasks disable``; DAG-wide or for the run)."""
+    return TaskSwitches.load(session, [dag_id]).for_run(dag_id, run_id)
+
+
 #: The columns the planner and the applier read (plain rows: no ORM objects per tick).
 _TI_COLUMNS = (
     TaskInstance.id,

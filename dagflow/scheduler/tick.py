@@ -27,7 +27,7 @@ from dagflow.scheduler.run_lifecycle import (
     past_not_met,
     unpaused_or_backfill,
 )
-from dagflow.scheduler.run_scheduling import schedule_run
+from dagflow.scheduler.run_scheduling import TaskSwitches, schedule_run
 from dagflow.serialization import SerializedDag
 from dagflow.state import DagRunState
 
@@ -119,13 +119,14 @@ def schedule_running_runs(
     """Plan and apply every running run to examine (see ``running_runs``); the runs that finished."""
     runs = running_runs(session, only, include_paused=include_paused)
     dags = store.get_many(session, {run.dag_id for run in runs})
+    switches = TaskSwitches.load(session, dags) if runs else None
     finished: list[FinishedRun] = []
     for run in runs:
         entry = dags.get(run.dag_id)
         if entry is None:
             continue
         report.runs_examined += 1
-        ended = _examine(session, run, entry.dag, report, now=now)
+        ended = _examine(session, run, entry.dag, report, now=now, switches=switches)
         if ended is not None:
             state, reason = ended
             finished.append(
@@ -138,7 +139,13 @@ def schedule_running_runs(
 
 
 def _examine(
-    session: Session, run: DagRun, dag: SerializedDag, report: TickReport, *, now: datetime
+    session: Session,
+    run: DagRun,
+    dag: SerializedDag,
+    report: TickReport,
+    *,
+    now: datetime,
+    switches: TaskSwitches | None = None,
 ) -> tuple[DagRunState, str] | None:
     """One run: time it out, or plan it; (state, reason) if it finished."""
     if is_timed_out(run, dag, now):
@@ -146,7 +153,9 @@ def _examine(
             report.runs_timed_out += 1
             return DagRunState.FAILED, "timed_out"
         return None
-    tick = schedule_run(session, run=run, dag=dag, now=now, past_not_met=past_not_met(session, run, dag))
+    tick = schedule_run(
+        session, run=run, dag=dag, now=now, past_not_met=past_not_met(session, run, dag), switches=switches
+    )
     report.tis_changed += tick.changed
     report.warnings.extend(tick.warnings)
     report.wake_at(tick.next_wakeup)

@@ -34,7 +34,19 @@ class TaskGroup(DependencyMixin):
         ui_color: str = "CornflowerBlue",
         ui_fgcolor: str = "#000",
         add_suffix_on_collision: bool = False,
+        max_active_tasks: int | None = None,
+        sequential: bool = False,
     ) -> None:
+        if max_active_tasks is not None and (
+            isinstance(max_active_tasks, bool) or not isinstance(max_active_tasks, int) or max_active_tasks < 1
+        ):
+            raise DagDefinitionError(
+                f"task group {group_id!r}: max_active_tasks must be a positive integer, got {max_active_tasks!r}"
+            )
+        #: At most this many task instances of the group (mapped ones included) run at once in a run.
+        self.max_active_tasks = max_active_tasks
+        #: Chain the direct children in definition order when the group closes (Kestra's Sequential).
+        self.sequential = bool(sequential)
         self.prefix_group_id = prefix_group_id
         self.default_args = dict(default_args or {})
         self.tooltip = tooltip
@@ -167,8 +179,16 @@ class TaskGroup(DependencyMixin):
         contexts.push_group(self)
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
         contexts.pop_group()
+        if self.sequential and exc_type is None:
+            self.chain_children()
+
+    def chain_children(self) -> None:
+        """Wire the direct children one after the other, in the order they were defined."""
+        nodes = list(self.children.values())
+        for upstream, downstream in zip(nodes, nodes[1:]):
+            upstream >> downstream
 
     def __repr__(self) -> str:
         return f"<TaskGroup: {self.group_id}>"

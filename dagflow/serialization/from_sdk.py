@@ -175,6 +175,8 @@ def group_from_sdk(group: Any) -> SerializedTaskGroup | None:
         ui_color=getattr(group, "ui_color", None),
         children=tuple(children),
         task_ids=tuple(task_ids),
+        max_active_tasks=getattr(group, "max_active_tasks", None),
+        sequential=bool(getattr(group, "sequential", False)),
     )
 
 

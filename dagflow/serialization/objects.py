@@ -78,6 +78,21 @@ class SerializedTaskGroup:
     ui_color: str | None = None
     children: tuple[SerializedTaskGroup, ...] = ()
     task_ids: tuple[str, ...] = ()
+    #: At most this many task instances of the group run at once within a run (None: no limit).
+    max_active_tasks: int | None = None
+    #: The direct children were chained in definition order (already in the task edges).
+    sequential: bool = False
+
+    def iter_groups(self) -> list[SerializedTaskGroup]:
+        """This group and every nested group, depth first."""
+        found = [self]
+        for child in self.children:
+            found.extend(child.iter_groups())
+        return found
+
+    def all_task_ids(self) -> list[str]:
+        """Every task id in this group and its nested groups."""
+        return [tid for group in self.iter_groups() for tid in group.task_ids]
 
 
 @dataclass(frozen=True)
@@ -112,9 +127,11 @@ class SerializedDag:
     _order: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _descendants: dict[str, frozenset[str]] = field(init=False, repr=False, compare=False)
     _weights: dict[str, int] = field(init=False, repr=False, compare=False)
+    _group_limits: dict[str, tuple[tuple[str, int], ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_order", _topological_order(self.tasks))
+        object.__setattr__(self, "_group_limits", _group_limits(self.task_group))
         object.__setattr__(self, "_descendants", {})
         object.__setattr__(self, "_weights", self._compute_weights())
 
@@ -160,6 +177,10 @@ class SerializedDag:
         """The asset expression the DAG is scheduled on (a URI or ``{"all"|"any": [...]}``), else None."""
         timetable = self.timetable or {}
         return timetable.get("condition") if timetable.get("type") == "asset" else None
+
+    def group_limits(self, task_id: str) -> tuple[tuple[str, int], ...]:
+        """``(group_id, max_active_tasks)`` of every limited task group ``task_id`` is in (nested ones too)."""
+        return self._group_limits.get(task_id, ())
 
     # --- graph -----------------------------------------------------------------------
     def topological_order(self) -> tuple[str, ...]:
@@ -224,3 +245,16 @@ def _topological_order(tasks: Mapping[str, SerializedTask]) -> tuple[str, ...]:
         stuck = sorted(set(tasks) - set(order))
         raise ValueError(f"serialized DAG has a cycle among: {', '.join(stuck)}")
     return tuple(order)
+
+
+def _group_limits(root: SerializedTaskGroup | None) -> dict[str, tuple[tuple[str, int], ...]]:
+    """Task id -> the limited groups around it (``max_active_tasks`` of a ``TaskGroup``)."""
+    limits: dict[str, tuple[tuple[str, int], ...]] = {}
+    if root is None:
+        return limits
+    for group in root.iter_groups():
+        if group.max_active_tasks is None or group.group_id is None:
+            continue
+        for tid in group.all_task_ids():
+            limits[tid] = (*limits.get(tid, ()), (group.group_id, group.max_active_tasks))
+    return limits

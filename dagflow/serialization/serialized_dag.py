@@ -104,13 +104,19 @@ def _encode_task(task: SerializedTask) -> dict[str, Any]:
 def _encode_group(group: SerializedTaskGroup | None) -> dict[str, Any] | None:
     if group is None:
         return None
-    return {
+    encoded: dict[str, Any] = {
         "group_id": group.group_id,
         "tooltip": group.tooltip,
         "ui_color": group.ui_color,
         "children": [_encode_group(child) for child in group.children],
         "task_ids": list(group.task_ids),
     }
+    # only when set, so the hashes of DAGs without flow groups stay as they were
+    if group.max_active_tasks is not None:
+        encoded["max_active_tasks"] = group.max_active_tasks
+    if group.sequential:
+        encoded["sequential"] = True
+    return encoded
 
 
 # --- decoding ---------------------------------------------------------------------------
@@ -170,6 +176,8 @@ def _decode_group(g: Mapping[str, Any] | None) -> SerializedTaskGroup | None:
         ui_color=g.get("ui_color"),
         children=tuple(_decode_group(c) for c in g.get("children") or ()),  # type: ignore[misc]
         task_ids=tuple(g.get("task_ids") or ()),
+        max_active_tasks=None if g.get("max_active_tasks") is None else int(g["max_active_tasks"]),
+        sequential=bool(g.get("sequential", False)),
     )
 
 

@@ -24,6 +24,7 @@ from dagflow.scheduler.trigger_rules import UpstreamCounts, Verdict, evaluate
 from dagflow.serialization import SerializedDag, SerializedTask
 from dagflow.services.dag_runs import serialized_dag
 from dagflow.services.database import ensure_schema
+from dagflow.services.flow_limits import group_limit_details, switch_detail, switched_tasks
 from dagflow.state import DAGRUN_ACTIVE, FINISHED, OCCUPYING_SLOT, STARTED, TaskInstanceState
 
 TI = TaskInstanceState
@@ -99,8 +100,14 @@ def _blockers(
             )
         )
     if ti.state in (TI.NONE, None):
+        switched = switch_detail(session, run.dag_id, run.run_id, task.task_id)
+        if switched is not None:
+            found.append(Dependency("Task Disabled", switched))
         found += _upstream(session, sdag, task, run)
     found += _capacity(session, sdag, task, ti)
+    found += [
+        Dependency("Task Group Concurrency", d) for d in group_limit_details(session, sdag, task.task_id, run.run_id)
+    ]
     return found
 
 
@@ -127,13 +134,15 @@ def _upstream(session: Session, sdag: SerializedDag, task: SerializedTask, run: 
     seen = set()
     n = {"success": 0, "skipped": 0, "failed": 0, "upstream_failed": 0, "removed": 0}
     done = 0
+    switched = switched_tasks(session, run.dag_id, run.run_id)
     for upstream_id, found_state in rows:
         state = found_state or TI.NONE
         seen.add(upstream_id)
         states[state.value] += 1
         if state in FINISHED:
             done += 1
-            n[_bucket(state, sdag.tasks.get(upstream_id))] += 1
+            off = upstream_id in switched and state is TI.SKIPPED
+            n["success" if off else _bucket(state, sdag.tasks.get(upstream_id))] += 1
     total = len(rows) + len(task.upstream_task_ids - seen)
     verdict = evaluate(task.trigger_rule, UpstreamCounts(done=done, total=total, **n))
     if verdict is Verdict.WAIT:

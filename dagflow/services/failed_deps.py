@@ -24,6 +24,7 @@ from dagflow.scheduler.trigger_rules import UpstreamCounts, Verdict, evaluate
 from dagflow.serialization import SerializedDag, SerializedTask
 from dagflow.services.dag_runs import serialized_dag
 from dagflow.services.database import ensure_schema
+from dagflow.services.flow_limits import group_limit_details, switch_detail, switched_tasks
 from dagflow.state import FINISHED, OCCUPYING_SLOT, DagRunState, TaskInstanceState
 
 TI = TaskInstanceState
@@ -80,6 +81,9 @@ def _reasons(
         return reasons  # the rest only matters for a task instance that still has to run
     if task.disabled:
         reasons.append(("Task Disabled", "The task is disabled: it ends skipped without running."))
+    switched = switch_detail(session, run.dag_id, run.run_id, task.task_id)
+    if switched is not None:
+        reasons.append(("Task Disabled", switched))
     if state is TI.UP_FOR_RETRY and ti.next_try_at is not None and ti.next_try_at > now:
         when = pendulum.instance(ti.next_try_at).in_tz("UTC").isoformat()
         reasons.append(("Not In Retry Period", f"Task is not ready for retry yet but will be retried at {when}."))
@@ -92,6 +96,7 @@ def _reasons(
             detail = "depends_on_past / wait_for_downstream: the previous run's task instance(s) did not succeed."
             reasons.append(("Previous Dagrun State", detail))
     reasons += _slots(session, task, ti)
+    reasons += [("Task Group Concurrency", d) for d in group_limit_details(session, dag, task.task_id, run.run_id)]
     return reasons
 
 
@@ -109,10 +114,12 @@ def _trigger_rule(session: Session, dag: SerializedDag, task: SerializedTask, ru
     buckets: Counter[str] = Counter()
     done = 0
     states = [(tid, s or TI.NONE) for tid, s in rows] + [(tid, TI.NONE) for tid in task.upstream_task_ids - seen]
+    switched = switched_tasks(session, run.dag_id, run.run_id)
     for upstream_id, state in states:
         if state in FINISHED:
             done += 1
-            buckets[upstream_bucket(state, dag.tasks.get(upstream_id))] += 1
+            off = upstream_id in switched and state is TI.SKIPPED
+            buckets["success" if off else upstream_bucket(state, dag.tasks.get(upstream_id))] += 1
     counts = UpstreamCounts(
         success=buckets["success"],
         skipped=buckets["skipped"],

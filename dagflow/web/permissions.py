@@ -161,6 +161,9 @@ ROUTE_PERMISSIONS: Mapping[str, str] = {
     f"{_API}.get_xcom_entry": XCOM_READ,
     f"{_API}.approve_task_instance": APPROVAL_EDIT,
     f"{_API}.reject_task_instance": APPROVAL_EDIT,
+    f"{_API}.get_task_switches": DAG_READ,
+    f"{_API}.disable_task": TASK_INSTANCE_EDIT,
+    f"{_API}.enable_task": TASK_INSTANCE_EDIT,
     # backfills, SLA misses
     f"{_API}.list_backfills": BACKFILL_READ,
     f"{_API}.get_backfill": BACKFILL_READ,

@@ -68,6 +68,13 @@ TASK_IDS: dict[str, set[str]] = {
     "example_assets_report": {"settle", "report"},
     "example_state_store": {"claim_lock", "count_rows", "report", "release_lock"},
     "example_script": {"extract", "total", "grade", "report"},
+    "example_flow_groups": {
+        "list_files",
+        "download.fetch",
+        "publish.build",
+        "publish.upload",
+        "publish.announce",
+    },
 }
 
 
@@ -279,6 +286,17 @@ RUNS = [
         ["2024-03-05"],
         "success",
         {"extract": "success", "total": "success", "grade": "success", "report": "success"},
+    ),
+    (
+        "example_flow_groups",
+        [],
+        "success",
+        {
+            "download.fetch": ["success"] * 6,
+            "publish.build": "success",
+            "publish.upload": "success",
+            "publish.announce": "success",
+        },
     ),
 ]
 

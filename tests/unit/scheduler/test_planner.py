@@ -184,6 +184,20 @@ def test_disabled_task_is_skipped_with_a_note_and_counts_as_success(build_dag: A
     assert first.schedule == (("after", -1),)
 
 
+def test_switched_off_task_is_skipped_with_its_reason_and_counts_as_success(build_dag: Any) -> None:
+    """``tasks disable``: the planner gets ``switched_off``; a mapped task is skipped before it expands."""
+    literal = {"x": {"kind": "literal", "length": 3}}
+    dag = build_dag("d", [("off", "after"), ("fan", "after")], {"fan": {"is_mapped": True, "expand_input": literal}})
+    first = _plan(dag, _tis(off=TI.NONE, fan=TI.NONE, after=TI.NONE), switched_off={"off": "vendor down", "fan": None})
+    assert set(first.skip) == {("off", -1), ("fan", -1)} and first.expand == {}
+    assert first.notes[("off", -1)] == "disabled: vendor down" and first.notes[("fan", -1)] == "disabled"
+    assert first.schedule == (("after", -1),)  # both skips count as success for all_success
+    done = _plan(dag, _tis(off=TI.SKIPPED, fan=TI.SKIPPED, after=TI.NONE), switched_off={"off": None, "fan": None})
+    assert done.schedule == (("after", -1),)
+    not_switched = _plan(dag, _tis(off=TI.SKIPPED, fan=TI.SKIPPED, after=TI.NONE))
+    assert not_switched.skip == (("after", -1),)  # a plain skip still skips downstream
+
+
 def test_allow_failure_sets_warning_and_run_succeeds(build_dag: Any) -> None:
     dag = build_dag("d", [("soft", "after")], {"soft": {"allow_failure": True}, "leaf": {"allow_failure": True}})
     plan = _plan(dag, _tis(soft=TI.FAILED, after=TI.SUCCESS, leaf=TI.FAILED))
