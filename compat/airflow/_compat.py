@@ -79,8 +79,6 @@ def accepts_deferrable(cls: type[Any], *, default: bool = False) -> type[Any]:
 
 
 _UNSUPPORTED_TASK_KINDS = {
-    "virtualenv": "@task.virtualenv is not supported by dagflow's Airflow layer",
-    "external_python": "@task.external_python is not supported by dagflow's Airflow layer",
     "docker": "@task.docker needs the Docker provider, which dagflow does not map",
     "kubernetes": "@task.kubernetes needs the Kubernetes provider, which dagflow does not map",
     "pyspark": "@task.pyspark needs the Spark provider, which dagflow does not map",

@@ -64,7 +64,6 @@ NOT_MATCHING: dict[str, str] = {
     "standard/example_hitl_operator.py": "uses the human-in-the-loop operators, not mapped",
     "standard/example_sensors.py": "Airflow's own dags test did not finish: it runs wait_for_file (poking for days) "
     "before create_file_after_3_seconds; on dagflow the run ends success (it is not run in this test)",
-    "standard/example_python_decorator.py": VENV,
     "standard/example_python_operator.py": VENV,
 }
 

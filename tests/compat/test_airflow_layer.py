@@ -124,9 +124,9 @@ def test_an_airflow2_style_dag_file_runs_with_airflows_states(
             "airflow.sdk.AssetAlias is not supported by dagflow",
         ),
         (
-            "from airflow.sdk import DAG, task\n\n@task.virtualenv(requirements=[])\ndef f():\n    pass\n",
+            "from airflow.sdk import DAG, task\n\n@task.docker(image='python:3.11')\ndef f():\n    pass\n",
             3,
-            "@task.virtualenv is not supported",
+            "@task.docker needs the Docker provider",
         ),
         (
             "from airflow.providers.amazon.aws.operators.s3 import S3CreateBucketOperator  # dag\n",
