@@ -18,8 +18,8 @@ from dagflow.sdk.ids import check_key, check_run_id
 from dagflow.state import TaskInstanceState
 
 
-class NextTry(Protocol):
-    """What ``workload_for`` reads: a ``TaskInstance`` row, or a plain copy of its columns."""
+class TaskInstanceKeyed(Protocol):
+    """Anything that names a task instance (a ``TaskInstance`` row, a ``TaskInstanceRecord``)."""
 
     @property
     def dag_id(self) -> str: ...
@@ -29,6 +29,11 @@ class NextTry(Protocol):
     def task_id(self) -> str: ...
     @property
     def map_index(self) -> int: ...
+
+
+class NextTry(TaskInstanceKeyed, Protocol):
+    """What ``workload_for`` reads: a ``TaskInstance`` row, or a plain copy of its columns."""
+
     @property
     def try_number(self) -> int: ...
     @property

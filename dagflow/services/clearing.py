@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -21,6 +21,7 @@ from dagflow.config import Settings
 from dagflow.db import Database
 from dagflow.exceptions import DagRunNotFound, InvalidInput, TaskNotFound
 from dagflow.execution.events import RUN_CHANGED, RUN_QUEUED, publish
+from dagflow.execution.workload import TaskInstanceKeyed
 from dagflow.models import DagRun, TaskInstance, set_dagrun_state, set_ti_state, utcnow
 from dagflow.scheduler.clearing import clear_task_instance
 from dagflow.scheduler.dagruns import find_dagrun
@@ -128,19 +129,6 @@ def clear_task_instances(settings: Settings, db: Database, request: ClearRequest
         done = [record for record in before if record.id in cleared_ids]
         record_clear(session, done, only_failed=request.only_failed, downstream=request.downstream)
         return done
-
-
-class TaskInstanceKeyed(Protocol):
-    """Anything that names a task instance (a ``TaskInstance`` row, a ``TaskInstanceRecord``)."""
-
-    @property
-    def dag_id(self) -> str: ...
-    @property
-    def run_id(self) -> str: ...
-    @property
-    def task_id(self) -> str: ...
-    @property
-    def map_index(self) -> int: ...
 
 
 def record_clear(session: Session, cleared: Sequence[TaskInstanceKeyed], **options: bool) -> None:

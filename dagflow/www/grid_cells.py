@@ -1,11 +1,15 @@
 """The grid's cells as HTML, built in Python: a 25-run x 1 000-task grid is 25 000 cells, too many for a
-template loop. Every value written here is a state name from ``dagflow.state``, a count, or escaped."""
+template loop. Every value written here is a state name checked against ``dagflow.state``, a count, or escaped."""
 
 from __future__ import annotations
 
 from markupsafe import Markup, escape
 
 from dagflow.services.grid import GridRow
+from dagflow.state import TaskInstanceState
+
+#: The only words a cell's class may hold: the state names (anything else shows as no state).
+_STATES = frozenset(state.value for state in TaskInstanceState)
 
 
 def row_cells(row: GridRow) -> Markup:
@@ -15,7 +19,7 @@ def row_cells(row: GridRow) -> Markup:
     """
     parts = []
     for cell in row.cells:
-        state = cell.state or "none"
+        state = cell.state if cell.state in _STATES else "none"
         if not cell.counts:
             parts.append(f'<td class="c state-{state}"></td>')
             continue
