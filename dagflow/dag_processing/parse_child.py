@@ -28,7 +28,7 @@ import struct
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import FrameType, ModuleType
 from typing import Any, NoReturn
@@ -53,11 +53,14 @@ def parse_file(path: Path, *, memory_limit_mb: int | None = None, roots: Sequenc
     """Import ``path`` here; ``{"dags": [serialized...], "error": {...} | None, "imports": [...]}``.
 
     ``imports``: ``[path, mtime_ns, size, digest]`` of every module file under ``roots``
-    (the DAG folders, resolved) that is loaded once the file was imported, the file excepted.
+    (the DAG folders, resolved, each ending in a separator) that the import loaded, the
+    file itself excepted. Modules loaded before the call are not looked at.
     """
     path = Path(path).resolve()
+    before = set(sys.modules)
     result = load_file(path)
-    imports = folder_imports(roots, exclude=str(path))
+    loaded = [module for name in set(sys.modules) - before if (module := sys.modules.get(name)) is not None]
+    imports = folder_imports(roots, loaded, exclude=str(path))
     if result.error is not None:
         error = error_document(_explained(result.error, memory_limit_mb))
         return {"dags": [], "error": error, "imports": imports}
@@ -71,10 +74,10 @@ def parse_file(path: Path, *, memory_limit_mb: int | None = None, roots: Sequenc
     return {"dags": documents, "error": None, "imports": imports}
 
 
-def folder_imports(roots: Sequence[str], *, exclude: str) -> list[list[Any]]:
-    """Stamps of the module files in ``sys.modules`` that live under ``roots`` (sorted by path)."""
+def folder_imports(roots: Sequence[str], modules: Iterable[ModuleType], *, exclude: str) -> list[list[Any]]:
+    """Stamps of the files of ``modules`` that live under ``roots`` (sorted by path)."""
     found: dict[str, list[Any]] = {}
-    for module in list(sys.modules.values()):
+    for module in modules:
         filename = _module_file(module, roots)
         if filename is None or filename == exclude or filename in found:
             continue
