@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from dagflow.config import Settings
 from dagflow.dag_processing.processor import DagProcessor
 from dagflow.db import Database
-from dagflow.models import DagModel, SerializedDagModel
+from dagflow.models import DagModel, SerializedDagModel, TaskOutletAssetReference
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -235,3 +235,30 @@ def test_dag_processor_once_skips_unchanged_files_and_force_parses_all(
     assert folder.parses() == Counter({"user.py": 1})
     assert "parsed 2 of 2 file(s)" in once("--force")
     assert folder.parses() == Counter({"user.py": 1, "other.py": 1})
+
+
+def test_asset_references_follow_the_file_through_bulk_writes(processor: DagProcessor, folder: Folder) -> None:
+    outlet = """
+from datetime import datetime
+from dagflow import DAG
+from dagflow.operators import EmptyOperator
+from dagflow.sdk.assets import Asset
+
+with DAG("producer", schedule=None, start_date=datetime(2024, 1, 1)):
+    EmptyOperator(task_id="land", outlets={outlets})
+"""
+    (folder.root / "producer.py").write_text(outlet.format(outlets="[Asset('s3://bucket/raw')]"))
+    folder.dag("plain.py")
+    processor.scan(T0)
+    assert references(processor.db) == [("producer", "land")]
+
+    (folder.root / "producer.py").write_text(outlet.format(outlets="[]"))
+    processor.scan(T0 + timedelta(seconds=5))
+
+    assert references(processor.db) == []
+
+
+def references(db: Database) -> list[tuple[str, str]]:
+    with db.transaction(readonly=True) as session:
+        query = sa.select(TaskOutletAssetReference.dag_id, TaskOutletAssetReference.task_id)
+        return [(row[0], row[1]) for row in session.execute(query)]
