@@ -84,7 +84,7 @@ class ScanReport:
     def summary(self) -> str:
         """One line for a log or a terminal."""
         return (
-            f"parsed {self.parsed} of {self.files} file(s) in {self.duration_s:.2f}s: "
+            f"parsed {self.parsed} of {self.files} file(s) in {self.duration_s:.3f}s: "
             f"{self.dags} DAG(s), {self.changed} changed, {self.import_errors} import error(s), "
             f"{self.deactivated} deactivated"
         )
