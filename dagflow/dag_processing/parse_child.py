@@ -19,6 +19,7 @@ one of them changes.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -26,6 +27,7 @@ import resource
 import signal
 import struct
 import sys
+import sysconfig
 import time
 import traceback
 from collections.abc import Iterable, Sequence
@@ -107,9 +109,18 @@ def _module_file(module: ModuleType, roots: Sequence[str], *, any_path: bool = F
         candidates += [p for p in getattr(module, "__path__", None) or () if isinstance(p, str)]
     for candidate in candidates:
         resolved = os.path.realpath(candidate)
-        if any(resolved.startswith(root) for root in roots):
+        if resolved.startswith(tuple(roots)) and not resolved.startswith(_library_dirs()):
             return resolved
     return None
+
+
+@functools.cache
+def _library_dirs() -> tuple[str, ...]:
+    """The interpreter's library folders: never the user's, even inside a DAG folder (a venv there)."""
+    paths = sysconfig.get_paths()
+    return tuple(
+        os.path.join(os.path.realpath(paths[key]), "") for key in ("stdlib", "platstdlib", "purelib", "platlib")
+    )
 
 
 def warm_up() -> None:
