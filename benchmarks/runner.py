@@ -26,7 +26,6 @@ from __future__ import annotations
 import re
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -74,7 +73,7 @@ class Processes:
         """``python -m dagflow ARGS`` in its own session, output to ``<root>/<name>.log``."""
         log = (self.environment.root / f"{name}.log").open("wb")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "dagflow", *args],
+            [self.environment.python, "-m", "dagflow", *args],
             env=self.environment.env,
             cwd=self.environment.root,
             stdout=log,
@@ -158,7 +157,7 @@ def _kill_group(pid: int) -> None:
 def cli(environment: Environment, *args: str, timeout: float = 120.0) -> str:
     """Run ``dagflow ARGS`` to completion; its stdout (raises on a non-zero exit)."""
     proc = subprocess.run(
-        [sys.executable, "-m", "dagflow", *args],
+        [environment.python, "-m", "dagflow", *args],
         env=environment.env,
         cwd=environment.root,
         capture_output=True,
