@@ -54,7 +54,7 @@ class Seeder:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self.metadata = sa.MetaData()
-        self.metadata.reflect(engine, only=["dag_run", "task_instance"])
+        self.metadata.reflect(engine, only=["dag_run", "task_instance", "xcom"])
         self.sqlite = engine.dialect.name == "sqlite"
 
     def when(self, value: datetime) -> datetime:
@@ -107,9 +107,11 @@ def seed_history(
     runs: int,
     tasks_per_run: int,
     start: datetime | None = None,
+    with_xcom: bool = False,
 ) -> Seeded:
     """``runs`` finished runs spread over ``dag_ids`` (one a day each, long before now), each with
-    ``tasks_per_run`` successful task instances (one try, timestamps and a duration set)."""
+    ``tasks_per_run`` successful task instances (one try, timestamps and a duration set) and,
+    ``with_xcom``, one return-value XCom per task instance."""
     seeder = Seeder(engine)
     start = start or datetime(2020, 1, 1, tzinfo=UTC)
 
@@ -148,7 +150,15 @@ def seed_history(
                     "queued_at": seeder.when(day),
                 }
 
-    return Seeded(seeder.insert("dag_run", run_rows()), seeder.insert("task_instance", ti_rows()))
+    def xcom_rows() -> Iterator[dict[str, Any]]:
+        for ti in ti_rows():
+            keys = ("dag_id", "run_id", "task_id", "map_index")
+            yield {**{k: ti[k] for k in keys}, "key": "return_value", "value": "1", "created_at": ti["end_date"]}
+
+    seeded = Seeded(seeder.insert("dag_run", run_rows()), seeder.insert("task_instance", ti_rows()))
+    if with_xcom:
+        seeder.insert("xcom", xcom_rows())
+    return seeded
 
 
 def finish_task_instances(
