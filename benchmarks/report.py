@@ -160,6 +160,7 @@ def _time_and_rate(row: Row, stats: dict[str, dict[str, Any]]) -> tuple[str, str
         if timed_out:
             lines[0] = f"TIMED OUT ({timed_out}/{len(row.runs)}) at {lines[0]}"
         lines.append(f"{_fmt(stats, 'finished_runs', digits=0)} of {_fmt(stats, 'expected_runs', digits=0)} runs")
+        lines.append(f"{_fmt(stats, 'tasks_succeeded', digits=0)} tasks done")
         lines.append(f"first run {_fmt(stats, 'first_run_s', ' s', digits=1)}")
         lines.append(f"every DAG {_fmt(stats, 'every_dag_first_run_s', ' s', digits=1)}")
         lines.append(f"lag p50 {_fmt(stats, 'lag_median_s', ' s', 1)} p95 {_fmt(stats, 'lag_p95_s', ' s', 1)}")
