@@ -33,6 +33,7 @@ from typing import Any
 import dagflow.operators
 import dagflow.sensors  # noqa: F401
 from dagflow.dag_processing.parse_child import run_child, warm_up
+from dagflow.sdk.task_defaults import set_default_task_retries
 from dagflow.sdk.timezone import set_default_timezone
 
 #: Extra seconds after the soft timeout before the hard kill (the soft one names the line).
@@ -162,9 +163,10 @@ def _exit_on_signal(signum: int, _frame: object) -> None:
 
 
 def main(argv: list[str]) -> None:
-    """Entry point: ``FD PROCESSES TIMEOUT MEMORY_LIMIT_MB [DEFAULT_TIMEZONE]``."""
+    """Entry point: ``FD PROCESSES TIMEOUT MEMORY_LIMIT_MB [DEFAULT_TIMEZONE [DEFAULT_TASK_RETRIES]]``."""
     fd, processes, timeout, memory = int(argv[0]), int(argv[1]), float(argv[2]), int(argv[3])
     set_default_timezone(argv[4] if len(argv) > 4 else "UTC")  # the children inherit it
+    set_default_task_retries(int(argv[5]) if len(argv) > 5 else 0)  # and this
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     signal.signal(signal.SIGTERM, _exit_on_signal)  # unwinds ``serve`` so the children die too
     conn = Connection(fd)

@@ -59,12 +59,21 @@ class ParseResult:
 class ParsePool:
     """Parse DAG files in isolated processes, ``processes`` at a time, each under ``timeout``."""
 
-    def __init__(self, *, processes: int, timeout: float, memory_limit_mb: int, default_timezone: str = "UTC") -> None:
-        """Nothing starts until the first ``submit``; ``default_timezone`` is ``core.default_timezone``."""
+    def __init__(
+        self,
+        *,
+        processes: int,
+        timeout: float,
+        memory_limit_mb: int,
+        default_timezone: str = "UTC",
+        default_task_retries: int = 0,
+    ) -> None:
+        """Nothing starts until the first ``submit``; the defaults are ``core.default_timezone`` and ``…_task_retries``."""
         self.processes = processes
         self.timeout = timeout
         self.memory_limit_mb = memory_limit_mb
         self.default_timezone = default_timezone
+        self.default_task_retries = default_task_retries
         self._proc: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
         self._pending: set[str] = set()
@@ -145,6 +154,7 @@ class ParsePool:
             str(self.timeout),
             str(self.memory_limit_mb),
             self.default_timezone,
+            str(self.default_task_retries),
         ]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
         with theirs:

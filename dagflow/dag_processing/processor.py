@@ -131,6 +131,7 @@ class DagProcessor:
             timeout=cfg.parsing_timeout,
             memory_limit_mb=memory,
             default_timezone=settings.core.default_timezone,
+            default_task_retries=settings.core.default_task_retries,
         )
         self.job_id: int | None = None
         self._batch: _Batch | None = None
