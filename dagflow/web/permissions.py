@@ -219,6 +219,8 @@ ROUTE_PERMISSIONS: Mapping[str, str] = {
     "ui.clear_task": TASK_INSTANCE_EDIT,
     "ui.mark_task": TASK_INSTANCE_EDIT,
     "ui.task_note": TASK_INSTANCE_EDIT,
+    "ui.disable_task": TASK_INSTANCE_EDIT,
+    "ui.enable_task": TASK_INSTANCE_EDIT,
     "ui.approve": APPROVAL_EDIT,
     # cross-DAG lists and their bulk actions
     "ui.runs": DAG_RUN_READ,

@@ -1,4 +1,8 @@
-"""A task instance: its tries, the log of each (live while running, filtered, downloadable), XComs; its actions."""
+"""A task instance: its tries, the log of each (live while running, filtered, downloadable), XComs; its actions.
+
+The actions include the task switches (``services.task_switches``): turn the task off for this run or for
+every run to come, with a reason, and turn it back on.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from dagflow.services.approvals import APPROVAL_OPERATOR, decide
 from dagflow.services.clearing import MarkRequest, mark_task_instances
 from dagflow.services.dags import get_dag, get_serialized_dag
 from dagflow.services.dependencies import task_instance_dependencies
+from dagflow.services.grid import task_marks
 from dagflow.services.listing import Slice
 from dagflow.services.rendered import rendered_fields
 from dagflow.services.run_actions import RunClear, clear_in_run, preview
@@ -24,10 +29,14 @@ from dagflow.services.task_instances import (
     task_instance_tries,
 )
 from dagflow.services.task_logs import task_log as read_task_log
+from dagflow.services.task_switches import disable_task as switch_off
+from dagflow.services.task_switches import enable_task as switch_on
+from dagflow.services.task_switches import list_switches
 from dagflow.services.xcoms import task_xcoms
 from dagflow.state import AWAITING_DECISION, TaskInstanceState
 from dagflow.web.context import web_context
 from dagflow.www.common import done, render_page, ui
+from dagflow.www.grid_cells import switch_title
 from dagflow.www.log_view import LEVELS, log_lines
 
 LOG_POLL_SECONDS = 2
@@ -64,7 +73,8 @@ def task_instance(dag_id: str, run_id: str, task_id: str) -> tuple[str, int]:
     """The task instance page (``?map_index=``, ``?try=``); a mapped task without a map index lists its instances."""
     db = web_context().db
     dag = get_dag(db, dag_id)
-    task = get_serialized_dag(db, dag_id).tasks.get(task_id)
+    sdag = get_serialized_dag(db, dag_id)
+    task = sdag.tasks.get(task_id)
     map_index = _map_index()
     if task is not None and task.is_mapped and map_index < 0:
         mapped = query_task_instances(
@@ -97,6 +107,10 @@ def task_instance(dag_id: str, run_id: str, task_id: str) -> tuple[str, int]:
         log_url=url_for("ui.task_log", dag_id=dag_id, run_id=run_id, task_id=task_id),
         map_index=map_index,
         markable=MARKABLE,
+        marks=task_marks(task) if task else (),
+        group_limits=sdag.group_limits(task_id) if task else (),
+        switches=[s for s in list_switches(db, dag_id) if s.task_id == task_id and s.run_id in (None, run_id)],
+        switch_title=switch_title,
     )
 
 
@@ -233,3 +247,30 @@ def task_note(dag_id: str, run_id: str, task_id: str) -> ResponseReturnValue:
     note = request.form.get("note", "").strip() or None
     set_task_instance_note(web_context().db, dag_id, run_id, task_id, note, map_index)
     return done("Note saved.", _page_url(dag_id, run_id, task_id, map_index))
+
+
+def _switch_run(run_id: str) -> str | None:
+    """``scope=run``: this run only; ``scope=all``: every run to come (None)."""
+    scope = request.form.get("scope", "")
+    if scope not in ("run", "all"):
+        raise InvalidInput("scope must be 'run' (this run) or 'all' (all future runs)")
+    return run_id if scope == "run" else None
+
+
+@ui.route("/dags/<dag_id>/runs/<run_id>/tasks/<task_id>/disable", methods=["POST"])
+def disable_task(dag_id: str, run_id: str, task_id: str) -> ResponseReturnValue:
+    """Switch the task off in this run (``scope=run``) or in every run to come (``scope=all``), with a reason."""
+    target = _switch_run(run_id)
+    reason = request.form.get("reason", "").strip() or None
+    switch_off(web_context().db, dag_id, task_id, run_id=target, reason=reason)
+    where = f"in run {run_id}" if target else "for all future runs"
+    return done(f"{task_id} disabled {where}.", _page_url(dag_id, run_id, task_id, _map_index()))
+
+
+@ui.route("/dags/<dag_id>/runs/<run_id>/tasks/<task_id>/enable", methods=["POST"])
+def enable_task(dag_id: str, run_id: str, task_id: str) -> ResponseReturnValue:
+    """Undo a switch: ``scope=run`` for this run's, ``scope=all`` for the one on every run to come."""
+    target = _switch_run(run_id)
+    switch_on(web_context().db, dag_id, task_id, run_id=target)
+    where = f"in run {run_id}" if target else "for all future runs"
+    return done(f"{task_id} enabled again {where}.", _page_url(dag_id, run_id, task_id, _map_index()))

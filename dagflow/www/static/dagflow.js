@@ -36,16 +36,6 @@ document.addEventListener("click", function (event) {
   applyGroups(grid);
 });
 
-// A task's cell in the grid opens that task instance: the run's link (from the column's header) + the task id.
-document.addEventListener("click", function (event) {
-  const cell = event.target.closest("tr[data-cells=task] td.c");
-  if (!cell) return;
-  const grid = cell.closest("table.grid");
-  const runs = grid.querySelectorAll("thead tr.run-states a[data-run-id]");
-  const run = runs[cell.cellIndex - 1];
-  if (run) window.location.href = run.getAttribute("href") + "/tasks/" + cell.parentElement.getAttribute("data-node");
-});
-
 // "Start from this run's conf" on the trigger form: copy a recent conf into the JSON box.
 document.addEventListener("click", function (event) {
   const button = event.target.closest("[data-use-conf]");

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 
+import pendulum
 import pytest
 
 from dagflow.services.dag_runs import get_run
 from dagflow.services.task_instances import get_task_instance, task_instance_tries
-from tests.unit.www.conftest import Ui, ran_ui_dag
+from tests.unit.www.conftest import Ui, ran_ui_dag, run_ui_dag
 
 
 @pytest.fixture(scope="module")
@@ -70,10 +71,57 @@ def test_the_grid_has_groups_mapped_counts_states_and_a_legend(ui: Ui) -> None:
     assert re.search(
         r'<tr data-node="grp.c" data-cells="task" data-parent-group="grp".*?<td class="c state-failed">', html, re.S
     )
-    assert '<td class="c state-success" title="3 success">3</td>' in html  # double, mapped over three values
+    run = f"/dags/ui_dag/runs/{ui.run_id}"
+    assert f'<td class="c state-success"><a href="{run}/tasks/double" title="3 success">3</a></td>' in html  # mapped
     assert '<td class="c state-failed" title="1 failed 1 success"></td>' in html  # the group: its members summed
     assert 'class="legend"' in html and "upstream_failed" in html
     assert "hx-trigger" not in html[html.index('id="grid"') :][:300]  # nothing active: no polling
+
+
+def test_grid_cells_are_links_to_their_task_instance_and_rows_show_their_flow_settings(ui: Ui) -> None:
+    html = _text(ui.get("/dags/ui_dag"))
+    run = f"/dags/ui_dag/runs/{ui.run_id}"
+    flow_run = run_ui_dag(ui, "ui_flow", pendulum.datetime(2024, 3, 2))
+    flow = _text(ui.get("/dags/ui_flow"))
+
+    assert f'<td class="c state-failed"><a href="{run}/tasks/grp.c"></a></td>' in html  # works without JavaScript
+    assert f'<td class="c state-success"><a href="{run}/tasks/a"></a></td>' in html
+    assert f'href="{run}/tasks/grp"' not in html  # a group's cell is no link
+    assert ui.get(f"{run}/tasks/grp.c").status_code == 200
+    assert re.search(
+        r'<th class="task indent-0" title="the first task">first <small class="mark">log_level DEBUG', flow
+    )
+    assert '<small class="mark">allow_failure</small>' in flow and '<small class="mark">disabled</small>' in flow
+    assert '<small class="mark">sequential</small> <small class="mark">max 1 at once</small>' in flow
+    soft = _text(ui.get(f"/dags/ui_flow/runs/{flow_run}/tasks/flow.soft"))
+    assert '<dd class="flow-marks"><small class="mark">allow_failure</small>' in soft
+    assert "group flow: max 1 at once" in soft
+
+
+def test_a_switch_shows_in_the_grid_and_on_the_task_page_and_a_viewer_cannot_set_it(ui: Ui) -> None:
+    page = f"/dags/ui_dag/runs/{ui.run_id}/tasks/say"
+    assert ui.post(f"{page}/disable", "viewer", {"scope": "all"}).status_code == 403
+    assert ui.post(f"{page}/disable", "op", {"scope": "sometimes"}).status_code == 422
+
+    one = ui.post(f"{page}/disable", "op", {"scope": "run", "reason": "flaky <api>"})
+    every = ui.post(f"{page}/disable", "op", {"scope": "all", "reason": "vendor down"})
+    grid = _text(ui.get("/dags/ui_dag"))
+    ti_page = _text(ui.get(page))
+    events = _text(ui.get("/events"))
+
+    assert one.status_code == every.status_code == 303 and one.headers["Location"] == page
+    assert re.search(
+        r'<td class="c state-[a-z_]+ switched"><a href="[^"]+/tasks/say" title="disabled in run [^"]+ by op at [^"]+: flaky &lt;api&gt;">',
+        grid,
+    )
+    assert '<small class="mark switched" title="disabled for all future runs by op at' in grid
+    assert 'data-switch="run"' in ti_page and 'data-switch="all"' in ti_page and "vendor down" in ti_page
+    assert "Enable in this run" in ti_page and "Enable for all future runs" in ti_page
+    assert "disable_task" in events
+    assert ui.post(f"{page}/enable", "op", {"scope": "all"}).status_code == 303
+    assert ui.post(f"{page}/enable", "op", {"scope": "run"}).status_code == 303
+    assert ui.post(f"{page}/enable", "op", {"scope": "run"}).status_code == 404
+    assert "switched" not in _text(ui.get("/dags/ui_dag/grid"))
 
 
 def test_the_grid_fragment_is_the_grid_alone(ui: Ui) -> None:
