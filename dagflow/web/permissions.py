@@ -216,6 +216,7 @@ ROUTE_PERMISSIONS: Mapping[str, str] = {
     "ui.task_instance": TASK_INSTANCE_READ,
     "ui.task_log": TASK_LOG_READ,
     "ui.task_log_download": TASK_LOG_READ,
+    "ui.task_log_tail": TASK_LOG_READ,
     "ui.clear_task": TASK_INSTANCE_EDIT,
     "ui.mark_task": TASK_INSTANCE_EDIT,
     "ui.task_note": TASK_INSTANCE_EDIT,

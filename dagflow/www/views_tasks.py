@@ -37,7 +37,7 @@ from dagflow.state import AWAITING_DECISION, TaskInstanceState
 from dagflow.web.context import web_context
 from dagflow.www.common import done, render_page, ui
 from dagflow.www.grid_cells import switch_title
-from dagflow.www.log_view import LEVELS, log_lines
+from dagflow.www.log_view import LEVELS, complete_lines, level_after, log_lines
 
 LOG_POLL_SECONDS = 2
 #: The log panel shows at most the last this many matching lines (Download has them all).
@@ -123,31 +123,91 @@ def _log_text(dag_id: str, run_id: str, task_id: str, map_index: int, number: in
     return output_masker(context.db).mask(text)
 
 
+#: Task instance states whose current try may still write to its log.
+LIVE_STATES = ("running", "queued", "restarting", "deferred", "up_for_reschedule")
+
+
 @ui.route("/dags/<dag_id>/runs/<run_id>/tasks/<task_id>/log")
 def task_log(dag_id: str, run_id: str, task_id: str) -> tuple[str, int]:
-    """The log panel of one try (``?try=``), filtered by ``?level=`` and ``?q=``; it polls itself while the try runs."""
+    """The log panel of one try (``?try=``), filtered by ``?level=`` and ``?q=``; a live try's panel tails itself.
+
+    While the try runs, the panel ends with a poller that asks ``task_log_tail`` for the bytes after
+    what it shows (``offset``), so a long log is read once, not every few seconds.
+    """
     db = web_context().db
     map_index = _map_index()
     ti = get_task_instance(db, dag_id, run_id, task_id, map_index)
     number = _try(ti.try_number)
     level, contains = request.args.get("level", ""), request.args.get("q", "")
+    live = number == ti.try_number and ti.state in LIVE_STATES
     text = _log_text(dag_id, run_id, task_id, map_index, number) if number >= 1 else ""
+    if live:
+        text = complete_lines(text)
     matching = log_lines(text, level=level, contains=contains)
-    live = number == ti.try_number and ti.state in ("running", "queued", "restarting", "deferred", "up_for_reschedule")
+    total = len(text.splitlines())
     return render_page(
         "_log.html",
         title="log",
         lines=matching[-LOG_MAX_LINES:],
         matching=len(matching),
-        total=len(text.splitlines()),
+        total=total,
         live=live,
+        tail=_tail_url(dag_id, run_id, task_id, map_index, number, len(text.encode()), total, level_after(text))
+        if live
+        else None,
         poll=LOG_POLL_SECONDS,
         number=number,
         download=url_for(
             "ui.task_log_download", dag_id=dag_id, run_id=run_id, task_id=task_id, **_log_args(map_index, number)
         ),
-        refresh=request.full_path,
     )
+
+
+def _tail_url(
+    dag_id: str, run_id: str, task_id: str, map_index: int, number: int, offset: int, lines: int, level_at: str
+) -> str:
+    """Where a live panel asks for what follows byte ``offset`` (line ``lines`` + 1, continuing ``level_at``)."""
+    args: dict[str, Any] = {**_log_args(map_index, number), "offset": offset, "line": lines, "at": level_at}
+    for name in ("level", "q"):
+        if request.args.get(name):
+            args[name] = request.args[name]
+    return url_for("ui.task_log_tail", dag_id=dag_id, run_id=run_id, task_id=task_id, **args)
+
+
+def _count(name: str) -> int:
+    value = request.args.get(name, "0")
+    if not value.isdigit():
+        raise InvalidInput(f"{name} must be a whole number, not {value[:20]!r}")
+    return int(value)
+
+
+@ui.route("/dags/<dag_id>/runs/<run_id>/tasks/<task_id>/log/tail")
+def task_log_tail(dag_id: str, run_id: str, task_id: str) -> tuple[str, int]:
+    """The lines a live log panel has not shown yet: the log's bytes from ``?offset=``, and the next poller."""
+    db = web_context().db
+    map_index = _map_index()
+    ti = get_task_instance(db, dag_id, run_id, task_id, map_index)
+    number = _try(ti.try_number)
+    offset, shown, level_at = _count("offset"), _count("line"), request.args.get("at", "INFO")
+    live = number == ti.try_number and ti.state in LIVE_STATES
+    context = web_context()
+    text = read_task_log(
+        context.settings, db, dag_id=dag_id, task_id=task_id, run_id=run_id, map_index=map_index,
+        try_number=number, offset=offset,
+    ) if number >= 1 else ""  # fmt: skip
+    if live:
+        text = complete_lines(text)
+    text = output_masker(db).mask(text)
+    lines = log_lines(
+        text, level=request.args.get("level", ""), contains=request.args.get("q", ""), first=shown + 1,
+        level_at=level_at,
+    )  # fmt: skip
+    count = len(text.splitlines())
+    tail = _tail_url(
+        dag_id, run_id, task_id, map_index, number, offset + len(text.encode()), shown + count,
+        level_after(text, level_at),
+    ) if live else None  # fmt: skip
+    return render_page("_log_tail.html", title="log", lines=lines, tail=tail, poll=LOG_POLL_SECONDS)
 
 
 def _log_args(map_index: int, number: int) -> dict[str, Any]:

@@ -233,6 +233,23 @@ def test_the_log_panel_filters_by_level_and_text_and_downloads(ui: Ui) -> None:
     assert ui.get(base + "?try=7").status_code == 404
 
 
+def test_the_log_tail_reads_only_the_bytes_after_its_offset(ui: Ui) -> None:
+    base = f"/dags/ui_dag/runs/{ui.run_id}/tasks/grp.c/log"
+    whole = ui.get(base + "/download?try=1").data
+    first_line = whole[: whole.index(b"\n") + 1]
+
+    tail = _text(ui.get(f"{base}/tail?try=1&offset={len(first_line)}&line=1&at=INFO"))
+    at_end = _text(ui.get(f"{base}/tail?try=1&offset={len(whole)}&line=9"))
+
+    assert 'data-line="1"' not in tail and 'data-line="2"' in tail and "RuntimeError" in tail
+    assert first_line.decode().strip() not in tail
+    assert "hx-get" not in tail and 'data-ended="true"' in tail  # the try has ended: no next poll
+    assert 'id="log-live" hx-swap-oob="true"' in tail
+    assert "log-line" not in at_end
+    assert ui.get(f"{base}/tail?try=1&offset=-5").status_code == 422
+    assert ui.get(f"{base}/tail?try=1", "viewer").status_code == 200
+
+
 def test_retry_failed_previews_then_reruns_keeping_every_try(ui: Ui) -> None:
     url = f"/dags/ui_dag/runs/{ui.run_id}/retry-failed"
     preview = _text(ui.post(url, "op"))
