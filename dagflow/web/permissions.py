@@ -250,6 +250,8 @@ ROUTE_PERMISSIONS: Mapping[str, str] = {
     "ui.backfill_progress": BACKFILL_READ,
     "ui.create_backfill": BACKFILL_EDIT,
     "ui.cancel_backfill": BACKFILL_EDIT,
+    "ui.pause_backfill": BACKFILL_EDIT,
+    "ui.unpause_backfill": BACKFILL_EDIT,
     "ui.durations": TASK_INSTANCE_READ,
     "ui.task_duration_chart": TASK_INSTANCE_READ,
     # assets

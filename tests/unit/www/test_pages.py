@@ -50,17 +50,32 @@ def test_an_import_error_shows_a_banner_linking_the_list(ui: Ui) -> None:
     assert '<a href="/import-errors">1 DAG import error</a>' in html
 
 
-def test_pause_and_unpause_go_back_where_the_button_was(ui: Ui) -> None:
-    response = ui.post("/dags/ui_other/pause", "op", {"is_paused": "false", "next": "/?search=other"})
+def test_pause_and_unpause_ask_first_then_go_back_where_the_button_was(ui: Ui) -> None:
+    ask = ui.post("/dags/ui_other/pause", "op", {"is_paused": "false", "next": "/?search=other"})
+    assert ask.status_code == 200 and "Unpause ui_other?" in _text(ask) and 'name="confirmed" value="1"' in _text(ask)
+    assert 'data-dag-id="ui_other"' in _text(ui.get("/?status=paused"))  # asking changed nothing
+    assert 'data-ask="Unpause ui_other?"' in _text(ui.get("/?search=other", "op"))  # dagflow.js asks in the page
+
+    confirmed = {"is_paused": "false", "next": "/?search=other", "confirmed": "1"}
+    response = ui.post("/dags/ui_other/pause", "op", confirmed)
 
     assert response.status_code == 303 and response.headers["Location"] == "/?search=other"
     assert 'data-dag-id="ui_other"' in _text(ui.get("/?status=active"))
-    assert (
-        ui.post("/dags/ui_other/pause", "op", {"is_paused": "true", "next": "//evil.example"}).headers["Location"]
-        == "/dags/ui_other"
-    )
+    evil = {"is_paused": "true", "next": "//evil.example", "confirmed": "1"}
+    assert ui.post("/dags/ui_other/pause", "op", evil).headers["Location"] == "/dags/ui_other"
     assert ui.post("/dags/ui_other/pause", "op", {"is_paused": "maybe"}).status_code == 422
     assert ui.post("/dags/ui_other/pause", "viewer", {"is_paused": "false"}).status_code == 403
+
+
+def test_the_tag_filter_is_a_multi_select_of_existing_tags(ui: Ui) -> None:
+    html = _text(ui.get("/?tags=ui&tags=daily"))
+    either = _text(ui.get("/?tags=ui&tags=other"))
+
+    select = html[html.index('<select name="tags" multiple') :].split("</select>")[0]
+    assert '<option value="ui" selected>' in select and '<option value="daily" selected>' in select
+    assert '<option value="other">' in select and '<option value="flow">' in select
+    assert 'data-dag-id="ui_dag"' in html and 'data-dag-id="ui_other"' not in html
+    assert 'data-dag-id="ui_dag"' in either and 'data-dag-id="ui_other"' in either  # any chosen tag, as Airflow
 
 
 def test_the_grid_has_groups_mapped_counts_states_and_a_legend(ui: Ui) -> None:
