@@ -254,6 +254,8 @@ ROUTE_PERMISSIONS: Mapping[str, str] = {
     "ui.unpause_backfill": BACKFILL_EDIT,
     "ui.durations": TASK_INSTANCE_READ,
     "ui.task_duration_chart": TASK_INSTANCE_READ,
+    "ui.assets": ASSET_READ,
+    "ui.asset": ASSET_READ,
     # assets
     f"{_API}.get_assets": ASSET_READ,
     f"{_API}.get_asset": ASSET_READ,

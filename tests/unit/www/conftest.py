@@ -36,7 +36,7 @@ from dagflow.webapp import create_app
 DAG_FILE = """
 from datetime import datetime
 
-from dagflow import DAG, Param, task
+from dagflow import DAG, Asset, Param, task
 from dagflow.operators import ApprovalOperator, BashOperator, EmptyOperator, PythonOperator
 from dagflow.sdk import TaskGroup
 
@@ -63,11 +63,16 @@ with DAG("ui_dag", schedule="@daily", start_date=datetime(2024, 1, 1), tags=["ui
     a >> double.expand(x=[1, 2, 3])
     a >> BashOperator(task_id="say", bash_command="echo mode={{ params.mode }} key={{ var.value.api_key }} <i>")
 
+ORDERS = Asset("s3://bucket/orders.parquet")
+
 with DAG("ui_flow", schedule=None, start_date=datetime(2024, 1, 1), tags=["flow"]):
-    first = EmptyOperator(task_id="first", description="the first task", log_level="DEBUG")
+    first = EmptyOperator(task_id="first", description="the first task", log_level="DEBUG", outlets=[ORDERS])
     with TaskGroup("flow", max_active_tasks=1, sequential=True):
         EmptyOperator(task_id="soft", allow_failure=True)
         EmptyOperator(task_id="off", disabled=True)
+
+with DAG("ui_consumer", schedule=[ORDERS], start_date=datetime(2024, 1, 1), tags=["flow"]):
+    EmptyOperator(task_id="load")
 
 with DAG("ui_other", schedule=None, start_date=datetime(2024, 1, 1), tags=["other"]):
     ApprovalOperator(task_id="wait", message="ship it?")

@@ -7,6 +7,7 @@ import re
 import pendulum
 import pytest
 
+from dagflow.services.assets import create_asset_event
 from dagflow.services.dag_runs import get_run
 from dagflow.services.task_instances import get_task_instance, task_instance_tries
 from tests.unit.www.conftest import Ui, ran_ui_dag, run_ui_dag
@@ -137,6 +138,27 @@ def test_a_switch_shows_in_the_grid_and_on_the_task_page_and_a_viewer_cannot_set
     assert ui.post(f"{page}/enable", "op", {"scope": "run"}).status_code == 303
     assert ui.post(f"{page}/enable", "op", {"scope": "run"}).status_code == 404
     assert "switched" not in _text(ui.get("/dags/ui_dag/grid"))
+
+
+def test_the_asset_pages_list_producers_consumers_and_events_with_their_runs(ui: Ui) -> None:
+    before = _text(ui.get("/assets", "viewer"))
+    producer_run = run_ui_dag(ui, "ui_flow", pendulum.datetime(2024, 3, 3))
+    create_asset_event(ui.db, "s3://bucket/orders.parquet", extra={"note": "<b>by hand</b>"})
+    listing = _text(ui.get("/assets", "viewer"))
+    by_dag = _text(ui.get("/assets?dag_id=ui_other", "viewer"))
+    asset_id = int(re.search(r'href="/assets/(\d+)"', listing).group(1))  # type: ignore[union-attr]
+    detail = _text(ui.get(f"/assets/{asset_id}", "viewer"))
+
+    assert 'data-asset="s3://bucket/orders.parquet"' in before  # stored with the DAG, before any event
+    row = listing[listing.index('data-asset="s3://bucket/orders.parquet"') :].split("</tr>")[0]
+    assert ">ui_flow.first</a>" in row and ">ui_consumer</a>" in row and "<time" in row
+    assert "No assets match" in by_dag
+    assert f'href="/dags/ui_flow/runs/{producer_run}"'.replace("+", "&#43;") in detail.replace("+", "&#43;")
+    assert "&#34;note&#34;: &#34;&lt;b&gt;by hand&lt;/b&gt;&#34;" in detail and "\\u003c" not in detail  # literal JSON
+    assert "by hand or the API" in detail and "ui_consumer" in detail
+    assert 'href="/assets?dag_id=ui_flow"' in _text(ui.get("/dags/ui_flow"))  # linked from the DAG's pages
+    assert ui.get("/assets/999999", "viewer").status_code == 404
+    assert ui.get("/assets", "anon").status_code == 302
 
 
 def test_the_grid_fragment_is_the_grid_alone(ui: Ui) -> None:
