@@ -64,6 +64,9 @@ def worker_main(settings: Settings, tasks: Any, results: Any, stopping: Any) -> 
                     results.put(("start", pid, (workload.ti_id, workload.try_number)))
                     _run_and_report(workload, settings, db, cache, results, pid)
     finally:
+        from dagflow.execution.runner import retire_task_process
+
+        retire_task_process()
         db.dispose()
 
 
