@@ -109,13 +109,20 @@ def run_workload(
     dag_cache: DagCache | None = None,
     test_mode: bool = False,
     on_recorded: Callable[[TaskOutcome], None] | None = None,
+    reuse_process: bool = False,
 ) -> TaskOutcome:
-    """Run one try of a task instance to its end; returns how it ended (from the DB)."""
+    """Run one try of a task instance to its end; returns how it ended (from the DB).
+
+    ``reuse_process``: a long-lived worker (LocalExecutor, Celery) may run the try in the
+    task process it kept from its previous try of the same DAG file, and keep it for the
+    next one (``core.max_tries_per_child``); it calls ``retire_task_process`` before it exits.
+    """
+    cache = dag_cache or _default_cache
     if db is not None:
-        return _run(workload, settings, db, fork, dag_cache or _default_cache, test_mode, on_recorded)
+        return _run(workload, settings, db, fork, cache, test_mode, on_recorded, reuse_process)
     own = Database(settings)
     try:
-        return _run(workload, settings, own, fork, dag_cache or _default_cache, test_mode, on_recorded)
+        return _run(workload, settings, own, fork, cache, test_mode, on_recorded, reuse_process)
     finally:
         own.dispose()
 
@@ -128,6 +135,7 @@ def _run(
     cache: DagCache,
     test_mode: bool,
     on_recorded: Callable[[TaskOutcome], None] | None,
+    reuse_process: bool,
 ) -> TaskOutcome:
     claimed = claim_with_retry(db, workload)
     if claimed is None:
@@ -136,7 +144,7 @@ def _run(
     if attempt is None:
         return _final(db, workload)
     if fork and hasattr(os, "fork"):
-        recorded = _run_forked(attempt, cache, on_recorded)
+        recorded = _run_forked(attempt, cache, on_recorded, reuse=reuse_process and reuse_enabled(attempt))
         if recorded is not None:
             return recorded
     else:
@@ -278,13 +286,12 @@ def _run_in_process(attempt: TryAttempt) -> None:
 
 
 def _run_forked(
-    attempt: TryAttempt, cache: DagCache, on_recorded: Callable[[TaskOutcome], None] | None = None
+    attempt: TryAttempt, cache: DagCache, on_recorded: Callable[[TaskOutcome], None] | None, *, reuse: bool
 ) -> TaskOutcome | None:
     """Run the try in a task process (a fresh fork, or the worker's idle reused one) and
     supervise it; the outcome if the supervisor recorded it."""
     register_known_secrets(attempt)  # here, on the warm pool; the task process inherits them
     output = MaskedLogPipe(attempt.log_path, attempt.masker)
-    reuse = reuse_enabled(attempt)
     process = _task_processes.take(attempt) if reuse else None
     if process is None or not _task_processes.hand(process, attempt, output):
         process = _fork_task_process(attempt, cache, output, reuse)
