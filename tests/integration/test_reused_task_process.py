@@ -29,6 +29,7 @@ from dagflow import DAG
 from dagflow.operators import PythonOperator
 
 OUT = {out!r}
+DB = {db!r}
 COUNTER = 0
 
 
@@ -77,6 +78,14 @@ def hog():
     sys.dagflow_test_hog = bytearray(300 << 20)
 
 
+def marked_failed_while_running():
+    import sqlite3
+    report("undead")
+    with sqlite3.connect(DB) as connection:  # what "mark failed" in the UI does to the row
+        connection.execute("UPDATE task_instance SET state = 'failed' WHERE task_id = 'undead'")
+    time.sleep(60)
+
+
 def too_slow():
     report("slow")
     time.sleep(60)
@@ -108,6 +117,8 @@ chain("isolation", [
     ("after_hog", plain("after_hog"), {{}}),
     ("slow", too_slow, {{"execution_timeout": timedelta(seconds=1)}}),
     ("after_slow", plain("after_slow"), {{}}),
+    ("undead", marked_failed_while_running, {{}}),
+    ("after_undead", plain("after_undead"), {{}}),
 ])
 
 with DAG("fan", schedule=None):
@@ -121,10 +132,11 @@ def setup(settings: Settings, db: Database, tmp_path: Path) -> Iterator[tuple[Se
     out = tmp_path / "tries.jsonl"
     dags = settings.core.dags_folder
     dags.mkdir(parents=True, exist_ok=True)
-    (dags / "reuse.py").write_text(textwrap.dedent(DAG_FILE.format(out=str(out))))
+    db_file = str(settings.home / "dagflow.db")
+    (dags / "reuse.py").write_text(textwrap.dedent(DAG_FILE.format(out=str(out), db=db_file)))
     sync_folders(db, [dags], paused_at_creation=False)
     core = {"parallelism": 1, "killed_task_cleanup_time": 1.0, "max_memory_per_child_mb": 250}
-    yield settings.replace(core=core), db, out
+    yield settings.replace(core=core, scheduler={"heartbeat_interval": 0.2}), db, out
 
 
 def run_dag(settings: Settings, db: Database, dag_id: str) -> DagRunState:
@@ -195,7 +207,7 @@ def test_what_a_try_leaves_behind_does_not_reach_the_next(setup: tuple[Settings,
     assert seen["after_env"]["cwd"] == seen["leak_env"]["cwd"]
     assert seen["after_env"]["path"] is False
     # Not restorable: the next try gets a fresh task process.
-    for leaky in ("rebind", "thread", "segfault", "exit", "hog", "slow"):
+    for leaky in ("rebind", "thread", "segfault", "exit", "hog", "slow", "undead"):
         assert seen[f"after_{leaky}"]["pid"] != seen[leaky]["pid"], leaky
         assert final[f"after_{leaky}"] == TaskInstanceState.SUCCESS, leaky
     assert seen["after_rebind"]["counter"] == 0
@@ -203,6 +215,7 @@ def test_what_a_try_leaves_behind_does_not_reach_the_next(setup: tuple[Settings,
     assert final["exit"] == TaskInstanceState.FAILED
     assert final["slow"] == TaskInstanceState.FAILED
     assert final["hog"] == TaskInstanceState.SUCCESS
+    assert final["undead"] == TaskInstanceState.FAILED  # as marked; the supervisor stopped the try
     with db.transaction() as session:
         reasons = dict(session.execute(sa.select(TaskInstance.task_id, TaskInstance.end_reason)).all())
     assert "signal 11" in (reasons["segfault"] or "")
