@@ -197,6 +197,7 @@ def _capacity(session: Session, sdag: SerializedDag, task: SerializedTask, ti: T
                     "(max_active_tis_per_dag) task instances of this task are running or queued.",
                 )
             )
+    found.extend(_per_run_capacity(session, task, ti, busy))
     active = _count(session, TaskInstance.dag_id == sdag.dag_id, busy=busy)
     if active >= sdag.max_active_tasks:
         found.append(
@@ -207,6 +208,24 @@ def _capacity(session: Session, sdag: SerializedDag, task: SerializedTask, ti: T
             )
         )
     return found
+
+
+def _per_run_capacity(
+    session: Session, task: SerializedTask, ti: TaskInstance, busy: list[TaskInstanceState]
+) -> list[Dependency]:
+    """``max_active_tis_per_dagrun``: queued + running instances of this task in this run (map indexes included)."""
+    limit = task.max_active_tis_per_dagrun
+    if not limit:
+        return []
+    same = (TaskInstance.dag_id == ti.dag_id, TaskInstance.run_id == ti.run_id, TaskInstance.task_id == task.task_id)
+    active = _count(session, *same, busy=busy)
+    if active < limit:
+        return []
+    detail = (
+        f"The max task concurrency per run has been reached: {active} of {limit} "
+        "(max_active_tis_per_dagrun) task instances of this task are running or queued in this run."
+    )
+    return [Dependency("Task Concurrency per Run", detail)]
 
 
 def _count(session: Session, *where: sa.ColumnElement[bool], busy: list[TaskInstanceState]) -> int:

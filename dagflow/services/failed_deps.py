@@ -168,4 +168,23 @@ def _slots(session: Session, task: SerializedTask, ti: TaskInstance) -> list[tup
         if int(running or 0) >= task.max_active_tis_per_dag:
             limit = task.max_active_tis_per_dag
             reasons.append(("Task Concurrency", f"The max task concurrency ({limit}) has been reached."))
+    if task.max_active_tis_per_dagrun is not None:
+        in_run = session.scalar(
+            sa.select(sa.func.count())
+            .select_from(TaskInstance)
+            .where(
+                TaskInstance.dag_id == ti.dag_id,
+                TaskInstance.run_id == ti.run_id,
+                TaskInstance.task_id == ti.task_id,
+                TaskInstance.state.in_([TI.RUNNING, TI.QUEUED]),
+            )
+        )
+        if int(in_run or 0) >= task.max_active_tis_per_dagrun:
+            limit = task.max_active_tis_per_dagrun
+            reasons.append(
+                (
+                    "Task Concurrency per Run",
+                    f"The max task concurrency per run ({limit}, max_active_tis_per_dagrun) has been reached.",
+                )
+            )
     return reasons
