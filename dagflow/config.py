@@ -37,6 +37,11 @@ class CoreSettings:
     default_timezone: str = "UTC"
     max_xcom_size: int = 65536
     killed_task_cleanup_time: float = 10.0
+    #: Tries one task process runs in sequence (same DAG file version) before a fresh one is
+    #: forked; 1 forks a fresh process for every try, 0 means no limit (execution/reused_process.py).
+    max_tries_per_child: int = 100
+    #: A reused task process above this resident memory (MB) runs no further try.
+    max_memory_per_child_mb: int = 512
     default_task_retries: int = 0
     #: Fernet keys that encrypt connection passwords/extras and variables, comma-separated,
     #: newest first. Empty: the keys in ``$DAGFLOW_HOME/fernet.key`` (created on first need).

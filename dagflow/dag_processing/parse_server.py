@@ -43,6 +43,7 @@ from typing import Any
 import dagflow.operators
 import dagflow.sensors  # noqa: F401
 from dagflow.dag_processing.parse_child import FRAME, run_worker, warm_up
+from dagflow.sdk.task_defaults import set_default_task_retries
 from dagflow.sdk.timezone import set_default_timezone
 
 #: Extra seconds after the soft timeout before the hard kill (the soft one names the line).
@@ -236,11 +237,12 @@ def _exit_on_signal(signum: int, _frame: object) -> None:
 
 
 def main(argv: list[str]) -> None:
-    """Entry point: ``FD PROCESSES TIMEOUT MEMORY_LIMIT_MB [DEFAULT_TIMEZONE [FILES_PER_PROCESS [ROOTS]]]``."""
+    """Entry point: ``FD PROCESSES TIMEOUT MEMORY_LIMIT_MB [DEFAULT_TIMEZONE [FILES_PER_PROCESS [ROOTS [DEFAULT_TASK_RETRIES]]]]``."""
     fd, processes, timeout, memory = int(argv[0]), int(argv[1]), float(argv[2]), int(argv[3])
     set_default_timezone(argv[4] if len(argv) > 4 else "UTC")  # the children inherit it
     files_per_process = int(argv[5]) if len(argv) > 5 else 1
     roots: list[str] = json.loads(argv[6]) if len(argv) > 6 else []
+    set_default_task_retries(int(argv[7]) if len(argv) > 7 else 0)  # the children inherit it
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     signal.signal(signal.SIGTERM, _exit_on_signal)  # unwinds ``serve`` so the children die too
     conn = Connection(fd)

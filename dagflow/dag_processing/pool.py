@@ -71,19 +71,22 @@ class ParsePool:
         timeout: float,
         memory_limit_mb: int,
         default_timezone: str = "UTC",
+        default_task_retries: int = 0,
         files_per_process: int = 1,
         roots: Iterable[str] = (),
     ) -> None:
         """Nothing starts until the first ``submit``.
 
         ``default_timezone`` is ``core.default_timezone``; a parsing process handles up to
-        ``files_per_process`` files; ``roots`` (the DAG folders) say which imported modules
+        ``files_per_process`` files; ``default_task_retries`` is ``core.default_task_retries``;
+        ``roots`` (the DAG folders) say which imported modules
         are the user's, dropped after each file and reported as the file's imports.
         """
         self.processes = processes
         self.timeout = timeout
         self.memory_limit_mb = memory_limit_mb
         self.default_timezone = default_timezone
+        self.default_task_retries = default_task_retries
         self.files_per_process = files_per_process
         self.roots = [str(root) for root in roots]
         self._proc: subprocess.Popen[bytes] | None = None
@@ -168,6 +171,7 @@ class ParsePool:
             self.default_timezone,
             str(self.files_per_process),
             json.dumps(self.roots),
+            str(self.default_task_retries),
         ]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
         with theirs:

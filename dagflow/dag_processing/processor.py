@@ -136,6 +136,7 @@ class DagProcessor:
             timeout=cfg.parsing_timeout,
             memory_limit_mb=memory,
             default_timezone=settings.core.default_timezone,
+            default_task_retries=settings.core.default_task_retries,
             files_per_process=cfg.parsing_files_per_process,
             roots=[str(folder.resolve()) for folder in self.folders],
         )
