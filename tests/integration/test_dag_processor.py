@@ -108,13 +108,10 @@ def test_rescan_with_nothing_changed_writes_nothing(processor: DagProcessor, dag
     processor.scan(T0)
     before = rows(processor.db)
 
-    started = time.perf_counter()
     report = processor.scan(T0 + timedelta(seconds=1))
-    elapsed = time.perf_counter() - started
 
     assert report.parsed == 0 and not report.changed_anything
     assert rows(processor.db) == before
-    assert elapsed < 1.0, f"unchanged re-scan took {elapsed:.3f}s"
 
 
 def test_reparse_after_interval_writes_nothing_when_unchanged(processor: DagProcessor, dags_folder: Path) -> None:

@@ -54,10 +54,8 @@ def test_unchanged_files_are_not_parsed_again_by_a_new_process(folder_settings: 
     first = _cli_pass(folder_settings, db)
     assert (first.parsed, first.dags, first.import_errors) == (2, 1, 1)
 
-    started = time.monotonic()
     again = _cli_pass(folder_settings, db)
-    assert again.parsed == 0
-    assert time.monotonic() - started < 1.0  # the looping file is not waited for again
+    assert again.parsed == 0  # the looping file is not waited for again
 
     (Path(folder_settings.core.dags_folder) / "good.py").write_text(GOOD.format(task_id="b"))
     changed = _cli_pass(folder_settings, db)
