@@ -76,7 +76,7 @@ def task_instance(dag_id: str, run_id: str, task_id: str) -> tuple[str, int]:
     ti = get_task_instance(db, dag_id, run_id, task_id, map_index)
     tries = task_instance_tries(db, dag_id, run_id, task_id, map_index)
     selected = _try(ti.try_number)
-    pending = ti.state in (None, "scheduled", "queued", "up_for_retry", "up_for_reschedule")
+    pending = ti.state in (None, "scheduled", "queued", "up_for_retry", "up_for_reschedule", "deferred")
     waiting = ti.operator == APPROVAL_OPERATOR and TaskInstanceState(ti.state or "none") in AWAITING_DECISION
     return render_page(
         "task_instance.html",
