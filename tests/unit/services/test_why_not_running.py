@@ -54,6 +54,9 @@ with DAG("capped", schedule=None, start_date=START, max_active_tasks=1, max_acti
 with DAG("fanned", schedule=None, start_date=START):
     EmptyOperator.partial(task_id="each", max_active_tis_per_dag=1).expand(doc_md=["a", "b", "c"])
 
+with DAG("per_run", schedule=None, start_date=START):
+    EmptyOperator.partial(task_id="each", max_active_tis_per_dagrun=2).expand(doc_md=["a", "b", "c", "d"])
+
 with DAG("busy", schedule=None, start_date=START):
     for n in range(3):
         EmptyOperator(task_id=f"t{n}", priority_weight=3 - n)
@@ -164,6 +167,18 @@ def test_max_active_tis_per_dag_of_a_mapped_task(stored: Database, settings: Set
     assert sum(1 for w in held if list(w) == ["Task Instance State"]) == 1  # one queued
     limited = [w for w in held if "Task Concurrency" in w]
     assert len(limited) == 2 and "1 of 1 (max_active_tis_per_dag)" in limited[0]["Task Concurrency"]
+
+
+def test_max_active_tis_per_dagrun_counts_this_run_only(stored: Database, settings: Settings) -> None:
+    sched = _holding(stored, settings)
+    _runs(stored, sched, "per_run", "r1", "r2")
+    _tick(sched, 3)
+    for run_id in ("r1", "r2"):  # each run queues its own two
+        held = [_why(stored, "per_run", "each", run_id=run_id, map_index=i) for i in range(4)]
+        assert sum(1 for w in held if list(w) == ["Task Instance State"]) == 2
+        limited = [w for w in held if list(w) == ["Task Concurrency Per Run"]]
+        assert len(limited) == 2
+        assert "2 of 2 (max_active_tis_per_dagrun)" in limited[0]["Task Concurrency Per Run"]
 
 
 def test_executor_capacity_counts_what_the_scheduler_counts(stored: Database, settings: Settings) -> None:
