@@ -421,3 +421,41 @@ def test_max_active_tis_per_dagrun_limits_each_run_and_is_explained(
     executor.finish(db, [w for w in executor.submitted if w.run_id == "r1"][:2])
     sched.tick(T0)
     assert sum(w.run_id == "r1" for w in executor.submitted) == 5
+
+
+@pytest.mark.parametrize(
+    ("dag_limit", "task_limit", "busy_queued"),
+    [("max_active_tasks=2", "", 2), ("max_active_tasks=16", ", max_active_tis_per_dag=1", 1)],
+)
+def test_a_dag_held_by_a_limit_does_not_hide_lower_priority_work(
+    fast: Settings, db: Database, dags_dir: Path, dag_limit: str, task_limit: str, busy_queued: int
+) -> None:
+    """Candidates are read in windows the size of the free slots; a held DAG's rows don't fill every window."""
+    add_dag(
+        db,
+        dags_dir,
+        "busy",
+        f"""
+        from dagflow.operators import BashOperator
+        with DAG("busy", schedule=None, {dag_limit}):
+            BashOperator.partial(task_id="each", priority_weight=10{task_limit}).expand(
+                bash_command=[f"echo {{i}}" for i in range(40)]
+            )
+    """,
+    )
+    add_dag(
+        db,
+        dags_dir,
+        "small",
+        """
+        with DAG("small", schedule=None):
+            EmptyOperator(task_id="only")
+    """,
+    )
+    executor = RecordingExecutor(parallelism=4)
+    sched = Scheduler(fast, db, executor)
+    trigger(db, sched, "busy", T0)
+    trigger(db, sched, "small", T0 + timedelta(seconds=1))
+    sched.tick(T0)
+    queued = [w.dag_id for w in executor.submitted]
+    assert sorted(queued) == ["busy"] * busy_queued + ["small"]
