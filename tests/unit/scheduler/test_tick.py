@@ -459,3 +459,29 @@ def test_a_dag_held_by_a_limit_does_not_hide_lower_priority_work(
     sched.tick(T0)
     queued = [w.dag_id for w in executor.submitted]
     assert sorted(queued) == ["busy"] * busy_queued + ["small"]
+
+
+def test_a_long_catchup_is_created_in_bounded_passes_each_run_once(
+    fast: Settings, db: Database, dags_dir: Path
+) -> None:
+    from dagflow.scheduler.run_creation import MAX_RUNS_PER_PASS
+
+    due = MAX_RUNS_PER_PASS + 50
+    add_dag(
+        db,
+        dags_dir,
+        "minutely",
+        f"""
+        DAG("minutely", schedule="* * * * *", start_date=pendulum.datetime(2024, 1, 4, 3, 0) - timedelta(minutes={due}),
+            catchup=True, max_active_runs=1000)
+    """,
+    )
+    sched = Scheduler(fast, db, RecordingExecutor())
+    first = sched.tick(T0)
+    assert first.runs_created == MAX_RUNS_PER_PASS
+    assert first.next_wakeup is not None and first.next_wakeup <= T0  # come back at once for the rest
+    assert sched.tick(T0).runs_created == due - MAX_RUNS_PER_PASS
+    assert sched.tick(T0).runs_created == 0
+    dates = [r.logical_date for r in runs(db, "minutely")]
+    assert len(dates) == len(set(dates)) == due
+    assert dates == sorted(dates)
