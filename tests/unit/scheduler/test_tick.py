@@ -485,3 +485,35 @@ def test_a_long_catchup_is_created_in_bounded_passes_each_run_once(
     dates = [r.logical_date for r in runs(db, "minutely")]
     assert len(dates) == len(set(dates)) == due
     assert dates == sorted(dates)
+
+
+def test_a_pass_reads_branch_decisions_and_map_lengths_once_for_many_runs(
+    fast: Settings, db: Database, dags_dir: Path
+) -> None:
+    add_dag(
+        db,
+        dags_dir,
+        "many",
+        """
+        from dagflow.operators import BashOperator
+        with DAG("many", schedule=None, max_active_runs=50):
+            EmptyOperator(task_id="a") >> BashOperator.partial(task_id="m").expand(bash_command=["true", "true"])
+    """,
+    )
+    sched = Scheduler(fast, db, RecordingExecutor())
+    for i in range(30):
+        trigger(db, sched, "many", T0 + timedelta(seconds=i), f"r{i:02d}")
+    sched.tick(T0)
+    statements: list[str] = []
+
+    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        report = sched.tick(T0)
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
+    assert report.runs_examined == 30
+    assert sum("FROM xcom" in s for s in statements) == 1
+    assert sum("FROM task_map" in s for s in statements) == 1
