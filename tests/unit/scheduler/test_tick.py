@@ -415,7 +415,7 @@ def test_max_active_tis_per_dagrun_limits_each_run_and_is_explained(
     names = [
         d.name for d in task_instance_dependencies(db, dag_id="per_run", run_id="r1", task_id="each", map_index=waiting)
     ]
-    assert "Task Concurrency per Run" in names
+    assert "Task Concurrency Per Run" in names
     reasons = failed_deps(db, "per_run", "each", "r1", map_index=waiting)["reasons"]
     assert any("max_active_tis_per_dagrun" in r["detail"] for r in reasons)
     executor.finish(db, [w for w in executor.submitted if w.run_id == "r1"][:2])
