@@ -77,6 +77,8 @@ class SchedulerSettings:
     parsing_timeout: float = 30.0
     parsing_processes: int = 2
     parsing_memory_limit_mb: int = 400
+    #: DAG files one parsing process imports before it is replaced (1: a fresh process per file).
+    parsing_files_per_process: int = 100
     min_file_process_interval: float = 30.0
     dag_dir_list_interval: float = 60.0
     #: Watch the DAG folders (filesystem events, else polling folder mtimes) to list them again at once.

@@ -3,6 +3,10 @@
 A mapped task is one row whose cells count its instances per state; a task group is a
 row whose cells sum its members'. A row's order follows the task-group tree, each level
 ordered by the first topological position of what it holds (as Airflow's grid does).
+Each row also carries what the grid marks on it: the task's description (its tooltip),
+its flow settings (``disabled``, ``allow_failure``, ``log_level``, a group's
+``max_active_tasks`` / ``sequential``, a mapped task's ``max_active_tis_per_dagrun``) and
+the task switches (``services.task_switches``) that turn it off for one run or for all.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -18,8 +22,9 @@ import sqlalchemy as sa
 from dagflow.db import Database
 from dagflow.models import DagRun, SerializedDagModel, TaskInstance
 from dagflow.serialization import SerializedDag
-from dagflow.serialization.objects import SerializedTaskGroup
+from dagflow.serialization.objects import SerializedTask, SerializedTaskGroup
 from dagflow.services.dags import get_serialized_dag
+from dagflow.services.task_switches import TaskSwitchRecord, list_switches
 from dagflow.state import DAGRUN_ACTIVE, DagRunState
 
 #: Which state a group or mapped cell shows when its instances differ: the first present wins (Airflow's order).
@@ -54,10 +59,14 @@ class GridRun:
 
 @dataclass(frozen=True)
 class GridCell:
-    """One row's state in one run; ``counts`` per state for mapped tasks and groups (empty for a plain task)."""
+    """One row's state in one run; ``counts`` per state for mapped tasks and groups (empty for a plain task).
+
+    ``present`` is False when the run has no task instance of the row (nothing to open).
+    """
 
     state: str | None
     counts: Mapping[str, int]
+    present: bool = True
 
 
 @dataclass(frozen=True)
@@ -71,17 +80,28 @@ class GridRow:
     is_mapped: bool
     parent: str | None
     cells: tuple[GridCell, ...]
+    #: The task's ``description`` (or the group's tooltip): the row's tooltip.
+    description: str | None = None
+    #: Short labels of the row's flow settings, e.g. ``disabled``, ``allow_failure``, ``max 2 at once``.
+    marks: tuple[str, ...] = ()
+    #: The task may fail without failing the run: its failed cells show as allowed failures.
+    allow_failure: bool = False
 
 
 @dataclass(frozen=True)
 class Grid:
-    """The runs of one page (oldest first), the rows, how many runs the DAG has, and whether any is active."""
+    """The runs of one page (oldest first), the rows, how many runs the DAG has, and whether any is active.
+
+    ``switches`` maps ``(task_id, run_id)`` to the switch that turns the task off in that run, and
+    ``(task_id, None)`` to one that turns it off for every run to come.
+    """
 
     dag_id: str
     runs: tuple[GridRun, ...]
     rows: tuple[GridRow, ...]
     total_runs: int
     active: bool
+    switches: Mapping[tuple[str, str | None], TaskSwitchRecord] = field(default_factory=dict)
 
 
 #: Deserialized DAGs by (dag_id, dag_hash): a 1 000-task DAG takes a while to rebuild on every page view.
@@ -141,7 +161,8 @@ def dag_grid(db: Database, dag_id: str, *, offset: int = 0, limit: int = 25) -> 
                 _add(states, (task_id, run_id), state or "none")
     rows = _rows(sdag, [r.run_id for r in runs], states)
     active = any(DagRunState(r.state) in DAGRUN_ACTIVE for r in runs)
-    return Grid(dag_id, runs, tuple(rows), int(total), active)
+    switches = {(s.task_id, s.run_id): s for s in list_switches(db, dag_id)}
+    return Grid(dag_id, runs, tuple(rows), int(total), active, switches)
 
 
 def _add(states: dict[tuple[str, str], str | Counter[str]], key: tuple[str, str], value: str) -> None:
@@ -175,18 +196,69 @@ def _rows(
             if isinstance(item, str):
                 task = sdag.get_task(item)
                 cells = tuple(_cell(states.get((item, r)), task.is_mapped) for r in run_ids)
+                label = _label(item, group.group_id)
                 rows.append(
-                    GridRow(item, _label(item, group.group_id), depth, False, task.is_mapped, group.group_id, cells)
+                    GridRow(
+                        item,
+                        label,
+                        depth,
+                        False,
+                        task.is_mapped,
+                        group.group_id,
+                        cells,
+                        description=task.description,
+                        marks=task_marks(task),
+                        allow_failure=task.allow_failure,
+                    )
                 )
             else:
                 ids = members(item)
                 cells = tuple(_merged(states.get((t, r)) for t in ids) for r in run_ids)
                 label = _label(item.group_id or "", group.group_id)
-                rows.append(GridRow(item.group_id or "", label, depth, True, False, group.group_id, cells))
+                rows.append(
+                    GridRow(
+                        item.group_id or "",
+                        label,
+                        depth,
+                        True,
+                        False,
+                        group.group_id,
+                        cells,
+                        description=item.tooltip,
+                        marks=group_marks(item),
+                    )
+                )
                 walk(item, depth + 1)
 
     walk(root, 0)
     return rows
+
+
+def task_marks(task: SerializedTask) -> tuple[str, ...]:
+    """Short labels of a task's flow settings, as the grid and the task instance page show them."""
+    marks = []
+    if task.disabled:
+        marks.append("disabled")
+    if task.allow_failure:
+        marks.append("allow_failure")
+    if task.log_level:
+        marks.append(f"log_level {task.log_level}")
+    per_run = getattr(task, "max_active_tis_per_dagrun", None)  # ForEach: ``expand`` with a limit per run
+    if per_run:
+        marks.append(f"max {per_run} per run")
+    if task.max_active_tis_per_dag:
+        marks.append(f"max {task.max_active_tis_per_dag} per DAG")
+    return tuple(marks)
+
+
+def group_marks(group: SerializedTaskGroup) -> tuple[str, ...]:
+    """Short labels of a task group's flow settings (``sequential``, ``max N at once``)."""
+    marks = []
+    if group.sequential:
+        marks.append("sequential")
+    if group.max_active_tasks is not None:
+        marks.append(f"max {group.max_active_tasks} at once")
+    return tuple(marks)
 
 
 def _label(node_id: str, parent: str | None) -> str:
@@ -198,7 +270,7 @@ def _label(node_id: str, parent: str | None) -> str:
 
 #: One shared cell per plain state (25 000 cells of a big grid are mostly these).
 _PLAIN = {state: GridCell(None if state == "none" else state, {}) for state in STATE_PRIORITY}
-_EMPTY = GridCell(None, {})
+_EMPTY = GridCell(None, {}, present=False)
 
 
 def _cell(found: str | Counter[str] | None, mapped: bool) -> GridCell:

@@ -31,6 +31,7 @@ VIEW_MODULES: tuple[str, ...] = (
     "views_grid",
     "views_runs",
     "views_tasks",
+    "views_assets",
 )
 
 

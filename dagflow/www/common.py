@@ -41,6 +41,7 @@ NAV: tuple[tuple[str, str], ...] = (
     ("ui.dags", "DAGs"),
     ("ui.runs", "Runs"),
     ("ui.task_instances", "Task instances"),
+    ("ui.assets", "Assets"),
     ("ui.import_errors", "Import errors"),
     ("ui.sla_misses", "SLA misses"),
     ("ui.pools", "Pools"),

@@ -22,13 +22,18 @@ class LogLine:
     text: str
 
 
-def log_lines(text: str, *, level: str = "", contains: str = "") -> list[LogLine]:
-    """The lines at ``level`` or above (any when empty) that contain ``contains`` (case-insensitive)."""
+def log_lines(
+    text: str, *, level: str = "", contains: str = "", first: int = 1, level_at: str = "INFO"
+) -> list[LogLine]:
+    """The lines at ``level`` or above (any when empty) that contain ``contains`` (case-insensitive).
+
+    ``first`` numbers the first line and ``level_at`` is the level it continues (a tail read from an offset).
+    """
     least = LEVELS.index(level) if level in LEVELS else 0
     needle = contains.lower()
-    current = "INFO"
+    current = level_at if level_at in LEVELS else "INFO"
     kept = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=first):
         head = _HEAD.match(line)
         if head:
             current = head.group(1)
@@ -36,3 +41,17 @@ def log_lines(text: str, *, level: str = "", contains: str = "") -> list[LogLine
             continue
         kept.append(LogLine(number, current, line))
     return kept
+
+
+def level_after(text: str, level_at: str = "INFO") -> str:
+    """The level a line after ``text`` continues: the last head's level in it, else ``level_at``."""
+    for line in reversed(text.splitlines()):
+        head = _HEAD.match(line)
+        if head:
+            return head.group(1)
+    return level_at if level_at in LEVELS else "INFO"
+
+
+def complete_lines(text: str) -> str:
+    """``text`` up to its last newline: a line still being written waits for the next read."""
+    return text[: text.rfind("\n") + 1]

@@ -120,3 +120,23 @@ def cancel_backfill(dag_id: str, backfill_id: int) -> ResponseReturnValue:
         return confirm_page("Cancel backfill", question, request.path, f"/dags/{dag_id}/backfill")
     service.cancel_backfill(web_context().db, backfill_id)
     return done(f"Backfill {backfill_id} cancelled.", url_for("ui.backfill", dag_id=dag_id))
+
+
+@ui.route("/dags/<dag_id>/backfills/<int:backfill_id>/pause", methods=["POST"])
+def pause_backfill(dag_id: str, backfill_id: int) -> ResponseReturnValue:
+    """Pause a backfill (after a confirm step): it starts no new runs; its active runs go on."""
+    if not confirmed():
+        question = f"Pause backfill {backfill_id} of {dag_id}? It starts no new runs until unpaused."
+        return confirm_page("Pause backfill", question, request.path, f"/dags/{dag_id}/backfill")
+    service.set_backfill_paused(web_context().db, backfill_id, paused=True)
+    return done(f"Backfill {backfill_id} paused.", url_for("ui.backfill", dag_id=dag_id))
+
+
+@ui.route("/dags/<dag_id>/backfills/<int:backfill_id>/unpause", methods=["POST"])
+def unpause_backfill(dag_id: str, backfill_id: int) -> ResponseReturnValue:
+    """Unpause a paused backfill (after a confirm step): the scheduler makes its remaining runs again."""
+    if not confirmed():
+        question = f"Unpause backfill {backfill_id} of {dag_id}? The scheduler starts its remaining runs."
+        return confirm_page("Unpause backfill", question, request.path, f"/dags/{dag_id}/backfill")
+    service.set_backfill_paused(web_context().db, backfill_id, paused=False)
+    return done(f"Backfill {backfill_id} unpaused.", url_for("ui.backfill", dag_id=dag_id))

@@ -15,7 +15,7 @@ from dagflow.web.context import web_context
 from dagflow.www.code_view import highlight
 from dagflow.www.common import render_page, ui
 from dagflow.www.graph_layout import layout
-from dagflow.www.grid_cells import row_cells
+from dagflow.www.grid_cells import row_cells, row_label
 
 #: Runs per grid page (Airflow's default "number of runs": 25).
 GRID_RUNS = 25
@@ -53,6 +53,7 @@ def grid(dag_id: str) -> tuple[str, int]:
         legend=LEGEND,
         poll=GRID_POLL_SECONDS,
         row_cells=row_cells,
+        row_label=row_label,
         tab="grid",
     )
 
@@ -69,6 +70,7 @@ def grid_fragment(dag_id: str) -> tuple[str, int]:
         offset=offset,
         poll=GRID_POLL_SECONDS,
         row_cells=row_cells,
+        row_label=row_label,
     )
 
 

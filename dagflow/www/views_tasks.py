@@ -1,4 +1,8 @@
-"""A task instance: its tries, the log of each (live while running, filtered, downloadable), XComs; its actions."""
+"""A task instance: its tries, the log of each (live while running, filtered, downloadable), XComs; its actions.
+
+The actions include the task switches (``services.task_switches``): turn the task off for this run or for
+every run to come, with a reason, and turn it back on.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from dagflow.services.approvals import APPROVAL_OPERATOR, decide
 from dagflow.services.clearing import MarkRequest, mark_task_instances
 from dagflow.services.dags import get_dag, get_serialized_dag
 from dagflow.services.dependencies import task_instance_dependencies
+from dagflow.services.grid import task_marks
 from dagflow.services.listing import Slice
 from dagflow.services.rendered import rendered_fields
 from dagflow.services.run_actions import RunClear, clear_in_run, preview
@@ -24,11 +29,15 @@ from dagflow.services.task_instances import (
     task_instance_tries,
 )
 from dagflow.services.task_logs import task_log as read_task_log
+from dagflow.services.task_switches import disable_task as switch_off
+from dagflow.services.task_switches import enable_task as switch_on
+from dagflow.services.task_switches import list_switches
 from dagflow.services.xcoms import task_xcoms
 from dagflow.state import AWAITING_DECISION, TaskInstanceState
 from dagflow.web.context import web_context
 from dagflow.www.common import done, render_page, ui
-from dagflow.www.log_view import LEVELS, log_lines
+from dagflow.www.grid_cells import switch_title
+from dagflow.www.log_view import LEVELS, complete_lines, level_after, log_lines
 
 LOG_POLL_SECONDS = 2
 #: The log panel shows at most the last this many matching lines (Download has them all).
@@ -64,7 +73,8 @@ def task_instance(dag_id: str, run_id: str, task_id: str) -> tuple[str, int]:
     """The task instance page (``?map_index=``, ``?try=``); a mapped task without a map index lists its instances."""
     db = web_context().db
     dag = get_dag(db, dag_id)
-    task = get_serialized_dag(db, dag_id).tasks.get(task_id)
+    sdag = get_serialized_dag(db, dag_id)
+    task = sdag.tasks.get(task_id)
     map_index = _map_index()
     if task is not None and task.is_mapped and map_index < 0:
         mapped = query_task_instances(
@@ -97,6 +107,10 @@ def task_instance(dag_id: str, run_id: str, task_id: str) -> tuple[str, int]:
         log_url=url_for("ui.task_log", dag_id=dag_id, run_id=run_id, task_id=task_id),
         map_index=map_index,
         markable=MARKABLE,
+        marks=task_marks(task) if task else (),
+        group_limits=sdag.group_limits(task_id) if task else (),
+        switches=[s for s in list_switches(db, dag_id) if s.task_id == task_id and s.run_id in (None, run_id)],
+        switch_title=switch_title,
     )
 
 
@@ -109,31 +123,91 @@ def _log_text(dag_id: str, run_id: str, task_id: str, map_index: int, number: in
     return output_masker(context.db).mask(text)
 
 
+#: Task instance states whose current try may still write to its log.
+LIVE_STATES = ("running", "queued", "restarting", "deferred", "up_for_reschedule")
+
+
 @ui.route("/dags/<dag_id>/runs/<run_id>/tasks/<task_id>/log")
 def task_log(dag_id: str, run_id: str, task_id: str) -> tuple[str, int]:
-    """The log panel of one try (``?try=``), filtered by ``?level=`` and ``?q=``; it polls itself while the try runs."""
+    """The log panel of one try (``?try=``), filtered by ``?level=`` and ``?q=``; a live try's panel tails itself.
+
+    While the try runs, the panel ends with a poller that asks ``task_log_tail`` for the bytes after
+    what it shows (``offset``), so a long log is read once, not every few seconds.
+    """
     db = web_context().db
     map_index = _map_index()
     ti = get_task_instance(db, dag_id, run_id, task_id, map_index)
     number = _try(ti.try_number)
     level, contains = request.args.get("level", ""), request.args.get("q", "")
+    live = number == ti.try_number and ti.state in LIVE_STATES
     text = _log_text(dag_id, run_id, task_id, map_index, number) if number >= 1 else ""
+    if live:
+        text = complete_lines(text)
     matching = log_lines(text, level=level, contains=contains)
-    live = number == ti.try_number and ti.state in ("running", "queued", "restarting", "deferred", "up_for_reschedule")
+    total = len(text.splitlines())
     return render_page(
         "_log.html",
         title="log",
         lines=matching[-LOG_MAX_LINES:],
         matching=len(matching),
-        total=len(text.splitlines()),
+        total=total,
         live=live,
+        tail=_tail_url(dag_id, run_id, task_id, map_index, number, len(text.encode()), total, level_after(text))
+        if live
+        else None,
         poll=LOG_POLL_SECONDS,
         number=number,
         download=url_for(
             "ui.task_log_download", dag_id=dag_id, run_id=run_id, task_id=task_id, **_log_args(map_index, number)
         ),
-        refresh=request.full_path,
     )
+
+
+def _tail_url(
+    dag_id: str, run_id: str, task_id: str, map_index: int, number: int, offset: int, lines: int, level_at: str
+) -> str:
+    """Where a live panel asks for what follows byte ``offset`` (line ``lines`` + 1, continuing ``level_at``)."""
+    args: dict[str, Any] = {**_log_args(map_index, number), "offset": offset, "line": lines, "at": level_at}
+    for name in ("level", "q"):
+        if request.args.get(name):
+            args[name] = request.args[name]
+    return url_for("ui.task_log_tail", dag_id=dag_id, run_id=run_id, task_id=task_id, **args)
+
+
+def _count(name: str) -> int:
+    value = request.args.get(name, "0")
+    if not value.isdigit():
+        raise InvalidInput(f"{name} must be a whole number, not {value[:20]!r}")
+    return int(value)
+
+
+@ui.route("/dags/<dag_id>/runs/<run_id>/tasks/<task_id>/log/tail")
+def task_log_tail(dag_id: str, run_id: str, task_id: str) -> tuple[str, int]:
+    """The lines a live log panel has not shown yet: the log's bytes from ``?offset=``, and the next poller."""
+    db = web_context().db
+    map_index = _map_index()
+    ti = get_task_instance(db, dag_id, run_id, task_id, map_index)
+    number = _try(ti.try_number)
+    offset, shown, level_at = _count("offset"), _count("line"), request.args.get("at", "INFO")
+    live = number == ti.try_number and ti.state in LIVE_STATES
+    context = web_context()
+    text = read_task_log(
+        context.settings, db, dag_id=dag_id, task_id=task_id, run_id=run_id, map_index=map_index,
+        try_number=number, offset=offset,
+    ) if number >= 1 else ""  # fmt: skip
+    if live:
+        text = complete_lines(text)
+    text = output_masker(db).mask(text)
+    lines = log_lines(
+        text, level=request.args.get("level", ""), contains=request.args.get("q", ""), first=shown + 1,
+        level_at=level_at,
+    )  # fmt: skip
+    count = len(text.splitlines())
+    tail = _tail_url(
+        dag_id, run_id, task_id, map_index, number, offset + len(text.encode()), shown + count,
+        level_after(text, level_at),
+    ) if live else None  # fmt: skip
+    return render_page("_log_tail.html", title="log", lines=lines, tail=tail, poll=LOG_POLL_SECONDS)
 
 
 def _log_args(map_index: int, number: int) -> dict[str, Any]:
@@ -233,3 +307,30 @@ def task_note(dag_id: str, run_id: str, task_id: str) -> ResponseReturnValue:
     note = request.form.get("note", "").strip() or None
     set_task_instance_note(web_context().db, dag_id, run_id, task_id, note, map_index)
     return done("Note saved.", _page_url(dag_id, run_id, task_id, map_index))
+
+
+def _switch_run(run_id: str) -> str | None:
+    """``scope=run``: this run only; ``scope=all``: every run to come (None)."""
+    scope = request.form.get("scope", "")
+    if scope not in ("run", "all"):
+        raise InvalidInput("scope must be 'run' (this run) or 'all' (all future runs)")
+    return run_id if scope == "run" else None
+
+
+@ui.route("/dags/<dag_id>/runs/<run_id>/tasks/<task_id>/disable", methods=["POST"])
+def disable_task(dag_id: str, run_id: str, task_id: str) -> ResponseReturnValue:
+    """Switch the task off in this run (``scope=run``) or in every run to come (``scope=all``), with a reason."""
+    target = _switch_run(run_id)
+    reason = request.form.get("reason", "").strip() or None
+    switch_off(web_context().db, dag_id, task_id, run_id=target, reason=reason)
+    where = f"in run {run_id}" if target else "for all future runs"
+    return done(f"{task_id} disabled {where}.", _page_url(dag_id, run_id, task_id, _map_index()))
+
+
+@ui.route("/dags/<dag_id>/runs/<run_id>/tasks/<task_id>/enable", methods=["POST"])
+def enable_task(dag_id: str, run_id: str, task_id: str) -> ResponseReturnValue:
+    """Undo a switch: ``scope=run`` for this run's, ``scope=all`` for the one on every run to come."""
+    target = _switch_run(run_id)
+    switch_on(web_context().db, dag_id, task_id, run_id=target)
+    where = f"in run {run_id}" if target else "for all future runs"
+    return done(f"{task_id} enabled again {where}.", _page_url(dag_id, run_id, task_id, _map_index()))

@@ -36,14 +36,43 @@ document.addEventListener("click", function (event) {
   applyGroups(grid);
 });
 
-// A task's cell in the grid opens that task instance: the run's link (from the column's header) + the task id.
-document.addEventListener("click", function (event) {
-  const cell = event.target.closest("tr[data-cells=task] td.c");
-  if (!cell) return;
-  const grid = cell.closest("table.grid");
-  const runs = grid.querySelectorAll("thead tr.run-states a[data-run-id]");
-  const run = runs[cell.cellIndex - 1];
-  if (run) window.location.href = run.getAttribute("href") + "/tasks/" + cell.parentElement.getAttribute("data-node");
+// A confirm step in the page: a form whose button has data-ask="question" opens a <dialog> (not
+// window.confirm); Confirm posts the form with confirmed=1. Without JavaScript the server asks instead.
+function ask(form, button) {
+  const dialog = document.createElement("dialog");
+  dialog.className = "ask";
+  const question = document.createElement("p");
+  question.textContent = button.getAttribute("data-ask");
+  const yes = document.createElement("button");
+  yes.type = "button";
+  yes.className = "primary";
+  yes.textContent = "Confirm";
+  yes.setAttribute("data-ask-confirm", "");
+  const no = document.createElement("button");
+  no.type = "button";
+  no.textContent = "Cancel";
+  dialog.append(question, yes, no);
+  document.body.append(dialog);
+  const close = function () { dialog.close(); dialog.remove(); };
+  no.addEventListener("click", close);
+  yes.addEventListener("click", function () {
+    const confirmed = document.createElement("input");
+    confirmed.type = "hidden";
+    confirmed.name = "confirmed";
+    confirmed.value = "1";
+    form.append(confirmed);
+    form.dataset.asked = "1";
+    close();
+    form.requestSubmit(button);
+  });
+  dialog.showModal();
+}
+document.addEventListener("submit", function (event) {
+  const form = event.target;
+  const button = (event.submitter && event.submitter.closest("[data-ask]")) || form.querySelector("[data-ask]");
+  if (!button || form.dataset.asked === "1") return;
+  event.preventDefault();
+  ask(form, button);
 });
 
 // "Start from this run's conf" on the trigger form: copy a recent conf into the JSON box.

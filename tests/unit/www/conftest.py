@@ -36,7 +36,7 @@ from dagflow.webapp import create_app
 DAG_FILE = """
 from datetime import datetime
 
-from dagflow import DAG, Param, task
+from dagflow import DAG, Asset, Param, task
 from dagflow.operators import ApprovalOperator, BashOperator, EmptyOperator, PythonOperator
 from dagflow.sdk import TaskGroup
 
@@ -62,6 +62,17 @@ with DAG("ui_dag", schedule="@daily", start_date=datetime(2024, 1, 1), tags=["ui
     a >> b
     a >> double.expand(x=[1, 2, 3])
     a >> BashOperator(task_id="say", bash_command="echo mode={{ params.mode }} key={{ var.value.api_key }} <i>")
+
+ORDERS = Asset("s3://bucket/orders.parquet")
+
+with DAG("ui_flow", schedule=None, start_date=datetime(2024, 1, 1), tags=["flow"]):
+    first = EmptyOperator(task_id="first", description="the first task", log_level="DEBUG", outlets=[ORDERS])
+    with TaskGroup("flow", max_active_tasks=1, sequential=True):
+        EmptyOperator(task_id="soft", allow_failure=True)
+        EmptyOperator(task_id="off", disabled=True)
+
+with DAG("ui_consumer", schedule=[ORDERS], start_date=datetime(2024, 1, 1), tags=["flow"]):
+    EmptyOperator(task_id="load")
 
 with DAG("ui_other", schedule=None, start_date=datetime(2024, 1, 1), tags=["other"]):
     ApprovalOperator(task_id="wait", message="ship it?")
@@ -136,6 +147,12 @@ def ui(ui_home: Settings) -> Iterator[Ui]:
     env.clients["anon"] = app.test_client()
     yield env
     db.dispose()
+
+
+def run_ui_dag(ui: Ui, dag_id: str, logical_date: pendulum.DateTime) -> str:
+    """Run ``dag_id`` of ``DAG_FILE`` once through the in-process scheduler; its run id."""
+    dags = {dag.dag_id: dag for dag in load_file(ui.settings.core.dags_folder / "ui_dags.py").dags}
+    return run_dag(dags[dag_id], settings=ui.settings, db=ui.db, logical_date=logical_date).run_id
 
 
 def ran_ui_dag(ui: Ui) -> Ui:

@@ -130,13 +130,25 @@ def test_dry_run_then_create_then_cancel(ui: Ui) -> None:
     assert 'hx-trigger="every 3s"' in fragment and "0 / 3" in fragment
     assert ui.post("/dags/ui_dag/backfill", "op", {**FORM, "dry_run": "0"}).status_code == 409  # one at a time
 
+    pause, unpause = f"/dags/ui_dag/backfills/{stored.id}/pause", f"/dags/ui_dag/backfills/{stored.id}/unpause"
+    op_page = ui.get("/dags/ui_dag/backfill", "op").get_data(as_text=True)
+    assert f'data-ask="Pause backfill {stored.id}?"' in op_page and 'data-action="ui.pause_backfill"' not in fragment
+    assert "Pause backfill" in ui.post(pause, "op").get_data(as_text=True)  # the confirm step changes nothing
+    assert list_backfills(ui.db, "ui_dag")[0].status == "running"
+    assert ui.post(pause, "viewer", {"confirmed": "1"}).status_code == 403
+    assert ui.post(pause, "op", {"confirmed": "1"}).status_code == 303
+    assert list_backfills(ui.db, "ui_dag")[0].status == "paused"
+    assert 'data-action="ui.unpause_backfill"' in ui.get("/dags/ui_dag/backfill", "op").get_data(as_text=True)
+    assert ui.post(unpause, "op", {"confirmed": "1"}).status_code == 303
+    assert list_backfills(ui.db, "ui_dag")[0].status == "running"
+
     cancel = f"/dags/ui_dag/backfills/{stored.id}/cancel"
     assert "Cancel backfill" in ui.post(cancel, "op").get_data(as_text=True)
     assert ui.post(cancel, "op", {"confirmed": "1"}).status_code == 303
     assert list_backfills(ui.db, "ui_dag")[0].status == "cancelled"
     assert "hx-trigger" not in ui.get("/dags/ui_dag/backfill/progress", "viewer").get_data(as_text=True)
     names = [e.event for e in query_events(ui.db, EventFilter(dag_id="ui_dag", owner="op"), Slice()).items]
-    assert sorted(names) == ["cancel_backfill", "create_backfill"]
+    assert sorted(names) == ["cancel_backfill", "create_backfill", "pause_backfill", "unpause_backfill"]
 
 
 def test_bad_backfill_input_is_refused_with_one_line(ui: Ui) -> None:

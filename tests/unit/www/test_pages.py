@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 
+import pendulum
 import pytest
 
+from dagflow.services.assets import create_asset_event
 from dagflow.services.dag_runs import get_run
 from dagflow.services.task_instances import get_task_instance, task_instance_tries
-from tests.unit.www.conftest import Ui, ran_ui_dag
+from tests.unit.www.conftest import Ui, ran_ui_dag, run_ui_dag
 
 
 @pytest.fixture(scope="module")
@@ -49,17 +51,32 @@ def test_an_import_error_shows_a_banner_linking_the_list(ui: Ui) -> None:
     assert '<a href="/import-errors">1 DAG import error</a>' in html
 
 
-def test_pause_and_unpause_go_back_where_the_button_was(ui: Ui) -> None:
-    response = ui.post("/dags/ui_other/pause", "op", {"is_paused": "false", "next": "/?search=other"})
+def test_pause_and_unpause_ask_first_then_go_back_where_the_button_was(ui: Ui) -> None:
+    ask = ui.post("/dags/ui_other/pause", "op", {"is_paused": "false", "next": "/?search=other"})
+    assert ask.status_code == 200 and "Unpause ui_other?" in _text(ask) and 'name="confirmed" value="1"' in _text(ask)
+    assert 'data-dag-id="ui_other"' in _text(ui.get("/?status=paused"))  # asking changed nothing
+    assert 'data-ask="Unpause ui_other?"' in _text(ui.get("/?search=other", "op"))  # dagflow.js asks in the page
+
+    confirmed = {"is_paused": "false", "next": "/?search=other", "confirmed": "1"}
+    response = ui.post("/dags/ui_other/pause", "op", confirmed)
 
     assert response.status_code == 303 and response.headers["Location"] == "/?search=other"
     assert 'data-dag-id="ui_other"' in _text(ui.get("/?status=active"))
-    assert (
-        ui.post("/dags/ui_other/pause", "op", {"is_paused": "true", "next": "//evil.example"}).headers["Location"]
-        == "/dags/ui_other"
-    )
+    evil = {"is_paused": "true", "next": "//evil.example", "confirmed": "1"}
+    assert ui.post("/dags/ui_other/pause", "op", evil).headers["Location"] == "/dags/ui_other"
     assert ui.post("/dags/ui_other/pause", "op", {"is_paused": "maybe"}).status_code == 422
     assert ui.post("/dags/ui_other/pause", "viewer", {"is_paused": "false"}).status_code == 403
+
+
+def test_the_tag_filter_is_a_multi_select_of_existing_tags(ui: Ui) -> None:
+    html = _text(ui.get("/?tags=ui&tags=daily"))
+    either = _text(ui.get("/?tags=ui&tags=other"))
+
+    select = html[html.index('<select name="tags" multiple') :].split("</select>")[0]
+    assert '<option value="ui" selected>' in select and '<option value="daily" selected>' in select
+    assert '<option value="other">' in select and '<option value="flow">' in select
+    assert 'data-dag-id="ui_dag"' in html and 'data-dag-id="ui_other"' not in html
+    assert 'data-dag-id="ui_dag"' in either and 'data-dag-id="ui_other"' in either  # any chosen tag, as Airflow
 
 
 def test_the_grid_has_groups_mapped_counts_states_and_a_legend(ui: Ui) -> None:
@@ -70,10 +87,78 @@ def test_the_grid_has_groups_mapped_counts_states_and_a_legend(ui: Ui) -> None:
     assert re.search(
         r'<tr data-node="grp.c" data-cells="task" data-parent-group="grp".*?<td class="c state-failed">', html, re.S
     )
-    assert '<td class="c state-success" title="3 success">3</td>' in html  # double, mapped over three values
+    run = f"/dags/ui_dag/runs/{ui.run_id}"
+    assert f'<td class="c state-success"><a href="{run}/tasks/double" title="3 success">3</a></td>' in html  # mapped
     assert '<td class="c state-failed" title="1 failed 1 success"></td>' in html  # the group: its members summed
     assert 'class="legend"' in html and "upstream_failed" in html
     assert "hx-trigger" not in html[html.index('id="grid"') :][:300]  # nothing active: no polling
+
+
+def test_grid_cells_are_links_to_their_task_instance_and_rows_show_their_flow_settings(ui: Ui) -> None:
+    html = _text(ui.get("/dags/ui_dag"))
+    run = f"/dags/ui_dag/runs/{ui.run_id}"
+    flow_run = run_ui_dag(ui, "ui_flow", pendulum.datetime(2024, 3, 2))
+    flow = _text(ui.get("/dags/ui_flow"))
+
+    assert f'<td class="c state-failed"><a href="{run}/tasks/grp.c"></a></td>' in html  # works without JavaScript
+    assert f'<td class="c state-success"><a href="{run}/tasks/a"></a></td>' in html
+    assert f'href="{run}/tasks/grp"' not in html  # a group's cell is no link
+    assert ui.get(f"{run}/tasks/grp.c").status_code == 200
+    assert re.search(
+        r'<th class="task indent-0" title="the first task">first <small class="mark">log_level DEBUG', flow
+    )
+    assert '<small class="mark">allow_failure</small>' in flow and '<small class="mark">disabled</small>' in flow
+    assert '<small class="mark">sequential</small> <small class="mark">max 1 at once</small>' in flow
+    soft = _text(ui.get(f"/dags/ui_flow/runs/{flow_run}/tasks/flow.soft"))
+    assert '<dd class="flow-marks"><small class="mark">allow_failure</small>' in soft
+    assert "group flow: max 1 at once" in soft
+
+
+def test_a_switch_shows_in_the_grid_and_on_the_task_page_and_a_viewer_cannot_set_it(ui: Ui) -> None:
+    page = f"/dags/ui_dag/runs/{ui.run_id}/tasks/say"
+    assert ui.post(f"{page}/disable", "viewer", {"scope": "all"}).status_code == 403
+    assert ui.post(f"{page}/disable", "op", {"scope": "sometimes"}).status_code == 422
+
+    one = ui.post(f"{page}/disable", "op", {"scope": "run", "reason": "flaky <api>"})
+    every = ui.post(f"{page}/disable", "op", {"scope": "all", "reason": "vendor down"})
+    grid = _text(ui.get("/dags/ui_dag"))
+    ti_page = _text(ui.get(page))
+    events = _text(ui.get("/events"))
+
+    assert one.status_code == every.status_code == 303 and one.headers["Location"] == page
+    assert re.search(
+        r'<td class="c state-[a-z_]+ switched"><a href="[^"]+/tasks/say" title="disabled in run [^"]+ by op at [^"]+: flaky &lt;api&gt;">',
+        grid,
+    )
+    assert '<small class="mark switched" title="disabled for all future runs by op at' in grid
+    assert 'data-switch="run"' in ti_page and 'data-switch="all"' in ti_page and "vendor down" in ti_page
+    assert "Enable in this run" in ti_page and "Enable for all future runs" in ti_page
+    assert "disable_task" in events
+    assert ui.post(f"{page}/enable", "op", {"scope": "all"}).status_code == 303
+    assert ui.post(f"{page}/enable", "op", {"scope": "run"}).status_code == 303
+    assert ui.post(f"{page}/enable", "op", {"scope": "run"}).status_code == 404
+    assert "switched" not in _text(ui.get("/dags/ui_dag/grid"))
+
+
+def test_the_asset_pages_list_producers_consumers_and_events_with_their_runs(ui: Ui) -> None:
+    before = _text(ui.get("/assets", "viewer"))
+    producer_run = run_ui_dag(ui, "ui_flow", pendulum.datetime(2024, 3, 3))
+    create_asset_event(ui.db, "s3://bucket/orders.parquet", extra={"note": "<b>by hand</b>"})
+    listing = _text(ui.get("/assets", "viewer"))
+    by_dag = _text(ui.get("/assets?dag_id=ui_other", "viewer"))
+    asset_id = int(re.search(r'href="/assets/(\d+)"', listing).group(1))  # type: ignore[union-attr]
+    detail = _text(ui.get(f"/assets/{asset_id}", "viewer"))
+
+    assert 'data-asset="s3://bucket/orders.parquet"' in before  # stored with the DAG, before any event
+    row = listing[listing.index('data-asset="s3://bucket/orders.parquet"') :].split("</tr>")[0]
+    assert ">ui_flow.first</a>" in row and ">ui_consumer</a>" in row and "<time" in row
+    assert "No assets match" in by_dag
+    assert f'href="/dags/ui_flow/runs/{producer_run}"'.replace("+", "&#43;") in detail.replace("+", "&#43;")
+    assert "&#34;note&#34;: &#34;&lt;b&gt;by hand&lt;/b&gt;&#34;" in detail and "\\u003c" not in detail  # literal JSON
+    assert "by hand or the API" in detail and "ui_consumer" in detail
+    assert 'href="/assets?dag_id=ui_flow"' in _text(ui.get("/dags/ui_flow"))  # linked from the DAG's pages
+    assert ui.get("/assets/999999", "viewer").status_code == 404
+    assert ui.get("/assets", "anon").status_code == 302
 
 
 def test_the_grid_fragment_is_the_grid_alone(ui: Ui) -> None:
@@ -183,6 +268,23 @@ def test_the_log_panel_filters_by_level_and_text_and_downloads(ui: Ui) -> None:
     assert "&lt;script&gt;" in everything and "<script>alert" not in everything
     assert download.headers["Content-Disposition"].startswith("attachment;") and b"RuntimeError" in download.data
     assert ui.get(base + "?try=7").status_code == 404
+
+
+def test_the_log_tail_reads_only_the_bytes_after_its_offset(ui: Ui) -> None:
+    base = f"/dags/ui_dag/runs/{ui.run_id}/tasks/grp.c/log"
+    whole = ui.get(base + "/download?try=1").data
+    first_line = whole[: whole.index(b"\n") + 1]
+
+    tail = _text(ui.get(f"{base}/tail?try=1&offset={len(first_line)}&line=1&at=INFO"))
+    at_end = _text(ui.get(f"{base}/tail?try=1&offset={len(whole)}&line=9"))
+
+    assert 'data-line="1"' not in tail and 'data-line="2"' in tail and "RuntimeError" in tail
+    assert first_line.decode().strip() not in tail
+    assert "hx-get" not in tail and 'data-ended="true"' in tail  # the try has ended: no next poll
+    assert 'id="log-live" hx-swap-oob="true"' in tail
+    assert "log-line" not in at_end
+    assert ui.get(f"{base}/tail?try=1&offset=-5").status_code == 422
+    assert ui.get(f"{base}/tail?try=1", "viewer").status_code == 200
 
 
 def test_retry_failed_previews_then_reruns_keeping_every_try(ui: Ui) -> None:
