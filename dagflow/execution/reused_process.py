@@ -216,7 +216,10 @@ class ReuseGuard:
     def after_try(self, result: TryResult | None) -> str | None:
         """Restore what can be restored; why this process must not run another try, or None."""
         self.tries += 1
-        self._restore()
+        try:
+            self._restore()
+        except OSError as exc:  # the old working directory is gone
+            return f"cannot restore the working directory: {exc.strerror or exc}"
         if result is None or result.state not in REUSABLE_AFTER:
             return "the try did not succeed"
         if self.max_tries > 0 and self.tries >= self.max_tries:
@@ -241,9 +244,10 @@ class ReuseGuard:
             os.environ.clear()
             os.environ.update(self._environ)
         try:
-            if os.getcwd() != self._cwd:
-                os.chdir(self._cwd)
-        except OSError:
+            moved = os.getcwd() != self._cwd
+        except OSError:  # the try's working directory was removed
+            moved = True
+        if moved:
             os.chdir(self._cwd)
         if sys.path != self._path:
             sys.path[:] = self._path
