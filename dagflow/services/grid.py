@@ -55,6 +55,8 @@ class GridRun:
     logical_date: datetime | None
     start_date: datetime | None
     end_date: datetime | None
+    #: A task with ``allow_failure`` failed and the run went on (Kestra's WARNING).
+    has_soft_failures: bool = False
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,15 @@ def dag_grid(db: Database, dag_id: str, *, offset: int = 0, limit: int = 25) -> 
             .limit(limit)
         ).all()
         runs = tuple(
-            GridRun(r.run_id, DagRunState(r.state).value, r.run_type, r.logical_date, r.start_date, r.end_date)
+            GridRun(
+                r.run_id,
+                DagRunState(r.state).value,
+                r.run_type,
+                r.logical_date,
+                r.start_date,
+                r.end_date,
+                bool(r.has_soft_failures),
+            )  # fmt: skip
             for r in reversed(newest)
         )
         states: dict[tuple[str, str], str | Counter[str]] = {}

@@ -68,7 +68,7 @@ ORDERS = Asset("s3://bucket/orders.parquet")
 with DAG("ui_flow", schedule=None, start_date=datetime(2024, 1, 1), tags=["flow"]):
     first = EmptyOperator(task_id="first", description="the first task", log_level="DEBUG", outlets=[ORDERS])
     with TaskGroup("flow", max_active_tasks=1, sequential=True):
-        EmptyOperator(task_id="soft", allow_failure=True)
+        PythonOperator(task_id="soft", python_callable=boom, allow_failure=True)
         EmptyOperator(task_id="off", disabled=True)
 
 with DAG("ui_consumer", schedule=[ORDERS], start_date=datetime(2024, 1, 1), tags=["flow"]):

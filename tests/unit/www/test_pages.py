@@ -112,6 +112,12 @@ def test_grid_cells_are_links_to_their_task_instance_and_rows_show_their_flow_se
     soft = _text(ui.get(f"/dags/ui_flow/runs/{flow_run}/tasks/flow.soft"))
     assert '<dd class="flow-marks"><small class="mark">allow_failure</small>' in soft
     assert "group flow: max 1 at once" in soft
+    assert re.search(
+        r'<td class="c state-failed soft-fail"><a href="[^"]+/tasks/flow.soft" title="failure allowed', flow
+    )
+    assert re.search(r'<td class="c state-skipped"><a href="[^"]+/tasks/flow.off"', flow)  # disabled=True
+    assert 'class="sq state-success soft-fail"' in flow and "(with allowed failures)" in flow
+    assert "data-soft-failures" in _text(ui.get(f"/dags/ui_flow/runs/{flow_run}"))
 
 
 def test_a_switch_shows_in_the_grid_and_on_the_task_page_and_a_viewer_cannot_set_it(ui: Ui) -> None:
