@@ -82,25 +82,16 @@ def _prepare(home: Path, args: argparse.Namespace) -> tuple[Any, Any, Any]:
 def _fanout_run(settings: Any, db: Any, log_lines: int) -> None:
     """A fanout run whose task instances are stored (most finished); ``start`` is running and logging."""
     import pendulum
-    import sqlalchemy as sa
 
+    from benchmarks.seeding import finish_task_instances
     from dagflow.execution.logs import log_path
-    from dagflow.models import TaskInstance
     from dagflow.services.dag_runs import trigger_dag
-    from dagflow.state import TaskInstanceState
 
     trigger_dag(settings, db, "bench_api_fanout", run_id=RUN_ID)  # creates the task instances
-    now = pendulum.now("UTC")
-    ours = (TaskInstance.dag_id == "bench_api_fanout", TaskInstance.run_id == RUN_ID)
-    finished = {"state": TaskInstanceState.SUCCESS, "end_date": now, "duration": 0.01}
-    with db.transaction() as session:  # as if they ran: written directly, the benchmark measures reads
-        common = {"try_number": 1, "start_date": now, "hostname": "bench", "operator": "EmptyOperator"}
-        session.execute(sa.update(TaskInstance).where(*ours).values(**common, **finished))
-        session.execute(
-            sa.update(TaskInstance)
-            .where(*ours, TaskInstance.task_id == "start")
-            .values(state=TaskInstanceState.RUNNING, end_date=None, duration=None)
-        )
+    # as if they ran: written directly (bulk SQL), the benchmark measures reads
+    finish_task_instances(
+        db.engine, dag_id="bench_api_fanout", run_id=RUN_ID, now=pendulum.now("UTC"), running=["start"]
+    )
     path = log_path(
         settings.logging.base_log_folder, dag_id="bench_api_fanout", run_id=RUN_ID, task_id="start", try_number=1
     )

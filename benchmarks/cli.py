@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--workloads W] [--configs C] [--repeat N] [--quick] [--json PATH]``.
+"""``python -m benchmarks [--workloads W] [--configs C] [--repeat N] [--quick] [--json PATH] [--dagflow-root P]``.
 
 Runs every workload on every configuration ``--repeat`` times (each run in a fresh
 temporary ``DAGFLOW_HOME`` and database), prints one table of medians (min/max) and
@@ -13,13 +13,15 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
 
 from benchmarks import configs
 from benchmarks.report import Row, print_table, write_json
-from benchmarks.runner import BenchmarkError, run_dag_workload, run_parse_workload
+from benchmarks.runner import BenchmarkError, RunResult, run_dag_workload, run_parse_workload
+from benchmarks.scale import run_dags_workload, run_history_workload
 from benchmarks.workloads import Workload, parse_workloads
 
 
@@ -29,7 +31,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--workloads",
         default="chain,fanout,parse",
-        help="comma-separated: chain, fanout, parse, optionally sized (chain100); default: all three",
+        help="comma-separated: chain, fanout, parse, mapped, dags, history, optionally sized (chain100, "
+        "mapped10k); default: chain,fanout,parse",
     )
     parser.add_argument(
         "--configs",
@@ -37,7 +40,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"comma-separated, from {', '.join(configs.CONFIG_NAMES)}; default: both",
     )
     parser.add_argument("--repeat", type=int, default=3, help="runs per workload and configuration (default 3)")
-    parser.add_argument("--quick", action="store_true", help="smoke sizes: chain10, fanout50, parse10")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke sizes: chain10, fanout50, parse10, mapped50, dags3 (10-minute catchup), history2000 (fanout50)",
+    )
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds one run may take (default 600)")
     parser.add_argument(
@@ -54,7 +61,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="attach py-spy (pip install py-spy) to the scheduler and workers; flame graphs in DIR",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary DAGFLOW_HOMEs (logs) for a look")
+    parser.add_argument(
+        "--schedulers",
+        type=int,
+        default=2,
+        help="`dagflow scheduler` processes of the dags workload on postgres-celery (default 2; SQLite: 1)",
+    )
+    parser.add_argument(
+        "--dagflow-root",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="run the dagflow installed in PATH/.venv (another checkout) instead of this interpreter's",
+    )
     args = parser.parse_args(argv)
+    if args.schedulers < 1:
+        parser.error("--schedulers must be at least 1")
+    try:
+        args.python = configs.dagflow_python(args.dagflow_root)
+    except ValueError as exc:
+        parser.error(str(exc))
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
     try:
@@ -78,14 +104,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     console = Console(width=None if Console().is_terminal else 160)
     rows: list[Row] = []
+    under_test = configs.dagflow_version(args.python)
+    console.print(f"dagflow under test: {under_test['location']} (commit {under_test['commit']}, {args.python})")
     with tempfile.TemporaryDirectory(prefix="dagflow-bench-") as tmp:
         base = Path(tmp)
         if args.keep:
             base = Path(tempfile.mkdtemp(prefix="dagflow-bench-kept-"))
             console.print(f"keeping run folders under {base}")
         for config in args.config_list:
-            reason = configs.unavailable_reason(config)
-            template = _sqlite_template(base) if config == "sqlite-local" and reason is None else None
+            reason = configs.unavailable_reason(config, args.python)
+            template = _sqlite_template(base, args.python) if config == "sqlite-local" and reason is None else None
             for workload in args.workload_list:
                 row = Row(workload.name, config, workload.kind, workload.tasks, unavailable=reason)
                 rows.append(row)
@@ -103,17 +131,20 @@ def main(argv: list[str] | None = None) -> int:
             "repeat": args.repeat,
             "quick": args.quick,
             "celery_workers": args.celery_workers,
+            "schedulers": args.schedulers,
+            "timeout": args.timeout,
+            "dagflow_under_test": under_test,
         }
         write_json(args.json, rows, options)
         console.print(f"wrote {args.json}")
     return 1 if any(row.errors for row in rows) else 0
 
 
-def _sqlite_template(base: Path) -> Path:
+def _sqlite_template(base: Path, python: str) -> Path:
     """A migrated SQLite file, copied for each run (migrating once saves a second per run)."""
     env = configs.base_env(base / "template")
     env["DAGFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{base / 'template' / 'home' / 'dagflow.db'}"
-    configs.migrate(env)
+    configs.migrate(env, python)
     return base / "template" / "home" / "dagflow.db"
 
 
@@ -128,11 +159,18 @@ def _run_one(
 ) -> None:
     label = f"{workload.name} on {config}, run {len(row.runs) + len(row.errors) + 1}/{args.repeat}"
     started = time.monotonic()
-    environment = None
+    environments: list[configs.Environment] = []
+
+    def make_environment(label: str = "") -> configs.Environment:
+        folder = root if not label else root.with_name(f"{root.name}-{label}")
+        environment = configs.prepare(
+            config, folder, sqlite_template=template, celery_workers=args.celery_workers, python=args.python
+        )
+        environments.append(environment)
+        return environment
+
     try:
-        environment = configs.prepare(config, root, sqlite_template=template, celery_workers=args.celery_workers)
-        run = run_parse_workload if workload.kind == "parse" else run_dag_workload
-        result = run(environment, workload, timeout=args.timeout, profile_dir=args.profile)
+        result = _dispatch(workload, config, make_environment, args)
         row.runs.append(result.metrics)
         summary = ", ".join(f"{k} {v:.3g}" for k, v in sorted(result.metrics.items()))
         console.print(f"{label}: {summary}  [dim]({time.monotonic() - started:.1f}s)[/dim]", highlight=False)
@@ -140,8 +178,26 @@ def _run_one(
         row.errors.append(str(exc))
         console.print(f"[red]{label}: {exc}[/red]", highlight=False)
     finally:
-        if environment is not None and not args.keep:
-            environment.cleanup()
+        if not args.keep:
+            for environment in environments:
+                environment.cleanup()
+
+
+def _dispatch(
+    workload: Workload, config: str, make_environment: Callable[[str], configs.Environment], args: argparse.Namespace
+) -> RunResult:
+    """Run one repeat of ``workload`` with the runner of its kind."""
+    if workload.kind == "history":
+        return run_history_workload(make_environment, workload, timeout=args.timeout, profile_dir=args.profile)
+    environment = make_environment("")
+    if workload.kind == "parse":
+        return run_parse_workload(environment, workload, timeout=args.timeout, profile_dir=args.profile)
+    if workload.kind == "dags":
+        schedulers = args.schedulers if config == "postgres-celery" else 1
+        return run_dags_workload(
+            environment, workload, timeout=args.timeout, schedulers=schedulers, profile_dir=args.profile
+        )
+    return run_dag_workload(environment, workload, timeout=args.timeout, profile_dir=args.profile)
 
 
 if __name__ == "__main__":

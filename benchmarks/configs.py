@@ -10,6 +10,10 @@ Everything else is dagflow's defaults (``core.parallelism`` 32, ``max_active_tas
 16 per DAG, ``scheduler.poll_interval`` 1 s, ...), except that DAGs are created
 unpaused and the example DAGs are not loaded. ``DAGFLOW_BENCH_PG_URL`` and
 ``DAGFLOW_BENCH_REDIS_URL`` point at other servers.
+
+Every ``dagflow`` process runs under ``python``: this interpreter by default, or
+another checkout's (``--dagflow-root PATH`` -> ``PATH/.venv/bin/python``), so one harness
+measures two versions of dagflow in alternation.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ class Environment:
     env: dict[str, str]
     db_url: str
     celery_workers: int = 0
+    #: The interpreter that runs ``python -m dagflow`` (the dagflow under test).
+    python: str = sys.executable
     _pg_database: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -75,7 +81,40 @@ def base_env(root: Path) -> dict[str, str]:
     return env
 
 
-def prepare(config: str, root: Path, *, sqlite_template: Path | None, celery_workers: int) -> Environment:
+def dagflow_python(checkout: Path | None) -> str:
+    """The interpreter of ``checkout`` (its ``.venv``, or the one given), or this one."""
+    if checkout is None:
+        return sys.executable
+    if checkout.is_file():
+        return str(checkout)
+    for candidate in (checkout / ".venv" / "bin" / "python", checkout / "bin" / "python"):
+        if candidate.exists():
+            return str(candidate)
+    raise ValueError(f"no Python found for {checkout} (looked for .venv/bin/python and bin/python)")
+
+
+def dagflow_version(python: str) -> dict[str, str | None]:
+    """Where the dagflow that ``python`` imports lives, and its git commit."""
+    probe = subprocess.run(
+        [python, "-c", "import dagflow, os; print(os.path.dirname(os.path.dirname(dagflow.__file__)))"],
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    location = probe.stdout.strip() or None
+    commit = None
+    if location is not None:
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=location, capture_output=True, text=True, timeout=10
+        )
+        commit = rev.stdout.strip() or None
+    return {"python": python, "location": location, "commit": commit}
+
+
+def prepare(
+    config: str, root: Path, *, sqlite_template: Path | None, celery_workers: int, python: str = sys.executable
+) -> Environment:
     """A fresh environment for one run of ``config`` under ``root`` (DB migrated)."""
     env = base_env(root)
     if config == "sqlite-local":
@@ -84,8 +123,8 @@ def prepare(config: str, root: Path, *, sqlite_template: Path | None, celery_wor
         if sqlite_template is not None:
             shutil.copyfile(sqlite_template, root / "home" / "dagflow.db")
         else:
-            migrate(env)
-        return Environment(config, root, env, url)
+            migrate(env, python)
+        return Environment(config, root, env, url, python=python)
     name = f"dagflow_bench_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     _create_pg_database(name)
     url = _pg_url(name)
@@ -97,16 +136,16 @@ def prepare(config: str, root: Path, *, sqlite_template: Path | None, celery_wor
             "DAGFLOW__CELERY__WORKER_LOG_SERVER_PORT": "0",  # no port to clash with other workers here
         }
     )
-    environment = Environment(config, root, env, url, celery_workers=celery_workers, _pg_database=name)
+    environment = Environment(config, root, env, url, celery_workers=celery_workers, python=python, _pg_database=name)
     _flush_redis()
-    migrate(env)
+    migrate(env, python)
     return environment
 
 
-def migrate(env: dict[str, str]) -> None:
+def migrate(env: dict[str, str], python: str = sys.executable) -> None:
     """``dagflow db migrate`` for this environment (the real command)."""
     proc = subprocess.run(
-        [sys.executable, "-m", "dagflow", "db", "migrate"],
+        [python, "-m", "dagflow", "db", "migrate"],
         env=env,
         cwd=env["DAGFLOW_HOME"],
         capture_output=True,
@@ -117,14 +156,14 @@ def migrate(env: dict[str, str]) -> None:
         raise RuntimeError(f"dagflow db migrate failed: {proc.stderr.strip()[-500:]}")
 
 
-def unavailable_reason(config: str) -> str | None:
-    """None if ``config`` can run here, else a one-line reason."""
+def unavailable_reason(config: str, python: str = sys.executable) -> str | None:
+    """None if ``config`` can run here (with the dagflow of ``python``), else a one-line reason."""
     if config == "sqlite-local":
         return None
     if config != "postgres-celery":
         return f"unknown configuration {config!r}"
     probe = subprocess.run(
-        [sys.executable, "-m", "dagflow", "celery", "worker", "--help"],
+        [python, "-m", "dagflow", "celery", "worker", "--help"],
         cwd="/",
         capture_output=True,
         text=True,

@@ -11,7 +11,10 @@ it was given:
   most of their pages with the scheduler and with each other, the sum of their PSS
   (proportional set size, from ``/proc/PID/smaps_rollup``: each shared page divided
   by the number of processes mapping it) is recorded too; it is the honest total.
-- **parser**: the parse server and its children (RSS sum), for the parse workload.
+- **parser**: the parse server and its children (RSS sum), for the parse workload;
+- **total PSS**: the PSS of every process of every tree together (schedulers, parse
+  servers, LocalExecutor workers and task processes, Celery workers and their children),
+  the machine memory the whole deployment takes.
 
 RSS is read on every sample (``interval``, 0.2 s), PSS on every ``pss_every``-th (1 s)
 and at the last one: reading ``smaps_rollup`` costs about 1 ms of kernel time per
@@ -41,15 +44,20 @@ class MemoryPeaks:
     workers_rss_mb: float = 0.0
     workers_pss_mb: float = 0.0
     parser_rss_mb: float = 0.0
+    total_pss_mb: float = 0.0
     samples: int = 0
 
 
 @dataclass
 class MemorySampler:
-    """Samples the trees of ``scheduler_pid`` and ``worker_pids`` until ``stop()``."""
+    """Samples the trees of ``scheduler_pid`` (and ``more_schedulers``) and ``worker_pids`` until ``stop()``.
+
+    With several schedulers, ``scheduler_rss_mb`` is the peak of the largest one.
+    """
 
     scheduler_pid: int | None = None
     worker_pids: list[int] = field(default_factory=list)
+    more_schedulers: list[int] = field(default_factory=list)
     interval: float = 0.2
     #: PSS (``smaps_rollup``, ~1 ms of kernel time per process) on every Nth sample only,
     #: so the sampler does not take a noticeable share of a 2-core machine from the run.
@@ -81,24 +89,27 @@ class MemorySampler:
 
     def sample(self) -> None:
         """One sample of every tree."""
-        worker_rss = worker_pss = parser_rss = 0.0
+        worker_rss = worker_pss = parser_rss = total_pss = 0.0
         with_pss = self.peaks.samples % self.pss_every == 0 or self._stop.is_set()
-        roots = ([self.scheduler_pid] if self.scheduler_pid else []) + list(self.worker_pids)
-        for root in roots:
+        schedulers = ([self.scheduler_pid] if self.scheduler_pid else []) + list(self.more_schedulers)
+        for root in schedulers + list(self.worker_pids):
             proc = self._proc(root)
             if proc is None:
                 continue
             try:
                 descendants = proc.children(recursive=True)
-                if root == self.scheduler_pid:
-                    self.peaks.scheduler_rss_mb = max(self.peaks.scheduler_rss_mb, proc.memory_info().rss / MB)
-                else:
-                    descendants = [proc, *descendants]
             except psutil.Error:
                 continue
+            if root in schedulers:
+                rss, pss = _memory(proc, with_pss=with_pss)
+                self.peaks.scheduler_rss_mb = max(self.peaks.scheduler_rss_mb, rss / MB)
+                total_pss += pss
+            else:
+                descendants = [proc, *descendants]
             parser_pids = _parser_pids(descendants, self._cmdlines)
             for child in descendants:
-                rss, pss = _memory(child, with_pss=with_pss and child.pid not in parser_pids)
+                rss, pss = _memory(child, with_pss=with_pss)
+                total_pss += pss
                 if child.pid in parser_pids:
                     parser_rss += rss
                 else:
@@ -108,6 +119,7 @@ class MemorySampler:
         peaks.workers_rss_mb = max(peaks.workers_rss_mb, worker_rss / MB)
         peaks.workers_pss_mb = max(peaks.workers_pss_mb, worker_pss / MB)
         peaks.parser_rss_mb = max(peaks.parser_rss_mb, parser_rss / MB)
+        peaks.total_pss_mb = max(peaks.total_pss_mb, total_pss / MB)
         peaks.samples += 1
 
     def _proc(self, pid: int) -> psutil.Process | None:
@@ -173,4 +185,20 @@ def tree_cpu_seconds(roots: list[int]) -> float:
             except psutil.Error:
                 continue
             total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
+def own_cpu_seconds(pids: list[int]) -> float:
+    """CPU seconds (user + system) of the processes ``pids`` themselves, without any child.
+
+    The scheduler's own work: its forked LocalExecutor workers, their task processes and
+    the parse server are its children and are left out.
+    """
+    total = 0.0
+    for pid in pids:
+        try:
+            t = psutil.Process(pid).cpu_times()
+        except psutil.Error:
+            continue
+        total += t.user + t.system
     return total

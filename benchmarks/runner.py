@@ -1,6 +1,6 @@
 """One measured run of a workload on a configuration, through the real processes.
 
-chain / fanout:
+chain / fanout / mapped (and each half of history, see ``scale.py``):
   1. start ``dagflow scheduler`` (DAG processor inside it) [+ ``dagflow celery worker``];
   2. wait until the DAG is in the metadata DB (parsed by that scheduler);
   3. ``dagflow dags trigger DAG -r bench``;
@@ -10,15 +10,19 @@ chain / fanout:
      reaction to the new run is. Every task instance must be ``success``.
      CPU: the CPU seconds the scheduler's and workers' process trees used between the
      trigger and success (``memory.tree_cpu_seconds``), per task: a number that moves
-     far less than wall time when the machine is shared.
+     far less than wall time when the machine is shared. ``scheduler_cpu_ms_per_task``:
+     the scheduler process alone (no worker, task or parse process), per task.
 parse:
   cold: start ``dagflow scheduler`` on a migrated, empty DB and the N files; seconds
   until N serialized DAGs are in the DB, counted from the process start (interpreter,
   executor start, parse server start, parsing, writing). The scheduler's RSS is
   sampled meanwhile and once more with everything loaded.
-  re-scan: ``dagflow dag-processor --once`` on the populated DB: every file is parsed
-  again and nothing is written (same hashes); seconds = the pass duration the
-  processor reports (listing, parse server start, parsing, comparing).
+  re-scan: ``dagflow dag-processor --once`` on the populated DB: the processor resumes
+  from the stamps the scheduler recorded, so no unchanged file is parsed again and
+  nothing is written; seconds = the pass duration the processor reports (listing,
+  stat of every file and its imports). forced re-scan (``rescan_forced_seconds``, JSON
+  only): the same with ``--force``: every file is parsed again (parse server start,
+  parsing, comparing hashes) and nothing is written.
 """
 
 from __future__ import annotations
@@ -26,7 +30,6 @@ from __future__ import annotations
 import re
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,7 +39,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from benchmarks.configs import Environment
-from benchmarks.memory import MemorySampler, tree_cpu_seconds
+from benchmarks.memory import MemorySampler, own_cpu_seconds, tree_cpu_seconds
 from benchmarks.workloads import Workload
 
 #: How often the runner reads the DB while waiting (seconds).
@@ -74,7 +77,7 @@ class Processes:
         """``python -m dagflow ARGS`` in its own session, output to ``<root>/<name>.log``."""
         log = (self.environment.root / f"{name}.log").open("wb")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "dagflow", *args],
+            [self.environment.python, "-m", "dagflow", *args],
             env=self.environment.env,
             cwd=self.environment.root,
             stdout=log,
@@ -158,7 +161,7 @@ def _kill_group(pid: int) -> None:
 def cli(environment: Environment, *args: str, timeout: float = 120.0) -> str:
     """Run ``dagflow ARGS`` to completion; its stdout (raises on a non-zero exit)."""
     proc = subprocess.run(
-        [sys.executable, "-m", "dagflow", *args],
+        [environment.python, "-m", "dagflow", *args],
         env=environment.env,
         cwd=environment.root,
         capture_output=True,
@@ -221,7 +224,7 @@ def _as_epoch(value: Any) -> float:
 def run_dag_workload(
     environment: Environment, workload: Workload, *, timeout: float, profile_dir: Path | None = None
 ) -> RunResult:
-    """chain / fanout: trigger one run and time it to success (see the module docstring)."""
+    """chain / fanout / mapped: trigger one run and time it to success (see the module docstring)."""
     workload.write(environment.dags)
     procs = Processes(environment, profile_dir)
     reader = MetadataReader(environment.db_url)
@@ -247,6 +250,7 @@ def run_dag_workload(
         )
         roots = [scheduler.pid, *(w.pid for w in workers)]
         cpu_before = tree_cpu_seconds(roots)
+        scheduler_cpu_before = own_cpu_seconds([scheduler.pid])
         cli(environment, "dags", "trigger", workload.dag_id, "--run-id", RUN_ID, "--output", "plain")
         done_sql = "SELECT state FROM dag_run WHERE dag_id = :d AND run_id = :r"
         seen = wait_until(
@@ -256,6 +260,7 @@ def run_dag_workload(
             procs=procs,
         )
         cpu_seconds = tree_cpu_seconds(roots) - cpu_before
+        scheduler_cpu = own_cpu_seconds([scheduler.pid]) - scheduler_cpu_before
         run = reader.row(
             "SELECT state, queued_at, start_date, end_date FROM dag_run WHERE dag_id = :d AND run_id = :r",
             d=workload.dag_id,
@@ -275,6 +280,8 @@ def run_dag_workload(
             start_latency_s=_as_epoch(run.start_date) - _as_epoch(run.queued_at),
             cpu_seconds=cpu_seconds,
             cpu_ms_per_task=1000 * cpu_seconds / workload.tasks,
+            scheduler_cpu_seconds=scheduler_cpu,
+            scheduler_cpu_ms_per_task=1000 * scheduler_cpu / workload.tasks,
         )
         if workload.kind == "chain":
             metrics["ms_per_task"] = 1000 * seconds / workload.tasks
@@ -297,6 +304,7 @@ def _add_memory(metrics: dict[str, float], sampler: MemorySampler) -> None:
             workers_rss_mb=peaks.workers_rss_mb,
             workers_pss_mb=peaks.workers_pss_mb,
             parser_rss_mb=peaks.parser_rss_mb,
+            total_pss_mb=peaks.total_pss_mb,
         )
 
 
@@ -328,15 +336,23 @@ def run_parse_workload(
         procs.stop_all()
         peaks = sampler.stop()
         sampler = None
-        metrics.update(scheduler_rss_mb=peaks.scheduler_rss_mb, parser_rss_mb=peaks.parser_rss_mb)
+        metrics.update(
+            scheduler_rss_mb=peaks.scheduler_rss_mb,
+            parser_rss_mb=peaks.parser_rss_mb,
+            total_pss_mb=peaks.total_pss_mb,
+        )
         out = cli(environment, "dag-processor", "--once", timeout=timeout)
         match = _SUMMARY.search(out)
         if match is None:
             raise BenchmarkError(f"no pass summary in the dag-processor output: {out.strip()[-300:]}")
         parsed, dags, changed = int(match.group(1)), int(match.group(4)), int(match.group(5))
-        if parsed != workload.size or dags != workload.size or changed != 0:
+        if parsed != 0 or changed != 0:
             raise BenchmarkError(f"re-scan parsed {parsed} files, {dags} DAGs, {changed} changed")
         metrics["rescan_seconds"] = float(match.group(3))
+        match = _SUMMARY.search(cli(environment, "dag-processor", "--once", "--force", timeout=timeout))
+        if match is None or int(match.group(1)) != workload.size or int(match.group(5)) != 0:
+            raise BenchmarkError(f"forced re-scan: {match.group(0) if match else 'no pass summary'}")
+        metrics["rescan_forced_seconds"] = float(match.group(3))
         return RunResult(metrics=metrics)
     finally:
         procs.stop_all()

@@ -87,12 +87,13 @@ def _load(home: Path, args: argparse.Namespace) -> tuple[Any, Any]:
     import pendulum
     import sqlalchemy as sa
 
+    from benchmarks.seeding import finish_task_instances, insert_runs
     from dagflow.config import load_settings
     from dagflow.dag_processing.sync import sync_folders
     from dagflow.db import Database
-    from dagflow.models import DagRun, TaskInstance
+    from dagflow.models import DagRun
     from dagflow.services.dag_runs import trigger_dag
-    from dagflow.state import DagRunState, TaskInstanceState
+    from dagflow.state import DagRunState
 
     dags = home / "dags"
     dags.mkdir(parents=True)
@@ -106,28 +107,28 @@ def _load(home: Path, args: argparse.Namespace) -> tuple[Any, Any]:
     db.migrate()
     sync_folders(db, [dags], paused_at_creation=True)
     start = pendulum.datetime(2024, 1, 1, tz="UTC")
-    with db.transaction() as session:  # the small DAGs' runs, written directly: the benchmark measures reads
-        states = (DagRunState.SUCCESS, DagRunState.FAILED, DagRunState.SUCCESS)
-        session.execute(
-            sa.insert(DagRun),
-            [
-                {"dag_id": f"bench_ui_{i:04d}", "run_id": f"scheduled__{n}", "logical_date": start.add(days=n),
-                 "run_type": "scheduled", "state": states[n], "start_date": start, "end_date": start}
-                for i in range(args.dags)
-                for n in range(3)
-            ],
-        )  # fmt: skip
+    states = ("success", "failed", "success")
+    insert_runs(  # the small DAGs' runs, written directly (bulk SQL): the benchmark measures reads
+        db.engine,
+        (
+            {"dag_id": f"bench_ui_{i:04d}", "run_id": f"scheduled__{n}", "logical_date": start.add(days=n),
+             "run_type": "scheduled", "state": states[n], "start_date": start, "end_date": start}
+            for i in range(args.dags)
+            for n in range(3)
+        ),
+    )  # fmt: skip
     for n in range(args.runs):  # creates the task instances, as a trigger does
         trigger_dag(settings, db, "bench_ui_fanout", run_id=f"manual__{n:02d}", logical_date=start.add(days=n))
-    cycle = [TaskInstanceState.SUCCESS, TaskInstanceState.SUCCESS, TaskInstanceState.FAILED, TaskInstanceState.SKIPPED]
     with db.transaction() as session:
         session.execute(sa.update(DagRun).where(DagRun.dag_id == "bench_ui_fanout").values(state=DagRunState.SUCCESS))
-        for k, state in enumerate(cycle):
-            session.execute(
-                sa.update(TaskInstance)
-                .where(TaskInstance.dag_id == "bench_ui_fanout", TaskInstance.id % len(cycle) == k)
-                .values(state=state, try_number=1)
-            )
+    for n in range(args.runs):
+        finish_task_instances(
+            db.engine,
+            dag_id="bench_ui_fanout",
+            run_id=f"manual__{n:02d}",
+            now=start.add(days=n),
+            states=["success", "success", "failed", "skipped"],
+        )
     return settings, db
 
 

@@ -37,6 +37,11 @@ class CoreSettings:
     default_timezone: str = "UTC"
     max_xcom_size: int = 65536
     killed_task_cleanup_time: float = 10.0
+    #: Tries one task process runs in sequence (same DAG file version) before a fresh one is
+    #: forked; 1 forks a fresh process for every try, 0 means no limit (execution/reused_process.py).
+    max_tries_per_child: int = 100
+    #: A reused task process above this resident memory (MB) runs no further try.
+    max_memory_per_child_mb: int = 512
     default_task_retries: int = 0
     #: Fernet keys that encrypt connection passwords/extras and variables, comma-separated,
     #: newest first. Empty: the keys in ``$DAGFLOW_HOME/fernet.key`` (created on first need).
@@ -72,6 +77,8 @@ class SchedulerSettings:
     parsing_timeout: float = 30.0
     parsing_processes: int = 2
     parsing_memory_limit_mb: int = 400
+    #: DAG files one parsing process imports before it is replaced (1: a fresh process per file).
+    parsing_files_per_process: int = 100
     min_file_process_interval: float = 30.0
     dag_dir_list_interval: float = 60.0
     #: Watch the DAG folders (filesystem events, else polling folder mtimes) to list them again at once.

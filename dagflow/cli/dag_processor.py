@@ -21,16 +21,21 @@ from dagflow.signals import on_signals
     help="Stop after this many passes (default: run until stopped).",
 )
 @click.option("--once", is_flag=True, help="One pass, then exit (same as --num-runs 1).")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Parse every file in the first pass, even those unchanged since any processor last parsed them.",
+)
 @pass_state
-def dag_processor(state: CliState, num_runs: int | None, once: bool) -> None:
-    """Parse DAG files (each in its own process, under a timeout) until Ctrl-C or SIGTERM."""
+def dag_processor(state: CliState, num_runs: int | None, once: bool, force: bool) -> None:
+    """Parse DAG files (in parsing processes, each file under a timeout) until Ctrl-C or SIGTERM."""
     from dagflow.config import dag_folders
     from dagflow.dag_processing.processor import DagProcessor, ScanReport
     from dagflow.services.database import migrate_fresh
 
     migrate_fresh(state.db)
     folders = dag_folders(state.settings)
-    processor = DagProcessor(state.settings, state.db, folders=folders)
+    processor = DagProcessor(state.settings, state.db, folders=folders, resume=not force)
 
     def report(scan: ScanReport) -> None:
         if scan.changed_anything or once:

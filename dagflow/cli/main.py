@@ -14,6 +14,7 @@ import click
 from dagflow.config import Settings, load_settings
 from dagflow.exceptions import DagflowError, InvalidInput
 from dagflow.private_files import make_private_dirs
+from dagflow.sdk.task_defaults import set_default_task_retries
 from dagflow.sdk.timezone import set_default_timezone
 from dagflow.services.actor import os_user, reset_actor, set_actor
 
@@ -32,12 +33,13 @@ class CliState:
     def settings(self) -> Settings:
         """Settings from defaults, dagflow.toml and the environment; creates ``DAGFLOW_HOME`` (0700).
 
-        Also hands the SDK ``core.default_timezone``: DAG files imported by this process and
+        Also hands the SDK ``core.default_timezone`` and ``core.default_task_retries``: DAG files imported by this process and
         by the processes forked from it (LocalExecutor and Celery workers) read naive dates in it.
         """
         settings = load_settings()
         make_private_dirs(settings.home)
         set_default_timezone(settings.core.default_timezone)
+        set_default_task_retries(settings.core.default_task_retries)
         return settings
 
     @cached_property

@@ -1,4 +1,4 @@
-"""``dagflow state-store get|set|delete|list``: JSON values that outlive a run."""
+"""``dagflow state-store get|set|delete|list|purge-expired``: JSON values that outlive a run."""
 
 from __future__ import annotations
 
@@ -100,3 +100,16 @@ def list_values(state: CliState, namespace: str | None, prefix: str, fmt: str) -
     if fmt != "json":
         rows = [{**r, "value": json.dumps(r["value"]), "expires_at": r["expires_at"] or ""} for r in rows]
     emit_rows(rows, ["namespace", "key", "value", "version", "expires_at"], fmt)
+
+
+@state_store.command("purge-expired")
+@click.option("--namespace", "-n", help="Only this namespace.")
+@click.option("--dry-run", is_flag=True, help="Only count the expired rows.")
+@pass_state
+def purge_expired(state: CliState, namespace: str | None, dry_run: bool) -> None:
+    """Delete the rows of expired keys (reads never show them; ``db clean --tables state_store`` does it too)."""
+    from dagflow.services.state_store import purge_expired as service
+
+    purged = service(state.db, namespace=namespace, dry_run=dry_run)
+    where = f" in namespace {namespace!r}" if namespace else ""
+    click.echo(f"{'Would purge' if dry_run else 'Purged'} {purged} expired key(s){where}.")

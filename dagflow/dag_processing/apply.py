@@ -17,7 +17,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from dagflow.dag_processing.pool import ParsedImportError, ParseResult
-from dagflow.dag_processing.store import preload, replace_import_errors, store_serialized_dag, store_source
+from dagflow.dag_processing.store import (
+    PassRows,
+    preload,
+    replace_import_errors,
+    store_serialized_dag,
+    store_source,
+)
 from dagflow.exceptions import DagImportError
 from dagflow.models import DagModel, ImportError_
 from dagflow.serialization import SerializationError
@@ -46,21 +52,20 @@ def apply_results(
     """Store each file's DAGs (unchanged ones write nothing) or its import error."""
     counts = ApplyCounts()
     kept: dict[str, set[str]] = {}
-    loaded = preload(session, _dag_ids(results))  # held until the pass is stored
+    rows = preload(session, _dag_ids(results), [r.path for r in results if r.error is None])
     errors: list[DagImportError] = []
     for result in results:
         found: list[DagImportError] = [result.error] if result.error is not None else []
         if result.error is None:
             kept[result.path] = _store_dags(
-                session, result, found, counts, listed=listed, now=now, paused_at_creation=paused_at_creation
+                session, result, found, counts, rows, listed=listed, now=now, paused_at_creation=paused_at_creation
             )
             if kept[result.path]:
-                store_source(session, result.path, now=now)
+                store_source(session, result.path, now=now, rows=rows)
         errors += found
         counts.import_errors += len(found)
     replace_import_errors(session, errors, files=[result.path for result in results], now=now)
     counts.deactivated += _deactivate_dropped(session, kept)
-    del loaded
     return counts
 
 
@@ -97,6 +102,7 @@ def _store_dags(
     result: ParseResult,
     errors: list[DagImportError],
     counts: ApplyCounts,
+    rows: PassRows,
     *,
     listed: set[str],
     now: datetime,
@@ -106,7 +112,7 @@ def _store_dags(
     stored: set[str] = set()
     for document in result.dags:
         dag_id = str(document.get("dag", {}).get("dag_id"))
-        owner = session.get(DagModel, dag_id)
+        owner = rows.dags.get(dag_id)
         if (
             owner is not None
             and owner.is_active
@@ -116,7 +122,9 @@ def _store_dags(
             errors.append(ParsedImportError(result.path, f"DAG id {dag_id!r} is already defined in {owner.fileloc}"))
             continue
         try:
-            counts.changed += store_serialized_dag(session, document, now=now, paused_at_creation=paused_at_creation)
+            counts.changed += store_serialized_dag(
+                session, document, now=now, paused_at_creation=paused_at_creation, rows=rows
+            )
         except SerializationError as exc:
             errors.append(ParsedImportError(result.path, f"cannot store DAG {dag_id!r}: {exc}"))
             continue

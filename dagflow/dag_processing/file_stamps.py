@@ -1,7 +1,7 @@
 """The ``dag_file`` rows: each DAG file's stamp at its last parse, kept in the DB across processes.
 
 Every processor pass records the files it parsed (stamp, when, how long, how many DAGs,
-whether it failed). A short-lived processor (the CLI's own parse) seeds its tracker from
+whether it failed, the stamps of the helper files it imported from the DAG folders). A short-lived processor (the CLI's own parse) seeds its tracker from
 these rows, so it parses only files whose content changed since any process last parsed
 them; ``dags report`` reads the parse durations. Query functions take ``session`` and
 never commit.
@@ -9,6 +9,7 @@ never commit.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
@@ -38,6 +39,7 @@ def record_parsed(
             "parse_duration": result.duration_s,
             "dag_count": len(result.dags),
             "has_error": result.error is not None,
+            "imports": json.dumps([list(stamp) for stamp in result.imports]) if result.imports else None,
         }
         if result.path in existing:
             session.execute(sa.update(DagFile).where(DagFile.fileloc == result.path).values(**values))
@@ -53,12 +55,28 @@ def forget_files(session: Session, paths: Iterable[str]) -> None:
         session.execute(sa.delete(DagFile).where(DagFile.fileloc.in_(paths[start : start + _CHUNK])))
 
 
-def load_stamps(session: Session) -> dict[str, tuple[FileStamp, datetime]]:
-    """Every recorded file: its stamp and when it was parsed."""
+def load_stamps(session: Session) -> dict[str, tuple[FileStamp, datetime, dict[str, FileStamp]]]:
+    """Every recorded file: its stamp, when it was parsed, and the stamps of what it imported."""
     rows = session.execute(
-        sa.select(DagFile.fileloc, DagFile.mtime_ns, DagFile.size, DagFile.digest, DagFile.last_parsed_at)
+        sa.select(
+            DagFile.fileloc, DagFile.mtime_ns, DagFile.size, DagFile.digest, DagFile.last_parsed_at, DagFile.imports
+        )
     )
-    return {row[0]: (FileStamp(row[1], row[2], row[3]), row[4]) for row in rows}
+    return {row[0]: (FileStamp(row[1], row[2], row[3]), row[4], imports_of(row[5])) for row in rows}
+
+
+def imports_of(text: str | None) -> dict[str, FileStamp]:
+    """The ``imports`` column read back (unreadable text reads as no imports)."""
+    try:
+        items = json.loads(text) if text else []
+        return {str(i[0]): FileStamp(int(i[1]), int(i[2]), str(i[3])) for i in items}
+    except (ValueError, TypeError, IndexError):
+        return {}
+
+
+def import_stamps(result: ParseResult) -> dict[str, FileStamp]:
+    """A parse result's imports as stamps by path."""
+    return {path: FileStamp(mtime_ns, size, digest) for path, mtime_ns, size, digest in result.imports}
 
 
 def _existing(session: Session, paths: list[str]) -> list[str]:

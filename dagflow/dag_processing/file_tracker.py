@@ -2,8 +2,10 @@
 
 A file is parsed when it is new, when its content changed since its last parse
 (``mtime`` and size are compared first; a differing pair is confirmed by a content
-hash, so ``touch`` alone does not re-parse), or when ``reparse_interval`` passed since
-its last parse (DAGs that depend on external state). A file that vanished, or that
+hash, so ``touch`` alone does not re-parse), when one of the files its last parse
+imported from the DAG folders changed (a helper module shared by several DAG files;
+same test), or when ``reparse_interval`` passed since its last parse (the safety net,
+and DAGs that depend on the time, variables or other external state). A file that vanished, or that
 the latest listing no longer contains, is "removed". The folders are listed again at
 most every ``list_interval``; the clock is always a parameter.
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -44,6 +46,7 @@ class Changes:
 class _Parsed:
     stamp: FileStamp
     at: datetime
+    imports: dict[str, FileStamp] = field(default_factory=dict)
 
 
 class FileTracker:
@@ -71,17 +74,18 @@ class FileTracker:
         to_parse: dict[str, FileStamp] = {}
         listed = set(self.listed)
         removed = [path for path in self._parsed if path not in listed]
+        seen: dict[str, FileStamp | None] = {}  # imported files checked in this pass
         for path in self.listed:
-            stamp = self._changed_stamp(path, now)
+            stamp = self._changed_stamp(path, now, seen)
             if stamp is _GONE:
                 removed.append(path)
             elif stamp is not None:
                 to_parse[path] = stamp
         return Changes(to_parse, sorted(set(removed)))
 
-    def record(self, path: str, stamp: FileStamp, now: datetime) -> None:
-        """Remember that ``path`` was parsed as it was at ``stamp``."""
-        self._parsed[path] = _Parsed(stamp, now)
+    def record(self, path: str, stamp: FileStamp, now: datetime, imports: dict[str, FileStamp] | None = None) -> None:
+        """Remember that ``path`` was parsed as it was at ``stamp``, importing ``imports``."""
+        self._parsed[path] = _Parsed(stamp, now, dict(imports or {}))
 
     def forget(self, path: str) -> None:
         """Drop a removed file (a file that comes back is parsed as new)."""
@@ -91,7 +95,7 @@ class FileTracker:
         """True when ``path`` was parsed before and not forgotten."""
         return path in self._parsed
 
-    def _changed_stamp(self, path: str, now: datetime) -> FileStamp | None:
+    def _changed_stamp(self, path: str, now: datetime, seen: dict[str, FileStamp | None]) -> FileStamp | None:
         """A fresh stamp if ``path`` must be parsed, None if not, ``_GONE`` if it vanished."""
         try:
             stat = os.stat(path)
@@ -104,14 +108,26 @@ class FileTracker:
             and not due
             and (stat.st_mtime_ns, stat.st_size) == (parsed.stamp.mtime_ns, parsed.stamp.size)
         ):
-            return None
+            return _stamp(path, stat) if self._imports_changed(parsed, seen) else None
         stamp = _stamp(path, stat)
         if stamp is None:
             return _GONE if parsed is not None else None
         if parsed is not None and not due and stamp.digest == parsed.stamp.digest:
             parsed.stamp = stamp  # touched, not changed: remember the new mtime, skip parsing
-            return None
+            return stamp if self._imports_changed(parsed, seen) else None
         return stamp
+
+    @staticmethod
+    def _imports_changed(parsed: _Parsed, seen: dict[str, FileStamp | None]) -> bool:
+        """True when a file the last parse imported changed or vanished (touched alone is not)."""
+        for path, old in parsed.imports.items():
+            if path not in seen:
+                seen[path] = _current(path, old)
+            current = seen[path]
+            if current is None or current.digest != old.digest:
+                return True
+            parsed.imports[path] = current
+        return False
 
 
 def _stamp(path: str, stat: os.stat_result) -> FileStamp | None:
@@ -121,6 +137,17 @@ def _stamp(path: str, stat: os.stat_result) -> FileStamp | None:
     except OSError:
         return None
     return FileStamp(stat.st_mtime_ns, stat.st_size, digest)
+
+
+def _current(path: str, old: FileStamp) -> FileStamp | None:
+    """``old`` if ``path`` looks the same (mtime, size), else its fresh stamp; None when gone."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    if (stat.st_mtime_ns, stat.st_size) == (old.mtime_ns, old.size):
+        return old
+    return _stamp(path, stat)
 
 
 _GONE = FileStamp(-1, -1, "")

@@ -1,7 +1,7 @@
 """The parent's handle on the parse server: submit files, collect results without blocking.
 
 ``ParsePool`` starts ``parse_server`` in a fresh interpreter on first use (see that
-module for why a server that forks per file), sends it paths and turns its answers
+module for its forked workers, each parsing up to ``files_per_process`` files), sends it paths and turns its answers
 into ``ParseResult``s. ``poll(0)`` never blocks, so a scheduler can call it every
 tick. If the server dies, the files it was parsing are sent again once to a new
 server; a file that kills two servers in a row becomes an import error.
@@ -9,6 +9,7 @@ server; a file that kills two servers in a row becomes an import error.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -40,6 +41,8 @@ class ParseResult:
     dags: tuple[dict[str, Any], ...]
     error: ParsedImportError | None
     duration_s: float
+    #: ``(path, mtime_ns, size, digest)`` of each file under the DAG folders the import loaded.
+    imports: tuple[tuple[str, int, int, str], ...] = ()
 
     @classmethod
     def from_document(cls, path: str, document: dict[str, Any]) -> ParseResult:
@@ -53,18 +56,39 @@ class ParseResult:
                 raw.get("lineno"),
                 raw.get("stacktrace"),
             )
-        return cls(path, tuple(document.get("dags") or ()), error, float(document.get("duration_s") or 0.0))
+        imports = tuple((str(i[0]), int(i[1]), int(i[2]), str(i[3])) for i in document.get("imports") or ())
+        duration = float(document.get("duration_s") or 0.0)
+        return cls(path, tuple(document.get("dags") or ()), error, duration, imports)
 
 
 class ParsePool:
     """Parse DAG files in isolated processes, ``processes`` at a time, each under ``timeout``."""
 
-    def __init__(self, *, processes: int, timeout: float, memory_limit_mb: int, default_timezone: str = "UTC") -> None:
-        """Nothing starts until the first ``submit``; ``default_timezone`` is ``core.default_timezone``."""
+    def __init__(
+        self,
+        *,
+        processes: int,
+        timeout: float,
+        memory_limit_mb: int,
+        default_timezone: str = "UTC",
+        default_task_retries: int = 0,
+        files_per_process: int = 1,
+        roots: Iterable[str] = (),
+    ) -> None:
+        """Nothing starts until the first ``submit``.
+
+        ``default_timezone`` is ``core.default_timezone``; a parsing process handles up to
+        ``files_per_process`` files; ``default_task_retries`` is ``core.default_task_retries``;
+        ``roots`` (the DAG folders) say which imported modules
+        are the user's, dropped after each file and reported as the file's imports.
+        """
         self.processes = processes
         self.timeout = timeout
         self.memory_limit_mb = memory_limit_mb
         self.default_timezone = default_timezone
+        self.default_task_retries = default_task_retries
+        self.files_per_process = files_per_process
+        self.roots = [str(root) for root in roots]
         self._proc: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
         self._pending: set[str] = set()
@@ -145,6 +169,9 @@ class ParsePool:
             str(self.timeout),
             str(self.memory_limit_mb),
             self.default_timezone,
+            str(self.files_per_process),
+            json.dumps(self.roots),
+            str(self.default_task_retries),
         ]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
         with theirs:

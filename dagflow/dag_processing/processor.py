@@ -2,10 +2,11 @@
 
 Each pass lists the DAG folders (on start, at once when the folder watch saw a change,
 else at most every ``scheduler.dag_dir_list_interval``), picks the files that are new, changed (mtime and
-size, confirmed by a content hash) or not parsed for ``min_file_process_interval``,
-parses them in isolated processes (``ParsePool``: ``parsing_processes`` at a time, each
-killed at ``parsing_timeout`` and capped in memory) and writes the outcome in one
-transaction. Unchanged DAGs write nothing; a broken file keeps its DAGs' last good
+size, confirmed by a content hash), that imported a helper file under the DAG folders
+which changed since, or that were not parsed for ``min_file_process_interval``,
+parses them in the parse pool (``ParsePool``: ``parsing_processes`` processes, each
+parsing up to ``parsing_files_per_process`` files, a file killed at ``parsing_timeout``
+and capped in memory) and writes the outcome in one transaction. Unchanged DAGs write nothing; a broken file keeps its DAGs' last good
 version and shows the error; a vanished file deactivates its DAGs.
 
 Standalone (``dagflow dag-processor``)::
@@ -43,7 +44,7 @@ from sqlalchemy.exc import OperationalError
 
 from dagflow.config import Settings
 from dagflow.dag_processing.apply import ApplyCounts, apply_results, prune_unlisted, remove_files
-from dagflow.dag_processing.file_stamps import forget_files, load_stamps, record_parsed
+from dagflow.dag_processing.file_stamps import forget_files, import_stamps, load_stamps, record_parsed
 from dagflow.dag_processing.file_tracker import FileStamp, FileTracker
 from dagflow.dag_processing.folder_watch import FolderWatcher
 from dagflow.dag_processing.job import end_job, heartbeat, register_job
@@ -83,7 +84,7 @@ class ScanReport:
     def summary(self) -> str:
         """One line for a log or a terminal."""
         return (
-            f"parsed {self.parsed} of {self.files} file(s) in {self.duration_s:.2f}s: "
+            f"parsed {self.parsed} of {self.files} file(s) in {self.duration_s:.3f}s: "
             f"{self.dags} DAG(s), {self.changed} changed, {self.import_errors} import error(s), "
             f"{self.deactivated} deactivated"
         )
@@ -109,11 +110,14 @@ class DagProcessor:
         folders: Iterable[Path] | None = None,
         check_interval: float = CHECK_INTERVAL_S,
         changed_only: bool = False,
+        resume: bool = False,
     ) -> None:
         """Watch ``folders`` (default: ``core.dags_folder``); nothing starts until the first pass.
 
-        ``changed_only``: start from the stamps the DB recorded (``dag_file``) and parse only
-        files whose content changed since, never again because time passed (the CLI's own pass).
+        ``resume``: start from the stamps the DB recorded (``dag_file``), so a file parsed by
+        any process less than ``min_file_process_interval`` ago is parsed only if it (or a
+        helper it imported) changed since (``dagflow dag-processor`` without ``--force``).
+        ``changed_only``: resume, and never parse again because time passed (the CLI's own pass).
         """
         cfg = settings.scheduler
         self.settings = settings
@@ -123,6 +127,7 @@ class DagProcessor:
         reparse = CHANGED_ONLY_REPARSE_S if changed_only else cfg.min_file_process_interval
         self.tracker = FileTracker(self.folders, list_interval=cfg.dag_dir_list_interval, reparse_interval=reparse)
         self.changed_only = changed_only
+        self.resume = resume or changed_only
         watch = cfg.watch_dag_folders and not changed_only
         self.watcher: FolderWatcher | None = FolderWatcher(self.folders) if watch else None
         memory = int(getattr(cfg, "parsing_memory_limit_mb", DEFAULT_MEMORY_LIMIT_MB))
@@ -131,6 +136,9 @@ class DagProcessor:
             timeout=cfg.parsing_timeout,
             memory_limit_mb=memory,
             default_timezone=settings.core.default_timezone,
+            default_task_retries=settings.core.default_task_retries,
+            files_per_process=cfg.parsing_files_per_process,
+            roots=[str(folder.resolve()) for folder in self.folders],
         )
         self.job_id: int | None = None
         self._batch: _Batch | None = None
@@ -144,9 +152,9 @@ class DagProcessor:
                 self.watcher.start()
             with self.db.transaction() as session:
                 self.job_id = register_job(session, now=now)
-                if self.changed_only:
-                    for path, (stamp, parsed_at) in load_stamps(session).items():
-                        self.tracker.record(path, stamp, parsed_at)
+                if self.resume:
+                    for path, (stamp, parsed_at, imports) in load_stamps(session).items():
+                        self.tracker.record(path, stamp, parsed_at, imports)
             self._last_heartbeat = now
 
     def scan(self, now: datetime, *, stop_event: threading.Event | None = None) -> ScanReport:
@@ -243,7 +251,7 @@ class DagProcessor:
         counts = self._write(batch, now)
         for result in batch.results:
             if result.path in batch.stamps:
-                self.tracker.record(result.path, batch.stamps[result.path], now)
+                self.tracker.record(result.path, batch.stamps[result.path], now, import_stamps(result))
         for path in batch.removed:
             self.tracker.forget(path)
         return ScanReport(

@@ -1,13 +1,17 @@
 """Writing parsed DAGs and import errors to the metadata DB (the DAG processor's output).
 
 A DAG whose serialized form hashes the same as the stored one writes nothing, so a
-re-scan of an unchanged folder costs reads only.
+re-scan of an unchanged folder costs reads only. A pass loads every row it may touch
+up front (``preload``: a handful of queries per 500 DAGs) and looks them up in the
+returned ``PassRows``, so storing issues no query per DAG and the session flushes the
+new rows in one batch at the end instead of one autoflush per lookup.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -30,51 +34,87 @@ from dagflow.sdk.assets import expression_uris
 from dagflow.serialization import dag_hash, deserialize_dag
 
 
-def store_serialized_dag(session: Session, data: Mapping[str, Any], *, now: datetime, paused_at_creation: bool) -> bool:
+@dataclass
+class PassRows:
+    """The rows of one pass's DAGs and files, by key; a key that is absent has no row yet.
+
+    Rows added during the pass are registered here too, so a DAG id met twice finds the
+    first one. Holding the objects also keeps the session from dropping them (it holds
+    clean objects only weakly) and reading them again one query at a time.
+    """
+
+    dags: dict[str, DagModel] = field(default_factory=dict)
+    serialized: dict[str, SerializedDagModel] = field(default_factory=dict)
+    codes: dict[str, DagCode] = field(default_factory=dict)
+    with_asset_references: set[str] = field(default_factory=set)
+
+
+def store_serialized_dag(
+    session: Session,
+    data: Mapping[str, Any],
+    *,
+    now: datetime,
+    paused_at_creation: bool,
+    rows: PassRows | None = None,
+) -> bool:
     """Upsert one serialized DAG and its ``dag`` row; True if anything changed.
 
     An unchanged DAG (same hash as stored) is not deserialized again: it was checked
-    when it was stored. ``preload`` fills the session with a pass's rows beforehand.
+    when it was stored. ``rows`` (``preload``): look rows up there instead of querying.
     """
     document = dict(data)
     digest = dag_hash(document)
     found = document.get("dag")
     header: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
-    stored = session.get(SerializedDagModel, header.get("dag_id")) if header.get("dag_id") else None
+    dag_id = header.get("dag_id")
+    stored = _serialized(session, rows, str(dag_id)) if dag_id else None
     if stored is not None and stored.dag_hash == digest:
-        model = session.get(DagModel, stored.dag_id)
+        model = _dag_model(session, rows, stored.dag_id)
         if model is not None:
             _mark_parsed(model, header.get("fileloc"), now)
             return False
     sdag = deserialize_dag(document)
-    model = session.get(DagModel, sdag.dag_id)
+    model = _dag_model(session, rows, sdag.dag_id)
     if model is None:
         paused = sdag.is_paused_upon_creation
         model = DagModel(dag_id=sdag.dag_id, is_paused=paused_at_creation if paused is None else paused)
         session.add(model)
+        if rows is not None:
+            rows.dags[sdag.dag_id] = model
     _mark_parsed(model, sdag.fileloc, now)
     if stored is not None and stored.dag_hash == digest:
         return False
     _describe(model, sdag)
-    _store_asset_references(session, sdag)
+    _store_asset_references(session, sdag, rows)
     if stored is None:
-        session.add(
-            SerializedDagModel(
-                dag_id=sdag.dag_id, fileloc=sdag.fileloc, data=document, dag_hash=digest, last_updated=now
-            )
+        stored = SerializedDagModel(
+            dag_id=sdag.dag_id, fileloc=sdag.fileloc, data=document, dag_hash=digest, last_updated=now
         )
+        session.add(stored)
+        if rows is not None:
+            rows.serialized[sdag.dag_id] = stored
     else:
         stored.fileloc = sdag.fileloc or stored.fileloc
         stored.data, stored.dag_hash, stored.last_updated = document, digest, now
     return True
 
 
-def _store_asset_references(session: Session, sdag: Any) -> None:
+def _dag_model(session: Session, rows: PassRows | None, dag_id: str) -> DagModel | None:
+    return session.get(DagModel, dag_id) if rows is None else rows.dags.get(dag_id)
+
+
+def _serialized(session: Session, rows: PassRows | None, dag_id: str) -> SerializedDagModel | None:
+    return session.get(SerializedDagModel, dag_id) if rows is None else rows.serialized.get(dag_id)
+
+
+def _store_asset_references(session: Session, sdag: Any, rows: PassRows | None) -> None:
     """The assets the DAG is scheduled on and its tasks' outlets (only for a DAG that has any, or had)."""
     condition = sdag.asset_condition
     outlets = {task_id: task.outlets for task_id, task in sdag.tasks.items() if task.outlets}
-    if condition is None and not outlets and not sdag.assets and not _has_asset_references(session, sdag.dag_id):
-        return
+    if not condition and not outlets and not sdag.assets:
+        had = _has_asset_references(session, sdag.dag_id) if rows is None else sdag.dag_id in rows.with_asset_references
+        if not had:
+            return
     uris = expression_uris(condition) if condition is not None else []
     replace_asset_references(session, sdag.dag_id, schedule_uris=uris, outlets=outlets, details=sdag.assets)
 
@@ -91,22 +131,33 @@ def _has_asset_references(session: Session, dag_id: str) -> bool:
     return found is not None
 
 
-def preload(session: Session, dag_ids: Iterable[str]) -> list[object]:
-    """Load the ``dag`` rows and stored hashes of ``dag_ids`` into ``session`` (two queries per
-    500); ``store_serialized_dag`` then finds them without a query each. The stored JSON is
-    not read. Keep the returned list while storing: the session holds clean objects only
-    weakly, and a collected one would be read again, one query per DAG."""
+def preload(session: Session, dag_ids: Iterable[str], filelocs: Iterable[str] = ()) -> PassRows:
+    """Load the ``dag`` rows, stored hashes (not the JSON), asset references and ``dag_code``
+    rows of a pass's DAGs and files: a few queries per 500 keys, none per DAG afterwards."""
+    rows = PassRows()
     ids = sorted(set(dag_ids))
-    loaded: list[object] = []
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        loaded += session.scalars(sa.select(DagModel).where(DagModel.dag_id.in_(chunk))).all()
-        loaded += session.scalars(
+    for chunk in _chunks(ids):
+        for model in session.scalars(sa.select(DagModel).where(DagModel.dag_id.in_(chunk))):
+            rows.dags[model.dag_id] = model
+        query = (
             sa.select(SerializedDagModel)
             .options(sa.orm.defer(SerializedDagModel.data))
             .where(SerializedDagModel.dag_id.in_(chunk))
-        ).all()
-    return loaded
+        )
+        for stored in session.scalars(query):
+            rows.serialized[stored.dag_id] = stored
+        for table in (DagScheduleAssetReference, TaskOutletAssetReference):
+            rows.with_asset_references.update(session.scalars(sa.select(table.dag_id).where(table.dag_id.in_(chunk))))
+    keys = sorted({fileloc_hash(str(f)) for f in filelocs})
+    for chunk in _chunks(keys):
+        for code in session.scalars(sa.select(DagCode).where(DagCode.fileloc_hash.in_(chunk))):
+            rows.codes[code.fileloc_hash] = code
+    return rows
+
+
+def _chunks(items: list[str]) -> Iterable[list[str]]:
+    for start in range(0, len(items), 500):
+        yield items[start : start + 500]
 
 
 def _mark_parsed(model: DagModel, fileloc: Any, now: datetime) -> None:
@@ -164,10 +215,10 @@ def fileloc_hash(fileloc: str) -> str:
     return hashlib.sha256(fileloc.encode()).hexdigest()
 
 
-def store_source(session: Session, fileloc: str, *, now: datetime) -> bool:
+def store_source(session: Session, fileloc: str, *, now: datetime, rows: PassRows | None = None) -> bool:
     """Keep the file's current text in ``dag_code`` (read as text, never run); True if it changed.
 
-    A file that cannot be read keeps its last stored text.
+    A file that cannot be read keeps its last stored text. ``rows``: as in ``store_serialized_dag``.
     """
     try:
         source = Path(fileloc).read_text(encoding="utf-8", errors="replace")
@@ -175,13 +226,14 @@ def store_source(session: Session, fileloc: str, *, now: datetime) -> bool:
         return False
     digest = hashlib.sha256(source.encode()).hexdigest()
     key = fileloc_hash(fileloc)
-    row = session.get(DagCode, key)
+    row = session.get(DagCode, key) if rows is None else rows.codes.get(key)
     if row is not None and row.source_hash == digest:
         return False
     if row is None:
-        session.add(
-            DagCode(fileloc_hash=key, fileloc=fileloc, source_code=source, source_hash=digest, last_updated=now)
-        )
+        row = DagCode(fileloc_hash=key, fileloc=fileloc, source_code=source, source_hash=digest, last_updated=now)
+        session.add(row)
+        if rows is not None:
+            rows.codes[key] = row
     else:
         row.source_code, row.source_hash, row.last_updated = source, digest, now
     return True

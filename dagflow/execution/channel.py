@@ -10,6 +10,7 @@ length-prefixed JSON over a ``socketpair``.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import struct
 from datetime import datetime
@@ -29,6 +30,10 @@ class Received(NamedTuple):
     result: TryResult
     outputs: TryOutputs | None
     wait: bool = True
+
+
+class Idle(NamedTuple):
+    """A reused task process finished its try (callbacks included) and waits for the next."""
 
 
 class ResultChannel:
@@ -70,12 +75,43 @@ class ResultChannel:
         message = _receive(self._task_end)
         return None if message is None else bool(message.get("committed"))
 
+    def send_idle(self) -> None:
+        """A reused task process: this try is over, send the next one."""
+        _send(self._task_end, {"idle": True})
+
+    def receive_try(self) -> tuple[bytes, list[int]] | None:
+        """A reused task process: the next try (as sent by ``send_try``) and its descriptors;
+        None at end of file (the supervisor retired this process or is gone)."""
+        try:
+            header, fds, _flags, _address = socket.recv_fds(self._task_end, _HEADER.size, 4)
+        except OSError:
+            return None
+        if len(header) < _HEADER.size:
+            rest = _read_exactly(self._task_end, _HEADER.size - len(header)) if header else None
+            if rest is None:
+                for fd in fds:
+                    os.close(fd)
+                return None
+            header += rest
+        body = _read_exactly(self._task_end, _HEADER.unpack(header)[0])
+        return None if body is None else (body, fds)
+
     # supervisor ----------------------------------------------------------------------
-    def receive(self) -> Received | None:
-        """The outcome sent by the task process, or None at end of file."""
+    def send_try(self, data: bytes, fds: list[int]) -> None:
+        """Hand a reused task process its next try, with descriptors (its log pipe)."""
+        message = _HEADER.pack(len(data)) + data
+        sent = socket.send_fds(self._supervisor_end, [message], fds)
+        if sent < len(message):
+            self._supervisor_end.sendall(message[sent:])
+
+    def receive(self) -> Received | Idle | None:
+        """The outcome sent by the task process, ``Idle`` from a reused one whose try is
+        over, or None at end of file."""
         message = _receive(self._supervisor_end)
         if message is None:
             return None
+        if "idle" in message:
+            return Idle()
         return Received(
             _result_from_json(message["result"]),
             _outputs_from_json(message["outputs"]),

@@ -64,6 +64,9 @@ def worker_main(settings: Settings, tasks: Any, results: Any, stopping: Any) -> 
                     results.put(("start", pid, (workload.ti_id, workload.try_number)))
                     _run_and_report(workload, settings, db, cache, results, pid)
     finally:
+        from dagflow.execution.runner import retire_task_process
+
+        retire_task_process()
         db.dispose()
 
 
@@ -84,7 +87,9 @@ def _run_and_report(
         results.put(("done", pid, reported[0]))
 
     try:
-        event = TaskEvent.from_outcome(run_workload(workload, settings, db=db, dag_cache=cache, on_recorded=report))
+        event = TaskEvent.from_outcome(
+            run_workload(workload, settings, db=db, dag_cache=cache, on_recorded=report, reuse_process=True)
+        )
     except Exception as exc:  # noqa: BLE001 - report, keep the worker alive
         event = TaskEvent(workload.ti_id, workload.try_number, None, f"worker error: {exc!r}")
     if not reported:

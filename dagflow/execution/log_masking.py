@@ -52,7 +52,21 @@ class MaskedLogPipe:
         self._read_fd, self._write_fd = os.pipe()
         self._wake: tuple[int, int] | None = None
         self._done: threading.Lock | None = None
+        self._drained = False
         self._log_fd: int | None = None
+
+    @classmethod
+    def from_fds(cls, log_path: Path, masker: SecretsMasker, read_fd: int, write_fd: int) -> MaskedLogPipe:
+        """The task end of a pipe made by the supervisor and handed over (a reused task process)."""
+        pipe = cls.__new__(cls)
+        pipe.log_path, pipe.masker = Path(log_path), masker
+        pipe._read_fd, pipe._write_fd = read_fd, write_fd
+        pipe._wake, pipe._done, pipe._drained, pipe._log_fd = None, None, False, None
+        return pipe
+
+    def fds(self) -> tuple[int, int]:
+        """The pipe's read and write ends (to hand to a reused task process)."""
+        return self._read_fd, self._write_fd
 
     # --- supervisor side -------------------------------------------------------------
     def close_write_end(self) -> None:
@@ -126,7 +140,22 @@ class MaskedLogPipe:
         os.dup2(devnull, 2)
         os.close(devnull)
         os.write(self._wake[1], b"x")
-        self._done.acquire(timeout=STOP_TIMEOUT_S)
+        self._drained = self._done.acquire(timeout=STOP_TIMEOUT_S)
+
+    def release(self) -> bool:
+        """In a reused task process after ``detach``: close this try's descriptors.
+
+        False if the masking thread did not finish (something still writes to the pipe):
+        the process must then not run another try.
+        """
+        if not self._drained:
+            return False
+        assert self._wake is not None
+        for fd in (self._read_fd, self._log_fd, *self._wake):
+            if fd is not None:
+                _close(fd)
+        self._read_fd, self._log_fd, self._wake = -1, None, None
+        return True
 
     def _run(self) -> None:
         assert self._done is not None

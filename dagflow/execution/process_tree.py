@@ -70,6 +70,14 @@ class ProcessTree:
         """SIGKILL everything at once."""
         self.signal_all(signal.SIGKILL)
 
+    def kill_descendants(self) -> None:
+        """SIGKILL every remembered descendant still alive, but not the group (its leader lives on)."""
+        for proc in self._alive():
+            try:
+                proc.kill()
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+
     def _alive(self) -> list[psutil.Process]:
         alive = []
         for pid, created in list(self.seen.items()):

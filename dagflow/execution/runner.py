@@ -39,7 +39,7 @@ from dagflow.db import Database
 from dagflow.exceptions import DagImportError, DagNotFound, DatabaseError, InvalidIdentifier
 from dagflow.execution import claim as lease
 from dagflow.execution import outcome
-from dagflow.execution.channel import Received, ResultChannel
+from dagflow.execution.channel import Idle, Received, ResultChannel
 from dagflow.execution.context import warm_imports
 from dagflow.execution.dag_cache import DagCache
 from dagflow.execution.log_masking import MaskedLogPipe
@@ -52,7 +52,22 @@ from dagflow.execution.logs import (
 )
 from dagflow.execution.process_tree import kill_own_descendants
 from dagflow.execution.record import TryOutputs, record_result, record_stopped
-from dagflow.execution.supervisor import ChildExit, HeartbeatThread, Supervisor, watch_parent
+from dagflow.execution.reused_process import (
+    ReuseGuard,
+    TaskProcess,
+    TaskProcessSlot,
+    next_attempt,
+    reuse_enabled,
+)
+from dagflow.execution.supervisor import (
+    CLOSED,
+    IDLE,
+    RECORDED,
+    ChildExit,
+    HeartbeatThread,
+    Supervisor,
+    watch_parent,
+)
 from dagflow.execution.task_process import (
     TaskTerminated,
     TryAttempt,
@@ -81,6 +96,8 @@ RECORD_RETRY_FIRST_S = 0.2
 RECORD_RETRY_MAX_S = 5.0
 
 _default_cache = DagCache()
+#: This worker's idle reused task process (``core.max_tries_per_child``).
+_task_processes = TaskProcessSlot()
 
 
 def run_workload(
@@ -92,13 +109,20 @@ def run_workload(
     dag_cache: DagCache | None = None,
     test_mode: bool = False,
     on_recorded: Callable[[TaskOutcome], None] | None = None,
+    reuse_process: bool = False,
 ) -> TaskOutcome:
-    """Run one try of a task instance to its end; returns how it ended (from the DB)."""
+    """Run one try of a task instance to its end; returns how it ended (from the DB).
+
+    ``reuse_process``: a long-lived worker (LocalExecutor, Celery) may run the try in the
+    task process it kept from its previous try of the same DAG file, and keep it for the
+    next one (``core.max_tries_per_child``); it calls ``retire_task_process`` before it exits.
+    """
+    cache = dag_cache or _default_cache
     if db is not None:
-        return _run(workload, settings, db, fork, dag_cache or _default_cache, test_mode, on_recorded)
+        return _run(workload, settings, db, fork, cache, test_mode, on_recorded, reuse_process)
     own = Database(settings)
     try:
-        return _run(workload, settings, own, fork, dag_cache or _default_cache, test_mode, on_recorded)
+        return _run(workload, settings, own, fork, cache, test_mode, on_recorded, reuse_process)
     finally:
         own.dispose()
 
@@ -111,6 +135,7 @@ def _run(
     cache: DagCache,
     test_mode: bool,
     on_recorded: Callable[[TaskOutcome], None] | None,
+    reuse_process: bool,
 ) -> TaskOutcome:
     claimed = claim_with_retry(db, workload)
     if claimed is None:
@@ -119,7 +144,7 @@ def _run(
     if attempt is None:
         return _final(db, workload)
     if fork and hasattr(os, "fork"):
-        recorded = _run_forked(attempt, on_recorded)
+        recorded = _run_forked(attempt, cache, on_recorded, reuse=reuse_process and reuse_enabled(attempt))
         if recorded is not None:
             return recorded
     else:
@@ -260,27 +285,46 @@ def _run_in_process(attempt: TryAttempt) -> None:
             _record_crash(attempt, f"task runner error: {outcome.describe(exc)}")
 
 
-def _run_forked(attempt: TryAttempt, on_recorded: Callable[[TaskOutcome], None] | None = None) -> TaskOutcome | None:
-    """Fork the task process and supervise it; the outcome if the supervisor recorded it."""
-    warm_imports()
+def _run_forked(
+    attempt: TryAttempt, cache: DagCache, on_recorded: Callable[[TaskOutcome], None] | None, *, reuse: bool
+) -> TaskOutcome | None:
+    """Run the try in a task process (a fresh fork, or the worker's idle reused one) and
+    supervise it; the outcome if the supervisor recorded it."""
     register_known_secrets(attempt)  # here, on the warm pool; the task process inherits them
+    output = MaskedLogPipe(attempt.log_path, attempt.masker)
+    process = _task_processes.take(attempt) if reuse else None
+    if process is None or not _task_processes.hand(process, attempt, output):
+        process = _fork_task_process(attempt, cache, output, reuse)
+    attempt = dataclasses.replace(attempt, task_pid=process.pid)  # the supervisor records the try with it
+    output.close_write_end()
+    recorded = _Recorded(on_recorded)
+    ended: ChildExit | None = None
+    try:
+        ended = _supervise(attempt, process, recorded, output)
+    finally:
+        output.close()
+        if reuse:
+            _task_processes.done(process, ended)
+        else:
+            process.channel.close()
+    return recorded.outcome
+
+
+def _fork_task_process(attempt: TryAttempt, cache: DagCache, output: MaskedLogPipe, reuse: bool) -> TaskProcess:
+    warm_imports()
     sys.stdout.flush()
     sys.stderr.flush()
     channel = ResultChannel()
-    output = MaskedLogPipe(attempt.log_path, attempt.masker)
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child, measured through its effects
-        _child_main(attempt, channel, output)
-    attempt = dataclasses.replace(attempt, task_pid=pid)  # the supervisor records the try with it
-    output.close_write_end()
+        _child_main(attempt, channel, output, cache if reuse else None)
     channel.use_as_supervisor()
-    recorded = _Recorded(on_recorded)
-    try:
-        _supervise(attempt, pid, channel, recorded, output)
-    finally:
-        channel.close()
-        output.close()
-    return recorded.outcome
+    return TaskProcess(pid, channel, attempt.dag, reusable=reuse)
+
+
+def retire_task_process() -> None:
+    """Stop this worker's idle reused task process, if any (call before the worker exits)."""
+    _task_processes.retire()
 
 
 class _Recorded:
@@ -299,26 +343,61 @@ class _Recorded:
                 log.exception("on_recorded listener failed")
 
 
-def _child_main(attempt: TryAttempt, channel: ResultChannel, output: MaskedLogPipe) -> None:
-    """The task process: own process group, own (masked) log, run the try, exit without cleanup."""
+def _child_main(attempt: TryAttempt, channel: ResultChannel, output: MaskedLogPipe, cache: DagCache | None) -> None:
+    """The task process: own process group, own (masked) log per try, run the try (and, when
+    reused, the next ones it is handed), exit without cleanup."""
     code = 1
     try:
         os.setpgid(0, 0)
         channel.use_as_task()  # the Database dropped its pooled connections at the fork (db.py)
-        output.attach()
-        configure_child_logging(_level(attempt))
-        _install_child_signals()
         watch_parent(os.getppid())
-        run_try(attempt, record=functools.partial(_record_through, channel))
+        guard = None
+        if cache is not None:
+            core = attempt.settings.core
+            guard = ReuseGuard(core.max_tries_per_child, core.max_memory_per_child_mb)
+        while True:
+            reusable = _one_try(attempt, channel, output, guard)
+            if guard is None or cache is None or not reusable:
+                break
+            channel.send_idle()
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)  # idle: a SIGTERM simply ends the process
+            following = next_attempt(channel, attempt, cache)
+            if following is None:
+                break
+            attempt, output = following
         code = 0
     except BaseException:  # noqa: BLE001 - the child must always reach os._exit
         traceback.print_exc()
     finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _one_try(attempt: TryAttempt, channel: ResultChannel, output: MaskedLogPipe, guard: ReuseGuard | None) -> bool:
+    """One try in the task process, its output in the try's log; raises if it crashed.
+
+    True if the process may run another try (``guard`` restored what the try changed and
+    found nothing that would leak into the next one).
+    """
+    output.attach()
+    result: outcome.TryResult | None = None
+    if guard is not None:
+        guard.before_try()
+    try:
+        configure_child_logging(_level(attempt))
+        _install_child_signals()
+        result = run_try(attempt, record=functools.partial(_record_through, channel))
+    except BaseException:
+        traceback.print_exc()
+        raise
+    finally:
         _kill_descendants()
+        reusable = guard is not None and guard.after_try(result) is None
         sys.stdout.flush()
         sys.stderr.flush()
         output.detach()
-        os._exit(code)
+    return reusable and output.release()
 
 
 def _record_through(
@@ -326,8 +405,8 @@ def _record_through(
 ) -> bool | None:
     """In the task process: have the supervisor record the outcome; its answer, if ``wait``.
 
-    Without ``wait`` (no callbacks to run) the process exits at once and the supervisor
-    records the outcome after it is gone; None says so.
+    Without ``wait`` (no callbacks to run) the process exits (or, reused, says it is
+    idle) and the supervisor records the outcome then; None says so.
     """
     channel.send_result(result, outputs, wait=wait)
     if not wait:
@@ -357,10 +436,9 @@ def _kill_descendants() -> None:
         pass
 
 
-def _supervise(
-    attempt: TryAttempt, pid: int, channel: ResultChannel, recorded: _Recorded, output: MaskedLogPipe
-) -> None:
+def _supervise(attempt: TryAttempt, process: TaskProcess, recorded: _Recorded, output: MaskedLogPipe) -> ChildExit:
     claimed = attempt.claimed
+    pid, channel = process.pid, process.channel
     handed: list[Received] = []
     try:
         os.setpgid(pid, pid)
@@ -384,6 +462,7 @@ def _supervise(
         cleanup_time_s=settings.core.killed_task_cleanup_time,
         messages=channel.fileno(),
         on_message=functools.partial(_record_received, attempt, channel, recorded, handed),
+        reused=process.reusable,
     )
     ended = supervisor.run()
     output.drain_leftover()  # what a killed task process left unread, before the supervisor's lines
@@ -392,6 +471,7 @@ def _supervise(
     if handed:
         _record_handed_over(attempt, recorded, handed[0])
     _after_child(attempt, ended)
+    return ended
 
 
 def _take_unread(channel: ResultChannel, handed: list[Received]) -> None:
@@ -400,32 +480,35 @@ def _take_unread(channel: ResultChannel, handed: list[Received]) -> None:
     if not readable:
         return
     received = channel.receive()
-    if received is not None and not received.wait:
+    if isinstance(received, Received) and not received.wait:
         handed.append(received)
 
 
-def _record_received(attempt: TryAttempt, channel: ResultChannel, recorded: _Recorded, handed: list[Received]) -> bool:
-    """In the supervisor: record the outcome the task process sent; False at end of file.
+def _record_received(attempt: TryAttempt, channel: ResultChannel, recorded: _Recorded, handed: list[Received]) -> str:
+    """In the supervisor: record the outcome the task process sent (``RECORDED``), or hear
+    that a reused one is ``IDLE``; ``CLOSED`` at end of file.
 
     An outcome sent without ``wait`` is kept in ``handed`` and recorded once the task
-    process has exited (``_record_handed_over``).
+    process has exited or is idle (``_record_handed_over``).
     """
     received = channel.receive()
     if received is None:
-        return False
+        return CLOSED
+    if isinstance(received, Idle):
+        return IDLE
     if not received.wait:
         handed.append(received)
-        return True
+        return RECORDED
     try:
         committed = _record_while_db_returns(attempt, received.result, received.outputs)
     except Exception:
         log.exception("could not record the outcome of %s", attempt.claimed.task_id)
         channel.refuse()
-        return False
+        return CLOSED
     channel.answer(committed)
     if committed:
         recorded.set(attempt.claimed, received.result)
-    return True
+    return RECORDED
 
 
 def _record_handed_over(attempt: TryAttempt, recorded: _Recorded, received: Received) -> None:

@@ -6,6 +6,10 @@ try's token means a person, a clear or the reaper took the try away (an *undead*
 task), so the whole process tree is terminated. A hard deadline (``execution_timeout``
 plus a grace period) backs up the in-process timeout. Whatever happens, once the task
 process is gone its process group is SIGKILLed so no descendant outlives the try.
+
+A reused task process (``core.max_tries_per_child``) says ``idle`` when its try is over
+instead of exiting: the supervisor then returns ``ChildExit(idle=True)`` and kills only
+the descendants it saw, not the process itself.
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ log = logging.getLogger(__name__)
 CALLBACK_TIMEOUT_S = 60.0
 #: Returned by ``_ChildWaiter.wait`` when the result channel is readable (wait statuses are >= 0).
 MESSAGE = -1
+#: What ``on_message`` reports: the outcome is recorded (only callbacks are left to run),
+#: a reused task process is idle (its try is over), or the channel was closed.
+RECORDED, IDLE, CLOSED = "recorded", "idle", "closed"
 #: Wait status used when the task process was reaped by someone else (reads as exit code 255).
 UNKNOWN_STATUS = 255 << 8
 #: How often descendants are snapshotted (so escaped ones can be killed later).
@@ -42,6 +49,8 @@ class ChildExit:
 
     status: int
     killed_for: str | None = None
+    #: A reused task process finished the try and is alive, waiting for the next one.
+    idle: bool = False
 
     @property
     def signal(self) -> int | None:
@@ -75,7 +84,8 @@ class Supervisor:
         cleanup_time_s: float,
         hard_timeout_reason: str = "timed out: killed by the supervisor",
         messages: int | None = None,
-        on_message: Callable[[], bool] | None = None,
+        on_message: Callable[[], str] | None = None,
+        reused: bool = False,
     ) -> None:
         self.pid = pid
         self.tree = ProcessTree(pgid=pid)
@@ -87,11 +97,13 @@ class Supervisor:
         self._waiter = _ChildWaiter(pid)
         self._messages = messages if on_message is not None else None
         self._on_message = on_message
+        self._reused = reused
 
     def run(self) -> ChildExit:
         """Block until the task process exits; returns how it ended."""
         next_beat = time.monotonic() + self._interval
         next_snap = time.monotonic() + FIRST_SNAPSHOT_S
+        idle = False
         try:
             while True:
                 now = time.monotonic()
@@ -101,7 +113,11 @@ class Supervisor:
                 wake = min(next_beat, next_snap, self._deadline or float("inf"))
                 status = self._waiter.wait(max(wake - time.monotonic(), 0.0), self._messages)
                 if status is MESSAGE:
-                    if self._handle_message():  # recorded: only callbacks are left to run
+                    kind = self._handle_message()
+                    if kind == IDLE:
+                        idle = True
+                        return ChildExit(0, idle=True)
+                    if kind == RECORDED and next_beat != float("inf"):  # only callbacks are left to run
                         next_beat = float("inf")
                         self._deadline = time.monotonic() + CALLBACK_TIMEOUT_S
                         self._hard_reason = f"callbacks ran past {CALLBACK_TIMEOUT_S:g}s: killed"
@@ -115,14 +131,19 @@ class Supervisor:
                     if not self._beat():
                         return self._stop("the task instance is no longer running this try", self._cleanup)
         finally:
-            self.tree.kill()
+            if idle:
+                self.tree.kill_descendants()  # the task process itself waits for its next try
+            else:
+                self.tree.kill()
             self._waiter.close()
 
-    def _handle_message(self) -> bool:
-        """Let ``on_message`` record the outcome; True once it did."""
+    def _handle_message(self) -> str:
+        """Let ``on_message`` record the outcome (``RECORDED``), or hear ``IDLE`` or ``CLOSED``."""
         assert self._on_message is not None
-        self._messages = None  # one outcome per try; end of file also ends the watch
-        return self._on_message()
+        kind = self._on_message()
+        if not self._reused or kind == CLOSED:
+            self._messages = None  # one outcome per try; end of file also ends the watch
+        return kind
 
     def _beat(self) -> bool:
         try:

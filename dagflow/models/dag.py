@@ -90,3 +90,6 @@ class DagFile(Base):
     dag_count: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))
     #: The parse failed (an import error, a timeout): ``import_error`` has the message.
     has_error: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    #: JSON list of ``[path, mtime_ns, size, digest]``: the files under the DAG folders its parse
+    #: imported (helper modules); a change to one of them re-parses this file.
+    imports: Mapped[str | None] = mapped_column(sa.Text)

@@ -30,7 +30,7 @@ ignored by the run's final state. The run finishes by Airflow's leaf rule once e
 task instance is finished (``failed`` if a leaf is ``upstream_failed`` or ``failed``
 without ``allow_failure``), or fails early on a task deadlock (only ``none`` task
 instances left, none can move, none with ``depends_on_past``/``wait_for_downstream``/
-``max_active_tis_per_dag``).
+``max_active_tis_per_dag``/``max_active_tis_per_dagrun``).
 """
 
 from __future__ import annotations
@@ -344,7 +344,12 @@ class _Planner:
             return None
         for tid, _ in unfinished:
             task = self.dag.get_task(tid)
-            if task.depends_on_past or task.wait_for_downstream or task.max_active_tis_per_dag:
+            if (
+                task.depends_on_past
+                or task.wait_for_downstream
+                or task.max_active_tis_per_dag
+                or task.max_active_tis_per_dagrun
+            ):
                 return None
             if tid in self.past_not_met:
                 return None

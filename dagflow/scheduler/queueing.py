@@ -10,6 +10,7 @@ task), then a pure pass picks what fits:
   (a task instance naming a pool that does not exist waits, with a warning);
 - ``max_active_tasks`` per DAG (across its runs);
 - ``max_active_tis_per_dag`` per task (across runs and map indexes);
+- ``max_active_tis_per_dagrun`` per task and run (map indexes included, as Airflow);
 - ``max_active_tasks`` of a ``TaskGroup`` (flow groups), per run: the group's task
   instances (mapped ones and those of nested groups included) that are queued or running
   in that run.
@@ -212,8 +213,14 @@ def pick(
         dag_limit = c.max_active_tasks if c.max_active_tasks is not None else default_max_active_tasks
         if occupancy.dags[c.dag_id] >= dag_limit:
             continue
-        task_limit = entry.dag.tasks[c.task_id].max_active_tis_per_dag
-        if task_limit is not None and occupancy.tasks[(c.dag_id, c.task_id)] >= task_limit:
+        task = entry.dag.tasks[c.task_id]
+        if (
+            task.max_active_tis_per_dag is not None
+            and occupancy.tasks[(c.dag_id, c.task_id)] >= task.max_active_tis_per_dag
+        ):
+            continue
+        run_limit = task.max_active_tis_per_dagrun
+        if run_limit is not None and occupancy.run_tasks[(c.dag_id, c.run_id, c.task_id)] >= run_limit:
             continue
         limits = entry.dag.group_limits(c.task_id)
         if any(groups[(c.dag_id, c.run_id, group_id)] >= limit for group_id, limit in limits):

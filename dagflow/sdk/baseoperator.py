@@ -28,6 +28,7 @@ from dagflow.sdk.assets import Asset, to_assets
 from dagflow.sdk.durations import to_timedelta
 from dagflow.sdk.ids import validate_key
 from dagflow.sdk.params import ParamsDict
+from dagflow.sdk.task_defaults import default_task_retries
 from dagflow.sdk.templating import create_template_env, render_value
 
 if TYPE_CHECKING:
@@ -143,7 +144,7 @@ class BaseOperator(AbstractOperator):
         email: str | Sequence[str] | None = None,
         email_on_retry: bool = True,
         email_on_failure: bool = True,
-        retries: int | None = 0,
+        retries: int | None = None,
         retry_delay: timedelta | float | str = timedelta(seconds=300),
         retry_exponential_backoff: bool = False,
         max_retry_delay: timedelta | float | str | None = None,
@@ -196,6 +197,7 @@ class BaseOperator(AbstractOperator):
         self.downstream_task_ids: set[str] = set()
         values = {name: value for name, value in locals().items() if name in SCHEDULING_ARGS}
         values["pool"] = pool or "default_pool"
+        values["retries"] = default_task_retries() if retries is None else retries
         for name, value in normalize_scheduling_args(self.task_id, values).items():
             setattr(self, name, value)
         self.default_args = dict(default_args or {})

@@ -12,6 +12,7 @@ from dagflow.sdk.abstractoperator import AbstractOperator, normalize_scheduling_
 from dagflow.sdk.baseoperator import SCHEDULING_ARGS, BaseOperator, effective_default_args, resolve_placement
 from dagflow.sdk.ids import validate_key
 from dagflow.sdk.params import ParamsDict
+from dagflow.sdk.task_defaults import default_task_retries
 from dagflow.sdk.xcom_arg import XComArg
 
 _NOT_MAPPABLE = frozenset({"task_id", "dag", "task_group", "default_args", "params"})
@@ -110,6 +111,8 @@ class MappedOperator(AbstractOperator):
         values.update({k: v for k, v in self.default_args.items() if k in SCHEDULING_ARGS})
         values.update({k: v for k, v in self.partial_kwargs.items() if k in SCHEDULING_ARGS})
         values["pool"] = values.get("pool") or "default_pool"
+        if values.get("retries") is None:
+            values["retries"] = default_task_retries()
         for name, value in normalize_scheduling_args(self.task_id, values).items():
             setattr(self, name, value)
 

@@ -16,9 +16,12 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dagflow.sdk.bash_runner import BashProcess
+
+if TYPE_CHECKING:
+    from dagflow.sdk.container_runner import ContainerRunner
 
 #: Interpreters known by name: the command line, and the suffix of the script file.
 INTERPRETERS: dict[str, tuple[list[str], str]] = {
@@ -137,12 +140,14 @@ class ScriptRun:
         extra_args: Sequence[str] = (),
         output_encoding: str = "utf-8",
         keep: Mapping[str, str] | None = None,
+        container: ContainerRunner | None = None,
     ) -> tuple[dict[str, str], dict[str, bytes]]:
         """Run ``argv + [script file] + extra_args`` in a fresh directory.
 
         Returns the output files stored (``{relative path: dagflow:// URI}``) and the bytes of
         the files named in ``keep`` (``{label: relative path}``, read before the directory goes).
-        A non-zero exit raises ``RuntimeError``.
+        With ``container``, ``argv`` runs in it (``docker run``, the directory mounted) with the
+        variables of ``env`` passed by name. A non-zero exit raises ``RuntimeError``.
         """
         with tempfile.TemporaryDirectory(prefix="dagflow-script-") as tmp:
             workdir = Path(tmp)
@@ -157,9 +162,13 @@ class ScriptRun:
                     target.write_text(str(content))
             script_path = workdir / f".dagflow_script{suffix}"
             script_path.write_text(script)
-            code, _ = self.process.run_argv(
-                [*argv, str(script_path), *extra_args], env=env, cwd=tmp, output_encoding=output_encoding
-            )
+            command, run_env = [*argv, str(script_path), *extra_args], env
+            if container is not None:
+                command = container.command(
+                    workdir=tmp, argv=argv, script_name=script_path.name, extra_args=extra_args, env_names=list(env)
+                )
+                run_env = container.client_env(env)
+            code, _ = self.process.run_argv(command, env=run_env, cwd=tmp, output_encoding=output_encoding)
             if code != 0:
                 raise RuntimeError(f"script failed: exit code {code}")
             outputs: dict[str, str] = {}

@@ -83,6 +83,10 @@ class SecretsMasker:
             ordered = sorted(variants, key=len, reverse=True)  # the longest match wins
             self._pattern = re.compile("|".join(re.escape(text) for text in ordered))
 
+    def known_values(self) -> list[str]:
+        """Every registered value (to hand the set to another process)."""
+        return sorted(self._values)
+
     def merge(self, other: SecretsMasker) -> None:
         """Register every value ``other`` knows."""
         self.add(sorted(other._values))

@@ -147,6 +147,7 @@ def _scheduling_fields(task: Any) -> dict[str, Any]:
         "priority_weight": int(get("priority_weight", 1)),
         "weight_rule": str(get("weight_rule", "downstream")),
         "max_active_tis_per_dag": get("max_active_tis_per_dag", None),
+        "max_active_tis_per_dagrun": get("max_active_tis_per_dagrun", None),
         "depends_on_past": bool(get("depends_on_past", False)),
         "wait_for_downstream": bool(get("wait_for_downstream", False)),
         "disabled": bool(get("disabled", False)),

@@ -41,6 +41,8 @@ class SerializedTask:
     priority_weight: int = 1
     weight_rule: str = "downstream"
     max_active_tis_per_dag: int | None = None
+    #: Queued + running task instances of this task in one run (map indexes included), at most.
+    max_active_tis_per_dagrun: int | None = None
     depends_on_past: bool = False
     wait_for_downstream: bool = False
     disabled: bool = False

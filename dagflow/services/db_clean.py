@@ -9,7 +9,8 @@ history, XComs, task maps, SLA misses, run/asset-event links, and tables added l
 the asset events the runs produced that no kept run consumed, then the runs; then their
 task log folders. Ended ``job`` rows are cleaned by their last heartbeat, the audit
 ``event_log`` by its time (as Airflow cleans its ``log`` table by ``dttm``: an audit trail
-outlives the runs it names). Import errors are not history (each row
+outlives the runs it names), and ``state_store`` rows whose key expired (``ttl``) before the
+cut-off: reads and listings never show them; keys without a ``ttl`` are data, never cleaned. Import errors are not history (each row
 is a file's current error, cleared when it parses again) and are never cleaned.
 """
 
@@ -34,9 +35,11 @@ from dagflow.models import Base, DagRun, EventLog, Job
 from dagflow.models.job import JOB_RUNNING
 from dagflow.services.database import ensure_schema
 from dagflow.state import DagRunState, DagRunType
+from dagflow.storage.state_store import purge_expired
 
-#: ``--tables`` names besides the run-owned tables: the runs themselves, task log files, ended jobs, audit events.
-OTHER_TABLES = ("dag_run", "log", "job", "event_log")
+#: ``--tables`` names besides the run-owned tables: the runs themselves, task log files, ended jobs, audit
+#: events, and state store keys that expired before the cut-off.
+OTHER_TABLES = ("dag_run", "log", "job", "event_log", "state_store")
 #: Tables with ``dag_id`` and ``run_id`` that are cleaned by their own time, not with the runs they name.
 NOT_RUN_OWNED = frozenset({"dag_run", "event_log"})
 DEFAULT_BATCH_SIZE = 1000
@@ -144,6 +147,8 @@ def clean(
         if "event_log" in chosen:
             old = EventLog.when < before
             report.counts["event_log"] += _delete(session, EventLog.__table__, old, dry_run)
+        if "state_store" in chosen:
+            report.counts["state_store"] += purge_expired(session, before=before, dry_run=dry_run)
     return report
 
 

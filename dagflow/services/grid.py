@@ -253,7 +253,7 @@ def task_marks(task: SerializedTask) -> tuple[str, ...]:
         marks.append("allow_failure")
     if task.log_level:
         marks.append(f"log_level {task.log_level}")
-    per_run = getattr(task, "max_active_tis_per_dagrun", None)  # ForEach: ``expand`` with a limit per run
+    per_run = task.max_active_tis_per_dagrun  # ForEach: ``expand`` with a limit per run
     if per_run:
         marks.append(f"max {per_run} per run")
     if task.max_active_tis_per_dag:

@@ -96,3 +96,16 @@ def get_entry(db: Database, key: str, *, namespace: str = DEFAULT_NAMESPACE) -> 
         if entry is None or (entry.expires_at is not None and entry.expires_at <= utcnow()):
             raise StateStoreKeyNotFound(f"state store key {key!r} not found in namespace {namespace!r}")
         return _record(entry)
+
+
+def purge_expired(
+    db: Database, *, before: datetime | None = None, namespace: str | None = None, dry_run: bool = False
+) -> int:
+    """Delete the rows of keys expired before ``before`` (default: now); how many (counted only with ``dry_run``)."""
+    ensure_schema(db)
+    cut_off = before or utcnow()
+    with db.transaction(readonly=dry_run) as session:
+        purged = store.purge_expired(session, before=cut_off, namespace=namespace, dry_run=dry_run)
+        if purged and not dry_run:
+            events.record(session, "purge_state_store", extra={"namespace": namespace, "rows": purged})
+    return purged

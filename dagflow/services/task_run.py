@@ -29,6 +29,8 @@ from dagflow.state import FINISHED, TaskInstanceState
 TI = TaskInstanceState
 #: Dependencies of the task itself (``--ignore-dependencies``).
 TASK_DEPS = frozenset({"Trigger Rule", "Previous Dagrun State", "Not In Retry Period", "Ready To Reschedule"})
+#: Limits of the scheduler's executor: a try run here does not take one of its slots.
+EXECUTOR_DEPS = frozenset({"Executor Slots Available"})
 #: Never ignored: another try holds the task instance.
 IN_FLIGHT = (TI.QUEUED, TI.RUNNING, TI.RESTARTING, TI.DEFERRED)
 
@@ -78,7 +80,7 @@ def run_task_instance(
 def _ignored(dep: str, state: TaskInstanceState, ignore_all: bool, ignore_task: bool, force: bool) -> bool:
     if dep == "Task Instance State":
         return force and state in FINISHED
-    return ignore_all or (ignore_task and dep in TASK_DEPS)
+    return ignore_all or dep in EXECUTOR_DEPS or (ignore_task and dep in TASK_DEPS)
 
 
 def _queue(db: Database, dag_id: str, task_id: str, run_id: str, map_index: int, state: TaskInstanceState) -> Any:

@@ -155,6 +155,23 @@ def delete_value(session: Session, key: str, *, namespace: str) -> bool:
     return int(live.rowcount) > 0  # type: ignore[attr-defined]
 
 
+def expired_before(before: datetime, *, namespace: str | None = None) -> sa.ColumnElement[bool]:
+    """Rows whose key expired before ``before`` (already invisible to every read and listing)."""
+    where = sa.and_(StateStoreEntry.expires_at.is_not(None), StateStoreEntry.expires_at <= before)
+    return where if namespace is None else sa.and_(where, StateStoreEntry.namespace == namespace)
+
+
+def purge_expired(session: Session, *, before: datetime, namespace: str | None = None, dry_run: bool = False) -> int:
+    """Delete (or count, with ``dry_run``) the rows of keys expired before ``before``; how many.
+
+    A cut-off in the future is read as now: a key that has not expired yet is never purged.
+    """
+    where = expired_before(min(before, utcnow()), namespace=namespace)
+    if dry_run:
+        return int(session.scalar(sa.select(sa.func.count()).select_from(StateStoreEntry).where(where)) or 0)
+    return int(session.execute(sa.delete(StateStoreEntry).where(where)).rowcount)  # type: ignore[attr-defined]
+
+
 def list_entries(session: Session, *, namespace: str | None = None, prefix: str = "") -> Iterator[StateStoreEntry]:
     """Live entries ordered by namespace and key (of one namespace, keys starting with ``prefix``)."""
     stmt = sa.select(StateStoreEntry).where(_live(utcnow())).order_by(StateStoreEntry.namespace, StateStoreEntry.key)

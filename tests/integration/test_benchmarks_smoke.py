@@ -1,7 +1,9 @@
 """The benchmark runner still works: ``python -m benchmarks --quick --repeat 1``.
 
-Runs the smoke sizes (chain10, fanout50, parse10) through the real processes and
-checks the JSON rows and that every number is positive. No timing assertions: the
+Runs the smoke sizes (chain10, fanout50, parse10, mapped50, dags3, history2000) through
+the real processes and checks the JSON rows, that every number is positive, that every
+process's memory was counted (``total_pss_mb``) and that the dags workload ran each of its
+30 catchup runs exactly once. No timing assertions: the
 numbers depend on the machine and on whatever else runs on it. The Celery row runs
 when ``dagflow celery worker`` exists and PostgreSQL and Redis are up; otherwise the
 runner must report it unavailable with a reason (and, with
@@ -24,11 +26,21 @@ from benchmarks import configs
 from tests.servers import RedisServer
 
 REPO = Path(__file__).resolve().parents[2]
-QUICK = {"chain10": "chain", "fanout50": "fanout", "parse10": "parse"}
+QUICK = {
+    "chain10": "chain",
+    "fanout50": "fanout",
+    "parse10": "parse",
+    "mapped50": "mapped",
+    "dags3": "dags",
+    "history2000": "history",
+}
 METRICS = {
-    "chain": ("seconds", "ms_per_task", "scheduler_rss_mb", "workers_rss_mb"),
-    "fanout": ("seconds", "tasks_per_s", "scheduler_rss_mb", "workers_rss_mb"),
-    "parse": ("cold_seconds", "rescan_seconds", "scheduler_rss_mb"),
+    "chain": ("seconds", "ms_per_task", "scheduler_rss_mb", "workers_rss_mb", "total_pss_mb"),
+    "fanout": ("seconds", "tasks_per_s", "scheduler_rss_mb", "workers_rss_mb", "total_pss_mb"),
+    "parse": ("cold_seconds", "rescan_seconds", "scheduler_rss_mb", "total_pss_mb"),
+    "mapped": ("seconds", "tasks_per_s", "scheduler_cpu_ms_per_task", "scheduler_rss_mb", "total_pss_mb"),
+    "dags": ("seconds", "runs_per_s", "first_run_s", "every_dag_first_run_s", "lag_p95_s", "total_pss_mb"),
+    "history": ("seconds", "empty_seconds", "slowdown", "seed_seconds", "total_pss_mb"),
 }
 
 
@@ -40,6 +52,8 @@ def _run(tmp_path: Path, config: str) -> dict:
             "-m",
             "benchmarks",
             "--quick",
+            "--workloads",
+            ",".join(QUICK.values()),
             "--repeat",
             "1",
             "--configs",
@@ -66,6 +80,10 @@ def _check_rows(document: dict, config: str) -> None:
         assert row["available"] and row["errors"] == [] and row["repeats"] == 1, row
         for metric in METRICS[kind]:
             assert row["metrics"][metric]["median"] > 0, (name, metric, row["metrics"])
+    dags = rows["dags3"]["metrics"]
+    assert dags["expected_runs"]["median"] == dags["finished_runs"]["median"] == 30, dags
+    assert dags["duplicates"]["median"] == 0 and "timed_out" not in dags, dags
+    assert rows["mapped50"]["tasks"] == 51 and rows["history2000"]["metrics"]["seeded_task_instances"]["median"] == 2000
 
 
 @pytest.mark.slow

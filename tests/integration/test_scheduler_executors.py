@@ -71,3 +71,63 @@ def test_sequential_executor_runs_a_dag_to_its_end(settings: Settings, db: Datab
         "bad": TaskInstanceState.FAILED,
         "also_ok": TaskInstanceState.SUCCESS,
     }
+
+
+PER_RUN_FILE = """
+from dagflow import DAG
+from dagflow.operators import BashOperator
+
+with DAG("for_each", schedule=None, max_active_tasks=16):
+    BashOperator.partial(task_id="each", max_active_tis_per_dagrun=3).expand(
+        bash_command=[f"sleep 0.2; echo {i}" for i in range(20)]
+    )
+"""
+
+
+def _most_at_once(spans: list[tuple[object, object]]) -> int:
+    """The largest number of [start, end] intervals that overlap at one instant."""
+    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans], key=lambda e: (e[0], e[1]))
+    busy = most = 0
+    for _, step in edges:
+        busy += step
+        most = max(most, busy)
+    return most
+
+
+def test_max_active_tis_per_dagrun_holds_with_the_local_executor(settings: Settings, db: Database) -> None:
+    dags = settings.core.dags_folder
+    dags.mkdir(parents=True, exist_ok=True)
+    (dags / "for_each.py").write_text(textwrap.dedent(PER_RUN_FILE))
+    sync_folders(db, [dags], paused_at_creation=False)
+    executor = LocalExecutor(settings, db=db, parallelism=8)
+    scheduler = Scheduler(settings.replace(scheduler={"poll_interval": 0.05}), db, executor)
+    now = pendulum.now("UTC")
+    with db.transaction() as session:
+        entry = scheduler.store.get(session, "for_each")
+        assert entry is not None
+        create_dagrun(
+            session,
+            dag=entry.dag,
+            run_id="r1",
+            run_type=DagRunType.MANUAL,
+            logical_date=now,
+            data_interval=(now, now),
+            now=now,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not scheduler.tick().runs_finished:
+            scheduler.wakeup.wait(0.05)
+            scheduler.wakeup.clear()
+    finally:
+        executor.shutdown()
+    with db.transaction() as session:
+        rows = session.execute(
+            sa.select(TaskInstance.state, TaskInstance.start_date, TaskInstance.end_date).where(
+                TaskInstance.task_id == "each"
+            )
+        ).all()
+        run_state = session.scalars(sa.select(DagRun.state)).one()
+    assert run_state == DagRunState.SUCCESS
+    assert [state for state, _, _ in rows] == [TaskInstanceState.SUCCESS] * 20
+    assert _most_at_once([(start, end) for _, start, end in rows]) <= 3

@@ -68,6 +68,7 @@ TASK_IDS: dict[str, set[str]] = {
     "example_assets_report": {"settle", "report"},
     "example_state_store": {"claim_lock", "count_rows", "report", "release_lock"},
     "example_script": {"extract", "total", "grade", "report"},
+    "example_flow_tasks": {"list_images", "resize", "warm_cache", "legacy_export", "publish"},
     "example_flow_groups": {
         "list_files",
         "download.fetch",
@@ -286,6 +287,18 @@ RUNS = [
         ["2024-03-05"],
         "success",
         {"extract": "success", "total": "success", "grade": "success", "report": "success"},
+    ),
+    (
+        "example_flow_tasks",
+        ["2024-03-05"],
+        "success",
+        {
+            "list_images": "success",
+            "resize": ["success"] * 8,
+            "warm_cache": {"state": "failed", "try_number": 2},
+            "legacy_export": "skipped",
+            "publish": "success",
+        },
     ),
     (
         "example_flow_groups",

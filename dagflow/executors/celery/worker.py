@@ -111,7 +111,7 @@ def run_message(settings: Settings, key: str, payload: Any) -> None:
         return
     state = pool_process(settings)
     try:
-        outcome = run_workload(workload, settings, db=state.db, dag_cache=state.cache)
+        outcome = run_workload(workload, settings, db=state.db, dag_cache=state.cache, reuse_process=True)
     except (DatabaseError, sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
         raise MetadataDbUnavailable(_first_line(exc)) from exc
     except Exception as exc:  # noqa: BLE001 - the reaper and stuck-queued check take it from here

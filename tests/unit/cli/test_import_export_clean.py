@@ -200,3 +200,30 @@ def test_db_clean_purges_old_runs_in_batches(run_cli: Run, cli_db: Database, cli
     assert only_jobs.stdout.strip().endswith("nothing")
     bad = run_cli("db", "clean", "--clean-before-timestamp", "2030-01-01", "--tables", "nope", "--yes")
     assert bad.exit_code == 2 and "cannot clean table(s) nope" in bad.stderr
+
+
+def test_expired_state_store_keys_are_invisible_then_purged(run_cli: Run, cli_db: Database) -> None:
+    from dagflow.models import StateStoreEntry
+    from dagflow.storage.state_store import StateStore
+
+    store, now = StateStore(cli_db), pendulum.now("UTC")
+    store.set("gone", 1, expires_at=now.subtract(hours=2))
+    store.set("gone", 2, namespace="team", expires_at=now.subtract(hours=1))
+    store.set("gone_later", 3, expires_at=now.add(hours=1))
+    store.set("kept", 4)
+    assert store.get("gone") is None and store.get("gone", namespace="team") is None  # expired: already invisible
+    assert store.get_versioned("gone") == (None, 0)
+    assert [e["key"] for e in run_cli("state-store", "list", "-o", "json").json()] == ["gone_later", "kept"]
+    assert run_cli("state-store", "get", "gone").exit_code == 1
+
+    dry = run_cli("state-store", "purge-expired", "--dry-run")
+    assert dry.exit_code == 0 and dry.stdout.strip() == "Would purge 2 expired key(s)."
+    team = run_cli("state-store", "purge-expired", "-n", "team")
+    assert team.stdout.strip() == "Purged 1 expired key(s) in namespace 'team'."
+    only = ("db", "clean", "--clean-before-timestamp", "2099-01-01", "--tables", "state_store")
+    assert run_cli(*only, "--dry-run").stdout.strip().endswith(": state_store 1")  # a future cut-off is now
+    assert run_cli(*only, "--yes").exit_code == 0
+    with cli_db.transaction(readonly=True) as session:
+        left = sorted(session.scalars(sa.select(StateStoreEntry.key)))
+    assert left == ["gone_later", "kept"]  # not expired yet, and no ttl: never cleaned
+    assert run_cli("state-store", "purge-expired").stdout.strip() == "Purged 0 expired key(s)."

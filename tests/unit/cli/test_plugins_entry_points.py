@@ -62,6 +62,7 @@ def test_each_plugin_kind_is_listed_with_its_distribution(example_plugin: None, 
         ("dagflow.sensors", "file_has_text"),
         ("dagflow.timetables", "every_two_days"),
         ("dagflow.storage", "exampledir"),
+        ("dagflow.notifiers", "FileNotifier"),
         ("dagflow.template_filters", "shout"),
     }
     assert {r["version"] for r in rows if r["distribution"] == "dagflow-example-plugin"} == {"0.1.0"}
@@ -115,3 +116,29 @@ def test_plugins_are_used_in_a_real_run(example_plugin: None, tmp_path: Path) ->
     stored = list(store.rglob("note.txt.obj"))
     assert len(stored) == 1 and stored[0].read_text() == "kept"
     assert uri.startswith("dagflow://plugged/") and uri.endswith("/note.txt")
+
+
+def test_a_notifier_plugin_by_name_runs_as_a_callback(example_plugin: None, tmp_path: Path) -> None:
+    from dagflow.notifications import BaseNotifier, WebhookNotifier, notifier
+    from dagflow.operators import BashOperator
+
+    sent = tmp_path / "notes.txt"
+    home = tmp_path / "home"
+    home.mkdir()
+    settings = load_settings({"DAGFLOW_HOME": str(home)})
+    told = notifier("FileNotifier", path=str(sent), message="{{ ti.task_id }} failed in {{ dag.dag_id }}")
+    assert isinstance(told, BaseNotifier) and type(told).__name__ == "FileNotifier"
+    assert isinstance(notifier("WebhookNotifier", url="http://127.0.0.1:9/hook"), WebhookNotifier)  # dagflow's own
+    with DAG("notified", schedule=None, start_date=pendulum.datetime(2024, 1, 1)) as dag:
+        BashOperator(task_id="breaks", bash_command="exit 3", on_failure_callback=told)
+        BashOperator(task_id="works", bash_command="true", on_failure_callback=[told])
+    db = Database(settings)
+    try:
+        report = run_dag(dag, settings=settings, db=db)
+    finally:
+        db.dispose()
+    assert report.task_states == {"breaks": "failed", "works": "success"}
+    assert sent.read_text() == "breaks failed in notified\n"
+
+    with pytest.raises(PluginNotFound, match=r"no dagflow.notifiers plugin named 'Pager' \(installed: .*FileNotifier"):
+        notifier("Pager")

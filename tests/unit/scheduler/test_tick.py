@@ -385,3 +385,39 @@ def test_run_loop_stops_promptly_from_another_thread(settings: Settings, db: Dat
 def test_run_loop_honours_num_runs(settings: Settings, db: Database) -> None:
     sched = Scheduler(settings.replace(scheduler={"poll_interval": 0.0}), db, RecordingExecutor(), clock=lambda: T0)
     assert sched.run(num_runs=3) == 3
+
+
+MAPPED_PER_RUN = """
+    from dagflow.operators import BashOperator
+    with DAG("per_run", schedule=None):
+        BashOperator.partial(task_id="each", max_active_tis_per_dagrun=3).expand(
+            bash_command=[f"echo {i}" for i in range(20)]
+        )
+"""
+
+
+def test_max_active_tis_per_dagrun_limits_each_run_and_is_explained(
+    fast: Settings, db: Database, dags_dir: Path
+) -> None:
+    from dagflow.services.dependencies import task_instance_dependencies
+    from dagflow.services.failed_deps import failed_deps
+
+    add_dag(db, dags_dir, "per_run", MAPPED_PER_RUN)
+    executor = RecordingExecutor()
+    sched = Scheduler(fast, db, executor)
+    trigger(db, sched, "per_run", T0, "r1")
+    trigger(db, sched, "per_run", T0 + timedelta(seconds=1), "r2")
+    sched.tick(T0)
+    sched.tick(T0)
+    by_run = {run: sum(w.run_id == run for w in executor.submitted) for run in ("r1", "r2")}
+    assert by_run == {"r1": 3, "r2": 3}  # per run, map indexes included; not across runs
+    waiting = max(w.map_index for w in executor.submitted) + 1
+    names = [
+        d.name for d in task_instance_dependencies(db, dag_id="per_run", run_id="r1", task_id="each", map_index=waiting)
+    ]
+    assert "Task Concurrency Per Run" in names
+    reasons = failed_deps(db, "per_run", "each", "r1", map_index=waiting)["reasons"]
+    assert any("max_active_tis_per_dagrun" in r["detail"] for r in reasons)
+    executor.finish(db, [w for w in executor.submitted if w.run_id == "r1"][:2])
+    sched.tick(T0)
+    assert sum(w.run_id == "r1" for w in executor.submitted) == 5

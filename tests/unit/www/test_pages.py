@@ -109,6 +109,7 @@ def test_grid_cells_are_links_to_their_task_instance_and_rows_show_their_flow_se
     )
     assert '<small class="mark">allow_failure</small>' in flow and '<small class="mark">disabled</small>' in flow
     assert '<small class="mark">sequential</small> <small class="mark">max 1 at once</small>' in flow
+    assert '[mapped]</small> <small class="mark">max 2 per run</small>' in flow  # ForEach with a limit
     soft = _text(ui.get(f"/dags/ui_flow/runs/{flow_run}/tasks/flow.soft"))
     assert '<dd class="flow-marks"><small class="mark">allow_failure</small>' in soft
     assert "group flow: max 1 at once" in soft
