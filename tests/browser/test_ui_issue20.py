@@ -97,6 +97,7 @@ def test_the_live_log_appends_new_lines_read_from_a_byte_offset(
     expect(page.locator("#log .log-lines")).to_contain_text("tick 25", timeout=RUN_TIMEOUT)
     screenshot(page, "log_live")
     assert page.locator("#log .log-line").count() > before
+    expect(page.locator("#log-total")).not_to_have_text(str(before))  # the counter follows the new lines
     expect(page.locator("#log .log-lines")).to_contain_text("tick 40", timeout=RUN_TIMEOUT)
     expect(page.locator("#log-live .state")).to_have_count(0, timeout=RUN_TIMEOUT)  # the try ended: no more polls
     assert len(panels) == 1  # the panel was read once; after that only the new bytes

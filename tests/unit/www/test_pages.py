@@ -269,7 +269,7 @@ def test_the_log_panel_filters_by_level_and_text_and_downloads(ui: Ui) -> None:
     download = ui.get(base + "/download?try=1")
 
     assert "about to fail" in everything and "RuntimeError" in everything
-    assert re.search(r"Try 1: (\d+) of \1 lines", everything)
+    assert re.search(r'Try 1: <span id="log-matching">(\d+)</span> of <span id="log-total">\1</span> lines', everything)
     assert "about to fail" not in errors and "RuntimeError" in errors
     assert "about to fail" in text and "RuntimeError" not in text
     assert "&lt;script&gt;" in everything and "<script>alert" not in everything
@@ -289,6 +289,8 @@ def test_the_log_tail_reads_only_the_bytes_after_its_offset(ui: Ui) -> None:
     assert first_line.decode().strip() not in tail
     assert "hx-get" not in tail and 'data-ended="true"' in tail  # the try has ended: no next poll
     assert 'id="log-live" hx-swap-oob="true"' in tail
+    shown = tail.count('class="log-line')
+    assert f'<span id="log-total" hx-swap-oob="true">{shown + 1}</span>' in tail  # the panel's counter goes on
     assert "log-line" not in at_end
     assert ui.get(f"{base}/tail?try=1&offset=-5").status_code == 422
     assert ui.get(f"{base}/tail?try=1", "viewer").status_code == 200
