@@ -9,6 +9,7 @@ the approval task instance, value ``{"decision": "approved"|"rejected", "comment
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -51,6 +52,19 @@ if TYPE_CHECKING:
 APPROVAL_KEY = "__approval__"
 
 
+@functools.cache
+def _upsert_rendered(dialect: str) -> Any:
+    """``INSERT … ON CONFLICT (ti_id) DO UPDATE`` of a rendered-fields row (SQLite and PostgreSQL)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    table = RenderedTaskInstanceFields.__table__
+    insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    return insert.on_conflict_do_update(
+        index_elements=[table.c.ti_id],
+        set_={name: insert.excluded[name] for name in ("try_number", "rendered_fields", "updated_at")},
+    )
+
+
 class DbRuntimeBackend:
     """What a running task may ask of the system, answered from the metadata DB."""
 
@@ -67,12 +81,9 @@ class DbRuntimeBackend:
     def store_rendered_fields(self, *, ti_id: int, try_number: int, fields: Mapping[str, Any]) -> None:
         """Keep what the try's template fields rendered to, secrets masked, for people to read (the web UI)."""
         safe = {name: self.masker.redact(json_safe(value), name) for name, value in fields.items()}
-        with self.db.transaction() as session:
-            row = session.get(RenderedTaskInstanceFields, ti_id)
-            if row is None:
-                session.add(RenderedTaskInstanceFields(ti_id=ti_id, try_number=try_number, rendered_fields=safe))
-            else:
-                row.try_number, row.rendered_fields = try_number, safe
+        values = {"ti_id": ti_id, "try_number": try_number, "rendered_fields": safe, "updated_at": utcnow()}
+        with self.db.transaction() as session:  # one prepared upsert: the try's first write, kept short
+            session.connection().execute(_upsert_rendered(self.db.dialect), values)
 
     # XCom ---------------------------------------------------------------------------
     def xcom_push(self, *, dag_id: str, run_id: str, task_id: str, map_index: int, key: str, value: Any) -> None:

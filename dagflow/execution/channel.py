@@ -4,7 +4,9 @@ The supervisor holds a warm connection pool, so it records the try (one transact
 while the freshly forked task process needs no database connection unless the task
 itself reads XComs, variables or the state store. The task process then waits for the
 answer and runs the callbacks only once the outcome is committed. Messages are
-length-prefixed JSON over a ``socketpair``.
+length-prefixed JSON over a ``socketpair``. A reused task process (``reused_process.py``)
+keeps its channel: it says ``idle`` when a try is over, and the supervisor sends it the
+next try (pickled) with that try's log pipe as file descriptors (``SCM_RIGHTS``).
 """
 
 from __future__ import annotations

@@ -71,14 +71,16 @@ class TaskProcessSlot:
 
     def __init__(self) -> None:
         self.idle: TaskProcess | None = None
+        self._retired: list[int] = []
 
     def take(self, attempt: TryAttempt) -> TaskProcess | None:
         """The idle task process, handed ``attempt``; None if there is none that can run it."""
+        self._retired = _reap(self._retired)
         process, self.idle = self.idle, None
         if process is None:
             return None
         if process.dag is not attempt.dag or not _alive(process.pid):
-            _retire(process)
+            self._retire(process)
             return None
         return process
 
@@ -87,7 +89,7 @@ class TaskProcessSlot:
         try:
             process.channel.send_try(_encode(attempt), list(output.fds()))
         except OSError:
-            _retire(process)
+            self._retire(process)
             return False
         return True
 
@@ -96,13 +98,17 @@ class TaskProcessSlot:
         if ended is not None and ended.idle:
             self.idle = process
         else:
-            _retire(process)
+            self._retire(process)
 
     def retire(self) -> None:
-        """Stop the idle task process (the worker exits, or the next try is of another DAG file)."""
+        """Stop the idle task process (the worker is about to exit)."""
         process, self.idle = self.idle, None
         if process is not None:
-            _retire(process)
+            self._retire(process)
+
+    def _retire(self, process: TaskProcess) -> None:
+        if _retire(process):
+            self._retired.append(process.pid)
 
 
 def _alive(pid: int) -> bool:
@@ -112,17 +118,36 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _retire(process: TaskProcess) -> None:
-    """Close the channel and SIGKILL the process group (an idle process has nothing to lose)."""
+def _retire(process: TaskProcess) -> bool:
+    """Close the channel and SIGKILL a live process's group (an idle process has nothing to
+    lose); True if it must still be reaped.
+
+    Not waited for here (on a busy host a killed process can take seconds to be torn
+    down): ``TaskProcessSlot`` reaps it later without blocking, or the worker's exit does.
+    """
     process.channel.close()
+    try:
+        if os.waitpid(process.pid, os.WNOHANG) != (0, 0):
+            return False  # it had exited: reaped now
+    except ChildProcessError:
+        return False  # reaped already (the supervisor saw it exit)
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
-        return
-    try:
-        os.waitpid(process.pid, 0)
-    except ChildProcessError:
         pass
+    return True
+
+
+def _reap(pids: list[int]) -> list[int]:
+    """The pids of ``pids`` not reaped yet (``waitpid`` without blocking)."""
+    left = []
+    for pid in pids:
+        try:
+            if os.waitpid(pid, os.WNOHANG) == (0, 0):
+                left.append(pid)
+        except ChildProcessError:
+            continue
+    return left
 
 
 def _encode(attempt: TryAttempt) -> bytes:
@@ -191,7 +216,10 @@ class ReuseGuard:
     def after_try(self, result: TryResult | None) -> str | None:
         """Restore what can be restored; why this process must not run another try, or None."""
         self.tries += 1
-        self._restore()
+        try:
+            self._restore()
+        except OSError as exc:  # the old working directory is gone
+            return f"cannot restore the working directory: {exc.strerror or exc}"
         if result is None or result.state not in REUSABLE_AFTER:
             return "the try did not succeed"
         if self.max_tries > 0 and self.tries >= self.max_tries:
@@ -216,9 +244,10 @@ class ReuseGuard:
             os.environ.clear()
             os.environ.update(self._environ)
         try:
-            if os.getcwd() != self._cwd:
-                os.chdir(self._cwd)
-        except OSError:
+            moved = os.getcwd() != self._cwd
+        except OSError:  # the try's working directory was removed
+            moved = True
+        if moved:
             os.chdir(self._cwd)
         if sys.path != self._path:
             sys.path[:] = self._path
