@@ -166,6 +166,10 @@ def _time_and_rate(row: Row, stats: dict[str, dict[str, Any]]) -> tuple[str, str
         lines.append(f"lag p50 {_fmt(stats, 'lag_median_s', ' s', 1)} p95 {_fmt(stats, 'lag_p95_s', ' s', 1)}")
         return "\n".join(lines), _fmt(stats, "runs_per_s", " runs/s", digits=1)
     rate = _fmt(stats, "tasks_per_s", " tasks/s", digits=0)
+    timed_out = sum(1 for run in row.runs if run.get("timed_out"))
+    if timed_out:
+        done = _fmt(stats, "tasks_succeeded", digits=0)
+        rate += f"\nTIMED OUT ({timed_out}/{len(row.runs)}): {done}/{row.tasks} tasks"
     if row.kind == "history":
         time_text = f"seeded {_fmt(stats, 'seconds', ' s')}\nempty {_fmt(stats, 'empty_seconds', ' s')}"
         rate += f"\nslowdown ×{_fmt(stats, 'slowdown')}\nCPU ×{_fmt(stats, 'cpu_slowdown')}"

@@ -219,6 +219,8 @@ def run_history_workload(
         cpu_slowdown=seeded["cpu_ms_per_task"] / empty["cpu_ms_per_task"],
         seeded_task_instances=float(workload.size),
     )
+    if empty.get("timed_out"):
+        metrics["timed_out"] = 1.0
     return RunResult(metrics=metrics)
 
 

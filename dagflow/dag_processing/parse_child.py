@@ -2,9 +2,9 @@
 
 ``parse_file`` is the pure part (usable in-process by tests); ``run_worker`` is the body
 of a forked child of the parse server. It becomes its own process group (so the server
-can kill everything it started), caps its address space (``RLIMIT_AS``), then reads file
-paths from a pipe, one at a time: for each it arms a soft timeout that raises inside the
-user's code (so the import error names the line that was running), parses, writes one
+can kill everything it started), then reads file paths from a pipe, one at a time: for
+each it caps the address space the file may add (``RLIMIT_AS``), arms a soft timeout
+that raises inside the user's code (so the import error names the line that was running), parses, writes one
 length-prefixed JSON document back and forgets the file. Forgetting means: ``sys.path``
 as it was before, and every module loaded from under the DAG folders dropped from
 ``sys.modules``, so two files that each ``import common`` from their own folder get their
@@ -19,6 +19,7 @@ one of them changes.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -26,6 +27,7 @@ import resource
 import signal
 import struct
 import sys
+import sysconfig
 import time
 import traceback
 from collections.abc import Iterable, Sequence
@@ -107,9 +109,18 @@ def _module_file(module: ModuleType, roots: Sequence[str], *, any_path: bool = F
         candidates += [p for p in getattr(module, "__path__", None) or () if isinstance(p, str)]
     for candidate in candidates:
         resolved = os.path.realpath(candidate)
-        if any(resolved.startswith(root) for root in roots):
+        if resolved.startswith(tuple(roots)) and not resolved.startswith(_library_dirs()):
             return resolved
     return None
+
+
+@functools.cache
+def _library_dirs() -> tuple[str, ...]:
+    """The interpreter's library folders: never the user's, even inside a DAG folder (a venv there)."""
+    paths = sysconfig.get_paths()
+    return tuple(
+        os.path.join(os.path.realpath(paths[key]), "") for key in ("stdlib", "platstdlib", "purelib", "platlib")
+    )
 
 
 def warm_up() -> None:
@@ -150,14 +161,14 @@ def run_worker(
         os.setpgid(0, 0)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        limit_memory(memory_limit_mb)
         roots = [os.path.join(os.path.realpath(root), "") for root in roots]
         start_rss = _rss_bytes()
-        with os.fdopen(in_fd, "rb", buffering=0) as requests:
+        with os.fdopen(in_fd, "rb") as requests:
             for parsed in range(1, max(1, max_files) + 1):
                 line = requests.readline()
                 if not line:
                     break  # the server closed our pipe
+                limit_memory(memory_limit_mb)  # what this file may add, whatever earlier files loaded
                 document = _parse_one(line.decode().rstrip("\n"), timeout, memory_limit_mb, roots)
                 grown = _rss_bytes() - start_rss > RECYCLE_GROWTH_MB * 1024 * 1024
                 document["recycle"] = bool(parsed >= max_files or grown or document.pop("unsafe", False))
@@ -196,13 +207,20 @@ def _rss_bytes() -> int:
 
 
 def limit_memory(memory_limit_mb: int) -> None:
-    """Allow this process ``memory_limit_mb`` MB of address space above what it uses now."""
+    """Allow this process ``memory_limit_mb`` MB of address space above what it uses now.
+
+    Only the soft limit is set (the hard one stays as inherited), so a worker can set it
+    again, higher, before its next file.
+    """
     if memory_limit_mb <= 0:
         return
     with open("/proc/self/statm", encoding="ascii") as statm:
         current = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
     limit = current + memory_limit_mb * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
 def _arm_timeout(timeout: float) -> None:

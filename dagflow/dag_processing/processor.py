@@ -145,6 +145,17 @@ class DagProcessor:
         self._next_check: datetime | None = None
         self._last_heartbeat: datetime | None = None
 
+    def prestart(self, now: datetime) -> None:
+        """Register, list the folders and hand the first batch to the parse server now.
+
+        The parse server imports dagflow and parses while the caller goes on starting up
+        (a scheduler: its executor); the first ``scan_if_due`` collects the results.
+        """
+        self.start(now)
+        if self._batch is None:
+            self._next_check = now + self.check_interval
+            self._batch = self._begin_batch(now)
+
     def start(self, now: datetime) -> None:
         """Register the ``job`` row (once)."""
         if self.job_id is None:

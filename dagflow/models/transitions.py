@@ -133,8 +133,8 @@ def _update_tis(
 ) -> int:
     extra = {**extra}
     extra.setdefault("updated_at", utcnow())
-    if not synchronize:
-        plain = sa.update(TaskInstance.__table__).where(*conditions, TaskInstance.state.in_(states))
+    if not synchronize:  # only ``set_ti_state``: the rows are named by id
+        plain = sa.update(TaskInstance.__table__).where(*conditions, _not_indexed(TaskInstance.state).in_(states))
         return int(session.connection().execute(plain.values(state=to, **extra)).rowcount)
     stmt = (
         sa.update(TaskInstance)
@@ -144,6 +144,15 @@ def _update_tis(
     )
     result = session.execute(stmt)
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _not_indexed(column: Any) -> Any:
+    """``column`` in an expression no index covers, so the update finds its rows by primary key.
+
+    Without ANALYZE statistics SQLite otherwise walks the state index (every scheduled
+    row of a 10 000-task run) to check ``state IN (…)`` for a handful of ids.
+    """
+    return sa.func.coalesce(column, column)
 
 
 @functools.lru_cache(maxsize=64)

@@ -56,7 +56,7 @@ from dagflow.scheduler.dagruns import find_dagrun
 from dagflow.scheduler.parsing import DagParsing
 from dagflow.scheduler.queueing import queue_task_instances
 from dagflow.scheduler.reaper import Sweep, sweep
-from dagflow.scheduler.run_creation import create_due_runs, refresh_next_dagruns
+from dagflow.scheduler.run_creation import MAX_RUNS_PER_PASS, create_due_runs, refresh_next_dagruns
 from dagflow.scheduler.run_lifecycle import start_queued_run, start_queued_runs
 from dagflow.scheduler.run_scheduling import queue_scheduled
 from dagflow.scheduler.sla import check_slas
@@ -154,7 +154,9 @@ class Scheduler:
         report.tis_changed += fail_timed_out_deferrals(session, now=now)  # resumed to fail: planned below
         report.wake_at(next_trigger_timeout(session))
         refresh_next_dagruns(session, self.store, self._seen_versions, now=now)
-        report.runs_created = len(create_due_runs(session, self.store, now=now))
+        report.runs_created = len(create_due_runs(session, self.store, now=now, limit=MAX_RUNS_PER_PASS))
+        if report.runs_created >= MAX_RUNS_PER_PASS:
+            report.wake_at(now)  # more may be due: another short pass right away
         report.runs_created += len(create_backfill_runs(session, self.store, now=now))
         report.runs_created += len(create_asset_triggered_runs(session, self.store, now=now))
         started = start_queued_runs(session, now=now, default_limit=self.settings.core.max_active_runs_per_dag)

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from dagflow.config import Settings
 from dagflow.dag_processing.processor import DagProcessor
 from dagflow.db import Database
+from dagflow.models.base import utcnow
 
 
 class DagParsing(Protocol):
@@ -28,8 +29,10 @@ class DagParsing(Protocol):
 
 
 def dag_parsing(settings: Settings, db: Database, folders: Sequence[Path]) -> DagParsing:
-    """The DAG processor, shaped for the scheduler loop."""
-    return _ProcessorAdapter(DagProcessor(settings, db, folders=list(folders)))
+    """The DAG processor, shaped for the scheduler loop; its parse server starts loading now."""
+    processor = DagProcessor(settings, db, folders=list(folders))
+    processor.prestart(utcnow())  # the first pass parses while the executor starts
+    return _ProcessorAdapter(processor)
 
 
 class _ProcessorAdapter:

@@ -86,16 +86,37 @@ def queue_task_instances(
     default_max_active_tasks: int,
     job_id: int | None = None,
 ) -> list[TaskWorkload]:
-    """Queue what fits (see the module docstring) and return the workloads to submit."""
+    """Queue what fits (see the module docstring) and return the workloads to submit.
+
+    Reads candidates in windows no larger than the free slots, leaving out in SQL the DAGs
+    and pools that are full and the candidates already looked at; a further window only
+    when the last one was full and something in it could not go (at most
+    ``max_per_query`` candidates in all, as one big read did before).
+    """
     if slots <= 0:
         return []
     critical_section(session, QUEUEING_LOCK)  # several schedulers: one counts and queues at a time
-    candidates = _candidates(session, limit=max_per_query)
-    if not candidates:
-        return []
-    dags = store.get_many(session, {c.dag_id for c in candidates})
-    occupancy = _occupancy(session, {c.dag_id for c in candidates})
-    chosen = pick(candidates, dags, occupancy, slots=slots, default_max_active_tasks=default_max_active_tasks)
+    occupancy = _occupancy(session, None)
+    dag_limits = _dag_limits(session, occupancy.dags, default_max_active_tasks)
+    chosen: list[Candidate] = []
+    seen: list[int] = []
+    while len(chosen) < slots and len(seen) < max_per_query:
+        window = min(max_per_query - len(seen), max(slots - len(chosen), 1) * 2)
+        full_dags = sorted(d for d, n in occupancy.dags.items() if n >= dag_limits.get(d, default_max_active_tasks))
+        candidates = _candidates(
+            session, limit=window, full_dags=full_dags, full_pools=_full_pools(occupancy), seen=seen
+        )
+        if not candidates:
+            break
+        seen.extend(c.ti_id for c in candidates)
+        dags = store.get_many(session, {c.dag_id for c in candidates})
+        for c in candidates:
+            dag_limits.setdefault(c.dag_id, _limit(c.max_active_tasks, default_max_active_tasks))
+        chosen += pick(
+            candidates, dags, occupancy, slots=slots - len(chosen), default_max_active_tasks=default_max_active_tasks
+        )
+        if len(candidates) < window:
+            break
     if not chosen:
         return []
     set_ti_state(
@@ -109,9 +130,28 @@ def queue_task_instances(
     return [workload_for(c, ti_id=c.ti_id) for c in chosen]
 
 
+def _limit(value: int | None, default: int) -> int:
+    return value if value is not None else default
+
+
+def _dag_limits(session: Session, busy: Counter[str], default: int) -> dict[str, int]:
+    """``max_active_tasks`` of the DAGs that hold slots now (they are few)."""
+    if not busy:
+        return {}
+    query = sa.select(DagModel.dag_id, DagModel.max_active_tasks).where(DagModel.dag_id.in_(sorted(busy)))
+    return {dag_id: _limit(limit, default) for dag_id, limit in session.execute(query)}
+
+
+def _full_pools(occupancy: Occupancy) -> list[str]:
+    """Pools with no free slot (a candidate needs at least one)."""
+    return sorted(
+        name for name, size in occupancy.pool_sizes.items() if size != UNLIMITED_SLOTS and occupancy.pools[name] >= size
+    )
+
+
 @functools.lru_cache(maxsize=2)
 def _candidates_statement(postgresql: bool) -> Any:
-    """The candidates query, built once per dialect (``limit`` is a parameter)."""
+    """The candidates query, built once per dialect (``limit`` and the exclusions are parameters)."""
     query = (
         sa.select(
             TaskInstance.id,
@@ -128,21 +168,39 @@ def _candidates_statement(postgresql: bool) -> Any:
         )
         .join(DagRun, sa.and_(DagRun.dag_id == TaskInstance.dag_id, DagRun.run_id == TaskInstance.run_id))
         .join(DagModel, DagModel.dag_id == TaskInstance.dag_id)
-        .where(TaskInstance.state == TI.SCHEDULED, DagRun.state == DagRunState.RUNNING, unpaused_or_backfill())
+        .where(
+            TaskInstance.state == TI.SCHEDULED,
+            DagRun.state == DagRunState.RUNNING,
+            unpaused_or_backfill(),
+            TaskInstance.dag_id.not_in(sa.bindparam("full_dags", expanding=True)),
+            TaskInstance.pool.not_in(sa.bindparam("full_pools", expanding=True)),
+            TaskInstance.id.not_in(sa.bindparam("seen", expanding=True)),
+        )
         .order_by(TaskInstance.priority_weight.desc(), DagRun.logical_date, TaskInstance.id)
         .limit(sa.bindparam("limit", type_=sa.Integer))
     )
     return skip_locked_if(postgresql, query, TaskInstance)  # several schedulers never queue the same TI
 
 
-def _candidates(session: Session, *, limit: int) -> list[Candidate]:
+def _candidates(
+    session: Session,
+    *,
+    limit: int,
+    full_dags: Sequence[str] = (),
+    full_pools: Sequence[str] = (),
+    seen: Sequence[int] = (),
+) -> list[Candidate]:
     postgresql = is_postgresql(session)
-    return [Candidate(*row) for row in session.execute(_candidates_statement(postgresql), {"limit": limit})]
+    params = {"limit": limit, "full_dags": list(full_dags), "full_pools": list(full_pools), "seen": list(seen)}
+    return [Candidate(*row) for row in session.execute(_candidates_statement(postgresql), params)]
 
 
-def _occupancy(session: Session, dag_ids: Iterable[str]) -> Occupancy:
-    """What queued + running task instances hold: one grouped read (they are few), one of the pools."""
-    wanted = set(dag_ids)
+def _occupancy(session: Session, dag_ids: Iterable[str] | None) -> Occupancy:
+    """What queued + running task instances hold: one grouped read (they are few), one of the pools.
+
+    ``dag_ids``: count per DAG and task only for these (None: every DAG).
+    """
+    wanted = None if dag_ids is None else set(dag_ids)
     busy = (
         sa.select(
             TaskInstance.pool,
@@ -161,7 +219,7 @@ def _occupancy(session: Session, dag_ids: Iterable[str]) -> Occupancy:
     run_tasks: Counter[tuple[str, str, str]] = Counter()
     for pool, dag_id, run_id, task_id, slots, count in session.execute(busy):
         pools[pool] += int(slots or 0)
-        if dag_id in wanted:
+        if wanted is None or dag_id in wanted:
             tasks[(dag_id, task_id)] += int(count)
             dags[dag_id] += int(count)
             run_tasks[(dag_id, run_id, task_id)] += int(count)

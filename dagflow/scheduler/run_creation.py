@@ -14,6 +14,10 @@ same logical date first costs that one run, not the tick (``locking.py``).
 Catchup: with ``catchup=True`` every interval from the stored one on gets a run (as many
 per tick as ``max_active_runs`` allows); with ``catchup=False`` a due DAG skips straight
 to the latest complete interval, never going back before the stored one.
+
+A pass creates at most ``MAX_RUNS_PER_PASS`` runs (oldest due DAG first), so a catchup of
+thousands of runs is made in many short transactions, not one long one; the DAGs it did
+not get to stay due and ``create_due_runs`` says so (the loop comes back at once).
 """
 
 from __future__ import annotations
@@ -117,10 +121,17 @@ def _store_next(model: DagModel, info: DagRunInfo | None) -> None:
     model.next_dagrun_create_after = info.run_after if info else None
 
 
-def create_due_runs(session: Session, store: SerializedDagStore, *, now: datetime) -> list[DagRun]:
-    """Create the scheduled runs that are due at ``now``; advance each DAG's next-run fields.
+#: Runs one pass creates at most (the rest in the next passes: short transactions).
+MAX_RUNS_PER_PASS = 100
 
-    Each due DAG's row is locked (``SKIP LOCKED``): one scheduler per DAG per tick.
+
+def create_due_runs(
+    session: Session, store: SerializedDagStore, *, now: datetime, limit: int = MAX_RUNS_PER_PASS
+) -> list[DagRun]:
+    """Create up to ``limit`` scheduled runs that are due at ``now``; advance each DAG's next-run fields.
+
+    Each due DAG's row is locked (``SKIP LOCKED``): one scheduler per DAG per tick. When
+    ``limit`` runs were created, more may be due: the caller should pass again soon.
     """
     query = skip_locked(
         session,
@@ -141,8 +152,9 @@ def create_due_runs(session: Session, store: SerializedDagStore, *, now: datetim
     created: list[DagRun] = []
     for model in models:
         entry = dags.get(model.dag_id)
-        if entry is not None:
-            created += _create_for_dag(session, model, entry.dag, active.get(model.dag_id, 0), now)
+        if entry is not None and len(created) < limit:
+            budget = limit - len(created)
+            created += _create_for_dag(session, model, entry.dag, active.get(model.dag_id, 0), now, budget)
     return created
 
 
@@ -157,7 +169,9 @@ def _active_run_counts(session: Session, dag_ids: list[str]) -> Mapping[str, int
     return {key: value for key, value in session.execute(query)}
 
 
-def _create_for_dag(session: Session, model: DagModel, dag: SerializedDag, active: int, now: datetime) -> list[DagRun]:
+def _create_for_dag(
+    session: Session, model: DagModel, dag: SerializedDag, active: int, now: datetime, budget: int
+) -> list[DagRun]:
     timetable = timetable_of(dag)
     if timetable is None or not timetable.can_be_scheduled:
         _store_next(model, None)
@@ -165,7 +179,7 @@ def _create_for_dag(session: Session, model: DagModel, dag: SerializedDag, activ
     limit = max_active_runs_of(dag, timetable)
     info = _due_info(model, dag, timetable, now)
     created: list[DagRun] = []
-    while info is not None and info.run_after <= now and active < limit:
+    while info is not None and info.run_after <= now and active < limit and len(created) < budget:
         run = _create_run(session, dag, info, now)
         if run is not None:
             created.append(run)

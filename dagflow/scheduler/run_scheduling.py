@@ -43,6 +43,14 @@ class RunTick:
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class RunInputs:
+    """What a run's plan reads besides its task instances: branch decisions and mapped-input lengths."""
+
+    branch_decisions: Mapping[str, Mapping[str, Any]]
+    task_map: Mapping[str, int]
+
+
 def schedule_run(
     session: Session,
     *,
@@ -51,23 +59,31 @@ def schedule_run(
     now: datetime,
     past_not_met: Iterable[str] = (),
     switches: TaskSwitches | None = None,
+    loaded: LoadedTIs | None = None,
+    inputs: RunInputs | None = None,
 ) -> RunTick:
     """Plan one run and apply the plan (decisions cascade inside one plan).
 
     ``past_not_met``: task ids held back by ``depends_on_past``/``wait_for_downstream``;
-    ``switches``: the task switches read once for every run of a tick (else read here).
+    ``switches``: the task switches read once for every run of a tick (else read here);
+    ``loaded`` and ``inputs``: the run's task instances (``load_tis``) and, read after
+    them, its other inputs (``read_run_inputs``, for many runs at once); else read here
+    in that order. The order matters on PostgreSQL: a worker commits a branch decision or
+    a map length before the success that makes the planner look for it.
     """
     if run.state == DagRunState.QUEUED:
         set_dagrun_state(
             session, run.id, to=DagRunState.RUNNING, expected=[DagRunState.QUEUED], values={"start_date": now}
         )
         session.refresh(run)
-    rows, snapshots = _load_tis(session, run)
+    rows, snapshots = loaded if loaded is not None else load_tis(session, run)
+    if inputs is None:
+        inputs = read_run_inputs(session, [(run, dag)])[run.id]
     plan = plan_run(
         dag,
         snapshots,
-        task_map=_task_map(session, run, dag),
-        branch_decisions=_branch_decisions(session, run),
+        task_map=inputs.task_map,
+        branch_decisions=inputs.branch_decisions,
         now=now,
         past_not_met=past_not_met,
         switched_off=(switches or TaskSwitches.load(session, [run.dag_id])).for_run(run.dag_id, run.run_id),
@@ -147,18 +163,20 @@ _TIS = TaskInstance.__table__
 _READ_TIS = sa.select(*(_TIS.c[column.key] for column in _TI_COLUMNS)).where(
     _TIS.c.dag_id == sa.bindparam("dag_id"), _TIS.c.run_id == sa.bindparam("run_id")
 )
+_MAPS = TaskMap.__table__
 _READ_TASK_MAP = (
-    sa.select(TaskMap.__table__.c.task_id, sa.func.sum(TaskMap.__table__.c.length))
+    sa.select(_MAPS.c.dag_id, _MAPS.c.run_id, _MAPS.c.task_id, sa.func.sum(_MAPS.c.length))
     .where(
-        TaskMap.__table__.c.dag_id == sa.bindparam("dag_id"),
-        TaskMap.__table__.c.run_id == sa.bindparam("run_id"),
+        _MAPS.c.dag_id.in_(sa.bindparam("dag_ids", expanding=True)),
+        _MAPS.c.run_id.in_(sa.bindparam("run_ids", expanding=True)),
     )
-    .group_by(TaskMap.__table__.c.task_id)
+    .group_by(_MAPS.c.dag_id, _MAPS.c.run_id, _MAPS.c.task_id)
 )
-_READ_BRANCH_DECISIONS = sa.select(XCom.__table__.c.task_id, XCom.__table__.c.value).where(
-    XCom.__table__.c.dag_id == sa.bindparam("dag_id"),
-    XCom.__table__.c.run_id == sa.bindparam("run_id"),
-    XCom.__table__.c.key == BRANCH_XCOM_KEY,
+_XCOMS = XCom.__table__
+_READ_BRANCH_DECISIONS = sa.select(_XCOMS.c.dag_id, _XCOMS.c.run_id, _XCOMS.c.task_id, _XCOMS.c.value).where(
+    _XCOMS.c.dag_id.in_(sa.bindparam("dag_ids", expanding=True)),
+    _XCOMS.c.run_id.in_(sa.bindparam("run_ids", expanding=True)),
+    _XCOMS.c.key == BRANCH_XCOM_KEY,
 )
 
 
@@ -194,7 +212,10 @@ _MEMO: OrderedDict[int, dict[tuple[Any, ...], tuple[_TIRow, TISnapshot]]] = Orde
 _MEMO_RUNS = 256
 
 
-def _load_tis(session: Session, run: DagRun) -> tuple[dict[Key, _TIRow], list[TISnapshot]]:
+LoadedTIs = tuple[dict[Key, "_TIRow"], list[TISnapshot]]
+
+
+def load_tis(session: Session, run: DagRun) -> LoadedTIs:
     """The run's task instances: ids and states for the applier, snapshots for the planner.
 
     Read with the DB driver's own cursor (plain tuples: no ORM or ``Row`` objects, which
@@ -246,17 +267,41 @@ def forget_run(run_pk: int) -> None:
     _MEMO.pop(run_pk, None)
 
 
-def _task_map(session: Session, run: DagRun, dag: SerializedDag) -> dict[str, int]:
-    """Lengths of the mapped-over outputs (only a DAG with mapped tasks reads them)."""
-    if not any(task.is_mapped for task in dag.tasks.values()):
-        return {}
-    rows = session.connection().execute(_READ_TASK_MAP, _run_key(run))
-    return {task_id: int(length or 0) for task_id, length in rows}
+#: Runs per batched read of ``read_run_inputs`` (two IN lists well below bound-parameter limits).
+RUNS_PER_READ = 200
 
 
-def _branch_decisions(session: Session, run: DagRun) -> dict[str, dict[str, Any]]:
-    rows = session.connection().execute(_READ_BRANCH_DECISIONS, _run_key(run))
-    return {task_id: value for task_id, value in rows if isinstance(value, dict)}
+def read_run_inputs(session: Session, runs: Sequence[tuple[DagRun, SerializedDag]]) -> dict[int, RunInputs]:
+    """Branch decisions and mapped-input lengths of many runs, by run primary key: one query each.
+
+    Task maps only for DAGs with mapped tasks. Call it after reading the runs' task
+    instances (see ``schedule_run``).
+    """
+    branches: dict[tuple[str, str], dict[str, Any]] = defaultdict(dict)
+    maps: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+    for start in range(0, len(runs), RUNS_PER_READ):
+        chunk = runs[start : start + RUNS_PER_READ]
+        keys = {(run.dag_id, run.run_id) for run, _ in chunk}
+        for dag_id, run_id, task_id, value in session.connection().execute(_READ_BRANCH_DECISIONS, _key_lists(keys)):
+            if (dag_id, run_id) in keys and isinstance(value, dict):
+                branches[(dag_id, run_id)][task_id] = value
+        mapped = {(run.dag_id, run.run_id) for run, dag in chunk if _has_mapped_tasks(dag)}
+        if mapped:
+            for dag_id, run_id, task_id, length in session.connection().execute(_READ_TASK_MAP, _key_lists(mapped)):
+                if (dag_id, run_id) in mapped:
+                    maps[(dag_id, run_id)][task_id] = int(length or 0)
+    return {
+        run.id: RunInputs(branches.get((run.dag_id, run.run_id), {}), maps.get((run.dag_id, run.run_id), {}))
+        for run, _ in runs
+    }
+
+
+def _has_mapped_tasks(dag: SerializedDag) -> bool:
+    return any(task.is_mapped for task in dag.tasks.values())
+
+
+def _key_lists(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    return {"dag_ids": sorted({d for d, _ in keys}), "run_ids": sorted({r for _, r in keys})}
 
 
 # --- writing ----------------------------------------------------------------------------

@@ -10,7 +10,7 @@ the loop can run DAG callbacks after the transaction commits.
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from dagflow.models import DagModel, DagRun
-from dagflow.scheduler.dag_store import SerializedDagStore
+from dagflow.scheduler.dag_store import CachedDag, SerializedDagStore
 from dagflow.scheduler.locking import is_postgresql, skip_locked_if
 from dagflow.scheduler.run_lifecycle import (
     fail_timed_out_run,
@@ -27,7 +27,15 @@ from dagflow.scheduler.run_lifecycle import (
     past_not_met,
     unpaused_or_backfill,
 )
-from dagflow.scheduler.run_scheduling import TaskSwitches, schedule_run
+from dagflow.scheduler.run_scheduling import (
+    RUNS_PER_READ,
+    LoadedTIs,
+    RunInputs,
+    TaskSwitches,
+    load_tis,
+    read_run_inputs,
+    schedule_run,
+)
 from dagflow.serialization import SerializedDag
 from dagflow.state import DagRunState
 
@@ -121,40 +129,70 @@ def schedule_running_runs(
     dags = store.get_many(session, {run.dag_id for run in runs})
     switches = TaskSwitches.load(session, dags) if runs else None
     finished: list[FinishedRun] = []
+    for start in range(0, len(runs), RUNS_PER_READ):
+        for run, entry, ended in _examine_batch(
+            session, runs[start : start + RUNS_PER_READ], dags, report, now, switches
+        ):
+            state, reason = ended
+            has_callback = entry.dag.has_callback(_callback_name(state))
+            finished.append(FinishedRun(run.dag_id, run.run_id, state, reason, entry.fileloc, has_callback))
+    report.runs_finished += len(finished)
+    return finished
+
+
+def _examine_batch(
+    session: Session,
+    runs: Sequence[DagRun],
+    dags: Mapping[str, CachedDag],
+    report: TickReport,
+    now: datetime,
+    switches: TaskSwitches | None,
+) -> Iterator[tuple[DagRun, CachedDag, tuple[DagRunState, str]]]:
+    """Some runs: time them out, or plan them; yields the ones that finished.
+
+    Their task instances are read run by run, then their other inputs in one query each
+    for the batch (``read_run_inputs``), then each run is planned and applied.
+    """
+    todo: list[tuple[DagRun, CachedDag, LoadedTIs]] = []
     for run in runs:
         entry = dags.get(run.dag_id)
         if entry is None:
             continue
         report.runs_examined += 1
-        ended = _examine(session, run, entry.dag, report, now=now, switches=switches)
+        if is_timed_out(run, entry.dag, now):
+            if fail_timed_out_run(session, run, now=now):
+                report.runs_timed_out += 1
+                yield run, entry, (DagRunState.FAILED, "timed_out")
+            continue
+        todo.append((run, entry, load_tis(session, run)))
+    inputs = read_run_inputs(session, [(run, entry.dag) for run, entry, _ in todo])
+    for run, entry, loaded in todo:
+        ended = _plan(session, run, entry.dag, report, now=now, switches=switches, loaded=loaded, inputs=inputs[run.id])
         if ended is not None:
-            state, reason = ended
-            finished.append(
-                FinishedRun(
-                    run.dag_id, run.run_id, state, reason, entry.fileloc, entry.dag.has_callback(_callback_name(state))
-                )
-            )
-    report.runs_finished += len(finished)
-    return finished
+            yield run, entry, ended
 
 
-def _examine(
+def _plan(
     session: Session,
     run: DagRun,
     dag: SerializedDag,
     report: TickReport,
     *,
     now: datetime,
-    switches: TaskSwitches | None = None,
+    switches: TaskSwitches | None,
+    loaded: LoadedTIs,
+    inputs: RunInputs,
 ) -> tuple[DagRunState, str] | None:
-    """One run: time it out, or plan it; (state, reason) if it finished."""
-    if is_timed_out(run, dag, now):
-        if fail_timed_out_run(session, run, now=now):
-            report.runs_timed_out += 1
-            return DagRunState.FAILED, "timed_out"
-        return None
+    """Plan one run; (state, reason) if it finished."""
     tick = schedule_run(
-        session, run=run, dag=dag, now=now, past_not_met=past_not_met(session, run, dag), switches=switches
+        session,
+        run=run,
+        dag=dag,
+        now=now,
+        past_not_met=past_not_met(session, run, dag),
+        switches=switches,
+        loaded=loaded,
+        inputs=inputs,
     )
     report.tis_changed += tick.changed
     report.warnings.extend(tick.warnings)

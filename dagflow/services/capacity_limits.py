@@ -107,8 +107,7 @@ def _task_limits(session: Session, task: SerializedTask, ti: TaskInstance) -> Fo
                     "task instances of this task are running or queued across its runs.",
                 )
             )
-    # Read with getattr: the serialized task gains the field with its enforcement at queueing.
-    per_run: int | None = getattr(task, "max_active_tis_per_dagrun", None)
+    per_run = task.max_active_tis_per_dagrun
     if per_run is not None:
         where = (TaskInstance.dag_id == ti.dag_id, TaskInstance.run_id == ti.run_id, TaskInstance.task_id == ti.task_id)
         active = int(session.scalar(_busy(*where)) or 0)

@@ -8,10 +8,11 @@ and the switches of ``tasks disable`` (read by the planner).
 
 from __future__ import annotations
 
+import pendulum
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from dagflow.models import TaskInstance
+from dagflow.models import TaskInstance, TaskSwitch
 from dagflow.scheduler.run_scheduling import switched_off
 from dagflow.serialization import SerializedDag
 from dagflow.state import OCCUPYING_SLOT
@@ -39,13 +40,27 @@ def group_limit_details(session: Session, dag: SerializedDag, task_id: str, run_
 
 
 def switch_detail(session: Session, dag_id: str, run_id: str, task_id: str) -> str | None:
-    """Why the task is switched off in this run (``tasks disable``), or None if it is not."""
+    """Why the task is switched off in this run (``tasks disable``: why, by whom, since when), or None."""
     switches = switched_off(session, dag_id, run_id)
     if task_id not in switches:
         return None
     reason = switches[task_id]
     suffix = f": {reason}" if reason else ""
-    return f"The task is disabled (tasks disable){suffix}; it ends skipped without running."
+    switch = session.scalars(  # the run's own switch first, as the planner reads them
+        sa.select(TaskSwitch)
+        .where(
+            TaskSwitch.dag_id == dag_id,
+            TaskSwitch.task_id == task_id,
+            sa.or_(TaskSwitch.run_id.is_(None), TaskSwitch.run_id == run_id),
+        )
+        .order_by(TaskSwitch.run_id.is_(None))
+    ).first()
+    who = ""
+    if switch is not None:
+        scope = "for this run" if switch.run_id is not None else "for every run"
+        by = f" by {switch.disabled_by}" if switch.disabled_by else ""
+        who = f" ({scope}{by} at {pendulum.instance(switch.created_at).in_tz('UTC').isoformat()})"
+    return f"The task is disabled (tasks disable){suffix}{who}; it ends skipped without running."
 
 
 def switched_tasks(session: Session, dag_id: str, run_id: str) -> set[str]:

@@ -55,6 +55,8 @@ class GridRun:
     logical_date: datetime | None
     start_date: datetime | None
     end_date: datetime | None
+    #: A task with ``allow_failure`` failed and the run went on (Kestra's WARNING).
+    has_soft_failures: bool = False
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,15 @@ def dag_grid(db: Database, dag_id: str, *, offset: int = 0, limit: int = 25) -> 
             .limit(limit)
         ).all()
         runs = tuple(
-            GridRun(r.run_id, DagRunState(r.state).value, r.run_type, r.logical_date, r.start_date, r.end_date)
+            GridRun(
+                r.run_id,
+                DagRunState(r.state).value,
+                r.run_type,
+                r.logical_date,
+                r.start_date,
+                r.end_date,
+                bool(r.has_soft_failures),
+            )  # fmt: skip
             for r in reversed(newest)
         )
         states: dict[tuple[str, str], str | Counter[str]] = {}
@@ -243,7 +253,7 @@ def task_marks(task: SerializedTask) -> tuple[str, ...]:
         marks.append("allow_failure")
     if task.log_level:
         marks.append(f"log_level {task.log_level}")
-    per_run = getattr(task, "max_active_tis_per_dagrun", None)  # ForEach: ``expand`` with a limit per run
+    per_run = task.max_active_tis_per_dagrun  # ForEach: ``expand`` with a limit per run
     if per_run:
         marks.append(f"max {per_run} per run")
     if task.max_active_tis_per_dag:

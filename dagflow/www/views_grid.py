@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from flask import request, url_for
+from markupsafe import Markup, escape
 
 from dagflow.services.dag_runs import RunFilter, query_runs
 from dagflow.services.dags import dag_source, get_dag
@@ -29,9 +30,9 @@ def _grid(dag_id: str) -> tuple[Grid, int]:
     return dag_grid(web_context().db, dag_id, offset=offset, limit=GRID_RUNS), offset
 
 
-def _run_links(dag_id: str, grid: Grid) -> list[str]:
-    """Each run's page URL in column order, built once (cells append ``/tasks/<task_id>``: ids are path-safe)."""
-    return [url_for("ui.dag_run", dag_id=dag_id, run_id=run.run_id) for run in grid.runs]
+def _run_links(dag_id: str, grid: Grid) -> list[Markup]:
+    """Each run's page URL in column order, HTML-escaped once (cells append ``/tasks/<task_id>``: ids are path-safe)."""
+    return [escape(url_for("ui.dag_run", dag_id=dag_id, run_id=run.run_id)) for run in grid.runs]
 
 
 @ui.route("/dags/<dag_id>")

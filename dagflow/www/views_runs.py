@@ -48,7 +48,9 @@ def trigger(dag_id: str) -> ResponseReturnValue:
     dag = get_dag(context.db, dag_id)
     sdag = get_serialized_dag(context.db, dag_id)
     recent = query_runs(context.db, RunFilter(dag_id=dag_id), Slice(limit=RECENT_CONFS, order_by=("-logical_date",)))
-    confs = [(r.run_id, json.dumps(r.conf, indent=2, sort_keys=True)) for r in recent.items if r.conf]
+    confs = [
+        (r.run_id, json.dumps(r.conf, indent=2, sort_keys=True, ensure_ascii=False)) for r in recent.items if r.conf
+    ]
     values: dict[str, Any] | None = None
     error = None
     if request.method == "POST":

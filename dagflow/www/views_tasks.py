@@ -86,7 +86,7 @@ def task_instance(dag_id: str, run_id: str, task_id: str) -> tuple[str, int]:
     ti = get_task_instance(db, dag_id, run_id, task_id, map_index)
     tries = task_instance_tries(db, dag_id, run_id, task_id, map_index)
     selected = _try(ti.try_number)
-    pending = ti.state in (None, "scheduled", "queued", "up_for_retry", "up_for_reschedule")
+    pending = ti.state in (None, "scheduled", "queued", "up_for_retry", "up_for_reschedule", "deferred")
     waiting = ti.operator == APPROVAL_OPERATOR and TaskInstanceState(ti.state or "none") in AWAITING_DECISION
     return render_page(
         "task_instance.html",
@@ -152,7 +152,9 @@ def task_log(dag_id: str, run_id: str, task_id: str) -> tuple[str, int]:
         matching=len(matching),
         total=total,
         live=live,
-        tail=_tail_url(dag_id, run_id, task_id, map_index, number, len(text.encode()), total, level_after(text))
+        tail=_tail_url(
+            dag_id, run_id, task_id, map_index, number, len(text.encode()), total, level_after(text), len(matching)
+        )
         if live
         else None,
         poll=LOG_POLL_SECONDS,
@@ -164,10 +166,16 @@ def task_log(dag_id: str, run_id: str, task_id: str) -> tuple[str, int]:
 
 
 def _tail_url(
-    dag_id: str, run_id: str, task_id: str, map_index: int, number: int, offset: int, lines: int, level_at: str
-) -> str:
-    """Where a live panel asks for what follows byte ``offset`` (line ``lines`` + 1, continuing ``level_at``)."""
-    args: dict[str, Any] = {**_log_args(map_index, number), "offset": offset, "line": lines, "at": level_at}
+    dag_id: str, run_id: str, task_id: str, map_index: int, number: int, offset: int, lines: int, level_at: str,
+    matching: int,
+) -> str:  # fmt: skip
+    """Where a live panel asks for what follows byte ``offset`` (line ``lines`` + 1, continuing ``level_at``).
+
+    ``matching`` is how many lines the panel counts as matching its filter so far (its counter goes on from it).
+    """
+    args: dict[str, Any] = {
+        **_log_args(map_index, number), "offset": offset, "line": lines, "at": level_at, "matching": matching,
+    }  # fmt: skip
     for name in ("level", "q"):
         if request.args.get(name):
             args[name] = request.args[name]
@@ -203,11 +211,15 @@ def task_log_tail(dag_id: str, run_id: str, task_id: str) -> tuple[str, int]:
         level_at=level_at,
     )  # fmt: skip
     count = len(text.splitlines())
+    matching = _count("matching") + len(lines)
     tail = _tail_url(
         dag_id, run_id, task_id, map_index, number, offset + len(text.encode()), shown + count,
-        level_after(text, level_at),
+        level_after(text, level_at), matching,
     ) if live else None  # fmt: skip
-    return render_page("_log_tail.html", title="log", lines=lines, tail=tail, poll=LOG_POLL_SECONDS)
+    return render_page(
+        "_log_tail.html", title="log", lines=lines, tail=tail, poll=LOG_POLL_SECONDS, matching=matching,
+        total=shown + count,
+    )  # fmt: skip
 
 
 def _log_args(map_index: int, number: int) -> dict[str, Any]:

@@ -45,7 +45,7 @@ BROWSER_DAGS = """
 from datetime import datetime
 from pathlib import Path
 
-from dagflow import DAG
+from dagflow import DAG, Asset
 from dagflow.operators import ApprovalOperator, EmptyOperator, PythonOperator
 from dagflow.sdk import TaskGroup
 
@@ -69,6 +69,47 @@ with DAG("ui_flaky", schedule=None, start_date=datetime(2024, 1, 1), tags=["brow
 
 with DAG("ui_approval", schedule=None, start_date=datetime(2024, 1, 1), tags=["browser"]):
     ApprovalOperator(task_id="sign_off", message="ship it?", poke_interval=1) >> EmptyOperator(task_id="ship")
+
+RETRY_MARKER = Path(__file__).with_name("retry.marker")
+
+
+def fails_once():
+    '''Fails on its first try ever, succeeds after (its own marker file).'''
+    if not RETRY_MARKER.exists():
+        RETRY_MARKER.write_text("failed once")
+        raise RuntimeError("fails_once failed on purpose")
+    print("fails_once succeeded")
+
+
+with DAG("ui_retry", schedule=None, start_date=datetime(2024, 1, 1), tags=["browser"]):
+    first = EmptyOperator(task_id="first")
+    first >> PythonOperator(task_id="fails_once", python_callable=fails_once) >> EmptyOperator(task_id="after")
+    first >> EmptyOperator(task_id="side")
+
+
+def ticks():
+    '''Writes a log line every 0.3 s for about 12 s: the log panel follows it live.'''
+    import time
+
+    for n in range(1, 41):
+        print(f"tick {n}")
+        time.sleep(0.3)
+
+
+with DAG("ui_slow", schedule=None, start_date=datetime(2024, 1, 1), tags=["browser"]):
+    PythonOperator(task_id="ticks", python_callable=ticks)
+
+with DAG("ui_switch", schedule=None, start_date=datetime(2024, 1, 1), tags=["browser"]):
+    extract = EmptyOperator(task_id="extract")
+    extract >> EmptyOperator(task_id="notify", description="tells the team") >> EmptyOperator(task_id="archive")
+
+ORDERS = Asset("file:///tmp/dagflow-browser/orders.csv")
+
+with DAG("ui_producer", schedule=None, start_date=datetime(2024, 1, 1), tags=["browser"]):
+    EmptyOperator(task_id="write_orders", outlets=[ORDERS])
+
+with DAG("ui_asset_consumer", schedule=[ORDERS], start_date=datetime(2024, 1, 1), tags=["browser"]):
+    EmptyOperator(task_id="read_orders")
 """
 
 

@@ -53,6 +53,9 @@ def test_unpause_and_trigger_from_the_params_form_then_the_grid_turns_green(
     row = page.locator(f"tr[data-dag-id={EXAMPLE}]")
     expect(row.locator("button.toggle")).to_have_text("paused")
     row.locator("button.toggle").click()
+    expect(page.locator("dialog.ask")).to_contain_text(f"Unpause {EXAMPLE}?")  # asks in the page first
+    screenshot(page, "pause_confirm")
+    page.click("dialog.ask button[data-ask-confirm]")
     expect(page.locator(".flash.success")).to_contain_text(f"DAG {EXAMPLE} unpaused")
     expect(page.locator(f"tr[data-dag-id={EXAMPLE}] button.toggle")).to_have_text("active")
     page.locator(f"tr[data-dag-id={EXAMPLE}] a[data-action='ui.trigger']").click()
@@ -69,7 +72,7 @@ def test_unpause_and_trigger_from_the_params_form_then_the_grid_turns_green(
     expect(page.locator("#grid tr[data-node=deploy_prod] td.c").last).to_have_class(re.compile("state-success"))
     expect(page.locator("#grid tr[data-node=deploy_staging] td.c").last).to_have_class(re.compile("state-skipped"))
     screenshot(page, "grid")
-    page.locator("#grid tr[data-node=deploy_prod] td.c").last.click()  # a cell opens its task instance
+    page.locator("#grid tr[data-node=deploy_prod] td.c a").last.click()  # a cell is a link to its task instance
     expect(page.locator("[data-ti-state]")).to_have_attribute("data-ti-state", "success")
     page.goto(f"/dags/{EXAMPLE}/graph")
     expect(page.locator("g.node[data-node=deploy_prod]")).to_have_attribute("data-state", "success")

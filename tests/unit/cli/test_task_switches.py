@@ -45,6 +45,10 @@ def test_disable_for_all_runs_and_for_one_run_then_enable(run_cli, cli_db, cli_s
     assert only_r1.exit_code == 0 and "in run 'r1'" in only_r1.stdout
     why = run_cli("tasks", "failed-deps", "cli_dag", "b", "r2", "-o", "json")
     assert why.exit_code == 0 and "disabled (tasks disable): flaky API" in why.stdout, why.stdout
+    who = everywhere.json()["disabled_by"]
+    assert f"(for every run by {who} at 20" in why.stdout  # who switched it off, and when
+    d_in_r1 = run_cli("tasks", "failed-deps", "cli_dag", "d", "r1", "-o", "json").json()["reasons"]
+    assert [r["dep"] for r in d_in_r1 if "for this run by" in r["detail"]] == ["Task Disabled"]
     assert run_cli("dags", "unpause", "cli_dag").exit_code == 0
 
     states = _run_to_end(cli_settings, cli_db, ["r1", "r2"])

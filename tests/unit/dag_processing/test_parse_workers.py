@@ -168,3 +168,15 @@ def test_a_process_is_replaced_after_files_per_process(folder: Path) -> None:
     pids = [parsed_by(results[p]) for p in paths]
     assert pids[0] == pids[1] != pids[2] == pids[3] != pids[4]
     assert os.getpid() not in pids
+
+
+def test_each_file_gets_the_memory_cap_and_a_hungry_one_fails_alone(pool: ParsePool, folder: Path) -> None:
+    first = write(folder / "first_dag.py", GOOD.format(dag_id="first"))
+    hungry = write(folder / "hungry_dag.py", "x = 1\nblob = bytearray(500 * 1024 * 1024)\n")
+    modest = write(folder / "modest_dag.py", "blob = bytearray(200 * 1024 * 1024)\n" + GOOD.format(dag_id="modest"))
+
+    results = parse(pool, [first, hungry, modest])
+
+    error = results[hungry].error
+    assert error is not None and "out of memory" in error.message and error.lineno == 2
+    assert results[modest].error is None and results[first].error is None

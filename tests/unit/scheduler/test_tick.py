@@ -421,3 +421,99 @@ def test_max_active_tis_per_dagrun_limits_each_run_and_is_explained(
     executor.finish(db, [w for w in executor.submitted if w.run_id == "r1"][:2])
     sched.tick(T0)
     assert sum(w.run_id == "r1" for w in executor.submitted) == 5
+
+
+@pytest.mark.parametrize(
+    ("dag_limit", "task_limit", "busy_queued"),
+    [("max_active_tasks=2", "", 2), ("max_active_tasks=16", ", max_active_tis_per_dag=1", 1)],
+)
+def test_a_dag_held_by_a_limit_does_not_hide_lower_priority_work(
+    fast: Settings, db: Database, dags_dir: Path, dag_limit: str, task_limit: str, busy_queued: int
+) -> None:
+    """Candidates are read in windows the size of the free slots; a held DAG's rows don't fill every window."""
+    add_dag(
+        db,
+        dags_dir,
+        "busy",
+        f"""
+        from dagflow.operators import BashOperator
+        with DAG("busy", schedule=None, {dag_limit}):
+            BashOperator.partial(task_id="each", priority_weight=10{task_limit}).expand(
+                bash_command=[f"echo {{i}}" for i in range(40)]
+            )
+    """,
+    )
+    add_dag(
+        db,
+        dags_dir,
+        "small",
+        """
+        with DAG("small", schedule=None):
+            EmptyOperator(task_id="only")
+    """,
+    )
+    executor = RecordingExecutor(parallelism=4)
+    sched = Scheduler(fast, db, executor)
+    trigger(db, sched, "busy", T0)
+    trigger(db, sched, "small", T0 + timedelta(seconds=1))
+    sched.tick(T0)
+    queued = [w.dag_id for w in executor.submitted]
+    assert sorted(queued) == ["busy"] * busy_queued + ["small"]
+
+
+def test_a_long_catchup_is_created_in_bounded_passes_each_run_once(
+    fast: Settings, db: Database, dags_dir: Path
+) -> None:
+    from dagflow.scheduler.run_creation import MAX_RUNS_PER_PASS
+
+    due = MAX_RUNS_PER_PASS + 50
+    add_dag(
+        db,
+        dags_dir,
+        "minutely",
+        f"""
+        DAG("minutely", schedule="* * * * *", start_date=pendulum.datetime(2024, 1, 4, 3, 0) - timedelta(minutes={due}),
+            catchup=True, max_active_runs=1000)
+    """,
+    )
+    sched = Scheduler(fast, db, RecordingExecutor())
+    first = sched.tick(T0)
+    assert first.runs_created == MAX_RUNS_PER_PASS
+    assert first.next_wakeup is not None and first.next_wakeup <= T0  # come back at once for the rest
+    assert sched.tick(T0).runs_created == due - MAX_RUNS_PER_PASS
+    assert sched.tick(T0).runs_created == 0
+    dates = [r.logical_date for r in runs(db, "minutely")]
+    assert len(dates) == len(set(dates)) == due
+    assert dates == sorted(dates)
+
+
+def test_a_pass_reads_branch_decisions_and_map_lengths_once_for_many_runs(
+    fast: Settings, db: Database, dags_dir: Path
+) -> None:
+    add_dag(
+        db,
+        dags_dir,
+        "many",
+        """
+        from dagflow.operators import BashOperator
+        with DAG("many", schedule=None, max_active_runs=50):
+            EmptyOperator(task_id="a") >> BashOperator.partial(task_id="m").expand(bash_command=["true", "true"])
+    """,
+    )
+    sched = Scheduler(fast, db, RecordingExecutor())
+    for i in range(30):
+        trigger(db, sched, "many", T0 + timedelta(seconds=i), f"r{i:02d}")
+    sched.tick(T0)
+    statements: list[str] = []
+
+    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        report = sched.tick(T0)
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
+    assert report.runs_examined == 30
+    assert sum("FROM xcom" in s for s in statements) == 1
+    assert sum("FROM task_map" in s for s in statements) == 1

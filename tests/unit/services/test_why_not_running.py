@@ -54,6 +54,9 @@ with DAG("capped", schedule=None, start_date=START, max_active_tasks=1, max_acti
 with DAG("fanned", schedule=None, start_date=START):
     EmptyOperator.partial(task_id="each", max_active_tis_per_dag=1).expand(doc_md=["a", "b", "c"])
 
+with DAG("per_run", schedule=None, start_date=START):
+    EmptyOperator.partial(task_id="each", max_active_tis_per_dagrun=2).expand(doc_md=["a", "b", "c", "d"])
+
 with DAG("busy", schedule=None, start_date=START):
     for n in range(3):
         EmptyOperator(task_id=f"t{n}", priority_weight=3 - n)
@@ -80,9 +83,10 @@ class HoldingExecutor(BaseExecutor):
 
 
 @pytest.fixture
-def stored(settings: Settings, db: Database) -> Database:
-    """The DAGs above in the test's database, unpaused."""
-    folder = settings.core.dags_folder
+def stored(db_any: Database) -> Database:
+    """The DAGs above in the test's database (SQLite, and PostgreSQL), unpaused."""
+    db = db_any
+    folder = db.settings.core.dags_folder
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "why_dags.py").write_text(textwrap.dedent(DAGS))
     sync_folders(db, [folder], paused_at_creation=False)
@@ -122,7 +126,8 @@ def _tick(sched: Scheduler, times: int = 2) -> None:
         sched.tick(pendulum.now("UTC"))
 
 
-def test_a_full_pool_names_its_use_and_size(stored: Database, settings: Settings) -> None:
+def test_a_full_pool_names_its_use_and_size(stored: Database) -> None:
+    settings = stored.settings
     set_pool(stored, "tiny", 1)
     sched = _holding(stored, settings)
     _runs(stored, sched, "pooled", "r1")
@@ -135,7 +140,8 @@ def test_a_full_pool_names_its_use_and_size(stored: Database, settings: Settings
     assert "not yet claimed by a worker" in queued["Task Instance State"]
 
 
-def test_max_active_tasks_and_max_active_runs(stored: Database, settings: Settings) -> None:
+def test_max_active_tasks_and_max_active_runs(stored: Database) -> None:
+    settings = stored.settings
     sched = _holding(stored, settings)
     _runs(stored, sched, "capped", "r1", "r2")
     _tick(sched)
@@ -148,7 +154,8 @@ def test_max_active_tasks_and_max_active_runs(stored: Database, settings: Settin
     assert "max_active_runs (1) is reached: 1 runs are running" in later["Max Active Runs"]
 
 
-def test_a_paused_dag(stored: Database, settings: Settings) -> None:
+def test_a_paused_dag(stored: Database) -> None:
+    settings = stored.settings
     sched = _holding(stored, settings)
     _runs(stored, sched, "busy", "r1")
     set_paused(settings, stored, "busy", paused=True)
@@ -156,7 +163,8 @@ def test_a_paused_dag(stored: Database, settings: Settings) -> None:
     assert list(_why(stored, "busy", "t0")) == ["Dagrun Running", "Dag Not Paused"]  # a paused DAG starts no run
 
 
-def test_max_active_tis_per_dag_of_a_mapped_task(stored: Database, settings: Settings) -> None:
+def test_max_active_tis_per_dag_of_a_mapped_task(stored: Database) -> None:
+    settings = stored.settings
     sched = _holding(stored, settings)
     _runs(stored, sched, "fanned", "r1")
     _tick(sched, 3)
@@ -166,23 +174,42 @@ def test_max_active_tis_per_dag_of_a_mapped_task(stored: Database, settings: Set
     assert len(limited) == 2 and "1 of 1 (max_active_tis_per_dag)" in limited[0]["Task Concurrency"]
 
 
-def test_executor_capacity_counts_what_the_scheduler_counts(stored: Database, settings: Settings) -> None:
+def test_max_active_tis_per_dagrun_counts_this_run_only(stored: Database) -> None:
+    settings = stored.settings
+    sched = _holding(stored, settings)
+    _runs(stored, sched, "per_run", "r1", "r2")
+    _tick(sched, 3)
+    for run_id in ("r1", "r2"):  # each run queues its own two
+        held = [_why(stored, "per_run", "each", run_id=run_id, map_index=i) for i in range(4)]
+        assert sum(1 for w in held if list(w) == ["Task Instance State"]) == 2
+        limited = [w for w in held if list(w) == ["Task Concurrency Per Run"]]
+        assert len(limited) == 2
+        assert "2 of 2 (max_active_tis_per_dagrun)" in limited[0]["Task Concurrency Per Run"]
+
+
+def test_executor_capacity_counts_what_the_scheduler_counts(stored: Database) -> None:
+    settings = stored.settings
     small = settings.replace(core={"parallelism": 2, "executor": "CeleryExecutor"})
     db = Database(small)
-    sched = _holding(db, small, parallelism=2)
-    _runs(db, sched, "busy", "r1")
-    _tick(sched)
-    why = _why(db, "busy", "t2")
-    assert list(why) == ["Executor Slots Available"]
-    assert why["Executor Slots Available"] == (
-        "The executor is full: 0 task instances running and 2 queued; core.parallelism is 2."
-    )
     local = Database(settings.replace(core={"parallelism": 1, "executor": "LocalExecutor"}))
-    assert "the LocalExecutor takes 2: 1 running" in _why(local, "busy", "t2")["Executor Slots Available"]
-    assert "Executor Slots Available" not in _why(stored, "busy", "t2")  # parallelism 32: room
+    try:
+        sched = _holding(db, small, parallelism=2)
+        _runs(db, sched, "busy", "r1")
+        _tick(sched)
+        why = _why(db, "busy", "t2")
+        assert list(why) == ["Executor Slots Available"]
+        assert why["Executor Slots Available"] == (
+            "The executor is full: 0 task instances running and 2 queued; core.parallelism is 2."
+        )
+        assert "the LocalExecutor takes 2: 1 running" in _why(local, "busy", "t2")["Executor Slots Available"]
+        assert "Executor Slots Available" not in _why(stored, "busy", "t2")  # parallelism 32: room
+    finally:
+        db.dispose()
+        local.dispose()
 
 
-def test_waiting_for_the_retry_delay_until_the_next_try(stored: Database, settings: Settings) -> None:
+def test_waiting_for_the_retry_delay_until_the_next_try(stored: Database) -> None:
+    settings = stored.settings
     sched = _inline(stored, settings)
     _runs(stored, sched, "flaky", "r1")
     _tick(sched)
@@ -196,7 +223,8 @@ def test_waiting_for_the_retry_delay_until_the_next_try(stored: Database, settin
     assert "Not In Retry Period" not in [r["dep"] for r in later["reasons"]]
 
 
-def test_deferred_names_the_trigger_and_its_timeout(stored: Database, settings: Settings) -> None:
+def test_deferred_names_the_trigger_and_its_timeout(stored: Database) -> None:
+    settings = stored.settings
     sched = _inline(stored, settings)
     _runs(stored, sched, "deferring", "r1")
     _tick(sched)
@@ -206,7 +234,8 @@ def test_deferred_names_the_trigger_and_its_timeout(stored: Database, settings: 
     assert "not yet picked up" in detail and "it times out at 20" in detail and "resumes in" in detail
 
 
-def test_up_for_reschedule_until_the_next_poke(stored: Database, settings: Settings) -> None:
+def test_up_for_reschedule_until_the_next_poke(stored: Database) -> None:
+    settings = stored.settings
     sched = _inline(stored, settings)
     _runs(stored, sched, "poking", "r1")
     _tick(sched)

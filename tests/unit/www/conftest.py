@@ -65,11 +65,17 @@ with DAG("ui_dag", schedule="@daily", start_date=datetime(2024, 1, 1), tags=["ui
 
 ORDERS = Asset("s3://bucket/orders.parquet")
 
+
+@task(max_active_tis_per_dagrun=2)
+def each(x):
+    return x
+
 with DAG("ui_flow", schedule=None, start_date=datetime(2024, 1, 1), tags=["flow"]):
     first = EmptyOperator(task_id="first", description="the first task", log_level="DEBUG", outlets=[ORDERS])
     with TaskGroup("flow", max_active_tasks=1, sequential=True):
-        EmptyOperator(task_id="soft", allow_failure=True)
+        PythonOperator(task_id="soft", python_callable=boom, allow_failure=True)
         EmptyOperator(task_id="off", disabled=True)
+    first >> each.expand(x=[1, 2, 3])
 
 with DAG("ui_consumer", schedule=[ORDERS], start_date=datetime(2024, 1, 1), tags=["flow"]):
     EmptyOperator(task_id="load")

@@ -109,9 +109,16 @@ def test_grid_cells_are_links_to_their_task_instance_and_rows_show_their_flow_se
     )
     assert '<small class="mark">allow_failure</small>' in flow and '<small class="mark">disabled</small>' in flow
     assert '<small class="mark">sequential</small> <small class="mark">max 1 at once</small>' in flow
+    assert '[mapped]</small> <small class="mark">max 2 per run</small>' in flow  # ForEach with a limit
     soft = _text(ui.get(f"/dags/ui_flow/runs/{flow_run}/tasks/flow.soft"))
     assert '<dd class="flow-marks"><small class="mark">allow_failure</small>' in soft
     assert "group flow: max 1 at once" in soft
+    assert re.search(
+        r'<td class="c state-failed soft-fail"><a href="[^"]+/tasks/flow.soft" title="failure allowed', flow
+    )
+    assert re.search(r'<td class="c state-skipped"><a href="[^"]+/tasks/flow.off"', flow)  # disabled=True
+    assert 'class="sq state-success soft-fail"' in flow and "(with allowed failures)" in flow
+    assert "data-soft-failures" in _text(ui.get(f"/dags/ui_flow/runs/{flow_run}"))
 
 
 def test_a_switch_shows_in_the_grid_and_on_the_task_page_and_a_viewer_cannot_set_it(ui: Ui) -> None:
@@ -262,7 +269,7 @@ def test_the_log_panel_filters_by_level_and_text_and_downloads(ui: Ui) -> None:
     download = ui.get(base + "/download?try=1")
 
     assert "about to fail" in everything and "RuntimeError" in everything
-    assert re.search(r"Try 1: (\d+) of \1 lines", everything)
+    assert re.search(r'Try 1: <span id="log-matching">(\d+)</span> of <span id="log-total">\1</span> lines', everything)
     assert "about to fail" not in errors and "RuntimeError" in errors
     assert "about to fail" in text and "RuntimeError" not in text
     assert "&lt;script&gt;" in everything and "<script>alert" not in everything
@@ -282,6 +289,8 @@ def test_the_log_tail_reads_only_the_bytes_after_its_offset(ui: Ui) -> None:
     assert first_line.decode().strip() not in tail
     assert "hx-get" not in tail and 'data-ended="true"' in tail  # the try has ended: no next poll
     assert 'id="log-live" hx-swap-oob="true"' in tail
+    shown = tail.count('class="log-line')
+    assert f'<span id="log-total" hx-swap-oob="true">{shown + 1}</span>' in tail  # the panel's counter goes on
     assert "log-line" not in at_end
     assert ui.get(f"{base}/tail?try=1&offset=-5").status_code == 422
     assert ui.get(f"{base}/tail?try=1", "viewer").status_code == 200
