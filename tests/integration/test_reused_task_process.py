@@ -75,7 +75,9 @@ def exit_early():
 
 def hog():
     report("hog")
-    sys.dagflow_test_hog = bytearray(300 << 20)
+    hog = bytearray(300 << 20)
+    hog[::4096] = b"x" * len(range(0, len(hog), 4096))  # touch every page: resident, not just reserved
+    sys.dagflow_test_hog = hog
 
 
 def marked_failed_while_running():
