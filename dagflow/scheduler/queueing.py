@@ -1,9 +1,10 @@
 """``scheduled -> queued`` across every running run, under all the concurrency limits at once.
 
-One query reads the candidates (scheduled task instances of running runs of unpaused
-DAGs, and of backfill runs even when the DAG is paused; highest ``priority_weight`` first, then oldest logical date), three grouped
-queries read what already occupies slots (queued + running per pool, per DAG, per
-task), then a pure pass picks what fits:
+Grouped queries read what already occupies slots (queued + running per pool, per DAG,
+per task), then the candidates are read (scheduled task instances of running runs of
+unpaused DAGs, and of backfill runs even when the DAG is paused; highest
+``priority_weight`` first, then oldest logical date) in windows sized by the free slots,
+and a pure pass picks what fits:
 
 - the executor's free slots (``core.parallelism``);
 - pools: ``Pool.slots`` against the ``pool_slots`` of queued + running task instances
@@ -88,10 +89,10 @@ def queue_task_instances(
 ) -> list[TaskWorkload]:
     """Queue what fits (see the module docstring) and return the workloads to submit.
 
-    Reads candidates in windows no larger than the free slots, leaving out in SQL the DAGs
+    Reads candidates in windows of twice the slots still free, leaving out in SQL the DAGs
     and pools that are full and the candidates already looked at; a further window only
-    when the last one was full and something in it could not go (at most
-    ``max_per_query`` candidates in all, as one big read did before).
+    while slots are left and the last window was full (at most ``max_per_query``
+    candidates in all, as one big read did before). A long function: the loop is the point.
     """
     if slots <= 0:
         return []

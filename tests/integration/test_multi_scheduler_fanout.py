@@ -37,7 +37,7 @@ __all__ = ["make_redis_broker"]  # a fixture used by this module
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 TASKS = 300
-RUN_DEADLINE = 300.0  # generous: two cores shared with other tests
+RUN_DEADLINE = 900.0  # generous: two cores shared with other tests (mapped2000 too)
 
 DAG_FILE = """
 import os
@@ -54,7 +54,19 @@ def record(ti):
 with DAG("fanout300", schedule=None, max_active_tasks=TASKS):
     for i in range(TASKS):
         PythonOperator(task_id=f"t{i:03d}", python_callable=record)
+
+def record_index(ti, item):
+    with psycopg.connect(os.environ["DAGFLOW_TEST_RECORD_URL"], autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO executions (task_id, try_number, ran_by, pid) VALUES (%s, %s, %s, %s)",
+            (f"{ti.task_id}[{ti.map_index}]", ti.try_number, os.environ.get("DAGFLOW_TEST_TAG", "?"), os.getpid()))
+
+with DAG("mapped2000", schedule=None, max_active_tasks=32):
+    PythonOperator.partial(task_id="each", python_callable=record_index).expand(
+        op_kwargs=[{"item": i} for i in range(MAPPED)]
+    )
 """
+MAPPED = 2000
 
 
 def _libpq(url: str) -> str:
@@ -68,7 +80,9 @@ class Cluster:
         self.root = root
         dags = root / "dags"
         dags.mkdir()
-        (dags / "fanout.py").write_text(textwrap.dedent(DAG_FILE).replace("TASKS", str(TASKS)))
+        (dags / "fanout.py").write_text(
+            textwrap.dedent(DAG_FILE).replace("TASKS", str(TASKS)).replace("MAPPED", str(MAPPED))
+        )
         self.record_url = _libpq(record_url)
         with psycopg.connect(self.record_url, autocommit=True) as conn:
             conn.execute("CREATE TABLE executions (task_id text, try_number int, ran_by text, pid int)")
@@ -113,17 +127,17 @@ class Cluster:
     def scheduler_logs(self) -> str:
         return "\n".join(p.read_text(errors="replace")[-2000:] for p in sorted(self.root.glob("scheduler_*.log")))
 
-    def run_to_the_end(self, schedulers: list[subprocess.Popen[bytes]]) -> str:
+    def run_to_the_end(self, schedulers: list[subprocess.Popen[bytes]], dag_id: str = "fanout300") -> str:
         """Trigger the DAG, wait for the run to finish; its final state."""
-        self.cli("dags", "unpause", "fanout300")
-        run_id = json.loads(self.cli("dags", "trigger", "fanout300", "--output", "json"))["run_id"]
+        self.cli("dags", "unpause", dag_id)
+        run_id = json.loads(self.cli("dags", "trigger", dag_id, "--output", "json"))["run_id"]
         deadline = time.monotonic() + RUN_DEADLINE
         state = ""
         while time.monotonic() < deadline:
             for proc in schedulers:
                 assert proc.poll() is None, f"a scheduler died: {self.scheduler_logs()}"
             proc = subprocess.run(
-                [sys.executable, "-m", "dagflow", "dags", "state", "fanout300", run_id],
+                [sys.executable, "-m", "dagflow", "dags", "state", dag_id, run_id],
                 env=self.env,
                 capture_output=True,
                 text=True,
@@ -139,9 +153,9 @@ class Cluster:
         with psycopg.connect(self.record_url) as conn:
             return [tuple(row) for row in conn.execute("SELECT task_id, try_number, ran_by FROM executions")]
 
-    def queued_by(self) -> Counter[int]:
+    def queued_by(self, dag_id: str = "fanout300") -> Counter[int]:
         with psycopg.connect(self.db_url) as conn:
-            rows = conn.execute("SELECT queued_by_job_id FROM task_instance WHERE dag_id = 'fanout300'").fetchall()
+            rows = conn.execute("SELECT queued_by_job_id FROM task_instance WHERE dag_id = %s", (dag_id,)).fetchall()
         return Counter(row[0] for row in rows)
 
 
@@ -181,6 +195,21 @@ def test_two_schedulers_local_executor_run_each_task_exactly_once(
         state = cluster.run_to_the_end([first, second])
     executions = _check(cluster, state)
     assert {ran_by for _, _, ran_by in executions} == {"a", "b"}  # each scheduler's workers ran a share
+
+
+def test_two_schedulers_run_a_task_mapped_over_2000_inputs_each_index_exactly_once(
+    cluster_for: Callable[[dict[str, str]], Cluster],
+) -> None:
+    cluster = cluster_for({"DAGFLOW__CORE__EXECUTOR": "LocalExecutor", "DAGFLOW__CORE__PARALLELISM": "16"})
+    with cluster.scheduler("a") as first, cluster.scheduler("b") as second:
+        state = cluster.run_to_the_end([first, second], "mapped2000")
+    assert state == "success", cluster.scheduler_logs()
+    executions = cluster.executions()
+    per_index = Counter(task_id for task_id, _, _ in executions)
+    assert sorted(per_index) == sorted(f"each[{i}]" for i in range(MAPPED))  # none lost
+    assert set(per_index.values()) == {1} and {t for _, t, _ in executions} == {1}  # none twice, no retry
+    queued_by = cluster.queued_by("mapped2000")
+    assert None not in queued_by and len(queued_by) == 2, f"queued by scheduler jobs {dict(queued_by)}"
 
 
 def test_two_schedulers_two_celery_workers_run_each_task_exactly_once(
