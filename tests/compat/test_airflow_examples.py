@@ -33,6 +33,9 @@ CORPUS = HERE / "airflow_examples"
 COMPAT_DIR = HERE.parents[1] / "compat"
 EXPECTED: dict[str, Any] = json.loads((HERE / "airflow_expected.json").read_text())
 LOGICAL_DATE = pendulum.datetime(2026, 12, 1, tz="UTC")
+#: Files whose outcome depends on the time of day the run happens (BranchDateTimeOperator on
+#: now): they run at a moment of the same window as Airflow's recorded run (before 15:00 UTC).
+WALL_CLOCK = {"standard/example_branch_datetime_operator.py": pendulum.datetime(2026, 12, 1, 12, 0, tz="UTC")}
 
 AIRFLOW_OWN = "imports a module of Airflow's own example package (airflow.example_dags), not a public API"
 VENV = "uses PythonVirtualenvOperator / ExternalPythonOperator or @task.virtualenv / .external_python, not mapped"
@@ -124,12 +127,29 @@ def _run_file(path: Path, db: Database, *, run: bool = True) -> dict[str, Any]:
         return {"dags": outcomes}
     for dag in result.dags:
         try:
-            report = run_dag(dag, db=db, logical_date=LOGICAL_DATE, clock=FrozenClock(pendulum.now("UTC")), fork=False)
+            report = _run_at_recorded_time(path, dag, db)
         except ParamValidationError as exc:  # the run is refused, as Airflow refuses it
             outcomes[dag.dag_id] = {"error": "ParamValidationError", "detail": str(exc)}
         else:
             outcomes[dag.dag_id] = _summary(report)
     return {"dags": outcomes}
+
+
+def _run_at_recorded_time(path: Path, dag: Any, db: Database) -> Any:
+    """Run one DAG; a file that branches on the wall clock runs at the time of day Airflow's run had."""
+    moment = WALL_CLOCK.get(path.relative_to(CORPUS).as_posix())
+    if moment is None:
+        return run_dag(dag, db=db, logical_date=LOGICAL_DATE, clock=FrozenClock(pendulum.now("UTC")), fork=False)
+    real_now, offset = pendulum.now, moment - pendulum.now("UTC")
+
+    def shifted_now(tz: Any = None) -> pendulum.DateTime:
+        return real_now(tz) + offset  # starts at ``moment`` and moves on with the real clock
+
+    pendulum.now = shifted_now  # the run is in this process (fork=False)
+    try:
+        return run_dag(dag, db=db, logical_date=LOGICAL_DATE, clock=FrozenClock(pendulum.now("UTC")), fork=False)
+    finally:
+        pendulum.now = real_now
 
 
 def _airflow_outcome(name: str) -> dict[str, Any]:

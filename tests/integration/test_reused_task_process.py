@@ -16,6 +16,7 @@ from dagflow.config import Settings
 from dagflow.dag_processing.sync import sync_folders
 from dagflow.db import Database
 from dagflow.execution.logs import log_path
+from dagflow.execution.reused_process import rss_mb
 from dagflow.executors.local import LocalExecutor
 from dagflow.models import TaskInstance
 from dagflow.scheduler.loop import Scheduler
@@ -137,7 +138,10 @@ def setup(settings: Settings, db: Database, tmp_path: Path) -> Iterator[tuple[Se
     db_file = str(settings.home / "dagflow.db")
     (dags / "reuse.py").write_text(textwrap.dedent(DAG_FILE.format(out=str(out), db=db_file)))
     sync_folders(db, [dags], paused_at_creation=False)
-    core = {"parallelism": 1, "killed_task_cleanup_time": 1.0, "max_memory_per_child_mb": 250}
+    # The cap sits 200 MB above what this (pytest) process holds already: a task process forked
+    # from a worker forked from here starts with that resident, and only the 300 MB hog exceeds it.
+    cap = int(rss_mb()) + 200
+    core = {"parallelism": 1, "killed_task_cleanup_time": 1.0, "max_memory_per_child_mb": cap}
     yield settings.replace(core=core, scheduler={"heartbeat_interval": 0.2}), db, out
 
 
