@@ -10,6 +10,7 @@ Exit status: 0 if every available run succeeded, 1 otherwise.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import tempfile
 import time
@@ -102,6 +103,16 @@ def main(argv: list[str] | None = None) -> int:
 
         return soak_main(argv[1:])
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    try:
+        return _run_all(args)
+    except KeyboardInterrupt:
+        print("benchmarks: interrupted; the runs' processes were stopped and their databases dropped", file=sys.stderr)
+        return 130
+
+
+def _run_all(args: argparse.Namespace) -> int:
+    """Every workload on every configuration; the table, the JSON; 0 if every available run succeeded."""
     console = Console(width=None if Console().is_terminal else 160)
     rows: list[Row] = []
     under_test = configs.dagflow_version(args.python)
@@ -138,6 +149,12 @@ def main(argv: list[str] | None = None) -> int:
         write_json(args.json, rows, options)
         console.print(f"wrote {args.json}")
     return 1 if any(row.errors for row in rows) else 0
+
+
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C: every run's ``finally`` stops its dagflow processes (they run in
+    sessions of their own, so a killed harness would leave them running) and drops its database."""
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _sqlite_template(base: Path, python: str) -> Path:

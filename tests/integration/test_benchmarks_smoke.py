@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -57,29 +58,30 @@ GROUPS = {
 
 def _run(tmp_path: Path, config: str, group: str) -> dict:
     out = tmp_path / f"{config}-{group}.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks",
-            "--quick",
-            "--workloads",
-            ",".join(QUICK[name] for name in GROUPS[group]),
-            "--repeat",
-            "1",
-            "--configs",
-            config,
-            "--json",
-            str(out),
-            "--timeout",
-            "180",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=280,  # inside pytest-timeout (300 s), so a slow run fails with its own message
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks",
+        "--quick",
+        "--workloads",
+        ",".join(QUICK[name] for name in GROUPS[group]),
+        "--repeat",
+        "1",
+        "--configs",
+        config,
+        "--json",
+        str(out),
+        "--timeout",
+        "180",
+    ]
+    with subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:  # inside pytest-timeout (300 s), so a slow run fails with its own message
+            stdout, stderr = proc.communicate(timeout=230)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGTERM)  # the runner stops its dagflow processes and drops its DB
+            stdout, stderr = proc.communicate(timeout=60)
+            pytest.fail(f"the benchmark runner took over 230 s: {stdout[-2000:]} {stderr[-2000:]}")
+    assert proc.returncode == 0, stdout[-3000:] + stderr[-3000:]
     return json.loads(out.read_text())
 
 
