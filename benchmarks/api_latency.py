@@ -24,27 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-DAGS_FILE = """
-from datetime import datetime
+from benchmarks.dag_files import fanout_file, many_dags_file
 
-from dagflow import DAG
-from dagflow.operators import EmptyOperator
-
-for i in range({count}):
-    with DAG(f"bench_api_{{i:04d}}", schedule="@daily", start_date=datetime(2024, 1, 1), tags=["bench", f"t{{i % 10}}"]):
-        EmptyOperator(task_id="extract") >> EmptyOperator(task_id="load")
-"""
-FANOUT_FILE = """
-from datetime import datetime
-
-from dagflow import DAG
-from dagflow.operators import EmptyOperator
-
-with DAG("bench_api_fanout", schedule=None, start_date=datetime(2024, 1, 1)):
-    EmptyOperator(task_id="start") >> [EmptyOperator(task_id=f"t{{i:04d}}") for i in range({size})] >> EmptyOperator(
-        task_id="end"
-    )
-"""
 RUN_ID = "manual__bench"
 
 
@@ -67,8 +48,8 @@ def _prepare(home: Path, args: argparse.Namespace) -> tuple[Any, Any, Any]:
 
     dags = home / "dags"
     dags.mkdir(parents=True)
-    (dags / "bench_api_dags.py").write_text(DAGS_FILE.format(count=args.dags))
-    (dags / "bench_api_fanout.py").write_text(FANOUT_FILE.format(size=args.fanout))
+    (dags / "bench_api_dags.py").write_text(many_dags_file("bench_api", args.dags))
+    (dags / "bench_api_fanout.py").write_text(fanout_file("bench_api_fanout", args.fanout, None))
     env = {"DAGFLOW__CORE__DAGS_FOLDER": str(dags), "DAGFLOW__CORE__LOAD_EXAMPLES": "false"}
     if args.database_url:
         env["DAGFLOW__DATABASE__SQL_ALCHEMY_CONN"] = args.database_url

@@ -26,6 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks.dag_files import fanout_file, many_dags_file
+
 
 def _measure(call: Callable[[], Any], requests: int, warmup: int = 2) -> dict[str, float]:
     """Median and p95 wall time, and the median CPU time of this process (the server's own work: on a busy
@@ -44,30 +46,6 @@ def _measure(call: Callable[[], Any], requests: int, warmup: int = 2) -> dict[st
         "p95_ms": round(wall[min(len(wall) - 1, int(len(wall) * 0.95))], 2),
         "cpu_p50_ms": round(statistics.median(cpu), 2),
     }
-
-
-DAGS_FILE = """
-from datetime import datetime
-
-from dagflow import DAG
-from dagflow.operators import EmptyOperator
-
-for i in range({count}):
-    with DAG(f"bench_ui_{{i:04d}}", schedule="@daily", start_date=datetime(2024, 1, 1), tags=["bench", f"t{{i % 10}}"],
-             default_args={{"owner": f"team{{i % 7}}"}}):
-        EmptyOperator(task_id="extract") >> EmptyOperator(task_id="load")
-"""
-FANOUT_FILE = """
-from datetime import datetime
-
-from dagflow import DAG
-from dagflow.operators import EmptyOperator
-
-with DAG("bench_ui_fanout", schedule="@daily", start_date=datetime(2024, 1, 1)):
-    EmptyOperator(task_id="start") >> [EmptyOperator(task_id=f"t{{i:04d}}") for i in range({size})] >> EmptyOperator(
-        task_id="end"
-    )
-"""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -97,8 +75,8 @@ def _load(home: Path, args: argparse.Namespace) -> tuple[Any, Any]:
 
     dags = home / "dags"
     dags.mkdir(parents=True)
-    (dags / "bench_ui_dags.py").write_text(DAGS_FILE.format(count=args.dags))
-    (dags / "bench_ui_fanout.py").write_text(FANOUT_FILE.format(size=args.fanout))
+    (dags / "bench_ui_dags.py").write_text(many_dags_file("bench_ui", args.dags))
+    (dags / "bench_ui_fanout.py").write_text(fanout_file("bench_ui_fanout", args.fanout, "@daily"))
     env = {"DAGFLOW__CORE__DAGS_FOLDER": str(dags), "DAGFLOW__CORE__LOAD_EXAMPLES": "false"}
     if args.database_url:
         env["DAGFLOW__DATABASE__SQL_ALCHEMY_CONN"] = args.database_url
