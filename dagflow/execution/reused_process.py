@@ -235,8 +235,9 @@ class ReuseGuard:
             return "the try left a thread running"
         if dag_module_globals() != self._globals:
             return "the try changed a global of a DAG file module"
-        if rss_mb() > self.max_memory_mb:
-            return f"it uses {rss_mb():.0f} MB (core.max_memory_per_child_mb is {self.max_memory_mb})"
+        used = rss_mb()
+        if used > self.max_memory_mb:
+            return f"it uses {used:.0f} MB (core.max_memory_per_child_mb is {self.max_memory_mb})"
         return None
 
     def _restore(self) -> None:
