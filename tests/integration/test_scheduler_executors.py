@@ -34,6 +34,23 @@ with DAG("mixed", schedule=None):
 """
 
 
+def manual_run(scheduler: Scheduler, db: Database, dag_id: str, run_id: str = "r1") -> None:
+    """Create a manual run of the stored ``dag_id`` now."""
+    now = pendulum.now("UTC")
+    with db.transaction() as session:
+        entry = scheduler.store.get(session, dag_id)
+        assert entry is not None
+        create_dagrun(
+            session,
+            dag=entry.dag,
+            run_id=run_id,
+            run_type=DagRunType.MANUAL,
+            logical_date=now,
+            data_interval=(now, now),
+            now=now,
+        )
+
+
 def test_loader_picks_the_configured_executor(settings: Settings) -> None:
     assert isinstance(executor_from_settings(settings.replace(core={"executor": "LocalExecutor"})), LocalExecutor)
     sequential = executor_from_settings(settings.replace(core={"executor": "SequentialExecutor"}))
@@ -47,19 +64,7 @@ def test_sequential_executor_runs_a_dag_to_its_end(settings: Settings, db: Datab
     (dags / "mixed.py").write_text(textwrap.dedent(DAG_FILE))
     sync_folders(db, [dags], paused_at_creation=False)
     scheduler = Scheduler(settings, db, SequentialExecutor(settings, db=db))
-    now = pendulum.now("UTC")
-    with db.transaction() as session:
-        entry = scheduler.store.get(session, "mixed")
-        assert entry is not None
-        create_dagrun(
-            session,
-            dag=entry.dag,
-            run_id="r1",
-            run_type=DagRunType.MANUAL,
-            logical_date=now,
-            data_interval=(now, now),
-            now=now,
-        )
+    manual_run(scheduler, db, "mixed")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not scheduler.tick().runs_finished:
         pass
@@ -101,19 +106,7 @@ def test_max_active_tis_per_dagrun_holds_with_the_local_executor(settings: Setti
     sync_folders(db, [dags], paused_at_creation=False)
     executor = LocalExecutor(settings, db=db, parallelism=8)
     scheduler = Scheduler(settings.replace(scheduler={"poll_interval": 0.05}), db, executor)
-    now = pendulum.now("UTC")
-    with db.transaction() as session:
-        entry = scheduler.store.get(session, "for_each")
-        assert entry is not None
-        create_dagrun(
-            session,
-            dag=entry.dag,
-            run_id="r1",
-            run_type=DagRunType.MANUAL,
-            logical_date=now,
-            data_interval=(now, now),
-            now=now,
-        )
+    manual_run(scheduler, db, "for_each")
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not scheduler.tick().runs_finished:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from dagflow.dag_processing.pool import ParsePool, ParseResult
+from tests.unit.dag_processing.test_processor_pool import parse
 
 USES_COMMON = """
 from datetime import datetime
@@ -54,16 +54,6 @@ def write(path: Path, text: str) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(textwrap.dedent(text))
     return str(path.resolve())
-
-
-def parse(pool: ParsePool, paths: list[str], *, within: float = 30.0) -> dict[str, ParseResult]:
-    pool.submit(paths)
-    results: dict[str, ParseResult] = {}
-    deadline = time.monotonic() + within
-    while pool.pending and time.monotonic() < deadline:
-        results.update((r.path, r) for r in pool.poll(0.1))
-    assert not pool.pending, f"still pending: {pool.pending}"
-    return results
 
 
 def parsed_by(result: ParseResult) -> int:
