@@ -32,7 +32,7 @@ from dagflow.scheduler.run_scheduling import (
     LoadedTIs,
     RunInputs,
     TaskSwitches,
-    load_tis,
+    load_tis_of_runs,
     read_run_inputs,
     schedule_run,
 )
@@ -150,10 +150,11 @@ def _examine_batch(
 ) -> Iterator[tuple[DagRun, CachedDag, tuple[DagRunState, str]]]:
     """Some runs: time them out, or plan them; yields the ones that finished.
 
-    Their task instances are read run by run, then their other inputs in one query each
-    for the batch (``read_run_inputs``), then each run is planned and applied.
+    Their task instances are read (one query for the small runs: ``load_tis_of_runs``),
+    then their other inputs in one query each for the batch (``read_run_inputs``), then
+    each run is planned and applied.
     """
-    todo: list[tuple[DagRun, CachedDag, LoadedTIs]] = []
+    todo: list[tuple[DagRun, CachedDag]] = []
     for run in runs:
         entry = dags.get(run.dag_id)
         if entry is None:
@@ -164,10 +165,14 @@ def _examine_batch(
                 report.runs_timed_out += 1
                 yield run, entry, (DagRunState.FAILED, "timed_out")
             continue
-        todo.append((run, entry, load_tis(session, run)))
-    inputs = read_run_inputs(session, [(run, entry.dag) for run, entry, _ in todo])
-    for run, entry, loaded in todo:
-        ended = _plan(session, run, entry.dag, report, now=now, switches=switches, loaded=loaded, inputs=inputs[run.id])
+        todo.append((run, entry))
+    with_dags = [(run, entry.dag) for run, entry in todo]
+    loaded = load_tis_of_runs(session, with_dags)
+    inputs = read_run_inputs(session, with_dags)
+    for run, entry in todo:
+        ended = _plan(
+            session, run, entry.dag, report, now=now, switches=switches, loaded=loaded[run.id], inputs=inputs[run.id]
+        )
         if ended is not None:
             yield run, entry, ended
 
