@@ -41,6 +41,8 @@ class RunTick:
     run_state: DagRunState | None = None
     next_wakeup: datetime | None = None
     warnings: list[str] = field(default_factory=list)
+    #: The plan decided nothing (``quiet_runs``: the next pass may skip the run while its inputs read the same).
+    plan_empty: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ def schedule_run(
         past_not_met=past_not_met,
         switched_off=(switches or TaskSwitches.load(session, [run.dag_id])).for_run(run.dag_id, run.run_id),
     )
-    tick = RunTick(warnings=list(plan.warnings), next_wakeup=plan.next_wakeup)
+    tick = RunTick(warnings=list(plan.warnings), next_wakeup=plan.next_wakeup, plan_empty=plan.is_empty)
     tick.changed = _apply(session, run=run, dag=dag, plan=plan, rows=rows, now=now)
     tick.scheduled = len(plan.schedule) + sum(plan.expand.values())
     if plan.run_state is not None:
