@@ -48,32 +48,26 @@ def dags_dir(tmp_path: Path) -> Path:
     return folder
 
 
-def test_older_runs_finish_first_at_equal_priority(db_any: Database, dags_dir: Path, tmp_path: Path) -> None:
-    """The default ``downstream`` rule gives ``first`` weight 2 and ``second`` 1: the old run's second still goes first."""
+@pytest.mark.parametrize(
+    ("older_runs_first", "expected"),
+    [
+        (True, ["chain/old/first", "chain/old/second", "chain/new/first", "chain/new/second"]),
+        (False, ["chain/old/first", "chain/new/first", "chain/old/second", "chain/new/second"]),
+    ],
+    ids=["older-runs-first", "airflow-order"],
+)
+def test_older_runs_finish_first_at_equal_priority(
+    db_any: Database, dags_dir: Path, tmp_path: Path, older_runs_first: bool, expected: list[str]
+) -> None:
+    """The default ``downstream`` rule gives ``first`` weight 2 and ``second`` 1: the old run's second still goes first.
+
+    With ``older_runs_first = false`` (Airflow's order) the total decides: every run's first task goes before any second.
+    """
     add_dag(db_any, dags_dir, "chain", CHAIN.format(dag_id="chain", second_args=""))
-    sched, executor = _scheduler(db_any, tmp_path)
+    sched, executor = _scheduler(db_any, tmp_path, older_runs_first=older_runs_first)
     trigger(db_any, sched, "chain", T0, run_id="old")
     trigger(db_any, sched, "chain", T0 + timedelta(minutes=1), run_id="new")
-    assert _queued_one_after_the_other(db_any, sched, executor, 4) == [
-        "chain/old/first",
-        "chain/old/second",
-        "chain/new/first",
-        "chain/new/second",
-    ]
-
-
-def test_airflow_order_when_older_runs_first_is_off(db_any: Database, dags_dir: Path, tmp_path: Path) -> None:
-    """``older_runs_first = false``: the weight rule's total first, so every run's first task goes before any second."""
-    add_dag(db_any, dags_dir, "chain", CHAIN.format(dag_id="chain", second_args=""))
-    sched, executor = _scheduler(db_any, tmp_path, older_runs_first=False)
-    trigger(db_any, sched, "chain", T0, run_id="old")
-    trigger(db_any, sched, "chain", T0 + timedelta(minutes=1), run_id="new")
-    assert _queued_one_after_the_other(db_any, sched, executor, 4) == [
-        "chain/old/first",
-        "chain/new/first",
-        "chain/old/second",
-        "chain/new/second",
-    ]
+    assert _queued_one_after_the_other(db_any, sched, executor, 4) == expected
 
 
 def test_an_explicit_priority_weight_wins_across_dags(db_any: Database, dags_dir: Path, tmp_path: Path) -> None:
