@@ -89,6 +89,8 @@ class SchedulerSettings:
     watch_dag_folders: bool = True
     poll_interval: float = 1.0
     max_tis_per_query: int = 512
+    #: Queue by priority tier, then run age, then the weight rule's total; False: Airflow's order (the total first).
+    older_runs_first: bool = True
     standalone_dag_processor: bool = False
 
 

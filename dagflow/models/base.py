@@ -75,9 +75,20 @@ class UTCDateTime(TypeDecorator[datetime]):
         """A stored timestamp as an aware pendulum ``DateTime`` in UTC."""
         if value is None:
             return None
-        if value.tzinfo is None:
-            return pendulum.instance(value, tz="UTC")
-        return pendulum.instance(value).in_timezone("UTC")
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        # Built field by field: ~10x cheaper than pendulum.instance(...).in_timezone(...), and
+        # the scheduler reads ~8 of these per running run on every pass.
+        return pendulum.DateTime(
+            value.year,
+            value.month,
+            value.day,
+            value.hour,
+            value.minute,
+            value.second,
+            value.microsecond,
+            tzinfo=pendulum.UTC,
+        )
 
 
 class JSONText(TypeDecorator[Any]):

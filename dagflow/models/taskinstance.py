@@ -45,6 +45,8 @@ class TaskInstance(Base):
     pool: Mapped[str] = mapped_column(sa.String(256), default="default_pool", server_default="default_pool")
     pool_slots: Mapped[int] = mapped_column(default=1, server_default=sa.text("1"))
     priority_weight: Mapped[int] = mapped_column(default=1, server_default=sa.text("1"))
+    #: The highest ``priority_weight`` set on the task or the tasks its weight rule counts: queueing's first key.
+    priority_tier: Mapped[int] = mapped_column(default=1, server_default=sa.text("1"))
     operator: Mapped[str | None] = mapped_column(sa.String(1000))
     queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: Executor-side id of the queued work (e.g. the Celery task id).

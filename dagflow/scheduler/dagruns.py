@@ -85,6 +85,7 @@ def new_task_instance(dag: SerializedDag, task: SerializedTask, *, run_id: str, 
         pool_slots=task.pool_slots,
         queue=task.queue,
         priority_weight=dag.priority_weight_total(task.task_id),
+        priority_tier=dag.priority_tier(task.task_id),
         operator=task.task_type,
     )
 

@@ -231,6 +231,7 @@ class Scheduler:
             max_per_query=self.settings.scheduler.max_tis_per_query,
             default_max_active_tasks=self.settings.core.max_active_tasks_per_dag,
             job_id=self.job_id,
+            older_runs_first=self.settings.scheduler.older_runs_first,
         )
         report.tis_queued = len(workloads)
         return workloads

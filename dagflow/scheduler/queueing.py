@@ -2,9 +2,8 @@
 
 Grouped queries read what already occupies slots (queued + running per pool, per DAG,
 per task), then the candidates are read (scheduled task instances of running runs of
-unpaused DAGs, and of backfill runs even when the DAG is paused; highest
-``priority_weight`` first, then oldest logical date) in windows sized by the free slots,
-and a pure pass picks what fits:
+unpaused DAGs, and of backfill runs even when the DAG is paused; in the order of
+``queue_order``) in windows sized by the free slots, and a pure pass picks what fits:
 
 - the executor's free slots (``core.parallelism``);
 - pools: ``Pool.slots`` against the ``pool_slots`` of queued + running task instances
@@ -86,6 +85,7 @@ def queue_task_instances(
     max_per_query: int,
     default_max_active_tasks: int,
     job_id: int | None = None,
+    older_runs_first: bool = True,
 ) -> list[TaskWorkload]:
     """Queue what fits (see the module docstring) and return the workloads to submit.
 
@@ -105,7 +105,12 @@ def queue_task_instances(
         window = min(max_per_query - len(seen), max(slots - len(chosen), 1) * 2)
         full_dags = sorted(d for d, n in occupancy.dags.items() if n >= dag_limits.get(d, default_max_active_tasks))
         candidates = _candidates(
-            session, limit=window, full_dags=full_dags, full_pools=_full_pools(occupancy), seen=seen
+            session,
+            limit=window,
+            full_dags=full_dags,
+            full_pools=_full_pools(occupancy),
+            seen=seen,
+            older_runs_first=older_runs_first,
         )
         if not candidates:
             break
@@ -150,9 +155,29 @@ def _full_pools(occupancy: Occupancy) -> list[str]:
     )
 
 
-@functools.lru_cache(maxsize=2)
-def _candidates_statement(postgresql: bool) -> Any:
-    """The candidates query, built once per dialect (``limit`` and the exclusions are parameters)."""
+def queue_order(*, older_runs_first: bool) -> tuple[Any, ...]:
+    """The order in which scheduled task instances are queued (docs/scheduling.md).
+
+    ``older_runs_first`` (``scheduler.older_runs_first``): priority tier, then the run's
+    logical date, then the weight rule's total, so at equal explicit priority older runs
+    finish first and within a run the critical path goes first. Else Airflow's order: the
+    weight rule's total, then the logical date (with the default ``downstream`` rule every
+    run's first task outranks any run's second).
+    """
+    if older_runs_first:
+        first: tuple[Any, ...] = (
+            TaskInstance.priority_tier.desc(),
+            DagRun.logical_date,
+            TaskInstance.priority_weight.desc(),
+        )
+    else:
+        first = (TaskInstance.priority_weight.desc(), DagRun.logical_date)
+    return (*first, TaskInstance.map_index, TaskInstance.id)
+
+
+@functools.lru_cache(maxsize=4)
+def _candidates_statement(postgresql: bool, older_runs_first: bool) -> Any:
+    """The candidates query, built once per dialect and order (``limit`` and the exclusions are parameters)."""
     query = (
         sa.select(
             TaskInstance.id,
@@ -177,7 +202,7 @@ def _candidates_statement(postgresql: bool) -> Any:
             TaskInstance.pool.not_in(sa.bindparam("full_pools", expanding=True)),
             TaskInstance.id.not_in(sa.bindparam("seen", expanding=True)),
         )
-        .order_by(TaskInstance.priority_weight.desc(), DagRun.logical_date, TaskInstance.id)
+        .order_by(*queue_order(older_runs_first=older_runs_first))
         .limit(sa.bindparam("limit", type_=sa.Integer))
     )
     return skip_locked_if(postgresql, query, TaskInstance)  # several schedulers never queue the same TI
@@ -190,10 +215,11 @@ def _candidates(
     full_dags: Sequence[str] = (),
     full_pools: Sequence[str] = (),
     seen: Sequence[int] = (),
+    older_runs_first: bool = True,
 ) -> list[Candidate]:
-    postgresql = is_postgresql(session)
+    statement = _candidates_statement(is_postgresql(session), older_runs_first)
     params = {"limit": limit, "full_dags": list(full_dags), "full_pools": list(full_pools), "seen": list(seen)}
-    return [Candidate(*row) for row in session.execute(_candidates_statement(postgresql), params)]
+    return [Candidate(*row) for row in session.execute(statement, params)]
 
 
 def _occupancy(session: Session, dag_ids: Iterable[str] | None) -> Occupancy:

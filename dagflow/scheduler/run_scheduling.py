@@ -41,6 +41,8 @@ class RunTick:
     run_state: DagRunState | None = None
     next_wakeup: datetime | None = None
     warnings: list[str] = field(default_factory=list)
+    #: The plan decided nothing (``quiet_runs``: the next pass may skip the run while its inputs read the same).
+    plan_empty: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ def schedule_run(
         past_not_met=past_not_met,
         switched_off=(switches or TaskSwitches.load(session, [run.dag_id])).for_run(run.dag_id, run.run_id),
     )
-    tick = RunTick(warnings=list(plan.warnings), next_wakeup=plan.next_wakeup)
+    tick = RunTick(warnings=list(plan.warnings), next_wakeup=plan.next_wakeup, plan_empty=plan.is_empty)
     tick.changed = _apply(session, run=run, dag=dag, plan=plan, rows=rows, now=now)
     tick.scheduled = len(plan.schedule) + sum(plan.expand.values())
     if plan.run_state is not None:
@@ -232,7 +234,14 @@ def load_tis(session: Session, run: DagRun) -> LoadedTIs:
         raw_rows = cursor.fetchall()
     finally:
         cursor.close()
-    previous = _MEMO.pop(run.id, {})
+    return _build_loaded(run.id, raw_rows, to_state, to_datetime)
+
+
+def _build_loaded(
+    run_pk: int, raw_rows: Iterable[Sequence[Any]], to_state: Callable[[Any], Any], to_datetime: Callable[[Any], Any]
+) -> LoadedTIs:
+    """Rows and snapshots from a run's raw ``_TI_COLUMNS`` tuples, reusing the memo's unchanged ones."""
+    previous = _MEMO.pop(run_pk, {})
     built: dict[tuple[Any, ...], tuple[_TIRow, TISnapshot]] = {}
     rows: dict[Key, _TIRow] = {}
     snapshots: list[TISnapshot] = []
@@ -256,10 +265,51 @@ def load_tis(session: Session, run: DagRun) -> LoadedTIs:
         built[raw] = entry
         rows[(entry[1].task_id, entry[1].map_index)] = entry[0]
         snapshots.append(entry[1])
-    _MEMO[run.id] = built
+    _MEMO[run_pk] = built
     while len(_MEMO) > _MEMO_RUNS:
         _MEMO.popitem(last=False)
     return rows, snapshots
+
+
+#: Task instances a run may have to be read with others (``load_tis_of_runs``); larger runs are read alone.
+SMALL_RUN_TASKS = 64
+
+
+def load_tis_of_runs(session: Session, runs: Sequence[tuple[DagRun, SerializedDag]]) -> dict[int, LoadedTIs]:
+    """``load_tis`` for many runs, by run primary key: one query for all the small ones.
+
+    With thousands of running runs of small DAGs, one round trip per run was most of a
+    full pass. A run is small when its DAG has no mapped task and at most
+    ``SMALL_RUN_TASKS`` tasks; the others are read one by one with ``load_tis``.
+    """
+    small = {run.id for run, dag in runs if not _has_mapped_tasks(dag) and len(dag.tasks) <= SMALL_RUN_TASKS}
+    loaded = {run.id: load_tis(session, run) for run, _ in runs if run.id not in small}
+    if not small:
+        return loaded
+    connection = session.connection()
+    _, _, to_state, to_datetime = _ti_reader(connection.dialect)
+    by_run: dict[int, list[tuple[Any, ...]]] = {run_pk: [] for run_pk in small}
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(_many_runs_sql(connection.dialect, sorted(by_run)))
+        for raw in cursor.fetchall():
+            by_run[raw[0]].append(tuple(raw[1:]))
+    finally:
+        cursor.close()
+    for run_pk, raw_rows in by_run.items():
+        loaded[run_pk] = _build_loaded(run_pk, raw_rows, to_state, to_datetime)
+    return loaded
+
+
+def _many_runs_sql(dialect: Dialect, run_pks: Sequence[int]) -> str:
+    """The task instances of these runs (by primary key), each row led by its run's key; ints rendered inline."""
+    runs = DagRun.__table__
+    query = (
+        sa.select(runs.c.id, *(_TIS.c[column.key] for column in _TI_COLUMNS))
+        .select_from(_TIS.join(runs, sa.and_(runs.c.dag_id == _TIS.c.dag_id, runs.c.run_id == _TIS.c.run_id)))
+        .where(runs.c.id.in_([int(pk) for pk in run_pks]))
+    )
+    return str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
 
 
 def forget_run(run_pk: int) -> None:

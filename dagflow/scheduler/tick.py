@@ -10,7 +10,7 @@ the loop can run DAG callbacks after the transaction commits.
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from dagflow.models import DagModel, DagRun
+from dagflow.scheduler import quiet_runs
 from dagflow.scheduler.dag_store import CachedDag, SerializedDagStore
 from dagflow.scheduler.locking import is_postgresql, skip_locked_if
 from dagflow.scheduler.run_lifecycle import (
@@ -32,11 +33,10 @@ from dagflow.scheduler.run_scheduling import (
     LoadedTIs,
     RunInputs,
     TaskSwitches,
-    load_tis,
+    load_tis_of_runs,
     read_run_inputs,
     schedule_run,
 )
-from dagflow.serialization import SerializedDag
 from dagflow.state import DagRunState
 
 RunKey = tuple[str, str]
@@ -49,6 +49,8 @@ class TickReport:
     runs_created: int = 0
     runs_started: int = 0
     runs_examined: int = 0
+    #: Examined runs not planned again: their inputs read as when their plan was last empty (``quiet_runs``).
+    runs_unchanged: int = 0
     runs_finished: int = 0
     runs_timed_out: int = 0
     tis_changed: int = 0
@@ -150,10 +152,11 @@ def _examine_batch(
 ) -> Iterator[tuple[DagRun, CachedDag, tuple[DagRunState, str]]]:
     """Some runs: time them out, or plan them; yields the ones that finished.
 
-    Their task instances are read run by run, then their other inputs in one query each
-    for the batch (``read_run_inputs``), then each run is planned and applied.
+    Their task instances are read (one query for the small runs: ``load_tis_of_runs``),
+    then their other inputs in one query each for the batch (``read_run_inputs``), then
+    each run is planned and applied.
     """
-    todo: list[tuple[DagRun, CachedDag, LoadedTIs]] = []
+    todo: list[tuple[DagRun, CachedDag]] = []
     for run in runs:
         entry = dags.get(run.dag_id)
         if entry is None:
@@ -164,10 +167,14 @@ def _examine_batch(
                 report.runs_timed_out += 1
                 yield run, entry, (DagRunState.FAILED, "timed_out")
             continue
-        todo.append((run, entry, load_tis(session, run)))
-    inputs = read_run_inputs(session, [(run, entry.dag) for run, entry, _ in todo])
-    for run, entry, loaded in todo:
-        ended = _plan(session, run, entry.dag, report, now=now, switches=switches, loaded=loaded, inputs=inputs[run.id])
+        todo.append((run, entry))
+    with_dags = [(run, entry.dag) for run, entry in todo]
+    loaded = load_tis_of_runs(session, with_dags)
+    inputs = read_run_inputs(session, with_dags)
+    for run, entry in todo:
+        ended = _plan(
+            session, run, entry, report, now=now, switches=switches, loaded=loaded[run.id], inputs=inputs[run.id]
+        )
         if ended is not None:
             yield run, entry, ended
 
@@ -175,7 +182,7 @@ def _examine_batch(
 def _plan(
     session: Session,
     run: DagRun,
-    dag: SerializedDag,
+    entry: CachedDag,
     report: TickReport,
     *,
     now: datetime,
@@ -183,26 +190,46 @@ def _plan(
     loaded: LoadedTIs,
     inputs: RunInputs,
 ) -> tuple[DagRunState, str] | None:
-    """Plan one run; (state, reason) if it finished."""
+    """Plan one run, unless its inputs read as when its plan was last empty (``quiet_runs``); (state, reason) if it finished."""
+    dag = entry.dag
+    past = past_not_met(session, run, dag)
+    switches = switches or TaskSwitches.load(session, [run.dag_id])
+    if dag.dagrun_timeout is not None and run.start_date is not None:
+        report.wake_at(run.start_date + dag.dagrun_timeout)
+    key = _plan_key(run, entry, loaded, inputs, past, switches)
+    if key is not None and quiet_runs.is_quiet(run.id, key, now):
+        report.runs_unchanged += 1
+        report.wake_at(quiet_runs.quiet_until(run.id))
+        return None
     tick = schedule_run(
-        session,
-        run=run,
-        dag=dag,
-        now=now,
-        past_not_met=past_not_met(session, run, dag),
-        switches=switches,
-        loaded=loaded,
-        inputs=inputs,
+        session, run=run, dag=dag, now=now, past_not_met=past, switches=switches, loaded=loaded, inputs=inputs
     )
     report.tis_changed += tick.changed
     report.warnings.extend(tick.warnings)
     report.wake_at(tick.next_wakeup)
-    if dag.dagrun_timeout is not None and run.start_date is not None:
-        report.wake_at(run.start_date + dag.dagrun_timeout)
+    if key is not None:
+        quiet_runs.remember(run.id, key, plan_empty=tick.plan_empty, next_wakeup=tick.next_wakeup)
     if tick.run_state is not None:
+        quiet_runs.forget(run.id)
         reason = "success" if tick.run_state == DagRunState.SUCCESS else "task_failure"
         return tick.run_state, reason
     return None
+
+
+def _plan_key(
+    run: DagRun, entry: CachedDag, loaded: LoadedTIs, inputs: RunInputs, past: set[str], switches: TaskSwitches
+) -> Hashable | None:
+    """What the run's plan depends on (``quiet_runs.plan_key``); None for a run not running yet (it is started first)."""
+    if run.state != DagRunState.RUNNING:
+        return None
+    return quiet_runs.plan_key(
+        entry.dag_hash,
+        loaded[1],
+        branch_decisions=inputs.branch_decisions,
+        task_map=inputs.task_map,
+        past_not_met=past,
+        switched_off=switches.for_run(run.dag_id, run.run_id),
+    )
 
 
 def _callback_name(state: DagRunState) -> str:

@@ -128,7 +128,7 @@ class SerializedDag:
     assets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     _order: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _descendants: dict[str, frozenset[str]] = field(init=False, repr=False, compare=False)
-    _weights: dict[str, int] = field(init=False, repr=False, compare=False)
+    _weights: dict[str, tuple[int, int]] = field(init=False, repr=False, compare=False)
     _group_limits: dict[str, tuple[tuple[str, int], ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -215,17 +215,27 @@ class SerializedDag:
         return frozenset(found)
 
     def priority_weight_total(self, task_id: str) -> int:
-        """The effective priority of ``task_id`` under its ``weight_rule``."""
-        return self._weights[task_id]
+        """The effective priority of ``task_id`` under its ``weight_rule`` (the sum, as Airflow)."""
+        return self._weights[task_id][0]
 
-    def _compute_weights(self) -> dict[str, int]:
-        weights: dict[str, int] = {}
+    def priority_tier(self, task_id: str) -> int:
+        """The highest ``priority_weight`` set on ``task_id`` or on the tasks its ``weight_rule`` counts.
+
+        The first key of the queueing order (docs/scheduling.md): unlike the sum, it does not
+        grow with the number of tasks downstream, so it ranks what users set, not a run's shape.
+        """
+        return self._weights[task_id][1]
+
+    def _compute_weights(self) -> dict[str, tuple[int, int]]:
+        """``task_id -> (priority_weight_total, priority_tier)``."""
+        weights: dict[str, tuple[int, int]] = {}
         for tid, task in self.tasks.items():
             if task.weight_rule == "absolute":
-                weights[tid] = task.priority_weight
+                weights[tid] = (task.priority_weight, task.priority_weight)
                 continue
             related = self.descendants(tid) if task.weight_rule == "downstream" else self.ancestors(tid)
-            weights[tid] = task.priority_weight + sum(self.tasks[r].priority_weight for r in related)
+            own = [task.priority_weight, *(self.tasks[r].priority_weight for r in related)]
+            weights[tid] = (sum(own), max(own))
         return weights
 
 
