@@ -3,7 +3,7 @@
 The highest ``priority_weight`` set on the task or on the tasks its ``weight_rule`` counts
 (docs/scheduling.md, "The order of queueing"). Existing rows get 1, the default weight.
 
-Revision ID: 0014
+Revision ID: 0013
 Revises: 0012
 Create Date: 2026-12-06
 """
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0014"
+revision: str = "0013"
 down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
