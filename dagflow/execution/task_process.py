@@ -296,6 +296,20 @@ def result_line(result: outcome.TryResult) -> str:
     return f"marked {result.state.value}{when}"
 
 
+def record_crash(attempt: TryAttempt, reason: str) -> None:
+    """Record the failure (or retry) of a try that ended without recording, then its callbacks."""
+    claimed = attempt.claimed
+    result = outcome.failure(
+        reason,
+        try_number=claimed.try_number,
+        max_tries=claimed.max_tries,
+        policy=TryPolicy.of(attempt.task),
+        now=utcnow(),
+    )
+    if record_result(attempt.db, claimed, result, pid=attempt.task_pid):
+        run_crash_callbacks(attempt, result)
+
+
 def run_crash_callbacks(attempt: TryAttempt, result: outcome.TryResult) -> None:
     """Failure/retry callbacks for a try recorded by the supervisor (the task process died)."""
     claimed = attempt.claimed

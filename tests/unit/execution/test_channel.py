@@ -44,14 +44,14 @@ def test_end_of_file_is_none() -> None:
 
 def test_an_outcome_handed_over_by_a_process_that_already_exited_is_still_read() -> None:
     """The task process sends without waiting and exits; the supervisor may see the exit first."""
-    from dagflow.execution.runner import _take_unread
+    from dagflow.execution.supervised_try import take_unread
 
     channel = ResultChannel()
     channel.send_result(TryResult(TI.SUCCESS), None, wait=False)
     channel.use_as_supervisor()  # the task end is gone, as after the process exited
     handed: list = []
-    _take_unread(channel, handed)
+    take_unread(channel, handed)
     assert handed == [(TryResult(TI.SUCCESS), None, False)]
-    _take_unread(channel, handed)  # nothing more to read: end of file
+    take_unread(channel, handed)  # nothing more to read: end of file
     assert len(handed) == 1
     channel.close()
