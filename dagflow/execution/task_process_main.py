@@ -10,7 +10,6 @@ worker runs in it.
 
 from __future__ import annotations
 
-import functools
 import os
 import signal
 import sys
@@ -29,6 +28,7 @@ if TYPE_CHECKING:
     from dagflow.execution.dag_cache import DagCache
     from dagflow.execution.log_masking import MaskedLogPipe
     from dagflow.execution.record import TryOutputs
+    from dagflow.execution.rendered_fields import RenderedFields
 
 
 def task_log_level(attempt: TryAttempt) -> int:
@@ -82,7 +82,7 @@ def _one_try(attempt: TryAttempt, channel: ResultChannel, output: MaskedLogPipe,
     try:
         configure_child_logging(task_log_level(attempt))
         _install_child_signals()
-        result = run_try(attempt, record=functools.partial(_record_through, channel))
+        result = run_try(attempt, ChannelReporter(channel))
     except BaseException:
         traceback.print_exc()
         raise
@@ -95,21 +95,29 @@ def _one_try(attempt: TryAttempt, channel: ResultChannel, output: MaskedLogPipe,
     return reusable and output.release()
 
 
-def _record_through(
-    channel: ResultChannel, result: outcome.TryResult, outputs: TryOutputs | None, wait: bool
-) -> bool | None:
-    """In the task process: have the supervisor record the outcome; its answer, if ``wait``.
+class ChannelReporter:
+    """In the task process: the supervisor records the try, from what is sent on the channel."""
 
-    Without ``wait`` (no callbacks to run) the process exits (or, reused, says it is
-    idle) and the supervisor records the outcome then; None says so.
-    """
-    channel.send_result(result, outputs, wait=wait)
-    if not wait:
-        return None
-    answer = channel.wait_answer()
-    if answer is None:
-        raise RuntimeError("the supervisor did not confirm the outcome")
-    return answer
+    def __init__(self, channel: ResultChannel) -> None:
+        self.channel = channel
+
+    def rendered(self, fields: RenderedFields) -> None:
+        """Send the rendered fields now: the supervisor keeps them even if the try is killed."""
+        self.channel.send_rendered(fields)
+
+    def record(self, result: outcome.TryResult, outputs: TryOutputs | None, wait: bool) -> bool | None:
+        """Have the supervisor record the outcome; its answer, if ``wait``.
+
+        Without ``wait`` (no callbacks to run) the process exits (or, reused, says it is
+        idle) and the supervisor records the outcome then; None says so.
+        """
+        self.channel.send_result(result, outputs, wait=wait)
+        if not wait:
+            return None
+        answer = self.channel.wait_answer()
+        if answer is None:
+            raise RuntimeError("the supervisor did not confirm the outcome")
+        return answer
 
 
 def _install_child_signals() -> None:

@@ -43,22 +43,22 @@ def _record_failing(times: int, then: bool) -> Any:
 
 def test_recording_is_retried_until_the_database_is_back(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(supervised_try, "record_result", _record_failing(3, then=True))
-    assert supervised_try.record_while_db_returns(_attempt(), RESULT, None) is True
+    assert supervised_try.record_while_db_returns(_attempt(), RESULT, None, None) is True
 
 
 def test_a_commit_whose_answer_was_lost_counts_as_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(supervised_try, "record_result", _record_failing(1, then=False))
     monkeypatch.setattr(supervised_try.lease, "read_status", lambda _db, _id: TIStatus(TI.SUCCESS, 1, "tok", None))
-    assert supervised_try.record_while_db_returns(_attempt(), RESULT, None) is True
+    assert supervised_try.record_while_db_returns(_attempt(), RESULT, None, None) is True
     monkeypatch.setattr(supervised_try.lease, "read_status", lambda _db, _id: TIStatus(TI.FAILED, 1, "tok", None))
-    assert supervised_try.record_while_db_returns(_attempt(), RESULT, None) is False  # a person marked it
+    assert supervised_try.record_while_db_returns(_attempt(), RESULT, None, None) is False  # a person marked it
 
 
 def test_gives_up_after_the_heartbeat_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(supervised_try, "record_result", _record_failing(10**6, then=True))
     monkeypatch.setattr(supervised_try, "RECORD_RETRY_FIRST_S", 1.0)
     with pytest.raises(DatabaseError):
-        supervised_try.record_while_db_returns(_attempt(timeout_s=0.5), RESULT, None)
+        supervised_try.record_while_db_returns(_attempt(timeout_s=0.5), RESULT, None, None)
 
 
 def test_a_refused_answer_reads_as_none_in_the_task_process() -> None:
