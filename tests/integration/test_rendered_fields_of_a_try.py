@@ -4,9 +4,11 @@ fails, is killed or is stopped after rendering. No mocks."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -46,6 +48,26 @@ def test_a_successful_try_stores_them_with_its_record(harness: Harness, fork: bo
     assert harness.run(without, fork=fork).state is TI.SUCCESS  # records after the process exited
     _stored_with_the_end(harness, "ok", with_callback.ti_id, {"arg": "2024-03-05"})
     _stored_with_the_end(harness, "quiet", without.ti_id, {"arg": "x"})
+
+
+def test_written_once_per_try_by_the_worker_and_the_task_process_makes_no_database_call(
+    harness: Harness, tmp_path: Path
+) -> None:
+    statements = tmp_path / "statements.txt"
+
+    def note(conn: Any, cursor: Any, statement: str, *args: Any) -> None:  # forked task processes inherit it
+        with statements.open("a") as fh:
+            fh.write(f"{os.getpid()} {' '.join(statement.split())[:60]}\n")
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", note)
+    try:
+        assert harness.run(harness.queue("quiet")).state is TI.SUCCESS
+        assert harness.run(harness.queue("boom")).state is TI.FAILED
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", note)
+    lines = [line.split(" ", 1) for line in statements.read_text().splitlines()]
+    assert {int(pid) for pid, _ in lines} == {os.getpid()}  # all from the worker (this process)
+    assert sum(text.startswith("INSERT INTO rendered_task_instance_fields") for _, text in lines) == 2
 
 
 def test_a_failed_try_stores_them_with_its_record(harness: Harness) -> None:
