@@ -67,12 +67,12 @@ class Sent:
     """What the task process sent for this try: its rendered fields, an outcome handed over."""
 
     rendered: RenderedFields | None = None
-    #: The rendered fields are in the DB already (a heartbeat wrote them).
+    #: The rendered fields are in the DB already (a heartbeat or the record wrote them).
     rendered_written: bool = False
     handed: Received | None = None
 
     def unwritten_rendered(self) -> RenderedFields | None:
-        """The rendered fields if they arrived and no heartbeat wrote them yet."""
+        """The rendered fields if they arrived and are not written yet."""
         return None if self.rendered_written else self.rendered
 
     def take(self, received: Received | Rendered) -> None:
