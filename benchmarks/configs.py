@@ -3,8 +3,12 @@
 - ``sqlite-local``: SQLite metadata DB (WAL) in the temporary ``DAGFLOW_HOME``,
   LocalExecutor (warm worker processes forked by the scheduler);
 - ``postgres-celery``: a fresh PostgreSQL database per run (dropped afterwards),
-  CeleryExecutor with a Redis broker (DB ``BROKER_DB``), and ``dagflow celery worker``
-  processes started by the runner.
+  CeleryExecutor with a Redis broker, and ``dagflow celery worker`` processes started by
+  the runner. The broker is a throwaway ``redis-server`` of the run's own (a free port,
+  nothing on disk, stopped afterwards), so runs side by side never take each other's
+  messages and no shared Redis is touched; with ``DAGFLOW_BENCH_REDIS_URL`` set (or no
+  ``redis-server`` on the PATH) it is DB ``BROKER_DB`` of that server, emptied before and
+  after each run.
 
 Everything else is dagflow's defaults (``core.parallelism`` 32, ``max_active_tasks``
 16 per DAG, ``scheduler.poll_interval`` 1 s, ...), except that DAGs are created
@@ -20,8 +24,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +51,7 @@ class Environment:
     #: The interpreter that runs ``python -m dagflow`` (the dagflow under test).
     python: str = sys.executable
     _pg_database: str | None = None
+    _redis: subprocess.Popen[bytes] | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -57,7 +64,11 @@ class Environment:
         if self._pg_database is not None:
             _drop_pg_database(self._pg_database)
             self._pg_database = None
-        if self.config == "postgres-celery":
+        if self._redis is not None:
+            self._redis.terminate()
+            self._redis.wait(timeout=30)
+            self._redis = None
+        elif self.config == "postgres-celery":
             _flush_redis()
         shutil.rmtree(self.root, ignore_errors=True)
 
@@ -128,18 +139,54 @@ def prepare(
     name = f"dagflow_bench_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     _create_pg_database(name)
     url = _pg_url(name)
+    redis_server, broker_url = _own_redis(root) if _use_own_redis() else (None, f"{REDIS_SERVER}/{BROKER_DB}")
     env.update(
         {
             "DAGFLOW__CORE__EXECUTOR": "CeleryExecutor",
             "DAGFLOW__DATABASE__SQL_ALCHEMY_CONN": url,
-            "DAGFLOW__CELERY__BROKER_URL": f"{REDIS_SERVER}/{BROKER_DB}",
+            "DAGFLOW__CELERY__BROKER_URL": broker_url,
             "DAGFLOW__CELERY__WORKER_LOG_SERVER_PORT": "0",  # no port to clash with other workers here
         }
     )
-    environment = Environment(config, root, env, url, celery_workers=celery_workers, python=python, _pg_database=name)
-    _flush_redis()
+    environment = Environment(
+        config, root, env, url, celery_workers=celery_workers, python=python, _pg_database=name, _redis=redis_server
+    )
+    if redis_server is None:
+        _flush_redis()
     migrate(env, python)
     return environment
+
+
+def _use_own_redis() -> bool:
+    """A throwaway broker unless a Redis URL was given or there is no ``redis-server`` here."""
+    return "DAGFLOW_BENCH_REDIS_URL" not in os.environ and shutil.which("redis-server") is not None
+
+
+def _own_redis(root: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Start a ``redis-server`` for one run on a free port (nothing saved); it and its URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = open(root / "redis.log", "wb")  # noqa: SIM115 - the server's output, closed with the process
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=root,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    import redis
+
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+            return server, url
+        except redis.ConnectionError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                raise RuntimeError(f"redis-server on port {port} did not start (see {root / 'redis.log'})") from None
+            time.sleep(0.05)
 
 
 def migrate(env: dict[str, str], python: str = sys.executable) -> None:
@@ -175,6 +222,8 @@ def unavailable_reason(config: str, python: str = sys.executable) -> str | None:
         _pg_admin_ping()
     except Exception as exc:
         return f"PostgreSQL unreachable at {PG_SERVER}: {str(exc).splitlines()[0]}"
+    if _use_own_redis():
+        return None
     try:
         import redis
 

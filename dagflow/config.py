@@ -20,6 +20,8 @@ from dagflow.plugins import executor_names
 from dagflow.sdk.timezone import parse_timezone
 
 ENV_PREFIX = "DAGFLOW__"
+#: ``core.dag_ignore_file_syntax`` values (Airflow's): see ``dag_processing/ignore.py``.
+DAG_IGNORE_FILE_SYNTAXES = ("glob", "regexp")
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class CoreSettings:
     sensitive_var_conn_names: str = ""
     #: A trigger's conf overrides the DAG's params in the task context (Airflow's name and default).
     dag_run_conf_overrides_params: bool = True
+    #: How ``.airflowignore`` / ``.dagflowignore`` lines are read: "glob" (.gitignore style) or "regexp".
+    dag_ignore_file_syntax: str = "glob"
 
 
 @dataclass(frozen=True)
@@ -272,6 +276,11 @@ def _validate(name: str, section: Any) -> Any:
         names = executor_names()
         if section.executor not in names:
             raise ConfigError(f"core.executor: expected one of {', '.join(names)}, got {section.executor!r}")
+        if section.dag_ignore_file_syntax not in DAG_IGNORE_FILE_SYNTAXES:
+            raise ConfigError(
+                f"core.dag_ignore_file_syntax: expected one of {', '.join(DAG_IGNORE_FILE_SYNTAXES)},"
+                f" got {section.dag_ignore_file_syntax!r}"
+            )
         if section.parallelism < 1:
             raise ConfigError(f"core.parallelism: must be at least 1, got {section.parallelism}")
         try:

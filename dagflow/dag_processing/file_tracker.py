@@ -52,9 +52,12 @@ class _Parsed:
 class FileTracker:
     """The listed DAG files and the stamp of each one's last parse."""
 
-    def __init__(self, folders: Iterable[Path], *, list_interval: float, reparse_interval: float) -> None:
-        """Track the DAG files under ``folders``."""
+    def __init__(
+        self, folders: Iterable[Path], *, list_interval: float, reparse_interval: float, ignore_syntax: str = "glob"
+    ) -> None:
+        """Track the DAG files under ``folders`` (``ignore_syntax``: ``core.dag_ignore_file_syntax``)."""
         self.folders = [Path(f) for f in folders]
+        self.ignore_syntax = ignore_syntax
         self.list_interval = timedelta(seconds=list_interval)
         self.reparse_interval = timedelta(seconds=reparse_interval)
         self.listed: list[str] = []
@@ -65,7 +68,7 @@ class FileTracker:
         """List the folders again if forced, never listed, or ``list_interval`` passed."""
         if not force and self.listed_at is not None and now - self.listed_at < self.list_interval:
             return False
-        self.listed = [str(p) for p in list_dag_files(self.folders)]
+        self.listed = [str(p) for p in list_dag_files(self.folders, ignore_syntax=self.ignore_syntax)]
         self.listed_at = now
         return True
 

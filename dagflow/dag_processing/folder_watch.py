@@ -22,6 +22,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from dagflow.dag_processing.ignore import IGNORE_FILES
+
 log = logging.getLogger(__name__)
 
 #: Milliseconds ``watchfiles`` groups events over before reporting them (an editor's save is several).
@@ -103,11 +105,13 @@ class FolderWatcher:
 
 
 def _relevant(change: Any, path: str) -> bool:
-    """A Python file or a folder (not a cache, an editor's swap file or a hidden entry)."""
+    """A Python file, an ignore file or a folder (not a cache, an editor's swap file or another hidden entry)."""
     name = os.path.basename(path)
+    if name in IGNORE_FILES:
+        return True
     if name.startswith(".") or name == "__pycache__" or "__pycache__" in path:
         return False
-    return name.endswith(".py") or name.endswith(".dagflowignore") or "." not in name
+    return name.endswith(".py") or "." not in name
 
 
 def _folder_mtimes(folders: Iterable[Path]) -> dict[str, int]:

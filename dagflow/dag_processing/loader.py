@@ -20,10 +20,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from dagflow.dag_processing.ignore import IgnoreRules
 from dagflow.exceptions import DagImportError
 from dagflow.sdk.dag import DAG
 
-IGNORE_FILE = ".dagflowignore"
 MODULE_PREFIX = "dagflow_dagfile_"
 
 
@@ -60,30 +60,42 @@ class FolderResult:
             self.dags[dag.dag_id] = dag
 
 
-def list_dag_files(folders: Iterable[Path]) -> list[Path]:
-    """Python files under the folders that may define DAGs, sorted, honouring .dagflowignore."""
+def list_dag_files(folders: Iterable[Path], *, ignore_syntax: str = "glob") -> list[Path]:
+    """Python files under the folders that may define DAGs, sorted.
+
+    Honours ``.airflowignore`` / ``.dagflowignore`` in every folder (``ignore.py``;
+    ``ignore_syntax`` is ``core.dag_ignore_file_syntax``); hidden folders and
+    ``__pycache__`` are never walked.
+    """
     found: list[Path] = []
     for folder in folders:
         folder = Path(folder)
         if folder.is_file():
             found.append(folder.resolve())
-            continue
-        if not folder.is_dir():
-            continue
-        patterns = _ignore_patterns(folder)
-        for root, dirs, files in os.walk(folder, followlinks=True):
-            dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__pycache__")))
-            for name in sorted(files):
-                path = Path(root, name)
-                if name.endswith(".py") and not _ignored(path, folder, patterns) and _may_define_dag(path):
-                    found.append(path.resolve())
+        elif folder.is_dir():
+            found.extend(_walk(folder, IgnoreRules(ignore_syntax).below(folder)))
     return found
 
 
-def load_folder(folders: Iterable[Path]) -> FolderResult:
+def _walk(folder: Path, rules: IgnoreRules) -> Iterator[Path]:
+    """The DAG files of ``folder`` and, depth first in name order, of the folders below it."""
+    try:
+        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+    except OSError:
+        return
+    for entry in entries:
+        path = Path(entry.path)
+        if entry.is_dir(follow_symlinks=True):
+            if not entry.name.startswith((".", "__pycache__")) and not rules.ignores(path, is_dir=True):
+                yield from _walk(path, rules.below(path))
+        elif entry.name.endswith(".py") and not rules.ignores(path) and _may_define_dag(path):
+            yield path.resolve()
+
+
+def load_folder(folders: Iterable[Path], *, ignore_syntax: str = "glob") -> FolderResult:
     """Import every DAG file under ``folders`` in this process."""
     result = FolderResult()
-    for path in list_dag_files(folders):
+    for path in list_dag_files(folders, ignore_syntax=ignore_syntax):
         result.add(load_file(path))
     return result
 
@@ -171,16 +183,3 @@ def _may_define_dag(path: Path) -> bool:
         return b"dag" in path.read_bytes().lower()
     except OSError:
         return False
-
-
-def _ignore_patterns(folder: Path) -> list[str]:
-    ignore = folder / IGNORE_FILE
-    if not ignore.exists():
-        return []
-    lines = (line.split("#", 1)[0].strip() for line in ignore.read_text().splitlines())
-    return [line for line in lines if line]
-
-
-def _ignored(path: Path, folder: Path, patterns: list[str]) -> bool:
-    relative = path.relative_to(folder)
-    return any(relative.match(p) or any(part == p for part in relative.parts) for p in patterns)

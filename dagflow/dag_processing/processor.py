@@ -125,7 +125,12 @@ class DagProcessor:
         self.folders = [Path(f) for f in (folders if folders is not None else [settings.core.dags_folder])]
         self.check_interval = timedelta(seconds=check_interval)
         reparse = CHANGED_ONLY_REPARSE_S if changed_only else cfg.min_file_process_interval
-        self.tracker = FileTracker(self.folders, list_interval=cfg.dag_dir_list_interval, reparse_interval=reparse)
+        self.tracker = FileTracker(
+            self.folders,
+            list_interval=cfg.dag_dir_list_interval,
+            reparse_interval=reparse,
+            ignore_syntax=settings.core.dag_ignore_file_syntax,
+        )
         self.changed_only = changed_only
         self.resume = resume or changed_only
         watch = cfg.watch_dag_folders and not changed_only

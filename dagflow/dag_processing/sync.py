@@ -21,10 +21,12 @@ from dagflow.db import Database
 from dagflow.serialization import serialize_dag
 
 
-def sync_folders(db: Database, folders: Iterable[Path], *, paused_at_creation: bool) -> ApplyCounts:
+def sync_folders(
+    db: Database, folders: Iterable[Path], *, paused_at_creation: bool, ignore_syntax: str = "glob"
+) -> ApplyCounts:
     """Import every DAG file under ``folders`` here and store what they define."""
     folders = list(folders)
-    results = [_parse(path) for path in list_dag_files(folders)]
+    results = [_parse(path) for path in list_dag_files(folders, ignore_syntax=ignore_syntax)]
     listed = {result.path for result in results}
     now = pendulum.now("UTC")
     with db.transaction() as session:

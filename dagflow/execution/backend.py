@@ -16,20 +16,25 @@ from typing import TYPE_CHECKING, Any
 
 import pendulum
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from dagflow.exceptions import (
     ConnectionNotFound,
     DagNotFound,
     DagRunAlreadyExists,
+    DagRunNotFound,
     VariableNotFound,
 )
 from dagflow.execution import xcom as xcom_rows
 from dagflow.execution.claim import previous_success_interval
+from dagflow.execution.events import RUN_QUEUED, publish
 from dagflow.models.base import utcnow
+from dagflow.models.clearing import clear_ti
 from dagflow.models.connection import Connection, connection_uri
 from dagflow.models.dag import SerializedDagModel
 from dagflow.models.dagrun import DagRun
 from dagflow.models.taskinstance import TaskInstance
+from dagflow.models.transitions import set_dagrun_state
 from dagflow.models.variable import Variable
 from dagflow.sdk.ids import check_run_id
 from dagflow.secrets.fernet import FernetCipher
@@ -226,6 +231,29 @@ class DbRuntimeBackend:
             )
         return run_id
 
+    def reset_dag_run(self, dag_id: str, *, run_id: str | None, logical_date: datetime | None) -> str:
+        """Airflow's ``reset_dag_run``: the run's task instances cleared, the run queued again.
+
+        The run keeps its id, conf and logical date; a running task instance is marked
+        ``restarting`` (its worker stops it), as ``tasks clear`` does. The schedulers are
+        woken at commit.
+        """
+        with self.db.transaction() as session:
+            run = _existing_run(session, dag_id, run_id, logical_date)
+            serialized = session.get(SerializedDagModel, dag_id)
+            tasks = deserialize_dag(serialized.data).tasks if serialized is not None else {}
+            tis = session.scalars(
+                sa.select(TaskInstance).where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run.run_id)
+            )
+            for ti in list(tis):
+                task = tasks.get(ti.task_id)
+                clear_ti(session, ti, retries=task.retries if task is not None else None)
+            if run.state is not DagRunState.QUEUED:
+                values = {"start_date": None, "end_date": None, "last_scheduling_decision": None}
+                set_dagrun_state(session, run.id, to=DagRunState.QUEUED, expected=[run.state], values=values)
+            publish(session, RUN_QUEUED, dag_id=dag_id, run_id=run.run_id)
+            return run.run_id
+
     def dag_run_state(self, dag_id: str, run_id: str) -> str | None:
         """The state of a DAG run, or None if it does not exist."""
         with self.db.transaction(readonly=True) as session:
@@ -267,6 +295,20 @@ class DbRuntimeBackend:
         if not isinstance(value, dict) or value.get("decision") not in ("approved", "rejected"):
             return None
         return str(value["decision"]), value.get("comment")
+
+
+def _existing_run(session: Session, dag_id: str, run_id: str | None, logical_date: datetime | None) -> DagRun:
+    """The run of ``dag_id`` with ``run_id``, else the one at ``logical_date``; ``DagRunNotFound`` if neither."""
+    when = pendulum.instance(logical_date).in_timezone("UTC") if logical_date is not None else None
+    for condition in (
+        DagRun.run_id == run_id if run_id else None,
+        DagRun.logical_date == when if when is not None else None,
+    ):
+        if condition is not None:
+            run = session.scalars(sa.select(DagRun).where(DagRun.dag_id == dag_id, condition)).first()
+            if run is not None:
+                return run
+    raise DagRunNotFound(f"DAG {dag_id!r} has no run {run_id!r} at {when}")
 
 
 def _manual_interval(serialized: dict[str, Any], when: datetime) -> tuple[datetime, datetime]:

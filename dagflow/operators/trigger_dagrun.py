@@ -9,7 +9,7 @@ from typing import Any
 
 import pendulum
 
-from dagflow.exceptions import DagDefinitionError, DagRunAlreadyExists, FailTask, SkipTask
+from dagflow.exceptions import DagDefinitionError, DagRunAlreadyExists, SkipTask
 from dagflow.sdk import runtime
 from dagflow.sdk.baseoperator import BaseOperator
 from dagflow.sdk.durations import to_seconds
@@ -55,22 +55,23 @@ class TriggerDagRunOperator(BaseOperator):
     def execute(self, context: Mapping[str, Any]) -> str:
         """Trigger the run (and wait for it with ``wait_for_completion``); returns its run id."""
         backend = runtime.current()
+        logical_date = _parse_date(self.logical_date)
         try:
             run_id = backend.trigger_dag(
                 self.trigger_dag_id,
                 run_id=self.trigger_run_id or None,
                 conf=dict(self.conf) if self.conf else None,
-                logical_date=_parse_date(self.logical_date),
+                logical_date=logical_date,
             )
         except DagRunAlreadyExists as exc:
             if self.skip_when_already_exists:
                 raise SkipTask(f"{exc}: skipped (skip_when_already_exists)") from None
-            if self.reset_dag_run:
-                raise FailTask(
-                    f"{exc}; reset_dag_run cannot clear it from a task in dagflow: "
-                    f"clear it with `dagflow tasks clear {self.trigger_dag_id}`"
-                ) from None
-            raise
+            if not self.reset_dag_run:
+                raise
+            run_id = backend.reset_dag_run(
+                self.trigger_dag_id, run_id=self.trigger_run_id or None, logical_date=logical_date
+            )
+            print(f"{self.trigger_dag_id} run {run_id} existed: cleared and queued again (reset_dag_run)", flush=True)
         context["ti"].xcom_push(key=TRIGGER_RUN_ID_KEY, value=run_id)
         print(f"triggered {self.trigger_dag_id} run {run_id}", flush=True)
         if self.wait_for_completion:

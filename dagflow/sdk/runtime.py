@@ -82,6 +82,10 @@ class RuntimeBackend(Protocol):
     ) -> str:
         """Create a manual run of another DAG; returns its run id."""
 
+    def reset_dag_run(self, dag_id: str, *, run_id: str | None, logical_date: datetime | None) -> str:
+        """Clear every task instance of an existing run of another DAG (by run id, else logical
+        date) and queue it again; returns its run id (``DagRunNotFound`` if there is none)."""
+
     def dag_run_state(self, dag_id: str, run_id: str) -> str | None:
         """The state of a DAG run, or None if it does not exist."""
 

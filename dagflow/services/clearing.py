@@ -52,7 +52,8 @@ class ClearRequest:
 
 
 def select_task_ids(sdag: SerializedDag, request: ClearRequest) -> set[str]:
-    """Task ids matching the regex (``re.search``, as Airflow), plus relatives when asked."""
+    """Task ids matching the regex (``re.search``, as Airflow), plus relatives when asked,
+    plus the setups and teardowns the selected tasks need (``_with_setups_and_teardowns``)."""
     if request.task_regex is None:
         return set(sdag.tasks)
     try:
@@ -64,11 +65,51 @@ def select_task_ids(sdag: SerializedDag, request: ClearRequest) -> set[str]:
         raise TaskNotFound(f"no task of DAG {request.dag_id!r} matches {request.task_regex!r}")
     selected = set(matched)
     for task_id in matched:
-        if request.downstream:
-            selected |= sdag.descendants(task_id)
-        if request.upstream:
-            selected |= sdag.ancestors(task_id)
+        selected |= _with_setups_and_teardowns(sdag, task_id, matched, request)
     return selected
+
+
+def _with_setups_and_teardowns(sdag: SerializedDag, task_id: str, matched: set[str], request: ClearRequest) -> set[str]:
+    """What clearing ``task_id`` brings along, as Airflow's clear does.
+
+    Downstream/upstream relatives when asked; a cleared work task's setups come with it (with
+    their teardowns) so the resource it uses is set up again and torn down; a cleared setup
+    brings its teardowns. Upstream relatives bring the teardowns of the setups among them.
+    """
+    task = sdag.tasks[task_id]
+    extra: set[str] = set()
+    if request.downstream:
+        for relative in sdag.descendants(task_id):
+            extra.add(relative)
+            kind = sdag.tasks[relative]
+            if relative not in matched and not (kind.is_setup or kind.is_teardown):
+                extra |= _relevant_setups(sdag, relative)
+    if request.upstream:
+        ancestors = sdag.ancestors(task_id)
+        extra |= ancestors | {t for a in ancestors if sdag.tasks[a].is_setup for t in _teardowns(sdag, a)}
+    elif not (task.is_setup or task.is_teardown):
+        extra |= _relevant_setups(sdag, task_id)
+    if task.is_setup and not request.downstream:
+        extra |= _teardowns(sdag, task_id)
+    extra.discard(task_id)
+    return extra
+
+
+def _teardowns(sdag: SerializedDag, setup_id: str) -> set[str]:
+    return {t for t in sdag.tasks[setup_id].downstream_task_ids if sdag.tasks[t].is_teardown}
+
+
+def _relevant_setups(sdag: SerializedDag, task_id: str) -> set[str]:
+    """The setups upstream of ``task_id`` whose teardown comes after it (or that have none), with those teardowns."""
+    teardowns_after = {t for t in sdag.descendants(task_id) if sdag.tasks[t].is_teardown}
+    found: set[str] = set()
+    for upstream in sdag.ancestors(task_id):
+        if not sdag.tasks[upstream].is_setup:
+            continue
+        own = _teardowns(sdag, upstream)
+        if not own or own & teardowns_after:
+            found |= {upstream, *own}
+    return found
 
 
 def _matching_tis(session: Session, request: ClearRequest, task_ids: Iterable[str]) -> list[TaskInstance]:

@@ -15,6 +15,7 @@ from dagflow.exceptions import (
     ConnectionNotFound,
     DagNotFound,
     DagRunAlreadyExists,
+    DagRunNotFound,
     InvalidConf,
     InvalidIdentifier,
     VariableNotFound,
@@ -24,10 +25,11 @@ from dagflow.execution.backend import APPROVAL_KEY, DbRuntimeBackend
 from dagflow.models.connection import Connection
 from dagflow.models.dag import SerializedDagModel
 from dagflow.models.dagrun import DagRun
+from dagflow.models.taskinstance import TaskInstance
 from dagflow.models.variable import Variable
 from dagflow.operators import EmptyOperator
 from dagflow.serialization import dag_hash, serialize_dag
-from dagflow.state import DagRunState
+from dagflow.state import DagRunState, TaskInstanceState
 
 from ._rows import LOGICAL_DATE, add_run, add_ti
 
@@ -146,6 +148,37 @@ def test_trigger_dag_and_run_state(backend: DbRuntimeBackend) -> None:
         backend.trigger_dag("other", run_id="again", conf=None, logical_date=LOGICAL_DATE)
     with pytest.raises(InvalidIdentifier, match="invalid run_id"):  # TriggerDagRunOperator's trigger_run_id
         backend.trigger_dag("other", run_id="../../escape", conf=None, logical_date=LOGICAL_DATE.add(days=3))
+
+
+def test_reset_dag_run_clears_the_existing_run_and_queues_it_again(backend: DbRuntimeBackend) -> None:
+    with DAG("other", schedule=None, start_date=datetime(2024, 1, 1)) as other:
+        EmptyOperator(task_id="done", retries=2) >> EmptyOperator(task_id="broken") >> EmptyOperator(task_id="busy")
+    data = serialize_dag(other)
+    with backend.db.transaction() as session:
+        session.add(SerializedDagModel(dag_id="other", fileloc="other.py", data=data, dag_hash=dag_hash(data)))
+    add_run(backend.db, dag_id="other", run_id="fixed", state=DagRunState.FAILED, conf={"keep": True})
+    states = {"done": TaskInstanceState.SUCCESS, "broken": TaskInstanceState.FAILED, "busy": TaskInstanceState.RUNNING}
+    for task_id, state in states.items():
+        add_ti(backend.db, task_id, dag_id="other", run_id="fixed", state=state)
+    with backend.db.transaction() as session:
+        session.execute(sa.update(TaskInstance).where(TaskInstance.dag_id == "other").values(try_number=1))
+
+    assert backend.reset_dag_run("other", run_id="fixed", logical_date=None) == "fixed"
+
+    with backend.db.transaction(readonly=True) as session:
+        run = session.scalars(sa.select(DagRun).where(DagRun.dag_id == "other")).one()
+        assert (run.state, run.conf, run.end_date) == (DagRunState.QUEUED, {"keep": True}, None)
+        tis = {ti.task_id: ti for ti in session.scalars(sa.select(TaskInstance).where(TaskInstance.dag_id == "other"))}
+    assert {t: ti.state for t, ti in tis.items()} == {
+        "done": TaskInstanceState.NONE,
+        "broken": TaskInstanceState.NONE,
+        "busy": TaskInstanceState.RESTARTING,  # its worker stops it, as `tasks clear` does
+    }
+    assert (tis["done"].try_number, tis["done"].max_tries) == (1, 3)  # next try 2, retries renewed
+    # found by logical date when the run id is not given (a trigger at the same logical date)
+    assert backend.reset_dag_run("other", run_id=None, logical_date=LOGICAL_DATE) == "fixed"
+    with pytest.raises(DagRunNotFound, match="'other' has no run 'nope'"):
+        backend.reset_dag_run("other", run_id="nope", logical_date=LOGICAL_DATE.add(days=9))
 
 
 def test_trigger_dag_refuses_a_conf_that_breaks_the_target_params(backend: DbRuntimeBackend) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pendulum
 import pytest
 
-from dagflow.exceptions import DatabaseError, FailTask, SkipTask, TaskRescheduled
+from dagflow.exceptions import DagRunAlreadyExists, DatabaseError, FailTask, SkipTask, TaskRescheduled
 from dagflow.operators import ApprovalOperator, TriggerDagRunOperator
 from dagflow.sdk import runtime
 from dagflow.state_store import state_store
@@ -47,7 +47,7 @@ def test_trigger_and_wait(make_ctx: Any, backend: FakeBackend) -> None:
     assert run(ok, make_ctx).startswith("manual__")
 
 
-def test_trigger_of_an_existing_run_skips_or_fails_as_asked(make_ctx: Any, backend: FakeBackend) -> None:
+def test_trigger_of_an_existing_run_skips_resets_or_fails_as_asked(make_ctx: Any, backend: FakeBackend) -> None:
     first = TriggerDagRunOperator(task_id="first", trigger_dag_id="target", trigger_run_id="r1")
     assert run(first, make_ctx) == "r1"
     skip = TriggerDagRunOperator(
@@ -56,8 +56,11 @@ def test_trigger_of_an_existing_run_skips_or_fails_as_asked(make_ctx: Any, backe
     with pytest.raises(SkipTask, match="skip_when_already_exists"):
         run(skip, make_ctx)
     reset = TriggerDagRunOperator(task_id="reset", trigger_dag_id="target", trigger_run_id="r1", reset_dag_run=True)
-    with pytest.raises(FailTask, match="dagflow tasks clear target"):
-        run(reset, make_ctx)
+    assert run(reset, make_ctx) == "r1"
+    assert backend.resets == [("target", "r1")]
+    again = TriggerDagRunOperator(task_id="again", trigger_dag_id="target", trigger_run_id="r1")
+    with pytest.raises(DagRunAlreadyExists):
+        run(again, make_ctx)
 
 
 def test_approval(make_ctx: Any, backend: FakeBackend) -> None:

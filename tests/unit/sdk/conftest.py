@@ -23,6 +23,7 @@ class FakeBackend:
         self.store: dict[tuple[str, str], Any] = {}
         self.versions: dict[tuple[str, str], int] = {}
         self.triggered: list[dict[str, Any]] = []
+        self.resets: list[tuple[str, str]] = []
         self.run_states: dict[tuple[str, str], str] = {}
         self.decisions: dict[str, tuple[str, str | None]] = {}
         self.external: dict[tuple[str, str | None], list[str]] = {}
@@ -85,6 +86,11 @@ class FakeBackend:
         self.triggered.append({"dag_id": dag_id, "run_id": run_id, "conf": conf, "logical_date": logical_date})
         self.run_states.setdefault((dag_id, run_id), "success")
         return run_id
+
+    def reset_dag_run(self, dag_id: str, *, run_id: str | None, logical_date: datetime | None) -> str:
+        found = next(t["run_id"] for t in self.triggered if t["dag_id"] == dag_id and t["run_id"] == run_id)
+        self.resets.append((dag_id, found))
+        return str(found)
 
     def dag_run_state(self, dag_id: str, run_id: str) -> str | None:
         return self.run_states.get((dag_id, run_id))
