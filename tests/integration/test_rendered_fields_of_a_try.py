@@ -32,13 +32,14 @@ def _rendered(harness: Harness, task_id: str) -> RenderedFields | None:
 
 
 def _stored_with_the_end(harness: Harness, task_id: str, ti_id: int, expected: dict[str, object]) -> None:
-    """The try's fields, written in the transaction that recorded its end (same timestamp)."""
+    """The try's fields, written by the transaction that recorded its end (same timestamp),
+    or before it by a heartbeat (the harness beats every 0.2 s; a slow host reaches one)."""
     found = _rendered(harness, task_id)
     assert found is not None
     assert (found.try_number, found.fields) == (1, expected)
     with harness.db.transaction() as session:
         end_date = session.scalar(sa.select(TaskInstance.end_date).where(TaskInstance.id == ti_id))
-    assert found.updated_at == end_date
+    assert found.updated_at is not None and end_date is not None and found.updated_at <= end_date
 
 
 @pytest.mark.parametrize("fork", [True, False])
