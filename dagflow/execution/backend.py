@@ -9,7 +9,6 @@ the approval task instance, value ``{"decision": "approved"|"rejected", "comment
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -34,7 +33,6 @@ from dagflow.models.clearing import clear_ti
 from dagflow.models.connection import Connection, connection_uri
 from dagflow.models.dag import SerializedDagModel
 from dagflow.models.dagrun import DagRun
-from dagflow.models.rendered_fields import RenderedTaskInstanceFields
 from dagflow.models.taskinstance import TaskInstance
 from dagflow.models.transitions import set_dagrun_state
 from dagflow.models.variable import Variable
@@ -43,7 +41,6 @@ from dagflow.secrets.fernet import FernetCipher
 from dagflow.secrets.masker import SecretsMasker
 from dagflow.secrets.stored import register_connection, register_variable
 from dagflow.serialization import deserialize_dag
-from dagflow.serialization.from_sdk import json_safe
 from dagflow.serialization.params import validate_conf
 from dagflow.state import DagRunState, DagRunTriggeredByType, DagRunType
 from dagflow.storage import state_store
@@ -57,19 +54,6 @@ if TYPE_CHECKING:
 APPROVAL_KEY = "__approval__"
 
 
-@functools.cache
-def _upsert_rendered(dialect: str) -> Any:
-    """``INSERT … ON CONFLICT (ti_id) DO UPDATE`` of a rendered-fields row (SQLite and PostgreSQL)."""
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    table = RenderedTaskInstanceFields.__table__
-    insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-    return insert.on_conflict_do_update(
-        index_elements=[table.c.ti_id],
-        set_={name: insert.excluded[name] for name in ("try_number", "rendered_fields", "updated_at")},
-    )
-
-
 class DbRuntimeBackend:
     """What a running task may ask of the system, answered from the metadata DB."""
 
@@ -81,14 +65,6 @@ class DbRuntimeBackend:
         self.storage = InternalStorage(settings.storage.url, dag_id=dag_id, run_id=run_id)
         self.masker = masker if masker is not None else SecretsMasker(settings.core.sensitive_var_conn_names)
         self.cipher = FernetCipher(settings)
-
-    # rendered template fields ------------------------------------------------------
-    def store_rendered_fields(self, *, ti_id: int, try_number: int, fields: Mapping[str, Any]) -> None:
-        """Keep what the try's template fields rendered to, secrets masked, for people to read (the web UI)."""
-        safe = {name: self.masker.redact(json_safe(value), name) for name, value in fields.items()}
-        values = {"ti_id": ti_id, "try_number": try_number, "rendered_fields": safe, "updated_at": utcnow()}
-        with self.db.transaction() as session:  # one prepared upsert: the try's first write, kept short
-            session.connection().execute(_upsert_rendered(self.db.dialect), values)
 
     # XCom ---------------------------------------------------------------------------
     def xcom_push(self, *, dag_id: str, run_id: str, task_id: str, map_index: int, key: str, value: Any) -> None:

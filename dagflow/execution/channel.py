@@ -2,8 +2,10 @@
 
 The supervisor holds a warm connection pool, so it records the try (one transaction)
 while the freshly forked task process needs no database connection unless the task
-itself reads XComs, variables or the state store. The task process then waits for the
-answer and runs the callbacks only once the outcome is committed. Messages are
+itself reads XComs, variables or the state store. Right after rendering, the task process
+sends its rendered template fields (masked), which the supervisor writes with the outcome
+(or with a heartbeat, if the try runs that long). After the outcome, a task process with
+callbacks waits for the answer and runs them only once the outcome is committed. Messages are
 length-prefixed JSON over a ``socketpair``. A reused task process (``reused_process.py``)
 keeps its channel: it says ``idle`` when a try is over, and the supervisor sends it the
 next try (pickled) with that try's log pipe as file descriptors (``SCM_RIGHTS``).
@@ -15,6 +17,7 @@ import json
 import os
 import socket
 import struct
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -32,6 +35,12 @@ class Received(NamedTuple):
     result: TryResult
     outputs: TryOutputs | None
     wait: bool = True
+
+
+class Rendered(NamedTuple):
+    """The try's rendered template fields, masked, sent as soon as they are rendered."""
+
+    fields: dict[str, Any]
 
 
 class Idle(NamedTuple):
@@ -71,6 +80,10 @@ class ResultChannel:
         """
         _send(self._task_end, {"result": _result_to_json(result), "outputs": _outputs_to_json(outputs), "wait": wait})
 
+    def send_rendered(self, fields: Mapping[str, Any]) -> None:
+        """Send the try's rendered template fields (JSON-safe, masked) to the supervisor."""
+        _send(self._task_end, {"rendered": dict(fields)})
+
     def wait_answer(self) -> bool | None:
         """True if the supervisor committed the outcome, False if the try was taken away,
         None if the supervisor gave no answer (it died or could not record)."""
@@ -106,14 +119,16 @@ class ResultChannel:
         if sent < len(message):
             self._supervisor_end.sendall(message[sent:])
 
-    def receive(self) -> Received | Idle | None:
-        """The outcome sent by the task process, ``Idle`` from a reused one whose try is
-        over, or None at end of file."""
+    def receive(self) -> Received | Rendered | Idle | None:
+        """The outcome sent by the task process, its rendered fields, ``Idle`` from a reused
+        one whose try is over, or None at end of file."""
         message = _receive(self._supervisor_end)
         if message is None:
             return None
         if "idle" in message:
             return Idle()
+        if "rendered" in message:
+            return Rendered(message["rendered"])
         return Received(
             _result_from_json(message["result"]),
             _outputs_from_json(message["outputs"]),

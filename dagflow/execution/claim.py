@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from dagflow.execution.rendered_fields import RenderedFields, write_rendered_fields
 from dagflow.execution.workload import TaskWorkload
 from dagflow.models.base import utcnow
 from dagflow.models.dag import DagModel
@@ -261,9 +262,21 @@ def run_info(run: Any, prev_success: tuple[datetime | None, datetime | None] = (
     )
 
 
-def heartbeat(db: Database, ti_id: int, token: str, *, pid: int | None = None) -> bool:
-    """Refresh ``last_heartbeat``; False if the row no longer runs this try (undead)."""
-    values: dict[str, Any] = {"last_heartbeat": utcnow()}
+def heartbeat(
+    db: Database,
+    ti_id: int,
+    token: str,
+    *,
+    pid: int | None = None,
+    rendered: tuple[int, RenderedFields] | None = None,
+) -> bool:
+    """Refresh ``last_heartbeat``; False if the row no longer runs this try (undead).
+
+    ``rendered``: ``(try number, rendered fields)`` of the try, not written yet; written in
+    the same transaction if the try is still ours, so a long try shows them while it runs.
+    """
+    now = utcnow()
+    values: dict[str, Any] = {"last_heartbeat": now}
     if pid is not None:
         values["pid"] = pid
     with db.transaction() as session:
@@ -277,7 +290,11 @@ def heartbeat(db: Database, ti_id: int, token: str, *, pid: int | None = None) -
             .values(**values)
             .execution_options(synchronize_session=False)
         )
-        return int(result.rowcount) == 1  # type: ignore[attr-defined]
+        ours = int(result.rowcount) == 1  # type: ignore[attr-defined]
+        if ours and rendered is not None:
+            try_number, fields = rendered
+            write_rendered_fields(session.connection(), ti_id=ti_id, try_number=try_number, fields=fields, now=now)
+        return ours
 
 
 @dataclass(frozen=True)

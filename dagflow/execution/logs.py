@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from dagflow.exceptions import InvalidIdentifier
+from dagflow.private_files import append_private_text
 
+log = logging.getLogger(__name__)
 LOG_FORMAT = "[%(asctime)s] %(levelname)s %(name)s: %(message)s"
 _TASK_HANDLER_NAME = "dagflow.task"
 
@@ -198,3 +200,11 @@ def capture_in_process(path: Path, level: int, masker: Any = None) -> Iterator[N
             sys.stdout, sys.stderr = old_out, old_err
             root.removeHandler(handler)
             root.setLevel(old_level)
+
+
+def write_log_line(path: Path, text: str) -> None:
+    """Append to the try's log (0600); a log that cannot be written is reported here, never raised."""
+    try:
+        append_private_text(path, text)
+    except OSError as exc:
+        log.warning("cannot write the try's log %s: %s", path, exc.strerror or exc)

@@ -2,8 +2,8 @@
 
 State (running -> outcome), end date, duration, reason, next try time, the
 ``task_instance_history`` row and the ``ti_done`` event (all through ``try_end.end_try``,
-the one writer of a try's end), the returned XComs and the ``task_map`` row are written
-together, or not at all: if the row is no longer ``running`` with this token (a person
+the one writer of a try's end), the returned XComs, the ``task_map`` row and the try's
+rendered template fields (``rendered_fields``) are written together, or not at all: if the row is no longer ``running`` with this token (a person
 marked it, a clear, the reaper), nothing is written and False returned.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import pendulum
@@ -18,6 +19,7 @@ import pendulum
 from dagflow.execution import xcom as xcom_rows
 from dagflow.execution.assets import record_asset_events
 from dagflow.execution.outcome import TryResult
+from dagflow.execution.rendered_fields import RenderedFields, write_rendered_fields
 from dagflow.execution.try_end import Move, TryRecord, end_try
 from dagflow.models.base import utcnow
 from dagflow.models.taskinstance import TaskInstance
@@ -49,18 +51,33 @@ class _LostTry(Exception):
 
 
 def record_result(
-    db: Database, claimed: ClaimedTry, result: TryResult, outputs: TryOutputs | None = None, *, pid: int | None = None
+    db: Database,
+    claimed: ClaimedTry,
+    result: TryResult,
+    outputs: TryOutputs | None = None,
+    *,
+    pid: int | None = None,
+    rendered: RenderedFields | None = None,
 ) -> bool:
-    """Write the outcome of ``claimed`` (``pid``: the process that ran it); False if the try was taken away."""
+    """Write the outcome of ``claimed`` (``pid``: the process that ran it), with its rendered
+    fields if given and not written yet; False if the try was taken away."""
     try:
         with db.transaction() as session:
-            _record(session, claimed, result, outputs or TryOutputs(), pid)
+            now = _record(session, claimed, result, outputs or TryOutputs(), pid)
+            if rendered is not None:
+                _write_rendered(session, claimed, rendered, now)
     except _LostTry:
         return False
     return True
 
 
-def _record(session: Session, claimed: ClaimedTry, result: TryResult, outputs: TryOutputs, pid: int | None) -> None:
+def _write_rendered(session: Session, claimed: ClaimedTry, rendered: RenderedFields, now: datetime) -> None:
+    connection = session.connection()
+    write_rendered_fields(connection, ti_id=claimed.ti_id, try_number=claimed.try_number, fields=rendered, now=now)
+
+
+def _record(session: Session, claimed: ClaimedTry, result: TryResult, outputs: TryOutputs, pid: int | None) -> datetime:
+    """The outcome, its history row, outputs and asset events; when the try ended."""
     now = utcnow()
     values: dict[str, Any] = {
         **({"pid": pid} if pid is not None else {}),
@@ -84,6 +101,7 @@ def _record(session: Session, claimed: ClaimedTry, result: TryResult, outputs: T
             "source_map_index": claimed.map_index,
         }
         record_asset_events(session, outputs.asset_events, source=source, now=now)
+    return now
 
 
 def _poke_values(claimed: ClaimedTry, result: TryResult) -> dict[str, Any]:
@@ -125,11 +143,12 @@ def _write_outputs(session: Session, claimed: ClaimedTry, outputs: TryOutputs) -
         )
 
 
-def record_stopped(db: Database, claimed: ClaimedTry, reason: str) -> bool:
+def record_stopped(db: Database, claimed: ClaimedTry, reason: str, *, rendered: RenderedFields | None = None) -> bool:
     """Add the history row of a try stopped because its row changed under it (undead).
 
     The state stays whatever the person, the clear or the reaper set; only the try's
-    history row is added, unless one exists already or a newer try started. A try
+    history row (and its rendered fields, if given) is added, unless one exists already or
+    a newer try started. A try
     cleared while it ran (``restarting``, still this try's token) is handed back
     (``restarting -> none``) so the scheduler runs it again.
     """
@@ -156,6 +175,8 @@ def record_stopped(db: Database, claimed: ClaimedTry, reason: str) -> bool:
         written = end_try(session, ti.id, record, move)
         if written is None and move is not None:  # the reaper handed it back first: just the history
             written = end_try(session, ti.id, replace(record, state=TI.RESTARTING))
+        if written is not None and rendered is not None:
+            _write_rendered(session, claimed, rendered, now)
         return written is not None
 
 

@@ -32,8 +32,9 @@ CALLBACK_TIMEOUT_S = 60.0
 #: Returned by ``_ChildWaiter.wait`` when the result channel is readable (wait statuses are >= 0).
 MESSAGE = -1
 #: What ``on_message`` reports: the outcome is recorded (only callbacks are left to run),
-#: a reused task process is idle (its try is over), or the channel was closed.
-RECORDED, IDLE, CLOSED = "recorded", "idle", "closed"
+#: a reused task process is idle (its try is over), the channel was closed, or the try's
+#: rendered fields arrived (nothing changes for the watch).
+RECORDED, IDLE, CLOSED, RENDERED = "recorded", "idle", "closed", "rendered"
 #: Wait status used when the task process was reaped by someone else (reads as exit code 255).
 UNKNOWN_STATUS = 255 << 8
 #: How often descendants are snapshotted (so escaped ones can be killed later).
@@ -138,10 +139,10 @@ class Supervisor:
             self._waiter.close()
 
     def _handle_message(self) -> str:
-        """Let ``on_message`` record the outcome (``RECORDED``), or hear ``IDLE`` or ``CLOSED``."""
+        """Let ``on_message`` record the outcome (``RECORDED``), or hear ``RENDERED``, ``IDLE`` or ``CLOSED``."""
         assert self._on_message is not None
         kind = self._on_message()
-        if not self._reused or kind == CLOSED:
+        if kind == CLOSED or (kind == RECORDED and not self._reused):
             self._messages = None  # one outcome per try; end of file also ends the watch
         return kind
 

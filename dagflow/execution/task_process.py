@@ -9,17 +9,16 @@ is masked in its log and in the reason recorded with its outcome.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dagflow.exceptions import TaskTimeout
 from dagflow.execution import outcome
@@ -29,6 +28,7 @@ from dagflow.execution.backend import DbRuntimeBackend
 from dagflow.execution.callbacks import has_outcome_callbacks, run_callbacks, run_outcome_callbacks
 from dagflow.execution.context import Context, build_context
 from dagflow.execution.record import TryOutputs, record_result
+from dagflow.execution.rendered_fields import RenderedFields, masked_rendered_fields
 from dagflow.execution.runtime_ti import RuntimeTaskInstance
 from dagflow.models.base import utcnow
 from dagflow.models.xcom import XCOM_RETURN_KEY
@@ -117,13 +117,36 @@ def time_limit(seconds: float | None) -> Iterator[None]:
             signal.setitimer(signal.ITIMER_REAL, max(outer_left - (time.monotonic() - started), 0.001))
 
 
-#: Records a try's outcome: True if committed, False if the try was taken away meanwhile,
-#: None if handed over without waiting (``wait=False``: the recorder commits it later).
-Recorder = Callable[[outcome.TryResult, TryOutputs | None, bool], bool | None]
+class TryReporter(Protocol):
+    """Who records a try: hears its rendered fields as soon as they exist, then its outcome."""
+
+    def rendered(self, fields: RenderedFields) -> None:
+        """Keep the try's rendered template fields (masked), to be written with its outcome."""
+
+    def record(self, result: outcome.TryResult, outputs: TryOutputs | None, wait: bool) -> bool | None:
+        """Record the outcome: True if committed, False if the try was taken away meanwhile,
+        None if handed over without waiting (``wait=False``: the recorder commits it later)."""
 
 
-def run_try(attempt: TryAttempt, record: Recorder | None = None) -> outcome.TryResult | None:
-    """Run the try and have it recorded (by ``record``, default: directly in the DB);
+class DirectReporter:
+    """Records the try in the DB from this process (a try run in-process), rendered fields included."""
+
+    def __init__(self, attempt: TryAttempt) -> None:
+        self.attempt = attempt
+        self.fields: RenderedFields | None = None
+
+    def rendered(self, fields: RenderedFields) -> None:
+        """Keep the fields for the record."""
+        self.fields = fields
+
+    def record(self, result: outcome.TryResult, outputs: TryOutputs | None, wait: bool) -> bool:
+        """One transaction: the outcome, its outputs and the rendered fields."""
+        attempt = self.attempt
+        return record_result(attempt.db, attempt.claimed, result, outputs, pid=os.getpid(), rendered=self.fields)
+
+
+def run_try(attempt: TryAttempt, reporter: TryReporter | None = None) -> outcome.TryResult | None:
+    """Run the try and have it recorded (by ``reporter``, default: directly in the DB);
     the result, or None if the try was taken away meanwhile.
 
     A try with no callbacks to run for its outcome does not wait for the commit: a
@@ -135,13 +158,13 @@ def run_try(attempt: TryAttempt, record: Recorder | None = None) -> outcome.TryR
     backend = DbRuntimeBackend(
         attempt.db, attempt.settings, dag_id=claimed.dag_id, run_id=claimed.run_id, masker=attempt.masker
     )
-    if record is None:
-        record = functools.partial(_record_directly, attempt)
+    if reporter is None:
+        reporter = DirectReporter(attempt)
     with runtime.installed(backend):
-        task, context, result, outputs = _execute(attempt, backend)
+        task, context, result, outputs = _execute(attempt, backend, reporter)
         if result.reason:
             result = dataclasses.replace(result, reason=attempt.masker.mask(result.reason))
-        recorded = record(result, outputs, has_outcome_callbacks(task, result.state))
+        recorded = reporter.record(result, outputs, has_outcome_callbacks(task, result.state))
         if recorded is None:
             return result
         if not recorded:
@@ -152,12 +175,8 @@ def run_try(attempt: TryAttempt, record: Recorder | None = None) -> outcome.TryR
     return result
 
 
-def _record_directly(attempt: TryAttempt, result: outcome.TryResult, outputs: TryOutputs | None, wait: bool) -> bool:
-    return record_result(attempt.db, attempt.claimed, result, outputs, pid=os.getpid())
-
-
 def _execute(
-    attempt: TryAttempt, backend: DbRuntimeBackend
+    attempt: TryAttempt, backend: DbRuntimeBackend, reporter: TryReporter
 ) -> tuple[Any, Context, outcome.TryResult, TryOutputs | None]:
     claimed = attempt.claimed
     task = attempt.task
@@ -165,7 +184,7 @@ def _execute(
     try:
         context = _context_for(attempt, backend)
         task = _materialize(task, context)
-        _keep_rendered(task, backend, claimed)
+        _keep_rendered(task, attempt.masker, reporter)
         run_callbacks(task, "on_execute_callback", context)
         log.info("running %s (try %s of %s)", claimed.task_id, claimed.try_number, claimed.max_tries + 1)
         with time_limit(attempt.timeout_s), set_current_context(context):
@@ -238,13 +257,13 @@ def _materialize(task: Any, context: Context) -> Any:
     return task
 
 
-def _keep_rendered(task: Any, backend: DbRuntimeBackend, claimed: ClaimedTry) -> None:
-    """Store the rendered template fields for the web UI; a failure to store them never fails the try."""
-    fields = {name: getattr(task, name, None) for name in getattr(task, "template_fields", ())}
+def _keep_rendered(task: Any, masker: SecretsMasker, reporter: TryReporter) -> None:
+    """Hand the rendered template fields (masked) to the reporter, which writes them with the
+    outcome for the web UI; a failure to keep them never fails the try."""
     try:
-        backend.store_rendered_fields(ti_id=claimed.ti_id, try_number=claimed.try_number, fields=fields)
+        reporter.rendered(masked_rendered_fields(task, masker))
     except Exception:
-        log.warning("could not store the rendered template fields of %s", claimed.task_id, exc_info=True)
+        log.warning("could not keep the rendered template fields of %s", task.task_id, exc_info=True)
 
 
 def _outputs(task: Any, value: Any, backend: DbRuntimeBackend, claimed: ClaimedTry) -> TryOutputs:
@@ -294,6 +313,21 @@ def result_line(result: outcome.TryResult) -> str:
     """``marked success`` / ``marked up_for_retry, next try at …``: the task log's last line."""
     when = f", next try at {result.next_try_at.isoformat()}" if result.next_try_at else ""
     return f"marked {result.state.value}{when}"
+
+
+def record_crash(attempt: TryAttempt, reason: str, *, rendered: RenderedFields | None = None) -> None:
+    """Record the failure (or retry) of a try that ended without recording (with the
+    ``rendered`` fields it sent before, if any), then its callbacks."""
+    claimed = attempt.claimed
+    result = outcome.failure(
+        reason,
+        try_number=claimed.try_number,
+        max_tries=claimed.max_tries,
+        policy=TryPolicy.of(attempt.task),
+        now=utcnow(),
+    )
+    if record_result(attempt.db, claimed, result, pid=attempt.task_pid, rendered=rendered):
+        run_crash_callbacks(attempt, result)
 
 
 def run_crash_callbacks(attempt: TryAttempt, result: outcome.TryResult) -> None:

@@ -128,12 +128,12 @@ def stubborn(ctx, arg):
 with DAG("runner_it", schedule=None, start_date=datetime(2024, 1, 1), params={{"marker": "{marker}"}}):
     Fn(task_id="ok", fn=ok, arg="{{{{ ds }}}}", multiple_outputs=True, on_success_callback=on_success)
     Fn(task_id="quiet", fn=ok, arg="x", log_level="WARNING")
-    Fn(task_id="boom", fn=boom, retries=2, retry_delay=timedelta(minutes=5))
+    Fn(task_id="boom", fn=boom, arg="{{{{ ds }}}}", retries=2, retry_delay=timedelta(minutes=5))
     Fn(task_id="skip", fn=skip)
     Fn(task_id="give_up", fn=give_up, retries=3)
     Fn(task_id="slow", fn=sleep_bash, arg="30.{mark_num}", execution_timeout=timedelta(seconds=2))
     Fn(task_id="long", fn=sleep_bash, arg="60.{mark_num}")
-    Fn(task_id="self_kill", fn=self_kill, retries=1, retry_delay=timedelta(0),
+    Fn(task_id="self_kill", fn=self_kill, arg="{{{{ ds }}}}", retries=1, retry_delay=timedelta(0),
        on_retry_callback=on_failure)
     Fn(task_id="poke", fn=reschedule)
     Fn(task_id="big", fn=big)

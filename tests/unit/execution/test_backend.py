@@ -212,19 +212,3 @@ def test_previous_success_interval(backend: DbRuntimeBackend) -> None:
     earlier = LOGICAL_DATE.subtract(days=1)
     add_run(backend.db, run_id="prev", logical_date=earlier, state=DagRunState.SUCCESS)
     assert backend.previous_success_interval("d", LOGICAL_DATE) == (earlier, LOGICAL_DATE)
-
-
-def test_rendered_fields_are_replaced_by_the_next_try(db_any: Database) -> None:
-    from dagflow.execution.backend import DbRuntimeBackend
-    from dagflow.services.rendered import rendered_fields
-
-    from ._rows import add_run, claimed
-
-    add_run(db_any)
-    claim = claimed(db_any, "t")
-    backend = DbRuntimeBackend(db_any, db_any.settings, dag_id="d", run_id="r")
-    backend.store_rendered_fields(ti_id=claim.ti_id, try_number=1, fields={"cmd": "echo 1"})
-    backend.store_rendered_fields(ti_id=claim.ti_id, try_number=2, fields={"cmd": "echo 2", "env": {"A": "b"}})
-    found = rendered_fields(db_any, "d", "r", "t")
-    assert found is not None
-    assert (found.try_number, found.fields) == (2, {"cmd": "echo 2", "env": {"A": "b"}})

@@ -43,15 +43,18 @@ def test_end_of_file_is_none() -> None:
 
 
 def test_an_outcome_handed_over_by_a_process_that_already_exited_is_still_read() -> None:
-    """The task process sends without waiting and exits; the supervisor may see the exit first."""
-    from dagflow.execution.runner import _take_unread
+    """The task process sends its rendered fields, then its outcome without waiting, and exits;
+    the supervisor may see the exit before reading either."""
+    from dagflow.execution.supervised_try import Sent, take_unread
 
     channel = ResultChannel()
+    channel.send_rendered({"cmd": "echo ***"})
     channel.send_result(TryResult(TI.SUCCESS), None, wait=False)
     channel.use_as_supervisor()  # the task end is gone, as after the process exited
-    handed: list = []
-    _take_unread(channel, handed)
-    assert handed == [(TryResult(TI.SUCCESS), None, False)]
-    _take_unread(channel, handed)  # nothing more to read: end of file
-    assert len(handed) == 1
+    sent = Sent()
+    take_unread(channel, sent)
+    assert sent.handed == (TryResult(TI.SUCCESS), None, False)
+    assert sent.unwritten_rendered() == {"cmd": "echo ***"}
+    take_unread(channel, sent)  # nothing more to read: end of file
+    assert sent.handed == (TryResult(TI.SUCCESS), None, False)
     channel.close()

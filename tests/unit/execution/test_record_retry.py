@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from dagflow.exceptions import DatabaseError
-from dagflow.execution import runner
+from dagflow.execution import supervised_try
 from dagflow.execution.channel import ResultChannel
 from dagflow.execution.claim import TIStatus
 from dagflow.execution.outcome import TryResult
@@ -25,8 +25,8 @@ def _attempt(timeout_s: float = 30.0) -> Any:
 
 @pytest.fixture(autouse=True)
 def _no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runner, "RECORD_RETRY_FIRST_S", 0.0)
-    monkeypatch.setattr(runner.time, "sleep", lambda _s: None)
+    monkeypatch.setattr(supervised_try, "RECORD_RETRY_FIRST_S", 0.0)
+    monkeypatch.setattr(supervised_try.time, "sleep", lambda _s: None)
 
 
 def _record_failing(times: int, then: bool) -> Any:
@@ -42,23 +42,23 @@ def _record_failing(times: int, then: bool) -> Any:
 
 
 def test_recording_is_retried_until_the_database_is_back(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runner, "record_result", _record_failing(3, then=True))
-    assert runner._record_while_db_returns(_attempt(), RESULT, None) is True
+    monkeypatch.setattr(supervised_try, "record_result", _record_failing(3, then=True))
+    assert supervised_try.record_while_db_returns(_attempt(), RESULT, None, None) is True
 
 
 def test_a_commit_whose_answer_was_lost_counts_as_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runner, "record_result", _record_failing(1, then=False))
-    monkeypatch.setattr(runner.lease, "read_status", lambda _db, _id: TIStatus(TI.SUCCESS, 1, "tok", None))
-    assert runner._record_while_db_returns(_attempt(), RESULT, None) is True
-    monkeypatch.setattr(runner.lease, "read_status", lambda _db, _id: TIStatus(TI.FAILED, 1, "tok", None))
-    assert runner._record_while_db_returns(_attempt(), RESULT, None) is False  # a person marked it
+    monkeypatch.setattr(supervised_try, "record_result", _record_failing(1, then=False))
+    monkeypatch.setattr(supervised_try.lease, "read_status", lambda _db, _id: TIStatus(TI.SUCCESS, 1, "tok", None))
+    assert supervised_try.record_while_db_returns(_attempt(), RESULT, None, None) is True
+    monkeypatch.setattr(supervised_try.lease, "read_status", lambda _db, _id: TIStatus(TI.FAILED, 1, "tok", None))
+    assert supervised_try.record_while_db_returns(_attempt(), RESULT, None, None) is False  # a person marked it
 
 
 def test_gives_up_after_the_heartbeat_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runner, "record_result", _record_failing(10**6, then=True))
-    monkeypatch.setattr(runner, "RECORD_RETRY_FIRST_S", 1.0)
+    monkeypatch.setattr(supervised_try, "record_result", _record_failing(10**6, then=True))
+    monkeypatch.setattr(supervised_try, "RECORD_RETRY_FIRST_S", 1.0)
     with pytest.raises(DatabaseError):
-        runner._record_while_db_returns(_attempt(timeout_s=0.5), RESULT, None)
+        supervised_try.record_while_db_returns(_attempt(timeout_s=0.5), RESULT, None, None)
 
 
 def test_a_refused_answer_reads_as_none_in_the_task_process() -> None:
