@@ -44,6 +44,9 @@ class CoreSettings:
     max_tries_per_child: int = 100
     #: A reused task process above this resident memory (MB) runs no further try.
     max_memory_per_child_mb: int = 512
+    #: Seconds a LocalExecutor worker waits for work before it exits (0: never); workers are
+    #: forked on demand, up to ``parallelism``, so a quiet scheduler holds none (executors/local.py).
+    worker_idle_timeout: float = 30.0
     default_task_retries: int = 0
     #: Fernet keys that encrypt connection passwords/extras and variables, comma-separated,
     #: newest first. Empty: the keys in ``$DAGFLOW_HOME/fernet.key`` (created on first need).

@@ -1,20 +1,25 @@
-"""The LocalExecutor's worker process: take workloads from a queue, run them, report back.
+"""The LocalExecutor's worker process: take workloads from its inbox, run them, report back.
 
 Messages on the result queue: ``("idle", pid, None)`` when ready for a workload (on
 its own inbox), ``("start", pid, (ti_id, try_number))`` before a try, ``("done", pid,
-TaskEvent)`` once its outcome is committed (or it ended without one). A worker ignores
-SIGINT (Ctrl-C goes to the scheduler, which shuts the pool down); on SIGTERM it terminates its running try's
-process group, whose supervisor records the outcome, and exits after it. A workload
-received while stopping is handed back (``queued -> scheduled``) instead of run. A worker
-whose scheduler died (``kill -9``) finishes its running try and exits.
+TaskEvent)`` once its outcome is committed (or it ended without one), and
+``("retiring", pid, None)`` after ``core.worker_idle_timeout`` seconds without work: the
+executor then sends ``None`` (exit) unless a workload is already on its way, which the
+worker runs as usual. A worker ignores SIGINT (Ctrl-C goes to the scheduler, which shuts
+the pool down); on SIGTERM it terminates its running try's process group, whose
+supervisor records the outcome, and exits after it. A workload received while stopping
+is handed back (``queued -> scheduled``) instead of run. A worker whose scheduler died
+(``kill -9``) finishes its running try and exits.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import threading
 import time
+from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 import psutil
@@ -38,11 +43,52 @@ def warm_imports() -> None:
     warm_context()
 
 
-def worker_main(settings: Settings, tasks: Any, results: Any, stopping: Any) -> None:
+class Inbox:
+    """A worker's own work queue: the executor writes (under its lock), the worker reads.
+
+    A one-way pipe, so the worker can wait for work with a timeout (``wait``) and the
+    executor can take back what no worker read (``drain``, at shutdown).
+    """
+
+    def __init__(self, ctx: Any) -> None:
+        self._reader: Connection
+        self._writer: Connection
+        self._reader, self._writer = ctx.Pipe(duplex=False)
+
+    def put(self, item: dict[str, Any] | None) -> None:
+        """Send a workload (as a dict), or None: exit."""
+        self._writer.send(item)
+
+    def wait(self, timeout: float) -> bool:
+        """True once something can be read, False after ``timeout`` seconds."""
+        return self._reader.poll(timeout)
+
+    def get(self) -> dict[str, Any] | None:
+        """The next item, blocking."""
+        item: dict[str, Any] | None = self._reader.recv()
+        return item
+
+    def drain(self) -> list[dict[str, Any] | None]:
+        """Everything sent and not read yet, without blocking."""
+        items = []
+        while self._reader.poll(0):
+            items.append(self._reader.recv())
+        return items
+
+    def close(self) -> None:
+        """Close both ends (in the executor, once the worker is gone)."""
+        self._reader.close()
+        self._writer.close()
+
+
+def worker_main(settings: Settings, tasks: Inbox, results: Any, stopping: Any) -> None:
     """The worker loop (runs in the forked worker process)."""
     from dagflow.db import Database
     from dagflow.execution.dag_cache import DagCache
 
+    # What the scheduler held at the fork stays shared: the collector must not touch it
+    # (writing a GC header copies the page) and the worker never frees it anyway.
+    gc.freeze()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     db = Database(settings)
     cache = DagCache()
@@ -53,7 +99,7 @@ def worker_main(settings: Settings, tasks: Any, results: Any, stopping: Any) -> 
         with on_signals(_on_sigterm(stopping), signals=(signal.SIGTERM,)):
             while not stopping.is_set():
                 results.put(("idle", pid, None))  # ready for the next workload
-                item = tasks.get()
+                item = _next_item(tasks, results, pid, settings.core.worker_idle_timeout)
                 with busy:
                     if item is None:
                         break
@@ -68,6 +114,17 @@ def worker_main(settings: Settings, tasks: Any, results: Any, stopping: Any) -> 
 
         retire_task_process()
         db.dispose()
+
+
+def _next_item(tasks: Inbox, results: Any, pid: int, idle_timeout: float) -> dict[str, Any] | None:
+    """Wait for work; idle for ``idle_timeout`` seconds (0: forever), offer to retire.
+
+    The executor decides, so a workload it sent at the same instant is never lost: it
+    answers ``None`` only if this worker is still idle in its books.
+    """
+    if idle_timeout > 0 and not tasks.wait(idle_timeout):
+        results.put(("retiring", pid, None))
+    return tasks.get()
 
 
 def _run_and_report(

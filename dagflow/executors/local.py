@@ -1,9 +1,14 @@
-"""The LocalExecutor: a pool of warm worker processes on this machine.
+"""The LocalExecutor: a pool of warm worker processes on this machine, grown on demand.
 
-``start()`` forks ``parallelism`` workers once; dagflow, the SDK and the built-in
-operators are imported before the fork, and each worker keeps a ``DagCache`` (DAG files
-by path + mtime), so a try costs a claim, a fork and a record, not an interpreter start.
-Workers drop the scheduler's pooled DB connections after the fork (``Database``
+``start()`` imports dagflow, the SDK and the built-in operators once and forks nothing:
+a worker is forked when a workload waits and no worker is idle (or about to be: one
+forked and not yet ready counts), up to ``parallelism`` workers, as Airflow 3's
+LocalExecutor does. A scheduler with nothing to run holds no worker, and its start-up
+(parsing the DAG files) does not wait for 32 forks. A worker idle for
+``core.worker_idle_timeout`` seconds offers to retire and the executor lets it go (see
+``local_worker``); the next burst forks again. Each worker keeps a ``DagCache`` (DAG
+files by path + mtime), so a try costs a claim, a fork and a record, not an
+interpreter start. Workers drop the scheduler's pooled DB connections after the fork (``Database``
 registers that) and open their own. Each worker has its own inbox; a workload goes to
 the worker that became idle most recently (else it waits in a backlog until one does),
 so a run of serial tasks stays on one or two warm workers (their DAG file imported and
@@ -30,7 +35,7 @@ from collections import deque
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any
 
-from dagflow.execution.local_worker import hand_back, kill_tree, warm_imports, worker_main
+from dagflow.execution.local_worker import Inbox, hand_back, kill_tree, warm_imports, worker_main
 from dagflow.execution.workload import TaskWorkload
 from dagflow.executors.base import BaseExecutor, TaskEvent, drain
 
@@ -45,7 +50,7 @@ SHUTDOWN_GRACE_S = 5.0
 
 
 class LocalExecutor(BaseExecutor):
-    """Runs workloads on ``parallelism`` warm worker processes."""
+    """Runs workloads on at most ``parallelism`` warm worker processes, forked on demand."""
 
     holds_tries_in_memory = True
     settings: Settings  # always given to this executor
@@ -56,8 +61,12 @@ class LocalExecutor(BaseExecutor):
         self._events: queue.SimpleQueue[TaskEvent] = queue.SimpleQueue()
         self._workers: dict[int, BaseProcess] = {}
         self._current: dict[int, tuple[int, int]] = {}
-        self._inboxes: dict[int, Any] = {}
+        self._inboxes: dict[int, Inbox] = {}
         self._idle: list[int] = []
+        #: Forked, not ready yet (no ``idle`` message): each will take a backlog workload.
+        self._fresh: set[int] = set()
+        #: Told to exit because they were idle: their exit is no loss and starts no other.
+        self._retired: set[int] = set()
         self._backlog: deque[dict[str, Any]] = deque()
         self._assigned: dict[int, dict[str, Any]] = {}
         self._lock = threading.Lock()
@@ -69,7 +78,7 @@ class LocalExecutor(BaseExecutor):
         """Room for ``parallelism`` running tries plus a backlog of as many waiting for a worker.
 
         The backlog keeps every worker busy between scheduler ticks; no more than
-        ``parallelism`` tries ever run at once (there are that many workers).
+        ``parallelism`` tries ever run at once (there are at most that many workers).
         """
         return max(2 * self.parallelism - len(self.running), 0)
 
@@ -78,38 +87,53 @@ class LocalExecutor(BaseExecutor):
         """Workloads submitted that wait for a free worker (0 when some worker is idle)."""
         return len(self._backlog)
 
+    @property
+    def workers(self) -> int:
+        """Worker processes forked and not reaped yet (never more than ``parallelism``)."""
+        return len(self._workers)
+
     def start(self) -> None:
-        """Fork the workers and start the result reader (idempotent)."""
+        """Import what tries need and start the result reader; no worker yet (idempotent)."""
         if self._started:
             return
         warm_imports()
         self._results: Any = self._ctx.SimpleQueue()
         self._stopping = self._ctx.Event()
-        for _ in range(self.parallelism):
-            self._spawn_worker()
         self._reader = threading.Thread(target=self._read_results, name="local-executor-results", daemon=True)
         self._reader.start()
         self._started = True
 
-    def _spawn_worker(self) -> None:
-        inbox = self._ctx.SimpleQueue()
+    def _grow(self) -> None:
+        """Fork workers for the backlog that no idle or starting worker will take, up to ``parallelism``.
+
+        Called from the thread that submits (the scheduler loop), never the reader.
+        """
+        with self._lock:
+            wanted = min(len(self._backlog) - len(self._fresh), self.parallelism - len(self._workers))
+            for _ in range(wanted if not self._stopping.is_set() else 0):
+                self._spawn_worker_locked()
+
+    def _spawn_worker_locked(self) -> None:
+        """Fork one worker; registered under the lock, so its first ``idle`` finds it."""
+        inbox = Inbox(self._ctx)
         proc = self._ctx.Process(
             target=worker_main, args=(self.settings, inbox, self._results, self._stopping), name="dagflow-local-worker"
         )
         proc.start()
         assert proc.pid is not None
         self._workers[proc.pid] = proc
-        with self._lock:
-            self._inboxes[proc.pid] = inbox
+        self._inboxes[proc.pid] = inbox
+        self._fresh.add(proc.pid)
 
     def submit(self, workload: TaskWorkload) -> None:
-        """Hand ``workload`` to the most recently idle worker, or queue it for the next one."""
+        """Hand ``workload`` to the most recently idle worker, or queue it (forking a worker if needed)."""
         if not self._started:
             self.start()
         self._track(workload)
         with self._lock:
             self._backlog.append(workload.to_dict())
             self._dispatch_locked()
+        self._grow()
 
     def _dispatch_locked(self) -> None:
         """Give backlog workloads to idle workers, most recently idle first (holding the lock)."""
@@ -143,6 +167,9 @@ class LocalExecutor(BaseExecutor):
                 if kind == "idle":
                     self._worker_idle_locked(pid)
                     continue
+                if kind == "retiring":
+                    self._worker_retiring_locked(pid)
+                    continue
                 self._current.pop(pid, None)
             self._events.put(payload)
             self.wakeup.set()
@@ -150,32 +177,52 @@ class LocalExecutor(BaseExecutor):
     def _worker_idle_locked(self, pid: int) -> None:
         self._current.pop(pid, None)
         self._assigned.pop(pid, None)
-        if pid in self._inboxes and pid not in self._idle:
+        self._fresh.discard(pid)
+        if pid in self._inboxes and pid not in self._idle and pid not in self._retired:
             self._idle.append(pid)
             self._dispatch_locked()
 
+    def _worker_retiring_locked(self, pid: int) -> None:
+        """An idle worker offers to exit: let it, unless a workload was handed to it meanwhile."""
+        if pid not in self._idle or pid in self._assigned:
+            return  # it will read that workload and run it
+        self._idle.remove(pid)
+        self._retired.add(pid)
+        self._inboxes[pid].put(None)
+
     def heartbeat(self) -> None:
-        """Replace workers that died; a try one of them held becomes an event (``worker process N died``)."""
+        """Reap workers that exited; a try a dead one held becomes an event (``worker process N died``).
+
+        Then fork workers if the backlog needs them (a dead worker's unstarted workload).
+        """
         if not self._started or self._stopping.is_set():
             return
         for pid, proc in list(self._workers.items()):
-            if proc.is_alive():
-                continue
-            proc.join()
-            del self._workers[pid]
-            with self._lock:
-                lost = self._current.pop(pid, None)
-                unstarted = self._assigned.pop(pid, None)
-                self._inboxes.pop(pid, None)
-                if pid in self._idle:
-                    self._idle.remove(pid)
-                if lost is None and unstarted is not None:  # handed over, never started: resend
-                    self._backlog.appendleft(unstarted)
-                    self._dispatch_locked()
-            if lost is not None:
-                self._events.put(TaskEvent(lost[0], lost[1], None, f"worker process {pid} died"))
-            log.warning("local worker %s exited with code %s: starting a new one", pid, proc.exitcode)
-            self._spawn_worker()
+            if not proc.is_alive():
+                proc.join()
+                del self._workers[pid]
+                self._forget_worker(pid, proc.exitcode)
+        self._grow()
+
+    def _forget_worker(self, pid: int, exitcode: int | None) -> None:
+        """Drop an exited worker from the books; resend its unstarted workload, report its lost try."""
+        with self._lock:
+            lost = self._current.pop(pid, None)
+            unstarted = self._assigned.pop(pid, None)
+            self._inboxes.pop(pid).close()
+            self._fresh.discard(pid)
+            if pid in self._idle:
+                self._idle.remove(pid)
+            retired = pid in self._retired
+            self._retired.discard(pid)
+            if retired and lost is None and unstarted is None:
+                return  # it was idle and we let it go
+            if lost is None and unstarted is not None:  # handed over, never started: resend
+                self._backlog.appendleft(unstarted)
+                self._dispatch_locked()
+        if lost is not None:
+            self._events.put(TaskEvent(lost[0], lost[1], None, f"worker process {pid} died"))
+        log.warning("local worker %s exited with code %s", pid, exitcode)
 
     def shutdown(self, grace_s: float = SHUTDOWN_GRACE_S) -> None:
         """Stop the workers: finish or terminate running tries, leave no process behind."""
@@ -205,14 +252,16 @@ class LocalExecutor(BaseExecutor):
     def _hand_back_unstarted(self) -> None:
         """Workloads no worker took: back to ``scheduled`` so the next scheduler queues them."""
         with self._lock:
-            items = list(self._backlog)
+            items: list[dict[str, Any] | None] = list(self._backlog)
             self._backlog.clear()
             for inbox in self._inboxes.values():
-                while not inbox.empty():
-                    items.append(inbox.get())
+                items.extend(inbox.drain())
+                inbox.close()
             self._inboxes.clear()
             self._idle.clear()
             self._assigned.clear()
+            self._fresh.clear()
+            self._retired.clear()
         leftovers = [TaskWorkload.from_dict(item) for item in items if item is not None]
         if not leftovers:
             return
