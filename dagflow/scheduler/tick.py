@@ -1,10 +1,13 @@
-"""What one scheduler tick reports, and the pass over running DAG runs.
+"""What one scheduler tick reports, and the pass over running DAG runs, in two halves.
 
-``schedule_running_runs`` loads the running runs to examine (all of them, or only the
-ones an event or a timer marked), their serialized DAGs in one batch (deserialized once
-per DAG version by ``SerializedDagStore``), fails the ones past ``dagrun_timeout`` and
-plans + applies the rest through ``schedule_run``. It returns the runs that finished so
-the loop can run DAG callbacks after the transaction commits.
+``plan_running_runs`` (reads only) loads the running runs to examine (all of them, or
+only the ones an event or a timer marked), their serialized DAGs in one batch
+(deserialized once per DAG version by ``SerializedDagStore``), and plans each run that
+is not past its ``dagrun_timeout``. ``apply_planned_runs`` (writes) fails the late runs
+and applies the plans; with ``recheck`` (the plans were read in an earlier transaction,
+as on SQLite, ``loop.py``) it first drops the plans a write since then made stale
+(``stale_plans.py``). It returns the runs that finished so the loop can run DAG
+callbacks after the commit. ``schedule_running_runs`` does both in one transaction.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from sqlalchemy.orm import Session
 from dagflow.models import DagModel, DagRun
 from dagflow.scheduler.dag_store import CachedDag, SerializedDagStore
 from dagflow.scheduler.locking import is_postgresql, skip_locked_if
+from dagflow.scheduler.planner import RunPlan
 from dagflow.scheduler.run_lifecycle import (
     fail_timed_out_run,
     is_timed_out,
@@ -30,16 +34,17 @@ from dagflow.scheduler.run_lifecycle import (
 from dagflow.scheduler.run_scheduling import (
     RUNS_PER_READ,
     LoadedTIs,
-    RunInputs,
     TaskSwitches,
+    apply_run_plan,
     load_tis,
+    plan_loaded_run,
     read_run_inputs,
-    schedule_run,
 )
-from dagflow.serialization import SerializedDag
+from dagflow.scheduler.stale_plans import plan_is_stale, still_running
 from dagflow.state import DagRunState
 
 RunKey = tuple[str, str]
+Key = tuple[str, int]
 
 
 @dataclass
@@ -115,6 +120,16 @@ def running_runs(session: Session, only: Collection[RunKey] | None, *, include_p
     return [run for run in runs if (run.dag_id, run.run_id) in only]
 
 
+@dataclass
+class PlannedRun:
+    """One run as read and planned, for ``apply_planned_runs``; no plan: past its ``dagrun_timeout``."""
+
+    run: DagRun
+    entry: CachedDag
+    rows: dict[Key, Any] = field(default_factory=dict)
+    plan: RunPlan | None = None
+
+
 def schedule_running_runs(
     session: Session,
     store: SerializedDagStore,
@@ -124,34 +139,45 @@ def schedule_running_runs(
     only: Collection[RunKey] | None = None,
     include_paused: bool = False,
 ) -> list[FinishedRun]:
-    """Plan and apply every running run to examine (see ``running_runs``); the runs that finished."""
+    """Plan and apply every running run to examine in one transaction; the runs that finished."""
+    planned = plan_running_runs(session, store, report, now=now, only=only, include_paused=include_paused)
+    return apply_planned_runs(session, planned, report, now=now)
+
+
+def plan_running_runs(
+    session: Session,
+    store: SerializedDagStore,
+    report: TickReport,
+    *,
+    now: datetime,
+    only: Collection[RunKey] | None = None,
+    include_paused: bool = False,
+) -> list[PlannedRun]:
+    """Read and plan every running run to examine (see ``running_runs``); writes nothing.
+
+    Run in a read transaction, its plans are applied later by ``apply_planned_runs``.
+    """
     runs = running_runs(session, only, include_paused=include_paused)
     dags = store.get_many(session, {run.dag_id for run in runs})
-    switches = TaskSwitches.load(session, dags) if runs else None
-    finished: list[FinishedRun] = []
+    switches = TaskSwitches.load(session, dags) if runs else TaskSwitches(())
+    planned: list[PlannedRun] = []
     for start in range(0, len(runs), RUNS_PER_READ):
-        for run, entry, ended in _examine_batch(
-            session, runs[start : start + RUNS_PER_READ], dags, report, now, switches
-        ):
-            state, reason = ended
-            has_callback = entry.dag.has_callback(_callback_name(state))
-            finished.append(FinishedRun(run.dag_id, run.run_id, state, reason, entry.fileloc, has_callback))
-    report.runs_finished += len(finished)
-    return finished
+        planned.extend(_plan_batch(session, runs[start : start + RUNS_PER_READ], dags, report, now, switches))
+    return planned
 
 
-def _examine_batch(
+def _plan_batch(
     session: Session,
     runs: Sequence[DagRun],
     dags: Mapping[str, CachedDag],
     report: TickReport,
     now: datetime,
-    switches: TaskSwitches | None,
-) -> Iterator[tuple[DagRun, CachedDag, tuple[DagRunState, str]]]:
-    """Some runs: time them out, or plan them; yields the ones that finished.
+    switches: TaskSwitches,
+) -> Iterator[PlannedRun]:
+    """Some runs: those past their timeout as they are, the others planned.
 
     Their task instances are read run by run, then their other inputs in one query each
-    for the batch (``read_run_inputs``), then each run is planned and applied.
+    for the batch (``read_run_inputs``), then each run is planned.
     """
     todo: list[tuple[DagRun, CachedDag, LoadedTIs]] = []
     for run in runs:
@@ -160,45 +186,68 @@ def _examine_batch(
             continue
         report.runs_examined += 1
         if is_timed_out(run, entry.dag, now):
-            if fail_timed_out_run(session, run, now=now):
-                report.runs_timed_out += 1
-                yield run, entry, (DagRunState.FAILED, "timed_out")
+            yield PlannedRun(run, entry)
             continue
         todo.append((run, entry, load_tis(session, run)))
     inputs = read_run_inputs(session, [(run, entry.dag) for run, entry, _ in todo])
-    for run, entry, loaded in todo:
-        ended = _plan(session, run, entry.dag, report, now=now, switches=switches, loaded=loaded, inputs=inputs[run.id])
+    for run, entry, (rows, snapshots) in todo:
+        dag = entry.dag
+        plan = plan_loaded_run(
+            run,
+            dag,
+            snapshots,
+            inputs[run.id],
+            now=now,
+            past_not_met=past_not_met(session, run, dag),
+            switches=switches,
+        )
+        report.warnings.extend(plan.warnings)
+        report.wake_at(plan.next_wakeup)
+        if dag.dagrun_timeout is not None and run.start_date is not None:
+            report.wake_at(run.start_date + dag.dagrun_timeout)
+        yield PlannedRun(run, entry, rows, plan)
+
+
+def apply_planned_runs(
+    session: Session, planned: Sequence[PlannedRun], report: TickReport, *, now: datetime, recheck: bool = False
+) -> list[FinishedRun]:
+    """Write the plans (and time out the late runs); the runs that finished.
+
+    ``recheck``: the plans were read in an earlier transaction, so a plan that a write
+    since then makes stale is dropped (``stale_plans.py``); the next tick replans its run.
+    """
+    running = still_running(session, [item.run.id for item in planned]) if recheck else None
+    finished: list[FinishedRun] = []
+    for item in planned:
+        session.add(item.run)  # read in another session when ``recheck``; a no-op otherwise
+        if running is not None and item.run.id not in running:
+            continue
+        ended = _apply(session, item, report, now=now, recheck=recheck)
         if ended is not None:
-            yield run, entry, ended
+            state, reason = ended
+            has_callback = item.entry.dag.has_callback(_callback_name(state))
+            finished.append(
+                FinishedRun(item.run.dag_id, item.run.run_id, state, reason, item.entry.fileloc, has_callback)
+            )
+    report.runs_finished += len(finished)
+    return finished
 
 
-def _plan(
-    session: Session,
-    run: DagRun,
-    dag: SerializedDag,
-    report: TickReport,
-    *,
-    now: datetime,
-    switches: TaskSwitches | None,
-    loaded: LoadedTIs,
-    inputs: RunInputs,
+def _apply(
+    session: Session, item: PlannedRun, report: TickReport, *, now: datetime, recheck: bool
 ) -> tuple[DagRunState, str] | None:
-    """Plan one run; (state, reason) if it finished."""
-    tick = schedule_run(
-        session,
-        run=run,
-        dag=dag,
-        now=now,
-        past_not_met=past_not_met(session, run, dag),
-        switches=switches,
-        loaded=loaded,
-        inputs=inputs,
-    )
+    """Time out or apply one run; (state, reason) if it finished."""
+    run, dag, plan = item.run, item.entry.dag, item.plan
+    if plan is None:
+        if fail_timed_out_run(session, run, now=now):
+            report.runs_timed_out += 1
+            return DagRunState.FAILED, "timed_out"
+        return None
+    if recheck and plan_is_stale(session, run, dag, plan, item.rows):
+        report.wake_at(now)  # plan it again at once
+        return None
+    tick = apply_run_plan(session, run=run, dag=dag, plan=plan, rows=item.rows, now=now)
     report.tis_changed += tick.changed
-    report.warnings.extend(tick.warnings)
-    report.wake_at(tick.next_wakeup)
-    if dag.dagrun_timeout is not None and run.start_date is not None:
-        report.wake_at(run.start_date + dag.dagrun_timeout)
     if tick.run_state is not None:
         reason = "success" if tick.run_state == DagRunState.SUCCESS else "task_failure"
         return tick.run_state, reason
