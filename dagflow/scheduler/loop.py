@@ -177,7 +177,7 @@ class Scheduler:
         with self.db.transaction(readonly=True) as session:
             planned = self._plan(session, now, report, full=full)
         with self.db.transaction() as session:
-            finished = apply_planned_runs(session, planned, report, now=now, recheck=True)
+            finished = apply_planned_runs(session, planned, report, now=now)
             return finished, self._queue(session, now, report), chores
 
     def _chores(self, session: Session, now: datetime, report: TickReport, *, full: bool) -> Sweep:

@@ -4,10 +4,9 @@
 only the ones an event or a timer marked), their serialized DAGs in one batch
 (deserialized once per DAG version by ``SerializedDagStore``), and plans each run that
 is not past its ``dagrun_timeout``. ``apply_planned_runs`` (writes) fails the late runs
-and applies the plans; with ``recheck`` (the plans were read in an earlier transaction,
-as on SQLite, ``loop.py``) it first drops the plans a write since then made stale
-(``stale_plans.py``). It returns the runs that finished so the loop can run DAG
-callbacks after the commit. ``schedule_running_runs`` does both in one transaction.
+and applies the plans, dropping those a write since the read made stale
+(``stale_plans.py``; on SQLite the read was an earlier transaction, ``loop.py``). It
+returns the runs that finished so the loop can run DAG callbacks after the commit.
 """
 
 from __future__ import annotations
@@ -130,20 +129,6 @@ class PlannedRun:
     plan: RunPlan | None = None
 
 
-def schedule_running_runs(
-    session: Session,
-    store: SerializedDagStore,
-    report: TickReport,
-    *,
-    now: datetime,
-    only: Collection[RunKey] | None = None,
-    include_paused: bool = False,
-) -> list[FinishedRun]:
-    """Plan and apply every running run to examine in one transaction; the runs that finished."""
-    planned = plan_running_runs(session, store, report, now=now, only=only, include_paused=include_paused)
-    return apply_planned_runs(session, planned, report, now=now)
-
-
 def plan_running_runs(
     session: Session,
     store: SerializedDagStore,
@@ -209,20 +194,22 @@ def _plan_batch(
 
 
 def apply_planned_runs(
-    session: Session, planned: Sequence[PlannedRun], report: TickReport, *, now: datetime, recheck: bool = False
+    session: Session, planned: Sequence[PlannedRun], report: TickReport, *, now: datetime
 ) -> list[FinishedRun]:
     """Write the plans (and time out the late runs); the runs that finished.
 
-    ``recheck``: the plans were read in an earlier transaction, so a plan that a write
-    since then makes stale is dropped (``stale_plans.py``); the next tick replans its run.
+    The plans were read in an earlier transaction (SQLite, ``loop.py``) or by earlier
+    statements of this one (PostgreSQL, READ COMMITTED: a clear may have committed in
+    between), so a run no longer running is left alone and a plan that a write since
+    made stale is dropped (``stale_plans.py``): the next tick, right away, replans it.
     """
-    running = still_running(session, [item.run.id for item in planned]) if recheck else None
+    running = still_running(session, [item.run.id for item in planned])
     finished: list[FinishedRun] = []
     for item in planned:
-        session.add(item.run)  # read in another session when ``recheck``; a no-op otherwise
-        if running is not None and item.run.id not in running:
+        session.add(item.run)  # read in another session on SQLite; a no-op otherwise
+        if item.run.id not in running:
             continue
-        ended = _apply(session, item, report, now=now, recheck=recheck)
+        ended = _apply(session, item, report, now=now)
         if ended is not None:
             state, reason = ended
             has_callback = item.entry.dag.has_callback(_callback_name(state))
@@ -233,9 +220,7 @@ def apply_planned_runs(
     return finished
 
 
-def _apply(
-    session: Session, item: PlannedRun, report: TickReport, *, now: datetime, recheck: bool
-) -> tuple[DagRunState, str] | None:
+def _apply(session: Session, item: PlannedRun, report: TickReport, *, now: datetime) -> tuple[DagRunState, str] | None:
     """Time out or apply one run; (state, reason) if it finished."""
     run, dag, plan = item.run, item.entry.dag, item.plan
     if plan is None:
@@ -243,8 +228,8 @@ def _apply(
             report.runs_timed_out += 1
             return DagRunState.FAILED, "timed_out"
         return None
-    if recheck and plan_is_stale(session, run, dag, plan, item.rows):
-        report.wake_at(now)  # plan it again at once
+    if plan_is_stale(session, run, dag, plan, item.rows):
+        report.wake_at(now)  # a full pass at once plans it again
         return None
     tick = apply_run_plan(session, run=run, dag=dag, plan=plan, rows=item.rows, now=now)
     report.tis_changed += tick.changed
