@@ -103,6 +103,14 @@ def finish_everything(sched: Scheduler, executor: RecordingExecutor, db: Databas
     assert states(db) == {("a", -1): TI.SUCCESS, ("b", -1): TI.SUCCESS}
 
 
+def kept_running_then_rerun(db: Database, sched: Scheduler, report: TickReport) -> None:
+    """The pass finished nothing, the run is still running, and the next tick runs the cleared ``b`` again."""
+    assert report.runs_finished == 0
+    assert run_state(db) is DagRunState.RUNNING
+    sched.tick(T0)
+    assert states(db)[("b", -1)] is TI.QUEUED
+
+
 def test_a_run_is_not_finished_when_a_task_instance_was_cleared_after_the_read(
     fast: Settings, db_any: Database, dags_dir: Path
 ) -> None:
@@ -113,12 +121,9 @@ def test_a_run_is_not_finished_when_a_task_instance_was_cleared_after_the_read(
     assert [p.plan.run_state for p in planned if p.plan] == [DagRunState.SUCCESS]
     clear(db, sched.store, "b")
     report = apply(db, planned)
-    assert report.runs_finished == 0
     assert report.next_wakeup == T0  # replanned at once
-    assert run_state(db) is DagRunState.RUNNING
     assert states(db)[("b", -1)] is TI.NONE
-    sched.tick(T0)  # the next tick sees the clear: b runs again
-    assert states(db)[("b", -1)] is TI.QUEUED
+    kept_running_then_rerun(db, sched, report)
 
 
 def test_a_downstream_is_not_scheduled_when_its_upstream_was_cleared_after_the_read(
@@ -152,10 +157,7 @@ def test_a_tick_does_not_finish_a_run_cleared_between_its_read_and_its_write(
     monkeypatch.setattr(loop, "plan_running_runs", plan_then_clear)
     report = sched.tick(T0)
     monkeypatch.undo()
-    assert report.runs_finished == 0
-    assert run_state(db) is DagRunState.RUNNING
-    sched.tick(T0)
-    assert states(db)[("b", -1)] is TI.QUEUED
+    kept_running_then_rerun(db, sched, report)
 
 
 def test_a_task_instance_another_pass_created_after_the_read_is_not_created_twice(
