@@ -4,15 +4,21 @@ A tick, in order:
 
 1. parse DAG files if a parser is attached and files changed (``parsing.py``);
 2. collect executor events (each marks its run for examination);
-3. one write transaction (one per tick: on SQLite every ``BEGIN IMMEDIATE`` competes
-   with the workers for the lock). On a *full pass* (every ``scheduler.poll_interval``,
-   when a retry/reschedule/run/trigger timeout is due, or after a run ended): fail
+3. chores, planning, writes. On a *full pass* (every ``scheduler.poll_interval``, when
+   a retry/reschedule/run/trigger timeout is due, or after a run ended): fail
    deferrals past their timeout, compute ``next_dagrun*`` for new DAG versions, create
    due (backfill and asset-triggered) runs, start queued
    runs under ``max_active_runs``, and plan every running run; between full passes
    only the runs an executor event touched are planned. Full passes also run the
    reaper and the SLA checker (``reaper.py``, ``sla.py``; every heartbeat interval).
-   Then queue scheduled task instances under every limit (``queueing.py``);
+   Then apply the plans and queue scheduled task instances under every limit
+   (``queueing.py``). On SQLite the chores (when due) are one write transaction, the
+   reading and planning a read transaction (a WAL snapshot: the workers' claims and
+   records do not wait for it), and applying the plans plus queueing a second, short
+   write transaction that drops plans made stale in between (``tick.py``,
+   ``stale_plans.py``). On PostgreSQL, where readers block nobody, all of it is one
+   transaction, so the ``SKIP LOCKED`` row locks on the runs planned hold until the
+   plans are written (two schedulers never plan one run);
 4. after the commit: submit the workloads (and re-sent stuck ones) to the executor;
    hand DAG callbacks, reaped tries' task callbacks and SLA miss callbacks to the
    ``CallbackRunner``.
@@ -60,7 +66,14 @@ from dagflow.scheduler.run_creation import MAX_RUNS_PER_PASS, create_due_runs, r
 from dagflow.scheduler.run_lifecycle import start_queued_run, start_queued_runs
 from dagflow.scheduler.run_scheduling import queue_scheduled
 from dagflow.scheduler.sla import check_slas
-from dagflow.scheduler.tick import FinishedRun, RunKey, TickReport, schedule_running_runs
+from dagflow.scheduler.tick import (
+    FinishedRun,
+    PlannedRun,
+    RunKey,
+    TickReport,
+    apply_planned_runs,
+    plan_running_runs,
+)
 from dagflow.state import DagRunState
 from dagflow.triggerer.store import fail_timed_out_deferrals, next_trigger_timeout
 
@@ -70,6 +83,8 @@ log = logging.getLogger(__name__)
 COALESCE_MAX_S = 0.05
 #: With at least this many tries in flight, events are coalesced too (a fan-out).
 COALESCE_MIN_RUNNING = 4
+#: What a tick's transactions hand back: the runs that finished, the workloads to submit, the sweep.
+TickWrites = tuple[list[FinishedRun], list[TaskWorkload], Sweep]
 
 
 class Scheduler:
@@ -110,6 +125,8 @@ class Scheduler:
         self._manage_requested = False
         self.wakeup: threading.Event = executor.wakeup
         self.ticks = 0
+        #: Read and plan in a read transaction, write in a short one (SQLite; see ``tick``).
+        self.plan_outside_write_lock = db.dialect == "sqlite"
 
     # --- one iteration ---------------------------------------------------------------
     def tick(self, now: datetime | None = None) -> TickReport:
@@ -122,25 +139,61 @@ class Scheduler:
         report.events = self._process_events(self.executor.poll())
         manage = self._take_notifications()
         full = self._full_pass_at is None or now >= self._full_pass_at
-        with self.db.transaction() as session:
-            if full or self._run_ended or manage:
-                self._manage_runs(session, now, report)
-            chores = self._housekeeping(session, now, report) if full else Sweep()
-            finished = schedule_running_runs(
-                session,
-                self.store,
-                report,
-                now=now,
-                only=self._examine_only(full),
-                include_paused=self.only_run is not None,
-            )
-            workloads = self._queue(session, now, report)
+        chores_due = full or self._run_ended or manage
+        if self.plan_outside_write_lock:
+            finished, workloads, chores = self._tick_in_three(now, report, full=full, chores_due=chores_due)
+        else:
+            finished, workloads, chores = self._tick_in_one(now, report, full=full, chores_due=chores_due)
         self._run_ended = bool(finished)
         self._plan_next_full_pass(now, report)
         self._submit(chores.resend + workloads)
         self._run_callbacks(finished, chores.callbacks)
         self.ticks += 1
         return report
+
+    def _tick_in_one(self, now: datetime, report: TickReport, *, full: bool, chores_due: bool) -> TickWrites:
+        """PostgreSQL: chores, planning and writes in one transaction, the runs planned locked ``SKIP LOCKED``.
+
+        The row locks are what keeps two schedulers from planning one run; on PostgreSQL
+        the transaction blocks no reader and no worker's claim or record anyway.
+        """
+        with self.db.transaction() as session:
+            chores = self._chores(session, now, report, full=full) if chores_due else Sweep()
+            planned = self._plan(session, now, report, full=full)
+            finished = apply_planned_runs(session, planned, report, now=now)
+            return finished, self._queue(session, now, report), chores
+
+    def _tick_in_three(self, now: datetime, report: TickReport, *, full: bool, chores_due: bool) -> TickWrites:
+        """SQLite: chores (when due) in a write transaction, planning in a read one, then the writes.
+
+        The read is a WAL snapshot that blocks no worker, so the write lock is held only
+        to apply the plans (compare-and-set, stale plans dropped: ``stale_plans.py``) and
+        to queue; one scheduler per SQLite database (``job.py``), so no run is planned twice.
+        """
+        chores = Sweep()
+        if chores_due:
+            with self.db.transaction() as session:
+                chores = self._chores(session, now, report, full=full)
+        with self.db.transaction(readonly=True) as session:
+            planned = self._plan(session, now, report, full=full)
+        with self.db.transaction() as session:
+            finished = apply_planned_runs(session, planned, report, now=now)
+            return finished, self._queue(session, now, report), chores
+
+    def _chores(self, session: Session, now: datetime, report: TickReport, *, full: bool) -> Sweep:
+        """Run management; on full passes also the reaper and the SLA checker (their sweep)."""
+        self._manage_runs(session, now, report)
+        return self._housekeeping(session, now, report) if full else Sweep()
+
+    def _plan(self, session: Session, now: datetime, report: TickReport, *, full: bool) -> list[PlannedRun]:
+        return plan_running_runs(
+            session,
+            self.store,
+            report,
+            now=now,
+            only=self._examine_only(full),
+            include_paused=self.only_run is not None,
+        )
 
     def _manage_runs(self, session: Session, now: datetime, report: TickReport) -> None:
         """Run-level housekeeping: next-run fields, due and backfill runs, queued runs to start.

@@ -2,8 +2,12 @@
 
 This is the applier half of "a pure planner decides, an applier writes": every write goes
 through ``dagflow.models.transitions`` inside the caller's transaction. The scheduler
-loop plans every run with ``schedule_run`` (``tick.py``); ``queue_scheduled`` queues one
-run's task instances with no limit, for a scheduler scoped to that run (``dags test``).
+loop reads and plans a run with ``load_tis``/``read_run_inputs``/``plan_loaded_run`` and
+writes the plan with ``apply_run_plan``, possibly in a later transaction (``tick.py``),
+so the applier never trusts the read: states move by compare-and-set from the state the
+planner saw, placeholders are inserted and expanded at most once. ``schedule_run`` does
+all of it in one transaction; ``queue_scheduled`` queues one run's task instances with
+no limit, for a scheduler scoped to that run (``dags test``).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from dagflow.execution.workload import TaskWorkload, workload_for
 from dagflow.models import DagRun, TaskInstance, TaskMap, TaskSwitch, XCom
 from dagflow.models.transitions import set_dagrun_state, set_ti_state
 from dagflow.scheduler.dagruns import new_task_instance
+from dagflow.scheduler.locking import unless_exists
 from dagflow.scheduler.planner import RunPlan, TISnapshot, plan_run
 from dagflow.sdk.branch import BRANCH_XCOM_KEY
 from dagflow.serialization.objects import SerializedDag
@@ -60,41 +65,59 @@ def schedule_run(
     dag: SerializedDag,
     now: datetime,
     past_not_met: Iterable[str] = (),
-    switches: TaskSwitches | None = None,
-    loaded: LoadedTIs | None = None,
-    inputs: RunInputs | None = None,
 ) -> RunTick:
-    """Plan one run and apply the plan (decisions cascade inside one plan).
+    """Read, plan and apply one run in the caller's transaction (decisions cascade inside one plan).
 
-    ``past_not_met``: task ids held back by ``depends_on_past``/``wait_for_downstream``;
-    ``switches``: the task switches read once for every run of a tick (else read here);
-    ``loaded`` and ``inputs``: the run's task instances (``load_tis``) and, read after
-    them, its other inputs (``read_run_inputs``, for many runs at once); else read here
-    in that order. The order matters on PostgreSQL: a worker commits a branch decision or
-    a map length before the success that makes the planner look for it.
+    ``past_not_met``: task ids held back by ``depends_on_past``/``wait_for_downstream``.
+    The scheduler loop does the same in two halves (``plan_loaded_run`` in a read
+    transaction, ``apply_run_plan`` in the write one; ``tick.py``).
     """
     if run.state == DagRunState.QUEUED:
         set_dagrun_state(
             session, run.id, to=DagRunState.RUNNING, expected=[DagRunState.QUEUED], values={"start_date": now}
         )
         session.refresh(run)
-    rows, snapshots = loaded if loaded is not None else load_tis(session, run)
-    if inputs is None:
-        inputs = read_run_inputs(session, [(run, dag)])[run.id]
-    plan = plan_run(
+    rows, snapshots = load_tis(session, run)
+    inputs = read_run_inputs(session, [(run, dag)])[run.id]
+    switches = TaskSwitches.load(session, [run.dag_id])
+    plan = plan_loaded_run(run, dag, snapshots, inputs, now=now, past_not_met=past_not_met, switches=switches)
+    return apply_run_plan(session, run=run, dag=dag, plan=plan, rows=rows, now=now)
+
+
+def plan_loaded_run(
+    run: DagRun,
+    dag: SerializedDag,
+    snapshots: Sequence[TISnapshot],
+    inputs: RunInputs,
+    *,
+    now: datetime,
+    past_not_met: Iterable[str],
+    switches: TaskSwitches,
+) -> RunPlan:
+    """The planner over what was read of one run: its task instances (``load_tis``) and,
+    read after them, its other inputs (``read_run_inputs``). The order matters on
+    PostgreSQL: a worker commits a branch decision or a map length before the success
+    that makes the planner look for it.
+    """
+    return plan_run(
         dag,
         snapshots,
         task_map=inputs.task_map,
         branch_decisions=inputs.branch_decisions,
         now=now,
         past_not_met=past_not_met,
-        switched_off=(switches or TaskSwitches.load(session, [run.dag_id])).for_run(run.dag_id, run.run_id),
+        switched_off=switches.for_run(run.dag_id, run.run_id),
     )
+
+
+def apply_run_plan(
+    session: Session, *, run: DagRun, dag: SerializedDag, plan: RunPlan, rows: dict[Key, Any], now: datetime
+) -> RunTick:
+    """Write one run's plan; every change is a compare-and-set from the state the planner saw."""
     tick = RunTick(warnings=list(plan.warnings), next_wakeup=plan.next_wakeup, plan_empty=plan.is_empty)
     tick.changed = _apply(session, run=run, dag=dag, plan=plan, rows=rows, now=now)
     tick.scheduled = len(plan.schedule) + sum(plan.expand.values())
-    if plan.run_state is not None:
-        _finish_run(session, run, plan, now=now)
+    if plan.run_state is not None and _finish_run(session, run, plan, now=now):
         forget_run(run.id)
         tick.run_state = plan.run_state
     return tick
@@ -376,11 +399,24 @@ def _apply(
 
 
 def _create_missing(
-    session: Session, *, run: DagRun, dag: SerializedDag, task_ids: Iterable[str]
+    session: Session, *, run: DagRun, dag: SerializedDag, task_ids: Sequence[str]
 ) -> dict[Key, TaskInstance]:
-    created = [new_task_instance(dag, dag.get_task(t), run_id=run.run_id) for t in task_ids]
-    session.add_all(created)
-    session.flush()
+    """Insert the placeholders the plan asks for; none if one exists already.
+
+    The plan may come from a read made before this transaction (``tick.py``): a row that
+    appeared since hits the unique key, the savepoint undoes only these inserts, and the
+    next pass plans the run from what is there.
+    """
+    if not task_ids:
+        return {}
+
+    def insert() -> list[TaskInstance]:
+        created = [new_task_instance(dag, dag.get_task(t), run_id=run.run_id) for t in task_ids]
+        session.add_all(created)
+        session.flush()
+        return created
+
+    created = unless_exists(session, insert, f"task instances {list(task_ids)} of run {run.run_id}") or []
     return {(ti.task_id, ti.map_index): ti for ti in created}
 
 
@@ -397,9 +433,8 @@ def _expand(
     changed = 0
     for task_id, length in plan.expand.items():
         placeholder = rows.get((task_id, -1))
-        if placeholder is None:
+        if placeholder is None or not _claim_placeholder(session, placeholder):
             continue
-        session.execute(sa.update(TaskInstance).where(TaskInstance.id == placeholder.id).values(map_index=0))
         task = dag.get_task(task_id)
         added = [new_task_instance(dag, task, run_id=run.run_id, map_index=i) for i in range(1, length)]
         session.add_all(added)
@@ -409,6 +444,24 @@ def _expand(
         for state, ids in ids_by_state.items():
             changed += set_ti_state(session, ids, to=TI.SCHEDULED, expected=[state], values={"scheduled_at": now})
     return changed
+
+
+def _claim_placeholder(session: Session, placeholder: Any) -> bool:
+    """Map index -1 -> 0, only if the row is still the placeholder in the state the planner saw.
+
+    A compare-and-set, so a task is expanded once even when its plan was read outside
+    this transaction or by another scheduler: the loser changes nothing and adds no index.
+    """
+    claim = (
+        sa.update(TaskInstance)
+        .where(
+            TaskInstance.id == placeholder.id,
+            TaskInstance.map_index == -1,
+            TaskInstance.state.in_([placeholder.state]),
+        )
+        .values(map_index=0)
+    )
+    return bool(session.execute(claim).rowcount)  # type: ignore[attr-defined]
 
 
 def _move(
@@ -434,8 +487,10 @@ def _move(
     return changed
 
 
-def _finish_run(session: Session, run: DagRun, plan: RunPlan, *, now: datetime) -> None:
+def _finish_run(session: Session, run: DagRun, plan: RunPlan, *, now: datetime) -> bool:
+    """The run to the plan's final state from the state it was read in; False if it moved since."""
     assert plan.run_state is not None
     values: dict[str, Any] = {"end_date": now, "has_soft_failures": plan.has_soft_failures}
-    set_dagrun_state(session, run.id, to=plan.run_state, expected=[run.state], values=values)
+    finished = set_dagrun_state(session, run.id, to=plan.run_state, expected=[run.state], values=values)
     session.refresh(run)
+    return finished

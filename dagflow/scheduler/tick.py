@@ -1,10 +1,12 @@
-"""What one scheduler tick reports, and the pass over running DAG runs.
+"""What one scheduler tick reports, and the pass over running DAG runs, in two halves.
 
-``schedule_running_runs`` loads the running runs to examine (all of them, or only the
-ones an event or a timer marked), their serialized DAGs in one batch (deserialized once
-per DAG version by ``SerializedDagStore``), fails the ones past ``dagrun_timeout`` and
-plans + applies the rest through ``schedule_run``. It returns the runs that finished so
-the loop can run DAG callbacks after the transaction commits.
+``plan_running_runs`` (reads only) loads the running runs to examine (all of them, or
+only the ones an event or a timer marked), their serialized DAGs in one batch
+(deserialized once per DAG version by ``SerializedDagStore``), and plans each run that
+is not past its ``dagrun_timeout``. ``apply_planned_runs`` (writes) fails the late runs
+and applies the plans, dropping those a write since the read made stale
+(``stale_plans.py``; on SQLite the read was an earlier transaction, ``loop.py``). It
+returns the runs that finished so the loop can run DAG callbacks after the commit.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dagflow.models import DagModel, DagRun
 from dagflow.scheduler import quiet_runs
 from dagflow.scheduler.dag_store import CachedDag, SerializedDagStore
 from dagflow.scheduler.locking import is_postgresql, skip_locked_if
+from dagflow.scheduler.planner import RunPlan
 from dagflow.scheduler.run_lifecycle import (
     fail_timed_out_run,
     is_timed_out,
@@ -33,13 +36,16 @@ from dagflow.scheduler.run_scheduling import (
     LoadedTIs,
     RunInputs,
     TaskSwitches,
+    apply_run_plan,
     load_tis_of_runs,
+    plan_loaded_run,
     read_run_inputs,
-    schedule_run,
 )
+from dagflow.scheduler.stale_plans import plan_is_stale, still_running
 from dagflow.state import DagRunState
 
 RunKey = tuple[str, str]
+Key = tuple[str, int]
 
 
 @dataclass
@@ -117,7 +123,19 @@ def running_runs(session: Session, only: Collection[RunKey] | None, *, include_p
     return [run for run in runs if (run.dag_id, run.run_id) in only]
 
 
-def schedule_running_runs(
+@dataclass
+class PlannedRun:
+    """One run as read and planned, for ``apply_planned_runs``; no plan: past its ``dagrun_timeout``."""
+
+    run: DagRun
+    entry: CachedDag
+    rows: dict[Key, Any] = field(default_factory=dict)
+    plan: RunPlan | None = None
+    #: What the plan was made from (``quiet_runs.plan_key``), to remember an empty plan by.
+    quiet_key: Hashable | None = None
+
+
+def plan_running_runs(
     session: Session,
     store: SerializedDagStore,
     report: TickReport,
@@ -125,36 +143,34 @@ def schedule_running_runs(
     now: datetime,
     only: Collection[RunKey] | None = None,
     include_paused: bool = False,
-) -> list[FinishedRun]:
-    """Plan and apply every running run to examine (see ``running_runs``); the runs that finished."""
+) -> list[PlannedRun]:
+    """Read and plan every running run to examine (see ``running_runs``); writes nothing.
+
+    Run in a read transaction, its plans are applied later by ``apply_planned_runs``.
+    """
     runs = running_runs(session, only, include_paused=include_paused)
     dags = store.get_many(session, {run.dag_id for run in runs})
-    switches = TaskSwitches.load(session, dags) if runs else None
-    finished: list[FinishedRun] = []
+    switches = TaskSwitches.load(session, dags) if runs else TaskSwitches(())
+    planned: list[PlannedRun] = []
     for start in range(0, len(runs), RUNS_PER_READ):
-        for run, entry, ended in _examine_batch(
-            session, runs[start : start + RUNS_PER_READ], dags, report, now, switches
-        ):
-            state, reason = ended
-            has_callback = entry.dag.has_callback(_callback_name(state))
-            finished.append(FinishedRun(run.dag_id, run.run_id, state, reason, entry.fileloc, has_callback))
-    report.runs_finished += len(finished)
-    return finished
+        planned.extend(_plan_batch(session, runs[start : start + RUNS_PER_READ], dags, report, now, switches))
+    return planned
 
 
-def _examine_batch(
+def _plan_batch(
     session: Session,
     runs: Sequence[DagRun],
     dags: Mapping[str, CachedDag],
     report: TickReport,
     now: datetime,
-    switches: TaskSwitches | None,
-) -> Iterator[tuple[DagRun, CachedDag, tuple[DagRunState, str]]]:
-    """Some runs: time them out, or plan them; yields the ones that finished.
+    switches: TaskSwitches,
+) -> Iterator[PlannedRun]:
+    """Some runs: those past their timeout as they are, the others planned.
 
     Their task instances are read (one query for the small runs: ``load_tis_of_runs``),
     then their other inputs in one query each for the batch (``read_run_inputs``), then
-    each run is planned and applied.
+    each run is planned, unless its inputs read as when its plan was last empty
+    (``quiet_runs``: it is left out).
     """
     todo: list[tuple[DagRun, CachedDag]] = []
     for run in runs:
@@ -163,52 +179,71 @@ def _examine_batch(
             continue
         report.runs_examined += 1
         if is_timed_out(run, entry.dag, now):
-            if fail_timed_out_run(session, run, now=now):
-                report.runs_timed_out += 1
-                yield run, entry, (DagRunState.FAILED, "timed_out")
+            yield PlannedRun(run, entry)
             continue
         todo.append((run, entry))
     with_dags = [(run, entry.dag) for run, entry in todo]
     loaded = load_tis_of_runs(session, with_dags)
     inputs = read_run_inputs(session, with_dags)
     for run, entry in todo:
-        ended = _plan(
-            session, run, entry, report, now=now, switches=switches, loaded=loaded[run.id], inputs=inputs[run.id]
-        )
+        dag = entry.dag
+        past = past_not_met(session, run, dag)
+        if dag.dagrun_timeout is not None and run.start_date is not None:
+            report.wake_at(run.start_date + dag.dagrun_timeout)
+        key = _plan_key(run, entry, loaded[run.id], inputs[run.id], past, switches)
+        if key is not None and quiet_runs.is_quiet(run.id, key, now):
+            report.runs_unchanged += 1
+            report.wake_at(quiet_runs.quiet_until(run.id))
+            continue
+        rows, snapshots = loaded[run.id]
+        plan = plan_loaded_run(run, dag, snapshots, inputs[run.id], now=now, past_not_met=past, switches=switches)
+        report.warnings.extend(plan.warnings)
+        report.wake_at(plan.next_wakeup)
+        yield PlannedRun(run, entry, rows, plan, quiet_key=key)
+
+
+def apply_planned_runs(
+    session: Session, planned: Sequence[PlannedRun], report: TickReport, *, now: datetime
+) -> list[FinishedRun]:
+    """Write the plans (and time out the late runs); the runs that finished.
+
+    The plans were read in an earlier transaction (SQLite, ``loop.py``) or by earlier
+    statements of this one (PostgreSQL, READ COMMITTED: a clear may have committed in
+    between), so a run no longer running is left alone and a plan that a write since
+    made stale is dropped (``stale_plans.py``): the next tick, right away, replans it.
+    """
+    running = still_running(session, [item.run.id for item in planned])
+    finished: list[FinishedRun] = []
+    for item in planned:
+        session.add(item.run)  # read in another session on SQLite; a no-op otherwise
+        if item.run.id not in running:
+            continue
+        ended = _apply(session, item, report, now=now)
         if ended is not None:
-            yield run, entry, ended
+            state, reason = ended
+            has_callback = item.entry.dag.has_callback(_callback_name(state))
+            finished.append(
+                FinishedRun(item.run.dag_id, item.run.run_id, state, reason, item.entry.fileloc, has_callback)
+            )
+    report.runs_finished += len(finished)
+    return finished
 
 
-def _plan(
-    session: Session,
-    run: DagRun,
-    entry: CachedDag,
-    report: TickReport,
-    *,
-    now: datetime,
-    switches: TaskSwitches | None,
-    loaded: LoadedTIs,
-    inputs: RunInputs,
-) -> tuple[DagRunState, str] | None:
-    """Plan one run, unless its inputs read as when its plan was last empty (``quiet_runs``); (state, reason) if it finished."""
-    dag = entry.dag
-    past = past_not_met(session, run, dag)
-    switches = switches or TaskSwitches.load(session, [run.dag_id])
-    if dag.dagrun_timeout is not None and run.start_date is not None:
-        report.wake_at(run.start_date + dag.dagrun_timeout)
-    key = _plan_key(run, entry, loaded, inputs, past, switches)
-    if key is not None and quiet_runs.is_quiet(run.id, key, now):
-        report.runs_unchanged += 1
-        report.wake_at(quiet_runs.quiet_until(run.id))
+def _apply(session: Session, item: PlannedRun, report: TickReport, *, now: datetime) -> tuple[DagRunState, str] | None:
+    """Time out or apply one run; (state, reason) if it finished."""
+    run, dag, plan = item.run, item.entry.dag, item.plan
+    if plan is None:
+        if fail_timed_out_run(session, run, now=now):
+            report.runs_timed_out += 1
+            return DagRunState.FAILED, "timed_out"
         return None
-    tick = schedule_run(
-        session, run=run, dag=dag, now=now, past_not_met=past, switches=switches, loaded=loaded, inputs=inputs
-    )
+    if plan_is_stale(session, run, dag, plan, item.rows):
+        report.wake_at(now)  # a full pass at once plans it again
+        return None
+    tick = apply_run_plan(session, run=run, dag=dag, plan=plan, rows=item.rows, now=now)
     report.tis_changed += tick.changed
-    report.warnings.extend(tick.warnings)
-    report.wake_at(tick.next_wakeup)
-    if key is not None:
-        quiet_runs.remember(run.id, key, plan_empty=tick.plan_empty, next_wakeup=tick.next_wakeup)
+    if item.quiet_key is not None:
+        quiet_runs.remember(run.id, item.quiet_key, plan_empty=tick.plan_empty, next_wakeup=tick.next_wakeup)
     if tick.run_state is not None:
         quiet_runs.forget(run.id)
         reason = "success" if tick.run_state == DagRunState.SUCCESS else "task_failure"

@@ -30,7 +30,7 @@ from dagflow.scheduler.locking import unless_exists
 from dagflow.scheduler.queueing import queue_task_instances
 from dagflow.scheduler.run_creation import create_due_runs, refresh_next_dagruns
 from dagflow.scheduler.run_lifecycle import start_queued_runs
-from dagflow.scheduler.tick import TickReport, schedule_running_runs
+from dagflow.scheduler.tick import TickReport, apply_planned_runs, plan_running_runs
 from dagflow.services.dag_runs import serialized_dag, set_paused, trigger_dag
 from dagflow.services.pools import set_pool
 from dagflow.state import DagRunState, DagRunType, TaskInstanceState
@@ -156,7 +156,8 @@ def test_two_schedulers_never_queue_more_than_a_pool_holds(pg: tuple[Settings, D
     now = pendulum.now("UTC")
     with db.transaction() as session:
         start_queued_runs(session, now=now, default_limit=16)
-        schedule_running_runs(session, store, TickReport(), now=now)
+        report = TickReport()
+        apply_planned_runs(session, plan_running_runs(session, store, report, now=now), report, now=now)
 
     def queue(database: Database) -> int:
         with database.transaction() as session:
