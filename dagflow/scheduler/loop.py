@@ -60,6 +60,7 @@ from dagflow.scheduler.run_creation import MAX_RUNS_PER_PASS, create_due_runs, r
 from dagflow.scheduler.run_lifecycle import start_queued_run, start_queued_runs
 from dagflow.scheduler.run_scheduling import queue_scheduled
 from dagflow.scheduler.sla import check_slas
+from dagflow.scheduler.ti_reads import KnownTIs
 from dagflow.scheduler.tick import FinishedRun, RunKey, TickReport, schedule_running_runs
 from dagflow.state import DagRunState
 from dagflow.triggerer.store import fail_timed_out_deferrals, next_trigger_timeout
@@ -98,6 +99,7 @@ class Scheduler:
         self.only_run = only_run
         self.on_event = on_event
         self.store = SerializedDagStore()
+        self.known_tis = KnownTIs()  # rows kept between ticks: a tick reads what changed (ti_reads.py)
         self._seen_versions: dict[str, str] = {}
         self._submitted: dict[tuple[int, int], TaskWorkload] = {}
         self._dirty: set[RunKey] = set()
@@ -122,19 +124,24 @@ class Scheduler:
         report.events = self._process_events(self.executor.poll())
         manage = self._take_notifications()
         full = self._full_pass_at is None or now >= self._full_pass_at
-        with self.db.transaction() as session:
-            if full or self._run_ended or manage:
-                self._manage_runs(session, now, report)
-            chores = self._housekeeping(session, now, report) if full else Sweep()
-            finished = schedule_running_runs(
-                session,
-                self.store,
-                report,
-                now=now,
-                only=self._examine_only(full),
-                include_paused=self.only_run is not None,
-            )
-            workloads = self._queue(session, now, report)
+        try:
+            with self.db.transaction() as session:
+                if full or self._run_ended or manage:
+                    self._manage_runs(session, now, report)
+                chores = self._housekeeping(session, now, report) if full else Sweep()
+                finished = schedule_running_runs(
+                    session,
+                    self.store,
+                    report,
+                    now=now,
+                    only=self._examine_only(full),
+                    include_paused=self.only_run is not None,
+                    known=self.known_tis,
+                )
+                workloads = self._queue(session, now, report)
+        except BaseException:
+            self.known_tis.forget()  # it may hold rows of the rolled-back transaction
+            raise
         self._run_ended = bool(finished)
         self._plan_next_full_pass(now, report)
         self._submit(chores.resend + workloads)
@@ -151,7 +158,10 @@ class Scheduler:
         if self.only_run is not None:
             report.runs_started = int(start_queued_run(session, *self.only_run, now=now))
             return
-        report.tis_changed += fail_timed_out_deferrals(session, now=now)  # resumed to fail: planned below
+        failed_deferrals = fail_timed_out_deferrals(session, now=now)  # resumed to fail: planned below
+        if failed_deferrals:
+            self.known_tis.forget()
+        report.tis_changed += failed_deferrals
         report.wake_at(next_trigger_timeout(session))
         refresh_next_dagruns(session, self.store, self._seen_versions, now=now)
         report.runs_created = len(create_due_runs(session, self.store, now=now, limit=MAX_RUNS_PER_PASS))
@@ -161,7 +171,9 @@ class Scheduler:
         report.runs_created += len(create_asset_triggered_runs(session, self.store, now=now))
         started = start_queued_runs(session, now=now, default_limit=self.settings.core.max_active_runs_per_dag)
         report.runs_started = len(started)
-        self._dirty.update((run.dag_id, run.run_id) for run in started)
+        for run in started:  # new, or re-queued by a clear: read in full
+            self._dirty.add((run.dag_id, run.run_id))
+            self.known_tis.run_changed((run.dag_id, run.run_id))
 
     def _housekeeping(self, session: Session, now: datetime, report: TickReport) -> Sweep:
         """Reaper and SLA checker (``reaper.py``, ``sla.py``), at most every heartbeat interval.
@@ -176,6 +188,8 @@ class Scheduler:
         self._housekeeping_at = now + timedelta(seconds=self.settings.scheduler.heartbeat_interval)
         chores = sweep(session, self.store, self.settings, now=now, held=self.executor.held_tries(), job_id=self.job_id)
         report.tis_changed += chores.changed
+        if chores.changed:
+            self.known_tis.forget()  # the reaper moved rows no executor event names
         report.wake_at(chores.next_try_at)
         if self.settings.scheduler.check_slas:
             chores.callbacks.extend(check_slas(session, self.store, now=now))
@@ -198,6 +212,8 @@ class Scheduler:
             notified, self._notified = self._notified, set()
             manage, self._manage_requested = self._manage_requested, False
         self._dirty.update(notified)
+        for run in notified:
+            self.known_tis.run_changed(run)
         return manage
 
     @property
@@ -255,6 +271,7 @@ class Scheduler:
             workload = self._submitted.pop((event.ti_id, event.try_number), None)
             if workload is not None:
                 self._dirty.add((workload.dag_id, workload.run_id))
+                self.known_tis.ti_changed((workload.dag_id, workload.run_id), event.ti_id)
                 if self.on_event is not None:
                     self.on_event(workload, event)
             if event.state is None or not _is_final(event):

@@ -8,22 +8,21 @@ run's task instances with no limit, for a scheduler scoped to that run (``dags t
 
 from __future__ import annotations
 
-import functools
-from collections import OrderedDict, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from dagflow.execution.workload import TaskWorkload, workload_for
 from dagflow.models import DagRun, TaskInstance, TaskMap, TaskSwitch, XCom
 from dagflow.models.transitions import set_dagrun_state, set_ti_state
 from dagflow.scheduler.dagruns import new_task_instance
-from dagflow.scheduler.planner import RunPlan, TISnapshot, plan_run
+from dagflow.scheduler.planner import RunPlan, plan_run
+from dagflow.scheduler.ti_reads import KnownTIs, LoadedTIs, load_tis
 from dagflow.sdk.branch import BRANCH_XCOM_KEY
 from dagflow.serialization.objects import SerializedDag
 from dagflow.state import DagRunState, TaskInstanceState
@@ -61,6 +60,7 @@ def schedule_run(
     switches: TaskSwitches | None = None,
     loaded: LoadedTIs | None = None,
     inputs: RunInputs | None = None,
+    known: KnownTIs | None = None,
 ) -> RunTick:
     """Plan one run and apply the plan (decisions cascade inside one plan).
 
@@ -69,31 +69,57 @@ def schedule_run(
     ``loaded`` and ``inputs``: the run's task instances (``load_tis``) and, read after
     them, its other inputs (``read_run_inputs``, for many runs at once); else read here
     in that order. The order matters on PostgreSQL: a worker commits a branch decision or
-    a map length before the success that makes the planner look for it.
+    a map length before the success that makes the planner look for it. ``known``: the
+    rows this scheduler keeps between passes (``ti_reads``), told what the plan wrote.
     """
     if run.state == DagRunState.QUEUED:
         set_dagrun_state(
             session, run.id, to=DagRunState.RUNNING, expected=[DagRunState.QUEUED], values={"start_date": now}
         )
         session.refresh(run)
-    rows, snapshots = loaded if loaded is not None else load_tis(session, run)
-    if inputs is None:
-        inputs = read_run_inputs(session, [(run, dag)])[run.id]
-    plan = plan_run(
-        dag,
-        snapshots,
-        task_map=inputs.task_map,
-        branch_decisions=inputs.branch_decisions,
-        now=now,
-        past_not_met=past_not_met,
-        switched_off=(switches or TaskSwitches.load(session, [run.dag_id])).for_run(run.dag_id, run.run_id),
-    )
+    switched = (switches or TaskSwitches.load(session, [run.dag_id])).for_run(run.dag_id, run.run_id)
+
+    def decide(loaded: LoadedTIs | None, inputs: RunInputs | None) -> tuple[LoadedTIs, RunPlan]:
+        loaded = loaded if loaded is not None else load_tis(session, run, known=known, now=now)
+        inputs = inputs if inputs is not None else read_run_inputs(session, [(run, dag)])[run.id]
+        return loaded, plan_run(
+            dag,
+            loaded.tis,
+            task_map=inputs.task_map,
+            branch_decisions=inputs.branch_decisions,
+            now=now,
+            past_not_met=past_not_met,
+            switched_off=switched,
+        )
+
+    loaded, plan = decide(loaded, inputs)
+    if plan.run_state is not None and not loaded.complete:  # a run ends only on a full read
+        if known is not None:
+            known.run_changed((run.dag_id, run.run_id))
+        loaded, plan = decide(load_tis(session, run, known=known, now=now), None)
+    return _apply_plan(session, run=run, dag=dag, plan=plan, rows=loaded.rows, now=now, known=known)
+
+
+def _apply_plan(
+    session: Session,
+    *,
+    run: DagRun,
+    dag: SerializedDag,
+    plan: RunPlan,
+    rows: dict[Key, Any],
+    now: datetime,
+    known: KnownTIs | None,
+) -> RunTick:
+    """Write the plan, tell ``known`` what moved, finish the run if the plan says so."""
     tick = RunTick(warnings=list(plan.warnings), next_wakeup=plan.next_wakeup)
     tick.changed = _apply(session, run=run, dag=dag, plan=plan, rows=rows, now=now)
     tick.scheduled = len(plan.schedule) + sum(plan.expand.values())
+    if known is not None:
+        known.plan_applied((run.dag_id, run.run_id), plan, rows, tick.changed)
     if plan.run_state is not None:
         _finish_run(session, run, plan, now=now)
-        forget_run(run.id)
+        if known is not None:
+            known.forget((run.dag_id, run.run_id))
         tick.run_state = plan.run_state
     return tick
 
@@ -147,22 +173,6 @@ def switched_off(session: Session, dag_id: str, run_id: str) -> dict[str, str | 
     return TaskSwitches.load(session, [dag_id]).for_run(dag_id, run_id)
 
 
-#: The columns the planner and the applier read (plain rows: no ORM objects per tick).
-_TI_COLUMNS = (
-    TaskInstance.id,
-    TaskInstance.task_id,
-    TaskInstance.map_index,
-    TaskInstance.state,
-    TaskInstance.try_number,
-    TaskInstance.max_tries,
-    TaskInstance.next_try_at,
-)
-
-
-_TIS = TaskInstance.__table__
-_READ_TIS = sa.select(*(_TIS.c[column.key] for column in _TI_COLUMNS)).where(
-    _TIS.c.dag_id == sa.bindparam("dag_id"), _TIS.c.run_id == sa.bindparam("run_id")
-)
 _MAPS = TaskMap.__table__
 _READ_TASK_MAP = (
     sa.select(_MAPS.c.dag_id, _MAPS.c.run_id, _MAPS.c.task_id, sa.func.sum(_MAPS.c.length))
@@ -178,93 +188,6 @@ _READ_BRANCH_DECISIONS = sa.select(_XCOMS.c.dag_id, _XCOMS.c.run_id, _XCOMS.c.ta
     _XCOMS.c.run_id.in_(sa.bindparam("run_ids", expanding=True)),
     _XCOMS.c.key == BRANCH_XCOM_KEY,
 )
-
-
-def _run_key(run: DagRun) -> dict[str, str]:
-    return {"dag_id": run.dag_id, "run_id": run.run_id}
-
-
-class _TIRow(NamedTuple):
-    """What the applier needs of an existing task instance: its id and the state the planner saw."""
-
-    id: int
-    state: TaskInstanceState
-
-
-@functools.lru_cache(maxsize=8)
-def _ti_reader(dialect: Dialect) -> tuple[str, tuple[str, ...] | None, Callable[[Any], Any], Callable[[Any], Any]]:
-    """``_READ_TIS`` compiled for ``dialect`` (SQL, positional parameter names or None), and
-    the state and ``next_try_at`` converters its raw values need."""
-    compiled = _READ_TIS.compile(dialect=dialect)
-    names = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
-
-    def converter(column: Any) -> Callable[[Any], Any]:
-        process = column.type.dialect_impl(dialect).result_processor(dialect, None)
-        return process if process is not None else (lambda value: value)
-
-    return str(compiled), names, converter(_TIS.c.state), converter(_TIS.c.next_try_at)
-
-
-#: Per run (by primary key), the raw rows of the last pass and what was built from them;
-#: a row that reads the same again reuses its snapshot. A pure memo (every pass still
-#: reads every row), bounded to the most recently planned runs.
-_MEMO: OrderedDict[int, dict[tuple[Any, ...], tuple[_TIRow, TISnapshot]]] = OrderedDict()
-_MEMO_RUNS = 256
-
-
-LoadedTIs = tuple[dict[Key, "_TIRow"], list[TISnapshot]]
-
-
-def load_tis(session: Session, run: DagRun) -> LoadedTIs:
-    """The run's task instances: ids and states for the applier, snapshots for the planner.
-
-    Read with the DB driver's own cursor (plain tuples: no ORM or ``Row`` objects, which
-    cost the scheduler ~25 ms per pass over a 1 000-task run), in the caller's transaction.
-    """
-    connection = session.connection()
-    sql, names, to_state, to_datetime = _ti_reader(connection.dialect)
-    params: Any = _run_key(run)
-    if names is not None:
-        params = tuple(params[name] for name in names)
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(sql, params)
-        raw_rows = cursor.fetchall()
-    finally:
-        cursor.close()
-    previous = _MEMO.pop(run.id, {})
-    built: dict[tuple[Any, ...], tuple[_TIRow, TISnapshot]] = {}
-    rows: dict[Key, _TIRow] = {}
-    snapshots: list[TISnapshot] = []
-    for raw in raw_rows:
-        raw = tuple(raw)
-        entry = previous.get(raw)
-        if entry is None:
-            ti_id, task_id, map_index, state, try_number, max_tries, next_try_at = raw
-            state = to_state(state)
-            entry = (
-                _TIRow(ti_id, state),
-                TISnapshot(
-                    task_id=task_id,
-                    map_index=map_index,
-                    state=state,
-                    try_number=try_number,
-                    max_tries=max_tries,
-                    next_try_at=to_datetime(next_try_at),
-                ),
-            )
-        built[raw] = entry
-        rows[(entry[1].task_id, entry[1].map_index)] = entry[0]
-        snapshots.append(entry[1])
-    _MEMO[run.id] = built
-    while len(_MEMO) > _MEMO_RUNS:
-        _MEMO.popitem(last=False)
-    return rows, snapshots
-
-
-def forget_run(run_pk: int) -> None:
-    """Drop a finished run's memo."""
-    _MEMO.pop(run_pk, None)
 
 
 #: Runs per batched read of ``read_run_inputs`` (two IN lists well below bound-parameter limits).

@@ -27,15 +27,8 @@ from dagflow.scheduler.run_lifecycle import (
     past_not_met,
     unpaused_or_backfill,
 )
-from dagflow.scheduler.run_scheduling import (
-    RUNS_PER_READ,
-    LoadedTIs,
-    RunInputs,
-    TaskSwitches,
-    load_tis,
-    read_run_inputs,
-    schedule_run,
-)
+from dagflow.scheduler.run_scheduling import RUNS_PER_READ, RunInputs, TaskSwitches, read_run_inputs, schedule_run
+from dagflow.scheduler.ti_reads import KnownTIs, LoadedTIs, load_tis
 from dagflow.serialization import SerializedDag
 from dagflow.state import DagRunState
 
@@ -123,16 +116,20 @@ def schedule_running_runs(
     now: datetime,
     only: Collection[RunKey] | None = None,
     include_paused: bool = False,
+    known: KnownTIs | None = None,
 ) -> list[FinishedRun]:
-    """Plan and apply every running run to examine (see ``running_runs``); the runs that finished."""
+    """Plan and apply every running run to examine (see ``running_runs``); the runs that finished.
+
+    ``known``: the task instances the scheduler keeps between ticks (``ti_reads``): a run is
+    read only where it changed; without it every run is read in full.
+    """
     runs = running_runs(session, only, include_paused=include_paused)
     dags = store.get_many(session, {run.dag_id for run in runs})
     switches = TaskSwitches.load(session, dags) if runs else None
     finished: list[FinishedRun] = []
     for start in range(0, len(runs), RUNS_PER_READ):
-        for run, entry, ended in _examine_batch(
-            session, runs[start : start + RUNS_PER_READ], dags, report, now, switches
-        ):
+        batch = runs[start : start + RUNS_PER_READ]
+        for run, entry, ended in _examine_batch(session, batch, dags, report, now, switches, known):
             state, reason = ended
             has_callback = entry.dag.has_callback(_callback_name(state))
             finished.append(FinishedRun(run.dag_id, run.run_id, state, reason, entry.fileloc, has_callback))
@@ -147,6 +144,7 @@ def _examine_batch(
     report: TickReport,
     now: datetime,
     switches: TaskSwitches | None,
+    known: KnownTIs | None,
 ) -> Iterator[tuple[DagRun, CachedDag, tuple[DagRunState, str]]]:
     """Some runs: time them out, or plan them; yields the ones that finished.
 
@@ -164,10 +162,20 @@ def _examine_batch(
                 report.runs_timed_out += 1
                 yield run, entry, (DagRunState.FAILED, "timed_out")
             continue
-        todo.append((run, entry, load_tis(session, run)))
+        todo.append((run, entry, load_tis(session, run, known=known, now=now)))
     inputs = read_run_inputs(session, [(run, entry.dag) for run, entry, _ in todo])
     for run, entry, loaded in todo:
-        ended = _plan(session, run, entry.dag, report, now=now, switches=switches, loaded=loaded, inputs=inputs[run.id])
+        ended = _plan(
+            session,
+            run,
+            entry.dag,
+            report,
+            now=now,
+            switches=switches,
+            loaded=loaded,
+            inputs=inputs[run.id],
+            known=known,
+        )
         if ended is not None:
             yield run, entry, ended
 
@@ -182,6 +190,7 @@ def _plan(
     switches: TaskSwitches | None,
     loaded: LoadedTIs,
     inputs: RunInputs,
+    known: KnownTIs | None,
 ) -> tuple[DagRunState, str] | None:
     """Plan one run; (state, reason) if it finished."""
     tick = schedule_run(
@@ -193,6 +202,7 @@ def _plan(
         switches=switches,
         loaded=loaded,
         inputs=inputs,
+        known=known,
     )
     report.tis_changed += tick.changed
     report.warnings.extend(tick.warnings)
