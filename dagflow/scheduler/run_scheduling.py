@@ -97,31 +97,24 @@ def schedule_run(
         if known is not None:
             known.run_changed((run.dag_id, run.run_id))
         loaded, plan = decide(load_tis(session, run, known=known, now=now), None)
-    return _apply_plan(session, run=run, dag=dag, plan=plan, rows=loaded.rows, now=now, known=known)
-
-
-def _apply_plan(
-    session: Session,
-    *,
-    run: DagRun,
-    dag: SerializedDag,
-    plan: RunPlan,
-    rows: dict[Key, Any],
-    now: datetime,
-    known: KnownTIs | None,
-) -> RunTick:
-    """Write the plan, tell ``known`` what moved, finish the run if the plan says so."""
     tick = RunTick(warnings=list(plan.warnings), next_wakeup=plan.next_wakeup)
-    tick.changed = _apply(session, run=run, dag=dag, plan=plan, rows=rows, now=now)
+    tick.changed = _apply(session, run=run, dag=dag, plan=plan, rows=loaded.rows, now=now)
     tick.scheduled = len(plan.schedule) + sum(plan.expand.values())
-    if known is not None:
-        known.plan_applied((run.dag_id, run.run_id), plan, rows, tick.changed)
+    _tell_known(known, run, plan, loaded.rows, tick.changed)
     if plan.run_state is not None:
         _finish_run(session, run, plan, now=now)
-        if known is not None:
-            known.forget((run.dag_id, run.run_id))
         tick.run_state = plan.run_state
     return tick
+
+
+def _tell_known(known: KnownTIs | None, run: DagRun, plan: RunPlan, rows: dict[Key, Any], moved: int) -> None:
+    """What the applier wrote is read again next time (all of the run if it missed or created rows; nothing if it ended)."""
+    if known is None:
+        return
+    if plan.run_state is not None:
+        known.forget((run.dag_id, run.run_id))
+    else:
+        known.plan_applied((run.dag_id, run.run_id), plan, rows, moved)
 
 
 def queue_scheduled(session: Session, *, run: DagRun, now: datetime, limit: int | None = None) -> list[TaskWorkload]:
