@@ -15,7 +15,7 @@ run was notified by another process (``run_changed``: the PostgreSQL event liste
 SQLite watcher, a run started or re-queued); this scheduler's reaper or deferral timeout
 moved task instances (``forget``); a compare-and-set of its plan moved fewer rows than
 planned (another writer was there); a plan created or expanded task instances; a row
-read by key is gone or has a new key; or the last full read is older than
+read by key is gone, was never read or has a new key; or the last full read is older than
 ``FULL_READ_EVERY``. That last bound covers what nobody announces (on SQLite, a task
 instance of a running run cleared or marked by another process; a try another scheduler
 ran): it is seen within that time, as a full pass saw it within ``poll_interval``
@@ -103,6 +103,7 @@ class KnownTIs:
         self.full_read_every = full_read_every
         self.max_tis = max_tis
         self._runs: OrderedDict[RunKey, _KeptRun] = OrderedDict()
+        self._kept_tis = 0
 
     def ti_changed(self, run: RunKey, ti_id: int) -> None:
         """This scheduler's executor reported on this task instance: read it again."""
@@ -120,8 +121,9 @@ class KnownTIs:
         """Drop one run (finished), or every run (after a failed tick or unannounced own writes)."""
         if run is None:
             self._runs.clear()
-        else:
-            self._runs.pop(run, None)
+            self._kept_tis = 0
+        elif (kept := self._runs.pop(run, None)) is not None:
+            self._kept_tis -= len(kept.keys)
 
     def plan_applied(self, run: RunKey, plan: RunPlan, rows: dict[TIKey, Any], moved: int) -> None:
         """After the applier wrote ``plan``: re-read what it moved, or everything if it missed or created rows."""
@@ -144,13 +146,13 @@ class KnownTIs:
 
     def keep(self, run: RunKey, loaded: LoadedTIs, now: datetime) -> None:
         """Keep a full read of the run (the least recently planned runs go beyond ``max_tis``)."""
+        self.forget(run)
         keys = {row.id: key for key, row in loaded.rows.items()}
         self._runs[run] = _KeptRun(loaded, keys, now)
-        self._runs.move_to_end(run)
-        total = sum(len(kept.keys) for kept in self._runs.values())
-        while total > self.max_tis and len(self._runs) > 1:
+        self._kept_tis += len(keys)
+        while self._kept_tis > self.max_tis and len(self._runs) > 1:
             _, dropped = self._runs.popitem(last=False)
-            total -= len(dropped.keys)
+            self._kept_tis -= len(dropped.keys)
 
 
 def load_tis(session: Session, run: DagRun, *, known: KnownTIs | None = None, now: datetime | None = None) -> LoadedTIs:
@@ -172,11 +174,8 @@ def _read_changed(session: Session, kept: _KeptRun) -> bool:
     for start in range(0, len(ids), IDS_PER_READ):
         for values in session.connection().execute(_READ_IDS, {"ids": ids[start : start + IDS_PER_READ]}):
             row, snapshot = _entry(*values)
-            if kept.keys.get(row.id, snapshot.key) != snapshot.key or (
-                row.id not in kept.keys and snapshot.key in kept.loaded.rows
-            ):
-                return False  # a row changed its key (an expansion by another scheduler)
-            kept.keys[row.id] = snapshot.key
+            if kept.keys.get(row.id) != snapshot.key:
+                return False  # a row not read before, or with a new key (another scheduler created it)
             kept.loaded.rows[snapshot.key] = row
             kept.loaded.tis.put(snapshot)
             found.add(row.id)
