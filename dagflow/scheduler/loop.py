@@ -66,6 +66,7 @@ from dagflow.scheduler.run_creation import MAX_RUNS_PER_PASS, create_due_runs, r
 from dagflow.scheduler.run_lifecycle import start_queued_run, start_queued_runs
 from dagflow.scheduler.run_scheduling import queue_scheduled
 from dagflow.scheduler.sla import check_slas
+from dagflow.scheduler.ti_reads import KnownTIs
 from dagflow.scheduler.tick import (
     FinishedRun,
     PlannedRun,
@@ -113,6 +114,7 @@ class Scheduler:
         self.only_run = only_run
         self.on_event = on_event
         self.store = SerializedDagStore()
+        self.known_tis = KnownTIs()  # rows kept between ticks: a tick reads what changed (ti_reads.py)
         self._seen_versions: dict[str, str] = {}
         self._submitted: dict[tuple[int, int], TaskWorkload] = {}
         self._dirty: set[RunKey] = set()
@@ -140,10 +142,14 @@ class Scheduler:
         manage = self._take_notifications()
         full = self._full_pass_at is None or now >= self._full_pass_at
         chores_due = full or self._run_ended or manage
-        if self.plan_outside_write_lock:
-            finished, workloads, chores = self._tick_in_three(now, report, full=full, chores_due=chores_due)
-        else:
-            finished, workloads, chores = self._tick_in_one(now, report, full=full, chores_due=chores_due)
+        try:
+            if self.plan_outside_write_lock:
+                finished, workloads, chores = self._tick_in_three(now, report, full=full, chores_due=chores_due)
+            else:
+                finished, workloads, chores = self._tick_in_one(now, report, full=full, chores_due=chores_due)
+        except BaseException:
+            self.known_tis.forget()  # it may hold rows of a rolled-back transaction
+            raise
         self._run_ended = bool(finished)
         self._plan_next_full_pass(now, report)
         self._submit(chores.resend + workloads)
@@ -160,7 +166,7 @@ class Scheduler:
         with self.db.transaction() as session:
             chores = self._chores(session, now, report, full=full) if chores_due else Sweep()
             planned = self._plan(session, now, report, full=full)
-            finished = apply_planned_runs(session, planned, report, now=now)
+            finished = apply_planned_runs(session, planned, report, now=now, known=self.known_tis)
             return finished, self._queue(session, now, report), chores
 
     def _tick_in_three(self, now: datetime, report: TickReport, *, full: bool, chores_due: bool) -> TickWrites:
@@ -177,7 +183,7 @@ class Scheduler:
         with self.db.transaction(readonly=True) as session:
             planned = self._plan(session, now, report, full=full)
         with self.db.transaction() as session:
-            finished = apply_planned_runs(session, planned, report, now=now)
+            finished = apply_planned_runs(session, planned, report, now=now, known=self.known_tis)
             return finished, self._queue(session, now, report), chores
 
     def _chores(self, session: Session, now: datetime, report: TickReport, *, full: bool) -> Sweep:
@@ -193,6 +199,7 @@ class Scheduler:
             now=now,
             only=self._examine_only(full),
             include_paused=self.only_run is not None,
+            known=self.known_tis,
         )
 
     def _manage_runs(self, session: Session, now: datetime, report: TickReport) -> None:
@@ -204,7 +211,10 @@ class Scheduler:
         if self.only_run is not None:
             report.runs_started = int(start_queued_run(session, *self.only_run, now=now))
             return
-        report.tis_changed += fail_timed_out_deferrals(session, now=now)  # resumed to fail: planned below
+        failed_deferrals = fail_timed_out_deferrals(session, now=now)  # resumed to fail: planned below
+        if failed_deferrals:
+            self.known_tis.forget()
+        report.tis_changed += failed_deferrals
         report.wake_at(next_trigger_timeout(session))
         refresh_next_dagruns(session, self.store, self._seen_versions, now=now)
         report.runs_created = len(create_due_runs(session, self.store, now=now, limit=MAX_RUNS_PER_PASS))
@@ -214,7 +224,9 @@ class Scheduler:
         report.runs_created += len(create_asset_triggered_runs(session, self.store, now=now))
         started = start_queued_runs(session, now=now, default_limit=self.settings.core.max_active_runs_per_dag)
         report.runs_started = len(started)
-        self._dirty.update((run.dag_id, run.run_id) for run in started)
+        for run in started:  # new, or re-queued by a clear: read in full
+            self._dirty.add((run.dag_id, run.run_id))
+            self.known_tis.run_changed((run.dag_id, run.run_id))
 
     def _housekeeping(self, session: Session, now: datetime, report: TickReport) -> Sweep:
         """Reaper and SLA checker (``reaper.py``, ``sla.py``), at most every heartbeat interval.
@@ -229,6 +241,8 @@ class Scheduler:
         self._housekeeping_at = now + timedelta(seconds=self.settings.scheduler.heartbeat_interval)
         chores = sweep(session, self.store, self.settings, now=now, held=self.executor.held_tries(), job_id=self.job_id)
         report.tis_changed += chores.changed
+        if chores.changed:
+            self.known_tis.forget()  # the reaper moved rows no executor event names
         report.wake_at(chores.next_try_at)
         if self.settings.scheduler.check_slas:
             chores.callbacks.extend(check_slas(session, self.store, now=now))
@@ -251,6 +265,8 @@ class Scheduler:
             notified, self._notified = self._notified, set()
             manage, self._manage_requested = self._manage_requested, False
         self._dirty.update(notified)
+        for run in notified:
+            self.known_tis.run_changed(run)
         return manage
 
     @property
@@ -309,6 +325,7 @@ class Scheduler:
             workload = self._submitted.pop((event.ti_id, event.try_number), None)
             if workload is not None:
                 self._dirty.add((workload.dag_id, workload.run_id))
+                self.known_tis.ti_changed((workload.dag_id, workload.run_id), event.ti_id)
                 if self.on_event is not None:
                     self.on_event(workload, event)
             if event.state is None or not _is_final(event):

@@ -35,40 +35,24 @@ instances left, none can move, none with ``depends_on_past``/``wait_for_downstre
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from dagflow.scheduler.ti_index import TIIndex, TIKey, TISnapshot, WorkingStates
 from dagflow.scheduler.trigger_rules import UpstreamCounts, Verdict, evaluate
 from dagflow.serialization.objects import SerializedDag, SerializedTask
 from dagflow.state import FINISHED, NOT_YET_RUNNING, WAITING, DagRunState, TaskInstanceState
 
 TI = TaskInstanceState
-TIKey = tuple[str, int]
 
 NOTE_DISABLED = "disabled"
 NOTE_BRANCH = "branch"
 NOTE_SHORT_CIRCUIT = "short_circuit"
 NOTE_EMPTY_MAP = "empty map"
 NOTE_MISSING_MAP_INPUT = "missing map input"
-
-
-@dataclass(frozen=True)
-class TISnapshot:
-    """What the planner needs to know about one existing task instance."""
-
-    task_id: str
-    map_index: int = -1
-    state: TaskInstanceState = TI.NONE
-    try_number: int = 0
-    max_tries: int = 0
-    next_try_at: datetime | None = None
-
-    @property
-    def key(self) -> TIKey:
-        """``(task_id, map_index)``."""
-        return (self.task_id, self.map_index)
 
 
 @dataclass(frozen=True)
@@ -109,7 +93,7 @@ def next_wakeup(tis: Iterable[TISnapshot]) -> datetime | None:
 
 def plan_run(
     dag: SerializedDag,
-    tis: Sequence[TISnapshot],
+    tis: Sequence[TISnapshot] | TIIndex,
     *,
     task_map: Mapping[str, int],
     branch_decisions: Mapping[str, Mapping[str, Any]],
@@ -119,10 +103,13 @@ def plan_run(
 ) -> RunPlan:
     """Decide what happens next in one DAG run (pure; see the module docstring).
 
+    ``tis``: the run's task instances, as a list or as a ``TIIndex`` kept between passes
+    (the same plan either way; with an index a pass costs what changed, not the run's size).
     ``switched_off``: ``task_id -> reason`` of tasks disabled for this run without editing
     code (``tasks disable``); they behave as ``disabled=True``, with the note ``"disabled: REASON"``.
     """
-    planner = _Planner(dag, tis, task_map, branch_decisions, now, frozenset(past_not_met))
+    index = tis if isinstance(tis, TIIndex) else TIIndex(tis)
+    planner = _Planner(dag, index, task_map, branch_decisions, now, frozenset(past_not_met))
     planner.switched_off = dict(switched_off or {})
     return planner.plan()
 
@@ -133,7 +120,7 @@ class _Planner:
     def __init__(
         self,
         dag: SerializedDag,
-        tis: Sequence[TISnapshot],
+        tis: TIIndex,
         task_map: Mapping[str, int],
         branch_decisions: Mapping[str, Mapping[str, Any]],
         now: datetime,
@@ -145,7 +132,7 @@ class _Planner:
         self.branch_decisions = branch_decisions
         self.now = now
         self.past_not_met = past_not_met
-        self.states: dict[str, dict[int, TaskInstanceState]] = {}
+        self.states = WorkingStates(tis)
         self.schedule: list[TIKey] = []
         self.skip: list[TIKey] = []
         self.upstream_fail: list[TIKey] = []
@@ -158,7 +145,7 @@ class _Planner:
 
     def plan(self) -> RunPlan:
         """Run every step and build the plan."""
-        self._load_and_remove()
+        self._remove_strays()
         self._create_missing()
         self._schedule_due_retries()
         forced = self._forced_skips()
@@ -181,28 +168,33 @@ class _Planner:
         )
 
     # --- steps -----------------------------------------------------------------------
-    def _load_and_remove(self) -> None:
-        for ti in self.tis:
-            task = self.dag.tasks.get(ti.task_id)
-            stray = task is None or (not task.is_mapped and ti.map_index >= 0)
-            if stray and ti.state in NOT_YET_RUNNING:
-                self.remove.append(ti.key)
-                self.notes[ti.key] = "task removed from the DAG"
-                self._set(ti.key, TI.REMOVED)
-            else:
-                self._set(ti.key, ti.state)
+    def _remove_strays(self) -> None:
+        """Task instances of tasks gone from the DAG (or map indexes of a task no longer mapped)."""
+        for key in self.tis.in_order(self._stray_keys()):
+            if self.states.get(key) in NOT_YET_RUNNING:
+                self.remove.append(key)
+                self.notes[key] = "task removed from the DAG"
+                self.states.set(key, TI.REMOVED)
+
+    def _stray_keys(self) -> list[TIKey]:
+        """Looks only at tasks that can have strays: a live mapped task's instances never are."""
+        keys: list[TIKey] = []
+        for task_id in self.tis.task_ids():
+            task = self.dag.tasks.get(task_id)
+            if task is None or not task.is_mapped:
+                keys.extend((task_id, i) for i in self.tis.entries(task_id) if task is None or i >= 0)
+        return keys
 
     def _create_missing(self) -> None:
         for task_id in self.dag.topological_order():
             # A removed placeholder row still holds the key (task_id, -1): never re-insert it.
-            if not self._live_indexes(task_id) and -1 not in self.states.get(task_id, {}):
+            if not self._live_count(task_id) and not self.states.has((task_id, -1)):
                 self.create.append(task_id)
-                self._set((task_id, -1), TI.NONE)
+                self.states.set((task_id, -1), TI.NONE)
 
     def _schedule_due_retries(self) -> None:
-        for ti in self.tis:
-            due = ti.state in WAITING and ti.task_id in self.dag.tasks and self._due(ti)
-            if due and self.states[ti.task_id][ti.map_index] is ti.state:
+        for ti in self.tis.waiting():
+            if ti.task_id in self.dag.tasks and self._due(ti) and self.states.get(ti.key) is ti.state:
                 self._decide(ti.key, TI.SCHEDULED, self.schedule)
 
     def _forced_skips(self) -> dict[str, str]:
@@ -221,7 +213,7 @@ class _Planner:
         return forced
 
     def _decide_task(self, task: SerializedTask, forced_note: str | None) -> None:
-        pending = [i for i, s in self.states.get(task.task_id, {}).items() if s is TI.NONE]
+        pending = self.states.indexes_in(task.task_id, TI.NONE)
         if not pending:
             return
         if forced_note is not None:
@@ -261,9 +253,9 @@ class _Planner:
             self._skip(key, NOTE_EMPTY_MAP)
         else:
             self.expand[task.task_id] = length
-            del self.states[task.task_id][-1]
+            self.states.delete(key)
             for index in range(length):
-                self._set((task.task_id, index), TI.SCHEDULED)
+                self.states.set((task.task_id, index), TI.SCHEDULED)
 
     # --- mapping ---------------------------------------------------------------------
     def _map_length(self, task: SerializedTask) -> int | None:
@@ -288,7 +280,8 @@ class _Planner:
         source = str(spec.get("task_id"))
         upstream = self.dag.tasks.get(source)
         if upstream is not None and upstream.is_mapped:
-            return sum(1 for i in self._live_indexes(source) if i >= 0)
+            placeholder = self.states.get((source, -1))
+            return self._live_count(source) - (placeholder is not None and placeholder is not TI.REMOVED)
         length = self.task_map.get(source)
         return None if length is None else int(length)
 
@@ -301,24 +294,22 @@ class _Planner:
         for upstream_id in task.upstream_task_ids:
             upstream = self.dag.tasks.get(upstream_id)
             is_setup = upstream is not None and upstream.is_setup
-            states = self.states.get(upstream_id) or {-1: TI.NONE}
-            for state in states.values():
-                total += 1
-                setups["setup_total"] += is_setup
+            counts = self.states.counts(upstream_id) or {TI.NONE: 1}
+            for state, count in counts.items():
+                total += count
+                setups["setup_total"] += is_setup * count
                 if state in FINISHED:
-                    done += 1
+                    done += count
                     off = upstream_id in self.switched_off
-                    n["success" if off and state is TI.SKIPPED else upstream_bucket(state, upstream)] += 1
-                    setups["setup_success"] += is_setup and state is TI.SUCCESS
-                    setups["setup_skipped"] += is_setup and state is TI.SKIPPED
+                    n["success" if off and state is TI.SKIPPED else upstream_bucket(state, upstream)] += count
+                    setups["setup_success"] += (is_setup and state is TI.SUCCESS) * count
+                    setups["setup_skipped"] += (is_setup and state is TI.SKIPPED) * count
         return UpstreamCounts(done=done, total=total, **n, **setups)
 
     # --- finishing -------------------------------------------------------------------
     def _soft_failures(self) -> list[str]:
         soft = sorted(
-            tid
-            for tid, states in self.states.items()
-            if tid in self.dag.tasks and self.dag.tasks[tid].allow_failure and TI.FAILED in states.values()
+            tid for tid, task in self.dag.tasks.items() if task.allow_failure and self.states.counts(tid)[TI.FAILED]
         )
         for tid in soft:
             self.warnings.append(f"task {tid} failed but allows failure")
@@ -326,16 +317,16 @@ class _Planner:
 
     def _run_state(self, soft: list[str]) -> DagRunState | None:
         """Airflow's leaf rule, plus its deadlock rule."""
-        live = {tid: s for tid, s in self.states.items() if tid in self.dag.tasks}
-        unfinished = [(tid, s) for tid, states in live.items() for s in states.values() if s not in FINISHED]
+        live = {tid: self.states.counts(tid) for tid in self.dag.tasks}
+        unfinished = [(tid, s) for tid, counts in live.items() for s in counts if s not in FINISHED]
         if unfinished:
             return self._deadlock_state(unfinished)
         for leaf in self.dag.effective_leaves:
             if leaf.is_teardown and not leaf.on_failure_fail_dagrun:
                 continue  # a failed teardown does not fail the run (Airflow), unless it asks to
-            for state in live.get(leaf.task_id, {}).values():
-                if state is TI.UPSTREAM_FAILED or (state is TI.FAILED and not leaf.allow_failure):
-                    return DagRunState.FAILED
+            counts = live.get(leaf.task_id, Counter[TaskInstanceState]())
+            if counts[TI.UPSTREAM_FAILED] or (counts[TI.FAILED] and not leaf.allow_failure):
+                return DagRunState.FAILED
         return DagRunState.SUCCESS
 
     def _deadlock_state(self, unfinished: list[tuple[str, TaskInstanceState]]) -> DagRunState | None:
@@ -361,27 +352,26 @@ class _Planner:
 
     def _next_wakeup(self) -> datetime | None:
         scheduled = set(self.schedule)
-        return next_wakeup(t for t in self.tis if t.key not in scheduled and t.task_id in self.dag.tasks)
+        return next_wakeup(t for t in self.tis.waiting() if t.key not in scheduled and t.task_id in self.dag.tasks)
 
     # --- small helpers ---------------------------------------------------------------
-    def _set(self, key: TIKey, state: TaskInstanceState) -> None:
-        self.states.setdefault(key[0], {})[key[1]] = state
-
     def _decide(self, key: TIKey, state: TaskInstanceState, bucket: list[TIKey]) -> None:
         bucket.append(key)
-        self._set(key, state)
+        self.states.set(key, state)
 
     def _skip(self, key: TIKey, note: str | None) -> None:
         if note is not None:
             self.notes[key] = note
         self._decide(key, TI.SKIPPED, self.skip)
 
-    def _live_indexes(self, task_id: str) -> list[int]:
-        return [i for i, s in self.states.get(task_id, {}).items() if s is not TI.REMOVED]
+    def _live_count(self, task_id: str) -> int:
+        """How many of the task's task instances are not removed."""
+        counts = self.states.counts(task_id)
+        return sum(counts.values()) - counts[TI.REMOVED]
 
     def _succeeded(self, task_id: str) -> bool:
-        states = self.states.get(task_id, {}).values()
-        return bool(states) and all(s in (TI.SUCCESS, TI.REMOVED) for s in states) and TI.SUCCESS in states
+        counts = self.states.counts(task_id)
+        return bool(counts[TI.SUCCESS]) and counts[TI.SUCCESS] + counts[TI.REMOVED] == sum(counts.values())
 
     def _due(self, ti: TISnapshot) -> bool:
         return ti.next_try_at is None or ti.next_try_at <= self.now
@@ -398,6 +388,7 @@ def upstream_bucket(state: TaskInstanceState, upstream: SerializedTask | None) -
 
 __all__ = [
     "RunPlan",
+    "TIIndex",
     "TIKey",
     "TISnapshot",
     "next_wakeup",

@@ -12,15 +12,13 @@ no limit, for a scheduler scoped to that run (``dags test``).
 
 from __future__ import annotations
 
-import functools
-from collections import OrderedDict, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from dagflow.execution.workload import TaskWorkload, workload_for
@@ -28,7 +26,9 @@ from dagflow.models import DagRun, TaskInstance, TaskMap, TaskSwitch, XCom
 from dagflow.models.transitions import set_dagrun_state, set_ti_state
 from dagflow.scheduler.dagruns import new_task_instance
 from dagflow.scheduler.locking import unless_exists
-from dagflow.scheduler.planner import RunPlan, TISnapshot, plan_run
+from dagflow.scheduler.planner import RunPlan, plan_run
+from dagflow.scheduler.ti_index import TIIndex, TISnapshot
+from dagflow.scheduler.ti_reads import KnownTIs, load_tis
 from dagflow.sdk.branch import BRANCH_XCOM_KEY
 from dagflow.serialization.objects import SerializedDag
 from dagflow.state import DagRunState, TaskInstanceState
@@ -77,17 +77,17 @@ def schedule_run(
             session, run.id, to=DagRunState.RUNNING, expected=[DagRunState.QUEUED], values={"start_date": now}
         )
         session.refresh(run)
-    rows, snapshots = load_tis(session, run)
+    loaded = load_tis(session, run)
     inputs = read_run_inputs(session, [(run, dag)])[run.id]
     switches = TaskSwitches.load(session, [run.dag_id])
-    plan = plan_loaded_run(run, dag, snapshots, inputs, now=now, past_not_met=past_not_met, switches=switches)
-    return apply_run_plan(session, run=run, dag=dag, plan=plan, rows=rows, now=now)
+    plan = plan_loaded_run(run, dag, loaded.tis, inputs, now=now, past_not_met=past_not_met, switches=switches)
+    return apply_run_plan(session, run=run, dag=dag, plan=plan, rows=loaded.rows, now=now)
 
 
 def plan_loaded_run(
     run: DagRun,
     dag: SerializedDag,
-    snapshots: Sequence[TISnapshot],
+    tis: Sequence[TISnapshot] | TIIndex,
     inputs: RunInputs,
     *,
     now: datetime,
@@ -101,7 +101,7 @@ def plan_loaded_run(
     """
     return plan_run(
         dag,
-        snapshots,
+        tis,
         task_map=inputs.task_map,
         branch_decisions=inputs.branch_decisions,
         now=now,
@@ -118,9 +118,18 @@ def apply_run_plan(
     tick.changed = _apply(session, run=run, dag=dag, plan=plan, rows=rows, now=now)
     tick.scheduled = len(plan.schedule) + sum(plan.expand.values())
     if plan.run_state is not None and _finish_run(session, run, plan, now=now):
-        forget_run(run.id)
         tick.run_state = plan.run_state
     return tick
+
+
+def tell_known(known: KnownTIs | None, run: DagRun, plan: RunPlan, rows: dict[Key, Any], moved: int) -> None:
+    """What the applier wrote is read again next time (all of the run if it missed or created rows; nothing if it ended)."""
+    if known is None:
+        return
+    if plan.run_state is not None:
+        known.forget((run.dag_id, run.run_id))
+    else:
+        known.plan_applied((run.dag_id, run.run_id), plan, rows, moved)
 
 
 def queue_scheduled(session: Session, *, run: DagRun, now: datetime, limit: int | None = None) -> list[TaskWorkload]:
@@ -172,22 +181,6 @@ def switched_off(session: Session, dag_id: str, run_id: str) -> dict[str, str | 
     return TaskSwitches.load(session, [dag_id]).for_run(dag_id, run_id)
 
 
-#: The columns the planner and the applier read (plain rows: no ORM objects per tick).
-_TI_COLUMNS = (
-    TaskInstance.id,
-    TaskInstance.task_id,
-    TaskInstance.map_index,
-    TaskInstance.state,
-    TaskInstance.try_number,
-    TaskInstance.max_tries,
-    TaskInstance.next_try_at,
-)
-
-
-_TIS = TaskInstance.__table__
-_READ_TIS = sa.select(*(_TIS.c[column.key] for column in _TI_COLUMNS)).where(
-    _TIS.c.dag_id == sa.bindparam("dag_id"), _TIS.c.run_id == sa.bindparam("run_id")
-)
 _MAPS = TaskMap.__table__
 _READ_TASK_MAP = (
     sa.select(_MAPS.c.dag_id, _MAPS.c.run_id, _MAPS.c.task_id, sa.func.sum(_MAPS.c.length))
@@ -203,141 +196,6 @@ _READ_BRANCH_DECISIONS = sa.select(_XCOMS.c.dag_id, _XCOMS.c.run_id, _XCOMS.c.ta
     _XCOMS.c.run_id.in_(sa.bindparam("run_ids", expanding=True)),
     _XCOMS.c.key == BRANCH_XCOM_KEY,
 )
-
-
-def _run_key(run: DagRun) -> dict[str, str]:
-    return {"dag_id": run.dag_id, "run_id": run.run_id}
-
-
-class _TIRow(NamedTuple):
-    """What the applier needs of an existing task instance: its id and the state the planner saw."""
-
-    id: int
-    state: TaskInstanceState
-
-
-@functools.lru_cache(maxsize=8)
-def _ti_reader(dialect: Dialect) -> tuple[str, tuple[str, ...] | None, Callable[[Any], Any], Callable[[Any], Any]]:
-    """``_READ_TIS`` compiled for ``dialect`` (SQL, positional parameter names or None), and
-    the state and ``next_try_at`` converters its raw values need."""
-    compiled = _READ_TIS.compile(dialect=dialect)
-    names = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
-
-    def converter(column: Any) -> Callable[[Any], Any]:
-        process = column.type.dialect_impl(dialect).result_processor(dialect, None)
-        return process if process is not None else (lambda value: value)
-
-    return str(compiled), names, converter(_TIS.c.state), converter(_TIS.c.next_try_at)
-
-
-#: Per run (by primary key), the raw rows of the last pass and what was built from them;
-#: a row that reads the same again reuses its snapshot. A pure memo (every pass still
-#: reads every row), bounded to the most recently planned runs.
-_MEMO: OrderedDict[int, dict[tuple[Any, ...], tuple[_TIRow, TISnapshot]]] = OrderedDict()
-_MEMO_RUNS = 256
-
-
-LoadedTIs = tuple[dict[Key, "_TIRow"], list[TISnapshot]]
-
-
-def load_tis(session: Session, run: DagRun) -> LoadedTIs:
-    """The run's task instances: ids and states for the applier, snapshots for the planner.
-
-    Read with the DB driver's own cursor (plain tuples: no ORM or ``Row`` objects, which
-    cost the scheduler ~25 ms per pass over a 1 000-task run), in the caller's transaction.
-    """
-    connection = session.connection()
-    sql, names, to_state, to_datetime = _ti_reader(connection.dialect)
-    params: Any = _run_key(run)
-    if names is not None:
-        params = tuple(params[name] for name in names)
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(sql, params)
-        raw_rows = cursor.fetchall()
-    finally:
-        cursor.close()
-    return _build_loaded(run.id, raw_rows, to_state, to_datetime)
-
-
-def _build_loaded(
-    run_pk: int, raw_rows: Iterable[Sequence[Any]], to_state: Callable[[Any], Any], to_datetime: Callable[[Any], Any]
-) -> LoadedTIs:
-    """Rows and snapshots from a run's raw ``_TI_COLUMNS`` tuples, reusing the memo's unchanged ones."""
-    previous = _MEMO.pop(run_pk, {})
-    built: dict[tuple[Any, ...], tuple[_TIRow, TISnapshot]] = {}
-    rows: dict[Key, _TIRow] = {}
-    snapshots: list[TISnapshot] = []
-    for raw in raw_rows:
-        raw = tuple(raw)
-        entry = previous.get(raw)
-        if entry is None:
-            ti_id, task_id, map_index, state, try_number, max_tries, next_try_at = raw
-            state = to_state(state)
-            entry = (
-                _TIRow(ti_id, state),
-                TISnapshot(
-                    task_id=task_id,
-                    map_index=map_index,
-                    state=state,
-                    try_number=try_number,
-                    max_tries=max_tries,
-                    next_try_at=to_datetime(next_try_at),
-                ),
-            )
-        built[raw] = entry
-        rows[(entry[1].task_id, entry[1].map_index)] = entry[0]
-        snapshots.append(entry[1])
-    _MEMO[run_pk] = built
-    while len(_MEMO) > _MEMO_RUNS:
-        _MEMO.popitem(last=False)
-    return rows, snapshots
-
-
-#: Task instances a run may have to be read with others (``load_tis_of_runs``); larger runs are read alone.
-SMALL_RUN_TASKS = 64
-
-
-def load_tis_of_runs(session: Session, runs: Sequence[tuple[DagRun, SerializedDag]]) -> dict[int, LoadedTIs]:
-    """``load_tis`` for many runs, by run primary key: one query for all the small ones.
-
-    With thousands of running runs of small DAGs, one round trip per run was most of a
-    full pass. A run is small when its DAG has no mapped task and at most
-    ``SMALL_RUN_TASKS`` tasks; the others are read one by one with ``load_tis``.
-    """
-    small = {run.id for run, dag in runs if not _has_mapped_tasks(dag) and len(dag.tasks) <= SMALL_RUN_TASKS}
-    loaded = {run.id: load_tis(session, run) for run, _ in runs if run.id not in small}
-    if not small:
-        return loaded
-    connection = session.connection()
-    _, _, to_state, to_datetime = _ti_reader(connection.dialect)
-    by_run: dict[int, list[tuple[Any, ...]]] = {run_pk: [] for run_pk in small}
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(_many_runs_sql(connection.dialect, sorted(by_run)))
-        for raw in cursor.fetchall():
-            by_run[raw[0]].append(tuple(raw[1:]))
-    finally:
-        cursor.close()
-    for run_pk, raw_rows in by_run.items():
-        loaded[run_pk] = _build_loaded(run_pk, raw_rows, to_state, to_datetime)
-    return loaded
-
-
-def _many_runs_sql(dialect: Dialect, run_pks: Sequence[int]) -> str:
-    """The task instances of these runs (by primary key), each row led by its run's key; ints rendered inline."""
-    runs = DagRun.__table__
-    query = (
-        sa.select(runs.c.id, *(_TIS.c[column.key] for column in _TI_COLUMNS))
-        .select_from(_TIS.join(runs, sa.and_(runs.c.dag_id == _TIS.c.dag_id, runs.c.run_id == _TIS.c.run_id)))
-        .where(runs.c.id.in_([int(pk) for pk in run_pks]))
-    )
-    return str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
-
-
-def forget_run(run_pk: int) -> None:
-    """Drop a finished run's memo."""
-    _MEMO.pop(run_pk, None)
 
 
 #: Runs per batched read of ``read_run_inputs`` (two IN lists well below bound-parameter limits).

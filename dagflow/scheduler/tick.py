@@ -33,15 +33,15 @@ from dagflow.scheduler.run_lifecycle import (
 )
 from dagflow.scheduler.run_scheduling import (
     RUNS_PER_READ,
-    LoadedTIs,
     RunInputs,
     TaskSwitches,
     apply_run_plan,
-    load_tis_of_runs,
     plan_loaded_run,
     read_run_inputs,
+    tell_known,
 )
 from dagflow.scheduler.stale_plans import plan_is_stale, still_running
+from dagflow.scheduler.ti_reads import SMALL_RUN_TASKS, KnownTIs, LoadedTIs, load_tis, load_tis_of_runs
 from dagflow.state import DagRunState
 
 RunKey = tuple[str, str]
@@ -143,17 +143,21 @@ def plan_running_runs(
     now: datetime,
     only: Collection[RunKey] | None = None,
     include_paused: bool = False,
+    known: KnownTIs | None = None,
 ) -> list[PlannedRun]:
     """Read and plan every running run to examine (see ``running_runs``); writes nothing.
 
     Run in a read transaction, its plans are applied later by ``apply_planned_runs``.
+    ``known``: the task instances the scheduler keeps between ticks (``ti_reads``): a run
+    is read only where it changed; without it every run is read in full.
     """
     runs = running_runs(session, only, include_paused=include_paused)
     dags = store.get_many(session, {run.dag_id for run in runs})
     switches = TaskSwitches.load(session, dags) if runs else TaskSwitches(())
     planned: list[PlannedRun] = []
     for start in range(0, len(runs), RUNS_PER_READ):
-        planned.extend(_plan_batch(session, runs[start : start + RUNS_PER_READ], dags, report, now, switches))
+        batch = runs[start : start + RUNS_PER_READ]
+        planned.extend(_plan_batch(session, batch, dags, report, now, switches, known))
     return planned
 
 
@@ -164,6 +168,7 @@ def _plan_batch(
     report: TickReport,
     now: datetime,
     switches: TaskSwitches,
+    known: KnownTIs | None,
 ) -> Iterator[PlannedRun]:
     """Some runs: those past their timeout as they are, the others planned.
 
@@ -183,7 +188,7 @@ def _plan_batch(
             continue
         todo.append((run, entry))
     with_dags = [(run, entry.dag) for run, entry in todo]
-    loaded = load_tis_of_runs(session, with_dags)
+    loaded = load_tis_of_runs(session, with_dags, known=known, now=now)
     inputs = read_run_inputs(session, with_dags)
     for run, entry in todo:
         dag = entry.dag
@@ -195,30 +200,43 @@ def _plan_batch(
             report.runs_unchanged += 1
             report.wake_at(quiet_runs.quiet_until(run.id))
             continue
-        rows, snapshots = loaded[run.id]
-        plan = plan_loaded_run(run, dag, snapshots, inputs[run.id], now=now, past_not_met=past, switches=switches)
+        read, plan = loaded[run.id], None
+        while plan is None:
+            plan = plan_loaded_run(run, dag, read.tis, inputs[run.id], now=now, past_not_met=past, switches=switches)
+            if plan.run_state is not None and not read.complete:  # a run ends only on a full read
+                if known is not None:
+                    known.run_changed((run.dag_id, run.run_id))
+                read, plan = load_tis(session, run, known=known, now=now), None
         report.warnings.extend(plan.warnings)
         report.wake_at(plan.next_wakeup)
-        yield PlannedRun(run, entry, rows, plan, quiet_key=key)
+        yield PlannedRun(run, entry, read.rows, plan, quiet_key=key)
 
 
 def apply_planned_runs(
-    session: Session, planned: Sequence[PlannedRun], report: TickReport, *, now: datetime
+    session: Session,
+    planned: Sequence[PlannedRun],
+    report: TickReport,
+    *,
+    now: datetime,
+    known: KnownTIs | None = None,
 ) -> list[FinishedRun]:
     """Write the plans (and time out the late runs); the runs that finished.
 
     The plans were read in an earlier transaction (SQLite, ``loop.py``) or by earlier
     statements of this one (PostgreSQL, READ COMMITTED: a clear may have committed in
     between), so a run no longer running is left alone and a plan that a write since
-    made stale is dropped (``stale_plans.py``): the next tick, right away, replans it.
+    made stale is dropped (``stale_plans.py``): the next tick, right away, replans it
+    from a full read. ``known`` is told what was written (``ti_reads``).
     """
     running = still_running(session, [item.run.id for item in planned])
     finished: list[FinishedRun] = []
     for item in planned:
         session.add(item.run)  # read in another session on SQLite; a no-op otherwise
         if item.run.id not in running:
+            if known is not None:
+                known.forget((item.run.dag_id, item.run.run_id))
             continue
-        ended = _apply(session, item, report, now=now)
+        ended = _apply(session, item, report, now=now, known=known)
         if ended is not None:
             state, reason = ended
             has_callback = item.entry.dag.has_callback(_callback_name(state))
@@ -229,7 +247,9 @@ def apply_planned_runs(
     return finished
 
 
-def _apply(session: Session, item: PlannedRun, report: TickReport, *, now: datetime) -> tuple[DagRunState, str] | None:
+def _apply(
+    session: Session, item: PlannedRun, report: TickReport, *, now: datetime, known: KnownTIs | None
+) -> tuple[DagRunState, str] | None:
     """Time out or apply one run; (state, reason) if it finished."""
     run, dag, plan = item.run, item.entry.dag, item.plan
     if plan is None:
@@ -238,9 +258,12 @@ def _apply(session: Session, item: PlannedRun, report: TickReport, *, now: datet
             return DagRunState.FAILED, "timed_out"
         return None
     if plan_is_stale(session, run, dag, plan, item.rows):
+        if known is not None:
+            known.run_changed((run.dag_id, run.run_id))
         report.wake_at(now)  # a full pass at once plans it again
         return None
     tick = apply_run_plan(session, run=run, dag=dag, plan=plan, rows=item.rows, now=now)
+    tell_known(known, run, plan, item.rows, tick.changed)
     report.tis_changed += tick.changed
     if item.quiet_key is not None:
         quiet_runs.remember(run.id, item.quiet_key, plan_empty=tick.plan_empty, next_wakeup=tick.next_wakeup)
@@ -254,12 +277,13 @@ def _apply(session: Session, item: PlannedRun, report: TickReport, *, now: datet
 def _plan_key(
     run: DagRun, entry: CachedDag, loaded: LoadedTIs, inputs: RunInputs, past: set[str], switches: TaskSwitches
 ) -> Hashable | None:
-    """What the run's plan depends on (``quiet_runs.plan_key``); None for a run not running yet (it is started first)."""
-    if run.state != DagRunState.RUNNING:
+    """What the run's plan depends on (``quiet_runs.plan_key``); None for a run not running yet (it is
+    started first) or a large one (kept by ``KnownTIs`` and planned from what changed instead)."""
+    if run.state != DagRunState.RUNNING or len(loaded.tis) > SMALL_RUN_TASKS:
         return None
     return quiet_runs.plan_key(
         entry.dag_hash,
-        loaded[1],
+        loaded.tis,
         branch_decisions=inputs.branch_decisions,
         task_map=inputs.task_map,
         past_not_met=past,

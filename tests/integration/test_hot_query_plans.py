@@ -39,7 +39,7 @@ from dagflow.dag_processing.sync import sync_folders
 from dagflow.db import Database
 from dagflow.executors.inline import InlineExecutor
 from dagflow.scheduler.loop import Scheduler
-from dagflow.scheduler.run_scheduling import _many_runs_sql
+from dagflow.scheduler.ti_reads import _many_runs_sql
 from dagflow.services.dag_runs import trigger_dag
 
 TABLES = ("task_instance", "dag_run", "xcom")
@@ -209,4 +209,4 @@ def test_the_task_instances_of_many_runs_are_read_through_indexes(db_any: Databa
     with db_any.engine.connect() as conn:
         run_pks = list(conn.execute(sa.text("SELECT id FROM dag_run ORDER BY id LIMIT 50")).scalars())
     sql = _many_runs_sql(db_any.engine.dialect, run_pks)
-    assert _full_scans(db_any, Recorded(sql, None, "scheduler/run_scheduling.py:load_tis_of_runs")) == []
+    assert _full_scans(db_any, Recorded(sql, None, "scheduler/ti_reads.py:load_tis_of_runs")) == []

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from dagflow.db import Database
 from dagflow.models import DagRun
 from dagflow.scheduler.loop import Scheduler
-from dagflow.scheduler.run_scheduling import load_tis, load_tis_of_runs
+from dagflow.scheduler.ti_reads import load_tis, load_tis_of_runs
 from tests.unit.scheduler.test_tick import T0, RecordingExecutor, add_dag, trigger
 
 SMALL = """
@@ -53,10 +53,11 @@ def test_many_runs_read_together_as_each_alone(db_any: Database, tmp_path: Path)
         alone = {run.id: load_tis(session, run) for run in runs}
     assert len(runs) == 25
     assert set(together) == set(alone)
-    for run_pk, (rows, snapshots) in alone.items():
-        assert together[run_pk][0] == rows
-        assert sorted(together[run_pk][1], key=repr) == sorted(snapshots, key=repr)
-    assert {len(alone[run.id][1]) for run in runs if run.dag_id == "small"} == {3}
+    for run_pk, read in alone.items():
+        assert together[run_pk].rows == read.rows
+        assert sorted(together[run_pk].tis, key=repr) == sorted(read.tis, key=repr)
+        assert together[run_pk].complete
+    assert {len(alone[run.id].tis) for run in runs if run.dag_id == "small"} == {3}
 
 
 def test_one_task_instance_query_for_the_small_runs_of_a_pass(db: Database, tmp_path: Path) -> None:
