@@ -331,3 +331,20 @@ def test_a_starting_worker_restores_messages_a_killed_worker_took(tmp_path: Path
         assert restore_unacknowledged(connection.default_channel) == 0
     assert _queue_length(redis_server) == 1
     app.close()
+
+
+def test_worker_parent_loads_the_db_driver_before_the_pool_forks(tmp_path: Path) -> None:
+    """``run_worker`` imports psycopg in the parent, so no pool process imports it on its first try."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from dagflow.config import load_settings\n"
+        "from dagflow.executors.celery.worker import warm_database_driver\n"
+        "assert 'psycopg' not in sys.modules, 'psycopg is already imported: the test proves nothing'\n"
+        f"warm_database_driver(load_settings({{'DAGFLOW_HOME': {str(tmp_path)!r},"
+        f" 'DAGFLOW__DATABASE__SQL_ALCHEMY_CONN': {PG_URL!r}}}))\n"
+        "assert 'psycopg' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)

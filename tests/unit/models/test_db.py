@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
 
+from dagflow import db as dagflow_db
 from dagflow.config import Settings
 from dagflow.db import Database, migrations_dir, normalize_url
 from dagflow.exceptions import DatabaseError
@@ -163,3 +165,49 @@ def test_forked_child_gets_its_own_connections(db_any: Database) -> None:
     assert os.waitstatus_to_exitcode(status) == 0
     with db_any.transaction() as session:
         assert sorted(session.scalars(sa.select(Variable.key))) == ["child", "parent"]
+
+
+def _backend_pid(database: Database) -> int:
+    with database.transaction() as session:
+        return int(session.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def _terminate_backend(database: Database, pid: int) -> None:
+    """End one of this test's own PostgreSQL connections from a connection outside its pool."""
+    outside = sa.create_engine(database.url, poolclass=NullPool)
+    try:
+        with outside.connect() as other:
+            other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            gone = "SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"
+            deadline = time.monotonic() + 10
+            while other.execute(sa.text(gone), {"pid": pid}).scalar():
+                other.rollback()  # pg_stat_activity is a snapshot per transaction
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+    finally:
+        outside.dispose()
+
+
+@pytest.mark.postgres
+def test_postgres_idle_pooled_connection_that_died_is_replaced_at_checkout(
+    pg_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection idle for ``PING_AFTER_IDLE_S`` is pinged when checked out: a dead one never reaches the caller."""
+    monkeypatch.setattr(dagflow_db, "PING_AFTER_IDLE_S", 0.0)
+    first = _backend_pid(pg_db)
+    _terminate_backend(pg_db, first)
+    assert _backend_pid(pg_db) != first
+
+
+@pytest.mark.postgres
+def test_postgres_connection_used_just_now_is_not_pinged_and_a_dead_one_costs_one_error(
+    pg_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No ping (no round trip) for a connection checked in moments ago; if it died, one
+    transaction fails like one cut off mid-way and the pool hands out fresh connections after."""
+    monkeypatch.setattr(dagflow_db, "PING_AFTER_IDLE_S", 3600.0)
+    first = _backend_pid(pg_db)
+    _terminate_backend(pg_db, first)
+    with pytest.raises(DatabaseError):
+        _backend_pid(pg_db)
+    assert _backend_pid(pg_db) != first
