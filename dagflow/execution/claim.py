@@ -77,6 +77,8 @@ class RunInfo:
     external_trigger: bool
     #: Data interval of the latest successful run before this one (``prev_*_success``).
     prev_success_interval: tuple[datetime | None, datetime | None] = (None, None)
+    #: Who or what created the run (Airflow 3's ``DagRun.triggered_by``; ``test`` for ``dags test``).
+    triggered_by: str | None = None
 
 
 #: Names ``getfqdn`` gives when the host's name only maps to the loopback address.
@@ -218,6 +220,7 @@ _READ_RUN = (
                 "conf",
                 "start_date",
                 "external_trigger",
+                "triggered_by",
             )
         ),
         _DAG_TABLE.c.fileloc,
@@ -259,6 +262,7 @@ def run_info(run: Any, prev_success: tuple[datetime | None, datetime | None] = (
         start_date=run.start_date,
         external_trigger=run.external_trigger,
         prev_success_interval=prev_success,
+        triggered_by=getattr(run, "triggered_by", None),
     )
 
 

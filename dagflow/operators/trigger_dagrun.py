@@ -9,10 +9,11 @@ from typing import Any
 
 import pendulum
 
-from dagflow.exceptions import DagDefinitionError, DagRunAlreadyExists, SkipTask
+from dagflow.exceptions import DagDefinitionError, DagRunAlreadyExists, FailTask, SkipTask
 from dagflow.sdk import runtime
 from dagflow.sdk.baseoperator import BaseOperator
 from dagflow.sdk.durations import to_seconds
+from dagflow.state import DagRunTriggeredByType
 
 TRIGGER_RUN_ID_KEY = "trigger_run_id"
 
@@ -75,6 +76,11 @@ class TriggerDagRunOperator(BaseOperator):
         context["ti"].xcom_push(key=TRIGGER_RUN_ID_KEY, value=run_id)
         print(f"triggered {self.trigger_dag_id} run {run_id}", flush=True)
         if self.wait_for_completion:
+            if _is_test_run(context):
+                raise FailTask(
+                    f"wait_for_completion: `dags test` runs only its own DAG run, so {self.trigger_dag_id} run"
+                    f" {run_id} would never run here (a scheduler runs it)"
+                )
             self._wait(backend, run_id)
         return run_id
 
@@ -89,6 +95,11 @@ class TriggerDagRunOperator(BaseOperator):
                 return
             if state is None:
                 raise RuntimeError(f"triggered run {self.trigger_dag_id}/{run_id} no longer exists")
+
+
+def _is_test_run(context: Mapping[str, Any]) -> bool:
+    """True in a run of ``dags test``: nothing but its own process runs it, so a triggered run never runs."""
+    return getattr(context.get("dag_run"), "triggered_by", None) == DagRunTriggeredByType.TEST
 
 
 def _parse_date(value: str | datetime | None) -> datetime | None:

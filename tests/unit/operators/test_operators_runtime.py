@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pendulum
@@ -11,6 +12,7 @@ import pytest
 from dagflow.exceptions import DagRunAlreadyExists, DatabaseError, FailTask, SkipTask, TaskRescheduled
 from dagflow.operators import ApprovalOperator, TriggerDagRunOperator
 from dagflow.sdk import runtime
+from dagflow.state import DagRunTriggeredByType
 from dagflow.state_store import state_store
 from tests.unit.sdk.conftest import FakeBackend
 
@@ -45,6 +47,13 @@ def test_trigger_and_wait(make_ctx: Any, backend: FakeBackend) -> None:
         run(op, make_ctx)
     ok = TriggerDagRunOperator(task_id="ok", trigger_dag_id="target", wait_for_completion=True, poke_interval=0.01)
     assert run(ok, make_ctx).startswith("manual__")
+
+
+def test_waiting_for_a_triggered_run_fails_at_once_under_dags_test(make_ctx: Any, backend: FakeBackend) -> None:
+    op = TriggerDagRunOperator(task_id="w", trigger_dag_id="target", trigger_run_id="r9", wait_for_completion=True)
+    with pytest.raises(FailTask, match=r"`dags test` runs only its own DAG run, so target run r9 would never run"):
+        run(op, make_ctx, dag_run=SimpleNamespace(triggered_by=DagRunTriggeredByType.TEST, conf={}))
+    assert backend.triggered[-1]["run_id"] == "r9"  # triggered all the same, as asked
 
 
 def test_trigger_of_an_existing_run_skips_resets_or_fails_as_asked(make_ctx: Any, backend: FakeBackend) -> None:
