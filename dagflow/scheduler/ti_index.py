@@ -51,12 +51,14 @@ class TIIndex:
         self._by_state: dict[str, dict[TaskInstanceState, set[int]]] = {}
         self._position: dict[TIKey, int] = {}
         self._waiting: set[TIKey] = set()
+        self._counts: dict[str, Counter[TaskInstanceState]] = {}  # built on demand, dropped by ``put``
         for snapshot in snapshots:
             self.put(snapshot)
 
     def put(self, ti: TISnapshot) -> None:
         """Add a task instance, or replace the one with its key (which keeps its position)."""
         entries = self._by_task.setdefault(ti.task_id, {})
+        self._counts.pop(ti.task_id, None)
         old = entries.get(ti.map_index)
         if old is None:
             self._position[ti.key] = len(self._position)
@@ -88,8 +90,16 @@ class TIIndex:
         return self._by_task.get(task_id, {})
 
     def counts(self, task_id: str) -> Counter[TaskInstanceState]:
-        """How many of one task's task instances are in each state."""
-        return Counter({state: len(ids) for state, ids in self._by_state.get(task_id, {}).items() if ids})
+        """How many of one task's task instances are in each state (read-only: shared until the next ``put``).
+
+        Kept per task: a pass asks each task's counts once per downstream task and again
+        for the run's state, so building them anew each time was most of planning a wide run.
+        """
+        counts = self._counts.get(task_id)
+        if counts is None:
+            states = self._by_state.get(task_id, {})
+            counts = self._counts[task_id] = Counter({state: len(ids) for state, ids in states.items() if ids})
+        return counts
 
     def indexes_in(self, task_id: str, state: TaskInstanceState) -> list[int]:
         """One task's map indexes in ``state``, in order."""
@@ -136,9 +146,12 @@ class WorkingStates:
         self._overlay.setdefault(key[0], {})[key[1]] = _DELETED
 
     def counts(self, task_id: str) -> Counter[TaskInstanceState]:
-        """How many of one task's task instances are in each state, in this pass."""
-        counts = self.index.counts(task_id)
-        for index, state in self._overlay.get(task_id, {}).items():
+        """How many of one task's task instances are in each state, in this pass (read-only)."""
+        overlay = self._overlay.get(task_id)
+        if not overlay:
+            return self.index.counts(task_id)
+        counts = Counter(self.index.counts(task_id))
+        for index, state in overlay.items():
             base = self.index.get((task_id, index))
             if base is not None:
                 counts[base.state] -= 1
