@@ -177,7 +177,8 @@ def _terminate_backend(database: Database, pid: int) -> None:
     outside = sa.create_engine(database.url, poolclass=NullPool)
     try:
         with outside.connect() as other:
-            other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            end_it = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid = :pid"
+            assert other.execute(sa.text(end_it), {"pid": pid}).scalar() is True
             gone = "SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"
             deadline = time.monotonic() + 10
             while other.execute(sa.text(gone), {"pid": pid}).scalar():
