@@ -51,10 +51,11 @@ def plan_is_stale(session: Session, run: DagRun, dag: SerializedDag, plan: RunPl
     Reads the whole run only for a plan that finishes it, else only the rows of the
     upstream tasks of what the plan decides (one row for a chain or a fan-out's root).
     """
-    seen = {row.id: row.state for row in rows.values()}
     if plan.run_state is not None:
-        return _states_now(session, run, None) != seen
+        return _states_now(session, run, None) != {row.id: row.state for row in rows.values()}
     upstream = _upstream_of_decided(dag, plan)
+    if not upstream:  # nothing decided, or only root tasks: no walk over a big run's rows
+        return False
     relied = {row.id: row.state for key, row in rows.items() if key[0] in upstream and row.state in FINISHED}
     if not relied:
         return False
