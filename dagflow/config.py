@@ -69,6 +69,9 @@ class DatabaseSettings:
     max_overflow: int = 10
     sqlite_busy_timeout: float = 30.0
     echo: bool = False
+    #: Seconds a long-running component (scheduler, DAG processor, triggerer, webserver,
+    #: standalone) keeps retrying at its start while the metadata DB server is away.
+    startup_wait_timeout: float = 60.0
 
 
 @dataclass(frozen=True)

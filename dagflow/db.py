@@ -8,14 +8,15 @@ PostgreSQL is reached through psycopg 3 (``postgresql://`` URLs are read as
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event, exc
@@ -31,6 +32,10 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
     from dagflow.config import Settings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: Execution option that makes a SQLite transaction start with a plain (deferred) BEGIN.
 _SQLITE_BEGIN = "dagflow_sqlite_begin"
@@ -356,6 +361,76 @@ _CONNECT_ERROR_MARKERS = (
 def _is_connect_error(err: exc.OperationalError) -> bool:
     text = str(err.orig).lower()
     return err.connection_invalidated or any(marker in text for marker in _CONNECT_ERROR_MARKERS)
+
+
+#: Signs of a database server that is away for now (restarting, failing over, a network
+#: blip), as opposed to a wrong setting (a bad password, a database that does not exist).
+_TRANSIENT_MARKERS = (
+    "connection refused",
+    "server closed",
+    "terminating connection",
+    "the database system is",  # shutting down / starting up / in recovery mode
+    "timeout expired",
+    "timed out",
+    "connection reset",
+    "consuming input failed",
+    "no route to host",
+    "network is unreachable",
+)
+
+
+def is_transient_connect_error(error: BaseException) -> bool:
+    """True if ``error`` (or what it wraps) says the metadata DB server is away for now.
+
+    A ``DatabaseError`` saying "cannot connect" also covers a bad password or a missing
+    database, which waiting does not mend; this tells the two apart. SQLite is a local
+    file: never transient.
+    """
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, exc.OperationalError | exc.InterfaceError):
+            if type(seen.orig).__module__.startswith("sqlite3"):
+                return False
+            text = str(seen.orig).lower()
+            return seen.connection_invalidated or any(marker in text for marker in _TRANSIENT_MARKERS)
+        seen = seen.__cause__
+    return False
+
+
+#: Seconds between two tries of a start-up step while the metadata DB is away.
+STARTUP_RETRY_S = 1.0
+
+
+def when_reachable(
+    step: Callable[[], T],
+    timeout_s: float,
+    what: str,
+    *,
+    sleep: Callable[[float], object] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> T:
+    """``step()``, tried again every ``STARTUP_RETRY_S`` while the metadata DB server is away, for ``timeout_s``.
+
+    Only errors that say the server is away for now are retried (``is_transient_connect_error``);
+    any other error, or the same one once ``timeout_s`` is over, is raised.
+    """
+    deadline = clock() + timeout_s
+    warned = False
+    while True:
+        try:
+            return step()
+        except (DatabaseError, exc.OperationalError, exc.InterfaceError) as err:
+            if not is_transient_connect_error(err) or clock() >= deadline:
+                raise
+            if not warned:
+                log.warning(
+                    "%s: the metadata database is unreachable, retrying for up to %.0f s: %s",
+                    what,
+                    timeout_s,
+                    str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__,
+                )
+                warned = True
+            sleep(STARTUP_RETRY_S)
 
 
 def _forget_pool_after_fork(database: Database) -> None:

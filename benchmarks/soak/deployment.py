@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
@@ -68,6 +69,8 @@ class Deployment:
     postgres: PostgresServer | None = None
     redis: RedisServer | None = None
     died: list[str] = field(default_factory=list)
+    #: check_deaths runs in the soak's loop and in the fault injector's thread.
+    _deaths_lock: threading.Lock = field(default_factory=threading.Lock)
     _stack: ExitStack = field(default_factory=ExitStack)
     db: Database | None = None
 
@@ -195,11 +198,20 @@ class Deployment:
         return mark
 
     def check_deaths(self) -> list[str]:
-        """Processes that exited without the soak asking: recorded, and started again."""
+        """Processes that exited without the soak asking: recorded with their last log lines, and started again.
+
+        Also called by the faults that kill a process, before they kill it: a process that
+        had died by itself just before is counted, not hidden by the kill.
+        """
+        with self._deaths_lock:
+            return self._check_deaths()
+
+    def _check_deaths(self) -> list[str]:
         found = []
         for name, proc in list(self.procs.items()):
             if proc.popen.poll() is not None and not proc.expected_exit:
-                found.append(f"{name} exited with {proc.popen.returncode}")
+                last = [line for line in self.log_tail(name, 2000).splitlines() if line.strip()][-3:]
+                found.append(f"{name} exited with {proc.popen.returncode}: {' / '.join(last)[-600:]}")
                 self.restart(name)
         self.died.extend(found)
         return found

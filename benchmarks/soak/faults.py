@@ -112,6 +112,7 @@ def kill_worker(d: Deployment, rng: random.Random) -> Fault:
     at = time.time()
     if d.executor == "celery":
         name = rng.choice(["worker-1", "worker-2"])
+        d.check_deaths()
         d.procs[name].expected_exit = True
         victims = kill_session(d.procs[name].popen.pid)
         d.procs[name].popen.wait(10)
@@ -148,6 +149,7 @@ def kill_dag_processor(d: Deployment, rng: random.Random) -> Fault:
 
 
 def _kill_and_restart(d: Deployment, name: str, kind: str) -> Fault:
+    d.check_deaths()
     proc = d.procs[name]
     proc.expected_exit = True
     at = time.time()

@@ -31,9 +31,9 @@ def dag_processor(state: CliState, num_runs: int | None, once: bool, force: bool
     """Parse DAG files (in parsing processes, each file under a timeout) until Ctrl-C or SIGTERM."""
     from dagflow.config import dag_folders
     from dagflow.dag_processing.processor import DagProcessor, ScanReport
-    from dagflow.services.database import migrate_fresh
+    from dagflow.services.database import start_component
 
-    migrate_fresh(state.db)
+    start_component(state.db, "dag-processor")
     folders = dag_folders(state.settings)
     processor = DagProcessor(state.settings, state.db, folders=folders, resume=not force)
 

@@ -28,11 +28,11 @@ def scheduler(state: CliState, num_runs: int | None) -> None:
     """Run the scheduler until Ctrl-C / SIGTERM."""
     from dagflow.config import dag_folders
     from dagflow.scheduler.process import run_scheduler
-    from dagflow.services.database import migrate_fresh
+    from dagflow.services.database import start_component
 
     settings = state.settings
     configure_logging(settings.logging.level)
-    migrate_fresh(state.db)
+    start_component(state.db, "scheduler")
     click.echo(
         f"dagflow scheduler: executor {settings.core.executor}, DAGs in "
         f"{', '.join(str(f) for f in dag_folders(settings))}",

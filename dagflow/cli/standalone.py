@@ -84,11 +84,11 @@ def standalone(state: CliState) -> None:
     from dagflow.executors.local import LocalExecutor
     from dagflow.keys import secret_key
     from dagflow.scheduler.process import run_scheduler
-    from dagflow.services.database import migrate_fresh
+    from dagflow.services.database import start_component
 
     settings = state.settings.replace(scheduler={"standalone_dag_processor": False})
     configure_logging(settings.logging.level)
-    migrate_fresh(state.db)
+    start_component(state.db, "standalone")
     secret_key(settings)  # created now, before the web server's workers race to create it
     make_private_dirs(settings.core.dags_folder)
     admin = ensure_admin(settings, state.db)

@@ -19,14 +19,15 @@ from dagflow.signals import on_signals
 def triggerer(state: CliState, capacity: int | None) -> None:
     """Run deferred tasks' triggers in one asyncio loop; several triggerers share the work."""
     from dagflow.cli.scheduler import configure_logging
-    from dagflow.services.database import migrate_fresh
+    from dagflow.db import when_reachable
+    from dagflow.services.database import start_component
     from dagflow.triggerer.job import Triggerer
 
     settings = state.settings
     configure_logging(settings.logging.level)
-    migrate_fresh(state.db)
+    start_component(state.db, "triggerer")
     job = Triggerer(settings, state.db, capacity=capacity or settings.triggerer.capacity)
-    job_id = job.register()
+    job_id = when_reachable(job.register, settings.database.startup_wait_timeout, "triggerer")
     click.echo(f"dagflow triggerer (job {job_id}, capacity {job.capacity}) running", err=True)
     with on_signals(lambda _sig: job.stop()):
         job.run()

@@ -52,9 +52,9 @@ def serve(settings: Settings, *, host: str, port: int, workers: int, banner: boo
 def _prepare(state: CliState) -> Settings:
     """Migrate a brand-new DB, and fail early (one line) on a bad secret key or an out-of-date DB."""
     from dagflow.keys import secret_key
-    from dagflow.services.database import migrate_fresh
+    from dagflow.services.database import start_component
 
-    migrate_fresh(state.db)
+    start_component(state.db, "webserver")
     secret_key(state.settings)
     return state.settings
 

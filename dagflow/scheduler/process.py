@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 
 from dagflow.config import Settings
-from dagflow.db import Database
+from dagflow.db import Database, when_reachable
 from dagflow.exceptions import DatabaseError
 from dagflow.execution.events import RUN_QUEUED, EventListener
 from dagflow.executors.base import BaseExecutor
@@ -57,7 +57,7 @@ def run_scheduler(
     job = SchedulerJob(
         db, executor_class=type(executor).__name__, heartbeat_interval=settings.scheduler.heartbeat_interval
     )
-    job.register(utc_clock())
+    when_reachable(lambda: job.register(utc_clock()), settings.database.startup_wait_timeout, "scheduler")
     parsing = None if settings.scheduler.standalone_dag_processor else dag_parsing(settings, db, folders)
     scheduler = Scheduler(settings, db, executor, parsing=parsing, callbacks=CallbackRunner(settings), job_id=job.id)
     listener = scheduler_listener(settings, scheduler)

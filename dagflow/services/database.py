@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import weakref
 
-from dagflow.db import Database
+from dagflow.db import Database, when_reachable
 from dagflow.exceptions import DatabaseError
 
 #: Databases already seen at head in this process: the revision check runs once per ``Database``.
@@ -36,3 +36,14 @@ def migrate_fresh(db: Database) -> None:
     if db.current_revision() is None:
         db.migrate()
     ensure_schema(db)
+
+
+def start_component(db: Database, what: str) -> None:
+    """``migrate_fresh`` for a long-running component, waiting out a DB server that is away.
+
+    A scheduler or DAG processor started (by systemd, Kubernetes, a supervisor) while
+    PostgreSQL restarts or fails over would otherwise exit at once with "cannot connect";
+    it retries for ``database.startup_wait_timeout`` seconds instead. A wrong setting
+    (a bad password, a missing database) still fails at once.
+    """
+    when_reachable(lambda: migrate_fresh(db), db.settings.database.startup_wait_timeout, what)
