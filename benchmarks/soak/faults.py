@@ -38,6 +38,15 @@ LOG_FS_FULL_S = 5.0
 LOG_FS_SIZE = "256m"
 
 
+#: Seconds a fault waits for its target to exist (a LocalExecutor worker is forked on demand
+#: and retires when idle; a task process lives only while a try runs) before it is skipped.
+NO_TARGET_WAIT_S = 10.0
+
+
+class NoTarget(RuntimeError):
+    """Nothing to inject this fault into right now (no worker, no running task)."""
+
+
 @dataclass
 class Fault:
     """One injected fault."""
@@ -95,7 +104,7 @@ class Injector:
             if self._stop.wait(self.rng.uniform(*self.gap_s)) or not busy():
                 return
             try:
-                fault = FAULTS[kind](self.deployment, self.rng)
+                fault = self._inject(kind, busy)
             except Exception as exc:  # a fault that could not be injected is reported, not fatal
                 self.errors.append(f"{kind}: {exc}")
                 continue
@@ -104,6 +113,16 @@ class Injector:
                 f"{time.strftime('%H:%M:%S')} {fault.kind} {fault.target} {fault.over_at - fault.at:.1f}s {fault.note}\n"
             )
             self._log.flush()
+
+    def _inject(self, kind: str, busy: Callable[[], bool]) -> Fault:
+        """Inject one fault of ``kind``, waiting up to ``NO_TARGET_WAIT_S`` for a target to exist."""
+        deadline = time.monotonic() + NO_TARGET_WAIT_S
+        while True:
+            try:
+                return FAULTS[kind](self.deployment, self.rng)
+            except NoTarget:
+                if time.monotonic() >= deadline or not busy() or self._stop.wait(0.2):
+                    raise
 
 
 # --- the faults -------------------------------------------------------------------------------
@@ -120,7 +139,7 @@ def kill_worker(d: Deployment, rng: random.Random) -> Fault:
         return Fault("kill_worker", name, at, time.time(), f"{len(victims)} processes")
     workers = descendants_of_scheduler(d, depth=1)
     if not workers:
-        raise RuntimeError("no local worker process to kill")
+        raise NoTarget("no local worker process to kill")
     victim = rng.choice(workers)
     os.kill(victim.pid, signal.SIGKILL)
     return Fault("kill_worker", f"local worker {victim.pid}", at, time.time())
@@ -130,7 +149,7 @@ def kill_task(d: Deployment, rng: random.Random) -> Fault:
     """``kill -9`` of a running task process (the OOM killer): one that started and has not ended."""
     running = running_task_pids(d.ledger)
     if not running:
-        raise RuntimeError("no task process running")
+        raise NoTarget("no task process running")
     pid, key = rng.choice(sorted(running.items()))
     at = time.time()
     os.kill(pid, signal.SIGKILL)
@@ -176,7 +195,7 @@ def sigstop_worker(d: Deployment, rng: random.Random) -> Fault:
         return fault
     workers = descendants_of_scheduler(d, depth=1)
     if not workers:
-        raise RuntimeError("no local worker process to freeze")
+        raise NoTarget("no local worker process to freeze")
     victim = rng.choice(workers)
     group = [victim, *descendants(victim.pid)]
     _signal_all(group, signal.SIGSTOP)
