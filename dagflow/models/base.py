@@ -153,6 +153,18 @@ def _is_value_list(value: object) -> TypeGuard[Iterable[Any]]:
     return isinstance(value, Iterable)
 
 
+#: Stored value -> state (the scheduler converts every task instance it reads; ``TaskInstanceState(v)`` is slower).
+_TI_STATE_BY_VALUE = {state.value: state for state in TaskInstanceState}
+
+
+def ti_state_of(value: str | None) -> TaskInstanceState:
+    """The state for a stored value (NULL → ``NONE``): a dict lookup; an unknown value raises ``ValueError``."""
+    if value is None:
+        return TaskInstanceState.NONE
+    state = _TI_STATE_BY_VALUE.get(value)
+    return state if state is not None else TaskInstanceState(value)
+
+
 class TIStateType(TypeDecorator[TaskInstanceState]):
     """A ``TaskInstanceState``; ``NONE`` is NULL in the database."""
 
@@ -168,7 +180,7 @@ class TIStateType(TypeDecorator[TaskInstanceState]):
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> TaskInstanceState:
         """The state for a stored value (NULL → ``NONE``)."""
-        return TaskInstanceState.NONE if value is None else TaskInstanceState(value)
+        return ti_state_of(value)
 
     def process_literal_param(self, value: Any, dialect: Dialect) -> str:
         """Inline rendering (used by ``literal_binds``)."""

@@ -15,6 +15,7 @@ class BashOperator(BaseOperator):
     template_fields: Sequence[str] = ("bash_command", "env", "cwd")
     template_ext: Sequence[str] = (".sh", ".bash")
     ui_color = "#f0ede4"
+    never_branches = True
 
     def __init__(
         self,

@@ -13,6 +13,7 @@ class EmptyOperator(BaseOperator):
 
     ui_color = "#e8f7e4"
     inherits_from_empty_operator = True
+    never_branches = True
 
     def execute(self, context: Mapping[str, Any]) -> None:
         """Nothing to do."""

@@ -17,6 +17,7 @@ class PythonOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("templates_dict", "op_args", "op_kwargs")
     ui_color = "#ffefeb"
+    never_branches = True
 
     def __init__(
         self,

@@ -75,19 +75,26 @@ def create_dagrun(
 
 def new_task_instance(dag: SerializedDag, task: SerializedTask, *, run_id: str, map_index: int = -1) -> TaskInstance:
     """A task instance row in state ``none`` with the task's scheduling attributes."""
-    return TaskInstance(
-        dag_id=dag.dag_id,
-        run_id=run_id,
-        task_id=task.task_id,
-        map_index=map_index,
-        max_tries=task.retries,
-        pool=task.pool,
-        pool_slots=task.pool_slots,
-        queue=task.queue,
-        priority_weight=dag.priority_weight_total(task.task_id),
-        priority_tier=dag.priority_tier(task.task_id),
-        operator=task.task_type,
-    )
+    return TaskInstance(**task_instance_values(dag, task, run_id=run_id, map_index=map_index))
+
+
+def task_instance_values(
+    dag: SerializedDag, task: SerializedTask, *, run_id: str, map_index: int = -1
+) -> dict[str, Any]:
+    """The column values of ``new_task_instance`` (for a bulk insert of many runs' task instances)."""
+    return {
+        "dag_id": dag.dag_id,
+        "run_id": run_id,
+        "task_id": task.task_id,
+        "map_index": map_index,
+        "max_tries": task.retries,
+        "pool": task.pool,
+        "pool_slots": task.pool_slots,
+        "queue": task.queue,
+        "priority_weight": dag.priority_weight_total(task.task_id),
+        "priority_tier": dag.priority_tier(task.task_id),
+        "operator": task.task_type,
+    }
 
 
 def find_dagrun(session: Session, *, dag_id: str, run_id: str) -> DagRun | None:

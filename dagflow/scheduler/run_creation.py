@@ -7,9 +7,11 @@ scheduler first sees a DAG version unpaused (one ``LIMIT 1`` query for the last
 scheduled run), and advanced each time a run is created.
 
 Several schedulers (PostgreSQL): a DAG's row is locked ``FOR UPDATE SKIP LOCKED`` while
-its next-run fields are computed or its due runs created, so one scheduler does it;
-the run insert sits in a savepoint, so a manual trigger or a backfill that took the
-same logical date first costs that one run, not the tick (``locking.py``).
+its next-run fields are computed or its due runs created, so one scheduler does it.
+A pass reads the dates already taken once for all its DAGs and inserts its runs, then
+their task instances, in one statement each, in a savepoint: a manual trigger or a
+backfill that took one of the dates in between undoes the batch, which is then made
+run by run, so that costs that one run, not the tick (``locking.py``).
 
 Catchup: with ``catchup=True`` every interval from the stored one on gets a run (as many
 per tick as ``max_active_runs`` allows); with ``catchup=False`` a due DAG skips straight
@@ -22,19 +24,21 @@ not get to stay due and ``create_due_runs`` says so (the loop comes back at once
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from pendulum import DateTime
 from sqlalchemy.orm import Session
 
-from dagflow.models import DagModel, DagRun, SerializedDagModel
+from dagflow.models import DagModel, DagRun, SerializedDagModel, TaskInstance
 from dagflow.scheduler.dag_store import SerializedDagStore
-from dagflow.scheduler.dagruns import create_dagrun, generate_run_id
+from dagflow.scheduler.dagruns import create_dagrun, generate_run_id, task_instance_values
 from dagflow.scheduler.locking import skip_locked, unless_exists
 from dagflow.serialization import SerializedDag
-from dagflow.state import DAGRUN_ACTIVE, DagRunTriggeredByType, DagRunType
+from dagflow.state import DAGRUN_ACTIVE, DagRunState, DagRunTriggeredByType, DagRunType
 from dagflow.timetables import DagRunInfo, DataInterval, TimeRestriction, Timetable, timetable_from_dict
 from dagflow.timetables.base import to_utc
 
@@ -132,6 +136,9 @@ def create_due_runs(
 
     Each due DAG's row is locked (``SKIP LOCKED``): one scheduler per DAG per tick. When
     ``limit`` runs were created, more may be due: the caller should pass again soon.
+    The dates already taken (a trigger, a backfill) are read in one query for all the due
+    DAGs, and the new runs and their task instances are inserted in one statement each
+    (``_insert_runs``), not run by run.
     """
     query = skip_locked(
         session,
@@ -149,13 +156,15 @@ def create_due_runs(
         return []
     dags = store.get_many(session, [m.dag_id for m in models])
     active = _active_run_counts(session, [m.dag_id for m in models])
-    created: list[DagRun] = []
+    taken = _taken_dates(session, [m.dag_id for m in models if m.dag_id in dags])
+    due: list[tuple[SerializedDag, DagRunInfo]] = []
     for model in models:
         entry = dags.get(model.dag_id)
-        if entry is not None and len(created) < limit:
-            budget = limit - len(created)
-            created += _create_for_dag(session, model, entry.dag, active.get(model.dag_id, 0), now, budget)
-    return created
+        if entry is not None and len(due) < limit:
+            budget = limit - len(due)
+            infos = _due_for_dag(model, entry.dag, active.get(model.dag_id, 0), now, budget, taken[model.dag_id])
+            due += [(entry.dag, info) for info in infos]
+    return _insert_runs(session, due, now=now)
 
 
 def _active_run_counts(session: Session, dag_ids: list[str]) -> Mapping[str, int]:
@@ -169,26 +178,41 @@ def _active_run_counts(session: Session, dag_ids: list[str]) -> Mapping[str, int
     return {key: value for key, value in session.execute(query)}
 
 
-def _create_for_dag(
-    session: Session, model: DagModel, dag: SerializedDag, active: int, now: datetime, budget: int
-) -> list[DagRun]:
+def _taken_dates(session: Session, dag_ids: list[str]) -> Mapping[str, set[datetime]]:
+    """Logical dates at or after each DAG's stored next run that some run has already (any type)."""
+    taken: dict[str, set[datetime]] = defaultdict(set)
+    if not dag_ids:
+        return taken
+    query = (
+        sa.select(DagRun.dag_id, DagRun.logical_date)
+        .join(DagModel, DagModel.dag_id == DagRun.dag_id)
+        .where(DagRun.dag_id.in_(dag_ids), DagRun.logical_date >= DagModel.next_dagrun)
+    )
+    for dag_id, logical_date in session.execute(query):
+        taken[dag_id].add(to_utc(logical_date))
+    return taken
+
+
+def _due_for_dag(
+    model: DagModel, dag: SerializedDag, active: int, now: datetime, budget: int, taken: set[datetime]
+) -> list[DagRunInfo]:
+    """The runs to create for one DAG (a date taken already is passed over, no slot used); its next-run fields advanced."""
     timetable = timetable_of(dag)
     if timetable is None or not timetable.can_be_scheduled:
         _store_next(model, None)
         return []
     limit = max_active_runs_of(dag, timetable)
     info = _due_info(model, dag, timetable, now)
-    created: list[DagRun] = []
-    while info is not None and info.run_after <= now and active < limit and len(created) < budget:
-        run = _create_run(session, dag, info, now)
-        if run is not None:
-            created.append(run)
+    found: list[DagRunInfo] = []
+    while info is not None and info.run_after <= now and active < limit and len(found) < budget:
+        if to_utc(info.logical_date) not in taken:
+            found.append(info)
             active += 1
         info = timetable.next_dagrun_info(
             last_automated_data_interval=info.data_interval, restriction=restriction_of(dag, now)
         )
     _store_next(model, info)
-    return created
+    return found
 
 
 def _due_info(model: DagModel, dag: SerializedDag, timetable: Timetable, now: datetime) -> DagRunInfo | None:
@@ -203,6 +227,53 @@ def _due_info(model: DagModel, dag: SerializedDag, timetable: Timetable, now: da
         return stored
     restriction = TimeRestriction(earliest=to_utc(start), latest=_utc(dag.end_date), catchup=False, now=to_utc(now))
     return timetable.next_dagrun_info(last_automated_data_interval=None, restriction=restriction)
+
+
+def _insert_runs(session: Session, due: list[tuple[SerializedDag, DagRunInfo]], *, now: datetime) -> list[DagRun]:
+    """Queued scheduled runs for ``due`` with their task instances: one insert of the runs, one of the tasks.
+
+    In a savepoint: if another process took one of the (DAG, date) pairs meanwhile (a
+    trigger committed after ``_taken_dates``), the batch is undone and the runs are made
+    one by one, so only that one is lost (``_create_run``).
+    """
+    if not due:
+        return []
+    runs = [_run_values(dag, info, now) for dag, info in due]
+
+    def insert() -> list[DagRun]:
+        created = list(session.scalars(sa.insert(DagRun).returning(DagRun, sort_by_parameter_order=True), runs))
+        tis = [
+            task_instance_values(dag, task, run_id=row["run_id"])
+            for (dag, _), row in zip(due, runs, strict=True)
+            for task in dag.tasks.values()
+        ]
+        if tis:
+            session.execute(sa.insert(TaskInstance), tis)
+        return created
+
+    created = unless_exists(session, insert, f"{len(runs)} scheduled DAG runs")
+    if created is not None:
+        return created
+    one_by_one = (_create_run(session, dag, info, now) for dag, info in due)
+    return [run for run in one_by_one if run is not None]
+
+
+def _run_values(dag: SerializedDag, info: DagRunInfo, now: datetime) -> dict[str, Any]:
+    """The columns of a queued scheduled run (as ``create_dagrun`` makes it) for a bulk insert."""
+    return {
+        "dag_id": dag.dag_id,
+        "run_id": generate_run_id(DagRunType.SCHEDULED, info.logical_date),
+        "logical_date": info.logical_date,
+        "run_type": DagRunType.SCHEDULED.value,
+        "state": DagRunState.QUEUED,
+        "queued_at": now,
+        "data_interval_start": info.data_interval.start,
+        "data_interval_end": info.data_interval.end,
+        "conf": {},
+        "external_trigger": False,
+        "backfill_id": None,
+        "triggered_by": DagRunTriggeredByType.TIMETABLE.value,
+    }
 
 
 def _create_run(session: Session, dag: SerializedDag, info: DagRunInfo, now: datetime) -> DagRun | None:

@@ -12,6 +12,7 @@ no limit, for a scheduler scoped to that run (``dags test``).
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,13 +20,14 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as postgresql_types
 from sqlalchemy.orm import Session
 
 from dagflow.execution.workload import TaskWorkload, workload_for
 from dagflow.models import DagRun, TaskInstance, TaskMap, TaskSwitch, XCom
 from dagflow.models.transitions import set_dagrun_state, set_ti_state
 from dagflow.scheduler.dagruns import new_task_instance
-from dagflow.scheduler.locking import unless_exists
+from dagflow.scheduler.locking import is_postgresql, unless_exists
 from dagflow.scheduler.planner import RunPlan, plan_run
 from dagflow.scheduler.ti_index import TIIndex, TISnapshot
 from dagflow.scheduler.ti_reads import KnownTIs, load_tis
@@ -182,20 +184,42 @@ def switched_off(session: Session, dag_id: str, run_id: str) -> dict[str, str | 
 
 
 _MAPS = TaskMap.__table__
-_READ_TASK_MAP = (
-    sa.select(_MAPS.c.dag_id, _MAPS.c.run_id, _MAPS.c.task_id, sa.func.sum(_MAPS.c.length))
-    .where(
-        _MAPS.c.dag_id.in_(sa.bindparam("dag_ids", expanding=True)),
-        _MAPS.c.run_id.in_(sa.bindparam("run_ids", expanding=True)),
-    )
-    .group_by(_MAPS.c.dag_id, _MAPS.c.run_id, _MAPS.c.task_id)
-)
 _XCOMS = XCom.__table__
-_READ_BRANCH_DECISIONS = sa.select(_XCOMS.c.dag_id, _XCOMS.c.run_id, _XCOMS.c.task_id, _XCOMS.c.value).where(
-    _XCOMS.c.dag_id.in_(sa.bindparam("dag_ids", expanding=True)),
-    _XCOMS.c.run_id.in_(sa.bindparam("run_ids", expanding=True)),
-    _XCOMS.c.key == BRANCH_XCOM_KEY,
-)
+
+
+def _keys_match(table: sa.Table, postgresql: bool) -> sa.ColumnElement[bool]:
+    """``dag_id`` and ``run_id`` among the bound lists ``dag_ids``/``run_ids``.
+
+    PostgreSQL: ``= ANY(:array)``, one bound array each, so the statement text is the same
+    whatever the number of runs (an expanding ``IN`` list is new text for every length,
+    parsed again by the driver and the server). SQLite: expanding ``IN`` lists.
+    """
+    if postgresql:
+        array = postgresql_types.ARRAY(sa.String)
+        return sa.and_(
+            table.c.dag_id == sa.any_(sa.bindparam("dag_ids", type_=array)),
+            table.c.run_id == sa.any_(sa.bindparam("run_ids", type_=array)),
+        )
+    return sa.and_(
+        table.c.dag_id.in_(sa.bindparam("dag_ids", expanding=True)),
+        table.c.run_id.in_(sa.bindparam("run_ids", expanding=True)),
+    )
+
+
+@functools.lru_cache(maxsize=2)
+def _read_task_map(postgresql: bool) -> Any:
+    return (
+        sa.select(_MAPS.c.dag_id, _MAPS.c.run_id, _MAPS.c.task_id, sa.func.sum(_MAPS.c.length))
+        .where(_keys_match(_MAPS, postgresql))
+        .group_by(_MAPS.c.dag_id, _MAPS.c.run_id, _MAPS.c.task_id)
+    )
+
+
+@functools.lru_cache(maxsize=2)
+def _read_branch_decisions(postgresql: bool) -> Any:
+    return sa.select(_XCOMS.c.dag_id, _XCOMS.c.run_id, _XCOMS.c.task_id, _XCOMS.c.value).where(
+        _keys_match(_XCOMS, postgresql), _XCOMS.c.key == BRANCH_XCOM_KEY
+    )
 
 
 #: Runs per batched read of ``read_run_inputs`` (two IN lists well below bound-parameter limits).
@@ -205,20 +229,26 @@ RUNS_PER_READ = 200
 def read_run_inputs(session: Session, runs: Sequence[tuple[DagRun, SerializedDag]]) -> dict[int, RunInputs]:
     """Branch decisions and mapped-input lengths of many runs, by run primary key: one query each.
 
-    Task maps only for DAGs with mapped tasks. Call it after reading the runs' task
+    Branch decisions only for DAGs with a task that may record one (``SerializedDag.may_branch``),
+    task maps only for DAGs with mapped tasks. Call it after reading the runs' task
     instances (see ``schedule_run``).
     """
     branches: dict[tuple[str, str], dict[str, Any]] = defaultdict(dict)
     maps: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+    postgresql = is_postgresql(session) if runs else False
     for start in range(0, len(runs), RUNS_PER_READ):
         chunk = runs[start : start + RUNS_PER_READ]
-        keys = {(run.dag_id, run.run_id) for run, _ in chunk}
-        for dag_id, run_id, task_id, value in session.connection().execute(_READ_BRANCH_DECISIONS, _key_lists(keys)):
-            if (dag_id, run_id) in keys and isinstance(value, dict):
-                branches[(dag_id, run_id)][task_id] = value
+        branching = {(run.dag_id, run.run_id) for run, dag in chunk if dag.may_branch}
+        if branching:
+            rows = session.connection().execute(_read_branch_decisions(postgresql), _key_lists(branching))
+            for dag_id, run_id, task_id, value in rows:
+                if (dag_id, run_id) in branching and isinstance(value, dict):
+                    branches[(dag_id, run_id)][task_id] = value
         mapped = {(run.dag_id, run.run_id) for run, dag in chunk if _has_mapped_tasks(dag)}
         if mapped:
-            for dag_id, run_id, task_id, length in session.connection().execute(_READ_TASK_MAP, _key_lists(mapped)):
+            for dag_id, run_id, task_id, length in session.connection().execute(
+                _read_task_map(postgresql), _key_lists(mapped)
+            ):
                 if (dag_id, run_id) in mapped:
                     maps[(dag_id, run_id)][task_id] = int(length or 0)
     return {

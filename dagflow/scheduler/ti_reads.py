@@ -38,6 +38,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from dagflow.models import DagRun, TaskInstance
+from dagflow.models.base import ti_state_of
 from dagflow.scheduler.planner import RunPlan
 from dagflow.scheduler.ti_index import TIIndex, TIKey, TISnapshot
 from dagflow.serialization.objects import SerializedDag
@@ -207,7 +208,7 @@ def _run_reader(dialect: Dialect) -> tuple[str, tuple[str, ...] | None, Callable
         process = column.type.dialect_impl(dialect).result_processor(dialect, None)
         return process if process is not None else (lambda value: value)
 
-    return str(compiled), names, converter(_TIS.c.state), converter(_TIS.c.next_try_at)
+    return str(compiled), names, ti_state_of, converter(_TIS.c.next_try_at)  # the state: no TypeDecorator wrapper
 
 
 def _read_run(session: Session, run: DagRun) -> LoadedTIs:

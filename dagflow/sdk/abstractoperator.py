@@ -88,6 +88,10 @@ class AbstractOperator(DependencyMixin):
     is_setup: bool = False
     is_teardown: bool = False
     on_failure_fail_dagrun: bool = False
+    #: True on an operator class whose tries never record a branch decision; it counts only on the
+    #: class that sets it (a subclass may branch), so the scheduler skips reading decisions of DAGs
+    #: made only of such classes (``serialization.from_sdk``).
+    never_branches: ClassVar[bool] = False
 
     task_id: str
     task_group: TaskGroup | None

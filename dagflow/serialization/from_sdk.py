@@ -89,6 +89,7 @@ def task_from_operator(task: Any) -> SerializedTask:
         **_scheduling_fields(task),
         is_mapped=is_mapped or mapped_group is not None,
         is_sensor=bool(getattr(task, "is_sensor", False)),
+        never_branches=bool(cls.__dict__.get("never_branches", False)),  # not inherited: a subclass may branch
         expand_input=task.expand_input_spec()
         if is_mapped
         else mapped_group.expand_input_spec()

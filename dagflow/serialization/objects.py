@@ -53,6 +53,8 @@ class SerializedTask:
     on_failure_fail_dagrun: bool = False
     is_mapped: bool = False
     is_sensor: bool = False
+    #: The operator class never records a branch decision (absent from older documents: it may).
+    never_branches: bool = False
     expand_input: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     template_fields: tuple[str, ...] = ()
     doc_md: str | None = None
@@ -130,8 +132,10 @@ class SerializedDag:
     _descendants: dict[str, frozenset[str]] = field(init=False, repr=False, compare=False)
     _weights: dict[str, tuple[int, int]] = field(init=False, repr=False, compare=False)
     _group_limits: dict[str, tuple[tuple[str, int], ...]] = field(init=False, repr=False, compare=False)
+    _may_branch: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "_may_branch", not all(task.never_branches for task in self.tasks.values()))
         object.__setattr__(self, "_order", _topological_order(self.tasks))
         object.__setattr__(self, "_group_limits", _group_limits(self.task_group))
         object.__setattr__(self, "_descendants", {})
@@ -169,6 +173,11 @@ class SerializedDag:
             for t in self._order
             if all(self.tasks[d].is_teardown for d in self.tasks[t].downstream_task_ids if d in self.tasks)
         ]
+
+    @property
+    def may_branch(self) -> bool:
+        """True unless every task's operator never records a branch decision (the scheduler reads none then)."""
+        return self._may_branch
 
     def has_callback(self, name: str) -> bool:
         """True if the DAG defines the callback ``name`` (e.g. ``on_failure_callback``)."""

@@ -24,7 +24,13 @@ FORMAT_VERSION = 1
 _DURATIONS = ("retry_delay", "max_retry_delay", "execution_timeout", "sla")
 _ID_SETS = ("upstream_task_ids", "downstream_task_ids", "callbacks")
 #: Written only when true, so DAGs without setup/teardown tasks keep their documents (and hashes).
-_ONLY_WHEN_SET = ("is_setup", "is_teardown", "on_failure_fail_dagrun", "max_active_tis_per_dagrun")
+_ONLY_WHEN_SET = (
+    "is_setup",
+    "is_teardown",
+    "on_failure_fail_dagrun",
+    "max_active_tis_per_dagrun",
+    "never_branches",
+)
 
 
 class SerializationError(DagflowError, ValueError):

@@ -15,6 +15,7 @@ class PythonDecoratedOperator(CallableTaskMixin, BaseOperator):
 
     template_fields: Sequence[str] = ("templates_dict", "op_args", "op_kwargs")
     custom_operator_name = "@task"
+    never_branches = True
 
     def __init__(
         self,

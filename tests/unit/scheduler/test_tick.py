@@ -495,9 +495,10 @@ def test_a_pass_reads_branch_decisions_and_map_lengths_once_for_many_runs(
         dags_dir,
         "many",
         """
-        from dagflow.operators import BashOperator
+        from dagflow.operators import BashOperator, ShortCircuitOperator
         with DAG("many", schedule=None, max_active_runs=50):
-            EmptyOperator(task_id="a") >> BashOperator.partial(task_id="m").expand(bash_command=["true", "true"])
+            gate = ShortCircuitOperator(task_id="a", python_callable=lambda: True)
+            gate >> BashOperator.partial(task_id="m").expand(bash_command=["true", "true"])
     """,
     )
     sched = Scheduler(fast, db, RecordingExecutor())
@@ -516,4 +517,36 @@ def test_a_pass_reads_branch_decisions_and_map_lengths_once_for_many_runs(
         sa.event.remove(db.engine, "before_cursor_execute", record)
     assert report.runs_examined == 30
     assert sum("FROM xcom" in s for s in statements) == 1
+    assert sum("FROM task_map" in s for s in statements) == 1
+
+
+def test_a_pass_reads_no_branch_decisions_for_a_dag_whose_tasks_never_branch(
+    fast: Settings, db: Database, dags_dir: Path
+) -> None:
+    add_dag(
+        db,
+        dags_dir,
+        "plain",
+        """
+        from dagflow.operators import BashOperator
+        with DAG("plain", schedule=None, max_active_runs=50):
+            EmptyOperator(task_id="a") >> BashOperator.partial(task_id="m").expand(bash_command=["true", "true"])
+    """,
+    )
+    sched = Scheduler(fast, db, RecordingExecutor())
+    for i in range(5):
+        trigger(db, sched, "plain", T0 + timedelta(seconds=i), f"r{i:02d}")
+    sched.tick(T0)
+    statements: list[str] = []
+
+    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        report = sched.tick(T0)
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
+    assert report.runs_examined == 5
+    assert sum("FROM xcom" in s for s in statements) == 0
     assert sum("FROM task_map" in s for s in statements) == 1
