@@ -16,7 +16,8 @@ A tick, in order:
    reading and planning a read transaction (a WAL snapshot: the workers' claims and
    records do not wait for it), and applying the plans plus queueing a second, short
    write transaction that drops plans made stale in between (``tick.py``,
-   ``stale_plans.py``). On PostgreSQL, where readers block nobody, all of it is one
+   ``stale_plans.py``; their reads only when the plan marker moved since the read,
+   ``models/plan_marker.py``). On PostgreSQL, where readers block nobody, all of it is one
    transaction, so the ``SKIP LOCKED`` row locks on the runs planned hold until the
    plans are written (two schedulers never plan one run);
 4. after the commit: submit the workloads (and re-sent stuck ones) to the executor;
@@ -53,6 +54,7 @@ from dagflow.db import Database
 from dagflow.exceptions import DatabaseError
 from dagflow.execution.workload import TaskWorkload
 from dagflow.executors.base import BaseExecutor, TaskEvent
+from dagflow.models import plan_marker
 from dagflow.scheduler.asset_runs import create_asset_triggered_runs
 from dagflow.scheduler.backfill import create_backfill_runs
 from dagflow.scheduler.clock import Clock, utc_clock
@@ -164,9 +166,11 @@ class Scheduler:
         the transaction blocks no reader and no worker's claim or record anyway.
         """
         with self.db.transaction() as session:
+            plan_marker.scheduler_session(session)
             chores = self._chores(session, now, report, full=full) if chores_due else Sweep()
+            marker = plan_marker.read(session)  # before the plans' reads (``apply_planned_runs``)
             planned = self._plan(session, now, report, full=full)
-            finished = apply_planned_runs(session, planned, report, now=now, known=self.known_tis)
+            finished = apply_planned_runs(session, planned, report, now=now, known=self.known_tis, marker=marker)
             return finished, self._queue(session, now, report), chores
 
     def _tick_in_three(self, now: datetime, report: TickReport, *, full: bool, chores_due: bool) -> TickWrites:
@@ -179,11 +183,14 @@ class Scheduler:
         chores = Sweep()
         if chores_due:
             with self.db.transaction() as session:
+                plan_marker.scheduler_session(session)
                 chores = self._chores(session, now, report, full=full)
         with self.db.transaction(readonly=True) as session:
+            marker = plan_marker.read(session)  # the first read: the snapshot's marker
             planned = self._plan(session, now, report, full=full)
         with self.db.transaction() as session:
-            finished = apply_planned_runs(session, planned, report, now=now, known=self.known_tis)
+            plan_marker.scheduler_session(session)
+            finished = apply_planned_runs(session, planned, report, now=now, known=self.known_tis, marker=marker)
             return finished, self._queue(session, now, report), chores
 
     def _chores(self, session: Session, now: datetime, report: TickReport, *, full: bool) -> Sweep:
