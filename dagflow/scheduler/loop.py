@@ -117,6 +117,7 @@ class Scheduler:
         self.on_event = on_event
         self.store = SerializedDagStore()
         self.known_tis = KnownTIs()  # rows kept between ticks: a tick reads what changed (ti_reads.py)
+        self._plan_marker: str | None = None  # as the last tick's read saw it (``_read_marker``)
         self._seen_versions: dict[str, str] = {}
         self._submitted: dict[tuple[int, int], TaskWorkload] = {}
         self._dirty: set[RunKey] = set()
@@ -151,6 +152,7 @@ class Scheduler:
                 finished, workloads, chores = self._tick_in_one(now, report, full=full, chores_due=chores_due)
         except BaseException:
             self.known_tis.forget()  # it may hold rows of a rolled-back transaction
+            self._plan_marker = None
             raise
         self._run_ended = bool(finished)
         self._plan_next_full_pass(now, report)
@@ -168,7 +170,7 @@ class Scheduler:
         with self.db.transaction() as session:
             plan_marker.scheduler_session(session)
             chores = self._chores(session, now, report, full=full) if chores_due else Sweep()
-            marker = plan_marker.read(session)  # before the plans' reads (``apply_planned_runs``)
+            marker = self._read_marker(session)  # before the plans' reads (``apply_planned_runs``)
             planned = self._plan(session, now, report, full=full)
             finished = apply_planned_runs(session, planned, report, now=now, known=self.known_tis, marker=marker)
             return finished, self._queue(session, now, report), chores
@@ -186,12 +188,26 @@ class Scheduler:
                 plan_marker.scheduler_session(session)
                 chores = self._chores(session, now, report, full=full)
         with self.db.transaction(readonly=True) as session:
-            marker = plan_marker.read(session)  # the first read: the snapshot's marker
+            marker = self._read_marker(session)  # the first read: the snapshot's marker
             planned = self._plan(session, now, report, full=full)
         with self.db.transaction() as session:
             plan_marker.scheduler_session(session)
             finished = apply_planned_runs(session, planned, report, now=now, known=self.known_tis, marker=marker)
             return finished, self._queue(session, now, report), chores
+
+    def _read_marker(self, session: Session) -> str:
+        """The plan marker before this tick's reads; if it moved since the last tick's, the kept rows are dropped.
+
+        ``known_tis`` keeps rows read by earlier ticks; a clear or a mark committed since
+        (announced by nobody on SQLite) would leave a kept row stale, and the marker being
+        unchanged between this tick's read and write would skip the stale-plan checks that
+        used to catch it. So a moved marker means every run is read in full this tick.
+        """
+        marker = plan_marker.read(session)
+        if marker != self._plan_marker:
+            self.known_tis.forget()
+            self._plan_marker = marker
+        return marker
 
     def _chores(self, session: Session, now: datetime, report: TickReport, *, full: bool) -> Sweep:
         """Run management; on full passes also the reaper and the SLA checker (their sweep)."""

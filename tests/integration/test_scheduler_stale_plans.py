@@ -305,3 +305,27 @@ def test_which_writes_move_the_marker(fast: Settings, db_any: Database, dags_dir
     assert moves(lambda s: set_ti_state(s, [b], to=TI.SUCCESS, expected=[TI.QUEUED])) is False
     assert moves(lambda s: set_dagrun_state(s, run_pk, to=DagRunState.SUCCESS, expected=[DagRunState.RUNNING]))
     assert moves(lambda s: delete_dagrun(s, dag_id="d", run_id=RUN)) is True
+
+
+JOIN = """
+from dagflow.operators import BashOperator
+with DAG("d", schedule=None, start_date=pendulum.datetime(2024, 1, 1)):
+    [EmptyOperator(task_id="a"), EmptyOperator(task_id="b")] >> EmptyOperator(task_id="c")
+    BashOperator.partial(task_id="m").expand(bash_command=["1"])  # a mapped task: the run's rows are kept
+"""
+
+
+def test_a_clear_before_the_read_of_a_row_the_scheduler_keeps_is_seen(
+    fast: Settings, db_any: Database, dags_dir: Path
+) -> None:
+    """``a`` is kept as ``success`` from an earlier tick, then cleared (no event names it); ``b`` ends: ``c`` waits."""
+    db = db_any
+    sched, executor = started(fast, db, dags_dir, JOIN)
+    first = {w.task_id: w for w in executor.submitted}
+    executor.finish(db, [first["a"]])
+    sched.tick(T0)  # reads a by key and keeps it
+    clear(db, sched.store, "a")
+    executor.finish(db, [first["b"]])
+    sched.tick(T0)  # b's event: the marker moved since the last read, so the whole run is read again
+    joined = {key: state for key, state in states(db).items() if key[0] != "m"}
+    assert joined == {("a", -1): TI.QUEUED, ("b", -1): TI.SUCCESS, ("c", -1): TI.NONE}
