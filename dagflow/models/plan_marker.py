@@ -15,9 +15,11 @@ A tick reads the marker before its reads (``read``) and again in its write trans
 equal tokens mean no such write committed in between, so the checks' reads are skipped.
 A token rather than a counter: a deleted marker row cannot bring an old value back.
 
-The scheduler's own sessions do not bump (``scheduler_session``): its writes come
-before its next read on SQLite (one scheduler per database), and on PostgreSQL they
-touch only the runs it holds ``FOR UPDATE SKIP LOCKED``, which no other scheduler plans.
+A tick's applying of its plans does not bump (``scheduler_session``): those writes come
+before the scheduler's next read on SQLite (one scheduler per database), and on
+PostgreSQL they touch only the runs it holds ``FOR UPDATE SKIP LOCKED``, which no other
+scheduler plans. Its chores do (a backfill re-running a run clears it): the next read
+then sees a moved marker and reads every run in full (``loop.Scheduler._read_marker``).
 Workers and the triggerer move task instances forward only (``queued``, ``running``,
 ``deferred`` ...), which never makes a plan wrong, so they do not bump either.
 

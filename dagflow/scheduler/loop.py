@@ -168,8 +168,8 @@ class Scheduler:
         the transaction blocks no reader and no worker's claim or record anyway.
         """
         with self.db.transaction() as session:
-            plan_marker.scheduler_session(session)
             chores = self._chores(session, now, report, full=full) if chores_due else Sweep()
+            plan_marker.scheduler_session(session)  # the chores' writes bump; the plans' do not
             marker = self._read_marker(session)  # before the plans' reads (``apply_planned_runs``)
             planned = self._plan(session, now, report, full=full)
             finished = apply_planned_runs(session, planned, report, now=now, known=self.known_tis, marker=marker)
@@ -185,7 +185,6 @@ class Scheduler:
         chores = Sweep()
         if chores_due:
             with self.db.transaction() as session:
-                plan_marker.scheduler_session(session)
                 chores = self._chores(session, now, report, full=full)
         with self.db.transaction(readonly=True) as session:
             marker = self._read_marker(session)  # the first read: the snapshot's marker
