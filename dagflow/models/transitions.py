@@ -18,10 +18,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from dagflow.exceptions import InvalidTransition
+from dagflow.models import plan_marker
 from dagflow.models.base import utcnow
 from dagflow.models.dagrun import DagRun
 from dagflow.models.taskinstance import TaskInstance
 from dagflow.state import (
+    FINISHED,
     DagRunState,
     TaskInstanceState,
     is_allowed,
@@ -34,6 +36,15 @@ CHUNK_SIZE = 500
 _PROTECTED_COLUMNS = frozenset({"id", "state", "dag_id", "run_id", "task_id", "map_index"})
 
 WhereClause = sa.ColumnElement[bool] | Sequence[sa.ColumnElement[bool]]
+
+#: A task instance leaving one of these states may make a plan read before it stale (``plan_marker``).
+_PLAN_RELIES_ON = FINISHED | {TaskInstanceState.NONE}
+
+
+def _bump_if_plans_rely_on(session: Session, states: Iterable[TaskInstanceState]) -> None:
+    """A move out of ``none`` or a finished state changes the plan marker (``plan_marker``)."""
+    if not _PLAN_RELIES_ON.isdisjoint(states):
+        plan_marker.bump(session)
 
 
 def _as_ti_states(expected: TaskInstanceState | Iterable[TaskInstanceState]) -> list[TaskInstanceState]:
@@ -97,6 +108,8 @@ def set_ti_state(
     ids = list(dict.fromkeys(ti_ids))
     extra = _values(values, table="task_instance")
     conditions = _where_list(extra_where)
+    if ids:
+        _bump_if_plans_rely_on(session, states)
     moved = 0
     for start in range(0, len(ids), CHUNK_SIZE):
         chunk = ids[start : start + CHUNK_SIZE]
@@ -119,6 +132,7 @@ def set_ti_state_where(
     conditions = _where_list(where)
     if not conditions:
         raise ValueError("set_ti_state_where needs a where clause")
+    _bump_if_plans_rely_on(session, states)
     return _update_tis(session, conditions, to, states, _values(values, table="task_instance"))
 
 
@@ -197,6 +211,7 @@ def move_ti(
     True when none were asked; None if the row did not move.
     """
     states = tuple(check_ti_transition(expected, to))
+    _bump_if_plans_rely_on(session, states)
     extra = _values(values, table="task_instance")
     extra.setdefault("updated_at", utcnow())
     where = dict(guards or {})
@@ -251,6 +266,8 @@ def set_dagrun_state(
         raise InvalidTransition(f"dag run transition not allowed: {pairs}")
     extra = _values(values, table="dag_run")
     extra.setdefault("updated_at", utcnow())
+    if DagRunState.RUNNING in states:  # a run leaving running: plans of it are stale (``plan_marker``)
+        plan_marker.bump(session)
     stmt = (
         sa.update(DagRun)
         .where(DagRun.id == dag_run_pk, DagRun.state.in_(states))

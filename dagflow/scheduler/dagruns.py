@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from dagflow.exceptions import DagRunAlreadyExists
-from dagflow.models import DagRun, TaskInstance
+from dagflow.models import DagRun, TaskInstance, plan_marker
 from dagflow.sdk.ids import check_run_id
 from dagflow.serialization.objects import SerializedDag, SerializedTask
 from dagflow.state import DagRunState, DagRunTriggeredByType, DagRunType
@@ -116,6 +116,7 @@ def delete_run(session: Session, run: DagRun | None) -> bool:
     """Delete ``run`` (if any) with everything that hangs off it; True if it existed."""
     if run is None:
         return False
+    plan_marker.bump(session)  # a plan of the run, or of its task instances, is stale
     session.delete(run)
     session.flush()
     return True

@@ -16,7 +16,8 @@ A tick, in order:
    reading and planning a read transaction (a WAL snapshot: the workers' claims and
    records do not wait for it), and applying the plans plus queueing a second, short
    write transaction that drops plans made stale in between (``tick.py``,
-   ``stale_plans.py``). On PostgreSQL, where readers block nobody, all of it is one
+   ``stale_plans.py``; their reads only when the plan marker moved since the read,
+   ``models/plan_marker.py``). On PostgreSQL, where readers block nobody, all of it is one
    transaction, so the ``SKIP LOCKED`` row locks on the runs planned hold until the
    plans are written (two schedulers never plan one run);
 4. after the commit: submit the workloads (and re-sent stuck ones) to the executor;
@@ -53,6 +54,7 @@ from dagflow.db import Database
 from dagflow.exceptions import DatabaseError
 from dagflow.execution.workload import TaskWorkload
 from dagflow.executors.base import BaseExecutor, TaskEvent
+from dagflow.models import plan_marker
 from dagflow.scheduler.asset_runs import create_asset_triggered_runs
 from dagflow.scheduler.backfill import create_backfill_runs
 from dagflow.scheduler.clock import Clock, utc_clock
@@ -115,6 +117,7 @@ class Scheduler:
         self.on_event = on_event
         self.store = SerializedDagStore()
         self.known_tis = KnownTIs()  # rows kept between ticks: a tick reads what changed (ti_reads.py)
+        self._plan_marker: str | None = None  # as the last tick's read saw it (``_read_marker``)
         self._seen_versions: dict[str, str] = {}
         self._submitted: dict[tuple[int, int], TaskWorkload] = {}
         self._dirty: set[RunKey] = set()
@@ -149,6 +152,7 @@ class Scheduler:
                 finished, workloads, chores = self._tick_in_one(now, report, full=full, chores_due=chores_due)
         except BaseException:
             self.known_tis.forget()  # it may hold rows of a rolled-back transaction
+            self._plan_marker = None
             raise
         self._run_ended = bool(finished)
         self._plan_next_full_pass(now, report)
@@ -165,8 +169,10 @@ class Scheduler:
         """
         with self.db.transaction() as session:
             chores = self._chores(session, now, report, full=full) if chores_due else Sweep()
+            plan_marker.scheduler_session(session)  # the chores' writes bump; the plans' do not
+            marker = self._read_marker(session)  # before the plans' reads (``apply_planned_runs``)
             planned = self._plan(session, now, report, full=full)
-            finished = apply_planned_runs(session, planned, report, now=now, known=self.known_tis)
+            finished = apply_planned_runs(session, planned, report, now=now, known=self.known_tis, marker=marker)
             return finished, self._queue(session, now, report), chores
 
     def _tick_in_three(self, now: datetime, report: TickReport, *, full: bool, chores_due: bool) -> TickWrites:
@@ -181,10 +187,26 @@ class Scheduler:
             with self.db.transaction() as session:
                 chores = self._chores(session, now, report, full=full)
         with self.db.transaction(readonly=True) as session:
+            marker = self._read_marker(session)  # the first read: the snapshot's marker
             planned = self._plan(session, now, report, full=full)
         with self.db.transaction() as session:
-            finished = apply_planned_runs(session, planned, report, now=now, known=self.known_tis)
+            plan_marker.scheduler_session(session)
+            finished = apply_planned_runs(session, planned, report, now=now, known=self.known_tis, marker=marker)
             return finished, self._queue(session, now, report), chores
+
+    def _read_marker(self, session: Session) -> str:
+        """The plan marker before this tick's reads; if it moved since the last tick's, the kept rows are dropped.
+
+        ``known_tis`` keeps rows read by earlier ticks; a clear or a mark committed since
+        (announced by nobody on SQLite) would leave a kept row stale, and the marker being
+        unchanged between this tick's read and write would skip the stale-plan checks that
+        used to catch it. So a moved marker means every run is read in full this tick.
+        """
+        marker = plan_marker.read(session)
+        if marker != self._plan_marker:
+            self.known_tis.forget()
+            self._plan_marker = marker
+        return marker
 
     def _chores(self, session: Session, now: datetime, report: TickReport, *, full: bool) -> Sweep:
         """Run management; on full passes also the reaper and the SLA checker (their sweep)."""

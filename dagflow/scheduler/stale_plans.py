@@ -17,6 +17,10 @@ invalidate a plan: they only make it cautious, and the next tick catches up. So 
 is stale when the run is no longer running, when a run it finishes differs in any row,
 or when an upstream task instance it relied on in a finished state is no longer in that
 state. A stale plan is not applied at all; the next tick plans the run again.
+
+The writes that can make a plan stale change the plan marker (``models/plan_marker.py``);
+``tick.apply_planned_runs`` runs these checks only when the marker read in the write
+differs from the one read before the plans' reads (a chain's tick reads nothing here).
 """
 
 from __future__ import annotations

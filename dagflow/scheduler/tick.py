@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from dagflow.models import DagModel, DagRun
+from dagflow.models import DagModel, DagRun, plan_marker
 from dagflow.scheduler import quiet_runs
 from dagflow.scheduler.dag_store import CachedDag, SerializedDagStore
 from dagflow.scheduler.locking import is_postgresql, skip_locked_if
@@ -59,6 +59,9 @@ class TickReport:
     runs_unchanged: int = 0
     runs_finished: int = 0
     runs_timed_out: int = 0
+    #: Runs whose plans went through the stale-plan checks (``stale_plans``): a write that can make a
+    #: plan stale committed since the read (the plan marker moved), or the caller read no marker.
+    runs_checked_stale: int = 0
     tis_changed: int = 0
     tis_queued: int = 0
     events: int = 0
@@ -219,6 +222,7 @@ def apply_planned_runs(
     *,
     now: datetime,
     known: KnownTIs | None = None,
+    marker: str | None = None,
 ) -> list[FinishedRun]:
     """Write the plans (and time out the late runs); the runs that finished.
 
@@ -226,17 +230,22 @@ def apply_planned_runs(
     statements of this one (PostgreSQL, READ COMMITTED: a clear may have committed in
     between), so a run no longer running is left alone and a plan that a write since
     made stale is dropped (``stale_plans.py``): the next tick, right away, replans it
-    from a full read. ``known`` is told what was written (``ti_reads``).
+    from a full read. ``marker``: the plan marker read before the plans' reads
+    (``plan_marker``); if it still reads the same, no write that can make a plan stale
+    committed since, and the checks' reads are skipped. Without it they always run.
+    ``known`` is told what was written (``ti_reads``).
     """
-    running = still_running(session, [item.run.id for item in planned])
+    check = bool(planned) and (marker is None or plan_marker.read(session) != marker)
+    running = still_running(session, [item.run.id for item in planned]) if check else None
     finished: list[FinishedRun] = []
     for item in planned:
         session.add(item.run)  # read in another session on SQLite; a no-op otherwise
-        if item.run.id not in running:
+        if running is not None and item.run.id not in running:
             if known is not None:
                 known.forget((item.run.dag_id, item.run.run_id))
             continue
-        ended = _apply(session, item, report, now=now, known=known)
+        report.runs_checked_stale += int(check)
+        ended = _apply(session, item, report, now=now, known=known, check=check)
         if ended is not None:
             state, reason = ended
             has_callback = item.entry.dag.has_callback(_callback_name(state))
@@ -248,16 +257,16 @@ def apply_planned_runs(
 
 
 def _apply(
-    session: Session, item: PlannedRun, report: TickReport, *, now: datetime, known: KnownTIs | None
+    session: Session, item: PlannedRun, report: TickReport, *, now: datetime, known: KnownTIs | None, check: bool
 ) -> tuple[DagRunState, str] | None:
-    """Time out or apply one run; (state, reason) if it finished."""
+    """Time out or apply one run (dropping its plan if ``check`` finds it stale); (state, reason) if it finished."""
     run, dag, plan = item.run, item.entry.dag, item.plan
     if plan is None:
         if fail_timed_out_run(session, run, now=now):
             report.runs_timed_out += 1
             return DagRunState.FAILED, "timed_out"
         return None
-    if plan_is_stale(session, run, dag, plan, item.rows):
+    if check and plan_is_stale(session, run, dag, plan, item.rows):
         if known is not None:
             known.run_changed((run.dag_id, run.run_id))
         report.wake_at(now)  # a full pass at once plans it again

@@ -24,6 +24,7 @@ from dagflow.models import (
     SerializedDagModel,
     TaskInstance,
     TaskOutletAssetReference,
+    plan_marker,
 )
 from dagflow.models.backfill import Backfill
 from dagflow.models.sla_miss import SlaMiss
@@ -177,6 +178,7 @@ def delete_dag(db: Database, dag_id: str) -> DeletedDag:
         stored = session.get(SerializedDagModel, dag_id)
         if model is None and stored is None:
             raise DagNotFound(f"DAG {dag_id!r} not found")
+        plan_marker.bump(session)  # its running runs' plans are stale
         runs = _delete_where(session, DagRun, DagRun.dag_id == dag_id)  # cascades to TIs, XComs
         _delete_where(session, SlaMiss, SlaMiss.dag_id == dag_id)
         _delete_where(session, Backfill, Backfill.dag_id == dag_id)

@@ -31,7 +31,7 @@ from dagflow.config import Settings
 from dagflow.db import Database
 from dagflow.exceptions import InvalidInput
 from dagflow.execution.logs import log_path
-from dagflow.models import Base, DagRun, EventLog, Job
+from dagflow.models import Base, DagRun, EventLog, Job, plan_marker
 from dagflow.models.job import JOB_RUNNING
 from dagflow.services.database import ensure_schema
 from dagflow.state import DagRunState, DagRunType
@@ -235,6 +235,8 @@ def _old_runs(session: Session, before: datetime, after_id: int, limit: int) -> 
 def _delete(session: Session, table: sa.Table, where: sa.ColumnElement[bool], dry_run: bool) -> int:
     if dry_run:
         return int(session.scalar(sa.select(sa.func.count()).select_from(table).where(where)) or 0)
+    if table.name in ("dag_run", "task_instance"):
+        plan_marker.bump(session)  # a plan read before this delete may rely on the rows
     result: Any = session.execute(sa.delete(table).where(where))
     return int(result.rowcount or 0)
 

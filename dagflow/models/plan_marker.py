@@ -1,0 +1,82 @@
+"""The plan marker: a token that every write able to make a scheduler's plan stale changes.
+
+A scheduler tick reads and plans, then applies the plans (on SQLite in a later
+transaction, on PostgreSQL in later statements of a READ COMMITTED one). The stale-plan
+checks (``scheduler/stale_plans.py``) re-read rows to catch a write committed in between
+that the applier's compare-and-set cannot see. Those writes are few and of two kinds:
+
+- a task instance leaves ``none`` or a finished state (a clear, a mark, ``tasks run``),
+  or a task instance or run is deleted;
+- a run leaves ``running`` (marked, cleared, deleted).
+
+Each of them replaces the marker with a fresh random token in its own transaction
+(``bump``; ``transitions.py`` does it for the state changes, the delete paths call it).
+A tick reads the marker before its reads (``read``) and again in its write transaction:
+equal tokens mean no such write committed in between, so the checks' reads are skipped.
+A token rather than a counter: a deleted marker row cannot bring an old value back.
+
+A tick's applying of its plans does not bump (``scheduler_session``): those writes come
+before the scheduler's next read on SQLite (one scheduler per database), and on
+PostgreSQL they touch only the runs it holds ``FOR UPDATE SKIP LOCKED``, which no other
+scheduler plans. Its chores do (a backfill re-running a run clears it): the next read
+then sees a moved marker and reads every run in full (``loop.Scheduler._read_marker``).
+Workers and the triggerer move task instances forward only (``queued``, ``running``,
+``deferred`` ...), which never makes a plan wrong, so they do not bump either.
+
+The marker is a row of the ``state_store`` table (no table of its own, no migration):
+namespace ``__dagflow__``, key ``plan_marker``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from dagflow.models.base import utcnow
+from dagflow.models.state_store import StateStoreEntry
+
+NAMESPACE = "__dagflow__"
+KEY = "plan_marker"
+#: ``session.info`` key: this session is a scheduler tick's (it does not bump).
+_SCHEDULER = "dagflow.plan_marker.scheduler"
+#: ``session.info`` key: the transaction (or savepoint) that already bumped.
+_BUMPED_IN = "dagflow.plan_marker.bumped_in"
+
+_TABLE: Any = StateStoreEntry.__table__
+#: Plain SQL, constants only: read on every tick, so no statement to compile or cache-key.
+_READ = f"SELECT value FROM state_store WHERE namespace = '{NAMESPACE}' AND \"key\" = '{KEY}'"
+
+
+def read(session: Session) -> str:
+    """The marker (its stored text) as committed now, or as of the snapshot on SQLite; "" if never bumped."""
+    value = session.connection().exec_driver_sql(_READ).scalar()
+    return value if isinstance(value, str) else ""
+
+
+def scheduler_session(session: Session) -> None:
+    """Mark ``session`` as a scheduler tick's: its writes do not bump the marker (module docstring)."""
+    session.info[_SCHEDULER] = True
+
+
+def bump(session: Session) -> None:
+    """Give the marker a fresh token in the session's transaction (once per transaction or savepoint)."""
+    info = session.info
+    if info.get(_SCHEDULER):
+        return
+    current = session.get_nested_transaction() or session.get_transaction()
+    if current is not None and info.get(_BUMPED_IN) is current:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    now = utcnow()
+    token = uuid.uuid4().hex
+    stmt = insert(_TABLE).values(namespace=NAMESPACE, key=KEY, value=token, updated_at=now, version=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[_TABLE.c.namespace, _TABLE.c.key],
+        set_={"value": token, "updated_at": now, "version": _TABLE.c.version + 1},
+    )
+    session.connection().execute(stmt)
+    info[_BUMPED_IN] = session.get_nested_transaction() or session.get_transaction()
