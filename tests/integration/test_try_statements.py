@@ -9,6 +9,7 @@ fails here.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,10 +19,15 @@ import pytest
 import sqlalchemy as sa
 
 from dagflow.db import Database
+from dagflow.execution.logs import read_log
+from dagflow.execution.runner import retire_task_process
+from dagflow.services.variables import set_variable
 from dagflow.state import TaskInstanceState as TI
 from tests.integration.test_runner import Harness
 
 QUIET = 'Fn(task_id="quiet", fn=ok, arg="x", log_level="WARNING")'
+#: What the ``leak`` task prints.
+LEAKED = f"leaked-{uuid.uuid4().hex}"
 
 
 class NoopHarness(Harness):
@@ -31,7 +37,7 @@ class NoopHarness(Harness):
         super().__init__(db, tmp_path)
         text = self.fileloc.read_text()
         text = "from dagflow.operators import EmptyOperator\n" + text.replace(
-            QUIET, f'{QUIET}\n    EmptyOperator(task_id="noop")'
+            QUIET, f'{QUIET}\n    EmptyOperator(task_id="noop")\n    Fn(task_id="leak", fn=ok, arg="{LEAKED}")'
         )
         self.fileloc.write_text(text)
 
@@ -93,3 +99,24 @@ def test_a_no_op_try_costs_its_worker_two_write_transactions_and_few_statements(
     assert not [text for text in texts if text.startswith("DELETE")], texts  # a first try: nothing to remove
     work = [text for text in texts if not text.startswith("BEGIN")]
     assert len(work) <= (6 if sqlite else 7), texts  # PostgreSQL also notifies the schedulers (pg_notify)
+
+
+def test_a_secret_stored_between_two_tries_is_masked_in_the_second(harness: Harness) -> None:
+    """The stored secrets are read with every claim: nothing a worker kept from its
+    previous try hides a secret stored since (two tries in one worker and one reused
+    task process)."""
+
+    def run_and_read(run_id: str, day: int) -> str:
+        harness.add_run(run_id, day=day)
+        assert harness.run(harness.queue("leak", run_id=run_id), reuse_process=True).state is TI.SUCCESS
+        base = harness.settings.logging.base_log_folder
+        return read_log(base, dag_id="runner_it", run_id=run_id, task_id="leak", try_number=1)
+
+    try:
+        assert f"printed {LEAKED}" in run_and_read("before", 1)
+        set_variable(harness.db, "leak_password", LEAKED)
+        second = run_and_read("after", 2)
+    finally:
+        retire_task_process()
+    assert LEAKED not in second
+    assert "printed ***" in second
