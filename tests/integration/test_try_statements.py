@@ -19,8 +19,12 @@ import pytest
 import sqlalchemy as sa
 
 from dagflow.db import Database
+from dagflow.execution.claim import claim_try
 from dagflow.execution.logs import read_log
 from dagflow.execution.runner import retire_task_process
+from dagflow.execution.xcom import write_task_map, write_xcom
+from dagflow.models.taskinstance import TaskInstance
+from dagflow.models.xcom import TaskMap, XCom
 from dagflow.services.variables import set_variable
 from dagflow.state import TaskInstanceState as TI
 from tests.integration.test_runner import Harness
@@ -120,3 +124,31 @@ def test_a_secret_stored_between_two_tries_is_masked_in_the_second(harness: Harn
         retire_task_process()
     assert LEAKED not in second
     assert "printed ***" in second
+
+
+@pytest.mark.parametrize(
+    ("try_number", "first_poke"),
+    [
+        (1, False),  # a retry: the first try's outputs go
+        (0, True),  # a rescheduled sensor poking again at try 1: the last poke's go
+    ],
+)
+def test_a_claim_removes_what_an_earlier_try_left_but_keeps_approvals(
+    harness: Harness, try_number: int, first_poke: bool
+) -> None:
+    workload = harness.queue("noop", try_number=try_number)
+    ident = {"dag_id": "runner_it", "run_id": harness.run_id, "task_id": "noop", "map_index": -1}
+    with harness.db.transaction() as session:
+        write_xcom(session, key="return_value", stored=1, **ident)
+        write_xcom(session, key="__approval", stored={"by": "someone"}, **ident)
+        write_task_map(session, length=2, keys=None, **ident)
+        if first_poke:
+            ti = session.get(TaskInstance, workload.ti_id)
+            assert ti is not None
+            ti.first_poke_at = ti.updated_at
+    assert claim_try(harness.db, workload) is not None
+    with harness.db.transaction() as session:
+        keys = set(session.scalars(sa.select(XCom.key).where(XCom.task_id == "noop")))
+        maps = session.scalars(sa.select(TaskMap.length).where(TaskMap.task_id == "noop")).all()
+    assert keys == {"__approval"}
+    assert maps == []
