@@ -344,6 +344,13 @@ def dag_folders(settings: Settings) -> list[Path]:
 
 
 def in_dag_folders(settings: Settings, path: str | Path) -> bool:
-    """True if ``path`` (symlinks resolved) is a file strictly below one of the DAG folders."""
-    target = Path(os.path.realpath(path))
-    return any(Path(os.path.realpath(folder)) in target.parents for folder in dag_folders(settings))
+    """True if ``path`` (symlinks resolved) is a file strictly below one of the DAG folders.
+
+    Plain string work on the resolved paths (a worker asks before every try).
+    """
+    target = os.path.realpath(path)
+    for folder in dag_folders(settings):
+        prefix = os.path.join(os.path.realpath(folder), "")
+        if target.startswith(prefix) and len(target) > len(prefix):
+            return True
+    return False

@@ -13,6 +13,7 @@ import json
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -110,12 +111,46 @@ _CLAIMED_COLUMNS = (
 )
 
 
-def claim_try(db: Database, workload: TaskWorkload, *, hostname: str | None = None) -> ClaimedTry | None:
+def claim_try(
+    db: Database,
+    workload: TaskWorkload,
+    *,
+    hostname: str | None = None,
+    read_also: Callable[[Connection], None] | None = None,
+) -> ClaimedTry | None:
     """Claim ``workload``'s try (``queued -> running``); None if another worker or a clear won.
 
-    One short write transaction of prepared statements: the compare-and-set (reading the
-    row back with RETURNING), the previous try's outputs removed, the run read.
+    The reads come first: the run with its DAG file and previous success (one statement)
+    and ``read_also``'s (the worker reads the stored secrets to mask there). On SQLite
+    they run in a read transaction of their own, so the write lock, which every worker
+    and the scheduler wait for, is held only for the writes; on PostgreSQL they open the
+    claim's transaction, before the compare-and-set takes the row lock. Then the
+    compare-and-set (reading the row back with RETURNING) and, unless this is the task
+    instance's first try, the previous try's outputs removed. The run is read by the
+    message's ids, which the compare-and-set then checks against the row.
     """
+    if db.dialect == "sqlite":
+        with db.transaction(readonly=True) as session:
+            run = _read_run(session.connection(), workload, read_also)
+        if run is None:
+            return None
+        with db.transaction() as session:
+            return _claim(session, workload, run, hostname)
+    with db.transaction() as session:
+        run = _read_run(session.connection(), workload, read_also)
+        return None if run is None else _claim(session, workload, run, hostname)
+
+
+def _read_run(connection: Connection, workload: TaskWorkload, read_also: Callable[[Connection], None] | None) -> Any:
+    """The run row (with ``fileloc`` and the previous success's interval), or None; then ``read_also``."""
+    run = connection.execute(_READ_RUN, {"dag_id": workload.dag_id, "run_id": workload.run_id}).one_or_none()
+    if run is not None and read_also is not None:
+        read_also(connection)
+    return run
+
+
+def _claim(session: Session, workload: TaskWorkload, run: Any, hostname: str | None) -> ClaimedTry | None:
+    """The compare-and-set and the removal of the previous try's outputs, in the caller's transaction."""
     now = utcnow()
     token = uuid.uuid4().hex
     host = hostname or this_host()
@@ -131,42 +166,53 @@ def claim_try(db: Database, workload: TaskWorkload, *, hostname: str | None = No
         "end_reason": None,
         "next_try_at": None,
     }
-    with db.transaction() as session:
-        row = move_ti(
-            session,
-            workload.ti_id,
-            to=TI.RUNNING,
-            expected=TI.QUEUED,
-            values=values,
-            guards={**_identity(workload), "try_number": workload.try_number - 1},
-            returning=_CLAIMED_COLUMNS,
-        )
-        if row is None:
-            return None
+    row = move_ti(
+        session,
+        workload.ti_id,
+        to=TI.RUNNING,
+        expected=TI.QUEUED,
+        values=values,
+        guards={**_identity(workload), "try_number": workload.try_number - 1},
+        returning=_CLAIMED_COLUMNS,
+    )
+    if row is None:
+        return None
+    if _may_have_outputs(row):
         connection = session.connection()
         ident = {"dag_id": row.dag_id, "run_id": row.run_id, "task_id": row.task_id, "map_index": row.map_index}
-        if row.next_method is None:  # a resumed try keeps what it pushed before it deferred
-            connection.execute(_DELETE_XCOMS, ident)
-            connection.execute(_DELETE_TASK_MAP, ident)
-        run = connection.execute(_READ_RUN, {"dag_id": row.dag_id, "run_id": row.run_id}).one()
-        prev = previous_success_interval(connection, run.dag_id, run.logical_date)
-        return ClaimedTry(
-            ti_id=workload.ti_id,
-            dag_id=row.dag_id,
-            run_id=row.run_id,
-            task_id=row.task_id,
-            map_index=row.map_index,
-            try_number=row.try_number,
-            max_tries=row.max_tries,
-            token=token,
-            hostname=host,
-            start_date=now,
-            first_poke_at=row.first_poke_at,
-            run=run_info(run, prev),
-            fileloc=run.fileloc,
-            next_method=row.next_method,
-            next_kwargs=_json_object(row.next_kwargs),
-        )
+        connection.execute(_DELETE_XCOMS, ident)
+        connection.execute(_DELETE_TASK_MAP, ident)
+    return ClaimedTry(
+        ti_id=workload.ti_id,
+        dag_id=row.dag_id,
+        run_id=row.run_id,
+        task_id=row.task_id,
+        map_index=row.map_index,
+        try_number=row.try_number,
+        max_tries=row.max_tries,
+        token=token,
+        hostname=host,
+        start_date=now,
+        first_poke_at=row.first_poke_at,
+        run=run_info(run, (run.prev_start, run.prev_end)),
+        fileloc=run.fileloc,
+        next_method=row.next_method,
+        next_kwargs=_json_object(row.next_kwargs),
+    )
+
+
+def _may_have_outputs(row: Any) -> bool:
+    """Whether an earlier try of this task instance can have left XComs or a ``task_map`` row.
+
+    The try number only goes up (a clear keeps it; the next try is one more), except
+    when a reschedule or a deferral hands it back, which leaves ``first_poke_at`` or
+    ``next_method`` set; so a first try with neither is the task instance's first start
+    and nothing of an earlier try exists (a deleted run takes its XComs with it). A
+    resumed try keeps what it pushed before it deferred.
+    """
+    if row.next_method is not None:
+        return False
+    return row.try_number > 1 or row.first_poke_at is not None
 
 
 def _json_object(value: Any) -> dict[str, Any] | None:
@@ -204,7 +250,36 @@ _DELETE_XCOMS = _outputs_of_one_try(XCom.__table__).where(sa.not_(XCom.__table__
 _DELETE_TASK_MAP = _outputs_of_one_try(TaskMap.__table__)
 _RUN_TABLE = DagRun.__table__
 _DAG_TABLE = DagModel.__table__
-#: The run, and the DAG file its DAG was parsed from (the worker loads that file, no other).
+_PREVIOUS_SUCCESS = (
+    sa.select(_RUN_TABLE.c.data_interval_start, _RUN_TABLE.c.data_interval_end)
+    .where(
+        _RUN_TABLE.c.dag_id == sa.bindparam("dag_id"),
+        _RUN_TABLE.c.state == DagRunState.SUCCESS,
+        _RUN_TABLE.c.logical_date < sa.bindparam("logical_date", type_=_RUN_TABLE.c.logical_date.type),
+    )
+    .order_by(_RUN_TABLE.c.logical_date.desc())
+    .limit(1)
+)
+
+
+def _previous_success_of_this_run(column: str) -> sa.ScalarSelect[Any]:
+    """``column`` of the latest successful run of the outer run's DAG before it (a scalar subquery)."""
+    earlier = _RUN_TABLE.alias("earlier")
+    return (
+        sa.select(earlier.c[column])
+        .where(
+            earlier.c.dag_id == _RUN_TABLE.c.dag_id,
+            earlier.c.state == DagRunState.SUCCESS,
+            earlier.c.logical_date < _RUN_TABLE.c.logical_date,
+        )
+        .order_by(earlier.c.logical_date.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+#: The run, the DAG file its DAG was parsed from (the worker loads that file, no other) and
+#: the data interval of the DAG's latest successful run before it, in one statement.
 _READ_RUN = (
     sa.select(
         *(
@@ -224,19 +299,11 @@ _READ_RUN = (
             )
         ),
         _DAG_TABLE.c.fileloc,
+        _previous_success_of_this_run("data_interval_start").label("prev_start"),
+        _previous_success_of_this_run("data_interval_end").label("prev_end"),
     )
     .select_from(_RUN_TABLE.outerjoin(_DAG_TABLE, _DAG_TABLE.c.dag_id == _RUN_TABLE.c.dag_id))
     .where(_RUN_TABLE.c.dag_id == sa.bindparam("dag_id"), _RUN_TABLE.c.run_id == sa.bindparam("run_id"))
-)
-_PREVIOUS_SUCCESS = (
-    sa.select(_RUN_TABLE.c.data_interval_start, _RUN_TABLE.c.data_interval_end)
-    .where(
-        _RUN_TABLE.c.dag_id == sa.bindparam("dag_id"),
-        _RUN_TABLE.c.state == DagRunState.SUCCESS,
-        _RUN_TABLE.c.logical_date < sa.bindparam("logical_date", type_=_RUN_TABLE.c.logical_date.type),
-    )
-    .order_by(_RUN_TABLE.c.logical_date.desc())
-    .limit(1)
 )
 
 

@@ -47,11 +47,18 @@ from dagflow.execution.record import record_result
 from dagflow.execution.reused_process import TaskProcess, TaskProcessSlot, reuse_enabled
 from dagflow.execution.supervised_try import RECORD_RETRY_FIRST_S, RECORD_RETRY_MAX_S, Recorded, supervise
 from dagflow.execution.supervisor import ChildExit, HeartbeatThread
-from dagflow.execution.task_process import TryAttempt, record_crash, register_known_secrets, run_try
+from dagflow.execution.task_process import (
+    TryAttempt,
+    record_crash,
+    register_known_secrets,
+    run_try,
+    stored_secrets_reader,
+)
 from dagflow.execution.task_process_main import task_log_level, task_process_main
 from dagflow.execution.workload import TaskOutcome, TaskWorkload
 from dagflow.models.base import utcnow
 from dagflow.sdk.try_policy import TryPolicy
+from dagflow.secrets.masker import SecretsMasker
 from dagflow.state import TaskInstanceState
 
 if TYPE_CHECKING:
@@ -102,10 +109,11 @@ def _run(
     on_recorded: Callable[[TaskOutcome], None] | None,
     reuse_process: bool,
 ) -> TaskOutcome:
-    claimed = claim_with_retry(db, workload)
+    masker = SecretsMasker(settings.core.sensitive_var_conn_names)
+    claimed = claim_with_retry(db, workload, read_also=stored_secrets_reader(masker, settings))
     if claimed is None:
         return _not_claimed(db, workload)
-    attempt = _prepare_attempt(db, settings, claimed, cache, test_mode)
+    attempt = _prepare_attempt(db, settings, claimed, cache, test_mode, masker)
     if attempt is None:
         return _final(db, workload)
     if fork and hasattr(os, "fork"):
@@ -124,7 +132,11 @@ TRANSIENT_DB_ERRORS = (DatabaseError, sa.exc.OperationalError, sa.exc.InterfaceE
 
 
 def claim_with_retry(
-    db: Database, workload: TaskWorkload, *, retry_for_s: float | None = None
+    db: Database,
+    workload: TaskWorkload,
+    *,
+    retry_for_s: float | None = None,
+    read_also: Callable[[sa.Connection], None] | None = None,
 ) -> lease.ClaimedTry | None:
     """``claim_try``, tried again with backoff for ``retry_for_s`` while the DB is busy or away.
 
@@ -140,7 +152,7 @@ def claim_with_retry(
     pause = RECORD_RETRY_FIRST_S
     while True:
         try:
-            return lease.claim_try(db, workload)
+            return lease.claim_try(db, workload, read_also=read_also)
         except TRANSIENT_DB_ERRORS as exc:
             if time.monotonic() + pause > deadline:
                 raise
@@ -155,7 +167,12 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _prepare_attempt(
-    db: Database, settings: Settings, claimed: lease.ClaimedTry, cache: DagCache, test_mode: bool
+    db: Database,
+    settings: Settings,
+    claimed: lease.ClaimedTry,
+    cache: DagCache,
+    test_mode: bool,
+    masker: SecretsMasker,
 ) -> TryAttempt | None:
     """The attempt to run, or None after recording why the DAG or task could not be loaded.
 
@@ -192,6 +209,7 @@ def _prepare_attempt(
         log_path=path,
         timeout_s=timeout.total_seconds() if timeout is not None else None,
         test_mode=test_mode,
+        masker=masker,
     )
 
 
@@ -228,7 +246,7 @@ def _run_in_process(attempt: TryAttempt) -> None:
         with attempt.db.background_use():  # the task may fork (multiprocessing) meanwhile
             return lease.heartbeat(attempt.db, claimed.ti_id, claimed.token)
 
-    register_known_secrets(attempt)
+    register_known_secrets(attempt, stored_read=True)
     beating = HeartbeatThread(beat, attempt.settings.scheduler.heartbeat_interval)
     with beating, capture_in_process(attempt.log_path, task_log_level(attempt), attempt.masker):
         try:
@@ -243,7 +261,7 @@ def _run_forked(
 ) -> TaskOutcome | None:
     """Run the try in a task process (a fresh fork, or the worker's idle reused one) and
     supervise it; the outcome if the supervisor recorded it."""
-    register_known_secrets(attempt)  # here, on the warm pool; the task process inherits them
+    register_known_secrets(attempt, stored_read=True)  # the task process inherits them
     output = MaskedLogPipe(attempt.log_path, attempt.masker)
     process = _task_processes.take(attempt) if reuse else None
     if process is None or not _task_processes.hand(process, attempt, output):

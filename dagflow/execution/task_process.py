@@ -14,11 +14,13 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+
+import sqlalchemy as sa
 
 from dagflow.exceptions import TaskTimeout
 from dagflow.execution import outcome
@@ -41,6 +43,8 @@ from dagflow.secrets.masker import SecretsMasker
 from dagflow.secrets.stored import register_settings_secrets, register_stored_secrets
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection as SAConnection
+
     from dagflow.config import Settings
     from dagflow.db import Database
     from dagflow.execution.claim import ClaimedTry
@@ -74,19 +78,42 @@ class TryAttempt:
             object.__setattr__(self, "masker", SecretsMasker(self.settings.core.sensitive_var_conn_names))
 
 
-def register_known_secrets(attempt: TryAttempt) -> None:
+def register_known_secrets(attempt: TryAttempt, *, stored_read: bool = False) -> None:
     """Register the settings' secrets and every stored one with the try's masker, before it runs.
 
     Values the task reads later are registered again as it reads them; this covers what it
     reaches another way (a subprocess running ``dagflow connections get``, a direct query).
+    ``stored_read``: the stored ones were registered already, by the claim's reads
+    (``stored_secrets_reader``).
     """
     cipher = FernetCipher(attempt.settings)
     register_settings_secrets(attempt.masker, attempt.settings, cipher)
+    if stored_read:
+        return
     try:
         with attempt.db.transaction(readonly=True) as session:
             register_stored_secrets(attempt.masker, session, cipher)
     except Exception as exc:  # noqa: BLE001 - masking is best effort; it must not stop the try
         log.warning("cannot read the stored secrets to mask them: %s", outcome.describe(exc))
+
+
+def stored_secrets_reader(masker: SecretsMasker, settings: Settings) -> Callable[[SAConnection], None]:
+    """A ``read_also`` for the claim: register every stored secret with ``masker`` on the claim's connection.
+
+    Best effort, as ``register_known_secrets``: a failure to use what was read is logged
+    and the claim goes on; a database error fails the claim's transaction as any of its
+    statements would (the claim is tried again while the database is busy or away).
+    """
+
+    def read(connection: SAConnection) -> None:
+        try:
+            register_stored_secrets(masker, connection, FernetCipher(settings))
+        except sa.exc.DBAPIError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - masking is best effort; it must not stop the try
+            log.warning("cannot read the stored secrets to mask them: %s", outcome.describe(exc))
+
+    return read
 
 
 def format_seconds(seconds: float) -> str:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection as SAConnection
 
 from dagflow.exceptions import FernetKeyError
 from dagflow.models.connection import Connection
@@ -63,13 +64,14 @@ def register_settings_secrets(masker: SecretsMasker, settings: Settings, cipher:
         masker.add(url_password(url))
 
 
-def register_stored_secrets(masker: SecretsMasker, session: Session, cipher: FernetCipher) -> None:
+def register_stored_secrets(masker: SecretsMasker, session: Session | SAConnection, cipher: FernetCipher) -> None:
     """Every connection password and sensitive extra, and every variable with a sensitive key.
 
-    Runs before every try: one prepared query on the session's connection (Core rows, no ORM).
+    Runs before every try (in the claim's reads): one prepared query on the session's
+    connection, or on ``session`` itself if it is a Core connection (Core rows, no ORM).
     """
     undecryptable = 0
-    connection = session.connection()
+    connection = session if isinstance(session, SAConnection) else session.connection()
     for kind, name, value, is_encrypted, extra, is_extra_encrypted in connection.execute(
         _secret_rows(masker.names, connection.dialect)
     ):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dagflow.config import load_settings
+from dagflow.config import in_dag_folders, load_settings
 from dagflow.exceptions import ConfigError
 
 
@@ -76,3 +76,21 @@ def test_replace_returns_changed_copy(tmp_path: Path) -> None:
 
     assert changed.core.parallelism == 2
     assert settings.core.parallelism == 32
+
+
+def test_in_dag_folders_takes_files_strictly_below_a_dag_folder_symlinks_resolved(tmp_path: Path) -> None:
+    settings = load_settings({"DAGFLOW_HOME": str(tmp_path)})
+    folder = settings.core.dags_folder
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "a.py").write_text("")
+    sibling = folder.parent / (folder.name + "_other")  # shares the folder's name as a prefix
+    sibling.mkdir()
+    (sibling / "b.py").write_text("")
+    (folder / "escape.py").symlink_to(sibling / "b.py")
+    (folder / "inside.py").symlink_to(folder / "sub" / "a.py")
+    assert in_dag_folders(settings, folder / "sub" / "a.py")
+    assert in_dag_folders(settings, str(folder / "inside.py"))
+    assert not in_dag_folders(settings, sibling / "b.py")
+    assert not in_dag_folders(settings, folder / "escape.py")
+    assert not in_dag_folders(settings, folder)
+    assert not in_dag_folders(settings, folder / ".." / (folder.name + "_other") / "b.py")
