@@ -26,6 +26,7 @@ import dataclasses
 import logging
 import os
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -63,6 +64,11 @@ TI = TaskInstanceState
 _default_cache = DagCache()
 #: This worker's idle reused task process (``core.max_tries_per_child``).
 _task_processes = TaskProcessSlot()
+#: Held from making a try's log pipe and result channel until the worker has closed the task
+#: process's ends of them. A worker running several tries at once (LocalExecutor lanes) forks
+#: from several threads: a task process forked by one lane inside another lane's window would
+#: keep that lane's write end open (its log pump would never see the end of its output).
+_SPAWNING = threading.Lock()
 
 
 def run_workload(
@@ -75,19 +81,22 @@ def run_workload(
     test_mode: bool = False,
     on_recorded: Callable[[TaskOutcome], None] | None = None,
     reuse_process: bool = False,
+    task_slot: TaskProcessSlot | None = None,
 ) -> TaskOutcome:
     """Run one try of a task instance to its end; returns how it ended (from the DB).
 
     ``reuse_process``: a long-lived worker (LocalExecutor, Celery) may run the try in the
     task process it kept from its previous try of the same DAG file, and keep it for the
     next one (``core.max_tries_per_child``); it calls ``retire_task_process`` before it exits.
+    ``task_slot``: where that idle task process is kept (default: one per worker process); a
+    worker that supervises several tries at once gives each of its lanes its own.
     """
     cache = dag_cache or _default_cache
     if db is not None:
-        return _run(workload, settings, db, fork, cache, test_mode, on_recorded, reuse_process)
+        return _run(workload, settings, db, fork, cache, test_mode, on_recorded, reuse_process, task_slot)
     own = Database(settings)
     try:
-        return _run(workload, settings, own, fork, cache, test_mode, on_recorded, reuse_process)
+        return _run(workload, settings, own, fork, cache, test_mode, on_recorded, reuse_process, task_slot)
     finally:
         own.dispose()
 
@@ -101,6 +110,7 @@ def _run(
     test_mode: bool,
     on_recorded: Callable[[TaskOutcome], None] | None,
     reuse_process: bool,
+    task_slot: TaskProcessSlot | None = None,
 ) -> TaskOutcome:
     claimed = claim_with_retry(db, workload)
     if claimed is None:
@@ -109,7 +119,8 @@ def _run(
     if attempt is None:
         return _final(db, workload)
     if fork and hasattr(os, "fork"):
-        recorded = _run_forked(attempt, cache, on_recorded, reuse=reuse_process and reuse_enabled(attempt))
+        reuse = reuse_process and reuse_enabled(attempt)
+        recorded = _run_forked(attempt, cache, on_recorded, reuse=reuse, slot=task_slot or _task_processes)
         if recorded is not None:
             return recorded
     else:
@@ -239,17 +250,23 @@ def _run_in_process(attempt: TryAttempt) -> None:
 
 
 def _run_forked(
-    attempt: TryAttempt, cache: DagCache, on_recorded: Callable[[TaskOutcome], None] | None, *, reuse: bool
+    attempt: TryAttempt,
+    cache: DagCache,
+    on_recorded: Callable[[TaskOutcome], None] | None,
+    *,
+    reuse: bool,
+    slot: TaskProcessSlot,
 ) -> TaskOutcome | None:
     """Run the try in a task process (a fresh fork, or the worker's idle reused one) and
     supervise it; the outcome if the supervisor recorded it."""
     register_known_secrets(attempt)  # here, on the warm pool; the task process inherits them
-    output = MaskedLogPipe(attempt.log_path, attempt.masker)
-    process = _task_processes.take(attempt) if reuse else None
-    if process is None or not _task_processes.hand(process, attempt, output):
-        process = _fork_task_process(attempt, cache, output, reuse)
+    with _SPAWNING:  # no other lane forks while this try's child ends of its pipes are open here
+        output = MaskedLogPipe(attempt.log_path, attempt.masker)
+        process = slot.take(attempt) if reuse else None
+        if process is None or not slot.hand(process, attempt, output):
+            process = _fork_task_process(attempt, cache, output, reuse)
+        output.close_write_end()
     attempt = dataclasses.replace(attempt, task_pid=process.pid)  # the supervisor records the try with it
-    output.close_write_end()
     recorded = Recorded(on_recorded)
     ended: ChildExit | None = None
     try:
@@ -257,7 +274,7 @@ def _run_forked(
     finally:
         output.close()
         if reuse:
-            _task_processes.done(process, ended)
+            slot.done(process, ended)
         else:
             process.channel.close()
     return recorded.outcome
