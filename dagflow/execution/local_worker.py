@@ -212,10 +212,10 @@ class ForkGate:
             while self._forking and me not in self._held:
                 self._cond.wait()
             self._held[me] = self._held.get(me, 0) + 1
-        record.info[_GATE_OWNER] = me
+        record.record_info[_GATE_OWNER] = me
 
     def _checkin(self, _dbapi: Any, record: Any) -> None:
-        owner = record.info.pop(_GATE_OWNER, None)
+        owner = record.record_info.pop(_GATE_OWNER, None)  # kept through an invalidation
         if owner is None:
             return
         with self._cond:
