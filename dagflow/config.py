@@ -47,6 +47,9 @@ class CoreSettings:
     #: Seconds a LocalExecutor worker waits for work before it exits (0: never); workers are
     #: forked on demand, up to ``parallelism``, so a quiet scheduler holds none (executors/local.py).
     worker_idle_timeout: float = 30.0
+    #: Tries one LocalExecutor worker process supervises at once (one thread, a *lane*, per
+    #: try, each try in its own task process); 1 runs a worker process per try (executors/local.py).
+    tries_per_worker: int = 8
     default_task_retries: int = 0
     #: Fernet keys that encrypt connection passwords/extras and variables, comma-separated,
     #: newest first. Empty: the keys in ``$DAGFLOW_HOME/fernet.key`` (created on first need).
@@ -291,6 +294,8 @@ def _validate(name: str, section: Any) -> Any:
             )
         if section.parallelism < 1:
             raise ConfigError(f"core.parallelism: must be at least 1, got {section.parallelism}")
+        if section.tries_per_worker < 1:
+            raise ConfigError(f"core.tries_per_worker: must be at least 1, got {section.tries_per_worker}")
         try:
             parse_timezone(section.default_timezone)
         except DagDefinitionError:

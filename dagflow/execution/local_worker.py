@@ -1,15 +1,21 @@
-"""The LocalExecutor's worker process: take workloads from its inbox, run them, report back.
+"""The LocalExecutor's worker process: take workloads from its inboxes, run them, report back.
 
-Messages on the result queue: ``("idle", pid, None)`` when ready for a workload (on
-its own inbox), ``("start", pid, (ti_id, try_number))`` before a try, ``("done", pid,
-TaskEvent)`` once its outcome is committed (or it ended without one), and
-``("retiring", pid, None)`` after ``core.worker_idle_timeout`` seconds without work: the
-executor then sends ``None`` (exit) unless a workload is already on its way, which the
-worker runs as usual. A worker ignores SIGINT (Ctrl-C goes to the scheduler, which shuts
-the pool down); on SIGTERM it terminates its running try's process group, whose
-supervisor records the outcome, and exits after it. A workload received while stopping
-is handed back (``queued -> scheduled``) instead of run. A worker whose scheduler died
-(``kill -9``) finishes its running try and exits.
+A worker has one or more *lanes* (``core.tries_per_worker``): each lane has its own inbox,
+runs one try at a time (claim, fork or hand over to its task process, supervise, record)
+and is what the executor books a try to. Several lanes run in threads of one process, so
+one worker supervises several tries at once, each in its own task process.
+
+Messages on the result queue, per lane: ``("idle", lane, None)`` when ready for a
+workload (on its own inbox), ``("start", lane, (ti_id, try_number))`` before a try,
+``("done", lane, TaskEvent)`` once its outcome is committed (or it ended without one),
+and ``("retiring", lane, None)`` after ``core.worker_idle_timeout`` seconds without work:
+the executor then sends ``None`` (that lane exits) unless a workload is already on its
+way, which the lane runs as usual; a worker exits when its last lane has. A worker
+ignores SIGINT (Ctrl-C goes to the scheduler, which shuts the pool down); on SIGTERM it
+terminates its running tries' process groups, whose supervisors record the outcomes, and
+exits after them. A workload received while stopping is handed back (``queued ->
+scheduled``) instead of run. A worker whose scheduler died (``kill -9``) finishes its
+running tries and exits.
 """
 
 from __future__ import annotations
@@ -81,59 +87,182 @@ class Inbox:
         self._writer.close()
 
 
-def worker_main(settings: Settings, tasks: Inbox, results: Any, stopping: Any) -> None:
-    """The worker loop (runs in the forked worker process)."""
+def worker_main(settings: Settings, lanes: list[tuple[int, Inbox]], results: Any, stopping: Any) -> None:
+    """The worker (runs in the forked worker process): one lane per ``(lane id, inbox)``.
+
+    Each lane takes workloads from its own inbox and runs one try at a time; a worker with
+    several lanes runs them in threads, so it supervises that many tries at once (each in
+    its own task process: heartbeats, deadline, log, outcome per try, as with one lane).
+    """
     from dagflow.db import Database
     from dagflow.execution.dag_cache import DagCache
+    from dagflow.execution.reused_process import TaskProcessSlot
 
     # What the scheduler held at the fork stays shared: the collector must not touch it
     # (writing a GC header copies the page) and the worker never frees it anyway.
     gc.freeze()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     db = Database(settings)
+    if len(lanes) > 1:
+        ForkGate().install(db)
     cache = DagCache()
-    pid = os.getpid()
-    busy = threading.Lock()
+    slots = [TaskProcessSlot() for _ in lanes]
+    busy = [threading.Lock() for _ in lanes]
     exit_when_orphaned(os.getppid(), stopping, busy)
     try:
         with on_signals(_on_sigterm(stopping), signals=(signal.SIGTERM,)):
-            while not stopping.is_set():
-                results.put(("idle", pid, None))  # ready for the next workload
-                item = _next_item(tasks, results, pid, settings.core.worker_idle_timeout)
-                with busy:
-                    if item is None:
-                        break
-                    workload = TaskWorkload.from_dict(item)
-                    if stopping.is_set():
-                        hand_back(db, workload)
-                        break
-                    results.put(("start", pid, (workload.ti_id, workload.try_number)))
-                    _run_and_report(workload, settings, db, cache, results, pid)
+            work = [
+                Lane(lane, inbox, slot, lock, settings, db, cache, results, stopping)
+                for (lane, inbox), slot, lock in zip(lanes, slots, busy, strict=True)
+            ]
+            if len(work) == 1:
+                work[0].run()
+            else:
+                _run_lanes(work, stopping)
     finally:
-        from dagflow.execution.runner import retire_task_process
-
-        retire_task_process()
+        for slot, lock in zip(slots, busy, strict=True):
+            if lock.acquire(timeout=settings.core.killed_task_cleanup_time + 5):
+                slot.retire()
         db.dispose()
 
 
-def _next_item(tasks: Inbox, results: Any, pid: int, idle_timeout: float) -> dict[str, Any] | None:
+def _run_lanes(lanes: list[Lane], stopping: Any) -> None:
+    """Run each lane in a thread until all have ended, or, once stopping, none runs a try.
+
+    A lane waiting on its inbox when the worker stops would wait forever (the executor
+    takes back what was never read), so the worker leaves once no lane is busy.
+    """
+    threads = [threading.Thread(target=lane.run, name=f"dagflow-local-lane-{lane.lane}", daemon=True) for lane in lanes]
+    for thread in threads:
+        thread.start()
+    while any(thread.is_alive() for thread in threads):
+        # Polled, never ``stopping.wait()``: a worker killed (``kill -9``) while it waits
+        # on the shared event leaves a sleeper that never wakes, and the executor's
+        # ``stopping.set()`` would then wait for it for ever.
+        if stopping.is_set() and not any(lane.busy.locked() for lane in lanes):
+            return
+        time.sleep(0.2)
+
+
+class Lane:
+    """One try at a time from one inbox; a worker runs one or several."""
+
+    def __init__(
+        self,
+        lane: int,
+        inbox: Inbox,
+        slot: Any,
+        busy: threading.Lock,
+        settings: Settings,
+        db: Database,
+        cache: Any,
+        results: Any,
+        stopping: Any,
+    ) -> None:
+        self.lane, self.inbox, self.slot, self.busy = lane, inbox, slot, busy
+        self.settings, self.db, self.cache, self.results, self.stopping = settings, db, cache, results, stopping
+
+    def run(self) -> None:
+        """Say ``idle``, take the next workload, run it; until told to exit or stopping."""
+        results, lane = self.results, self.lane
+        while not self.stopping.is_set():
+            results.put(("idle", lane, None))  # ready for the next workload
+            item = _next_item(self.inbox, results, lane, self.settings.core.worker_idle_timeout)
+            with self.busy:
+                if item is None:
+                    break
+                workload = TaskWorkload.from_dict(item)
+                if self.stopping.is_set():
+                    hand_back(self.db, workload)
+                    break
+                results.put(("start", lane, (workload.ti_id, workload.try_number)))
+                _run_and_report(workload, self.settings, self.db, self.cache, results, lane, self.slot)
+
+
+class ForkGate:
+    """In a worker with several lanes: lanes use the database at once; a fork waits until
+    no other lane holds a connection (``db.fork_guard``'s reason: a child forked while
+    another thread is inside SQLite inherits its locked mutexes and hangs in its first
+    SQLite call). A connection counts as held from its checkout to its checkin.
+    """
+
+    #: Longest wait of a fork for the other lanes' connections (a lost checkin must not
+    #: stop the worker forking for ever).
+    WAIT_S = 60.0
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._held: dict[int, int] = {}  # thread id -> connections it holds
+        self._forking = False
+
+    def install(self, db: Database) -> None:
+        """Count ``db``'s checkouts, and wait for them around every fork of this process."""
+        from sqlalchemy import event
+
+        event.listen(db.engine, "checkout", self._checkout)
+        event.listen(db.engine, "checkin", self._checkin)
+        os.register_at_fork(before=self._before_fork, after_in_parent=self._after_fork, after_in_child=self._reset)
+
+    def _checkout(self, _dbapi: Any, record: Any, _proxy: Any) -> None:
+        me = threading.get_ident()
+        with self._cond:
+            while self._forking and me not in self._held:
+                self._cond.wait()
+            self._held[me] = self._held.get(me, 0) + 1
+        record.record_info[_GATE_OWNER] = me
+
+    def _checkin(self, _dbapi: Any, record: Any) -> None:
+        owner = record.record_info.pop(_GATE_OWNER, None)  # kept through an invalidation
+        if owner is None:
+            return
+        with self._cond:
+            left = self._held.get(owner, 0) - 1
+            if left > 0:
+                self._held[owner] = left
+            else:
+                self._held.pop(owner, None)
+            self._cond.notify_all()
+
+    def _before_fork(self) -> None:
+        me = threading.get_ident()
+        deadline = time.monotonic() + self.WAIT_S
+        with self._cond:
+            while self._forking:
+                self._cond.wait()
+            self._forking = True
+            while any(owner != me for owner in self._held) and time.monotonic() < deadline:
+                self._cond.wait(max(deadline - time.monotonic(), 0.0))
+
+    def _after_fork(self) -> None:
+        with self._cond:
+            self._forking = False
+            self._cond.notify_all()
+
+
+_GATE_OWNER = "dagflow_fork_gate_owner"
+
+
+def _next_item(tasks: Inbox, results: Any, lane: int, idle_timeout: float) -> dict[str, Any] | None:
     """Wait for work; idle for ``idle_timeout`` seconds (0: forever), offer to retire.
 
     The executor decides, so a workload it sent at the same instant is never lost: it
-    answers ``None`` only if this worker is still idle in its books.
+    answers ``None`` only if this lane is still idle in its books.
     """
     if idle_timeout > 0 and not tasks.wait(idle_timeout):
-        results.put(("retiring", pid, None))
+        results.put(("retiring", lane, None))
     return tasks.get()
 
 
 def _run_and_report(
-    workload: TaskWorkload, settings: Settings, db: Database, cache: Any, results: Any, pid: int
+    workload: TaskWorkload, settings: Settings, db: Database, cache: Any, results: Any, lane: int, slot: Any
 ) -> None:
     """Run one workload; ``("done", …)`` as soon as its outcome is committed.
 
     The early "done" lets the scheduler plan the next tasks while this try's process
-    still runs its callbacks and exits; the loop's next "idle" says the worker is free.
+    still runs its callbacks and exits; the loop's next "idle" says the lane is free.
     """
     from dagflow.execution.runner import run_workload
 
@@ -141,16 +270,24 @@ def _run_and_report(
 
     def report(outcome: TaskOutcome) -> None:
         reported.append(TaskEvent.from_outcome(outcome))
-        results.put(("done", pid, reported[0]))
+        results.put(("done", lane, reported[0]))
 
     try:
         event = TaskEvent.from_outcome(
-            run_workload(workload, settings, db=db, dag_cache=cache, on_recorded=report, reuse_process=True)
+            run_workload(
+                workload,
+                settings,
+                db=db,
+                dag_cache=cache,
+                on_recorded=report,
+                reuse_process=True,
+                task_slot=slot,
+            )
         )
     except Exception as exc:  # noqa: BLE001 - report, keep the worker alive
         event = TaskEvent(workload.ti_id, workload.try_number, None, f"worker error: {exc!r}")
     if not reported:
-        results.put(("done", pid, event))
+        results.put(("done", lane, event))
 
 
 #: How often a worker checks that the scheduler that forked it is still alive.
@@ -158,12 +295,12 @@ PARENT_CHECK_INTERVAL_S = 1.0
 
 
 def exit_when_orphaned(
-    parent: int, stopping: Any, busy: threading.Lock, interval_s: float = PARENT_CHECK_INTERVAL_S
+    parent: int, stopping: Any, busy: list[threading.Lock], interval_s: float = PARENT_CHECK_INTERVAL_S
 ) -> threading.Thread:
     """Watch thread: once the scheduler is gone (``kill -9``), take no more work and exit.
 
-    A try that is running (``busy`` held) finishes and is recorded, then the loop ends;
-    an idle worker exits at once. Without this, workers of a killed scheduler would wait
+    Tries that are running (their lane's ``busy`` held) finish and are recorded, then the
+    lanes end; a worker with no try running exits at once. Without this, workers of a killed scheduler would wait
     on the work queue forever. A workload taken in the instant the watcher exits stays
     ``queued`` and is re-sent by the stuck-queued check.
     """
@@ -172,8 +309,14 @@ def exit_when_orphaned(
         while os.getppid() == parent:
             time.sleep(interval_s)
         stopping.set()
-        if busy.acquire(blocking=False):
-            os._exit(0)
+        taken: list[threading.Lock] = []
+        for lock in busy:
+            if not lock.acquire(blocking=False):
+                for held in taken:  # a try runs: the lanes end after it, then the worker
+                    held.release()
+                return
+            taken.append(lock)
+        os._exit(0)
 
     thread = threading.Thread(target=_watch, name="dagflow-local-worker-orphan-watch", daemon=True)
     thread.start()

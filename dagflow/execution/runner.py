@@ -26,6 +26,7 @@ import dataclasses
 import logging
 import os
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -70,6 +71,11 @@ TI = TaskInstanceState
 _default_cache = DagCache()
 #: This worker's idle reused task process (``core.max_tries_per_child``).
 _task_processes = TaskProcessSlot()
+#: Held from making a try's log pipe and result channel until the worker has closed the task
+#: process's ends of them. A worker running several tries at once (LocalExecutor lanes) forks
+#: from several threads: a task process forked by one lane inside another lane's window would
+#: keep that lane's write end open (its log pump would never see the end of its output).
+_SPAWNING = threading.Lock()
 
 
 def run_workload(
@@ -82,19 +88,22 @@ def run_workload(
     test_mode: bool = False,
     on_recorded: Callable[[TaskOutcome], None] | None = None,
     reuse_process: bool = False,
+    task_slot: TaskProcessSlot | None = None,
 ) -> TaskOutcome:
     """Run one try of a task instance to its end; returns how it ended (from the DB).
 
     ``reuse_process``: a long-lived worker (LocalExecutor, Celery) may run the try in the
     task process it kept from its previous try of the same DAG file, and keep it for the
     next one (``core.max_tries_per_child``); it calls ``retire_task_process`` before it exits.
+    ``task_slot``: where that idle task process is kept (default: one per worker process); a
+    worker that supervises several tries at once gives each of its lanes its own.
     """
     cache = dag_cache or _default_cache
     if db is not None:
-        return _run(workload, settings, db, fork, cache, test_mode, on_recorded, reuse_process)
+        return _run(workload, settings, db, fork, cache, test_mode, on_recorded, reuse_process, task_slot)
     own = Database(settings)
     try:
-        return _run(workload, settings, own, fork, cache, test_mode, on_recorded, reuse_process)
+        return _run(workload, settings, own, fork, cache, test_mode, on_recorded, reuse_process, task_slot)
     finally:
         own.dispose()
 
@@ -108,6 +117,7 @@ def _run(
     test_mode: bool,
     on_recorded: Callable[[TaskOutcome], None] | None,
     reuse_process: bool,
+    task_slot: TaskProcessSlot | None = None,
 ) -> TaskOutcome:
     masker = SecretsMasker(settings.core.sensitive_var_conn_names)
     claimed = claim_with_retry(db, workload, read_also=stored_secrets_reader(masker, settings))
@@ -117,7 +127,8 @@ def _run(
     if attempt is None:
         return _final(db, workload)
     if fork and hasattr(os, "fork"):
-        recorded = _run_forked(attempt, cache, on_recorded, reuse=reuse_process and reuse_enabled(attempt))
+        reuse = reuse_process and reuse_enabled(attempt)
+        recorded = _run_forked(attempt, cache, on_recorded, reuse=reuse, slot=task_slot or _task_processes)
         if recorded is not None:
             return recorded
     else:
@@ -257,17 +268,23 @@ def _run_in_process(attempt: TryAttempt) -> None:
 
 
 def _run_forked(
-    attempt: TryAttempt, cache: DagCache, on_recorded: Callable[[TaskOutcome], None] | None, *, reuse: bool
+    attempt: TryAttempt,
+    cache: DagCache,
+    on_recorded: Callable[[TaskOutcome], None] | None,
+    *,
+    reuse: bool,
+    slot: TaskProcessSlot,
 ) -> TaskOutcome | None:
     """Run the try in a task process (a fresh fork, or the worker's idle reused one) and
     supervise it; the outcome if the supervisor recorded it."""
     register_known_secrets(attempt, stored_read=True)  # the task process inherits them
-    output = MaskedLogPipe(attempt.log_path, attempt.masker)
-    process = _task_processes.take(attempt) if reuse else None
-    if process is None or not _task_processes.hand(process, attempt, output):
-        process = _fork_task_process(attempt, cache, output, reuse)
+    with _SPAWNING:  # no other lane forks while this try's child ends of its pipes are open here
+        output = MaskedLogPipe(attempt.log_path, attempt.masker)
+        process = slot.take(attempt) if reuse else None
+        if process is None or not slot.hand(process, attempt, output):
+            process = _fork_task_process(attempt, cache, output, reuse)
+        output.close_write_end()
     attempt = dataclasses.replace(attempt, task_pid=process.pid)  # the supervisor records the try with it
-    output.close_write_end()
     recorded = Recorded(on_recorded)
     ended: ChildExit | None = None
     try:
@@ -275,7 +292,7 @@ def _run_forked(
     finally:
         output.close()
         if reuse:
-            _task_processes.done(process, ended)
+            slot.done(process, ended)
         else:
             process.channel.close()
     return recorded.outcome
@@ -288,9 +305,28 @@ def _fork_task_process(attempt: TryAttempt, cache: DagCache, output: MaskedLogPi
     channel = ResultChannel()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child, measured through its effects
+        _own_std_streams()
         task_process_main(attempt, channel, output, cache if reuse else None)
     channel.use_as_supervisor()
     return TaskProcess(pid, channel, attempt.dag, reusable=reuse)
+
+
+def _own_std_streams() -> None:  # pragma: no cover - runs in the child
+    """In a task process just forked: ``sys.stdout``/``sys.stderr`` objects of its own on fds 1 and 2.
+
+    A worker with several lanes forks from one thread while another may be writing to the
+    worker's ``sys.stderr`` (a log line): the child inherits that object's buffer lock held,
+    and its first flush or write through it would wait for ever. The inherited objects are
+    never touched again here (their unwritten bytes are the worker's, which writes them).
+    """
+    inherited = {id(sys.stdout): 1, id(sys.stderr): 2}
+    sys.stdout = open(1, "w", buffering=1, closefd=False, errors="backslashreplace")  # noqa: SIM115
+    sys.stderr = open(2, "w", buffering=1, closefd=False, errors="backslashreplace")  # noqa: SIM115
+    for handler in logging.getLogger().handlers:  # until the try's own logging replaces them
+        if isinstance(handler, logging.StreamHandler) and id(handler.stream) in inherited:
+            handler.stream = (
+                sys.stdout if inherited[id(handler.stream)] == 1 else sys.stderr
+            )  # no setStream: it flushes
 
 
 def retire_task_process() -> None:

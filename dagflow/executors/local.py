@@ -1,5 +1,9 @@
 """The LocalExecutor: a pool of warm worker processes on this machine, grown on demand.
 
+Each worker process runs ``core.tries_per_worker`` *lanes* (threads): a lane runs one try
+at a time and is what the executor books work to (``parallelism`` bounds the lanes), so
+32 running tries take 32 task processes and 4 workers, not 64 processes.
+
 ``start()`` imports dagflow, the SDK and the built-in operators once and forks nothing:
 a worker is forked when a workload waits and no worker is idle (or about to be: one
 forked and not yet ready counts), up to ``parallelism`` workers, as Airflow 3's
@@ -59,7 +63,11 @@ class LocalExecutor(BaseExecutor):
         super().__init__(settings, db=db, parallelism=parallelism)
         self._ctx = multiprocessing.get_context("fork")
         self._events: queue.SimpleQueue[TaskEvent] = queue.SimpleQueue()
+        #: Worker processes by pid, and the lanes (try slots) each runs.
         self._workers: dict[int, BaseProcess] = {}
+        self._lanes_of: dict[int, list[int]] = {}
+        self._next_lane = 0
+        #: Per lane below (a lane runs one try at a time; a worker has ``tries_per_worker``).
         self._current: dict[int, tuple[int, int]] = {}
         self._inboxes: dict[int, Inbox] = {}
         self._idle: list[int] = []
@@ -89,7 +97,13 @@ class LocalExecutor(BaseExecutor):
 
     @property
     def workers(self) -> int:
-        """Worker processes forked and not reaped yet (never more than ``parallelism``)."""
+        """Lanes (tries that can run at once) of the workers not reaped yet, never more than ``parallelism``."""
+        with self._lock:
+            return len(self._inboxes)
+
+    @property
+    def worker_processes(self) -> int:
+        """Worker processes forked and not reaped yet (each runs up to ``core.tries_per_worker`` lanes)."""
         return len(self._workers)
 
     def start(self) -> None:
@@ -109,21 +123,30 @@ class LocalExecutor(BaseExecutor):
         Called from the thread that submits (the scheduler loop), never the reader.
         """
         with self._lock:
-            wanted = min(len(self._backlog) - len(self._fresh), self.parallelism - len(self._workers))
-            for _ in range(wanted if not self._stopping.is_set() else 0):
-                self._spawn_worker_locked()
+            wanted = min(len(self._backlog) - len(self._fresh), self.parallelism - len(self._inboxes))
+            per_worker = max(self.settings.core.tries_per_worker, 1)
+            while wanted > 0 and not self._stopping.is_set():
+                lanes = min(per_worker, self.parallelism - len(self._inboxes))
+                self._spawn_worker_locked(lanes)
+                wanted -= lanes
 
-    def _spawn_worker_locked(self) -> None:
-        """Fork one worker; registered under the lock, so its first ``idle`` finds it."""
-        inbox = Inbox(self._ctx)
+    def _spawn_worker_locked(self, lanes: int) -> None:
+        """Fork one worker with ``lanes`` lanes; registered under the lock, so their first ``idle`` finds them."""
+        ids = list(range(self._next_lane, self._next_lane + lanes))
+        self._next_lane += lanes
+        inboxes = [Inbox(self._ctx) for _ in ids]
         proc = self._ctx.Process(
-            target=worker_main, args=(self.settings, inbox, self._results, self._stopping), name="dagflow-local-worker"
+            target=worker_main,
+            args=(self.settings, list(zip(ids, inboxes, strict=True)), self._results, self._stopping),
+            name="dagflow-local-worker",
         )
         proc.start()
         assert proc.pid is not None
         self._workers[proc.pid] = proc
-        self._inboxes[proc.pid] = inbox
-        self._fresh.add(proc.pid)
+        self._lanes_of[proc.pid] = ids
+        for lane, inbox in zip(ids, inboxes, strict=True):
+            self._inboxes[lane] = inbox
+            self._fresh.add(lane)
 
     def submit(self, workload: TaskWorkload) -> None:
         """Hand ``workload`` to the most recently idle worker, or queue it (forking a worker if needed)."""
@@ -138,12 +161,12 @@ class LocalExecutor(BaseExecutor):
     def _dispatch_locked(self) -> None:
         """Give backlog workloads to idle workers, most recently idle first (holding the lock)."""
         while self._backlog and self._idle and not self._stopping.is_set():
-            pid = self._idle.pop()
-            inbox = self._inboxes.get(pid)
-            if inbox is None:  # died meanwhile
+            lane = self._idle.pop()
+            inbox = self._inboxes.get(lane)
+            if inbox is None:  # its worker died meanwhile
                 continue
             item = self._backlog.popleft()
-            self._assigned[pid] = item
+            self._assigned[lane] = item
             inbox.put(item)
 
     def poll(self) -> list[TaskEvent]:
@@ -159,36 +182,42 @@ class LocalExecutor(BaseExecutor):
             message = self._results.get()
             if message is None:
                 return
-            kind, pid, payload = message
+            kind, lane, payload = message
             with self._lock:
                 if kind == "start":
-                    self._current[pid] = payload
+                    self._current[lane] = payload
                     continue
                 if kind == "idle":
-                    self._worker_idle_locked(pid)
+                    self._lane_idle_locked(lane)
                     continue
                 if kind == "retiring":
-                    self._worker_retiring_locked(pid)
+                    self._lane_retiring_locked(lane)
                     continue
-                self._current.pop(pid, None)
+                self._current.pop(lane, None)
             self._events.put(payload)
             self.wakeup.set()
 
-    def _worker_idle_locked(self, pid: int) -> None:
-        self._current.pop(pid, None)
-        self._assigned.pop(pid, None)
-        self._fresh.discard(pid)
-        if pid in self._inboxes and pid not in self._idle and pid not in self._retired:
-            self._idle.append(pid)
+    def _lane_idle_locked(self, lane: int) -> None:
+        self._current.pop(lane, None)
+        self._assigned.pop(lane, None)
+        self._fresh.discard(lane)
+        if lane in self._inboxes and lane not in self._idle and lane not in self._retired:
+            self._idle.append(lane)
             self._dispatch_locked()
 
-    def _worker_retiring_locked(self, pid: int) -> None:
-        """An idle worker offers to exit: let it, unless a workload was handed to it meanwhile."""
-        if pid not in self._idle or pid in self._assigned:
+    def _lane_retiring_locked(self, lane: int) -> None:
+        """An idle lane offers to exit: let it, unless a workload was handed to it meanwhile.
+
+        Its worker exits with its last lane; until then the lane is out of the books (its
+        slot of ``parallelism`` is free for a new worker).
+        """
+        if lane not in self._idle or lane in self._assigned:
             return  # it will read that workload and run it
-        self._idle.remove(pid)
-        self._retired.add(pid)
-        self._inboxes[pid].put(None)
+        self._idle.remove(lane)
+        self._retired.add(lane)
+        inbox = self._inboxes.pop(lane)
+        inbox.put(None)
+        inbox.close()
 
     def heartbeat(self) -> None:
         """Reap workers that exited; a try a dead one held becomes an event (``worker process N died``).
@@ -205,24 +234,33 @@ class LocalExecutor(BaseExecutor):
         self._grow()
 
     def _forget_worker(self, pid: int, exitcode: int | None) -> None:
-        """Drop an exited worker from the books; resend its unstarted workload, report its lost try."""
+        """Drop an exited worker's lanes from the books; resend their unstarted workloads, report their lost tries."""
+        lost_tries: list[tuple[int, int]] = []
+        unexpected = False
         with self._lock:
-            lost = self._current.pop(pid, None)
-            unstarted = self._assigned.pop(pid, None)
-            self._inboxes.pop(pid).close()
-            self._fresh.discard(pid)
-            if pid in self._idle:
-                self._idle.remove(pid)
-            retired = pid in self._retired
-            self._retired.discard(pid)
-            if retired and lost is None and unstarted is None:
-                return  # it was idle and we let it go
-            if lost is None and unstarted is not None:  # handed over, never started: resend
-                self._backlog.appendleft(unstarted)
-                self._dispatch_locked()
-        if lost is not None:
-            self._events.put(TaskEvent(lost[0], lost[1], None, f"worker process {pid} died"))
-        log.warning("local worker %s exited with code %s", pid, exitcode)
+            for lane in self._lanes_of.pop(pid, []):
+                lost = self._current.pop(lane, None)
+                unstarted = self._assigned.pop(lane, None)
+                inbox = self._inboxes.pop(lane, None)
+                self._fresh.discard(lane)
+                if lane in self._idle:
+                    self._idle.remove(lane)
+                retired = lane in self._retired
+                self._retired.discard(lane)
+                if retired and lost is None and unstarted is None:
+                    continue  # it was idle and we let it go
+                unexpected = True
+                if inbox is not None:
+                    inbox.close()
+                if lost is not None:
+                    lost_tries.append(lost)
+                elif unstarted is not None:  # handed over, never started: resend
+                    self._backlog.appendleft(unstarted)
+            self._dispatch_locked()
+        for ti_id, try_number in lost_tries:
+            self._events.put(TaskEvent(ti_id, try_number, None, f"worker process {pid} died"))
+        if unexpected:
+            log.warning("local worker %s exited with code %s", pid, exitcode)
 
     def shutdown(self, grace_s: float = SHUTDOWN_GRACE_S) -> None:
         """Stop the workers: finish or terminate running tries, leave no process behind."""

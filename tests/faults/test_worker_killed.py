@@ -52,7 +52,10 @@ with DAG("worker_killed", schedule=None, max_active_tasks=8):
 
 
 def test_local_worker_or_task_process_killed_mid_task_is_retried_and_the_run_succeeds(tmp_path: Path) -> None:
-    with Cluster(tmp_path, DAG, env={"DAGFLOW__CORE__PARALLELISM": "3", **WORKER_LOST_AFTER}) as cluster:
+    # One try per worker process, so killing one worker loses one try (with several lanes per
+    # worker a kill loses all of them: tests/integration/test_local_executor.py).
+    env = {"DAGFLOW__CORE__PARALLELISM": "3", "DAGFLOW__CORE__TRIES_PER_WORKER": "1", **WORKER_LOST_AFTER}
+    with Cluster(tmp_path, DAG, env=env) as cluster:
         cluster.start_scheduler()
         cluster.wait_parsed("worker_killed")
         cluster.trigger("worker_killed", "r1")

@@ -159,23 +159,31 @@ def test_fan_out_wakes_on_events_and_shutdown_leaves_no_worker(setup: tuple[Sett
     assert workers(before) == []
 
 
-def test_workers_grow_with_the_backlog_up_to_parallelism_and_never_beyond(setup: tuple[Settings, Database]) -> None:
+@pytest.mark.parametrize(("per_worker", "processes"), [(1, 3), (2, 2), (8, 1)])
+def test_workers_grow_with_the_backlog_up_to_parallelism_and_never_beyond(
+    setup: tuple[Settings, Database], per_worker: int, processes: int
+) -> None:
     settings, db = setup
+    settings = settings.replace(core={"tries_per_worker": per_worker})
     executor = LocalExecutor(settings)
     scheduler = Scheduler(settings, db, executor)
     before = children_now()
     executor.start()
     seen: list[int] = []
+    lanes: list[int] = []
 
     def count_workers() -> None:
         seen.append(len(children_now() - before))  # direct children: workers (tries are theirs)
+        lanes.append(executor.workers)
 
     try:
         trigger(scheduler, "fan")
         assert run_until_finished(scheduler, on_tick=count_workers) == DagRunState.SUCCESS
     finally:
         scheduler.shutdown()
-    assert max(seen) == 3  # 12 tries at once: every slot of parallelism 3, not one more
+    # 12 tries at once: every slot of parallelism 3, not one more, in ceil(3 / per_worker) processes
+    assert max(lanes) == 3
+    assert max(seen) == processes
     assert executor.workers == 0
     assert tries_of(db, "r1") == [(TaskInstanceState.SUCCESS, 1)] * 13
 
@@ -219,3 +227,138 @@ def test_workers_that_keep_offering_to_retire_lose_no_try_and_run_none_twice(set
         scheduler.shutdown()
     for run_id in ("r1", "r2", "r3"):
         assert tries_of(db, run_id) == [(TaskInstanceState.SUCCESS, 1)] * 13
+
+
+# --- one worker supervising several tries at once (``core.tries_per_worker``) ------------
+
+LANES_DAG = """
+import os, signal, time
+from datetime import timedelta
+from pathlib import Path
+from dagflow import DAG
+from dagflow.operators import PythonOperator
+
+SEEN = Path({seen!r})
+
+
+def note(name, ti=None):
+    (SEEN / f"{{name}}.{{ti.try_number}}").write_text(str(os.getppid()))  # the supervising worker
+
+
+def meet(name, other, ti=None):
+    note(name, ti)
+    deadline = time.monotonic() + 30
+    while not (SEEN / f"{{other}}.1").exists():  # both run at once, or this one fails
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{{other}} did not run beside {{name}}")
+        time.sleep(0.05)
+    time.sleep(0.5)
+
+
+def crash(ti=None):
+    note("crash", ti)
+    while not (SEEN / "ok1.1").exists() or not (SEEN / "ok2.1").exists():
+        time.sleep(0.05)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def hang(ti=None):
+    note("slow", ti)
+    time.sleep(120)
+
+
+def lost_on_first_try(name, ti=None):
+    note(name, ti)
+    if ti.try_number == 1:
+        time.sleep(120)
+
+
+with DAG("lanes", schedule=None, max_active_tasks=8):
+    PythonOperator(task_id="crash", python_callable=crash)
+    PythonOperator(task_id="slow", python_callable=hang, execution_timeout=timedelta(seconds=1))
+    PythonOperator(task_id="ok1", python_callable=meet, op_args=["ok1", "ok2"])
+    PythonOperator(task_id="ok2", python_callable=meet, op_args=["ok2", "ok1"])
+
+with DAG("lanes_lost", schedule=None, max_active_tasks=8):
+    PythonOperator(task_id="a", python_callable=lost_on_first_try, op_args=["a"])
+    PythonOperator(task_id="b", python_callable=lost_on_first_try, op_args=["b"])
+"""
+
+
+@pytest.fixture
+def lanes_setup(settings: Settings, db: Database, tmp_path: Path) -> Iterator[tuple[Settings, Database, Path]]:
+    seen = tmp_path / "seen"
+    seen.mkdir()
+    dags = settings.core.dags_folder
+    dags.mkdir(parents=True, exist_ok=True)
+    (dags / "lanes.py").write_text(textwrap.dedent(LANES_DAG.format(seen=str(seen))))
+    sync_folders(db, [dags], paused_at_creation=False)
+    core = {"parallelism": 4, "tries_per_worker": 4, "killed_task_cleanup_time": 1.0}
+    yield settings.replace(core=core), db, seen
+
+
+def ti_rows(db: Database, dag_id: str) -> dict[str, TaskInstance]:
+    with db.transaction() as session:
+        return {ti.task_id: ti for ti in session.scalars(sa.select(TaskInstance).where(TaskInstance.dag_id == dag_id))}
+
+
+def test_one_worker_supervises_several_tries_a_crash_and_a_timeout_stay_their_own(
+    lanes_setup: tuple[Settings, Database, Path],
+) -> None:
+    settings, db, seen = lanes_setup
+    executor = LocalExecutor(settings)
+    scheduler = Scheduler(settings, db, executor)
+    before = children_now()
+    executor.start()
+    processes: list[int] = []
+    try:
+        trigger(scheduler, "lanes")
+        state = run_until_finished(scheduler, on_tick=lambda: processes.append(len(children_now() - before)))
+    finally:
+        scheduler.shutdown()
+    assert state == DagRunState.FAILED
+    tis = ti_rows(db, "lanes")
+    # ok1 and ok2 met each other (ran at once) beside the crash and the hang, all in one worker
+    assert {name: tis[name].state for name in tis} == {
+        "crash": TaskInstanceState.FAILED,
+        "slow": TaskInstanceState.FAILED,
+        "ok1": TaskInstanceState.SUCCESS,
+        "ok2": TaskInstanceState.SUCCESS,
+    }
+    assert len({(seen / f"{name}.1").read_text() for name in ("crash", "slow", "ok1", "ok2")}) == 1
+    assert max(processes) == 1
+    assert "signal 9" in (tis["crash"].end_reason or ""), tis["crash"].end_reason
+    assert "timed out" in (tis["slow"].end_reason or ""), tis["slow"].end_reason
+    assert all(ti.try_number == 1 for ti in tis.values())
+
+
+def test_a_killed_worker_loses_all_its_tries_and_the_reaper_retries_each(
+    lanes_setup: tuple[Settings, Database, Path],
+) -> None:
+    settings, db, seen = lanes_setup
+    settings = settings.replace(scheduler={"heartbeat_timeout": 3.0, "heartbeat_interval": 0.5})
+    executor = LocalExecutor(settings)
+    scheduler = Scheduler(settings, db, executor)
+    executor.start()
+    killed: list[int] = []
+
+    def kill_the_worker_once_both_run() -> None:
+        if killed or not ((seen / "a.1").exists() and (seen / "b.1").exists()):
+            return
+        worker = int((seen / "a.1").read_text())
+        assert worker == int((seen / "b.1").read_text())  # one worker supervised both
+        killed.append(worker)
+        psutil.Process(worker).kill()
+
+    try:
+        trigger(scheduler, "lanes_lost")
+        state = run_until_finished(scheduler, seconds=90, on_tick=kill_the_worker_once_both_run)
+    finally:
+        scheduler.shutdown()
+    assert killed
+    assert state == DagRunState.SUCCESS
+    tis = ti_rows(db, "lanes_lost")
+    for name in ("a", "b"):
+        assert (tis[name].state, tis[name].try_number, tis[name].infra_tries) == (TaskInstanceState.SUCCESS, 2, 1)
+        assert int((seen / f"{name}.2").read_text()) != killed[0]
+    assert markers() == []
