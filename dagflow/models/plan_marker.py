@@ -9,8 +9,8 @@ that the applier's compare-and-set cannot see. Those writes are few and of two k
   or a task instance or run is deleted;
 - a run leaves ``running`` (marked, cleared, deleted).
 
-Each of them replaces the marker with a fresh random token in its own transaction
-(``bump``; ``transitions.py`` does it for the state changes, the delete paths call it).
+Each of them replaces the marker with a fresh random token in its own transaction, just
+before it commits (``bump``; ``transitions.py`` does it for the state changes, the delete paths call it).
 A tick reads the marker before its reads (``read``) and again in its write transaction:
 equal tokens mean no such write committed in between, so the checks' reads are skipped.
 A token rather than a counter: a deleted marker row cannot bring an old value back.
@@ -32,18 +32,19 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from dagflow.models.base import utcnow
 from dagflow.models.state_store import StateStoreEntry
 
-NAMESPACE = "__dagflow__"
+NAMESPACE = "__dagflow__"  # hidden from unfiltered state-store listings (storage.state_store)
 KEY = "plan_marker"
 #: ``session.info`` key: this session is a scheduler tick's (it does not bump).
 _SCHEDULER = "dagflow.plan_marker.scheduler"
-#: ``session.info`` key: the transaction (or savepoint) that already bumped.
-_BUMPED_IN = "dagflow.plan_marker.bumped_in"
+#: ``session.info`` key: this session's transaction must bump the marker when it commits.
+_PENDING = "dagflow.plan_marker.pending"
 
 _TABLE: Any = StateStoreEntry.__table__
 #: Plain SQL, constants only: read on every tick, so no statement to compile or cache-key.
@@ -62,12 +63,19 @@ def scheduler_session(session: Session) -> None:
 
 
 def bump(session: Session) -> None:
-    """Give the marker a fresh token in the session's transaction (once per transaction or savepoint)."""
-    info = session.info
-    if info.get(_SCHEDULER):
-        return
-    current = session.get_nested_transaction() or session.get_transaction()
-    if current is not None and info.get(_BUMPED_IN) is current:
+    """Give the marker a fresh token when the session's transaction commits (once per transaction).
+
+    Written just before the commit, not here: every writer then takes the marker row's lock
+    last and holds it only until its commit, so two writers (two users clearing at once on
+    PostgreSQL) never wait for each other in a cycle of row locks.
+    """
+    if not session.info.get(_SCHEDULER):
+        session.info[_PENDING] = True
+
+
+def _write_pending(session: Session) -> None:
+    """``before_commit``: write the fresh token that ``bump`` asked for."""
+    if not session.info.pop(_PENDING, False):
         return
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
@@ -79,4 +87,12 @@ def bump(session: Session) -> None:
         set_={"value": token, "updated_at": now, "version": _TABLE.c.version + 1},
     )
     session.connection().execute(stmt)
-    info[_BUMPED_IN] = session.get_nested_transaction() or session.get_transaction()
+
+
+def _drop_pending(session: Session) -> None:
+    """``after_rollback``: a transaction rolled back changed nothing to tell."""
+    session.info.pop(_PENDING, None)
+
+
+event.listen(Session, "before_commit", _write_pending)
+event.listen(Session, "after_rollback", _drop_pending)

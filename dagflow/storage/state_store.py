@@ -172,11 +172,17 @@ def purge_expired(session: Session, *, before: datetime, namespace: str | None =
     return int(session.execute(sa.delete(StateStoreEntry).where(where)).rowcount)  # type: ignore[attr-defined]
 
 
+#: Where dagflow keeps rows of its own (``models/plan_marker.py``); listed only when asked for by name.
+INTERNAL_NAMESPACE = "__dagflow__"
+
+
 def list_entries(session: Session, *, namespace: str | None = None, prefix: str = "") -> Iterator[StateStoreEntry]:
     """Live entries ordered by namespace and key (of one namespace, keys starting with ``prefix``)."""
     stmt = sa.select(StateStoreEntry).where(_live(utcnow())).order_by(StateStoreEntry.namespace, StateStoreEntry.key)
     if namespace is not None:
         stmt = stmt.where(StateStoreEntry.namespace == namespace)
+    else:  # dagflow's own bookkeeping (the scheduler's plan marker) is not the users' data
+        stmt = stmt.where(StateStoreEntry.namespace != INTERNAL_NAMESPACE)
     if prefix:
         # substr, not LIKE: exact and case-sensitive on both SQLite and PostgreSQL.
         stmt = stmt.where(sa.func.substr(StateStoreEntry.key, 1, len(prefix)) == prefix)
