@@ -68,6 +68,7 @@ _READ_IDS = sa.select(_TIS.c.dag_id, _TIS.c.run_id, _TIS.c.state, *_ROW_COLUMNS)
     _TIS.c.id.in_(sa.bindparam("ids", expanding=True))
 )
 _COUNT_SCHEDULED = sa.select(sa.func.count()).select_from(_TIS).where(_TIS.c.state == TaskInstanceState.SCHEDULED.value)
+_RUN_STATES = sa.select(DagRun.id, DagRun.state).where(DagRun.id.in_(sa.bindparam("run_pks", expanding=True)))
 _RUNS_TO_QUEUE = (
     sa.select(DagRun.id)
     .join(DagModel, DagModel.dag_id == DagRun.dag_id)
@@ -171,6 +172,7 @@ class QueueCursor:
         if older_runs_first is not self._older_runs_first:
             self._older_runs_first = older_runs_first
             self.distrust()
+        self._drop_ended(session)
         self.refresh(session)
         if session.execute(_COUNT_SCHEDULED).scalar_one() != len(self):
             return None
@@ -185,6 +187,15 @@ class QueueCursor:
             for pool, keys in kept.by_pool.items()
         ]
         return CursorWindows(lists)
+
+    def _drop_ended(self, session: Session) -> None:
+        """Stop following the runs that ended or are gone (ended by another process or a timeout: no
+        plan of this scheduler forgets them); a scheduled row left in one then sends queueing to SQL."""
+        pks = {kept.pk: run for run, kept in self._runs.items()}
+        states = {pk: state for pk, state in session.execute(_RUN_STATES, {"run_pks": sorted(pks)})}
+        for pk, run in pks.items():
+            if states.get(pk) not in (DagRunState.RUNNING, DagRunState.QUEUED):
+                del self._runs[run]
 
     def refresh(self, session: Session) -> None:
         """Read the runs to read in full and the rows that may have changed (in the caller's transaction)."""

@@ -166,6 +166,24 @@ def test_an_untracked_run_with_scheduled_rows_falls_back_to_the_query(
         assert [c.ti_id for c in got] == [c.ti_id for c in expected]
 
 
+def test_a_run_ended_elsewhere_is_no_longer_followed(settings: Settings, db: Database, dags_dir: Path) -> None:
+    """A run failed by another process keeps no rows in the cursor; its skipped rows do not keep it from being used."""
+    store, cursor = _setup(db, dags_dir, random.Random(2))
+    with db.transaction() as session:
+        assert cursor.windows(session, older_runs_first=True) is not None  # read while the run was running
+        where = sa.and_(TaskInstance.dag_id == "d0", TaskInstance.run_id == "r3")
+        moved = session.execute(
+            sa.update(TaskInstance).where(where, TaskInstance.state == TI.SCHEDULED).values(state=TI.SKIPPED)
+        )
+        assert moved.rowcount > 0
+        session.execute(sa.update(DagRun).where(DagRun.dag_id == "d0", DagRun.run_id == "r3").values(state="failed"))
+    with db.transaction() as session:
+        assert cursor.windows(session, older_runs_first=True) is not None
+        expected = choose(session, store, slots=8, max_per_query=32, default_max_active_tasks=16)
+        got = choose(session, store, slots=8, max_per_query=32, default_max_active_tasks=16, cursor=cursor)
+        assert [c.ti_id for c in got] == [c.ti_id for c in expected]
+
+
 MAPPED = """
     from dagflow.operators import BashOperator
     with DAG("wide", schedule=None, max_active_tasks=4):
