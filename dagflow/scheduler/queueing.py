@@ -15,6 +15,10 @@ unpaused DAGs, and of backfill runs even when the DAG is paused; in the order of
   instances (mapped ones and those of nested groups included) that are queued or running
   in that run.
 
+The windows come from ``queue_cursor.QueueCursor`` instead (the scheduled rows of the runs
+the scheduler keeps, already in that order) whenever it holds every scheduled row: the
+same rows, read by id, without sorting them all each tick.
+
 The chosen ids move in one compare-and-set; on PostgreSQL the candidates are locked
 ``FOR UPDATE SKIP LOCKED`` so several schedulers never queue the same task instance,
 and the whole step runs under an advisory lock (``locking.critical_section``) so the

@@ -22,6 +22,9 @@ ran): it is seen within that time, as a full pass saw it within ``poll_interval`
 before. A decision that ends a run is made from a full read (``schedule_run``).
 
 Without a ``KnownTIs`` (tests, one-off passes) every read is a full read.
+
+``KnownTIs.queue`` (``queue_cursor.py``) keeps the kept runs' scheduled rows in queue
+order for the queueing step; it is told what changed through the same calls.
 """
 
 from __future__ import annotations
