@@ -323,6 +323,7 @@ class Scheduler:
             default_max_active_tasks=self.settings.core.max_active_tasks_per_dag,
             job_id=self.job_id,
             older_runs_first=self.settings.scheduler.older_runs_first,
+            cursor=self.known_tis.queue,
         )
         report.tis_queued = len(workloads)
         return workloads

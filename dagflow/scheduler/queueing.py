@@ -15,6 +15,10 @@ unpaused DAGs, and of backfill runs even when the DAG is paused; in the order of
   instances (mapped ones and those of nested groups included) that are queued or running
   in that run.
 
+The windows come from ``queue_cursor.QueueCursor`` instead (the scheduled rows of the runs
+the scheduler keeps, already in that order) whenever it holds every scheduled row: the
+same rows, read by id, without sorting them all each tick.
+
 The chosen ids move in one compare-and-set; on PostgreSQL the candidates are locked
 ``FOR UPDATE SKIP LOCKED`` so several schedulers never queue the same task instance,
 and the whole step runs under an advisory lock (``locking.critical_section``) so the
@@ -40,6 +44,7 @@ from dagflow.models.pool import UNLIMITED_SLOTS
 from dagflow.models.transitions import set_ti_state
 from dagflow.scheduler.dag_store import CachedDag, SerializedDagStore
 from dagflow.scheduler.locking import QUEUEING_LOCK, critical_section, is_postgresql, skip_locked_if
+from dagflow.scheduler.queue_cursor import QueueCursor
 from dagflow.scheduler.run_lifecycle import unpaused_or_backfill
 from dagflow.state import OCCUPYING_SLOT, DagRunState, TaskInstanceState
 
@@ -86,43 +91,26 @@ def queue_task_instances(
     default_max_active_tasks: int,
     job_id: int | None = None,
     older_runs_first: bool = True,
+    cursor: QueueCursor | None = None,
 ) -> list[TaskWorkload]:
     """Queue what fits (see the module docstring) and return the workloads to submit.
 
-    Reads candidates in windows of twice the slots still free, leaving out in SQL the DAGs
-    and pools that are full and the candidates already looked at; a further window only
-    while slots are left and the last window was full (at most ``max_per_query``
-    candidates in all, as one big read did before). A long function: the loop is the point.
+    ``cursor``: the scheduled rows this scheduler keeps in queue order (``queue_cursor.py``);
+    the candidates come from it when it holds every scheduled row, else from the
+    candidates query. The queued rows leave it.
     """
     if slots <= 0:
         return []
     critical_section(session, QUEUEING_LOCK)  # several schedulers: one counts and queues at a time
-    occupancy = _occupancy(session, None)
-    dag_limits = _dag_limits(session, occupancy.dags, default_max_active_tasks)
-    chosen: list[Candidate] = []
-    seen: list[int] = []
-    while len(chosen) < slots and len(seen) < max_per_query:
-        window = min(max_per_query - len(seen), max(slots - len(chosen), 1) * 2)
-        full_dags = sorted(d for d, n in occupancy.dags.items() if n >= dag_limits.get(d, default_max_active_tasks))
-        candidates = _candidates(
-            session,
-            limit=window,
-            full_dags=full_dags,
-            full_pools=_full_pools(occupancy),
-            seen=seen,
-            older_runs_first=older_runs_first,
-        )
-        if not candidates:
-            break
-        seen.extend(c.ti_id for c in candidates)
-        dags = store.get_many(session, {c.dag_id for c in candidates})
-        for c in candidates:
-            dag_limits.setdefault(c.dag_id, _limit(c.max_active_tasks, default_max_active_tasks))
-        chosen += pick(
-            candidates, dags, occupancy, slots=slots - len(chosen), default_max_active_tasks=default_max_active_tasks
-        )
-        if len(candidates) < window:
-            break
+    chosen = choose(
+        session,
+        store,
+        slots=slots,
+        max_per_query=max_per_query,
+        default_max_active_tasks=default_max_active_tasks,
+        older_runs_first=older_runs_first,
+        cursor=cursor,
+    )
     if not chosen:
         return []
     set_ti_state(
@@ -133,7 +121,74 @@ def queue_task_instances(
         values={"queued_at": now, "queued_by_job_id": job_id, "requeue_count": 0},  # re-sends count per queueing
         synchronize=False,
     )
+    if cursor is not None:
+        for run, ti_ids in _by_run(chosen).items():
+            cursor.queued(run, ti_ids)
     return [workload_for(c, ti_id=c.ti_id) for c in chosen]
+
+
+def choose(
+    session: Session,
+    store: SerializedDagStore,
+    *,
+    slots: int,
+    max_per_query: int,
+    default_max_active_tasks: int,
+    older_runs_first: bool = True,
+    cursor: QueueCursor | None = None,
+) -> list[Candidate]:
+    """The scheduled task instances to queue, in order (reads only; ``queue_task_instances`` moves them).
+
+    Reads candidates in windows of twice the slots still free, leaving out the DAGs and
+    pools that are full and the candidates already looked at; a further window only while
+    slots are left and the last window was full (at most ``max_per_query`` candidates in
+    all, as one big read did before). The windows come from the candidates query (SQL
+    leaves out what is full or seen) or, when ``cursor`` holds every scheduled row, from
+    its merge (the same rows, read by id). A long function: the loop is the point.
+    """
+    occupancy = _occupancy(session, None)
+    dag_limits = _dag_limits(session, occupancy.dags, default_max_active_tasks)
+    merge = cursor.windows(session, older_runs_first=older_runs_first) if cursor is not None else None
+    chosen: list[Candidate] = []
+    seen: list[int] = []
+    while len(chosen) < slots and len(seen) < max_per_query:
+        window = min(max_per_query - len(seen), max(slots - len(chosen), 1) * 2)
+        full_dags = sorted(d for d, n in occupancy.dags.items() if n >= dag_limits.get(d, default_max_active_tasks))
+        if merge is None:
+            candidates = _candidates(
+                session,
+                limit=window,
+                full_dags=full_dags,
+                full_pools=_full_pools(occupancy),
+                seen=seen,
+                older_runs_first=older_runs_first,
+            )
+            exhausted = len(candidates) < window
+        else:
+            ids = merge.next(window, full_dags=full_dags, full_pools=_full_pools(occupancy))
+            candidates = _candidates_by_id(session, ids)
+            exhausted = len(ids) < window
+            if len(candidates) < len(ids) and cursor is not None:
+                cursor.distrust()  # a row it held moved unannounced: read every run again next time
+        if not candidates and exhausted:
+            break
+        seen.extend(c.ti_id for c in candidates)
+        dags = store.get_many(session, {c.dag_id for c in candidates})
+        for c in candidates:
+            dag_limits.setdefault(c.dag_id, _limit(c.max_active_tasks, default_max_active_tasks))
+        chosen += pick(
+            candidates, dags, occupancy, slots=slots - len(chosen), default_max_active_tasks=default_max_active_tasks
+        )
+        if exhausted:
+            break
+    return chosen
+
+
+def _by_run(candidates: Iterable[Candidate]) -> dict[tuple[str, str], list[int]]:
+    runs: dict[tuple[str, str], list[int]] = {}
+    for c in candidates:
+        runs.setdefault((c.dag_id, c.run_id), []).append(c.ti_id)
+    return runs
 
 
 def _limit(value: int | None, default: int) -> int:
@@ -175,10 +230,9 @@ def queue_order(*, older_runs_first: bool) -> tuple[Any, ...]:
     return (*first, TaskInstance.map_index, TaskInstance.id)
 
 
-@functools.lru_cache(maxsize=4)
-def _candidates_statement(postgresql: bool, older_runs_first: bool) -> Any:
-    """The candidates query, built once per dialect and order (``limit`` and the exclusions are parameters)."""
-    query = (
+def _candidates_select() -> Any:
+    """Scheduled task instances of running runs of unpaused DAGs (or backfills), as ``Candidate`` columns."""
+    return (
         sa.select(
             TaskInstance.id,
             TaskInstance.dag_id,
@@ -194,10 +248,16 @@ def _candidates_statement(postgresql: bool, older_runs_first: bool) -> Any:
         )
         .join(DagRun, sa.and_(DagRun.dag_id == TaskInstance.dag_id, DagRun.run_id == TaskInstance.run_id))
         .join(DagModel, DagModel.dag_id == TaskInstance.dag_id)
+        .where(TaskInstance.state == TI.SCHEDULED, DagRun.state == DagRunState.RUNNING, unpaused_or_backfill())
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _candidates_statement(postgresql: bool, older_runs_first: bool) -> Any:
+    """The candidates query, built once per dialect and order (``limit`` and the exclusions are parameters)."""
+    query = (
+        _candidates_select()
         .where(
-            TaskInstance.state == TI.SCHEDULED,
-            DagRun.state == DagRunState.RUNNING,
-            unpaused_or_backfill(),
             TaskInstance.dag_id.not_in(sa.bindparam("full_dags", expanding=True)),
             TaskInstance.pool.not_in(sa.bindparam("full_pools", expanding=True)),
             TaskInstance.id.not_in(sa.bindparam("seen", expanding=True)),
@@ -220,6 +280,22 @@ def _candidates(
     statement = _candidates_statement(is_postgresql(session), older_runs_first)
     params = {"limit": limit, "full_dags": list(full_dags), "full_pools": list(full_pools), "seen": list(seen)}
     return [Candidate(*row) for row in session.execute(statement, params)]
+
+
+@functools.lru_cache(maxsize=2)
+def _candidates_by_id_statement(postgresql: bool) -> Any:
+    """The candidates query for given ids (the cursor's): the same filters, no order, no limit."""
+    query = _candidates_select().where(TaskInstance.id.in_(sa.bindparam("ids", expanding=True)))
+    return skip_locked_if(postgresql, query, TaskInstance)
+
+
+def _candidates_by_id(session: Session, ids: Sequence[int]) -> list[Candidate]:
+    """The candidates among ``ids`` (those still scheduled in a running run), in the order of ``ids``."""
+    if not ids:
+        return []
+    statement = _candidates_by_id_statement(is_postgresql(session))
+    found = {row[0]: Candidate(*row) for row in session.execute(statement, {"ids": list(ids)})}
+    return [found[ti_id] for ti_id in ids if ti_id in found]
 
 
 def _occupancy(session: Session, dag_ids: Iterable[str] | None) -> Occupancy:

@@ -22,6 +22,9 @@ ran): it is seen within that time, as a full pass saw it within ``poll_interval`
 before. A decision that ends a run is made from a full read (``schedule_run``).
 
 Without a ``KnownTIs`` (tests, one-off passes) every read is a full read.
+
+``KnownTIs.queue`` (``queue_cursor.py``) keeps the kept runs' scheduled rows in queue
+order for the queueing step; it is told what changed through the same calls.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from sqlalchemy.orm import Session
 from dagflow.models import DagRun, TaskInstance
 from dagflow.models.base import ti_state_of
 from dagflow.scheduler.planner import RunPlan
+from dagflow.scheduler.queue_cursor import QueueCursor
 from dagflow.scheduler.ti_index import TIIndex, TIKey, TISnapshot
 from dagflow.serialization.objects import SerializedDag
 from dagflow.state import TaskInstanceState
@@ -106,21 +110,26 @@ class KnownTIs:
         self.max_tis = max_tis
         self._runs: OrderedDict[RunKey, _KeptRun] = OrderedDict()
         self._kept_tis = 0
+        #: The kept runs' scheduled rows in queue order, told what changed as the rows here are.
+        self.queue = QueueCursor()
 
     def ti_changed(self, run: RunKey, ti_id: int) -> None:
         """This scheduler's executor reported on this task instance: read it again."""
         kept = self._runs.get(run)
         if kept is not None:
             kept.reread.add(ti_id)
+            self.queue.changed(run, (ti_id,))
 
     def run_changed(self, run: RunKey) -> None:
         """Something else changed this run: read it in full next time."""
         kept = self._runs.get(run)
         if kept is not None:
             kept.stale = True
+            self.queue.stale(run)
 
     def forget(self, run: RunKey | None = None) -> None:
         """Drop one run (finished), or every run (after a failed tick or unannounced own writes)."""
+        self.queue.drop(run)
         if run is None:
             self._runs.clear()
             self._kept_tis = 0
@@ -135,8 +144,11 @@ class KnownTIs:
         keys = (*plan.remove, *plan.skip, *plan.upstream_fail, *plan.schedule)
         if plan.create or plan.expand or moved != len(keys):
             kept.stale = True
+            self.queue.stale(run)
         else:
-            kept.reread.update(rows[key].id for key in keys)
+            ids = [rows[key].id for key in keys]
+            kept.reread.update(ids)
+            self.queue.changed(run, ids)
 
     def usable(self, run: RunKey, now: datetime) -> _KeptRun | None:
         """The run's kept rows if a partial read may follow them (see the module docstring)."""
@@ -146,15 +158,18 @@ class KnownTIs:
         self._runs.move_to_end(run)
         return kept
 
-    def keep(self, run: RunKey, loaded: LoadedTIs, now: datetime) -> None:
+    def keep(self, run: DagRun, loaded: LoadedTIs, now: datetime) -> None:
         """Keep a full read of the run (the least recently planned runs go beyond ``max_tis``)."""
-        self.forget(run)
-        keys = {row.id: key for key, row in loaded.rows.items()}
-        self._runs[run] = _KeptRun(loaded, keys, now)
+        key = (run.dag_id, run.run_id)
+        self.forget(key)
+        keys = {row.id: ti_key for ti_key, row in loaded.rows.items()}
+        self._runs[key] = _KeptRun(loaded, keys, now)
+        self.queue.track(key, pk=run.id, logical_date=run.logical_date)
         self._kept_tis += len(keys)
         while self._kept_tis > self.max_tis and len(self._runs) > 1:
-            _, dropped = self._runs.popitem(last=False)
+            dropped_key, dropped = self._runs.popitem(last=False)
             self._kept_tis -= len(dropped.keys)
+            self.queue.drop(dropped_key)
 
 
 def load_tis(session: Session, run: DagRun, *, known: KnownTIs | None = None, now: datetime | None = None) -> LoadedTIs:
@@ -165,7 +180,7 @@ def load_tis(session: Session, run: DagRun, *, known: KnownTIs | None = None, no
         return kept.loaded._replace(complete=False)
     loaded = _read_run(session, run)
     if known is not None and now is not None:
-        known.keep(key, loaded, now)
+        known.keep(run, loaded, now)
     return loaded
 
 

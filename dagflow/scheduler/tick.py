@@ -263,6 +263,8 @@ def _apply(
     run, dag, plan = item.run, item.entry.dag, item.plan
     if plan is None:
         if fail_timed_out_run(session, run, now=now):
+            if known is not None:  # its scheduled rows were skipped: nothing of it is kept (nor counted as queueable)
+                known.forget((run.dag_id, run.run_id))
             report.runs_timed_out += 1
             return DagRunState.FAILED, "timed_out"
         return None
