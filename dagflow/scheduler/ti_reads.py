@@ -164,7 +164,7 @@ class KnownTIs:
         self.forget(key)
         keys = {row.id: ti_key for ti_key, row in loaded.rows.items()}
         self._runs[key] = _KeptRun(loaded, keys, now)
-        self.queue.track(key, pk=run.id, logical_date=run.logical_date)
+        self.queue.track(key, pk=run.id, logical_date=run.logical_date, size=len(loaded.rows))
         self._kept_tis += len(keys)
         while self._kept_tis > self.max_tis and len(self._runs) > 1:
             dropped_key, dropped = self._runs.popitem(last=False)

@@ -71,7 +71,7 @@ def _setup(db: Database, dags_dir: Path, rng: random.Random) -> tuple[Serialized
     """The DAGs, their runs with 12 extra map indexes of ``m``, random states; a cursor following every run."""
     for name, body in DAGS.items():
         add_dag(db, dags_dir, name, body)
-    store, cursor = SerializedDagStore(), QueueCursor()
+    store, cursor = SerializedDagStore(), QueueCursor(min_kept_tis=0)  # small runs: the cursor on regardless
     with db.transaction() as session:
         session.add_all([Pool(name="p1", slots=3), Pool(name="p2", slots=2), Pool(name="p3", slots=-1)])
         for dag_id, days in DATES.items():
@@ -191,13 +191,16 @@ MAPPED = """
 """
 
 
+@pytest.mark.parametrize("min_kept_tis", [0, 10_000], ids=["cursor", "below-the-size"])
 def test_a_tick_of_a_wide_run_queues_from_the_cursor_not_the_sorting_query(
-    settings: Settings, db: Database, dags_dir: Path
+    settings: Settings, db: Database, dags_dir: Path, min_kept_tis: int
 ) -> None:
-    """Once the run is kept, no tick runs the candidates query (it sorted every scheduled row)."""
+    """Once the run is kept, no tick runs the candidates query (it sorted every scheduled row);
+    a run smaller than ``min_kept_tis`` is queued by that query on every tick, with the same result."""
     add_dag(db, dags_dir, "wide", MAPPED)
     executor = RecordingExecutor()
     sched = Scheduler(settings.replace(scheduler={"poll_interval": 0.0}), db, executor)
+    sched.known_tis.queue.min_kept_tis = min_kept_tis
     with db.transaction() as session:
         entry = sched.store.get(session, "wide")
         assert entry is not None
@@ -225,5 +228,8 @@ def test_a_tick_of_a_wide_run_queues_from_the_cursor_not_the_sorting_query(
                 break
     assert sorted(w.map_index for w in executor.submitted) == list(range(200))
     assert tick > 45  # 4 at a time
-    # the run is kept from its first pass; the last tick (the run ended, nothing kept) asks SQL, finding nothing
-    assert set(sorted_in) <= {0, tick}
+    if min_kept_tis:
+        assert len(sorted_in) > 45  # every tick that queued
+    else:
+        # the run is kept from its first pass; the last tick (the run ended, nothing kept) asks SQL, finding nothing
+        assert set(sorted_in) <= {0, tick}
