@@ -30,7 +30,7 @@ from dagflow.scheduler.dagruns import new_task_instance
 from dagflow.scheduler.locking import is_postgresql, unless_exists
 from dagflow.scheduler.planner import RunPlan, plan_run
 from dagflow.scheduler.ti_index import TIIndex, TISnapshot
-from dagflow.scheduler.ti_reads import KnownTIs, load_tis
+from dagflow.scheduler.ti_reads import load_tis
 from dagflow.sdk.branch import BRANCH_XCOM_KEY
 from dagflow.serialization.objects import SerializedDag
 from dagflow.state import DagRunState, TaskInstanceState
@@ -122,16 +122,6 @@ def apply_run_plan(
     if plan.run_state is not None and _finish_run(session, run, plan, now=now):
         tick.run_state = plan.run_state
     return tick
-
-
-def tell_known(known: KnownTIs | None, run: DagRun, plan: RunPlan, rows: dict[Key, Any], moved: int) -> None:
-    """What the applier wrote is read again next time (all of the run if it missed or created rows; nothing if it ended)."""
-    if known is None:
-        return
-    if plan.run_state is not None:
-        known.forget((run.dag_id, run.run_id))
-    else:
-        known.plan_applied((run.dag_id, run.run_id), plan, rows, moved)
 
 
 def queue_scheduled(session: Session, *, run: DagRun, now: datetime, limit: int | None = None) -> list[TaskWorkload]:

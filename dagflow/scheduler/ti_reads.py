@@ -37,7 +37,7 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import Session
 
 from dagflow.models import DagRun, TaskInstance
@@ -237,12 +237,7 @@ def _read_run(session: Session, run: DagRun) -> LoadedTIs:
     params: Any = {"dag_id": run.dag_id, "run_id": run.run_id}
     if names is not None:
         params = tuple(params[name] for name in names)
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(sql, params)
-        raw_rows = cursor.fetchall()
-    finally:
-        cursor.close()
+    raw_rows = _fetch_raw(connection, sql, params)
     rows: dict[TIKey, Any] = {}
     index = TIIndex()
     for ti_id, task_id, map_index, state, try_number, max_tries, next_try_at in raw_rows:
@@ -252,6 +247,19 @@ def _read_run(session: Session, run: DagRun) -> LoadedTIs:
         rows[snapshot.key] = row
         index.put(snapshot)
     return LoadedTIs(rows, index, complete=True)
+
+
+def _fetch_raw(connection: Connection, sql: str, params: Any = None) -> list[Any]:
+    """Every row of ``sql`` as the DB driver's plain tuples (its own cursor, on the session's connection)."""
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        if params is None:
+            cursor.execute(sql)
+        else:
+            cursor.execute(sql, params)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
 
 
 #: Task instances a run may have to be read with others (``load_tis_of_runs``); larger runs are read alone.
@@ -280,12 +288,7 @@ def load_tis_of_runs(
     _, _, to_state, to_datetime = _run_reader(connection.dialect)
     for run_pk in small:
         loaded[run_pk] = LoadedTIs({}, TIIndex(), complete=True)
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(_many_runs_sql(connection.dialect, sorted(small)))
-        raw_rows = cursor.fetchall()
-    finally:
-        cursor.close()
+    raw_rows = _fetch_raw(connection, _many_runs_sql(connection.dialect, sorted(small)))
     for run_pk, ti_id, task_id, map_index, state, try_number, max_tries, next_try_at in raw_rows:
         row, snapshot = _entry(
             ti_id, task_id, map_index, to_state(state), try_number, max_tries, to_datetime(next_try_at)

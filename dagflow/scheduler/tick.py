@@ -38,7 +38,6 @@ from dagflow.scheduler.run_scheduling import (
     apply_run_plan,
     plan_loaded_run,
     read_run_inputs,
-    tell_known,
 )
 from dagflow.scheduler.stale_plans import plan_is_stale, still_running
 from dagflow.scheduler.ti_reads import SMALL_RUN_TASKS, KnownTIs, LoadedTIs, load_tis, load_tis_of_runs
@@ -274,7 +273,7 @@ def _apply(
         report.wake_at(now)  # a full pass at once plans it again
         return None
     tick = apply_run_plan(session, run=run, dag=dag, plan=plan, rows=item.rows, now=now)
-    tell_known(known, run, plan, item.rows, tick.changed)
+    _tell_known(known, run, plan, item.rows, tick.changed)
     report.tis_changed += tick.changed
     if item.quiet_key is not None:
         quiet_runs.remember(run.id, item.quiet_key, plan_empty=tick.plan_empty, next_wakeup=tick.next_wakeup)
@@ -304,3 +303,13 @@ def _plan_key(
 
 def _callback_name(state: DagRunState) -> str:
     return "on_success_callback" if state == DagRunState.SUCCESS else "on_failure_callback"
+
+
+def _tell_known(known: KnownTIs | None, run: DagRun, plan: RunPlan, rows: dict[Key, Any], moved: int) -> None:
+    """What the applier wrote is read again next time (all of the run if it missed or created rows; nothing if it ended)."""
+    if known is None:
+        return
+    if plan.run_state is not None:
+        known.forget((run.dag_id, run.run_id))
+    else:
+        known.plan_applied((run.dag_id, run.run_id), plan, rows, moved)
