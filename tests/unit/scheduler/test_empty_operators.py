@@ -190,3 +190,19 @@ def test_the_log_view_says_why_there_is_no_log(db: Database, dags_dir: Path) -> 
     assert task_log(db.settings, db, **kwargs) == NOT_RUN_BY_SCHEDULER + "\n"
     assert task_log(db.settings, db, try_number=1, **kwargs) == NOT_RUN_BY_SCHEDULER + "\n"
     assert task_log(db.settings, db, try_number=1, offset=10, **kwargs) == ""
+
+
+def test_each_expanded_empty_operator_is_finished_without_running(db: Database, dags_dir: Path) -> None:
+    body = """
+    with DAG("mapped", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule=None) as dag:
+        EmptyOperator.partial(task_id="m").expand(doc_md=["a", "b", "c"])
+    """
+    add_dag(db, dags_dir, "mapped", body)
+    executor = RecordingExecutor()
+    sched = Scheduler(_settings(db), db, executor)
+    trigger(db, sched, "mapped", T0)
+    for _ in range(3):
+        sched.tick(T0)
+    assert executor.submitted == []
+    assert [(h[0], h[1], h[2]) for h in _history(db, "mapped")] == [("m", 1, "success")] * 3
+    assert _run_state(db, "mapped") is DagRunState.SUCCESS
