@@ -123,7 +123,7 @@ def queue_task_instances(
         cursor=cursor,
         empty=empty,
     )
-    done = finish_without_running(session, empty, now=now)
+    done = finish_without_running(session, empty or [], now=now)
     if finished is not None:
         finished.extend(done)
     if cursor is not None:
