@@ -206,3 +206,19 @@ def test_each_expanded_empty_operator_is_finished_without_running(db: Database, 
     assert executor.submitted == []
     assert [(h[0], h[1], h[2]) for h in _history(db, "mapped")] == [("m", 1, "success")] * 3
     assert _run_state(db, "mapped") is DagRunState.SUCCESS
+
+
+def test_the_queue_cursor_path_finishes_them_too(db: Database, dags_dir: Path) -> None:
+    add_dag(db, dags_dir, "around", AROUND)
+    executor = RecordingExecutor(parallelism=1)
+    sched = Scheduler(_settings(db), db, executor)
+    sched.known_tis.queue.min_kept_tis = 0  # the cursor, not the candidates query, gives the windows
+    trigger(db, sched, "around", T0)
+    for _ in range(3):
+        sched.tick(T0)
+    assert [w.task_id for w in executor.submitted] == ["work"]
+    executor.finish(db, executor.submitted)
+    for _ in range(3):
+        sched.tick(T0)
+    assert [w.task_id for w in executor.submitted] == ["work"]
+    assert _run_state(db, "around") is DagRunState.SUCCESS
