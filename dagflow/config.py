@@ -100,6 +100,8 @@ class SchedulerSettings:
     max_tis_per_query: int = 512
     #: Queue by priority tier, then run age, then the weight rule's total; False: Airflow's order (the total first).
     older_runs_first: bool = True
+    #: Mark a trivial ``EmptyOperator`` success instead of queueing it (Airflow's behaviour); False: send it.
+    finish_empty_operators: bool = True
     standalone_dag_processor: bool = False
 
 

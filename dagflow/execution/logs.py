@@ -22,6 +22,8 @@ from dagflow.private_files import append_private_text
 log = logging.getLogger(__name__)
 LOG_FORMAT = "[%(asctime)s] %(levelname)s %(name)s: %(message)s"
 _TASK_HANDLER_NAME = "dagflow.task"
+#: The history reason of a try the scheduler ended without running it, and its log views' one line.
+NOT_RUN_BY_SCHEDULER = "no log: this EmptyOperator was marked success by the scheduler without running"
 
 
 def log_path(

@@ -62,7 +62,7 @@ from dagflow.scheduler.dag_callbacks import CallbackRequest, CallbackRunner, Dag
 from dagflow.scheduler.dag_store import SerializedDagStore
 from dagflow.scheduler.dagruns import find_dagrun
 from dagflow.scheduler.parsing import DagParsing
-from dagflow.scheduler.queueing import queue_task_instances
+from dagflow.scheduler.queueing import Candidate, queue_task_instances
 from dagflow.scheduler.reaper import Sweep, sweep
 from dagflow.scheduler.run_creation import MAX_RUNS_PER_PASS, create_due_runs, refresh_next_dagruns
 from dagflow.scheduler.run_lifecycle import start_queued_run, start_queued_runs
@@ -314,6 +314,7 @@ class Scheduler:
             workloads = self._queue_scoped(session, now)
             report.tis_queued = len(workloads)
             return workloads
+        finished: list[Candidate] = []
         workloads = queue_task_instances(
             session,
             self.store,
@@ -324,7 +325,15 @@ class Scheduler:
             job_id=self.job_id,
             older_runs_first=self.settings.scheduler.older_runs_first,
             cursor=self.known_tis.queue,
+            finished=finished,
+            finish_empty=self.settings.scheduler.finish_empty_operators,
         )
+        for c in finished:  # marked success without running: plan their downstream at once
+            self._dirty.add((c.dag_id, c.run_id))
+            self.known_tis.ti_changed((c.dag_id, c.run_id), c.ti_id)
+        if finished:
+            report.tis_changed += len(finished)
+            self.wakeup.set()  # the next tick plans those runs (from the rows these moved)
         report.tis_queued = len(workloads)
         return workloads
 

@@ -19,6 +19,11 @@ The windows come from ``queue_cursor.QueueCursor`` instead (the scheduled rows o
 the scheduler keeps, already in that order) whenever it holds every scheduled row: the
 same rows, read by id, without sorting them all each tick.
 
+A candidate whose task finishes without running (``SerializedTask.finishes_without_running``:
+an ``EmptyOperator`` with no callbacks, outlets or inlets, as Airflow) is not queued: it
+moves ``scheduled -> success`` in the same step, holds no slot and counts against no limit
+(``finish_without_running``).
+
 The chosen ids move in one compare-and-set; on PostgreSQL the candidates are locked
 ``FOR UPDATE SKIP LOCKED`` so several schedulers never queue the same task instance,
 and the whole step runs under an advisory lock (``locking.critical_section``) so the
@@ -38,8 +43,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from dagflow.execution.logs import NOT_RUN_BY_SCHEDULER
 from dagflow.execution.workload import TaskWorkload, workload_for
-from dagflow.models import DagModel, DagRun, Pool, TaskInstance
+from dagflow.models import DagModel, DagRun, Pool, TaskInstance, TaskInstanceHistory
 from dagflow.models.pool import UNLIMITED_SLOTS
 from dagflow.models.transitions import set_ti_state
 from dagflow.scheduler.dag_store import CachedDag, SerializedDagStore
@@ -92,16 +98,21 @@ def queue_task_instances(
     job_id: int | None = None,
     older_runs_first: bool = True,
     cursor: QueueCursor | None = None,
+    finished: list[Candidate] | None = None,
+    finish_empty: bool = True,
 ) -> list[TaskWorkload]:
     """Queue what fits (see the module docstring) and return the workloads to submit.
 
     ``cursor``: the scheduled rows this scheduler keeps in queue order (``queue_cursor.py``);
     the candidates come from it when it holds every scheduled row, else from the
-    candidates query. The queued rows leave it.
+    candidates query. The queued rows leave it. Candidates that finish without running are
+    marked ``success`` and added to ``finished`` (unless ``finish_empty`` is false:
+    ``scheduler.finish_empty_operators``); they leave the cursor too.
     """
     if slots <= 0:
         return []
     critical_section(session, QUEUEING_LOCK)  # several schedulers: one counts and queues at a time
+    empty: list[Candidate] | None = [] if finish_empty else None
     chosen = choose(
         session,
         store,
@@ -110,7 +121,14 @@ def queue_task_instances(
         default_max_active_tasks=default_max_active_tasks,
         older_runs_first=older_runs_first,
         cursor=cursor,
+        empty=empty,
     )
+    done = finish_without_running(session, empty or [], now=now)
+    if finished is not None:
+        finished.extend(done)
+    if cursor is not None:
+        for run, ti_ids in _by_run(done).items():
+            cursor.queued(run, ti_ids)  # they left ``scheduled``
     if not chosen:
         return []
     set_ti_state(
@@ -136,6 +154,7 @@ def choose(
     default_max_active_tasks: int,
     older_runs_first: bool = True,
     cursor: QueueCursor | None = None,
+    empty: list[Candidate] | None = None,
 ) -> list[Candidate]:
     """The scheduled task instances to queue, in order (reads only; ``queue_task_instances`` moves them).
 
@@ -145,6 +164,8 @@ def choose(
     all, as one big read did before). The windows come from the candidates query (SQL
     leaves out what is full or seen) or, when ``cursor`` holds every scheduled row, from
     its merge (the same rows, read by id). A long function: the loop is the point.
+    ``empty``: if given, the candidates that finish without running go there, not through
+    the limits (they take no slot).
     """
     occupancy = _occupancy(session, None)
     dag_limits = _dag_limits(session, occupancy.dags, default_max_active_tasks)
@@ -176,12 +197,66 @@ def choose(
         dags = store.get_many(session, {c.dag_id for c in candidates})
         for c in candidates:
             dag_limits.setdefault(c.dag_id, _limit(c.max_active_tasks, default_max_active_tasks))
+        if empty is not None:
+            empty += [c for c in candidates if _finishes_without_running(c, dags)]
+            candidates = [c for c in candidates if not _finishes_without_running(c, dags)]
         chosen += pick(
             candidates, dags, occupancy, slots=slots - len(chosen), default_max_active_tasks=default_max_active_tasks
         )
         if exhausted:
             break
     return chosen
+
+
+def _finishes_without_running(c: Candidate, dags: Mapping[str, CachedDag]) -> bool:
+    entry = dags.get(c.dag_id)
+    task = entry.dag.tasks.get(c.task_id) if entry is not None else None
+    return task is not None and task.finishes_without_running
+
+
+def finish_without_running(session: Session, candidates: Sequence[Candidate], *, now: datetime) -> list[Candidate]:
+    """Mark these scheduled task instances ``success`` as a finished first try would end; those that moved.
+
+    One compare-and-set from ``scheduled`` (the queueing one's: on PostgreSQL the rows are
+    locked by the candidates read), ``try_number`` counted up as the claim of a try does,
+    start = end = ``now``, duration 0, and the try's history row. No log file is written.
+    """
+    if not candidates:
+        return []
+    ids = [c.ti_id for c in candidates]
+    values = {"start_date": now, "end_date": now, "duration": 0.0, "try_number": TaskInstance.try_number + 1}
+    moved = set_ti_state(session, ids, to=TI.SUCCESS, expected=[TI.SCHEDULED], values=values, synchronize=False)
+    if moved == 0:
+        return []
+    done = candidates
+    if moved != len(candidates):  # another writer moved some first: keep the ones this step ended
+        ended = set(
+            session.scalars(
+                sa.select(TaskInstance.id).where(
+                    TaskInstance.id.in_(ids), TaskInstance.state == TI.SUCCESS, TaskInstance.end_date == now
+                )
+            )
+        )
+        done = [c for c in candidates if c.ti_id in ended]
+    history = [
+        {
+            "ti_id": c.ti_id,
+            "dag_id": c.dag_id,
+            "run_id": c.run_id,
+            "task_id": c.task_id,
+            "map_index": c.map_index,
+            "try_number": c.try_number + 1,
+            "state": TI.SUCCESS,
+            "start_date": now,
+            "end_date": now,
+            "duration": 0.0,
+            "reason": NOT_RUN_BY_SCHEDULER,  # the log views show it (no log file exists)
+            "recorded_at": now,
+        }
+        for c in done
+    ]
+    session.connection().execute(sa.insert(TaskInstanceHistory.__table__), history)
+    return list(done)
 
 
 def _by_run(candidates: Iterable[Candidate]) -> dict[tuple[str, str], list[int]]:

@@ -90,6 +90,7 @@ def task_from_operator(task: Any) -> SerializedTask:
         is_mapped=is_mapped or mapped_group is not None,
         is_sensor=bool(getattr(task, "is_sensor", False)),
         never_branches=bool(cls.__dict__.get("never_branches", False)),  # not inherited: a subclass may branch
+        inherits_from_empty_operator=bool(getattr(cls, "inherits_from_empty_operator", False)),  # inherited, as Airflow
         expand_input=task.expand_input_spec()
         if is_mapped
         else mapped_group.expand_input_spec()

@@ -55,6 +55,8 @@ class SerializedTask:
     is_sensor: bool = False
     #: The operator class never records a branch decision (absent from older documents: it may).
     never_branches: bool = False
+    #: The operator class is ``EmptyOperator`` or a subclass (absent from older documents: it is not).
+    inherits_from_empty_operator: bool = False
     expand_input: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     template_fields: tuple[str, ...] = ()
     doc_md: str | None = None
@@ -71,6 +73,21 @@ class SerializedTask:
     def has_callback(self, name: str) -> bool:
         """True if the task defines the callback ``name`` (e.g. ``on_failure_callback``)."""
         return name in self.callbacks
+
+    @property
+    def finishes_without_running(self) -> bool:
+        """The scheduler marks its task instances ``success`` instead of queueing them (Airflow's rule).
+
+        An ``EmptyOperator`` (or subclass) with no ``on_execute_callback``, no
+        ``on_success_callback``, no outlets and no inlets: nothing would happen on a worker.
+        """
+        return (
+            self.inherits_from_empty_operator
+            and not self.outlets
+            and not self.inlets
+            and not self.has_callback("on_execute_callback")
+            and not self.has_callback("on_success_callback")
+        )
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ _ONLY_WHEN_SET = (
     "on_failure_fail_dagrun",
     "max_active_tis_per_dagrun",
     "never_branches",
+    "inherits_from_empty_operator",
 )
 
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from dagflow.exceptions import TaskInstanceNotFound
-from dagflow.execution.logs import read_log
+from dagflow.execution.logs import NOT_RUN_BY_SCHEDULER, read_log
 from dagflow.executors.registry import executor_class
 from dagflow.models import TaskInstance, TaskInstanceHistory
 
@@ -51,16 +51,15 @@ def task_log(
         number = try_number or ti.try_number
         if number < 1:
             return ""
-        hostname = (
-            ti.hostname
-            if number == ti.try_number
-            else session.scalar(
-                sa.select(TaskInstanceHistory.hostname)
-                .where(TaskInstanceHistory.ti_id == ti.id, TaskInstanceHistory.try_number == number)
-                .order_by(TaskInstanceHistory.id.desc())
-                .limit(1)
-            )
-        )
+        ended = session.execute(
+            sa.select(TaskInstanceHistory.hostname, TaskInstanceHistory.reason)
+            .where(TaskInstanceHistory.ti_id == ti.id, TaskInstanceHistory.try_number == number)
+            .order_by(TaskInstanceHistory.id.desc())
+            .limit(1)
+        ).first()
+        if ended is not None and ended.hostname is None and ended.reason == NOT_RUN_BY_SCHEDULER:
+            return NOT_RUN_BY_SCHEDULER + "\n" if offset == 0 else ""  # no log file: say why, once
+        hostname = ti.hostname if number == ti.try_number else (ended.hostname if ended is not None else None)
     return read_log(
         settings,
         dag_id=dag_id,
