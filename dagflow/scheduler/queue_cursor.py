@@ -106,6 +106,17 @@ class _Run:
     pending: set[int] = field(default_factory=set)
     full: bool = True  # read every scheduled row again before use
 
+    def key(self, older_runs_first: bool, *, tier: int, weight: int, map_index: int, ti_id: int) -> QueueKey:
+        """The queue key of one of this run's rows."""
+        return queue_key(
+            older_runs_first=older_runs_first,
+            tier=tier,
+            logical_date=self.logical_date,
+            weight=weight,
+            map_index=map_index,
+            ti_id=ti_id,
+        )
+
     def put(self, ti_id: int, pool: str, key: QueueKey) -> None:
         self.remove(ti_id)
         bisect.insort(self.by_pool.setdefault(pool, []), key)
@@ -219,14 +230,7 @@ class QueueCursor:
                 kept.by_pool, kept.rows, kept.pending, kept.full = {}, {}, set(), False
                 rows = connection.execute(_READ_RUN, {"dag_id": run[0], "run_id": run[1]})
                 for ti_id, pool, tier, weight, map_index in rows:
-                    key = queue_key(
-                        older_runs_first=older,
-                        tier=tier,
-                        logical_date=kept.logical_date,
-                        weight=weight,
-                        map_index=map_index,
-                        ti_id=ti_id,
-                    )
+                    key = kept.key(older, tier=tier, weight=weight, map_index=map_index, ti_id=ti_id)
                     kept.by_pool.setdefault(pool, []).append(key)
                     kept.rows[ti_id] = (pool, key)
                 for keys in kept.by_pool.values():
@@ -245,14 +249,7 @@ class QueueCursor:
                 if (dag_id, run_id) != pending[ti_id]:  # cannot happen: ids are not reused
                     kept.full = True
                 elif state == TaskInstanceState.SCHEDULED.value:
-                    key = queue_key(
-                        older_runs_first=older,
-                        tier=tier,
-                        logical_date=kept.logical_date,
-                        weight=weight,
-                        map_index=map_index,
-                        ti_id=ti_id,
-                    )
+                    key = kept.key(older, tier=tier, weight=weight, map_index=map_index, ti_id=ti_id)
                     kept.put(ti_id, pool, key)
                 else:
                     kept.remove(ti_id)
