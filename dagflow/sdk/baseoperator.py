@@ -195,7 +195,8 @@ class BaseOperator(AbstractOperator):
         self.task_id = group.child_id(task_id) if group is not None else task_id
         self.upstream_task_ids: set[str] = set()
         self.downstream_task_ids: set[str] = set()
-        values = {name: value for name, value in locals().items() if name in SCHEDULING_ARGS}
+        passed = locals()
+        values = {name: passed[name] for name in SCHEDULING_ARGS}  # each is a parameter of this method
         values["pool"] = pool or "default_pool"
         values["retries"] = default_task_retries() if retries is None else retries
         for name, value in normalize_scheduling_args(self.task_id, values).items():
