@@ -92,9 +92,18 @@ def decode(payload: str) -> tuple[str, dict[str, Any]] | None:
 
 def publish(session: Session, kind: str, **fields: Any) -> None:
     """Queue an event in ``session``'s transaction (delivered at commit; PostgreSQL only)."""
+    notify = notify_clause(session, kind, **fields)
+    if notify is not None:
+        session.execute(sa.select(notify))
+
+
+def notify_clause(session: Session, kind: str, **fields: Any) -> sa.ColumnElement[Any] | None:
+    """``publish`` as an SQL expression, to ride in a statement the transaction makes anyway
+    (``RETURNING pg_notify(…)`` of a one-row write: queued only if the row is written,
+    delivered at commit); None on other databases."""
     if session.get_bind().dialect.name != "postgresql":
-        return
-    session.execute(sa.select(sa.func.pg_notify(CHANNEL, encode(kind, fields))))
+        return None
+    return sa.func.pg_notify(CHANNEL, encode(kind, fields))
 
 
 # --- listening -----------------------------------------------------------------------------

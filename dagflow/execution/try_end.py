@@ -9,7 +9,8 @@ writes the same three things in the caller's transaction:
    move is refused, and nothing is written, if the row changed meanwhile);
 2. the try's ``task_instance_history`` row, from the row as it now is;
 3. a ``ti_done`` event (PostgreSQL NOTIFY at commit), so schedulers and the Celery
-   executor hear of it at once.
+   executor hear of it at once; its ``pg_notify`` is in the history insert's ``RETURNING``
+   (no statement of its own).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from dagflow.execution.events import TI_DONE, publish
+from dagflow.execution.events import TI_DONE, notify_clause
 from dagflow.models.base import utcnow
 from dagflow.models.taskinstance import TaskInstance, TaskInstanceHistory
 from dagflow.models.transitions import move_ti, set_ti_state
@@ -87,16 +88,10 @@ def end_try(session: Session, ti_id: int, record: TryRecord, move: Move | None =
     try_number = record.try_number if record.try_number is not None else row.try_number
     if record.if_missing and _has_history(session, ti_id, try_number):
         return row if move is not None else None
-    _insert_history(session, row, record, try_number)
-    publish(
-        session,
-        TI_DONE,
-        ti_id=ti_id,
-        try_number=try_number,
-        state=row.state,
-        dag_id=row.dag_id,
-        run_id=row.run_id,
-    )  # delivered when the transaction commits
+    done = notify_clause(
+        session, TI_DONE, ti_id=ti_id, try_number=try_number, state=row.state, dag_id=row.dag_id, run_id=row.run_id
+    )
+    _insert_history(session, row, record, try_number, done)  # the event rides in it, delivered at commit
     return row
 
 
@@ -148,7 +143,11 @@ def _has_history(session: Session, ti_id: int, try_number: int) -> bool:
     return found is not None
 
 
-def _insert_history(session: Session, row: Any, record: TryRecord, try_number: int) -> None:
+def _insert_history(
+    session: Session, row: Any, record: TryRecord, try_number: int, notify: sa.ColumnElement[Any] | None
+) -> None:
+    """The try's history row; ``notify`` (PostgreSQL's ``pg_notify`` of the ``ti_done`` event) in its
+    ``RETURNING``, so the event costs no statement of its own."""
     values: dict[str, Any] = {
         "ti_id": row.id,
         "dag_id": row.dag_id,
@@ -166,4 +165,5 @@ def _insert_history(session: Session, row: Any, record: TryRecord, try_number: i
         "recorded_at": utcnow(),
     }
     values.update(record.overrides)
-    session.connection().execute(sa.insert(TaskInstanceHistory.__table__), values)
+    insert = sa.insert(TaskInstanceHistory.__table__)
+    session.connection().execute(insert if notify is None else insert.returning(notify), values)

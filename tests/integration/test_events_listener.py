@@ -13,7 +13,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from dagflow.config import Settings, load_settings
+from dagflow.db import Database
 from dagflow.execution.events import APPLICATION_NAME, RUN_QUEUED, TI_DONE, EventListener, publish
+from dagflow.execution.try_end import Move, TryRecord, end_try
+from dagflow.state import TaskInstanceState as TI
+from tests.unit.execution._rows import add_run, add_ti
 
 pytestmark = pytest.mark.postgres
 WAIT = 30.0  # generous: the machine is shared
@@ -150,3 +154,31 @@ def test_stop_ends_the_thread_and_closes_the_connection(
             break
         time.sleep(0.05)
     assert left == 0
+
+
+def test_the_end_of_a_try_notifies_from_its_history_insert_without_a_statement_of_its_own(
+    listening: tuple[EventListener, queue.Queue[Any]], pg_settings: Settings
+) -> None:
+    """``end_try`` writes the move and the history row; the ``ti_done`` event rides in the
+    history insert (``RETURNING pg_notify``) and arrives at commit, and only then."""
+    _, events = listening
+    db = Database(pg_settings)
+    try:
+        db.migrate()
+        add_run(db)
+        ti_id = add_ti(db, "t", state=TI.RUNNING).ti_id
+        statements: list[str] = []
+        sa.event.listen(db.engine, "before_cursor_execute", lambda c, cur, statement, *a: statements.append(statement))
+        with db.transaction() as session:
+            row = end_try(session, ti_id, TryRecord(TI.SUCCESS, None, try_number=1), Move(TI.SUCCESS, TI.RUNNING))
+            assert row is not None
+            session.flush()
+            time.sleep(0.3)
+            assert events.empty()  # not before the commit
+        writes = [s for s in statements if not s.lstrip().upper().startswith(("BEGIN", "COMMIT"))]
+        assert len(writes) == 2, writes  # the move, the history row (with the event)
+        assert not any(s.lstrip().upper().startswith("SELECT") and "pg_notify" in s for s in writes)
+        kind, fields = _get(events)
+        assert (kind, fields["ti_id"], fields["try_number"], fields["state"]) == (TI_DONE, ti_id, 1, "success")
+    finally:
+        db.dispose()
