@@ -48,9 +48,19 @@ def _upsert(dialect: str) -> Any:
     )
 
 
+def needs_row(try_number: int, fields: RenderedFields) -> bool:
+    """False for the first try of an operator with no template fields: it writes no row, and
+    the readers show such a try as having rendered nothing (``services.rendered``). A later
+    try always writes, replacing what an earlier try (of another version of the task) left."""
+    return bool(fields) or try_number > 1
+
+
 def write_rendered_fields(
     connection: Connection, *, ti_id: int, try_number: int, fields: RenderedFields, now: datetime
 ) -> None:
-    """Replace the task instance's rendered-fields row with this try's (inside the caller's transaction)."""
+    """Replace the task instance's rendered-fields row with this try's (inside the caller's
+    transaction), unless it needs none (``needs_row``)."""
+    if not needs_row(try_number, fields):
+        return
     values = {"ti_id": ti_id, "try_number": try_number, "rendered_fields": dict(fields), "updated_at": now}
     connection.execute(_upsert(connection.dialect.name), values)

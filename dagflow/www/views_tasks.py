@@ -96,7 +96,9 @@ def task_instance(dag_id: str, run_id: str, task_id: str) -> tuple[str, int]:
         ti=ti,
         tries=tries,
         selected=selected,
-        rendered=rendered_fields(db, dag_id, run_id, task_id, map_index),
+        rendered=rendered_fields(
+            db, dag_id, run_id, task_id, map_index, template_fields=task.template_fields if task else None
+        ),
         xcoms=[x for x in task_xcoms(db, dag_id, run_id, task_id, map_index) if not x.key.startswith("__")],
         approval=waiting,
         reasons=task_instance_dependencies(db, dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index)

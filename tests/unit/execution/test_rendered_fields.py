@@ -14,7 +14,7 @@ from dagflow.execution.rendered_fields import masked_rendered_fields
 from dagflow.models.taskinstance import TaskInstance
 from dagflow.models.transitions import set_ti_state
 from dagflow.secrets.masker import SecretsMasker
-from dagflow.services.rendered import rendered_fields
+from dagflow.services.rendered import RenderedFields, rendered_fields
 from dagflow.state import TaskInstanceState as TI
 
 from ._rows import add_run, claimed
@@ -82,3 +82,39 @@ def test_masked_where_rendered() -> None:
         "env": {"API_KEY": "***", "HOME": "/home"},
         "password": "***",
     }
+
+
+def test_the_first_try_of_a_task_without_template_fields_writes_no_row_and_reads_as_an_empty_one(
+    db_any: Database,
+) -> None:
+    add_run(db_any)
+    claim = claimed(db_any, "t")
+    statements: list[str] = []
+
+    def note(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    sa.event.listen(db_any.engine, "before_cursor_execute", note)
+    try:
+        assert record_result(db_any, claim, TryResult(TI.UP_FOR_RETRY, "x"), rendered={})
+    finally:
+        sa.event.remove(db_any.engine, "before_cursor_execute", note)
+    assert any(s.startswith("INSERT INTO task_instance_history") for s in statements)
+    assert not any("rendered_task_instance_fields" in s for s in statements)
+    assert rendered_fields(db_any, "d", "r", "t") is None  # no row
+    # what the task page shows: the try rendered nothing (as the empty row said before)...
+    assert rendered_fields(db_any, "d", "r", "t", template_fields=()) == RenderedFields(1, {}, None)
+    # ...while a task with template fields and no row yet has not rendered them yet
+    assert rendered_fields(db_any, "d", "r", "t", template_fields=("cmd",)) is None
+    assert rendered_fields(db_any, "d", "r", "other", template_fields=()) is None  # no such task instance
+
+
+def test_a_later_try_without_template_fields_replaces_an_earlier_tries_row(db_any: Database) -> None:
+    add_run(db_any)
+    claim = claimed(db_any, "t")
+    assert record_result(db_any, claim, TryResult(TI.UP_FOR_RETRY, "x"), rendered={"cmd": "echo 1"})
+    with db_any.transaction() as session:
+        session.execute(sa.update(TaskInstance).values(state=TI.RUNNING, try_number=2))
+    assert record_result(db_any, replace(claim, try_number=2), TryResult(TI.SUCCESS), rendered={})
+    found = rendered_fields(db_any, "d", "r", "t", template_fields=())
+    assert found is not None and (found.try_number, found.fields) == (2, {})
