@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import psutil
 
 from dagflow.execution.workload import TaskEvent, TaskOutcome, TaskWorkload
+from dagflow.fork_gate import FORK_GATE
 from dagflow.signals import on_signals
 from dagflow.state import TaskInstanceState
 
@@ -103,8 +104,9 @@ def worker_main(settings: Settings, lanes: list[tuple[int, Inbox]], results: Any
     gc.freeze()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     db = Database(settings)
-    if len(lanes) > 1:
-        ForkGate().install(db)
+    if len(lanes) > 1:  # lanes fork task processes while the others run: see ``fork_gate``
+        FORK_GATE.enable()
+        FORK_GATE.watch_engine(db.engine)
     cache = DagCache()
     slots = [TaskProcessSlot() for _ in lanes]
     busy = [threading.Lock() for _ in lanes]
@@ -177,72 +179,6 @@ class Lane:
                     break
                 results.put(("start", lane, (workload.ti_id, workload.try_number)))
                 _run_and_report(workload, self.settings, self.db, self.cache, results, lane, self.slot)
-
-
-class ForkGate:
-    """In a worker with several lanes: lanes use the database at once; a fork waits until
-    no other lane holds a connection (``db.fork_guard``'s reason: a child forked while
-    another thread is inside SQLite inherits its locked mutexes and hangs in its first
-    SQLite call). A connection counts as held from its checkout to its checkin.
-    """
-
-    #: Longest wait of a fork for the other lanes' connections (a lost checkin must not
-    #: stop the worker forking for ever).
-    WAIT_S = 60.0
-
-    def __init__(self) -> None:
-        self._reset()
-
-    def _reset(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
-        self._held: dict[int, int] = {}  # thread id -> connections it holds
-        self._forking = False
-
-    def install(self, db: Database) -> None:
-        """Count ``db``'s checkouts, and wait for them around every fork of this process."""
-        from sqlalchemy import event
-
-        event.listen(db.engine, "checkout", self._checkout)
-        event.listen(db.engine, "checkin", self._checkin)
-        os.register_at_fork(before=self._before_fork, after_in_parent=self._after_fork, after_in_child=self._reset)
-
-    def _checkout(self, _dbapi: Any, record: Any, _proxy: Any) -> None:
-        me = threading.get_ident()
-        with self._cond:
-            while self._forking and me not in self._held:
-                self._cond.wait()
-            self._held[me] = self._held.get(me, 0) + 1
-        record.record_info[_GATE_OWNER] = me
-
-    def _checkin(self, _dbapi: Any, record: Any) -> None:
-        owner = record.record_info.pop(_GATE_OWNER, None)  # kept through an invalidation
-        if owner is None:
-            return
-        with self._cond:
-            left = self._held.get(owner, 0) - 1
-            if left > 0:
-                self._held[owner] = left
-            else:
-                self._held.pop(owner, None)
-            self._cond.notify_all()
-
-    def _before_fork(self) -> None:
-        me = threading.get_ident()
-        deadline = time.monotonic() + self.WAIT_S
-        with self._cond:
-            while self._forking:
-                self._cond.wait()
-            self._forking = True
-            while any(owner != me for owner in self._held) and time.monotonic() < deadline:
-                self._cond.wait(max(deadline - time.monotonic(), 0.0))
-
-    def _after_fork(self) -> None:
-        with self._cond:
-            self._forking = False
-            self._cond.notify_all()
-
-
-_GATE_OWNER = "dagflow_fork_gate_owner"
 
 
 def _next_item(tasks: Inbox, results: Any, lane: int, idle_timeout: float) -> dict[str, Any] | None:
