@@ -120,6 +120,8 @@ def worker_main(settings: Settings, lanes: list[tuple[int, Inbox]], results: Any
             if len(work) == 1:
                 work[0].run()
             else:
+                for lane in work:
+                    lane.shares_worker = True
                 _run_lanes(work, stopping)
     finally:
         for slot, lock in zip(slots, busy, strict=True):
@@ -146,6 +148,14 @@ def _run_lanes(lanes: list[Lane], stopping: Any) -> None:
         time.sleep(0.2)
 
 
+#: In a worker with several lanes: seconds a lane keeps its idle task process for its next
+#: try. The executor hands work to the most recently idle lane, so under a steady load the
+#: lanes it does not need stay idle; without this each kept a task process (~15-20 MB) until
+#: the lane retired (``core.worker_idle_timeout``), and a fan-out held more task processes than
+#: tries running. A lane that has a try again after this forks a fresh task process.
+KEEP_IDLE_TASK_PROCESS_S = 5.0
+
+
 class Lane:
     """One try at a time from one inbox; a worker runs one or several."""
 
@@ -163,15 +173,29 @@ class Lane:
     ) -> None:
         self.lane, self.inbox, self.slot, self.busy = lane, inbox, slot, busy
         self.settings, self.db, self.cache, self.results, self.stopping = settings, db, cache, results, stopping
+        self.shares_worker = False  # set when the worker runs other lanes beside this one
+
+    def _wait_keeping_task_process(self) -> float:
+        """Wait up to ``KEEP_IDLE_TASK_PROCESS_S`` for work, keeping the idle task process; if
+        none came (a lane sharing its worker), retire that process. Seconds left of
+        ``core.worker_idle_timeout`` (0: wait for ever)."""
+        idle_timeout = self.settings.core.worker_idle_timeout
+        keep = KEEP_IDLE_TASK_PROCESS_S
+        if not self.shares_worker or (0 < idle_timeout <= keep) or self.inbox.wait(keep):
+            return idle_timeout
+        with self.busy:
+            self.slot.retire()
+        return max(idle_timeout - keep, 0.001) if idle_timeout > 0 else 0
 
     def run(self) -> None:
         """Say ``idle``, take the next workload, run it; until told to exit or stopping."""
         results, lane = self.results, self.lane
         while not self.stopping.is_set():
             results.put(("idle", lane, None))  # ready for the next workload
-            item = _next_item(self.inbox, results, lane, self.settings.core.worker_idle_timeout)
+            item = _next_item(self.inbox, results, lane, self._wait_keeping_task_process())
             with self.busy:
                 if item is None:
+                    self.slot.retire()  # the worker may run on with its other lanes
                     break
                 workload = TaskWorkload.from_dict(item)
                 if self.stopping.is_set():
