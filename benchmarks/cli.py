@@ -75,7 +75,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="PATH",
         help="run the dagflow installed in PATH/.venv (another checkout) instead of this interpreter's",
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        dest="settings",
+        help="a dagflow setting for every run (repeatable), e.g. --set core.tries_per_worker=8",
+    )
     args = parser.parse_args(argv)
+    try:
+        args.setting_env = configs.setting_env(args.settings)
+    except ValueError as exc:
+        parser.error(str(exc))
     if args.schedulers < 1:
         parser.error("--schedulers must be at least 1")
     try:
@@ -143,6 +155,7 @@ def _run_all(args: argparse.Namespace) -> int:
             "quick": args.quick,
             "celery_workers": args.celery_workers,
             "schedulers": args.schedulers,
+            "settings": args.settings,
             "timeout": args.timeout,
             "dagflow_under_test": under_test,
         }
@@ -183,6 +196,7 @@ def _run_one(
         environment = configs.prepare(
             config, folder, sqlite_template=template, celery_workers=args.celery_workers, python=args.python
         )
+        environment.env.update(args.setting_env)
         environments.append(environment)
         return environment
 

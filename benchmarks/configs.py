@@ -92,6 +92,18 @@ def base_env(root: Path) -> dict[str, str]:
     return env
 
 
+def setting_env(settings: list[str]) -> dict[str, str]:
+    """``["core.tries_per_worker=8"]`` -> ``{"DAGFLOW__CORE__TRIES_PER_WORKER": "8"}`` (``--set``)."""
+    env = {}
+    for item in settings:
+        name, sep, value = item.partition("=")
+        section, dot, key = name.strip().partition(".")
+        if not sep or not dot or not section or not key:
+            raise ValueError(f"--set {item!r}: expected SECTION.KEY=VALUE")
+        env[f"DAGFLOW__{section.upper()}__{key.upper()}"] = value
+    return env
+
+
 def dagflow_python(checkout: Path | None) -> str:
     """The interpreter of ``checkout`` (its ``.venv``, or the one given), or this one."""
     if checkout is None:

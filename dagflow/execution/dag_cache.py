@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import Any
 
 from dagflow.exceptions import DagImportError, DagNotFound
+from dagflow.fork_gate import FORK_GATE
 from dagflow.sdk.dag import DAG
 
 
@@ -46,7 +47,7 @@ class DagCache:
     def get_dags(self, fileloc: str | Path) -> dict[str, Any]:
         """Every DAG defined in ``fileloc``, by dag_id (imported if new or changed)."""
         stamp = _stamp(fileloc)
-        with self._lock:
+        with FORK_GATE.section(), self._lock:  # a task process forked meanwhile may need the lock
             cached = self._entries.get(stamp.path)
             if cached and cached[0] == stamp:
                 return cached[1]

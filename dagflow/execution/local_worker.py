@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import psutil
 
 from dagflow.execution.workload import TaskEvent, TaskOutcome, TaskWorkload
+from dagflow.fork_gate import FORK_GATE
 from dagflow.signals import on_signals
 from dagflow.state import TaskInstanceState
 
@@ -103,8 +104,9 @@ def worker_main(settings: Settings, lanes: list[tuple[int, Inbox]], results: Any
     gc.freeze()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     db = Database(settings)
-    if len(lanes) > 1:
-        ForkGate().install(db)
+    if len(lanes) > 1:  # lanes fork task processes while the others run: see ``fork_gate``
+        FORK_GATE.enable()
+        FORK_GATE.watch_engine(db.engine)
     cache = DagCache()
     slots = [TaskProcessSlot() for _ in lanes]
     busy = [threading.Lock() for _ in lanes]
@@ -118,6 +120,8 @@ def worker_main(settings: Settings, lanes: list[tuple[int, Inbox]], results: Any
             if len(work) == 1:
                 work[0].run()
             else:
+                for lane in work:
+                    lane.shares_worker = True
                 _run_lanes(work, stopping)
     finally:
         for slot, lock in zip(slots, busy, strict=True):
@@ -144,6 +148,14 @@ def _run_lanes(lanes: list[Lane], stopping: Any) -> None:
         time.sleep(0.2)
 
 
+#: In a worker with several lanes: seconds a lane keeps its idle task process for its next
+#: try. The executor hands work to the most recently idle lane, so under a steady load the
+#: lanes it does not need stay idle; without this each kept a task process (~15-20 MB) until
+#: the lane retired (``core.worker_idle_timeout``), and a fan-out held more task processes than
+#: tries running. A lane that has a try again after this forks a fresh task process.
+KEEP_IDLE_TASK_PROCESS_S = 5.0
+
+
 class Lane:
     """One try at a time from one inbox; a worker runs one or several."""
 
@@ -161,15 +173,29 @@ class Lane:
     ) -> None:
         self.lane, self.inbox, self.slot, self.busy = lane, inbox, slot, busy
         self.settings, self.db, self.cache, self.results, self.stopping = settings, db, cache, results, stopping
+        self.shares_worker = False  # set when the worker runs other lanes beside this one
+
+    def _wait_keeping_task_process(self) -> float:
+        """Wait up to ``KEEP_IDLE_TASK_PROCESS_S`` for work, keeping the idle task process; if
+        none came (a lane sharing its worker), retire that process. Seconds left of
+        ``core.worker_idle_timeout`` (0: wait for ever)."""
+        idle_timeout = self.settings.core.worker_idle_timeout
+        keep = KEEP_IDLE_TASK_PROCESS_S
+        if not self.shares_worker or (0 < idle_timeout <= keep) or self.inbox.wait(keep):
+            return idle_timeout
+        with self.busy:
+            self.slot.retire()
+        return max(idle_timeout - keep, 0.001) if idle_timeout > 0 else 0
 
     def run(self) -> None:
         """Say ``idle``, take the next workload, run it; until told to exit or stopping."""
         results, lane = self.results, self.lane
         while not self.stopping.is_set():
             results.put(("idle", lane, None))  # ready for the next workload
-            item = _next_item(self.inbox, results, lane, self.settings.core.worker_idle_timeout)
+            item = _next_item(self.inbox, results, lane, self._wait_keeping_task_process())
             with self.busy:
                 if item is None:
+                    self.slot.retire()  # the worker may run on with its other lanes
                     break
                 workload = TaskWorkload.from_dict(item)
                 if self.stopping.is_set():
@@ -177,72 +203,6 @@ class Lane:
                     break
                 results.put(("start", lane, (workload.ti_id, workload.try_number)))
                 _run_and_report(workload, self.settings, self.db, self.cache, results, lane, self.slot)
-
-
-class ForkGate:
-    """In a worker with several lanes: lanes use the database at once; a fork waits until
-    no other lane holds a connection (``db.fork_guard``'s reason: a child forked while
-    another thread is inside SQLite inherits its locked mutexes and hangs in its first
-    SQLite call). A connection counts as held from its checkout to its checkin.
-    """
-
-    #: Longest wait of a fork for the other lanes' connections (a lost checkin must not
-    #: stop the worker forking for ever).
-    WAIT_S = 60.0
-
-    def __init__(self) -> None:
-        self._reset()
-
-    def _reset(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
-        self._held: dict[int, int] = {}  # thread id -> connections it holds
-        self._forking = False
-
-    def install(self, db: Database) -> None:
-        """Count ``db``'s checkouts, and wait for them around every fork of this process."""
-        from sqlalchemy import event
-
-        event.listen(db.engine, "checkout", self._checkout)
-        event.listen(db.engine, "checkin", self._checkin)
-        os.register_at_fork(before=self._before_fork, after_in_parent=self._after_fork, after_in_child=self._reset)
-
-    def _checkout(self, _dbapi: Any, record: Any, _proxy: Any) -> None:
-        me = threading.get_ident()
-        with self._cond:
-            while self._forking and me not in self._held:
-                self._cond.wait()
-            self._held[me] = self._held.get(me, 0) + 1
-        record.record_info[_GATE_OWNER] = me
-
-    def _checkin(self, _dbapi: Any, record: Any) -> None:
-        owner = record.record_info.pop(_GATE_OWNER, None)  # kept through an invalidation
-        if owner is None:
-            return
-        with self._cond:
-            left = self._held.get(owner, 0) - 1
-            if left > 0:
-                self._held[owner] = left
-            else:
-                self._held.pop(owner, None)
-            self._cond.notify_all()
-
-    def _before_fork(self) -> None:
-        me = threading.get_ident()
-        deadline = time.monotonic() + self.WAIT_S
-        with self._cond:
-            while self._forking:
-                self._cond.wait()
-            self._forking = True
-            while any(owner != me for owner in self._held) and time.monotonic() < deadline:
-                self._cond.wait(max(deadline - time.monotonic(), 0.0))
-
-    def _after_fork(self) -> None:
-        with self._cond:
-            self._forking = False
-            self._cond.notify_all()
-
-
-_GATE_OWNER = "dagflow_fork_gate_owner"
 
 
 def _next_item(tasks: Inbox, results: Any, lane: int, idle_timeout: float) -> dict[str, Any] | None:

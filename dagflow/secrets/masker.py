@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, quote_plus
 
+from dagflow.fork_gate import FORK_GATE
+
 MASK = "***"
 #: Airflow's ``DEFAULT_SENSITIVE_FIELDS``.
 SENSITIVE_NAMES = frozenset(
@@ -77,7 +79,7 @@ class SecretsMasker:
         fresh = {text for text in found if text not in self._values}
         if not fresh:
             return
-        with self._lock:
+        with FORK_GATE.section(), self._lock:  # a task process forked meanwhile may use this masker
             self._values |= fresh
             variants = {variant for text in self._values for variant in _variants(text)}
             ordered = sorted(variants, key=len, reverse=True)  # the longest match wins

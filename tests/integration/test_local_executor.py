@@ -279,6 +279,15 @@ with DAG("lanes", schedule=None, max_active_tasks=8):
     PythonOperator(task_id="ok1", python_callable=meet, op_args=["ok1", "ok2"])
     PythonOperator(task_id="ok2", python_callable=meet, op_args=["ok2", "ok1"])
 
+def meet_noting_pid(name, other, ti=None):
+    (SEEN / f"{{name}}.pid").write_text(str(os.getpid()))  # the task process
+    meet(name, other, ti)
+
+
+with DAG("lanes_idle", schedule=None, max_active_tasks=8):
+    PythonOperator(task_id="p1", python_callable=meet_noting_pid, op_args=["p1", "p2"])
+    PythonOperator(task_id="p2", python_callable=meet_noting_pid, op_args=["p2", "p1"])
+
 with DAG("lanes_lost", schedule=None, max_active_tasks=8):
     PythonOperator(task_id="a", python_callable=lost_on_first_try, op_args=["a"])
     PythonOperator(task_id="b", python_callable=lost_on_first_try, op_args=["b"])
@@ -362,3 +371,35 @@ def test_a_killed_worker_loses_all_its_tries_and_the_reaper_retries_each(
         assert (tis[name].state, tis[name].try_number, tis[name].infra_tries) == (TaskInstanceState.SUCCESS, 2, 1)
         assert int((seen / f"{name}.2").read_text()) != killed[0]
     assert markers() == []
+
+
+def test_a_lane_idle_for_a_while_retires_its_task_process_and_its_worker_stays(
+    lanes_setup: tuple[Settings, Database, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lanes the load does not need drop their idle task process (memory), not only when they retire."""
+    from dagflow.execution import local_worker
+
+    monkeypatch.setattr(local_worker, "KEEP_IDLE_TASK_PROCESS_S", 0.5)  # before the worker is forked
+    settings, db, seen = lanes_setup
+    settings = settings.replace(core={"worker_idle_timeout": 0})  # lanes never retire
+    executor = LocalExecutor(settings)
+    scheduler = Scheduler(settings, db, executor)
+    executor.start()
+    try:
+        trigger(scheduler, "lanes_idle")
+        assert run_until_finished(scheduler) == DagRunState.SUCCESS
+        tasks = [int((seen / f"{name}.pid").read_text()) for name in ("p1", "p2")]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and any(_running(pid) for pid in tasks):
+            time.sleep(0.1)
+        assert not any(_running(pid) for pid in tasks)
+        assert executor.worker_processes == 1
+    finally:
+        scheduler.shutdown()
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

@@ -55,3 +55,11 @@ def test_dagflow_root_without_python_is_one_clear_error(tmp_path: Path, capsys: 
     with pytest.raises(SystemExit):
         parse_args(["--dagflow-root", str(tmp_path)])
     assert "no Python found" in capsys.readouterr().err
+
+
+def test_set_passes_dagflow_settings_to_every_run(capsys: pytest.CaptureFixture[str]) -> None:
+    args = parse_args(["--set", "core.tries_per_worker=8", "--set", "core.parallelism=4"])
+    assert args.setting_env == {"DAGFLOW__CORE__TRIES_PER_WORKER": "8", "DAGFLOW__CORE__PARALLELISM": "4"}
+    with pytest.raises(SystemExit):
+        parse_args(["--set", "tries_per_worker=8"])
+    assert "SECTION.KEY=VALUE" in capsys.readouterr().err
