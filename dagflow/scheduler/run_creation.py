@@ -17,9 +17,11 @@ Catchup: with ``catchup=True`` every interval from the stored one on gets a run 
 per tick as ``max_active_runs`` allows); with ``catchup=False`` a due DAG skips straight
 to the latest complete interval, never going back before the stored one.
 
-A pass creates at most ``MAX_RUNS_PER_PASS`` runs (oldest due DAG first), so a catchup of
-thousands of runs is made in many short transactions, not one long one; the DAGs it did
-not get to stay due and ``create_due_runs`` says so (the loop comes back at once).
+A pass creates at most ``MAX_RUNS_PER_PASS`` runs, oldest logical date first across the due
+DAGs (every DAG's first run before any DAG's second; ties: the DAG due first), so a catchup
+of thousands of runs is made in many short transactions, not one long one, and every DAG
+has a run early; the DAGs it did not get to stay due and ``create_due_runs`` says so (the
+loop comes back at once).
 """
 
 from __future__ import annotations

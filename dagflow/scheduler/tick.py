@@ -106,7 +106,9 @@ def _running_runs_statement(postgresql: bool, only: bool, include_paused: bool =
     if not include_paused:
         query = query.where(unpaused_or_backfill())
     query = skip_locked_if(postgresql, query, DagRun)  # several schedulers: each run planned by one
-    if only:
+    if only and postgresql:  # the keys themselves: two lists would lock their cross product
+        query = query.where(sa.tuple_(DagRun.dag_id, DagRun.run_id).in_(sa.bindparam("keys", expanding=True)))
+    elif only:
         query = query.where(
             DagRun.dag_id.in_(sa.bindparam("dag_ids", expanding=True)),
             DagRun.run_id.in_(sa.bindparam("run_ids", expanding=True)),
@@ -117,6 +119,10 @@ def _running_runs_statement(postgresql: bool, only: bool, include_paused: bool =
 def running_runs(session: Session, only: Collection[RunKey] | None, *, include_paused: bool = False) -> list[DagRun]:
     """Running runs of unpaused DAGs and backfill runs; with ``only``, just those keys (oldest first).
 
+    On PostgreSQL ``only`` is matched as (dag_id, run_id) pairs, so only those runs are locked:
+    scheduled runs of many DAGs share run ids, and a DAG list and a run-id list locked their
+    cross product (most running runs, on every event tick).
+
     ``include_paused``: runs of paused DAGs too (a scheduler scoped to one run: ``dags test``).
     """
     postgresql = is_postgresql(session)
@@ -124,7 +130,11 @@ def running_runs(session: Session, only: Collection[RunKey] | None, *, include_p
         return list(session.scalars(_running_runs_statement(postgresql, False, include_paused)))
     if not only:
         return []
-    params = {"dag_ids": sorted({d for d, _ in only}), "run_ids": sorted({r for _, r in only})}
+    params: dict[str, Any] = (
+        {"keys": sorted(only)}
+        if postgresql
+        else {"dag_ids": sorted({d for d, _ in only}), "run_ids": sorted({r for _, r in only})}
+    )
     runs = session.scalars(_running_runs_statement(postgresql, True, include_paused), params)
     return [run for run in runs if (run.dag_id, run.run_id) in only]
 

@@ -95,3 +95,41 @@ def test_a_quiet_run_is_read_again_after_a_clear_a_switch_or_reread_every(
     report = sched.tick(later)
     assert report.runs_unread == 0 and report.runs_examined == 1
     assert ti_states(pg_db, "chain")["first"] in (TI.SCHEDULED, TI.QUEUED)
+
+
+def test_an_event_tick_locks_only_its_runs(settings: Settings, pg_db: Database, tmp_path: Path) -> None:
+    """Runs of two DAGs share run ids: the event tick locks the pairs it was told about, not their cross product."""
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    add_dag(pg_db, dags, "chain", CHAIN)
+    add_dag(pg_db, dags, "other", CHAIN.replace('"chain"', '"other"'))
+    sched = Scheduler(settings.replace(scheduler={"poll_interval": 60.0}), pg_db, RecordingExecutor())
+    for dag_id in ("chain", "other"):
+        for n in (1, 2):
+            trigger(pg_db, sched, dag_id, T0.add(minutes=n), run_id=f"manual_{n}")
+    sched.tick(T0)  # a full pass
+    sched.notify_run("chain", "manual_1")
+    sched.notify_run("other", "manual_2")
+    seen = _lockable_during_tick(sched, pg_db, T0)
+    assert sorted(seen) == [("chain", "manual_2"), ("other", "manual_1")]
+
+
+def _lockable_during_tick(sched: Scheduler, db: Database, now: object) -> list[tuple[str, str]]:
+    """The runs another transaction can lock ``SKIP LOCKED`` while ``sched``'s tick holds its locks."""
+    seen: list[tuple[str, str]] = []
+    original = sched._queue
+
+    def queue_then_look(*args: object, **kwargs: object) -> object:
+        def other() -> None:
+            with db.transaction() as session:
+                locked = sa.select(DagRun.dag_id, DagRun.run_id).with_for_update(skip_locked=True)
+                seen.extend((d, r) for d, r in session.execute(locked))
+
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join(timeout=30)
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    sched._queue = queue_then_look  # type: ignore[method-assign]
+    sched.tick(now)  # type: ignore[arg-type]
+    return seen
