@@ -73,7 +73,7 @@ Digest = tuple[str | None, str | None]
 @dataclass
 class _Seen:
     digest: Digest
-    at: datetime
+    until: datetime  # found quiet + ``reread_every`` (computed once: pendulum's ``+`` is slow)
 
 
 class UnreadRuns:
@@ -103,7 +103,7 @@ class UnreadRuns:
             if (
                 seen is not None
                 and seen.digest == (dag_hash, digest)
-                and now < seen.at + self.reread_every
+                and now < seen.until
                 and quiet_runs.quiet_now(pk, now)
             ):
                 unread.append(pk)
@@ -118,10 +118,11 @@ class UnreadRuns:
         last empty, or its plan was empty; a run whose plan was dropped as stale (the plan
         marker moved: every run is read next pass) or not applied is not.
         """
+        until = now + self.reread_every
         for pk, dag in runs:
             digest = self._read.get(pk)
             if digest is not None and may_stay_unread(dag) and quiet_runs.quiet_now(pk, now):
-                self._seen[pk] = _Seen(digest, now)
+                self._seen[pk] = _Seen(digest, until)
             else:
                 self._seen.pop(pk, None)
 
