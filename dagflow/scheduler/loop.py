@@ -77,6 +77,8 @@ from dagflow.scheduler.tick import (
     apply_planned_runs,
     plan_running_runs,
 )
+from dagflow.scheduler.unread_runs import UnreadRuns
+from dagflow.serialization import SerializedDag
 from dagflow.state import DagRunState
 from dagflow.triggerer.store import fail_timed_out_deferrals, next_trigger_timeout
 
@@ -117,6 +119,7 @@ class Scheduler:
         self.on_event = on_event
         self.store = SerializedDagStore()
         self.known_tis = KnownTIs()  # rows kept between ticks: a tick reads what changed (ti_reads.py)
+        self.unread_runs = UnreadRuns()  # PostgreSQL: quiet runs a full pass leaves unread (unread_runs.py)
         self._plan_marker: str | None = None  # as the last tick's read saw it (``_read_marker``)
         self._seen_versions: dict[str, str] = {}
         self._submitted: dict[tuple[int, int], TaskWorkload] = {}
@@ -152,6 +155,7 @@ class Scheduler:
                 finished, workloads, chores = self._tick_in_one(now, report, full=full, chores_due=chores_due)
         except BaseException:
             self.known_tis.forget()  # it may hold rows of a rolled-back transaction
+            self.unread_runs.forget()
             self._plan_marker = None
             raise
         self._run_ended = bool(finished)
@@ -171,8 +175,11 @@ class Scheduler:
             chores = self._chores(session, now, report, full=full) if chores_due else Sweep()
             plan_marker.scheduler_session(session)  # the chores' writes bump; the plans' do not
             marker = self._read_marker(session)  # before the plans' reads (``apply_planned_runs``)
-            planned = self._plan(session, now, report, full=full)
+            examined: list[tuple[int, SerializedDag]] = []
+            planned = self._plan(session, now, report, full=full, marker=marker, examined=examined)
             finished = apply_planned_runs(session, planned, report, now=now, known=self.known_tis, marker=marker)
+            if full:
+                self.unread_runs.examined(examined, now)
             return finished, self._queue(session, now, report), chores
 
     def _tick_in_three(self, now: datetime, report: TickReport, *, full: bool, chores_due: bool) -> TickWrites:
@@ -213,7 +220,17 @@ class Scheduler:
         self._manage_runs(session, now, report)
         return self._housekeeping(session, now, report) if full else Sweep()
 
-    def _plan(self, session: Session, now: datetime, report: TickReport, *, full: bool) -> list[PlannedRun]:
+    def _plan(
+        self,
+        session: Session,
+        now: datetime,
+        report: TickReport,
+        *,
+        full: bool,
+        marker: str | None = None,
+        examined: list[tuple[int, SerializedDag]] | None = None,
+    ) -> list[PlannedRun]:
+        """Read and plan the runs to examine; on PostgreSQL a full pass leaves unchanged quiet runs unread."""
         return plan_running_runs(
             session,
             self.store,
@@ -222,6 +239,9 @@ class Scheduler:
             only=self._examine_only(full),
             include_paused=self.only_run is not None,
             known=self.known_tis,
+            unread=self.unread_runs if examined is not None else None,
+            marker=marker,
+            examined=examined,
         )
 
     def _manage_runs(self, session: Session, now: datetime, report: TickReport) -> None:

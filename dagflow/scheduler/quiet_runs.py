@@ -61,6 +61,12 @@ def is_quiet(run_pk: int, key: Hashable, now: datetime) -> bool:
     return wake is None or now < wake
 
 
+def quiet_now(run_pk: int, now: datetime) -> bool:
+    """True if the run's last plan was empty (from whatever key) and its wake-up time has not come."""
+    seen = _QUIET.get(run_pk)
+    return seen is not None and (seen[1] is None or now < seen[1])
+
+
 def quiet_until(run_pk: int) -> datetime | None:
     """The wake-up time remembered with a quiet run (None: none)."""
     seen = _QUIET.get(run_pk)

@@ -17,15 +17,19 @@ Catchup: with ``catchup=True`` every interval from the stored one on gets a run 
 per tick as ``max_active_runs`` allows); with ``catchup=False`` a due DAG skips straight
 to the latest complete interval, never going back before the stored one.
 
-A pass creates at most ``MAX_RUNS_PER_PASS`` runs (oldest due DAG first), so a catchup of
-thousands of runs is made in many short transactions, not one long one; the DAGs it did
-not get to stay due and ``create_due_runs`` says so (the loop comes back at once).
+A pass creates at most ``MAX_RUNS_PER_PASS`` runs, oldest logical date first across the due
+DAGs (every DAG's first run before any DAG's second; ties: the DAG due first), so a catchup
+of thousands of runs is made in many short transactions, not one long one, and every DAG
+has a run early; the DAGs it did not get to stay due and ``create_due_runs`` says so (the
+loop comes back at once).
 """
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -157,14 +161,81 @@ def create_due_runs(
     dags = store.get_many(session, [m.dag_id for m in models])
     active = _active_run_counts(session, [m.dag_id for m in models])
     taken = _taken_dates(session, [m.dag_id for m in models if m.dag_id in dags])
-    due: list[tuple[SerializedDag, DagRunInfo]] = []
+    pending: list[_DueDag] = []
     for model in models:
         entry = dags.get(model.dag_id)
-        if entry is not None and len(due) < limit:
-            budget = limit - len(due)
-            infos = _due_for_dag(model, entry.dag, active.get(model.dag_id, 0), now, budget, taken[model.dag_id])
-            due += [(entry.dag, info) for info in infos]
+        if entry is None:
+            continue
+        timetable = timetable_of(entry.dag)
+        if timetable is None or not timetable.can_be_scheduled:
+            _store_next(model, None)
+            continue
+        limit_of_dag = max_active_runs_of(entry.dag, timetable)
+        info = _due_info(model, entry.dag, timetable, now)
+        pending.append(_DueDag(model, entry.dag, timetable, info, active.get(model.dag_id, 0), limit_of_dag))
+    due = _oldest_first(pending, now=now, limit=limit, taken=taken)
+    for dag_due in pending:
+        _store_next(dag_due.model, dag_due.info)
     return _insert_runs(session, due, now=now)
+
+
+@dataclass
+class _DueDag:
+    """One due DAG while a pass picks its runs: the next run not made yet (``info``) and its active runs."""
+
+    model: DagModel
+    dag: SerializedDag
+    timetable: Timetable
+    info: DagRunInfo | None
+    active: int
+    limit: int
+
+    def head(self, now: datetime, taken: set[datetime]) -> DagRunInfo | None:
+        """The next run to make (a date taken already is passed over, no slot used); None: none now."""
+        while self.info is not None and self.info.run_after <= now and to_utc(self.info.logical_date) in taken:
+            self._advance(now)
+        if self.info is None or self.info.run_after > now or self.active >= self.limit:
+            return None
+        return self.info
+
+    def take(self, now: datetime) -> None:
+        """The head is made: one more active run, the next interval becomes the head."""
+        self.active += 1
+        self._advance(now)
+
+    def _advance(self, now: datetime) -> None:
+        assert self.info is not None
+        self.info = self.timetable.next_dagrun_info(
+            last_automated_data_interval=self.info.data_interval, restriction=restriction_of(self.dag, now)
+        )
+
+
+def _oldest_first(
+    pending: list[_DueDag], *, now: datetime, limit: int, taken: Mapping[str, set[datetime]]
+) -> list[tuple[SerializedDag, DagRunInfo]]:
+    """Up to ``limit`` runs across the due DAGs, oldest logical date first (ties: the DAG due first).
+
+    A catchup of many DAGs makes every DAG's first run before any DAG's second, so the
+    first runs exist (and, queued oldest first, finish) early; one DAG at a time made
+    ``limit`` runs of the first few DAGs in a pass and the last DAG's first run many passes later.
+    Each DAG's next interval is computed only when its previous one is picked.
+    """
+    heap: list[tuple[datetime, int, DagRunInfo]] = []
+    for order, dag_due in enumerate(pending):
+        head = dag_due.head(now, taken[dag_due.model.dag_id])
+        if head is not None:
+            heap.append((to_utc(head.logical_date), order, head))
+    heapq.heapify(heap)
+    due: list[tuple[SerializedDag, DagRunInfo]] = []
+    while heap and len(due) < limit:
+        _, order, info = heapq.heappop(heap)
+        dag_due = pending[order]
+        due.append((dag_due.dag, info))
+        dag_due.take(now)
+        head = dag_due.head(now, taken[dag_due.model.dag_id])
+        if head is not None:
+            heapq.heappush(heap, (to_utc(head.logical_date), order, head))
+    return due
 
 
 def _active_run_counts(session: Session, dag_ids: list[str]) -> Mapping[str, int]:
@@ -191,28 +262,6 @@ def _taken_dates(session: Session, dag_ids: list[str]) -> Mapping[str, set[datet
     for dag_id, logical_date in session.execute(query):
         taken[dag_id].add(to_utc(logical_date))
     return taken
-
-
-def _due_for_dag(
-    model: DagModel, dag: SerializedDag, active: int, now: datetime, budget: int, taken: set[datetime]
-) -> list[DagRunInfo]:
-    """The runs to create for one DAG (a date taken already is passed over, no slot used); its next-run fields advanced."""
-    timetable = timetable_of(dag)
-    if timetable is None or not timetable.can_be_scheduled:
-        _store_next(model, None)
-        return []
-    limit = max_active_runs_of(dag, timetable)
-    info = _due_info(model, dag, timetable, now)
-    found: list[DagRunInfo] = []
-    while info is not None and info.run_after <= now and active < limit and len(found) < budget:
-        if to_utc(info.logical_date) not in taken:
-            found.append(info)
-            active += 1
-        info = timetable.next_dagrun_info(
-            last_automated_data_interval=info.data_interval, restriction=restriction_of(dag, now)
-        )
-    _store_next(model, info)
-    return found
 
 
 def _due_info(model: DagModel, dag: SerializedDag, timetable: Timetable, now: datetime) -> DagRunInfo | None:

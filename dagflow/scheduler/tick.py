@@ -41,6 +41,8 @@ from dagflow.scheduler.run_scheduling import (
 )
 from dagflow.scheduler.stale_plans import plan_is_stale, still_running
 from dagflow.scheduler.ti_reads import SMALL_RUN_TASKS, KnownTIs, LoadedTIs, load_tis, load_tis_of_runs
+from dagflow.scheduler.unread_runs import UnreadRuns
+from dagflow.serialization import SerializedDag
 from dagflow.state import DagRunState
 
 RunKey = tuple[str, str]
@@ -56,6 +58,8 @@ class TickReport:
     runs_examined: int = 0
     #: Examined runs not planned again: their inputs read as when their plan was last empty (``quiet_runs``).
     runs_unchanged: int = 0
+    #: Running runs a full pass neither locked nor read: quiet, their task instances unchanged (``unread_runs``).
+    runs_unread: int = 0
     runs_finished: int = 0
     runs_timed_out: int = 0
     #: Runs whose plans went through the stale-plan checks (``stale_plans``): a write that can make a
@@ -102,7 +106,9 @@ def _running_runs_statement(postgresql: bool, only: bool, include_paused: bool =
     if not include_paused:
         query = query.where(unpaused_or_backfill())
     query = skip_locked_if(postgresql, query, DagRun)  # several schedulers: each run planned by one
-    if only:
+    if only and postgresql:  # the keys themselves: two lists would lock their cross product
+        query = query.where(sa.tuple_(DagRun.dag_id, DagRun.run_id).in_(sa.bindparam("keys", expanding=True)))
+    elif only:
         query = query.where(
             DagRun.dag_id.in_(sa.bindparam("dag_ids", expanding=True)),
             DagRun.run_id.in_(sa.bindparam("run_ids", expanding=True)),
@@ -113,6 +119,10 @@ def _running_runs_statement(postgresql: bool, only: bool, include_paused: bool =
 def running_runs(session: Session, only: Collection[RunKey] | None, *, include_paused: bool = False) -> list[DagRun]:
     """Running runs of unpaused DAGs and backfill runs; with ``only``, just those keys (oldest first).
 
+    On PostgreSQL ``only`` is matched as (dag_id, run_id) pairs, so only those runs are locked:
+    scheduled runs of many DAGs share run ids, and a DAG list and a run-id list locked their
+    cross product (most running runs, on every event tick).
+
     ``include_paused``: runs of paused DAGs too (a scheduler scoped to one run: ``dags test``).
     """
     postgresql = is_postgresql(session)
@@ -120,9 +130,39 @@ def running_runs(session: Session, only: Collection[RunKey] | None, *, include_p
         return list(session.scalars(_running_runs_statement(postgresql, False, include_paused)))
     if not only:
         return []
-    params = {"dag_ids": sorted({d for d, _ in only}), "run_ids": sorted({r for _, r in only})}
+    params: dict[str, Any] = (
+        {"keys": sorted(only)}
+        if postgresql
+        else {"dag_ids": sorted({d for d, _ in only}), "run_ids": sorted({r for _, r in only})}
+    )
     runs = session.scalars(_running_runs_statement(postgresql, True, include_paused), params)
     return [run for run in runs if (run.dag_id, run.run_id) in only]
+
+
+@functools.lru_cache(maxsize=2)
+def _runs_by_pk_statement(postgresql: bool) -> Any:
+    """Running runs by primary key (a bound list), oldest first, locked ``SKIP LOCKED`` on PostgreSQL."""
+    query = (
+        sa.select(DagRun)
+        .where(DagRun.id.in_(sa.bindparam("pks", expanding=True)), DagRun.state == DagRunState.RUNNING)
+        .order_by(DagRun.logical_date, DagRun.id)
+    )
+    return skip_locked_if(postgresql, query, DagRun)
+
+
+def running_runs_by_pk(session: Session, pks: Sequence[int]) -> list[DagRun]:
+    """The runs of ``pks`` still running and not locked by another scheduler, oldest first (in batches)."""
+    postgresql = is_postgresql(session)
+    runs: list[DagRun] = []
+    for start in range(0, len(pks), RUNS_PER_LOCK):
+        runs.extend(
+            session.scalars(_runs_by_pk_statement(postgresql), {"pks": list(pks[start : start + RUNS_PER_LOCK])})
+        )
+    return runs
+
+
+#: Runs per statement of ``running_runs_by_pk`` (bound parameters well under the driver's limit).
+RUNS_PER_LOCK = 1000
 
 
 @dataclass
@@ -146,20 +186,35 @@ def plan_running_runs(
     only: Collection[RunKey] | None = None,
     include_paused: bool = False,
     known: KnownTIs | None = None,
+    unread: UnreadRuns | None = None,
+    marker: str | None = None,
+    examined: list[tuple[int, SerializedDag]] | None = None,
 ) -> list[PlannedRun]:
     """Read and plan every running run to examine (see ``running_runs``); writes nothing.
 
     Run in a read transaction, its plans are applied later by ``apply_planned_runs``.
     ``known``: the task instances the scheduler keeps between ticks (``ti_reads``): a run
-    is read only where it changed; without it every run is read in full.
+    is read only where it changed; without it every run is read in full. ``unread`` (a
+    full pass on PostgreSQL, with the plan ``marker`` read before): quiet runs whose task
+    instances did not change are neither locked nor read (``unread_runs``); the runs
+    examined are appended to ``examined`` for ``UnreadRuns.examined`` after the writes.
     """
-    runs = running_runs(session, only, include_paused=include_paused)
+    if only is None and unread is not None and not include_paused:
+        pks, quiet = unread.to_examine(session, now=now, marker=marker)
+        report.runs_unread += len(quiet)
+        for pk in quiet:
+            report.wake_at(quiet_runs.quiet_until(pk))
+        runs = running_runs_by_pk(session, pks)
+    else:
+        runs = running_runs(session, only, include_paused=include_paused)
     dags = store.get_many(session, {run.dag_id for run in runs})
     switches = TaskSwitches.load(session, dags) if runs else TaskSwitches(())
     planned: list[PlannedRun] = []
     for start in range(0, len(runs), RUNS_PER_READ):
         batch = runs[start : start + RUNS_PER_READ]
         planned.extend(_plan_batch(session, batch, dags, report, now, switches, known))
+    if examined is not None:
+        examined.extend((run.id, dags[run.dag_id].dag) for run in runs if run.dag_id in dags)
     return planned
 
 

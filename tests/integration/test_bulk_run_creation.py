@@ -201,3 +201,20 @@ def test_a_date_a_trigger_takes_during_the_batch_costs_that_run_only(
     assert sorted(ti["run_id"] for ti in tis) == sorted(run["run_id"] for run in runs)
     db.dispose()
     other.dispose()
+
+
+def test_a_pass_makes_every_dags_oldest_run_before_any_dags_next(
+    url_factory: Callable[[], str], tmp_path: Path
+) -> None:
+    """Runs across the due DAGs oldest logical date first: each DAG's first run in the first pass."""
+    _, db = _database(tmp_path / "order", url_factory())
+    store = SerializedDagStore()
+    with db.transaction() as session:
+        first = create_due_runs(session, store, now=NOW, limit=len(DAG_IDS))
+    assert sorted((r.dag_id, r.logical_date) for r in first) == sorted(
+        (dag_id, datetime(2024, 1, 1, tzinfo=UTC)) for dag_id in DAG_IDS
+    )
+    with db.transaction() as session:
+        second = create_due_runs(session, store, now=NOW, limit=4)
+    assert {r.logical_date for r in second} == {datetime(2024, 1, 1, 1, tzinfo=UTC)}
+    assert _create_all(db) == 4 * 30 + 3 - len(first) - len(second)  # each (DAG, date) once, as before
