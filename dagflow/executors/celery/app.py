@@ -14,6 +14,7 @@ so a try never runs twice. Each pool process reserves one message at a time
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 from celery import Celery
@@ -69,11 +70,28 @@ def queue_for(workload: TaskWorkload, settings: Settings) -> str:
     return workload.queue
 
 
-def send_workload(app: Celery, workload: TaskWorkload, settings: Settings, key: str) -> str:
-    """Publish ``workload``, signed with ``key``, to its queue; the Celery task id. Raises on broker errors."""
-    message = sign_payload(key, workload.to_dict())
-    result = app.send_task(TASK_NAME, args=[message], queue=queue_for(workload, settings))
-    return str(result.id)
+def send_workload(app: Celery, workload: TaskWorkload, settings: Settings, key: str) -> None:
+    """Publish ``workload``, signed with ``key``, to its queue. Raises on broker errors."""
+    send_workloads(app, [workload], settings, key)
+
+
+def send_workloads(app: Celery, workloads: list[TaskWorkload], settings: Settings, key: str) -> None:
+    """Publish ``workloads``, one message each, in one round trip to the broker. Raises on broker errors.
+
+    The scheduler queues up to a tick's free slots at once; one message per try still
+    (each is acknowledged, redelivered and claimed on its own), but kombu's publish batch
+    (``Producer.batch``, kombu 5.7, Redis) sends them in one pipeline instead of one
+    ``LPUSH`` round trip each. A broker error may leave some of them sent: the caller
+    sends them all again later, and a try's second message loses the claim's
+    compare-and-set and runs nothing. Other transports (RabbitMQ), or an older kombu,
+    publish one by one.
+    """
+    with app.producer_or_acquire() as producer:
+        batch = getattr(producer, "batch", None)
+        with batch() if batch is not None else nullcontext():
+            for workload in workloads:
+                message = sign_payload(key, workload.to_dict())
+                app.send_task(TASK_NAME, args=[message], queue=queue_for(workload, settings), producer=producer)
 
 
 def read_message(key: str, payload: Any) -> TaskWorkload:
@@ -95,9 +113,12 @@ class ForgedMessage(Exception):
 
 def broker_errors() -> tuple[type[BaseException], ...]:
     """The exceptions a publish raises when the broker cannot be reached."""
-    from kombu.exceptions import OperationalError
+    from kombu import exceptions
 
-    return (OperationalError, ConnectionError, OSError, TimeoutError)
+    batch_failed: tuple[type[BaseException], ...] = ()
+    if hasattr(exceptions, "BatchPublishError"):  # kombu >= 5.7: a publish batch's flush failed
+        batch_failed = (exceptions.BatchPublishError,)
+    return (exceptions.OperationalError, *batch_failed, ConnectionError, OSError, TimeoutError)
 
 
 def safe_broker_url(url: str) -> str:
