@@ -36,7 +36,7 @@ from dagflow.exceptions import ConfigError
 from dagflow.execution.events import TI_DONE, EventListener
 from dagflow.execution.workload import TaskWorkload
 from dagflow.executors.base import BaseExecutor, TaskEvent, drain
-from dagflow.executors.celery.app import broker_errors, broker_instance, build_app, safe_broker_url, send_workloads
+from dagflow.executors.celery.app import BrokerProbe, broker_errors, build_app, safe_broker_url, send_workloads
 from dagflow.executors.celery.broker_watch import BrokerWatch, broker_is_watched
 from dagflow.keys import secret_key
 from dagflow.models.taskinstance import TaskInstance
@@ -88,6 +88,7 @@ class CeleryExecutor(BaseExecutor):
         self._sent: dict[tuple[int, int], tuple[TaskWorkload, float]] = {}
         self._unsent: dict[tuple[int, int], TaskWorkload] = {}
         self._watch: BrokerWatch | None = None
+        self._probe: BrokerProbe | None = None
         self._resent_for = 0.0
 
     def start(self) -> None:
@@ -105,8 +106,8 @@ class CeleryExecutor(BaseExecutor):
         )
         self._listener.start()
         if broker_is_watched(self.settings.celery.broker_url):
-            app = self._app
-            self._watch = BrokerWatch(lambda: broker_instance(app), on_reconnect=self._resync)
+            self._probe = BrokerProbe(self._app)
+            self._watch = BrokerWatch(self._probe, on_reconnect=self._resync)
             self._watch.start()
 
     # --- submit ---------------------------------------------------------------------------
@@ -242,6 +243,9 @@ class CeleryExecutor(BaseExecutor):
         if self._watch is not None:
             self._watch.stop()
             self._watch = None
+        if self._probe is not None:
+            self._probe.close()
+            self._probe = None
         if self._listener is not None:
             self._listener.stop()
             self._listener = None

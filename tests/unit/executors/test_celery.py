@@ -229,6 +229,38 @@ def test_messages_lost_with_a_restarted_broker_are_sent_again_unless_claimed(
         executor.shutdown()
 
 
+@pytest.mark.redis
+def test_the_broker_probe_keeps_its_connection_and_sees_restarts_and_outages(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    import redis
+
+    from dagflow.executors.celery.app import BrokerProbe
+
+    def connections_received() -> int:
+        client = redis.Redis.from_url(redis_server.url)
+        try:
+            return int(client.info("stats")["total_connections_received"])
+        finally:
+            client.close()
+
+    probe = BrokerProbe(build_app(celery_settings(tmp_path, DAGFLOW__CELERY__BROKER_URL=redis_server.url)))
+    try:
+        first = probe()
+        before = connections_received()
+        assert [probe() for _ in range(5)] == [first] * 5
+        assert connections_received() - before == 1  # only the counting client: the probe kept its connection
+        redis_server.restart()
+        second = probe()
+        assert second is not None and second != first  # a new server, not "away", though its connection broke
+        redis_server.stop()
+        assert probe() is None
+        redis_server.start()
+        assert probe() not in (None, second)
+    finally:
+        probe.close()
+
+
 def test_the_broker_watch_sees_outages_and_new_servers() -> None:
     answers = iter(["a", "a", None, None, "a", "b", "b"])
     seen: list[int] = []
