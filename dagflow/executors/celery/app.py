@@ -83,12 +83,13 @@ def send_workloads(app: Celery, workloads: list[TaskWorkload], settings: Setting
     (``Producer.batch``, kombu 5.7, Redis) sends them in one pipeline instead of one
     ``LPUSH`` round trip each. A broker error may leave some of them sent: the caller
     sends them all again later, and a try's second message loses the claim's
-    compare-and-set and runs nothing. Other transports (RabbitMQ), or an older kombu,
-    publish one by one.
+    compare-and-set and runs nothing. One workload (a chain's tick) is sent without
+    the batch, whose set-up costs more than it saves; other transports (RabbitMQ), or an
+    older kombu, publish one by one.
     """
     with app.producer_or_acquire() as producer:
         batch = getattr(producer, "batch", None)
-        with batch() if batch is not None else nullcontext():
+        with batch() if batch is not None and len(workloads) > 1 else nullcontext():
             for workload in workloads:
                 message = sign_payload(key, workload.to_dict())
                 app.send_task(TASK_NAME, args=[message], queue=queue_for(workload, settings), producer=producer)
