@@ -13,7 +13,9 @@ chain / fanout / mapped (and each half of history, see ``scale.py``):
      CPU: the CPU seconds the scheduler's and workers' process trees used between the
      trigger and success (``memory.tree_cpu_seconds``), per task: a number that moves
      far less than wall time when the machine is shared. ``scheduler_cpu_ms_per_task``:
-     the scheduler process alone (no worker, task or parse process), per task.
+     the scheduler process alone (no worker, task or parse process), per task;
+     ``worker_main_cpu_ms_per_task`` (postgres-celery): the ``dagflow celery worker``
+     main processes alone (they receive, hand over and acknowledge every message).
 parse:
   cold: start ``dagflow scheduler`` on a migrated, empty DB and the N files; seconds
   until N serialized DAGs are in the DB, counted from the process start (interpreter,
