@@ -159,7 +159,10 @@ class BrokerProbe:
                 self._connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=2)
             if self._connection.transport.driver_type != "redis":
                 return "up"
-            info = self._connection.default_channel.client.info("server")
+            # The channel's synchronous client: its connection pool keeps the connection (the
+            # asynchronous ``channel.client`` connected anew at every look in a worker).
+            with self._connection.default_channel.conn_or_acquire() as client:
+                info = client.info("server")
             return str(info.get("run_id") or "up")
         except Exception:  # noqa: BLE001 - any failure (refused, timeout, protocol) means "not reachable now"
             self.close()
