@@ -13,7 +13,9 @@ chain / fanout / mapped (and each half of history, see ``scale.py``):
      CPU: the CPU seconds the scheduler's and workers' process trees used between the
      trigger and success (``memory.tree_cpu_seconds``), per task: a number that moves
      far less than wall time when the machine is shared. ``scheduler_cpu_ms_per_task``:
-     the scheduler process alone (no worker, task or parse process), per task.
+     the scheduler process alone (no worker, task or parse process), per task;
+     ``worker_main_cpu_ms_per_task`` (postgres-celery): the ``dagflow celery worker``
+     main processes alone (they receive, hand over and acknowledge every message).
 parse:
   cold: start ``dagflow scheduler`` on a migrated, empty DB and the N files; seconds
   until N serialized DAGs are in the DB, counted from the process start (interpreter,
@@ -257,6 +259,7 @@ def run_dag_workload(
         roots = [scheduler.pid, *(w.pid for w in workers)]
         cpu_before = tree_cpu_seconds(roots)
         scheduler_cpu_before = own_cpu_seconds([scheduler.pid])
+        worker_main_cpu_before = own_cpu_seconds([w.pid for w in workers])
         cli(environment, "dags", "trigger", workload.dag_id, "--run-id", RUN_ID, "--output", "plain")
         done_sql = "SELECT state FROM dag_run WHERE dag_id = :d AND run_id = :r"
         timed_out = False
@@ -271,6 +274,7 @@ def run_dag_workload(
             timed_out, seen = True, time.time()
         cpu_seconds = tree_cpu_seconds(roots) - cpu_before
         scheduler_cpu = own_cpu_seconds([scheduler.pid]) - scheduler_cpu_before
+        worker_main_cpu = own_cpu_seconds([w.pid for w in workers]) - worker_main_cpu_before
         run = reader.row(
             "SELECT state, queued_at, start_date, end_date FROM dag_run WHERE dag_id = :d AND run_id = :r",
             d=workload.dag_id,
@@ -293,6 +297,8 @@ def run_dag_workload(
             scheduler_cpu_seconds=scheduler_cpu,
             scheduler_cpu_ms_per_task=1000 * scheduler_cpu / done,
         )
+        if workers:
+            metrics["worker_main_cpu_ms_per_task"] = 1000 * worker_main_cpu / done
         if run.start_date is not None:
             metrics["start_latency_s"] = _as_epoch(run.start_date) - _as_epoch(run.queued_at)
         if timed_out:

@@ -6,7 +6,8 @@ tells the scheduler to look again sooner.
 
 What the loop uses, and nothing else (no ``hasattr``, no ``isinstance`` on a kind):
 
-- ``start()``, ``submit(workload)``, ``poll() -> [TaskEvent]``, ``heartbeat()``, ``shutdown()``;
+- ``start()``, ``submit(workload)``, ``submit_many(workloads)`` (a tick's, which an executor
+  may send together), ``poll() -> [TaskEvent]``, ``heartbeat()``, ``shutdown()``;
 - ``wakeup``: an Event set when something ended, so the loop ticks at once;
 - ``slots_free`` (how many more workloads may be submitted now), ``running`` (the tries
   in flight) and ``backlog`` (submitted, waiting for a worker);
@@ -80,6 +81,11 @@ class BaseExecutor(ABC):
     @abstractmethod
     def submit(self, workload: TaskWorkload) -> None:
         """Start (or enqueue) ``workload``."""
+
+    def submit_many(self, workloads: list[TaskWorkload]) -> None:
+        """Start (or enqueue) ``workloads``, the ones a tick queued; an executor may send them together."""
+        for workload in workloads:
+            self.submit(workload)
 
     @abstractmethod
     def poll(self) -> list[TaskEvent]:

@@ -368,7 +368,7 @@ class Scheduler:
     def _submit(self, workloads: list[TaskWorkload]) -> None:
         for workload in workloads:
             self._submitted[(workload.ti_id, workload.try_number)] = workload
-            self.executor.submit(workload)
+        self.executor.submit_many(workloads)
         if workloads and self.executor.runs_inline:
             self.wakeup.set()  # the executor already ran them: look again at once
 

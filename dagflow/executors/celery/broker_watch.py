@@ -1,6 +1,6 @@
 """``BrokerWatch``: a thread that notices when the broker comes back from an outage or was restarted.
 
-Every ``interval_s`` it asks which broker server answers (``app.broker_instance``: Redis's
+Every ``interval_s`` it asks which broker server answers (``app.BrokerProbe``: Redis's
 ``run_id``, which changes at every start). The moment it sees the broker again after it
 was unreachable, or sees a different server than before, it records a *reconnect*:
 messages published before that moment may have been lost with the broker's memory

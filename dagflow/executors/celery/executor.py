@@ -1,7 +1,7 @@
 """The CeleryExecutor: publish workloads to a Redis or RabbitMQ broker, learn from the DB when they end.
 
-``submit`` publishes ``dagflow.run_workload`` to the workload's queue and tracks
-``(ti_id, try_number)``; a worker listening on that queue runs it with the same runner
+``submit_many`` publishes ``dagflow.run_workload`` to each workload's queue (one message
+per try, a tick's messages in one round trip to the broker) and tracks ``(ti_id, try_number)``; a worker listening on that queue runs it with the same runner
 as the LocalExecutor. Workers record outcomes in the metadata DB, which is the truth;
 the scheduler hears about them two ways:
 
@@ -36,7 +36,7 @@ from dagflow.exceptions import ConfigError
 from dagflow.execution.events import TI_DONE, EventListener
 from dagflow.execution.workload import TaskWorkload
 from dagflow.executors.base import BaseExecutor, TaskEvent, drain
-from dagflow.executors.celery.app import broker_errors, broker_instance, build_app, safe_broker_url, send_workload
+from dagflow.executors.celery.app import BrokerProbe, broker_errors, build_app, safe_broker_url, send_workloads
 from dagflow.executors.celery.broker_watch import BrokerWatch, broker_is_watched
 from dagflow.keys import secret_key
 from dagflow.models.taskinstance import TaskInstance
@@ -88,6 +88,7 @@ class CeleryExecutor(BaseExecutor):
         self._sent: dict[tuple[int, int], tuple[TaskWorkload, float]] = {}
         self._unsent: dict[tuple[int, int], TaskWorkload] = {}
         self._watch: BrokerWatch | None = None
+        self._probe: BrokerProbe | None = None
         self._resent_for = 0.0
 
     def start(self) -> None:
@@ -105,40 +106,51 @@ class CeleryExecutor(BaseExecutor):
         )
         self._listener.start()
         if broker_is_watched(self.settings.celery.broker_url):
-            app = self._app
-            self._watch = BrokerWatch(lambda: broker_instance(app), on_reconnect=self._resync)
+            self._probe = BrokerProbe(self._app)
+            self._watch = BrokerWatch(self._probe, on_reconnect=self._resync)
             self._watch.start()
 
     # --- submit ---------------------------------------------------------------------------
     def submit(self, workload: TaskWorkload) -> None:
         """Publish ``workload`` to its queue; kept and published again once the broker is back if it is away."""
-        self.start()
-        key = (workload.ti_id, workload.try_number)
-        self._track(workload)  # before publishing: its ti_done may arrive before send returns
-        if time.monotonic() < self._broker_down_until:
-            log.debug("broker backoff: %s held until the broker is back", workload.key)
-            self._unsent[key] = workload
-            return
-        self._publish(workload)
+        self.submit_many([workload])
 
-    def _publish(self, workload: TaskWorkload) -> bool:
-        """Send one workload; on a broker error keep it for later and pause publishing."""
-        key = (workload.ti_id, workload.try_number)
+    def submit_many(self, workloads: list[TaskWorkload]) -> None:
+        """Publish ``workloads`` (one message each) in one round trip; held while the broker is away."""
+        if not workloads:
+            return
+        self.start()
+        for workload in workloads:
+            self._track(workload)  # before publishing: its ti_done may arrive before send returns
+        if time.monotonic() < self._broker_down_until:
+            log.debug("broker backoff: %d workload(s) held until the broker is back", len(workloads))
+            for workload in workloads:
+                self._unsent[(workload.ti_id, workload.try_number)] = workload
+            return
+        self._publish(workloads)
+
+    def _publish(self, workloads: list[TaskWorkload]) -> bool:
+        """Send ``workloads`` in one batch; on a broker error keep them all for later and pause publishing."""
         try:
-            send_workload(self._app, workload, self.settings, self._key)
+            send_workloads(self._app, workloads, self.settings, self._key)
         except self._broker_errors as exc:
-            self._unsent[key] = workload
+            for workload in workloads:
+                self._unsent[(workload.ti_id, workload.try_number)] = workload
             self._broker_down_until = time.monotonic() + BROKER_BACKOFF_S
+            held = workloads[0].key if len(workloads) == 1 else f"{len(workloads)} workloads"
             log.error(
                 "broker %s unreachable (%s): %s held, publishing paused for %ss (sent once the broker answers)",
                 safe_broker_url(self.settings.celery.broker_url),
                 _one_line(exc),
-                workload.key,
+                held,
                 BROKER_BACKOFF_S,
             )
             return False
-        self._unsent.pop(key, None)
-        self._sent[key] = (workload, time.monotonic())
+        sent_at = time.monotonic()
+        for workload in workloads:
+            key = (workload.ti_id, workload.try_number)
+            self._unsent.pop(key, None)
+            self._sent[key] = (workload, sent_at)
         return True
 
     def _publish_held(self) -> None:
@@ -147,12 +159,7 @@ class CeleryExecutor(BaseExecutor):
             return
         held = [w for key, w in sorted(self._unsent.items()) if key in self.running]
         self._unsent = {}
-        for index, workload in enumerate(held):
-            if not self._publish(workload):
-                for rest in held[index + 1 :]:
-                    self._unsent[(rest.ti_id, rest.try_number)] = rest
-                return
-        if held:
+        if held and self._publish(held):
             log.info("broker back: published %d held workload(s)", len(held))
 
     def _resend_lost(self, rows: dict[int, tuple[TaskInstanceState, int]]) -> None:
@@ -173,10 +180,8 @@ class CeleryExecutor(BaseExecutor):
             for (ti_id, try_number), (workload, sent_at) in sorted(self._sent.items())
             if sent_at <= reconnected_at and rows.get(ti_id) == (TI.QUEUED, try_number - 1)
         ]
-        for workload in lost:
-            if not self._publish(workload):
-                break
         if lost:
+            self._publish(lost)
             log.warning("broker reconnect: re-sent %d workload(s) no worker had claimed", len(lost))
 
     # --- events ---------------------------------------------------------------------------
@@ -238,6 +243,9 @@ class CeleryExecutor(BaseExecutor):
         if self._watch is not None:
             self._watch.stop()
             self._watch = None
+        if self._probe is not None:
+            self._probe.close()
+            self._probe = None
         if self._listener is not None:
             self._listener.stop()
             self._listener = None

@@ -43,8 +43,8 @@ from dagflow.execution.runner import run_workload
 from dagflow.execution.workload import TaskWorkload
 from dagflow.executors.celery.app import (
     TASK_NAME,
+    BrokerProbe,
     ForgedMessage,
-    broker_instance,
     build_app,
     read_message,
     restore_unacknowledged,
@@ -291,7 +291,7 @@ def watch_broker(consumer: Any) -> BrokerWatch:
         if hub is not None:
             hub.call_soon(lost)
 
-    watch = BrokerWatch(lambda: broker_instance(app), on_reconnect=on_reconnect, name="dagflow-worker-broker-watch")
+    watch = BrokerWatch(BrokerProbe(app), on_reconnect=on_reconnect, name="dagflow-worker-broker-watch")
     watch.start()
     return watch
 

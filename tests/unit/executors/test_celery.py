@@ -182,6 +182,32 @@ def test_workloads_held_while_the_broker_was_away_are_published_when_it_answers(
 
 
 @pytest.mark.redis
+def test_a_ticks_workloads_go_to_the_broker_in_one_round_trip(
+    tmp_path: Path, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from redis.connection import AbstractConnection
+
+    executor = CeleryExecutor(celery_settings(tmp_path, DAGFLOW__CELERY__BROKER_URL=redis_server.url), db=FakeDb())  # type: ignore[arg-type]
+    writes: list[int] = []
+    send = AbstractConnection.send_packed_command
+
+    def counted(self: Any, command: Any, check_health: bool = True) -> None:
+        writes.append(1)
+        send(self, command, check_health)
+
+    try:
+        executor.submit(workload(1))  # connects (its handshake is not what is counted)
+        monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
+        executor.submit_many([workload(ti_id) for ti_id in range(2, 12)])
+        monkeypatch.undo()
+        assert _queue_length(redis_server) == 11  # one message per try
+        assert len(writes) == 1  # ten LPUSH in one pipeline, not ten round trips
+        assert executor.running == {(ti_id, 1) for ti_id in range(1, 12)}
+    finally:
+        executor.shutdown()
+
+
+@pytest.mark.redis
 def test_messages_lost_with_a_restarted_broker_are_sent_again_unless_claimed(
     tmp_path: Path, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -201,6 +227,38 @@ def test_messages_lost_with_a_restarted_broker_are_sent_again_unless_claimed(
         assert _queue_length(redis_server) == 1  # once per reconnect, not at every poll
     finally:
         executor.shutdown()
+
+
+@pytest.mark.redis
+def test_the_broker_probe_keeps_its_connection_and_sees_restarts_and_outages(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    import redis
+
+    from dagflow.executors.celery.app import BrokerProbe
+
+    def connections_received() -> int:
+        client = redis.Redis.from_url(redis_server.url)
+        try:
+            return int(client.info("stats")["total_connections_received"])
+        finally:
+            client.close()
+
+    probe = BrokerProbe(build_app(celery_settings(tmp_path, DAGFLOW__CELERY__BROKER_URL=redis_server.url)))
+    try:
+        first = probe()
+        before = connections_received()
+        assert [probe() for _ in range(5)] == [first] * 5
+        assert connections_received() - before == 1  # only the counting client: the probe kept its connection
+        redis_server.restart()
+        second = probe()
+        assert second is not None and second != first  # a new server, not "away", though its connection broke
+        redis_server.stop()
+        assert probe() is None
+        redis_server.start()
+        assert probe() not in (None, second)
+    finally:
+        probe.close()
 
 
 def test_the_broker_watch_sees_outages_and_new_servers() -> None:
