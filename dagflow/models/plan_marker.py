@@ -3,23 +3,26 @@
 A scheduler tick reads and plans, then applies the plans (on SQLite in a later
 transaction, on PostgreSQL in later statements of a READ COMMITTED one). The stale-plan
 checks (``scheduler/stale_plans.py``) re-read rows to catch a write committed in between
-that the applier's compare-and-set cannot see. Those writes are few and of two kinds:
+that the applier's compare-and-set cannot see. Those writes are few:
 
 - a task instance leaves ``none`` or a finished state (a clear, a mark, ``tasks run``),
   or a task instance or run is deleted;
-- a run leaves ``running`` (marked, cleared, deleted).
+- a run leaves ``running`` (marked, cleared, deleted);
+- a task is switched off or on (``tasks disable``/``enable``): schedulers keep the switches
+  they read while the marker stays (``scheduler/marker_watch.py``).
 
 Each of them replaces the marker with a fresh random token in its own transaction, just
 before it commits (``bump``; ``transitions.py`` does it for the state changes, the delete paths call it).
-A tick reads the marker before its reads (``read``) and again in its write transaction:
-equal tokens mean no such write committed in between, so the checks' reads are skipped.
+A tick reads the marker before its reads (``read``, or ``as_column`` on its first read) and
+again in its write transaction: equal tokens mean no such write committed in between, so
+the checks' reads are skipped.
 A token rather than a counter: a deleted marker row cannot bring an old value back.
 
 A tick's applying of its plans does not bump (``scheduler_session``): those writes come
 before the scheduler's next read on SQLite (one scheduler per database), and on
 PostgreSQL they touch only the runs it holds ``FOR UPDATE SKIP LOCKED``, which no other
 scheduler plans. Its chores do (a backfill re-running a run clears it): the next read
-then sees a moved marker and reads every run in full (``loop.Scheduler._read_marker``).
+then sees a moved marker and reads every run in full (``scheduler/marker_watch.py``).
 Workers and the triggerer move task instances forward only (``queued``, ``running``,
 ``deferred`` ...), which never makes a plan wrong, so they do not bump either.
 
@@ -32,6 +35,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -53,8 +57,26 @@ _READ = f"SELECT value FROM state_store WHERE namespace = '{NAMESPACE}' AND \"ke
 
 def read(session: Session) -> str:
     """The marker (its stored text) as committed now, or as of the snapshot on SQLite; "" if never bumped."""
-    value = session.connection().exec_driver_sql(_READ).scalar()
-    return value if isinstance(value, str) else ""
+    return value_of(session.connection().exec_driver_sql(_READ).scalar())
+
+
+def as_column() -> Any:
+    """The marker as a scalar subquery, to ride on another read as one more column (NULL: never bumped).
+
+    Read in the same statement, it is read with that statement's snapshot: as early as a
+    ``read`` just before it (``scheduler/tick.running_runs``).
+    """
+    return (
+        sa.select(_TABLE.c.value)
+        .where(_TABLE.c.namespace == NAMESPACE, _TABLE.c.key == KEY)
+        .scalar_subquery()
+        .label("plan_marker")
+    )
+
+
+def value_of(column: object) -> str:
+    """The marker from ``as_column``'s value ("" if never bumped, as ``read``)."""
+    return column if isinstance(column, str) else ""
 
 
 def scheduler_session(session: Session) -> None:

@@ -8,9 +8,11 @@ life of the scheduler, never per task or per tick. No DAG file is ever imported 
 
 from __future__ import annotations
 
+import contextlib
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -39,21 +41,48 @@ class SerializedDagStore:
         self.deserializations = 0
         self._checked_in: weakref.ref[Session] | None = None
         self._checked: set[str] = set()
+        self._one_tick = False
 
-    def get_many(self, session: Session, dag_ids: Iterable[str]) -> dict[str, CachedDag]:
+    @contextlib.contextmanager
+    def one_tick(self) -> Iterator[None]:
+        """Within the block a DAG's hash is checked once, whatever the session (one tick's transactions).
+
+        On SQLite a tick reads in one transaction and queues in another; a DAG version
+        stored in between is seen by the next tick, as if it had been stored just after.
+        """
+        self._one_tick, self._checked_in, self._checked = True, None, set()
+        try:
+            yield
+        finally:
+            self._one_tick, self._checked_in, self._checked = False, None, set()
+
+    def get_many(
+        self, session: Session, dag_ids: Iterable[str], *, hashes: Mapping[str, str | None] | None = None
+    ) -> dict[str, CachedDag]:
         """The current version of each DAG in ``dag_ids`` that has a serialized form.
 
-        A DAG whose hash was already checked in this ``session`` (one scheduler tick: the
-        run pass, then queueing) is not checked again.
+        A DAG whose hash was already checked in this ``session`` (the run pass, then
+        queueing), or in this tick (``one_tick``), is not checked again. ``hashes``: the
+        stored hashes (None: no serialized form) the caller read in this session already
+        (``hash_column`` on its own query); only the others are read.
         """
         wanted = sorted(set(dag_ids))
         found: dict[str, CachedDag] = {}
         stale: list[str] = []
-        if self._checked_in is None or self._checked_in() is not session:
+        if not self._one_tick and (self._checked_in is None or self._checked_in() is not session):
             self._checked_in, self._checked = weakref.ref(session), set()
         else:
             found = {d: self._cache[d] for d in wanted if d in self._checked and d in self._cache}
             wanted = [d for d in wanted if d not in found]
+        if hashes:
+            given = [d for d in wanted if d in hashes]
+            wanted = [d for d in wanted if d not in hashes]
+            for dag_id in given:
+                digest, cached = hashes[dag_id], self._cache.get(dag_id)
+                if cached is not None and cached.dag_hash == digest:
+                    found[dag_id] = cached
+                elif digest is not None:
+                    stale.append(dag_id)
         for chunk in _chunks(wanted):
             query = sa.select(SerializedDagModel.dag_id, SerializedDagModel.dag_hash).where(
                 SerializedDagModel.dag_id.in_(chunk)
@@ -67,6 +96,16 @@ class SerializedDagStore:
         found.update(self._load(session, stale))
         self._checked.update(found)
         return found
+
+    @staticmethod
+    def hash_column(dag_id: Any) -> Any:
+        """The stored hash of the DAG ``dag_id`` (a column of the caller's query) as a scalar subquery."""
+        return (
+            sa.select(SerializedDagModel.dag_hash)
+            .where(SerializedDagModel.dag_id == dag_id)
+            .scalar_subquery()
+            .label("dag_hash")
+        )
 
     def get(self, session: Session, dag_id: str) -> CachedDag | None:
         """One DAG (see ``get_many``)."""

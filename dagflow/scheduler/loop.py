@@ -61,6 +61,7 @@ from dagflow.scheduler.clock import Clock, utc_clock
 from dagflow.scheduler.dag_callbacks import CallbackRequest, CallbackRunner, DagCallbackRequest
 from dagflow.scheduler.dag_store import SerializedDagStore
 from dagflow.scheduler.dagruns import find_dagrun
+from dagflow.scheduler.marker_watch import MarkerWatch
 from dagflow.scheduler.parsing import DagParsing
 from dagflow.scheduler.queueing import Candidate, queue_task_instances
 from dagflow.scheduler.reaper import Sweep, sweep
@@ -119,8 +120,8 @@ class Scheduler:
         self.on_event = on_event
         self.store = SerializedDagStore()
         self.known_tis = KnownTIs()  # rows kept between ticks: a tick reads what changed (ti_reads.py)
+        self.marker = MarkerWatch(self.known_tis)  # the plan marker as the last tick read it, what it keeps
         self.unread_runs = UnreadRuns()  # PostgreSQL: quiet runs a full pass leaves unread (unread_runs.py)
-        self._plan_marker: str | None = None  # as the last tick's read saw it (``_read_marker``)
         self._seen_versions: dict[str, str] = {}
         self._submitted: dict[tuple[int, int], TaskWorkload] = {}
         self._dirty: set[RunKey] = set()
@@ -149,14 +150,14 @@ class Scheduler:
         full = self._full_pass_at is None or now >= self._full_pass_at
         chores_due = full or self._run_ended or manage
         try:
-            if self.plan_outside_write_lock:
-                finished, workloads, chores = self._tick_in_three(now, report, full=full, chores_due=chores_due)
-            else:
-                finished, workloads, chores = self._tick_in_one(now, report, full=full, chores_due=chores_due)
+            with self.store.one_tick():  # a DAG's hash is checked once, not once per transaction
+                if self.plan_outside_write_lock:
+                    finished, workloads, chores = self._tick_in_three(now, report, full=full, chores_due=chores_due)
+                else:
+                    finished, workloads, chores = self._tick_in_one(now, report, full=full, chores_due=chores_due)
         except BaseException:
-            self.known_tis.forget()  # it may hold rows of a rolled-back transaction
+            self.marker.forget()  # it may hold rows of a rolled-back transaction
             self.unread_runs.forget()
-            self._plan_marker = None
             raise
         self._run_ended = bool(finished)
         self._plan_next_full_pass(now, report)
@@ -174,9 +175,9 @@ class Scheduler:
         with self.db.transaction() as session:
             chores = self._chores(session, now, report, full=full) if chores_due else Sweep()
             plan_marker.scheduler_session(session)  # the chores' writes bump; the plans' do not
-            marker = self._read_marker(session)  # before the plans' reads (``apply_planned_runs``)
             examined: list[tuple[int, SerializedDag]] = []
-            planned = self._plan(session, now, report, full=full, marker=marker, examined=examined)
+            planned = self._plan(session, now, report, full=full, examined=examined)  # reads the marker first
+            marker = self.marker.seen
             finished = apply_planned_runs(session, planned, report, now=now, known=self.known_tis, marker=marker)
             if full:
                 self.unread_runs.examined(examined, now)
@@ -194,26 +195,12 @@ class Scheduler:
             with self.db.transaction() as session:
                 chores = self._chores(session, now, report, full=full)
         with self.db.transaction(readonly=True) as session:
-            marker = self._read_marker(session)  # the first read: the snapshot's marker
-            planned = self._plan(session, now, report, full=full)
+            planned = self._plan(session, now, report, full=full)  # the marker rides on its first read
+            marker = self.marker.seen
         with self.db.transaction() as session:
             plan_marker.scheduler_session(session)
             finished = apply_planned_runs(session, planned, report, now=now, known=self.known_tis, marker=marker)
             return finished, self._queue(session, now, report), chores
-
-    def _read_marker(self, session: Session) -> str:
-        """The plan marker before this tick's reads; if it moved since the last tick's, the kept rows are dropped.
-
-        ``known_tis`` keeps rows read by earlier ticks; a clear or a mark committed since
-        (announced by nobody on SQLite) would leave a kept row stale, and the marker being
-        unchanged between this tick's read and write would skip the stale-plan checks that
-        used to catch it. So a moved marker means every run is read in full this tick.
-        """
-        marker = plan_marker.read(session)
-        if marker != self._plan_marker:
-            self.known_tis.forget()
-            self._plan_marker = marker
-        return marker
 
     def _chores(self, session: Session, now: datetime, report: TickReport, *, full: bool) -> Sweep:
         """Run management; on full passes also the reaper and the SLA checker (their sweep)."""
@@ -227,7 +214,6 @@ class Scheduler:
         report: TickReport,
         *,
         full: bool,
-        marker: str | None = None,
         examined: list[tuple[int, SerializedDag]] | None = None,
     ) -> list[PlannedRun]:
         """Read and plan the runs to examine; on PostgreSQL a full pass leaves unchanged quiet runs unread."""
@@ -239,8 +225,8 @@ class Scheduler:
             only=self._examine_only(full),
             include_paused=self.only_run is not None,
             known=self.known_tis,
+            watch=self.marker,  # reads the marker before the plans' reads; drops what it kept if it moved
             unread=self.unread_runs if examined is not None else None,
-            marker=marker,
             examined=examined,
         )
 

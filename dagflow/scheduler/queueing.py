@@ -379,7 +379,28 @@ def _occupancy(session: Session, dag_ids: Iterable[str] | None) -> Occupancy:
     ``dag_ids``: count per DAG and task only for these (None: every DAG).
     """
     wanted = None if dag_ids is None else set(dag_ids)
-    busy = (
+    pools: Counter[str] = Counter()
+    tasks: Counter[tuple[str, str]] = Counter()
+    dags: Counter[str] = Counter()
+    run_tasks: Counter[tuple[str, str, str]] = Counter()
+    for pool, dag_id, run_id, task_id, slots, count in session.execute(_busy_statement()):
+        pools[pool] += int(slots or 0)
+        if wanted is None or dag_id in wanted:
+            tasks[(dag_id, task_id)] += int(count)
+            dags[dag_id] += int(count)
+            run_tasks[(dag_id, run_id, task_id)] += int(count)
+    pool_sizes: dict[str, int] = {}
+    for name, size, deferred in session.execute(_pools_statement()):
+        pool_sizes[name] = size
+        if deferred:
+            pools[name] += int(deferred)
+    return Occupancy(pools=pools, dags=dags, tasks=tasks, run_tasks=run_tasks, pool_sizes=pool_sizes)
+
+
+@functools.lru_cache(maxsize=1)
+def _busy_statement() -> Any:
+    """Queued + running task instances grouped by pool, DAG, run and task (slots, count)."""
+    return (
         sa.select(
             TaskInstance.pool,
             TaskInstance.dag_id,
@@ -391,35 +412,21 @@ def _occupancy(session: Session, dag_ids: Iterable[str] | None) -> Occupancy:
         .where(TaskInstance.state.in_(list(OCCUPYING_SLOT)))
         .group_by(TaskInstance.pool, TaskInstance.dag_id, TaskInstance.run_id, TaskInstance.task_id)
     )
-    pools: Counter[str] = Counter()
-    tasks: Counter[tuple[str, str]] = Counter()
-    dags: Counter[str] = Counter()
-    run_tasks: Counter[tuple[str, str, str]] = Counter()
-    for pool, dag_id, run_id, task_id, slots, count in session.execute(busy):
-        pools[pool] += int(slots or 0)
-        if wanted is None or dag_id in wanted:
-            tasks[(dag_id, task_id)] += int(count)
-            dags[dag_id] += int(count)
-            run_tasks[(dag_id, run_id, task_id)] += int(count)
-    pools.update(_deferred_pool_slots(session))
-    return Occupancy(
-        pools=pools,
-        dags=dags,
-        tasks=tasks,
-        run_tasks=run_tasks,
-        pool_sizes={name: slots for name, slots in session.execute(sa.select(Pool.name, Pool.slots))},
-    )
 
 
-def _deferred_pool_slots(session: Session) -> dict[str, int]:
-    """Slots of deferred task instances in pools with ``include_deferred`` (other pools do not count them)."""
-    query = (
-        sa.select(TaskInstance.pool, sa.func.sum(TaskInstance.pool_slots))
-        .join(Pool, Pool.name == TaskInstance.pool)
-        .where(TaskInstance.state == TaskInstanceState.DEFERRED, Pool.include_deferred.is_(True))
-        .group_by(TaskInstance.pool)
+@functools.lru_cache(maxsize=1)
+def _pools_statement() -> Any:
+    """Every pool: its size, and the slots of its deferred task instances if it has ``include_deferred``.
+
+    One read for both (other pools do not count deferred task instances); the sum is a
+    correlated lookup on the ``(state, pool)`` index, made only for such pools.
+    """
+    deferred = (
+        sa.select(sa.func.sum(TaskInstance.pool_slots))
+        .where(TaskInstance.state == TaskInstanceState.DEFERRED, TaskInstance.pool == Pool.name)
+        .scalar_subquery()
     )
-    return {pool: int(slots or 0) for pool, slots in session.execute(query)}
+    return sa.select(Pool.name, Pool.slots, sa.case((Pool.include_deferred.is_(True), deferred), else_=None))
 
 
 def pick(

@@ -140,10 +140,14 @@ def queue_scheduled(session: Session, *, run: DagRun, now: datetime, limit: int 
 
 
 # --- reading ----------------------------------------------------------------------------
+#: One ``tasks disable`` switch: ``(dag_id, task_id, run_id or None for every run, reason)``.
+SwitchRow = tuple[str, str, str | None, str | None]
+
+
 class TaskSwitches:
     """The switches of ``tasks disable`` for some DAGs, read in one query (once per tick, not per run)."""
 
-    def __init__(self, rows: Iterable[tuple[str, str, str | None, str | None]]) -> None:
+    def __init__(self, rows: Iterable[SwitchRow]) -> None:
         self._by_dag: dict[str, list[tuple[str, str | None, str | None]]] = defaultdict(list)
         for dag_id, task_id, run_id, reason in rows:
             self._by_dag[dag_id].append((task_id, run_id, reason))
@@ -151,13 +155,18 @@ class TaskSwitches:
     @classmethod
     def load(cls, session: Session, dag_ids: Iterable[str]) -> TaskSwitches:
         """The switches of these DAGs (DAG-wide and per run)."""
+        return cls(cls.read(session, dag_ids))
+
+    @staticmethod
+    def read(session: Session, dag_ids: Iterable[str]) -> list[SwitchRow]:
+        """The switch rows of these DAGs, in one query (none without a DAG)."""
         wanted = sorted(set(dag_ids))
         if not wanted:
-            return cls(())
+            return []
         query = sa.select(TaskSwitch.dag_id, TaskSwitch.task_id, TaskSwitch.run_id, TaskSwitch.reason).where(
             TaskSwitch.dag_id.in_(wanted)
         )
-        return cls((dag_id, task_id, run_id, reason) for dag_id, task_id, run_id, reason in session.execute(query))
+        return [(dag_id, task_id, run_id, reason) for dag_id, task_id, run_id, reason in session.execute(query)]
 
     def for_run(self, dag_id: str, run_id: str) -> dict[str, str | None]:
         """``task_id -> reason`` of the tasks switched off in this run (its own switch wins for the reason)."""

@@ -15,7 +15,7 @@ import functools
 from collections.abc import Collection, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -24,6 +24,7 @@ from dagflow.models import DagModel, DagRun, plan_marker
 from dagflow.scheduler import quiet_runs
 from dagflow.scheduler.dag_store import CachedDag, SerializedDagStore
 from dagflow.scheduler.locking import is_postgresql, skip_locked_if
+from dagflow.scheduler.marker_watch import MarkerWatch
 from dagflow.scheduler.planner import RunPlan
 from dagflow.scheduler.run_lifecycle import (
     fail_timed_out_run,
@@ -94,15 +95,19 @@ class FinishedRun:
     has_callback: bool
 
 
-@functools.lru_cache(maxsize=8)
-def _running_runs_statement(postgresql: bool, only: bool, include_paused: bool = False) -> Any:
-    """The running-runs query, built once per (dialect, filtered or not, paused DAGs too or not)."""
+@functools.lru_cache(maxsize=16)
+def _running_runs_statement(postgresql: bool, only: bool, include_paused: bool = False, marker: bool = False) -> Any:
+    """The running-runs query, built once per (dialect, filtered or not, paused DAGs too or not, marker or not)."""
     query = (
         sa.select(DagRun)
         .join(DagModel, DagModel.dag_id == DagRun.dag_id)
         .where(DagRun.state == DagRunState.RUNNING)
         .order_by(DagRun.logical_date, DagRun.id)
     )
+    # The DAG's stored hash (its version checked without a query of its own), and the plan marker.
+    query = query.add_columns(SerializedDagStore.hash_column(DagRun.dag_id))
+    if marker:
+        query = query.add_columns(plan_marker.as_column())
     if not include_paused:
         query = query.where(unpaused_or_backfill())
     query = skip_locked_if(postgresql, query, DagRun)  # several schedulers: each run planned by one
@@ -125,18 +130,41 @@ def running_runs(session: Session, only: Collection[RunKey] | None, *, include_p
 
     ``include_paused``: runs of paused DAGs too (a scheduler scoped to one run: ``dags test``).
     """
+    return _running_runs(session, only, include_paused=include_paused).runs
+
+
+class _RunsRead(NamedTuple):
+    runs: list[DagRun]
+    #: The stored hash of each run's DAG (None: not serialized), read with the runs.
+    hashes: dict[str, str | None]
+    #: The plan marker read in the same statement (None if not asked, or no row came back).
+    marker: str | None
+
+
+def _running_runs(
+    session: Session, only: Collection[RunKey] | None, *, include_paused: bool = False, marker: bool = False
+) -> _RunsRead:
+    """``running_runs``, with their DAGs' hashes and (``marker``) the plan marker read in the same statement.
+
+    The marker comes back None when the query returned no row (or did not run: ``only``
+    empty): the caller reads it on its own then.
+    """
     postgresql = is_postgresql(session)
-    if only is None:
-        return list(session.scalars(_running_runs_statement(postgresql, False, include_paused)))
-    if not only:
-        return []
-    params: dict[str, Any] = (
-        {"keys": sorted(only)}
-        if postgresql
-        else {"dag_ids": sorted({d for d, _ in only}), "run_ids": sorted({r for _, r in only})}
-    )
-    runs = session.scalars(_running_runs_statement(postgresql, True, include_paused), params)
-    return [run for run in runs if (run.dag_id, run.run_id) in only]
+    if only is not None and not only:
+        return _RunsRead([], {}, None)
+    statement = _running_runs_statement(postgresql, only is not None, include_paused, marker)
+    params: dict[str, Any] = {}
+    if only is not None and postgresql:
+        params = {"keys": sorted(only)}
+    elif only is not None:
+        params = {"dag_ids": sorted({d for d, _ in only}), "run_ids": sorted({r for _, r in only})}
+    rows = session.execute(statement, params).all()
+    seen = plan_marker.value_of(rows[0][2]) if marker and rows else None
+    hashes = {row[0].dag_id: row[1] for row in rows}
+    runs = [row[0] for row in rows]
+    if only is not None:
+        runs = [run for run in runs if (run.dag_id, run.run_id) in only]
+    return _RunsRead(runs, hashes, seen)
 
 
 @functools.lru_cache(maxsize=2)
@@ -186,29 +214,41 @@ def plan_running_runs(
     only: Collection[RunKey] | None = None,
     include_paused: bool = False,
     known: KnownTIs | None = None,
+    watch: MarkerWatch | None = None,
     unread: UnreadRuns | None = None,
-    marker: str | None = None,
     examined: list[tuple[int, SerializedDag]] | None = None,
 ) -> list[PlannedRun]:
     """Read and plan every running run to examine (see ``running_runs``); writes nothing.
 
     Run in a read transaction, its plans are applied later by ``apply_planned_runs``.
     ``known``: the task instances the scheduler keeps between ticks (``ti_reads``): a run
-    is read only where it changed; without it every run is read in full. ``unread`` (a
-    full pass on PostgreSQL, with the plan ``marker`` read before): quiet runs whose task
-    instances did not change are neither locked nor read (``unread_runs``); the runs
-    examined are appended to ``examined`` for ``UnreadRuns.examined`` after the writes.
+    is read only where it changed; without it every run is read in full. ``watch``: the
+    plan marker is read first (on the runs query) and told to it, before anything kept is
+    used (``marker_watch``; its ``seen`` is the marker to hand to ``apply_planned_runs``),
+    and the task switches come from it. ``unread`` (a full pass on PostgreSQL): quiet runs
+    whose task instances did not change are neither locked nor read (``unread_runs``; the
+    marker is then read on its own first); the runs examined are appended to ``examined``
+    for ``UnreadRuns.examined`` after the writes.
     """
+    hashes: dict[str, str | None] | None = None
     if only is None and unread is not None and not include_paused:
+        marker = plan_marker.read(session)
+        if watch is not None:
+            watch.saw(marker)
         pks, quiet = unread.to_examine(session, now=now, marker=marker)
         report.runs_unread += len(quiet)
         for pk in quiet:
             report.wake_at(quiet_runs.quiet_until(pk))
         runs = running_runs_by_pk(session, pks)
     else:
-        runs = running_runs(session, only, include_paused=include_paused)
-    dags = store.get_many(session, {run.dag_id for run in runs})
-    switches = TaskSwitches.load(session, dags) if runs else TaskSwitches(())
+        runs, hashes, seen = _running_runs(session, only, include_paused=include_paused, marker=watch is not None)
+        if watch is not None:
+            watch.saw(seen if seen is not None else plan_marker.read(session))
+    dags = store.get_many(session, {run.dag_id for run in runs}, hashes=hashes)
+    if not runs:
+        switches = TaskSwitches(())
+    else:
+        switches = watch.switches(session, dags) if watch is not None else TaskSwitches.load(session, dags)
     planned: list[PlannedRun] = []
     for start in range(0, len(runs), RUNS_PER_READ):
         batch = runs[start : start + RUNS_PER_READ]

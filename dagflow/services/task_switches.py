@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from dagflow.db import Database
 from dagflow.exceptions import DagRunNotFound, InvalidInput, NotFound, TaskNotFound
-from dagflow.models import DagRun, TaskSwitch, utcnow
+from dagflow.models import DagRun, TaskSwitch, plan_marker, utcnow
 from dagflow.services import events
 from dagflow.services.actor import current_actor
 from dagflow.services.dag_runs import serialized_dag
@@ -96,6 +96,7 @@ def disable_task(
             created_at=utcnow(),
         )
         session.add(row)
+        plan_marker.bump(session)  # schedulers keep the switches they read while the marker stays
         events.record(
             session,
             "disable_task",
@@ -118,6 +119,7 @@ def enable_task(db: Database, dag_id: str, task_id: str, *, run_id: str | None =
             raise TaskSwitchNotFound(f"task {task_id!r} of DAG {dag_id!r} is not disabled {scope}")
         record = _record(row)
         session.execute(sa.delete(TaskSwitch).where(_match(dag_id, task_id, run_id)))
+        plan_marker.bump(session)
         events.record(session, "enable_task", dag_id=dag_id, run_id=run_id, task_id=task_id)
         return record
 
