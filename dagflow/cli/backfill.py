@@ -7,6 +7,7 @@ only; the scheduler carries on. Registered on the ``dags`` group by ``register()
 
 from __future__ import annotations
 
+import signal
 import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -168,10 +169,16 @@ def _watch(state: CliState, plan: BackfillPlan) -> int:
         TextColumn("failed {task.fields[failed]}  running {task.fields[running]}  queued {task.fields[queued]}"),
         TimeElapsedColumn(),
     )
+    # Ctrl-C sets a flag the loop looks at between polls: a KeyboardInterrupt raised at any
+    # point could land inside the progress bar's refresh (its lock held for ever, and the bar's
+    # stop waiting on it), so the watch would never end. A plain flag: the handler runs in
+    # this thread, so it must take no lock the loop may hold.
+    interrupted: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: interrupted.append(signum))
     try:
         with Progress(*columns) as bar:
             task = bar.add_task(f"backfill {plan.backfill_id}", total=len(plan.to_run), failed=0, running=0, queued=0)
-            while True:
+            while not interrupted:
                 progress = backfill_progress(state.db, plan.backfill_id)
                 bar.update(
                     task,
@@ -182,12 +189,12 @@ def _watch(state: CliState, plan: BackfillPlan) -> int:
                     queued=progress.queued,
                 )
                 if progress.backfill.completed_at is not None:
-                    break
+                    return _summary(progress)
                 time.sleep(POLL_SECONDS)
-    except KeyboardInterrupt:
-        _print_detached(plan)
-        return 130
-    return _summary(progress)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    _print_detached(plan)
+    return 130
 
 
 def _print_detached(plan: BackfillPlan) -> None:

@@ -35,7 +35,12 @@ EXPECTED: dict[str, Any] = json.loads((HERE / "airflow_expected.json").read_text
 LOGICAL_DATE = pendulum.datetime(2026, 12, 1, tz="UTC")
 #: Files whose outcome depends on the time of day the run happens (BranchDateTimeOperator on
 #: now): they run at a moment of the same window as Airflow's recorded run (before 15:00 UTC).
-WALL_CLOCK = {"standard/example_branch_datetime_operator.py": pendulum.datetime(2026, 12, 1, 12, 0, tz="UTC")}
+#: Files that branch on the wall clock, and the moment of Airflow's recorded run they are run at
+#: (the day-of-week example ran on a weekend: neither its Monday branch nor its mid-week one).
+WALL_CLOCK = {
+    "standard/example_branch_datetime_operator.py": pendulum.datetime(2026, 12, 1, 12, 0, tz="UTC"),
+    "standard/example_branch_day_of_week_operator.py": pendulum.datetime(2026, 12, 6, 12, 0, tz="UTC"),
+}
 
 AIRFLOW_OWN = "imports a module of Airflow's own example package (airflow.example_dags), not a public API"
 VENV = "uses PythonVirtualenvOperator / ExternalPythonOperator or @task.virtualenv / .external_python, not mapped"
