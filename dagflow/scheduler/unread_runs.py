@@ -15,9 +15,8 @@ out, unlocked and unread, when all of these hold:
 - the last pass of this scheduler that examined it found it quiet (its plan empty, or its
   inputs as when it was) and read this same digest and DAG hash before its locked read;
 - ``quiet_runs`` still holds it quiet now (a retry or reschedule coming due wakes it);
-- that was less than ``REREAD_EVERY`` ago, the plan marker has not moved since
-  (``models/plan_marker``: clears, marks, deletes) and the task switches read the same
-  (``tasks disable``);
+- that was less than ``REREAD_EVERY`` ago and the plan marker has not moved since
+  (``models/plan_marker``: clears, marks, deletes, ``tasks disable``/``enable``);
 - its DAG has no ``dagrun_timeout``, ``depends_on_past`` or ``wait_for_downstream`` (inputs
   outside the run's own rows) and is small (``ti_reads.SMALL_RUN_TASKS``, no mapped task).
 
@@ -36,7 +35,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from dagflow.models import DagModel, DagRun, SerializedDagModel, TaskInstance, TaskSwitch
+from dagflow.models import DagModel, DagRun, SerializedDagModel, TaskInstance
 from dagflow.scheduler import quiet_runs
 from dagflow.scheduler.run_lifecycle import unpaused_or_backfill
 from dagflow.scheduler.ti_reads import SMALL_RUN_TASKS
@@ -63,9 +62,6 @@ _DIGESTS = (
     .group_by(_RUNS.c.id, SerializedDagModel.dag_hash)
     .order_by(_RUNS.c.logical_date, _RUNS.c.id)
 )
-_SWITCHES = sa.select(
-    sa.func.string_agg(sa.cast(TaskSwitch.id, sa.Text) + ":" + sa.literal_column("task_switch.xmin::text"), ",")
-)
 
 Digest = tuple[str | None, str | None]
 
@@ -83,15 +79,13 @@ class UnreadRuns:
         self.reread_every = reread_every
         self._seen: dict[int, _Seen] = {}
         self._read: dict[int, Digest] = {}
-        self._switches: str | None = None
         self._marker: str | None = None
 
     def to_examine(self, session: Session, *, now: datetime, marker: str | None) -> tuple[list[int], list[int]]:
         """The running runs to lock and plan, oldest first, and the quiet ones left unread (primary keys)."""
-        switches = session.scalar(_SWITCHES)
-        if marker is None or marker != self._marker or switches != self._switches:
+        if marker is None or marker != self._marker:
             self._seen.clear()
-            self._marker, self._switches = marker, switches
+            self._marker = marker
         rows = session.execute(_DIGESTS).all()
         self._read = {pk: (dag_hash, digest) for pk, dag_hash, digest in rows}
         for pk in set(self._seen) - set(self._read):
