@@ -98,3 +98,26 @@ def test_a_worker_forked_after_the_warm_finds_a_plugin_on_a_path_added_later(
     assert os.waitstatus_to_exitcode(status) == 0
     # The parent's view is unchanged: the folder is not on its sys.path.
     assert "shout" not in plugins.group_entry_points(plugins.TEMPLATE_FILTERS_GROUP)
+
+
+def test_the_template_warm_runs_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker calls ``warm_imports`` before each fork of a task process: only the first call
+    (in the executor's parent) builds template environments, the others import nothing new."""
+    from dagflow.execution import context
+    from dagflow.sdk import templating
+
+    warm_imports()
+    built: list[bool] = []
+    real = templating.create_template_env
+
+    def counting(**kw: object) -> object:
+        built.append(True)
+        return real(**kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(templating, "create_template_env", counting)
+    context.warm_imports()
+    warm_imports()
+    assert built == []
+    monkeypatch.setattr(context, "_templates_warmed", False)  # a process that never warmed
+    context.warm_imports()
+    assert built == [True, True]
