@@ -25,8 +25,9 @@ group's entry points are used for:
 from __future__ import annotations
 
 import logging
+import re
 import sys
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import EntryPoint, distributions, entry_points
 from typing import Any
 
 from dagflow.exceptions import PluginNotFound
@@ -51,21 +52,56 @@ PLUGIN_GROUPS: tuple[str, ...] = (
     TEMPLATE_FILTERS_GROUP,
 )
 
-# Reading metadata scans every sys.path entry: cached, and read again when sys.path changes.
+# Reading metadata scans every sys.path entry: cached per group and sys.path, and per entry, so
+# a sys.path that grew (a worker importing a DAG file appends its folder) reads only what is new.
 _points: dict[tuple[str, tuple[str, ...]], dict[str, EntryPoint]] = {}
+#: Per sys.path entry: each distribution found there (its normalized name) and its entry points.
+_on_entry: dict[str, list[tuple[str, tuple[EntryPoint, ...]]]] = {}
 _loaded: dict[tuple[str, str, str], Any] = {}
 
 
 def group_entry_points(group: str) -> dict[str, EntryPoint]:
-    """The entry points of ``group`` by name (the first installed wins a duplicate name)."""
+    """The entry points of ``group`` by name (the first installed wins a duplicate name).
+
+    As ``importlib.metadata.entry_points(group=...)``: distributions in ``sys.path`` order, a
+    distribution name seen on an earlier entry hides the same name later on.
+    """
     key = (group, tuple(sys.path))
     found = _points.get(key)
     if found is None:
         found = {}
-        for point in entry_points(group=group):
-            found.setdefault(point.name, point)
+        seen: set[str] = set()
+        for entry in key[1]:
+            for dist_name, points in _distributions_on(entry):
+                if dist_name in seen:
+                    continue
+                seen.add(dist_name)
+                for point in points:
+                    if point.group == group:
+                        found.setdefault(point.name, point)
         _points[key] = found
     return found
+
+
+def _distributions_on(entry: str) -> list[tuple[str, tuple[EntryPoint, ...]]]:
+    found = _on_entry.get(entry)
+    if found is None:
+        found = []
+        for dist in distributions(path=[entry]):
+            name = getattr(dist, "_normalized_name", None) or _normalize(dist.metadata["Name"] or "")
+            found.append((name, tuple(dist.entry_points)))
+        _on_entry[entry] = found
+    return found
+
+
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+def warm() -> None:
+    """Read the installed entry points now (the LocalExecutor, before it forks its workers)."""
+    for group in PLUGIN_GROUPS:
+        group_entry_points(group)
 
 
 def names(group: str) -> list[str]:
