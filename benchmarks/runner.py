@@ -16,6 +16,9 @@ chain / fanout / mapped (and each half of history, see ``scale.py``):
      the scheduler process alone (no worker, task or parse process), per task;
      ``worker_main_cpu_ms_per_task`` (postgres-celery): the ``dagflow celery worker``
      main processes alone (they receive, hand over and acknowledge every message).
+     ``db_server_cpu_ms_per_task`` (PostgreSQL on this machine): the CPU of the server's
+     backends connected to the run's database, which ``cpu_ms_per_task`` does not count
+     (a lower bound: a backend that disconnects before the end is left out).
 parse:
   cold: start ``dagflow scheduler`` on a migrated, empty DB and the N files; seconds
   until N serialized DAGs are in the DB, counted from the process start (interpreter,
@@ -40,6 +43,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
 import sqlalchemy as sa
 
 from benchmarks.configs import Environment
@@ -198,6 +202,32 @@ class MetadataReader:
         with self.engine.connect() as conn:
             return conn.execute(sa.text(sql), params).first()
 
+    def backend_cpu_seconds(self) -> dict[int, float] | None:
+        """CPU seconds of each PostgreSQL backend on this database but this reader's; None if not local.
+
+        Read from ``/proc`` (psutil): only a server on this machine, and only processes named
+        ``postgres``, so a remote server's pids that happen to exist here are not counted.
+        """
+        if self.engine.dialect.name != "postgresql":
+            return None
+        with self.engine.connect() as conn:
+            pids = conn.execute(
+                sa.text(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).scalars()
+            seconds: dict[int, float] = {}
+            for pid in pids:
+                try:
+                    process = psutil.Process(pid)
+                    if "postgres" not in process.name():
+                        continue
+                    times = process.cpu_times()
+                except psutil.Error:
+                    continue
+                seconds[pid] = times.user + times.system
+        return seconds or None
+
     def close(self) -> None:
         """Release connections."""
         self.engine.dispose()
@@ -260,6 +290,7 @@ def run_dag_workload(
         cpu_before = tree_cpu_seconds(roots)
         scheduler_cpu_before = own_cpu_seconds([scheduler.pid])
         worker_main_cpu_before = own_cpu_seconds([w.pid for w in workers])
+        backends_before = reader.backend_cpu_seconds() or {}
         cli(environment, "dags", "trigger", workload.dag_id, "--run-id", RUN_ID, "--output", "plain")
         done_sql = "SELECT state FROM dag_run WHERE dag_id = :d AND run_id = :r"
         timed_out = False
@@ -275,6 +306,7 @@ def run_dag_workload(
         cpu_seconds = tree_cpu_seconds(roots) - cpu_before
         scheduler_cpu = own_cpu_seconds([scheduler.pid]) - scheduler_cpu_before
         worker_main_cpu = own_cpu_seconds([w.pid for w in workers]) - worker_main_cpu_before
+        backends_after = reader.backend_cpu_seconds()
         run = reader.row(
             "SELECT state, queued_at, start_date, end_date FROM dag_run WHERE dag_id = :d AND run_id = :r",
             d=workload.dag_id,
@@ -299,6 +331,9 @@ def run_dag_workload(
         )
         if workers:
             metrics["worker_main_cpu_ms_per_task"] = 1000 * worker_main_cpu / done
+        if backends_after is not None:
+            db_server_cpu = sum(cpu - backends_before.get(pid, 0.0) for pid, cpu in backends_after.items())
+            metrics["db_server_cpu_ms_per_task"] = 1000 * db_server_cpu / done
         if run.start_date is not None:
             metrics["start_latency_s"] = _as_epoch(run.start_date) - _as_epoch(run.queued_at)
         if timed_out:

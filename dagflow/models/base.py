@@ -65,11 +65,16 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if not isinstance(value, datetime):
             raise TypeError(f"expected a datetime, got {type(value).__name__}")
-        utc = as_utc(value)
-        plain = datetime(utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond)
-        if dialect.name == "sqlite":
-            return plain
-        return plain.replace(tzinfo=UTC)
+        offset = value.utcoffset()
+        if offset is None:
+            raise ValueError(f"naive datetime {value!r}: dagflow stores only aware datetimes")
+        # The standard library's conversion, not pendulum's (``as_utc``): 5-10x cheaper, and every
+        # write binds a few of these (a try's claim and record about ten, in its worker).
+        tz = None if dialect.name == "sqlite" else UTC
+        wall = datetime(
+            value.year, value.month, value.day, value.hour, value.minute, value.second, value.microsecond, tz
+        )
+        return wall - offset if offset else wall
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> pendulum.DateTime | None:
         """A stored timestamp as an aware pendulum ``DateTime`` in UTC."""
