@@ -243,16 +243,8 @@ def _returns_rows(session: Session) -> bool:
     return bool(session.get_bind().dialect.update_returning)
 
 
-def set_dagrun_state(
-    session: Session,
-    dag_run_pk: int,
-    *,
-    to: DagRunState,
-    expected: DagRunState | Iterable[DagRunState],
-    values: Mapping[str, Any] | None = None,
-) -> bool:
-    """Move one DAG run (by its integer id) to ``to`` if its state is in ``expected``."""
-    to = DagRunState(to)
+def _dagrun_states(to: DagRunState, expected: DagRunState | Iterable[DagRunState]) -> list[DagRunState]:
+    """``expected`` as a list, each pair to ``to`` checked against ``DAGRUN_ALLOWED``."""
     states = (
         [DagRunState(expected)]
         if isinstance(expected, (str, DagRunState))
@@ -264,6 +256,20 @@ def set_dagrun_state(
     if bad:
         pairs = ", ".join(f"{s.value} -> {to.value}" for s in bad)
         raise InvalidTransition(f"dag run transition not allowed: {pairs}")
+    return states
+
+
+def set_dagrun_state(
+    session: Session,
+    dag_run_pk: int,
+    *,
+    to: DagRunState,
+    expected: DagRunState | Iterable[DagRunState],
+    values: Mapping[str, Any] | None = None,
+) -> bool:
+    """Move one DAG run (by its integer id) to ``to`` if its state is in ``expected``."""
+    to = DagRunState(to)
+    states = _dagrun_states(to, expected)
     extra = _values(values, table="dag_run")
     extra.setdefault("updated_at", utcnow())
     if DagRunState.RUNNING in states:  # a run leaving running: plans of it are stale (``plan_marker``)
@@ -277,11 +283,54 @@ def set_dagrun_state(
     return int(session.execute(stmt).rowcount) == 1  # type: ignore[attr-defined]
 
 
+def set_dagrun_states(
+    session: Session,
+    dag_run_pks: Sequence[int],
+    *,
+    to: DagRunState,
+    expected: DagRunState | Iterable[DagRunState],
+    values: Mapping[str, Any] | None = None,
+) -> set[int]:
+    """``set_dagrun_state`` for many runs: one ``UPDATE`` per ``CHUNK_SIZE`` ids; the ids that moved.
+
+    The ids are matched by primary key (``_not_indexed`` state), and the rows that moved
+    come back with ``RETURNING`` (where the database has no ``UPDATE … RETURNING``: read
+    first, under the single writer's lock).
+    """
+    to = DagRunState(to)
+    states = _dagrun_states(to, expected)
+    extra = _values(values, table="dag_run")
+    extra.setdefault("updated_at", utcnow())
+    if DagRunState.RUNNING in states:
+        plan_marker.bump(session)
+    moved: set[int] = set()
+    for start in range(0, len(dag_run_pks), CHUNK_SIZE):
+        chunk = list(dag_run_pks[start : start + CHUNK_SIZE])
+        where = (DagRun.id.in_(chunk), _not_indexed(DagRun.state).in_(states))
+        if _returns_rows(session):
+            stmt = (
+                sa.update(DagRun)
+                .where(*where)
+                .values(state=to, **extra)
+                .returning(DagRun.id)
+                .execution_options(synchronize_session="fetch")
+            )
+            moved.update(session.scalars(stmt))
+            continue
+        found = list(session.scalars(sa.select(DagRun.id).where(*where)))
+        if found:
+            update = sa.update(DagRun).where(DagRun.id.in_(found)).values(state=to, **extra)
+            session.execute(update.execution_options(synchronize_session="fetch"))
+        moved.update(found)
+    return moved
+
+
 __all__ = [
     "CHUNK_SIZE",
     "check_ti_transition",
     "move_ti",
     "set_dagrun_state",
+    "set_dagrun_states",
     "set_ti_state",
     "set_ti_state_where",
 ]

@@ -138,7 +138,8 @@ def create_due_runs(
 ) -> list[DagRun]:
     """Create up to ``limit`` scheduled runs that are due at ``now``; advance each DAG's next-run fields.
 
-    Each due DAG's row is locked (``SKIP LOCKED``): one scheduler per DAG per tick. When
+    Each due DAG with room under its ``max_active_runs`` (``_has_room``) is locked
+    (``SKIP LOCKED``): one scheduler per DAG per tick. When
     ``limit`` runs were created, more may be due: the caller should pass again soon.
     The dates already taken (a trigger, a backfill) are read in one query for all the due
     DAGs, and the new runs and their task instances are inserted in one statement each
@@ -151,6 +152,7 @@ def create_due_runs(
             DagModel.is_paused.is_(False),
             DagModel.is_active.is_(True),
             DagModel.next_dagrun_create_after <= now,
+            _has_room(),
         )
         .order_by(DagModel.next_dagrun_create_after),
         DagModel,
@@ -236,6 +238,28 @@ def _oldest_first(
         if head is not None:
             heapq.heappush(heap, (to_utc(head.logical_date), order, head))
     return due
+
+
+def _has_room() -> sa.ColumnElement[bool]:
+    """The DAG has fewer active (non-backfill) runs than its stored ``max_active_runs``.
+
+    A DAG at its limit can make no run: it is neither locked nor read (its serialized DAG,
+    timetable and next interval), so a pass over a catchup of hundreds of DAGs costs the
+    DAGs with a free slot, not every due DAG (``ix_dag_run_state_dag_id`` counts them). The
+    stored limit is the DAG's own; ``max_active_runs_of`` may only tighten it.
+    """
+    active = (
+        sa.select(sa.func.count())
+        .select_from(DagRun)
+        .where(
+            DagRun.state.in_(DAGRUN_ACTIVE),
+            DagRun.dag_id == DagModel.dag_id,
+            DagRun.run_type != DagRunType.BACKFILL.value,
+        )
+        .correlate(DagModel)
+        .scalar_subquery()
+    )
+    return sa.or_(DagModel.max_active_runs.is_(None), active < DagModel.max_active_runs)
 
 
 def _active_run_counts(session: Session, dag_ids: list[str]) -> Mapping[str, int]:

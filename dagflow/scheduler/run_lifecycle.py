@@ -18,18 +18,27 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from dagflow.models import Backfill, DagModel, DagRun, TaskInstance
-from dagflow.models.transitions import set_dagrun_state, set_ti_state_where
+from dagflow.models.transitions import set_dagrun_state, set_dagrun_states, set_ti_state_where
 from dagflow.scheduler.locking import skip_locked
 from dagflow.serialization import SerializedDag
 from dagflow.state import NOT_STARTED, STARTED, SUCCESS_LIKE, DagRunState, DagRunTriggeredByType, TaskInstanceState
 
 TI = TaskInstanceState
 RunKey = tuple[str, int | None]
+
+
+class StartedRun(NamedTuple):
+    """A run ``start_queued_runs`` moved to running."""
+
+    id: int
+    dag_id: str
+    run_id: str
 
 
 def unpaused_or_backfill() -> sa.ColumnElement[bool]:
@@ -44,10 +53,22 @@ def unpaused_or_backfill() -> sa.ColumnElement[bool]:
     )
 
 
-def start_queued_runs(session: Session, *, now: datetime, default_limit: int) -> list[DagRun]:
-    """Move queued runs to running while their DAG (or backfill) has room; the runs started."""
+def start_queued_runs(session: Session, *, now: datetime, default_limit: int) -> list[StartedRun]:
+    """Move queued runs to running while their DAG (or backfill) has room; the runs started.
+
+    Three statements whatever the number started: the queued runs (their DAG rows locked),
+    the running counts of their DAGs, and one ``UPDATE`` of the runs picked (a
+    compare-and-set on ``queued``), not one per run.
+    """
     query = (
-        sa.select(DagRun, DagModel.max_active_runs, Backfill.max_active_runs)
+        sa.select(
+            DagRun.id,
+            DagRun.dag_id,
+            DagRun.run_id,
+            DagRun.backfill_id,
+            DagModel.max_active_runs,
+            Backfill.max_active_runs,
+        )
         .join(DagModel, DagModel.dag_id == DagRun.dag_id)
         .outerjoin(Backfill, Backfill.id == DagRun.backfill_id)
         .where(
@@ -60,22 +81,28 @@ def start_queued_runs(session: Session, *, now: datetime, default_limit: int) ->
     # Lock the DAG rows, not the runs: counting a DAG's running runs and starting more
     # must be one scheduler's job at a time, or two could each fill max_active_runs.
     query = skip_locked(session, query, DagModel)
-    queued: list[tuple[DagRun, int | None, int | None]] = [(row[0], row[1], row[2]) for row in session.execute(query)]
+    queued = session.execute(query).all()
     if not queued:
         return []
-    running = _running_counts(session, {run.dag_id for run, _, _ in queued})
-    started: list[DagRun] = []
-    for run, dag_limit, backfill_limit in queued:
-        key: RunKey = (run.dag_id, run.backfill_id)
-        limit = backfill_limit if run.backfill_id is not None else dag_limit
+    running = _running_counts(session, {row.dag_id for row in queued})
+    picked: list[StartedRun] = []
+    for pk, dag_id, run_id, backfill_id, dag_limit, backfill_limit in queued:
+        key: RunKey = (dag_id, backfill_id)
+        limit = backfill_limit if backfill_id is not None else dag_limit
         if running[key] >= (limit if limit is not None else default_limit):
             continue
-        if set_dagrun_state(
-            session, run.id, to=DagRunState.RUNNING, expected=[DagRunState.QUEUED], values={"start_date": now}
-        ):
-            running[key] += 1
-            started.append(run)
-    return started
+        running[key] += 1
+        picked.append(StartedRun(pk, dag_id, run_id))
+    if not picked:
+        return []
+    moved = set_dagrun_states(
+        session,
+        [run.id for run in picked],
+        to=DagRunState.RUNNING,
+        expected=[DagRunState.QUEUED],
+        values={"start_date": now},
+    )
+    return [run for run in picked if run.id in moved]
 
 
 def start_queued_run(session: Session, dag_id: str, run_id: str, *, now: datetime) -> bool:
