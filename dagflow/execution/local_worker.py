@@ -107,7 +107,7 @@ def worker_main(settings: Settings, lanes: list[tuple[int, Inbox]], results: Any
     if len(lanes) > 1:  # lanes fork task processes while the others run: see ``fork_gate``
         FORK_GATE.enable()
         FORK_GATE.watch_engine(db.engine)
-    cache = DagCache()
+    cache = DagCache(freeze_imports=True)  # the DAGs stay shared with the task processes
     slots = [TaskProcessSlot() for _ in lanes]
     busy = [threading.Lock() for _ in lanes]
     exit_when_orphaned(os.getppid(), stopping, busy)

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dagflow.execution.channel import ResultChannel
+from dagflow.execution.dag_cache import DAG_MODULE_NAMES
 from dagflow.execution.log_masking import MaskedLogPipe
 from dagflow.secrets.masker import SecretsMasker
 from dagflow.state import TaskInstanceState
@@ -257,7 +258,11 @@ class ReuseGuard:
 def dag_module_globals() -> dict[str, dict[str, tuple[int, int]]]:
     """Each DAG file module's globals as (identity, size): a rebound or resized global shows."""
     found: dict[str, dict[str, tuple[int, int]]] = {}
-    for name, module in list(sys.modules.items()):
+    # Only the modules ``DagCache`` imported: walking ``sys.modules`` (~1 000 modules) wrote
+    # the reference count of every module object and name, copying ~2.5 MB of pages shared
+    # with the worker into a reused task process on its first try.
+    for name in sorted(DAG_MODULE_NAMES):
+        module = sys.modules.get(name)
         if name.startswith(DAG_MODULE_PREFIX) and module is not None:
             found[name] = {
                 key: (id(value), _size(value)) for key, value in vars(module).items() if not key.startswith("__")

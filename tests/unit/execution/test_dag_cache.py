@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -59,3 +60,25 @@ def test_errors(tmp_path: Path) -> None:
         cache.get_dags(broken)
     with pytest.raises(DagImportError, match="cannot read"):
         cache.get_dags(tmp_path / "missing.py")
+
+
+def test_a_workers_cache_freezes_what_an_import_left_alive(tmp_path: Path) -> None:
+    """``freeze_imports`` (a LocalExecutor worker's cache): the imported DAG is in the
+    collector's permanent generation, so the worker's collections never write to its pages
+    (shared with the task processes it forks). The default cache freezes nothing."""
+    path = tmp_path / "frozen_dag.py"
+    write(path, dag_id="frozen")
+    gc.unfreeze()
+    try:
+        plain = DagCache().get_dag(path, "frozen")
+        assert gc.get_freeze_count() == 0
+        assert any(obj is plain for obj in gc.get_objects())
+        write(path, dag_id="frozen", task_id="b")
+        stat = path.stat()
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+        frozen = DagCache(freeze_imports=True).get_dag(path, "frozen")
+        assert frozen.task_ids == ["b"]
+        assert gc.get_freeze_count() > 0
+        assert not any(obj is frozen for obj in gc.get_objects())  # not in generations 0-2
+    finally:
+        gc.unfreeze()

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from dagflow.execution.dag_cache import DAG_MODULE_NAMES, DagCache
 from dagflow.execution.outcome import TryResult
-from dagflow.execution.reused_process import DAG_MODULE_PREFIX, ReuseGuard
+from dagflow.execution.reused_process import DAG_MODULE_PREFIX, ReuseGuard, dag_module_globals
 from dagflow.state import TaskInstanceState as TI
 
 OK = TryResult(TI.SUCCESS)
@@ -24,8 +25,10 @@ def dag_module() -> Iterator[types.ModuleType]:
     module.COUNTER = 0  # type: ignore[attr-defined]
     module.SEEN = []  # type: ignore[attr-defined]
     sys.modules[module.__name__] = module
+    DAG_MODULE_NAMES.add(module.__name__)  # as ``import_dag_file`` does
     yield module
     del sys.modules[module.__name__]
+    DAG_MODULE_NAMES.discard(module.__name__)
 
 
 def guard() -> ReuseGuard:
@@ -99,3 +102,33 @@ def test_limits_on_tries_and_memory() -> None:
     small = ReuseGuard(max_tries=0, max_memory_mb=1)
     small.before_try()
     assert "max_memory_per_child_mb" in (small.after_try(OK) or "")
+
+
+def test_dag_module_globals_reads_the_modules_the_dag_cache_imported(tmp_path: Path) -> None:
+    """Only what ``DagCache`` imported is compared (not every module in ``sys.modules``): a
+    module under the prefix that it did not import is not read; a failed import leaves none."""
+    path = tmp_path / "guarded_dag.py"
+    path.write_text(
+        "from datetime import datetime\n"
+        "from dagflow import DAG\n"
+        "from dagflow.operators import EmptyOperator\n"
+        "SEEN = []\n"
+        "with DAG('guarded', schedule=None, start_date=datetime(2024, 1, 1)):\n"
+        "    EmptyOperator(task_id='a')\n"
+    )
+    stray = types.ModuleType(f"{DAG_MODULE_PREFIX}stray")
+    sys.modules[stray.__name__] = stray
+    broken = tmp_path / "broken_guarded_dag.py"
+    broken.write_text("raise RuntimeError('no')\n")
+    try:
+        DagCache().get_dag(path, "guarded")
+        with pytest.raises(Exception, match="RuntimeError"):
+            DagCache().get_dags(broken)
+        found = dag_module_globals()
+        imported = [name for name in found if sys.modules[name].__file__ == str(path.resolve())]
+        assert len(imported) == 1
+        assert found[imported[0]]["SEEN"][1] == 0
+        assert stray.__name__ not in found
+        assert not [name for name in DAG_MODULE_NAMES if name not in sys.modules]
+    finally:
+        del sys.modules[stray.__name__]
