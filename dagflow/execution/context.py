@@ -132,9 +132,12 @@ def warm_imports() -> None:
     to the task process, that import alone costs ~20 ms of every try. Once per process
     (and so not again in a worker, which calls this before each fork of a task process),
     a template environment is built and one template rendered, both kinds (plain and
-    native): the installed plugins' entry points (read for their filters), Jinja's lexer
-    for dagflow's settings and its compiler's first use are then inherited by every worker
-    forked after, instead of each worker's first try paying for them (~12-20 ms).
+    native): the installed plugins' entry points (their metadata, read for their filters),
+    Jinja's lexer for dagflow's settings and its compiler's first use are then inherited by
+    every worker forked after, instead of each worker's first try paying for them (~12-20
+    ms). The plugins' filters themselves are not imported here (in the scheduler or the
+    Celery worker's main process): a plugin's import-time side effects (a client, a thread)
+    happen in the process that uses it, after the fork.
     """
     global _templates_warmed
     _macros()
@@ -147,7 +150,9 @@ def warm_imports() -> None:
     plugins.warm()
     for native in (False, True):
         render_value(
-            "{{ ds }} {{ params.x | default('') }}", {"ds": "", "params": {}}, create_template_env(native=native)
+            "{{ ds }} {{ params.x | default('') }}",
+            {"ds": "", "params": {}},
+            create_template_env(native=native, plugin_filters=False),
         )
     _templates_warmed = True
 

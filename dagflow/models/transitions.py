@@ -319,7 +319,7 @@ def set_dagrun_states(
             continue
         found = list(session.scalars(sa.select(DagRun.id).where(*where)))
         if found:
-            update = sa.update(DagRun).where(DagRun.id.in_(found)).values(state=to, **extra)
+            update = sa.update(DagRun).where(DagRun.id.in_(found), *where[1:]).values(state=to, **extra)
             session.execute(update.execution_options(synchronize_session="fetch"))
         moved.update(found)
     return moved

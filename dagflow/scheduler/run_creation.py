@@ -254,7 +254,7 @@ def _has_room() -> sa.ColumnElement[bool]:
         .where(
             DagRun.state.in_(DAGRUN_ACTIVE),
             DagRun.dag_id == DagModel.dag_id,
-            DagRun.run_type != DagRunType.BACKFILL.value,
+            _not_a_backfill_run(),
         )
         .correlate(DagModel)
         .scalar_subquery()
@@ -262,12 +262,20 @@ def _has_room() -> sa.ColumnElement[bool]:
     return sa.or_(DagModel.max_active_runs.is_(None), active < DagModel.max_active_runs)
 
 
+def _not_a_backfill_run() -> sa.ColumnElement[bool]:
+    """A run that counts against its DAG's ``max_active_runs``: not a backfill's.
+
+    A backfill's runs count against the backfill's own limit (``start_queued_runs``), and
+    that includes an existing run a backfill re-runs: it keeps its run type and gets the
+    backfill's id.
+    """
+    return sa.and_(DagRun.backfill_id.is_(None), DagRun.run_type != DagRunType.BACKFILL.value)
+
+
 def _active_run_counts(session: Session, dag_ids: list[str]) -> Mapping[str, int]:
     query = (
         sa.select(DagRun.dag_id, sa.func.count())
-        .where(
-            DagRun.dag_id.in_(dag_ids), DagRun.state.in_(DAGRUN_ACTIVE), DagRun.run_type != DagRunType.BACKFILL.value
-        )
+        .where(DagRun.dag_id.in_(dag_ids), DagRun.state.in_(DAGRUN_ACTIVE), _not_a_backfill_run())
         .group_by(DagRun.dag_id)
     )
     return {key: value for key, value in session.execute(query)}

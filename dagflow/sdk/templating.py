@@ -97,9 +97,11 @@ def create_template_env(
     user_defined_macros: Mapping[str, Any] | None = None,
     user_defined_filters: Mapping[str, Any] | None = None,
     undefined: type[jinja2.Undefined] = jinja2.StrictUndefined,
+    plugin_filters: bool = True,
 ) -> jinja2.Environment:
     """A sandboxed Jinja environment with dagflow's filters, the installed plugins' filters
-    (``dagflow.template_filters``), and the DAG's own filters and macros (which win a name clash)."""
+    (``dagflow.template_filters``; ``plugin_filters=False`` leaves them unimported), and the
+    DAG's own filters and macros (which win a name clash)."""
     cls = NativeSandboxedEnvironment if native else SandboxedEnvironment
     env = cls(
         loader=jinja2.FileSystemLoader(list(searchpath)) if searchpath else None,
@@ -109,7 +111,8 @@ def create_template_env(
         cache_size=0,
     )
     env.filters.update(FILTERS)
-    env.filters.update(load_all(TEMPLATE_FILTERS_GROUP))  # installed plugins' filters
+    if plugin_filters:
+        env.filters.update(load_all(TEMPLATE_FILTERS_GROUP))  # installed plugins' filters
     if user_defined_filters:
         env.filters.update(user_defined_filters)
     if user_defined_macros:

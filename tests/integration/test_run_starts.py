@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from dagflow.cli.dag_files import refresh
 from dagflow.config import Settings, load_settings
 from dagflow.db import Database
-from dagflow.models import DagRun
+from dagflow.models import Backfill, DagModel, DagRun
 from dagflow.models.transitions import set_dagrun_state
 from dagflow.scheduler.dag_store import SerializedDagStore
 from dagflow.scheduler.run_creation import create_due_runs, refresh_next_dagruns
@@ -152,6 +152,37 @@ def test_a_due_dag_at_its_limit_is_neither_locked_nor_read(url: str, tmp_path: P
     with db.transaction() as session:
         created = create_due_runs(session, store, now=NOW)
     assert [(run.dag_id, run.logical_date.hour) for run in created] == [("hourly_2", 3)]
+    db.dispose()
+
+
+def test_a_dag_whose_active_runs_are_a_backfills_still_gets_its_scheduled_runs(url: str, tmp_path: Path) -> None:
+    """A backfill's runs count against the backfill's limit, also an existing run it re-runs.
+
+    Such a run keeps its run type (``scheduled``) and gets the backfill's id: it must not
+    hold the DAG at its own ``max_active_runs``.
+    """
+    _, db = _database(tmp_path, url)
+    store = SerializedDagStore()
+    with db.transaction() as session:
+        assert len(create_due_runs(session, store, now=NOW)) == 6 * 3
+        backfill = Backfill(dag_id="hourly_0", from_date=NOW.subtract(days=1), to_date=NOW, max_active_runs=3)
+        session.add(backfill)
+        session.flush()
+        session.execute(sa.update(DagRun).where(DagRun.dag_id == "hourly_0").values(backfill_id=backfill.id))
+    with db.transaction() as session:
+        created = create_due_runs(session, store, now=NOW)
+    assert sorted((run.dag_id, run.logical_date.hour) for run in created) == [("hourly_0", h) for h in (3, 4, 5)]
+    db.dispose()
+
+
+def test_a_dag_row_without_a_stored_limit_is_read(url: str, tmp_path: Path) -> None:
+    """A DAG row whose ``max_active_runs`` is NULL is due like any other (its DAG's own limit applies)."""
+    _, db = _database(tmp_path, url)
+    with db.transaction() as session:
+        session.execute(sa.update(DagModel).values(max_active_runs=None))
+    with db.transaction() as session:
+        created = create_due_runs(session, SerializedDagStore(), now=NOW)
+    assert Counter(run.dag_id for run in created) == dict.fromkeys(HOURLY, 3)
     db.dispose()
 
 

@@ -181,7 +181,6 @@ def build_worker_app(settings: Settings) -> Celery:
 def run_worker(settings: Settings, *, queues: list[str], concurrency: int, hostname: str | None = None) -> int:
     """Run a worker on ``queues`` until it is stopped; its exit code."""
     refuse_sqlite(settings)
-    quiet_per_message_lines(settings)
     warm_imports()
     warm_database_driver(settings)
     app = build_worker_app(settings)
@@ -205,26 +204,6 @@ def run_worker(settings: Settings, *, queues: list[str], concurrency: int, hostn
         if server is not None:
             server.stop()
     return int(worker.exitcode or 0)
-
-
-#: Celery's loggers that write a line per message ("Task ... received", "... succeeded in ...").
-PER_MESSAGE_LOGGERS = ("celery.worker.strategy", "celery.app.trace")
-
-
-def quiet_per_message_lines(settings: Settings) -> None:
-    """Drop Celery's own INFO line per message received and per task ended, unless logging at DEBUG.
-
-    The pool process logs each try's outcome itself (``run_message``: the task instance and
-    its state, which Celery's lines, naming only the message id, do not say). Celery's
-    two lines cost the worker's main process about 6 % of its CPU at fan-out (formatting
-    and writing the "received" line in the process that hands out every message) and the
-    pool process its "succeeded" line. Celery decides once, when it builds its handlers,
-    whether to log them: so the levels are set before the worker starts.
-    """
-    if logging.getLevelName(settings.logging.level.upper()) == logging.DEBUG:
-        return
-    for name in PER_MESSAGE_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _start_log_server(settings: Settings) -> LogServer | None:

@@ -18,6 +18,9 @@ CASES = [
     pendulum.datetime(2026, 3, 29, 1, 59, 59, 999999, tz="Europe/Paris"),  # the last moment of winter time
     datetime(2026, 10, 25, 2, 30, tzinfo=PARIS, fold=0),  # the hour that happens twice: first
     datetime(2026, 10, 25, 2, 30, tzinfo=PARIS, fold=1),  # ... and second
+    # a wall time that never happens (clocks jump 02:00 -> 03:00): the standard library's rule,
+    # the offset before the jump for fold=0 (as ``astimezone``), not pendulum's for its own values
+    datetime(2026, 3, 29, 2, 30, tzinfo=PARIS, fold=0),
     datetime(2026, 1, 1, 0, 15, tzinfo=timezone(timedelta(hours=-3, minutes=-30))),  # across a year
     datetime(2026, 1, 1, tzinfo=UTC),
 ]
