@@ -49,7 +49,7 @@ class CoreSettings:
     worker_idle_timeout: float = 30.0
     #: Tries one LocalExecutor worker process supervises at once (one thread, a *lane*, per
     #: try, each try in its own task process); 1 runs a worker process per try (executors/local.py).
-    tries_per_worker: int = 1
+    tries_per_worker: int = 8
     default_task_retries: int = 0
     #: Fernet keys that encrypt connection passwords/extras and variables, comma-separated,
     #: newest first. Empty: the keys in ``$DAGFLOW_HOME/fernet.key`` (created on first need).

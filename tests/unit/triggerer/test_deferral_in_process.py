@@ -134,7 +134,7 @@ def test_tasks_test_resumes_a_deferred_task_and_records_no_asset_event(
         "from dagflow import DAG, Asset\n"
         "from dagflow.sensors import TimeDeltaSensor\n"
         "with DAG('tested', schedule=None, start_date=datetime(2024, 1, 1)):\n"
-        "    TimeDeltaSensor(task_id='wait', delta=timedelta(seconds=1), deferrable=True,\n"
+        "    TimeDeltaSensor(task_id='wait', delta=timedelta(seconds=3), deferrable=True,\n"
         "                    outlets=[Asset('s3://x/y')])\n"
     )
     (dag,) = load_file(dags / "tested.py").dags
