@@ -35,6 +35,8 @@ class _FileStamp:
     size: int
 
 
+#: Module names under which ``import_dag_file`` imports DAG files.
+DAG_MODULE_PREFIX = "dagflow_dagfile_"
 #: Names of the modules ``import_dag_file`` put in ``sys.modules`` (a reused task process
 #: checks their globals between tries without walking every module: ``reused_process``).
 DAG_MODULE_NAMES: set[str] = set()
@@ -92,7 +94,7 @@ def _stamp(fileloc: str | Path) -> _FileStamp:
 def import_dag_file(stamp: _FileStamp) -> dict[str, Any]:
     """Import one DAG file under a unique module name and return its DAGs by id."""
     digest = hashlib.sha1(stamp.path.encode()).hexdigest()[:12]
-    name = f"dagflow_dagfile_{digest}_{stamp.mtime_ns}"
+    name = f"{DAG_MODULE_PREFIX}{digest}_{stamp.mtime_ns}"
     folder = os.path.dirname(stamp.path)
     if folder not in sys.path:
         sys.path.append(folder)

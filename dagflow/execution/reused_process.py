@@ -44,8 +44,6 @@ log = logging.getLogger("dagflow.task")
 
 #: Outcomes after which a task process may take another try (anything else: a fresh one).
 REUSABLE_AFTER = frozenset({TaskInstanceState.SUCCESS, TaskInstanceState.SKIPPED})
-#: Module names under which ``DagCache`` imports DAG files.
-DAG_MODULE_PREFIX = "dagflow_dagfile_"
 
 
 def reuse_enabled(attempt: TryAttempt) -> bool:
@@ -263,7 +261,7 @@ def dag_module_globals() -> dict[str, dict[str, tuple[int, int]]]:
     # with the worker into a reused task process on its first try.
     for name in sorted(DAG_MODULE_NAMES):
         module = sys.modules.get(name)
-        if name.startswith(DAG_MODULE_PREFIX) and module is not None:
+        if module is not None:
             found[name] = {
                 key: (id(value), _size(value)) for key, value in vars(module).items() if not key.startswith("__")
             }

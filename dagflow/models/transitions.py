@@ -243,8 +243,18 @@ def _returns_rows(session: Session) -> bool:
     return bool(session.get_bind().dialect.update_returning)
 
 
-def _dagrun_states(to: DagRunState, expected: DagRunState | Iterable[DagRunState]) -> list[DagRunState]:
-    """``expected`` as a list, each pair to ``to`` checked against ``DAGRUN_ALLOWED``."""
+def _dagrun_move(
+    session: Session,
+    to: DagRunState,
+    expected: DagRunState | Iterable[DagRunState],
+    values: Mapping[str, Any] | None,
+) -> tuple[DagRunState, list[DagRunState], dict[str, Any]]:
+    """What a DAG run move sets, checked: ``to``, the expected states, the other columns.
+
+    Every pair must be in ``DAGRUN_ALLOWED``; ``updated_at`` is set; a move out of
+    ``running`` bumps the plan marker (plans of the run are stale: ``plan_marker``).
+    """
+    to = DagRunState(to)
     states = (
         [DagRunState(expected)]
         if isinstance(expected, (str, DagRunState))
@@ -256,7 +266,11 @@ def _dagrun_states(to: DagRunState, expected: DagRunState | Iterable[DagRunState
     if bad:
         pairs = ", ".join(f"{s.value} -> {to.value}" for s in bad)
         raise InvalidTransition(f"dag run transition not allowed: {pairs}")
-    return states
+    extra = _values(values, table="dag_run")
+    extra.setdefault("updated_at", utcnow())
+    if DagRunState.RUNNING in states:
+        plan_marker.bump(session)
+    return to, states, extra
 
 
 def set_dagrun_state(
@@ -268,12 +282,7 @@ def set_dagrun_state(
     values: Mapping[str, Any] | None = None,
 ) -> bool:
     """Move one DAG run (by its integer id) to ``to`` if its state is in ``expected``."""
-    to = DagRunState(to)
-    states = _dagrun_states(to, expected)
-    extra = _values(values, table="dag_run")
-    extra.setdefault("updated_at", utcnow())
-    if DagRunState.RUNNING in states:  # a run leaving running: plans of it are stale (``plan_marker``)
-        plan_marker.bump(session)
+    to, states, extra = _dagrun_move(session, to, expected, values)
     stmt = (
         sa.update(DagRun)
         .where(DagRun.id == dag_run_pk, DagRun.state.in_(states))
@@ -297,12 +306,7 @@ def set_dagrun_states(
     come back with ``RETURNING`` (where the database has no ``UPDATE … RETURNING``: read
     first, under the single writer's lock).
     """
-    to = DagRunState(to)
-    states = _dagrun_states(to, expected)
-    extra = _values(values, table="dag_run")
-    extra.setdefault("updated_at", utcnow())
-    if DagRunState.RUNNING in states:
-        plan_marker.bump(session)
+    to, states, extra = _dagrun_move(session, to, expected, values)
     moved: set[int] = set()
     for start in range(0, len(dag_run_pks), CHUNK_SIZE):
         chunk = list(dag_run_pks[start : start + CHUNK_SIZE])

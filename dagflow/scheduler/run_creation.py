@@ -161,6 +161,9 @@ def create_due_runs(
     if not models:
         return []
     dags = store.get_many(session, [m.dag_id for m in models])
+    # Counted again, not taken from ``_has_room``'s count: that one is the locking read's
+    # snapshot (only a filter), this read sees what another scheduler committed before it
+    # released a DAG row this pass then locked, so the limit holds under READ COMMITTED.
     active = _active_run_counts(session, [m.dag_id for m in models])
     taken = _taken_dates(session, [m.dag_id for m in models if m.dag_id in dags])
     pending: list[_DueDag] = []

@@ -7,7 +7,6 @@ taken by a trigger in between costs that one run, not the rest of the batch.
 
 from __future__ import annotations
 
-import textwrap
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -18,16 +17,16 @@ import pendulum
 import pytest
 import sqlalchemy as sa
 
-from dagflow.cli.dag_files import refresh
-from dagflow.config import Settings, load_settings
+from dagflow.config import Settings
 from dagflow.db import Database
 from dagflow.models import DagModel, DagRun, TaskInstance
 from dagflow.scheduler import run_creation
 from dagflow.scheduler.dag_store import SerializedDagStore
 from dagflow.scheduler.dagruns import create_dagrun
-from dagflow.scheduler.run_creation import create_due_runs, refresh_next_dagruns
+from dagflow.scheduler.run_creation import create_due_runs
 from dagflow.services.dag_runs import serialized_dag, set_paused
 from dagflow.state import DagRunType
+from tests.integration.due_runs import database_with_dags
 
 DAGS = """
 from datetime import datetime, timezone
@@ -52,24 +51,7 @@ VOLATILE = {"id", "updated_at"}
 
 
 def _database(home: Path, url: str) -> tuple[Settings, Database]:
-    (home / "dags").mkdir(parents=True)
-    (home / "dags" / "dags.py").write_text(textwrap.dedent(DAGS))
-    settings = load_settings(
-        {
-            "DAGFLOW_HOME": str(home),
-            "DAGFLOW__DATABASE__SQL_ALCHEMY_CONN": url,
-            "DAGFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
-            "DAGFLOW__CORE__LOAD_EXAMPLES": "false",
-        }
-    )
-    db = Database(settings)
-    db.migrate()
-    refresh(settings, db)
-    for dag_id in DAG_IDS:
-        set_paused(settings, db, dag_id, paused=False)
-    with db.transaction() as session:
-        refresh_next_dagruns(session, SerializedDagStore(), {}, now=NOW)
-    return settings, db
+    return database_with_dags(home, url, DAGS, DAG_IDS, now=NOW)
 
 
 def _rows(db: Database) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

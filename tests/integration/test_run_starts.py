@@ -8,7 +8,6 @@ once start and create each run exactly once and never run more than the limit.
 
 from __future__ import annotations
 
-import textwrap
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -20,16 +19,16 @@ import pendulum
 import pytest
 import sqlalchemy as sa
 
-from dagflow.cli.dag_files import refresh
-from dagflow.config import Settings, load_settings
+from dagflow.config import Settings
 from dagflow.db import Database
 from dagflow.models import Backfill, DagModel, DagRun
 from dagflow.models.transitions import set_dagrun_state
 from dagflow.scheduler.dag_store import SerializedDagStore
-from dagflow.scheduler.run_creation import create_due_runs, refresh_next_dagruns
+from dagflow.scheduler.run_creation import create_due_runs
 from dagflow.scheduler.run_lifecycle import start_queued_runs
-from dagflow.services.dag_runs import set_paused, trigger_dag
+from dagflow.services.dag_runs import trigger_dag
 from dagflow.state import DagRunState
+from tests.integration.due_runs import database_with_dags
 
 DAGS = """
 from datetime import datetime, timezone
@@ -51,24 +50,7 @@ DUE_PER_DAG = 24
 
 
 def _database(home: Path, url: str) -> tuple[Settings, Database]:
-    (home / "dags").mkdir(parents=True)
-    (home / "dags" / "dags.py").write_text(textwrap.dedent(DAGS))
-    settings = load_settings(
-        {
-            "DAGFLOW_HOME": str(home),
-            "DAGFLOW__DATABASE__SQL_ALCHEMY_CONN": url,
-            "DAGFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
-            "DAGFLOW__CORE__LOAD_EXAMPLES": "false",
-        }
-    )
-    db = Database(settings)
-    db.migrate()
-    refresh(settings, db)
-    for dag_id in [*HOURLY, "manual"]:
-        set_paused(settings, db, dag_id, paused=False)
-    with db.transaction() as session:
-        refresh_next_dagruns(session, SerializedDagStore(), {}, now=NOW)
-    return settings, db
+    return database_with_dags(home, url, DAGS, [*HOURLY, "manual"], now=NOW)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from dagflow.execution.dag_cache import DAG_MODULE_NAMES, DagCache
+from dagflow.execution.dag_cache import DAG_MODULE_NAMES, DAG_MODULE_PREFIX, DagCache
 from dagflow.execution.outcome import TryResult
-from dagflow.execution.reused_process import DAG_MODULE_PREFIX, ReuseGuard, dag_module_globals
+from dagflow.execution.reused_process import ReuseGuard, dag_module_globals
 from dagflow.state import TaskInstanceState as TI
 
 OK = TryResult(TI.SUCCESS)
