@@ -21,7 +21,9 @@ running tries and exits.
 from __future__ import annotations
 
 import gc
+import logging
 import os
+import pickle
 import signal
 import threading
 import time
@@ -38,6 +40,8 @@ from dagflow.state import TaskInstanceState
 if TYPE_CHECKING:
     from dagflow.config import Settings
     from dagflow.db import Database
+
+log = logging.getLogger(__name__)
 
 
 def warm_imports() -> None:
@@ -76,10 +80,19 @@ class Inbox:
         return item
 
     def drain(self) -> list[dict[str, Any] | None]:
-        """Everything sent and not read yet, without blocking."""
+        """Everything sent and not read yet, without blocking.
+
+        A worker killed in the middle of reading a message leaves the rest of it in the
+        pipe, which no longer parses: what follows is lost here (logged), and a workload in
+        it stays ``queued`` until the scheduler's stuck-queued check hands it back.
+        """
         items = []
         while self._reader.poll(0):
-            items.append(self._reader.recv())
+            try:
+                items.append(self._reader.recv())
+            except (EOFError, OSError, pickle.UnpicklingError) as err:
+                log.warning("an inbox could not be read to its end at shutdown: %s", err or type(err).__name__)
+                break
         return items
 
     def close(self) -> None:
